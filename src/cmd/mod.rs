@@ -1,0 +1,31 @@
+//! Subcommand definitions (clap) and dispatch.
+
+mod buildinfo;
+mod diff;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit::CommandResult;
+
+/// Prove that a Go binary is what its source says it is.
+#[derive(Debug, Parser)]
+#[command(name = "reprove", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the build info of Go binaries, exactly as `go version -m` does.
+    Buildinfo(buildinfo::Args),
+    /// Explain why two Go binaries differ.
+    Diff(diff::Args),
+}
+
+pub(crate) fn run(cli: Cli) -> CommandResult {
+    match cli.command {
+        Command::Buildinfo(args) => buildinfo::run(args),
+        Command::Diff(args) => diff::run(args),
+    }
+}

@@ -1,0 +1,1 @@
+//! Explaining why two Go binaries differ.
