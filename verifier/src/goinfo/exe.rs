@@ -693,7 +693,11 @@ fn xcoff<S: Source + ?Sized>(src: &S) -> Result<Parsed, ExeError> {
     };
     let shsize = if is64 { 72 } else { 40 };
     let shdrs = read_vec_at(src, fhsize as u64 + opthdr, nscns * shsize).map_err(fmt_err)?;
-    if symptr > 0 {
+    if symptr == 0 || nsyms == 0 {
+        // Go's internal/xcoff refuses files without a symbol table.
+        return Err(ExeError::Unrecognized);
+    }
+    {
         // The string table follows the symbols; Go reads both.
         let stroff = symptr + 18 * nsyms;
         let mut l = [0u8; 4];
@@ -704,22 +708,24 @@ fn xcoff<S: Source + ?Sized>(src: &S) -> Result<Parsed, ExeError> {
         }
         read_vec_at(src, symptr, 18 * nsyms).map_err(fmt_err)?;
     }
-    let mut data_start = (0, 0);
+    let mut data_start = None;
     let mut mappings = Vec::new();
     for i in 0..nscns as usize {
         let s = &shdrs[i * shsize as usize..];
         let (vaddr, size, scnptr, flags) = if is64 {
-            (be.u64(s, 16), be.u64(s, 24), be.u64(s, 32), be.u32(s, 68))
+            (be.u64(s, 16), be.u64(s, 24), be.u64(s, 32), be.u32(s, 64))
         } else {
             (be.u32(s, 12) as u64, be.u32(s, 16) as u64, be.u32(s, 20) as u64, be.u32(s, 36))
         };
         const STYP_DATA: u32 = 0x40;
-        if data_start == (0, 0) && flags & 0xffff == STYP_DATA {
-            data_start = (vaddr, size);
+        if data_start.is_none() && flags == STYP_DATA {
+            data_start = Some((vaddr, size));
         }
-        mappings.push(Mapping { addr: vaddr, size, window: Window::new(scnptr, size), skip: false });
+        let mut window = Window::new(scnptr, size);
+        window.zeros = scnptr == 0;
+        mappings.push(Mapping { addr: vaddr, size, window, skip: false });
     }
-    Ok((Format::Xcoff, (data_start, mappings, not_mapped)))
+    Ok((Format::Xcoff, (data_start.unwrap_or((0, 0)), mappings, not_mapped)))
 }
 
 // ---------------------------------------------------------------- Plan 9
