@@ -2,6 +2,7 @@
 
 mod buildinfo;
 mod diff;
+mod modules;
 
 use clap::{Parser, Subcommand};
 
@@ -21,11 +22,15 @@ enum Command {
     Buildinfo(buildinfo::Args),
     /// Explain why two Go binaries differ.
     Diff(diff::Args),
+    /// Go modules: hash, verify and download them exactly as `go` does.
+    #[command(name = "mod", subcommand)]
+    Mod(modules::Command),
 }
 
 pub(crate) fn run(cli: Cli) -> CommandResult {
     match cli.command {
         Command::Buildinfo(args) => buildinfo::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Mod(command) => modules::run(command),
     }
 }
