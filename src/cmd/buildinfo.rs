@@ -24,8 +24,9 @@ pub(crate) struct Args {
     #[arg(long)]
     build_id: bool,
     /// Go binaries, or directories to scan for them.
-    #[arg(required = true)]
-    files: Vec<PathBuf>,
+    // Raw OS strings: an empty name is Go's "stat : no such file", not a usage error.
+    #[arg(required = true, value_parser = clap::builder::OsStringValueParser::new())]
+    files: Vec<std::ffi::OsString>,
 }
 
 struct Printer<'a> {
@@ -36,7 +37,7 @@ struct Printer<'a> {
 pub(crate) fn run(args: Args) -> CommandResult {
     let mut p = Printer { args: &args, out: io::stdout().lock() };
     let mut all_ok = true;
-    for file in &args.files {
+    for file in args.files.iter().map(Path::new) {
         let meta = match fs::metadata(file) {
             Ok(m) => m,
             Err(e) => {
@@ -220,7 +221,9 @@ mod tests {
 
     #[test]
     fn clean_matches_go() {
-        for (a, b) in [("./d/x", "d/x"), ("d//x", "d/x"), ("/a/../b", "/b"), ("../x", "../x"), ("a/..", "."), ("d/", "d")] {
+        for (a, b) in
+            [("./d/x", "d/x"), ("d//x", "d/x"), ("/a/../b", "/b"), ("../x", "../x"), ("a/..", "."), ("d/", "d")]
+        {
             assert_eq!(go_clean(a.as_bytes()), b.as_bytes(), "{a}");
         }
     }

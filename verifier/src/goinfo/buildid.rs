@@ -24,7 +24,8 @@ pub fn read_go_build_id<S: Source + ?Sized>(src: &S) -> Result<Option<BString>, 
     if data.starts_with(b"\x7fELF") {
         return read_elf(src, data);
     }
-    const MACHO: [[u8; 4]; 4] = [[0xfe, 0xed, 0xfa, 0xce], [0xfe, 0xed, 0xfa, 0xcf], [0xce, 0xfa, 0xed, 0xfe], [0xcf, 0xfa, 0xed, 0xfe]];
+    const MACHO: [[u8; 4]; 4] =
+        [[0xfe, 0xed, 0xfa, 0xce], [0xfe, 0xed, 0xfa, 0xcf], [0xce, 0xfa, 0xed, 0xfe], [0xcf, 0xfa, 0xed, 0xfe]];
     if MACHO.iter().any(|m| data.starts_with(m)) {
         if let Ok(Some(id)) = read_raw(&data) {
             return Ok(Some(id));
@@ -130,18 +131,62 @@ fn read_elf<S: Source + ?Sized>(src: &S, data: Vec<u8>) -> Result<Option<BString
 }
 
 /// The GNU build ID (`NT_GNU_BUILD_ID` note) of an ELF file, if it has one.
+///
+/// Read from the note sections first: Go's own linker (≥ 1.24) emits a `PT_NOTE`
+/// segment that covers only the Go note, leaving `.note.gnu.build-id` outside any
+/// note segment. Files without sections fall back to the note segments.
 pub fn read_gnu_build_id<S: Source + ?Sized>(src: &S) -> Option<Vec<u8>> {
+    let is_gnu = |(tag, name, _): &(u32, Vec<u8>, Vec<u8>)| *tag == NOTE_GNU_BUILD_ID && name == b"GNU\0";
+    if let Ok(f) = parse_elf(src, 0) {
+        for (off, size) in f.note_sections() {
+            let Ok(data) = super::source::read_vec_at(src, off, size) else {
+                continue;
+            };
+            if let Some((_, _, desc)) = parse_notes(&data, f.big).into_iter().find(is_gnu) {
+                return Some(desc);
+            }
+        }
+    }
     let mut data = vec![0u8; READ_SIZE];
     let n = src.read_at(0, &mut data).ok()?;
     data.truncate(n);
     if !data.starts_with(b"\x7fELF") {
         return None;
     }
-    elf_notes(src, &data)
-        .ok()?
-        .into_iter()
-        .find(|(tag, name, _)| *tag == NOTE_GNU_BUILD_ID && name == b"GNU\0")
-        .map(|(_, _, desc)| desc)
+    elf_notes(src, &data).ok()?.into_iter().find(is_gnu).map(|(_, _, desc)| desc)
+}
+
+/// The records of a note section: (type, 4-byte name prefix, descriptor).
+fn parse_notes(mut data: &[u8], big: bool) -> Vec<(u32, Vec<u8>, Vec<u8>)> {
+    let rd = |b: &[u8], at: usize| {
+        let x = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+        if big {
+            u32::from_be_bytes(x)
+        } else {
+            u32::from_le_bytes(x)
+        }
+    };
+    let mut notes = Vec::new();
+    while data.len() >= 12 {
+        let name_size = rd(data, 0) as usize;
+        let desc_size = rd(data, 4) as usize;
+        let tag = rd(data, 8);
+        let name_end = 12usize.saturating_add(name_size.saturating_add(3) & !3);
+        let Some(desc_end) = name_end.checked_add(desc_size) else {
+            break;
+        };
+        if desc_end > data.len() {
+            break;
+        }
+        let name = data[12..12 + name_size.min(4)].to_vec();
+        notes.push((tag, name, data[name_end..desc_end].to_vec()));
+        let next = name_end.saturating_add(desc_size.saturating_add(3) & !3);
+        if next > data.len() {
+            break;
+        }
+        data = &data[next..];
+    }
+    notes
 }
 
 /// Up to 32 KiB of a Mach-O file's `__text` section.
@@ -162,7 +207,8 @@ fn macho_text<S: Source + ?Sized>(src: &S) -> Result<Vec<u8>, ReadError> {
     let is64 = rd(&h, 0) == 0xfeedfacf;
     let ncmd = rd(&h, 16);
     let cmdsz = rd(&h, 20) as u64;
-    let cmds = super::source::read_vec_at(src, if is64 { 32 } else { 28 }, cmdsz).map_err(|_| ReadError::MalformedBuildId)?;
+    let cmds =
+        super::source::read_vec_at(src, if is64 { 32 } else { 28 }, cmdsz).map_err(|_| ReadError::MalformedBuildId)?;
     let mut dat = cmds.as_slice();
     for _ in 0..ncmd {
         if dat.len() < 8 {

@@ -376,6 +376,12 @@ impl ElfFile {
     pub(crate) fn section(&self, name: &[u8]) -> Option<(u64, u64)> {
         self.sections.iter().zip(&self.names).find(|(_, n)| n.as_slice() == name).map(|(s, _)| (s.addr, s.size))
     }
+
+    /// File windows (offset, size) of the uncompressed `SHT_NOTE` sections.
+    pub(crate) fn note_sections(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        const SHT_NOTE: u32 = 7;
+        self.sections.iter().filter(|s| s.typ == SHT_NOTE && s.flags & SHF_COMPRESSED == 0).map(|s| (s.offset, s.size))
+    }
 }
 
 fn elf<S: Source + ?Sized>(src: &S, base: u64) -> Result<Parsed, ExeError> {
@@ -390,12 +396,7 @@ fn elf<S: Source + ?Sized>(src: &S, base: u64) -> Result<Parsed, ExeError> {
     let mappings = f
         .progs
         .iter()
-        .map(|p| Mapping {
-            addr: p.vaddr,
-            size: p.filesz,
-            window: Window::new(base + p.off, p.filesz),
-            skip: false,
-        })
+        .map(|p| Mapping { addr: p.vaddr, size: p.filesz, window: Window::new(base + p.off, p.filesz), skip: false })
         .collect();
     Ok((Format::Elf, (data_start, mappings, unrecognized)))
 }
@@ -560,8 +561,11 @@ fn macho<S: Source + ?Sized>(src: &S, base: u64) -> Result<((u64, u64), Vec<Mapp
                     let sname = cstring(&s[..16]);
                     let (saddr, ssz) =
                         if seg64 { (e.u64(s, 32), e.u64(s, 40)) } else { (e.u32(s, 32) as u64, e.u32(s, 36) as u64) };
-                    let (reloff, nreloc) =
-                        if seg64 { (e.u32(s, 56) as u64, e.u32(s, 60) as u64) } else { (e.u32(s, 48) as u64, e.u32(s, 52) as u64) };
+                    let (reloff, nreloc) = if seg64 {
+                        (e.u32(s, 56) as u64, e.u32(s, 60) as u64)
+                    } else {
+                        (e.u32(s, 48) as u64, e.u32(s, 52) as u64)
+                    };
                     if nreloc > 0 {
                         read_vec_at(src, base + reloff, nreloc * 8).map_err(fmt_err)?;
                     }
@@ -619,12 +623,7 @@ fn macho<S: Source + ?Sized>(src: &S, base: u64) -> Result<((u64, u64), Vec<Mapp
         .iter()
         .find(|(n, _, _)| n.as_slice() == b"__go_buildinfo")
         .map(|&(_, a, s)| (a, s))
-        .or_else(|| {
-            segments
-                .iter()
-                .find(|s| s.1 != 0 && s.4 != 0 && s.5 == 3 && s.6 == 3)
-                .map(|s| (s.1, s.2))
-        })
+        .or_else(|| segments.iter().find(|s| s.1 != 0 && s.4 != 0 && s.5 == 3 && s.6 == 3).map(|s| (s.1, s.2)))
         .unwrap_or((0, 0));
     let mappings = segments
         .iter()

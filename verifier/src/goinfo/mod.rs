@@ -28,7 +28,7 @@ use std::path::Path;
 
 use bstr::BString;
 
-pub use buildid::{read_go_build_id as go_build_id_of, read_gnu_build_id as gnu_build_id_of};
+pub use buildid::{read_gnu_build_id as gnu_build_id_of, read_go_build_id as go_build_id_of};
 pub use exe::Format;
 pub use gojson::ExtraFields;
 pub use model::{BuildInfo, BuildSetting, Module};

@@ -52,9 +52,6 @@ impl Module {
 impl BuildInfo {
     /// The value of the first build setting named `key`.
     pub fn setting(&self, key: &str) -> Option<&BStr> {
-        self.settings
-            .iter()
-            .find(|s| s.key.as_bytes() == key.as_bytes())
-            .map(|s| s.value.as_bstr())
+        self.settings.iter().find(|s| s.key.as_bytes() == key.as_bytes()).map(|s| s.value.as_bstr())
     }
 }
