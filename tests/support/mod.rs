@@ -1,0 +1,364 @@
+//! Helpers shared by reprove's end-to-end tests: the test cache, the Go
+//! toolchains `ci/setup` installs, running commands, and comparing outputs.
+//!
+//! Nothing here skips: a missing toolchain or tool is an error whose message
+//! says to run `ci/setup`.
+#![allow(dead_code)]
+
+pub(crate) mod fixtures;
+
+use std::ffi::{OsStr, OsString};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What to tell a developer when something `ci/setup` provides is missing.
+pub(crate) const RUN_SETUP: &str =
+    "run ci/setup (it installs the Go toolchains and binaries the tests need)";
+
+/// The test cache: `$REPROVE_TEST_CACHE`, else `$XDG_CACHE_HOME/reprove-tests`,
+/// else `$HOME/.cache/reprove-tests` (the same rule as `ci/setup`).
+pub(crate) fn cache_dir() -> PathBuf {
+    let non_empty = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let dir = non_empty("REPROVE_TEST_CACHE").unwrap_or_else(|| {
+        non_empty("XDG_CACHE_HOME")
+            .or_else(|| non_empty("HOME").map(|home| home.join(".cache")))
+            .unwrap_or_else(std::env::temp_dir)
+            .join("reprove-tests")
+    });
+    if dir.is_absolute() {
+        dir
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(&dir))
+            .unwrap_or(dir)
+    }
+}
+
+/// The repository root (the `reprove` package's manifest directory).
+pub(crate) fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `reprove` binary under test.
+pub(crate) fn reprove_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_reprove"))
+}
+
+/// What a finished process left: exit status, stdout, stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// The exit code; `None` when a signal ended the process.
+    pub(crate) status: Option<i32>,
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) stderr: Vec<u8>,
+}
+
+impl Outcome {
+    pub(crate) fn success(&self) -> bool {
+        self.status == Some(0)
+    }
+
+    pub(crate) fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    pub(crate) fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// Runs `cmd` to the end and captures its outputs.
+pub(crate) fn run(cmd: &mut Command) -> Result<Outcome, String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", describe(cmd)))?;
+    Ok(Outcome {
+        status: out.status.code(),
+        stdout: out.stdout,
+        stderr: out.stderr,
+    })
+}
+
+/// Runs `cmd` and requires exit status 0.
+pub(crate) fn run_ok(cmd: &mut Command) -> Result<Outcome, String> {
+    let out = run(cmd)?;
+    if out.success() {
+        Ok(out)
+    } else {
+        Err(format!(
+            "{} exited with {:?}\nstdout:\n{}\nstderr:\n{}",
+            describe(cmd),
+            out.status,
+            out.stdout_str(),
+            out.stderr_str()
+        ))
+    }
+}
+
+/// A shell-like rendering of a command, for messages.
+pub(crate) fn describe(cmd: &Command) -> String {
+    let mut s = String::new();
+    if let Some(dir) = cmd.get_current_dir() {
+        let _ = write!(s, "(cd {} && ", dir.display());
+    }
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            let _ = write!(s, "{}={} ", k.to_string_lossy(), quote_arg(v));
+        }
+    }
+    s.push_str(&quote_arg(cmd.get_program()));
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&quote_arg(a));
+    }
+    if cmd.get_current_dir().is_some() {
+        s.push(')');
+    }
+    s
+}
+
+fn quote_arg(a: &OsStr) -> String {
+    let s = a.to_string_lossy();
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_=./,:@+%".contains(&b))
+    {
+        s.into_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Environment for every `go` command the tests run: no user `go env -w`
+/// settings, no GOFLAGS from the caller's environment, no toolchain switching.
+pub(crate) fn hermetic_go_env(cmd: &mut Command) -> &mut Command {
+    cmd.env("GOENV", "off")
+        .env("GOFLAGS", "")
+        .env("GOTOOLCHAIN", "local")
+        .env_remove("GOROOT")
+}
+
+/// The reference reader: `go version ARGS` with the newest Go (the `go` on PATH).
+pub(crate) fn go_version(cwd: &Path, args: &[OsString]) -> Result<Outcome, String> {
+    let mut cmd = Command::new("go");
+    hermetic_go_env(&mut cmd)
+        .current_dir(cwd)
+        .arg("version")
+        .args(args);
+    run(&mut cmd)
+}
+
+/// `reprove buildinfo ARGS`, in the same directory and environment as [`go_version`].
+pub(crate) fn reprove_buildinfo(cwd: &Path, args: &[OsString]) -> Result<Outcome, String> {
+    let mut cmd = Command::new(reprove_bin());
+    hermetic_go_env(&mut cmd)
+        .current_dir(cwd)
+        .arg("buildinfo")
+        .args(args);
+    run(&mut cmd)
+}
+
+/// Compares two outcomes stream by stream. `None` when byte-identical, else a
+/// report with a line diff of every stream that differs.
+pub(crate) fn compare(
+    expected_name: &str,
+    expected: &Outcome,
+    actual_name: &str,
+    actual: &Outcome,
+) -> Option<String> {
+    if expected == actual {
+        return None;
+    }
+    let mut report = String::new();
+    if expected.status != actual.status {
+        let _ = writeln!(
+            report,
+            "exit status: {expected_name} {:?}, {actual_name} {:?}",
+            expected.status, actual.status
+        );
+    }
+    for (stream, e, a) in [
+        ("stdout", &expected.stdout, &actual.stdout),
+        ("stderr", &expected.stderr, &actual.stderr),
+    ] {
+        if e != a {
+            let _ = writeln!(
+                report,
+                "{stream} differs (- {expected_name}, + {actual_name}):"
+            );
+            report.push_str(&line_diff(e, a));
+        }
+    }
+    Some(report)
+}
+
+/// A minimal unified-style line diff (longest common subsequence), with up to
+/// two lines of context. Lines are shown with Rust's debug escaping so that
+/// tabs, trailing spaces and invalid UTF-8 are visible.
+pub(crate) fn line_diff(expected: &[u8], actual: &[u8]) -> String {
+    let e: Vec<&[u8]> = split_lines(expected);
+    let a: Vec<&[u8]> = split_lines(actual);
+    let (n, m) = (e.len(), a.len());
+    // lcs[i][j] = LCS length of e[i..] and a[j..].
+    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if e[i] == a[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    enum Op<'a> {
+        Same(&'a [u8]),
+        Del(&'a [u8]),
+        Add(&'a [u8]),
+    }
+    let mut ops = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < n || j < m {
+        if i < n && j < m && e[i] == a[j] {
+            ops.push(Op::Same(e[i]));
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            ops.push(Op::Add(a[j]));
+            j += 1;
+        } else {
+            ops.push(Op::Del(e[i]));
+            i += 1;
+        }
+    }
+    const CONTEXT: usize = 2;
+    let changed: Vec<bool> = ops.iter().map(|op| !matches!(op, Op::Same(_))).collect();
+    let near_change = |k: usize| {
+        let lo = k.saturating_sub(CONTEXT);
+        let hi = (k + CONTEXT + 1).min(ops.len());
+        changed[lo..hi].iter().any(|&c| c)
+    };
+    let mut out = String::new();
+    let mut skipped = false;
+    for (k, op) in ops.iter().enumerate() {
+        if !near_change(k) {
+            skipped = true;
+            continue;
+        }
+        if skipped {
+            out.push_str("  ...\n");
+            skipped = false;
+        }
+        let (mark, line) = match op {
+            Op::Same(l) => (' ', l),
+            Op::Del(l) => ('-', l),
+            Op::Add(l) => ('+', l),
+        };
+        let _ = writeln!(out, "{mark} {}", show_line(line));
+    }
+    if skipped {
+        out.push_str("  ...\n");
+    }
+    out
+}
+
+/// Splits after each `\n`, keeping it, so a missing final newline shows.
+fn split_lines(b: &[u8]) -> Vec<&[u8]> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'\n' {
+            lines.push(&b[start..=i]);
+            start = i + 1;
+        }
+    }
+    if start < b.len() {
+        lines.push(&b[start..]);
+    }
+    lines
+}
+
+fn show_line(line: &[u8]) -> String {
+    let s = String::from_utf8_lossy(line);
+    let escaped = format!("{:?}", s.as_ref());
+    if std::str::from_utf8(line).is_err() {
+        format!("{escaped} (invalid UTF-8: {})", hex_bytes(line))
+    } else {
+        escaped
+    }
+}
+
+fn hex_bytes(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Collects failures so that every case runs; [`Failures::assert_none`] panics
+/// at the end with all of them.
+#[derive(Debug, Default)]
+pub(crate) struct Failures {
+    what: String,
+    cases: usize,
+    failed: Vec<String>,
+}
+
+impl Failures {
+    pub(crate) fn new(what: &str) -> Self {
+        Failures {
+            what: what.to_string(),
+            cases: 0,
+            failed: Vec::new(),
+        }
+    }
+
+    /// Records that one case ran.
+    pub(crate) fn case(&mut self) {
+        self.cases += 1;
+    }
+
+    pub(crate) fn fail(&mut self, case: impl AsRef<str>, report: impl AsRef<str>) {
+        self.failed.push(format!(
+            "=== {}\n{}",
+            case.as_ref(),
+            report.as_ref().trim_end()
+        ));
+    }
+
+    pub(crate) fn cases(&self) -> usize {
+        self.cases
+    }
+
+    pub(crate) fn assert_none(self) {
+        eprintln!(
+            "{}: {} cases, {} failed",
+            self.what,
+            self.cases,
+            self.failed.len()
+        );
+        assert!(self.cases > 0, "{}: no case ran", self.what);
+        if !self.failed.is_empty() {
+            panic!(
+                "{}: {} of {} cases failed:\n\n{}\n",
+                self.what,
+                self.failed.len(),
+                self.cases,
+                self.failed.join("\n\n")
+            );
+        }
+    }
+}
+
+/// `OsString`s from anything path- or string-like.
+pub(crate) fn os_args<I, S>(items: I) -> Vec<OsString>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    items
+        .into_iter()
+        .map(|s| s.as_ref().to_os_string())
+        .collect()
+}
