@@ -59,12 +59,7 @@ fn diff_deps(a: &[Module], b: &[Module]) -> Vec<DepChange> {
     for ma in a {
         let path = text(&ma.path);
         match in_b.get(ma.path.as_slice()) {
-            None => out.push(DepChange {
-                path,
-                kind: DepChangeKind::Removed,
-                a: Some(state(ma)),
-                b: None,
-            }),
+            None => out.push(DepChange { path, kind: DepChangeKind::Removed, a: Some(state(ma)), b: None }),
             Some(mb) => {
                 let (sa, sb) = (state(ma), state(mb));
                 let kind = if sa.version != sb.version {
@@ -82,12 +77,7 @@ fn diff_deps(a: &[Module], b: &[Module]) -> Vec<DepChange> {
     }
     for mb in b {
         if !in_a.contains_key(mb.path.as_slice()) {
-            out.push(DepChange {
-                path: text(&mb.path),
-                kind: DepChangeKind::Added,
-                a: None,
-                b: Some(state(mb)),
-            });
+            out.push(DepChange { path: text(&mb.path), kind: DepChangeKind::Added, a: None, b: Some(state(mb)) });
         }
     }
     out
@@ -99,11 +89,7 @@ fn diff_settings(a: &BuildInfo, b: &BuildInfo) -> Vec<Change> {
         let key = s.key.to_str_lossy();
         let other = b.setting(&key);
         if other.map(|v| v.as_bytes()) != Some(s.value.as_slice()) {
-            out.push(Change {
-                name: key.into_owned(),
-                a: Some(text(&s.value)),
-                b: other.map(|v| text(v)),
-            });
+            out.push(Change { name: key.into_owned(), a: Some(text(&s.value)), b: other.map(|v| text(v)) });
         }
     }
     for s in &b.settings {
@@ -130,10 +116,7 @@ mod tests {
             path: "example.com/m".into(),
             main: module("example.com/m", "(devel)", ""),
             deps,
-            settings: settings
-                .iter()
-                .map(|(k, v)| BuildSetting { key: (*k).into(), value: (*v).into() })
-                .collect(),
+            settings: settings.iter().map(|(k, v)| BuildSetting { key: (*k).into(), value: (*v).into() }).collect(),
         }
     }
 
@@ -180,15 +163,10 @@ mod tests {
                 ("x.org/new", DepChangeKind::Added),
             ]
         );
-        let settings: Vec<_> =
-            d.settings.iter().map(|c| (c.name.as_str(), c.a.as_deref(), c.b.as_deref())).collect();
+        let settings: Vec<_> = d.settings.iter().map(|c| (c.name.as_str(), c.a.as_deref(), c.b.as_deref())).collect();
         assert_eq!(
             settings,
-            vec![
-                ("-trimpath", Some("true"), None),
-                ("GOAMD64", Some("v1"), Some("v3")),
-                ("-tags", None, Some("foo")),
-            ]
+            vec![("-trimpath", Some("true"), None), ("GOAMD64", Some("v1"), Some("v3")), ("-tags", None, Some("foo")),]
         );
     }
 

@@ -253,7 +253,7 @@ impl Confidence {
 
 impl fmt::Display for Confidence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -302,12 +302,7 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    pub(crate) fn new(
-        source: EvidenceSource,
-        name: impl Into<String>,
-        a: Option<String>,
-        b: Option<String>,
-    ) -> Self {
+    pub(crate) fn new(source: EvidenceSource, name: impl Into<String>, a: Option<String>, b: Option<String>) -> Self {
         Evidence { source, name: name.into(), a, b }
     }
 }
@@ -379,14 +374,6 @@ cause_codes! {
     Godebug => "godebug",
     /// A different main package or main module path.
     MainPath => "main-path",
-    /// A different main module version (Go ≥1.24 stamps it from VCS tags).
-    MainVersion => "main-version",
-    /// A dependency added, removed, or at a different version.
-    DependencyVersion => "dependency-version",
-    /// A dependency replaced by something else.
-    DependencyReplace => "dependency-replace",
-    /// A dependency at the same version with a different or missing sum (`-mod=vendor`).
-    DependencySum => "dependency-sum",
     /// One binary is stamped with version control information, the other is not.
     Buildvcs => "buildvcs",
     /// Built from different VCS revisions.
@@ -395,6 +382,14 @@ cause_codes! {
     VcsModified => "vcs-modified",
     /// Built from commits with different commit times.
     VcsTime => "vcs-time",
+    /// A different main module version (Go ≥1.24 stamps it from VCS tags).
+    MainVersion => "main-version",
+    /// A dependency added, removed, or at a different version.
+    DependencyVersion => "dependency-version",
+    /// A dependency replaced by something else.
+    DependencyReplace => "dependency-replace",
+    /// A dependency at the same version with a different or missing sum (`-mod=vendor`).
+    DependencySum => "dependency-sum",
     /// Another recorded build setting differs.
     BuildSetting => "build-setting",
     /// Absolute build paths present in one binary but not the other.
@@ -407,6 +402,6 @@ cause_codes! {
 
 impl fmt::Display for CauseCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }

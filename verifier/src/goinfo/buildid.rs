@@ -7,6 +7,9 @@ use super::goquote;
 use super::source::Source;
 use super::ReadError;
 
+/// One ELF note record: (type, 4-byte name prefix, descriptor).
+type Note = (u32, Vec<u8>, Vec<u8>);
+
 const READ_SIZE: usize = 32 * 1024;
 const GO_PREFIX: &[u8] = b"\xff Go build ID: \"";
 const GO_END: &[u8] = b"\"\n \xff";
@@ -49,7 +52,7 @@ fn read_raw(data: &[u8]) -> Result<Option<BString>, ReadError> {
 }
 
 /// Note records of the `PT_NOTE` segments: (type, name, descriptor).
-fn elf_notes<S: Source + ?Sized>(src: &S, head: &[u8]) -> Result<Vec<(u32, Vec<u8>, Vec<u8>)>, ReadError> {
+fn elf_notes<S: Source + ?Sized>(src: &S, head: &[u8]) -> Result<Vec<Note>, ReadError> {
     // Like Go, parse the program headers from the first 32 KiB only, with the
     // section header fields zeroed so that a section table is not needed.
     let mut data = head.to_vec();
@@ -136,7 +139,7 @@ fn read_elf<S: Source + ?Sized>(src: &S, data: Vec<u8>) -> Result<Option<BString
 /// segment that covers only the Go note, leaving `.note.gnu.build-id` outside any
 /// note segment. Files without sections fall back to the note segments.
 pub fn read_gnu_build_id<S: Source + ?Sized>(src: &S) -> Option<Vec<u8>> {
-    let is_gnu = |(tag, name, _): &(u32, Vec<u8>, Vec<u8>)| *tag == NOTE_GNU_BUILD_ID && name == b"GNU\0";
+    let is_gnu = |(tag, name, _): &Note| *tag == NOTE_GNU_BUILD_ID && name == b"GNU\0";
     if let Ok(f) = parse_elf(src, 0) {
         for (off, size) in f.note_sections() {
             let Ok(data) = super::source::read_vec_at(src, off, size) else {
@@ -157,7 +160,7 @@ pub fn read_gnu_build_id<S: Source + ?Sized>(src: &S) -> Option<Vec<u8>> {
 }
 
 /// The records of a note section: (type, 4-byte name prefix, descriptor).
-fn parse_notes(mut data: &[u8], big: bool) -> Vec<(u32, Vec<u8>, Vec<u8>)> {
+fn parse_notes(mut data: &[u8], big: bool) -> Vec<Note> {
     let rd = |b: &[u8], at: usize| {
         let x = [b[at], b[at + 1], b[at + 2], b[at + 3]];
         if big {

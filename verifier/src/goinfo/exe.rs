@@ -125,7 +125,10 @@ pub(crate) fn open<S: Source + ?Sized>(src: &S) -> Result<Exe, ExeError> {
     Ok(Exe { format, data_start, mappings, unmapped })
 }
 
-type Parsed = (Format, ((u64, u64), Vec<Mapping>, fn() -> ExeError));
+/// Where the build info data starts, the address mappings, and the unmapped-address error.
+type Layout = ((u64, u64), Vec<Mapping>, fn() -> ExeError);
+
+type Parsed = (Format, Layout);
 
 /// Byte order helpers over a header buffer.
 #[derive(Clone, Copy)]
@@ -491,7 +494,7 @@ fn pe<S: Source + ?Sized>(src: &S) -> Result<Parsed, ExeError> {
 
 // ---------------------------------------------------------------- Mach-O
 
-fn macho<S: Source + ?Sized>(src: &S, base: u64) -> Result<((u64, u64), Vec<Mapping>, fn() -> ExeError), ExeError> {
+fn macho<S: Source + ?Sized>(src: &S, base: u64) -> Result<Layout, ExeError> {
     let mut h = [0u8; 32];
     let n = src.read_at(base, &mut h).map_err(ExeError::Io)?;
     if n < 28 {
@@ -515,6 +518,8 @@ fn macho<S: Source + ?Sized>(src: &S, base: u64) -> Result<((u64, u64), Vec<Mapp
     let cmds = read_vec_at(src, base + hsize, cmdsz).map_err(fmt_err)?;
     let mut dat = cmds.as_slice();
     let mut sections: Vec<(Vec<u8>, u64, u64)> = Vec::new();
+    // (name, addr, memsz, fileoff, filesz, prot, maxprot)
+    #[allow(clippy::type_complexity)]
     let mut segments: Vec<(Vec<u8>, u64, u64, u64, u64, u32, u32)> = Vec::new();
     let mut nsyms_seen: Option<u64> = None;
     let cstring = |b: &[u8]| b.split(|&c| c == 0).next().unwrap_or_default().to_vec();
@@ -611,10 +616,8 @@ fn macho<S: Source + ?Sized>(src: &S, base: u64) -> Result<((u64, u64), Vec<Mapp
                 read_vec_at(src, base + indoff, nind * 4).map_err(fmt_err)?;
             }
             // LC_LOAD_DYLIB, LC_RPATH: name offsets must be inside the command.
-            0xc | 0x8000_001c => {
-                if c.len() < 12 || e.u32(c, 8) as usize >= c.len() {
-                    return Err(ExeError::Unrecognized);
-                }
+            0xc | 0x8000_001c if c.len() < 12 || e.u32(c, 8) as usize >= c.len() => {
+                return Err(ExeError::Unrecognized);
             }
             _ => {}
         }
