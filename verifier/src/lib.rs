@@ -6,6 +6,15 @@
 //!   `go version -m` prints, and the build IDs that `go tool buildid` prints.
 //!   It re-implements Go's readers exactly and is tested against the real `go`.
 //! - [`compare`] explains why two Go binaries differ, as machine-readable causes.
+//! - [`gomod`] computes a Go module's integrity independently of `go`: go.mod
+//!   and go.sum parsing, h1 hashes, the build list, and `go mod verify`.
+//! - [`toolchain`] pulls toolchain images by digest from OCI registries, checks
+//!   every byte, unpacks them safely into a content-addressed cache, and builds
+//!   deterministic toolchain images from a GOROOT.
+//! - [`sandbox`] runs a command inside an unpacked image (runc, bubblewrap,
+//!   docker or podman): read-only rootfs, no network, scrubbed environment,
+//!   time, memory and output limits. It is the only module that starts build
+//!   processes.
 //!
 //! Later stages (modules, source, toolchain, sandbox, rebuild, report) join them
 //! as the issues that define them land.
@@ -13,3 +22,6 @@
 
 pub mod compare;
 pub mod goinfo;
+pub mod gomod;
+pub mod sandbox;
+pub mod toolchain;
