@@ -3,6 +3,8 @@
 mod buildinfo;
 mod diff;
 mod modules;
+mod toolchain;
+mod toolchain_run;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +27,17 @@ enum Command {
     /// Go modules: hash, verify and download them exactly as `go` does.
     #[command(name = "mod", subcommand)]
     Mod(modules::Command),
+    /// Toolchain images: pull, build, gc, and run commands in them.
+    #[command(subcommand)]
+    Toolchain(ToolchainCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ToolchainCommand {
+    #[command(flatten)]
+    Images(toolchain::Command),
+    /// Run a command in a toolchain image or rootfs, in the build sandbox.
+    Run(toolchain_run::RunArgs),
 }
 
 pub(crate) fn run(cli: Cli) -> CommandResult {
@@ -32,5 +45,7 @@ pub(crate) fn run(cli: Cli) -> CommandResult {
         Command::Buildinfo(args) => buildinfo::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Mod(command) => modules::run(command),
+        Command::Toolchain(ToolchainCommand::Images(command)) => toolchain::run(command),
+        Command::Toolchain(ToolchainCommand::Run(args)) => toolchain_run::run(args),
     }
 }

@@ -1,0 +1,272 @@
+//! The docker and podman backends: their CLIs, where an engine answers.
+//!
+//! podman runs the rootfs directory itself (`--rootfs`). docker cannot, so
+//! the rootfs is imported once as an image (`tar | docker import`), tagged
+//! `reprove-rootfs:<hash of the rootfs path and identity>`, and reused.
+//! Containers are named `reprove-<pid>-…`, run with `--rm`, and removed with
+//! `rm -f` whatever happens. The environment is passed entry by entry as
+//! `--env K=V`, never as a bare name (which the CLIs would fill in from the
+//! host). The engine adds `HOSTNAME` to the environment.
+
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::Digest as _;
+
+use super::process::{self, run_helper, run_helper_with_input, Waited};
+use super::runc::nofile_limit;
+use super::{unique_id, CancelToken, Error, Job, Outcome, Runner, Runtime, Status};
+
+const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
+const IMPORT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// A docker or podman CLI.
+pub(crate) struct Engine {
+    runtime: Runtime,
+}
+
+impl Engine {
+    pub(crate) fn new(runtime: Runtime) -> Engine {
+        Engine { runtime }
+    }
+
+    fn binary(&self) -> Result<PathBuf, Error> {
+        let name = self.runtime.name();
+        process::find_program(name).ok_or_else(|| Error::NotInstalled { runtime: self.runtime, program: name.into() })
+    }
+
+    /// The image to run for a rootfs (docker only): imported once, then reused.
+    fn import(&self, bin: &Path, rootfs: &Path) -> Result<String, Error> {
+        let meta = std::fs::metadata(rootfs).map_err(|e| Error::io("stat", rootfs, e))?;
+        let mut h = sha2::Sha256::new();
+        h.update(rootfs.as_os_str().as_encoded_bytes());
+        h.update(format!("\0{}:{}:{}", meta.dev(), meta.ino(), meta.mtime()).as_bytes());
+        let tag = format!("reprove-rootfs:{}", &hex::encode(h.finalize())[..32]);
+        if run_helper(Command::new(bin).args(["image", "inspect", &tag]), HELPER_TIMEOUT)?.success() {
+            return Ok(tag);
+        }
+        let tar_bin = process::find_program("tar").ok_or_else(|| Error::Unavailable {
+            runtime: self.runtime,
+            reason: "importing a rootfs needs tar, which is not on PATH".into(),
+        })?;
+        let mut tar = Command::new(&tar_bin)
+            .args(["--numeric-owner", "-C"])
+            .arg(rootfs)
+            .args(["-cf", "-", "."])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|source| Error::Spawn { program: tar_bin.display().to_string(), source })?;
+        let Some(stream) = tar.stdout.take() else {
+            let _ = tar.kill();
+            let _ = tar.wait();
+            return Err(Error::Start { runtime: self.runtime, message: "tar has no stdout".into() });
+        };
+        let imported =
+            run_helper_with_input(Command::new(bin).args(["import", "-", &tag]), Stdio::from(stream), IMPORT_TIMEOUT);
+        // tar ends once its reader is done; bound the wait anyway.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while tar.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = tar.kill();
+        let _ = tar.wait();
+        let imported = imported?;
+        if imported.success() {
+            Ok(tag)
+        } else {
+            Err(Error::Start {
+                runtime: self.runtime,
+                message: format!("docker import of {}: {}", rootfs.display(), imported.message()),
+            })
+        }
+    }
+
+    fn args(&self, job: &Job, name: &str, image: Option<&str>) -> Vec<String> {
+        let mut a: Vec<String> =
+            ["run", "--rm", "--name", name, "--network", job.network().name()].map(String::from).to_vec();
+        if self.runtime == Runtime::Docker {
+            a.extend(["--pull", "never"].map(String::from));
+        }
+        let nofile = nofile_limit();
+        a.extend(
+            [
+                "--read-only",
+                "--tmpfs",
+                "/tmp:rw,nosuid,nodev,exec,mode=1777",
+                "--cap-drop",
+                "ALL",
+                "--security-opt",
+                "no-new-privileges",
+                "--hostname",
+                "reprove",
+                "--user",
+                "0:0",
+                "--ulimit",
+                "core=0:0",
+                "--ulimit",
+            ]
+            .map(String::from),
+        );
+        a.push(format!("nofile={nofile}:{nofile}"));
+        if let Some(m) = job.limits().memory {
+            a.extend(["--memory".into(), m.to_string(), "--memory-swap".into(), m.to_string()]);
+        }
+        if let Some(p) = job.limits().pids {
+            a.extend(["--pids-limit".into(), p.to_string()]);
+        }
+        a.extend(["--workdir".into(), job.cwd().to_string()]);
+        for kv in job.env_strings() {
+            a.extend(["--env".into(), kv]);
+        }
+        for m in job.mounts() {
+            let mut spec = format!("type=bind,source={},target={}", m.source().display(), m.destination());
+            if m.read_only() {
+                spec.push_str(",readonly");
+            }
+            a.extend(["--mount".into(), spec]);
+        }
+        match image {
+            Some(image) => a.push(image.to_string()),
+            None => a.extend(["--rootfs".into(), job.rootfs().display().to_string()]),
+        }
+        a.extend(job.argv().iter().cloned());
+        a
+    }
+
+    fn stop(&self, bin: &Path, name: &str, child: &mut process::Child, grace: Duration) -> Result<(), Error> {
+        let _ = run_helper(Command::new(bin).args(["kill", "--signal", "TERM", name]), HELPER_TIMEOUT)?;
+        if child.wait_for(grace)?.is_some() {
+            return Ok(());
+        }
+        let _ = run_helper(Command::new(bin).args(["kill", name]), HELPER_TIMEOUT)?;
+        if child.wait_for(Duration::from_secs(10))?.is_none() {
+            child.kill()?;
+        }
+        Ok(())
+    }
+}
+
+impl Runner for Engine {
+    fn runtime(&self) -> Runtime {
+        self.runtime
+    }
+
+    fn check_available(&self) -> Result<(), Error> {
+        let bin = self.binary()?;
+        let out = run_helper(Command::new(&bin).arg("info"), HELPER_TIMEOUT)?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(Error::Unavailable {
+                runtime: self.runtime,
+                reason: format!("`{} info` failed: {}", self.runtime, out.message()),
+            })
+        }
+    }
+
+    fn run(&self, job: &Job, cancel: &CancelToken) -> Result<Outcome, Error> {
+        let started = Instant::now();
+        let bin = self.binary()?;
+        let image = match self.runtime {
+            Runtime::Docker => Some(self.import(&bin, job.rootfs())?),
+            _ => None,
+        };
+        let name = unique_id();
+        let mut cmd = Command::new(&bin);
+        cmd.args(self.args(job, &name, image.as_deref())).stdin(Stdio::null());
+        let mut child = process::spawn(&mut cmd, job.limits().output_cap, job.echo())?;
+        let waited = child.wait_until(started + job.limits().timeout, cancel);
+        let status = match waited {
+            Ok(Waited::Exited(s)) => Ok(match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
+                (Some(c), _) => Status::Exited(c),
+                (None, Some(sig)) => Status::Signaled(sig),
+                _ => Status::Signaled(0),
+            }),
+            Ok(Waited::TimedOut) => {
+                self.stop(&bin, &name, &mut child, job.limits().kill_grace).map(|()| Status::TimedOut)
+            }
+            Ok(Waited::Cancelled) => {
+                self.stop(&bin, &name, &mut child, job.limits().kill_grace).map(|()| Status::Cancelled)
+            }
+            Err(e) => Err(e),
+        };
+        if status.is_err() {
+            let _ = child.kill();
+        }
+        let _ = run_helper(Command::new(&bin).args(["rm", "--force", &name]), HELPER_TIMEOUT)?;
+        let left = run_helper(
+            Command::new(&bin).args(["ps", "--all", "--quiet", "--filter", &format!("name=^{name}$")]),
+            HELPER_TIMEOUT,
+        )?;
+        if !left.success() || !left.stdout.trim().is_empty() {
+            return Err(Error::Cleanup {
+                runtime: self.runtime,
+                id: name,
+                message: format!("container still listed after rm --force: {}", left.message()),
+            });
+        }
+        let (stdout, stderr, _) = child.output();
+        let status = status?;
+        let err_text = String::from_utf8_lossy(&stderr.bytes).into_owned();
+        let last = err_text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().to_string();
+        match status {
+            Status::Exited(125) => return Err(Error::Start { runtime: self.runtime, message: last }),
+            Status::Exited(126 | 127)
+                if err_text.contains("executable file not found") || err_text.contains("no such file or directory") =>
+            {
+                return Err(Error::CommandNotFound {
+                    runtime: self.runtime,
+                    command: job.argv()[0].clone(),
+                    message: last,
+                })
+            }
+            _ => {}
+        }
+        Ok(Outcome { runtime: self.runtime, status, stdout, stderr, duration: started.elapsed(), notes: Vec::new() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::{JobConfig, Limits, Mount};
+
+    #[test]
+    fn arguments() {
+        let rootfs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let job = Job::new(JobConfig {
+            rootfs: rootfs.path().into(),
+            argv: vec!["go".into(), "version".into()],
+            env: vec!["A=1".into()],
+            mounts: vec![Mount::new(out.path(), "/out", true).unwrap_or_else(|e| panic!("{e}"))],
+            limits: Limits { memory: Some(1 << 30), pids: Some(100), ..Limits::default() },
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let docker = Engine::new(Runtime::Docker).args(&job, "n", Some("img:t")).join(" ");
+        assert!(docker.starts_with("run --rm --name n --network none --pull never --read-only --tmpfs /tmp:rw,nosuid,nodev,exec,mode=1777 --cap-drop ALL --security-opt no-new-privileges"), "{docker}");
+        assert!(
+            docker.contains(
+                "--memory 1073741824 --memory-swap 1073741824 --pids-limit 100 --workdir / --env A=1 --env PATH="
+            ),
+            "{docker}"
+        );
+        assert!(docker.ends_with(",target=/out,readonly img:t go version"), "{docker}");
+        let podman = Engine::new(Runtime::Podman).args(&job, "n", None).join(" ");
+        assert!(!podman.contains("--pull"));
+        assert!(
+            podman.contains(&format!(
+                "--rootfs {} go version",
+                std::fs::canonicalize(rootfs.path()).unwrap_or_default().display()
+            )),
+            "{podman}"
+        );
+    }
+}

@@ -1,0 +1,509 @@
+//! The runc backend: an OCI runtime bundle per run, `runc run` in the foreground.
+//!
+//! The bundle (a temporary directory) holds `config.json`, generated with
+//! `oci-spec`, and `rootfs/`, an empty skeleton that becomes the read-only
+//! root: the image's top-level directories and files are bind-mounted into it
+//! read-only, its top-level symlinks are recreated in it, and mount points for
+//! new directories are created in it, never in the image. runc's own errors go
+//! to a JSON log in the bundle, which tells a sandbox that could not start
+//! from a command that failed. Container state lives under
+//! [`state_root`]; containers of reprove processes that died are deleted at
+//! the next run.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::{
+    Capabilities, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder, LinuxIdMappingBuilder,
+    LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder,
+    MountBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder,
+};
+use rustix::process::Signal;
+
+use super::job::TopEntry;
+use super::process::{self, run_helper, Waited};
+use super::{cgroups, unique_id, CancelToken, Error, Job, Network, Outcome, Runner, Runtime, Status};
+
+const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The runc backend.
+pub(crate) struct Runc {
+    state_root: PathBuf,
+}
+
+/// Where reprove keeps runc's container state: `/run/reprove/runc` as root,
+/// else `$XDG_RUNTIME_DIR/reprove/runc`, else `$TMPDIR/reprove-runc-<uid>`.
+/// `runc --root <this> list` shows reprove's containers.
+pub fn state_root() -> PathBuf {
+    let uid = rustix::process::geteuid();
+    if uid.is_root() {
+        return PathBuf::from("/run/reprove/runc");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).filter(|p| p.is_absolute()) {
+        Some(dir) => dir.join("reprove/runc"),
+        None => std::env::temp_dir().join(format!("reprove-runc-{}", uid.as_raw())),
+    }
+}
+
+impl Runc {
+    pub(crate) fn new() -> Runc {
+        Runc { state_root: state_root() }
+    }
+
+    fn binary(&self) -> Result<PathBuf, Error> {
+        process::find_program("runc")
+            .ok_or_else(|| Error::NotInstalled { runtime: Runtime::Runc, program: "runc".into() })
+    }
+
+    fn runc(&self, binary: &Path) -> Command {
+        let mut cmd = Command::new(binary);
+        cmd.arg("--root").arg(&self.state_root);
+        cmd
+    }
+
+    /// Deletes containers whose reprove process is gone (it was SIGKILLed).
+    fn collect_stale(&self, binary: &Path) {
+        let Ok(entries) = fs::read_dir(&self.state_root) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) =
+                name.strip_prefix("reprove-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = run_helper(self.runc(binary).args(["delete", "--force", &name]), HELPER_TIMEOUT);
+            }
+        }
+    }
+
+    /// SIGTERM to every process of the container, SIGKILL after `grace`.
+    fn stop(&self, binary: &Path, id: &str, child: &mut process::Child, grace: Duration) -> Result<(), Error> {
+        let term = run_helper(self.runc(binary).args(["kill", "--all", id, "TERM"]), HELPER_TIMEOUT)?;
+        if !term.success() {
+            // Without cgroups runc cannot list the container's processes: signal them from here.
+            for pid in process::descendants(child.pid()) {
+                process::signal(pid, Signal::TERM);
+            }
+        }
+        if child.wait_for(grace)?.is_some() {
+            return Ok(());
+        }
+        // SIGKILL to the container's init ends its pid namespace, and with it every process in it.
+        let _ = run_helper(self.runc(binary).args(["kill", id, "KILL"]), HELPER_TIMEOUT)?;
+        let _ = run_helper(self.runc(binary).args(["kill", "--all", id, "KILL"]), HELPER_TIMEOUT)?;
+        let killed = process::descendants(child.pid());
+        for pid in &killed {
+            process::signal(*pid, Signal::KILL);
+        }
+        if child.wait_for(Duration::from_secs(10))?.is_none() {
+            child.kill()?;
+        }
+        process::wait_gone(&killed, Duration::from_secs(10));
+        Ok(())
+    }
+}
+
+impl Runner for Runc {
+    fn runtime(&self) -> Runtime {
+        Runtime::Runc
+    }
+
+    fn check_available(&self) -> Result<(), Error> {
+        // Whether runc can start a sandbox here shows when it tries (a `Start` error).
+        self.binary().map(|_| ())
+    }
+
+    fn run(&self, job: &Job, cancel: &CancelToken) -> Result<Outcome, Error> {
+        let started = Instant::now();
+        let binary = self.binary()?;
+        let rootless = !rustix::process::geteuid().is_root();
+        let cg = cgroups::detect_cached(rootless);
+        let use_cgroups = cg.unusable.is_none();
+        let mut notes = Vec::new();
+        if let Some(why) = &cg.unusable {
+            let what = if job.limits().memory.is_some() {
+                "memory is limited per process by RLIMIT_DATA, and the process count is not limited"
+            } else {
+                "the process count is not limited"
+            };
+            notes.push(format!("runc: {} unusable here ({why}): {what}", cg.mode.name()));
+        }
+        if rootless {
+            notes.push("runc: rootless, in a user namespace that maps the caller to root".into());
+        }
+
+        fs::create_dir_all(&self.state_root)
+            .map_err(|e| Error::io("create runc state directory", &self.state_root, e))?;
+        self.collect_stale(&binary);
+
+        let id = unique_id();
+        let bundle = tempfile::Builder::new()
+            .prefix(&format!("{id}-bundle-"))
+            .tempdir()
+            .map_err(|e| Error::io("create bundle directory in", std::env::temp_dir(), e))?;
+        let skeleton = bundle.path().join("rootfs");
+        build_skeleton(job, &skeleton)?;
+        let spec = build_spec(job, &SpecOptions { root: &skeleton, id: &id, rootless, cgroups: use_cgroups })?;
+        let config = bundle.path().join("config.json");
+        spec.save(&config).map_err(|e| Error::io("write", &config, std::io::Error::other(e.to_string())))?;
+        let log = bundle.path().join("runc.log");
+
+        let mut cmd = self.runc(&binary);
+        cmd.arg("--log").arg(&log).args(["--log-format", "json"]);
+        if !rootless && !use_cgroups {
+            // As root with unusable cgroups: make runc ignore cgroup permission errors.
+            cmd.args(["--rootless", "true"]);
+        }
+        cmd.arg("run").arg("--bundle").arg(bundle.path()).arg(&id).stdin(Stdio::null());
+        let mut child = process::spawn(&mut cmd, job.limits().output_cap, job.echo())?;
+
+        let waited = child.wait_until(started + job.limits().timeout, cancel);
+        let status = match waited {
+            Ok(Waited::Exited(s)) => Ok(match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
+                (Some(c), _) => Status::Exited(c),
+                (None, Some(sig)) => Status::Signaled(sig),
+                _ => Status::Signaled(0),
+            }),
+            Ok(Waited::TimedOut) => {
+                self.stop(&binary, &id, &mut child, job.limits().kill_grace).map(|()| Status::TimedOut)
+            }
+            Ok(Waited::Cancelled) => {
+                self.stop(&binary, &id, &mut child, job.limits().kill_grace).map(|()| Status::Cancelled)
+            }
+            Err(e) => Err(e),
+        };
+        if status.is_err() {
+            let _ = child.kill();
+        }
+
+        // Delete the container (processes, cgroup, state) unless `runc run` already
+        // did, as it does when its container ends; then the bundle.
+        let state = self.state_root.join(&id);
+        if state.exists() {
+            let deleted = run_helper(self.runc(&binary).args(["delete", "--force", &id]), HELPER_TIMEOUT)?;
+            if state.exists() {
+                return Err(Error::Cleanup {
+                    runtime: Runtime::Runc,
+                    id,
+                    message: format!("runc delete --force: {}", deleted.message()),
+                });
+            }
+        }
+        let (stdout, stderr, closed) = child.output();
+        if !closed {
+            notes.push("runc: the output pipes were still open after the container ended".into());
+        }
+        let errors = runc_errors(&log);
+        let bundle_path = bundle.path().to_path_buf();
+        bundle.close().map_err(|e| Error::Cleanup {
+            runtime: Runtime::Runc,
+            id: id.clone(),
+            message: format!("remove bundle {}: {e}", bundle_path.display()),
+        })?;
+        let status = status?;
+
+        if let (Status::Exited(code), Some(message)) = (status, errors.last()) {
+            if code != 0 {
+                return Err(classify(job, message));
+            }
+        }
+        Ok(Outcome { runtime: Runtime::Runc, status, stdout, stderr, duration: started.elapsed(), notes })
+    }
+}
+
+/// A failure runc logged: the command is missing, or the sandbox did not start.
+fn classify(job: &Job, message: &str) -> Error {
+    let not_found = message.contains("exec: ")
+        && (message.contains("executable file not found") || message.contains("no such file or directory"));
+    if not_found {
+        Error::CommandNotFound { runtime: Runtime::Runc, command: job.argv()[0].clone(), message: message.to_string() }
+    } else {
+        Error::Start { runtime: Runtime::Runc, message: message.to_string() }
+    }
+}
+
+/// The `msg` of every `"level":"error"` line of runc's JSON log.
+fn runc_errors(log: &Path) -> Vec<String> {
+    let text = fs::read(log).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text[..text.len().min(1 << 20)]).into_owned();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("level").and_then(|l| l.as_str()) == Some("error"))
+        .filter_map(|v| v.get("msg").and_then(|m| m.as_str()).map(str::to_string))
+        .collect()
+}
+
+fn build_skeleton(job: &Job, root: &Path) -> Result<(), Error> {
+    let mkdir = |p: PathBuf| fs::create_dir(&p).map_err(|e| Error::io("create", p, e));
+    mkdir(root.to_path_buf())?;
+    for d in ["proc", "dev", "tmp"] {
+        mkdir(root.join(d))?;
+    }
+    for entry in job.top_level() {
+        match entry {
+            TopEntry::Dir(n) => mkdir(root.join(n))?,
+            TopEntry::File(n) => {
+                fs::File::create(root.join(n)).map_err(|e| Error::io("create", root.join(n), e))?;
+            }
+            TopEntry::Symlink(n, target) => std::os::unix::fs::symlink(target, root.join(n))
+                .map_err(|e| Error::io("create symlink", root.join(n), e))?,
+        }
+    }
+    Ok(())
+}
+
+pub(crate) struct SpecOptions<'a> {
+    /// The skeleton root directory.
+    pub(crate) root: &'a Path,
+    pub(crate) id: &'a str,
+    pub(crate) rootless: bool,
+    pub(crate) cgroups: bool,
+}
+
+/// The soft and hard `RLIMIT_NOFILE` for sandboxed processes: 65536, or the
+/// host's hard limit if lower (an unprivileged process cannot raise it).
+pub(crate) fn nofile_limit() -> u64 {
+    let host = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum.unwrap_or(u64::MAX);
+    host.min(65536)
+}
+
+fn spec_error(e: impl std::fmt::Display) -> Error {
+    Error::Start { runtime: Runtime::Runc, message: format!("cannot build the runtime spec: {e}") }
+}
+
+/// The OCI runtime spec for `job`.
+pub(crate) fn build_spec(job: &Job, o: &SpecOptions<'_>) -> Result<Spec, Error> {
+    let string_vec = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mount = |dst: &str, typ: &str, src: &str, options: &[&str]| {
+        MountBuilder::default()
+            .destination(dst)
+            .typ(typ)
+            .source(src)
+            .options(string_vec(options))
+            .build()
+            .map_err(spec_error)
+    };
+    let mut mounts = vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
+        if o.rootless {
+            mount("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"])?
+        } else {
+            mount(
+                "/dev/pts",
+                "devpts",
+                "devpts",
+                &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            )?
+        },
+        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])?,
+        mount("/tmp", "tmpfs", "tmpfs", &["nosuid", "nodev", "mode=1777"])?,
+    ];
+    for entry in job.top_level() {
+        let name = match entry {
+            TopEntry::Dir(n) | TopEntry::File(n) => n,
+            TopEntry::Symlink(..) => continue,
+        };
+        let src = job.rootfs().join(name);
+        mounts.push(
+            MountBuilder::default()
+                .destination(format!("/{name}"))
+                .typ("bind")
+                .source(src)
+                .options(string_vec(&["bind", "ro", "nosuid", "nodev"]))
+                .build()
+                .map_err(spec_error)?,
+        );
+    }
+    for m in job.mounts() {
+        let mode = if m.read_only() { "ro" } else { "rw" };
+        mounts.push(
+            MountBuilder::default()
+                .destination(m.destination())
+                .typ("bind")
+                .source(m.source())
+                .options(string_vec(&["rbind", mode, "nosuid", "nodev"]))
+                .build()
+                .map_err(spec_error)?,
+        );
+    }
+
+    let rlimit = |typ: PosixRlimitType, value: u64| -> Result<PosixRlimit, Error> {
+        PosixRlimitBuilder::default().typ(typ).soft(value).hard(value).build().map_err(spec_error)
+    };
+    let mut rlimits =
+        vec![rlimit(PosixRlimitType::RlimitNofile, nofile_limit())?, rlimit(PosixRlimitType::RlimitCore, 0)?];
+    if let (Some(memory), false) = (job.limits().memory, o.cgroups) {
+        rlimits.push(rlimit(PosixRlimitType::RlimitData, memory)?);
+    }
+    let none = Capabilities::new();
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(none.clone())
+        .effective(none.clone())
+        .inheritable(none.clone())
+        .permitted(none.clone())
+        .ambient(none)
+        .build()
+        .map_err(spec_error)?;
+    let process = ProcessBuilder::default()
+        .terminal(false)
+        .user(UserBuilder::default().uid(0u32).gid(0u32).build().map_err(spec_error)?)
+        .args(job.argv().to_vec())
+        .env(job.env_strings())
+        .cwd(job.cwd())
+        .capabilities(capabilities)
+        .rlimits(rlimits)
+        .no_new_privileges(true)
+        .build()
+        .map_err(spec_error)?;
+
+    let mut ns_types =
+        vec![LinuxNamespaceType::Pid, LinuxNamespaceType::Ipc, LinuxNamespaceType::Uts, LinuxNamespaceType::Mount];
+    if job.network() == Network::None {
+        ns_types.push(LinuxNamespaceType::Network);
+    }
+    if Path::new("/proc/self/ns/cgroup").exists() {
+        ns_types.push(LinuxNamespaceType::Cgroup);
+    }
+    if o.rootless {
+        ns_types.push(LinuxNamespaceType::User);
+    }
+    let namespaces = ns_types
+        .into_iter()
+        .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build().map_err(spec_error))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .masked_paths(oci_spec::runtime::get_default_maskedpaths())
+        .readonly_paths(oci_spec::runtime::get_default_readonly_paths());
+    if o.rootless {
+        let map = |host: u32| {
+            LinuxIdMappingBuilder::default().container_id(0u32).host_id(host).size(1u32).build().map_err(spec_error)
+        };
+        linux = linux
+            .uid_mappings(vec![map(rustix::process::geteuid().as_raw())?])
+            .gid_mappings(vec![map(rustix::process::getegid().as_raw())?]);
+    }
+    if o.cgroups {
+        let mut resources = LinuxResourcesBuilder::default().devices(vec![LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .access("rwm")
+            .build()
+            .map_err(spec_error)?]);
+        if let Some(memory) = job.limits().memory {
+            let limit = i64::try_from(memory).unwrap_or(i64::MAX);
+            resources = resources.memory(LinuxMemoryBuilder::default().limit(limit).build().map_err(spec_error)?);
+        }
+        if let Some(pids) = job.limits().pids {
+            let limit = i64::try_from(pids).unwrap_or(i64::MAX);
+            resources = resources.pids(LinuxPidsBuilder::default().limit(limit).build().map_err(spec_error)?);
+        }
+        linux = linux.resources(resources.build().map_err(spec_error)?).cgroups_path(format!("/{}", o.id));
+    }
+
+    let mut linux = linux.build().map_err(spec_error)?;
+    if !o.cgroups {
+        // The builder starts from oci-spec's defaults, which carry an empty resources section.
+        linux.set_resources(None);
+    }
+    SpecBuilder::default()
+        .version("1.0.2")
+        .root(RootBuilder::default().path(o.root).readonly(true).build().map_err(spec_error)?)
+        .mounts(mounts)
+        .process(process)
+        .hostname("reprove")
+        .linux(linux)
+        .build()
+        .map_err(spec_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::{JobConfig, Limits, Mount};
+
+    #[test]
+    fn spec_is_locked_down() {
+        let rootfs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        fs::create_dir_all(rootfs.path().join("usr/bin")).unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink("usr/bin", rootfs.path().join("bin")).unwrap_or_else(|e| panic!("{e}"));
+        let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let job = Job::new(JobConfig {
+            rootfs: rootfs.path().into(),
+            argv: vec!["go".into(), "version".into()],
+            image_env: vec!["PATH=/usr/bin".into()],
+            mounts: vec![Mount::new(out.path(), "/out", false).unwrap_or_else(|e| panic!("{e}"))],
+            limits: Limits { memory: Some(1 << 30), ..Limits::default() },
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let root = Path::new("/bundle/rootfs");
+        let with_cgroups = build_spec(&job, &SpecOptions { root, id: "reprove-1-0-0", rootless: false, cgroups: true })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let v = serde_json::to_value(&with_cgroups).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v["root"], serde_json::json!({"path": "/bundle/rootfs", "readonly": true}));
+        assert_eq!(v["process"]["noNewPrivileges"], true);
+        for set in ["bounding", "effective", "inheritable", "permitted", "ambient"] {
+            assert_eq!(v["process"]["capabilities"][set], serde_json::json!([]), "{set}");
+        }
+        assert_eq!(v["process"]["env"], serde_json::json!(["PATH=/usr/bin", "HOME=/", "PWD=/"]));
+        let ns: Vec<&str> =
+            v["linux"]["namespaces"].as_array().into_iter().flatten().filter_map(|n| n["type"].as_str()).collect();
+        assert!(ns.contains(&"network") && ns.contains(&"pid") && !ns.contains(&"user"), "{ns:?}");
+        assert_eq!(v["linux"]["resources"]["memory"]["limit"], 1 << 30);
+        assert_eq!(v["linux"]["cgroupsPath"], "/reprove-1-0-0");
+        let mounts = v["mounts"].as_array().cloned().unwrap_or_default();
+        let usr = mounts.iter().find(|m| m["destination"] == "/usr").cloned().unwrap_or_default();
+        assert_eq!(usr["options"], serde_json::json!(["bind", "ro", "nosuid", "nodev"]));
+        assert!(mounts.iter().all(|m| m["destination"] != "/bin"), "symlinks live in the skeleton");
+        let out_mount = mounts.iter().find(|m| m["destination"] == "/out").cloned().unwrap_or_default();
+        assert_eq!(out_mount["options"], serde_json::json!(["rbind", "rw", "nosuid", "nodev"]));
+        assert!(mounts.iter().any(|m| m["destination"] == "/tmp" && m["type"] == "tmpfs"));
+
+        let rootless = build_spec(&job, &SpecOptions { root, id: "x", rootless: true, cgroups: false })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let v = serde_json::to_value(&rootless).unwrap_or_else(|e| panic!("{e}"));
+        assert!(v["linux"]["resources"].is_null() && v["linux"]["cgroupsPath"].is_null());
+        assert_eq!(v["linux"]["uidMappings"].as_array().map(Vec::len), Some(1));
+        let rl: Vec<&str> =
+            v["process"]["rlimits"].as_array().into_iter().flatten().filter_map(|r| r["type"].as_str()).collect();
+        assert!(rl.contains(&"RLIMIT_DATA"), "{rl:?}");
+    }
+
+    #[test]
+    fn host_network_keeps_the_host_namespace() {
+        let rootfs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let job = Job::new(JobConfig {
+            rootfs: rootfs.path().into(),
+            argv: vec!["x".into()],
+            network: Network::Host,
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let spec = build_spec(&job, &SpecOptions { root: Path::new("/r"), id: "x", rootless: false, cgroups: false })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let v = serde_json::to_value(&spec).unwrap_or_else(|e| panic!("{e}"));
+        let ns: Vec<&str> =
+            v["linux"]["namespaces"].as_array().into_iter().flatten().filter_map(|n| n["type"].as_str()).collect();
+        assert!(!ns.contains(&"network"), "{ns:?}");
+    }
+
+    #[test]
+    fn log_errors_are_read() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let log = dir.path().join("log");
+        fs::write(&log, "{\"level\":\"info\",\"msg\":\"x\"}\nnot json\n{\"level\":\"error\",\"msg\":\"runc run failed: exec: \\\"x\\\": executable file not found in $PATH\"}\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let errors = runc_errors(&log);
+        assert_eq!(errors.len(), 1);
+        let job = Job::new(JobConfig { rootfs: dir.path().into(), argv: vec!["x".into()], ..Default::default() })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(classify(&job, &errors[0]), Error::CommandNotFound { .. }));
+        assert!(matches!(classify(&job, "mount failed"), Error::Start { .. }));
+    }
+}

@@ -1,0 +1,428 @@
+//! The registry client: oci-client with retries, platform selection, and
+//! streaming blob downloads that are checked against their digest and size.
+//!
+//! oci-client does the HTTP, the auth handshakes (anonymous, basic, bearer
+//! token) and the manifest requests. Blob bodies are hashed here as they
+//! stream, and a download broken mid-way is resumed with a range request, so
+//! the digest covers every byte exactly once. Plain HTTP is used only for
+//! loopback registries and those named in `insecure_registries`.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use oci_client::client::{BlobResponse, ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::manifest::OciDescriptor;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, RegistryOperation};
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use sha2::Digest as _;
+
+use super::{auth, Digest, ImageRef, Platform, Progress, RegistryOptions, ToolchainError};
+
+pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+const ACCEPT: &[&str] = &[OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
+
+/// Largest manifest or config accepted.
+const MAX_SMALL_BLOB: u64 = 8 << 20;
+
+/// A client for one registry.
+pub(crate) struct Registry {
+    client: Client,
+    auth: RegistryAuth,
+    retries: u32,
+}
+
+/// A manifest resolved for one platform.
+pub(crate) struct Resolved {
+    /// The digest of the index the reference named, if it named one.
+    pub(crate) index_digest: Option<Digest>,
+    pub(crate) manifest_digest: Digest,
+    pub(crate) manifest_bytes: Bytes,
+    pub(crate) manifest: ImageManifest,
+    pub(crate) platform: Option<Platform>,
+}
+
+/// Whether `host` may be reached over plain HTTP.
+fn insecure(image: &ImageRef, options: &RegistryOptions) -> bool {
+    let host = image.registry_host();
+    host == "localhost"
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || options.insecure_registries.iter().any(|r| r == image.registry() || r == host)
+}
+
+fn retryable(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::ServerError { code, .. } => *code >= 500,
+        OciDistributionError::RequestError(e) => e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
+        OciDistributionError::IoError(_) => true,
+        _ => false,
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64 << attempt.min(6))
+}
+
+impl Registry {
+    pub(crate) fn new(image: &ImageRef, options: &RegistryOptions) -> Result<Registry, ToolchainError> {
+        super::install_crypto_provider();
+        let protocol = if insecure(image, options) { ClientProtocol::Http } else { ClientProtocol::Https };
+        let config = ClientConfig {
+            protocol,
+            platform_resolver: None,
+            connect_timeout: Some(Duration::from_secs(30)),
+            read_timeout: Some(Duration::from_secs(120)),
+            user_agent: concat!("reprove/", env!("CARGO_PKG_VERSION")),
+            ..ClientConfig::default()
+        };
+        let auth = auth::registry_auth(image, options.credentials.as_ref(), options.auth_file.as_deref())?;
+        Ok(Registry { client: Client::new(config), auth, retries: options.retries.unwrap_or(4) })
+    }
+
+    async fn retry<T, F, Fut>(&self, image: &ImageRef, action: &str, mut f: F) -> Result<T, ToolchainError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, OciDistributionError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match f().await {
+                Ok(v) => return Ok(v),
+                Err(e) if retryable(&e) && attempt < self.retries => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(ToolchainError::Registry {
+                        image: image.to_string(),
+                        action: action.to_string(),
+                        source: Box::new(e),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Authenticates for `operation` (a no-op for anonymous registries).
+    pub(crate) async fn authenticate(
+        &self,
+        image: &ImageRef,
+        operation: RegistryOperation,
+    ) -> Result<(), ToolchainError> {
+        let r = image.to_oci();
+        let action = match operation {
+            RegistryOperation::Pull => "authenticating to pull",
+            RegistryOperation::Push => "authenticating to push",
+        };
+        self.retry(image, action, || self.client.auth(&r, &self.auth, operation)).await?;
+        Ok(())
+    }
+
+    /// Fetches the manifest (or index) `image` names; checks its digest when the reference has one.
+    async fn manifest_raw(&self, image: &ImageRef) -> Result<(Bytes, Digest), ToolchainError> {
+        let r = image.to_oci();
+        let (bytes, _) = self
+            .retry(image, "fetching the manifest", || self.client.pull_manifest_raw(&r, &self.auth, ACCEPT))
+            .await
+            .map_err(|e| match e {
+                // oci-client compares the body with the reference digest itself; say it our way.
+                ToolchainError::Registry { source, .. } if matches!(*source, OciDistributionError::DigestError(_)) => {
+                    ToolchainError::DigestMismatch {
+                        image: image.to_string(),
+                        what: "manifest".to_string(),
+                        expected: image.digest().map(ToString::to_string).unwrap_or_default(),
+                        actual: source.to_string(),
+                    }
+                }
+                e => e,
+            })?;
+        if bytes.len() as u64 > MAX_SMALL_BLOB {
+            return Err(ToolchainError::Manifest {
+                image: image.to_string(),
+                reason: "manifest larger than 8 MiB".into(),
+            });
+        }
+        let actual = Digest::of(&bytes);
+        if let Some(expected) = image.digest() {
+            if *expected != actual {
+                return Err(ToolchainError::DigestMismatch {
+                    image: image.to_string(),
+                    what: "manifest".to_string(),
+                    expected: expected.to_string(),
+                    actual: actual.to_string(),
+                });
+            }
+        }
+        Ok((bytes, actual))
+    }
+
+    /// Resolves `image` to one image manifest, selecting `platform` from an index.
+    pub(crate) async fn resolve(&self, image: &ImageRef, platform: &Platform) -> Result<Resolved, ToolchainError> {
+        self.authenticate(image, RegistryOperation::Pull).await?;
+        let (bytes, digest) = self.manifest_raw(image).await?;
+        let bad = |reason: String| ToolchainError::Manifest { image: image.to_string(), reason };
+        let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
+        if doc.get("schemaVersion").and_then(|v| v.as_u64()) != Some(2) {
+            return Err(bad("only schemaVersion 2 manifests are supported (not Docker schema 1)".into()));
+        }
+        let media_type = doc.get("mediaType").and_then(|m| m.as_str()).unwrap_or("");
+        let is_index = media_type == OCI_INDEX || media_type == DOCKER_LIST || doc.get("manifests").is_some();
+        if !is_index {
+            let manifest = parse_manifest(image, &bytes)?;
+            return Ok(Resolved {
+                index_digest: None,
+                manifest_digest: digest,
+                manifest_bytes: bytes,
+                manifest,
+                platform: None,
+            });
+        }
+        let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| bad(format!("bad image index: {e}")))?;
+        let mut available = Vec::new();
+        let mut chosen = None;
+        for m in index.manifests() {
+            let Some(p) = m.platform() else { continue };
+            let (os, arch, variant) = (p.os().to_string(), p.architecture().to_string(), p.variant().clone());
+            available.push(match &variant {
+                Some(v) => format!("{os}/{arch}/{v}"),
+                None => format!("{os}/{arch}"),
+            });
+            if chosen.is_none() && platform.matches(&os, &arch, variant.as_deref()) {
+                chosen = Some((m.digest().to_string(), Platform { os, architecture: arch, variant }));
+            }
+        }
+        let Some((child_digest, chosen_platform)) = chosen else {
+            return Err(ToolchainError::NoMatchingPlatform {
+                image: image.to_string(),
+                platform: platform.to_string(),
+                available: if available.is_empty() { "no platforms".into() } else { available.join(", ") },
+            });
+        };
+        let child_digest: Digest = child_digest.parse()?;
+        let child = image.with_digest(child_digest.clone());
+        let (child_bytes, _) = self.manifest_raw(&child).await?;
+        let cdoc: serde_json::Value = serde_json::from_slice(&child_bytes)
+            .map_err(|e| bad(format!("manifest {child_digest} is not JSON: {e}")))?;
+        if cdoc.get("manifests").is_some() {
+            return Err(bad(format!("{child_digest}: nested image indexes are not supported")));
+        }
+        let manifest = parse_manifest(image, &child_bytes)?;
+        Ok(Resolved {
+            index_digest: Some(digest),
+            manifest_digest: child_digest,
+            manifest_bytes: child_bytes,
+            manifest,
+            platform: Some(chosen_platform),
+        })
+    }
+
+    /// Fetches a small blob (a config) whole, checking size and digest.
+    pub(crate) async fn small_blob(
+        &self,
+        image: &ImageRef,
+        desc: &Descriptor,
+        what: &str,
+    ) -> Result<Vec<u8>, ToolchainError> {
+        if desc.size() > MAX_SMALL_BLOB {
+            return Err(ToolchainError::Manifest {
+                image: image.to_string(),
+                reason: format!("{what} {} is {} bytes, more than 8 MiB", desc.digest(), desc.size()),
+            });
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let fetch = self.stream_blob(image, desc, what, tx, None);
+        let collect = async {
+            let mut out = Vec::new();
+            while let Some(chunk) = rx.recv().await {
+                if let Ok(b) = chunk {
+                    out.extend_from_slice(&b);
+                }
+            }
+            out
+        };
+        let (r, out) = tokio::join!(fetch, collect);
+        r?;
+        Ok(out)
+    }
+
+    /// Streams the blob `desc` into `tx`, hashing every byte; resumes broken
+    /// downloads with range requests. Fails on a size or digest mismatch
+    /// (after the last chunk was sent, so the receiver must not trust what it
+    /// got until this returns `Ok`). A receiver that hangs up early does not
+    /// stop the download: the digest is still checked.
+    pub(crate) async fn stream_blob(
+        &self,
+        image: &ImageRef,
+        desc: &Descriptor,
+        what: &str,
+        tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+        progress: Option<&dyn Progress>,
+    ) -> Result<(), ToolchainError> {
+        let expected: Digest = desc.digest().to_string().parse()?;
+        let size = desc.size();
+        let r = image.to_oci();
+        let od = OciDescriptor { digest: expected.to_string(), size: size as i64, ..OciDescriptor::default() };
+        let what_d = format!("{what} {expected}");
+        let mut hasher = sha2::Sha256::new();
+        let mut got: u64 = 0;
+        let mut failures = 0;
+        let mut receiving = true;
+        loop {
+            let response = self
+                .retry(image, &format!("fetching {what_d}"), || {
+                    self.client.pull_blob_stream_partial(&r, &od, got, None)
+                })
+                .await?;
+            let (mut stream, mut skip) = match response {
+                BlobResponse::Full(s) => (s.stream, got),
+                BlobResponse::Partial(s) => (s.stream, 0),
+            };
+            let mut broken = None;
+            while let Some(chunk) = stream.next().await {
+                let mut chunk = match chunk {
+                    Ok(c) => c,
+                    Err(e) => {
+                        broken = Some(e);
+                        break;
+                    }
+                };
+                if skip > 0 {
+                    let n = skip.min(chunk.len() as u64);
+                    let _ = chunk.split_to(n as usize);
+                    skip -= n;
+                    if chunk.is_empty() {
+                        continue;
+                    }
+                }
+                got += chunk.len() as u64;
+                if got > size {
+                    return Err(ToolchainError::SizeMismatch {
+                        image: image.to_string(),
+                        what: what_d,
+                        expected: size,
+                        actual: got,
+                    });
+                }
+                hasher.update(&chunk);
+                if let Some(p) = progress {
+                    p.advance(chunk.len() as u64);
+                }
+                // When the receiver gave up (a bad layer), keep hashing: a digest
+                // mismatch explains a bad layer better than the unpack error does.
+                if receiving && tx.send(Ok(chunk)).await.is_err() {
+                    receiving = false;
+                }
+            }
+            if got == size {
+                break;
+            }
+            failures += 1;
+            if failures > self.retries {
+                let _ = tx.send(Err(std::io::Error::other("download failed"))).await;
+                return Err(match broken {
+                    Some(e) => ToolchainError::Registry {
+                        image: image.to_string(),
+                        action: format!("fetching {what_d}"),
+                        source: Box::new(OciDistributionError::IoError(e)),
+                    },
+                    None => ToolchainError::SizeMismatch {
+                        image: image.to_string(),
+                        what: what_d,
+                        expected: size,
+                        actual: got,
+                    },
+                });
+            }
+            tokio::time::sleep(backoff(failures)).await;
+        }
+        let actual = Digest::from_hasher(hasher);
+        if actual != expected {
+            let _ = tx.send(Err(std::io::Error::other("digest mismatch"))).await;
+            return Err(ToolchainError::DigestMismatch {
+                image: image.to_string(),
+                what: what_d,
+                expected: expected.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Uploads a blob unless the registry already has it.
+    pub(crate) async fn push_blob(&self, image: &ImageRef, digest: &Digest, data: Bytes) -> Result<(), ToolchainError> {
+        let r = image.to_oci();
+        let d = digest.to_string();
+        let exists = self.retry(image, &format!("checking blob {d}"), || self.client.blob_exists(&r, &d)).await?;
+        if !exists {
+            self.retry(image, &format!("pushing blob {d}"), || self.client.push_blob(&r, data.clone(), &d)).await?;
+        }
+        Ok(())
+    }
+
+    /// Uploads a manifest under the reference's tag (or digest).
+    pub(crate) async fn push_manifest(
+        &self,
+        image: &ImageRef,
+        media_type: &str,
+        body: Bytes,
+    ) -> Result<(), ToolchainError> {
+        let r = image.to_oci();
+        let ct = http::HeaderValue::from_str(media_type).map_err(|e| ToolchainError::Manifest {
+            image: image.to_string(),
+            reason: format!("media type {media_type:?}: {e}"),
+        })?;
+        self.retry(image, "pushing the manifest", || self.client.push_manifest_raw(&r, body.clone(), ct.clone()))
+            .await?;
+        Ok(())
+    }
+}
+
+fn parse_manifest(image: &ImageRef, bytes: &[u8]) -> Result<ImageManifest, ToolchainError> {
+    let m: ImageManifest = serde_json::from_slice(bytes).map_err(|e| ToolchainError::Manifest {
+        image: image.to_string(),
+        reason: format!("bad image manifest: {e}"),
+    })?;
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(s: &str) -> ImageRef {
+        s.parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn plain_http_only_for_loopback_or_listed_registries() {
+        let none = RegistryOptions::default();
+        assert!(insecure(&image("127.0.0.1:5000/a"), &none));
+        assert!(insecure(&image("127.8.9.10:5000/a"), &none));
+        assert!(insecure(&image("localhost:5000/a"), &none));
+        assert!(insecure(&image("[::1]:5000/a"), &none));
+        assert!(!insecure(&image("registry.example:5000/a"), &none));
+        assert!(!insecure(&image("10.0.0.1:5000/a"), &none));
+        assert!(!insecure(&image("golang"), &none));
+        let listed =
+            RegistryOptions { insecure_registries: vec!["registry.example:5000".into()], ..RegistryOptions::default() };
+        assert!(insecure(&image("registry.example:5000/a"), &listed));
+        assert!(!insecure(&image("registry.example:5001/a"), &listed));
+    }
+
+    #[test]
+    fn retries_only_transient_errors() {
+        let server = |code| OciDistributionError::ServerError { code, url: String::new(), message: String::new() };
+        assert!(retryable(&server(500)));
+        assert!(retryable(&server(503)));
+        assert!(!retryable(&server(404)));
+        assert!(!retryable(&OciDistributionError::UnauthorizedError { url: String::new() }));
+        assert!(backoff(0) < backoff(3));
+    }
+}
