@@ -97,20 +97,21 @@ fn elf_notes<S: Source + ?Sized>(src: &S, head: &[u8]) -> Result<Vec<Note>, Read
             if name_size == 4 && (16 + val_size as u64) <= note.len() as u64 {
                 notes.push((tag, name.to_vec(), note[16..16 + val_size as usize].to_vec()));
             }
+            // Go does this in wrapping uint64 arithmetic; so do we.
             let name_size = (name_size as u64 + 3) & !3;
             let val_size = (val_size as u64 + 3) & !3;
             let mut notesz = 12 + name_size + val_size;
             if filesz <= notesz {
                 break;
             }
-            off += notesz;
+            off = off.wrapping_add(notesz);
             if p.align != 0 {
-                let aligned = (off + p.align - 1) & !(p.align - 1);
-                notesz += aligned - off;
+                let aligned = off.wrapping_add(p.align).wrapping_sub(1) & !(p.align - 1);
+                notesz = notesz.wrapping_add(aligned.wrapping_sub(off));
                 off = aligned;
             }
-            filesz = filesz.saturating_sub(notesz);
-            if notesz as usize > note.len() {
+            filesz = filesz.wrapping_sub(notesz);
+            if notesz > note.len() as u64 {
                 break;
             }
             note = &note[notesz as usize..];

@@ -9,7 +9,7 @@
 
 use std::io;
 
-use super::source::{read_exact_at, read_vec_at, Source, Window};
+use super::source::{read_exact_at, read_vec_at, Source, Sub, Window};
 
 /// Why a file is not a readable executable, worded as Go words it.
 #[derive(Debug)]
@@ -111,7 +111,7 @@ pub(crate) fn open<S: Source + ?Sized>(src: &S) -> Result<Exe, ExeError> {
     } else if ident.starts_with(b"MZ") {
         pe(src)
     } else if ident.starts_with(b"\xfe\xed\xfa") || ident[1..].starts_with(b"\xfa\xed\xfe") {
-        macho(src, 0).map(|e| (Format::MachO, e))
+        macho(src, 0, u64::MAX).map(|e| (Format::MachO, e))
     } else if ident.starts_with(b"\xca\xfe\xba\xbe") || ident.starts_with(b"\xca\xfe\xba\xbf") {
         macho_fat(src)
     } else if ident.starts_with(&[0x01, 0xdf]) || ident.starts_with(&[0x01, 0xf7]) {
@@ -255,7 +255,7 @@ pub(crate) fn parse_elf<S: Source + ?Sized>(src: &S, base: u64) -> Result<ElfFil
     if phnum > 0 && phentsize < want_ph {
         return Err(ExeError::Unrecognized);
     }
-    let phdata = read_vec_at(src, base + phoff, phnum * phentsize).map_err(fmt_err)?;
+    let phdata = read_vec_at(src, base.wrapping_add(phoff), phnum * phentsize).map_err(fmt_err)?;
     let mut progs = Vec::with_capacity(phnum as usize);
     for i in 0..phnum as usize {
         let p = &phdata[i * phentsize as usize..];
@@ -288,7 +288,7 @@ pub(crate) fn parse_elf<S: Source + ?Sized>(src: &S, base: u64) -> Result<ElfFil
     if shoff > 0 && shnum == 0 {
         // Extended numbering: the real count lives in section 0.
         let mut sh0 = [0u8; 64];
-        read_exact_at(src, base + shoff, &mut sh0[..want_sh as usize]).map_err(fmt_err)?;
+        read_exact_at(src, base.wrapping_add(shoff), &mut sh0[..want_sh as usize]).map_err(fmt_err)?;
         let (typ, size, link) = if is64 {
             (e.u32(&sh0, 4), e.u64(&sh0, 32), e.u32(&sh0, 40))
         } else {
@@ -339,7 +339,7 @@ pub(crate) fn parse_elf<S: Source + ?Sized>(src: &S, base: u64) -> Result<ElfFil
             // Go reports the uncompressed size from the compression header.
             let mut ch = [0u8; 24];
             let chlen = if is64 { 24 } else { 12 };
-            let w = Window::new(base + sec.offset, sec.size);
+            let w = Window::new(base.wrapping_add(sec.offset), sec.size);
             if w.read_at(src, 0, &mut ch[..chlen]).map_err(ExeError::Io)? < chlen {
                 return Err(ExeError::Unrecognized);
             }
@@ -356,7 +356,7 @@ pub(crate) fn parse_elf<S: Source + ?Sized>(src: &S, base: u64) -> Result<ElfFil
         let data = if strtab.typ == SHT_NOBITS {
             Vec::new()
         } else {
-            read_vec_at(src, base + strtab.offset, strtab.size).map_err(fmt_err)?
+            read_vec_at(src, base.wrapping_add(strtab.offset), strtab.size).map_err(fmt_err)?
         };
         for s in &sections {
             let start = s.name_off as usize;
@@ -399,7 +399,12 @@ fn elf<S: Source + ?Sized>(src: &S, base: u64) -> Result<Parsed, ExeError> {
     let mappings = f
         .progs
         .iter()
-        .map(|p| Mapping { addr: p.vaddr, size: p.filesz, window: Window::new(base + p.off, p.filesz), skip: false })
+        .map(|p| Mapping {
+            addr: p.vaddr,
+            size: p.filesz,
+            window: Window::new(base.wrapping_add(p.off), p.filesz),
+            skip: false,
+        })
         .collect();
     Ok((Format::Elf, (data_start, mappings, unrecognized)))
 }
@@ -443,14 +448,31 @@ fn pe<S: Source + ?Sized>(src: &S) -> Result<Parsed, ExeError> {
     }
     // Optional header: magic then image base.
     let opt = read_vec_at(src, base + 20, opt_size).map_err(fmt_err)?;
+    // Go's readOptionalHeader: the magic, a complete fixed part, and exactly
+    // NumberOfRvaAndSizes data directories filling the rest.
     let image_base = if opt_size == 0 {
         0
-    } else if opt.len() >= 2 && LE.u16(&opt, 0) == 0x10b && opt.len() >= 32 {
-        LE.u32(&opt, 28) as u64
-    } else if opt.len() >= 2 && LE.u16(&opt, 0) == 0x20b && opt.len() >= 32 {
-        LE.u64(&opt, 24)
     } else {
-        return Err(ExeError::Unrecognized);
+        if opt.len() < 2 {
+            return Err(ExeError::Unrecognized);
+        }
+        let (min, ndirs_at, base_at, base64) = match LE.u16(&opt, 0) {
+            0x10b => (96, 92, 28, false),
+            0x20b => (112, 108, 24, true),
+            _ => return Err(ExeError::Unrecognized),
+        };
+        if opt.len() < min {
+            return Err(ExeError::Unrecognized);
+        }
+        let ndirs = LE.u32(&opt, ndirs_at) as u64;
+        if (opt.len() - min) as u64 != ndirs * 8 {
+            return Err(ExeError::Unrecognized);
+        }
+        if base64 {
+            LE.u64(&opt, base_at)
+        } else {
+            LE.u32(&opt, base_at) as u64
+        }
     };
     let shdrs = read_vec_at(src, base + 20 + opt_size, 40 * nsections).map_err(fmt_err)?;
     let mut data_start = (0, 0);
@@ -479,10 +501,10 @@ fn pe<S: Source + ?Sized>(src: &S) -> Result<Parsed, ExeError> {
         }
         const DATA_RW: u32 = 0x40 | 0x4000_0000 | 0x8000_0000;
         if data_start == (0, 0) && vaddr != 0 && raw_size != 0 && characteristics & !0x60_0000 == DATA_RW {
-            data_start = (vaddr + image_base, vsize);
+            data_start = (vaddr.wrapping_add(image_base), vsize);
         }
         let mut window = Window::new(raw_ptr, raw_size);
-        window.zeros = raw_ptr == 0;
+        window.uninitialized = raw_ptr == 0;
         // Go compares in uint32 arithmetic: VirtualAddress+Size wraps.
         let end32 = (vaddr as u32).wrapping_add(raw_size as u32) as u64;
         mappings.push(Mapping { addr: vaddr, size: end32.wrapping_sub(vaddr), window, skip: false });
@@ -494,9 +516,13 @@ fn pe<S: Source + ?Sized>(src: &S) -> Result<Parsed, ExeError> {
 
 // ---------------------------------------------------------------- Mach-O
 
-fn macho<S: Source + ?Sized>(src: &S, base: u64) -> Result<Layout, ExeError> {
+/// Parses a Mach-O image that occupies `len` bytes at `base` (the whole file, or one
+/// architecture of a fat file, which Go reads through a window of exactly that size).
+fn macho<S: Source + ?Sized>(outer: &S, base: u64, len: u64) -> Result<Layout, ExeError> {
+    let src = &Sub { inner: outer, base, len };
+    let limit = base.saturating_add(len);
     let mut h = [0u8; 32];
-    let n = src.read_at(base, &mut h).map_err(ExeError::Io)?;
+    let n = src.read_at(0, &mut h).map_err(ExeError::Io)?;
     if n < 28 {
         return Err(ExeError::Unrecognized);
     }
@@ -515,7 +541,7 @@ fn macho<S: Source + ?Sized>(src: &S, base: u64) -> Result<Layout, ExeError> {
     let cmdsz = e.u32(&h, 20) as u64;
     let hsize = if is64 { 32 } else { 28 };
     // Go's binary.Read of the header needs all 28 bytes of FileHeader.
-    let cmds = read_vec_at(src, base + hsize, cmdsz).map_err(fmt_err)?;
+    let cmds = read_vec_at(src, hsize, cmdsz).map_err(fmt_err)?;
     let mut dat = cmds.as_slice();
     let mut sections: Vec<(Vec<u8>, u64, u64)> = Vec::new();
     // (name, addr, memsz, fileoff, filesz, prot, maxprot)
@@ -572,7 +598,7 @@ fn macho<S: Source + ?Sized>(src: &S, base: u64) -> Result<Layout, ExeError> {
                         (e.u32(s, 48) as u64, e.u32(s, 52) as u64)
                     };
                     if nreloc > 0 {
-                        read_vec_at(src, base + reloff, nreloc * 8).map_err(fmt_err)?;
+                        read_vec_at(src, reloff, nreloc * 8).map_err(fmt_err)?;
                     }
                     sections.push((sname, saddr, ssz));
                 }
@@ -587,9 +613,9 @@ fn macho<S: Source + ?Sized>(src: &S, base: u64) -> Result<Layout, ExeError> {
                 let nsyms = e.u32(c, 12) as u64;
                 let stroff = e.u32(c, 16) as u64;
                 let strsize = e.u32(c, 20) as u64;
-                let strtab = read_vec_at(src, base + stroff, strsize).map_err(fmt_err)?;
+                let strtab = read_vec_at(src, stroff, strsize).map_err(fmt_err)?;
                 let symsz = if is64 { 16 } else { 12 };
-                let syms = read_vec_at(src, base + symoff, nsyms * symsz).map_err(fmt_err)?;
+                let syms = read_vec_at(src, symoff, nsyms * symsz).map_err(fmt_err)?;
                 for i in 0..nsyms as usize {
                     let name = e.u32(&syms, i * symsz as usize) as usize;
                     if name >= strtab.len() {
@@ -613,7 +639,7 @@ fn macho<S: Source + ?Sized>(src: &S, base: u64) -> Result<Layout, ExeError> {
                 }
                 let indoff = e.u32(c, 56) as u64;
                 let nind = e.u32(c, 60) as u64;
-                read_vec_at(src, base + indoff, nind * 4).map_err(fmt_err)?;
+                read_vec_at(src, indoff, nind * 4).map_err(fmt_err)?;
             }
             // LC_LOAD_DYLIB, LC_RPATH: name offsets must be inside the command.
             0xc | 0x8000_001c if c.len() < 12 || e.u32(c, 8) as usize >= c.len() => {
@@ -633,7 +659,7 @@ fn macho<S: Source + ?Sized>(src: &S, base: u64) -> Result<Layout, ExeError> {
         .map(|(name, addr, _memsz, off, filesz, _, _)| Mapping {
             addr: *addr,
             size: *filesz,
-            window: Window::new(base.wrapping_add(*off), *filesz),
+            window: Window { limit, ..Window::new(base.wrapping_add(*off), *filesz) },
             skip: name.as_slice() == b"__PAGEZERO",
         })
         .collect();
@@ -655,11 +681,11 @@ fn macho_fat<S: Source + ?Sized>(src: &S) -> Result<Parsed, ExeError> {
     for i in 0..narch {
         let mut a = [0u8; 20];
         read_exact_at(src, 8 + 20 * i, &mut a).map_err(fmt_err)?;
-        let (cpu, sub, off) = (be.u32(&a, 0), be.u32(&a, 4), be.u32(&a, 8) as u64);
+        let (cpu, sub, off, size) = (be.u32(&a, 0), be.u32(&a, 4), be.u32(&a, 8) as u64, be.u32(&a, 12) as u64);
         // Every architecture must parse, be unique, and have the first one's file type.
-        let parsed = macho(src, off)?;
+        let parsed = macho(src, off, size)?;
         let mut t = [0u8; 16];
-        read_exact_at(src, off, &mut t).map_err(fmt_err)?;
+        read_exact_at(&Sub { inner: src, base: off, len: size }, 0, &mut t).map_err(fmt_err)?;
         let little = u32::from_le_bytes([t[0], t[1], t[2], t[3]]) & !1 == 0xfeedface;
         let filetype = Endian { big: !little }.u32(&t, 12);
         if !seen.insert((cpu, sub)) {
@@ -700,8 +726,8 @@ fn xcoff<S: Source + ?Sized>(src: &S) -> Result<Parsed, ExeError> {
         return Err(ExeError::Unrecognized);
     }
     {
-        // The string table follows the symbols; Go reads both.
-        let stroff = symptr + 18 * nsyms;
+        // The string table follows the symbols; Go reads both (uint64 arithmetic wraps).
+        let stroff = symptr.wrapping_add(18 * nsyms);
         let mut l = [0u8; 4];
         read_exact_at(src, stroff, &mut l).map_err(fmt_err)?;
         let l = be.u32(&l, 0) as u64;
@@ -724,7 +750,7 @@ fn xcoff<S: Source + ?Sized>(src: &S) -> Result<Parsed, ExeError> {
             data_start = Some((vaddr, size));
         }
         let mut window = Window::new(scnptr, size);
-        window.zeros = scnptr == 0;
+        window.uninitialized = scnptr == 0;
         mappings.push(Mapping { addr: vaddr, size, window, skip: false });
     }
     Ok((Format::Xcoff, (data_start.unwrap_or((0, 0)), mappings, not_mapped)))
@@ -757,18 +783,20 @@ fn plan9<S: Source + ?Sized>(src: &S) -> Result<Parsed, ExeError> {
     let pcsz = be.u32(&h, 28) as u64;
     // Sections in file order: text, data, syms, spsz, pcsz; Go maps them by file offset.
     let mut mappings = Vec::new();
-    let mut off = hdrsz;
+    // Go keeps section offsets in uint32 and lets them wrap.
+    let mut off = hdrsz as u32;
     let mut data_start = (0, 0);
     for (i, size) in [text, data, syms, spsz, pcsz].into_iter().enumerate() {
+        let size = size as u32;
         if i == 1 {
-            data_start = (off, size);
+            data_start = (off as u64, size as u64);
         }
-        let end = (off as u32).wrapping_add(size as u32) as u64;
-        mappings.push(Mapping { addr: off, size: end.wrapping_sub(off), window: Window::new(off, size), skip: false });
-        off += size;
+        let end = off.wrapping_add(size) as u64;
+        let window = Window::new(off as u64, size as u64);
+        mappings.push(Mapping { addr: off as u64, size: end.wrapping_sub(off as u64), window, skip: false });
+        off = off.wrapping_add(size);
     }
-    if syms > 0 {
-        read_vec_at(src, hdrsz + text + data, syms).map_err(fmt_err)?;
-    }
+    // Go's debug/plan9obj reads the symbol table lazily: its size does not matter here.
+    let _ = syms;
     Ok((Format::Plan9, (data_start, mappings, not_mapped)))
 }

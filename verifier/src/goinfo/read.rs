@@ -36,7 +36,13 @@ fn read_data<S: Source + ?Sized>(src: &S, x: &Exe, addr: u64, size: u64) -> Resu
 }
 
 fn read_window<S: Source + ?Sized>(src: &S, w: &Window, size: u64) -> Result<Data, ReadError> {
-    if size > i64::MAX as u64 || w.available(src, 0) < size {
+    if size > i64::MAX as u64 {
+        return Ok(Data::Eof);
+    }
+    if w.uninitialized && w.size > 0 {
+        return Err(ReadError::Io(std::io::Error::other(super::source::UNINITIALIZED)));
+    }
+    if w.available(src, 0) < size {
         return Ok(Data::Eof);
     }
     let mut buf = vec![0u8; size as usize];
@@ -60,7 +66,7 @@ pub(crate) fn raw_build_info<S: Source + ?Sized>(src: &S) -> Result<(exe::Format
     };
     let flags = header[15];
     let (vers, mut modinfo) = if flags & 0x2 == 0x2 {
-        let (vers, next) = decode_string(src, &x, addr + HEADER_SIZE)?;
+        let (vers, next) = decode_string(src, &x, addr.wrapping_add(HEADER_SIZE))?;
         let (modinfo, _) = decode_string(src, &x, next)?;
         (vers, modinfo)
     } else {

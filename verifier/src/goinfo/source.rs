@@ -83,6 +83,11 @@ pub(crate) fn read_exact_at<S: Source + ?Sized>(src: &S, off: u64, buf: &mut [u8
 /// Reads `len` bytes at `off` into a new buffer, refusing lengths the source cannot hold
 /// before allocating (a hostile header cannot make us allocate more than the file).
 pub(crate) fn read_vec_at<S: Source + ?Sized>(src: &S, off: u64, len: u64) -> io::Result<Vec<u8>> {
+    // Like Go's saferio.ReadDataAt, a zero-length read succeeds anywhere (but at a
+    // negative int64 offset).
+    if len == 0 {
+        return if off > i64::MAX as u64 { Err(io::ErrorKind::InvalidInput.into()) } else { Ok(Vec::new()) };
+    }
     if off.checked_add(len).is_none_or(|end| end > src.len()) {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
@@ -91,21 +96,27 @@ pub(crate) fn read_vec_at<S: Source + ?Sized>(src: &S, off: u64, len: u64) -> io
     Ok(buf)
 }
 
-/// A window of a source (Go's `io.SectionReader`), or a run of zeros for sections with
-/// no file data (PE `.bss`).
+/// Go's error for a read inside a section that has no file data (PE `.bss`, XCOFF
+/// sections with no file pointer): such sections are not zeros to Go.
+pub(crate) const UNINITIALIZED: &str = "unexpected read from section with uninitialized data";
+
+/// A window of a source (Go's `io.SectionReader`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Window {
     /// Offset of the window in the source.
     pub(crate) base: u64,
     /// Length of the window.
     pub(crate) size: u64,
-    /// Reads yield zeros instead of file data.
-    pub(crate) zeros: bool,
+    /// The section has no file data: every read inside it fails, as in Go.
+    pub(crate) uninitialized: bool,
+    /// Absolute end in the source past which reads come up short (the end of a
+    /// fat Mach-O architecture, which Go reads through a window of its own).
+    pub(crate) limit: u64,
 }
 
 impl Window {
     pub(crate) fn new(base: u64, size: u64) -> Self {
-        Window { base, size, zeros: false }
+        Window { base, size, uninitialized: false, limit: u64::MAX }
     }
 
     /// Reads like `SectionReader.ReadAt`: returns the bytes read, fewer at the window's
@@ -114,25 +125,48 @@ impl Window {
         if off >= self.size {
             return Ok(0);
         }
-        let max = usize::try_from(self.size - off).unwrap_or(usize::MAX);
-        let want = buf.len().min(max);
-        if self.zeros {
-            buf[..want].fill(0);
-            return Ok(want);
+        if self.uninitialized {
+            return Err(io::Error::other(UNINITIALIZED));
         }
+        let max = usize::try_from(self.size - off).unwrap_or(usize::MAX);
         let Some(at) = self.base.checked_add(off) else {
             return Ok(0);
         };
+        let before_limit = usize::try_from(self.limit.saturating_sub(at)).unwrap_or(usize::MAX);
+        let want = buf.len().min(max).min(before_limit);
         src.read_at(at, &mut buf[..want])
     }
 
     /// How many bytes from `off` a read could return at most.
     pub(crate) fn available<S: Source + ?Sized>(&self, src: &S, off: u64) -> u64 {
         let in_window = self.size.saturating_sub(off);
-        if self.zeros {
-            return in_window;
-        }
-        let in_source = src.len().saturating_sub(self.base.saturating_add(off));
+        let at = self.base.saturating_add(off);
+        let in_source = src.len().min(self.limit).saturating_sub(at);
         in_window.min(in_source)
+    }
+}
+
+/// A part of another source, starting at `base` and `len` bytes long.
+#[derive(Debug)]
+pub(crate) struct Sub<'a, S: ?Sized> {
+    pub(crate) inner: &'a S,
+    pub(crate) base: u64,
+    pub(crate) len: u64,
+}
+
+impl<S: Source + ?Sized> Source for Sub<'_, S> {
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> io::Result<usize> {
+        if off >= self.len {
+            return Ok(0);
+        }
+        let Some(at) = self.base.checked_add(off) else {
+            return Ok(0);
+        };
+        let want = buf.len().min(usize::try_from(self.len - off).unwrap_or(usize::MAX));
+        self.inner.read_at(at, &mut buf[..want])
+    }
+
+    fn len(&self) -> u64 {
+        self.len.min(self.inner.len().saturating_sub(self.base))
     }
 }
