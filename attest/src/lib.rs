@@ -1,7 +1,19 @@
-//! reprove's attestations: in-toto statements, SLSA provenance and VSA
-//! predicates, DSSE envelopes, signing and policy.
+//! reprove's attestations: in-toto statements, SLSA provenance and VSA predicates,
+//! DSSE envelopes and the keys that sign them.
 //!
-//! Empty for now: it fills in with the signed-provenance issue. The crate exists
-//! so that the dependency direction (CLI → attest → verifier types) is fixed from
-//! the start.
+//! - [`statement`]: in-toto Statement v1 and ResourceDescriptor.
+//! - [`provenance`]: SLSA Provenance v1 and reprove's `go-rebuild/v1` buildType parameters.
+//! - [`vsa`]: SLSA Verification Summary v1.
+//! - [`dsse`]: DSSE envelopes: PAE, signing, threshold verification.
+//! - [`keys`]: ECDSA P-256 and Ed25519 keys behind the [`keys::Signer`] trait.
+//!
+//! What it is not (yet): Sigstore bundles, policy, OCI storage and keyless signing
+//! follow in later slices of the signed-provenance issue. This crate does no network
+//! I/O and no file I/O; the CLI reads and writes the files.
 #![deny(missing_docs)]
+
+pub mod dsse;
+pub mod keys;
+pub mod provenance;
+pub mod statement;
+pub mod vsa;

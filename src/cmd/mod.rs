@@ -1,7 +1,9 @@
 //! Subcommand definitions (clap) and dispatch.
 
+mod attest;
 mod buildinfo;
 mod diff;
+mod keygen;
 mod modules;
 mod toolchain;
 mod toolchain_run;
@@ -20,10 +22,15 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Sign and verify in-toto attestations in DSSE envelopes.
+    #[command(subcommand)]
+    Attest(attest::Command),
     /// Print the build info of Go binaries, exactly as `go version -m` does.
     Buildinfo(buildinfo::Args),
     /// Explain why two Go binaries differ.
     Diff(diff::Args),
+    /// Generate a cosign-compatible key pair (PREFIX.key, PREFIX.pub).
+    Keygen(keygen::Args),
     /// Go modules: hash, verify and download them exactly as `go` does.
     #[command(name = "mod", subcommand)]
     Mod(modules::Command),
@@ -42,8 +49,10 @@ enum ToolchainCommand {
 
 pub(crate) fn run(cli: Cli) -> CommandResult {
     match cli.command {
+        Command::Attest(command) => attest::run(command),
         Command::Buildinfo(args) => buildinfo::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Keygen(args) => keygen::run(args),
         Command::Mod(command) => modules::run(command),
         Command::Toolchain(ToolchainCommand::Images(command)) => toolchain::run(command),
         Command::Toolchain(ToolchainCommand::Run(args)) => toolchain_run::run(args),

@@ -1,0 +1,306 @@
+//! `reprove attest sign` and `reprove attest verify`: DSSE envelopes of in-toto statements.
+//!
+//! `sign` wraps a predicate file in an in-toto Statement v1 about the subject files and
+//! signs it with a cosign-compatible private key, writing one DSSE envelope line
+//! (`*.intoto.jsonl`). `verify` checks an envelope against one or more public keys
+//! (with a threshold of distinct keys), then its statement, predicate type and subject
+//! digest. Exit 0 valid, 1 invalid (the failed check is named), 2 bad input.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::os::unix::ffi::OsStringExt as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context as _};
+use attest::dsse::{DsseError, Envelope};
+use attest::keys::{self, PublicKey, Secret};
+use attest::statement::{
+    sha256_hex, ResourceDescriptor, Statement, PAYLOAD_TYPE_IN_TOTO, STATEMENT_TYPE_V0_1, STATEMENT_TYPE_V1,
+};
+
+use crate::exit::{CommandResult, Failure, Verdict};
+
+/// Sign and verify in-toto attestations in DSSE envelopes.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Sign a predicate about subject files; write a DSSE envelope (.intoto.jsonl).
+    Sign(SignArgs),
+    /// Verify a DSSE envelope: signatures, statement, predicate type, subject.
+    Verify(VerifyArgs),
+}
+
+/// Arguments of `reprove attest sign`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SignArgs {
+    /// The encrypted private key (cosign format); its password from COSIGN_PASSWORD or a prompt.
+    #[arg(long, value_name = "KEY")]
+    key: PathBuf,
+    /// The predicate type URI (such as `https://slsa.dev/provenance/v1`).
+    #[arg(long, value_name = "URI")]
+    predicate_type: String,
+    /// The predicate: a JSON file.
+    #[arg(long, value_name = "FILE")]
+    predicate: PathBuf,
+    /// A subject file, named by its file name and sha256; repeat for several.
+    #[arg(long, value_name = "FILE", required = true)]
+    subject: Vec<PathBuf>,
+    /// Write the envelope here instead of stdout (refuses to overwrite).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+/// Arguments of `reprove attest verify`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// A trusted public key (PEM PUBLIC KEY); repeat for several.
+    #[arg(long, value_name = "PUB", required = true)]
+    key: Vec<PathBuf>,
+    /// How many distinct trusted keys must have signed.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    threshold: usize,
+    /// The subject digest that must be attested, as sha256:HEX.
+    #[arg(long, value_name = "sha256:HEX", conflicts_with = "subject")]
+    digest: Option<String>,
+    /// A file whose sha256 must be attested.
+    #[arg(long, value_name = "FILE")]
+    subject: Option<PathBuf>,
+    /// The predicate type the statement must have.
+    #[arg(long, value_name = "URI")]
+    predicate_type: Option<String>,
+    /// Print one JSON document (schemas/attest-verify.schema.json) instead of text.
+    #[arg(long)]
+    json: bool,
+    /// The envelope: a DSSE JSON document or a one-line .intoto.jsonl file.
+    envelope: PathBuf,
+}
+
+pub(crate) fn run(command: Command) -> CommandResult {
+    match command {
+        Command::Sign(args) => sign(args),
+        Command::Verify(args) => verify(args),
+    }
+}
+
+fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display())).map_err(Failure::input)
+}
+
+/// The key password: `COSIGN_PASSWORD` if set (even empty, as cosign), otherwise a
+/// prompt on the terminal with echo off; without a terminal, an input error.
+pub(crate) fn password(confirm: bool) -> Result<Secret, Failure> {
+    if let Some(value) = std::env::var_os("COSIGN_PASSWORD") {
+        return Ok(Secret::new(value.into_vec()));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::input(anyhow!(
+            "no password: COSIGN_PASSWORD is not set and standard input is not a terminal to prompt on"
+        )));
+    }
+    let first = prompt("Enter password for private key: ")?;
+    if confirm {
+        let again = prompt("Enter password for private key again: ")?;
+        if first.expose() != again.expose() {
+            return Err(Failure::input(anyhow!("the passwords do not match")));
+        }
+    }
+    Ok(first)
+}
+
+fn prompt(message: &str) -> Result<Secret, Failure> {
+    use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
+    let fail =
+        |e: std::io::Error| Failure::input(anyhow::Error::new(e).context("reading the password from the terminal"));
+    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").map_err(fail)?;
+    let saved = tcgetattr(&tty).map_err(|e| fail(e.into()))?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    (&tty).write_all(message.as_bytes()).map_err(fail)?;
+    tcsetattr(&tty, OptionalActions::Now, &quiet).map_err(|e| fail(e.into()))?;
+    let mut line = String::new();
+    let read = std::io::BufReader::new(&tty).read_line(&mut line);
+    let restored = tcsetattr(&tty, OptionalActions::Now, &saved);
+    let _ = (&tty).write_all(b"\n");
+    read.map_err(fail)?;
+    restored.map_err(|e| fail(e.into()))?;
+    let secret = Secret::new(line.trim_end_matches(['\n', '\r']).as_bytes().to_vec());
+    // Clear the String's buffer too; the Secret zeroes its own copy on drop.
+    line.clear();
+    line.shrink_to_fit();
+    Ok(secret)
+}
+
+fn sign(args: SignArgs) -> CommandResult {
+    let key_pem = String::from_utf8(read_input(&args.key)?)
+        .map_err(|_| Failure::input(anyhow!("{}: not a PEM text file", args.key.display())))?;
+    let predicate_bytes = read_input(&args.predicate)?;
+    let predicate: serde_json::Value = serde_json::from_slice(&predicate_bytes)
+        .with_context(|| format!("{}: not JSON", args.predicate.display()))
+        .map_err(Failure::input)?;
+    if !predicate.is_object() {
+        return Err(Failure::input(anyhow!("{}: the predicate must be a JSON object", args.predicate.display())));
+    }
+    let mut subjects = Vec::with_capacity(args.subject.len());
+    for path in &args.subject {
+        let bytes = read_input(path)?;
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        subjects.push(ResourceDescriptor::sha256(name, sha256_hex(&bytes)));
+    }
+    let password = password(false)?;
+    let signer = keys::read_encrypted_private_key(&key_pem, password.expose())
+        .with_context(|| format!("reading the private key {}", args.key.display()))
+        .map_err(Failure::input)?;
+    let statement = Statement::new(subjects, args.predicate_type, predicate);
+    let payload = serde_json::to_vec(&statement).context("encoding the statement").map_err(Failure::infrastructure)?;
+    let envelope = Envelope::sign(PAYLOAD_TYPE_IN_TOTO, &payload, &[&signer]).map_err(Failure::infrastructure)?;
+    let mut line =
+        serde_json::to_string(&envelope).context("encoding the envelope").map_err(Failure::infrastructure)?;
+    line.push('\n');
+    match &args.out {
+        Some(path) => super::keygen::write_new(path, 0o644, line.as_bytes())?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(line.as_bytes())
+                .and_then(|()| stdout.flush())
+                .context("writing the envelope")
+                .map_err(Failure::infrastructure)?;
+        }
+    }
+    Ok(Verdict::Positive)
+}
+
+/// One check of `attest verify` and its outcome.
+#[derive(serde::Serialize)]
+struct Check {
+    name: &'static str,
+    passed: bool,
+    detail: String,
+}
+
+fn parse_digest(text: &str) -> Result<String, Failure> {
+    let hex = text
+        .strip_prefix("sha256:")
+        .ok_or_else(|| Failure::input(anyhow!("--digest {text:?}: expected sha256:HEX")))?;
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Failure::input(anyhow!("--digest {text:?}: expected 64 hex digits after sha256:")));
+    }
+    Ok(hex.to_ascii_lowercase())
+}
+
+fn verify(args: VerifyArgs) -> CommandResult {
+    let mut trusted = Vec::with_capacity(args.key.len());
+    for path in &args.key {
+        let text = String::from_utf8(read_input(path)?)
+            .map_err(|_| Failure::input(anyhow!("{}: not a PEM text file", path.display())))?;
+        let key = PublicKey::from_pem(&text)
+            .with_context(|| format!("reading the public key {}", path.display()))
+            .map_err(Failure::input)?;
+        // The threshold counts distinct keys: the same key given twice is a mistake.
+        if let Some(i) = trusted.iter().position(|k| k == &key) {
+            return Err(Failure::input(anyhow!(
+                "--key {} is the same key as --key {}",
+                path.display(),
+                args.key[i].display()
+            )));
+        }
+        trusted.push(key);
+    }
+    if args.threshold == 0 || args.threshold > trusted.len() {
+        return Err(Failure::input(anyhow!(
+            "--threshold {} with {} keys: it must be between 1 and the number of keys",
+            args.threshold,
+            trusted.len()
+        )));
+    }
+    let want_digest = match (&args.digest, &args.subject) {
+        (Some(d), _) => Some(parse_digest(d)?),
+        (None, Some(path)) => Some(sha256_hex(&read_input(path)?)),
+        (None, None) => None,
+    };
+    let envelope = Envelope::from_json(&read_input(&args.envelope)?)
+        .with_context(|| format!("reading {}", args.envelope.display()))
+        .map_err(Failure::input)?;
+
+    let mut checks = Vec::new();
+    let outcome = run_checks(&envelope, &trusted, &args, want_digest.as_deref(), &mut checks);
+    let valid = outcome.is_ok();
+    if args.json {
+        let doc = serde_json::json!({
+            "schemaVersion": 1,
+            "verdict": if valid { "valid" } else { "invalid" },
+            "envelope": args.envelope.display().to_string(),
+            "checks": checks,
+        });
+        println!("{doc}");
+    } else {
+        for check in &checks {
+            println!("{} {}: {}", if check.passed { "ok  " } else { "FAIL" }, check.name, check.detail);
+        }
+        println!("{}: {}", args.envelope.display(), if valid { "valid" } else { "invalid" });
+    }
+    Ok(if valid { Verdict::Positive } else { Verdict::Negative })
+}
+
+/// Runs the checks in order, recording each; stops at the first failure.
+fn run_checks(
+    envelope: &Envelope,
+    trusted: &[PublicKey],
+    args: &VerifyArgs,
+    want_digest: Option<&str>,
+    checks: &mut Vec<Check>,
+) -> Result<(), ()> {
+    let mut record = |name, result: Result<String, String>| {
+        let passed = result.is_ok();
+        checks.push(Check { name, passed, detail: result.unwrap_or_else(|e| e) });
+        if passed {
+            Ok(())
+        } else {
+            Err(())
+        }
+    };
+    let verified = match envelope.verify(PAYLOAD_TYPE_IN_TOTO, trusted, args.threshold) {
+        Ok(v) => {
+            record(
+                "signatures",
+                Ok(format!("{} of {} required distinct keys verified", v.keys.len(), args.threshold)),
+            )?;
+            record("payloadType", Ok(PAYLOAD_TYPE_IN_TOTO.to_owned()))?;
+            v
+        }
+        Err(e @ DsseError::PayloadType { .. }) => {
+            record("signatures", Ok("verified".to_owned()))?;
+            return record("payloadType", Err(e.to_string()));
+        }
+        Err(e) => return record("signatures", Err(e.to_string())),
+    };
+    let statement: Statement = match serde_json::from_slice(&verified.payload) {
+        Ok(s) => s,
+        Err(e) => return record("statement", Err(format!("payload is not an in-toto statement: {e}"))),
+    };
+    if !statement.has_known_type() {
+        return record(
+            "statement",
+            Err(format!("_type is {:?}, expected {STATEMENT_TYPE_V1:?} or {STATEMENT_TYPE_V0_1:?}", statement.type_)),
+        );
+    }
+    record(
+        "statement",
+        Ok(format!("{} subjects, predicate type {}", statement.subject.len(), statement.predicate_type)),
+    )?;
+    if let Some(want) = &args.predicate_type {
+        let result = if &statement.predicate_type == want {
+            Ok(want.clone())
+        } else {
+            Err(format!("expected {want:?}, statement has {:?}", statement.predicate_type))
+        };
+        record("predicateType", result)?;
+    }
+    if let Some(hex) = want_digest {
+        let result = if statement.has_subject_digest("sha256", hex) {
+            Ok(format!("sha256:{hex}"))
+        } else {
+            Err(format!("no subject has sha256:{hex}"))
+        };
+        record("subject", result)?;
+    }
+    Ok(())
+}

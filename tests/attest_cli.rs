@@ -1,0 +1,240 @@
+//! `reprove keygen`, `reprove attest sign` and `reprove attest verify` end to end: the
+//! real binary, real key files, every rejection with its exit code and named check.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
+
+fn reprove(dir: &Path, args: &[&str], password: Option<&str>) -> Result<Output, std::io::Error> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_reprove"));
+    command.current_dir(dir).args(args).stdin(Stdio::null()).env_remove("COSIGN_PASSWORD");
+    if let Some(pw) = password {
+        command.env("COSIGN_PASSWORD", pw);
+    }
+    command.output()
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+fn code(output: &Output) -> Option<i32> {
+    output.status.code()
+}
+
+/// A key pair, a subject, a predicate and a signed envelope in a fresh directory.
+fn setup(dir: &Path, ed25519: bool) -> TestResult {
+    let mut args = vec!["keygen", "--output-key-prefix", "k", "--json"];
+    if ed25519 {
+        args.push("--ed25519");
+    }
+    let out = reprove(dir, &args, Some("pw"))?;
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(doc["algorithm"], if ed25519 { "ed25519" } else { "ecdsa-p256-sha256" });
+    std::fs::write(dir.join("app"), b"\x7fELF pretend binary")?;
+    std::fs::write(
+        dir.join("pred.json"),
+        br#"{"buildDefinition":{"buildType":"x"},"runDetails":{"builder":{"id":"b"}}}"#,
+    )?;
+    let out = reprove(
+        dir,
+        &[
+            "attest",
+            "sign",
+            "--key",
+            "k.key",
+            "--predicate-type",
+            PROVENANCE,
+            "--predicate",
+            "pred.json",
+            "--subject",
+            "app",
+            "--out",
+            "app.intoto.jsonl",
+        ],
+        Some("pw"),
+    )?;
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    Ok(())
+}
+
+#[test]
+fn keygen_writes_cosign_style_files_with_private_mode() -> TestResult {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir()?;
+    setup(dir.path(), false)?;
+    let key = std::fs::read_to_string(dir.path().join("k.key"))?;
+    assert!(key.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n"));
+    assert_eq!(std::fs::metadata(dir.path().join("k.key"))?.permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(dir.path().join("k.pub"))?.starts_with("-----BEGIN PUBLIC KEY-----\n"));
+    // Never overwrites; no password and no terminal is a clear input error.
+    let again = reprove(dir.path(), &["keygen", "--output-key-prefix", "k"], Some("pw"))?;
+    assert_eq!(code(&again), Some(2));
+    assert!(text(&again).contains("refusing to overwrite"), "{}", text(&again));
+    let nopw = reprove(dir.path(), &["keygen", "--output-key-prefix", "other"], None)?;
+    assert_eq!(code(&nopw), Some(2));
+    assert!(text(&nopw).contains("COSIGN_PASSWORD is not set"), "{}", text(&nopw));
+    Ok(())
+}
+
+#[test]
+fn sign_then_verify_passes_every_check() -> TestResult {
+    for ed25519 in [false, true] {
+        let dir = tempfile::tempdir()?;
+        setup(dir.path(), ed25519)?;
+        let out = reprove(
+            dir.path(),
+            &[
+                "attest",
+                "verify",
+                "--key",
+                "k.pub",
+                "--subject",
+                "app",
+                "--predicate-type",
+                PROVENANCE,
+                "--json",
+                "app.intoto.jsonl",
+            ],
+            None,
+        )?;
+        assert_eq!(code(&out), Some(0), "{}", text(&out));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        assert_eq!(doc["verdict"], "valid");
+        let names: Vec<_> = doc["checks"].as_array().ok_or("checks")?.iter().map(|c| c["name"].clone()).collect();
+        assert_eq!(names, ["signatures", "payloadType", "statement", "predicateType", "subject"]);
+        // The envelope is one line, standard base64.
+        let envelope = std::fs::read_to_string(dir.path().join("app.intoto.jsonl"))?;
+        assert_eq!(envelope.lines().count(), 1);
+    }
+    Ok(())
+}
+
+#[test]
+fn each_rejection_names_its_check() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    setup(d, false)?;
+    let out = reprove(d, &["keygen", "--output-key-prefix", "other"], Some("pw"))?;
+    assert_eq!(code(&out), Some(0));
+    let digest = format!("sha256:{}", "0".repeat(64));
+    let cases: [(&[&str], &str); 4] = [
+        (&["--key", "other.pub", "app.intoto.jsonl"], "FAIL signatures: "),
+        (
+            &["--key", "k.pub", "--predicate-type", "https://slsa.dev/verification_summary/v1", "app.intoto.jsonl"],
+            "FAIL predicateType: ",
+        ),
+        (&["--key", "k.pub", "--digest", &digest, "app.intoto.jsonl"], "FAIL subject: no subject has sha256:0000"),
+        (
+            &["--key", "k.pub", "--key", "other.pub", "--threshold", "2", "app.intoto.jsonl"],
+            "1 of 2 required distinct keys",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut full = vec!["attest", "verify"];
+        full.extend_from_slice(args);
+        let out = reprove(d, &full, None)?;
+        assert_eq!(code(&out), Some(1), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains(expected), "{args:?}: {}", text(&out));
+    }
+    // A changed payload byte.
+    let mut envelope: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("app.intoto.jsonl"))?)?;
+    let payload = envelope["payload"].as_str().ok_or("payload")?.to_owned();
+    let flipped = if payload.starts_with('e') { payload.replacen('e', "f", 1) } else { format!("e{}", &payload[1..]) };
+    envelope["payload"] = flipped.into();
+    std::fs::write(d.join("tampered.jsonl"), envelope.to_string())?;
+    let out = reprove(d, &["attest", "verify", "--key", "k.pub", "tampered.jsonl"], None)?;
+    assert_eq!(code(&out), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("FAIL signatures"), "{}", text(&out));
+    Ok(())
+}
+
+#[test]
+fn bad_input_exits_2() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    setup(d, false)?;
+    std::fs::write(d.join("junk"), b"not json")?;
+    let cases: [&[&str]; 6] = [
+        &["attest", "verify", "--key", "k.pub", "--key", "k.pub", "app.intoto.jsonl"],
+        &["attest", "verify", "--key", "k.pub", "junk"],
+        &["attest", "verify", "--key", "app", "app.intoto.jsonl"],
+        &["attest", "verify", "--key", "k.pub", "--threshold", "2", "app.intoto.jsonl"],
+        &["attest", "verify", "--key", "k.pub", "--digest", "sha256:zz", "app.intoto.jsonl"],
+        &["attest", "verify", "--key", "k.pub", "missing.jsonl"],
+    ];
+    for args in cases {
+        let out = reprove(d, args, None)?;
+        assert_eq!(code(&out), Some(2), "{args:?}: {}", text(&out));
+    }
+    let wrong_pw = reprove(
+        d,
+        &[
+            "attest",
+            "sign",
+            "--key",
+            "k.key",
+            "--predicate-type",
+            PROVENANCE,
+            "--predicate",
+            "pred.json",
+            "--subject",
+            "app",
+        ],
+        Some("nope"),
+    )?;
+    assert_eq!(code(&wrong_pw), Some(2));
+    assert!(text(&wrong_pw).contains("wrong password"), "{}", text(&wrong_pw));
+    Ok(())
+}
+
+/// The prompt on a terminal (a pseudo-terminal from util-linux `script`): the password
+/// is asked twice with echo off and the key decrypts with it.
+#[test]
+fn keygen_prompts_on_a_terminal() -> TestResult {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let command = format!("{} keygen --output-key-prefix t", env!("CARGO_BIN_EXE_reprove"));
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(d)
+        .env_remove("COSIGN_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().ok_or("stdin")?;
+    for _ in 0..2 {
+        // Typed after the prompt has turned echo off, as a person would.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        stdin.write_all(b"typed-pw\n")?;
+        stdin.flush()?;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(stdin);
+    let out = child.wait_with_output()?;
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("Enter password for private key again: "), "{}", text(&out));
+    assert!(!text(&out).contains("typed-pw"), "the password was echoed: {}", text(&out));
+    std::fs::write(d.join("p.json"), b"{}")?;
+    let sign = [
+        "attest",
+        "sign",
+        "--key",
+        "t.key",
+        "--predicate-type",
+        PROVENANCE,
+        "--predicate",
+        "p.json",
+        "--subject",
+        "p.json",
+    ];
+    let out = reprove(d, &sign, Some("typed-pw"))?;
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! Interop with the real cosign (the release `ci/setup-cosign` builds into the test
+//! cache): keys made by either tool load in the other, cosign accepts reprove's DSSE
+//! envelopes, and reprove accepts cosign's. Offline: no transparency log, no network.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
+const PASSWORD: &str = "interop-pw";
+
+/// `$REPROVE_TEST_CACHE`, else `$XDG_CACHE_HOME/reprove-tests`, else `$HOME/.cache/reprove-tests`.
+fn cosign() -> Result<PathBuf, String> {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let cache = non_empty("REPROVE_TEST_CACHE")
+        .or_else(|| non_empty("XDG_CACHE_HOME").map(|d| d.join("reprove-tests")))
+        .or_else(|| non_empty("HOME").map(|h| h.join(".cache/reprove-tests")))
+        .ok_or("no REPROVE_TEST_CACHE, XDG_CACHE_HOME or HOME")?;
+    let bin = cache.join("cosign/bin/cosign");
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!("{} is missing: run ci/setup-cosign (it builds the pinned cosign release)", bin.display()))
+    }
+}
+
+fn run(program: &Path, dir: &Path, args: &[&str]) -> Result<Output, std::io::Error> {
+    Command::new(program)
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .env("COSIGN_PASSWORD", PASSWORD)
+        // Offline and hermetic: no TUF root fetches, no experimental network features.
+        .env("HOME", dir)
+        .env("SIGSTORE_NO_CACHE", "true")
+        .env_remove("COSIGN_EXPERIMENTAL")
+        .output()
+}
+
+fn reprove(dir: &Path, args: &[&str]) -> Result<Output, std::io::Error> {
+    run(Path::new(env!("CARGO_BIN_EXE_reprove")), dir, args)
+}
+
+fn ok(output: &Output, what: &str) -> TestResult {
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed ({:?}):\n{}{}",
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into())
+    }
+}
+
+fn fixtures(dir: &Path) -> TestResult {
+    std::fs::write(dir.join("app"), b"\x7fELF a binary to attest")?;
+    std::fs::write(
+        dir.join("pred.json"),
+        br#"{"buildDefinition":{"buildType":"t","externalParameters":{}},"runDetails":{"builder":{"id":"b"}}}"#,
+    )?;
+    Ok(())
+}
+
+/// Signs with reprove and `prefix.key`; cosign and reprove both verify with `prefix.pub`.
+fn reprove_signs_cosign_verifies(cosign: &Path, dir: &Path, prefix: &str) -> TestResult {
+    let key = format!("{prefix}.key");
+    let public = format!("{prefix}.pub");
+    let envelope = format!("{prefix}.intoto.jsonl");
+    ok(
+        &reprove(
+            dir,
+            &[
+                "attest",
+                "sign",
+                "--key",
+                &key,
+                "--predicate-type",
+                PROVENANCE,
+                "--predicate",
+                "pred.json",
+                "--subject",
+                "app",
+                "--out",
+                &envelope,
+            ],
+        )?,
+        "reprove attest sign",
+    )?;
+    ok(
+        &reprove(dir, &["attest", "verify", "--key", &public, "--subject", "app", &envelope])?,
+        "reprove attest verify",
+    )?;
+    ok(
+        &run(
+            cosign,
+            dir,
+            &[
+                "verify-blob-attestation",
+                "--key",
+                &public,
+                "--type",
+                PROVENANCE,
+                "--signature",
+                &envelope,
+                "--insecure-ignore-tlog=true",
+                "app",
+            ],
+        )?,
+        "cosign verify-blob-attestation",
+    )?;
+    // And cosign rejects it for another blob: the subject digest is checked.
+    std::fs::write(dir.join("other"), b"another blob")?;
+    let wrong = run(
+        cosign,
+        dir,
+        &[
+            "verify-blob-attestation",
+            "--key",
+            &public,
+            "--type",
+            PROVENANCE,
+            "--signature",
+            &envelope,
+            "--insecure-ignore-tlog=true",
+            "other",
+        ],
+    )?;
+    assert!(!wrong.status.success(), "cosign accepted the envelope for the wrong blob");
+    Ok(())
+}
+
+#[test]
+fn cosign_keys_sign_in_reprove_and_cosign_verifies_our_envelopes() -> TestResult {
+    let cosign = cosign()?;
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    fixtures(d)?;
+    ok(&run(&cosign, d, &["generate-key-pair", "--output-key-prefix", "c"])?, "cosign generate-key-pair")?;
+    reprove_signs_cosign_verifies(&cosign, d, "c")
+}
+
+#[test]
+fn reprove_keys_work_in_cosign() -> TestResult {
+    let cosign = cosign()?;
+    for ed25519 in [false, true] {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        fixtures(d)?;
+        let mut keygen = vec!["keygen", "--output-key-prefix", "r"];
+        if ed25519 {
+            keygen.push("--ed25519");
+        }
+        ok(&reprove(d, &keygen)?, "reprove keygen")?;
+        reprove_signs_cosign_verifies(&cosign, d, "r")?;
+        // cosign signs with reprove's key (an in-toto v0.1 statement, as cosign 2.x
+        // writes them); reprove verifies cosign's envelope.
+        ok(
+            &run(
+                &cosign,
+                d,
+                &[
+                    "attest-blob",
+                    "--key",
+                    "r.key",
+                    "--type",
+                    PROVENANCE,
+                    "--predicate",
+                    "pred.json",
+                    "--tlog-upload=false",
+                    "--yes",
+                    "--output-signature",
+                    "cosign.intoto.json",
+                    "app",
+                ],
+            )?,
+            "cosign attest-blob",
+        )?;
+        let args = [
+            "attest",
+            "verify",
+            "--key",
+            "r.pub",
+            "--subject",
+            "app",
+            "--predicate-type",
+            PROVENANCE,
+            "cosign.intoto.json",
+        ];
+        ok(&reprove(d, &args)?, "reprove attest verify of cosign's envelope")?;
+    }
+    Ok(())
+}
