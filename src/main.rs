@@ -4,6 +4,10 @@
 //! [`exit::CommandResult`]; [`exit::to_exit_code`] turns that into the documented
 //! exit code. Clap's own usage errors exit 2 as well.
 
+// Doc comments in this crate are clap's help text, where `[...]` means optional,
+// not an intra-doc link.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod cmd;
 mod exit;
 

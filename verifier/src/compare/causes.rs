@@ -487,7 +487,7 @@ fn inferred_ldflags(input: &Input<'_, '_>, found: &mut Found) {
         return;
     }
     let recorded =
-        |a: &Analysis<'_>| a.build_info.as_ref().is_ok_and(|bi| bi.setting("-trimpath").map_or(true, |v| v != "true"));
+        |a: &Analysis<'_>| a.build_info.as_ref().is_ok_and(|bi| bi.setting("-trimpath").is_none_or(|v| v != "true"));
     if recorded(input.a) && recorded(input.b) {
         // Both record -ldflags, and they are equal.
         return;
@@ -531,7 +531,7 @@ fn inferred_ldflags(input: &Input<'_, '_>, found: &mut Found) {
     }
 
     // No symbols to tell: a string that changed while nothing recorded did.
-    if input.build_info.map_or(true, BuildInfoDiff::is_empty) && !found.has(CauseCode::Truncated) {
+    if input.build_info.is_none_or(BuildInfoDiff::is_empty) && !found.has(CauseCode::Truncated) {
         let changes = strings::differing_strings(&pa.sections, &pb.sections, EXAMPLES);
         let changes: Vec<_> = changes
             .into_iter()
