@@ -1,0 +1,3 @@
+module reprove.invalid/fuzz/seeds
+
+go 1.21
