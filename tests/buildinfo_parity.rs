@@ -22,20 +22,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::fixtures::{
-    fixtures, packaged_binaries, packaged_dirs, Fixture, Target, DARWIN_AMD64, DARWIN_ARM64,
-    LINUX_AMD64, WINDOWS_AMD64,
+    fixtures, packaged_binaries, packaged_dirs, Fixture, Target, DARWIN_AMD64, DARWIN_ARM64, LINUX_AMD64, WINDOWS_AMD64,
 };
-use support::{
-    compare, go_version, hermetic_go_env, os_args, reprove_buildinfo, run, Failures, RUN_SETUP,
-};
+use support::{compare, go_version, hermetic_go_env, os_args, reprove_buildinfo, run, Failures, RUN_SETUP};
 
 /// `go version -m ARGS` vs `reprove buildinfo ARGS`, and the `-json` / `--json` pair.
-fn check_both(
-    failures: &mut Failures,
-    label: &str,
-    cwd: &Path,
-    files: &[OsString],
-) -> Option<support::Outcome> {
+fn check_both(failures: &mut Failures, label: &str, cwd: &Path, files: &[OsString]) -> Option<support::Outcome> {
     let mut go_text = None;
     for json in [false, true] {
         failures.case();
@@ -58,14 +50,7 @@ fn check_both(
         match reprove_buildinfo(cwd, &reprove_args) {
             Ok(actual) => {
                 if let Some(report) = compare("go version", &expected, "reprove", &actual) {
-                    failures.fail(
-                        format!(
-                            "{label} [{mode}] in {}: {}",
-                            cwd.display(),
-                            show_args(files)
-                        ),
-                        report,
-                    );
+                    failures.fail(format!("{label} [{mode}] in {}: {}", cwd.display(), show_args(files)), report);
                 }
             }
             Err(e) => failures.fail(format!("{label} [{mode}]"), e),
@@ -78,11 +63,7 @@ fn check_both(
 }
 
 fn show_args(files: &[OsString]) -> String {
-    files
-        .iter()
-        .map(|f| format!("{:?}", f.to_string_lossy()))
-        .collect::<Vec<_>>()
-        .join(" ")
+    files.iter().map(|f| format!("{:?}", f.to_string_lossy())).collect::<Vec<_>>().join(" ")
 }
 
 fn parent(path: &Path) -> &Path {
@@ -101,28 +82,11 @@ fn fixtures_all_build() {
     let fx = fixtures();
     eprintln!(
         "toolchains: {}",
-        fx.toolchains
-            .iter()
-            .map(|t| format!("{} ({})", t.version, t.go.display()))
-            .collect::<Vec<_>>()
-            .join(", ")
+        fx.toolchains.iter().map(|t| format!("{} ({})", t.version, t.go.display())).collect::<Vec<_>>().join(", ")
     );
-    eprintln!(
-        "{} fixtures, {} built now, {:.1?}",
-        fx.built.len(),
-        fx.fresh,
-        fx.elapsed
-    );
-    assert!(
-        fx.errors.is_empty(),
-        "{} fixture problems:\n\n{}\n",
-        fx.errors.len(),
-        fx.errors.join("\n\n")
-    );
-    assert!(
-        fx.toolchains.len() >= 6,
-        "expected 6 Go toolchains; {RUN_SETUP}"
-    );
+    eprintln!("{} fixtures, {} built now, {:.1?}", fx.built.len(), fx.fresh, fx.elapsed);
+    assert!(fx.errors.is_empty(), "{} fixture problems:\n\n{}\n", fx.errors.len(), fx.errors.join("\n\n"));
+    assert!(fx.toolchains.len() >= 6, "expected 6 Go toolchains; {RUN_SETUP}");
 }
 
 #[test]
@@ -138,11 +102,7 @@ fn fixtures_text_and_json() {
                     &label,
                     format!(
                         "the reference reader {} this fixture (exit {:?}): {}",
-                        if go.success() {
-                            "unexpectedly reads"
-                        } else {
-                            "cannot read"
-                        },
+                        if go.success() { "unexpectedly reads" } else { "cannot read" },
                         go.status,
                         go.stderr_str()
                     ),
@@ -189,10 +149,8 @@ fn packaged_go_binaries() {
         let go = check_both(&mut failures, &p.display().to_string(), root, &os_args([p]));
         if let Some(go) = go {
             if !go.success() {
-                failures.fail(
-                    p.display().to_string(),
-                    format!("not read by the reference reader: {}", go.stderr_str()),
-                );
+                failures
+                    .fail(p.display().to_string(), format!("not read by the reference reader: {}", go.stderr_str()));
             }
         }
     }
@@ -200,18 +158,10 @@ fn packaged_go_binaries() {
     for dir in packaged_dirs(&fx.toolchains) {
         if !dir.is_dir() {
             failures.case();
-            failures.fail(
-                dir.display().to_string(),
-                format!("missing directory: {RUN_SETUP}"),
-            );
+            failures.fail(dir.display().to_string(), format!("missing directory: {RUN_SETUP}"));
             continue;
         }
-        check_both(
-            &mut failures,
-            &format!("walk {}", dir.display()),
-            root,
-            &os_args([&dir]),
-        );
+        check_both(&mut failures, &format!("walk {}", dir.display()), root, &os_args([&dir]));
     }
     failures.assert_none();
 }
@@ -278,23 +228,12 @@ fn hostile_inputs() -> Hostile {
     let old = |target: Target| {
         fx.by("go1.15", "hello", target)
             .map(|f| read(&f.path))
-            .unwrap_or_else(|| {
-                panic!(
-                    "Go 1.15 hello {target} was not built ({RUN_SETUP}):\n{}",
-                    fx.errors.join("\n")
-                )
-            })
+            .unwrap_or_else(|| panic!("Go 1.15 hello {target} was not built ({RUN_SETUP}):\n{}", fx.errors.join("\n")))
     };
     let hello115 = old(LINUX_AMD64);
-    let hello115_386 = old(Target {
-        goos: "linux",
-        goarch: "386",
-    });
+    let hello115_386 = old(Target { goos: "linux", goarch: "386" });
 
-    let dir = tempfile::Builder::new()
-        .prefix("reprove-hostile-")
-        .tempdir()
-        .expect("tempdir");
+    let dir = tempfile::Builder::new().prefix("reprove-hostile-").tempdir().expect("tempdir");
     let h = Hostile { dir };
     write_file(&h.path("empty"), b"", 0o644);
     write_file(&h.path("empty-x"), b"", 0o755);
@@ -304,11 +243,7 @@ fn hostile_inputs() -> Hostile {
     write_file(&h.path("hello"), &hello, 0o755);
     write_file(&h.path("hello-noexec"), &hello, 0o644);
     write_file(&h.path("name with space"), &hello, 0o755);
-    write_file(
-        &h.path("fat-macho"),
-        &fat_macho(&[hello_macho.clone(), hello_macho_arm]),
-        0o755,
-    );
+    write_file(&h.path("fat-macho"), &fat_macho(&[hello_macho.clone(), hello_macho_arm]), 0o755);
     for (name, bytes) in [
         ("elf", &hello),
         ("pe", &hello_pe),
@@ -316,16 +251,8 @@ fn hostile_inputs() -> Hostile {
         ("go115", &hello115),
         ("go115-386", &hello115_386),
     ] {
-        write_file(
-            &h.path(&format!("trunc-{name}-1000")),
-            &bytes[..1000],
-            0o755,
-        );
-        write_file(
-            &h.path(&format!("trunc-{name}-half")),
-            &bytes[..bytes.len() / 2],
-            0o755,
-        );
+        write_file(&h.path(&format!("trunc-{name}-1000")), &bytes[..1000], 0o755);
+        write_file(&h.path(&format!("trunc-{name}-half")), &bytes[..bytes.len() / 2], 0o755);
     }
     // Same-length corruptions, so the container still parses and Go's build info
     // reader gets to the damaged part.
@@ -335,17 +262,14 @@ fn hostile_inputs() -> Hostile {
         // copy in the build info blob, which follows the magic.
         let start = find(bytes, magic).unwrap_or_else(|| panic!("{name}: no build info magic"));
         let pos = start
-            + find(&bytes[start..], needle)
-                .unwrap_or_else(|| panic!("{name}: {needle:?} not found after the magic"));
+            + find(&bytes[start..], needle).unwrap_or_else(|| panic!("{name}: {needle:?} not found after the magic"));
         let mut b = bytes.to_vec();
         edit(&mut b[pos..]);
         write_file(&h.path(name), &b, 0o755);
     };
     corrupt("corrupt-magic", &hello, magic, &|w| w[13] = b'X');
     // Inline format: flags at 15, then uvarint(len) + version at 32.
-    corrupt("corrupt-flags-pointer-format", &hello, magic, &|w| {
-        w[15] = 0
-    });
+    corrupt("corrupt-flags-pointer-format", &hello, magic, &|w| w[15] = 0);
     corrupt("corrupt-flags-big-endian", &hello, magic, &|w| w[15] |= 1);
     {
         let pos = find(&hello, magic).expect("build info magic");
@@ -357,41 +281,17 @@ fn hostile_inputs() -> Hostile {
         write_file(&h.path("corrupt-version-empty"), &b, 0o755);
     }
     // The modinfo text: a mod line with one column, a build line without '='.
-    corrupt(
-        "corrupt-mod-columns",
-        &hello,
-        b"mod\texample.com/hello\t(devel)\t\n",
-        &|w| {
-            w[21] = b' ';
-            w[29] = b' ';
-        },
-    );
-    corrupt(
-        "corrupt-build-line",
-        &hello,
-        b"build\t-buildmode=exe\n",
-        &|w| w[16] = b' ',
-    );
-    corrupt(
-        "corrupt-build-quote",
-        &hello,
-        b"build\t-buildmode=exe\n",
-        &|w| w[6] = b'"',
-    );
-    corrupt(
-        "corrupt-path-newline",
-        &hello,
-        b"\nmod\texample.com/hello",
-        &|w| w[0] = b'X',
-    );
+    corrupt("corrupt-mod-columns", &hello, b"mod\texample.com/hello\t(devel)\t\n", &|w| {
+        w[21] = b' ';
+        w[29] = b' ';
+    });
+    corrupt("corrupt-build-line", &hello, b"build\t-buildmode=exe\n", &|w| w[16] = b' ');
+    corrupt("corrupt-build-quote", &hello, b"build\t-buildmode=exe\n", &|w| w[6] = b'"');
+    corrupt("corrupt-path-newline", &hello, b"\nmod\texample.com/hello", &|w| w[0] = b'X');
     // The newline before the closing sentinel: Go then drops the whole modinfo.
-    corrupt("corrupt-sentinel", &hello, b"build\tGOAMD64=v1\n", &|w| {
-        w[16] = b'X'
-    });
+    corrupt("corrupt-sentinel", &hello, b"build\tGOAMD64=v1\n", &|w| w[16] = b'X');
     // Old pointer format: the version string pointer aimed outside the file.
-    corrupt("corrupt-go115-pointer", &hello115, magic, &|w| {
-        w[16..24].fill(0xff)
-    });
+    corrupt("corrupt-go115-pointer", &hello115, magic, &|w| w[16..24].fill(0xff));
     symlink(h.path("hello"), h.path("link-bin")).expect("symlink");
     symlink(h.path("tree"), h.path("link-dir")).expect("symlink");
     symlink(h.path("nowhere"), h.path("link-dangling")).expect("symlink");
@@ -469,10 +369,7 @@ fn hostile_and_non_go_inputs() {
         .filter(|n| n.starts_with("trunc-") || n.starts_with("corrupt-"))
         .collect();
     truncated.sort();
-    assert!(
-        truncated.len() >= 10,
-        "truncated inputs missing: {truncated:?}"
-    );
+    assert!(truncated.len() >= 10, "truncated inputs missing: {truncated:?}");
     for name in &truncated {
         cases.push(("truncated Go binary", vec![OsString::from(name)]));
     }
@@ -480,64 +377,49 @@ fn hostile_and_non_go_inputs() {
         check_both(&mut failures, label, cwd, args);
     }
     // Within the directory too, relative to it.
-    check_both(
-        &mut failures,
-        "directory walk from inside",
-        &h.path("tree"),
-        &[rel(".")],
-    );
+    check_both(&mut failures, "directory walk from inside", &h.path("tree"), &[rel(".")]);
     failures.assert_none();
 }
 
 /// The `Build ID:` of the GNU build-id note, from `readelf -n`; `Ok(None)` for
 /// an ELF file without one, `Err` when readelf does not read the file.
 fn readelf_gnu_build_id(path: &Path) -> Result<Option<String>, String> {
-    let out = run(Command::new("readelf").arg("-n").arg(path))
-        .map_err(|e| format!("{e} ({RUN_SETUP})"))?;
+    let out = run(Command::new("readelf").arg("-n").arg(path)).map_err(|e| format!("{e} ({RUN_SETUP})"))?;
     if !out.success() {
         return Err(out.stderr_str());
     }
-    Ok(out.stdout_str().lines().find_map(|l| {
-        l.trim()
-            .strip_prefix("Build ID: ")
-            .map(|id| id.trim().to_string())
-    }))
+    Ok(out.stdout_str().lines().find_map(|l| l.trim().strip_prefix("Build ID: ").map(|id| id.trim().to_string())))
 }
 
 #[test]
 fn build_ids() {
     let fx = fixtures();
     let (packaged, errors) = packaged_binaries(&fx.toolchains);
-    let mut failures =
-        Failures::new("reprove buildinfo --json --build-id vs go tool buildid and readelf -n");
+    let mut failures = Failures::new("reprove buildinfo --json --build-id vs go tool buildid and readelf -n");
     for e in errors {
         failures.case();
         failures.fail("packaged binary", e);
     }
-    let files: Vec<PathBuf> = fx
-        .built
-        .iter()
-        .map(|f| f.path.clone())
-        .chain(packaged)
-        .collect();
+    let files: Vec<PathBuf> = fx.built.iter().map(|f| f.path.clone()).chain(packaged).collect();
     failures.case();
-    if let Err(e) = run(Command::new("readelf").arg("--version")).and_then(|o| {
-        if o.success() {
-            Ok(())
-        } else {
-            Err(o.stderr_str())
-        }
-    }) {
+    if let Err(e) =
+        run(Command::new("readelf").arg("--version")).and_then(
+            |o| {
+                if o.success() {
+                    Ok(())
+                } else {
+                    Err(o.stderr_str())
+                }
+            },
+        )
+    {
         failures.fail("readelf", format!("{e} ({RUN_SETUP})"));
     }
     let (mut go_checked, mut gnu_checked) = (0, 0);
     for path in &files {
         let label = path.display().to_string();
         let cwd = parent(path);
-        let reference = match go_version(
-            cwd,
-            &os_args(["-m".as_ref(), "-json".as_ref(), path.as_os_str()]),
-        ) {
+        let reference = match go_version(cwd, &os_args(["-m".as_ref(), "-json".as_ref(), path.as_os_str()])) {
             Ok(o) if o.success() => o,
             // Not readable by Go (wasm): there is no build info to extend.
             Ok(_) => continue,
@@ -551,17 +433,11 @@ fn build_ids() {
         let mut reference: serde_json::Value = match serde_json::from_slice(&reference.stdout) {
             Ok(v) => v,
             Err(e) => {
-                failures.fail(
-                    &label,
-                    format!("go version -m -json printed invalid JSON: {e}"),
-                );
+                failures.fail(&label, format!("go version -m -json printed invalid JSON: {e}"));
                 continue;
             }
         };
-        let out = match reprove_buildinfo(
-            cwd,
-            &os_args(["--json".as_ref(), "--build-id".as_ref(), path.as_os_str()]),
-        ) {
+        let out = match reprove_buildinfo(cwd, &os_args(["--json".as_ref(), "--build-id".as_ref(), path.as_os_str()])) {
             Ok(o) => o,
             Err(e) => {
                 failures.fail(&label, e);
@@ -569,27 +445,18 @@ fn build_ids() {
             }
         };
         if !out.success() {
-            failures.fail(
-                &label,
-                format!("reprove exited {:?}: {}", out.status, out.stderr_str()),
-            );
+            failures.fail(&label, format!("reprove exited {:?}: {}", out.status, out.stderr_str()));
             continue;
         }
         let mut actual: serde_json::Value = match serde_json::from_slice(&out.stdout) {
             Ok(v) => v,
             Err(e) => {
-                failures.fail(
-                    &label,
-                    format!("reprove printed invalid JSON: {e}\n{}", out.stdout_str()),
-                );
+                failures.fail(&label, format!("reprove printed invalid JSON: {e}\n{}", out.stdout_str()));
                 continue;
             }
         };
         let Some(obj) = actual.as_object_mut() else {
-            failures.fail(
-                &label,
-                format!("reprove printed no JSON object: {}", out.stdout_str()),
-            );
+            failures.fail(&label, format!("reprove printed no JSON object: {}", out.stdout_str()));
             continue;
         };
         let go_build_id = obj.remove("GoBuildID");
@@ -604,32 +471,22 @@ fn build_ids() {
                 format!(
                     "with --build-id, the rest of the JSON differs from go version -m -json:\n{}",
                     support::line_diff(
-                        serde_json::to_string_pretty(&reference)
-                            .unwrap_or_default()
-                            .as_bytes(),
-                        serde_json::to_string_pretty(&actual)
-                            .unwrap_or_default()
-                            .as_bytes()
+                        serde_json::to_string_pretty(&reference).unwrap_or_default().as_bytes(),
+                        serde_json::to_string_pretty(&actual).unwrap_or_default().as_bytes()
                     )
                 ),
             );
         }
 
         let mut tool = Command::new("go");
-        hermetic_go_env(&mut tool)
-            .current_dir(cwd)
-            .args(["tool", "buildid"])
-            .arg(path);
+        hermetic_go_env(&mut tool).current_dir(cwd).args(["tool", "buildid"]).arg(path);
         match run(&mut tool) {
             Ok(o) if o.success() => {
                 go_checked += 1;
                 let want = o.stdout_str().trim().to_string();
                 let got = go_build_id.as_ref().and_then(|v| v.as_str());
                 if got != Some(want.as_str()) {
-                    failures.fail(
-                        &label,
-                        format!("GoBuildID: go tool buildid {want:?}, reprove {go_build_id:?}"),
-                    );
+                    failures.fail(&label, format!("GoBuildID: go tool buildid {want:?}, reprove {go_build_id:?}"));
                 }
             }
             Ok(_) => {}
@@ -646,10 +503,7 @@ fn build_ids() {
                 Some(other) => Some(other.to_string()),
             };
             if got != want {
-                failures.fail(
-                    &label,
-                    format!("GNUBuildID: readelf -n {want:?}, reprove {gnu_build_id:?}"),
-                );
+                failures.fail(&label, format!("GNUBuildID: readelf -n {want:?}, reprove {gnu_build_id:?}"));
             }
         }
     }
@@ -658,9 +512,7 @@ fn build_ids() {
         failures.case();
         failures.fail(
             "coverage",
-            format!(
-                "compared {go_checked} Go and {gnu_checked} GNU build IDs; expected some of each"
-            ),
+            format!("compared {go_checked} Go and {gnu_checked} GNU build IDs; expected some of each"),
         );
     }
     failures.assert_none();

@@ -40,12 +40,8 @@ pub(crate) struct Toolchain {
 }
 
 /// The Debian toolchains `ci/setup` installs, besides the `go` on PATH.
-const DEBIAN_TOOLCHAINS: &[&str] = &[
-    "/usr/lib/go-1.19/bin/go",
-    "/usr/lib/go-1.21/bin/go",
-    "/usr/lib/go-1.22/bin/go",
-    "/usr/lib/go-1.23/bin/go",
-];
+const DEBIAN_TOOLCHAINS: &[&str] =
+    &["/usr/lib/go-1.19/bin/go", "/usr/lib/go-1.21/bin/go", "/usr/lib/go-1.22/bin/go", "/usr/lib/go-1.23/bin/go"];
 
 /// Go 1.15 from bullseye, extracted (not installed) by `ci/setup` into the cache.
 pub(crate) fn go115_path() -> PathBuf {
@@ -66,16 +62,10 @@ pub(crate) fn toolchains() -> (Vec<Toolchain>, Vec<String>) {
         Err(e) => errors.push(format!("the `go` on PATH: {e}")),
     }
     let go115 = go115_path();
-    let others = DEBIAN_TOOLCHAINS
-        .iter()
-        .map(PathBuf::from)
-        .chain(std::iter::once(go115));
+    let others = DEBIAN_TOOLCHAINS.iter().map(PathBuf::from).chain(std::iter::once(go115));
     for go in others {
         if !go.exists() {
-            errors.push(format!(
-                "missing Go toolchain {}: {RUN_SETUP}",
-                go.display()
-            ));
+            errors.push(format!("missing Go toolchain {}: {RUN_SETUP}", go.display()));
             continue;
         }
         match probe(&go, false) {
@@ -110,13 +100,7 @@ fn probe(go: &Path, default: bool) -> Result<Toolchain, String> {
     if !go.is_file() {
         return Err(format!("GOROOT {} has no bin/go", goroot.display()));
     }
-    Ok(Toolchain {
-        version,
-        minor,
-        go,
-        goroot,
-        default,
-    })
+    Ok(Toolchain { version, minor, go, goroot, default })
 }
 
 /// A GOOS/GOARCH pair.
@@ -162,13 +146,8 @@ const ALL_TARGETS: &[Target] = &[
 ];
 
 /// The reduced set for older toolchains: 64/32-bit, little/big endian, PE, Mach-O.
-const OLD_TARGETS: &[Target] = &[
-    t("linux", "amd64"),
-    t("linux", "386"),
-    t("linux", "ppc64"),
-    t("windows", "amd64"),
-    t("darwin", "amd64"),
-];
+const OLD_TARGETS: &[Target] =
+    &[t("linux", "amd64"), t("linux", "386"), t("linux", "ppc64"), t("windows", "amd64"), t("darwin", "amd64")];
 
 /// VCS state of the checkout a case is built from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,23 +255,19 @@ impl Case {
 
 /// `-ldflags` with spaces, both quote kinds, HTML-special characters (JSON
 /// escapes them), non-ASCII, a tab and a backquote (Go-quoted in the text form).
-const LDFLAGS_QUOTED: &str =
-    "-ldflags=-X 'main.msg=hello world' -X main.q=\"x\" -X 'main.html=<a&b>' \
+const LDFLAGS_QUOTED: &str = "-ldflags=-X 'main.msg=hello world' -X main.q=\"x\" -X 'main.html=<a&b>' \
                               -X main.u=h\u{e9}llo\u{2028} -X 'main.t=tab\tand`backquote'";
 
 /// The cases a toolchain builds.
 pub(crate) fn cases_for(tc: &Toolchain) -> Vec<Case> {
     let hello = |name| Case::new(name, "hello");
     if tc.default {
-        let invalid_utf8 =
-            OsString::from_vec(b"-ldflags=-X main.u=bad\xff\xfeutf8 -X main.t=\x01ctl".to_vec());
+        let invalid_utf8 = OsString::from_vec(b"-ldflags=-X main.u=bad\xff\xfeutf8 -X main.t=\x01ctl".to_vec());
         return vec![
             hello("hello").targets(ALL_TARGETS),
             hello("trimpath").flag("-trimpath"),
             hello("ldflags").flag(LDFLAGS_QUOTED),
-            hello("ldflags-trimpath")
-                .flag(LDFLAGS_QUOTED)
-                .flag("-trimpath"),
+            hello("ldflags-trimpath").flag(LDFLAGS_QUOTED).flag("-trimpath"),
             hello("ldflags-invalid-utf8").flag(invalid_utf8),
             hello("buildid-custom")
                 .flag("-ldflags=-buildid=reprove/custom-build-id")
@@ -327,11 +302,7 @@ pub(crate) fn cases_for(tc: &Toolchain) -> Vec<Case> {
     // build settings (1.19) on every reduced target; the ones in between on
     // linux/amd64 and one other target each, to keep a cold build short.
     let targets: Vec<Target> = match tc.minor {
-        ..=17 => OLD_TARGETS
-            .iter()
-            .copied()
-            .chain([t("linux", "mips")])
-            .collect(),
+        ..=17 => OLD_TARGETS.iter().copied().chain([t("linux", "mips")]).collect(),
         18..=19 => OLD_TARGETS.to_vec(),
         21 => vec![LINUX_AMD64, t("linux", "386")],
         22 => vec![LINUX_AMD64, WINDOWS_AMD64],
@@ -363,14 +334,7 @@ pub(crate) struct Fixture {
 
 impl fmt::Display for Fixture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}/{}/{} ({})",
-            self.toolchain,
-            self.case,
-            self.target,
-            self.path.display()
-        )
+        write!(f, "{}/{}/{} ({})", self.toolchain, self.case, self.target, self.path.display())
     }
 }
 
@@ -388,25 +352,18 @@ pub(crate) struct Fixtures {
 impl Fixtures {
     /// The fixture of the default toolchain for `case` and `target`.
     pub(crate) fn newest(&self, case: &str, target: Target) -> Option<&Fixture> {
-        self.built
-            .iter()
-            .find(|f| f.default_toolchain && f.case == case && f.target == target)
+        self.built.iter().find(|f| f.default_toolchain && f.case == case && f.target == target)
     }
 
     /// The fixture built by the toolchain whose version starts with `version`.
     pub(crate) fn by(&self, version: &str, case: &str, target: Target) -> Option<&Fixture> {
-        self.built
-            .iter()
-            .find(|f| f.toolchain.starts_with(version) && f.case == case && f.target == target)
+        self.built.iter().find(|f| f.toolchain.starts_with(version) && f.case == case && f.target == target)
     }
 
     /// [`Fixtures::newest`], or a panic that says what is missing.
     pub(crate) fn require_newest(&self, case: &str, target: Target) -> &Fixture {
         self.newest(case, target).unwrap_or_else(|| {
-            panic!(
-                "fixture {case} {target} of the newest Go was not built:\n{}",
-                self.errors.join("\n")
-            )
+            panic!("fixture {case} {target} of the newest Go was not built:\n{}", self.errors.join("\n"))
         })
     }
 }
@@ -426,13 +383,7 @@ fn build_all() -> Fixtures {
         Ok(h) => h,
         Err(e) => {
             errors.push(format!("cannot read {}: {e}", sources.display()));
-            return Fixtures {
-                toolchains,
-                built: Vec::new(),
-                errors,
-                fresh: 0,
-                elapsed: started.elapsed(),
-            };
+            return Fixtures { toolchains, built: Vec::new(), errors, fresh: 0, elapsed: started.elapsed() };
         }
     };
 
@@ -446,24 +397,16 @@ fn build_all() -> Fixtures {
                 key.write(tc.version.as_bytes());
                 key.write(tc.go.as_os_str().as_encoded_bytes());
                 key.write(
-                    format!(
-                        "{:?}{:?}{:?}{}{:?}",
-                        case.flags, case.env, case.package, case.cgo, case.vcs
-                    )
-                    .as_bytes(),
+                    format!("{:?}{:?}{:?}{}{:?}", case.flags, case.env, case.package, case.cgo, case.vcs).as_bytes(),
                 );
                 key.write(target.to_string().as_bytes());
                 key.write(&source_hash.to_le_bytes());
-                let dir = cache
-                    .join("fixtures")
-                    .join(&tc.version)
-                    .join(case.name)
-                    .join(format!(
-                        "{}-{}-{:016x}",
-                        target.goos,
-                        target.goarch,
-                        key.finish()
-                    ));
+                let dir = cache.join("fixtures").join(&tc.version).join(case.name).join(format!(
+                    "{}-{}-{:016x}",
+                    target.goos,
+                    target.goarch,
+                    key.finish()
+                ));
                 let path = dir.join(case.binary_name(target));
                 let fixture = Fixture {
                     toolchain: tc.version.clone(),
@@ -475,25 +418,14 @@ fn build_all() -> Fixtures {
                 if fixture.path.is_file() {
                     slots.push(Some(fixture));
                 } else {
-                    tasks.push(Task {
-                        slot: slots.len(),
-                        tc,
-                        case: case.clone(),
-                        target,
-                        dir,
-                        fixture,
-                    });
+                    tasks.push(Task { slot: slots.len(), tc, case: case.clone(), target, dir, fixture });
                     slots.push(None);
                 }
             }
         }
     }
 
-    let proxy = if tasks.iter().any(|t| t.case.network) {
-        Some(user_proxy_env())
-    } else {
-        None
-    };
+    let proxy = if tasks.iter().any(|t| t.case.network) { Some(user_proxy_env()) } else { None };
     // Plain builds first, one per toolchain and target: they compile the standard
     // library into each GOCACHE, without two workers compiling the same one.
     tasks.sort_by_key(|t| (t.case.name != "hello", t.slot));
@@ -517,9 +449,7 @@ fn build_all() -> Fixtures {
                     _ => Ok(None),
                 };
                 let result = proxy
-                    .and_then(|proxy| {
-                        build_one(task.tc, &task.case, task.target, &sources, &task.dir, proxy)
-                    })
+                    .and_then(|proxy| build_one(task.tc, &task.case, task.target, &sources, &task.dir, proxy))
                     .map(|()| {
                         eprintln!("built fixture {} in {:.1?}", task.fixture, one.elapsed());
                         task.fixture.clone()
@@ -531,9 +461,7 @@ fn build_all() -> Fixtures {
             });
         }
     });
-    let mut results = results
-        .into_inner()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut results = results.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
     results.sort_by_key(|(slot, _)| *slot);
     for (slot, result) in results {
         match result {
@@ -548,13 +476,7 @@ fn build_all() -> Fixtures {
         built.len(),
         errors.len()
     );
-    Fixtures {
-        toolchains,
-        built,
-        errors,
-        fresh,
-        elapsed,
-    }
+    Fixtures { toolchains, built, errors, fresh, elapsed }
 }
 
 /// A fixture to build.
@@ -570,19 +492,9 @@ struct Task<'a> {
 /// GOPROXY and friends as the caller's `go` sees them (environment, then `go env -w`),
 /// plus the HTTP proxy and CA variables, for the cases that download modules.
 fn user_proxy_env() -> Result<Vec<(String, String)>, String> {
-    const GO_VARS: &[&str] = &[
-        "GOPROXY",
-        "GONOPROXY",
-        "GOPRIVATE",
-        "GONOSUMDB",
-        "GOSUMDB",
-        "GOINSECURE",
-    ];
+    const GO_VARS: &[&str] = &["GOPROXY", "GONOPROXY", "GOPRIVATE", "GONOSUMDB", "GOSUMDB", "GOINSECURE"];
     let mut cmd = Command::new("go");
-    cmd.arg("env")
-        .arg("-json")
-        .args(GO_VARS)
-        .env("GOTOOLCHAIN", "local");
+    cmd.arg("env").arg("-json").args(GO_VARS).env("GOTOOLCHAIN", "local");
     let out = run_ok(&mut cmd)?;
     let vars: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&out.stdout).map_err(|e| format!("`go env -json`: {e}"))?;
@@ -631,9 +543,7 @@ fn build_one(
 
     let stage = dir.with_file_name(format!(
         "{}.partial-{}",
-        dir.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("fixture"),
+        dir.file_name().and_then(|n| n.to_str()).unwrap_or("fixture"),
         std::process::id()
     ));
     let _ = fs::remove_dir_all(&stage);
@@ -677,22 +587,13 @@ fn build_one(
     }
     cmd.current_dir(&pkgdir).arg("build");
     if tc.minor >= 18 {
-        cmd.arg(if case.vcs == Vcs::None {
-            "-buildvcs=false"
-        } else {
-            "-buildvcs=true"
-        });
+        cmd.arg(if case.vcs == Vcs::None { "-buildvcs=false" } else { "-buildvcs=true" });
     }
     cmd.args(&case.flags).arg("-o").arg(&out).arg(case.package);
     let result = run(&mut cmd)?;
     if !result.success() {
         let _ = fs::remove_dir_all(&stage);
-        return Err(format!(
-            "{}\nexit {:?}\n{}",
-            describe(&cmd),
-            result.status,
-            result.stderr_str()
-        ));
+        return Err(format!("{}\nexit {:?}\n{}", describe(&cmd), result.status, result.stderr_str()));
     }
     if !out.is_file() {
         let _ = fs::remove_dir_all(&stage);
@@ -702,11 +603,7 @@ fn build_one(
     if let Err(e) = fs::rename(&stage, dir) {
         let _ = fs::remove_dir_all(&stage);
         if !dir.join(case.binary_name(target)).is_file() {
-            return Err(format!(
-                "cannot rename {} to {}: {e}",
-                stage.display(),
-                dir.display()
-            ));
+            return Err(format!("cannot rename {} to {}: {e}", stage.display(), dir.display()));
         }
     }
     Ok(())
@@ -726,20 +623,11 @@ fn make_git_checkout(dir: &Path, vcs: Vcs) -> Result<(), String> {
             .env("GIT_COMMITTER_EMAIL", "tests@reprove.invalid")
             .env("GIT_COMMITTER_DATE", "2024-01-02T03:04:05Z")
             .args(args);
-        run_ok(&mut cmd)
-            .map(|_| ())
-            .map_err(|e| format!("git (needed for VCS stamping; {RUN_SETUP}): {e}"))
+        run_ok(&mut cmd).map(|_| ()).map_err(|e| format!("git (needed for VCS stamping; {RUN_SETUP}): {e}"))
     };
     git(&["-c", "init.defaultBranch=main", "init", "-q"])?;
     git(&["add", "-A"])?;
-    git(&[
-        "-c",
-        "commit.gpgsign=false",
-        "commit",
-        "-q",
-        "-m",
-        "fixture",
-    ])?;
+    git(&["-c", "commit.gpgsign=false", "commit", "-q", "-m", "fixture"])?;
     if matches!(vcs, Vcs::Tagged | Vcs::TaggedDirty) {
         git(&["tag", "v1.2.3"])?;
     }
@@ -817,15 +705,10 @@ pub(crate) const CNI_DIR: &str = "/usr/lib/cni";
 /// Go binaries that Debian packages installed by `ci/setup` carry, and the
 /// toolchains' own commands. Missing ones are errors.
 pub(crate) fn packaged_binaries(toolchains: &[Toolchain]) -> (Vec<PathBuf>, Vec<String>) {
-    let mut paths: Vec<PathBuf> = [
-        "/usr/sbin/runc",
-        "/usr/bin/docker-registry",
-        "/usr/bin/skopeo",
-        "/usr/bin/umoci",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .collect();
+    let mut paths: Vec<PathBuf> = ["/usr/sbin/runc", "/usr/bin/docker-registry", "/usr/bin/skopeo", "/usr/bin/umoci"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
     paths.push(bullseye_runc_path());
     for tc in toolchains {
         paths.push(tc.goroot.join("bin/go"));
@@ -860,9 +743,5 @@ pub(crate) fn packaged_binaries(toolchains: &[Toolchain]) -> (Vec<PathBuf>, Vec<
 /// Directories of real Go binaries, for `go version -m DIR` walks: each
 /// toolchain's `pkg/tool` and the CNI plugins.
 pub(crate) fn packaged_dirs(toolchains: &[Toolchain]) -> Vec<PathBuf> {
-    toolchains
-        .iter()
-        .map(|tc| tc.goroot.join("pkg/tool"))
-        .chain(std::iter::once(PathBuf::from(CNI_DIR)))
-        .collect()
+    toolchains.iter().map(|tc| tc.goroot.join("pkg/tool")).chain(std::iter::once(PathBuf::from(CNI_DIR))).collect()
 }

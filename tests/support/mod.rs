@@ -13,17 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// What to tell a developer when something `ci/setup` provides is missing.
-pub(crate) const RUN_SETUP: &str =
-    "run ci/setup (it installs the Go toolchains and binaries the tests need)";
+pub(crate) const RUN_SETUP: &str = "run ci/setup (it installs the Go toolchains and binaries the tests need)";
 
 /// The test cache: `$REPROVE_TEST_CACHE`, else `$XDG_CACHE_HOME/reprove-tests`,
 /// else `$HOME/.cache/reprove-tests` (the same rule as `ci/setup`).
 pub(crate) fn cache_dir() -> PathBuf {
-    let non_empty = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
+    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     let dir = non_empty("REPROVE_TEST_CACHE").unwrap_or_else(|| {
         non_empty("XDG_CACHE_HOME")
             .or_else(|| non_empty("HOME").map(|home| home.join(".cache")))
@@ -33,9 +28,7 @@ pub(crate) fn cache_dir() -> PathBuf {
     if dir.is_absolute() {
         dir
     } else {
-        std::env::current_dir()
-            .map(|cwd| cwd.join(&dir))
-            .unwrap_or(dir)
+        std::env::current_dir().map(|cwd| cwd.join(&dir)).unwrap_or(dir)
     }
 }
 
@@ -74,14 +67,8 @@ impl Outcome {
 
 /// Runs `cmd` to the end and captures its outputs.
 pub(crate) fn run(cmd: &mut Command) -> Result<Outcome, String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", describe(cmd)))?;
-    Ok(Outcome {
-        status: out.status.code(),
-        stdout: out.stdout,
-        stderr: out.stderr,
-    })
+    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", describe(cmd)))?;
+    Ok(Outcome { status: out.status.code(), stdout: out.stdout, stderr: out.stderr })
 }
 
 /// Runs `cmd` and requires exit status 0.
@@ -124,10 +111,7 @@ pub(crate) fn describe(cmd: &Command) -> String {
 
 fn quote_arg(a: &OsStr) -> String {
     let s = a.to_string_lossy();
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_=./,:@+%".contains(&b))
-    {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_=./,:@+%".contains(&b)) {
         s.into_owned()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
@@ -137,60 +121,37 @@ fn quote_arg(a: &OsStr) -> String {
 /// Environment for every `go` command the tests run: no user `go env -w`
 /// settings, no GOFLAGS from the caller's environment, no toolchain switching.
 pub(crate) fn hermetic_go_env(cmd: &mut Command) -> &mut Command {
-    cmd.env("GOENV", "off")
-        .env("GOFLAGS", "")
-        .env("GOTOOLCHAIN", "local")
-        .env_remove("GOROOT")
+    cmd.env("GOENV", "off").env("GOFLAGS", "").env("GOTOOLCHAIN", "local").env_remove("GOROOT")
 }
 
 /// The reference reader: `go version ARGS` with the newest Go (the `go` on PATH).
 pub(crate) fn go_version(cwd: &Path, args: &[OsString]) -> Result<Outcome, String> {
     let mut cmd = Command::new("go");
-    hermetic_go_env(&mut cmd)
-        .current_dir(cwd)
-        .arg("version")
-        .args(args);
+    hermetic_go_env(&mut cmd).current_dir(cwd).arg("version").args(args);
     run(&mut cmd)
 }
 
 /// `reprove buildinfo ARGS`, in the same directory and environment as [`go_version`].
 pub(crate) fn reprove_buildinfo(cwd: &Path, args: &[OsString]) -> Result<Outcome, String> {
     let mut cmd = Command::new(reprove_bin());
-    hermetic_go_env(&mut cmd)
-        .current_dir(cwd)
-        .arg("buildinfo")
-        .args(args);
+    hermetic_go_env(&mut cmd).current_dir(cwd).arg("buildinfo").args(args);
     run(&mut cmd)
 }
 
 /// Compares two outcomes stream by stream. `None` when byte-identical, else a
 /// report with a line diff of every stream that differs.
-pub(crate) fn compare(
-    expected_name: &str,
-    expected: &Outcome,
-    actual_name: &str,
-    actual: &Outcome,
-) -> Option<String> {
+pub(crate) fn compare(expected_name: &str, expected: &Outcome, actual_name: &str, actual: &Outcome) -> Option<String> {
     if expected == actual {
         return None;
     }
     let mut report = String::new();
     if expected.status != actual.status {
-        let _ = writeln!(
-            report,
-            "exit status: {expected_name} {:?}, {actual_name} {:?}",
-            expected.status, actual.status
-        );
+        let _ =
+            writeln!(report, "exit status: {expected_name} {:?}, {actual_name} {:?}", expected.status, actual.status);
     }
-    for (stream, e, a) in [
-        ("stdout", &expected.stdout, &actual.stdout),
-        ("stderr", &expected.stderr, &actual.stderr),
-    ] {
+    for (stream, e, a) in [("stdout", &expected.stdout, &actual.stdout), ("stderr", &expected.stderr, &actual.stderr)] {
         if e != a {
-            let _ = writeln!(
-                report,
-                "{stream} differs (- {expected_name}, + {actual_name}):"
-            );
+            let _ = writeln!(report, "{stream} differs (- {expected_name}, + {actual_name}):");
             report.push_str(&line_diff(e, a));
         }
     }
@@ -208,11 +169,7 @@ pub(crate) fn line_diff(expected: &[u8], actual: &[u8]) -> String {
     let mut lcs = vec![vec![0u32; m + 1]; n + 1];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
-            lcs[i][j] = if e[i] == a[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
+            lcs[i][j] = if e[i] == a[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
         }
     }
     enum Op<'a> {
@@ -307,11 +264,7 @@ pub(crate) struct Failures {
 
 impl Failures {
     pub(crate) fn new(what: &str) -> Self {
-        Failures {
-            what: what.to_string(),
-            cases: 0,
-            failed: Vec::new(),
-        }
+        Failures { what: what.to_string(), cases: 0, failed: Vec::new() }
     }
 
     /// Records that one case ran.
@@ -320,11 +273,7 @@ impl Failures {
     }
 
     pub(crate) fn fail(&mut self, case: impl AsRef<str>, report: impl AsRef<str>) {
-        self.failed.push(format!(
-            "=== {}\n{}",
-            case.as_ref(),
-            report.as_ref().trim_end()
-        ));
+        self.failed.push(format!("=== {}\n{}", case.as_ref(), report.as_ref().trim_end()));
     }
 
     pub(crate) fn cases(&self) -> usize {
@@ -332,12 +281,7 @@ impl Failures {
     }
 
     pub(crate) fn assert_none(self) {
-        eprintln!(
-            "{}: {} cases, {} failed",
-            self.what,
-            self.cases,
-            self.failed.len()
-        );
+        eprintln!("{}: {} cases, {} failed", self.what, self.cases, self.failed.len());
         assert!(self.cases > 0, "{}: no case ran", self.what);
         if !self.failed.is_empty() {
             panic!(
@@ -357,8 +301,5 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    items
-        .into_iter()
-        .map(|s| s.as_ref().to_os_string())
-        .collect()
+    items.into_iter().map(|s| s.as_ref().to_os_string()).collect()
 }
