@@ -3,6 +3,7 @@
 mod attest;
 mod buildinfo;
 mod diff;
+mod doctor;
 mod keygen;
 mod modules;
 mod toolchain;
@@ -29,6 +30,8 @@ enum Command {
     Buildinfo(buildinfo::Args),
     /// Explain why two Go binaries differ.
     Diff(diff::Args),
+    /// Show the Go module environment and diagnose what breaks module fetching.
+    Doctor(doctor::Args),
     /// Generate a cosign-compatible key pair (PREFIX.key, PREFIX.pub).
     Keygen(keygen::Args),
     /// Go modules: hash, verify and download them exactly as `go` does.
@@ -53,6 +56,7 @@ pub(crate) fn run(cli: Cli) -> CommandResult {
         Command::Buildinfo(args) => buildinfo::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Doctor(args) => doctor::run(args),
         Command::Mod(command) => modules::run(command),
         Command::Toolchain(ToolchainCommand::Images(command)) => toolchain::run(command),
         Command::Toolchain(ToolchainCommand::Run(args)) => toolchain_run::run(args),

@@ -9,9 +9,21 @@
 //!   The build list is computed without `go` unless `--build-list go` asks
 //!   `go list -m -json all` for it.
 //!
-//! The module cache is `--modcache`, else `$GOMODCACHE`, else the GOMODCACHE or
+//! - `reprove mod download [-C DIR] [--modcache DIR] [--json] [--all] [--jobs N]
+//!   [--timeout SECS] [--retries N]`: fetches the main module's dependencies
+//!   through GOPROXY into the module cache in Go's layout, checking every
+//!   go.mod and zip against go.sum first. Exit 0 when everything is in the
+//!   cache and verified; 1 on a SECURITY error (content that differs from
+//!   go.sum or the checksum database: a verdict about the modules, nothing of
+//!   it enters the cache); 2 when go.sum lacks a needed hash and nothing else
+//!   can vouch for it; 3 when fetching failed (network, proxy, `direct`).
+//!
+//! For `hash` and `verify`, the module cache is `--modcache`, else `$GOMODCACHE`, else the GOMODCACHE or
 //! GOPATH of the go env file (`$GOENV`, unless `off`), else `$GOPATH/pkg/mod`,
 //! else `$HOME/go/pkg/mod`: the go command's own rule, without running it.
+//! `download` reads the whole Go module environment from `go env -json`
+//! when a go command is on PATH (else from the environment and Go's derived
+//! defaults), since GOPROXY's default lives in the Go distribution.
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -22,12 +34,42 @@ use verifier::gomod::{self, BuildListError, HashError, ModCache, VerifyReport};
 
 use crate::exit::{CommandResult, Failure, Verdict};
 
+mod download;
+
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
     /// Print the h1: hash of a module zip, a module directory or a go.mod file.
     Hash(HashArgs),
     /// Verify the module cache against the build list and go.sum, like `go mod verify`.
     Verify(VerifyArgs),
+    /// Download the main module's dependencies through GOPROXY, checked against go.sum.
+    Download(DownloadArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct DownloadArgs {
+    /// Run as if in DIR (the main module's directory, or one below it).
+    #[arg(short = 'C', value_name = "DIR", default_value = ".")]
+    dir: PathBuf,
+    /// The module cache to fill (default: GOMODCACHE from `go env`).
+    #[arg(long, value_name = "DIR")]
+    modcache: Option<PathBuf>,
+    /// Print one JSON document (schemas/mod-download.schema.json) instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Download the zip of every module of the build list, not only those
+    /// `go mod download` fetches (the main module's requirements from go 1.17 on).
+    #[arg(long)]
+    all: bool,
+    /// How many modules to fetch at once.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    jobs: u16,
+    /// Seconds to wait for the next bytes of a response before giving up on it.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    timeout: u64,
+    /// Extra attempts after a transient failure (timeout, broken connection, 5xx, 429).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=10))]
+    retries: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -71,10 +113,11 @@ pub(crate) fn run(command: Command) -> CommandResult {
     match command {
         Command::Hash(args) => hash(args),
         Command::Verify(args) => verify(args),
+        Command::Download(args) => download::run(args),
     }
 }
 
-fn print(text: &str) -> Result<(), Failure> {
+pub(super) fn print(text: &str) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
@@ -180,7 +223,7 @@ fn go_env_file() -> Vec<(String, String)> {
 }
 
 /// The go command's `findModuleRoot`: the nearest directory at or above `dir` with a go.mod.
-fn find_module_root(dir: &Path) -> anyhow::Result<PathBuf> {
+pub(super) fn find_module_root(dir: &Path) -> anyhow::Result<PathBuf> {
     let abs = std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))?;
     if !abs.is_dir() {
         anyhow::bail!("-C {}: not a directory", dir.display());
@@ -197,7 +240,7 @@ fn find_module_root(dir: &Path) -> anyhow::Result<PathBuf> {
 
 /// A go.work above the module would put `go` in workspace mode, which the
 /// build list does not implement: refuse rather than verify a different list.
-fn check_workspace(root: &Path) -> anyhow::Result<()> {
+pub(super) fn check_workspace(root: &Path) -> anyhow::Result<()> {
     match std::env::var("GOWORK") {
         Ok(v) if v == "off" => return Ok(()),
         Ok(v) if !v.is_empty() => anyhow::bail!("GOWORK={v}: workspace mode is not supported yet (set GOWORK=off)"),

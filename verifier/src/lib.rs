@@ -7,7 +7,9 @@
 //!   It re-implements Go's readers exactly and is tested against the real `go`.
 //! - [`compare`] explains why two Go binaries differ, as machine-readable causes.
 //! - [`gomod`] computes a Go module's integrity independently of `go`: go.mod
-//!   and go.sum parsing, h1 hashes, the build list, and `go mod verify`.
+//!   and go.sum parsing, h1 hashes, the build list, and `go mod verify`; it
+//!   fetches modules through GOPROXY (checked against go.sum and the checksum
+//!   database), diagnoses the module environment, and classifies failures.
 //! - [`toolchain`] pulls toolchain images by digest from OCI registries, checks
 //!   every byte, unpacks them safely into a content-addressed cache, and builds
 //!   deterministic toolchain images from a GOROOT.

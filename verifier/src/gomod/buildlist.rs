@@ -84,6 +84,9 @@ pub struct BuildList {
     /// Modules whose go.mod could not be read or parsed. Go stops at the
     /// first; this records each and goes on with the rest of the graph.
     pub errors: Vec<GraphError>,
+    /// The module versions (after replacement) whose go.mod is not in the
+    /// cache at all, in load order: what a downloader fetches before loading again.
+    pub missing_go_mods: Vec<ModuleVersion>,
 }
 
 /// Why a build list could not be computed at all.
@@ -137,6 +140,7 @@ struct Loader<'a> {
     summaries: HashMap<ModuleVersion, Result<Summary, String>>,
     go_mods: Vec<LoadedGoMod>,
     seen_go_mods: HashSet<ModuleVersion>,
+    missing: Vec<ModuleVersion>,
 }
 
 impl Loader<'_> {
@@ -164,8 +168,12 @@ impl Loader<'_> {
             (file.display().to_string(), data)
         } else {
             let file = self.cache.cache_path(&actual, "mod").map_err(|e| format!("{actual}: {e}"))?;
-            let data =
-                fs::read(&file).map_err(|e| format!("{actual}: reading {}: {}", file.display(), errno_text(&e)))?;
+            let data = fs::read(&file).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound && !self.missing.contains(&actual) {
+                    self.missing.push(actual.clone());
+                }
+                format!("{actual}: reading {}: {}", file.display(), errno_text(&e))
+            })?;
             if self.seen_go_mods.insert(actual.clone()) {
                 self.go_mods.push(LoadedGoMod { module: actual.clone(), file, hash: hash_go_mod(&data) });
             }
@@ -241,6 +249,7 @@ pub fn load_build_list(main_dir: &Path, cache: &ModCache) -> Result<BuildList, B
         summaries: HashMap::new(),
         go_mods: Vec::new(),
         seen_go_mods: HashSet::new(),
+        missing: Vec::new(),
     };
     let mut roots: Vec<ModuleVersion> = main_go_mod
         .require
@@ -283,6 +292,7 @@ pub fn load_build_list(main_dir: &Path, cache: &ModCache) -> Result<BuildList, B
         replaced,
         go_mods: loader.go_mods,
         errors,
+        missing_go_mods: loader.missing,
     })
 }
 

@@ -98,6 +98,7 @@ pub fn parse_go_list(data: &[u8], modcache: &Path) -> Result<BuildList, GoListEr
         replaced,
         go_mods,
         errors: Vec::new(),
+        missing_go_mods: Vec::new(),
     })
 }
 

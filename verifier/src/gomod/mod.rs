@@ -17,18 +17,40 @@
 //! `go list -m -json all` reports, for callers that prefer Go's own. The tests compare each with the real
 //! `go` and `x/mod` on real modules.
 //!
-//! What it is not (yet): a GOPROXY client. Nothing here touches the network;
-//! modules must already be in the cache.
+//! Fetching and diagnosing (issue 3, part B):
+//!
+//! - [`download`]: `reprove mod download`, a GOPROXY client ([`proxy`]) that
+//!   fills a module cache in Go's exact layout ([`cache`], with Go's lock
+//!   files) and checks every go.mod and zip against go.sum, or against the
+//!   checksum database ([`sumdb`]) where go.sum has no line; `direct` is
+//!   delegated to the go command.
+//! - [`env`](mod@env): the Go module environment (`go env -json`, or the process
+//!   environment with Go's derived defaults).
+//! - [`doctor`]: `reprove doctor`, the environment and what breaks in it.
+//! - [`failure`]: stable codes, with a remediation line, for failures of
+//!   `go`, `git` and the GOPROXY client (the "exit status 128" family).
+//!
+//! Only [`download`], [`doctor`] and [`sumdb`] touch the network; everything
+//! else reads files.
 
 pub mod buildlist;
 pub mod cache;
+mod direct;
 pub mod dirhash;
+pub mod doctor;
+pub mod download;
+pub mod env;
+pub mod failure;
 pub mod golist;
 pub mod gosum;
 pub mod gover;
+mod lockedfile;
 pub mod modfile;
 pub mod module;
+pub mod proxy;
 pub mod semver;
+pub mod sumdb;
+mod unzip;
 pub mod vendor;
 mod verify;
 mod zip;

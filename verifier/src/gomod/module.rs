@@ -424,6 +424,67 @@ pub fn match_prefix_patterns(globs: &str, target: &str) -> bool {
     false
 }
 
+/// Whether a GOPRIVATE-style glob is well formed: Go's `path.Match` would not
+/// return `ErrBadPattern` for it (a malformed glob silently matches nothing).
+pub fn glob_is_valid(pattern: &str) -> bool {
+    fn esc(p: &[char], i: &mut usize) -> bool {
+        match p.get(*i) {
+            None | Some('-') | Some(']') => false,
+            Some('\\') => {
+                if p.get(*i + 1).is_none() {
+                    return false;
+                }
+                *i += 2;
+                true
+            }
+            Some(_) => {
+                *i += 1;
+                true
+            }
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            '\\' => {
+                if i + 1 >= p.len() {
+                    return false;
+                }
+                i += 2;
+            }
+            '[' => {
+                i += 1;
+                if p.get(i) == Some(&'^') {
+                    i += 1;
+                }
+                let mut n = 0;
+                loop {
+                    if i >= p.len() {
+                        return false;
+                    }
+                    if p[i] == ']' && n > 0 {
+                        i += 1;
+                        break;
+                    }
+                    if !esc(&p, &mut i) {
+                        return false;
+                    }
+                    if p.get(i) == Some(&'-') {
+                        i += 1;
+                        if !esc(&p, &mut i) {
+                            return false;
+                        }
+                    }
+                    n += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    true
+}
+
 /// Go's `path.Match`, returning false on a malformed pattern.
 fn path_match(pattern: &str, name: &str) -> bool {
     fn class_match(p: &[char], c: char) -> Option<(bool, usize)> {
@@ -745,5 +806,11 @@ mod tests {
         assert!(match_prefix_patterns("*.corp.example.com,rsc.io/private", "git.corp.example.com/x/y"));
         assert!(match_prefix_patterns("rsc.io/private", "rsc.io/private/quote"));
         assert!(!match_prefix_patterns("rsc.io/private", "rsc.io/privately"));
+        for ok in ["*.corp.example", "a[bc]d", "x[^a-c]/y", "a\\*"] {
+            assert!(glob_is_valid(ok), "{ok}");
+        }
+        for bad in ["corp[", "a\\", "[]a]", "[a-]", "[-a]"] {
+            assert!(!glob_is_valid(bad), "{bad}");
+        }
     }
 }

@@ -81,6 +81,13 @@ pub(crate) struct Entry {
     header_offset: i128,
 }
 
+impl Entry {
+    /// The uncompressed size the central directory declares.
+    pub(crate) fn uncompressed(&self) -> u64 {
+        self.uncompressed
+    }
+}
+
 /// An open zip file and its central directory.
 #[derive(Debug)]
 pub(crate) struct ZipReader {
