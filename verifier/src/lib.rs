@@ -18,6 +18,9 @@
 //!   time, memory and output limits. It is the only module that starts build
 //!   processes.
 //!
+//! - [`recipe`] describes how to build: flags, environment, and where each
+//!   value came from.
+//!
 //! Later stages (modules, source, toolchain, sandbox, rebuild, report) join them
 //! as the issues that define them land.
 #![deny(missing_docs)]
@@ -25,5 +28,6 @@
 pub mod compare;
 pub mod goinfo;
 pub mod gomod;
+pub mod recipe;
 pub mod sandbox;
 pub mod toolchain;
