@@ -264,3 +264,64 @@ fn gonosumdb_decides_like_go_whether_the_database_is_asked() {
         assert_eq!(theirs.success(), !asked, "{label}: go: {}", theirs.stderr_str());
     }
 }
+
+/// A Go distribution whose built-in keys (`knownGOSUMDB`) name `name`.
+fn fake_goroot(dir: &Path, name: &str, key: &str) -> PathBuf {
+    let goroot = dir.join(format!("goroot-{name}"));
+    let file = goroot.join(verifier::gomod::sumdb::KNOWN_KEYS_FILE);
+    fs::create_dir_all(file.parent().unwrap_or(&goroot)).unwrap_or_else(|e| panic!("{e}"));
+    let text = format!("package modfetch\n\nvar knownGOSUMDB = map[string]string{{\n\t\"{name}\": \"{key}\",\n}}\n");
+    fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
+    goroot
+}
+
+#[test]
+fn the_local_go_distribution_supplies_the_key_of_its_default_database() {
+    // What the go command on this machine would use: its default GOSUMDB is a
+    // bare name whose key is compiled in; we read the same key from its GOROOT.
+    let go_env = |key: &str| {
+        let out = Command::new("go").args(["env", key]).env("GOENV", "off").env_remove("GOSUMDB").output();
+        let out = out.unwrap_or_else(|e| panic!("go env: {e}"));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let (goroot, name) = (go_env("GOROOT"), go_env("GOSUMDB"));
+    assert!(!name.is_empty() && !name.contains('+'), "expected a bare default GOSUMDB, got {name:?}");
+    let key = verifier::gomod::sumdb::known_key(Path::new(&goroot), &name)
+        .unwrap_or_else(|| panic!("no key for {name} in {goroot}"));
+    assert!(key.starts_with(&format!("{name}+")), "{key}");
+    let parsed = verifier::gomod::sumdb::note::VerifierKey::parse(&key);
+    assert!(parsed.is_ok(), "{key}: {parsed:?}");
+}
+
+#[test]
+fn a_bare_gosumdb_name_uses_the_key_from_goroot_and_is_found_through_goproxy() {
+    let s = Setup::new();
+    let db = start_db(&s.bin, s.scratch.path(), "a", &pflag_line(None), &[]);
+    let key = fs::read_to_string(&db.key_file).unwrap_or_default().trim().to_string();
+    let db_url = db.gosumdb.split_whitespace().nth(1).unwrap_or_default().to_string();
+    let goroot = fake_goroot(s.scratch.path(), DB_NAME, &key);
+    // The database answers "<proxy>/sumdb/<name>/supported" and 404s modules,
+    // so `,` falls through to the module proxy, exactly as with go.
+    let vars = vec![
+        ("GOPROXY", format!("{db_url},{}", s.proxy.url())),
+        ("GOSUMDB", DB_NAME.to_string()),
+        ("GOROOT", goroot.display().to_string()),
+        ("GOPATH", s.scratch.path().join("gopath").display().to_string()),
+    ];
+    let (out, doc) = download(&s.project, &s.cache("bare"), &vars);
+    assert!(out.success(), "{}\n{}", out.stdout_str(), out.stderr_str());
+    for f in pflag_files(&doc).iter().filter(|f| f["kind"] != "info") {
+        assert_eq!(f["verifiedBy"], format!("checksum database {DB_NAME}").as_str(), "{f:#}");
+    }
+
+    // A distribution without a key for the name: refused, naming the file.
+    let other = fake_goroot(s.scratch.path(), "other.invalid", &key.replacen(DB_NAME, "other.invalid", 1));
+    let mut vars = vars.clone();
+    vars[2].1 = other.display().to_string();
+    let (out, doc) = download(&s.project, &s.cache("nokey"), &vars);
+    // Exit 2, as for any go.sum gap the database cannot close.
+    assert_eq!(out.status, Some(2), "{doc:#}\n{}", out.stderr_str());
+    let message = doc["failures"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(verifier::gomod::sumdb::KNOWN_KEYS_FILE), "{doc:#}");
+    assert!(!s.cache("nokey").join("github.com/spf13/pflag@v1.0.5").exists());
+}

@@ -20,6 +20,7 @@ pub mod note;
 pub mod tlog;
 
 use futures_util::future::BoxFuture;
+use std::path::Path;
 
 use super::module::match_prefix_patterns;
 
@@ -138,9 +139,11 @@ pub fn check_lines(lines: &[String], path: &str, version: &str, hash: &str) -> D
 ///
 /// `off` gives a database that refuses every lookup ([`SumDbError::Disabled`]).
 /// `name+hash+key [URL]` gives a [`client::SumDbClient`]. A bare name (a
-/// database whose key is built into the go command, such as the default)
-/// gives a database that refuses with [`SumDbError::Unavailable`]: reprove
-/// embeds no keys, and never passes a lookup it could not verify.
+/// database whose key is built into the go command, such as the default) is
+/// resolved with [`known_key`] from the Go distribution in GOROOT, so reprove
+/// trusts exactly the keys the local `go` trusts and embeds none of its own;
+/// a bare name it cannot resolve gives a database that refuses with
+/// [`SumDbError::Unavailable`]: never a lookup it could not verify.
 pub fn from_env(
     env: &super::env::GoEnv,
     client: &super::proxy::client::ClientConfig,
@@ -161,18 +164,27 @@ pub fn from_env(
         1 | 2 => {}
         _ => return Err(invalid("invalid GOSUMDB: too many fields".into())),
     }
-    if !fields[0].contains('+') {
+    let mut verifier_key = fields[0].to_string();
+    if !verifier_key.contains('+') {
         let name = fields[0];
-        return Ok(std::sync::Arc::new(Refusing::new(
-            name,
-            SumDbError::Unavailable {
-                name: name.to_string(),
-                reason: format!(
-                    "GOSUMDB={gosumdb} names the database without its key; reprove embeds no keys: set GOSUMDB to the full verifier key (name+hash+key, as `go help module-auth` describes) to check go.sum gaps against it"
-                ),
-            },
-        )));
+        let goroot = env.get("GOROOT");
+        match (!goroot.is_empty()).then(|| known_key(Path::new(goroot), name)).flatten() {
+            Some(key) => verifier_key = key,
+            None => {
+                return Ok(std::sync::Arc::new(Refusing::new(
+                    name,
+                    SumDbError::Unavailable {
+                        name: name.to_string(),
+                        reason: format!(
+                            "GOSUMDB={gosumdb} names the database without its key, and the Go distribution in GOROOT ({}) does not list a key for it in {KNOWN_KEYS_FILE}: set GOSUMDB to the full verifier key (name+hash+key, as `go help module-auth` describes)",
+                            if goroot.is_empty() { "unknown" } else { goroot }
+                        ),
+                    },
+                )));
+            }
+        }
     }
+    let fields: Vec<&str> = std::iter::once(verifier_key.as_str()).chain(fields.get(1).copied()).collect();
     let key = note::VerifierKey::parse(fields[0]).map_err(|e| invalid(format!("invalid GOSUMDB: {e}")))?;
     let url = match fields.get(1) {
         Some(u) => Some(reqwest::Url::parse(u).map_err(|e| invalid(format!("invalid GOSUMDB URL: {e}")))?),
@@ -181,4 +193,29 @@ pub fn from_env(
     let proxies = env.goproxy().ok().and_then(|gp| super::proxy::ProxyList::parse(gp, env.get("GONOPROXY")).ok());
     let http = super::proxy::client::Client::new(client.clone()).map_err(|e| invalid(e.to_string()))?;
     Ok(client::shared(client::SumDbClient::new(key, url, proxies, http, env.sumdb_dir())))
+}
+
+/// Where the go command's built-in checksum database keys (`knownGOSUMDB`)
+/// live in a Go distribution, relative to GOROOT.
+pub const KNOWN_KEYS_FILE: &str = "src/cmd/go/internal/modfetch/key.go";
+
+/// The verifier key the go command in `goroot` has built in for the database
+/// `name` (Go's `knownGOSUMDB[name]`), read from that distribution's own
+/// source. `None` when the file is missing or has no key for `name`.
+///
+/// The map is a Go composite literal of `"name": "name+hash+key",` lines;
+/// only a value that names the same database is accepted.
+pub fn known_key(goroot: &Path, name: &str) -> Option<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    // The file is a few hundred bytes; a bound keeps a hostile GOROOT harmless.
+    std::fs::File::open(goroot.join(KNOWN_KEYS_FILE)).ok()?.take(64 * 1024).read_to_string(&mut text).ok()?;
+    let body = text.split_once("knownGOSUMDB")?.1;
+    let body = body.split_once('{')?.1.split_once('}')?.0;
+    body.lines().find_map(|line| {
+        let (k, v) = line.trim().trim_end_matches(',').split_once(':')?;
+        let k = k.trim().strip_prefix('"')?.strip_suffix('"')?;
+        let v = v.trim().strip_prefix('"')?.strip_suffix('"')?;
+        (k == name && v.strip_prefix(name).is_some_and(|rest| rest.starts_with('+'))).then(|| v.to_string())
+    })
 }
