@@ -257,6 +257,11 @@ pub(super) fn check_workspace(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long `go list -m -json all` may take (it may load go.mod files from a
+/// proxy), and how much output it may print (a few KiB per module).
+const GO_LIST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+const GO_LIST_OUTPUT_CAP: usize = 64 << 20;
+
 /// Runs `go list -m -json all` in `root` and reads its build list.
 fn go_list(root: &Path, modcache: &Path, explicit_modcache: bool) -> Result<gomod::BuildList, Failure> {
     let mut cmd = std::process::Command::new("go");
@@ -264,18 +269,32 @@ fn go_list(root: &Path, modcache: &Path, explicit_modcache: bool) -> Result<gomo
     if explicit_modcache {
         cmd.env("GOMODCACHE", modcache);
     }
-    let out = cmd
-        .output()
+    let out = verifier::sandbox::run_host(&mut cmd, GO_LIST_TIMEOUT, GO_LIST_OUTPUT_CAP)
         .with_context(|| format!("running go list -m -json all in {}", root.display()))
         .map_err(Failure::infrastructure)?;
-    if !out.status.success() {
+    let stderr = String::from_utf8_lossy(&out.stderr.bytes);
+    match out.status {
+        None => {
+            return Err(Failure::infrastructure(anyhow!(
+                "go list -m -json all did not finish within {} s",
+                GO_LIST_TIMEOUT.as_secs()
+            )))
+        }
+        Some(status) if !status.success() => {
+            return Err(Failure::infrastructure(anyhow!(
+                "go list -m -json all failed ({status}):\n{}",
+                stderr.trim_end()
+            )))
+        }
+        Some(_) => {}
+    }
+    if out.stdout.truncated() {
         return Err(Failure::infrastructure(anyhow!(
-            "go list -m -json all failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim_end()
+            "go list -m -json all printed more than {} MiB; refusing a truncated build list",
+            GO_LIST_OUTPUT_CAP >> 20
         )));
     }
-    gomod::parse_go_list(&out.stdout, modcache).map_err(Failure::infrastructure)
+    gomod::parse_go_list(&out.stdout.bytes, modcache).map_err(Failure::infrastructure)
 }
 
 fn verify(args: VerifyArgs) -> CommandResult {
