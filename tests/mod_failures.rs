@@ -52,19 +52,7 @@ fn check(failures: &mut Failures, case: &str, tool: Tool, out: &Outcome, want: C
 
 /// The SSH server fixture, built from the shared module cache.
 fn sshd(dir: &Path) -> PathBuf {
-    let bin = dir.join("sshd");
-    let mut cmd = Command::new("go");
-    support::hermetic_go_env(&mut cmd)
-        .current_dir(harness::fixtures_dir().join("sshd"))
-        .env("GOFLAGS", "-mod=readonly")
-        .env("GOPROXY", "off")
-        .env("GOWORK", "off")
-        .env("GOMODCACHE", harness::shared_cache())
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg(".");
-    run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
-    bin
+    harness::build_fixture_program("sshd", dir)
 }
 
 struct Child(std::process::Child);

@@ -22,24 +22,12 @@ use std::process::Command;
 use goenv::{base_env, go_cmd, proxy_root, small_project, tmp};
 use serde_json::Value;
 use server::{Behavior, Serve, Server};
-use support::{run, run_ok, Outcome};
+use support::{run, Outcome};
 
 const DB_NAME: &str = "sum.reprove-test.invalid";
 
 fn sumdb_bin(dir: &Path) -> PathBuf {
-    let bin = dir.join("sumdb");
-    let mut cmd = Command::new("go");
-    support::hermetic_go_env(&mut cmd)
-        .current_dir(harness::fixtures_dir().join("sumdb"))
-        .env("GOFLAGS", "-mod=readonly")
-        .env("GOPROXY", "off")
-        .env("GOWORK", "off")
-        .env("GOMODCACHE", harness::shared_cache())
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg(".");
-    run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
-    bin
+    harness::build_fixture_program("sumdb", dir)
 }
 
 /// A running database: its GOSUMDB value and its process.
