@@ -238,3 +238,61 @@ fn keygen_prompts_on_a_terminal() -> TestResult {
     assert_eq!(code(&out), Some(0), "{}", text(&out));
     Ok(())
 }
+
+/// `attest sign --bundle` writes a Sigstore bundle v0.3 beside the envelope; `attest
+/// verify` reads either file, detects its kind and reports it.
+#[test]
+fn bundle_and_envelope_both_verify_and_are_told_apart() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    setup(d, false)?;
+    let sign = [
+        "attest",
+        "sign",
+        "--key",
+        "k.key",
+        "--predicate-type",
+        PROVENANCE,
+        "--predicate",
+        "pred.json",
+        "--subject",
+        "app",
+        "--bundle",
+        "app.sigstore.json",
+    ];
+    let out = reprove(d, &sign, Some("pw"))?;
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "with --bundle and no --out nothing goes to stdout");
+    let bundle: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("app.sigstore.json"))?)?;
+    assert_eq!(bundle["mediaType"], "application/vnd.dev.sigstore.bundle.v0.3+json");
+    assert!(bundle["verificationMaterial"]["publicKey"]["hint"].as_str().is_some_and(|h| h.len() == 44));
+    assert_eq!(bundle["dsseEnvelope"]["payloadType"], "application/vnd.in-toto+json");
+    for (file, format) in [("app.sigstore.json", "sigstore-bundle"), ("app.intoto.jsonl", "dsse")] {
+        let out = reprove(d, &["attest", "verify", "--key", "k.pub", "--subject", "app", "--json", file], None)?;
+        assert_eq!(code(&out), Some(0), "{file}: {}", text(&out));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        assert_eq!(doc["format"], format);
+    }
+    // The wrong key: the failure says the bundle's hint names another key.
+    let out = reprove(d, &["keygen", "--output-key-prefix", "other"], Some("pw"))?;
+    assert_eq!(code(&out), Some(0));
+    let out = reprove(d, &["attest", "verify", "--key", "other.pub", "app.sigstore.json"], None)?;
+    assert_eq!(code(&out), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("publicKey hint"), "{}", text(&out));
+    // A bundle of an unknown version, or of a message signature, is bad input.
+    let mut future = bundle.clone();
+    future["mediaType"] = "application/vnd.dev.sigstore.bundle.v0.9+json".into();
+    std::fs::write(d.join("future.sigstore.json"), future.to_string())?;
+    let mut blob = bundle;
+    blob.as_object_mut().ok_or("object")?.remove("dsseEnvelope");
+    blob["messageSignature"] = serde_json::json!({"signature": "AA=="});
+    std::fs::write(d.join("blob.sigstore.json"), blob.to_string())?;
+    for (file, expected) in
+        [("future.sigstore.json", "unsupported Sigstore bundle media type"), ("blob.sigstore.json", "messageSignature")]
+    {
+        let out = reprove(d, &["attest", "verify", "--key", "k.pub", file], None)?;
+        assert_eq!(code(&out), Some(2), "{file}: {}", text(&out));
+        assert!(text(&out).contains(expected), "{file}: {}", text(&out));
+    }
+    Ok(())
+}

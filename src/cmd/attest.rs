@@ -2,17 +2,19 @@
 //!
 //! `sign` wraps a predicate file in an in-toto Statement v1 about the subject files and
 //! signs it with a cosign-compatible private key, writing one DSSE envelope line
-//! (`*.intoto.jsonl`). `verify` checks an envelope against one or more public keys
-//! (with a threshold of distinct keys), then its statement, predicate type and subject
-//! digest. Exit 0 valid, 1 invalid (the failed check is named), 2 bad input.
+//! (`*.intoto.jsonl`) and/or a Sigstore bundle v0.3 (`*.sigstore.json`). `verify` reads
+//! either kind of file (told apart by content), checks the envelope against one or more
+//! public keys (with a threshold of distinct keys), then its statement, predicate type
+//! and subject digest. Exit 0 valid, 1 invalid (the failed check is named), 2 bad input.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::os::unix::ffi::OsStringExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
+use attest::bundle::{self, Attestation, Bundle};
 use attest::dsse::{DsseError, Envelope};
-use attest::keys::{self, PublicKey, Secret};
+use attest::keys::{self, PublicKey, Secret, Signer as _};
 use attest::statement::{
     sha256_hex, ResourceDescriptor, Statement, PAYLOAD_TYPE_IN_TOTO, STATEMENT_TYPE_V0_1, STATEMENT_TYPE_V1,
 };
@@ -46,6 +48,9 @@ pub(crate) struct SignArgs {
     /// Write the envelope here instead of stdout (refuses to overwrite).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Also (or only, without --out) write a Sigstore bundle v0.3 here (`*.sigstore.json`).
+    #[arg(long, value_name = "FILE")]
+    bundle: Option<PathBuf>,
 }
 
 /// Arguments of `reprove attest verify`.
@@ -69,7 +74,8 @@ pub(crate) struct VerifyArgs {
     /// Print one JSON document (schemas/attest-verify.schema.json) instead of text.
     #[arg(long)]
     json: bool,
-    /// The envelope: a DSSE JSON document or a one-line .intoto.jsonl file.
+    /// The attestation: a DSSE envelope (JSON document or one-line .intoto.jsonl) or a
+    /// Sigstore bundle (.sigstore.json); the kind is detected from the content.
     envelope: PathBuf,
 }
 
@@ -154,8 +160,16 @@ fn sign(args: SignArgs) -> CommandResult {
     let mut line =
         serde_json::to_string(&envelope).context("encoding the envelope").map_err(Failure::infrastructure)?;
     line.push('\n');
+    if let Some(path) = &args.bundle {
+        let bundle = Bundle::new(envelope, Some(signer.public_key()));
+        let mut text =
+            serde_json::to_string(&bundle).context("encoding the bundle").map_err(Failure::infrastructure)?;
+        text.push('\n');
+        super::keygen::write_new(path, 0o644, text.as_bytes())?;
+    }
     match &args.out {
         Some(path) => super::keygen::write_new(path, 0o644, line.as_bytes())?,
+        None if args.bundle.is_some() => {}
         None => {
             let mut stdout = std::io::stdout().lock();
             stdout
@@ -216,18 +230,19 @@ fn verify(args: VerifyArgs) -> CommandResult {
         (None, Some(path)) => Some(sha256_hex(&read_input(path)?)),
         (None, None) => None,
     };
-    let envelope = Envelope::from_json(&read_input(&args.envelope)?)
+    let attestation = Attestation::detect(&read_input(&args.envelope)?)
         .with_context(|| format!("reading {}", args.envelope.display()))
         .map_err(Failure::input)?;
 
     let mut checks = Vec::new();
-    let outcome = run_checks(&envelope, &trusted, &args, want_digest.as_deref(), &mut checks);
+    let outcome = run_checks(&attestation, &trusted, &args, want_digest.as_deref(), &mut checks);
     let valid = outcome.is_ok();
     if args.json {
         let doc = serde_json::json!({
             "schemaVersion": 1,
             "verdict": if valid { "valid" } else { "invalid" },
             "envelope": args.envelope.display().to_string(),
+            "format": attestation.format().as_str(),
             "checks": checks,
         });
         println!("{doc}");
@@ -242,7 +257,7 @@ fn verify(args: VerifyArgs) -> CommandResult {
 
 /// Runs the checks in order, recording each; stops at the first failure.
 fn run_checks(
-    envelope: &Envelope,
+    attestation: &Attestation,
     trusted: &[PublicKey],
     args: &VerifyArgs,
     want_digest: Option<&str>,
@@ -257,6 +272,14 @@ fn run_checks(
             Err(())
         }
     };
+    let envelope = &attestation.envelope;
+    // A bundle's key hint is unauthenticated: it only explains a failure.
+    let hint_note = match attestation.bundle.as_ref().and_then(Bundle::hint) {
+        Some(hint) if !trusted.iter().any(|k| bundle::public_key_hint(k) == hint) => {
+            format!(" (the bundle's publicKey hint {hint} names none of the trusted keys)")
+        }
+        _ => String::new(),
+    };
     let verified = match envelope.verify(PAYLOAD_TYPE_IN_TOTO, trusted, args.threshold) {
         Ok(v) => {
             record(
@@ -270,7 +293,7 @@ fn run_checks(
             record("signatures", Ok("verified".to_owned()))?;
             return record("payloadType", Err(e.to_string()));
         }
-        Err(e) => return record("signatures", Err(e.to_string())),
+        Err(e) => return record("signatures", Err(format!("{e}{hint_note}"))),
     };
     let statement: Statement = match serde_json::from_slice(&verified.payload) {
         Ok(s) => s,
