@@ -7,6 +7,8 @@
 //! - [`dsse`]: DSSE envelopes: PAE, signing, threshold verification.
 //! - [`keys`]: ECDSA P-256 and Ed25519 keys behind the [`keys::Signer`] trait.
 //! - [`bundle`]: Sigstore bundle v0.3 around an envelope; telling the file kinds apart.
+//! - [`policy`]: the TOML verification policy and its rules.
+//! - [`time`]: RFC 3339 timestamps and policy durations.
 //!
 //! What it is not (yet): OCI storage and keyless signing follow in later slices of the
 //! signed-provenance issue. This crate does no network I/O and no file I/O; the CLI
@@ -16,6 +18,8 @@
 pub mod bundle;
 pub mod dsse;
 pub mod keys;
+pub mod policy;
 pub mod provenance;
 pub mod statement;
+pub mod time;
 pub mod vsa;

@@ -15,6 +15,7 @@ use anyhow::{anyhow, Context as _};
 use attest::bundle::{self, Attestation, Bundle};
 use attest::dsse::{DsseError, Envelope};
 use attest::keys::{self, PublicKey, Secret, Signer as _};
+use attest::policy::Policy;
 use attest::statement::{
     sha256_hex, ResourceDescriptor, Statement, PAYLOAD_TYPE_IN_TOTO, STATEMENT_TYPE_V0_1, STATEMENT_TYPE_V1,
 };
@@ -59,9 +60,14 @@ pub(crate) struct VerifyArgs {
     /// A trusted public key (PEM PUBLIC KEY); repeat for several.
     #[arg(long, value_name = "PUB", required = true)]
     key: Vec<PathBuf>,
-    /// How many distinct trusted keys must have signed.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    threshold: usize,
+    /// How many distinct trusted keys must have signed (default 1, or the policy's
+    /// `threshold`; the higher of the two applies).
+    #[arg(long, value_name = "N")]
+    threshold: Option<usize>,
+    /// A verification policy (TOML, schemas/policy.schema.json) whose rules the
+    /// statement must satisfy; each failed rule is named.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
     /// The subject digest that must be attested, as sha256:HEX.
     #[arg(long, value_name = "sha256:HEX", conflicts_with = "subject")]
     digest: Option<String>,
@@ -186,6 +192,9 @@ fn sign(args: SignArgs) -> CommandResult {
 #[derive(serde::Serialize)]
 struct Check {
     name: &'static str,
+    /// For `policy` checks: the rule, as the policy file writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<String>,
     passed: bool,
     detail: String,
 }
@@ -218,10 +227,29 @@ fn verify(args: VerifyArgs) -> CommandResult {
         }
         trusted.push(key);
     }
-    if args.threshold == 0 || args.threshold > trusted.len() {
+    let policy = match &args.policy {
+        None => None,
+        Some(path) => {
+            let bytes = read_input(path)?;
+            let text = std::str::from_utf8(&bytes)
+                .map_err(|e| Failure::input(anyhow!("{}: not UTF-8 text: {e}", path.display())))?;
+            Some(
+                Policy::from_toml(text)
+                    .with_context(|| format!("reading the policy {}", path.display()))
+                    .map_err(Failure::input)?,
+            )
+        }
+    };
+    let policy_threshold = policy.as_ref().and_then(Policy::threshold);
+    let threshold = args.threshold.unwrap_or(1).max(policy_threshold.unwrap_or(1));
+    if args.threshold == Some(0) || threshold > trusted.len() {
+        let from = match (args.threshold, policy_threshold) {
+            (Some(0), _) => "--threshold 0".to_owned(),
+            (_, Some(t)) if t == threshold => format!("the policy's threshold {t}"),
+            _ => format!("--threshold {threshold}"),
+        };
         return Err(Failure::input(anyhow!(
-            "--threshold {} with {} keys: it must be between 1 and the number of keys",
-            args.threshold,
+            "{from} with {} keys: it must be between 1 and the number of keys",
             trusted.len()
         )));
     }
@@ -235,7 +263,15 @@ fn verify(args: VerifyArgs) -> CommandResult {
         .map_err(Failure::input)?;
 
     let mut checks = Vec::new();
-    let outcome = run_checks(&attestation, &trusted, &args, want_digest.as_deref(), &mut checks);
+    let context = CheckContext {
+        trusted: &trusted,
+        threshold,
+        threshold_from_policy: policy_threshold == Some(threshold) && args.threshold.is_none_or(|t| t < threshold),
+        predicate_type: args.predicate_type.as_deref(),
+        want_digest: want_digest.as_deref(),
+        policy: policy.as_ref(),
+    };
+    let outcome = run_checks(&attestation, &context, &mut checks);
     let valid = outcome.is_ok();
     if args.json {
         let doc = serde_json::json!({
@@ -243,29 +279,41 @@ fn verify(args: VerifyArgs) -> CommandResult {
             "verdict": if valid { "valid" } else { "invalid" },
             "envelope": args.envelope.display().to_string(),
             "format": attestation.format().as_str(),
+            "policy": args.policy.as_ref().map(|p| p.display().to_string()),
             "checks": checks,
         });
         println!("{doc}");
     } else {
         for check in &checks {
-            println!("{} {}: {}", if check.passed { "ok  " } else { "FAIL" }, check.name, check.detail);
+            let status = if check.passed { "ok  " } else { "FAIL" };
+            match &check.rule {
+                Some(rule) => println!("{status} {} {rule}: {}", check.name, check.detail),
+                None => println!("{status} {}: {}", check.name, check.detail),
+            }
         }
         println!("{}: {}", args.envelope.display(), if valid { "valid" } else { "invalid" });
     }
     Ok(if valid { Verdict::Positive } else { Verdict::Negative })
 }
 
-/// Runs the checks in order, recording each; stops at the first failure.
-fn run_checks(
-    attestation: &Attestation,
-    trusted: &[PublicKey],
-    args: &VerifyArgs,
-    want_digest: Option<&str>,
-    checks: &mut Vec<Check>,
-) -> Result<(), ()> {
+/// What `attest verify` checks an attestation against.
+struct CheckContext<'a> {
+    trusted: &'a [PublicKey],
+    threshold: usize,
+    threshold_from_policy: bool,
+    predicate_type: Option<&'a str>,
+    want_digest: Option<&'a str>,
+    policy: Option<&'a Policy>,
+}
+
+/// Runs the checks in order, recording each; stops at the first failure, except that
+/// every policy rule is evaluated and recorded.
+fn run_checks(attestation: &Attestation, cx: &CheckContext<'_>, checks: &mut Vec<Check>) -> Result<(), ()> {
+    let (trusted, threshold, want_digest) = (cx.trusted, cx.threshold, cx.want_digest);
+    let threshold_note = if cx.threshold_from_policy { " (threshold from the policy)" } else { "" };
     let mut record = |name, result: Result<String, String>| {
         let passed = result.is_ok();
-        checks.push(Check { name, passed, detail: result.unwrap_or_else(|e| e) });
+        checks.push(Check { name, rule: None, passed, detail: result.unwrap_or_else(|e| e) });
         if passed {
             Ok(())
         } else {
@@ -280,11 +328,11 @@ fn run_checks(
         }
         _ => String::new(),
     };
-    let verified = match envelope.verify(PAYLOAD_TYPE_IN_TOTO, trusted, args.threshold) {
+    let verified = match envelope.verify(PAYLOAD_TYPE_IN_TOTO, trusted, threshold) {
         Ok(v) => {
             record(
                 "signatures",
-                Ok(format!("{} of {} required distinct keys verified", v.keys.len(), args.threshold)),
+                Ok(format!("{} of {threshold} required distinct keys verified{threshold_note}", v.keys.len())),
             )?;
             record("payloadType", Ok(PAYLOAD_TYPE_IN_TOTO.to_owned()))?;
             v
@@ -293,7 +341,7 @@ fn run_checks(
             record("signatures", Ok("verified".to_owned()))?;
             return record("payloadType", Err(e.to_string()));
         }
-        Err(e) => return record("signatures", Err(format!("{e}{hint_note}"))),
+        Err(e) => return record("signatures", Err(format!("{e}{threshold_note}{hint_note}"))),
     };
     let statement: Statement = match serde_json::from_slice(&verified.payload) {
         Ok(s) => s,
@@ -309,9 +357,9 @@ fn run_checks(
         "statement",
         Ok(format!("{} subjects, predicate type {}", statement.subject.len(), statement.predicate_type)),
     )?;
-    if let Some(want) = &args.predicate_type {
-        let result = if &statement.predicate_type == want {
-            Ok(want.clone())
+    if let Some(want) = cx.predicate_type {
+        let result = if statement.predicate_type == want {
+            Ok(want.to_owned())
         } else {
             Err(format!("expected {want:?}, statement has {:?}", statement.predicate_type))
         };
@@ -324,6 +372,24 @@ fn run_checks(
             Err(format!("no subject has sha256:{hex}"))
         };
         record("subject", result)?;
+    }
+    if let Some(policy) = cx.policy {
+        let outcomes = policy.evaluate(&statement, attest::time::now_unix());
+        let passed = outcomes.iter().all(|o| o.passed);
+        if outcomes.is_empty() {
+            checks.push(Check { name: "policy", rule: None, passed, detail: "no rule applies".to_owned() });
+        }
+        for outcome in outcomes {
+            checks.push(Check {
+                name: "policy",
+                rule: Some(outcome.rule),
+                passed: outcome.passed,
+                detail: outcome.detail,
+            });
+        }
+        if !passed {
+            return Err(());
+        }
     }
     Ok(())
 }
