@@ -7,6 +7,7 @@
 //! - [`dsse`]: DSSE envelopes: PAE, signing, threshold verification.
 //! - [`keys`]: ECDSA P-256 and Ed25519 keys behind the [`keys::Signer`] trait.
 //! - [`bundle`]: Sigstore bundle v0.3 around an envelope; telling the file kinds apart.
+//! - [`generate`]: the provenance and VSA statements of a rebuild, from plain inputs.
 //! - [`policy`]: the TOML verification policy and its rules.
 //! - [`time`]: RFC 3339 timestamps and policy durations.
 //!
@@ -17,6 +18,7 @@
 
 pub mod bundle;
 pub mod dsse;
+pub mod generate;
 pub mod keys;
 pub mod policy;
 pub mod provenance;
