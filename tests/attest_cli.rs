@@ -531,3 +531,23 @@ fn tampering_matrix_follows_the_dsse_protocol() -> TestResult {
     }
     Ok(())
 }
+
+/// `--keyless` is designed (docs/keyless.md) but not built: a clear input error, and
+/// it cannot be combined with `--key`.
+#[test]
+fn keyless_is_a_clear_input_error() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    setup(d, false)?;
+    let sign =
+        ["attest", "sign", "--keyless", "--predicate-type", PROVENANCE, "--predicate", "pred.json", "--subject", "app"];
+    for args in [&sign[..], &["attest", "verify", "--keyless", "app.intoto.jsonl"]] {
+        let out = reprove(d, args, Some("pw"))?;
+        assert_eq!(code(&out), Some(2), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains("--keyless") && text(&out).contains("docs/keyless.md"), "{}", text(&out));
+    }
+    let both = reprove(d, &["attest", "verify", "--keyless", "--key", "k.pub", "app.intoto.jsonl"], None)?;
+    assert_eq!(code(&both), Some(2), "{}", text(&both));
+    assert!(text(&both).contains("cannot be used with"), "{}", text(&both));
+    Ok(())
+}

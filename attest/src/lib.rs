@@ -11,7 +11,8 @@
 //! - [`policy`]: the TOML verification policy and its rules.
 //! - [`time`]: RFC 3339 timestamps and policy durations.
 //!
-//! What it is not (yet): OCI storage and keyless signing follow in later slices of the
+//! What it is not (yet): OCI storage, and keyless signing (designed in `docs/keyless.md`,
+//! behind the reserved `keyless` feature), follow in later slices of the
 //! signed-provenance issue. This crate does no network I/O and no file I/O; the CLI
 //! reads and writes the files.
 #![deny(missing_docs)]

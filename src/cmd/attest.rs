@@ -35,8 +35,12 @@ pub(crate) enum Command {
 #[derive(Debug, clap::Args)]
 pub(crate) struct SignArgs {
     /// The encrypted private key (cosign format); its password from COSIGN_PASSWORD or a prompt.
-    #[arg(long, value_name = "KEY")]
-    key: PathBuf,
+    #[arg(long, value_name = "KEY", required_unless_present = "keyless", conflicts_with = "keyless")]
+    key: Option<PathBuf>,
+    /// Sign keyless with a Fulcio certificate and a Rekor entry (cargo feature `keyless`;
+    /// see docs/keyless.md). Without the feature: an input error (exit 2).
+    #[arg(long)]
+    keyless: bool,
     /// The predicate type URI (such as `https://slsa.dev/provenance/v1`).
     #[arg(long, value_name = "URI")]
     predicate_type: String,
@@ -58,8 +62,12 @@ pub(crate) struct SignArgs {
 #[derive(Debug, clap::Args)]
 pub(crate) struct VerifyArgs {
     /// A trusted public key (PEM PUBLIC KEY); repeat for several.
-    #[arg(long, value_name = "PUB", required = true)]
+    #[arg(long, value_name = "PUB", required_unless_present = "keyless", conflicts_with = "keyless")]
     key: Vec<PathBuf>,
+    /// Verify a keyless attestation (certificate identity, Rekor entry; cargo feature
+    /// `keyless`, see docs/keyless.md). Without the feature: an input error (exit 2).
+    #[arg(long)]
+    keyless: bool,
     /// How many distinct trusted keys must have signed (default 1, or the policy's
     /// `threshold`; the higher of the two applies).
     #[arg(long, value_name = "N")]
@@ -140,9 +148,28 @@ fn prompt(message: &str) -> Result<Secret, Failure> {
     Ok(secret)
 }
 
+/// `--keyless`: what this build can do about it (see docs/keyless.md).
+fn keyless_unavailable(command: &str) -> Failure {
+    if cfg!(feature = "keyless") {
+        Failure::input(anyhow!(
+            "{command} --keyless: keyless signing and verification (Fulcio, Rekor) are designed in docs/keyless.md \
+             but not implemented yet; use --key"
+        ))
+    } else {
+        Failure::input(anyhow!(
+            "{command} --keyless: this reprove was built without the `keyless` cargo feature \
+             (cargo build --features keyless; see docs/keyless.md); use --key"
+        ))
+    }
+}
+
 fn sign(args: SignArgs) -> CommandResult {
-    let key_pem = String::from_utf8(read_input(&args.key)?)
-        .map_err(|_| Failure::input(anyhow!("{}: not a PEM text file", args.key.display())))?;
+    let key_path = match (&args.key, args.keyless) {
+        (Some(path), false) => path.clone(),
+        _ => return Err(keyless_unavailable("attest sign")),
+    };
+    let key_pem = String::from_utf8(read_input(&key_path)?)
+        .map_err(|_| Failure::input(anyhow!("{}: not a PEM text file", key_path.display())))?;
     let predicate_bytes = read_input(&args.predicate)?;
     let predicate: serde_json::Value = serde_json::from_slice(&predicate_bytes)
         .with_context(|| format!("{}: not JSON", args.predicate.display()))
@@ -158,7 +185,7 @@ fn sign(args: SignArgs) -> CommandResult {
     }
     let password = password(false)?;
     let signer = keys::read_encrypted_private_key(&key_pem, password.expose())
-        .with_context(|| format!("reading the private key {}", args.key.display()))
+        .with_context(|| format!("reading the private key {}", key_path.display()))
         .map_err(Failure::input)?;
     let statement = Statement::new(subjects, args.predicate_type, predicate);
     let payload = serde_json::to_vec(&statement).context("encoding the statement").map_err(Failure::infrastructure)?;
@@ -210,6 +237,9 @@ fn parse_digest(text: &str) -> Result<String, Failure> {
 }
 
 fn verify(args: VerifyArgs) -> CommandResult {
+    if args.keyless {
+        return Err(keyless_unavailable("attest verify"));
+    }
     let mut trusted = Vec::with_capacity(args.key.len());
     for path in &args.key {
         let text = String::from_utf8(read_input(path)?)
