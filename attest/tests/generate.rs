@@ -239,3 +239,20 @@ fn bad_inputs_name_their_field() {
     bad_image.image = Some(ToolchainImage { reference: "x".into(), digest: "sha256:12".into() });
     assert_eq!(vsa_statement(&bad_image).err().map(|e| e.field).as_deref(), Some("image.digest"));
 }
+
+/// The bundle written around a generated, signed statement matches its schema, and a
+/// bundle of a message signature does not.
+#[test]
+fn bundles_match_their_schema() -> TestResult {
+    let (signer, _) = KeySigner::generate(Algorithm::Ed25519)?;
+    let envelope = sign(&provenance_statement(&provenance_input())?, &[&signer])?;
+    let bundle = attest::bundle::Bundle::new(envelope, Some(signer.public_key()));
+    let value = serde_json::to_value(&bundle)?;
+    let validator = schema("sigstore-bundle.schema.json")?;
+    assert_valid(&validator, &value, "bundle");
+    let mut blob = value;
+    blob.as_object_mut().ok_or("object")?.remove("dsseEnvelope");
+    blob["messageSignature"] = serde_json::json!({"signature": "AA=="});
+    assert!(!validator.is_valid(&blob));
+    Ok(())
+}
