@@ -147,22 +147,31 @@ fn is_sha256_digest(text: &str) -> bool {
 }
 
 /// Whether `text` matches the glob `pattern` (see [`ProvenanceRules::source_repositories`]).
+/// Dynamic programming over (pattern, text) positions: linear in their product, whatever
+/// the number of stars.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[char], t: &[char]) -> bool {
-        match p {
-            [] => t.is_empty(),
-            ['*', '*', rest @ ..] => (0..=t.len()).any(|i| go(rest, &t[i..])),
-            ['*', rest @ ..] => {
-                let limit = t.iter().position(|&c| c == '/').unwrap_or(t.len());
-                (0..=limit).any(|i| go(rest, &t[i..]))
-            }
-            ['?', rest @ ..] => t.first().is_some_and(|&c| c != '/') && go(rest, &t[1..]),
-            [c, rest @ ..] => t.first() == Some(c) && go(rest, &t[1..]),
-        }
-    }
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
-    go(&p, &t)
+    // matches[j]: whether p[i..] matches t[j..], computed for i from the end.
+    let mut next = vec![false; t.len() + 1];
+    next[t.len()] = true;
+    let mut i = p.len();
+    while i > 0 {
+        let double = i >= 2 && p[i - 2] == '*' && p[i - 1] == '*';
+        let start = if double { i - 2 } else { i - 1 };
+        let mut current = vec![false; t.len() + 1];
+        for j in (0..=t.len()).rev() {
+            current[j] = match p[start] {
+                '*' if double => next[j] || (j < t.len() && current[j + 1]),
+                '*' => next[j] || (j < t.len() && t[j] != '/' && current[j + 1]),
+                '?' => j < t.len() && t[j] != '/' && next[j + 1],
+                c => j < t.len() && t[j] == c && next[j + 1],
+            };
+        }
+        next = current;
+        i = start;
+    }
+    next[0]
 }
 
 impl Policy {
@@ -386,6 +395,11 @@ mod tests {
         assert!(!glob_match("git+https://example.com/org/*", "git+https://example.com/org/app/sub"));
         assert!(glob_match("git+https://example.com/**", "git+https://example.com/org/app/sub"));
         assert!(glob_match("a?c", "abc") && !glob_match("a?c", "a/c") && !glob_match("abc", "abcd"));
+        assert!(glob_match("**/x", "a/b/x") && glob_match("*", "") && !glob_match("?", ""));
+        assert!(glob_match("a/**", "a/") && glob_match("a**b", "a/x/b") && !glob_match("a*b", "a/x/b"));
+        // No exponential backtracking on many stars.
+        let text = "a".repeat(5000);
+        assert!(!glob_match(&format!("{}b", "*a".repeat(30)), &text));
     }
 
     #[test]
