@@ -16,9 +16,7 @@ use attest::bundle::{self, Attestation, Bundle};
 use attest::dsse::{DsseError, Envelope};
 use attest::keys::{self, PublicKey, Secret, Signer as _};
 use attest::policy::Policy;
-use attest::statement::{
-    sha256_hex, ResourceDescriptor, Statement, PAYLOAD_TYPE_IN_TOTO, STATEMENT_TYPE_V0_1, STATEMENT_TYPE_V1,
-};
+use attest::statement::{ResourceDescriptor, Statement, PAYLOAD_TYPE_IN_TOTO, STATEMENT_TYPE_V0_1, STATEMENT_TYPE_V1};
 
 use crate::exit::{CommandResult, Failure, Verdict};
 
@@ -100,6 +98,14 @@ pub(crate) fn run(command: Command) -> CommandResult {
     }
 }
 
+/// The sha256 of a subject file, streamed.
+fn hash_input(path: &Path) -> Result<String, Failure> {
+    std::fs::File::open(path)
+        .and_then(attest::statement::sha256_hex_reader)
+        .with_context(|| format!("reading {}", path.display()))
+        .map_err(Failure::input)
+}
+
 fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display())).map_err(Failure::input)
 }
@@ -179,9 +185,8 @@ fn sign(args: SignArgs) -> CommandResult {
     }
     let mut subjects = Vec::with_capacity(args.subject.len());
     for path in &args.subject {
-        let bytes = read_input(path)?;
         let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-        subjects.push(ResourceDescriptor::sha256(name, sha256_hex(&bytes)));
+        subjects.push(ResourceDescriptor::sha256(name, hash_input(path)?));
     }
     let password = password(false)?;
     let signer = keys::read_encrypted_private_key(&key_pem, password.expose())
@@ -285,7 +290,7 @@ fn verify(args: VerifyArgs) -> CommandResult {
     }
     let want_digest = match (&args.digest, &args.subject) {
         (Some(d), _) => Some(parse_digest(d)?),
-        (None, Some(path)) => Some(sha256_hex(&read_input(path)?)),
+        (None, Some(path)) => Some(hash_input(path)?),
         (None, None) => None,
     };
     let attestation = Attestation::detect(&read_input(&args.envelope)?)
