@@ -204,7 +204,7 @@ fn vsa_rules_and_the_policy_threshold() -> TestResult {
     assert_eq!((code, failed), (Some(1), vec!["max_age".to_owned()]), "{output}");
     // The policy's threshold of 2: one signature is not enough.
     let (code, failed, output) = verify(d, &keys, "vsa-passed.toml", "passed.a")?;
-    assert_eq!((code, failed), (Some(1), vec!["signatures".to_owned()]), "{output}");
+    assert_eq!((code, failed), (Some(1), vec!["signatures".to_owned(), "threshold".to_owned()]), "{output}");
     assert!(
         output.contains("1 of 2 required distinct keys verified") && output.contains("threshold from the policy"),
         "{output}"

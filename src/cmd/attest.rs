@@ -376,7 +376,23 @@ fn run_checks(attestation: &Attestation, cx: &CheckContext<'_>, checks: &mut Vec
             record("signatures", Ok("verified".to_owned()))?;
             return record("payloadType", Err(e.to_string()));
         }
-        Err(e) => return record("signatures", Err(format!("{e}{threshold_note}{hint_note}"))),
+        Err(e) => {
+            let short = match &e {
+                DsseError::Threshold { accepted, .. } if cx.threshold_from_policy && *accepted > 0 => Some(*accepted),
+                _ => None,
+            };
+            let failed = record("signatures", Err(format!("{e}{threshold_note}{hint_note}")));
+            // Enough valid signatures for --threshold, not for the policy: name its rule too.
+            if let Some(accepted) = short {
+                checks.push(Check {
+                    name: "policy",
+                    rule: Some("threshold".to_owned()),
+                    passed: false,
+                    detail: format!("the policy requires {threshold} distinct trusted keys; {accepted} signed"),
+                });
+            }
+            return failed;
+        }
     };
     let statement: Statement = match serde_json::from_slice(&verified.payload) {
         Ok(s) => s,
