@@ -1,6 +1,11 @@
 //! Interop with the real cosign (the release `ci/setup-cosign` builds into the test
 //! cache): keys made by either tool load in the other, cosign accepts reprove's DSSE
-//! envelopes, and reprove accepts cosign's. Offline: no transparency log, no network.
+//! envelopes and Sigstore bundles, and reprove accepts cosign's. Offline: no
+//! transparency log, no network.
+//!
+//! cosign v2.4.1 verifies a new-format bundle only against a trusted root (it fetches
+//! the public-good one over TUF otherwise); a keyed, log-less bundle needs nothing from
+//! it, so the tests hand it an empty trusted root (`--trusted-root`) and stay offline.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -191,6 +196,121 @@ fn reprove_keys_work_in_cosign() -> TestResult {
             "cosign.intoto.json",
         ];
         ok(&reprove(d, &args)?, "reprove attest verify of cosign's envelope")?;
+    }
+    Ok(())
+}
+
+/// A trusted root with no authorities, logs or timestamping services: all a keyed bundle
+/// without transparency-log entries needs, and it keeps cosign from fetching one.
+const EMPTY_TRUSTED_ROOT: &str = r#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#;
+
+fn cosign_verify_bundle(
+    cosign: &Path,
+    dir: &Path,
+    public: &str,
+    bundle: &str,
+    blob: &str,
+) -> Result<Output, std::io::Error> {
+    run(
+        cosign,
+        dir,
+        &[
+            "verify-blob-attestation",
+            "--key",
+            public,
+            "--bundle",
+            bundle,
+            "--new-bundle-format",
+            "--trusted-root",
+            "trusted_root.json",
+            "--type",
+            PROVENANCE,
+            "--insecure-ignore-tlog=true",
+            blob,
+        ],
+    )
+}
+
+#[test]
+fn sigstore_bundles_verify_in_both_directions() -> TestResult {
+    let cosign = cosign()?;
+    for ed25519 in [false, true] {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        fixtures(d)?;
+        std::fs::write(d.join("trusted_root.json"), EMPTY_TRUSTED_ROOT)?;
+        std::fs::write(d.join("other"), b"another blob")?;
+        let mut keygen = vec!["keygen", "--output-key-prefix", "r"];
+        if ed25519 {
+            keygen.push("--ed25519");
+        }
+        ok(&reprove(d, &keygen)?, "reprove keygen")?;
+        // reprove writes the bundle; cosign verifies it with our public key, offline.
+        let sign = [
+            "attest",
+            "sign",
+            "--key",
+            "r.key",
+            "--predicate-type",
+            PROVENANCE,
+            "--predicate",
+            "pred.json",
+            "--subject",
+            "app",
+            "--bundle",
+            "r.sigstore.json",
+        ];
+        ok(&reprove(d, &sign)?, "reprove attest sign --bundle")?;
+        ok(&cosign_verify_bundle(&cosign, d, "r.pub", "r.sigstore.json", "app")?, "cosign verifies reprove's bundle")?;
+        let wrong = cosign_verify_bundle(&cosign, d, "r.pub", "r.sigstore.json", "other")?;
+        assert!(!wrong.status.success(), "cosign accepted the bundle for the wrong blob");
+        // cosign writes a bundle with the same key; reprove verifies it.
+        ok(
+            &run(
+                &cosign,
+                d,
+                &[
+                    "attest-blob",
+                    "--key",
+                    "r.key",
+                    "--type",
+                    PROVENANCE,
+                    "--predicate",
+                    "pred.json",
+                    "--tlog-upload=false",
+                    "--yes",
+                    "--new-bundle-format",
+                    "--bundle",
+                    "c.sigstore.json",
+                    "app",
+                ],
+            )?,
+            "cosign attest-blob --new-bundle-format",
+        )?;
+        let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("c.sigstore.json"))?)?;
+        assert_eq!(written["mediaType"], "application/vnd.dev.sigstore.bundle.v0.3+json");
+        let verify = [
+            "attest",
+            "verify",
+            "--key",
+            "r.pub",
+            "--subject",
+            "app",
+            "--predicate-type",
+            PROVENANCE,
+            "--json",
+            "c.sigstore.json",
+        ];
+        let out = reprove(d, &verify)?;
+        ok(&out, "reprove attest verify of cosign's bundle")?;
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        assert_eq!(doc["format"], "sigstore-bundle");
+        // Both name the key with the same hint.
+        let ours: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("r.sigstore.json"))?)?;
+        assert_eq!(
+            ours["verificationMaterial"]["publicKey"]["hint"],
+            written["verificationMaterial"]["publicKey"]["hint"]
+        );
     }
     Ok(())
 }

@@ -6,14 +6,23 @@
 //! - [`vsa`]: SLSA Verification Summary v1.
 //! - [`dsse`]: DSSE envelopes: PAE, signing, threshold verification.
 //! - [`keys`]: ECDSA P-256 and Ed25519 keys behind the [`keys::Signer`] trait.
+//! - [`bundle`]: Sigstore bundle v0.3 around an envelope; telling the file kinds apart.
+//! - [`generate`]: the provenance and VSA statements of a rebuild, from plain inputs.
+//! - [`policy`]: the TOML verification policy and its rules.
+//! - [`time`]: RFC 3339 timestamps and policy durations.
 //!
-//! What it is not (yet): Sigstore bundles, policy, OCI storage and keyless signing
-//! follow in later slices of the signed-provenance issue. This crate does no network
-//! I/O and no file I/O; the CLI reads and writes the files.
+//! What it is not (yet): OCI storage, and keyless signing (designed in `docs/keyless.md`,
+//! behind the reserved `keyless` feature), follow in later slices of the
+//! signed-provenance issue. This crate does no network I/O and no file I/O; the CLI
+//! reads and writes the files.
 #![deny(missing_docs)]
 
+pub mod bundle;
 pub mod dsse;
+pub mod generate;
 pub mod keys;
+pub mod policy;
 pub mod provenance;
 pub mod statement;
+pub mod time;
 pub mod vsa;

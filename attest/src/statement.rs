@@ -100,6 +100,22 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The lower-case hex SHA-256 of everything `reader` yields, read in 64 KiB chunks so
+/// a large subject is hashed without being held in memory.
+pub fn sha256_hex_reader(mut reader: impl std::io::Read) -> std::io::Result<String> {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => context.update(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(context.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect())
+}
+
 impl ResourceDescriptor {
     /// A descriptor with a name and a single `sha256` digest (lower-case hex).
     pub fn sha256(name: impl Into<String>, hex: impl Into<String>) -> Self {
@@ -134,5 +150,7 @@ mod tests {
         assert!(s.has_known_type());
         assert!(!s.has_subject_digest("sha256", "01"));
         assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        let big = vec![7u8; 200_000];
+        assert_eq!(sha256_hex_reader(&big[..]).ok(), Some(sha256_hex(&big)));
     }
 }

@@ -2,20 +2,21 @@
 //!
 //! `sign` wraps a predicate file in an in-toto Statement v1 about the subject files and
 //! signs it with a cosign-compatible private key, writing one DSSE envelope line
-//! (`*.intoto.jsonl`). `verify` checks an envelope against one or more public keys
-//! (with a threshold of distinct keys), then its statement, predicate type and subject
-//! digest. Exit 0 valid, 1 invalid (the failed check is named), 2 bad input.
+//! (`*.intoto.jsonl`) and/or a Sigstore bundle v0.3 (`*.sigstore.json`). `verify` reads
+//! either kind of file (told apart by content), checks the envelope against one or more
+//! public keys (with a threshold of distinct keys), then its statement, predicate type
+//! and subject digest. Exit 0 valid, 1 invalid (the failed check is named), 2 bad input.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::os::unix::ffi::OsStringExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
+use attest::bundle::{self, Attestation, Bundle};
 use attest::dsse::{DsseError, Envelope};
-use attest::keys::{self, PublicKey, Secret};
-use attest::statement::{
-    sha256_hex, ResourceDescriptor, Statement, PAYLOAD_TYPE_IN_TOTO, STATEMENT_TYPE_V0_1, STATEMENT_TYPE_V1,
-};
+use attest::keys::{self, PublicKey, Secret, Signer as _};
+use attest::policy::Policy;
+use attest::statement::{ResourceDescriptor, Statement, PAYLOAD_TYPE_IN_TOTO, STATEMENT_TYPE_V0_1, STATEMENT_TYPE_V1};
 
 use crate::exit::{CommandResult, Failure, Verdict};
 
@@ -32,8 +33,12 @@ pub(crate) enum Command {
 #[derive(Debug, clap::Args)]
 pub(crate) struct SignArgs {
     /// The encrypted private key (cosign format); its password from COSIGN_PASSWORD or a prompt.
-    #[arg(long, value_name = "KEY")]
-    key: PathBuf,
+    #[arg(long, value_name = "KEY", required_unless_present = "keyless", conflicts_with = "keyless")]
+    key: Option<PathBuf>,
+    /// Sign keyless with a Fulcio certificate and a Rekor entry (cargo feature `keyless`;
+    /// see docs/keyless.md). Without the feature: an input error (exit 2).
+    #[arg(long)]
+    keyless: bool,
     /// The predicate type URI (such as `https://slsa.dev/provenance/v1`).
     #[arg(long, value_name = "URI")]
     predicate_type: String,
@@ -46,17 +51,29 @@ pub(crate) struct SignArgs {
     /// Write the envelope here instead of stdout (refuses to overwrite).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Also (or only, without --out) write a Sigstore bundle v0.3 here (`*.sigstore.json`).
+    #[arg(long, value_name = "FILE")]
+    bundle: Option<PathBuf>,
 }
 
 /// Arguments of `reprove attest verify`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct VerifyArgs {
     /// A trusted public key (PEM PUBLIC KEY); repeat for several.
-    #[arg(long, value_name = "PUB", required = true)]
+    #[arg(long, value_name = "PUB", required_unless_present = "keyless", conflicts_with = "keyless")]
     key: Vec<PathBuf>,
-    /// How many distinct trusted keys must have signed.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    threshold: usize,
+    /// Verify a keyless attestation (certificate identity, Rekor entry; cargo feature
+    /// `keyless`, see docs/keyless.md). Without the feature: an input error (exit 2).
+    #[arg(long)]
+    keyless: bool,
+    /// How many distinct trusted keys must have signed (default 1, or the policy's
+    /// `threshold`; the higher of the two applies).
+    #[arg(long, value_name = "N")]
+    threshold: Option<usize>,
+    /// A verification policy (TOML, schemas/policy.schema.json) whose rules the
+    /// statement must satisfy; each failed rule is named.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
     /// The subject digest that must be attested, as sha256:HEX.
     #[arg(long, value_name = "sha256:HEX", conflicts_with = "subject")]
     digest: Option<String>,
@@ -69,7 +86,8 @@ pub(crate) struct VerifyArgs {
     /// Print one JSON document (schemas/attest-verify.schema.json) instead of text.
     #[arg(long)]
     json: bool,
-    /// The envelope: a DSSE JSON document or a one-line .intoto.jsonl file.
+    /// The attestation: a DSSE envelope (JSON document or one-line .intoto.jsonl) or a
+    /// Sigstore bundle (.sigstore.json); the kind is detected from the content.
     envelope: PathBuf,
 }
 
@@ -78,6 +96,14 @@ pub(crate) fn run(command: Command) -> CommandResult {
         Command::Sign(args) => sign(args),
         Command::Verify(args) => verify(args),
     }
+}
+
+/// The sha256 of a subject file, streamed.
+fn hash_input(path: &Path) -> Result<String, Failure> {
+    std::fs::File::open(path)
+        .and_then(attest::statement::sha256_hex_reader)
+        .with_context(|| format!("reading {}", path.display()))
+        .map_err(Failure::input)
 }
 
 fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
@@ -128,9 +154,28 @@ fn prompt(message: &str) -> Result<Secret, Failure> {
     Ok(secret)
 }
 
+/// `--keyless`: what this build can do about it (see docs/keyless.md).
+fn keyless_unavailable(command: &str) -> Failure {
+    if cfg!(feature = "keyless") {
+        Failure::input(anyhow!(
+            "{command} --keyless: keyless signing and verification (Fulcio, Rekor) are designed in docs/keyless.md \
+             but not implemented yet; use --key"
+        ))
+    } else {
+        Failure::input(anyhow!(
+            "{command} --keyless: this reprove was built without the `keyless` cargo feature \
+             (cargo build --features keyless; see docs/keyless.md); use --key"
+        ))
+    }
+}
+
 fn sign(args: SignArgs) -> CommandResult {
-    let key_pem = String::from_utf8(read_input(&args.key)?)
-        .map_err(|_| Failure::input(anyhow!("{}: not a PEM text file", args.key.display())))?;
+    let key_path = match (&args.key, args.keyless) {
+        (Some(path), false) => path.clone(),
+        _ => return Err(keyless_unavailable("attest sign")),
+    };
+    let key_pem = String::from_utf8(read_input(&key_path)?)
+        .map_err(|_| Failure::input(anyhow!("{}: not a PEM text file", key_path.display())))?;
     let predicate_bytes = read_input(&args.predicate)?;
     let predicate: serde_json::Value = serde_json::from_slice(&predicate_bytes)
         .with_context(|| format!("{}: not JSON", args.predicate.display()))
@@ -140,13 +185,12 @@ fn sign(args: SignArgs) -> CommandResult {
     }
     let mut subjects = Vec::with_capacity(args.subject.len());
     for path in &args.subject {
-        let bytes = read_input(path)?;
         let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-        subjects.push(ResourceDescriptor::sha256(name, sha256_hex(&bytes)));
+        subjects.push(ResourceDescriptor::sha256(name, hash_input(path)?));
     }
     let password = password(false)?;
     let signer = keys::read_encrypted_private_key(&key_pem, password.expose())
-        .with_context(|| format!("reading the private key {}", args.key.display()))
+        .with_context(|| format!("reading the private key {}", key_path.display()))
         .map_err(Failure::input)?;
     let statement = Statement::new(subjects, args.predicate_type, predicate);
     let payload = serde_json::to_vec(&statement).context("encoding the statement").map_err(Failure::infrastructure)?;
@@ -154,8 +198,16 @@ fn sign(args: SignArgs) -> CommandResult {
     let mut line =
         serde_json::to_string(&envelope).context("encoding the envelope").map_err(Failure::infrastructure)?;
     line.push('\n');
+    if let Some(path) = &args.bundle {
+        let bundle = Bundle::new(envelope, Some(signer.public_key()));
+        let mut text =
+            serde_json::to_string(&bundle).context("encoding the bundle").map_err(Failure::infrastructure)?;
+        text.push('\n');
+        super::keygen::write_new(path, 0o644, text.as_bytes())?;
+    }
     match &args.out {
         Some(path) => super::keygen::write_new(path, 0o644, line.as_bytes())?,
+        None if args.bundle.is_some() => {}
         None => {
             let mut stdout = std::io::stdout().lock();
             stdout
@@ -172,6 +224,9 @@ fn sign(args: SignArgs) -> CommandResult {
 #[derive(serde::Serialize)]
 struct Check {
     name: &'static str,
+    /// For `policy` checks: the rule, as the policy file writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<String>,
     passed: bool,
     detail: String,
 }
@@ -187,6 +242,9 @@ fn parse_digest(text: &str) -> Result<String, Failure> {
 }
 
 fn verify(args: VerifyArgs) -> CommandResult {
+    if args.keyless {
+        return Err(keyless_unavailable("attest verify"));
+    }
     let mut trusted = Vec::with_capacity(args.key.len());
     for path in &args.key {
         let text = String::from_utf8(read_input(path)?)
@@ -204,64 +262,112 @@ fn verify(args: VerifyArgs) -> CommandResult {
         }
         trusted.push(key);
     }
-    if args.threshold == 0 || args.threshold > trusted.len() {
+    let policy = match &args.policy {
+        None => None,
+        Some(path) => {
+            let bytes = read_input(path)?;
+            let text = std::str::from_utf8(&bytes)
+                .map_err(|e| Failure::input(anyhow!("{}: not UTF-8 text: {e}", path.display())))?;
+            Some(
+                Policy::from_toml(text)
+                    .with_context(|| format!("reading the policy {}", path.display()))
+                    .map_err(Failure::input)?,
+            )
+        }
+    };
+    let policy_threshold = policy.as_ref().and_then(Policy::threshold);
+    let threshold = args.threshold.unwrap_or(1).max(policy_threshold.unwrap_or(1));
+    if args.threshold == Some(0) || threshold > trusted.len() {
+        let from = match (args.threshold, policy_threshold) {
+            (Some(0), _) => "--threshold 0".to_owned(),
+            (_, Some(t)) if t == threshold => format!("the policy's threshold {t}"),
+            _ => format!("--threshold {threshold}"),
+        };
         return Err(Failure::input(anyhow!(
-            "--threshold {} with {} keys: it must be between 1 and the number of keys",
-            args.threshold,
+            "{from} with {} keys: it must be between 1 and the number of keys",
             trusted.len()
         )));
     }
     let want_digest = match (&args.digest, &args.subject) {
         (Some(d), _) => Some(parse_digest(d)?),
-        (None, Some(path)) => Some(sha256_hex(&read_input(path)?)),
+        (None, Some(path)) => Some(hash_input(path)?),
         (None, None) => None,
     };
-    let envelope = Envelope::from_json(&read_input(&args.envelope)?)
+    let attestation = Attestation::detect(&read_input(&args.envelope)?)
         .with_context(|| format!("reading {}", args.envelope.display()))
         .map_err(Failure::input)?;
 
     let mut checks = Vec::new();
-    let outcome = run_checks(&envelope, &trusted, &args, want_digest.as_deref(), &mut checks);
+    let context = CheckContext {
+        trusted: &trusted,
+        threshold,
+        threshold_from_policy: policy_threshold == Some(threshold) && args.threshold.is_none_or(|t| t < threshold),
+        predicate_type: args.predicate_type.as_deref(),
+        want_digest: want_digest.as_deref(),
+        policy: policy.as_ref(),
+    };
+    let outcome = run_checks(&attestation, &context, &mut checks);
     let valid = outcome.is_ok();
     if args.json {
         let doc = serde_json::json!({
             "schemaVersion": 1,
             "verdict": if valid { "valid" } else { "invalid" },
             "envelope": args.envelope.display().to_string(),
+            "format": attestation.format().as_str(),
+            "policy": args.policy.as_ref().map(|p| p.display().to_string()),
             "checks": checks,
         });
         println!("{doc}");
     } else {
         for check in &checks {
-            println!("{} {}: {}", if check.passed { "ok  " } else { "FAIL" }, check.name, check.detail);
+            let status = if check.passed { "ok  " } else { "FAIL" };
+            match &check.rule {
+                Some(rule) => println!("{status} {} {rule}: {}", check.name, check.detail),
+                None => println!("{status} {}: {}", check.name, check.detail),
+            }
         }
         println!("{}: {}", args.envelope.display(), if valid { "valid" } else { "invalid" });
     }
     Ok(if valid { Verdict::Positive } else { Verdict::Negative })
 }
 
-/// Runs the checks in order, recording each; stops at the first failure.
-fn run_checks(
-    envelope: &Envelope,
-    trusted: &[PublicKey],
-    args: &VerifyArgs,
-    want_digest: Option<&str>,
-    checks: &mut Vec<Check>,
-) -> Result<(), ()> {
+/// What `attest verify` checks an attestation against.
+struct CheckContext<'a> {
+    trusted: &'a [PublicKey],
+    threshold: usize,
+    threshold_from_policy: bool,
+    predicate_type: Option<&'a str>,
+    want_digest: Option<&'a str>,
+    policy: Option<&'a Policy>,
+}
+
+/// Runs the checks in order, recording each; stops at the first failure, except that
+/// every policy rule is evaluated and recorded.
+fn run_checks(attestation: &Attestation, cx: &CheckContext<'_>, checks: &mut Vec<Check>) -> Result<(), ()> {
+    let (trusted, threshold, want_digest) = (cx.trusted, cx.threshold, cx.want_digest);
+    let threshold_note = if cx.threshold_from_policy { " (threshold from the policy)" } else { "" };
     let mut record = |name, result: Result<String, String>| {
         let passed = result.is_ok();
-        checks.push(Check { name, passed, detail: result.unwrap_or_else(|e| e) });
+        checks.push(Check { name, rule: None, passed, detail: result.unwrap_or_else(|e| e) });
         if passed {
             Ok(())
         } else {
             Err(())
         }
     };
-    let verified = match envelope.verify(PAYLOAD_TYPE_IN_TOTO, trusted, args.threshold) {
+    let envelope = &attestation.envelope;
+    // A bundle's key hint is unauthenticated: it only explains a failure.
+    let hint_note = match attestation.bundle.as_ref().and_then(Bundle::hint) {
+        Some(hint) if !trusted.iter().any(|k| bundle::public_key_hint(k) == hint) => {
+            format!(" (the bundle's publicKey hint {hint} names none of the trusted keys)")
+        }
+        _ => String::new(),
+    };
+    let verified = match envelope.verify(PAYLOAD_TYPE_IN_TOTO, trusted, threshold) {
         Ok(v) => {
             record(
                 "signatures",
-                Ok(format!("{} of {} required distinct keys verified", v.keys.len(), args.threshold)),
+                Ok(format!("{} of {threshold} required distinct keys verified{threshold_note}", v.keys.len())),
             )?;
             record("payloadType", Ok(PAYLOAD_TYPE_IN_TOTO.to_owned()))?;
             v
@@ -270,7 +376,23 @@ fn run_checks(
             record("signatures", Ok("verified".to_owned()))?;
             return record("payloadType", Err(e.to_string()));
         }
-        Err(e) => return record("signatures", Err(e.to_string())),
+        Err(e) => {
+            let short = match &e {
+                DsseError::Threshold { accepted, .. } if cx.threshold_from_policy && *accepted > 0 => Some(*accepted),
+                _ => None,
+            };
+            let failed = record("signatures", Err(format!("{e}{threshold_note}{hint_note}")));
+            // Enough valid signatures for --threshold, not for the policy: name its rule too.
+            if let Some(accepted) = short {
+                checks.push(Check {
+                    name: "policy",
+                    rule: Some("threshold".to_owned()),
+                    passed: false,
+                    detail: format!("the policy requires {threshold} distinct trusted keys; {accepted} signed"),
+                });
+            }
+            return failed;
+        }
     };
     let statement: Statement = match serde_json::from_slice(&verified.payload) {
         Ok(s) => s,
@@ -286,9 +408,9 @@ fn run_checks(
         "statement",
         Ok(format!("{} subjects, predicate type {}", statement.subject.len(), statement.predicate_type)),
     )?;
-    if let Some(want) = &args.predicate_type {
-        let result = if &statement.predicate_type == want {
-            Ok(want.clone())
+    if let Some(want) = cx.predicate_type {
+        let result = if statement.predicate_type == want {
+            Ok(want.to_owned())
         } else {
             Err(format!("expected {want:?}, statement has {:?}", statement.predicate_type))
         };
@@ -301,6 +423,24 @@ fn run_checks(
             Err(format!("no subject has sha256:{hex}"))
         };
         record("subject", result)?;
+    }
+    if let Some(policy) = cx.policy {
+        let outcomes = policy.evaluate(&statement, attest::time::now_unix());
+        let passed = outcomes.iter().all(|o| o.passed);
+        if outcomes.is_empty() {
+            checks.push(Check { name: "policy", rule: None, passed, detail: "no rule applies".to_owned() });
+        }
+        for outcome in outcomes {
+            checks.push(Check {
+                name: "policy",
+                rule: Some(outcome.rule),
+                passed: outcome.passed,
+                detail: outcome.detail,
+            });
+        }
+        if !passed {
+            return Err(());
+        }
     }
     Ok(())
 }
