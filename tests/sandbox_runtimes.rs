@@ -1,12 +1,13 @@
-//! The build sandbox end to end, with the real runc and the real bubblewrap:
+//! The build sandbox end to end, with the real runc, the real bubblewrap and
+//! the real podman (daemonless, as root):
 //! `reprove toolchain run` in a rootfs made from this machine's Go
 //! installation runs `go version` and a real `go build`; the network is
 //! unreachable unless `--network host`; nothing outside the output mount is
 //! writable; the host environment does not leak in; exit statuses propagate;
 //! a timeout, SIGTERM or SIGINT kills the whole process tree and leaves
 //! nothing behind; memory limits hold, by cgroups or, where cgroups cannot be
-//! used, by rlimits; rootless operation works; docker and podman are used where
-//! an engine answers and reported unavailable where not.
+//! used, by rlimits; rootless operation works (runc and bwrap); docker is used
+//! where an engine answers and reported unavailable where not.
 //!
 //! The tests run as root (as CI does): they switch to `nobody` for the
 //! rootless cases and use a private mount namespace to take cgroups away.
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use sandbox_support::{
     assert_nothing_left, check_schema, fixture, json, marker, probe_processes, run_with_pid, toolchain_run,
-    wait_for_probes, world_readable, IMAGE_ENV, RUNTIMES, SECRET,
+    wait_for_probes, world_readable, IMAGE_ENV, ROOTLESS_RUNTIMES, RUNTIMES, SECRET,
 };
 use support::{run, run_ok};
 
@@ -214,6 +215,10 @@ fn the_environment_is_the_image_s_and_the_caller_s_only() {
         let seen: Vec<&str> = doc["stdout"].as_str().unwrap_or_default().lines().collect();
         let mut expected =
             vec!["EXTRA=a b", "GOROOT=/usr/local/go", "GOTOOLCHAIN=go1.99", "HOME=/root", IMAGE_ENV[0], "PWD=/usr"];
+        if rt == "podman" {
+            // The engine sets HOSTNAME (to --hostname); nothing else of its own (no container=podman).
+            expected.push("HOSTNAME=reprove");
+        }
         expected.sort();
         assert_eq!(seen, expected, "{rt}");
         assert!(!doc["stdout"].as_str().unwrap_or_default().contains(SECRET.0), "{rt}: the host environment leaked");
@@ -419,9 +424,11 @@ fn engine_answers(program: &str) -> Option<bool> {
 }
 
 #[test]
-fn docker_and_podman_run_where_an_engine_answers_and_are_reported_unavailable_where_not() {
+fn docker_runs_where_an_engine_answers_and_is_reported_unavailable_where_not() {
     let f = fixture();
-    for engine in ["docker", "podman"] {
+    // podman is in RUNTIMES: every behaviour is tested with it. docker needs a daemon.
+    let engine = "docker";
+    {
         let (_, out) = run_with_pid(&mut toolchain_run(engine, &["--json"], &["go", "version"]));
         match engine_answers(engine) {
             Some(true) => {
@@ -451,6 +458,49 @@ fn docker_and_podman_run_where_an_engine_answers_and_are_reported_unavailable_wh
             }
         }
     }
+}
+
+#[test]
+fn podman_never_writes_the_cached_rootfs() {
+    // A fresh copy of the rootfs (hard links), so that nothing an earlier run
+    // may have left hides what this one would write.
+    let s = rootless_setup();
+    let before = support_tree(&s.rootfs);
+    for cmd in [&["go", "version"][..], &["/probe/sbxprobe", "whoami"], &["/probe/sbxprobe", "write", "/out/x"]] {
+        let out_dir = tempdir();
+        let mut c = Command::new(&s.reprove);
+        c.args(["toolchain", "run", "--rootfs"])
+            .arg(&s.rootfs)
+            .args(["--runtime", "podman", "--json", "--mount"])
+            .arg(format!("{}:/probe:ro", s.probe.display()))
+            .arg("--mount")
+            .arg(format!("{}:/out", out_dir.path().display()))
+            .args(["--env", IMAGE_ENV[0], "--"])
+            .args(cmd)
+            .stdin(Stdio::null());
+        let (_, out) = run_with_pid(&mut c);
+        assert_eq!(out.status, Some(0), "{cmd:?}: {}", out.stderr_str());
+    }
+    assert_eq!(support_tree(&s.rootfs), before, "podman wrote into the rootfs (mount points, /etc/hosts, /run…)");
+}
+
+/// Every path under `dir` with its size and modification time, sorted.
+fn support_tree(dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            let Ok(m) = fs::symlink_metadata(&p) else { continue };
+            out.push(format!("{} {} {}", p.strip_prefix(dir).unwrap_or(&p).display(), m.size(), m.mtime()));
+            if m.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// A copy of the reprove binary, the rootfs and the probe that `nobody` can reach.
@@ -504,7 +554,7 @@ fn as_nobody(s: &RootlessSetup, runtime: &str, extra: &[&str], cmd: &[&str]) -> 
 fn rootless_operation_uses_a_user_namespace() {
     let f = fixture();
     let s = rootless_setup();
-    for rt in RUNTIMES {
+    for rt in ROOTLESS_RUNTIMES {
         let (_, out) = run_with_pid(&mut as_nobody(&s, rt, &["--json"], &["go", "version"]));
         let doc = json(&out);
         assert_eq!(out.status, Some(0), "{rt} as nobody: {}", out.stderr_str());

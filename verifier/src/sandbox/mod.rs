@@ -32,7 +32,9 @@
 //!   `/dev` and tmpfs `/tmp`, and `--remount-ro /` last; rlimits through
 //!   util-linux's `prlimit` (cgroups are not used).
 //! - **podman** and **docker**: their CLIs, where an engine answers; podman
-//!   runs the rootfs directly (`--rootfs`), docker imports it once as an image.
+//!   (daemonless) runs the rootfs under an overlay (`--rootfs DIR:O`, so the
+//!   image is not written to) with `RLIMIT_NPROC` set to what its monitor can
+//!   grant; docker imports the rootfs once as an image.
 //!   `--read-only`, `--network none`, `--cap-drop ALL`,
 //!   `--security-opt no-new-privileges`, `--memory`, `--pids-limit`.
 //!
