@@ -361,6 +361,44 @@ fn memory_limits_hold() {
     }
 }
 
+/// The outcome of a fork bomb under `--pids 64`: the command itself ends,
+/// saying how far it got; nothing of it is left.
+fn assert_fork_bomb_stopped(rt: &str, pid: u32, out: &support::Outcome, m: &str) -> serde_json::Value {
+    let doc = json(out);
+    assert_eq!(
+        (out.status, doc["status"].as_str(), doc["exit_code"].as_i64()),
+        (Some(1), Some("exited"), Some(4)),
+        "{rt}: the fork bomb must be stopped by the limit: {doc}"
+    );
+    let err = doc["stderr"].as_str().unwrap_or_default();
+    assert!(err.contains("resource temporarily unavailable"), "{rt}: {err}");
+    let started: u64 =
+        err.split("started ").nth(1).and_then(|s| s.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(u64::MAX);
+    assert!(started < 64, "{rt}: {started} processes started under --pids 64");
+    assert_nothing_left(pid, m);
+    doc
+}
+
+#[test]
+fn a_fork_bomb_is_stopped_by_the_process_limit() {
+    for rt in RUNTIMES {
+        let m = marker("forkbomb", rt);
+        let (pid, out) = run_with_pid(&mut toolchain_run(
+            rt,
+            &["--json", "--pids", "64", "--timeout", "2m"],
+            &["/probe/sbxprobe", "forkbomb", "1000", &m],
+        ));
+        let doc = assert_fork_bomb_stopped(rt, pid, &out, &m);
+        // As root, a pids cgroup holds it (runc's, podman's, or bwrap's own): no fallback is noted.
+        assert!(!doc["notes"].to_string().contains("process count"), "{rt}: {doc}");
+    }
+    // Without --pids, the default (4096) leaves room for a real build.
+    let m = marker("forkbomb-default", "bwrap");
+    let (_, out) = run_with_pid(&mut toolchain_run("bwrap", &["--json"], &["/probe/sbxprobe", "forkbomb", "40", &m]));
+    assert_eq!((out.status, json(&out)["stdout"].as_str()), (Some(0), Some("started 40 processes\n")));
+    assert!(probe_processes(&m).is_empty());
+}
+
 #[test]
 fn output_beyond_the_cap_is_counted_and_dropped() {
     for rt in RUNTIMES {
@@ -575,6 +613,17 @@ fn rootless_operation_uses_a_user_namespace() {
         assert_eq!(out.status, Some(1), "{rt}: {doc}");
         let notes = doc["notes"].to_string();
         assert!(notes.contains("RLIMIT_DATA"), "{rt}: {notes}");
+
+        // The process count: RLIMIT_NPROC, which binds the sandbox's (unprivileged) user.
+        let m = marker("rootless-forkbomb", rt);
+        let (pid, out) = run_with_pid(&mut as_nobody(
+            &s,
+            rt,
+            &["--json", "--pids", "64"],
+            &["/probe/sbxprobe", "forkbomb", "1000", &m],
+        ));
+        let doc = assert_fork_bomb_stopped(rt, pid, &out, &m);
+        assert!(doc["notes"].to_string().contains("RLIMIT_NPROC"), "{rt}: {doc}");
 
         let m = marker("rootless", rt);
         let (pid, out) = run_with_pid(&mut as_nobody(

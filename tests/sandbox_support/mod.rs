@@ -282,6 +282,8 @@ pub(crate) fn assert_nothing_left(pid: u32, marker: &str) {
         ("runc state", state_root),
         ("bundle", std::env::temp_dir()),
         ("memory cgroup", PathBuf::from("/sys/fs/cgroup/memory")),
+        ("pids cgroup", PathBuf::from("/sys/fs/cgroup/pids")),
+        ("cgroup", PathBuf::from("/sys/fs/cgroup")),
     ] {
         let left: Vec<String> = fs::read_dir(&dir)
             .into_iter()

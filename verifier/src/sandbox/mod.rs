@@ -24,13 +24,15 @@
 //!   only loopback; all capabilities dropped, `noNewPrivileges`, rlimits
 //!   (`NOFILE`, `CORE=0`); a user namespace mapping the caller to root when
 //!   not running as root. Memory and process limits are cgroup limits where
-//!   cgroups can be used (v1, hybrid or v2, probed), else `RLIMIT_DATA`.
+//!   cgroups can be used (v1, hybrid or v2, probed), else `RLIMIT_DATA` and,
+//!   rootless, `RLIMIT_NPROC` (see `cgroups` for what binds where).
 //! - **bwrap** (bubblewrap): the same layout with `--unshare-all` (plus
 //!   `--share-net` for host networking), `--die-with-parent`,
 //!   `--new-session`, `--cap-drop ALL`, `--clearenv`, fresh `/proc` (with
 //!   runc's read-only and masked paths: `/proc/sys`, `/proc/sysrq-trigger`…),
 //!   `/dev` and tmpfs `/tmp`, and `--remount-ro /` last; rlimits through
-//!   util-linux's `prlimit` (cgroups are not used).
+//!   util-linux's `prlimit` (`NOFILE`, `CORE=0`, `DATA` for memory); the
+//!   process count by a pids cgroup of its own as root, `RLIMIT_NPROC` rootless.
 //! - **podman** and **docker**: their CLIs, where an engine answers; podman
 //!   (daemonless) runs the rootfs under an overlay (`--rootfs DIR:O`, so the
 //!   image is not written to) with `RLIMIT_NPROC` set to what its monitor can

@@ -125,11 +125,18 @@ impl Runner for Runc {
         let use_cgroups = cg.unusable.is_none();
         let mut notes = Vec::new();
         if let Some(why) = &cg.unusable {
-            let what = if job.limits().memory.is_some() {
-                "memory is limited per process by RLIMIT_DATA, and the process count is not limited"
-            } else {
-                "the process count is not limited"
-            };
+            let mut what = Vec::new();
+            if job.limits().memory.is_some() {
+                what.push("memory is limited per process by RLIMIT_DATA".to_string());
+            }
+            if let Some(n) = job.limits().pids {
+                what.push(if rootless {
+                    format!("the process count by RLIMIT_NPROC ({n} processes of the user)")
+                } else {
+                    "the process count is not limited (RLIMIT_NPROC does not bind root)".to_string()
+                });
+            }
+            let what = if what.is_empty() { "no limit depends on it".to_string() } else { what.join(", ") };
             notes.push(format!("runc: {} unusable here ({why}): {what}", cg.mode.name()));
         }
         if rootless {
@@ -339,6 +346,10 @@ pub(crate) fn build_spec(job: &Job, o: &SpecOptions<'_>) -> Result<Spec, Error> 
         vec![rlimit(PosixRlimitType::RlimitNofile, nofile_limit())?, rlimit(PosixRlimitType::RlimitCore, 0)?];
     if let (Some(memory), false) = (job.limits().memory, o.cgroups) {
         rlimits.push(rlimit(PosixRlimitType::RlimitData, memory)?);
+    }
+    // Binds only rootless sandboxes: the kernel exempts the host's uid 0.
+    if let (Some(pids), false, true) = (job.limits().pids, o.cgroups, o.rootless) {
+        rlimits.push(rlimit(PosixRlimitType::RlimitNproc, pids)?);
     }
     let none = Capabilities::new();
     let capabilities = LinuxCapabilitiesBuilder::default()
