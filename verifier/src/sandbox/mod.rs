@@ -21,8 +21,10 @@
 //!   `/out` never have to be created in the (shared, cached) image. Fresh
 //!   `/proc`, `/dev`, `/dev/pts`, `/dev/shm` and a tmpfs `/tmp`; new pid, ipc,
 //!   uts, mount and (unless `--network host`) network namespaces, the last with
-//!   only loopback; all capabilities dropped, `noNewPrivileges`, rlimits
-//!   (`NOFILE`, `CORE=0`); a user namespace mapping the caller to root when
+//!   only loopback; all capabilities dropped, `noNewPrivileges`, a seccomp
+//!   profile that makes `mount`, `kexec_load`, `bpf`, `keyctl`, `ptrace`,
+//!   `unshare` and other calls a build never needs fail with `EPERM`
+//!   (`runc::DENIED_SYSCALLS`), rlimits (`NOFILE`, `CORE=0`); a user namespace mapping the caller to root when
 //!   not running as root. Memory and process limits are cgroup limits where
 //!   cgroups can be used (v1, hybrid or v2, probed), else `RLIMIT_DATA` and,
 //!   rootless, `RLIMIT_NPROC` (see `cgroups` for what binds where).
