@@ -7,7 +7,9 @@
 //! a timeout, SIGTERM or SIGINT kills the whole process tree and leaves
 //! nothing behind; memory limits hold, by cgroups or, where cgroups cannot be
 //! used, by rlimits; rootless operation works (runc and bwrap); docker is used
-//! where an engine answers and reported unavailable where not.
+//! where an engine answers and reported unavailable where not, and its backend
+//! runs for real with podman underneath a `docker` shim (no Docker engine
+//! here).
 //!
 //! The tests run as root (as CI does): they switch to `nobody` for the
 //! rootless cases and use a private mount namespace to take cgroups away.
@@ -527,6 +529,70 @@ fn docker_runs_where_an_engine_answers_and_is_reported_unavailable_where_not() {
                 );
             }
         }
+    }
+}
+
+/// The docker backend for real, with **podman underneath**: no Docker engine
+/// runs here, so `docker` on PATH is a shim that execs podman (what Debian's
+/// podman-docker package installs as /usr/bin/docker). The backend's own code
+/// runs as it would against docker: the rootfs imported once as an image
+/// (`tar | docker import`), `docker run --pull never … IMAGE`, `rm --force`,
+/// and the leftover check with `ps --all`.
+#[test]
+fn docker_backend_with_podman_underneath_a_docker_shim() {
+    let f = fixture();
+    let shim = tempdir();
+    fs::write(shim.path().join("docker"), "#!/bin/sh\nexec podman \"$@\"\n").unwrap_or_else(|e| panic!("{e}"));
+    fs::set_permissions(shim.path().join("docker"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let path = std::env::join_paths(
+        std::iter::once(shim.path().to_path_buf())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let docker = |extra: &[&str], cmd: &[&str]| {
+        let mut c = toolchain_run("docker", extra, cmd);
+        c.env("PATH", &path);
+        run_with_pid(&mut c)
+    };
+
+    let (_, out) = docker(&["--json"], &["go", "version"]);
+    let doc = json(&out);
+    check_schema(&doc);
+    assert_eq!(out.status, Some(0), "{}", out.stderr_str());
+    assert_eq!(
+        (doc["runtime"].as_str(), doc["stdout"].clone()),
+        (Some("docker"), format!("{}\n", f.go_version).into())
+    );
+
+    let out_dir = tempdir();
+    let mount = format!("--mount={}:/out", out_dir.path().display());
+    for (path, writable) in [("/newfile", false), ("/usr/local/go/newfile", false), ("/out/newfile", true)] {
+        let (_, out) = docker(&["--json", &mount], &["/probe/sbxprobe", "write", path]);
+        assert_eq!(out.status == Some(0), writable, "writing {path}: {}", json(&out));
+    }
+    assert!(out_dir.path().join("newfile").is_file());
+
+    let (_, out) = docker(&["--json"], &["/probe/sbxprobe", "dial", "127.0.0.1:9"]);
+    assert_eq!((out.status, json(&out)["exit_code"].as_i64()), (Some(1), Some(3)), "{}", json(&out));
+
+    let (_, out) = docker(&["--json"], &["/probe/sbxprobe", "exit", "7"]);
+    assert_eq!((out.status, json(&out)["exit_code"].as_i64()), (Some(1), Some(7)));
+
+    let (_, out) = docker(&["--json"], &["/probe/sbxprobe", "environ"]);
+    let env = json(&out)["stdout"].as_str().unwrap_or_default().to_string();
+    assert!(env.lines().any(|l| l == "GOROOT=/usr/local/go") && !env.contains(SECRET.0), "{env}");
+
+    let m = marker("timeout", "docker-on-podman");
+    let (pid, out) = docker(&["--json", "--timeout", "2s", "--kill-grace", "1s"], &["/probe/sbxprobe", "spawn", &m]);
+    assert_eq!(json(&out)["status"], "timed_out", "{}", out.stderr_str());
+    assert_nothing_left(pid, &m);
+
+    // The imported image is the backend's cache; drop it so tests leave no images behind.
+    let images = run_ok(Command::new("podman").args(["images", "--format", "{{.Repository}}:{{.Tag}}"]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for image in images.stdout_str().lines().filter(|l| l.contains("reprove-rootfs:")) {
+        let _ = run(Command::new("podman").args(["rmi", "--force", image]));
     }
 }
 

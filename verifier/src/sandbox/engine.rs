@@ -7,7 +7,8 @@
 //! podman is daemonless: the container inherits the rlimits of podman's
 //! monitor (conmon), so `RLIMIT_NPROC` is set explicitly to what it can grant
 //! (podman's own default, above the hard limit of a container host, makes the
-//! runtime fail with `error setting rlimits`). `--unsetenv-all` drops podman's
+//! runtime fail with `error setting rlimits`); docker gets the same value,
+//! which also lets the docker backend run on podman's docker-compatible CLI. `--unsetenv-all` drops podman's
 //! own `container=podman`. docker cannot run a directory, so
 //! the rootfs is imported once as an image (`tar | docker import`), tagged
 //! `reprove-rootfs:<hash of the rootfs path and identity>`, and reused.
@@ -100,11 +101,10 @@ impl Engine {
             ["run", "--rm", "--name", name, "--network", job.network().name()].map(String::from).to_vec();
         match self.runtime {
             Runtime::Docker => a.extend(["--pull", "never"].map(String::from)),
-            _ => {
-                let nproc = nproc_limit();
-                a.extend(["--unsetenv-all".into(), "--ulimit".into(), format!("nproc={nproc}:{nproc}")]);
-            }
+            _ => a.push("--unsetenv-all".into()),
         }
+        let nproc = nproc_limit();
+        a.extend(["--ulimit".into(), format!("nproc={nproc}:{nproc}")]);
         let nofile = nofile_limit();
         a.extend(
             [
@@ -295,6 +295,7 @@ mod tests {
         let podman = Engine::new(Runtime::Podman).args(&job, "n", None).join(" ");
         assert!(!podman.contains("--pull"));
         assert!(podman.contains(&format!("--unsetenv-all --ulimit nproc={0}:{0} ", nproc_limit())), "{podman}");
+        assert!(docker.contains(&format!("--pull never --ulimit nproc={0}:{0} ", nproc_limit())), "{docker}");
         assert!(
             podman.contains(&format!(
                 "--rootfs {}:O go version",
