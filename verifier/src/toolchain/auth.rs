@@ -97,7 +97,7 @@ impl ResolvedAuth {
     }
 
     fn anonymous() -> ResolvedAuth {
-        ResolvedAuth::new(Auth::Client(RegistryAuth::Anonymous), "anonymous".to_string())
+        ResolvedAuth::new(Auth::Client(RegistryAuth::Anonymous), "anonymous access (no credentials for it)".to_string())
     }
 }
 
