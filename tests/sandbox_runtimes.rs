@@ -347,8 +347,16 @@ fn the_sandbox_has_no_capabilities_no_new_privileges_and_its_own_namespaces() {
 #[test]
 fn memory_limits_hold() {
     for rt in RUNTIMES {
-        let (_, out) =
-            run_with_pid(&mut toolchain_run(rt, &["--json", "--memory", "64M"], &["/probe/sbxprobe", "alloc", "400"]));
+        let cwd = tempdir();
+        let (_, out) = run_with_pid(
+            toolchain_run(rt, &["--json", "--memory", "64M"], &["/probe/sbxprobe", "alloc", "400"])
+                .current_dir(cwd.path()),
+        );
+        // Nothing is written into the caller's directory (podman's monitor drops an `oom` file in its own).
+        assert!(
+            fs::read_dir(cwd.path()).into_iter().flatten().next().is_none(),
+            "{rt}: files left in the caller's cwd"
+        );
         let doc = json(&out);
         assert_eq!(out.status, Some(1), "{rt}: 400 MiB under a 64 MiB limit: {doc}");
         assert!(!doc["stdout"].as_str().unwrap_or_default().contains("allocated"), "{rt}: {doc}");

@@ -207,8 +207,15 @@ impl Runner for Engine {
             _ => None,
         };
         let name = unique_id();
+        // podman's monitor writes files (an `oom` marker when the container
+        // is OOM-killed) into its working directory: give it one of ours,
+        // removed afterwards, never the caller's.
+        let cwd = tempfile::Builder::new()
+            .prefix(&format!("{name}-cwd-"))
+            .tempdir()
+            .map_err(|e| Error::io("create a working directory in", std::env::temp_dir(), e))?;
         let mut cmd = Command::new(&bin);
-        cmd.args(self.args(job, &name, image.as_deref())).stdin(Stdio::null());
+        cmd.args(self.args(job, &name, image.as_deref())).stdin(Stdio::null()).current_dir(cwd.path());
         let mut child = process::spawn(&mut cmd, job.limits().output_cap, job.echo())?;
         let waited = child.wait_until(started + job.limits().timeout, cancel);
         let status = match waited {
