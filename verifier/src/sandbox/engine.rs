@@ -291,7 +291,8 @@ mod tests {
         })
         .unwrap_or_else(|e| panic!("{e}"));
         let docker = Engine::new(Runtime::Docker).args(&job, "n", Some("img:t")).join(" ");
-        assert!(docker.starts_with("run --rm --name n --network none --pull never --read-only --tmpfs /tmp:rw,nosuid,nodev,exec,mode=1777 --cap-drop ALL --security-opt no-new-privileges"), "{docker}");
+        let n = nproc_limit();
+        assert!(docker.starts_with(&format!("run --rm --name n --network none --pull never --ulimit nproc={n}:{n} --read-only --tmpfs /tmp:rw,nosuid,nodev,exec,mode=1777 --cap-drop ALL --security-opt no-new-privileges")), "{docker}");
         assert!(
             docker.contains(
                 "--memory 1073741824 --memory-swap 1073741824 --pids-limit 100 --workdir / --env A=1 --env PATH="
