@@ -1,8 +1,8 @@
 //! From a registry to a sandboxed build: `reprove toolchain build` packages
 //! this machine's Go as an image and pushes it to a registry on 127.0.0.1;
 //! `reprove toolchain run IMAGE@DIGEST` pulls it (verified, into a fresh
-//! cache), runs `go version` and a real `go build` in it with runc and with
-//! bwrap, with the image config's environment; a reference without a digest
+//! cache), runs `go version` and a real `go build` in it with runc, bwrap
+//! and podman, with the image config's environment; a reference without a digest
 //! is refused; with the registry gone, the cached image still runs.
 
 mod sandbox_support;

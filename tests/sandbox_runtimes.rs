@@ -1,12 +1,15 @@
-//! The build sandbox end to end, with the real runc and the real bubblewrap:
+//! The build sandbox end to end, with the real runc, the real bubblewrap and
+//! the real podman (daemonless, as root):
 //! `reprove toolchain run` in a rootfs made from this machine's Go
 //! installation runs `go version` and a real `go build`; the network is
 //! unreachable unless `--network host`; nothing outside the output mount is
 //! writable; the host environment does not leak in; exit statuses propagate;
 //! a timeout, SIGTERM or SIGINT kills the whole process tree and leaves
 //! nothing behind; memory limits hold, by cgroups or, where cgroups cannot be
-//! used, by rlimits; rootless operation works; docker and podman are used where
-//! an engine answers and reported unavailable where not.
+//! used, by rlimits; rootless operation works (runc and bwrap); docker is used
+//! where an engine answers and reported unavailable where not, and its backend
+//! runs for real with podman underneath a `docker` shim (no Docker engine
+//! here).
 //!
 //! The tests run as root (as CI does): they switch to `nobody` for the
 //! rootless cases and use a private mount namespace to take cgroups away.
@@ -25,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use sandbox_support::{
     assert_nothing_left, check_schema, fixture, json, marker, probe_processes, run_with_pid, toolchain_run,
-    wait_for_probes, world_readable, IMAGE_ENV, RUNTIMES, SECRET,
+    wait_for_probes, world_readable, IMAGE_ENV, ROOTLESS_RUNTIMES, RUNTIMES, SECRET,
 };
 use support::{run, run_ok};
 
@@ -214,6 +217,10 @@ fn the_environment_is_the_image_s_and_the_caller_s_only() {
         let seen: Vec<&str> = doc["stdout"].as_str().unwrap_or_default().lines().collect();
         let mut expected =
             vec!["EXTRA=a b", "GOROOT=/usr/local/go", "GOTOOLCHAIN=go1.99", "HOME=/root", IMAGE_ENV[0], "PWD=/usr"];
+        if rt == "podman" {
+            // The engine sets HOSTNAME (to --hostname); nothing else of its own (no container=podman).
+            expected.push("HOSTNAME=reprove");
+        }
         expected.sort();
         assert_eq!(seen, expected, "{rt}");
         assert!(!doc["stdout"].as_str().unwrap_or_default().contains(SECRET.0), "{rt}: the host environment leaked");
@@ -340,8 +347,16 @@ fn the_sandbox_has_no_capabilities_no_new_privileges_and_its_own_namespaces() {
 #[test]
 fn memory_limits_hold() {
     for rt in RUNTIMES {
-        let (_, out) =
-            run_with_pid(&mut toolchain_run(rt, &["--json", "--memory", "64M"], &["/probe/sbxprobe", "alloc", "400"]));
+        let cwd = tempdir();
+        let (_, out) = run_with_pid(
+            toolchain_run(rt, &["--json", "--memory", "64M"], &["/probe/sbxprobe", "alloc", "400"])
+                .current_dir(cwd.path()),
+        );
+        // Nothing is written into the caller's directory (podman's monitor drops an `oom` file in its own).
+        assert!(
+            fs::read_dir(cwd.path()).into_iter().flatten().next().is_none(),
+            "{rt}: files left in the caller's cwd"
+        );
         let doc = json(&out);
         assert_eq!(out.status, Some(1), "{rt}: 400 MiB under a 64 MiB limit: {doc}");
         assert!(!doc["stdout"].as_str().unwrap_or_default().contains("allocated"), "{rt}: {doc}");
@@ -353,6 +368,76 @@ fn memory_limits_hold() {
             run_with_pid(&mut toolchain_run(rt, &["--json", "--memory", "256M"], &["/probe/sbxprobe", "alloc", "16"]));
         let doc = json(&out);
         assert_eq!((out.status, doc["stdout"].as_str()), (Some(0), Some("allocated 16 MiB\n")), "{rt}: {doc}");
+    }
+}
+
+/// The outcome of a fork bomb under `--pids 64`: the command itself ends,
+/// saying how far it got; nothing of it is left.
+fn assert_fork_bomb_stopped(rt: &str, pid: u32, out: &support::Outcome, m: &str) -> serde_json::Value {
+    let doc = json(out);
+    assert_eq!(
+        (out.status, doc["status"].as_str(), doc["exit_code"].as_i64()),
+        (Some(1), Some("exited"), Some(4)),
+        "{rt}: the fork bomb must be stopped by the limit: {doc}"
+    );
+    let err = doc["stderr"].as_str().unwrap_or_default();
+    assert!(err.contains("resource temporarily unavailable"), "{rt}: {err}");
+    let started: u64 =
+        err.split("started ").nth(1).and_then(|s| s.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(u64::MAX);
+    assert!(started < 64, "{rt}: {started} processes started under --pids 64");
+    assert_nothing_left(pid, m);
+    doc
+}
+
+#[test]
+fn a_fork_bomb_is_stopped_by_the_process_limit() {
+    for rt in RUNTIMES {
+        let m = marker("forkbomb", rt);
+        let (pid, out) = run_with_pid(&mut toolchain_run(
+            rt,
+            &["--json", "--pids", "64", "--timeout", "2m"],
+            &["/probe/sbxprobe", "forkbomb", "1000", &m],
+        ));
+        let doc = assert_fork_bomb_stopped(rt, pid, &out, &m);
+        // As root, a pids cgroup holds it (runc's, podman's, or bwrap's own): no fallback is noted.
+        assert!(!doc["notes"].to_string().contains("process count"), "{rt}: {doc}");
+    }
+    // Without --pids, the default (4096) leaves room for a real build.
+    let m = marker("forkbomb-default", "bwrap");
+    let (_, out) = run_with_pid(&mut toolchain_run("bwrap", &["--json"], &["/probe/sbxprobe", "forkbomb", "40", &m]));
+    assert_eq!((out.status, json(&out)["stdout"].as_str()), (Some(0), Some("started 40 processes\n")));
+    assert!(probe_processes(&m).is_empty());
+}
+
+/// The `syscalls` probe's report: call name → "ok" or the error.
+fn syscalls(out: &support::Outcome) -> Vec<(String, String)> {
+    let doc = json(out);
+    assert_eq!(out.status, Some(0), "{doc}");
+    doc["stdout"]
+        .as_str()
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(a, b)| (a.to_string(), b.to_string())))
+        .collect()
+}
+
+#[test]
+fn runc_s_seccomp_profile_denies_dangerous_system_calls_with_eperm() {
+    let (_, out) = run_with_pid(&mut toolchain_run("runc", &["--json"], &["/probe/sbxprobe", "syscalls"]));
+    let seen = syscalls(&out);
+    let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["keyctl", "add_key", "ptrace", "mount"]);
+    for (name, result) in &seen {
+        assert_eq!(result, "operation not permitted", "runc: {name}");
+    }
+    // The probe tells a denial from success: bwrap, which has no seccomp
+    // profile of reprove's, lets an unprivileged process use the key calls
+    // (ptrace depends on the host's Yama setting; mount fails there for want
+    // of a capability).
+    let (_, out) = run_with_pid(&mut toolchain_run("bwrap", &["--json"], &["/probe/sbxprobe", "syscalls"]));
+    let seen = syscalls(&out);
+    for (name, expected) in [("keyctl", "ok"), ("add_key", "ok"), ("mount", "operation not permitted")] {
+        assert!(seen.iter().any(|(n, r)| n == name && r == expected), "bwrap: {name}: {seen:?}");
     }
 }
 
@@ -419,9 +504,11 @@ fn engine_answers(program: &str) -> Option<bool> {
 }
 
 #[test]
-fn docker_and_podman_run_where_an_engine_answers_and_are_reported_unavailable_where_not() {
+fn docker_runs_where_an_engine_answers_and_is_reported_unavailable_where_not() {
     let f = fixture();
-    for engine in ["docker", "podman"] {
+    // podman is in RUNTIMES: every behaviour is tested with it. docker needs a daemon.
+    let engine = "docker";
+    {
         let (_, out) = run_with_pid(&mut toolchain_run(engine, &["--json"], &["go", "version"]));
         match engine_answers(engine) {
             Some(true) => {
@@ -451,6 +538,113 @@ fn docker_and_podman_run_where_an_engine_answers_and_are_reported_unavailable_wh
             }
         }
     }
+}
+
+/// The docker backend for real, with **podman underneath**: no Docker engine
+/// runs here, so `docker` on PATH is a shim that execs podman (what Debian's
+/// podman-docker package installs as /usr/bin/docker). The backend's own code
+/// runs as it would against docker: the rootfs imported once as an image
+/// (`tar | docker import`), `docker run --pull never … IMAGE`, `rm --force`,
+/// and the leftover check with `ps --all`.
+#[test]
+fn docker_backend_with_podman_underneath_a_docker_shim() {
+    let f = fixture();
+    let shim = tempdir();
+    fs::write(shim.path().join("docker"), "#!/bin/sh\nexec podman \"$@\"\n").unwrap_or_else(|e| panic!("{e}"));
+    fs::set_permissions(shim.path().join("docker"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let path = std::env::join_paths(
+        std::iter::once(shim.path().to_path_buf())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let docker = |extra: &[&str], cmd: &[&str]| {
+        let mut c = toolchain_run("docker", extra, cmd);
+        c.env("PATH", &path);
+        run_with_pid(&mut c)
+    };
+
+    let (_, out) = docker(&["--json"], &["go", "version"]);
+    let doc = json(&out);
+    check_schema(&doc);
+    assert_eq!(out.status, Some(0), "{}", out.stderr_str());
+    assert_eq!(
+        (doc["runtime"].as_str(), doc["stdout"].clone()),
+        (Some("docker"), format!("{}\n", f.go_version).into())
+    );
+
+    let out_dir = tempdir();
+    let mount = format!("--mount={}:/out", out_dir.path().display());
+    for (path, writable) in [("/newfile", false), ("/usr/local/go/newfile", false), ("/out/newfile", true)] {
+        let (_, out) = docker(&["--json", &mount], &["/probe/sbxprobe", "write", path]);
+        assert_eq!(out.status == Some(0), writable, "writing {path}: {}", json(&out));
+    }
+    assert!(out_dir.path().join("newfile").is_file());
+
+    let (_, out) = docker(&["--json"], &["/probe/sbxprobe", "dial", "127.0.0.1:9"]);
+    assert_eq!((out.status, json(&out)["exit_code"].as_i64()), (Some(1), Some(3)), "{}", json(&out));
+
+    let (_, out) = docker(&["--json"], &["/probe/sbxprobe", "exit", "7"]);
+    assert_eq!((out.status, json(&out)["exit_code"].as_i64()), (Some(1), Some(7)));
+
+    let (_, out) = docker(&["--json"], &["/probe/sbxprobe", "environ"]);
+    let env = json(&out)["stdout"].as_str().unwrap_or_default().to_string();
+    assert!(env.lines().any(|l| l == "GOROOT=/usr/local/go") && !env.contains(SECRET.0), "{env}");
+
+    let m = marker("timeout", "docker-on-podman");
+    let (pid, out) = docker(&["--json", "--timeout", "2s", "--kill-grace", "1s"], &["/probe/sbxprobe", "spawn", &m]);
+    assert_eq!(json(&out)["status"], "timed_out", "{}", out.stderr_str());
+    assert_nothing_left(pid, &m);
+
+    // The imported image is the backend's cache; drop it so tests leave no images behind.
+    let images = run_ok(Command::new("podman").args(["images", "--format", "{{.Repository}}:{{.Tag}}"]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for image in images.stdout_str().lines().filter(|l| l.contains("reprove-rootfs:")) {
+        let _ = run(Command::new("podman").args(["rmi", "--force", image]));
+    }
+}
+
+#[test]
+fn podman_never_writes_the_cached_rootfs() {
+    // A fresh copy of the rootfs (hard links), so that nothing an earlier run
+    // may have left hides what this one would write.
+    let s = rootless_setup();
+    let before = support_tree(&s.rootfs);
+    for cmd in [&["go", "version"][..], &["/probe/sbxprobe", "whoami"], &["/probe/sbxprobe", "write", "/out/x"]] {
+        let out_dir = tempdir();
+        let mut c = Command::new(&s.reprove);
+        c.args(["toolchain", "run", "--rootfs"])
+            .arg(&s.rootfs)
+            .args(["--runtime", "podman", "--json", "--mount"])
+            .arg(format!("{}:/probe:ro", s.probe.display()))
+            .arg("--mount")
+            .arg(format!("{}:/out", out_dir.path().display()))
+            .args(["--env", IMAGE_ENV[0], "--"])
+            .args(cmd)
+            .stdin(Stdio::null());
+        let (_, out) = run_with_pid(&mut c);
+        assert_eq!(out.status, Some(0), "{cmd:?}: {}", out.stderr_str());
+    }
+    assert_eq!(support_tree(&s.rootfs), before, "podman wrote into the rootfs (mount points, /etc/hosts, /run…)");
+}
+
+/// Every path under `dir` with its size and modification time, sorted.
+fn support_tree(dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            let Ok(m) = fs::symlink_metadata(&p) else { continue };
+            out.push(format!("{} {} {}", p.strip_prefix(dir).unwrap_or(&p).display(), m.size(), m.mtime()));
+            if m.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// A copy of the reprove binary, the rootfs and the probe that `nobody` can reach.
@@ -504,7 +698,7 @@ fn as_nobody(s: &RootlessSetup, runtime: &str, extra: &[&str], cmd: &[&str]) -> 
 fn rootless_operation_uses_a_user_namespace() {
     let f = fixture();
     let s = rootless_setup();
-    for rt in RUNTIMES {
+    for rt in ROOTLESS_RUNTIMES {
         let (_, out) = run_with_pid(&mut as_nobody(&s, rt, &["--json"], &["go", "version"]));
         let doc = json(&out);
         assert_eq!(out.status, Some(0), "{rt} as nobody: {}", out.stderr_str());
@@ -525,6 +719,24 @@ fn rootless_operation_uses_a_user_namespace() {
         assert_eq!(out.status, Some(1), "{rt}: {doc}");
         let notes = doc["notes"].to_string();
         assert!(notes.contains("RLIMIT_DATA"), "{rt}: {notes}");
+
+        if rt == "runc" {
+            // The seccomp profile holds rootless too.
+            let (_, out) = run_with_pid(&mut as_nobody(&s, rt, &["--json"], &["/probe/sbxprobe", "syscalls"]));
+            let seen = syscalls(&out);
+            assert!(seen.len() == 4 && seen.iter().all(|(_, r)| r == "operation not permitted"), "{seen:?}");
+        }
+
+        // The process count: RLIMIT_NPROC, which binds the sandbox's (unprivileged) user.
+        let m = marker("rootless-forkbomb", rt);
+        let (pid, out) = run_with_pid(&mut as_nobody(
+            &s,
+            rt,
+            &["--json", "--pids", "64"],
+            &["/probe/sbxprobe", "forkbomb", "1000", &m],
+        ));
+        let doc = assert_fork_bomb_stopped(rt, pid, &out, &m);
+        assert!(doc["notes"].to_string().contains("RLIMIT_NPROC"), "{rt}: {doc}");
 
         let m = marker("rootless", rt);
         let (pid, out) = run_with_pid(&mut as_nobody(
@@ -587,6 +799,8 @@ fn runc_without_usable_cgroups_says_so_and_limits_memory_by_rlimit() {
     let doc = json(&out);
     assert_eq!(out.status, Some(1), "{doc}");
     assert!(doc["notes"].to_string().contains("RLIMIT_DATA"), "{doc}");
+    // runc's init must install the seccomp profile under the same limit: 64M is raised, and the note says so.
+    assert!(doc["notes"].to_string().contains("raised from 67108864 to 134217728 bytes"), "{doc}");
     assert!(doc["stderr"].as_str().unwrap_or_default().contains("out of memory"), "{doc}");
 
     let m = marker("nocgroup", "runc");

@@ -2,8 +2,10 @@
 //! `reprove toolchain build` from the machine's Go installations (twice: same
 //! digest), push, `reprove toolchain pull` by tag and by digest, the Go inside
 //! really builds a program; image indexes and platforms, Docker v2 manifests,
-//! gzip/zstd/uncompressed layers, basic auth (flags and auth files), the warm
-//! cache without network, concurrent pulls, and gc.
+//! gzip/zstd/uncompressed layers, basic auth (flags and auth files), bearer
+//! tokens from a token server (basic credentials, `identitytoken` refresh
+//! tokens, `registrytoken`), the warm cache without network, concurrent
+//! pulls, and gc.
 
 mod support;
 mod support_registry;
@@ -380,6 +382,137 @@ fn basic_auth_from_flags_and_auth_files() {
     cmd.env("HOME", &home).env_remove("XDG_RUNTIME_DIR");
     let out = run(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status, Some(3), "{}", out.stderr_str());
+}
+
+/// `reprove toolchain pull` with `extra` arguments, `stdin` on standard input and
+/// `auth_file` as REGISTRY_AUTH_FILE, into a fresh cache under `tmp`.
+fn pull_with(tmp: &Path, r: &str, extra: &[&str], stdin: Option<&str>, auth_file: Option<&Path>) -> support::Outcome {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let cache = tmp.join(format!("cache{}", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+    let cache = cache.display().to_string();
+    let mut args = vec!["toolchain", "pull", r, "--cache-dir", &cache];
+    args.extend_from_slice(extra);
+    let mut cmd = reprove(&args);
+    // No ~/.docker/config.json or Podman auth file of the machine.
+    cmd.env("HOME", tmp).env_remove("XDG_RUNTIME_DIR");
+    if let Some(f) = auth_file {
+        cmd.env("REGISTRY_AUTH_FILE", f);
+    }
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{e}"));
+    if let Some(mut pipe) = child.stdin.take() {
+        if let Some(text) = stdin {
+            pipe.write_all(text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    support::Outcome { status: out.status.code(), stdout: out.stdout, stderr: out.stderr }
+}
+
+#[test]
+fn bearer_tokens_from_a_token_server() {
+    // docker-registry with `auth: token:`: it only accepts ES256 JWTs signed by
+    // the test's token server (x5c chain to its rootcertbundle).
+    let registry = Registry::start_with_token_server("tester", "s3cret-pw", "refresh-0123456789")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tokens = registry.token_server.as_ref().unwrap_or_else(|| panic!("no token server"));
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let tar = TarBuilder::new().file("private", 0o644, b"p").finish();
+    let reference = registry.reference("private/img:1");
+    // The push itself goes through the token server (basic credentials, pull,push scope).
+    push_tars(&registry, &reference, &[tar]);
+    assert!(
+        tokens.requests().iter().any(|l| l.starts_with("GET basic:tester") && l.contains(":private/img:pull,push")),
+        "{:?}",
+        tokens.requests()
+    );
+    let r = reference.to_string();
+    let host = registry.addr.as_str();
+    let write_auth = |name: &str, entry: serde_json::Value| {
+        let file = tmp.path().join(name);
+        let doc = serde_json::json!({ "auths": { host: entry } });
+        std::fs::write(&file, doc.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        file
+    };
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+
+    // Anonymous: the token server hands out a token that grants nothing, the registry refuses it.
+    let out = pull_with(tmp.path(), &r, &[], None, None);
+    assert_eq!(out.status, Some(3), "{}", out.stderr_str());
+    let err = out.stderr_str();
+    assert!(err.contains(&format!("authentication to {host} failed with anonymous")), "{err}");
+    assert!(err.contains("401"), "{err}");
+
+    // --username/--password-stdin: a token for the pull scope.
+    let out =
+        pull_with(tmp.path(), &r, &["--username", "tester", "--password-stdin", "--json"], Some("s3cret-pw\n"), None);
+    assert!(out.success(), "{}", out.stderr_str());
+    assert_eq!(json(&out)["digest"].as_str().map(|d| d.starts_with("sha256:")), Some(true), "{}", out.stdout_str());
+    assert!(
+        tokens.requests().iter().any(|l| l == "GET basic:tester repository:private/img:pull"),
+        "{:?}",
+        tokens.requests()
+    );
+
+    // A wrong password: the token server refuses, the message says which credentials.
+    let out = pull_with(tmp.path(), &r, &["--username", "tester", "--password-stdin"], Some("wrong\n"), None);
+    assert_eq!(out.status, Some(3), "{}", out.stderr_str());
+    let err = out.stderr_str();
+    assert!(
+        err.contains(&format!("authentication to {host} failed with user \"tester\" from --username"))
+            && err.contains("token server refused"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong"), "the password must not be printed: {err}");
+
+    // An auth file with basic credentials (docker config.json `auth`).
+    let file = write_auth("basic.json", serde_json::json!({"auth": b64("tester:s3cret-pw")}));
+    let out = pull_with(tmp.path(), &r, &[], None, Some(&file));
+    assert!(out.success(), "{}", out.stderr_str());
+    let file = write_auth("basic-wrong.json", serde_json::json!({"auth": b64("tester:nope")}));
+    let out = pull_with(tmp.path(), &r, &[], None, Some(&file));
+    assert_eq!(out.status, Some(3), "{}", out.stderr_str());
+    assert!(out.stderr_str().contains("basic-wrong.json"), "{}", out.stderr_str());
+
+    // `identitytoken`, as `docker login` stores it for OAuth token servers: a
+    // refresh token exchanged with grant_type=refresh_token for an access token.
+    let file = write_auth(
+        "identity.json",
+        serde_json::json!({"auth": b64("<token>:"), "identitytoken": "refresh-0123456789"}),
+    );
+    let before = tokens.requests().len();
+    let out = pull_with(tmp.path(), &r, &["--json"], None, Some(&file));
+    assert!(out.success(), "{}", out.stderr_str());
+    assert!(
+        tokens.requests()[before..].iter().any(|l| l == "POST refresh_token repository:private/img:pull"),
+        "{:?}",
+        tokens.requests()
+    );
+    let file = write_auth("identity-wrong.json", serde_json::json!({"identitytoken": "refresh-revoked"}));
+    let out = pull_with(tmp.path(), &r, &[], None, Some(&file));
+    assert_eq!(out.status, Some(3), "{}", out.stderr_str());
+    let err = out.stderr_str();
+    assert!(err.contains("identitytoken") && err.contains("refused the identity token"), "{err}");
+    assert!(!err.contains("refresh-revoked"), "the token must not be printed: {err}");
+
+    // `registrytoken`: a bearer token sent to the registry as it is.
+    let file = write_auth(
+        "registry-token.json",
+        serde_json::json!({"registrytoken": tokens.issue("tester", "repository:private/img:pull")}),
+    );
+    let out = pull_with(tmp.path(), &r, &[], None, Some(&file));
+    assert!(out.success(), "{}", out.stderr_str());
+    // … for another repository it grants nothing.
+    let file = write_auth(
+        "registry-token-other.json",
+        serde_json::json!({"registrytoken": tokens.issue("tester", "repository:other/img:pull")}),
+    );
+    let out = pull_with(tmp.path(), &r, &[], None, Some(&file));
+    assert_eq!(out.status, Some(3), "{}", out.stderr_str());
+    assert!(out.stderr_str().contains("registrytoken"), "{}", out.stderr_str());
 }
 
 #[test]

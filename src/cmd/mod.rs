@@ -47,7 +47,7 @@ enum ToolchainCommand {
     #[command(flatten)]
     Images(toolchain::Command),
     /// Run a command in a toolchain image or rootfs, in the build sandbox.
-    Run(toolchain_run::RunArgs),
+    Run(Box<toolchain_run::RunArgs>),
 }
 
 pub(crate) fn run(cli: Cli) -> CommandResult {
@@ -59,6 +59,6 @@ pub(crate) fn run(cli: Cli) -> CommandResult {
         Command::Doctor(args) => doctor::run(args),
         Command::Mod(command) => modules::run(command),
         Command::Toolchain(ToolchainCommand::Images(command)) => toolchain::run(command),
-        Command::Toolchain(ToolchainCommand::Run(args)) => toolchain_run::run(args),
+        Command::Toolchain(ToolchainCommand::Run(args)) => toolchain_run::run(*args),
     }
 }

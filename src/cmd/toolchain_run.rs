@@ -53,6 +53,10 @@ pub(crate) struct RunArgs {
     /// Memory limit (512M, 2G): for the whole sandbox where cgroups work, else per process (RLIMIT_DATA).
     #[arg(long, value_name = "SIZE", value_parser = sandbox::parse_size)]
     memory: Option<u64>,
+    /// At most this many processes (threads count) in the sandbox: a pids cgroup (runc, bwrap as root, podman,
+    /// docker), else RLIMIT_NPROC (rootless).
+    #[arg(long, value_name = "N", default_value = "4096", value_parser = clap::value_parser!(u64).range(1..))]
+    pids: u64,
     /// The container runtime; `auto` takes the first of runc, bwrap, podman, docker that works.
     #[arg(long, value_enum, default_value = "auto")]
     runtime: RuntimeArg,
@@ -137,9 +141,9 @@ pub(crate) fn run(args: RunArgs) -> CommandResult {
         limits: Limits {
             timeout: args.timeout,
             memory: args.memory,
+            pids: Some(args.pids),
             output_cap,
             kill_grace: args.kill_grace,
-            ..Limits::default()
         },
         echo: !args.json,
     })

@@ -2,8 +2,8 @@
 //! Go installation, the probe program that looks at the sandbox from inside,
 //! running `reprove toolchain run`, and checks that nothing was left behind.
 //!
-//! Nothing here skips: a missing runc, bwrap or go is an error that says to
-//! run `ci/setup`.
+//! Nothing here skips: a missing runc, bwrap, podman or go is an error that
+//! says to run `ci/setup`.
 #![allow(dead_code)]
 
 use std::fs;
@@ -15,8 +15,13 @@ use std::time::{Duration, Instant};
 
 use crate::support::{self, hermetic_go_env, reprove_bin, run_ok, Outcome, RUN_SETUP};
 
-/// The runtimes every behaviour is tested with.
-pub(crate) const RUNTIMES: [&str; 2] = ["runc", "bwrap"];
+/// The runtimes every behaviour is tested with (podman: daemonless, as root).
+pub(crate) const RUNTIMES: [&str; 3] = ["runc", "bwrap", "podman"];
+
+/// The runtimes the rootless cases (as `nobody`) are tested with. Rootless
+/// podman needs subordinate id ranges (`/etc/subuid`, `newuidmap`) and a
+/// storage directory of the user's own, which `nobody` has not.
+pub(crate) const ROOTLESS_RUNTIMES: [&str; 2] = ["runc", "bwrap"];
 
 /// The image environment of the test rootfs, as `reprove toolchain build` writes it.
 pub(crate) const IMAGE_ENV: [&str; 3] = [
@@ -52,7 +57,7 @@ fn require(program: &str, arg: &str) {
                     .status()
                     .is_ok_and(|s| s.success())
             });
-    assert!(ok, "`{program} {arg}` does not run: {RUN_SETUP} (it installs runc and bubblewrap)");
+    assert!(ok, "`{program} {arg}` does not run: {RUN_SETUP} (it installs runc, bubblewrap and podman)");
 }
 
 fn go(args: &[&str]) -> String {
@@ -78,6 +83,7 @@ pub(crate) fn fixture() -> &'static Fixture {
         );
         require("runc", "--version");
         require("bwrap", "--version");
+        require("podman", "--version");
         require("prlimit", "--version");
         let goroot = PathBuf::from(go(&["env", "GOROOT"]));
         let version = go(&["env", "GOVERSION"]);
@@ -250,7 +256,7 @@ pub(crate) fn marker(what: &str, runtime: &str) -> String {
 }
 
 /// Nothing of reprove process `pid` is left: no probe process with `marker`,
-/// no runc container or state, no bundle directory, no cgroup.
+/// no runc container or state, no podman container, no bundle directory, no cgroup.
 pub(crate) fn assert_nothing_left(pid: u32, marker: &str) {
     let left = probe_processes(marker);
     assert!(left.is_empty(), "processes of the sandbox are still running: {left:?}");
@@ -264,10 +270,20 @@ pub(crate) fn assert_nothing_left(pid: u32, marker: &str) {
         "runc still lists a container: {}",
         listed.stdout_str()
     );
+    let mut podman_list = Command::new("podman");
+    podman_list.args(["ps", "--all", "--format", "{{.Names}}"]);
+    let listed = run_ok(&mut podman_list).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !listed.stdout_str().lines().any(|l| l.starts_with(&prefix)),
+        "podman still lists a container: {}",
+        listed.stdout_str()
+    );
     for (what, dir) in [
         ("runc state", state_root),
         ("bundle", std::env::temp_dir()),
         ("memory cgroup", PathBuf::from("/sys/fs/cgroup/memory")),
+        ("pids cgroup", PathBuf::from("/sys/fs/cgroup/pids")),
+        ("cgroup", PathBuf::from("/sys/fs/cgroup")),
     ] {
         let left: Vec<String> = fs::read_dir(&dir)
             .into_iter()

@@ -1,7 +1,8 @@
 //! A real OCI registry for the toolchain tests: Debian's `docker-registry` on
 //! 127.0.0.1 with a random port and a temporary storage directory (optionally
-//! behind htpasswd basic auth), a fault-injecting HTTP proxy in front of it,
-//! and helpers to craft and push images.
+//! behind htpasswd basic auth, or behind bearer tokens issued by the
+//! [`TokenServer`] here), a fault-injecting HTTP proxy in front of it, and
+//! helpers to craft and push images.
 //!
 //! Nothing here skips: a missing `docker-registry` is an error saying to run `ci/setup`.
 #![allow(dead_code)]
@@ -25,9 +26,19 @@ pub(crate) struct Registry {
     child: Child,
     /// `127.0.0.1:PORT`.
     pub(crate) addr: String,
-    /// The credentials when started with basic auth.
+    /// The credentials when started with basic or token auth.
     pub(crate) credentials: Option<Credentials>,
+    /// The token server, when started with token auth.
+    pub(crate) token_server: Option<TokenServer>,
     dir: tempfile::TempDir,
+}
+
+/// How the registry authenticates.
+enum AuthMode {
+    None,
+    Htpasswd(Credentials),
+    /// `auth: token:` with this token server's realm, service, issuer and certificate.
+    Token(TokenServer),
 }
 
 fn registry_binary() -> Result<PathBuf, String> {
@@ -52,17 +63,29 @@ fn free_port() -> Result<u16, String> {
 impl Registry {
     /// Starts an anonymous registry.
     pub(crate) fn start() -> Result<Registry, String> {
-        Registry::start_inner(None)
+        let dir = tempfile::Builder::new().prefix("reprove-registry-").tempdir().map_err(|e| e.to_string())?;
+        Registry::start_inner(AuthMode::None, dir)
     }
 
     /// Starts a registry that requires basic auth with `user`/`password` (htpasswd, bcrypt).
     pub(crate) fn start_with_auth(user: &str, password: &str) -> Result<Registry, String> {
-        Registry::start_inner(Some(Credentials { username: user.to_string(), password: password.to_string() }))
+        let dir = tempfile::Builder::new().prefix("reprove-registry-").tempdir().map_err(|e| e.to_string())?;
+        let c = Credentials { username: user.to_string(), password: password.to_string() };
+        Registry::start_inner(AuthMode::Htpasswd(c), dir)
     }
 
-    fn start_inner(credentials: Option<Credentials>) -> Result<Registry, String> {
-        let bin = registry_binary()?;
+    /// Starts a registry that requires bearer tokens (`auth: token:`), issued by a
+    /// [`TokenServer`] on 127.0.0.1 to `user`/`password` (basic auth on the token
+    /// endpoint) and to the OAuth2 refresh token `refresh_token`.
+    pub(crate) fn start_with_token_server(user: &str, password: &str, refresh_token: &str) -> Result<Registry, String> {
         let dir = tempfile::Builder::new().prefix("reprove-registry-").tempdir().map_err(|e| e.to_string())?;
+        let c = Credentials { username: user.to_string(), password: password.to_string() };
+        let server = TokenServer::start(dir.path(), c, refresh_token)?;
+        Registry::start_inner(AuthMode::Token(server), dir)
+    }
+
+    fn start_inner(mode: AuthMode, dir: tempfile::TempDir) -> Result<Registry, String> {
+        let bin = registry_binary()?;
         let storage = dir.path().join("storage");
         std::fs::create_dir_all(&storage).map_err(|e| e.to_string())?;
         let mut last_err = String::new();
@@ -73,14 +96,22 @@ impl Registry {
                 "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
                 storage.display()
             );
-            if let Some(c) = &credentials {
-                let hash = bcrypt::hash(&c.password, 4).map_err(|e| e.to_string())?;
-                let htpasswd = dir.path().join("htpasswd");
-                std::fs::write(&htpasswd, format!("{}:{hash}\n", c.username)).map_err(|e| e.to_string())?;
-                config.push_str(&format!(
-                    "auth:\n  htpasswd:\n    realm: reprove-test\n    path: {}\n",
-                    htpasswd.display()
-                ));
+            match &mode {
+                AuthMode::None => {}
+                AuthMode::Htpasswd(c) => {
+                    let hash = bcrypt::hash(&c.password, 4).map_err(|e| e.to_string())?;
+                    let htpasswd = dir.path().join("htpasswd");
+                    std::fs::write(&htpasswd, format!("{}:{hash}\n", c.username)).map_err(|e| e.to_string())?;
+                    config.push_str(&format!(
+                        "auth:\n  htpasswd:\n    realm: reprove-test\n    path: {}\n",
+                        htpasswd.display()
+                    ));
+                }
+                AuthMode::Token(t) => config.push_str(&format!(
+                    "auth:\n  token:\n    realm: http://{}/token\n    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+                    t.addr,
+                    t.cert_pem.display()
+                )),
             }
             let config_path = dir.path().join("config.yml");
             std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
@@ -96,7 +127,14 @@ impl Registry {
                 .map_err(|e| format!("cannot start {}: {e} ({RUN_SETUP})", bin.display()))?;
             let mut child = child;
             match wait_ready(&mut child, &addr, &dir.path().join("registry.log")) {
-                Ok(()) => return Ok(Registry { child, addr, credentials, dir }),
+                Ok(()) => {
+                    let (credentials, token_server) = match mode {
+                        AuthMode::None => (None, None),
+                        AuthMode::Htpasswd(c) => (Some(c), None),
+                        AuthMode::Token(t) => (Some(t.credentials.clone()), Some(t)),
+                    };
+                    return Ok(Registry { child, addr, credentials, token_server, dir });
+                }
                 Err(e) => {
                     last_err = e;
                     let _ = child.kill();
@@ -133,6 +171,290 @@ impl Drop for Registry {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+// --- a token server -------------------------------------------------------------------
+
+/// The `service` (JWT audience) the token-auth registry expects.
+pub(crate) const TOKEN_SERVICE: &str = "reprove-test-registry";
+/// The `issuer` the token-auth registry trusts.
+pub(crate) const TOKEN_ISSUER: &str = "reprove-test-token-issuer";
+
+/// A Docker token server on 127.0.0.1 (the `realm` of `auth: token:`), as
+/// distribution's token specification describes it: `GET /token?service=…&scope=…`
+/// with HTTP basic credentials (none: an anonymous token that grants nothing),
+/// and the OAuth2 `POST /token` with `grant_type=refresh_token` or `password`.
+/// It issues ES256 JWTs whose `x5c` header holds a self-signed certificate made
+/// by the `openssl` CLI, the registry's `rootcertbundle`; the `access` claim
+/// grants the requested scopes to authenticated clients.
+pub(crate) struct TokenServer {
+    /// `127.0.0.1:PORT`.
+    pub(crate) addr: String,
+    /// The certificate (PEM) the registry trusts.
+    pub(crate) cert_pem: PathBuf,
+    /// The user and password it accepts.
+    pub(crate) credentials: Credentials,
+    /// One line per answered request: `GET basic:USER SCOPES`, `GET anonymous …`,
+    /// `POST refresh_token …`, `POST password:USER …`, `refused …`.
+    pub(crate) log: Arc<Mutex<Vec<String>>>,
+    signer: Arc<Signer>,
+    stop: Arc<AtomicBool>,
+}
+
+struct Signer {
+    key: ring::signature::EcdsaKeyPair,
+    cert_der_b64: String,
+    rng: ring::rand::SystemRandom,
+}
+
+fn openssl(args: &[&str], dir: &Path) -> Result<(), String> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("openssl: {e} (run ci/setup: it installs openssl)"))?;
+    if !out.status.success() {
+        return Err(format!("openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(())
+}
+
+fn b64url(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn form_pairs(s: &str) -> Vec<(String, String)> {
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+impl Signer {
+    /// A signed JWT for `subject` granting `access`.
+    fn token(&self, subject: &str, access: &serde_json::Value) -> Result<String, String> {
+        static JTI: AtomicUsize = AtomicUsize::new(0);
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs();
+        let header = serde_json::json!({"typ": "JWT", "alg": "ES256", "x5c": [self.cert_der_b64]});
+        let claims = serde_json::json!({
+            "iss": TOKEN_ISSUER, "sub": subject, "aud": TOKEN_SERVICE,
+            "exp": now + 600, "nbf": now - 10, "iat": now,
+            "jti": format!("reprove-test-{}", JTI.fetch_add(1, Ordering::Relaxed)),
+            "access": access,
+        });
+        let signing_input =
+            format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+        let sig = self.key.sign(&self.rng, signing_input.as_bytes()).map_err(|e| format!("sign: {e}"))?;
+        Ok(format!("{signing_input}.{}", b64url(sig.as_ref())))
+    }
+}
+
+/// The `access` claim for `scopes` (`repository:NAME:ACTIONS`).
+fn access_for(scopes: &[String]) -> serde_json::Value {
+    let entries: Vec<serde_json::Value> = scopes
+        .iter()
+        .flat_map(|s| s.split(' '))
+        .filter_map(|s| {
+            let (kind, rest) = s.split_once(':')?;
+            let (name, actions) = rest.rsplit_once(':')?;
+            Some(serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+        })
+        .collect();
+    serde_json::Value::Array(entries)
+}
+
+impl TokenServer {
+    fn start(dir: &Path, credentials: Credentials, refresh_token: &str) -> Result<TokenServer, String> {
+        openssl(
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                "token-key.pem",
+                "-out",
+                "token-cert.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=reprove test token issuer",
+            ],
+            dir,
+        )?;
+        openssl(
+            &["pkcs8", "-topk8", "-nocrypt", "-in", "token-key.pem", "-outform", "DER", "-out", "token-key.der"],
+            dir,
+        )?;
+        openssl(&["x509", "-in", "token-cert.pem", "-outform", "DER", "-out", "token-cert.der"], dir)?;
+        let key_der = std::fs::read(dir.join("token-key.der")).map_err(|e| e.to_string())?;
+        let cert_der = std::fs::read(dir.join("token-cert.der")).map_err(|e| e.to_string())?;
+        let rng = ring::rand::SystemRandom::new();
+        let key = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &key_der,
+            &rng,
+        )
+        .map_err(|e| format!("token key: {e}"))?;
+        use base64::Engine as _;
+        let signer =
+            Arc::new(Signer { key, cert_der_b64: base64::engine::general_purpose::STANDARD.encode(&cert_der), rng });
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?.to_string();
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (stop2, log2, signer2, creds2, refresh) =
+            (stop.clone(), log.clone(), signer.clone(), credentials.clone(), refresh_token.to_string());
+        thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let (log, signer, creds, refresh) =
+                            (log2.clone(), signer2.clone(), creds2.clone(), refresh.clone());
+                        thread::spawn(move || {
+                            let _ = serve_token(client, &signer, &creds, &refresh, &log);
+                        });
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Ok(TokenServer { addr, cert_pem: dir.join("token-cert.pem"), credentials, log, signer, stop })
+    }
+
+    /// A token for `user` granting `scope` (`repository:NAME:ACTIONS`), as the
+    /// token server would issue it: for tests of `registrytoken`.
+    pub(crate) fn issue(&self, user: &str, scope: &str) -> String {
+        self.signer.token(user, &access_for(&[scope.to_string()])).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The log lines so far.
+    pub(crate) fn requests(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn serve_token(
+    client: TcpStream,
+    signer: &Signer,
+    creds: &Credentials,
+    refresh: &str,
+    log: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    client.set_nonblocking(false)?;
+    client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut client = client;
+    let head = read_head(&mut reader)?;
+    let body_len: usize = header(&head, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0).min(1 << 16);
+    let mut body = vec![0; body_len];
+    reader.read_exact(&mut body)?;
+    let request_line = head.first().cloned().unwrap_or_default();
+    let mut parts = request_line.split(' ');
+    let method = parts.next().unwrap_or("");
+    let target = parts.next().unwrap_or("");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let basic = header(&head, "authorization").and_then(|v| {
+        use base64::Engine as _;
+        let b = v.strip_prefix("Basic ")?;
+        let d = base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()?;
+        let d = String::from_utf8(d).ok()?;
+        let (u, p) = d.split_once(':')?;
+        Some((u.to_string(), p.to_string()))
+    });
+    let params = if method == "POST" { form_pairs(&String::from_utf8_lossy(&body)) } else { form_pairs(query) };
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let scopes: Vec<String> = params.iter().filter(|(n, _)| n == "scope").map(|(_, v)| v.clone()).collect();
+    let service_ok = get("service").as_deref() == Some(TOKEN_SERVICE);
+    // Who is asking, and with what: Some(subject) when the credentials are right.
+    let (who, subject) = match (method, get("grant_type").as_deref(), &basic) {
+        ("GET", _, None) => ("anonymous".to_string(), Some(String::new())),
+        ("GET", _, Some((u, p))) => {
+            (format!("basic:{u}"), (*u == creds.username && *p == creds.password).then(|| u.clone()))
+        }
+        ("POST", Some("refresh_token"), _) => (
+            "refresh_token".to_string(),
+            (get("refresh_token").as_deref() == Some(refresh)).then(|| creds.username.clone()),
+        ),
+        ("POST", Some("password"), _) => {
+            let u = get("username").unwrap_or_default();
+            let ok = u == creds.username && get("password").as_deref() == Some(creds.password.as_str());
+            (format!("password:{u}"), ok.then_some(u))
+        }
+        _ => ("unsupported".to_string(), None),
+    };
+    let line = format!("{method} {who} {}", scopes.join(" "));
+    let respond = |client: &mut TcpStream, status: &str, body: &str| -> std::io::Result<()> {
+        write!(
+            client,
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let subject = match subject {
+        Some(s) if path == "/token" && service_ok => s,
+        _ => {
+            if let Ok(mut l) = log.lock() {
+                l.push(format!("refused {line}"));
+            }
+            return respond(
+                &mut client,
+                "401 Unauthorized",
+                r#"{"details":"incorrect username, password or refresh token"}"#,
+            );
+        }
+    };
+    // Anonymous clients get a token that grants nothing, as public token servers do.
+    let access = if subject.is_empty() { serde_json::json!([]) } else { access_for(&scopes) };
+    let token = signer.token(&subject, &access).map_err(std::io::Error::other)?;
+    if let Ok(mut l) = log.lock() {
+        l.push(line);
+    }
+    let body = if method == "POST" {
+        serde_json::json!({"access_token": token, "expires_in": 600, "scope": scopes.join(" ")})
+    } else {
+        serde_json::json!({"token": token, "access_token": token, "expires_in": 600})
+    };
+    respond(&mut client, "200 OK", &body.to_string())
 }
 
 /// A minimal `GET path` returning the status code.

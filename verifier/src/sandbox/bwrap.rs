@@ -5,7 +5,16 @@
 //! top-level symlinks recreated (so mount points for new directories are made
 //! in the tmpfs, never in the image). Limits are set by util-linux's
 //! `prlimit`, which execs bwrap with them; bwrap and everything below it
-//! inherit them.
+//! inherit them: `NOFILE`, `CORE=0`, `DATA` for a memory limit.
+//!
+//! The process count: as root, a pids cgroup of reprove's own
+//! ([`cgroups::PidsCgroup`]) that the first process enters before it execs
+//! prlimit and bwrap (`sh -c 'echo $$ > …/cgroup.procs && exec …'`: no
+//! `pre_exec`, the crate forbids `unsafe`), so every process of the sandbox
+//! is counted, threads included; it is emptied and removed afterwards.
+//! Rootless, `RLIMIT_NPROC`, which binds because the sandbox's user is not
+//! the host's root. As root without a usable pids cgroup nothing limits it
+//! (the kernel exempts uid 0 from `RLIMIT_NPROC`), and the notes say so.
 //!
 //! bwrap reports on `--json-status-fd` (here its stdin, a socket: std can
 //! hand a child no other descriptor without `unsafe`): `child-pid` when the
@@ -26,10 +35,14 @@ use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
 
+use super::cgroups::PidsCgroup;
 use super::job::TopEntry;
 use super::process::{self, Waited};
 use super::runc::nofile_limit;
-use super::{CancelToken, Error, Job, Network, Outcome, Runner, Runtime, Status};
+use super::{unique_id, CancelToken, Error, Job, Network, Outcome, Runner, Runtime, Status};
+
+/// Moves the shell into the pids cgroup (`$1` is its `cgroup.procs`), then execs the rest.
+const ENTER_CGROUP: &str = r#"echo $$ > "$1" || { echo "reprove-cgroup: cannot enter the pids cgroup ($1)" >&2; exit 125; }; shift; exec "$@""#;
 
 /// The bubblewrap backend.
 pub(crate) struct Bwrap;
@@ -123,8 +136,9 @@ pub(crate) fn build_args(job: &Job) -> Vec<OsString> {
     a
 }
 
-/// SIGTERM to the sandboxed processes, SIGKILL to the sandbox after `grace`.
-fn stop(child: &mut process::Child, grace: Duration) -> Result<(), Error> {
+/// SIGTERM to the sandboxed processes, SIGKILL to the sandbox (and to
+/// everything in its pids cgroup) after `grace`.
+fn stop(child: &mut process::Child, grace: Duration, cgroup: Option<&PidsCgroup>) -> Result<(), Error> {
     // bwrap's child is the pid namespace's init; the command and its children are below it.
     let inits: Vec<u32> =
         process::descendants(child.pid()).into_iter().filter(|p| parent_is(*p, child.pid())).collect();
@@ -142,6 +156,9 @@ fn stop(child: &mut process::Child, grace: Duration) -> Result<(), Error> {
     for init in &inits {
         process::signal(*init, Signal::KILL);
     }
+    for pid in cgroup.map(PidsCgroup::pids).unwrap_or_default() {
+        process::signal(pid, Signal::KILL);
+    }
     let killed = process::descendants(child.pid());
     for pid in &killed {
         process::signal(*pid, Signal::KILL);
@@ -151,6 +168,15 @@ fn stop(child: &mut process::Child, grace: Duration) -> Result<(), Error> {
     }
     process::wait_gone(&killed, Duration::from_secs(10));
     Ok(())
+}
+
+/// The host pid of the sandbox's init, from bwrap's `{"child-pid": N}` status line.
+fn child_pid(status: &str) -> Option<u32> {
+    status
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| v.get("child-pid").and_then(serde_json::Value::as_u64))
+        .and_then(|p| u32::try_from(p).ok())
 }
 
 fn parent_is(pid: u32, parent: u32) -> bool {
@@ -174,6 +200,26 @@ impl Runner for Bwrap {
         let started = Instant::now();
         let bwrap = binary()?;
         let mut notes = Vec::new();
+        let root = rustix::process::geteuid().is_root();
+        // The process count: a pids cgroup as root, RLIMIT_NPROC rootless.
+        let mut cgroup = None;
+        let mut nproc = None;
+        if let Some(max) = job.limits().pids {
+            if !root {
+                nproc = Some(max);
+            } else {
+                match (PidsCgroup::create(&unique_id(), max), process::find_program("sh")) {
+                    (Ok(cg), Some(sh)) => cgroup = Some((cg, sh)),
+                    (Err(why), _) => notes.push(format!(
+                        "bwrap: the process count is not limited: no pids cgroup ({why}), and RLIMIT_NPROC does not bind root"
+                    )),
+                    (Ok(_), None) => notes.push(
+                        "bwrap: the process count is not limited: entering the pids cgroup needs sh, which is not on PATH"
+                            .into(),
+                    ),
+                }
+            }
+        }
         let mut cmd = match process::find_program("prlimit") {
             Some(prlimit) => {
                 let mut cmd = Command::new(prlimit);
@@ -181,7 +227,13 @@ impl Runner for Bwrap {
                 cmd.arg("--core=0:0").arg(format!("--nofile={nofile}:{nofile}"));
                 if let Some(m) = job.limits().memory {
                     cmd.arg(format!("--data={m}:{m}"));
-                    notes.push("bwrap: no cgroups: memory is limited per process by RLIMIT_DATA, and the process count is not limited".into());
+                    notes.push("bwrap: no memory cgroup: memory is limited per process by RLIMIT_DATA".into());
+                }
+                if let Some(n) = nproc {
+                    cmd.arg(format!("--nproc={n}:{n}"));
+                    notes.push(format!(
+                        "bwrap: rootless: the process count is limited by RLIMIT_NPROC ({n} processes of the user)"
+                    ));
                 }
                 cmd.arg("--").arg(&bwrap);
                 cmd
@@ -198,6 +250,16 @@ impl Runner for Bwrap {
             }
         };
         cmd.args(build_args(job));
+        if let Some((cg, sh)) = &cgroup {
+            let mut wrapped = Command::new(sh);
+            wrapped
+                .args(["-c", ENTER_CGROUP, "reprove-cgroup"])
+                .arg(cg.procs_file())
+                .arg(cmd.get_program())
+                .args(cmd.get_args());
+            cmd = wrapped;
+        }
+        let cgroup = cgroup.map(|(cg, _)| cg);
         let (theirs, ours) = UnixStream::pair().map_err(|e| Error::io("create a socket pair for", &bwrap, e))?;
         cmd.stdin(OwnedFd::from(theirs));
         let mut child = process::spawn(&mut cmd, job.limits().output_cap, job.echo())?;
@@ -224,11 +286,11 @@ impl Runner for Bwrap {
                 _ => Status::Signaled(0),
             },
             Waited::TimedOut => {
-                stop(&mut child, job.limits().kill_grace)?;
+                stop(&mut child, job.limits().kill_grace, cgroup.as_ref())?;
                 Status::TimedOut
             }
             Waited::Cancelled => {
-                stop(&mut child, job.limits().kill_grace)?;
+                stop(&mut child, job.limits().kill_grace, cgroup.as_ref())?;
                 Status::Cancelled
             }
         };
@@ -239,10 +301,25 @@ impl Runner for Bwrap {
             notes.push("bwrap: the output pipes were still open after the sandbox ended".into());
         }
         let status_text = status_rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+        // bwrap exits as soon as its init reports the command's exit code; the
+        // init then exits, and the kernel kills what is left in the pid
+        // namespace before the init is gone. Wait for that, so that nothing of
+        // the sandbox runs when this returns.
+        if let Some(init) = child_pid(&status_text) {
+            process::wait_gone(&[init], Duration::from_secs(10));
+        }
+        if let Some(mut cg) = cgroup {
+            cg.remove().map_err(|message| Error::Cleanup {
+                runtime: Runtime::Bwrap,
+                id: cg.dir().display().to_string(),
+                message,
+            })?;
+        }
         if let Status::Exited(code) = status {
             if !status_text.contains("\"exit-code\"") {
                 let err = String::from_utf8_lossy(&stderr.bytes).into_owned();
-                let messages: Vec<&str> = err.lines().filter(|l| l.starts_with("bwrap: ")).collect();
+                let messages: Vec<&str> =
+                    err.lines().filter(|l| l.starts_with("bwrap: ") || l.starts_with("reprove-cgroup: ")).collect();
                 let message =
                     if messages.is_empty() { format!("bwrap exited with status {code}") } else { messages.join("; ") };
                 return Err(if messages.iter().any(|l| l.starts_with("bwrap: execvp ")) {
@@ -304,5 +381,13 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         let args: Vec<String> = build_args(&host).iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(&args[..2], ["--unshare-all", "--share-net"]);
+    }
+
+    #[test]
+    fn status_lines() {
+        assert_eq!(child_pid("{ \"child-pid\": 4242 }\n{ \"exit-code\": 0 }\n"), Some(4242));
+        assert_eq!(child_pid("{ \"exit-code\": 0 }\n"), None);
+        assert_eq!(child_pid("{ \"child-pid\": 99999999999 }\n{"), None);
+        assert_eq!(child_pid(""), None);
     }
 }

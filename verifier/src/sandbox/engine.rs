@@ -1,6 +1,15 @@
 //! The docker and podman backends: their CLIs, where an engine answers.
 //!
-//! podman runs the rootfs directory itself (`--rootfs`). docker cannot, so
+//! podman runs the rootfs directory itself, under an overlay
+//! (`--rootfs DIR:O`): podman and its OCI runtime create mount points and
+//! files (`/etc/hosts`, `/etc/hostname`, `/run`, `/dev`…) in a rootfs, and the
+//! overlay keeps them out of the cached image, which is never written to.
+//! podman is daemonless: the container inherits the rlimits of podman's
+//! monitor (conmon), so `RLIMIT_NPROC` is set explicitly to what it can grant
+//! (podman's own default, above the hard limit of a container host, makes the
+//! runtime fail with `error setting rlimits`); docker gets the same value,
+//! which also lets the docker backend run on podman's docker-compatible CLI. `--unsetenv-all` drops podman's
+//! own `container=podman`. docker cannot run a directory, so
 //! the rootfs is imported once as an image (`tar | docker import`), tagged
 //! `reprove-rootfs:<hash of the rootfs path and identity>`, and reused.
 //! Containers are named `reprove-<pid>-…`, run with `--rm`, and removed with
@@ -90,9 +99,12 @@ impl Engine {
     fn args(&self, job: &Job, name: &str, image: Option<&str>) -> Vec<String> {
         let mut a: Vec<String> =
             ["run", "--rm", "--name", name, "--network", job.network().name()].map(String::from).to_vec();
-        if self.runtime == Runtime::Docker {
-            a.extend(["--pull", "never"].map(String::from));
+        match self.runtime {
+            Runtime::Docker => a.extend(["--pull", "never"].map(String::from)),
+            _ => a.push("--unsetenv-all".into()),
         }
+        let nproc = nproc_limit();
+        a.extend(["--ulimit".into(), format!("nproc={nproc}:{nproc}")]);
         let nofile = nofile_limit();
         a.extend(
             [
@@ -133,7 +145,7 @@ impl Engine {
         }
         match image {
             Some(image) => a.push(image.to_string()),
-            None => a.extend(["--rootfs".into(), job.rootfs().display().to_string()]),
+            None => a.extend(["--rootfs".into(), format!("{}:O", job.rootfs().display())]),
         }
         a.extend(job.argv().iter().cloned());
         a
@@ -150,6 +162,17 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// The `RLIMIT_NPROC` podman's containers get: the host's hard limit, at
+/// most `kernel.pid_max` (podman's monitor runs with no more than that).
+fn nproc_limit() -> u64 {
+    let hard = rustix::process::getrlimit(rustix::process::Resource::Nproc).maximum.unwrap_or(u64::MAX);
+    let pid_max = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(32768);
+    hard.min(pid_max)
 }
 
 impl Runner for Engine {
@@ -173,13 +196,26 @@ impl Runner for Engine {
     fn run(&self, job: &Job, cancel: &CancelToken) -> Result<Outcome, Error> {
         let started = Instant::now();
         let bin = self.binary()?;
+        if self.runtime == Runtime::Podman && job.rootfs().as_os_str().as_encoded_bytes().contains(&b':') {
+            return Err(Error::Unavailable {
+                runtime: self.runtime,
+                reason: format!("podman's --rootfs cannot take a path with ':' ({})", job.rootfs().display()),
+            });
+        }
         let image = match self.runtime {
             Runtime::Docker => Some(self.import(&bin, job.rootfs())?),
             _ => None,
         };
         let name = unique_id();
+        // podman's monitor writes files (an `oom` marker when the container
+        // is OOM-killed) into its working directory: give it one of ours,
+        // removed afterwards, never the caller's.
+        let cwd = tempfile::Builder::new()
+            .prefix(&format!("{name}-cwd-"))
+            .tempdir()
+            .map_err(|e| Error::io("create a working directory in", std::env::temp_dir(), e))?;
         let mut cmd = Command::new(&bin);
-        cmd.args(self.args(job, &name, image.as_deref())).stdin(Stdio::null());
+        cmd.args(self.args(job, &name, image.as_deref())).stdin(Stdio::null()).current_dir(cwd.path());
         let mut child = process::spawn(&mut cmd, job.limits().output_cap, job.echo())?;
         let waited = child.wait_until(started + job.limits().timeout, cancel);
         let status = match waited {
@@ -226,6 +262,10 @@ impl Runner for Engine {
                     message: last,
                 })
             }
+            // The OCI runtime could not create the container (rlimits, mounts, namespaces).
+            Status::Exited(126 | 127) if last.starts_with("Error: ") && last.contains("OCI ") => {
+                return Err(Error::Start { runtime: self.runtime, message: last })
+            }
             _ => {}
         }
         Ok(Outcome { runtime: self.runtime, status, stdout, stderr, duration: started.elapsed(), notes: Vec::new() })
@@ -251,7 +291,8 @@ mod tests {
         })
         .unwrap_or_else(|e| panic!("{e}"));
         let docker = Engine::new(Runtime::Docker).args(&job, "n", Some("img:t")).join(" ");
-        assert!(docker.starts_with("run --rm --name n --network none --pull never --read-only --tmpfs /tmp:rw,nosuid,nodev,exec,mode=1777 --cap-drop ALL --security-opt no-new-privileges"), "{docker}");
+        let n = nproc_limit();
+        assert!(docker.starts_with(&format!("run --rm --name n --network none --pull never --ulimit nproc={n}:{n} --read-only --tmpfs /tmp:rw,nosuid,nodev,exec,mode=1777 --cap-drop ALL --security-opt no-new-privileges")), "{docker}");
         assert!(
             docker.contains(
                 "--memory 1073741824 --memory-swap 1073741824 --pids-limit 100 --workdir / --env A=1 --env PATH="
@@ -261,9 +302,11 @@ mod tests {
         assert!(docker.ends_with(",target=/out,readonly img:t go version"), "{docker}");
         let podman = Engine::new(Runtime::Podman).args(&job, "n", None).join(" ");
         assert!(!podman.contains("--pull"));
+        assert!(podman.contains(&format!("--unsetenv-all --ulimit nproc={0}:{0} ", nproc_limit())), "{podman}");
+        assert!(docker.contains(&format!("--pull never --ulimit nproc={0}:{0} ", nproc_limit())), "{docker}");
         assert!(
             podman.contains(&format!(
-                "--rootfs {} go version",
+                "--rootfs {}:O go version",
                 std::fs::canonicalize(rootfs.path()).unwrap_or_default().display()
             )),
             "{podman}"

@@ -138,7 +138,9 @@ pub struct Limits {
     /// Memory limit in bytes: a cgroup limit for the whole sandbox where
     /// cgroups can be used, else `RLIMIT_DATA` on every process.
     pub memory: Option<u64>,
-    /// At most this many processes (a cgroup `pids.max`; ignored without cgroups).
+    /// At most this many processes, threads included: a cgroup `pids.max`
+    /// (runc and bwrap as root, podman, docker), else `RLIMIT_NPROC`, which
+    /// binds only a sandbox whose user is not the host's root (rootless).
     pub pids: Option<u64>,
     /// Bytes of stdout and of stderr kept each; the rest is counted and dropped.
     pub output_cap: usize,

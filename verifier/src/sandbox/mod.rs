@@ -21,18 +21,24 @@
 //!   `/out` never have to be created in the (shared, cached) image. Fresh
 //!   `/proc`, `/dev`, `/dev/pts`, `/dev/shm` and a tmpfs `/tmp`; new pid, ipc,
 //!   uts, mount and (unless `--network host`) network namespaces, the last with
-//!   only loopback; all capabilities dropped, `noNewPrivileges`, rlimits
-//!   (`NOFILE`, `CORE=0`); a user namespace mapping the caller to root when
+//!   only loopback; all capabilities dropped, `noNewPrivileges`, a seccomp
+//!   profile that makes `mount`, `kexec_load`, `bpf`, `keyctl`, `ptrace`,
+//!   `unshare` and other calls a build never needs fail with `EPERM`
+//!   (`runc::DENIED_SYSCALLS`), rlimits (`NOFILE`, `CORE=0`); a user namespace mapping the caller to root when
 //!   not running as root. Memory and process limits are cgroup limits where
-//!   cgroups can be used (v1, hybrid or v2, probed), else `RLIMIT_DATA`.
+//!   cgroups can be used (v1, hybrid or v2, probed), else `RLIMIT_DATA` and,
+//!   rootless, `RLIMIT_NPROC` (see `cgroups` for what binds where).
 //! - **bwrap** (bubblewrap): the same layout with `--unshare-all` (plus
 //!   `--share-net` for host networking), `--die-with-parent`,
 //!   `--new-session`, `--cap-drop ALL`, `--clearenv`, fresh `/proc` (with
 //!   runc's read-only and masked paths: `/proc/sys`, `/proc/sysrq-trigger`…),
 //!   `/dev` and tmpfs `/tmp`, and `--remount-ro /` last; rlimits through
-//!   util-linux's `prlimit` (cgroups are not used).
+//!   util-linux's `prlimit` (`NOFILE`, `CORE=0`, `DATA` for memory); the
+//!   process count by a pids cgroup of its own as root, `RLIMIT_NPROC` rootless.
 //! - **podman** and **docker**: their CLIs, where an engine answers; podman
-//!   runs the rootfs directly (`--rootfs`), docker imports it once as an image.
+//!   (daemonless) runs the rootfs under an overlay (`--rootfs DIR:O`, so the
+//!   image is not written to) with `RLIMIT_NPROC` set to what its monitor can
+//!   grant; docker imports the rootfs once as an image.
 //!   `--read-only`, `--network none`, `--cap-drop ALL`,
 //!   `--security-opt no-new-privileges`, `--memory`, `--pids-limit`.
 //!

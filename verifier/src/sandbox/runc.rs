@@ -16,10 +16,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use oci_spec::runtime::{
-    Capabilities, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder, LinuxIdMappingBuilder,
+    Arch, Capabilities, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder, LinuxIdMappingBuilder,
     LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder,
-    MountBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
-    UserBuilder,
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompBuilder, LinuxSyscallBuilder, MountBuilder, PosixRlimit,
+    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 use rustix::process::Signal;
 
@@ -125,11 +125,25 @@ impl Runner for Runc {
         let use_cgroups = cg.unusable.is_none();
         let mut notes = Vec::new();
         if let Some(why) = &cg.unusable {
-            let what = if job.limits().memory.is_some() {
-                "memory is limited per process by RLIMIT_DATA, and the process count is not limited"
-            } else {
-                "the process count is not limited"
-            };
+            let mut what = Vec::new();
+            if let Some(m) = job.limits().memory {
+                what.push(if m < MIN_RLIMIT_DATA {
+                    format!(
+                        "memory is limited per process by RLIMIT_DATA, raised from {m} to {MIN_RLIMIT_DATA} bytes \
+                         (runc's init needs that much to install the seccomp profile)"
+                    )
+                } else {
+                    "memory is limited per process by RLIMIT_DATA".to_string()
+                });
+            }
+            if let Some(n) = job.limits().pids {
+                what.push(if rootless {
+                    format!("the process count by RLIMIT_NPROC ({n} processes of the user)")
+                } else {
+                    "the process count is not limited (RLIMIT_NPROC does not bind root)".to_string()
+                });
+            }
+            let what = if what.is_empty() { "no limit depends on it".to_string() } else { what.join(", ") };
             notes.push(format!("runc: {} unusable here ({why}): {what}", cg.mode.name()));
         }
         if rootless {
@@ -275,6 +289,113 @@ fn spec_error(e: impl std::fmt::Display) -> Error {
     Error::Start { runtime: Runtime::Runc, message: format!("cannot build the runtime spec: {e}") }
 }
 
+/// The lowest `RLIMIT_DATA` runc gets: the rlimits apply to runc's own init
+/// before it compiles and installs the seccomp profile, which fails (the
+/// container dies before it starts) under about 75 MiB.
+pub(crate) const MIN_RLIMIT_DATA: u64 = 128 << 20;
+
+/// System calls a build never needs and that widen the kernel's attack
+/// surface; the default seccomp profile makes them fail with `EPERM`. Most
+/// already fail without capabilities; the profile also covers those that an
+/// unprivileged process may make (`keyctl`, `add_key`, `ptrace`, `bpf`,
+/// `unshare`, `userfaultfd`, `perf_event_open`…). Names libseccomp does not
+/// know are skipped by runc.
+pub(crate) const DENIED_SYSCALLS: &[&str] = &[
+    // Mounts and the new mount API.
+    "mount",
+    "umount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "move_mount",
+    "open_tree",
+    "mount_setattr",
+    // Namespaces.
+    "unshare",
+    "setns",
+    // Kernel code, kernel state, the machine.
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "create_module",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "syslog",
+    "iopl",
+    "ioperm",
+    "vhangup",
+    "quotactl",
+    "quotactl_fd",
+    "lookup_dcookie",
+    "nfsservctl",
+    "uselib",
+    "_sysctl",
+    "sysfs",
+    "ustat",
+    "get_kernel_syms",
+    "query_module",
+    // BPF, perf, keys.
+    "bpf",
+    "perf_event_open",
+    "keyctl",
+    "add_key",
+    "request_key",
+    // Other processes' memory and tracing.
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kcmp",
+    "pidfd_getfd",
+    // File handles (container escapes), userfaultfd, clocks.
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "userfaultfd",
+    "settimeofday",
+    "clock_settime",
+    "clock_settime64",
+    "clock_adjtime",
+    "clock_adjtime64",
+    "adjtimex",
+    "stime",
+];
+
+/// The seccomp architectures for this machine: the native one and the
+/// compatibility ABIs a process could switch to (so no deny can be bypassed
+/// through them).
+fn seccomp_arches() -> Vec<Arch> {
+    match std::env::consts::ARCH {
+        "x86_64" => vec![Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32],
+        "aarch64" => vec![Arch::ScmpArchAarch64, Arch::ScmpArchArm],
+        "x86" => vec![Arch::ScmpArchX86],
+        "arm" => vec![Arch::ScmpArchArm],
+        _ => vec![Arch::ScmpArchNative],
+    }
+}
+
+/// The default seccomp profile: everything allowed but [`DENIED_SYSCALLS`], which fail with `EPERM`.
+pub(crate) fn seccomp_profile() -> Result<LinuxSeccomp, Error> {
+    let denied = LinuxSyscallBuilder::default()
+        .names(DENIED_SYSCALLS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .action(LinuxSeccompAction::ScmpActErrno)
+        .errno_ret(1u32) // EPERM
+        .build()
+        .map_err(spec_error)?;
+    LinuxSeccompBuilder::default()
+        .default_action(LinuxSeccompAction::ScmpActAllow)
+        .architectures(seccomp_arches())
+        .syscalls(vec![denied])
+        .build()
+        .map_err(spec_error)
+}
+
 /// The OCI runtime spec for `job`.
 pub(crate) fn build_spec(job: &Job, o: &SpecOptions<'_>) -> Result<Spec, Error> {
     let string_vec = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -338,7 +459,11 @@ pub(crate) fn build_spec(job: &Job, o: &SpecOptions<'_>) -> Result<Spec, Error> 
     let mut rlimits =
         vec![rlimit(PosixRlimitType::RlimitNofile, nofile_limit())?, rlimit(PosixRlimitType::RlimitCore, 0)?];
     if let (Some(memory), false) = (job.limits().memory, o.cgroups) {
-        rlimits.push(rlimit(PosixRlimitType::RlimitData, memory)?);
+        rlimits.push(rlimit(PosixRlimitType::RlimitData, memory.max(MIN_RLIMIT_DATA))?);
+    }
+    // Binds only rootless sandboxes: the kernel exempts the host's uid 0.
+    if let (Some(pids), false, true) = (job.limits().pids, o.cgroups, o.rootless) {
+        rlimits.push(rlimit(PosixRlimitType::RlimitNproc, pids)?);
     }
     let none = Capabilities::new();
     let capabilities = LinuxCapabilitiesBuilder::default()
@@ -379,6 +504,7 @@ pub(crate) fn build_spec(job: &Job, o: &SpecOptions<'_>) -> Result<Spec, Error> 
 
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
+        .seccomp(seccomp_profile()?)
         .masked_paths(oci_spec::runtime::get_default_maskedpaths())
         .readonly_paths(oci_spec::runtime::get_default_readonly_paths());
     if o.rootless {
@@ -464,6 +590,22 @@ mod tests {
         let out_mount = mounts.iter().find(|m| m["destination"] == "/out").cloned().unwrap_or_default();
         assert_eq!(out_mount["options"], serde_json::json!(["rbind", "rw", "nosuid", "nodev"]));
         assert!(mounts.iter().any(|m| m["destination"] == "/tmp" && m["type"] == "tmpfs"));
+        // The default seccomp profile: allow, but the denied calls fail with EPERM.
+        let seccomp = &v["linux"]["seccomp"];
+        assert_eq!(seccomp["defaultAction"], "SCMP_ACT_ALLOW");
+        assert_eq!(seccomp["syscalls"][0]["action"], "SCMP_ACT_ERRNO");
+        assert_eq!(seccomp["syscalls"][0]["errnoRet"], 1);
+        let names: Vec<&str> =
+            seccomp["syscalls"][0]["names"].as_array().into_iter().flatten().filter_map(|n| n.as_str()).collect();
+        for name in ["mount", "kexec_load", "bpf", "keyctl", "ptrace", "unshare", "open_by_handle_at"] {
+            assert!(names.contains(&name), "{name} is not denied: {names:?}");
+        }
+        if std::env::consts::ARCH == "x86_64" {
+            assert_eq!(
+                seccomp["architectures"],
+                serde_json::json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+            );
+        }
 
         let rootless = build_spec(&job, &SpecOptions { root, id: "x", rootless: true, cgroups: false })
             .unwrap_or_else(|e| panic!("{e}"));
@@ -472,7 +614,8 @@ mod tests {
         assert_eq!(v["linux"]["uidMappings"].as_array().map(Vec::len), Some(1));
         let rl: Vec<&str> =
             v["process"]["rlimits"].as_array().into_iter().flatten().filter_map(|r| r["type"].as_str()).collect();
-        assert!(rl.contains(&"RLIMIT_DATA"), "{rl:?}");
+        assert!(rl.contains(&"RLIMIT_DATA") && rl.contains(&"RLIMIT_NPROC"), "{rl:?}");
+        assert!(v["linux"]["seccomp"].is_object());
     }
 
     #[test]

@@ -139,6 +139,16 @@ pub enum ToolchainError {
         #[source]
         source: Box<oci_client::errors::OciDistributionError>,
     },
+    /// The registry or its token server refused the credentials (or their absence).
+    #[error("authentication to {registry} failed with {origin}: {reason}")]
+    Auth {
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// Which credentials were used: `anonymous`, a user name and where it came from, a token.
+        origin: String,
+        /// What the registry or token server said.
+        reason: String,
+    },
     /// Content does not match its digest.
     #[error("{what} of {image} does not match its digest: expected {expected}, got {actual}")]
     DigestMismatch {

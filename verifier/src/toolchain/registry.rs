@@ -2,7 +2,10 @@
 //! streaming blob downloads that are checked against their digest and size.
 //!
 //! oci-client does the HTTP, the auth handshakes (anonymous, basic, bearer
-//! token) and the manifest requests. Blob bodies are hashed here as they
+//! token with basic credentials) and the manifest requests; an `identitytoken`
+//! from an auth file is exchanged here for an access token (Docker's OAuth2
+//! refresh-token grant) and handed to oci-client as a bearer token. A 401 from
+//! the registry or a refusal by its token server is [`ToolchainError::Auth`]. Blob bodies are hashed here as they
 //! stream, and a download broken mid-way is resumed with a range request, so
 //! the digest covers every byte exactly once. Plain HTTP is used only for
 //! loopback registries and those named in `insecure_registries`.
@@ -21,7 +24,8 @@ use oci_client::{Client, RegistryOperation};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use sha2::Digest as _;
 
-use super::{auth, Digest, ImageRef, Platform, Progress, RegistryOptions, ToolchainError};
+use super::auth::{self, Auth, ResolvedAuth};
+use super::{Digest, ImageRef, Platform, Progress, RegistryOptions, ToolchainError};
 
 pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -35,7 +39,13 @@ const MAX_SMALL_BLOB: u64 = 8 << 20;
 /// A client for one registry.
 pub(crate) struct Registry {
     client: Client,
+    /// What oci-client is given on every call (anonymous for identity tokens:
+    /// their access tokens go into its token cache in `authenticate`).
     auth: RegistryAuth,
+    resolved: ResolvedAuth,
+    /// Plain HTTP allowed (loopback or `--insecure-registry`).
+    plain_http: bool,
+    insecure_registries: Vec<String>,
     retries: u32,
 }
 
@@ -73,7 +83,8 @@ fn backoff(attempt: u32) -> Duration {
 impl Registry {
     pub(crate) fn new(image: &ImageRef, options: &RegistryOptions) -> Result<Registry, ToolchainError> {
         super::install_crypto_provider();
-        let protocol = if insecure(image, options) { ClientProtocol::Http } else { ClientProtocol::Https };
+        let plain_http = insecure(image, options);
+        let protocol = if plain_http { ClientProtocol::Http } else { ClientProtocol::Https };
         let config = ClientConfig {
             protocol,
             platform_resolver: None,
@@ -82,8 +93,27 @@ impl Registry {
             user_agent: concat!("reprove/", env!("CARGO_PKG_VERSION")),
             ..ClientConfig::default()
         };
-        let auth = auth::registry_auth(image, options.credentials.as_ref(), options.auth_file.as_deref())?;
-        Ok(Registry { client: Client::new(config), auth, retries: options.retries.unwrap_or(4) })
+        let resolved = auth::registry_auth(image, options.credentials.as_ref(), options.auth_file.as_deref())?;
+        let auth = match &resolved.auth {
+            Auth::Client(a) => a.clone(),
+            Auth::IdentityToken(_) => RegistryAuth::Anonymous,
+        };
+        Ok(Registry {
+            client: Client::new(config),
+            auth,
+            resolved,
+            plain_http,
+            insecure_registries: options.insecure_registries.clone(),
+            retries: options.retries.unwrap_or(4),
+        })
+    }
+
+    fn auth_error(&self, image: &ImageRef, reason: impl Into<String>) -> ToolchainError {
+        ToolchainError::Auth {
+            registry: image.registry().to_string(),
+            origin: self.resolved.origin.clone(),
+            reason: reason.into(),
+        }
     }
 
     async fn retry<T, F, Fut>(&self, image: &ImageRef, action: &str, mut f: F) -> Result<T, ToolchainError>
@@ -98,6 +128,12 @@ impl Registry {
                 Err(e) if retryable(&e) && attempt < self.retries => {
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
+                }
+                Err(OciDistributionError::UnauthorizedError { url }) => {
+                    return Err(self.auth_error(image, format!("the registry answered 401 Unauthorized to {url}")))
+                }
+                Err(OciDistributionError::AuthenticationFailure(body)) => {
+                    return Err(self.auth_error(image, format!("the token server refused them: {}", clip(&body))));
                 }
                 Err(e) => {
                     return Err(ToolchainError::Registry {
@@ -121,8 +157,137 @@ impl Registry {
             RegistryOperation::Pull => "authenticating to pull",
             RegistryOperation::Push => "authenticating to push",
         };
-        self.retry(image, action, || self.client.auth(&r, &self.auth, operation)).await?;
+        let auth = match &self.resolved.auth {
+            Auth::IdentityToken(token) => match self.exchange_identity_token(image, operation, token).await? {
+                Some(access) => RegistryAuth::Bearer(access),
+                None => RegistryAuth::Anonymous,
+            },
+            Auth::Client(a) => a.clone(),
+        };
+        self.retry(image, action, || self.client.auth(&r, &auth, operation)).await?;
         Ok(())
+    }
+
+    /// Docker's OAuth2 refresh-token grant: asks the registry for its token
+    /// server (the `WWW-Authenticate: Bearer` challenge of `/v2/`), then POSTs
+    /// `grant_type=refresh_token` with the identity token, the service and the
+    /// repository scope, and returns the access token. `None` when the
+    /// registry needs no authentication. The refresh token is sent over plain
+    /// HTTP only to a loopback token server or one named in `--insecure-registry`.
+    async fn exchange_identity_token(
+        &self,
+        image: &ImageRef,
+        operation: RegistryOperation,
+        token: &str,
+    ) -> Result<Option<String>, ToolchainError> {
+        let oci = image.to_oci();
+        let scheme = if self.plain_http { "http" } else { "https" };
+        let probe = format!("{scheme}://{}/v2/", oci.resolve_registry());
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(120))
+            .user_agent(concat!("reprove/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| self.request_error(image, "creating the HTTP client", e))?;
+        let response =
+            self.retry_http(image, "asking the registry for its token server", || http.get(&probe).send()).await?;
+        if response.status().is_success() {
+            return Ok(None);
+        }
+        let challenge = response
+            .headers()
+            .get_all(http::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(auth::parse_bearer_challenge)
+            .ok_or_else(|| {
+                self.auth_error(
+                    image,
+                    format!(
+                        "an identity token needs a token server, but {probe} answered {} without a Bearer challenge",
+                        response.status()
+                    ),
+                )
+            })?;
+        let realm = reqwest::Url::parse(&challenge.realm)
+            .map_err(|e| self.auth_error(image, format!("token server URL {:?}: {e}", challenge.realm)))?;
+        let realm_host = realm.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_string();
+        let loopback = realm_host == "localhost" || realm_host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        let listed = self.insecure_registries.iter().any(|r| super::reference::registry_host(r) == realm_host);
+        match realm.scheme() {
+            "https" => {}
+            "http" if loopback || listed => {}
+            other => {
+                return Err(self
+                    .auth_error(image, format!("refusing to send the identity token to {realm} ({other}, not https)")))
+            }
+        }
+        let scope = match operation {
+            RegistryOperation::Pull => format!("repository:{}:pull", image.repository()),
+            RegistryOperation::Push => format!("repository:{}:pull,push", image.repository()),
+        };
+        let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", "reprove")];
+        if let Some(service) = &challenge.service {
+            form.push(("service", service));
+        }
+        form.push(("scope", &scope));
+        let body = auth::form_encode(&form);
+        let response = self
+            .retry_http(image, "exchanging the identity token", || {
+                http.post(realm.clone())
+                    .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(body.clone())
+                    .send()
+            })
+            .await?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| self.request_error(image, "reading the token", e))?;
+        if !status.is_success() {
+            return Err(self
+                .auth_error(image, format!("the token server refused the identity token: {status}: {}", clip(&text))));
+        }
+        let doc: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| self.auth_error(image, format!("the token server's answer is not JSON: {e}")))?;
+        ["access_token", "token"]
+            .iter()
+            .find_map(|k| doc.get(*k).and_then(|t| t.as_str()).filter(|t| !t.is_empty()))
+            .map(|t| Some(t.to_string()))
+            .ok_or_else(|| self.auth_error(image, "the token server's answer has no access_token"))
+    }
+
+    fn request_error(&self, image: &ImageRef, action: &str, e: reqwest::Error) -> ToolchainError {
+        ToolchainError::Registry {
+            image: image.to_string(),
+            action: action.to_string(),
+            source: Box::new(OciDistributionError::RequestError(e)),
+        }
+    }
+
+    /// A plain reqwest request with the retry policy of [`Registry::retry`] (5xx and broken connections).
+    async fn retry_http<F, Fut>(
+        &self,
+        image: &ImageRef,
+        action: &str,
+        mut f: F,
+    ) -> Result<reqwest::Response, ToolchainError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<reqwest::Response, reqwest::Error>>,
+    {
+        let mut attempt = 0;
+        loop {
+            let r = f().await;
+            let transient = match &r {
+                Ok(resp) => resp.status().is_server_error(),
+                Err(e) => e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
+            };
+            if transient && attempt < self.retries {
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+                continue;
+            }
+            return r.map_err(|e| self.request_error(image, action, e));
+        }
     }
 
     /// Fetches the manifest (or index) `image` names; checks its digest when the reference has one.
@@ -382,6 +547,16 @@ impl Registry {
             .await?;
         Ok(())
     }
+}
+
+/// An error body, trimmed and cut to 300 bytes (at a character boundary).
+fn clip(text: &str) -> &str {
+    let text = text.trim();
+    let mut end = text.len().min(300);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 fn parse_manifest(image: &ImageRef, bytes: &[u8]) -> Result<ImageManifest, ToolchainError> {
