@@ -11,9 +11,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod file;
 pub mod infer;
 pub mod merge;
 
+pub use file::{partial_from_env, RecipeFile, RecipeFileError};
 pub use infer::{infer, infer_partial};
 pub use merge::{merge, Conflict, Partial, Sourced};
 
@@ -47,6 +49,8 @@ impl BuildVcs {
 pub enum Origin {
     /// A command-line flag.
     Flag,
+    /// A `REPROVE_*` environment variable, by its name.
+    Environment(String),
     /// A recipe file in the repository (`reprove.toml`), by its path in the repository.
     RecipeFile(String),
     /// A `.goreleaser.yaml` build entry, by its path and build id.
