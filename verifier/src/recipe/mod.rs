@@ -12,10 +12,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub mod file;
+pub mod goreleaser;
 pub mod infer;
 pub mod merge;
 
 pub use file::{partial_from_env, RecipeFile, RecipeFileError};
+pub use goreleaser::{Goreleaser, GoreleaserBuild, GoreleaserError, Target, TemplateValues};
 pub use infer::{infer, infer_partial};
 pub use merge::{merge, Conflict, Partial, Sourced};
 
