@@ -14,11 +14,13 @@ use serde::{Deserialize, Serialize};
 pub mod file;
 pub mod goreleaser;
 pub mod infer;
+pub mod lock;
 pub mod merge;
 
 pub use file::{partial_from_env, RecipeFile, RecipeFileError};
 pub use goreleaser::{Goreleaser, GoreleaserBuild, GoreleaserError, Target, TemplateValues};
 pub use infer::{infer, infer_partial};
+pub use lock::{lock_toolchain, LockError, LockFile};
 pub use merge::{merge, Conflict, Partial, Sourced};
 
 /// How `go build -buildvcs` is set.
