@@ -7,14 +7,11 @@
 //! `-C DIR`, the reference binary's build info (`--from`), defaults.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::json;
-use verifier::recipe::goreleaser::{Goreleaser, Target, TemplateValues};
-use verifier::recipe::lock::LockFile;
-use verifier::recipe::{
-    infer_partial, merge, partial_from_env, BuildVcs, Origin, Partial, Recipe, RecipeFile, Sourced,
-};
+use verifier::recipe::goreleaser::{Target, TemplateValues};
+use verifier::recipe::{locked_toolchain, resolve, BuildVcs, Inputs, Origin, Partial, Sourced};
 
 use crate::exit::{CommandResult, Failure, Verdict};
 
@@ -153,128 +150,29 @@ pub(crate) struct Args {
     templates: TemplateFlags,
 }
 
-/// The goreleaser files reprove reads, in goreleaser's order.
-pub(crate) const GORELEASER_FILES: &[&str] =
-    &[".goreleaser.yml", ".goreleaser.yaml", "goreleaser.yml", "goreleaser.yaml"];
-
-/// Unix seconds of an RFC 3339 UTC time as Go's vcs.time writes it.
-fn parse_vcs_time(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || !s.ends_with('Z') {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<i64>().ok());
-    let (y, mo, d, h, mi, se) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + mi * 60 + se)
-}
-
-/// Everything `reprove recipe` resolved.
-pub(crate) struct Resolved {
-    pub(crate) recipe: Recipe,
-    pub(crate) inputs: serde_json::Value,
-}
-
-/// Merges every input for `dir` into the recipe.
-pub(crate) fn resolve(
-    dir: &Path,
-    from: Option<&Path>,
-    build: Option<&str>,
-    flags: &RecipeFlags,
-    templates: &TemplateFlags,
-) -> Result<Resolved, Failure> {
-    let flag_layer = flags.to_partial()?;
-    let env_layer = partial_from_env(std::env::vars()).map_err(Failure::input)?;
-    let file = RecipeFile::load(dir).map_err(Failure::input)?;
-    let file_layer = file.as_ref().map(|f| f.partial(build)).transpose().map_err(Failure::input)?;
-    let reference_layer = match from {
-        Some(path) => {
-            let bi = verifier::goinfo::read_build_info_file(path)
-                .map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", path.display())))?;
-            Some(infer_partial(&bi))
-        }
-        None => None,
-    };
-
-    let mut goreleaser_path = None;
-    let mut goreleaser_layer = None;
-    let mut mod_timestamp = None;
-    if let Some(name) = GORELEASER_FILES.iter().find(|n| dir.join(n).is_file()) {
-        let path = dir.join(name);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Failure::input(anyhow::anyhow!("cannot read {}: {e}", path.display())))?;
-        let g = Goreleaser::parse(&text, name).map_err(Failure::input)?;
-        let reference = reference_layer.as_ref();
+impl TemplateFlags {
+    /// The template values and the goreleaser target the flags give.
+    pub(crate) fn to_values(&self) -> Result<(TemplateValues, Option<Target>), Failure> {
         let mut values = TemplateValues {
-            commit: templates.commit.clone().or_else(|| reference.and_then(|r| r.revision.clone()).map(|s| s.value)),
-            commit_time: templates.commit_time,
-            tag: templates.tag.clone(),
-            build_time: templates.date,
+            commit: self.commit.clone(),
+            commit_time: self.commit_time,
+            tag: self.tag.clone(),
+            build_time: self.date,
             ..TemplateValues::default()
         };
-        if values.commit_time.is_none() {
-            if let Some(path) = from {
-                if let Ok(bi) = verifier::goinfo::read_build_info_file(path) {
-                    values.commit_time = bi.setting("vcs.time").and_then(|t| parse_vcs_time(&t.to_string()));
-                }
-            }
-        }
-        for kv in &templates.template_env {
+        for kv in &self.template_env {
             let (k, v) = split_kv(kv, "--template-env")?;
             values.env.insert(k, v);
         }
-        // The target: --target, else the explicit or inferred GOOS/GOARCH and level.
-        let target = match &templates.target {
+        let target = match &self.target {
             Some(t) => Some(
                 Target::parse(t)
                     .ok_or_else(|| Failure::input(anyhow::anyhow!("--target {t:?}: expected OS_ARCH[_LEVEL]")))?,
             ),
-            None => {
-                let pick = |f: fn(&Partial) -> Option<String>| f(&flag_layer).or_else(|| reference.and_then(f));
-                let goos = pick(|p| p.goos.as_ref().map(|s| s.value.clone()));
-                let goarch = pick(|p| p.goarch.as_ref().map(|s| s.value.clone()));
-                match (goos, goarch) {
-                    (Some(goos), Some(goarch)) => {
-                        let mut t = Target { goos, goarch, level: None };
-                        if let Some(var) = t.level_var() {
-                            t.level = flag_layer
-                                .env
-                                .get(var)
-                                .or_else(|| reference.and_then(|r| r.env.get(var)))
-                                .map(|s| s.value.clone());
-                        }
-                        Some(t)
-                    }
-                    _ => None,
-                }
-            }
+            None => None,
         };
-        let id = build.filter(|b| g.build_ids().iter().any(|i| i == b));
-        let built = g.build(id, target.as_ref(), &values).map_err(Failure::input)?;
-        mod_timestamp = built.mod_timestamp.clone();
-        goreleaser_layer = Some(built.partial);
-        goreleaser_path = Some(format!("{name}#{}", built.id));
+        Ok((values, target))
     }
-
-    let layers: Vec<Partial> = [Some(flag_layer), Some(env_layer), file_layer, goreleaser_layer, reference_layer]
-        .into_iter()
-        .flatten()
-        .collect();
-    let recipe = merge(&layers);
-    let inputs = json!({
-        "reference": from.map(|p| p.display().to_string()),
-        "recipe_file": file.as_ref().map(|f| f.path.clone()),
-        "goreleaser": goreleaser_path,
-        "build": build,
-        "mod_timestamp": mod_timestamp,
-    });
-    Ok(Resolved { recipe, inputs })
 }
 
 fn origin_text(o: &Origin) -> String {
@@ -289,17 +187,36 @@ fn origin_text(o: &Origin) -> String {
 }
 
 pub(crate) fn run(args: Args) -> CommandResult {
-    let resolved = resolve(&args.dir, args.from.as_deref(), args.build.as_deref(), &args.recipe, &args.templates)?;
-    let recipe = &resolved.recipe;
-    let (toolchain, toolchain_error) = match (&recipe.go_version, LockFile::load(&args.dir)) {
-        (_, Err(e)) => return Err(Failure::input(e)),
-        (Some(v), Ok(Some(lock))) => match lock.toolchain(v) {
-            Ok(image) => (Some(image.to_string()), None),
-            Err(e) => (None, Some(e.to_string())),
-        },
-        (None, Ok(Some(_))) => (None, Some("the Go version is undetermined".to_string())),
-        (_, Ok(None)) => (None, None),
+    let reference = match &args.from {
+        Some(path) => Some(
+            verifier::goinfo::read_build_info_file(path)
+                .map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", path.display())))?,
+        ),
+        None => None,
     };
+    let (templates, target) = args.templates.to_values()?;
+    let inputs = Inputs {
+        flags: args.recipe.to_partial()?,
+        env: std::env::vars().collect(),
+        reference: reference.as_ref(),
+        build: args.build.as_deref(),
+        templates,
+        target,
+    };
+    let resolved = resolve(&args.dir, &inputs).map_err(Failure::input)?;
+    let recipe = &resolved.recipe;
+    let (toolchain, toolchain_error) = match locked_toolchain(&args.dir, recipe) {
+        Ok(image) => (image.map(|i| i.to_string()), None),
+        Err(e @ verifier::recipe::LockError::MissingVersion { .. }) => (None, Some(e.to_string())),
+        Err(e) => return Err(Failure::input(e)),
+    };
+    let inputs_doc = json!({
+        "reference": args.from.as_ref().map(|p| p.display().to_string()),
+        "recipe_file": resolved.recipe_file,
+        "goreleaser": resolved.goreleaser,
+        "build": args.build,
+        "mod_timestamp": resolved.mod_timestamp,
+    });
     let output = recipe.output_name.clone();
     let args_v = recipe.go_build_args(&output);
     let env: BTreeMap<String, String> = recipe.build_env().into_iter().collect();
@@ -307,7 +224,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
         let mut doc = serde_json::to_value(recipe).map_err(|e| Failure::infrastructure(anyhow::anyhow!(e)))?;
         if let Some(obj) = doc.as_object_mut() {
             obj.insert("complete".into(), json!(recipe.undetermined.is_empty()));
-            obj.insert("inputs".into(), resolved.inputs.clone());
+            obj.insert("inputs".into(), inputs_doc);
             obj.insert("toolchain".into(), json!(toolchain));
             obj.insert("toolchain_error".into(), json!(toolchain_error));
             obj.insert(

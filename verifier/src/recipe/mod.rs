@@ -16,12 +16,14 @@ pub mod goreleaser;
 pub mod infer;
 pub mod lock;
 pub mod merge;
+pub mod resolve;
 
 pub use file::{partial_from_env, RecipeFile, RecipeFileError};
 pub use goreleaser::{Goreleaser, GoreleaserBuild, GoreleaserError, Target, TemplateValues};
 pub use infer::{infer, infer_partial};
 pub use lock::{lock_toolchain, LockError, LockFile};
 pub use merge::{merge, Conflict, Partial, Sourced};
+pub use resolve::{locked_toolchain, resolve, Inputs, ResolveError, Resolved};
 
 /// How `go build -buildvcs` is set.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
