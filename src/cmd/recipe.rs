@@ -292,6 +292,12 @@ pub(crate) fn run(args: Args) -> CommandResult {
             );
         }
     }
+    if !recipe.notes.is_empty() {
+        println!("\nnotes:");
+        for n in &recipe.notes {
+            println!("  {n}");
+        }
+    }
     if !recipe.undetermined.is_empty() {
         println!("\nundetermined:");
         for u in &recipe.undetermined {

@@ -332,8 +332,43 @@ fn validate(p: &Partial) -> Result<(), (String, String)> {
         if k == "GOTOOLCHAIN" {
             return bad("env", "GOTOOLCHAIN is fixed to local by reprove; choose the version with `go`".to_string());
         }
+        if PIPELINE_VARS.contains(&k.as_str()) {
+            return bad("env", format!("{k} is set by reprove's build pipeline, not by a recipe"));
+        }
     }
     Ok(())
+}
+
+/// Variables the rebuild pipeline owns: module fetching (always `GOPROXY=off`
+/// over the verified cache), caches and paths. No recipe input may set them.
+pub const PIPELINE_VARS: &[&str] = &[
+    "GOPROXY",
+    "GONOPROXY",
+    "GOPRIVATE",
+    "GONOSUMDB",
+    "GONOSUMCHECK",
+    "GOSUMDB",
+    "GOINSECURE",
+    "GOVCS",
+    "GOAUTH",
+    "GOROOT",
+    "GOPATH",
+    "GOMODCACHE",
+    "GOCACHE",
+    "GOCACHEPROG",
+    "GOENV",
+    "GOTMPDIR",
+    "GOTELEMETRY",
+    "GOTELEMETRYDIR",
+    "HOME",
+    "PATH",
+    "TMPDIR",
+];
+
+/// Checks a recipe layer from any input (flags, for instance) as
+/// `reprove.toml` values are checked; `source` names the input in the error.
+pub fn validate_layer(p: &Partial, source: &str) -> Result<(), RecipeFileError> {
+    validate(p).map_err(|(field, message)| RecipeFileError::Invalid { path: source.to_string(), field, message })
 }
 
 /// The `REPROVE_*` variables that set recipe fields.
@@ -458,8 +493,30 @@ buildvcs = false
         assert!(e.contains("build.buildmode"), "{e}");
         let e = RecipeFile::parse("[builds.x]\nenv = { GOOS = \"linux\" }\n", "r.toml").unwrap_err().to_string();
         assert!(e.contains("builds.x.env"), "{e}");
+        let e = RecipeFile::parse("[build]\nenv = { GOPROXY = \"direct\" }\n", "r.toml").unwrap_err().to_string();
+        assert!(e.contains("GOPROXY") && e.contains("pipeline"), "{e}");
         for text in ["\u{0}", "a = [", "[[build]]\n", "[build]\ntags = [1]\n", "x = 1e999999"] {
             assert!(RecipeFile::parse(text, "r.toml").is_err(), "{text:?}");
+        }
+    }
+
+    /// Every prefix and every one-byte corruption of the example is an error
+    /// or a file, never a panic.
+    #[test]
+    fn mangled_files_never_panic() {
+        let text = include_str!("../../../examples/recipe/reprove.toml");
+        for end in 0..text.len() {
+            if let Some(prefix) = text.get(..end) {
+                let _ = RecipeFile::parse(prefix, "r.toml").and_then(|f| f.partial(Some("hello")));
+            }
+        }
+        for i in 0..text.len() {
+            for b in [b'"', b'[', b'=', b'\n', b'\\', 0xff] {
+                let mut bytes = text.as_bytes().to_vec();
+                bytes[i] = b;
+                let mangled = String::from_utf8_lossy(&bytes);
+                let _ = RecipeFile::parse(&mangled, "r.toml");
+            }
         }
     }
 

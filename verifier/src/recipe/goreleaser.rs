@@ -544,6 +544,16 @@ impl Goreleaser {
         for kv in b.env.iter().flatten() {
             let kv = expand("env", kv)?;
             let (k, v) = kv.split_once('=').ok_or_else(|| unsupported(format!("env entry {kv:?} is not KEY=VALUE")))?;
+            if super::file::PIPELINE_VARS.contains(&k) || k == "GOTOOLCHAIN" {
+                p.notes.push(format!(
+                    "{}#{id}: env {k}={v} not used: reprove's pipeline sets {k} (module fetching, caches and the toolchain are pinned)",
+                    self.path
+                ));
+                continue;
+            }
+            if k == "GOOS" || k == "GOARCH" {
+                return Err(unsupported(format!("env sets {k}; use goos/goarch")));
+            }
             p.env.insert(k.to_string(), Sourced::new(v.to_string(), origin.clone()));
         }
         let flags: Vec<String> = match &b.flags {
@@ -641,7 +651,7 @@ builds:
       - -X main.version={{.Version}} -X main.commit={{ .ShortCommit }}
       - -X main.date={{.CommitDate}} -X main.ts={{.CommitTimestamp}} -X main.full={{.FullCommit}}
       - -X main.tag={{.Tag}} -X main.built={{ .Date }} -X main.env={{ .Env.FOO }}
-    env: [CGO_ENABLED=0]
+    env: [CGO_ENABLED=0, GOPROXY=https://proxy.invalid]
     goos: [linux, windows]
     goarch: [amd64, arm]
     goarm: [6, 7]
@@ -677,6 +687,8 @@ builds:
         assert_eq!((r.goos.as_str(), r.goarch.as_str()), ("linux", "arm"));
         assert_eq!(r.env["GOARM"], "7");
         assert_eq!(r.env["CGO_ENABLED"], "0");
+        assert!(!r.env.contains_key("GOPROXY"));
+        assert!(r.notes.iter().any(|n| n.contains("GOPROXY")), "{:?}", r.notes);
         assert!(r.trimpath);
         assert_eq!(r.tags, ["netgo"]);
         assert_eq!(r.output_name, "tool-linux");
@@ -720,6 +732,29 @@ builds:
         let r = merge(&[ok.build(None, None, &values()).unwrap().partial]);
         assert_eq!(r.ldflags.as_deref(), Some("-X a=v1.2.3-X b="));
         assert_eq!(r.env["GORISCV64"], "rva20u64");
+    }
+
+    /// Every prefix and one-byte corruption of a real-looking file is an
+    /// error or a build, never a panic.
+    #[test]
+    fn mangled_files_never_panic() {
+        for end in 0..YAML.len() {
+            if let Some(prefix) = YAML.get(..end) {
+                if let Ok(g) = Goreleaser::parse(prefix, "g") {
+                    let _ = g.build(Some("cli"), Target::parse("linux_arm_7").as_ref(), &values());
+                }
+            }
+        }
+        for i in 0..YAML.len() {
+            for b in [b'{', b'}', b'-', b':', b'\n', b'&', b'*', b' '] {
+                let mut bytes = YAML.as_bytes().to_vec();
+                bytes[i] = b;
+                let mangled = String::from_utf8_lossy(&bytes);
+                if let Ok(g) = Goreleaser::parse(&mangled, "g") {
+                    let _ = g.build(None, Target::parse("linux_amd64_v1").as_ref(), &values());
+                }
+            }
+        }
     }
 
     #[test]

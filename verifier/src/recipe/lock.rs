@@ -226,6 +226,20 @@ impl LockFile {
     }
 }
 
+/// Checks that a pulled toolchain image contains exactly `go_version`
+/// (`$GOROOT/VERSION`): a recipe's Go version is never silently switched.
+pub fn check_image_go_version(image: &PulledImage, go_version: &str) -> Result<(), LockError> {
+    match image.go_version.as_deref() {
+        None => Err(LockError::NoGo { image: image.pinned().to_string() }),
+        Some(found) if found != go_version => Err(LockError::VersionMismatch {
+            image: image.pinned().to_string(),
+            wanted: go_version.to_string(),
+            found: found.to_string(),
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
 /// Pulls `image`, checks that it contains exactly `go_version`, and records
 /// it pinned by digest in `dir/reprove.lock` (created or updated). Returns
 /// the pinned image and the pull.
@@ -239,17 +253,7 @@ pub fn lock_toolchain(
     check_go_version(go_version)?;
     let pulled = store.pull_blocking(image, options)?;
     let pinned = pulled.pinned();
-    match pulled.go_version.as_deref() {
-        None => return Err(LockError::NoGo { image: pinned.to_string() }),
-        Some(found) if found != go_version => {
-            return Err(LockError::VersionMismatch {
-                image: pinned.to_string(),
-                wanted: go_version.to_string(),
-                found: found.to_string(),
-            })
-        }
-        Some(_) => {}
-    }
+    check_image_go_version(&pulled, go_version)?;
     let mut lock = LockFile::load(dir)?.unwrap_or_else(|| LockFile::new(LOCK_FILE_NAME));
     lock.toolchains.insert(go_version.to_string(), pinned.clone());
     lock.write_atomic(&dir.join(LOCK_FILE_NAME))?;

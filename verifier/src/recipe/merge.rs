@@ -68,6 +68,8 @@ pub struct Partial {
     pub revision: Option<Sourced<String>>,
     /// What this input could not determine.
     pub undetermined: Vec<Undetermined>,
+    /// What this input set that reprove left out on purpose, and why.
+    pub notes: Vec<String>,
 }
 
 /// Two inputs that set one field differently.
@@ -204,6 +206,7 @@ pub fn merge(layers: &[Partial]) -> Recipe {
     recipe.default_godebug = default_godebug;
     recipe.revision = revision;
     recipe.conflicts = conflicts;
+    recipe.notes = layers.iter().flat_map(|l| l.notes.iter().cloned()).collect();
     let mut undetermined: Vec<Undetermined> = Vec::new();
     for u in layers.iter().flat_map(|l| l.undetermined.iter()) {
         let supplied = origins.get(&u.field).is_some_and(|o| *o != Origin::Default);

@@ -130,6 +130,10 @@ pub struct Recipe {
     /// Values that two inputs set differently, with the one that won.
     #[serde(default)]
     pub conflicts: Vec<Conflict>,
+    /// What an input set that reprove left out on purpose, and why (for
+    /// example a goreleaser `env: [GOPROXY=…]`: reprove controls module fetching).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl Recipe {
@@ -157,6 +161,7 @@ impl Recipe {
             default_godebug: None,
             revision: None,
             conflicts: Vec::new(),
+            notes: Vec::new(),
         }
     }
 

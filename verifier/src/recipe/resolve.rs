@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::file::{partial_from_env, RecipeFile, RecipeFileError};
+use super::file::{partial_from_env, validate_layer, RecipeFile, RecipeFileError};
 use super::goreleaser::{Goreleaser, GoreleaserError, Target, TemplateValues};
 use super::infer::infer_partial;
 use super::lock::{LockError, LockFile};
@@ -90,6 +90,7 @@ pub fn parse_vcs_time(s: &str) -> Option<i64> {
 
 /// Merges every input for the source tree `dir`.
 pub fn resolve(dir: &Path, inputs: &Inputs<'_>) -> Result<Resolved, ResolveError> {
+    validate_layer(&inputs.flags, "flags")?;
     let env_layer = partial_from_env(inputs.env.iter().cloned())?;
     let file = RecipeFile::load(dir)?;
     let file_layer = file.as_ref().map(|f| f.partial(inputs.build)).transpose()?;
