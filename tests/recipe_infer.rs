@@ -33,6 +33,32 @@ package main
 func init() { v += "+ab" }
 "#;
 
+/// Writes a CPU profile to its argument: the fixture's `default.pgo`.
+const PROFILE_GO: &str = r#"package main
+
+import (
+	"os"
+	"runtime/pprof"
+	"time"
+)
+
+func main() {
+	f, err := os.Create(os.Args[1])
+	if err != nil {
+		panic(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		panic(err)
+	}
+	n := 0
+	for t := time.Now(); time.Since(t) < 200*time.Millisecond; {
+		n++
+	}
+	pprof.StopCPUProfile()
+	f.Close()
+}
+"#;
+
 /// Variables that must reach a build only through the case or the recipe.
 const SCRUB: &[&str] = &[
     "GOOS",
@@ -69,7 +95,8 @@ fn sha256(path: &Path) -> String {
 }
 
 /// The fixture module, committed to a Git repository so that the default
-/// build stamps `vcs.*`.
+/// build stamps `vcs.*`, with a `default.pgo` in `cmd/app` so that Go's
+/// default `-pgo=auto` uses it.
 fn fixture() -> tempfile::TempDir {
     let dir = tempfile::Builder::new().prefix("recipe-infer").tempdir().expect("tempdir");
     let root = dir.path();
@@ -78,6 +105,11 @@ fn fixture() -> tempfile::TempDir {
     std::fs::write(root.join("main.go"), MAIN_GO).expect("main.go");
     std::fs::write(root.join("cmd/app/main.go"), MAIN_GO).expect("main.go");
     std::fs::write(root.join("cmd/app/tagged.go"), TAGGED_GO).expect("tagged.go");
+    let gen = tempfile::tempdir().expect("tempdir");
+    std::fs::write(gen.path().join("go.mod"), "module example.com/profile\n\ngo 1.21\n").expect("go.mod");
+    std::fs::write(gen.path().join("main.go"), PROFILE_GO).expect("main.go");
+    run_ok(go(gen.path()).args(["run", "."]).arg(root.join("cmd/app/default.pgo")))
+        .unwrap_or_else(|e| panic!("writing a CPU profile failed ({RUN_SETUP}): {e}"));
     for args in [
         &["init", "-q"][..],
         &["add", "."],
@@ -250,6 +282,8 @@ fn vcs_stamping_and_go_version_are_inferred() {
     assert_eq!(r.origins["buildvcs"], Origin::Reference("vcs".into()));
     let head = run_ok(Command::new("git").current_dir(root).args(["rev-parse", "HEAD"])).expect("git");
     assert_eq!(r.revision.as_deref(), Some(head.stdout_str().trim()));
+    // Go's default -pgo=auto used cmd/app/default.pgo, recorded by absolute path.
+    assert_eq!(r.pgo.as_deref(), Some("auto"), "{:?}", r.origins.get("pgo"));
     let version = run_ok(go(root).args(["env", "GOVERSION"])).expect("go env");
     assert_eq!(r.go_version.as_deref(), Some(version.stdout_str().trim()));
 }
