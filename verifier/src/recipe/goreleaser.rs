@@ -363,11 +363,12 @@ impl Goreleaser {
     pub fn parse(text: &str, path: &str) -> Result<Goreleaser, GoreleaserError> {
         let raw: RawFile = serde_yaml_ng::from_str(text).map_err(|e| {
             let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            let message = e.to_string();
-            let message = match message.rfind(" at line ") {
-                Some(i) if line > 0 => message[..i].to_string(),
-                _ => message,
-            };
+            let mut message = e.to_string();
+            // The position is in the prefix already.
+            if line > 0 {
+                let at = format!(" at line {line} column {column}");
+                message = message.replacen(&at, "", 1);
+            }
             GoreleaserError::Syntax { path: path.to_string(), line, column, message }
         })?;
         Ok(Goreleaser { path: path.to_string(), project_name: raw.project_name, builds: raw.builds })

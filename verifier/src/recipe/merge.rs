@@ -214,6 +214,10 @@ pub fn merge(layers: &[Partial]) -> Recipe {
             undetermined.push(u.clone());
         }
     }
+    // Cgo flags matter only to a cgo build.
+    if recipe.env.get("CGO_ENABLED").map(String::as_str) == Some("0") {
+        undetermined.retain(|u| u.field != "cgo-flags");
+    }
     recipe.undetermined = undetermined;
     recipe.origins = origins;
     recipe
@@ -222,6 +226,24 @@ pub fn merge(layers: &[Partial]) -> Recipe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cgo_flags_matter_only_with_cgo() {
+        let reference = Partial {
+            env: [("CGO_ENABLED".to_string(), Sourced::new("1".to_string(), Origin::Reference("CGO_ENABLED".into())))]
+                .into(),
+            undetermined: vec![Undetermined { field: "cgo-flags".into(), reason: "trimpath".into() }],
+            ..Partial::default()
+        };
+        assert_eq!(merge(std::slice::from_ref(&reference)).undetermined.len(), 1);
+        let flags = Partial {
+            env: [("CGO_ENABLED".to_string(), Sourced::new("0".to_string(), Origin::Flag))].into(),
+            ..Partial::default()
+        };
+        let r = merge(&[flags, reference]);
+        assert!(r.undetermined.is_empty(), "{:?}", r.undetermined);
+        assert_eq!(r.conflicts.len(), 1);
+    }
 
     #[test]
     fn higher_layer_wins_and_conflict_is_recorded() {
