@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
@@ -81,7 +81,11 @@ const SCRUB: &[&str] = &[
 ];
 
 fn go(dir: &Path) -> Command {
-    let mut cmd = Command::new("go");
+    go_at("go", dir)
+}
+
+fn go_at(go: impl AsRef<std::ffi::OsStr>, dir: &Path) -> Command {
+    let mut cmd = Command::new(go);
     hermetic_go_env(&mut cmd).current_dir(dir);
     for k in SCRUB {
         cmd.env_remove(k);
@@ -265,6 +269,69 @@ fn inferred_recipe_rebuilds_bit_identical() {
                 case.name,
                 format!("sha256 differs: reference {a}, rebuilt {b}\nrecipe: {}", recipe.command_line("OUT")),
             );
+        }
+    }
+    failures.assert_none();
+}
+
+/// Older Go releases record less (no `-pgo` before 1.20, `DefaultGODEBUG`
+/// from 1.21): the recipe inferred from their binaries rebuilds them too,
+/// with the toolchain its Go version names.
+#[test]
+fn older_toolchains_rebuild_bit_identical() {
+    let toolchains: Vec<PathBuf> = ["/usr/lib/go-1.19", "/usr/lib/go-1.21"]
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| p.join("bin/go").is_file())
+        .collect();
+    assert!(!toolchains.is_empty(), "no Debian Go toolchain in /usr/lib/go-1.19 or go-1.21: {RUN_SETUP}");
+    let dir = fixture();
+    let root = dir.path();
+    // Older toolchains refuse a go.mod that asks for a newer Go.
+    std::fs::write(root.join("go.mod"), "module example.com/fixture\n\ngo 1.18\n").expect("go.mod");
+    let outs = tempfile::tempdir().expect("tempdir");
+    let mut failures = Failures::new("recipe inference rebuilds with older Go");
+    type OldCase = (&'static str, &'static [&'static str], &'static [(&'static str, &'static str)]);
+    let cases: &[OldCase] = &[
+        ("default", &["-buildvcs=false"], &[]),
+        ("trimpath tags", &["-buildvcs=false", "-trimpath", "-tags=a,b"], &[("CGO_ENABLED", "0"), ("GOAMD64", "v2")]),
+        ("ldflags gcflags", &["-buildvcs=false", "-ldflags=-s -X main.v=2", "-gcflags=-N -l"], &[]),
+    ];
+    for goroot in &toolchains {
+        let gobin = goroot.join("bin/go");
+        let version = std::fs::read_to_string(goroot.join("VERSION")).expect("VERSION");
+        let version = version.lines().next().unwrap_or_default().to_string();
+        for (i, (name, args, env)) in cases.iter().enumerate() {
+            failures.case();
+            let case = format!("{version} {name}");
+            let reference = outs.path().join(format!("{version}-ref-{i}"));
+            let mut build = go_at(&gobin, root);
+            build.arg("build").arg("-o").arg(&reference).args(*args).arg("./cmd/app");
+            build.envs(env.iter().copied());
+            run_ok(&mut build).unwrap_or_else(|e| panic!("{e}"));
+            let mut recipe = infer(&read_build_info_file(&reference).expect("build info"));
+            if recipe.trimpath {
+                // Go did not record -ldflags or cgo flags; the -trimpath case passes none.
+                recipe.undetermined.retain(|u| u.field != "ldflags" && u.field != "cgo-flags");
+            }
+            if recipe.go_version.as_deref() != Some(version.as_str()) {
+                failures.fail(&case, format!("go version {:?}", recipe.go_version));
+                continue;
+            }
+            if !recipe.undetermined.is_empty() {
+                failures.fail(&case, format!("undetermined: {:?}", recipe.undetermined));
+                continue;
+            }
+            let rebuilt = outs.path().join(format!("{version}-rebuilt-{i}"));
+            let mut rebuild = go_at(&gobin, root);
+            rebuild.args(recipe.go_build_args(&rebuilt.to_string_lossy())).envs(recipe.build_env());
+            if let Err(e) = run_ok(&mut rebuild) {
+                failures.fail(&case, format!("rebuild failed: {e}"));
+                continue;
+            }
+            if sha256(&reference) != sha256(&rebuilt) {
+                failures.fail(&case, format!("sha256 differs; recipe: {}", recipe.command_line("OUT")));
+            }
         }
     }
     failures.assert_none();
