@@ -470,6 +470,32 @@ buildvcs = false
         assert!(e.contains("\"nope\"") && e.contains("app, server"), "{e}");
     }
 
+    /// The JSON Schema and the parser accept the same keys.
+    #[test]
+    fn schema_keys_match_the_parser() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../../schemas/recipe.schema.json")).unwrap();
+        let props = schema["$defs"]["build"]["properties"].as_object().unwrap();
+        for (key, def) in props {
+            let value = match def["type"].as_str() {
+                Some("boolean") => "true".to_string(),
+                Some("array") => "[\"x\"]".to_string(),
+                Some("object") => "{ CGO_ENABLED = \"0\" }".to_string(),
+                _ if key == "buildvcs" => "\"auto\"".to_string(),
+                _ if key == "buildmode" => "\"pie\"".to_string(),
+                _ if key == "go" => "\"go1.22.5\"".to_string(),
+                _ => "\"x\"".to_string(),
+            };
+            let text = format!("[build]\n{key} = {value}\n[builds.n]\n{key} = {value}\n");
+            RecipeFile::parse(&text, "r.toml").unwrap_or_else(|e| panic!("schema key {key}: {e}"));
+        }
+        let top = schema["properties"].as_object().unwrap();
+        assert_eq!(top.keys().collect::<Vec<_>>(), ["build", "builds"]);
+        // A key outside the schema is refused.
+        assert!(RecipeFile::parse("[build]\noutput_name = \"x\"\n", "r.toml").is_err());
+        assert_eq!(props.len(), 14, "a BuildEntry field without a schema entry, or the reverse");
+    }
+
     #[test]
     fn the_example_parses() {
         let f = RecipeFile::parse(include_str!("../../../examples/recipe/reprove.toml"), "reprove.toml").unwrap();
