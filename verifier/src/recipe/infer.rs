@@ -317,6 +317,35 @@ mod tests {
     }
 
     #[test]
+    fn old_go_and_vendor_builds() {
+        let mut old = bi("example.com/app", "example.com/app", &[]);
+        old.go_version = "go1.15.15".into();
+        let r = infer(&old);
+        assert_eq!(r.go_version.as_deref(), Some("go1.15.15"));
+        assert!(r.undetermined.iter().any(|u| u.field == "goos" && u.reason.contains("before 1.18")));
+        assert_eq!(r.origins["goos"], Origin::Default);
+        assert_eq!(r.pgo, None);
+
+        let dep = |sum: &str| Module {
+            path: "example.com/dep".into(),
+            version: "v1.0.0".into(),
+            sum: sum.into(),
+            replace: None,
+        };
+        let mut vendored = bi("m", "m", &[("GOOS", "windows"), ("GOARCH", "amd64")]);
+        vendored.deps = vec![dep("")];
+        let r = infer(&vendored);
+        assert_eq!(r.env.get("GOFLAGS").map(String::as_str), Some("-mod=vendor"));
+        assert_eq!(r.output_name, "m.exe");
+        vendored.deps = vec![dep("h1:abc=")];
+        assert!(!infer(&vendored).env.contains_key("GOFLAGS"));
+
+        let mut devel = bi("m", "m", &[("GOOS", "linux"), ("GOARCH", "amd64")]);
+        devel.go_version = "devel go1.24-abcdef Tue".into();
+        assert!(infer(&devel).undetermined.iter().any(|u| u.field == "go_version"));
+    }
+
+    #[test]
     fn settings_map_to_fields() {
         let r = infer(&bi(
             "m",

@@ -185,7 +185,12 @@ pub fn merge(layers: &[Partial]) -> Recipe {
     };
     let goos = goos.unwrap_or_else(|| default("goos", host_os));
     let goarch = goarch.unwrap_or_else(|| default("goarch", host_arch));
-    let output_name = output_name.unwrap_or_else(|| default("output_name", &default_output_name(&package)));
+    let mut output_name = output_name.unwrap_or_else(|| default("output_name", &default_output_name(&package)));
+    // go build names a Windows binary NAME.exe unless told otherwise.
+    let derived = matches!(origins.get("output_name"), Some(Origin::Default | Origin::Reference(_)));
+    if derived && goos == "windows" && !output_name.ends_with(".exe") {
+        output_name.push_str(".exe");
+    }
     for name in ["trimpath", "buildvcs"] {
         origins.entry(name.to_string()).or_insert(Origin::Default);
     }
