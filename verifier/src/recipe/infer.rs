@@ -173,7 +173,21 @@ pub fn infer_partial(bi: &BuildInfo) -> Partial {
     p.tags = Some(Sourced::new(get("-tags").map(split_tags).unwrap_or_default(), reference("-tags")));
     match get("-buildmode") {
         // "exe" is what Go records for the default; pass it on only when it is not.
-        Some("exe") | None => p.buildmode = Some(Sourced::new(String::new(), reference("-buildmode"))),
+        Some("exe") | None => {
+            p.buildmode = Some(Sourced::new(String::new(), reference("-buildmode")));
+            // Where the default is pie (internal/platform.DefaultPIE), "exe"
+            // is recorded both for the default and for an explicit
+            // -buildmode=exe, which link differently.
+            let goos = get("GOOS").unwrap_or("");
+            let race = get("-race") == Some("true");
+            let default_pie = matches!(goos, "android" | "ios" | "darwin") || (goos == "windows" && !race);
+            if default_pie && get("-buildmode").is_some() {
+                p.notes.push(format!(
+                    "-buildmode=exe is recorded both for go build's default (pie on {goos}) and for an explicit \
+                     -buildmode=exe; the recipe uses the default (give --buildmode=exe for the other)"
+                ));
+            }
+        }
         Some(mode) => p.buildmode = Some(Sourced::new(mode.to_string(), reference("-buildmode"))),
     }
     if let Some(compiler) = get("-compiler").filter(|c| *c != "gc") {
@@ -337,6 +351,8 @@ mod tests {
         let r = infer(&vendored);
         assert_eq!(r.env.get("GOFLAGS").map(String::as_str), Some("-mod=vendor"));
         assert_eq!(r.output_name, "m.exe");
+        vendored.settings.push(BuildSetting { key: "-buildmode".into(), value: "exe".into() });
+        assert!(infer(&vendored).notes.iter().any(|n| n.contains("pie on windows")));
         vendored.deps = vec![dep("h1:abc=")];
         assert!(!infer(&vendored).env.contains_key("GOFLAGS"));
 
