@@ -182,6 +182,13 @@ const CASES: &[Case] = &[
         env: &[("GOARCH", "arm"), ("GOARM", "6")],
         unrecorded_ldflags: None,
     },
+    Case {
+        name: "GOOS=windows (default pie)",
+        package: "./cmd/app",
+        args: &[],
+        env: &[("GOOS", "windows")],
+        unrecorded_ldflags: None,
+    },
     Case { name: "buildmode=pie", package: "./cmd/app", args: &["-buildmode=pie"], env: &[], unrecorded_ldflags: None },
     Case { name: "gcflags -N -l", package: "./cmd/app", args: &["-gcflags=-N -l"], env: &[], unrecorded_ldflags: None },
     Case {
