@@ -31,7 +31,7 @@ pub(crate) struct RecipeFlags {
     #[arg(long = "env", value_name = "K=V")]
     pub(crate) env: Vec<String>,
     /// -trimpath (--trimpath=false to turn it off).
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub(crate) trimpath: Option<bool>,
     /// -ldflags, one argument ("" for none).
     #[arg(long, value_name = "FLAGS", allow_hyphen_values = true)]

@@ -1,4 +1,4 @@
-//! `reprove toolchain pull|build|gc`: pinned toolchain images (the `run`
+//! `reprove toolchain pull|build|gc|lock`: pinned toolchain images (the `run`
 //! subcommand lives with the sandbox).
 //!
 //! Everything here is argument handling and printing; the work is in
