@@ -4,9 +4,12 @@
 //! `flags`, `ldflags` (a string or a list), `gcflags`, `asmflags`, `tags`,
 //! `env`, `buildmode`, `goos`/`goarch`/`goamd64`/`goarm`/`goarm64`/`go386`/
 //! `gomips`/`goppc64`/`goriscv64` matrices or `targets`, `ignore`, `skip`,
-//! `builder`, `mod_timestamp`. One target is chosen by the caller. Keys that
-//! could change the binary and that reprove does not model (`overrides`,
-//! `dir`, `gobinary`, `command`, unknown keys) are errors, never ignored.
+//! `builder`, `mod_timestamp`, and the global `env` (every build's, and
+//! visible to `.Env`). One target is chosen by the caller. Keys that could
+//! change the binary and that reprove does not model (`overrides`, `dir`,
+//! `gobinary`, `command`, `gomod.proxy`, unknown build keys) are errors, never
+//! ignored; hooks, which reprove does not run, and env entries for variables
+//! the pipeline owns are reported in [`super::Partial::notes`].
 //!
 //! Templates: `.Version`, `.Tag`, `.Commit`, `.FullCommit`, `.ShortCommit`,
 //! `.Date`, `.CommitDate`, `.Timestamp`, `.CommitTimestamp`, `.Env.NAME`,
@@ -147,9 +150,8 @@ struct RawBuild {
     skip: Option<serde_yaml_ng::Value>,
     builder: Option<String>,
     mod_timestamp: Option<String>,
-    // Do not change the binary.
-    #[serde(rename = "hooks")]
-    _hooks: Option<serde_yaml_ng::Value>,
+    // Do not change the binary (hooks may change the tree: reported as a note).
+    hooks: Option<serde_yaml_ng::Value>,
     #[serde(rename = "no_unique_dist_dir")]
     _no_unique_dist_dir: Option<serde_yaml_ng::Value>,
     #[serde(rename = "no_main_check")]
@@ -167,6 +169,17 @@ struct RawFile {
     project_name: Option<String>,
     #[serde(default)]
     builds: Vec<RawBuild>,
+    /// Global `env`: applied to every build, and visible to `.Env`.
+    env: Option<Vec<String>>,
+    /// `gomod.proxy: true` builds from the module proxy instead of the tree.
+    gomod: Option<RawGomod>,
+    /// `before.hooks` may change the tree before the builds.
+    before: Option<serde_yaml_ng::Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct RawGomod {
+    proxy: Option<serde_yaml_ng::Value>,
 }
 
 /// A parsed `.goreleaser.yaml`.
@@ -175,6 +188,9 @@ pub struct Goreleaser {
     path: String,
     project_name: Option<String>,
     builds: Vec<RawBuild>,
+    env: Vec<String>,
+    gomod_proxy: bool,
+    before_hooks: bool,
 }
 
 /// One build target: `GOOS`, `GOARCH` and the arch level, as goreleaser
@@ -371,7 +387,18 @@ impl Goreleaser {
             }
             GoreleaserError::Syntax { path: path.to_string(), line, column, message }
         })?;
-        Ok(Goreleaser { path: path.to_string(), project_name: raw.project_name, builds: raw.builds })
+        let gomod_proxy = raw
+            .gomod
+            .and_then(|g| g.proxy)
+            .is_some_and(|p| !matches!(p, serde_yaml_ng::Value::Bool(false) | serde_yaml_ng::Value::Null));
+        Ok(Goreleaser {
+            path: path.to_string(),
+            project_name: raw.project_name,
+            builds: raw.builds,
+            env: raw.env.unwrap_or_default(),
+            gomod_proxy,
+            before_hooks: raw.before.is_some(),
+        })
     }
 
     /// The ids of the builds, in order (goreleaser's default id is the project name).
@@ -504,6 +531,27 @@ impl Goreleaser {
             None => return Err(target_err("several targets; choose one with --target OS_ARCH[_LEVEL]".into())),
         };
 
+        if self.gomod_proxy {
+            return Err(unsupported(
+                "gomod.proxy builds from the module proxy instead of the source tree; reprove rebuilds the tree".into(),
+            ));
+        }
+        // The global env is templated with the caller's values and joins them for .Env.
+        let mut values = values.clone();
+        let mut global_env = Vec::new();
+        for kv in &self.env {
+            let exp = Expander { values: &values, project: self.project_name.as_deref(), target: &chosen };
+            let kv = exp.expand(kv).map_err(|message| GoreleaserError::Template {
+                path: self.path.clone(),
+                build: id.clone(),
+                field: "env (global)".into(),
+                message,
+            })?;
+            let (k, v) = kv.split_once('=').ok_or_else(|| unsupported(format!("env entry {kv:?} is not KEY=VALUE")))?;
+            values.env.insert(k.to_string(), v.to_string());
+            global_env.push(kv.clone());
+        }
+        let values = &values;
         let exp = Expander { values, project: self.project_name.as_deref(), target: &chosen };
         let expand = |field: &str, s: &str| {
             exp.expand(s).map_err(|message| GoreleaserError::Template {
@@ -542,8 +590,17 @@ impl Goreleaser {
             };
             p.tags = Some(Sourced::new(tags.into_iter().filter(|t: &String| !t.is_empty()).collect(), origin.clone()));
         }
-        for kv in b.env.iter().flatten() {
-            let kv = expand("env", kv)?;
+        if self.before_hooks {
+            p.notes.push(format!(
+                "{}: before.hooks are not run by reprove; the commit must already hold what they generate",
+                self.path
+            ));
+        }
+        if b.hooks.is_some() {
+            p.notes.push(format!("{}#{id}: build hooks are not run by reprove", self.path));
+        }
+        let build_env = b.env.iter().flatten().map(|kv| expand("env", kv)).collect::<Result<Vec<_>, _>>()?;
+        for kv in global_env.into_iter().chain(build_env) {
             let (k, v) = kv.split_once('=').ok_or_else(|| unsupported(format!("env entry {kv:?} is not KEY=VALUE")))?;
             if super::file::PIPELINE_VARS.contains(&k) || k == "GOTOOLCHAIN" {
                 p.notes.push(format!(
@@ -642,11 +699,12 @@ version: 2
 project_name: tool
 before:
   hooks: [go mod tidy]
+env: [CGO_ENABLED=1, "TAGS=net{{ .Env.FOO }}"]
 builds:
   - id: cli
     main: ./cmd/tool
     binary: "tool-{{ .Os }}"
-    flags: [-trimpath, -tags=netgo]
+    flags: [-trimpath, "-tags={{ .Env.TAGS }}"]
     ldflags:
       - -s -w
       - -X main.version={{.Version}} -X main.commit={{ .ShortCommit }}
@@ -690,8 +748,10 @@ builds:
         assert_eq!(r.env["CGO_ENABLED"], "0");
         assert!(!r.env.contains_key("GOPROXY"));
         assert!(r.notes.iter().any(|n| n.contains("GOPROXY")), "{:?}", r.notes);
+        assert!(r.notes.iter().any(|n| n.contains("before.hooks")), "{:?}", r.notes);
+        assert_eq!(r.env["TAGS"], "netbar");
         assert!(r.trimpath);
-        assert_eq!(r.tags, ["netgo"]);
+        assert_eq!(r.tags, ["netbar"]);
         assert_eq!(r.output_name, "tool-linux");
         assert_eq!(
             r.ldflags.as_deref(),
@@ -770,6 +830,9 @@ builds:
         let g = Goreleaser::parse("builds:\n  - overrides: []\n    goos: [linux]\n    goarch: [arm64]\n", "g").unwrap();
         let e = g.build(None, None, &values()).unwrap_err().to_string();
         assert!(e.contains("overrides"), "{e}");
+        let g = Goreleaser::parse("gomod:\n  proxy: true\nbuilds:\n  - goos: [linux]\n    goarch: [arm64]\n", "g");
+        let e = g.unwrap().build(None, None, &values()).unwrap_err().to_string();
+        assert!(e.contains("gomod.proxy"), "{e}");
         let g = Goreleaser::parse("builds:\n  - flags: [-buildid=x]\n    goos: [linux]\n    goarch: [s390x]\n", "g");
         let e = g.unwrap().build(None, None, &values()).unwrap_err().to_string();
         assert!(e.contains("-buildid=x"), "{e}");
