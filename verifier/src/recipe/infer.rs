@@ -19,6 +19,9 @@
 //! - `vcs`, `vcs.revision`, `vcs.time`, `vcs.modified` when VCS stamping happened.
 //! - A dependency's `h1:` sum is omitted when the build used `-mod=vendor`.
 //!
+//! Go replaces newlines in every recorded value with spaces
+//! (`appendBuildSetting`); a value is used as recorded.
+//!
 //! Nothing is guessed: what the build info cannot tell is listed as
 //! undetermined with the reason and how to supply it.
 
@@ -244,6 +247,13 @@ pub fn infer_partial(bi: &BuildInfo) -> Partial {
         }
     }
     let cgo = get("CGO_ENABLED") == Some("1");
+    if cgo {
+        p.notes.push(
+            "CGO_ENABLED=1: if a package of the binary uses cgo, the rebuild also depends on the C toolchain \
+             in the image (compiler, headers, libc), which the build info does not record"
+                .to_string(),
+        );
+    }
     if cgo && trimpath {
         undet(
             &mut p.undetermined,
