@@ -1,4 +1,4 @@
-//! `reprove toolchain pull|build|gc`: pinned toolchain images (the `run`
+//! `reprove toolchain pull|build|gc|lock`: pinned toolchain images (the `run`
 //! subcommand lives with the sandbox).
 //!
 //! Everything here is argument handling and printing; the work is in
@@ -27,6 +27,8 @@ pub(crate) enum Command {
     Build(BuildArgs),
     /// Remove leftovers of interrupted pulls and cached images unused for a while.
     Gc(GcArgs),
+    /// Pin a Go version to a toolchain image by digest in reprove.lock (pulls it and checks the Go version inside).
+    Lock(LockArgs),
 }
 
 /// How to reach registries (shared by the toolchain subcommands).
@@ -161,8 +163,27 @@ pub(crate) struct GcArgs {
     cache: CacheArgs,
 }
 
+#[derive(Debug, clap::Args)]
+pub(crate) struct LockArgs {
+    /// The Go version the image must contain, e.g. go1.22.5.
+    go_version: String,
+    /// The image: [registry/]name[:tag][@sha256:…].
+    image: String,
+    /// The repository whose reprove.lock is written (default: the current directory).
+    #[arg(short = 'C', value_name = "DIR", default_value = ".")]
+    dir: PathBuf,
+    /// The platform to select from an image index (default: linux/<this machine's architecture>).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    #[command(flatten)]
+    cache: CacheArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
 pub(crate) fn run(command: Command) -> CommandResult {
     match command {
+        Command::Lock(args) => lock(args),
         Command::Pull(args) => pull(args),
         Command::Build(args) => build_image(args),
         Command::Gc(args) => gc(args),
@@ -274,6 +295,29 @@ fn pull(args: PullArgs) -> CommandResult {
             eprintln!("reprove: pin this toolchain as {pinned}");
         }
     }
+    Ok(Verdict::Positive)
+}
+
+fn lock(args: LockArgs) -> CommandResult {
+    use verifier::recipe::lock::{check_go_version, lock_toolchain, LOCK_FILE_NAME};
+    check_go_version(&args.go_version).map_err(Failure::input)?;
+    let reference: ImageRef = args.image.parse().map_err(fail)?;
+    let platform = args.platform.as_deref().map(str::parse::<Platform>).transpose().map_err(fail)?;
+    let store = args.cache.open_store()?;
+    let registry = args.registry.to_options()?;
+    let bar = progress_bar(false);
+    let options = PullOptions {
+        registry,
+        platform,
+        max_unpacked_size: None,
+        progress: bar.as_ref().map(|(p, _)| p.clone() as Arc<dyn Progress>),
+    };
+    let result = lock_toolchain(&store, &args.dir, &args.go_version, &reference, &options);
+    if let Some((_, bar)) = bar {
+        bar.finish_and_clear();
+    }
+    let (pinned, _) = result.map_err(|e| if e.is_input() { Failure::input(e) } else { Failure::infrastructure(e) })?;
+    println!("{} {} -> {pinned}", LOCK_FILE_NAME, args.go_version);
     Ok(Verdict::Positive)
 }
 

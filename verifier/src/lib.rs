@@ -19,7 +19,10 @@
 //!   processes.
 //!
 //! - [`recipe`] describes how to build: flags, environment, and where each
-//!   value came from.
+//!   value came from. It infers the recipe from a reference's build info,
+//!   reads `reprove.toml`, `REPROVE_*` variables and `.goreleaser.yaml` build
+//!   entries, merges them by precedence with conflicts reported, and pins Go
+//!   versions to toolchain images in `reprove.lock`.
 //!
 //! Later stages (modules, source, toolchain, sandbox, rebuild, report) join them
 //! as the issues that define them land.

@@ -11,6 +11,20 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod file;
+pub mod goreleaser;
+pub mod infer;
+pub mod lock;
+pub mod merge;
+pub mod resolve;
+
+pub use file::{partial_from_env, RecipeFile, RecipeFileError};
+pub use goreleaser::{Goreleaser, GoreleaserBuild, GoreleaserError, Target, TemplateValues};
+pub use infer::{infer, infer_partial};
+pub use lock::{lock_toolchain, LockError, LockFile};
+pub use merge::{merge, Conflict, Partial, Sourced};
+pub use resolve::{locked_toolchain, resolve, Inputs, ResolveError, Resolved};
+
 /// How `go build -buildvcs` is set.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -41,6 +55,8 @@ impl BuildVcs {
 pub enum Origin {
     /// A command-line flag.
     Flag,
+    /// A `REPROVE_*` environment variable, by its name.
+    Environment(String),
     /// A recipe file in the repository (`reprove.toml`), by its path in the repository.
     RecipeFile(String),
     /// A `.goreleaser.yaml` build entry, by its path and build id.
@@ -98,6 +114,26 @@ pub struct Recipe {
     pub origins: BTreeMap<String, Origin>,
     /// Fields that could not be determined.
     pub undetermined: Vec<Undetermined>,
+    /// Boolean build flags the reference records as settings (`-race`,
+    /// `-msan`, `-asan`, `-cover`), passed to `go build` as given.
+    #[serde(default)]
+    pub extra_flags: Vec<String>,
+    /// The `DefaultGODEBUG` the reference records. It is not a build input:
+    /// Go derives it from the main module's `go` line and its `godebug` and
+    /// `//go:debug` directives, so a rebuild of the right source reproduces it;
+    /// a difference points at the source, not at the recipe.
+    #[serde(default)]
+    pub default_godebug: Option<String>,
+    /// The commit the reference was stamped with (`vcs.revision`), when it was.
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// Values that two inputs set differently, with the one that won.
+    #[serde(default)]
+    pub conflicts: Vec<Conflict>,
+    /// What an input set that reprove left out on purpose, and why (for
+    /// example a goreleaser `env: [GOPROXY=…]`: reprove controls module fetching).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl Recipe {
@@ -121,6 +157,11 @@ impl Recipe {
             go_version: None,
             origins: BTreeMap::new(),
             undetermined: Vec::new(),
+            extra_flags: Vec::new(),
+            default_godebug: None,
+            revision: None,
+            conflicts: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -132,6 +173,7 @@ impl Recipe {
             args.push("-trimpath".to_string());
         }
         args.push(format!("-buildvcs={}", self.buildvcs.as_str()));
+        args.extend(self.extra_flags.iter().cloned());
         if let Some(mode) = &self.buildmode {
             args.push(format!("-buildmode={mode}"));
         }
@@ -150,6 +192,20 @@ impl Recipe {
         args
     }
 
+    /// The `go build` command line as a shell would need it, each argument
+    /// quoted when it has to be: for showing to people, never for running.
+    pub fn command_line(&self, output: &str) -> String {
+        let mut words = vec!["go".to_string()];
+        words.extend(self.go_build_args(output));
+        let env: Vec<String> = self.build_env().into_iter().map(|(k, v)| format!("{k}={}", shell_quote(&v))).collect();
+        let args: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
+        if env.is_empty() {
+            args.join(" ")
+        } else {
+            format!("{} {}", env.join(" "), args.join(" "))
+        }
+    }
+
     /// The recipe's part of the build environment: `GOOS`, `GOARCH` and
     /// [`Recipe::env`]. The pipeline adds its own (`GOTOOLCHAIN=local`,
     /// `GOPROXY=off`, caches, `HOME`).
@@ -157,6 +213,30 @@ impl Recipe {
         let mut env = vec![("GOOS".to_string(), self.goos.clone()), ("GOARCH".to_string(), self.goarch.clone())];
         env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         env
+    }
+}
+
+/// `word` quoted for a POSIX shell when it contains anything but safe characters.
+pub fn shell_quote(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// The file name `go build` gives the binary of `package` by default: the last
+/// path element, skipping a major-version suffix (`/v2`), `main` for `.`.
+pub fn default_output_name(package: &str) -> String {
+    let elems: Vec<&str> = package.trim_end_matches('/').split('/').filter(|e| !e.is_empty() && *e != ".").collect();
+    let is_major = |e: &str| {
+        e.len() > 1 && e.starts_with('v') && e[1..].bytes().all(|b| b.is_ascii_digit()) && !e[1..].starts_with('0')
+    };
+    match elems.as_slice() {
+        [] => "main".to_string(),
+        [.., prev, last] if is_major(last) => (*prev).to_string(),
+        [.., last] => (*last).to_string(),
     }
 }
 

@@ -1,0 +1,181 @@
+//! Assembling the recipe from every input of a source tree, in precedence
+//! order: flags, `REPROVE_*` variables, `reprove.toml`, a `.goreleaser.yaml`
+//! build entry, the reference's build info, defaults.
+
+use std::path::Path;
+
+use super::file::{partial_from_env, validate_layer, RecipeFile, RecipeFileError};
+use super::goreleaser::{Goreleaser, GoreleaserError, Target, TemplateValues};
+use super::infer::infer_partial;
+use super::lock::{LockError, LockFile};
+use super::merge::{merge, Partial};
+use super::Recipe;
+use crate::goinfo::BuildInfo;
+use crate::toolchain::PinnedImage;
+
+/// The goreleaser files read, in goreleaser's order; the first that exists wins.
+pub const GORELEASER_FILES: &[&str] = &[".goreleaser.yml", ".goreleaser.yaml", "goreleaser.yml", "goreleaser.yaml"];
+
+/// Everything [`resolve`] reads besides the source tree.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs<'a> {
+    /// The command-line layer: every value with [`super::Origin::Flag`].
+    pub flags: Partial,
+    /// The process environment (`std::env::vars()`); only `REPROVE_*` recipe
+    /// variables are read from it.
+    pub env: Vec<(String, String)>,
+    /// The reference's build info, when the recipe is inferred from it.
+    pub reference: Option<&'a BuildInfo>,
+    /// The named build of `reprove.toml`, and the build id of `.goreleaser.yaml`.
+    pub build: Option<&'a str>,
+    /// Values for goreleaser templates. A missing commit and commit time are
+    /// taken from the reference's `vcs.revision` and `vcs.time`.
+    pub templates: TemplateValues,
+    /// The goreleaser target; default: GOOS/GOARCH and level from the flags, else the reference.
+    pub target: Option<Target>,
+}
+
+/// What [`resolve`] produced and which files it used.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The merged recipe.
+    pub recipe: Recipe,
+    /// `reprove.toml`, when one was read.
+    pub recipe_file: Option<String>,
+    /// `FILE#BUILD_ID` of the goreleaser build used.
+    pub goreleaser: Option<String>,
+    /// goreleaser's expanded `mod_timestamp` (the binary's mtime, not its bytes).
+    pub mod_timestamp: Option<String>,
+}
+
+/// Why the recipe could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// `reprove.toml` or the `REPROVE_*` variables.
+    #[error(transparent)]
+    RecipeFile(#[from] RecipeFileError),
+    /// The goreleaser build entry.
+    #[error(transparent)]
+    Goreleaser(#[from] GoreleaserError),
+    /// A goreleaser file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Unix seconds of the RFC 3339 UTC time Go writes as `vcs.time`.
+pub fn parse_vcs_time(s: &str) -> Option<i64> {
+    if s.len() < 20 || !s.ends_with('Z') || !s.is_ascii() {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<i64>().ok());
+    let (y, mo, d, h, mi, se) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + se)
+}
+
+/// Merges every input for the source tree `dir`.
+pub fn resolve(dir: &Path, inputs: &Inputs<'_>) -> Result<Resolved, ResolveError> {
+    validate_layer(&inputs.flags, "flags")?;
+    let env_layer = partial_from_env(inputs.env.iter().cloned())?;
+    let file = RecipeFile::load(dir)?;
+    let file_layer = file.as_ref().map(|f| f.partial(inputs.build)).transpose()?;
+    let reference_layer = inputs.reference.map(infer_partial);
+
+    let mut goreleaser = None;
+    let mut goreleaser_layer = None;
+    let mut mod_timestamp = None;
+    if let Some(name) = GORELEASER_FILES.iter().find(|n| dir.join(n).is_file()) {
+        let path = dir.join(name);
+        let text =
+            std::fs::read_to_string(&path).map_err(|source| ResolveError::Read { path: name.to_string(), source })?;
+        let g = Goreleaser::parse(&text, name)?;
+        let reference = reference_layer.as_ref();
+        let mut values = inputs.templates.clone();
+        if values.commit.is_none() {
+            values.commit = reference.and_then(|r| r.revision.as_ref()).map(|s| s.value.clone());
+        }
+        if values.commit_time.is_none() {
+            values.commit_time =
+                inputs.reference.and_then(|bi| bi.setting("vcs.time")).and_then(|t| parse_vcs_time(&t.to_string()));
+        }
+        let target = match &inputs.target {
+            Some(t) => Some(t.clone()),
+            None => {
+                let flags = &inputs.flags;
+                let goos = flags.goos.as_ref().or_else(|| reference.and_then(|r| r.goos.as_ref()));
+                let goarch = flags.goarch.as_ref().or_else(|| reference.and_then(|r| r.goarch.as_ref()));
+                match (goos, goarch) {
+                    (Some(goos), Some(goarch)) => {
+                        let mut t = Target { goos: goos.value.clone(), goarch: goarch.value.clone(), level: None };
+                        if let Some(var) = t.level_var() {
+                            t.level = flags
+                                .env
+                                .get(var)
+                                .or_else(|| reference.and_then(|r| r.env.get(var)))
+                                .map(|s| s.value.clone());
+                        }
+                        Some(t)
+                    }
+                    _ => None,
+                }
+            }
+        };
+        let id = inputs.build.filter(|b| g.build_ids().iter().any(|i| i == b));
+        let built = g.build(id, target.as_ref(), &values)?;
+        mod_timestamp = built.mod_timestamp;
+        goreleaser = Some(format!("{name}#{}", built.id));
+        goreleaser_layer = Some(built.partial);
+    }
+
+    let layers: Vec<Partial> =
+        [Some(inputs.flags.clone()), Some(env_layer), file_layer, goreleaser_layer, reference_layer]
+            .into_iter()
+            .flatten()
+            .collect();
+    Ok(Resolved { recipe: merge(&layers), recipe_file: file.map(|f| f.path), goreleaser, mod_timestamp })
+}
+
+/// The toolchain image `dir/reprove.lock` pins for the recipe's Go version.
+pub fn locked_toolchain(dir: &Path, recipe: &Recipe) -> Result<Option<PinnedImage>, LockError> {
+    let Some(lock) = LockFile::load(dir)? else {
+        return Ok(None);
+    };
+    match &recipe.go_version {
+        Some(v) => lock.toolchain(v).cloned().map(Some),
+        None => Err(LockError::MissingVersion {
+            path: lock.path.clone(),
+            version: "(undetermined Go version)".into(),
+            known: lock.toolchains.keys().cloned().collect(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vcs_time() {
+        assert_eq!(parse_vcs_time("2024-01-02T03:04:05Z"), Some(1_704_164_645));
+        assert_eq!(parse_vcs_time("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_vcs_time("2024-01-02T03:04:05.123Z"), Some(1_704_164_645));
+        assert_eq!(parse_vcs_time("2024-13-02T03:04:05Z"), None);
+        assert_eq!(parse_vcs_time("2024-01-02"), None);
+        assert_eq!(parse_vcs_time("2024-01-02T03:04:05é"), None);
+    }
+}
