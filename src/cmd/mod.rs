@@ -39,7 +39,7 @@ enum Command {
     #[command(name = "mod", subcommand)]
     Mod(modules::Command),
     /// Show the recipe reprove would rebuild with: each value's origin, what is undetermined, the go build command.
-    Recipe(recipe::Args),
+    Recipe(Box<recipe::Args>),
     /// Toolchain images: pull, build, gc, and run commands in them.
     #[command(subcommand)]
     Toolchain(ToolchainCommand),
@@ -61,7 +61,7 @@ pub(crate) fn run(cli: Cli) -> CommandResult {
         Command::Keygen(args) => keygen::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Mod(command) => modules::run(command),
-        Command::Recipe(args) => recipe::run(args),
+        Command::Recipe(args) => recipe::run(*args),
         Command::Toolchain(ToolchainCommand::Images(command)) => toolchain::run(command),
         Command::Toolchain(ToolchainCommand::Run(args)) => toolchain_run::run(*args),
     }
