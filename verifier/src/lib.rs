@@ -18,6 +18,9 @@
 //!   time, memory and output limits. It is the only module that starts build
 //!   processes.
 //!
+//! - [`source`] resolves a Git revision to a commit and exports exactly its
+//!   tree (no `.git`), reports symlinks and submodules, and refuses dirty
+//!   working trees unless asked.
 //! - [`recipe`] describes how to build: flags, environment, and where each
 //!   value came from.
 //!
@@ -30,4 +33,5 @@ pub mod goinfo;
 pub mod gomod;
 pub mod recipe;
 pub mod sandbox;
+pub mod source;
 pub mod toolchain;
