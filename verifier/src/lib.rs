@@ -21,6 +21,8 @@
 //! - [`source`] resolves a Git revision to a commit and exports exactly its
 //!   tree (no `.git`), reports symlinks and submodules, and refuses dirty
 //!   working trees unless asked.
+//! - [`rebuild`] composes them: source → go.sum → modules → toolchain →
+//!   sandboxed build → compare, into one report with a verdict.
 //! - [`recipe`] describes how to build: flags, environment, and where each
 //!   value came from.
 //!
@@ -31,6 +33,7 @@
 pub mod compare;
 pub mod goinfo;
 pub mod gomod;
+pub mod rebuild;
 pub mod recipe;
 pub mod sandbox;
 pub mod source;
