@@ -8,6 +8,7 @@ mod keygen;
 mod modules;
 mod toolchain;
 mod toolchain_run;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +41,8 @@ enum Command {
     /// Toolchain images: pull, build, gc, and run commands in them.
     #[command(subcommand)]
     Toolchain(ToolchainCommand),
+    /// Rebuild a Git commit in a pinned toolchain and judge it against the reference (the CI gate).
+    Verify(Box<verify::Args>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,5 +63,6 @@ pub(crate) fn run(cli: Cli) -> CommandResult {
         Command::Mod(command) => modules::run(command),
         Command::Toolchain(ToolchainCommand::Images(command)) => toolchain::run(command),
         Command::Toolchain(ToolchainCommand::Run(args)) => toolchain_run::run(args),
+        Command::Verify(args) => verify::run(*args),
     }
 }

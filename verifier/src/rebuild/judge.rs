@@ -10,7 +10,12 @@ use crate::goinfo::{BuildInfo, Module};
 use crate::gomod::{GoSum, ModuleVersion, SumCheck};
 
 /// The verdict and its causes. `reference` is `None` when only its digest is known.
-pub fn verdict(reference: Option<&[u8]>, reference_sha: &str, rebuilt: &[u8], rebuilt_sha: &str) -> (String, Vec<v1::Cause>) {
+pub fn verdict(
+    reference: Option<&[u8]>,
+    reference_sha: &str,
+    rebuilt: &[u8],
+    rebuilt_sha: &str,
+) -> (String, Vec<v1::Cause>) {
     if reference_sha == rebuilt_sha {
         return ("reproduced".into(), Vec::new());
     }
@@ -75,12 +80,9 @@ pub fn summary(verdict: &str, r: &v1::Report) -> String {
 /// The module a build info dependency resolves to: its replacement when replaced by a module.
 fn effective(m: &Module) -> (String, String, String, Option<String>) {
     match &m.replace {
-        Some(r) if !r.version.is_empty() => (
-            r.path.to_string(),
-            r.version.to_string(),
-            r.sum.to_string(),
-            Some(format!("{}@{}", r.path, r.version)),
-        ),
+        Some(r) if !r.version.is_empty() => {
+            (r.path.to_string(), r.version.to_string(), r.sum.to_string(), Some(format!("{}@{}", r.path, r.version)))
+        }
         Some(r) => (m.path.to_string(), m.version.to_string(), String::new(), Some(r.path.to_string())),
         None => (m.path.to_string(), m.version.to_string(), m.sum.to_string(), None),
     }
@@ -109,7 +111,11 @@ pub fn modules(bi: Option<&BuildInfo>, sum: Option<&GoSum>) -> Vec<v1::Module> {
 }
 
 /// Every disagreement between go.sum, the reference and the rebuilt binary.
-pub fn module_findings(sum: Option<&GoSum>, reference: Option<&BuildInfo>, rebuilt: Option<&BuildInfo>) -> Vec<v1::ModuleFinding> {
+pub fn module_findings(
+    sum: Option<&GoSum>,
+    reference: Option<&BuildInfo>,
+    rebuilt: Option<&BuildInfo>,
+) -> Vec<v1::ModuleFinding> {
     let mut out = Vec::new();
     for (side, bi) in [("reference", reference), ("rebuilt", rebuilt)] {
         let Some(bi) = bi else { continue };
@@ -137,7 +143,9 @@ pub fn module_findings(sum: Option<&GoSum>, reference: Option<&BuildInfo>, rebui
                 Some(SumCheck::Missing) | None => out.push(finding(
                     "missing-in-go-sum",
                     None,
-                    format!("{path}@{version}: the {side} binary records {h1}, go.sum at the commit has no line for it"),
+                    format!(
+                        "{path}@{version}: the {side} binary records {h1}, go.sum at the commit has no line for it"
+                    ),
                 )),
                 Some(SumCheck::Match) => {}
             }
@@ -201,11 +209,16 @@ mod tests {
 
     #[test]
     fn three_way_module_findings() {
-        let sum = match GoSum::parse("go.sum", b"example.com/a v1.0.0 h1:AAA=\nexample.com/a v1.0.0/go.mod h1:M=\nexample.com/b v1.0.0 h1:BBB=\n") {
+        let sum = match GoSum::parse(
+            "go.sum",
+            b"example.com/a v1.0.0 h1:AAA=\nexample.com/a v1.0.0/go.mod h1:M=\nexample.com/b v1.0.0 h1:BBB=\n",
+        ) {
             Ok(s) => s,
             Err(e) => panic!("{e:?}"),
         };
-        let reference = bi("path\tx\nmod\tx\t(devel)\t\ndep\texample.com/a\tv1.0.0\th1:AAA=\ndep\texample.com/b\tv1.0.0\th1:XXX=\n");
+        let reference = bi(
+            "path\tx\nmod\tx\t(devel)\t\ndep\texample.com/a\tv1.0.0\th1:AAA=\ndep\texample.com/b\tv1.0.0\th1:XXX=\n",
+        );
         let rebuilt = bi("path\tx\nmod\tx\t(devel)\t\ndep\texample.com/a\tv1.0.0\th1:AAA=\ndep\texample.com/b\tv1.0.0\th1:BBB=\ndep\texample.com/c\tv1.0.0\th1:CCC=\n");
         let f = module_findings(Some(&sum), Some(&reference), Some(&rebuilt));
         let kinds: Vec<(&str, &str)> = f.iter().map(|f| (f.kind.as_str(), f.path.as_str())).collect();

@@ -464,16 +464,19 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn step<T>(&mut self, step: Step, f: impl FnOnce(&mut Self) -> Result<T, RebuildError>) -> Result<T, (Step, RebuildError)> {
+    fn step<T>(
+        &mut self,
+        step: Step,
+        f: impl FnOnce(&mut Self) -> Result<T, RebuildError>,
+    ) -> Result<T, (Step, RebuildError)> {
         self.progress.start(step);
         let t = Instant::now();
         let out = f(self);
         let elapsed = t.elapsed();
         self.progress.finish(step, elapsed);
-        self.report.timings.push(v1::Timing {
-            step: step.name().into(),
-            ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-        });
+        self.report
+            .timings
+            .push(v1::Timing { step: step.name().into(), ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX) });
         out.map_err(|e| (step, e))
     }
 }
@@ -736,11 +739,7 @@ fn go_arch(oci: &str) -> &str {
     }
 }
 
-fn report_recipe(
-    r: &Recipe,
-    go_args: &[String],
-    build_env: &std::collections::BTreeMap<String, String>,
-) -> v1::Recipe {
+fn report_recipe(r: &Recipe, go_args: &[String], build_env: &std::collections::BTreeMap<String, String>) -> v1::Recipe {
     let arch_level = recipe::ARCH_LEVEL_VARS.iter().find_map(|k| r.env.get(*k).map(|v| format!("{k}={v}")));
     v1::Recipe {
         package: r.package.clone(),

@@ -61,7 +61,12 @@ fn relative_package(bi: &BuildInfo) -> Option<String> {
 /// Builds the recipe: defaults, then (with `from_reference`) the reference's
 /// build info, then flags. The Go version always comes from the reference's
 /// build info when there is one: it decides which toolchain is acceptable.
-pub fn assemble(flags: &RecipeFlags, reference: Option<&BuildInfo>, from_reference: bool, host: (&str, &str)) -> Recipe {
+pub fn assemble(
+    flags: &RecipeFlags,
+    reference: Option<&BuildInfo>,
+    from_reference: bool,
+    host: (&str, &str),
+) -> Recipe {
     let mut r = Recipe::new(".", host.0, host.1);
     for f in ["package", "goos", "goarch", "trimpath", "ldflags", "tags", "buildvcs", "output_name"] {
         r.origins.insert(f.to_string(), Origin::Default);

@@ -492,7 +492,11 @@ pub fn render_junit(r: &v1::Report) -> String {
             );
         }
     }
-    let _ = writeln!(s, "      <system-out>{}</system-out>", xml_escape(&format!("reference sha256:{}", short(&r.inputs.reference.sha256))));
+    let _ = writeln!(
+        s,
+        "      <system-out>{}</system-out>",
+        xml_escape(&format!("reference sha256:{}", short(&r.inputs.reference.sha256)))
+    );
     let _ = writeln!(s, "    </testcase>\n  </testsuite>\n</testsuites>");
     s
 }
