@@ -38,7 +38,7 @@ use std::sync::Mutex;
 use serde_json::Value;
 use server::{Behavior, Serve, Server};
 use support::{hermetic_go_env, reprove_bin, run, run_ok, Outcome};
-use support_registry::Registry;
+use support_registry::{Registry, TarBuilder};
 
 /// Builds are heavy on a shared machine: one verify at a time in this binary.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -117,6 +117,10 @@ fn verify(proxy: &str, cache: &Path, args: &[&str]) -> (Outcome, Value) {
         panic!("reprove verify --json: {e}\nstdout:\n{}\nstderr:\n{}", out.stdout_str(), out.stderr_str())
     });
     schema::assert_valid("report.schema.json", &doc);
+    // `reprove attest provenance` reads reports through the same type.
+    let typed: verifier::rebuild::report::v1::Report =
+        serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("the report does not read back: {e}\n{doc:#}"));
+    assert_eq!(serde_json::to_value(&typed).unwrap_or_default(), doc);
     (out, doc)
 }
 
@@ -208,6 +212,20 @@ fn verify_end_to_end() {
     status(&out, &warm, 0);
     assert_eq!(stable(&cold), stable(&warm));
     assert_eq!(proxy.requests().len(), fetched, "a warm run fetched modules again");
+
+    // --keep: the exported tree (no .git) and the rebuilt binary stay, and run.
+    let keep = p.path("kept");
+    let k: Vec<&str> = a.iter().copied().chain(["--keep", keep.to_str().unwrap_or_default()]).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &k);
+    status(&out, &doc, 0);
+    assert!(keep.join("src/go.mod").is_file() && !keep.join("src/.git").exists());
+    let kept_bin = keep.join("out/verifyapp");
+    assert_eq!(doc["rebuilt"]["path"], kept_bin.display().to_string().as_str());
+    let ran = run_ok(Command::new(&kept_bin).args(["--name", "kept"])).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ran.stdout_str(), "hello kept from verifyapp dev\n");
+    // A non-empty --keep directory is refused rather than written into.
+    let (out, doc) = verify(&proxy.url(), &cache, &k);
+    assert_eq!((out.status, doc["error"]["code"].as_str()), (Some(2), Some("keep-not-empty")), "{doc:#}");
 
     // bwrap, from a file:// URL and a tag: the same verdict.
     let url = format!("file://{}", p.repo.display());
@@ -302,6 +320,40 @@ fn verify_end_to_end() {
     let xml = fs::read_to_string(&junit).unwrap_or_default();
     assert!(xml.contains(r#"failures="1""#) && xml.contains("<failure type=\"not-reproduced\""), "{xml}");
 
+    // The reference inside an image (oci://…@sha256:…#/path): the layers are
+    // applied in order and whiteouts honoured.
+    let good = fs::read(&reference).unwrap_or_else(|e| panic!("{e}"));
+    let bad = fs::read(&stamped).unwrap_or_else(|e| panic!("{e}"));
+    let lower =
+        TarBuilder::new().dir("bin", 0o755).file("bin/app", 0o755, &bad).file("bin/gone", 0o755, &good).finish();
+    let upper =
+        TarBuilder::new().dir("bin", 0o755).file("bin/app", 0o755, &good).file("bin/.wh.gone", 0o644, b"").finish();
+    let release = registry.reference("releases/verifyapp:1.0.0");
+    let pushed = support_registry::push_tars(&registry, &release, &[lower, upper]);
+    let in_image = format!("oci://{release}@{}#/bin/app", pushed.manifest_digest);
+    let o = args(&base("HEAD"), &["--reference", &in_image]);
+    let o: Vec<&str> = o.iter().map(String::as_str).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &o);
+    status(&out, &doc, 0);
+    assert_eq!(doc["inputs"]["reference"]["path"], in_image.as_str());
+    assert_eq!(doc["inputs"]["reference"]["sha256"], sha.as_str());
+    let gone = in_image.replace("#/bin/app", "#/bin/gone");
+    let o = args(&base("HEAD"), &["--reference", &gone]);
+    let o: Vec<&str> = o.iter().map(String::as_str).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &o);
+    status(&out, &doc, 2);
+    assert_eq!(
+        (doc["error"]["step"].as_str(), doc["error"]["code"].as_str()),
+        (Some("reference"), Some("reference-unreadable"))
+    );
+    // Not pinned: refused before anything is pulled.
+    let o = args(&base("HEAD"), &["--reference", &format!("oci://{release}#/bin/app")]);
+    let mut cmd = Command::new(reprove_bin());
+    goenv::base_env(&mut cmd, &std::env::temp_dir(), &cache.join("unused"), &[("GOPROXY", proxy.url())]);
+    let out = run(cmd.arg("verify").args(&o).arg("--cache-dir").arg(&cache)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status, Some(2), "{}", out.stderr_str());
+    assert!(out.stderr_str().contains("no digest"), "{}", out.stderr_str());
+
     // The registry is gone: the cached toolchain still serves.
     drop(registry);
     let (out, doc) = verify(&proxy.url(), &cache, &a);
@@ -338,6 +390,25 @@ fn a_tampered_module_in_the_proxy_is_an_error_naming_it() {
     assert_eq!(err["modules"][0], "github.com/spf13/pflag@v1.0.5");
     assert!(out.stderr_str().contains("github.com/spf13/pflag@v1.0.5"), "{}", out.stderr_str());
     assert!(!cache.join("modcache/github.com/spf13/pflag@v1.0.5").exists(), "the tampered module was extracted");
+}
+
+#[test]
+fn a_requirement_without_a_go_sum_line_is_an_input_error_naming_it() {
+    let p = Project::new();
+    fs::write(p.repo.join("go.sum"), "").unwrap_or_else(|e| panic!("{e}"));
+    git(&p.repo, &["commit", "-q", "-am", "drop go.sum"]);
+    let proxy = Server::start(Behavior::Serve(Serve::dir(&goenv::proxy_root())));
+    let toolchain = format!("127.0.0.1:9/go:1@sha256:{}", "a".repeat(64));
+    let digest = format!("sha256:{}", "0".repeat(64));
+    let repo = p.repo.display().to_string();
+    let a = ["--source", repo.as_str(), "--toolchain", &toolchain, "--reference-digest", &digest];
+    let (out, doc) = verify(&proxy.url(), &p.path("cache"), &a);
+    status(&out, &doc, 2);
+    let err = &doc["error"];
+    assert_eq!((err["step"].as_str(), err["code"].as_str()), (Some("go-sum"), Some("missing-go-sum")), "{doc:#}");
+    assert_eq!(err["modules"][0], "github.com/spf13/pflag@v1.0.5");
+    assert!(out.stderr_str().contains("github.com/spf13/pflag@v1.0.5"), "{}", out.stderr_str());
+    assert!(proxy.requests().is_empty(), "nothing may be fetched before go.sum is complete");
 }
 
 #[test]

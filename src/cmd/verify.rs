@@ -180,6 +180,11 @@ fn recipe_flags(args: &Args) -> Result<RecipeFlags, Failure> {
 pub(crate) fn run(args: Args) -> CommandResult {
     let toolchain: PinnedImage = args.toolchain.parse().map_err(fail)?;
     let reference = match (&args.reference, &args.reference_digest) {
+        (Some(file), _) if file.to_str().is_some_and(|f| f.starts_with("oci://")) => {
+            let (image, path) = rebuild::parse_oci_reference(file.to_str().unwrap_or_default())
+                .map_err(|e| Failure::input(anyhow!("--reference {e}")))?;
+            ReferenceInput::Image { image, path }
+        }
         (Some(file), _) => ReferenceInput::File(file.clone()),
         (None, Some(d)) => ReferenceInput::Digest(rebuild::parse_sha256(d).ok_or_else(|| {
             Failure::input(anyhow!("--reference-digest {d:?}: expected sha256: and 64 hexadecimal digits"))

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use super::{sha256_hex, RebuildError, Request};
 use crate::gomod::failure::{classify_output, Tool};
-use crate::recipe::Recipe;
+use crate::recipe::{BuildVcs, Recipe};
 use crate::sandbox::{self, CancelToken, Job, JobConfig, Limits, Mount, Network, Status};
 use crate::toolchain::{PinnedImage, PulledImage};
 
@@ -71,10 +71,29 @@ pub fn plan(recipe: &Recipe, _image: &PulledImage, toolchain: &PinnedImage, cach
         env.insert(k.to_string(), v.to_string());
     }
     env.insert("GOFLAGS".into(), goflags);
+    if recipe.buildvcs == BuildVcs::True {
+        // go runs git on the checkout; no system or user git configuration applies.
+        for (k, v) in [
+            ("GIT_CONFIG_NOSYSTEM", "1"),
+            ("GIT_CONFIG_COUNT", "1"),
+            ("GIT_CONFIG_KEY_0", "safe.directory"),
+            ("GIT_CONFIG_VALUE_0", "*"),
+        ] {
+            env.insert(k.to_string(), v.to_string());
+        }
+    }
     let key_material = format!("{}\n{}\n{:?}", toolchain.digest(), go_args.join("\0"), env);
     let key = sha256_hex(key_material.as_bytes());
     let gocache = cache_dir.join("gocache").join(&key[..32]);
     Plan { go_args, env, gocache, output_name }
+}
+
+/// Whether the image has `git` on its PATH (the image's, else the sandbox default).
+pub fn has_git(image: &PulledImage) -> bool {
+    let path = image.env("PATH").unwrap_or_else(|| sandbox::DEFAULT_PATH.to_string());
+    path.split(':').filter(|d| d.starts_with('/')).any(|d| {
+        crate::toolchain::read_file_in_image(image, &format!("{}/git", d.trim_end_matches('/')), 256 << 20).is_ok()
+    })
 }
 
 /// What the build produced.

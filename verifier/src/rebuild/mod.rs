@@ -63,6 +63,29 @@ pub enum ReferenceInput {
     File(PathBuf),
     /// Only its SHA-256 (hex, lowercase) is known.
     Digest(String),
+    /// A file inside an image pinned by digest (`oci://IMAGE@sha256:…#/path`),
+    /// read from the unpacked layers with whiteouts applied.
+    Image {
+        /// The image.
+        image: PinnedImage,
+        /// The absolute path in the image.
+        path: String,
+    },
+}
+
+/// The largest reference read from an image.
+const MAX_REFERENCE: u64 = 2 << 30;
+
+/// Parses `oci://REGISTRY/NAME[:TAG]@sha256:…#/path/in/image`.
+pub fn parse_oci_reference(s: &str) -> Result<(PinnedImage, String), String> {
+    let rest = s.strip_prefix("oci://").ok_or_else(|| format!("{s:?}: expected oci://IMAGE@sha256:…#/path"))?;
+    let (image, path) =
+        rest.split_once('#').ok_or_else(|| format!("{s:?}: name the file in the image after #, e.g. #/usr/bin/app"))?;
+    if !path.starts_with('/') || path.ends_with('/') || path.contains('\0') {
+        return Err(format!("{s:?}: the path after # must be an absolute file path in the image"));
+    }
+    let image: PinnedImage = image.parse().map_err(|e: ToolchainError| e.to_string())?;
+    Ok((image, path.to_string()))
 }
 
 /// Parses `sha256:<64 hex>` into lowercase hex.
@@ -182,6 +205,16 @@ pub enum RebuildError {
         #[source]
         source: std::io::Error,
     },
+    /// The reference file is not in the image.
+    #[error("reading {path} in {image}: {reason}")]
+    ReferenceInImage {
+        /// The image.
+        image: String,
+        /// The path in the image.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// The source stage failed.
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -236,9 +269,12 @@ pub enum RebuildError {
         /// What the recipe requires.
         recipe_version: String,
     },
-    /// The recipe needs VCS stamping, which the rebuild does not reproduce yet.
-    #[error("the recipe asks for VCS stamping (-buildvcs=true, or vcs.* settings in the reference's build info), which reprove verify does not reproduce yet: rebuild a release built with -buildvcs=false, or pass --buildvcs false to try without")]
-    VcsStamping,
+    /// VCS stamping needs git inside the toolchain image.
+    #[error("the recipe stamps VCS information (-buildvcs=true, or vcs.* settings in the reference's build info), which needs git inside the toolchain image, and {image} has no git on its PATH: build the toolchain image on a base image with git (reprove toolchain build --base IMAGE@DIGEST), or pass --buildvcs false if the release was built without stamping")]
+    VcsNeedsGit {
+        /// The image.
+        image: String,
+    },
     /// The sandbox could not run the build.
     #[error("sandbox: {0}")]
     Sandbox(#[from] sandbox::Error),
@@ -257,6 +293,9 @@ pub enum RebuildError {
     /// The build succeeded but wrote no binary.
     #[error("go build wrote no binary at {0}")]
     NoOutput(PathBuf),
+    /// The `--keep` directory has content: nothing is written into it.
+    #[error("--keep {0}: the directory is not empty; name a new or empty directory")]
+    KeepNotEmpty(PathBuf),
     /// Interrupted.
     #[error("interrupted: the build was stopped and cleaned up")]
     Cancelled,
@@ -304,12 +343,14 @@ impl RebuildError {
     pub fn class(&self) -> Class {
         match self {
             RebuildError::Reference { .. }
+            | RebuildError::ReferenceInImage { .. }
             | RebuildError::DirtyTree { .. }
             | RebuildError::GoMod(_)
             | RebuildError::MissingGoSum { .. }
             | RebuildError::NoGo { .. }
             | RebuildError::GoVersionMismatch { .. }
-            | RebuildError::VcsStamping => Class::Input,
+            | RebuildError::VcsNeedsGit { .. }
+            | RebuildError::KeepNotEmpty(_) => Class::Input,
             RebuildError::Source(e) if e.is_input() => Class::Input,
             RebuildError::Toolchain(e) if e.is_input() => Class::Input,
             RebuildError::Sandbox(e) if e.is_input() => Class::Input,
@@ -326,7 +367,7 @@ impl RebuildError {
     /// A stable code for the report.
     pub fn code(&self) -> String {
         match self {
-            RebuildError::Reference { .. } => "reference-unreadable".into(),
+            RebuildError::Reference { .. } | RebuildError::ReferenceInImage { .. } => "reference-unreadable".into(),
             RebuildError::Source(SourceError::Clone { .. }) => "clone-failed".into(),
             RebuildError::Source(SourceError::Revision { .. }) => "unknown-revision".into(),
             RebuildError::Source(SourceError::UnsafeEntry { .. }) => "unsafe-tree".into(),
@@ -347,11 +388,12 @@ impl RebuildError {
             RebuildError::Toolchain(_) => "toolchain".into(),
             RebuildError::NoGo { .. } => "toolchain-without-go".into(),
             RebuildError::GoVersionMismatch { .. } => "go-version-mismatch".into(),
-            RebuildError::VcsStamping => "vcs-stamping-unsupported".into(),
+            RebuildError::VcsNeedsGit { .. } => "vcs-needs-git".into(),
             RebuildError::Sandbox(_) => "sandbox".into(),
             RebuildError::BuildFailed { code: Code::Unknown, .. } => "build-failed".into(),
             RebuildError::BuildFailed { code, .. } => code.as_str().into(),
             RebuildError::NoOutput(_) => "build-failed".into(),
+            RebuildError::KeepNotEmpty(_) => "keep-not-empty".into(),
             RebuildError::Cancelled => "interrupted".into(),
             RebuildError::Io { .. } => "io".into(),
         }
@@ -437,11 +479,7 @@ impl WorkDir {
             std::fs::create_dir_all(dir).map_err(|e| RebuildError::io("create", dir, e))?;
             let empty = std::fs::read_dir(dir).map_err(|e| RebuildError::io("read", dir, e))?.next().is_none();
             if !empty {
-                return Err(RebuildError::io(
-                    "use --keep",
-                    dir,
-                    std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the directory is not empty"),
-                ));
+                return Err(RebuildError::KeepNotEmpty(dir.to_path_buf()));
             }
             let abs = std::path::absolute(dir).map_err(|e| RebuildError::io("resolve", dir, e))?;
             return Ok(WorkDir::Kept(abs));
@@ -562,6 +600,25 @@ fn pipeline(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, Rebuil
             run.report.inputs.reference.sha256 = hex.clone();
             Ok(None)
         }
+        ReferenceInput::Image { image, path } => {
+            let store = Store::open(&req.cache_dir)?;
+            let _guard = store.hold()?;
+            let pulled = match store.get(image.reference(), None)? {
+                Some(p) => p,
+                None => {
+                    let options = PullOptions { registry: req.registry.clone(), ..PullOptions::default() };
+                    store.pull_blocking(image.reference(), &options)?
+                }
+            };
+            let data = crate::toolchain::read_file_in_image(&pulled, path, MAX_REFERENCE).map_err(|e| {
+                RebuildError::ReferenceInImage { image: image.to_string(), path: path.clone(), reason: e.to_string() }
+            })?;
+            let r = &mut run.report.inputs.reference;
+            r.path = Some(format!("oci://{image}#{path}"));
+            r.sha256 = sha256_hex(&data);
+            r.size = Some(data.len() as u64);
+            Ok(Some(data))
+        }
     })?;
     run.report.subject.sha256 = run.report.inputs.reference.sha256.clone();
     let reference_bi: Option<BuildInfo> = reference.as_deref().and_then(|d| crate::goinfo::read_build_info(d).ok());
@@ -607,7 +664,12 @@ fn pipeline(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, Rebuil
                 );
             }
         }
-        let export = source.export(&commit, &src_dir)?;
+        // VCS stamping needs a clean checkout with .git; otherwise the build sees no .git.
+        let export = if recipe.buildvcs == BuildVcs::True {
+            source.checkout(&commit, &src_dir)?
+        } else {
+            source.export(&commit, &src_dir)?
+        };
         let s = &mut run.report.inputs.source;
         s.submodules =
             export.submodules.iter().map(|m| v1::Submodule { path: m.path.clone(), commit: m.commit.clone() }).collect();
@@ -689,13 +751,13 @@ fn pipeline(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, Rebuil
                 recipe.origins.insert("go_version".into(), crate::recipe::Origin::Default);
             }
         }
+        if recipe.buildvcs == BuildVcs::True && !build::has_git(&pulled) {
+            return Err(RebuildError::VcsNeedsGit { image: req.toolchain.to_string() });
+        }
         Ok((pulled, guard))
     })?;
 
     // 6. The build.
-    if recipe.buildvcs == BuildVcs::True {
-        return Err((Step::Build, RebuildError::VcsStamping));
-    }
     let out_dir = work.path().join("out");
     let plan = build::plan(&recipe, &pulled, &req.toolchain, &req.cache_dir);
     run.report.recipe = report_recipe(&recipe, &plan.go_args, &plan.env);

@@ -323,6 +323,45 @@ impl Source {
     pub fn export(&self, commit: &ResolvedCommit, dest: &Path) -> Result<Export, SourceError> {
         export::export(&self.repo, &commit.id, dest)
     }
+
+    /// A clean checkout of `commit` with its `.git` (for VCS stamping): a clone
+    /// of this repository into `dest` (which must not exist yet), tags
+    /// included, `HEAD` detached at the commit, the working tree exactly its
+    /// tree. libgit2's checkout refuses `.git` paths and never writes through a
+    /// symlink. The tree is first exported (and checked) into a scratch
+    /// directory next to `dest`, so the same entries are refused as by
+    /// [`Source::export`]; the result is what [`Source::export`] writes, plus `.git`.
+    pub fn checkout(&self, commit: &ResolvedCommit, dest: &Path) -> Result<Export, SourceError> {
+        let scratch = dest.with_extension("check");
+        let exported = export::export(&self.repo, &commit.id, &scratch)?;
+        std::fs::remove_dir_all(&scratch).map_err(|e| SourceError::io("remove", &scratch, e))?;
+        let fail = |e: git2::Error| SourceError::Clone { url: self.uri.clone(), message: e.message().to_string() };
+        if dest.exists() {
+            return Err(SourceError::io(
+                "create the checkout directory",
+                dest,
+                std::io::Error::new(std::io::ErrorKind::AlreadyExists, "it exists"),
+            ));
+        }
+        let url = self.repo.path().display().to_string();
+        let mut fetch = git2::FetchOptions::new();
+        fetch.download_tags(git2::AutotagOption::All);
+        let repo = git2::build::RepoBuilder::new()
+            .fetch_options(fetch)
+            .with_checkout(git2::build::CheckoutBuilder::new())
+            .clone(&url, dest)
+            .map_err(fail)?;
+        {
+            let mut remote = repo.find_remote("origin").map_err(fail)?;
+            remote.fetch(&["+refs/tags/*:refs/tags/*"], None, None).map_err(fail)?;
+        }
+        let oid = git2::Oid::from_str(&commit.id).map_err(fail)?;
+        repo.set_head_detached(oid).map_err(fail)?;
+        repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force().remove_untracked(true))).map_err(fail)?;
+        // Nothing of the clone's origin: the build sees only this commit's history.
+        repo.remote_delete("origin").map_err(fail)?;
+        Ok(Export { dir: dest.to_path_buf(), ..exported })
+    }
 }
 
 #[cfg(test)]
