@@ -39,6 +39,7 @@ use serde_json::Value;
 use server::{Behavior, Serve, Server};
 use support::{hermetic_go_env, reprove_bin, run, run_ok, Outcome};
 use support_registry::{Registry, TarBuilder};
+use verifier::toolchain::build::{Image, Layer, LayerCompression, ManifestFormat};
 
 /// Builds are heavy on a shared machine: one verify at a time in this binary.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -441,4 +442,95 @@ fn bad_inputs_are_refused_before_anything_runs() {
         assert_eq!(out.status, Some(2), "{args:?}: {}", out.stderr_str());
         assert!(out.stderr_str().contains(want), "{args:?}: {}", out.stderr_str());
     }
+}
+
+/// A base image with this machine's `git` and the libraries it loads (from `ldd`), enough for
+/// the builtins `go build -buildvcs=true` runs (status, log, tag, cat-file…).
+fn git_layer() -> Vec<u8> {
+    let out = run_ok(Command::new("ldd").arg("/usr/bin/git")).unwrap_or_else(|e| panic!("{e}")).stdout_str();
+    let mut files = vec!["/usr/bin/git".to_string()];
+    for line in out.lines() {
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            files.push(p.to_string());
+        }
+    }
+    let mut tar = TarBuilder::new();
+    let mut dirs = std::collections::BTreeSet::new();
+    for f in &files {
+        let rel = f.trim_start_matches('/');
+        let mut acc = String::new();
+        for comp in rel.split('/').collect::<Vec<_>>().split_last().map(|(_, d)| d.to_vec()).unwrap_or_default() {
+            acc = if acc.is_empty() { comp.to_string() } else { format!("{acc}/{comp}") };
+            if dirs.insert(acc.clone()) {
+                tar.dir(&acc, 0o755);
+            }
+        }
+        tar.file(rel, 0o755, &fs::read(f).unwrap_or_else(|e| panic!("{f}: {e}")));
+    }
+    tar.finish()
+}
+
+#[test]
+fn vcs_stamping_is_reproduced_from_a_clean_checkout_with_git_in_the_image() {
+    let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
+    let proxy = Server::start(Behavior::Serve(Serve::dir(&goenv::proxy_root())));
+    let p = Project::new();
+    let cache = p.path("cache");
+    // The release pipeline builds from its checkout with VCS stamping (Go's default).
+    let reference = p.path("verifyapp-vcs");
+    let mut cmd = Command::new("go");
+    hermetic_go_env(&mut cmd)
+        .current_dir(&p.repo)
+        .env("GOPROXY", "off")
+        .env("GOMODCACHE", harness::shared_cache())
+        .env("CGO_ENABLED", "0")
+        .env("GOWORK", "off")
+        .args(["build", "-trimpath", "-buildvcs=true", "-o"])
+        .arg(&reference)
+        .arg(".");
+    run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+    let bi = verifier::goinfo::read_build_info_file(&reference).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bi.setting("vcs.revision").map(|v| v.to_string()), Some(p.commit.clone()));
+    let reference_s = reference.display().to_string();
+    let repo = p.repo.display().to_string();
+
+    // A toolchain image without git: an input error that says what to do.
+    let plain = image(&registry);
+    let a = ["--source", repo.as_str(), "--toolchain", &plain, "--from-reference", "--reference", &reference_s];
+    let (out, doc) = verify(&proxy.url(), &cache, &a);
+    status(&out, &doc, 2);
+    assert_eq!(doc["error"]["code"], "vcs-needs-git", "{doc:#}");
+    assert!(out.stderr_str().contains("--base"), "{}", out.stderr_str());
+
+    // The same Go on a base image with git: reproduced, stamps and all.
+    let base_ref = registry.reference("bases/git:1");
+    let layer =
+        Layer::from_tar(&git_layer(), LayerCompression::Gzip, ManifestFormat::Oci).unwrap_or_else(|e| panic!("{e}"));
+    let config = support_registry::config(&["PATH=/usr/local/bin:/usr/bin:/bin"]);
+    let base = Image::assemble(config, vec![layer], ManifestFormat::Oci).unwrap_or_else(|e| panic!("{e}"));
+    base.push_blocking(&base_ref, &registry.options()).unwrap_or_else(|e| panic!("{e}"));
+    let mut go = Command::new("go");
+    hermetic_go_env(&mut go).args(["env", "GOROOT", "GOVERSION"]);
+    let env = run_ok(&mut go).unwrap_or_else(|e| panic!("{e}")).stdout_str();
+    let mut lines = env.lines();
+    let (goroot, version) = (lines.next().unwrap_or_default(), lines.next().unwrap_or_default());
+    let tag = format!("{}/toolchains/go-git:{}", registry.addr, version.trim_start_matches("go"));
+    let based = format!("{base_ref}@{}", base.manifest_digest);
+    let built = run_ok(
+        Command::new(reprove_bin())
+            .args(["toolchain", "build", "--goroot", goroot, "--base", &based])
+            .args(["--tag", &tag, "--push", "--json"]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let digest: Value = serde_json::from_slice(&built.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let with_git = format!("{tag}@{}", digest["digest"].as_str().unwrap_or_default());
+    let a = ["--source", repo.as_str(), "--toolchain", &with_git, "--from-reference", "--reference", &reference_s];
+    let (out, doc) = verify(&proxy.url(), &cache, &a);
+    status(&out, &doc, 0);
+    assert_eq!(doc["recipe"]["buildvcs"], "true");
+    assert_eq!(doc["recipe"]["buildEnv"]["GIT_CONFIG_NOSYSTEM"], "1");
 }
