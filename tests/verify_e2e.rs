@@ -534,3 +534,35 @@ fn vcs_stamping_is_reproduced_from_a_clean_checkout_with_git_in_the_image() {
     assert_eq!(doc["recipe"]["buildvcs"], "true");
     assert_eq!(doc["recipe"]["buildEnv"]["GIT_CONFIG_NOSYSTEM"], "1");
 }
+
+#[test]
+fn check_names_the_variation_that_changes_the_output() {
+    let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
+    let toolchain = image(&registry);
+    let proxy = Server::start(Behavior::Serve(Serve::dir(&goenv::proxy_root())));
+    let p = Project::new();
+    let cache = p.path("cache");
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cmd = Command::new(reprove_bin());
+    goenv::base_env(&mut cmd, &std::env::temp_dir(), &cache.join("unused"), &[("GOPROXY", proxy.url())]);
+    // Without -trimpath the build directory is embedded: only that variation changes the output.
+    cmd.args(["check", "--source"]).arg(&p.repo).args(["--toolchain", &toolchain, "--env", "CGO_ENABLED=0", "--json"]);
+    cmd.arg("--cache-dir").arg(&cache);
+    let out = run(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}\nstdout:\n{}\nstderr:\n{}", out.stdout_str(), out.stderr_str()));
+    schema::assert_valid("check.schema.json", &doc);
+    status(&out, &doc, 1);
+    assert_eq!(doc["verdict"], "not-reproducible");
+    let outcomes: Vec<(&str, bool)> = doc["variations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| (v["name"].as_str().unwrap_or_default(), v["identical"].as_bool().unwrap_or(true)))
+        .collect();
+    assert_eq!(outcomes, [("build-dir", false), ("environment", true), ("warm-cache", true)], "{doc:#}");
+    let codes: Vec<&str> =
+        doc["variations"][0]["causes"].as_array().into_iter().flatten().filter_map(|c| c["code"].as_str()).collect();
+    assert!(codes.contains(&"embedded-path"), "{doc:#}");
+    assert_eq!(doc["inputs"]["source"]["commit"], p.commit.as_str());
+}

@@ -2,6 +2,7 @@
 
 mod attest;
 mod buildinfo;
+mod check;
 mod diff;
 mod doctor;
 mod keygen;
@@ -29,6 +30,8 @@ enum Command {
     Attest(attest::Command),
     /// Print the build info of Go binaries, exactly as `go version -m` does.
     Buildinfo(buildinfo::Args),
+    /// Build a commit twice under varied conditions and say which variation changes the output.
+    Check(Box<check::Args>),
     /// Explain why two Go binaries differ.
     Diff(diff::Args),
     /// Show the Go module environment and diagnose what breaks module fetching.
@@ -57,6 +60,7 @@ pub(crate) fn run(cli: Cli) -> CommandResult {
     match cli.command {
         Command::Attest(command) => attest::run(command),
         Command::Buildinfo(args) => buildinfo::run(args),
+        Command::Check(args) => check::run(*args),
         Command::Diff(args) => diff::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Doctor(args) => doctor::run(args),

@@ -54,33 +54,8 @@ pub(crate) struct Args {
     /// The toolchain image, pinned by digest (IMAGE@sha256:…).
     #[arg(long, value_name = "IMAGE@DIGEST")]
     toolchain: String,
-    /// The package to build (default: the reference's main package with --from-reference, else `.`).
-    #[arg(long, value_name = "PKG")]
-    package: Option<String>,
-    /// GOOS (default: the reference's with --from-reference, else this machine's).
-    #[arg(long)]
-    goos: Option<String>,
-    /// GOARCH (default: the reference's with --from-reference, else this machine's).
-    #[arg(long)]
-    goarch: Option<String>,
-    /// A build variable (CGO_ENABLED, GOAMD64, GOEXPERIMENT, GOFLAGS…). Repeatable.
-    #[arg(long = "env", value_name = "K=V")]
-    env: Vec<String>,
-    /// Build with -trimpath.
-    #[arg(long)]
-    trimpath: bool,
-    /// -ldflags, as one argument.
-    #[arg(long, value_name = "FLAGS", allow_hyphen_values = true)]
-    ldflags: Option<String>,
-    /// -tags, comma-separated.
-    #[arg(long, value_name = "a,b")]
-    tags: Option<String>,
-    /// -buildvcs (true needs VCS stamping, which is not reproduced yet).
-    #[arg(long, value_enum)]
-    buildvcs: Option<BuildVcsArg>,
-    /// The output file name (the subject name in the report).
-    #[arg(long, value_name = "NAME")]
-    output_name: Option<String>,
+    #[command(flatten)]
+    recipe: RecipeArgs,
     /// Infer the recipe from the reference's build info (flags still win).
     #[arg(long)]
     from_reference: bool,
@@ -111,6 +86,38 @@ pub(crate) struct Args {
     registry: RegistryArgs,
 }
 
+/// Recipe flags, shared by `verify` and `check`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RecipeArgs {
+    /// The package to build (default: the reference's main package with --from-reference, else `.`).
+    #[arg(long, value_name = "PKG")]
+    package: Option<String>,
+    /// GOOS (default: the reference's with --from-reference, else this machine's).
+    #[arg(long)]
+    goos: Option<String>,
+    /// GOARCH (default: the reference's with --from-reference, else this machine's).
+    #[arg(long)]
+    goarch: Option<String>,
+    /// A build variable (CGO_ENABLED, GOAMD64, GOEXPERIMENT, GOFLAGS…). Repeatable.
+    #[arg(long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// Build with -trimpath.
+    #[arg(long)]
+    trimpath: bool,
+    /// -ldflags, as one argument.
+    #[arg(long, value_name = "FLAGS", allow_hyphen_values = true)]
+    ldflags: Option<String>,
+    /// -tags, comma-separated.
+    #[arg(long, value_name = "a,b")]
+    tags: Option<String>,
+    /// -buildvcs (true needs VCS stamping, which is not reproduced yet).
+    #[arg(long, value_enum)]
+    buildvcs: Option<BuildVcsArg>,
+    /// The output file name (the subject name in the report).
+    #[arg(long, value_name = "NAME")]
+    output_name: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum BuildVcsArg {
     True,
@@ -119,7 +126,7 @@ enum BuildVcsArg {
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum RuntimeArg {
+pub(crate) enum RuntimeArg {
     Auto,
     Runc,
     Bwrap,
@@ -128,7 +135,7 @@ enum RuntimeArg {
 }
 
 impl RuntimeArg {
-    fn choice(self) -> RuntimeChoice {
+    pub(crate) fn choice(self) -> RuntimeChoice {
         match self {
             RuntimeArg::Auto => RuntimeChoice::Auto,
             RuntimeArg::Runc => RuntimeChoice::Only(Runtime::Runc),
@@ -152,7 +159,7 @@ impl Progress for Spinner {
     }
 }
 
-fn recipe_flags(args: &Args) -> Result<RecipeFlags, Failure> {
+pub(crate) fn recipe_flags(args: &RecipeArgs) -> Result<RecipeFlags, Failure> {
     let mut env = Vec::new();
     for e in &args.env {
         let Some((k, v)) = e.split_once('=').filter(|(k, _)| !k.is_empty() && !k.contains(char::is_whitespace)) else {
@@ -177,6 +184,45 @@ fn recipe_flags(args: &Args) -> Result<RecipeFlags, Failure> {
     })
 }
 
+/// The Go module environment (`go env`, else the process environment), the download settings and the checksum database.
+pub(crate) fn module_env() -> Result<(GoEnv, DownloadOptions, Arc<dyn verifier::gomod::sumdb::ChecksumDb>), Failure> {
+    let go = look_path("go");
+    let go_env = match GoEnv::load(go.as_deref()) {
+        Ok(env) => env,
+        Err(_) => GoEnv::from_process(&|k: &str| std::env::var(k).ok()),
+    };
+    let (client, _netrc) = ClientConfig::from_env(&go_env);
+    let db = sumdb::from_env(&go_env, &client).map_err(Failure::input)?;
+    Ok((go_env, DownloadOptions { client, go, ..DownloadOptions::default() }, db))
+}
+
+/// Installs SIGINT/SIGTERM handlers that stop the sandbox cleanly.
+pub(crate) fn cancel_on_signals() -> Result<CancelToken, Failure> {
+    let cancel = CancelToken::new();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, cancel.flag())
+            .map_err(|e| Failure::infrastructure(anyhow!("installing the handler for signal {sig}: {e}")))?;
+    }
+    Ok(cancel)
+}
+
+/// A spinner on a terminal unless `quiet`.
+pub(crate) fn progress(quiet: bool) -> (Option<indicatif::ProgressBar>, Arc<dyn Progress>) {
+    let spinner = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} reprove: {wide_msg}") {
+            pb.set_style(style);
+        }
+        pb.enable_steady_tick(Duration::from_millis(120));
+        pb
+    });
+    let progress: Arc<dyn Progress> = match &spinner {
+        Some(pb) => Arc::new(Spinner(pb.clone())),
+        None => Arc::new(rebuild::Quiet),
+    };
+    (spinner, progress)
+}
+
 pub(crate) fn run(args: Args) -> CommandResult {
     let toolchain: PinnedImage = args.toolchain.parse().map_err(fail)?;
     let reference = match (&args.reference, &args.reference_digest) {
@@ -191,18 +237,9 @@ pub(crate) fn run(args: Args) -> CommandResult {
         })?),
         (None, None) => return Err(Failure::input(anyhow!("give --reference FILE or --reference-digest sha256:…"))),
     };
-    let recipe_flags = recipe_flags(&args)?;
-    let store = args.cache.open_store()?;
-    let cache_dir = store.dir().to_path_buf();
-    drop(store);
-    let go = look_path("go");
-    let go_env = match GoEnv::load(go.as_deref()) {
-        Ok(env) => env,
-        Err(_) => GoEnv::from_process(&|k: &str| std::env::var(k).ok()),
-    };
-    let (client, _netrc) = ClientConfig::from_env(&go_env);
-    let db = sumdb::from_env(&go_env, &client).map_err(Failure::input)?;
-    let download = DownloadOptions { client, go, ..DownloadOptions::default() };
+    let recipe_flags = recipe_flags(&args.recipe)?;
+    let cache_dir = args.cache.open_store()?.dir().to_path_buf();
+    let (go_env, download, db) = module_env()?;
     let request = Request {
         source: args.source.clone(),
         rev: args.rev.clone(),
@@ -223,23 +260,8 @@ pub(crate) fn run(args: Args) -> CommandResult {
         echo_build: false,
     };
 
-    let cancel = CancelToken::new();
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, cancel.flag())
-            .map_err(|e| Failure::infrastructure(anyhow!("installing the handler for signal {sig}: {e}")))?;
-    }
-    let spinner = (!args.json && std::io::stderr().is_terminal()).then(|| {
-        let pb = indicatif::ProgressBar::new_spinner();
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} reprove verify: {wide_msg}") {
-            pb.set_style(style);
-        }
-        pb.enable_steady_tick(Duration::from_millis(120));
-        pb
-    });
-    let progress: Arc<dyn Progress> = match &spinner {
-        Some(pb) => Arc::new(Spinner(pb.clone())),
-        None => Arc::new(rebuild::Quiet),
-    };
+    let cancel = cancel_on_signals()?;
+    let (spinner, progress) = progress(args.json);
     let report = rebuild::verify(&request, progress.as_ref(), &cancel);
     if let Some(pb) = spinner {
         pb.finish_and_clear();

@@ -39,6 +39,8 @@ pub struct Plan {
     pub gocache: PathBuf,
     /// The output file name.
     pub output_name: String,
+    /// Where the source is mounted and the build runs (`/src`).
+    pub src_mount: String,
 }
 
 /// Plans the build of `recipe` in `image`.
@@ -85,7 +87,7 @@ pub fn plan(recipe: &Recipe, _image: &PulledImage, toolchain: &PinnedImage, cach
     let key_material = format!("{}\n{}\n{:?}", toolchain.digest(), go_args.join("\0"), env);
     let key = sha256_hex(key_material.as_bytes());
     let gocache = cache_dir.join("gocache").join(&key[..32]);
-    Plan { go_args, env, gocache, output_name }
+    Plan { go_args, env, gocache, output_name, src_mount: SRC.to_string() }
 }
 
 /// Whether the image has `git` on its PATH (the image's, else the sandbox default).
@@ -130,9 +132,9 @@ pub fn run(
         argv,
         image_env: config.and_then(|c| c.env().clone()).unwrap_or_default(),
         env: plan.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-        workdir: Some(SRC.to_string()),
+        workdir: Some(plan.src_mount.clone()),
         mounts: vec![
-            Mount::new(src, SRC, true)?,
+            Mount::new(src, &plan.src_mount, true)?,
             Mount::new(modcache, MODCACHE, true)?,
             Mount::new(&plan.gocache, GOCACHE, false)?,
             Mount::new(out, OUT, false)?,

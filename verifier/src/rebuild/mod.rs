@@ -33,6 +33,7 @@
 //! goes to a [`Progress`].
 
 pub mod build;
+pub mod check;
 pub mod gosum;
 pub mod judge;
 pub mod recipe;
@@ -63,6 +64,8 @@ pub enum ReferenceInput {
     File(PathBuf),
     /// Only its SHA-256 (hex, lowercase) is known.
     Digest(String),
+    /// No reference (`reprove check`).
+    None,
     /// A file inside an image pinned by digest (`oci://IMAGE@sha256:…#/path`),
     /// read from the unpacked layers with whiteouts applied.
     Image {
@@ -519,10 +522,10 @@ impl Run<'_> {
     }
 }
 
-/// Runs the whole pipeline. Never fails: a failure is a report with verdict `error`.
-pub fn verify(req: &Request, progress: &dyn Progress, cancel: &CancelToken) -> v1::Report {
+/// The report before any step ran.
+fn empty_report(req: &Request) -> v1::Report {
     let toolchain = &req.toolchain;
-    let report = v1::Report {
+    v1::Report {
         schema_version: v1::SCHEMA_VERSION,
         invocation_id: invocation_id(),
         verdict: "error".into(),
@@ -561,7 +564,12 @@ pub fn verify(req: &Request, progress: &dyn Progress, cancel: &CancelToken) -> v
         error: None,
         warnings: Vec::new(),
         tools: v1::Tools { reprove: req.tool_version.clone(), go: None, runtime: None },
-    };
+    }
+}
+
+/// Runs the whole pipeline. Never fails: a failure is a report with verdict `error`.
+pub fn verify(req: &Request, progress: &dyn Progress, cancel: &CancelToken) -> v1::Report {
+    let report = empty_report(req);
     let mut run = Run { req, progress, report };
     if let Err((step, e)) = pipeline(&mut run, cancel) {
         let r = &mut run.report;
@@ -584,7 +592,21 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
 
-fn pipeline(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, RebuildError)> {
+/// What steps 1 to 5 leave for the build.
+struct Prepared {
+    work: WorkDir,
+    src_dir: PathBuf,
+    modcache: PathBuf,
+    pulled: crate::toolchain::PulledImage,
+    _guard: crate::toolchain::StoreGuard,
+    recipe: Recipe,
+    mods: gosum::Checked,
+    reference: Option<Vec<u8>>,
+    reference_bi: Option<BuildInfo>,
+}
+
+/// Steps 1 to 5: reference, source, go.sum, modules, toolchain.
+fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
     let req = run.req;
     // 1. The reference.
     let reference: Option<Vec<u8>> = run.step(Step::Reference, |run| match &req.reference {
@@ -600,6 +622,7 @@ fn pipeline(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, Rebuil
             run.report.inputs.reference.sha256 = hex.clone();
             Ok(None)
         }
+        ReferenceInput::None => Ok(None),
         ReferenceInput::Image { image, path } => {
             let store = Store::open(&req.cache_dir)?;
             let _guard = store.hold()?;
@@ -756,7 +779,13 @@ fn pipeline(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, Rebuil
         }
         Ok((pulled, guard))
     })?;
+    let _ = source;
+    Ok(Prepared { work, src_dir, modcache, pulled, _guard, recipe, mods, reference, reference_bi })
+}
 
+fn pipeline(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, RebuildError)> {
+    let req = run.req;
+    let Prepared { work, src_dir, modcache, pulled, _guard, recipe, mods, reference, reference_bi } = prepare(run)?;
     // 6. The build.
     let out_dir = work.path().join("out");
     let plan = build::plan(&recipe, &pulled, &req.toolchain, &req.cache_dir);
@@ -788,7 +817,6 @@ fn pipeline(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, Rebuil
         run.report.verdict = verdict;
         Ok(())
     })?;
-    let _ = source;
     Ok(())
 }
 
