@@ -218,3 +218,32 @@ fn a_tree_with_a_dot_git_entry_is_refused() {
     let e = src.export(&c, &r.work.join("hostile")).err();
     assert!(matches!(&e, Some(SourceError::UnsafeEntry { path, .. }) if path == ".git"), "{e:?}");
 }
+
+#[test]
+fn a_checkout_for_vcs_stamping_is_clean_detached_and_has_the_tags() {
+    let r = make_repo();
+    let src = Source::open(&r.dir.display().to_string(), &r.work).unwrap_or_else(|e| panic!("{e}"));
+    let c = src.resolve("v1.0.0").unwrap_or_else(|e| panic!("{e}"));
+    let dest = r.work.join("checkout");
+    src.checkout(&c, &dest).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(git(&dest, &["rev-parse", "HEAD"]), r.first);
+    assert_eq!(git(&dest, &["status", "--porcelain"]), "");
+    assert_eq!(git(&dest, &["tag", "--points-at", "HEAD"]), "v1.0.0");
+    assert_eq!(git(&dest, &["remote"]), "", "the clone keeps no remote");
+    // The same files as the export, plus .git.
+    let exported = r.work.join("export");
+    src.export(&c, &exported).unwrap_or_else(|e| panic!("{e}"));
+    let mut with_git = listing(&dest);
+    with_git.retain(|k, _| !k.starts_with(".git/") && k != ".git");
+    assert_eq!(with_git, listing(&exported));
+}
+
+#[test]
+fn only_ordinary_transports_are_cloned() {
+    let r = make_repo();
+    for url in ["ext::sh -c touch% /tmp/reprove-pwned", "fd::17", "foo://example.invalid/x"] {
+        let e = Source::open(url, &r.work).err();
+        assert!(matches!(e, Some(SourceError::Location { .. })), "{url}: {e:?}");
+    }
+    assert!(!Path::new("/tmp/reprove-pwned").exists());
+}

@@ -229,8 +229,20 @@ impl Source {
             }
             return Ok(Source { repo, uri: url.to_string(), location: url.to_string(), _clone: Some(tmp) });
         }
+        let scheme_ok = ["https://", "http://", "ssh://", "git://"].iter().any(|p| url.starts_with(p))
+            || (!url.contains("://") && !url.contains("::"));
+        if !scheme_ok {
+            return Err(SourceError::Location {
+                location: url.to_string(),
+                reason: "only file://, https://, http://, ssh://, git:// and user@host:path URLs are cloned".into(),
+            });
+        }
         let mut cmd = std::process::Command::new("git");
-        cmd.args(["clone", "--bare", "--quiet", "--no-hardlinks", "--"])
+        // Only the ordinary transports: no ext::, fd:: or other helpers, whatever the user's git config says.
+        cmd.args(["-c", "protocol.allow=never"])
+            .args(["-c", "protocol.https.allow=always", "-c", "protocol.http.allow=always"])
+            .args(["-c", "protocol.ssh.allow=always", "-c", "protocol.git.allow=always"])
+            .args(["clone", "--bare", "--quiet", "--no-hardlinks", "--"])
             .arg(url)
             .arg(&dir)
             .env("GIT_TERMINAL_PROMPT", "0")
