@@ -11,7 +11,12 @@
 //! Cases: a faithful reference (reproduced, exit 0, with runc and bwrap, from
 //! a path and from a `file://` URL, cold and warm caches giving the same
 //! report); other ldflags (not reproduced, cause `ldflags`, exit 1; the same
-//! flags given with `--ldflags` reproduce it); `--reference-digest`; a
+//! flags given with `--ldflags` reproduce it); GOAMD64=v3 and -tags inferred
+//! from the reference (reproduced; without inference, causes `arch-level` and
+//! `tags`); no -trimpath (cause `embedded-path`); a toolchain digest the
+//! registry lacks (exit 3); `--reference oci://…` with whiteouts; `--keep`;
+//! VCS stamping (with and without git in the image); `reprove check`;
+//! `--reference-digest`; a
 //! reference built by another Go version (error `go-version-mismatch`, exit
 //! 2); a dirty working tree (refused, exit 2; `--allow-dirty` says so in the
 //! report); a tampered module in the proxy (error `checksum-mismatch` naming
@@ -256,6 +261,62 @@ fn verify_end_to_end() {
     let (out, doc) = verify(&proxy.url(), &cache, &d);
     status(&out, &doc, 0);
     assert_eq!(doc["recipe"]["origins"]["ldflags"], "flag");
+
+    // The recipe is read from the reference: GOAMD64=v3 and -tags are recorded, so they are reproduced.
+    let tuned = p.reference("verifyapp-v3", "go", &["-tags=netgo,osusergo"]);
+    let mut cmd = Command::new("go");
+    hermetic_go_env(&mut cmd)
+        .current_dir(&p.repo)
+        .env("GOPROXY", "off")
+        .env("GOMODCACHE", harness::shared_cache())
+        .env("CGO_ENABLED", "0")
+        .env("GOAMD64", "v3")
+        .args(["build", "-trimpath", "-buildvcs=false", "-tags=netgo,osusergo", "-o"])
+        .arg(&tuned)
+        .arg(".");
+    run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+    let tuned_s = tuned.display().to_string();
+    let t = args(&base("HEAD"), &["--reference", &tuned_s]);
+    let t: Vec<&str> = t.iter().map(String::as_str).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &t);
+    status(&out, &doc, 0);
+    assert_eq!(doc["recipe"]["archLevel"], "GOAMD64=v3");
+    assert_eq!(doc["recipe"]["tags"], serde_json::json!(["netgo", "osusergo"]));
+    assert_eq!(doc["recipe"]["origins"]["env.GOAMD64"], "reference:GOAMD64");
+    // The same recipe without the inference: not reproduced, and the diff says why.
+    let u = ["--source", repo.as_str(), "--toolchain", &toolchain, "--trimpath", "--env", "CGO_ENABLED=0"];
+    let u: Vec<&str> = u.iter().copied().chain(["--reference", &tuned_s]).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &u);
+    status(&out, &doc, 1);
+    let codes: Vec<&str> = doc["causes"].as_array().into_iter().flatten().filter_map(|c| c["code"].as_str()).collect();
+    assert!(codes.contains(&"arch-level") && codes.contains(&"tags"), "{doc:#}");
+
+    // A reference built without -trimpath in another directory: not reproduced (the paths are embedded).
+    let mut cmd = Command::new("go");
+    let untrimmed = p.path("verifyapp-untrimmed");
+    hermetic_go_env(&mut cmd)
+        .current_dir(&p.repo)
+        .env("GOPROXY", "off")
+        .env("GOMODCACHE", harness::shared_cache())
+        .env("CGO_ENABLED", "0")
+        .args(["build", "-buildvcs=false", "-o"])
+        .arg(&untrimmed)
+        .arg(".");
+    run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+    let w = args(&base("HEAD"), &["--reference", untrimmed.to_str().unwrap_or_default()]);
+    let w: Vec<&str> = w.iter().map(String::as_str).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &w);
+    status(&out, &doc, 1);
+    assert_eq!(doc["recipe"]["trimpath"], false);
+    let codes: Vec<&str> = doc["causes"].as_array().into_iter().flatten().filter_map(|c| c["code"].as_str()).collect();
+    assert!(codes.contains(&"embedded-path"), "{doc:#}");
+
+    // A toolchain digest the registry does not have: refused, nothing built.
+    let wrong = format!("{}@sha256:{}", toolchain.split('@').next().unwrap_or_default(), "f".repeat(64));
+    let x = ["--source", repo.as_str(), "--toolchain", &wrong, "--from-reference", "--reference", &reference_s];
+    let (out, doc) = verify(&proxy.url(), &cache, &x);
+    status(&out, &doc, 3);
+    assert_eq!((doc["error"]["step"].as_str(), doc["rebuilt"].as_null()), (Some("toolchain"), Some(())), "{doc:#}");
 
     // Only the published digest: reproduced; a wrong digest: not reproduced.
     let sha = cold["inputs"]["reference"]["sha256"].as_str().unwrap_or_default().to_string();
