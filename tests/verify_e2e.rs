@@ -13,7 +13,7 @@
 //! report); other ldflags (not reproduced, cause `ldflags`, exit 1; the same
 //! flags given with `--ldflags` reproduce it); GOAMD64=v3 and -tags inferred
 //! from the reference (reproduced; without inference, causes `arch-level` and
-//! `tags`); no -trimpath (cause `embedded-path`); a toolchain digest the
+//! `tags`); a second main package with `embed`; no -trimpath (cause `embedded-path`); a toolchain digest the
 //! registry lacks (exit 3); `--reference oci://…` with whiteouts; `--keep`;
 //! VCS stamping (with and without git in the image); `reprove check`;
 //! `--reference-digest`; a
@@ -317,6 +317,28 @@ fn verify_end_to_end() {
     let (out, doc) = verify(&proxy.url(), &cache, &x);
     status(&out, &doc, 3);
     assert_eq!((doc["error"]["step"].as_str(), doc["rebuilt"].as_null()), (Some("toolchain"), Some(())), "{doc:#}");
+
+    // A second main package, with an embedded file: the package is inferred from the reference.
+    let mut cmd = Command::new("go");
+    let greeter = p.path("greeter");
+    hermetic_go_env(&mut cmd)
+        .current_dir(&p.repo)
+        .env("GOPROXY", "off")
+        .env("GOMODCACHE", harness::shared_cache())
+        .env("CGO_ENABLED", "0")
+        .args(["build", "-trimpath", "-buildvcs=false", "-o"])
+        .arg(&greeter)
+        .arg("./cmd/greeter");
+    run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+    let gr = args(&base("HEAD"), &["--reference", greeter.to_str().unwrap_or_default()]);
+    let gr: Vec<&str> = gr.iter().map(String::as_str).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &gr);
+    status(&out, &doc, 0);
+    assert_eq!(
+        (doc["recipe"]["package"].as_str(), doc["subject"]["name"].as_str()),
+        (Some("./cmd/greeter"), Some("greeter"))
+    );
+    assert_eq!(doc["modules"], serde_json::json!([]), "greeter has no dependencies");
 
     // Only the published digest: reproduced; a wrong digest: not reproduced.
     let sha = cold["inputs"]["reference"]["sha256"].as_str().unwrap_or_default().to_string();
