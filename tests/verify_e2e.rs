@@ -13,7 +13,8 @@
 //! report); other ldflags (not reproduced, cause `ldflags`, exit 1; the same
 //! flags given with `--ldflags` reproduce it); GOAMD64=v3 and -tags inferred
 //! from the reference (reproduced; without inference, causes `arch-level` and
-//! `tags`); a second main package with `embed`; no -trimpath (cause `embedded-path`); a toolchain digest the
+//! `tags`); another dependency version (cause `dependency-version`, module
+//! findings); a second main package with `embed`; no -trimpath (cause `embedded-path`); a toolchain digest the
 //! registry lacks (exit 3); `--reference oci://…` with whiteouts; `--keep`;
 //! VCS stamping (with and without git in the image); `reprove check`;
 //! `--reference-digest`; a
@@ -317,6 +318,43 @@ fn verify_end_to_end() {
     let (out, doc) = verify(&proxy.url(), &cache, &x);
     status(&out, &doc, 3);
     assert_eq!((doc["error"]["step"].as_str(), doc["rebuilt"].as_null()), (Some("toolchain"), Some(())), "{doc:#}");
+
+    // A reference built with another version of a dependency: not reproduced, cause
+    // dependency-version, and the module sums disagree three ways.
+    let other = p.path("other-dep");
+    harness::copy_tree(&p.repo, &other);
+    let mut tidy = Command::new("go");
+    hermetic_go_env(&mut tidy)
+        .current_dir(&other)
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOMODCACHE", harness::shared_cache())
+        .args(["get", "github.com/spf13/pflag@v1.0.3"]);
+    run_ok(&mut tidy).unwrap_or_else(|e| panic!("{e}"));
+    let older = p.path("verifyapp-pflag-1.0.3");
+    let mut cmd = Command::new("go");
+    hermetic_go_env(&mut cmd)
+        .current_dir(&other)
+        .env("GOPROXY", "off")
+        .env("GOMODCACHE", harness::shared_cache())
+        .env("CGO_ENABLED", "0")
+        .args(["build", "-trimpath", "-buildvcs=false", "-o"])
+        .arg(&older)
+        .arg(".");
+    run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+    let od = args(&base("HEAD"), &["--reference", older.to_str().unwrap_or_default()]);
+    let od: Vec<&str> = od.iter().map(String::as_str).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &od);
+    status(&out, &doc, 1);
+    let codes: Vec<&str> = doc["causes"].as_array().into_iter().flatten().filter_map(|c| c["code"].as_str()).collect();
+    assert!(codes.contains(&"dependency-version"), "{doc:#}");
+    let findings: Vec<(&str, &str)> = doc["moduleFindings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| (f["kind"].as_str().unwrap_or_default(), f["version"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(findings, [("missing-in-go-sum", "v1.0.3"), ("reference-vs-rebuilt", "v1.0.3")], "{doc:#}");
 
     // A second main package, with an embedded file: the package is inferred from the reference.
     let mut cmd = Command::new("go");
