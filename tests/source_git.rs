@@ -2,9 +2,12 @@
 //! (full and short commit ids, tags, branches, HEAD) resolve to the commit git
 //! names; the export holds exactly the commit's tree (modes, symlinks kept as
 //! symlinks, submodules reported, no `.git`, nothing from the working tree);
-//! dirty working trees are detected; local paths and `file://` clones give the
-//! same result; hostile trees (a `.git` entry) are refused.
+//! dirty working trees are detected; local paths, `file://` clones (libgit2)
+//! and `http://` clones (the git command, from a server on 127.0.0.1) give the
+//! same result; hostile trees (a `.git` entry) and helper transports are refused.
 
+#[path = "fixtures/mod/server.rs"]
+mod server;
 mod support;
 
 use std::collections::BTreeMap;
@@ -246,4 +249,29 @@ fn only_ordinary_transports_are_cloned() {
         assert!(matches!(e, Some(SourceError::Location { .. })), "{url}: {e:?}");
     }
     assert!(!Path::new("/tmp/reprove-pwned").exists());
+}
+
+#[test]
+fn http_urls_are_cloned_by_git_and_give_the_same_export() {
+    let r = make_repo();
+    // A bare copy served as static files: git's "dumb" HTTP protocol, on 127.0.0.1.
+    let served = r.work.join("served");
+    fs::create_dir(&served).unwrap_or_else(|e| panic!("{e}"));
+    git(&served, &["clone", "-q", "--bare", &r.dir.display().to_string(), "repo.git"]);
+    git(&served.join("repo.git"), &["update-server-info"]);
+    let srv = server::Server::start(server::Behavior::Serve(server::Serve::dir(&served)));
+    let url = format!("{}/repo.git", srv.url().trim_end_matches('/'));
+    let cloned = Source::open(&url, &r.work).unwrap_or_else(|e| panic!("{url}: {e}"));
+    assert_eq!(cloned.uri(), url);
+    let c = cloned.resolve("v1.0.0").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.id, r.first);
+    assert_eq!(cloned.resolve("release").unwrap_or_else(|e| panic!("{e}")).id, r.second);
+    let local = Source::open(&r.dir.display().to_string(), &r.work).unwrap_or_else(|e| panic!("{e}"));
+    let (da, db) = (r.work.join("a"), r.work.join("b"));
+    local.export(&c, &da).unwrap_or_else(|e| panic!("{e}"));
+    cloned.export(&c, &db).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(listing(&da), listing(&db));
+    // A server that has no such repository: a clone error, not a panic.
+    let missing = Source::open(&format!("{}/nope.git", srv.url().trim_end_matches('/')), &r.work).err();
+    assert!(matches!(missing, Some(SourceError::Clone { .. })), "{missing:?}");
 }
