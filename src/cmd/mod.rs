@@ -2,6 +2,7 @@
 
 mod attest;
 mod buildinfo;
+mod check;
 mod diff;
 mod doctor;
 mod keygen;
@@ -9,6 +10,7 @@ mod modules;
 mod recipe;
 mod toolchain;
 mod toolchain_run;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +31,8 @@ enum Command {
     Attest(attest::Command),
     /// Print the build info of Go binaries, exactly as `go version -m` does.
     Buildinfo(buildinfo::Args),
+    /// Build a commit twice under varied conditions and say which variation changes the output.
+    Check(Box<check::Args>),
     /// Explain why two Go binaries differ.
     Diff(diff::Args),
     /// Show the Go module environment and diagnose what breaks module fetching.
@@ -43,6 +47,8 @@ enum Command {
     /// Toolchain images: pull, build, gc, and run commands in them.
     #[command(subcommand)]
     Toolchain(ToolchainCommand),
+    /// Rebuild a Git commit in a pinned toolchain and judge it against the reference (the CI gate).
+    Verify(Box<verify::Args>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +63,7 @@ pub(crate) fn run(cli: Cli) -> CommandResult {
     match cli.command {
         Command::Attest(command) => attest::run(command),
         Command::Buildinfo(args) => buildinfo::run(args),
+        Command::Check(args) => check::run(*args),
         Command::Diff(args) => diff::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Doctor(args) => doctor::run(args),
@@ -64,5 +71,6 @@ pub(crate) fn run(cli: Cli) -> CommandResult {
         Command::Recipe(args) => recipe::run(*args),
         Command::Toolchain(ToolchainCommand::Images(command)) => toolchain::run(command),
         Command::Toolchain(ToolchainCommand::Run(args)) => toolchain_run::run(*args),
+        Command::Verify(args) => verify::run(*args),
     }
 }

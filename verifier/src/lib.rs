@@ -18,6 +18,11 @@
 //!   time, memory and output limits. It is the only module that starts build
 //!   processes.
 //!
+//! - [`source`] resolves a Git revision to a commit and exports exactly its
+//!   tree (no `.git`), reports symlinks and submodules, and refuses dirty
+//!   working trees unless asked.
+//! - [`rebuild`] composes them: source → go.sum → modules → toolchain →
+//!   sandboxed build → compare, into one report with a verdict.
 //! - [`recipe`] describes how to build: flags, environment, and where each
 //!   value came from. It infers the recipe from a reference's build info,
 //!   reads `reprove.toml`, `REPROVE_*` variables and `.goreleaser.yaml` build
@@ -31,6 +36,8 @@
 pub mod compare;
 pub mod goinfo;
 pub mod gomod;
+pub mod rebuild;
 pub mod recipe;
 pub mod sandbox;
+pub mod source;
 pub mod toolchain;

@@ -371,7 +371,8 @@ fn parse_rfc3339(s: &str) -> Option<u64> {
     u64::try_from(days * 86400 + h * 3600 + mi * 60 + se).ok()
 }
 
-fn format_rfc3339(t: u64) -> String {
+/// Formats a Unix time as `YYYY-MM-DDTHH:MM:SSZ` (UTC), as Go writes `vcs.time`.
+pub(crate) fn format_rfc3339(t: u64) -> String {
     let days = (t / 86400) as i64;
     let secs = t % 86400;
     let z = days + 719468;

@@ -278,6 +278,17 @@ pub(crate) fn install_crypto_provider() {
     });
 }
 
+/// Reads a regular file of a pulled image's root filesystem (layers applied,
+/// whiteouts honoured), resolving every path component and symlink inside the
+/// rootfs, never on the host. A file larger than `limit` bytes is an error.
+pub fn read_file_in_image(image: &PulledImage, path: &str, limit: u64) -> std::io::Result<Vec<u8>> {
+    let data = unpack::read_file_in_root(&image.rootfs, path.as_bytes(), limit.saturating_add(1))?;
+    if data.len() as u64 > limit {
+        return Err(std::io::Error::other(format!("larger than {limit} bytes")));
+    }
+    Ok(data)
+}
+
 /// Reads the Go version (`go1.22.5`) from `$GOROOT/VERSION` inside `rootfs`,
 /// resolving every path component inside the rootfs.
 pub(crate) fn go_version_in(rootfs: &std::path::Path, goroot: &str) -> Option<String> {

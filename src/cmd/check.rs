@@ -1,0 +1,128 @@
+//! `reprove check`: is the build reproducible at all? Builds the commit once
+//! as a baseline and again under each variation (build directory,
+//! environment, warm build cache) in the pinned toolchain, and says which
+//! variation changes the output and why. Exit codes: 0 reproducible, 1 a
+//! variation changes the output, 2 bad input, 3 infrastructure.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use verifier::rebuild::check::{self, v1};
+use verifier::rebuild::{ReferenceInput, Request};
+use verifier::sandbox;
+use verifier::toolchain::PinnedImage;
+
+use super::toolchain::{fail, CacheArgs, RegistryArgs};
+use super::verify::{cancel_on_signals, module_env, progress, recipe_flags, RecipeArgs, RuntimeArg};
+use crate::exit::{CommandResult, Failure, Verdict};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The source: a local Git repository, or a clone URL (file://, https://, ssh://).
+    #[arg(long, value_name = "PATH|URL", default_value = ".")]
+    source: String,
+    /// The revision to build: a commit id, a tag or a branch.
+    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    rev: String,
+    /// The toolchain image, pinned by digest (IMAGE@sha256:…).
+    #[arg(long, value_name = "IMAGE@DIGEST")]
+    toolchain: String,
+    #[command(flatten)]
+    recipe: RecipeArgs,
+    /// Build even when the local working tree has uncommitted changes.
+    #[arg(long)]
+    allow_dirty: bool,
+    /// The sandbox runtime.
+    #[arg(long, value_enum, default_value = "auto")]
+    runtime: RuntimeArg,
+    /// Kill each build after this long (90s, 30m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = sandbox::parse_duration)]
+    timeout: Duration,
+    /// Print the report as JSON (schemas/check.schema.json) on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    cache: CacheArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+pub(crate) fn run(args: Args) -> CommandResult {
+    let toolchain: PinnedImage = args.toolchain.parse().map_err(fail)?;
+    let recipe_flags = recipe_flags(&args.recipe)?;
+    let cache_dir = args.cache.open_store()?.dir().to_path_buf();
+    let (go_env, download, sumdb) = module_env()?;
+    let request = Request {
+        source: args.source.clone(),
+        rev: args.rev.clone(),
+        reference: ReferenceInput::None,
+        toolchain,
+        recipe_flags,
+        from_reference: false,
+        allow_dirty: args.allow_dirty,
+        runtime: args.runtime.choice(),
+        cache_dir,
+        keep: None,
+        registry: args.registry.to_options()?,
+        go_env,
+        download,
+        sumdb,
+        build_timeout: args.timeout,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        echo_build: false,
+    };
+    let cancel = cancel_on_signals()?;
+    let (spinner, progress) = progress(args.json);
+    let report = check::check(&request, progress.as_ref(), &cancel);
+    if let Some(pb) = spinner {
+        pb.finish_and_clear();
+    }
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)
+            .map(|t| t + "\n")
+            .map_err(|e| Failure::infrastructure(anyhow!("serializing the report: {e}")))?
+    } else {
+        render_text(&report)
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(|e| Failure::infrastructure(anyhow!("writing stdout: {e}")))?;
+    match report.verdict.as_str() {
+        "reproducible" => Ok(Verdict::Positive),
+        "not-reproducible" => Ok(Verdict::Negative),
+        _ => {
+            let e = report.error.as_ref();
+            let err = anyhow!("{}", e.map(|e| e.message.clone()).unwrap_or_default()).context("check: no verdict");
+            Err(match e.map(|e| e.class.as_str()) {
+                Some("input") => Failure::input(err),
+                _ => Failure::infrastructure(err),
+            })
+        }
+    }
+}
+
+fn render_text(r: &v1::Report) -> String {
+    let mut s = format!("verdict: {}\n  {}\n", r.verdict.to_uppercase(), r.summary);
+    let src = &r.inputs.source;
+    s += &format!("source:     {} @ {}\n", src.uri, src.commit.as_deref().unwrap_or(&src.rev));
+    s += &format!("build:      go {}\n", r.recipe.go_args.join(" "));
+    if let Some(b) = &r.baseline {
+        s += &format!("baseline:   sha256:{}\n", b.sha256);
+    }
+    for v in &r.variations {
+        let mark = if v.identical { "same" } else { "DIFFERS" };
+        s += &format!("{:<11} {mark}: {}\n", format!("{}:", v.name), v.description);
+        for c in &v.causes {
+            s += &format!("              {} ({}): {}\n", c.code, c.confidence, c.explanation);
+        }
+    }
+    for n in &r.not_varied {
+        s += &format!("not varied: {n}\n");
+    }
+    if let Some(e) = &r.error {
+        s += &format!("error:      [{}/{}] in step {}: {}\n", e.class, e.code, e.step, e.message);
+    }
+    s
+}

@@ -1,0 +1,309 @@
+//! `reprove verify`: rebuild a Git commit in a pinned toolchain and judge the
+//! result against the reference; the CI gate.
+//!
+//! Arguments are resolved here (the toolchain must be pinned by digest, the
+//! reference digest must be `sha256:…`, `--env` entries must be `K=V`), the
+//! Go module environment is read from `go env` (or the process environment),
+//! and `verifier::rebuild::verify` does the rest. Output: the report as text,
+//! `--json` (schemas/report.schema.json), `--markdown` (also appended to
+//! `$GITHUB_STEP_SUMMARY` when set), `--junit FILE`. Exit codes: 0 reproduced,
+//! 1 not reproduced, 2 bad input (including a toolchain whose Go version is
+//! not the reference's, and a dirty tree), 3 infrastructure (registry,
+//! network, sandbox, and module content that does not match go.sum).
+
+use std::io::IsTerminal as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use verifier::gomod::download::DownloadOptions;
+use verifier::gomod::env::{look_path, GoEnv};
+use verifier::gomod::proxy::client::ClientConfig;
+use verifier::gomod::sumdb;
+use verifier::rebuild::recipe::RecipeFlags;
+use verifier::rebuild::report::{self, v1};
+use verifier::rebuild::{self, Class, Progress, ReferenceInput, Request, Step};
+use verifier::recipe::BuildVcs;
+use verifier::sandbox::{self, CancelToken, Runtime, RuntimeChoice};
+use verifier::toolchain::PinnedImage;
+
+use super::toolchain::{fail, CacheArgs, RegistryArgs};
+use crate::exit::{CommandResult, Failure, Verdict};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The source: a local Git repository, or a clone URL (file://, https://, ssh://).
+    #[arg(long, value_name = "PATH|URL")]
+    source: String,
+    /// The revision to rebuild: a commit id, a tag or a branch.
+    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    rev: String,
+    /// The reference binary.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "reference_digest",
+        conflicts_with = "reference_digest"
+    )]
+    reference: Option<PathBuf>,
+    /// Only the reference's published digest (sha256:…): the verdict, without a diff.
+    #[arg(long, value_name = "sha256:HEX")]
+    reference_digest: Option<String>,
+    /// The toolchain image, pinned by digest (IMAGE@sha256:…).
+    #[arg(long, value_name = "IMAGE@DIGEST")]
+    toolchain: String,
+    #[command(flatten)]
+    recipe: RecipeArgs,
+    /// Infer the recipe from the reference's build info (flags still win).
+    #[arg(long)]
+    from_reference: bool,
+    /// Rebuild the commit even when the local working tree has uncommitted changes (the report says so).
+    #[arg(long)]
+    allow_dirty: bool,
+    /// The sandbox runtime.
+    #[arg(long, value_enum, default_value = "auto")]
+    runtime: RuntimeArg,
+    /// Keep the exported source and the rebuilt binary in this (new or empty) directory.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
+    /// Kill the build after this long (90s, 30m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = sandbox::parse_duration)]
+    timeout: Duration,
+    /// Print the report as JSON (schemas/report.schema.json) on stdout.
+    #[arg(long, conflicts_with = "markdown")]
+    json: bool,
+    /// Print the report as Markdown (also appended to $GITHUB_STEP_SUMMARY when set).
+    #[arg(long)]
+    markdown: bool,
+    /// Also write the report as JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// Recipe flags, shared by `verify` and `check`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RecipeArgs {
+    /// The package to build (default: the reference's main package with --from-reference, else `.`).
+    #[arg(long, value_name = "PKG")]
+    package: Option<String>,
+    /// GOOS (default: the reference's with --from-reference, else this machine's).
+    #[arg(long)]
+    goos: Option<String>,
+    /// GOARCH (default: the reference's with --from-reference, else this machine's).
+    #[arg(long)]
+    goarch: Option<String>,
+    /// A build variable (CGO_ENABLED, GOAMD64, GOEXPERIMENT, GOFLAGS…). Repeatable.
+    #[arg(long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// Build with -trimpath.
+    #[arg(long)]
+    trimpath: bool,
+    /// -ldflags, as one argument.
+    #[arg(long, value_name = "FLAGS", allow_hyphen_values = true)]
+    ldflags: Option<String>,
+    /// -tags, comma-separated.
+    #[arg(long, value_name = "a,b")]
+    tags: Option<String>,
+    /// -buildvcs (true needs VCS stamping, which is not reproduced yet).
+    #[arg(long, value_enum)]
+    buildvcs: Option<BuildVcsArg>,
+    /// The output file name (the subject name in the report).
+    #[arg(long, value_name = "NAME")]
+    output_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum BuildVcsArg {
+    True,
+    False,
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum RuntimeArg {
+    Auto,
+    Runc,
+    Bwrap,
+    Podman,
+    Docker,
+}
+
+impl RuntimeArg {
+    pub(crate) fn choice(self) -> RuntimeChoice {
+        match self {
+            RuntimeArg::Auto => RuntimeChoice::Auto,
+            RuntimeArg::Runc => RuntimeChoice::Only(Runtime::Runc),
+            RuntimeArg::Bwrap => RuntimeChoice::Only(Runtime::Bwrap),
+            RuntimeArg::Podman => RuntimeChoice::Only(Runtime::Podman),
+            RuntimeArg::Docker => RuntimeChoice::Only(Runtime::Docker),
+        }
+    }
+}
+
+/// A spinner on stderr naming the running step.
+struct Spinner(indicatif::ProgressBar);
+
+impl Progress for Spinner {
+    fn start(&self, step: Step) {
+        self.0.set_message(format!("{}…", step.name()));
+    }
+
+    fn finish(&self, step: Step, elapsed: Duration) {
+        self.0.println(format!("  {:<10} {:>6.1}s", step.name(), elapsed.as_secs_f64()));
+    }
+}
+
+pub(crate) fn recipe_flags(args: &RecipeArgs) -> Result<RecipeFlags, Failure> {
+    let mut env = Vec::new();
+    for e in &args.env {
+        let Some((k, v)) = e.split_once('=').filter(|(k, _)| !k.is_empty() && !k.contains(char::is_whitespace)) else {
+            return Err(Failure::input(anyhow!("--env {e:?}: expected KEY=VALUE")));
+        };
+        env.push((k.to_string(), v.to_string()));
+    }
+    Ok(RecipeFlags {
+        package: args.package.clone(),
+        goos: args.goos.clone(),
+        goarch: args.goarch.clone(),
+        env,
+        trimpath: args.trimpath.then_some(true),
+        ldflags: args.ldflags.clone(),
+        tags: args.tags.as_ref().map(|t| t.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()),
+        buildvcs: args.buildvcs.map(|b| match b {
+            BuildVcsArg::True => BuildVcs::True,
+            BuildVcsArg::False => BuildVcs::False,
+            BuildVcsArg::Auto => BuildVcs::Auto,
+        }),
+        output_name: args.output_name.clone(),
+    })
+}
+
+/// The Go module environment (`go env`, else the process environment), the download settings and the checksum database.
+pub(crate) fn module_env() -> Result<(GoEnv, DownloadOptions, Arc<dyn verifier::gomod::sumdb::ChecksumDb>), Failure> {
+    let go = look_path("go");
+    let go_env = match GoEnv::load(go.as_deref()) {
+        Ok(env) => env,
+        Err(_) => GoEnv::from_process(&|k: &str| std::env::var(k).ok()),
+    };
+    let (client, _netrc) = ClientConfig::from_env(&go_env);
+    let db = sumdb::from_env(&go_env, &client).map_err(Failure::input)?;
+    Ok((go_env, DownloadOptions { client, go, ..DownloadOptions::default() }, db))
+}
+
+/// Installs SIGINT/SIGTERM handlers that stop the sandbox cleanly.
+pub(crate) fn cancel_on_signals() -> Result<CancelToken, Failure> {
+    let cancel = CancelToken::new();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, cancel.flag())
+            .map_err(|e| Failure::infrastructure(anyhow!("installing the handler for signal {sig}: {e}")))?;
+    }
+    Ok(cancel)
+}
+
+/// A spinner on a terminal unless `quiet`.
+pub(crate) fn progress(quiet: bool) -> (Option<indicatif::ProgressBar>, Arc<dyn Progress>) {
+    let spinner = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} reprove: {wide_msg}") {
+            pb.set_style(style);
+        }
+        pb.enable_steady_tick(Duration::from_millis(120));
+        pb
+    });
+    let progress: Arc<dyn Progress> = match &spinner {
+        Some(pb) => Arc::new(Spinner(pb.clone())),
+        None => Arc::new(rebuild::Quiet),
+    };
+    (spinner, progress)
+}
+
+pub(crate) fn run(args: Args) -> CommandResult {
+    let toolchain: PinnedImage = args.toolchain.parse().map_err(fail)?;
+    let reference = match (&args.reference, &args.reference_digest) {
+        (Some(file), _) if file.to_str().is_some_and(|f| f.starts_with("oci://")) => {
+            let (image, path) = rebuild::parse_oci_reference(file.to_str().unwrap_or_default())
+                .map_err(|e| Failure::input(anyhow!("--reference {e}")))?;
+            ReferenceInput::Image { image, path }
+        }
+        (Some(file), _) => ReferenceInput::File(file.clone()),
+        (None, Some(d)) => ReferenceInput::Digest(rebuild::parse_sha256(d).ok_or_else(|| {
+            Failure::input(anyhow!("--reference-digest {d:?}: expected sha256: and 64 hexadecimal digits"))
+        })?),
+        (None, None) => return Err(Failure::input(anyhow!("give --reference FILE or --reference-digest sha256:…"))),
+    };
+    let recipe_flags = recipe_flags(&args.recipe)?;
+    let cache_dir = args.cache.open_store()?.dir().to_path_buf();
+    let (go_env, download, db) = module_env()?;
+    let request = Request {
+        source: args.source.clone(),
+        rev: args.rev.clone(),
+        reference,
+        toolchain,
+        recipe_flags,
+        from_reference: args.from_reference,
+        allow_dirty: args.allow_dirty,
+        runtime: args.runtime.choice(),
+        cache_dir,
+        keep: args.keep.clone(),
+        registry: args.registry.to_options()?,
+        go_env,
+        download,
+        sumdb: db,
+        build_timeout: args.timeout,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        echo_build: false,
+    };
+
+    let cancel = cancel_on_signals()?;
+    let (spinner, progress) = progress(args.json);
+    let report = rebuild::verify(&request, progress.as_ref(), &cancel);
+    if let Some(pb) = spinner {
+        pb.finish_and_clear();
+    }
+    output(&args, &report)?;
+    match rebuild::exit_class(&report) {
+        None if report.verdict == "reproduced" => Ok(Verdict::Positive),
+        None => Ok(Verdict::Negative),
+        Some(class) => {
+            let e = report.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+            let err = anyhow!("{e}").context(format!("verify: no verdict ({})", class.name()));
+            Err(match class {
+                Class::Input => Failure::input(err),
+                Class::Infrastructure | Class::Security => Failure::infrastructure(err),
+            })
+        }
+    }
+}
+
+fn output(args: &Args, report: &v1::Report) -> Result<(), Failure> {
+    let io = |what: &str, e: std::io::Error| Failure::infrastructure(anyhow!("{what}: {e}"));
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        let text = serde_json::to_string_pretty(report)
+            .map_err(|e| Failure::infrastructure(anyhow!("serializing the report: {e}")))?;
+        writeln!(stdout, "{text}").map_err(|e| io("writing stdout", e))?;
+    } else if args.markdown {
+        write!(stdout, "{}", report::render_markdown(report)).map_err(|e| io("writing stdout", e))?;
+    } else {
+        write!(stdout, "{}", report::render_text(report)).map_err(|e| io("writing stdout", e))?;
+    }
+    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()) {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&summary)
+            .map_err(|e| io(&format!("opening $GITHUB_STEP_SUMMARY {}", PathBuf::from(&summary).display()), e))?;
+        f.write_all(report::render_markdown(report).as_bytes()).map_err(|e| io("writing $GITHUB_STEP_SUMMARY", e))?;
+    }
+    if let Some(file) = &args.junit {
+        std::fs::write(file, report::render_junit(report))
+            .map_err(|e| io(&format!("writing --junit {}", file.display()), e))?;
+    }
+    Ok(())
+}

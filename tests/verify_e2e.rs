@@ -1,0 +1,689 @@
+//! `reprove verify` end to end, with nothing faked: the real `go` builds the
+//! references on the host; `reprove toolchain build` packages this machine's
+//! Go as an image and pushes it to a real registry on 127.0.0.1; real modules
+//! are served back from the test module cache on 127.0.0.1 as the GOPROXY; the
+//! rebuild runs in runc and in bwrap.
+//!
+//! The fixture is `tests/fixtures/verify/app` (one real dependency,
+//! github.com/spf13/pflag, which the module tests already download), committed
+//! into a fresh Git repository per test.
+//!
+//! Cases: a faithful reference (reproduced, exit 0, with runc and bwrap, from
+//! a path and from a `file://` URL, cold and warm caches giving the same
+//! report); other ldflags (not reproduced, cause `ldflags`, exit 1; the same
+//! flags given with `--ldflags` reproduce it); GOAMD64=v3 and -tags inferred
+//! from the reference (reproduced; without inference, causes `arch-level` and
+//! `tags`); another dependency version (cause `dependency-version`, module
+//! findings); a second main package with `embed`; no -trimpath (cause `embedded-path`); a toolchain digest the
+//! registry lacks (exit 3); `--reference oci://…` with whiteouts; `--keep`;
+//! VCS stamping (with and without git in the image); `reprove check`;
+//! `--reference-digest`; a
+//! reference built by another Go version (error `go-version-mismatch`, exit
+//! 2); a dirty working tree (refused, exit 2; `--allow-dirty` says so in the
+//! report); a tampered module in the proxy (error `checksum-mismatch` naming
+//! the module, exit 3). Every JSON report is checked against
+//! `schemas/report.schema.json`; Markdown, `$GITHUB_STEP_SUMMARY` and JUnit
+//! outputs are checked once.
+
+#[path = "fixtures/mod/goenv.rs"]
+mod goenv;
+#[path = "fixtures/mod/harness.rs"]
+mod harness;
+#[path = "fixtures/mod/schema.rs"]
+mod schema;
+#[path = "fixtures/mod/server.rs"]
+mod server;
+mod support;
+mod support_registry;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use serde_json::Value;
+use server::{Behavior, Serve, Server};
+use support::{hermetic_go_env, reprove_bin, run, run_ok, Outcome};
+use support_registry::{Registry, TarBuilder};
+use verifier::toolchain::build::{Image, Layer, LayerCompression, ManifestFormat};
+
+/// Builds are heavy on a shared machine: one verify at a time in this binary.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const PFLAG_ZIP: &str = "/github.com/spf13/pflag/@v/v1.0.5.zip";
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"])
+        .args(["-c", "init.defaultBranch=main", "-c", "tag.gpgsign=false"])
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1");
+    run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}")).stdout_str().trim().to_string()
+}
+
+/// A scratch directory with the fixture committed into a Git repository at `repo/`.
+struct Project {
+    tmp: tempfile::TempDir,
+    repo: PathBuf,
+    commit: String,
+}
+
+impl Project {
+    fn new() -> Project {
+        let tmp = goenv::tmp();
+        let repo = tmp.path().join("repo");
+        harness::copy_tree(&support::repo_root().join("tests/fixtures/verify/app"), &repo);
+        git(&repo, &["init", "-q"]);
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "release"]);
+        git(&repo, &["tag", "v1.0.0"]);
+        let commit = git(&repo, &["rev-parse", "HEAD"]);
+        Project { tmp, repo, commit }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// Builds a reference on the host the way a release pipeline would.
+    fn reference(&self, name: &str, go: &str, extra: &[&str]) -> PathBuf {
+        let out = self.path(name);
+        let mut cmd = Command::new(go);
+        hermetic_go_env(&mut cmd)
+            .current_dir(&self.repo)
+            .env("GOPROXY", "off")
+            .env("GOMODCACHE", harness::shared_cache())
+            .env("CGO_ENABLED", "0")
+            .env("GOWORK", "off")
+            .args(["build", "-trimpath", "-buildvcs=false", "-o"])
+            .arg(&out)
+            .args(extra)
+            .arg(".");
+        run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+        out
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        harness::make_writable(self.tmp.path());
+    }
+}
+
+/// `reprove verify ARGS --json` with GOPROXY at `proxy`; the report, checked against the schema.
+fn verify(proxy: &str, cache: &Path, args: &[&str]) -> (Outcome, Value) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cmd = Command::new(reprove_bin());
+    let here = std::env::temp_dir();
+    goenv::base_env(&mut cmd, &here, &cache.join("unused-host-modcache"), &[("GOPROXY", proxy.to_string())]);
+    cmd.env_remove("GITHUB_STEP_SUMMARY").arg("verify").args(args).arg("--cache-dir").arg(cache).arg("--json");
+    let out = run(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("reprove verify --json: {e}\nstdout:\n{}\nstderr:\n{}", out.stdout_str(), out.stderr_str())
+    });
+    schema::assert_valid("report.schema.json", &doc);
+    // `reprove attest provenance` reads reports through the same type.
+    let typed: verifier::rebuild::report::v1::Report =
+        serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("the report does not read back: {e}\n{doc:#}"));
+    assert_eq!(serde_json::to_value(&typed).unwrap_or_default(), doc);
+    (out, doc)
+}
+
+fn status(out: &Outcome, doc: &Value, want: i32) {
+    assert_eq!(out.status, Some(want), "exit status\nreport:\n{doc:#}\nstderr:\n{}", out.stderr_str());
+}
+
+/// The report without what legitimately changes from run to run.
+fn stable(doc: &Value) -> Value {
+    let mut d = doc.clone();
+    if let Some(o) = d.as_object_mut() {
+        for k in ["invocationId", "startedOn", "finishedOn", "timings"] {
+            o.remove(k);
+        }
+    }
+    d
+}
+
+fn image(registry: &Registry) -> String {
+    let mut go = Command::new("go");
+    hermetic_go_env(&mut go).args(["env", "GOROOT", "GOVERSION"]);
+    let out = run_ok(&mut go).unwrap_or_else(|e| panic!("{e}")).stdout_str();
+    let mut lines = out.lines();
+    let (goroot, version) = (lines.next().unwrap_or_default(), lines.next().unwrap_or_default());
+    let tag = format!("{}/toolchains/go:{}", registry.addr, version.trim_start_matches("go"));
+    let built = run_ok(
+        Command::new(reprove_bin())
+            .args(["toolchain", "build", "--goroot", goroot, "--tag", &tag])
+            .args(["--push", "--json"]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let doc: Value = serde_json::from_slice(&built.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let digest = doc["digest"].as_str().unwrap_or_default();
+    assert!(digest.starts_with("sha256:"), "{doc:#}");
+    format!("{tag}@{digest}")
+}
+
+#[test]
+fn verify_end_to_end() {
+    let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
+    let toolchain = image(&registry);
+    let proxy = Server::start(Behavior::Serve(Serve::dir(&goenv::proxy_root())));
+    let p = Project::new();
+    let cache = p.path("cache");
+    let reference = p.reference("verifyapp", "go", &[]);
+    let reference_s = reference.display().to_string();
+    let repo = p.repo.display().to_string();
+    let base = |rev: &str| -> Vec<String> {
+        ["--source", &repo, "--rev", rev, "--toolchain", &toolchain, "--from-reference"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let args = |v: &[String], extra: &[&str]| -> Vec<String> {
+        v.iter().cloned().chain(extra.iter().map(|s| s.to_string())).collect()
+    };
+
+    // A faithful reference, cold caches: reproduced, exit 0.
+    let a = args(&base("main"), &["--reference", &reference_s, "--runtime", "runc"]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let (out, cold) = verify(&proxy.url(), &cache, &a);
+    status(&out, &cold, 0);
+    assert_eq!(cold["verdict"], "reproduced");
+    assert_eq!(cold["inputs"]["source"]["commit"], p.commit.as_str());
+    assert_eq!(cold["inputs"]["source"]["uri"], format!("file://{}", p.repo.display()).as_str());
+    assert_eq!(cold["inputs"]["toolchain"]["image"], toolchain.as_str());
+    assert_eq!(cold["rebuilt"]["sha256"], cold["inputs"]["reference"]["sha256"]);
+    assert_eq!(cold["subject"]["name"], "verifyapp");
+    assert_eq!(cold["tools"]["runtime"], "runc");
+    assert_eq!(cold["recipe"]["trimpath"], true);
+    assert_eq!(cold["recipe"]["env"]["CGO_ENABLED"], "0");
+    assert_eq!(cold["recipe"]["origins"]["trimpath"], "reference:-trimpath");
+    assert_eq!(cold["recipe"]["undetermined"][0]["field"], "ldflags");
+    assert_eq!(cold["recipe"]["buildEnv"]["GOPROXY"], "off");
+    assert_eq!(cold["recipe"]["buildEnv"]["GOTOOLCHAIN"], "local");
+    assert_eq!(cold["modules"][0]["path"], "github.com/spf13/pflag");
+    assert!(cold["modules"][0]["h1"].as_str().is_some_and(|h| h.starts_with("h1:")), "{cold:#}");
+    assert_eq!(cold["moduleFindings"], Value::Array(Vec::new()));
+    let steps: Vec<&str> =
+        cold["timings"].as_array().into_iter().flatten().filter_map(|t| t["step"].as_str()).collect();
+    assert_eq!(steps, ["reference", "source", "go-sum", "modules", "toolchain", "build", "compare"]);
+    // The shared module cache and the toolchain were filled.
+    assert!(cache.join("modcache/github.com/spf13/pflag@v1.0.5").is_dir());
+    assert!(proxy.paths().iter().any(|r| r == PFLAG_ZIP), "{:?}", proxy.paths());
+
+    // Warm caches: the same report, minus timings and ids; nothing fetched again.
+    let fetched = proxy.requests().len();
+    let (out, warm) = verify(&proxy.url(), &cache, &a);
+    status(&out, &warm, 0);
+    assert_eq!(stable(&cold), stable(&warm));
+    assert_eq!(proxy.requests().len(), fetched, "a warm run fetched modules again");
+
+    // --keep: the exported tree (no .git) and the rebuilt binary stay, and run.
+    let keep = p.path("kept");
+    let k: Vec<&str> = a.iter().copied().chain(["--keep", keep.to_str().unwrap_or_default()]).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &k);
+    status(&out, &doc, 0);
+    assert!(keep.join("src/go.mod").is_file() && !keep.join("src/.git").exists());
+    let kept_bin = keep.join("out/verifyapp");
+    assert_eq!(doc["rebuilt"]["path"], kept_bin.display().to_string().as_str());
+    let ran = run_ok(Command::new(&kept_bin).args(["--name", "kept"])).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ran.stdout_str(), "hello kept from verifyapp dev\n");
+    // A non-empty --keep directory is refused rather than written into.
+    let (out, doc) = verify(&proxy.url(), &cache, &k);
+    assert_eq!((out.status, doc["error"]["code"].as_str()), (Some(2), Some("keep-not-empty")), "{doc:#}");
+
+    // bwrap, from a file:// URL and a tag: the same verdict.
+    let url = format!("file://{}", p.repo.display());
+    let b = ["--source", &url, "--rev", "v1.0.0", "--toolchain", &toolchain, "--from-reference"];
+    let b: Vec<&str> = b.iter().copied().chain(["--reference", &reference_s, "--runtime", "bwrap"]).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &b);
+    status(&out, &doc, 0);
+    assert_eq!(
+        (doc["tools"]["runtime"].as_str(), doc["inputs"]["source"]["uri"].as_str()),
+        (Some("bwrap"), Some(url.as_str()))
+    );
+    assert_eq!(doc["inputs"]["source"]["tags"][0], "v1.0.0");
+
+    // Other ldflags (not recorded under -trimpath): not reproduced, cause ldflags, exit 1.
+    let stamped = p.reference("verifyapp-stamped", "go", &["-ldflags=-X main.version=1.2.3"]);
+    let stamped_s = stamped.display().to_string();
+    let c = args(&base("HEAD"), &["--reference", &stamped_s]);
+    let c: Vec<&str> = c.iter().map(String::as_str).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &c);
+    status(&out, &doc, 1);
+    assert_eq!(doc["verdict"], "not-reproduced");
+    assert_eq!(doc["causes"][0]["code"], "ldflags", "{doc:#}");
+    assert!(doc["summary"].as_str().is_some_and(|s| s.contains("ldflags")), "{doc:#}");
+    // The same flags given: reproduced.
+    let d = args(&c.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &["--ldflags", "-X main.version=1.2.3"]);
+    let d: Vec<&str> = d.iter().map(String::as_str).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &d);
+    status(&out, &doc, 0);
+    assert_eq!(doc["recipe"]["origins"]["ldflags"], "flag");
+
+    // The recipe is read from the reference: GOAMD64=v3 and -tags are recorded, so they are reproduced.
+    let tuned = p.reference("verifyapp-v3", "go", &["-tags=netgo,osusergo"]);
+    let mut cmd = Command::new("go");
+    hermetic_go_env(&mut cmd)
+        .current_dir(&p.repo)
+        .env("GOPROXY", "off")
+        .env("GOMODCACHE", harness::shared_cache())
+        .env("CGO_ENABLED", "0")
+        .env("GOAMD64", "v3")
+        .args(["build", "-trimpath", "-buildvcs=false", "-tags=netgo,osusergo", "-o"])
+        .arg(&tuned)
+        .arg(".");
+    run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+    let tuned_s = tuned.display().to_string();
+    let t = args(&base("HEAD"), &["--reference", &tuned_s]);
+    let t: Vec<&str> = t.iter().map(String::as_str).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &t);
+    status(&out, &doc, 0);
+    assert_eq!(doc["recipe"]["archLevel"], "GOAMD64=v3");
+    assert_eq!(doc["recipe"]["tags"], serde_json::json!(["netgo", "osusergo"]));
+    assert_eq!(doc["recipe"]["origins"]["env.GOAMD64"], "reference:GOAMD64");
+    // The same recipe without the inference: not reproduced, and the diff says why.
+    let u = ["--source", repo.as_str(), "--toolchain", &toolchain, "--trimpath", "--env", "CGO_ENABLED=0"];
+    let u: Vec<&str> = u.iter().copied().chain(["--reference", &tuned_s]).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &u);
+    status(&out, &doc, 1);
+    let codes: Vec<&str> = doc["causes"].as_array().into_iter().flatten().filter_map(|c| c["code"].as_str()).collect();
+    assert!(codes.contains(&"arch-level") && codes.contains(&"tags"), "{doc:#}");
+
+    // A reference built without -trimpath in another directory: not reproduced (the paths are embedded).
+    let mut cmd = Command::new("go");
+    let untrimmed = p.path("verifyapp-untrimmed");
+    hermetic_go_env(&mut cmd)
+        .current_dir(&p.repo)
+        .env("GOPROXY", "off")
+        .env("GOMODCACHE", harness::shared_cache())
+        .env("CGO_ENABLED", "0")
+        .args(["build", "-buildvcs=false", "-o"])
+        .arg(&untrimmed)
+        .arg(".");
+    run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+    let w = args(&base("HEAD"), &["--reference", untrimmed.to_str().unwrap_or_default()]);
+    let w: Vec<&str> = w.iter().map(String::as_str).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &w);
+    status(&out, &doc, 1);
+    assert_eq!(doc["recipe"]["trimpath"], false);
+    let codes: Vec<&str> = doc["causes"].as_array().into_iter().flatten().filter_map(|c| c["code"].as_str()).collect();
+    assert!(codes.contains(&"embedded-path"), "{doc:#}");
+
+    // A toolchain digest the registry does not have: refused, nothing built.
+    let wrong = format!("{}@sha256:{}", toolchain.split('@').next().unwrap_or_default(), "f".repeat(64));
+    let x = ["--source", repo.as_str(), "--toolchain", &wrong, "--from-reference", "--reference", &reference_s];
+    let (out, doc) = verify(&proxy.url(), &cache, &x);
+    status(&out, &doc, 3);
+    assert_eq!((doc["error"]["step"].as_str(), doc["rebuilt"].as_null()), (Some("toolchain"), Some(())), "{doc:#}");
+
+    // A reference built with another version of a dependency: not reproduced, cause
+    // dependency-version, and the module sums disagree three ways.
+    let other = p.path("other-dep");
+    harness::copy_tree(&p.repo, &other);
+    let mut tidy = Command::new("go");
+    hermetic_go_env(&mut tidy)
+        .current_dir(&other)
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOMODCACHE", harness::shared_cache())
+        .args(["get", "github.com/spf13/pflag@v1.0.3"]);
+    run_ok(&mut tidy).unwrap_or_else(|e| panic!("{e}"));
+    let older = p.path("verifyapp-pflag-1.0.3");
+    let mut cmd = Command::new("go");
+    hermetic_go_env(&mut cmd)
+        .current_dir(&other)
+        .env("GOPROXY", "off")
+        .env("GOMODCACHE", harness::shared_cache())
+        .env("CGO_ENABLED", "0")
+        .args(["build", "-trimpath", "-buildvcs=false", "-o"])
+        .arg(&older)
+        .arg(".");
+    run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+    let od = args(&base("HEAD"), &["--reference", older.to_str().unwrap_or_default()]);
+    let od: Vec<&str> = od.iter().map(String::as_str).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &od);
+    status(&out, &doc, 1);
+    let codes: Vec<&str> = doc["causes"].as_array().into_iter().flatten().filter_map(|c| c["code"].as_str()).collect();
+    assert!(codes.contains(&"dependency-version"), "{doc:#}");
+    let findings: Vec<(&str, &str)> = doc["moduleFindings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| (f["kind"].as_str().unwrap_or_default(), f["version"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(findings, [("missing-in-go-sum", "v1.0.3"), ("reference-vs-rebuilt", "v1.0.3")], "{doc:#}");
+
+    // A second main package, with an embedded file: the package is inferred from the reference.
+    let mut cmd = Command::new("go");
+    let greeter = p.path("greeter");
+    hermetic_go_env(&mut cmd)
+        .current_dir(&p.repo)
+        .env("GOPROXY", "off")
+        .env("GOMODCACHE", harness::shared_cache())
+        .env("CGO_ENABLED", "0")
+        .args(["build", "-trimpath", "-buildvcs=false", "-o"])
+        .arg(&greeter)
+        .arg("./cmd/greeter");
+    run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+    let gr = args(&base("HEAD"), &["--reference", greeter.to_str().unwrap_or_default()]);
+    let gr: Vec<&str> = gr.iter().map(String::as_str).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &gr);
+    status(&out, &doc, 0);
+    assert_eq!(
+        (doc["recipe"]["package"].as_str(), doc["subject"]["name"].as_str()),
+        (Some("./cmd/greeter"), Some("greeter"))
+    );
+    assert_eq!(doc["modules"], serde_json::json!([]), "greeter has no dependencies");
+
+    // Only the published digest: reproduced; a wrong digest: not reproduced.
+    let sha = cold["inputs"]["reference"]["sha256"].as_str().unwrap_or_default().to_string();
+    for (digest, want) in [(sha.clone(), 0), ("0".repeat(64), 1)] {
+        let dg = format!("sha256:{digest}");
+        let e =
+            ["--source", &repo, "--rev", &p.commit, "--toolchain", &toolchain, "--trimpath", "--env", "CGO_ENABLED=0"];
+        let e: Vec<&str> = e.iter().copied().chain(["--reference-digest", &dg, "--output-name", "verifyapp"]).collect();
+        let (out, doc) = verify(&proxy.url(), &cache, &e);
+        status(&out, &doc, want);
+        assert_eq!(doc["inputs"]["reference"]["path"], Value::Null);
+        assert_eq!(doc["subject"]["sha256"], digest.as_str());
+        assert_eq!(doc["rebuilt"]["sha256"], sha.as_str(), "{doc:#}");
+    }
+
+    // A reference built by another Go version: an input error naming both, exit 2, no build.
+    let old_go = "/usr/lib/go-1.22/bin/go";
+    assert!(Path::new(old_go).exists(), "{old_go}: {}", support::RUN_SETUP);
+    let old = p.reference("verifyapp-go122", old_go, &[]);
+    let old_s = old.display().to_string();
+    let f = args(&base("HEAD"), &["--reference", &old_s]);
+    let f: Vec<&str> = f.iter().map(String::as_str).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &f);
+    status(&out, &doc, 2);
+    assert_eq!(doc["verdict"], "error");
+    assert_eq!(
+        (doc["error"]["code"].as_str(), doc["error"]["step"].as_str()),
+        (Some("go-version-mismatch"), Some("toolchain"))
+    );
+    assert!(out.stderr_str().contains("go1.22"), "{}", out.stderr_str());
+    assert_eq!(doc["rebuilt"], Value::Null);
+
+    // A dirty working tree: refused (exit 2); allowed, the report says so and the commit is rebuilt.
+    fs::write(p.repo.join("main.go"), "package main\n\nfunc main() {}\n").unwrap_or_else(|e| panic!("{e}"));
+    let g = args(&base("HEAD"), &["--reference", &reference_s]);
+    let g: Vec<&str> = g.iter().map(String::as_str).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &g);
+    status(&out, &doc, 2);
+    assert_eq!(doc["error"]["code"], "dirty-tree");
+    assert!(out.stderr_str().contains("main.go") && out.stderr_str().contains("--allow-dirty"), "{}", out.stderr_str());
+    let h: Vec<&str> = g.iter().copied().chain(["--allow-dirty"]).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &h);
+    status(&out, &doc, 0);
+    assert_eq!(doc["inputs"]["source"]["dirty"], true);
+    assert_eq!(doc["inputs"]["source"]["dirtyPaths"][0], "main.go");
+    git(&p.repo, &["checkout", "--", "main.go"]);
+
+    // Markdown on stdout and in $GITHUB_STEP_SUMMARY, and JUnit, for the not-reproduced case.
+    let summary = p.path("summary.md");
+    let junit = p.path("junit.xml");
+    let mut cmd = Command::new(reprove_bin());
+    goenv::base_env(&mut cmd, &std::env::temp_dir(), &cache.join("unused"), &[("GOPROXY", proxy.url())]);
+    cmd.env("GITHUB_STEP_SUMMARY", &summary).arg("verify").args(&c).arg("--cache-dir").arg(&cache);
+    cmd.arg("--markdown").arg("--junit").arg(&junit);
+    let out = {
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        run(&mut cmd).unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert_eq!(out.status, Some(1), "{}", out.stderr_str());
+    let md = out.stdout_str();
+    assert!(md.contains("not-reproduced") && md.contains("`ldflags`"), "{md}");
+    assert_eq!(fs::read_to_string(&summary).unwrap_or_default(), md);
+    let xml = fs::read_to_string(&junit).unwrap_or_default();
+    assert!(xml.contains(r#"failures="1""#) && xml.contains("<failure type=\"not-reproduced\""), "{xml}");
+
+    // The reference inside an image (oci://…@sha256:…#/path): the layers are
+    // applied in order and whiteouts honoured.
+    let good = fs::read(&reference).unwrap_or_else(|e| panic!("{e}"));
+    let bad = fs::read(&stamped).unwrap_or_else(|e| panic!("{e}"));
+    let lower =
+        TarBuilder::new().dir("bin", 0o755).file("bin/app", 0o755, &bad).file("bin/gone", 0o755, &good).finish();
+    let upper =
+        TarBuilder::new().dir("bin", 0o755).file("bin/app", 0o755, &good).file("bin/.wh.gone", 0o644, b"").finish();
+    let release = registry.reference("releases/verifyapp:1.0.0");
+    let pushed = support_registry::push_tars(&registry, &release, &[lower, upper]);
+    let in_image = format!("oci://{release}@{}#/bin/app", pushed.manifest_digest);
+    let o = args(&base("HEAD"), &["--reference", &in_image]);
+    let o: Vec<&str> = o.iter().map(String::as_str).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &o);
+    status(&out, &doc, 0);
+    assert_eq!(doc["inputs"]["reference"]["path"], in_image.as_str());
+    assert_eq!(doc["inputs"]["reference"]["sha256"], sha.as_str());
+    let gone = in_image.replace("#/bin/app", "#/bin/gone");
+    let o = args(&base("HEAD"), &["--reference", &gone]);
+    let o: Vec<&str> = o.iter().map(String::as_str).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &o);
+    status(&out, &doc, 2);
+    assert_eq!(
+        (doc["error"]["step"].as_str(), doc["error"]["code"].as_str()),
+        (Some("reference"), Some("reference-unreadable"))
+    );
+    // Not pinned: refused before anything is pulled.
+    let o = args(&base("HEAD"), &["--reference", &format!("oci://{release}#/bin/app")]);
+    let mut cmd = Command::new(reprove_bin());
+    goenv::base_env(&mut cmd, &std::env::temp_dir(), &cache.join("unused"), &[("GOPROXY", proxy.url())]);
+    let out = run(cmd.arg("verify").args(&o).arg("--cache-dir").arg(&cache)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status, Some(2), "{}", out.stderr_str());
+    assert!(out.stderr_str().contains("no digest"), "{}", out.stderr_str());
+
+    // The registry is gone: the cached toolchain still serves.
+    drop(registry);
+    let (out, doc) = verify(&proxy.url(), &cache, &a);
+    status(&out, &doc, 0);
+}
+
+#[test]
+fn a_tampered_module_in_the_proxy_is_an_error_naming_it() {
+    let p = Project::new();
+    let mut serve = Serve::dir(&goenv::proxy_root());
+    let pfx = "github.com/spf13/pflag@v1.0.5/";
+    let bad = harness::make_zip(&[
+        harness::ZipEntry::new(&format!("{pfx}go.mod"), b"module github.com/spf13/pflag\n"),
+        harness::ZipEntry::new(&format!("{pfx}flag.go"), b"package pflag\n\nfunc init() { panic(\"owned\") }\n"),
+    ]);
+    serve.overrides.insert(PFLAG_ZIP.into(), bad);
+    let proxy = Server::start(Behavior::Serve(serve));
+    let reference = p.reference("verifyapp", "go", &[]);
+    let cache = p.path("cache");
+    // The toolchain is never reached: nothing listens there.
+    let toolchain = format!("127.0.0.1:9/go:1@sha256:{}", "a".repeat(64));
+    let args =
+        ["--source", &p.repo.display().to_string(), "--toolchain", &toolchain, "--from-reference", "--reference"]
+            .map(str::to_string);
+    let mut args: Vec<String> = args.to_vec();
+    args.push(reference.display().to_string());
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &a);
+    status(&out, &doc, 3);
+    assert_eq!(doc["verdict"], "error");
+    let err = &doc["error"];
+    assert_eq!((err["step"].as_str(), err["class"].as_str()), (Some("modules"), Some("security")), "{doc:#}");
+    assert_eq!(err["code"], "checksum-mismatch");
+    assert_eq!(err["modules"][0], "github.com/spf13/pflag@v1.0.5");
+    assert!(out.stderr_str().contains("github.com/spf13/pflag@v1.0.5"), "{}", out.stderr_str());
+    assert!(!cache.join("modcache/github.com/spf13/pflag@v1.0.5").exists(), "the tampered module was extracted");
+}
+
+#[test]
+fn a_requirement_without_a_go_sum_line_is_an_input_error_naming_it() {
+    let p = Project::new();
+    fs::write(p.repo.join("go.sum"), "").unwrap_or_else(|e| panic!("{e}"));
+    git(&p.repo, &["commit", "-q", "-am", "drop go.sum"]);
+    let proxy = Server::start(Behavior::Serve(Serve::dir(&goenv::proxy_root())));
+    let toolchain = format!("127.0.0.1:9/go:1@sha256:{}", "a".repeat(64));
+    let digest = format!("sha256:{}", "0".repeat(64));
+    let repo = p.repo.display().to_string();
+    let a = ["--source", repo.as_str(), "--toolchain", &toolchain, "--reference-digest", &digest];
+    let (out, doc) = verify(&proxy.url(), &p.path("cache"), &a);
+    status(&out, &doc, 2);
+    let err = &doc["error"];
+    assert_eq!((err["step"].as_str(), err["code"].as_str()), (Some("go-sum"), Some("missing-go-sum")), "{doc:#}");
+    assert_eq!(err["modules"][0], "github.com/spf13/pflag@v1.0.5");
+    assert!(out.stderr_str().contains("github.com/spf13/pflag@v1.0.5"), "{}", out.stderr_str());
+    assert!(proxy.requests().is_empty(), "nothing may be fetched before go.sum is complete");
+}
+
+#[test]
+fn bad_inputs_are_refused_before_anything_runs() {
+    let p = Project::new();
+    let cache = p.path("cache");
+    let repo = p.repo.display().to_string();
+    let pinned = format!("127.0.0.1:9/go:1@sha256:{}", "a".repeat(64));
+    for (args, want) in [
+        (vec!["--source", &repo, "--toolchain", "127.0.0.1:9/go:1", "--reference-digest", "sha256:00"], "no digest"),
+        (vec!["--source", &repo, "--toolchain", &pinned, "--reference-digest", "md5:00"], "64 hexadecimal"),
+        (
+            vec![
+                "--source",
+                &repo,
+                "--toolchain",
+                &pinned,
+                "--reference-digest",
+                &format!("sha256:{}", "0".repeat(64)),
+                "--rev",
+                "nope",
+            ],
+            "nope",
+        ),
+    ] {
+        let mut cmd = Command::new(reprove_bin());
+        goenv::base_env(&mut cmd, &std::env::temp_dir(), &cache.join("unused"), &[("GOPROXY", "off".into())]);
+        cmd.arg("verify").args(&args).arg("--cache-dir").arg(&cache);
+        let out = run(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.status, Some(2), "{args:?}: {}", out.stderr_str());
+        assert!(out.stderr_str().contains(want), "{args:?}: {}", out.stderr_str());
+    }
+}
+
+/// A base image with this machine's `git` and the libraries it loads (from `ldd`), enough for
+/// the builtins `go build -buildvcs=true` runs (status, log, tag, cat-file…).
+fn git_layer() -> Vec<u8> {
+    let out = run_ok(Command::new("ldd").arg("/usr/bin/git")).unwrap_or_else(|e| panic!("{e}")).stdout_str();
+    let mut files = vec!["/usr/bin/git".to_string()];
+    for line in out.lines() {
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            files.push(p.to_string());
+        }
+    }
+    let mut tar = TarBuilder::new();
+    let mut dirs = std::collections::BTreeSet::new();
+    for f in &files {
+        let rel = f.trim_start_matches('/');
+        let mut acc = String::new();
+        for comp in rel.split('/').collect::<Vec<_>>().split_last().map(|(_, d)| d.to_vec()).unwrap_or_default() {
+            acc = if acc.is_empty() { comp.to_string() } else { format!("{acc}/{comp}") };
+            if dirs.insert(acc.clone()) {
+                tar.dir(&acc, 0o755);
+            }
+        }
+        tar.file(rel, 0o755, &fs::read(f).unwrap_or_else(|e| panic!("{f}: {e}")));
+    }
+    tar.finish()
+}
+
+#[test]
+fn vcs_stamping_is_reproduced_from_a_clean_checkout_with_git_in_the_image() {
+    let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
+    let proxy = Server::start(Behavior::Serve(Serve::dir(&goenv::proxy_root())));
+    let p = Project::new();
+    let cache = p.path("cache");
+    // The release pipeline builds from its checkout with VCS stamping (Go's default).
+    let reference = p.path("verifyapp-vcs");
+    let mut cmd = Command::new("go");
+    hermetic_go_env(&mut cmd)
+        .current_dir(&p.repo)
+        .env("GOPROXY", "off")
+        .env("GOMODCACHE", harness::shared_cache())
+        .env("CGO_ENABLED", "0")
+        .env("GOWORK", "off")
+        .args(["build", "-trimpath", "-buildvcs=true", "-o"])
+        .arg(&reference)
+        .arg(".");
+    run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+    let bi = verifier::goinfo::read_build_info_file(&reference).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bi.setting("vcs.revision").map(|v| v.to_string()), Some(p.commit.clone()));
+    let reference_s = reference.display().to_string();
+    let repo = p.repo.display().to_string();
+
+    // A toolchain image without git: an input error that says what to do.
+    let plain = image(&registry);
+    let a = ["--source", repo.as_str(), "--toolchain", &plain, "--from-reference", "--reference", &reference_s];
+    let (out, doc) = verify(&proxy.url(), &cache, &a);
+    status(&out, &doc, 2);
+    assert_eq!(doc["error"]["code"], "vcs-needs-git", "{doc:#}");
+    assert!(out.stderr_str().contains("--base"), "{}", out.stderr_str());
+
+    // The same Go on a base image with git: reproduced, stamps and all.
+    let base_ref = registry.reference("bases/git:1");
+    let layer =
+        Layer::from_tar(&git_layer(), LayerCompression::Gzip, ManifestFormat::Oci).unwrap_or_else(|e| panic!("{e}"));
+    let config = support_registry::config(&["PATH=/usr/local/bin:/usr/bin:/bin"]);
+    let base = Image::assemble(config, vec![layer], ManifestFormat::Oci).unwrap_or_else(|e| panic!("{e}"));
+    base.push_blocking(&base_ref, &registry.options()).unwrap_or_else(|e| panic!("{e}"));
+    let mut go = Command::new("go");
+    hermetic_go_env(&mut go).args(["env", "GOROOT", "GOVERSION"]);
+    let env = run_ok(&mut go).unwrap_or_else(|e| panic!("{e}")).stdout_str();
+    let mut lines = env.lines();
+    let (goroot, version) = (lines.next().unwrap_or_default(), lines.next().unwrap_or_default());
+    let tag = format!("{}/toolchains/go-git:{}", registry.addr, version.trim_start_matches("go"));
+    let based = format!("{base_ref}@{}", base.manifest_digest);
+    let built = run_ok(
+        Command::new(reprove_bin())
+            .args(["toolchain", "build", "--goroot", goroot, "--base", &based])
+            .args(["--tag", &tag, "--push", "--json"]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let digest: Value = serde_json::from_slice(&built.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let with_git = format!("{tag}@{}", digest["digest"].as_str().unwrap_or_default());
+    let a = ["--source", repo.as_str(), "--toolchain", &with_git, "--from-reference", "--reference", &reference_s];
+    let (out, doc) = verify(&proxy.url(), &cache, &a);
+    status(&out, &doc, 0);
+    assert_eq!(doc["recipe"]["buildvcs"], "true");
+    assert_eq!(doc["recipe"]["buildEnv"]["GIT_CONFIG_NOSYSTEM"], "1");
+}
+
+#[test]
+fn check_names_the_variation_that_changes_the_output() {
+    let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
+    let toolchain = image(&registry);
+    let proxy = Server::start(Behavior::Serve(Serve::dir(&goenv::proxy_root())));
+    let p = Project::new();
+    let cache = p.path("cache");
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cmd = Command::new(reprove_bin());
+    goenv::base_env(&mut cmd, &std::env::temp_dir(), &cache.join("unused"), &[("GOPROXY", proxy.url())]);
+    // Without -trimpath the build directory is embedded: only that variation changes the output.
+    cmd.args(["check", "--source"]).arg(&p.repo).args(["--toolchain", &toolchain, "--env", "CGO_ENABLED=0", "--json"]);
+    cmd.arg("--cache-dir").arg(&cache);
+    let out = run(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}\nstdout:\n{}\nstderr:\n{}", out.stdout_str(), out.stderr_str()));
+    schema::assert_valid("check.schema.json", &doc);
+    status(&out, &doc, 1);
+    assert_eq!(doc["verdict"], "not-reproducible");
+    let outcomes: Vec<(&str, bool)> = doc["variations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| (v["name"].as_str().unwrap_or_default(), v["identical"].as_bool().unwrap_or(true)))
+        .collect();
+    assert_eq!(outcomes, [("build-dir", false), ("environment", true), ("warm-cache", true)], "{doc:#}");
+    let codes: Vec<&str> =
+        doc["variations"][0]["causes"].as_array().into_iter().flatten().filter_map(|c| c["code"].as_str()).collect();
+    assert!(codes.contains(&"embedded-path"), "{doc:#}");
+    assert_eq!(doc["inputs"]["source"]["commit"], p.commit.as_str());
+}

@@ -1,0 +1,176 @@
+//! The `build` step: `go build` with the recipe, in the sandbox.
+//!
+//! Mounts: the exported source at `/src` (read-only), the verified module
+//! cache at `/gomodcache` (read-only), a Go build cache at `/gocache` keyed by
+//! the toolchain digest and the recipe (so a different recipe or toolchain
+//! never reuses another's objects), and the output directory at `/out`.
+//! Environment: the image's, then the recipe's (GOOS, GOARCH, CGO_ENABLED,
+//! GOAMD64…), then the pipeline's, which always wins: `GOTOOLCHAIN=local`,
+//! `GOPROXY=off`, `GOSUMDB=off`, `GOFLAGS=-mod=readonly` (unless the recipe
+//! sets `-mod=` itself), `GOWORK=off`, `GOENV=off`, `GOTELEMETRY=off`, the
+//! caches, `HOME`. Nothing comes from the host. No network.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::{sha256_hex, RebuildError, Request};
+use crate::gomod::failure::{classify_output, Tool};
+use crate::recipe::{BuildVcs, Recipe};
+use crate::sandbox::{self, CancelToken, Job, JobConfig, Limits, Mount, Network, Status};
+use crate::toolchain::{PinnedImage, PulledImage};
+
+/// Where the module cache is mounted in the sandbox.
+pub const MODCACHE: &str = "/gomodcache";
+/// Where the build cache is mounted.
+pub const GOCACHE: &str = "/gocache";
+/// Where the source is mounted.
+pub const SRC: &str = "/src";
+/// Where the output goes.
+pub const OUT: &str = "/out";
+
+/// The command and environment of a build, before it runs.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The arguments after `go`.
+    pub go_args: Vec<String>,
+    /// The environment the pipeline sets (over the image's).
+    pub env: BTreeMap<String, String>,
+    /// The build cache directory on the host.
+    pub gocache: PathBuf,
+    /// The output file name.
+    pub output_name: String,
+    /// Where the source is mounted and the build runs (`/src`).
+    pub src_mount: String,
+}
+
+/// Plans the build of `recipe` in `image`.
+pub fn plan(recipe: &Recipe, _image: &PulledImage, toolchain: &PinnedImage, cache_dir: &Path) -> Plan {
+    let output_name = if recipe.output_name.is_empty() || recipe.output_name.contains('/') {
+        "main".to_string()
+    } else {
+        recipe.output_name.clone()
+    };
+    let go_args = recipe.go_build_args(&format!("{OUT}/{output_name}"));
+    let mut env: BTreeMap<String, String> = recipe.build_env().into_iter().collect();
+    let user_flags = env.remove("GOFLAGS").unwrap_or_default();
+    let goflags = if user_flags.split_whitespace().any(|f| f.starts_with("-mod=")) {
+        user_flags
+    } else {
+        format!("-mod=readonly {user_flags}").trim().to_string()
+    };
+    for (k, v) in [
+        ("GOTOOLCHAIN", "local"),
+        ("GOPROXY", "off"),
+        ("GOSUMDB", "off"),
+        ("GOWORK", "off"),
+        ("GOENV", "off"),
+        ("GOTELEMETRY", "off"),
+        ("GOMODCACHE", MODCACHE),
+        ("GOCACHE", GOCACHE),
+        ("GOPATH", "/tmp/gopath"),
+        ("HOME", "/tmp"),
+    ] {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env.insert("GOFLAGS".into(), goflags);
+    if recipe.buildvcs == BuildVcs::True {
+        // go runs git on the checkout; no system or user git configuration applies.
+        for (k, v) in [
+            ("GIT_CONFIG_NOSYSTEM", "1"),
+            ("GIT_CONFIG_COUNT", "1"),
+            ("GIT_CONFIG_KEY_0", "safe.directory"),
+            ("GIT_CONFIG_VALUE_0", "*"),
+        ] {
+            env.insert(k.to_string(), v.to_string());
+        }
+    }
+    let key_material = format!("{}\n{}\n{:?}", toolchain.digest(), go_args.join("\0"), env);
+    let key = sha256_hex(key_material.as_bytes());
+    let gocache = cache_dir.join("gocache").join(&key[..32]);
+    Plan { go_args, env, gocache, output_name, src_mount: SRC.to_string() }
+}
+
+/// Whether the image has `git` on its PATH (the image's, else the sandbox default).
+pub fn has_git(image: &PulledImage) -> bool {
+    let path = image.env("PATH").unwrap_or_else(|| sandbox::DEFAULT_PATH.to_string());
+    path.split(':').filter(|d| d.starts_with('/')).any(|d| {
+        crate::toolchain::read_file_in_image(image, &format!("{}/git", d.trim_end_matches('/')), 256 << 20).is_ok()
+    })
+}
+
+/// What the build produced.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The binary on the host.
+    pub path: PathBuf,
+    /// The runtime that ran the build.
+    pub runtime: String,
+}
+
+fn tail(bytes: &[u8], max_lines: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(max_lines)..].join("\n")
+}
+
+/// Runs the build.
+pub fn run(
+    plan: &Plan,
+    image: &PulledImage,
+    src: &Path,
+    modcache: &Path,
+    out: &Path,
+    req: &Request,
+    cancel: &CancelToken,
+) -> Result<Built, RebuildError> {
+    std::fs::create_dir_all(&plan.gocache).map_err(|e| RebuildError::io("create", &plan.gocache, e))?;
+    let config = image.config.config().as_ref();
+    let mut argv = vec!["go".to_string()];
+    argv.extend(plan.go_args.iter().cloned());
+    let job = Job::new(JobConfig {
+        rootfs: image.rootfs.clone(),
+        argv,
+        image_env: config.and_then(|c| c.env().clone()).unwrap_or_default(),
+        env: plan.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        workdir: Some(plan.src_mount.clone()),
+        mounts: vec![
+            Mount::new(src, &plan.src_mount, true)?,
+            Mount::new(modcache, MODCACHE, true)?,
+            Mount::new(&plan.gocache, GOCACHE, false)?,
+            Mount::new(out, OUT, false)?,
+        ],
+        network: Network::None,
+        limits: Limits { timeout: req.build_timeout, output_cap: 4 << 20, ..Limits::default() },
+        echo: req.echo_build,
+    })?;
+    let selection = sandbox::select(req.runtime, &job, cancel)?;
+    let outcome = selection.runner.run(&job, cancel)?;
+    let runtime = outcome.runtime.name().to_string();
+    match outcome.status {
+        Status::Exited(0) => {}
+        Status::Cancelled => return Err(RebuildError::Cancelled),
+        status => {
+            let mut output = tail(&outcome.stderr.bytes, 30);
+            let stdout = tail(&outcome.stdout.bytes, 10);
+            if !stdout.is_empty() {
+                output = format!("{stdout}\n{output}");
+            }
+            let code = match status {
+                Status::Exited(c) => Some(c),
+                _ => None,
+            };
+            let diagnosis = classify_output(Tool::Go, code, &output);
+            return Err(RebuildError::BuildFailed {
+                status: status.to_string(),
+                output,
+                code: diagnosis.code,
+                infrastructure: !matches!(status, Status::Exited(_)),
+            });
+        }
+    }
+    let path = out.join(&plan.output_name);
+    if !path.is_file() {
+        return Err(RebuildError::NoOutput(path));
+    }
+    Ok(Built { path, runtime })
+}

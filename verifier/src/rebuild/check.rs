@@ -1,0 +1,249 @@
+//! `reprove check`: is the build reproducible at all? No reference: the same
+//! commit is built once as a baseline and again under each [`Variation`]
+//! (another build directory, another environment, a warm build cache), and
+//! every output is compared with the baseline; a difference names the
+//! variation and the causes `compare` finds.
+//!
+//! The baseline and every variation but `warm-cache` build with an empty Go
+//! build cache, so that a variation cannot hide behind cached objects.
+//! What is not varied is listed in the report: the clock (the sandbox has no
+//! time namespace), the user id and the umask (the build runs as the sandbox's
+//! root).
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::report::v1 as verify_v1;
+use super::{build, prepare, report_recipe, CancelToken, Prepared, Progress, RebuildError, Request, Run, Step};
+
+/// One way the second build differs from the baseline.
+#[derive(Debug, Clone)]
+pub struct Variation {
+    /// A stable name: `build-dir`, `environment`, `warm-cache`.
+    pub name: &'static str,
+    /// What is varied, for people.
+    pub description: &'static str,
+    src_mount: Option<&'static str>,
+    env: &'static [(&'static str, &'static str)],
+    warm_cache: bool,
+}
+
+/// The variations `reprove check` tries, in order.
+pub fn variations() -> Vec<Variation> {
+    vec![
+        Variation {
+            name: "build-dir",
+            description: "the source is at /home/builder/work/project instead of /src",
+            src_mount: Some("/home/builder/work/project"),
+            env: &[],
+            warm_cache: false,
+        },
+        Variation {
+            name: "environment",
+            description: "another time zone, locale, HOME and user name, and one CPU (GOMAXPROCS=1)",
+            src_mount: None,
+            env: &[
+                ("TZ", "Pacific/Kiritimati"),
+                ("LANG", "tr_TR.UTF-8"),
+                ("LC_ALL", "tr_TR.UTF-8"),
+                ("HOME", "/tmp/elsewhere"),
+                ("USER", "builder"),
+                ("GOMAXPROCS", "1"),
+            ],
+            warm_cache: false,
+        },
+        Variation {
+            name: "warm-cache",
+            description: "the baseline's warm Go build cache instead of an empty one",
+            src_mount: None,
+            env: &[],
+            warm_cache: true,
+        },
+    ]
+}
+
+/// What `reprove check` does not vary, and why.
+pub const NOT_VARIED: &[&str] =
+    &["time: the sandbox has no time namespace", "user id and umask: the build runs as the sandbox's root"];
+
+/// Version 1 of the `reprove check --json` document (schemas/check.schema.json).
+pub mod v1 {
+    use serde::{Deserialize, Serialize};
+
+    use super::verify_v1;
+
+    /// The whole document.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Report {
+        /// Always 1.
+        pub schema_version: u32,
+        /// `reproducible`, `not-reproducible` or `error`.
+        pub verdict: String,
+        /// One line for a person.
+        pub summary: String,
+        /// The inputs (the reference is empty).
+        pub inputs: verify_v1::Inputs,
+        /// The recipe.
+        pub recipe: verify_v1::Recipe,
+        /// The baseline build's output.
+        pub baseline: Option<verify_v1::Artifact>,
+        /// Each variation and its outcome.
+        pub variations: Vec<Outcome>,
+        /// What was not varied, and why.
+        pub not_varied: Vec<String>,
+        /// Wall time of each step.
+        pub timings: Vec<verify_v1::Timing>,
+        /// Why there is no verdict.
+        pub error: Option<verify_v1::Failure>,
+        /// Notes.
+        pub warnings: Vec<String>,
+        /// Tool versions.
+        pub tools: verify_v1::Tools,
+    }
+
+    /// One variation's outcome.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Outcome {
+        /// The variation's name.
+        pub name: String,
+        /// What was varied.
+        pub description: String,
+        /// The output's SHA-256.
+        pub sha256: String,
+        /// Whether it is identical to the baseline.
+        pub identical: bool,
+        /// Why it differs (reference = the baseline, rebuilt = this variation).
+        pub causes: Vec<verify_v1::Cause>,
+    }
+}
+
+fn failure(step: Step, e: &RebuildError) -> verify_v1::Failure {
+    verify_v1::Failure {
+        step: step.name().into(),
+        class: e.class().name().into(),
+        code: e.code(),
+        message: e.to_string(),
+        remediation: e.remediation(),
+        modules: e.modules(),
+    }
+}
+
+/// Runs the check. `req.reference` is ignored.
+pub fn check(req: &Request, progress: &dyn Progress, cancel: &CancelToken) -> v1::Report {
+    let mut req = req.clone();
+    req.reference = super::ReferenceInput::None;
+    let mut run = Run { req: &req, progress, report: super::empty_report(&req) };
+    let mut out = v1::Report {
+        schema_version: 1,
+        verdict: "error".into(),
+        summary: String::new(),
+        inputs: run.report.inputs.clone(),
+        recipe: run.report.recipe.clone(),
+        baseline: None,
+        variations: Vec::new(),
+        not_varied: NOT_VARIED.iter().map(|s| s.to_string()).collect(),
+        timings: Vec::new(),
+        error: None,
+        warnings: Vec::new(),
+        tools: run.report.tools.clone(),
+    };
+    let result = prepare(&mut run).and_then(|p| builds(&mut run, &p, &mut out, cancel));
+    out.inputs = run.report.inputs.clone();
+    out.recipe = run.report.recipe.clone();
+    out.timings = run.report.timings.clone();
+    out.warnings = run.report.warnings.clone();
+    out.tools = run.report.tools.clone();
+    match result {
+        Err((step, e)) => {
+            out.summary =
+                format!("no verdict: the {} step failed: {}", step.name(), e.to_string().lines().next().unwrap_or(""));
+            out.error = Some(failure(step, &e));
+        }
+        Ok(()) => {
+            let differing: Vec<&str> =
+                out.variations.iter().filter(|v| !v.identical).map(|v| v.name.as_str()).collect();
+            if differing.is_empty() {
+                out.verdict = "reproducible".into();
+                out.summary = format!("every variation ({}) built the same binary", out.variations.len());
+            } else {
+                out.verdict = "not-reproducible".into();
+                out.summary = format!("the output changes with: {}", differing.join(", "));
+            }
+        }
+    }
+    out
+}
+
+fn builds(
+    run: &mut Run<'_>,
+    p: &Prepared,
+    out: &mut v1::Report,
+    cancel: &CancelToken,
+) -> Result<(), (Step, RebuildError)> {
+    let req = run.req;
+    let plan = build::plan(&p.recipe, &p.pulled, &req.toolchain, &req.cache_dir);
+    run.report.recipe = report_recipe(&p.recipe, &plan.go_args, &plan.env);
+    let work = p.work.path();
+    let mkdir = |d: &Path| std::fs::create_dir_all(d).map_err(|e| (Step::Build, RebuildError::io("create", d, e)));
+    let mut baseline_plan = plan.clone();
+    baseline_plan.gocache = work.join("gocache-baseline");
+    let baseline_out = work.join("out/baseline");
+    mkdir(&baseline_out)?;
+    let baseline = timed(run, "build:baseline", || {
+        build::run(&baseline_plan, &p.pulled, &p.src_dir, &p.modcache, &baseline_out, req, cancel)
+    })?;
+    run.report.tools.runtime = Some(baseline.runtime.clone());
+    let base_bytes =
+        std::fs::read(&baseline.path).map_err(|e| (Step::Build, RebuildError::io("read", &baseline.path, e)))?;
+    let base_sha = super::sha256_hex(&base_bytes);
+    out.baseline = Some(verify_v1::Artifact { sha256: base_sha.clone(), size: base_bytes.len() as u64, path: None });
+    for v in variations() {
+        let mut vp = plan.clone();
+        vp.gocache =
+            if v.warm_cache { baseline_plan.gocache.clone() } else { work.join(format!("gocache-{}", v.name)) };
+        if let Some(m) = v.src_mount {
+            vp.src_mount = m.to_string();
+        }
+        for (k, val) in v.env {
+            vp.env.insert(k.to_string(), val.to_string());
+        }
+        let dir = work.join("out").join(v.name);
+        mkdir(&dir)?;
+        let built = timed(run, &format!("build:{}", v.name), || {
+            build::run(&vp, &p.pulled, &p.src_dir, &p.modcache, &dir, req, cancel)
+        })?;
+        let bytes = std::fs::read(&built.path).map_err(|e| (Step::Build, RebuildError::io("read", &built.path, e)))?;
+        let sha = super::sha256_hex(&bytes);
+        let causes = if sha == base_sha {
+            Vec::new()
+        } else {
+            super::judge::verdict(Some(&base_bytes), &base_sha, &bytes, &sha).1
+        };
+        out.variations.push(v1::Outcome {
+            name: v.name.into(),
+            description: v.description.into(),
+            identical: sha == base_sha,
+            sha256: sha,
+            causes,
+        });
+    }
+    Ok(())
+}
+
+fn timed<T>(
+    run: &mut Run<'_>,
+    name: &str,
+    f: impl FnOnce() -> Result<T, RebuildError>,
+) -> Result<T, (Step, RebuildError)> {
+    run.progress.start(Step::Build);
+    let t = Instant::now();
+    let r = f();
+    let elapsed = t.elapsed();
+    run.progress.finish(Step::Build, elapsed);
+    run.report
+        .timings
+        .push(verify_v1::Timing { step: name.into(), ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX) });
+    r.map_err(|e| (Step::Build, e))
+}
