@@ -175,8 +175,9 @@ fn verify_end_to_end() {
     let reference = p.reference("verifyapp", "go", &[]);
     let reference_s = reference.display().to_string();
     let repo = p.repo.display().to_string();
+    // Go does not record -ldflags under -trimpath: these releases used none (--ldflags=).
     let base = |rev: &str| -> Vec<String> {
-        ["--source", &repo, "--rev", rev, "--toolchain", &toolchain, "--from-reference"]
+        ["--source", &repo, "--rev", rev, "--toolchain", &toolchain, "--from-reference", "--ldflags="]
             .iter()
             .map(|s| s.to_string())
             .collect()
@@ -200,7 +201,8 @@ fn verify_end_to_end() {
     assert_eq!(cold["recipe"]["trimpath"], true);
     assert_eq!(cold["recipe"]["env"]["CGO_ENABLED"], "0");
     assert_eq!(cold["recipe"]["origins"]["trimpath"], "reference:-trimpath");
-    assert_eq!(cold["recipe"]["undetermined"][0]["field"], "ldflags");
+    assert_eq!(cold["recipe"]["undetermined"], serde_json::json!([]));
+    assert_eq!(cold["recipe"]["origins"]["ldflags"], "flag");
     assert_eq!(cold["recipe"]["buildEnv"]["GOPROXY"], "off");
     assert_eq!(cold["recipe"]["buildEnv"]["GOTOOLCHAIN"], "local");
     assert_eq!(cold["modules"][0]["path"], "github.com/spf13/pflag");
@@ -236,7 +238,7 @@ fn verify_end_to_end() {
 
     // bwrap, from a file:// URL and a tag: the same verdict.
     let url = format!("file://{}", p.repo.display());
-    let b = ["--source", &url, "--rev", "v1.0.0", "--toolchain", &toolchain, "--from-reference"];
+    let b = ["--source", &url, "--rev", "v1.0.0", "--toolchain", &toolchain, "--from-reference", "--ldflags="];
     let b: Vec<&str> = b.iter().copied().chain(["--reference", &reference_s, "--runtime", "bwrap"]).collect();
     let (out, doc) = verify(&proxy.url(), &cache, &b);
     status(&out, &doc, 0);
@@ -249,6 +251,14 @@ fn verify_end_to_end() {
     // Other ldflags (not recorded under -trimpath): not reproduced, cause ldflags, exit 1.
     let stamped = p.reference("verifyapp-stamped", "go", &["-ldflags=-X main.version=1.2.3"]);
     let stamped_s = stamped.display().to_string();
+    // Nothing says which ldflags the release used: exit 2 before building, naming the field.
+    let undetermined = ["--source", repo.as_str(), "--toolchain", &toolchain, "--from-reference", "--reference"];
+    let undetermined: Vec<&str> = undetermined.iter().copied().chain([stamped_s.as_str()]).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &undetermined);
+    status(&out, &doc, 2);
+    assert_eq!((doc["error"]["code"].as_str(), doc["rebuilt"].as_null()), (Some("recipe-undetermined"), Some(())));
+    assert_eq!(doc["recipe"]["undetermined"][0]["field"], "ldflags", "{doc:#}");
+    assert!(out.stderr_str().contains("ldflags") && out.stderr_str().contains("reprove.toml"), "{}", out.stderr_str());
     let c = args(&base("HEAD"), &["--reference", &stamped_s]);
     let c: Vec<&str> = c.iter().map(String::as_str).collect();
     let (out, doc) = verify(&proxy.url(), &cache, &c);
@@ -257,7 +267,8 @@ fn verify_end_to_end() {
     assert_eq!(doc["causes"][0]["code"], "ldflags", "{doc:#}");
     assert!(doc["summary"].as_str().is_some_and(|s| s.contains("ldflags")), "{doc:#}");
     // The same flags given: reproduced.
-    let d = args(&c.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &["--ldflags", "-X main.version=1.2.3"]);
+    let d: Vec<String> = c.iter().filter(|a| **a != "--ldflags=").map(|s| s.to_string()).collect();
+    let d = args(&d, &["--ldflags", "-X main.version=1.2.3"]);
     let d: Vec<&str> = d.iter().map(String::as_str).collect();
     let (out, doc) = verify(&proxy.url(), &cache, &d);
     status(&out, &doc, 0);
@@ -314,7 +325,8 @@ fn verify_end_to_end() {
 
     // A toolchain digest the registry does not have: refused, nothing built.
     let wrong = format!("{}@sha256:{}", toolchain.split('@').next().unwrap_or_default(), "f".repeat(64));
-    let x = ["--source", repo.as_str(), "--toolchain", &wrong, "--from-reference", "--reference", &reference_s];
+    let x = ["--source", repo.as_str(), "--toolchain", &wrong, "--from-reference", "--ldflags="];
+    let x: Vec<&str> = x.iter().copied().chain(["--reference", &reference_s]).collect();
     let (out, doc) = verify(&proxy.url(), &cache, &x);
     status(&out, &doc, 3);
     assert_eq!((doc["error"]["step"].as_str(), doc["rebuilt"].as_null()), (Some("toolchain"), Some(())), "{doc:#}");
@@ -476,10 +488,94 @@ fn verify_end_to_end() {
     assert_eq!(out.status, Some(2), "{}", out.stderr_str());
     assert!(out.stderr_str().contains("no digest"), "{}", out.stderr_str());
 
+    recipe_inputs_of_the_commit(&p, &proxy.url(), &cache, &toolchain, &stamped_s);
+
     // The registry is gone: the cached toolchain still serves.
     drop(registry);
     let (out, doc) = verify(&proxy.url(), &cache, &a);
     status(&out, &doc, 0);
+}
+
+/// The recipe read from the commit being verified: `reprove.toml` ldflags for
+/// a -trimpath reference (and not the working tree's), `.goreleaser.yaml`
+/// templates with `--tag`, the toolchain from `reprove.lock`, and a lock
+/// without the recipe's Go version. On branches, so `main` stays as it was.
+fn recipe_inputs_of_the_commit(p: &Project, proxy: &str, cache: &Path, toolchain: &str, stamped: &str) {
+    let repo = p.repo.display().to_string();
+    let go_version = {
+        let mut go = Command::new("go");
+        hermetic_go_env(&mut go).args(["env", "GOVERSION"]);
+        run_ok(&mut go).unwrap_or_else(|e| panic!("{e}")).stdout_str().trim().to_string()
+    };
+
+    // reprove.toml supplies the ldflags Go did not record under -trimpath.
+    git(&p.repo, &["checkout", "-q", "-b", "recipe-file", "main"]);
+    fs::write(p.repo.join("reprove.toml"), "[build]\nldflags = \"-X main.version=1.2.3\"\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    git(&p.repo, &["add", "reprove.toml"]);
+    git(&p.repo, &["commit", "-q", "-m", "reprove.toml"]);
+    let with_file = git(&p.repo, &["rev-parse", "HEAD"]);
+    let a = ["--source", repo.as_str(), "--rev", &with_file, "--toolchain", toolchain, "--from-reference"];
+    let a: Vec<&str> = a.iter().copied().chain(["--reference", stamped]).collect();
+    let (out, doc) = verify(proxy, cache, &a);
+    status(&out, &doc, 0);
+    assert_eq!(doc["recipe"]["ldflags"], "-X main.version=1.2.3");
+    assert_eq!(doc["recipe"]["origins"]["ldflags"], "recipe-file:reprove.toml", "{doc:#}");
+    assert_eq!(doc["recipe"]["origins"]["trimpath"], "reference:-trimpath", "{doc:#}");
+    // The working tree's reprove.toml is not the commit's: it is not read.
+    fs::write(p.repo.join("reprove.toml"), "[build]\nldflags = \"-X main.version=9.9.9\"\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dirty: Vec<&str> = a.iter().copied().chain(["--allow-dirty"]).collect();
+    let (out, doc) = verify(proxy, cache, &dirty);
+    status(&out, &doc, 0);
+    assert_eq!(doc["recipe"]["ldflags"], "-X main.version=1.2.3");
+    git(&p.repo, &["checkout", "--", "reprove.toml"]);
+
+    // reprove.lock in the commit and no --toolchain: the lock's image for the recipe's Go version.
+    git(&p.repo, &["checkout", "-q", "-b", "locked", "recipe-file"]);
+    let lock = format!("[toolchains]\n\"{go_version}\" = \"{toolchain}\"\n");
+    fs::write(p.repo.join("reprove.lock"), lock).unwrap_or_else(|e| panic!("{e}"));
+    git(&p.repo, &["add", "reprove.lock"]);
+    git(&p.repo, &["commit", "-q", "-m", "reprove.lock"]);
+    let a = ["--source", repo.as_str(), "--rev", "locked", "--from-reference", "--reference", stamped];
+    let (out, doc) = verify(proxy, cache, &a);
+    status(&out, &doc, 0);
+    assert_eq!(doc["inputs"]["toolchain"]["image"], toolchain);
+    assert_eq!(doc["inputs"]["toolchain"]["from"], "reprove.lock", "{doc:#}");
+    // A lock without the recipe's Go version: exit 2 naming it and the command that adds it.
+    fs::write(p.repo.join("reprove.lock"), format!("[toolchains]\n\"go1.21.0\" = \"{toolchain}\"\n"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    git(&p.repo, &["commit", "-q", "-am", "reprove.lock for go1.21.0 only"]);
+    let (out, doc) = verify(proxy, cache, &a);
+    status(&out, &doc, 2);
+    assert_eq!(doc["error"]["code"], "lock-missing-version", "{doc:#}");
+    let err = out.stderr_str();
+    assert!(err.contains(&go_version) && err.contains("reprove toolchain lock"), "{err}");
+
+    // .goreleaser.yaml: ldflags templates expanded from --tag and the commit.
+    git(&p.repo, &["checkout", "-q", "-b", "goreleaser", "main"]);
+    let yaml = "builds:\n  - id: verifyapp\n    main: .\n    binary: verifyapp\n    env: [CGO_ENABLED=0]\n    \
+                flags: [-trimpath]\n    goos: [linux]\n    goarch: [amd64]\n    \
+                ldflags: ['-X main.version={{.Version}} -X main.commit={{.Commit}}']\n";
+    fs::write(p.repo.join(".goreleaser.yaml"), yaml).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(
+        p.repo.join("commit.go"),
+        "package main\n\nvar commit = \"none\"\n\nfunc init() { version += \"+\" + commit }\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    git(&p.repo, &["add", "."]);
+    git(&p.repo, &["commit", "-q", "-m", "goreleaser"]);
+    let released = git(&p.repo, &["rev-parse", "HEAD"]);
+    let ldflags = format!("-ldflags=-X main.version=1.3.0 -X main.commit={released}");
+    let reference = p.reference("verifyapp-goreleaser", "go", &[&ldflags]);
+    let r = reference.display().to_string();
+    let a = ["--source", repo.as_str(), "--rev", "goreleaser", "--toolchain", toolchain, "--tag", "v1.3.0"];
+    let a: Vec<&str> = a.iter().copied().chain(["--from-reference", "--reference", &r]).collect();
+    let (out, doc) = verify(proxy, cache, &a);
+    status(&out, &doc, 0);
+    assert_eq!(doc["recipe"]["ldflags"], format!("-X main.version=1.3.0 -X main.commit={released}").as_str());
+    assert_eq!(doc["recipe"]["origins"]["ldflags"], "goreleaser:.goreleaser.yaml#verifyapp", "{doc:#}");
+    git(&p.repo, &["checkout", "-q", "main"]);
 }
 
 #[test]
@@ -497,9 +593,16 @@ fn a_tampered_module_in_the_proxy_is_an_error_naming_it() {
     let cache = p.path("cache");
     // The toolchain is never reached: nothing listens there.
     let toolchain = format!("127.0.0.1:9/go:1@sha256:{}", "a".repeat(64));
-    let args =
-        ["--source", &p.repo.display().to_string(), "--toolchain", &toolchain, "--from-reference", "--reference"]
-            .map(str::to_string);
+    let args = [
+        "--source",
+        &p.repo.display().to_string(),
+        "--toolchain",
+        &toolchain,
+        "--from-reference",
+        "--ldflags=",
+        "--reference",
+    ]
+    .map(str::to_string);
     let mut args: Vec<String> = args.to_vec();
     args.push(reference.display().to_string());
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -621,7 +724,16 @@ fn vcs_stamping_is_reproduced_from_a_clean_checkout_with_git_in_the_image() {
 
     // A toolchain image without git: an input error that says what to do.
     let plain = image(&registry);
-    let a = ["--source", repo.as_str(), "--toolchain", &plain, "--from-reference", "--reference", &reference_s];
+    let a = [
+        "--source",
+        repo.as_str(),
+        "--toolchain",
+        &plain,
+        "--from-reference",
+        "--ldflags=",
+        "--reference",
+        &reference_s,
+    ];
     let (out, doc) = verify(&proxy.url(), &cache, &a);
     status(&out, &doc, 2);
     assert_eq!(doc["error"]["code"], "vcs-needs-git", "{doc:#}");
@@ -649,7 +761,8 @@ fn vcs_stamping_is_reproduced_from_a_clean_checkout_with_git_in_the_image() {
     .unwrap_or_else(|e| panic!("{e}"));
     let digest: Value = serde_json::from_slice(&built.stdout).unwrap_or_else(|e| panic!("{e}"));
     let with_git = format!("{tag}@{}", digest["digest"].as_str().unwrap_or_default());
-    let a = ["--source", repo.as_str(), "--toolchain", &with_git, "--from-reference", "--reference", &reference_s];
+    let a = ["--source", repo.as_str(), "--toolchain", &with_git, "--from-reference", "--ldflags="];
+    let a: Vec<&str> = a.iter().copied().chain(["--reference", &reference_s]).collect();
     let (out, doc) = verify(&proxy.url(), &cache, &a);
     status(&out, &doc, 0);
     assert_eq!(doc["recipe"]["buildvcs"], "true");

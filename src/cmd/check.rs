@@ -11,10 +11,10 @@ use anyhow::anyhow;
 use verifier::rebuild::check::{self, v1};
 use verifier::rebuild::{ReferenceInput, Request};
 use verifier::sandbox;
-use verifier::toolchain::PinnedImage;
 
-use super::toolchain::{fail, CacheArgs, RegistryArgs};
-use super::verify::{cancel_on_signals, module_env, progress, recipe_flags, RecipeArgs, RuntimeArg};
+use super::recipe::{RecipeFlags, TemplateFlags};
+use super::toolchain::{CacheArgs, RegistryArgs};
+use super::verify::{cancel_on_signals, module_env, progress, recipe_inputs, toolchain_flag, RuntimeArg};
 use crate::exit::{CommandResult, Failure, Verdict};
 
 #[derive(Debug, clap::Args)]
@@ -25,11 +25,17 @@ pub(crate) struct Args {
     /// The revision to build: a commit id, a tag or a branch.
     #[arg(long, value_name = "REV", default_value = "HEAD")]
     rev: String,
-    /// The toolchain image, pinned by digest (IMAGE@sha256:…).
+    /// The toolchain image, pinned by digest (IMAGE@sha256:…); default: the
+    /// one the commit's reprove.lock pins for the recipe's Go version.
     #[arg(long, value_name = "IMAGE@DIGEST")]
-    toolchain: String,
+    toolchain: Option<String>,
     #[command(flatten)]
-    recipe: RecipeArgs,
+    recipe: RecipeFlags,
+    #[command(flatten)]
+    templates: TemplateFlags,
+    /// The named build of the commit's reprove.toml, and the build id of its .goreleaser.yaml.
+    #[arg(long, value_name = "NAME")]
+    build: Option<String>,
     /// Build even when the local working tree has uncommitted changes.
     #[arg(long)]
     allow_dirty: bool,
@@ -49,8 +55,8 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> CommandResult {
-    let toolchain: PinnedImage = args.toolchain.parse().map_err(fail)?;
-    let recipe_flags = recipe_flags(&args.recipe)?;
+    let toolchain = toolchain_flag(args.toolchain.as_deref())?;
+    let recipe = recipe_inputs(&args.recipe, &args.templates, args.build.as_deref(), false)?;
     let cache_dir = args.cache.open_store()?.dir().to_path_buf();
     let (go_env, download, sumdb) = module_env()?;
     let request = Request {
@@ -58,8 +64,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
         rev: args.rev.clone(),
         reference: ReferenceInput::None,
         toolchain,
-        recipe_flags,
-        from_reference: false,
+        recipe,
         allow_dirty: args.allow_dirty,
         runtime: args.runtime.choice(),
         cache_dir,

@@ -22,13 +22,13 @@ use verifier::gomod::download::DownloadOptions;
 use verifier::gomod::env::{look_path, GoEnv};
 use verifier::gomod::proxy::client::ClientConfig;
 use verifier::gomod::sumdb;
-use verifier::rebuild::recipe::RecipeFlags;
+use verifier::rebuild::recipe::RecipeInputs;
 use verifier::rebuild::report::{self, v1};
 use verifier::rebuild::{self, Class, Progress, ReferenceInput, Request, Step};
-use verifier::recipe::BuildVcs;
 use verifier::sandbox::{self, CancelToken, Runtime, RuntimeChoice};
 use verifier::toolchain::PinnedImage;
 
+use super::recipe::{RecipeFlags, TemplateFlags};
 use super::toolchain::{fail, CacheArgs, RegistryArgs};
 use crate::exit::{CommandResult, Failure, Verdict};
 
@@ -51,12 +51,20 @@ pub(crate) struct Args {
     /// Only the reference's published digest (sha256:…): the verdict, without a diff.
     #[arg(long, value_name = "sha256:HEX")]
     reference_digest: Option<String>,
-    /// The toolchain image, pinned by digest (IMAGE@sha256:…).
+    /// The toolchain image, pinned by digest (IMAGE@sha256:…); default: the
+    /// one the commit's reprove.lock pins for the recipe's Go version.
     #[arg(long, value_name = "IMAGE@DIGEST")]
-    toolchain: String,
+    toolchain: Option<String>,
     #[command(flatten)]
-    recipe: RecipeArgs,
-    /// Infer the recipe from the reference's build info (flags still win).
+    recipe: RecipeFlags,
+    #[command(flatten)]
+    templates: TemplateFlags,
+    /// The named build of the commit's reprove.toml, and the build id of its .goreleaser.yaml.
+    #[arg(long, value_name = "NAME")]
+    build: Option<String>,
+    /// Infer the recipe from the reference's build info, below flags,
+    /// REPROVE_* variables, reprove.toml and .goreleaser.yaml. Without it only
+    /// the reference's Go version is used.
     #[arg(long)]
     from_reference: bool,
     /// Rebuild the commit even when the local working tree has uncommitted changes (the report says so).
@@ -84,45 +92,6 @@ pub(crate) struct Args {
     cache: CacheArgs,
     #[command(flatten)]
     registry: RegistryArgs,
-}
-
-/// Recipe flags, shared by `verify` and `check`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct RecipeArgs {
-    /// The package to build (default: the reference's main package with --from-reference, else `.`).
-    #[arg(long, value_name = "PKG")]
-    package: Option<String>,
-    /// GOOS (default: the reference's with --from-reference, else this machine's).
-    #[arg(long)]
-    goos: Option<String>,
-    /// GOARCH (default: the reference's with --from-reference, else this machine's).
-    #[arg(long)]
-    goarch: Option<String>,
-    /// A build variable (CGO_ENABLED, GOAMD64, GOEXPERIMENT, GOFLAGS…). Repeatable.
-    #[arg(long = "env", value_name = "K=V")]
-    env: Vec<String>,
-    /// Build with -trimpath.
-    #[arg(long)]
-    trimpath: bool,
-    /// -ldflags, as one argument.
-    #[arg(long, value_name = "FLAGS", allow_hyphen_values = true)]
-    ldflags: Option<String>,
-    /// -tags, comma-separated.
-    #[arg(long, value_name = "a,b")]
-    tags: Option<String>,
-    /// -buildvcs (true needs VCS stamping, which is not reproduced yet).
-    #[arg(long, value_enum)]
-    buildvcs: Option<BuildVcsArg>,
-    /// The output file name (the subject name in the report).
-    #[arg(long, value_name = "NAME")]
-    output_name: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum BuildVcsArg {
-    True,
-    False,
-    Auto,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -159,29 +128,27 @@ impl Progress for Spinner {
     }
 }
 
-pub(crate) fn recipe_flags(args: &RecipeArgs) -> Result<RecipeFlags, Failure> {
-    let mut env = Vec::new();
-    for e in &args.env {
-        let Some((k, v)) = e.split_once('=').filter(|(k, _)| !k.is_empty() && !k.contains(char::is_whitespace)) else {
-            return Err(Failure::input(anyhow!("--env {e:?}: expected KEY=VALUE")));
-        };
-        env.push((k.to_string(), v.to_string()));
-    }
-    Ok(RecipeFlags {
-        package: args.package.clone(),
-        goos: args.goos.clone(),
-        goarch: args.goarch.clone(),
-        env,
-        trimpath: args.trimpath.then_some(true),
-        ldflags: args.ldflags.clone(),
-        tags: args.tags.as_ref().map(|t| t.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()),
-        buildvcs: args.buildvcs.map(|b| match b {
-            BuildVcsArg::True => BuildVcs::True,
-            BuildVcsArg::False => BuildVcs::False,
-            BuildVcsArg::Auto => BuildVcs::Auto,
-        }),
-        output_name: args.output_name.clone(),
+/// The recipe inputs from the command line and the `REPROVE_*` variables.
+pub(crate) fn recipe_inputs(
+    recipe: &RecipeFlags,
+    templates: &TemplateFlags,
+    build: Option<&str>,
+    from_reference: bool,
+) -> Result<RecipeInputs, Failure> {
+    let (templates, target) = templates.to_values()?;
+    Ok(RecipeInputs {
+        flags: recipe.to_partial()?,
+        env: std::env::vars().collect(),
+        build: build.map(str::to_string),
+        templates,
+        target,
+        from_reference,
     })
+}
+
+/// `--toolchain`, when given: it must be pinned by digest.
+pub(crate) fn toolchain_flag(toolchain: Option<&str>) -> Result<Option<PinnedImage>, Failure> {
+    toolchain.map(|t| t.parse::<PinnedImage>().map_err(fail)).transpose()
 }
 
 /// The Go module environment (`go env`, else the process environment), the download settings and the checksum database.
@@ -224,7 +191,7 @@ pub(crate) fn progress(quiet: bool) -> (Option<indicatif::ProgressBar>, Arc<dyn 
 }
 
 pub(crate) fn run(args: Args) -> CommandResult {
-    let toolchain: PinnedImage = args.toolchain.parse().map_err(fail)?;
+    let toolchain = toolchain_flag(args.toolchain.as_deref())?;
     let reference = match (&args.reference, &args.reference_digest) {
         (Some(file), _) if file.to_str().is_some_and(|f| f.starts_with("oci://")) => {
             let (image, path) = rebuild::parse_oci_reference(file.to_str().unwrap_or_default())
@@ -237,7 +204,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
         })?),
         (None, None) => return Err(Failure::input(anyhow!("give --reference FILE or --reference-digest sha256:…"))),
     };
-    let recipe_flags = recipe_flags(&args.recipe)?;
+    let recipe = recipe_inputs(&args.recipe, &args.templates, args.build.as_deref(), args.from_reference)?;
     let cache_dir = args.cache.open_store()?.dir().to_path_buf();
     let (go_env, download, db) = module_env()?;
     let request = Request {
@@ -245,8 +212,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
         rev: args.rev.clone(),
         reference,
         toolchain,
-        recipe_flags,
-        from_reference: args.from_reference,
+        recipe,
         allow_dirty: args.allow_dirty,
         runtime: args.runtime.choice(),
         cache_dir,

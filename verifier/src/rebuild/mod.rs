@@ -54,7 +54,7 @@ use crate::recipe::{BuildVcs, Recipe};
 use crate::sandbox::{self, CancelToken, RuntimeChoice};
 use crate::source::{Source, SourceError};
 use crate::toolchain::{PinnedImage, PullOptions, RegistryOptions, Store, ToolchainError};
-use recipe::RecipeFlags;
+use recipe::RecipeInputs;
 use report::v1;
 
 /// The reference the rebuild is judged against.
@@ -106,12 +106,11 @@ pub struct Request {
     pub rev: String,
     /// The reference.
     pub reference: ReferenceInput,
-    /// The toolchain image.
-    pub toolchain: PinnedImage,
-    /// Recipe values from flags.
-    pub recipe_flags: RecipeFlags,
-    /// Infer the recipe from the reference's build info (flags still win).
-    pub from_reference: bool,
+    /// The toolchain image; `None`: the one the commit's `reprove.lock` pins
+    /// for the recipe's Go version.
+    pub toolchain: Option<PinnedImage>,
+    /// The recipe inputs besides the commit's files and the reference.
+    pub recipe: RecipeInputs,
     /// Build even when the local working tree at the revision is dirty.
     pub allow_dirty: bool,
     /// The sandbox runtime.
@@ -142,7 +141,7 @@ impl std::fmt::Debug for Request {
             .field("source", &self.source)
             .field("rev", &self.rev)
             .field("reference", &self.reference)
-            .field("toolchain", &self.toolchain.to_string())
+            .field("toolchain", &self.toolchain.as_ref().map(ToString::to_string))
             .finish_non_exhaustive()
     }
 }
@@ -263,7 +262,7 @@ pub enum RebuildError {
         image: String,
     },
     /// The image's Go version is not the recipe's.
-    #[error("the toolchain image {image} contains {image_version}, but the reference was built with {recipe_version}: pin an image with {recipe_version} (reprove never switches toolchains)")]
+    #[error("the toolchain image {image} contains {image_version}, but the recipe requires {recipe_version}: pin an image with {recipe_version} (reprove never switches toolchains)")]
     GoVersionMismatch {
         /// The image.
         image: String,
@@ -272,6 +271,28 @@ pub enum RebuildError {
         /// What the recipe requires.
         recipe_version: String,
     },
+    /// The recipe inputs of the commit (`reprove.toml`, `.goreleaser.yaml`,
+    /// `REPROVE_*`, flags) are invalid.
+    #[error("recipe: {0}")]
+    Recipe(#[from] crate::recipe::ResolveError),
+    /// Recipe fields nothing determined: nothing is built.
+    #[error("the recipe is incomplete, nothing was built: {}", fields.iter().map(|u| format!("{}: {}", u.field, u.reason)).collect::<Vec<_>>().join("; "))]
+    Undetermined {
+        /// Each field, with how to supply it.
+        fields: Vec<crate::recipe::Undetermined>,
+    },
+    /// No `--toolchain` and no `reprove.lock` in the commit.
+    #[error("no toolchain: give --toolchain IMAGE@sha256:…, or commit a reprove.lock (reprove toolchain lock {} IMAGE)", go_version.as_deref().unwrap_or("GOVERSION"))]
+    NoToolchain {
+        /// The recipe's Go version, when known.
+        go_version: Option<String>,
+    },
+    /// The commit's `reprove.lock` cannot give the toolchain.
+    #[error("{0}")]
+    Lock(#[from] crate::recipe::LockError),
+    /// The commit has a `reprove.lock` but the recipe's Go version is unknown.
+    #[error("the commit has a reprove.lock, but the recipe's Go version is undetermined: give --go-version, go_version in reprove.toml, a reference with build info, or --toolchain")]
+    LockNeedsGoVersion,
     /// VCS stamping needs git inside the toolchain image.
     #[error("the recipe stamps VCS information (-buildvcs=true, or vcs.* settings in the reference's build info), which needs git inside the toolchain image, and {image} has no git on its PATH: build the toolchain image on a base image with git (reprove toolchain build --base IMAGE@DIGEST), or pass --buildvcs false if the release was built without stamping")]
     VcsNeedsGit {
@@ -353,7 +374,12 @@ impl RebuildError {
             | RebuildError::NoGo { .. }
             | RebuildError::GoVersionMismatch { .. }
             | RebuildError::VcsNeedsGit { .. }
+            | RebuildError::Recipe(_)
+            | RebuildError::Undetermined { .. }
+            | RebuildError::NoToolchain { .. }
+            | RebuildError::LockNeedsGoVersion
             | RebuildError::KeepNotEmpty(_) => Class::Input,
+            RebuildError::Lock(e) if e.is_input() => Class::Input,
             RebuildError::Source(e) if e.is_input() => Class::Input,
             RebuildError::Toolchain(e) if e.is_input() => Class::Input,
             RebuildError::Sandbox(e) if e.is_input() => Class::Input,
@@ -397,6 +423,11 @@ impl RebuildError {
             RebuildError::BuildFailed { code, .. } => code.as_str().into(),
             RebuildError::NoOutput(_) => "build-failed".into(),
             RebuildError::KeepNotEmpty(_) => "keep-not-empty".into(),
+            RebuildError::Recipe(_) => "recipe".into(),
+            RebuildError::Undetermined { .. } => "recipe-undetermined".into(),
+            RebuildError::NoToolchain { .. } => "no-toolchain".into(),
+            RebuildError::Lock(crate::recipe::LockError::MissingVersion { .. }) => "lock-missing-version".into(),
+            RebuildError::Lock(_) | RebuildError::LockNeedsGoVersion => "lock".into(),
             RebuildError::Cancelled => "interrupted".into(),
             RebuildError::Io { .. } => "io".into(),
         }
@@ -410,6 +441,13 @@ impl RebuildError {
                 failures.iter().find(|f| f.security).or(failures.first()).map(|f| f.code.remediation().to_string())
             }
             RebuildError::BuildFailed { code, .. } if *code != Code::Unknown => Some(code.remediation().into()),
+            RebuildError::Lock(crate::recipe::LockError::MissingVersion { version, .. }) => {
+                Some(format!("reprove toolchain lock {version} IMAGE, and commit reprove.lock; or give --toolchain"))
+            }
+            RebuildError::Undetermined { fields } => Some(format!(
+                "supply {} with a flag, in reprove.toml or in .goreleaser.yaml",
+                fields.iter().map(|u| u.field.as_str()).collect::<Vec<_>>().join(", ")
+            )),
             _ => None,
         }
     }
@@ -524,7 +562,6 @@ impl Run<'_> {
 
 /// The report before any step ran.
 fn empty_report(req: &Request) -> v1::Report {
-    let toolchain = &req.toolchain;
     v1::Report {
         schema_version: v1::SCHEMA_VERSION,
         invocation_id: invocation_id(),
@@ -549,10 +586,11 @@ fn empty_report(req: &Request) -> v1::Report {
             go_sum: None,
             reference: v1::Reference { path: None, sha256: String::new(), size: None, go_version: None },
             toolchain: v1::Toolchain {
-                image: toolchain.to_string(),
-                digest: toolchain.digest().to_string(),
+                image: req.toolchain.as_ref().map(ToString::to_string).unwrap_or_default(),
+                digest: req.toolchain.as_ref().map(|t| t.digest().to_string()).unwrap_or_default(),
                 manifest_digest: None,
                 go_version: None,
+                from: req.toolchain.as_ref().map(|_| "flag".to_string()),
             },
         },
         recipe: report_recipe(&Recipe::new(".", "", ""), &[], &Default::default()),
@@ -600,6 +638,7 @@ struct Prepared {
     pulled: crate::toolchain::PulledImage,
     _guard: crate::toolchain::StoreGuard,
     recipe: Recipe,
+    toolchain: PinnedImage,
     mods: gosum::Checked,
     reference: Option<Vec<u8>>,
     reference_bi: Option<BuildInfo>,
@@ -649,15 +688,6 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
         run.report.warnings.push("the reference has no readable Go build info: the recipe comes from flags".into());
     }
     run.report.inputs.reference.go_version = reference_bi.as_ref().map(|b| b.go_version.to_string());
-    let host = crate::toolchain::Platform::host();
-    let mut recipe = recipe::assemble(
-        &req.recipe_flags,
-        reference_bi.as_ref(),
-        req.from_reference,
-        (host.os.as_str(), go_arch(&host.architecture)),
-    );
-    run.report.subject.name = recipe.output_name.clone();
-    run.report.recipe = report_recipe(&recipe, &[], &Default::default());
 
     let work = WorkDir::new(req.keep.as_deref(), &req.cache_dir).map_err(|e| (Step::Reference, e))?;
     let src_dir = work.path().join("src");
@@ -687,11 +717,36 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
                 );
             }
         }
+        // The recipe comes from the commit's own files: export its tree first.
+        let mut export = source.export(&commit, &src_dir)?;
+        let resolved = recipe::resolve_for_commit(&src_dir, &req.recipe, reference_bi.as_ref(), &commit)?;
+        let recipe = resolved.recipe;
+        run.report.subject.name = recipe.output_name.clone();
+        run.report.recipe = report_recipe(&recipe, &[], &Default::default());
+        if !recipe.undetermined.is_empty() {
+            return Err(RebuildError::Undetermined { fields: recipe.undetermined.clone() });
+        }
         // VCS stamping needs a clean checkout with .git; otherwise the build sees no .git.
-        let export = if recipe.buildvcs == BuildVcs::True {
-            source.checkout(&commit, &src_dir)?
-        } else {
-            source.export(&commit, &src_dir)?
+        if recipe.buildvcs == BuildVcs::True {
+            std::fs::remove_dir_all(&src_dir).map_err(|e| RebuildError::io("remove", &src_dir, e))?;
+            export = source.checkout(&commit, &src_dir)?;
+        }
+        // The toolchain: --toolchain, else the commit's reprove.lock for the recipe's Go version.
+        let toolchain = match &req.toolchain {
+            Some(t) => t.clone(),
+            None => {
+                let has_lock = src_dir.join(crate::recipe::lock::LOCK_FILE_NAME).is_file();
+                if has_lock && recipe.go_version.is_none() {
+                    return Err(RebuildError::LockNeedsGoVersion);
+                }
+                let t = crate::recipe::locked_toolchain(&src_dir, &recipe)?
+                    .ok_or_else(|| RebuildError::NoToolchain { go_version: recipe.go_version.clone() })?;
+                let r = &mut run.report.inputs.toolchain;
+                r.image = t.to_string();
+                r.digest = t.digest().to_string();
+                r.from = Some(crate::recipe::lock::LOCK_FILE_NAME.to_string());
+                t
+            }
         };
         let s = &mut run.report.inputs.source;
         s.submodules =
@@ -709,9 +764,9 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
                 l.path, l.target
             ));
         }
-        Ok(commit)
+        Ok((recipe, toolchain))
     })?;
-    let _ = source;
+    let (mut recipe, toolchain) = source;
 
     // 3. go.mod and go.sum.
     let mods = run.step(Step::GoSum, |run| {
@@ -745,11 +800,11 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
     let store = Store::open(&req.cache_dir).map_err(|e| (Step::Toolchain, e.into()))?;
     let (pulled, _guard) = run.step(Step::Toolchain, |run| {
         let guard = store.hold()?;
-        let pulled = match store.get(req.toolchain.reference(), None)? {
+        let pulled = match store.get(toolchain.reference(), None)? {
             Some(p) => p,
             None => {
                 let options = PullOptions { registry: req.registry.clone(), ..PullOptions::default() };
-                store.pull_blocking(req.toolchain.reference(), &options)?
+                store.pull_blocking(toolchain.reference(), &options)?
             }
         };
         let t = &mut run.report.inputs.toolchain;
@@ -758,12 +813,12 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
         run.report.tools.go = pulled.go_version.clone();
         run.report.warnings.extend(pulled.warnings.iter().cloned());
         let Some(image_version) = pulled.go_version.clone() else {
-            return Err(RebuildError::NoGo { image: req.toolchain.to_string() });
+            return Err(RebuildError::NoGo { image: toolchain.to_string() });
         };
         match &recipe.go_version {
             Some(v) if *v != image_version => {
                 return Err(RebuildError::GoVersionMismatch {
-                    image: req.toolchain.to_string(),
+                    image: toolchain.to_string(),
                     image_version,
                     recipe_version: v.clone(),
                 })
@@ -775,20 +830,20 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
             }
         }
         if recipe.buildvcs == BuildVcs::True && !build::has_git(&pulled) {
-            return Err(RebuildError::VcsNeedsGit { image: req.toolchain.to_string() });
+            return Err(RebuildError::VcsNeedsGit { image: toolchain.to_string() });
         }
         Ok((pulled, guard))
     })?;
-    let _ = source;
-    Ok(Prepared { work, src_dir, modcache, pulled, _guard, recipe, mods, reference, reference_bi })
+    Ok(Prepared { work, src_dir, modcache, pulled, _guard, recipe, toolchain, mods, reference, reference_bi })
 }
 
 fn pipeline(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, RebuildError)> {
     let req = run.req;
-    let Prepared { work, src_dir, modcache, pulled, _guard, recipe, mods, reference, reference_bi } = prepare(run)?;
+    let Prepared { work, src_dir, modcache, pulled, _guard, recipe, toolchain, mods, reference, reference_bi } =
+        prepare(run)?;
     // 6. The build.
     let out_dir = work.path().join("out");
-    let plan = build::plan(&recipe, &pulled, &req.toolchain, &req.cache_dir);
+    let plan = build::plan(&recipe, &pulled, &toolchain, &req.cache_dir);
     run.report.recipe = report_recipe(&recipe, &plan.go_args, &plan.env);
     let rebuilt = run.step(Step::Build, |run| {
         std::fs::create_dir_all(&out_dir).map_err(|e| RebuildError::io("create", &out_dir, e))?;
@@ -820,15 +875,6 @@ fn pipeline(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, Rebuil
     Ok(())
 }
 
-/// Go's GOARCH for an OCI architecture name (they agree except for a few).
-fn go_arch(oci: &str) -> &str {
-    match oci {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
-}
-
 fn report_recipe(r: &Recipe, go_args: &[String], build_env: &std::collections::BTreeMap<String, String>) -> v1::Recipe {
     let arch_level = recipe::ARCH_LEVEL_VARS.iter().find_map(|k| r.env.get(*k).map(|v| format!("{k}={v}")));
     v1::Recipe {
@@ -848,6 +894,18 @@ fn report_recipe(r: &Recipe, go_args: &[String], build_env: &std::collections::B
         go_args: go_args.to_vec(),
         build_env: build_env.clone(),
         origins: r.origins.iter().map(|(k, v)| (k.clone(), recipe::origin_text(v))).collect(),
+        conflicts: r
+            .conflicts
+            .iter()
+            .map(|c| v1::Conflict {
+                field: c.field.clone(),
+                used: c.used.clone(),
+                used_origin: recipe::origin_text(&c.used_origin),
+                overridden: c.overridden.clone(),
+                overridden_origin: recipe::origin_text(&c.overridden_origin),
+            })
+            .collect(),
+        notes: r.notes.clone(),
         undetermined: r
             .undetermined
             .iter()

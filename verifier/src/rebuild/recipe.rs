@@ -1,222 +1,111 @@
-//! Assembling a [`Recipe`] from command-line flags and, with `--from-reference`,
-//! a minimal inference from the reference binary's build info.
+//! The recipe of a rebuild: [`crate::recipe::resolve()`] over the exported tree
+//! of the commit being verified, so `reprove.toml` and `.goreleaser.yaml` are
+//! read from that commit and never from a working tree, with goreleaser's
+//! template values taken from the commit itself.
 //!
-//! This is deliberately small: the full inference (reprove.toml, goreleaser,
-//! reprove.lock) lives in `recipe`. What the build info cannot determine goes
-//! to [`Recipe::undetermined`]; flags always win.
+//! Inference from the reference's build info is a layer only with
+//! `--from-reference`. Without it the reference still fixes the Go version
+//! (the toolchain must contain exactly that version) unless another input
+//! sets it. What stays undetermined stops the rebuild before anything is
+//! built; the caller turns it into an input error.
 
-use std::collections::BTreeMap;
+use std::path::Path;
 
 use crate::goinfo::BuildInfo;
-use crate::recipe::{BuildVcs, Origin, Recipe, Undetermined};
+use crate::recipe::{resolve, Inputs, Origin, Partial, Recipe, ResolveError, Resolved, Target, TemplateValues};
+use crate::source::ResolvedCommit;
 
-/// Recipe values given on the command line; `None` means "not given".
+pub use crate::recipe::infer::ARCH_LEVEL_VARS;
+
+/// The recipe inputs of a rebuild besides the source tree and the reference.
 #[derive(Debug, Clone, Default)]
-pub struct RecipeFlags {
-    /// `--package`.
-    pub package: Option<String>,
-    /// `--goos`.
-    pub goos: Option<String>,
-    /// `--goarch`.
-    pub goarch: Option<String>,
-    /// `--env K=V`, in order.
+pub struct RecipeInputs {
+    /// The command-line layer (every value with [`Origin::Flag`]).
+    pub flags: Partial,
+    /// The process environment; only `REPROVE_*` recipe variables are read.
     pub env: Vec<(String, String)>,
-    /// `--trimpath` (only `true` can be given).
-    pub trimpath: Option<bool>,
-    /// `--ldflags`.
-    pub ldflags: Option<String>,
-    /// `--tags a,b`.
-    pub tags: Option<Vec<String>>,
-    /// `--buildvcs`.
-    pub buildvcs: Option<BuildVcs>,
-    /// `--output-name`.
-    pub output_name: Option<String>,
+    /// The named build of `reprove.toml` and the build id of `.goreleaser.yaml`.
+    pub build: Option<String>,
+    /// goreleaser template values given explicitly (`--tag`, `--commit`,
+    /// `--commit-time`, `--date`, `--template-env`); the rest come from the commit.
+    pub templates: TemplateValues,
+    /// The goreleaser target (`--target`).
+    pub target: Option<Target>,
+    /// Infer the recipe from the reference's build info (`--from-reference`).
+    pub from_reference: bool,
 }
 
-/// Architecture level variables Go records as build settings.
-pub const ARCH_LEVEL_VARS: &[&str] =
-    &["GOAMD64", "GOARM", "GOARM64", "GO386", "GOMIPS", "GOMIPS64", "GOPPC64", "GORISCV64", "GOWASM", "GOLOONG64"];
-
-/// Environment variables inferred from build settings of the same name.
-const ENV_SETTINGS: &[&str] = &["CGO_ENABLED", "GOEXPERIMENT", "GOFIPS140"];
-
-fn from_ref(setting: &str) -> Origin {
-    Origin::Reference(setting.to_string())
-}
-
-/// The main package, relative to the main module: `.`, `./cmd/app`; `None`
-/// when the build info's package is not inside its main module.
-fn relative_package(bi: &BuildInfo) -> Option<String> {
-    let path = bi.path.to_string();
-    let module = bi.main.path.to_string();
-    if module.is_empty() {
-        return None;
+/// goreleaser's template values for `commit`: its id, its commit time and,
+/// when exactly one tag points at it, that tag. Explicit values win. `.Date`
+/// is never invented: it is not in the commit.
+pub fn template_values(given: &TemplateValues, commit: &ResolvedCommit) -> TemplateValues {
+    let mut v = given.clone();
+    if v.commit.is_none() {
+        v.commit = Some(commit.id.clone());
     }
-    if path == module {
-        return Some(".".into());
+    if v.commit_time.is_none() {
+        v.commit_time = Some(commit.time);
     }
-    path.strip_prefix(&format!("{module}/")).map(|rest| format!("./{rest}"))
+    if v.tag.is_none() {
+        if let [only] = commit.tags.as_slice() {
+            v.tag = Some(only.clone());
+        }
+    }
+    v
 }
 
-/// Builds the recipe: defaults, then (with `from_reference`) the reference's
-/// build info, then flags. The Go version always comes from the reference's
-/// build info when there is one: it decides which toolchain is acceptable.
-pub fn assemble(
-    flags: &RecipeFlags,
+/// Resolves the recipe over the exported tree `dir` of `commit`.
+pub fn resolve_for_commit(
+    dir: &Path,
+    inputs: &RecipeInputs,
     reference: Option<&BuildInfo>,
-    from_reference: bool,
-    host: (&str, &str),
-) -> Recipe {
-    let mut r = Recipe::new(".", host.0, host.1);
-    for f in ["package", "goos", "goarch", "trimpath", "ldflags", "tags", "buildvcs", "output_name"] {
-        r.origins.insert(f.to_string(), Origin::Default);
-    }
-    if let Some(bi) = reference {
-        if !bi.go_version.is_empty() {
-            r.go_version = Some(bi.go_version.to_string());
-            r.origins.insert("go_version".into(), from_ref("go version"));
-        }
-    }
-    if let (true, Some(bi)) = (from_reference, reference) {
-        infer(&mut r, bi);
-    }
-    apply_flags(&mut r, flags);
-    if r.go_version.is_none() {
-        r.undetermined.push(Undetermined {
-            field: "go_version".into(),
-            reason: "no reference build info: the toolchain image's Go version is used".into(),
-        });
-    }
-    r
-}
-
-fn infer(r: &mut Recipe, bi: &BuildInfo) {
-    match relative_package(bi) {
-        Some(p) => {
-            r.output_name = bi.path.to_string().rsplit('/').next().unwrap_or("main").to_string();
-            r.package = p;
-            r.origins.insert("package".into(), from_ref("path"));
-            r.origins.insert("output_name".into(), from_ref("path"));
-        }
-        None => r.undetermined.push(Undetermined {
-            field: "package".into(),
-            reason: format!(
-                "the main package {:?} is not inside the main module {:?}: give --package",
-                bi.path.to_string(),
-                bi.main.path.to_string()
-            ),
-        }),
-    }
-    let setting = |k: &str| bi.setting(k).map(|v| v.to_string());
-    if let Some(v) = setting("GOOS") {
-        r.goos = v;
-        r.origins.insert("goos".into(), from_ref("GOOS"));
-    }
-    if let Some(v) = setting("GOARCH") {
-        r.goarch = v;
-        r.origins.insert("goarch".into(), from_ref("GOARCH"));
-    }
-    for k in ARCH_LEVEL_VARS.iter().chain(ENV_SETTINGS) {
-        if let Some(v) = setting(k) {
-            r.env.insert(k.to_string(), v);
-            r.origins.insert(format!("env.{k}"), from_ref(k));
-        }
-    }
-    let trimpath = setting("-trimpath").is_some_and(|v| v == "true");
-    r.trimpath = trimpath;
-    r.origins.insert("trimpath".into(), from_ref("-trimpath"));
-    match setting("-ldflags") {
-        Some(v) => {
-            r.ldflags = Some(v);
-            r.origins.insert("ldflags".into(), from_ref("-ldflags"));
-        }
-        None if trimpath => r.undetermined.push(Undetermined {
-            field: "ldflags".into(),
-            reason: "Go does not record -ldflags under -trimpath: give --ldflags if the release used any".into(),
-        }),
-        None => {
-            r.origins.insert("ldflags".into(), from_ref("-ldflags (absent)"));
-        }
-    }
-    if let Some(v) = setting("-gcflags") {
-        r.gcflags = Some(v);
-        r.origins.insert("gcflags".into(), from_ref("-gcflags"));
-    }
-    if let Some(v) = setting("-asmflags") {
-        r.asmflags = Some(v);
-        r.origins.insert("asmflags".into(), from_ref("-asmflags"));
-    }
-    if let Some(v) = setting("-tags") {
-        r.tags = v.split(',').filter(|t| !t.is_empty()).map(str::to_string).collect();
-    }
-    r.origins.insert("tags".into(), from_ref("-tags"));
-    if let Some(v) = setting("-buildmode").filter(|m| m != "exe") {
-        r.buildmode = Some(v);
-        r.origins.insert("buildmode".into(), from_ref("-buildmode"));
-    }
-    if bi.settings.iter().any(|s| s.key.starts_with(b"vcs")) {
-        r.buildvcs = BuildVcs::True;
-        r.origins.insert("buildvcs".into(), from_ref("vcs"));
-    } else {
-        r.origins.insert("buildvcs".into(), from_ref("vcs (absent)"));
-    }
-    if setting("CGO_ENABLED").as_deref() == Some("1") && !trimpath {
-        for k in ["CGO_CFLAGS", "CGO_CPPFLAGS", "CGO_CXXFLAGS", "CGO_LDFLAGS"] {
-            if let Some(v) = setting(k) {
-                r.env.insert(k.to_string(), v);
-                r.origins.insert(format!("env.{k}"), from_ref(k));
-            }
-        }
-    }
-}
-
-fn apply_flags(r: &mut Recipe, f: &RecipeFlags) {
-    let flag = |r: &mut Recipe, field: &str| {
-        r.origins.insert(field.to_string(), Origin::Flag);
-        r.undetermined.retain(|u| u.field != field);
+    commit: &ResolvedCommit,
+) -> Result<Resolved, ResolveError> {
+    let templates = template_values(&inputs.templates, commit);
+    let resolve_inputs = Inputs {
+        flags: inputs.flags.clone(),
+        env: inputs.env.clone(),
+        reference: reference.filter(|_| inputs.from_reference),
+        build: inputs.build.as_deref(),
+        templates,
+        target: inputs.target.clone(),
     };
-    if let Some(p) = &f.package {
-        r.package = p.clone();
-        if f.output_name.is_none() {
-            r.output_name = Recipe::new(p, "", "").output_name;
+    let mut resolved = resolve(dir, &resolve_inputs)?;
+    if !inputs.from_reference {
+        if let Some(bi) = reference {
+            reference_go_version(&mut resolved.recipe, bi);
         }
-        flag(r, "package");
     }
-    if let Some(v) = &f.goos {
-        r.goos = v.clone();
-        flag(r, "goos");
+    if commit.tags.len() > 1 && inputs.templates.tag.is_none() && resolved.goreleaser.is_some() {
+        resolved.recipe.notes.push(format!(
+            "several tags point at the commit ({}): goreleaser's .Tag and .Version were left unset; give --tag",
+            commit.tags.join(", ")
+        ));
     }
-    if let Some(v) = &f.goarch {
-        r.goarch = v.clone();
-        flag(r, "goarch");
-    }
-    let mut env = BTreeMap::new();
-    for (k, v) in &f.env {
-        env.insert(k.clone(), v.clone());
-    }
-    for (k, v) in env {
-        flag(r, &format!("env.{k}"));
-        r.env.insert(k, v);
-    }
-    if let Some(v) = f.trimpath {
-        r.trimpath = v;
-        flag(r, "trimpath");
-    }
-    if let Some(v) = &f.ldflags {
-        r.ldflags = Some(v.clone()).filter(|s| !s.is_empty());
-        flag(r, "ldflags");
-    }
-    if let Some(v) = &f.tags {
-        r.tags = v.clone();
-        flag(r, "tags");
-    }
-    if let Some(v) = f.buildvcs {
-        r.buildvcs = v;
-        flag(r, "buildvcs");
-    }
-    if let Some(v) = &f.output_name {
-        r.output_name = v.clone();
-        flag(r, "output_name");
+    Ok(resolved)
+}
+
+/// Without inference, the reference still decides the Go version unless an
+/// input set it; a different version set by an input is a conflict.
+fn reference_go_version(r: &mut Recipe, bi: &BuildInfo) {
+    let version = bi.go_version.to_string();
+    let Some(version) = version.split_whitespace().next().filter(|v| v.starts_with("go")).map(str::to_string) else {
+        return;
+    };
+    let origin = Origin::Reference("go version".into());
+    match &r.go_version {
+        None => {
+            r.go_version = Some(version);
+            r.origins.insert("go_version".into(), origin);
+        }
+        Some(v) if *v != version => r.conflicts.push(crate::recipe::Conflict {
+            field: "go_version".into(),
+            used: v.clone(),
+            used_origin: r.origins.get("go_version").cloned().unwrap_or(Origin::Default),
+            overridden: version,
+            overridden_origin: origin,
+        }),
+        Some(_) => {}
     }
 }
 
@@ -236,38 +125,95 @@ pub fn origin_text(o: &Origin) -> String {
 mod tests {
     use super::*;
 
-    fn bi(text: &str) -> BuildInfo {
+    fn bi(text: &str, go: &str) -> BuildInfo {
         match crate::goinfo::parse_modinfo(text.as_bytes()) {
-            Ok(b) => b,
+            Ok(mut b) => {
+                b.go_version = go.into();
+                b
+            }
             Err(e) => panic!("{e}"),
         }
     }
 
+    fn commit(tags: &[&str]) -> ResolvedCommit {
+        ResolvedCommit {
+            rev: "HEAD".into(),
+            id: "0123456789abcdef0123456789abcdef01234567".into(),
+            time: 1_704_164_645,
+            time_rfc3339: "2024-01-02T03:04:05Z".into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            is_worktree_head: false,
+        }
+    }
+
+    fn tmp() -> tempfile::TempDir {
+        match tempfile::tempdir() {
+            Ok(d) => d,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn resolved(dir: &Path, inputs: &RecipeInputs, reference: Option<&BuildInfo>, tags: &[&str]) -> Resolved {
+        match resolve_for_commit(dir, inputs, reference, &commit(tags)) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        if let Err(e) = std::fs::write(dir.join(name), text) {
+            panic!("{e}");
+        }
+    }
+
+    const TRIMMED: &str = "path\texample.com/app\nmod\texample.com/app\t(devel)\t\nbuild\t-buildmode=exe\nbuild\t-compiler=gc\nbuild\t-trimpath=true\nbuild\tCGO_ENABLED=0\nbuild\tGOARCH=amd64\nbuild\tGOOS=linux\nbuild\tGOAMD64=v1\n";
+
     #[test]
-    fn from_reference_then_flags() {
-        let mut b = bi("path\texample.com/app/cmd/tool\nmod\texample.com/app\t(devel)\t\nbuild\t-buildmode=exe\nbuild\t-compiler=gc\nbuild\t-trimpath=true\nbuild\tCGO_ENABLED=0\nbuild\tGOARCH=amd64\nbuild\tGOOS=linux\nbuild\tGOAMD64=v3\nbuild\t-tags=netgo,osusergo\n");
-        b.go_version = "go1.22.5".into();
-        let r = assemble(&RecipeFlags::default(), Some(&b), true, ("linux", "arm64"));
-        assert_eq!(r.package, "./cmd/tool");
-        assert_eq!(r.output_name, "tool");
-        assert_eq!((r.goos.as_str(), r.goarch.as_str()), ("linux", "amd64"));
-        assert_eq!(r.env.get("GOAMD64").map(String::as_str), Some("v3"));
-        assert_eq!(r.env.get("CGO_ENABLED").map(String::as_str), Some("0"));
-        assert!(r.trimpath);
-        assert_eq!(r.tags, ["netgo", "osusergo"]);
-        assert_eq!(r.buildmode, None);
-        assert_eq!(r.go_version.as_deref(), Some("go1.22.5"));
+    fn the_commits_recipe_file_supplies_what_the_reference_cannot() {
+        let dir = tmp();
+        let b = bi(TRIMMED, "go1.22.5");
+        let inputs = RecipeInputs { from_reference: true, ..RecipeInputs::default() };
+        let r = resolved(dir.path(), &inputs, Some(&b), &[]).recipe;
         assert_eq!(r.undetermined.iter().map(|u| u.field.as_str()).collect::<Vec<_>>(), ["ldflags"]);
 
-        let flags = RecipeFlags { ldflags: Some("-s -w".into()), ..RecipeFlags::default() };
-        let r = assemble(&flags, Some(&b), true, ("linux", "arm64"));
+        write(dir.path(), "reprove.toml", "[build]\nldflags = \"-s -w\"\n");
+        let r = resolved(dir.path(), &inputs, Some(&b), &[]).recipe;
+        assert!(r.undetermined.is_empty(), "{:?}", r.undetermined);
         assert_eq!(r.ldflags.as_deref(), Some("-s -w"));
-        assert!(r.undetermined.is_empty());
-        assert_eq!(r.origins.get("ldflags"), Some(&Origin::Flag));
-
-        // Without --from-reference only the Go version comes from the reference.
-        let r = assemble(&RecipeFlags::default(), Some(&b), false, ("linux", "arm64"));
-        assert_eq!((r.package.as_str(), r.goarch.as_str(), r.trimpath), (".", "arm64", false));
+        assert_eq!(r.origins.get("ldflags"), Some(&Origin::RecipeFile("reprove.toml".into())));
+        assert!(r.trimpath);
         assert_eq!(r.go_version.as_deref(), Some("go1.22.5"));
+    }
+
+    #[test]
+    fn without_inference_only_the_go_version_comes_from_the_reference() {
+        let dir = tmp();
+        let b = bi(TRIMMED, "go1.22.5");
+        let r = resolved(dir.path(), &RecipeInputs::default(), Some(&b), &[]).recipe;
+        assert!(!r.trimpath);
+        assert_eq!(r.go_version.as_deref(), Some("go1.22.5"));
+        assert_eq!(r.origins.get("go_version"), Some(&Origin::Reference("go version".into())));
+        assert!(r.undetermined.is_empty());
+    }
+
+    #[test]
+    fn goreleaser_templates_expand_from_the_commit() {
+        let dir = tmp();
+        write(
+            dir.path(),
+            ".goreleaser.yaml",
+            "builds:\n  - id: app\n    goos: [linux]\n    goarch: [amd64]\n    ldflags:\n      - -X main.version={{.Version}} -X main.commit={{.Commit}}\n",
+        );
+        let inputs = RecipeInputs::default();
+        let r = resolved(dir.path(), &inputs, None, &["v1.2.3"]);
+        assert_eq!(
+            r.recipe.ldflags.as_deref(),
+            Some("-X main.version=1.2.3 -X main.commit=0123456789abcdef0123456789abcdef01234567")
+        );
+        assert_eq!(r.goreleaser.as_deref(), Some(".goreleaser.yaml#app"));
+        // .Date is not in the commit: never invented.
+        let v = template_values(&TemplateValues::default(), &commit(&["v1", "v2"]));
+        assert_eq!((v.build_time, v.tag), (None, None));
+        assert_eq!(v.commit_time, Some(1_704_164_645));
     }
 }

@@ -168,6 +168,10 @@ pub mod v1 {
         pub manifest_digest: Option<String>,
         /// The Go version the image contains (`$GOROOT/VERSION`), when pulled.
         pub go_version: Option<String>,
+        /// Where the image came from: `flag` (`--toolchain`) or `reprove.lock`
+        /// (the commit's lock file, for the recipe's Go version).
+        #[serde(default)]
+        pub from: Option<String>,
     }
 
     /// The recipe as built.
@@ -208,6 +212,28 @@ pub mod v1 {
         pub origins: BTreeMap<String, String>,
         /// Fields nothing determined, and how to supply them.
         pub undetermined: Vec<Undetermined>,
+        /// Values two inputs set differently, with the one used.
+        #[serde(default)]
+        pub conflicts: Vec<Conflict>,
+        /// What an input set that reprove left out on purpose, and why.
+        #[serde(default)]
+        pub notes: Vec<String>,
+    }
+
+    /// A recipe value two inputs set differently.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Conflict {
+        /// The field, e.g. `ldflags` or `env.GOAMD64`.
+        pub field: String,
+        /// The value used.
+        pub used: String,
+        /// Where the value used came from (an origin as in `origins`).
+        pub used_origin: String,
+        /// The value set aside.
+        pub overridden: String,
+        /// Where it came from.
+        pub overridden_origin: String,
     }
 
     /// A field nothing determined.
@@ -356,11 +382,29 @@ pub fn render_text(r: &v1::Report) -> String {
     }
     let _ = writeln!(
         s,
-        "toolchain:  {} ({})",
+        "toolchain:  {} ({}{})",
         r.inputs.toolchain.image,
-        r.inputs.toolchain.go_version.as_deref().unwrap_or("Go version unknown")
+        r.inputs.toolchain.go_version.as_deref().unwrap_or("Go version unknown"),
+        match r.inputs.toolchain.from.as_deref() {
+            Some("flag") | None => String::new(),
+            Some(f) => format!(", from {f}"),
+        }
     );
     let _ = writeln!(s, "build:      go {}", r.recipe.go_args.join(" "));
+    if !r.recipe.origins.is_empty() {
+        let origins: Vec<String> = r.recipe.origins.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(s, "recipe:     {}", origins.join(", "));
+    }
+    for c in &r.recipe.conflicts {
+        let _ = writeln!(
+            s,
+            "conflict:   {}: {:?} from {} over {:?} from {}",
+            c.field, c.used, c.used_origin, c.overridden, c.overridden_origin
+        );
+    }
+    for n in &r.recipe.notes {
+        let _ = writeln!(s, "note:       {n}");
+    }
     for c in &r.causes {
         let _ = writeln!(s, "cause:      {} ({}): {}", c.code, c.confidence, c.explanation);
         for e in c.evidence.iter().take(5) {
@@ -412,7 +456,27 @@ pub fn render_markdown(r: &v1::Report) -> String {
         let _ = writeln!(s, "| rebuilt | `sha256:{}` |", b.sha256);
     }
     let _ = writeln!(s, "| toolchain | `{}` |", r.inputs.toolchain.image);
+    if let Some(f) = r.inputs.toolchain.from.as_deref().filter(|f| *f != "flag") {
+        let _ = writeln!(s, "| toolchain from | `{f}` |");
+    }
     let _ = writeln!(s, "| build | `go {}` |", r.recipe.go_args.join(" ").replace('|', "\\|"));
+    if !r.recipe.origins.is_empty() {
+        let origins: Vec<String> = r.recipe.origins.iter().map(|(k, v)| format!("{k}: `{v}`")).collect();
+        let _ = writeln!(s, "| recipe origins | {} |", origins.join(", ").replace('|', "\\|"));
+    }
+    if !r.recipe.conflicts.is_empty() || !r.recipe.notes.is_empty() {
+        let _ = writeln!(s, "\n**Recipe**\n");
+        for c in &r.recipe.conflicts {
+            let _ = writeln!(
+                s,
+                "- conflict `{}`: `{}` from {} over `{}` from {}",
+                c.field, c.used, c.used_origin, c.overridden, c.overridden_origin
+            );
+        }
+        for n in &r.recipe.notes {
+            let _ = writeln!(s, "- note: {n}");
+        }
+    }
     if !r.causes.is_empty() {
         let _ = writeln!(s, "\n**Causes**\n");
         for c in &r.causes {
