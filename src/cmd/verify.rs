@@ -84,6 +84,8 @@ pub(crate) struct Args {
     cache: CacheArgs,
     #[command(flatten)]
     registry: RegistryArgs,
+    #[command(flatten)]
+    attest: super::provenance::VerifyAttestArgs,
 }
 
 /// Recipe flags, shared by `verify` and `check`.
@@ -267,7 +269,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
         pb.finish_and_clear();
     }
     output(&args, &report)?;
-    match rebuild::exit_class(&report) {
+    let verdict = match rebuild::exit_class(&report) {
         None if report.verdict == "reproduced" => Ok(Verdict::Positive),
         None => Ok(Verdict::Negative),
         Some(class) => {
@@ -278,7 +280,8 @@ pub(crate) fn run(args: Args) -> CommandResult {
                 Class::Infrastructure | Class::Security => Failure::infrastructure(err),
             })
         }
-    }
+    };
+    super::provenance::after_verify(&args.attest, &report, verdict)
 }
 
 fn output(args: &Args, report: &v1::Report) -> Result<(), Failure> {
