@@ -562,6 +562,38 @@ mod tests {
     }
 
     #[test]
+    fn verify_attest_keeps_the_verdict_and_reports_signing_failures() {
+        let r = report();
+        let off = VerifyAttestArgs {
+            attest: false,
+            sign: SignOptions {
+                key: None,
+                out: PathBuf::from("."),
+                bundle: false,
+                builder_id: DEFAULT_BUILDER_ID.to_owned(),
+                force: false,
+            },
+        };
+        assert!(matches!(after_verify(&off, &r, Ok(Verdict::Negative)), Ok(Verdict::Negative)));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut on = off.clone();
+        on.attest = true;
+        on.sign.key = Some(dir.path().join("no-such.key"));
+        on.sign.out = dir.path().join("out");
+        // A key that cannot be read: an input error, after the verdict, nothing written.
+        let failure = after_verify(&on, &r, Ok(Verdict::Negative)).err();
+        assert!(
+            matches!(&failure, Some(f) if f.class == crate::exit::FailureClass::Input
+                && format!("{f}").contains("no-such.key") && format!("{f}").contains("the verdict stands")),
+            "{failure:?}"
+        );
+        assert!(!on.sign.out.exists());
+        // No verdict: the run's own failure, nothing attested.
+        let failure = after_verify(&on, &r, Err(Failure::infrastructure(anyhow!("registry down")))).err();
+        assert!(matches!(&failure, Some(f) if f.class == crate::exit::FailureClass::Infrastructure), "{failure:?}");
+    }
+
+    #[test]
     fn flags_keep_their_order_without_ldflags_tags_output_and_package() {
         let mut r = report().recipe;
         r.go_args = ["build", "-o", "/out/app", "-trimpath", "-tags", "a", "-mod=readonly", "-ldflags=-s", "./cmd/app"]
