@@ -67,8 +67,10 @@ pub(crate) struct SignOptions {
     force: bool,
 }
 
-/// `reprove verify --attest`: the flags added to `verify`.
+/// `reprove verify --attest`: the flags added to `verify` (the signing flags only with
+/// `--attest`, so a forgotten `--attest` is refused before the rebuild).
 #[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("signing").args(["key", "bundle", "force"]).multiple(true).requires("attest")))]
 pub(crate) struct VerifyAttestArgs {
     /// After the verdict, sign a provenance of the rebuild and a VSA of the reference
     /// (needs --key; files in --out).
@@ -591,6 +593,27 @@ mod tests {
         // No verdict: the run's own failure, nothing attested.
         let failure = after_verify(&on, &r, Err(Failure::infrastructure(anyhow!("registry down")))).err();
         assert!(matches!(&failure, Some(f) if f.class == crate::exit::FailureClass::Infrastructure), "{failure:?}");
+    }
+
+    #[test]
+    fn verify_signing_flags_need_attest_and_attest_needs_a_key() {
+        use clap::Parser as _;
+        let base = ["reprove", "verify", "--source", ".", "--toolchain", "x", "--reference", "app"];
+        let parse = |extra: &[&str]| crate::cmd::Cli::try_parse_from(base.iter().chain(extra)).map(|_| ());
+        assert!(parse(&[]).is_ok());
+        assert!(parse(&["--attest", "--key", "k.key", "--out", "att", "--bundle"]).is_ok());
+        assert!(parse(&["--key", "k.key"]).is_err(), "--key without --attest");
+        assert!(parse(&["--attest"]).is_err(), "--attest without --key");
+    }
+
+    #[test]
+    fn a_failed_vsa_without_causes_says_unexplained() {
+        let mut r = report();
+        r.causes.clear();
+        let input =
+            vsa_input(&r, generate::attestation_ref("p", b"p"), DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(input.causes, ["unexplained"]);
+        assert!(generate::vsa_statement(&input).is_ok());
     }
 
     #[test]
