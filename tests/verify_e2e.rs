@@ -10,7 +10,8 @@
 //!
 //! Cases: a faithful reference (reproduced, exit 0, with runc and bwrap, from
 //! a path and from a `file://` URL, cold and warm caches giving the same
-//! report); other ldflags (not reproduced, cause `ldflags`, exit 1; the same
+//! report); other ldflags (not reproduced, cause `ldflags`, exit 1, and with
+//! `--attest` still exit 1 with a signed provenance and FAILED VSA; the same
 //! flags given with `--ldflags` reproduce it); GOAMD64=v3 and -tags inferred
 //! from the reference (reproduced; without inference, causes `arch-level` and
 //! `tags`); another dependency version (cause `dependency-version`, module
