@@ -10,7 +10,8 @@
 //!
 //! Cases: a faithful reference (reproduced, exit 0, with runc and bwrap, from
 //! a path and from a `file://` URL, cold and warm caches giving the same
-//! report); other ldflags (not reproduced, cause `ldflags`, exit 1; the same
+//! report); other ldflags (not reproduced, cause `ldflags`, exit 1, and with
+//! `--attest` still exit 1 with a signed provenance and FAILED VSA; the same
 //! flags given with `--ldflags` reproduce it); GOAMD64=v3 and -tags inferred
 //! from the reference (reproduced; without inference, causes `arch-level` and
 //! `tags`); another dependency version (cause `dependency-version`, module
@@ -266,6 +267,51 @@ fn verify_end_to_end() {
     assert_eq!(doc["verdict"], "not-reproduced");
     assert_eq!(doc["causes"][0]["code"], "ldflags", "{doc:#}");
     assert!(doc["summary"].as_str().is_some_and(|s| s.contains("ldflags")), "{doc:#}");
+    // The same with --attest: the verdict's exit code stays 1, and the provenance and a
+    // FAILED VSA with its causes are signed, verifiable with the public key.
+    let keys = p.path("keys");
+    fs::create_dir_all(&keys).unwrap_or_else(|e| panic!("{e}"));
+    run_ok(Command::new(reprove_bin()).current_dir(&keys).env("COSIGN_PASSWORD", "pw").args([
+        "keygen",
+        "--output-key-prefix",
+        "k",
+    ]))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let att = p.path("attestations");
+    let (key, att_s) = (keys.join("k.key").display().to_string(), att.display().to_string());
+    let attested = {
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cmd = Command::new(reprove_bin());
+        let vars = [("GOPROXY", proxy.url()), ("COSIGN_PASSWORD", "pw".to_string())];
+        goenv::base_env(&mut cmd, &std::env::temp_dir(), &cache.join("unused-host-modcache"), &vars);
+        cmd.env_remove("GITHUB_STEP_SUMMARY").arg("verify").args(&c).arg("--cache-dir").arg(&cache);
+        cmd.args(["--attest", "--key", &key, "--out", &att_s]);
+        run(&mut cmd).unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert_eq!(attested.status, Some(1), "{}", attested.stderr_str());
+    assert!(attested.stdout_str().contains("ldflags"), "the verdict is printed first: {}", attested.stdout_str());
+    let public = keys.join("k.pub").display().to_string();
+    for (file, subject) in
+        [("verifyapp.vsa.intoto.jsonl", stamped_s.as_str()), ("verifyapp.provenance.intoto.jsonl", "")]
+    {
+        let path = att.join(file).display().to_string();
+        let mut cmd = Command::new(reprove_bin());
+        cmd.args(["attest", "verify", "--key", &public, "--json", &path]);
+        if !subject.is_empty() {
+            cmd.args(["--subject", subject]);
+        }
+        let out = run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.stdout_str().contains("\"valid\""), "{file}: {}", out.stdout_str());
+    }
+    let line = fs::read_to_string(att.join("verifyapp.vsa.intoto.jsonl")).unwrap_or_default();
+    let envelope: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}"));
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(envelope["payload"].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let vsa: Value = serde_json::from_slice(&payload).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(vsa["predicate"]["verificationResult"], "FAILED");
+    assert_eq!(vsa["predicate"]["reproveCauses"][0], "ldflags", "{vsa:#}");
     // The same flags given: reproduced.
     let d: Vec<String> = c.iter().filter(|a| **a != "--ldflags=").map(|s| s.to_string()).collect();
     let d = args(&d, &["--ldflags", "-X main.version=1.2.3"]);

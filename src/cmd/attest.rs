@@ -27,6 +27,8 @@ pub(crate) enum Command {
     Sign(SignArgs),
     /// Verify a DSSE envelope: signatures, statement, predicate type, subject.
     Verify(VerifyArgs),
+    /// Sign a provenance of the rebuild and a VSA of the reference from a `verify --json` report.
+    Provenance(Box<super::provenance::ProvenanceArgs>),
 }
 
 /// Arguments of `reprove attest sign`.
@@ -95,6 +97,7 @@ pub(crate) fn run(command: Command) -> CommandResult {
     match command {
         Command::Sign(args) => sign(args),
         Command::Verify(args) => verify(args),
+        Command::Provenance(args) => super::provenance::run(*args),
     }
 }
 

@@ -7,6 +7,7 @@ mod diff;
 mod doctor;
 mod keygen;
 mod modules;
+mod provenance;
 mod recipe;
 mod toolchain;
 mod toolchain_run;

@@ -92,6 +92,8 @@ pub(crate) struct Args {
     cache: CacheArgs,
     #[command(flatten)]
     registry: RegistryArgs,
+    #[command(flatten)]
+    attest: super::provenance::VerifyAttestArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -233,7 +235,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
         pb.finish_and_clear();
     }
     output(&args, &report)?;
-    match rebuild::exit_class(&report) {
+    let verdict = match rebuild::exit_class(&report) {
         None if report.verdict == "reproduced" => Ok(Verdict::Positive),
         None => Ok(Verdict::Negative),
         Some(class) => {
@@ -244,7 +246,8 @@ pub(crate) fn run(args: Args) -> CommandResult {
                 Class::Infrastructure | Class::Security => Failure::infrastructure(err),
             })
         }
-    }
+    };
+    super::provenance::after_verify(&args.attest, &report, verdict)
 }
 
 fn output(args: &Args, report: &v1::Report) -> Result<(), Failure> {

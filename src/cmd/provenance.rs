@@ -1,0 +1,627 @@
+//! From a `reprove verify` report to signed statements: `reprove attest provenance
+//! REPORT.json` and `reprove verify --attest`.
+//!
+//! [`provenance_input`] maps a [`v1::Report`] to the attestation layer's plain
+//! [`ProvenanceInput`] (the rebuilt binary, the `go-rebuild/v1` parameters and resolved
+//! dependencies, the report itself as an inline byproduct), [`vsa_input`] to a
+//! [`VsaInput`] about the reference (PASSED for `reproduced`, FAILED with the cause codes
+//! for `not-reproduced`). A report whose verdict is `error` reached no verdict: nothing is
+//! attested (docs/buildtype.md, "Reports without a verdict"). A missing or malformed
+//! field is an input error (exit 2) naming it.
+//!
+//! The files `DIR/<name>.provenance.intoto.jsonl` and `DIR/<name>.vsa.intoto.jsonl`
+//! (and `*.sigstore.json` with `--bundle`) are written atomically (a temporary file in
+//! DIR, then a link or, with `--force`, a rename); an existing file is an input error.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context as _};
+use attest::bundle::Bundle;
+use attest::generate::{
+    self, Artifact, AttestationRef, Byproduct, ByproductContent, Module, ProvenanceInput, ToolchainImage, VsaInput,
+};
+use attest::keys::{self, KeySigner, Signer as _};
+use attest::statement::sha256_hex;
+use attest::vsa::VerificationResult;
+use verifier::rebuild::report::v1;
+
+use crate::exit::{CommandResult, Failure, Verdict};
+
+/// The builder id written when `--builder-id` is not given (docs/buildtype.md).
+pub(crate) const DEFAULT_BUILDER_ID: &str = "https://github.com/reprove/reprove/builders/local/v1";
+
+/// The policy a VSA of `verify` applied: a byte-identical rebuild under `go-rebuild/v1`.
+pub(crate) const VSA_POLICY_URI: &str = "https://github.com/reprove/reprove/buildtypes/go-rebuild/v1#byte-identical";
+
+/// Arguments of `reprove attest provenance`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ProvenanceArgs {
+    /// The report of `reprove verify --json` (schemas/report.schema.json).
+    report: PathBuf,
+    #[command(flatten)]
+    sign: SignOptions,
+    /// Print one JSON document (schemas/attest-provenance.schema.json) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Where and how to sign: shared by `attest provenance` and `verify --attest`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct SignOptions {
+    /// The encrypted private key (cosign format); its password from COSIGN_PASSWORD or a prompt.
+    #[arg(long, value_name = "KEY")]
+    key: Option<PathBuf>,
+    /// The directory to write the attestations into (created if missing).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    out: PathBuf,
+    /// Also write Sigstore bundles v0.3 (`*.sigstore.json`).
+    #[arg(long)]
+    bundle: bool,
+    /// The builder id recorded in the provenance and as the VSA's verifier id.
+    #[arg(long, value_name = "URI", default_value = DEFAULT_BUILDER_ID)]
+    builder_id: String,
+    /// Replace existing attestation files instead of refusing.
+    #[arg(long)]
+    force: bool,
+}
+
+/// `reprove verify --attest`: the flags added to `verify` (the signing flags only with
+/// `--attest`, so a forgotten `--attest` is refused before the rebuild).
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("signing").args(["key", "bundle", "force"]).multiple(true).requires("attest")))]
+pub(crate) struct VerifyAttestArgs {
+    /// After the verdict, sign a provenance of the rebuild and a VSA of the reference
+    /// (needs --key; files in --out).
+    #[arg(long, requires = "key")]
+    attest: bool,
+    #[command(flatten)]
+    sign: SignOptions,
+}
+
+/// A field of the report that cannot be attested.
+#[derive(Debug)]
+pub(crate) struct MappingError {
+    pub(crate) field: &'static str,
+    pub(crate) reason: String,
+}
+
+impl std::fmt::Display for MappingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the report's {}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for MappingError {}
+
+fn missing(field: &'static str) -> MappingError {
+    MappingError { field, reason: "is missing".to_owned() }
+}
+
+/// A repository URL as the `go-rebuild/v1` `source.uri` (`git+https://…`).
+fn source_uri(uri: &str) -> String {
+    if uri.starts_with("git+") || !uri.contains("://") {
+        uri.to_owned()
+    } else {
+        format!("git+{uri}")
+    }
+}
+
+/// `name[:tag]@sha256:…` without its digest.
+fn without_digest(image: &str) -> &str {
+    image.split_once('@').map_or(image, |(name, _)| name)
+}
+
+/// The `go build` flags of the recipe in order, without `build`, `-o FILE`, `-ldflags`,
+/// `-tags` and the package.
+fn build_flags(recipe: &v1::Recipe) -> Vec<String> {
+    let mut args = recipe.go_args.iter();
+    let mut flags = Vec::new();
+    if recipe.go_args.first().is_some_and(|a| a == "build") {
+        args.next();
+    }
+    let mut rest: Vec<&String> = args.collect();
+    if rest.last().is_some_and(|last| **last == recipe.package) {
+        rest.pop();
+    }
+    let mut i = 0;
+    while i < rest.len() {
+        let arg = rest[i].as_str();
+        let flag = arg.split_once('=').map_or(arg, |(f, _)| f);
+        let skip = matches!(flag, "-o" | "-ldflags" | "--ldflags" | "-tags" | "--tags");
+        if skip && !arg.contains('=') {
+            i += 2;
+            continue;
+        }
+        if !skip {
+            flags.push(arg.to_owned());
+        }
+        i += 1;
+    }
+    flags
+}
+
+/// The provenance of the rebuild a report describes; `report_bytes` are its JSON, carried
+/// inline as the byproduct `report.json`.
+pub(crate) fn provenance_input(
+    report: &v1::Report,
+    report_bytes: &[u8],
+    builder_id: &str,
+) -> Result<ProvenanceInput, MappingError> {
+    if report.verdict == "error" {
+        return Err(MappingError {
+            field: "verdict",
+            reason: "is `error`: the rebuild reached no verdict and there is no rebuilt binary to attest".to_owned(),
+        });
+    }
+    let rebuilt = report.rebuilt.as_ref().ok_or_else(|| missing("rebuilt"))?;
+    let source = &report.inputs.source;
+    let commit = source.commit.as_ref().ok_or_else(|| missing("inputs.source.commit"))?;
+    let go_mod = report.inputs.go_mod.as_ref().ok_or_else(|| missing("inputs.goMod"))?;
+    let recipe = &report.recipe;
+    let name = if recipe.output_name.is_empty() { &report.subject.name } else { &recipe.output_name };
+    let arch_var = recipe.arch_level.as_deref().and_then(|l| l.split_once('=')).map(|(k, _)| k);
+    let env: BTreeMap<String, String> = recipe
+        .env
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "GOOS" | "GOARCH") && Some(k.as_str()) != arch_var)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut modules = Vec::with_capacity(report.modules.len());
+    for m in &report.modules {
+        if m.h1.is_empty() {
+            return Err(MappingError {
+                field: "modules[].h1",
+                reason: format!("{}@{} has no h1 hash", m.path, m.version),
+            });
+        }
+        modules.push(Module { path: m.path.clone(), version: m.version.clone(), h1: m.h1.clone() });
+    }
+    Ok(ProvenanceInput {
+        subject: Artifact { name: name.clone(), sha256: rebuilt.sha256.clone() },
+        source_uri: source_uri(&source.uri),
+        source_rev: commit.clone(),
+        package: recipe.package.clone(),
+        goos: recipe.goos.clone(),
+        goarch: recipe.goarch.clone(),
+        arch_level: recipe.arch_level.clone(),
+        flags: build_flags(recipe),
+        ldflags: recipe.ldflags.clone(),
+        tags: recipe.tags.clone(),
+        env,
+        toolchain: ToolchainImage {
+            reference: without_digest(&report.inputs.toolchain.image).to_owned(),
+            digest: report.inputs.toolchain.digest.clone(),
+        },
+        go_mod_sha256: go_mod.sha256.clone(),
+        go_sum_sha256: report.inputs.go_sum.as_ref().map(|s| s.sha256.clone()),
+        modules,
+        builder_id: builder_id.to_owned(),
+        builder_version: BTreeMap::from([("reprove".to_owned(), report.tools.reprove.clone())]),
+        invocation_id: report.invocation_id.clone(),
+        started_on: report.started_on.clone(),
+        finished_on: report.finished_on.clone(),
+        byproduct: Some(Byproduct {
+            name: "report.json".to_owned(),
+            media_type: Some("application/json".to_owned()),
+            content: ByproductContent::Inline(report_bytes.to_vec()),
+        }),
+    })
+}
+
+/// The image an `oci://IMAGE@sha256:…#/path` reference came from.
+fn reference_image(path: &str) -> Option<ToolchainImage> {
+    let rest = path.strip_prefix("oci://")?;
+    let image = rest.split_once('#').map_or(rest, |(image, _)| image);
+    let (name, digest) = image.split_once('@')?;
+    Some(ToolchainImage { reference: name.to_owned(), digest: digest.to_owned() })
+}
+
+/// The VSA about the reference binary of a report, with the signed provenance as its
+/// input attestation.
+pub(crate) fn vsa_input(
+    report: &v1::Report,
+    provenance: AttestationRef,
+    builder_id: &str,
+) -> Result<VsaInput, MappingError> {
+    let (result, causes) = match report.verdict.as_str() {
+        "reproduced" => (VerificationResult::Passed, Vec::new()),
+        "not-reproduced" => {
+            let mut causes: Vec<String> = report.causes.iter().map(|c| c.code.clone()).collect();
+            if causes.is_empty() {
+                causes.push("unexplained".to_owned());
+            }
+            (VerificationResult::Failed, causes)
+        }
+        other => {
+            return Err(MappingError {
+                field: "verdict",
+                reason: format!("is {other:?}: only `reproduced` and `not-reproduced` are attested"),
+            })
+        }
+    };
+    let reference = &report.inputs.reference;
+    let image = reference.path.as_deref().and_then(reference_image);
+    let resource_uri = match &reference.path {
+        Some(p) if p.contains("://") => p.clone(),
+        Some(p) => format!("file:{p}"),
+        None => format!("urn:sha256:{}", reference.sha256),
+    };
+    Ok(VsaInput {
+        reference: Artifact { name: report.subject.name.clone(), sha256: reference.sha256.clone() },
+        image,
+        resource_uri,
+        result,
+        causes,
+        verifier_id: builder_id.to_owned(),
+        verifier_version: BTreeMap::from([("reprove".to_owned(), report.tools.reprove.clone())]),
+        time_verified: report.finished_on.clone(),
+        policy_uri: VSA_POLICY_URI.to_owned(),
+        policy_sha256: None,
+        input_attestations: vec![provenance],
+        hosted_builder: false,
+    })
+}
+
+/// One file written.
+#[derive(Debug, serde::Serialize)]
+struct Written {
+    /// `provenance` or `vsa`.
+    statement: &'static str,
+    /// `dsse` or `sigstore-bundle`.
+    format: &'static str,
+    path: String,
+    sha256: String,
+}
+
+/// Writes `contents` to `path` through a temporary file in its directory; refuses to
+/// replace an existing file unless `force`.
+fn write_atomic(path: &Path, contents: &[u8], force: bool) -> Result<(), Failure> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let infra = |what: String| move |e: std::io::Error| Failure::infrastructure(anyhow::Error::new(e).context(what));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".reprove-attest-")
+        .tempfile_in(dir)
+        .map_err(infra(format!("creating a temporary file in {}", dir.display())))?;
+    tmp.write_all(contents)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(infra(format!("writing {}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    if force {
+        tmp.persist(path).map_err(|e| infra(format!("renaming to {}", path.display()))(e.error))?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                Failure::input(anyhow!("{} exists; refusing to overwrite it (use --force)", path.display()))
+            } else {
+                infra(format!("creating {}", path.display()))(e.error)
+            }
+        })?;
+    }
+    Ok(())
+}
+
+fn load_key(path: &Path) -> Result<KeySigner, Failure> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display())).map_err(Failure::input)?;
+    let pem =
+        String::from_utf8(bytes).map_err(|_| Failure::input(anyhow!("{}: not a PEM text file", path.display())))?;
+    let password = super::attest::password(false)?;
+    keys::read_encrypted_private_key(&pem, password.expose())
+        .with_context(|| format!("reading the private key {}", path.display()))
+        .map_err(Failure::input)
+}
+
+fn envelope_line(statement: &attest::statement::Statement, signer: &KeySigner) -> Result<(String, Bundle), Failure> {
+    let envelope = generate::sign(statement, &[signer]).map_err(Failure::infrastructure)?;
+    let mut line =
+        serde_json::to_string(&envelope).context("encoding the envelope").map_err(Failure::infrastructure)?;
+    line.push('\n');
+    Ok((line, Bundle::new(envelope, Some(signer.public_key()))))
+}
+
+/// Maps, signs and writes both statements of a report.
+fn attest_report(report: &v1::Report, report_bytes: &[u8], options: &SignOptions) -> Result<Vec<Written>, Failure> {
+    let key = options.key.as_ref().ok_or_else(|| Failure::input(anyhow!("--key KEY is required to sign")))?;
+    let input = provenance_input(report, report_bytes, &options.builder_id).map_err(Failure::input)?;
+    let name = &report.subject.name;
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(Failure::input(anyhow!("the report's subject.name {name:?} is not a file name")));
+    }
+    let provenance = generate::provenance_statement(&input).map_err(|e| Failure::input(anyhow!("provenance: {e}")))?;
+    let dir = &options.out;
+    let files = |kind: &str| {
+        (dir.join(format!("{name}.{kind}.intoto.jsonl")), dir.join(format!("{name}.{kind}.sigstore.json")))
+    };
+    let (prov_path, prov_bundle) = files("provenance");
+    let (vsa_path, vsa_bundle) = files("vsa");
+    let mut targets = vec![&prov_path, &vsa_path];
+    if options.bundle {
+        targets.extend([&prov_bundle, &vsa_bundle]);
+    }
+    if !options.force {
+        if let Some(existing) = targets.iter().find(|p| p.exists()) {
+            return Err(Failure::input(anyhow!(
+                "{} exists; refusing to overwrite it (use --force)",
+                existing.display()
+            )));
+        }
+    }
+    let signer = load_key(key)?;
+    let (prov_line, prov_b) = envelope_line(&provenance, &signer)?;
+    let prov_file = prov_path.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+    let vsa = vsa_input(report, generate::attestation_ref(prov_file, prov_line.as_bytes()), &options.builder_id)
+        .map_err(Failure::input)?;
+    let vsa = generate::vsa_statement(&vsa).map_err(|e| Failure::input(anyhow!("vsa: {e}")))?;
+    let (vsa_line, vsa_b) = envelope_line(&vsa, &signer)?;
+
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+        .map_err(Failure::infrastructure)?;
+    let mut written = Vec::new();
+    let mut put = |statement, format, path: &Path, bytes: &[u8]| -> Result<(), Failure> {
+        write_atomic(path, bytes, options.force)?;
+        written.push(Written { statement, format, path: path.display().to_string(), sha256: sha256_hex(bytes) });
+        Ok(())
+    };
+    put("provenance", "dsse", &prov_path, prov_line.as_bytes())?;
+    put("vsa", "dsse", &vsa_path, vsa_line.as_bytes())?;
+    if options.bundle {
+        for (statement, path, bundle) in [("provenance", &prov_bundle, prov_b), ("vsa", &vsa_bundle, vsa_b)] {
+            let mut text =
+                serde_json::to_string(&bundle).context("encoding the bundle").map_err(Failure::infrastructure)?;
+            text.push('\n');
+            put(statement, "sigstore-bundle", path, text.as_bytes())?;
+        }
+    }
+    Ok(written)
+}
+
+fn print_text(written: &[Written]) {
+    for w in written {
+        println!("{} {} sha256:{} {}", w.statement, w.format, w.sha256, w.path);
+    }
+}
+
+/// `reprove attest provenance REPORT.json`.
+pub(crate) fn run(args: ProvenanceArgs) -> CommandResult {
+    let bytes = std::fs::read(&args.report)
+        .with_context(|| format!("reading {}", args.report.display()))
+        .map_err(Failure::input)?;
+    let report: v1::Report = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: not a reprove report (schemas/report.schema.json)", args.report.display()))
+        .map_err(Failure::input)?;
+    let written = attest_report(&report, &bytes, &args.sign)?;
+    if args.json {
+        let doc = serde_json::json!({
+            "schemaVersion": 1,
+            "report": args.report.display().to_string(),
+            "verdict": report.verdict,
+            "files": written,
+        });
+        println!("{doc}");
+    } else {
+        print_text(&written);
+    }
+    Ok(Verdict::Positive)
+}
+
+/// `reprove verify --attest`: after the verdict was printed, attest it. The exit code
+/// stays the verdict's unless signing fails (2 for a bad key or password, 3 otherwise);
+/// a run without a verdict is returned as it is, with nothing attested.
+pub(crate) fn after_verify(args: &VerifyAttestArgs, report: &v1::Report, verdict: CommandResult) -> CommandResult {
+    if !args.attest {
+        return verdict;
+    }
+    let verdict = match verdict {
+        Ok(v) => v,
+        Err(failure) => {
+            eprintln!("reprove: no verdict, so nothing is attested");
+            return Err(failure);
+        }
+    };
+    let bytes = serde_json::to_vec_pretty(report).context("serializing the report").map_err(Failure::infrastructure)?;
+    let written = attest_report(report, &bytes, &args.sign).map_err(|f| Failure {
+        class: f.class,
+        error: f.error.context("verify --attest: the verdict stands, signing failed"),
+    })?;
+    for w in &written {
+        eprintln!("reprove: wrote {} {} sha256:{} {}", w.statement, w.format, w.sha256, w.path);
+    }
+    Ok(verdict)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURE: &str = include_str!("../../tests/fixtures/report/not-reproduced.json");
+
+    fn report() -> v1::Report {
+        serde_json::from_str(FIXTURE).unwrap_or_else(|e| panic!("fixture: {e}"))
+    }
+
+    fn schema(name: &str) -> jsonschema::Validator {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas").join(name);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        jsonschema::options().should_validate_formats(true).build(&value).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn assert_valid(validator: &jsonschema::Validator, value: &serde_json::Value, what: &str) {
+        let errors: Vec<String> =
+            validator.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        assert!(errors.is_empty(), "{what} does not match its schema: {errors:#?}\n{value:#}");
+    }
+
+    fn statement_json(s: &attest::statement::Statement) -> serde_json::Value {
+        serde_json::to_value(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn provenance_of_a_report() {
+        let r = report();
+        let input = provenance_input(&r, FIXTURE.as_bytes(), DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(input.subject.name, "app");
+        assert_eq!(input.subject.sha256, "7".repeat(64));
+        assert_eq!(input.source_uri, "git+https://example.com/acme/app");
+        assert_eq!(input.source_rev, "0123456789abcdef0123456789abcdef01234567");
+        assert_eq!(input.package, "./cmd/app");
+        assert_eq!(input.arch_level.as_deref(), Some("GOAMD64=v1"));
+        assert_eq!(input.flags, ["-trimpath", "-buildvcs=false"]);
+        assert_eq!(input.ldflags.as_deref(), Some("-s -w -X main.version=1.2.3"));
+        assert_eq!(input.tags, ["netgo", "osusergo"]);
+        assert_eq!(input.env, BTreeMap::from([("CGO_ENABLED".to_owned(), "0".to_owned())]));
+        assert_eq!(input.toolchain.reference, "golang:1.22.5");
+        assert_eq!(input.toolchain.digest, format!("sha256:{}", "5".repeat(64)));
+        assert_eq!(input.go_mod_sha256, "2".repeat(64));
+        assert_eq!(input.go_sum_sha256, Some("3".repeat(64)));
+        assert_eq!(input.modules.len(), 2);
+        assert_eq!(input.modules[0].h1, "h1:ScX5w1eTa3QqT8oi6+ziP7dTV1S2+ALU0bI+0zXKWiQ=");
+        assert_eq!(input.invocation_id, "3f1c2a9e5b7d4e60a1b2c3d4e5f60718");
+        assert_eq!(input.started_on, "2026-11-20T09:00:00Z");
+        assert_eq!(input.finished_on, "2026-11-20T09:01:30Z");
+        assert_eq!(input.builder_id, DEFAULT_BUILDER_ID);
+        assert!(
+            matches!(&input.byproduct, Some(Byproduct { content: ByproductContent::Inline(b), .. }) if b == FIXTURE.as_bytes())
+        );
+
+        let statement = generate::provenance_statement(&input).unwrap_or_else(|e| panic!("{e}"));
+        let value = statement_json(&statement);
+        assert_valid(&schema("statement.schema.json"), &value, "statement");
+        assert_valid(&schema("provenance.schema.json"), &value["predicate"], "provenance");
+        let deps =
+            value["predicate"]["buildDefinition"]["resolvedDependencies"].as_array().cloned().unwrap_or_default();
+        // commit, go.mod, go.sum, 2 modules, the toolchain image.
+        assert_eq!(deps.len(), 6, "{deps:#?}");
+        assert_eq!(deps[5]["digest"]["sha256"], "5".repeat(64));
+    }
+
+    #[test]
+    fn vsa_of_a_not_reproduced_report_is_failed_with_causes() {
+        let r = report();
+        let prov = generate::attestation_ref("app.provenance.intoto.jsonl", b"envelope");
+        let input = vsa_input(&r, prov, "https://builder.example/ci").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(input.result, VerificationResult::Failed);
+        assert_eq!(input.causes, ["ldflags", "build-id-only"]);
+        assert_eq!(input.reference.sha256, "1".repeat(64));
+        let image = input.image.clone().unwrap_or_else(|| panic!("an oci:// reference has an image"));
+        assert_eq!(image.reference, "registry.example:5000/acme/app:1.2.3");
+        assert_eq!(image.digest, format!("sha256:{}", "4".repeat(64)));
+        assert_eq!(input.input_attestations[0].sha256, sha256_hex(b"envelope"));
+        assert!(generate::verified_levels(&input).is_empty());
+        let value = statement_json(&generate::vsa_statement(&input).unwrap_or_else(|e| panic!("{e}")));
+        assert_valid(&schema("vsa.schema.json"), &value["predicate"], "vsa");
+        assert_eq!(value["subject"].as_array().map(Vec::len), Some(2));
+        assert_eq!(value["predicate"][generate::VSA_CAUSES_FIELD][0], "ldflags");
+    }
+
+    #[test]
+    fn vsa_of_a_reproduced_report_is_passed_and_reproduced() {
+        let mut r = report();
+        r.verdict = "reproduced".into();
+        r.causes.clear();
+        r.inputs.reference.path = Some("dist/app".into());
+        let prov = generate::attestation_ref("app.provenance.intoto.jsonl", b"envelope");
+        let input = vsa_input(&r, prov, DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(input.result, VerificationResult::Passed);
+        assert!(input.image.is_none());
+        assert_eq!(input.resource_uri, "file:dist/app");
+        assert!(generate::verified_levels(&input).contains(&generate::LEVEL_REPRODUCED.to_owned()));
+        let value = statement_json(&generate::vsa_statement(&input).unwrap_or_else(|e| panic!("{e}")));
+        assert_valid(&schema("vsa.schema.json"), &value["predicate"], "vsa");
+    }
+
+    #[test]
+    fn missing_fields_and_error_verdicts_are_named() {
+        let mut r = report();
+        r.inputs.go_mod = None;
+        let e = provenance_input(&r, b"{}", DEFAULT_BUILDER_ID).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("inputs.goMod"), "{e}");
+
+        let mut r = report();
+        r.inputs.source.commit = None;
+        let e = provenance_input(&r, b"{}", DEFAULT_BUILDER_ID).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("inputs.source.commit"), "{e}");
+
+        let mut r = report();
+        r.verdict = "error".into();
+        r.rebuilt = None;
+        let e = provenance_input(&r, b"{}", DEFAULT_BUILDER_ID).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("verdict") && e.contains("error"), "{e}");
+        let prov = generate::attestation_ref("x", b"x");
+        let e = vsa_input(&r, prov, DEFAULT_BUILDER_ID).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("verdict"), "{e}");
+
+        let mut r = report();
+        r.modules[1].h1.clear();
+        let e = provenance_input(&r, b"{}", DEFAULT_BUILDER_ID).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("example.com/acme/lib@v1.0.0"), "{e}");
+    }
+
+    #[test]
+    fn verify_attest_keeps_the_verdict_and_reports_signing_failures() {
+        let r = report();
+        let off = VerifyAttestArgs {
+            attest: false,
+            sign: SignOptions {
+                key: None,
+                out: PathBuf::from("."),
+                bundle: false,
+                builder_id: DEFAULT_BUILDER_ID.to_owned(),
+                force: false,
+            },
+        };
+        assert!(matches!(after_verify(&off, &r, Ok(Verdict::Negative)), Ok(Verdict::Negative)));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut on = off.clone();
+        on.attest = true;
+        on.sign.key = Some(dir.path().join("no-such.key"));
+        on.sign.out = dir.path().join("out");
+        // A key that cannot be read: an input error, after the verdict, nothing written.
+        let failure = after_verify(&on, &r, Ok(Verdict::Negative)).err();
+        assert!(
+            matches!(&failure, Some(f) if f.class == crate::exit::FailureClass::Input
+                && format!("{f}").contains("no-such.key") && format!("{f}").contains("the verdict stands")),
+            "{failure:?}"
+        );
+        assert!(!on.sign.out.exists());
+        // No verdict: the run's own failure, nothing attested.
+        let failure = after_verify(&on, &r, Err(Failure::infrastructure(anyhow!("registry down")))).err();
+        assert!(matches!(&failure, Some(f) if f.class == crate::exit::FailureClass::Infrastructure), "{failure:?}");
+    }
+
+    #[test]
+    fn verify_signing_flags_need_attest_and_attest_needs_a_key() {
+        use clap::Parser as _;
+        let base = ["reprove", "verify", "--source", ".", "--toolchain", "x", "--reference", "app"];
+        let parse = |extra: &[&str]| crate::cmd::Cli::try_parse_from(base.iter().chain(extra)).map(|_| ());
+        assert!(parse(&[]).is_ok());
+        assert!(parse(&["--attest", "--key", "k.key", "--out", "att", "--bundle"]).is_ok());
+        assert!(parse(&["--key", "k.key"]).is_err(), "--key without --attest");
+        assert!(parse(&["--attest"]).is_err(), "--attest without --key");
+    }
+
+    #[test]
+    fn a_failed_vsa_without_causes_says_unexplained() {
+        let mut r = report();
+        r.causes.clear();
+        let input =
+            vsa_input(&r, generate::attestation_ref("p", b"p"), DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(input.causes, ["unexplained"]);
+        assert!(generate::vsa_statement(&input).is_ok());
+    }
+
+    #[test]
+    fn flags_keep_their_order_without_ldflags_tags_output_and_package() {
+        let mut r = report().recipe;
+        r.go_args = ["build", "-o", "/out/app", "-trimpath", "-tags", "a", "-mod=readonly", "-ldflags=-s", "./cmd/app"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(build_flags(&r), ["-trimpath", "-mod=readonly"]);
+    }
+}
