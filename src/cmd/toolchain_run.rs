@@ -146,6 +146,8 @@ pub(crate) fn run(args: RunArgs) -> CommandResult {
             kill_grace: args.kill_grace,
         },
         echo: !args.json,
+        user: None,
+        umask: None,
     })
     .map_err(sandbox_failure)?;
 

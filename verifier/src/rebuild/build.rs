@@ -41,6 +41,10 @@ pub struct Plan {
     pub output_name: String,
     /// Where the source is mounted and the build runs (`/src`).
     pub src_mount: String,
+    /// The user and group ids the build runs as; `None`: the sandbox's root.
+    pub user: Option<(u32, u32)>,
+    /// The build's umask; `None`: the runtime's default (022).
+    pub umask: Option<u32>,
 }
 
 /// Plans the build of `recipe` in `image`.
@@ -87,7 +91,7 @@ pub fn plan(recipe: &Recipe, _image: &PulledImage, toolchain: &PinnedImage, cach
     let key_material = format!("{}\n{}\n{:?}", toolchain.digest(), go_args.join("\0"), env);
     let key = sha256_hex(key_material.as_bytes());
     let gocache = cache_dir.join("gocache").join(&key[..32]);
-    Plan { go_args, env, gocache, output_name, src_mount: SRC.to_string() }
+    Plan { go_args, env, gocache, output_name, src_mount: SRC.to_string(), user: None, umask: None }
 }
 
 /// Whether the image has `git` on its PATH (the image's, else the sandbox default).
@@ -142,6 +146,8 @@ pub fn run(
         network: Network::None,
         limits: Limits { timeout: req.build_timeout, output_cap: 4 << 20, ..Limits::default() },
         echo: req.echo_build,
+        user: plan.user,
+        umask: plan.umask,
     })?;
     let selection = sandbox::select(req.runtime, &job, cancel)?;
     let outcome = selection.runner.run(&job, cancel)?;

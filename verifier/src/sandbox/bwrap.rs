@@ -199,6 +199,20 @@ impl Runner for Bwrap {
     fn run(&self, job: &Job, cancel: &CancelToken) -> Result<Outcome, Error> {
         let started = Instant::now();
         let bwrap = binary()?;
+        if job.user().is_some_and(|u| u != (0, 0)) {
+            return Err(Error::Unsupported {
+                runtime: Runtime::Bwrap,
+                feature: "run the build as another user",
+                reason: "reprove runs bwrap sandboxes as 0:0".into(),
+            });
+        }
+        if job.umask().is_some() {
+            return Err(Error::Unsupported {
+                runtime: Runtime::Bwrap,
+                feature: "set the umask",
+                reason: "reprove does not pass bwrap a umask (--umask exists only in bwrap 0.11 and later)".into(),
+            });
+        }
         let mut notes = Vec::new();
         let root = rustix::process::geteuid().is_root();
         // The process count: a pids cgroup as root, RLIMIT_NPROC rootless.

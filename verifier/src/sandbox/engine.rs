@@ -196,6 +196,20 @@ impl Runner for Engine {
     fn run(&self, job: &Job, cancel: &CancelToken) -> Result<Outcome, Error> {
         let started = Instant::now();
         let bin = self.binary()?;
+        if job.user().is_some_and(|u| u != (0, 0)) {
+            return Err(Error::Unsupported {
+                runtime: self.runtime,
+                feature: "run the build as another user",
+                reason: "reprove runs engine sandboxes as 0:0".into(),
+            });
+        }
+        if job.umask().is_some() {
+            return Err(Error::Unsupported {
+                runtime: self.runtime,
+                feature: "set the umask",
+                reason: "docker has no umask option; reprove sets none for either engine".into(),
+            });
+        }
         if self.runtime == Runtime::Podman && job.rootfs().as_os_str().as_encoded_bytes().contains(&b':') {
             return Err(Error::Unavailable {
                 runtime: self.runtime,

@@ -182,6 +182,13 @@ pub struct JobConfig {
     /// Copy the command's output to this process's stdout and stderr as it
     /// arrives (it is captured either way).
     pub echo: bool,
+    /// The user and group ids the command runs as inside the sandbox;
+    /// `None`: 0:0 (the sandbox's root). A backend that cannot run as
+    /// another id fails with [`Error::Unsupported`].
+    pub user: Option<(u32, u32)>,
+    /// The command's umask; `None`: the runtime's default (022). A backend
+    /// that cannot set it fails with [`Error::Unsupported`].
+    pub umask: Option<u32>,
 }
 
 /// One entry of the rootfs's top directory, as the backends recreate it.
@@ -206,6 +213,8 @@ pub struct Job {
     network: Network,
     limits: Limits,
     echo: bool,
+    user: Option<(u32, u32)>,
+    umask: Option<u32>,
     top: Vec<TopEntry>,
 }
 
@@ -281,6 +290,10 @@ impl Job {
             }
         }
 
+        if let Some(m) = config.umask.filter(|m| *m > 0o777) {
+            return Err(Error::Invalid { what: "umask", value: format!("{m:o}"), reason: "more than 0777".into() });
+        }
+
         Ok(Job {
             rootfs,
             argv: config.argv,
@@ -290,6 +303,8 @@ impl Job {
             network: config.network,
             limits: config.limits,
             echo: config.echo,
+            user: config.user,
+            umask: config.umask,
             top,
         })
     }
@@ -339,6 +354,16 @@ impl Job {
         self.echo
     }
 
+    /// The user and group ids inside the sandbox; `None`: 0:0.
+    pub fn user(&self) -> Option<(u32, u32)> {
+        self.user
+    }
+
+    /// The umask; `None`: the runtime's default.
+    pub fn umask(&self) -> Option<u32> {
+        self.umask
+    }
+
     pub(crate) fn top_level(&self) -> &[TopEntry] {
         &self.top
     }
@@ -364,6 +389,8 @@ impl Job {
             mounts: Vec::new(),
             limits: Limits { timeout: Duration::from_secs(30), output_cap: 64 << 10, ..self.limits.clone() },
             echo: false,
+            user: None,
+            umask: None,
             ..self.clone()
         })
     }

@@ -465,6 +465,16 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The runtime cannot honour part of the job (a umask, a non-root user).
+    #[error("{runtime} cannot {feature} here: {reason}")]
+    Unsupported {
+        /// The runtime.
+        runtime: Runtime,
+        /// What it cannot do, e.g. "set the umask".
+        feature: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// The sandbox could not be cleaned up: something may be left behind.
     #[error("{runtime}: cleaning up {id} failed, processes or state may be left behind: {message}")]
     Cleanup {

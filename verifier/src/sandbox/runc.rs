@@ -11,6 +11,7 @@
 //! the next run.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -257,6 +258,10 @@ fn build_skeleton(job: &Job, root: &Path) -> Result<(), Error> {
     for d in ["proc", "dev", "tmp"] {
         mkdir(root.join(d))?;
     }
+    // runc gives a tmpfs the mode of the directory it is mounted on, whatever
+    // its `mode=` option says: /tmp must be 1777 for a build that is not root.
+    let tmp = root.join("tmp");
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777)).map_err(|e| Error::io("chmod", tmp, e))?;
     for entry in job.top_level() {
         match entry {
             TopEntry::Dir(n) => mkdir(root.join(n))?,
@@ -474,9 +479,23 @@ pub(crate) fn build_spec(job: &Job, o: &SpecOptions<'_>) -> Result<Spec, Error> 
         .ambient(none)
         .build()
         .map_err(spec_error)?;
+    let (uid, gid) = job.user().unwrap_or((0, 0));
+    if o.rootless && (uid, gid) != (0, 0) {
+        // The rootless user namespace maps only the caller, as root.
+        return Err(Error::Unsupported {
+            runtime: Runtime::Runc,
+            feature: "run the build as another user",
+            reason: format!("rootless runc maps only the caller (as 0:0), not {uid}:{gid}"),
+        });
+    }
+    let mut user = UserBuilder::default().uid(uid).gid(gid);
+    if let Some(umask) = job.umask() {
+        // OCI runtime spec 1.1 `process.user.umask`: honoured by runc 1.1 and later.
+        user = user.umask(umask);
+    }
     let process = ProcessBuilder::default()
         .terminal(false)
-        .user(UserBuilder::default().uid(0u32).gid(0u32).build().map_err(spec_error)?)
+        .user(user.build().map_err(spec_error)?)
         .args(job.argv().to_vec())
         .env(job.env_strings())
         .cwd(job.cwd())
@@ -634,6 +653,44 @@ mod tests {
         let ns: Vec<&str> =
             v["linux"]["namespaces"].as_array().into_iter().flatten().filter_map(|n| n["type"].as_str()).collect();
         assert!(!ns.contains(&"network"), "{ns:?}");
+    }
+
+    #[test]
+    fn user_and_umask_go_to_process_user_and_tmp_is_world_writable() {
+        let rootfs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let job = Job::new(JobConfig {
+            rootfs: rootfs.path().into(),
+            argv: vec!["x".into()],
+            user: Some((1000, 1001)),
+            umask: Some(0o077),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let spec = build_spec(&job, &SpecOptions { root: Path::new("/r"), id: "x", rootless: false, cgroups: false })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let v = serde_json::to_value(&spec).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v["process"]["user"], serde_json::json!({"uid": 1000, "gid": 1001, "umask": 63}));
+        let rootless =
+            build_spec(&job, &SpecOptions { root: Path::new("/r"), id: "x", rootless: true, cgroups: false });
+        assert!(matches!(rootless, Err(Error::Unsupported { .. })), "{rootless:?}");
+        let default = Job::new(JobConfig { user: None, umask: None, ..job_config(rootfs.path()) })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let spec =
+            build_spec(&default, &SpecOptions { root: Path::new("/r"), id: "x", rootless: false, cgroups: false })
+                .unwrap_or_else(|e| panic!("{e}"));
+        let v = serde_json::to_value(&spec).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v["process"]["user"], serde_json::json!({"uid": 0, "gid": 0}));
+        assert!(Job::new(JobConfig { umask: Some(0o1000), ..job_config(rootfs.path()) }).is_err());
+
+        let bundle = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let root = bundle.path().join("rootfs");
+        build_skeleton(&default, &root).unwrap_or_else(|e| panic!("{e}"));
+        let mode = fs::metadata(root.join("tmp")).map(|m| m.permissions().mode() & 0o7777).unwrap_or_default();
+        assert_eq!(mode, 0o1777);
+    }
+
+    fn job_config(rootfs: &Path) -> JobConfig {
+        JobConfig { rootfs: rootfs.into(), argv: vec!["x".into()], ..Default::default() }
     }
 
     #[test]
