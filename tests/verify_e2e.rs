@@ -826,8 +826,9 @@ fn check_names_the_variation_that_changes_the_output() {
     let mut cmd = Command::new(reprove_bin());
     goenv::base_env(&mut cmd, &std::env::temp_dir(), &cache.join("unused"), &[("GOPROXY", proxy.url())]);
     // Without -trimpath the build directory is embedded: only that variation changes the output.
+    // runc as root applies the umask and the user id (bwrap and rootless runc record them as not varied).
     cmd.args(["check", "--source"]).arg(&p.repo).args(["--toolchain", &toolchain, "--env", "CGO_ENABLED=0", "--json"]);
-    cmd.arg("--cache-dir").arg(&cache);
+    cmd.arg("--cache-dir").arg(&cache).args(["--runtime", "runc"]);
     let out = run(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
     let doc: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}\nstdout:\n{}\nstderr:\n{}", out.stdout_str(), out.stderr_str()));
@@ -840,7 +841,27 @@ fn check_names_the_variation_that_changes_the_output() {
         .flatten()
         .map(|v| (v["name"].as_str().unwrap_or_default(), v["identical"].as_bool().unwrap_or(true)))
         .collect();
-    assert_eq!(outcomes, [("build-dir", false), ("environment", true), ("warm-cache", true)], "{doc:#}");
+    if rustix::process::geteuid().is_root() {
+        // Go's output does not depend on the umask or the user: both ran and changed nothing.
+        assert_eq!(
+            outcomes,
+            [("build-dir", false), ("environment", true), ("umask", true), ("user-id", true), ("warm-cache", true)],
+            "{doc:#}"
+        );
+        let not_varied: Vec<&str> =
+            doc["notVaried"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        assert_eq!(not_varied.len(), 1, "{doc:#}");
+        assert!(not_varied[0].starts_with("time: "), "{doc:#}");
+    } else {
+        // Rootless runc maps only the caller: the user id is not varied, and the report says why.
+        assert_eq!(
+            outcomes,
+            [("build-dir", false), ("environment", true), ("umask", true), ("warm-cache", true)],
+            "{doc:#}"
+        );
+        let not_varied = doc["notVaried"].to_string();
+        assert!(not_varied.contains("user-id: runc cannot run the build as another user"), "{doc:#}");
+    }
     let codes: Vec<&str> =
         doc["variations"][0]["causes"].as_array().into_iter().flatten().filter_map(|c| c["code"].as_str()).collect();
     assert!(codes.contains(&"embedded-path"), "{doc:#}");

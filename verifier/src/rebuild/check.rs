@@ -6,9 +6,12 @@
 //!
 //! The baseline and every variation but `warm-cache` build with an empty Go
 //! build cache, so that a variation cannot hide behind cached objects.
-//! What is not varied is listed in the report: the clock (the sandbox has no
-//! time namespace), the user id and the umask (the build runs as the sandbox's
-//! root).
+//! `umask` (077) and `user-id` (1000:1000) need the runtime's help: runc as
+//! root sets both (`process.user`); rootless runc, bwrap and the engines
+//! cannot, and then the variation is listed as not varied with the reason,
+//! as it is when the output shows the runtime ignored it (the output file's
+//! mode or owner). The clock is never varied: a time namespace does not
+//! cover `CLOCK_REALTIME`; the builds run at different times anyway.
 
 use std::path::Path;
 use std::time::Instant;
@@ -19,14 +22,21 @@ use super::{build, prepare, report_recipe, CancelToken, Prepared, Progress, Rebu
 /// One way the second build differs from the baseline.
 #[derive(Debug, Clone)]
 pub struct Variation {
-    /// A stable name: `build-dir`, `environment`, `warm-cache`.
+    /// A stable name: `build-dir`, `environment`, `umask`, `user-id`, `warm-cache`.
     pub name: &'static str,
     /// What is varied, for people.
     pub description: &'static str,
     src_mount: Option<&'static str>,
     env: &'static [(&'static str, &'static str)],
     warm_cache: bool,
+    user: Option<(u32, u32)>,
+    umask: Option<u32>,
 }
+
+/// The umask of the `umask` variation.
+pub const VARIED_UMASK: u32 = 0o077;
+/// The user and group ids of the `user-id` variation.
+pub const VARIED_USER: (u32, u32) = (1000, 1000);
 
 /// The variations `reprove check` tries, in order.
 pub fn variations() -> Vec<Variation> {
@@ -37,6 +47,8 @@ pub fn variations() -> Vec<Variation> {
             src_mount: Some("/home/builder/work/project"),
             env: &[],
             warm_cache: false,
+            user: None,
+            umask: None,
         },
         Variation {
             name: "environment",
@@ -51,6 +63,26 @@ pub fn variations() -> Vec<Variation> {
                 ("GOMAXPROCS", "1"),
             ],
             warm_cache: false,
+            user: None,
+            umask: None,
+        },
+        Variation {
+            name: "umask",
+            description: "umask 077 instead of 022",
+            src_mount: None,
+            env: &[],
+            warm_cache: false,
+            user: None,
+            umask: Some(VARIED_UMASK),
+        },
+        Variation {
+            name: "user-id",
+            description: "the build runs as 1000:1000 instead of the sandbox's root",
+            src_mount: None,
+            env: &[],
+            warm_cache: false,
+            user: Some(VARIED_USER),
+            umask: None,
         },
         Variation {
             name: "warm-cache",
@@ -58,13 +90,16 @@ pub fn variations() -> Vec<Variation> {
             src_mount: None,
             env: &[],
             warm_cache: true,
+            user: None,
+            umask: None,
         },
     ]
 }
 
-/// What `reprove check` does not vary, and why.
-pub const NOT_VARIED: &[&str] =
-    &["time: the sandbox has no time namespace", "user id and umask: the build runs as the sandbox's root"];
+/// What `reprove check` never varies, and why. A variation the runtime
+/// cannot apply is added to the report's list when it is skipped.
+pub const NOT_VARIED: &[&str] = &["time: a time namespace cannot change CLOCK_REALTIME, so the clock is not set \
+                                   back or forward; the builds run at different times anyway"];
 
 /// Version 1 of the `reprove check --json` document (schemas/check.schema.json).
 pub mod v1 {
@@ -209,11 +244,31 @@ fn builds(
         for (k, val) in v.env {
             vp.env.insert(k.to_string(), val.to_string());
         }
+        vp.user = v.user;
+        vp.umask = v.umask;
         let dir = work.join("out").join(v.name);
         mkdir(&dir)?;
-        let built = timed(run, &format!("build:{}", v.name), || {
+        mkdir(&vp.gocache)?;
+        if let Some((uid, gid)) = v.user {
+            if let Err(why) = give(&[&dir, &vp.gocache], uid, gid) {
+                out.not_varied.push(format!("{}: {why}", v.name));
+                continue;
+            }
+        }
+        let result = timed(run, &format!("build:{}", v.name), || {
             build::run(&vp, &p.pulled, &p.src_dir, &p.modcache, &dir, req, cancel)
-        })?;
+        });
+        let built = match result {
+            Err((_, RebuildError::Sandbox(e @ crate::sandbox::Error::Unsupported { .. }))) => {
+                out.not_varied.push(format!("{}: {e}", v.name));
+                continue;
+            }
+            r => r?,
+        };
+        if let Some(why) = not_applied(&v, &built.path) {
+            out.not_varied.push(format!("{}: {why}", v.name));
+            continue;
+        }
         let bytes = std::fs::read(&built.path).map_err(|e| (Step::Build, RebuildError::io("read", &built.path, e)))?;
         let sha = super::sha256_hex(&bytes);
         let causes = if sha == base_sha {
@@ -230,6 +285,44 @@ fn builds(
         });
     }
     Ok(())
+}
+
+/// Hands the fresh, empty directories `dirs` (the output directory and the
+/// build cache) to `uid:gid`, so that a build running as that user can write
+/// them; `/tmp` (HOME, GOPATH) is the sandbox's own, mode 1777. Every
+/// directory above the mounts is left as it is: the runtime mounts them as
+/// root, and the source and module cache are read-only and world-readable.
+fn give(dirs: &[&Path], uid: u32, gid: u32) -> Result<(), String> {
+    for d in dirs {
+        std::os::unix::fs::chown(d, Some(uid), Some(gid))
+            .map_err(|e| format!("cannot hand {} to {uid}:{gid} for the build: {e}", d.display()))?;
+    }
+    Ok(())
+}
+
+/// Why the output shows that the runtime did not apply `v`'s umask or user,
+/// if it does: go writes the binary with mode 0777 minus the umask, owned by
+/// the build's user.
+fn not_applied(v: &Variation, output: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::metadata(output) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("cannot read {}: {e}", output.display())),
+    };
+    if let Some(umask) = v.umask {
+        if meta.mode() & umask != 0 {
+            return Some(format!(
+                "the runtime ignored the umask {umask:03o}: the output has mode {:03o}",
+                meta.mode() & 0o777
+            ));
+        }
+    }
+    if let Some((uid, _)) = v.user {
+        if meta.uid() != uid {
+            return Some(format!("the runtime ignored the user {uid}: the output is owned by {}", meta.uid()));
+        }
+    }
+    None
 }
 
 fn timed<T>(
