@@ -6,7 +6,8 @@
 //!
 //! The fixture is `tests/fixtures/verify/app` (one real dependency,
 //! github.com/spf13/pflag, which the module tests already download), committed
-//! into a fresh Git repository per test.
+//! into a fresh Git repository per test; `tests/fixtures/verify/workspace` is
+//! a go.work workspace of two modules.
 //!
 //! Cases: a faithful reference (reproduced, exit 0, with runc and bwrap, from
 //! a path and from a `file://` URL, cold and warm caches giving the same
@@ -22,7 +23,9 @@
 //! reference built by another Go version (error `go-version-mismatch`, exit
 //! 2); a dirty working tree (refused, exit 2; `--allow-dirty` says so in the
 //! report); a tampered module in the proxy (error `checksum-mismatch` naming
-//! the module, exit 3). Every JSON report is checked against
+//! the module, exit 3); a reference built in a go.work workspace (error
+//! `go-workspace` naming the `(devel)` module, exit 2); `reprove check` with
+//! runc as root also varies the umask and the user id. Every JSON report is checked against
 //! `schemas/report.schema.json`; Markdown, `$GITHUB_STEP_SUMMARY` and JUnit
 //! outputs are checked once.
 
@@ -73,9 +76,14 @@ struct Project {
 
 impl Project {
     fn new() -> Project {
+        Project::from_fixture("app")
+    }
+
+    /// `tests/fixtures/verify/NAME`, committed and tagged v1.0.0.
+    fn from_fixture(name: &str) -> Project {
         let tmp = goenv::tmp();
         let repo = tmp.path().join("repo");
-        harness::copy_tree(&support::repo_root().join("tests/fixtures/verify/app"), &repo);
+        harness::copy_tree(&support::repo_root().join("tests/fixtures/verify").join(name), &repo);
         git(&repo, &["init", "-q"]);
         git(&repo, &["add", "."]);
         git(&repo, &["commit", "-q", "-m", "release"]);
@@ -712,6 +720,30 @@ fn bad_inputs_are_refused_before_anything_runs() {
         assert_eq!(out.status, Some(2), "{args:?}: {}", out.stderr_str());
         assert!(out.stderr_str().contains(want), "{args:?}: {}", out.stderr_str());
     }
+
+    // A reference built in a go.work workspace records the other module as `(devel)`, with no
+    // version or checksum: a rebuild of the module alone cannot reproduce it, and says so.
+    let ws = Project::from_fixture("workspace");
+    let reference = ws.path("ws-reference");
+    let mut go = Command::new("go");
+    hermetic_go_env(&mut go)
+        .current_dir(&ws.repo)
+        .env("GOPROXY", "off")
+        .env("GOMODCACHE", harness::shared_cache())
+        .env("CGO_ENABLED", "0")
+        .env("GOWORK", ws.repo.join("go.work"))
+        .args(["build", "-trimpath", "-buildvcs=false", "-o"])
+        .arg(&reference)
+        .arg(".");
+    run_ok(&mut go).unwrap_or_else(|e| panic!("{e}"));
+    let (repo, reference) = (ws.repo.display().to_string(), reference.display().to_string());
+    let a = ["--source", repo.as_str(), "--toolchain", &pinned, "--reference", &reference];
+    let (out, doc) = verify("off", &ws.path("cache"), &a);
+    status(&out, &doc, 2);
+    let err = &doc["error"];
+    assert_eq!((err["step"].as_str(), err["code"].as_str()), (Some("go-sum"), Some("go-workspace")), "{doc:#}");
+    assert_eq!(err["modules"], serde_json::json!(["example.com/greet"]), "{doc:#}");
+    assert!(out.stderr_str().contains("go.work workspace"), "{}", out.stderr_str());
 }
 
 /// A base image with this machine's `git` and the libraries it loads (from `ldd`), enough for

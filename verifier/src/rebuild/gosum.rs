@@ -76,7 +76,11 @@ pub fn check(dir: &Path) -> Result<Checked, RebuildError> {
     }
     let mut warnings = Vec::new();
     if dir.join("go.work").exists() {
-        warnings.push("the commit has a go.work file: the rebuild ignores it (GOWORK=off)".into());
+        warnings.push(
+            "the commit has a go.work file: the rebuild ignores it (GOWORK=off), as a release of this module alone \
+             does; a reference built in the workspace is refused (go-workspace)"
+                .into(),
+        );
     }
     if dir.join("vendor/modules.txt").exists() {
         warnings.push(
@@ -84,4 +88,11 @@ pub fn check(dir: &Path) -> Result<Checked, RebuildError> {
         );
     }
     Ok(Checked { go_mod_digest, go_sum_digest, go_sum, requires: modfile.require.len(), warnings })
+}
+
+/// The dependencies `bi` records as `(devel)` without a replacement: the
+/// other modules of the go.work workspace the binary was built in (a local
+/// `replace` is recorded with its version and `=> ../dir (devel)`).
+pub fn workspace_deps(bi: &crate::goinfo::BuildInfo) -> Vec<String> {
+    bi.deps.iter().filter(|d| d.replace.is_none() && d.version == "(devel)").map(|d| d.path.to_string()).collect()
 }

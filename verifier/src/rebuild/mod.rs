@@ -237,6 +237,23 @@ pub enum RebuildError {
         /// `path@version` of each.
         modules: Vec<String>,
     },
+    /// The reference was built in a Go workspace (go.work): it records the
+    /// workspace's other modules as `(devel)` dependencies, without a version
+    /// or checksum, which a rebuild of one module (GOWORK=off) cannot
+    /// reproduce and reprove does not rebuild workspaces.
+    #[error(
+        "the reference was built in a go.work workspace: {} {} recorded as (devel), without a version or checksum{}; \
+         reprove rebuilds a single module (GOWORK=off), not a workspace",
+        modules.join(", "),
+        if modules.len() == 1 { "is" } else { "are" },
+        if *go_work { " (the commit has a go.work)" } else { "" }
+    )]
+    Workspace {
+        /// The module paths recorded as `(devel)` dependencies.
+        modules: Vec<String>,
+        /// Whether the commit has a go.work at the top.
+        go_work: bool,
+    },
     /// The module download could not start.
     #[error("fetching modules: {0}")]
     Download(#[from] DownloadError),
@@ -371,6 +388,7 @@ impl RebuildError {
             | RebuildError::DirtyTree { .. }
             | RebuildError::GoMod(_)
             | RebuildError::MissingGoSum { .. }
+            | RebuildError::Workspace { .. }
             | RebuildError::NoGo { .. }
             | RebuildError::GoVersionMismatch { .. }
             | RebuildError::VcsNeedsGit { .. }
@@ -404,6 +422,7 @@ impl RebuildError {
             RebuildError::DirtyTree { .. } => "dirty-tree".into(),
             RebuildError::GoMod(_) => "go-mod".into(),
             RebuildError::MissingGoSum { .. } => Code::MissingGoSum.as_str().into(),
+            RebuildError::Workspace { .. } => "go-workspace".into(),
             RebuildError::Download(_) => "module-download".into(),
             RebuildError::Security { .. } => Code::ChecksumMismatch.as_str().into(),
             RebuildError::Modules { failures } => failures
@@ -436,6 +455,11 @@ impl RebuildError {
     fn remediation(&self) -> Option<String> {
         match self {
             RebuildError::MissingGoSum { .. } => Some(Code::MissingGoSum.remediation().into()),
+            RebuildError::Workspace { .. } => Some(
+                "release the module with GOWORK=off (its go.mod requiring tagged versions, with go.sum), \
+                 then verify that binary"
+                    .into(),
+            ),
             RebuildError::Security { .. } => Some(Code::ChecksumMismatch.remediation().into()),
             RebuildError::Modules { failures } => {
                 failures.iter().find(|f| f.security).or(failures.first()).map(|f| f.code.remediation().to_string())
@@ -455,6 +479,7 @@ impl RebuildError {
     fn modules(&self) -> Vec<String> {
         match self {
             RebuildError::MissingGoSum { modules } => modules.clone(),
+            RebuildError::Workspace { modules, .. } => modules.clone(),
             RebuildError::Security { errors } => {
                 errors.iter().map(|e| format!("{}@{}", e.module.path, e.module.version)).collect()
             }
@@ -770,6 +795,12 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
 
     // 3. go.mod and go.sum.
     let mods = run.step(Step::GoSum, |run| {
+        if let Some(bi) = &reference_bi {
+            let modules = gosum::workspace_deps(bi);
+            if !modules.is_empty() {
+                return Err(RebuildError::Workspace { modules, go_work: src_dir.join("go.work").is_file() });
+            }
+        }
         let checked = gosum::check(&src_dir)?;
         run.report.inputs.go_mod = Some(checked.go_mod_digest.clone());
         run.report.inputs.go_sum = checked.go_sum_digest.clone();
