@@ -249,7 +249,9 @@ fn builds(
         let dir = work.join("out").join(v.name);
         mkdir(&dir)?;
         mkdir(&vp.gocache)?;
-        if let Some((uid, gid)) = v.user {
+        // Not root: the runtime refuses the user below, with its reason (a rootless
+        // sandbox maps only the caller), and chown could not work anyway.
+        if let (Some((uid, gid)), true) = (v.user, rustix::process::geteuid().is_root()) {
             if let Err(why) = give(&[&dir, &vp.gocache], uid, gid) {
                 out.not_varied.push(format!("{}: {why}", v.name));
                 continue;
