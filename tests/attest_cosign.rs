@@ -8,39 +8,22 @@
 //! it, so the tests hand it an empty trusted root (`--trusted-root`) and stay offline.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
+
+mod support;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
 const PASSWORD: &str = "interop-pw";
 
-/// `$REPROVE_TEST_CACHE`, else `$XDG_CACHE_HOME/reprove-tests`, else `$HOME/.cache/reprove-tests`.
+/// The cosign release `ci/setup-cosign` builds into the test cache.
 fn cosign() -> Result<PathBuf, String> {
-    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let cache = non_empty("REPROVE_TEST_CACHE")
-        .or_else(|| non_empty("XDG_CACHE_HOME").map(|d| d.join("reprove-tests")))
-        .or_else(|| non_empty("HOME").map(|h| h.join(".cache/reprove-tests")))
-        .ok_or("no REPROVE_TEST_CACHE, XDG_CACHE_HOME or HOME")?;
-    let bin = cache.join("cosign/bin/cosign");
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!("{} is missing: run ci/setup-cosign (it builds the pinned cosign release)", bin.display()))
-    }
+    support::cached_tool("cosign/bin/cosign", "ci/setup-cosign (it builds the pinned cosign release)")
 }
 
 fn run(program: &Path, dir: &Path, args: &[&str]) -> Result<Output, std::io::Error> {
-    Command::new(program)
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .env("COSIGN_PASSWORD", PASSWORD)
-        // Offline and hermetic: no TUF root fetches, no experimental network features.
-        .env("HOME", dir)
-        .env("SIGSTORE_NO_CACHE", "true")
-        .env_remove("COSIGN_EXPERIMENTAL")
-        .output()
+    support::run_signing_tool(program, dir, PASSWORD, args)
 }
 
 fn reprove(dir: &Path, args: &[&str]) -> Result<Output, std::io::Error> {

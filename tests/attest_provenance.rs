@@ -5,9 +5,11 @@
 //! real cosign (built by `ci/setup-cosign`, offline) both accept.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use sha2::Digest as _;
+
+mod support;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -17,31 +19,13 @@ const VSA: &str = "https://slsa.dev/verification_summary/v1";
 const BUILDER: &str = "https://builders.example/reprove/ci";
 const TOOLCHAIN: &str = "sha256:5555555555555555555555555555555555555555555555555555555555555555";
 
-/// The cosign binary `ci/setup-cosign` builds (as in tests/attest_cosign.rs).
+/// The cosign release `ci/setup-cosign` builds into the test cache.
 fn cosign() -> Result<PathBuf, String> {
-    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let cache = non_empty("REPROVE_TEST_CACHE")
-        .or_else(|| non_empty("XDG_CACHE_HOME").map(|d| d.join("reprove-tests")))
-        .or_else(|| non_empty("HOME").map(|h| h.join(".cache/reprove-tests")))
-        .ok_or("no REPROVE_TEST_CACHE, XDG_CACHE_HOME or HOME")?;
-    let bin = cache.join("cosign/bin/cosign");
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!("{} is missing: run ci/setup-cosign (it builds the pinned cosign release)", bin.display()))
-    }
+    support::cached_tool("cosign/bin/cosign", "ci/setup-cosign (it builds the pinned cosign release)")
 }
 
 fn run(program: &Path, dir: &Path, args: &[&str]) -> Result<Output, std::io::Error> {
-    Command::new(program)
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .env("COSIGN_PASSWORD", PASSWORD)
-        .env("HOME", dir)
-        .env("SIGSTORE_NO_CACHE", "true")
-        .env_remove("COSIGN_EXPERIMENTAL")
-        .output()
+    support::run_signing_tool(program, dir, PASSWORD, args)
 }
 
 fn reprove(dir: &Path, args: &[&str]) -> Result<Output, std::io::Error> {

@@ -10,23 +10,15 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
+mod support;
+
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
 
-/// `$REPROVE_TEST_CACHE`, else `$XDG_CACHE_HOME/reprove-tests`, else `$HOME/.cache/reprove-tests`.
+/// The venv `ci/setup-python` makes in the test cache.
 fn python() -> Result<PathBuf, String> {
-    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let cache = non_empty("REPROVE_TEST_CACHE")
-        .or_else(|| non_empty("XDG_CACHE_HOME").map(|d| d.join("reprove-tests")))
-        .or_else(|| non_empty("HOME").map(|h| h.join(".cache/reprove-tests")))
-        .ok_or("no REPROVE_TEST_CACHE, XDG_CACHE_HOME or HOME")?;
-    let bin = cache.join("pyattest/bin/python");
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!("{} is missing: run ci/setup-python (it installs securesystemslib in a venv)", bin.display()))
-    }
+    support::cached_tool("pyattest/bin/python", "ci/setup-python (it installs securesystemslib in a venv)")
 }
 
 fn reprove(dir: &Path, args: &[&str]) -> Result<Output, std::io::Error> {

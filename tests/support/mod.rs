@@ -32,6 +32,38 @@ pub(crate) fn cache_dir() -> PathBuf {
     }
 }
 
+/// A tool a setup script installs into the test cache, such as
+/// `cosign/bin/cosign` (`ci/setup-cosign`) or `pyattest/bin/python`
+/// (`ci/setup-python`); the error names the script to run.
+pub(crate) fn cached_tool(relative: &str, setup: &str) -> Result<PathBuf, String> {
+    let bin = cache_dir().join(relative);
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!("{} is missing: run {setup}", bin.display()))
+    }
+}
+
+/// Runs reprove or cosign the way the signing interop tests need: in `dir`,
+/// with `password` as `COSIGN_PASSWORD`, and offline and hermetic (`HOME` is
+/// `dir`, no TUF cache, no experimental network features).
+pub(crate) fn run_signing_tool(
+    program: &Path,
+    dir: &Path,
+    password: &str,
+    args: &[&str],
+) -> Result<std::process::Output, std::io::Error> {
+    Command::new(program)
+        .current_dir(dir)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .env("COSIGN_PASSWORD", password)
+        .env("HOME", dir)
+        .env("SIGSTORE_NO_CACHE", "true")
+        .env_remove("COSIGN_EXPERIMENTAL")
+        .output()
+}
+
 /// The repository root (the `reprove` package's manifest directory).
 pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
