@@ -345,6 +345,10 @@ const GO_RULES: &[Rule] = &[
         code: Code::BadResponse,
         any: &[
             "malformed http",
+            // A garbage answer can also race net/http's idle-connection reader,
+            // which then reports it in these words instead.
+            "unsolicited response received on idle http channel",
+            "readlooppeekfaillocked",
             "transport connection broken",
             "invalid response from proxy",
             "proxy returned info for version",
@@ -438,5 +442,16 @@ mod tests {
         assert_eq!(d.code, Code::HttpStatus);
         let d = classify_output(Tool::Go, Some(1), "go: m@v1: reading http://h/m/@v/v1.mod: 410 Gone\n");
         assert_eq!(d.code, Code::NotFound);
+    }
+
+    /// The words go printed in a CI run when a garbage answer raced
+    /// net/http's idle-connection reader (instead of "malformed HTTP response").
+    #[test]
+    fn garbage_answers_in_either_of_go_s_words() {
+        let raced = "Unsolicited response received on idle HTTP channel starting with \"garbage\\r\\n\\r\\n\"; err=<nil>\n\
+                     go: github.com/spf13/pflag@v1.0.5: Get \"http://127.0.0.1:35929/github.com/spf13/pflag/@v/v1.0.5.mod\": readLoopPeekFailLocked: %!w(<nil>)\n";
+        assert_eq!(classify_output(Tool::Go, Some(1), raced).code, Code::BadResponse);
+        let usual = "go: m@v1: Get \"http://127.0.0.1:1/m/@v/v1.mod\": net/http: HTTP/1.x transport connection broken: malformed HTTP response \"garbage\"\n";
+        assert_eq!(classify_output(Tool::Go, Some(1), usual).code, Code::BadResponse);
     }
 }
