@@ -17,7 +17,6 @@
 //!   docker or podman): read-only rootfs, no network, scrubbed environment,
 //!   time, memory and output limits. It is the only module that starts build
 //!   processes.
-//!
 //! - [`source`] resolves a Git revision to a commit and exports exactly its
 //!   tree (no `.git`), reports symlinks and submodules, and refuses dirty
 //!   working trees unless asked.
@@ -28,9 +27,6 @@
 //!   reads `reprove.toml`, `REPROVE_*` variables and `.goreleaser.yaml` build
 //!   entries, merges them by precedence with conflicts reported, and pins Go
 //!   versions to toolchain images in `reprove.lock`.
-//!
-//! Later stages (modules, source, toolchain, sandbox, rebuild, report) join them
-//! as the issues that define them land.
 #![deny(missing_docs)]
 
 pub mod compare;
