@@ -560,15 +560,32 @@ fn warm_cache_needs_no_registry_and_concurrent_pulls_share_one_unpack() {
     assert_eq!(json(&out)["cached"], true);
     eprintln!("warm pull by digest (process start included): {elapsed:?}");
 
-    // gc: a recently used image stays; --all removes it.
+    // gc: a recently used image stays, with the Go build cache made with it; a build
+    // cache whose image is not cached goes; --all removes the rest.
+    let build_cache = |key: &str, image: &str| {
+        let dir = cache.join("gocache").join(key);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(cache.join("gocache").join(format!("{key}.toolchain")), format!("{image}\n"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        dir
+    };
+    let kept = build_cache(&"a".repeat(32), &image.manifest_digest.to_string());
+    let orphan = build_cache(&"b".repeat(32), &format!("sha256:{}", "0".repeat(64)));
     let gc = run_ok(&mut reprove(&["toolchain", "gc", "--cache-dir", &cache.display().to_string(), "--json"]))
         .unwrap_or_else(|e| panic!("{e}"));
     check_schema("toolchain-gc", &json(&gc));
     assert_eq!(json(&gc)["kept_images"], 1);
+    assert_eq!(
+        (json(&gc)["kept_build_caches"].as_u64(), json(&gc)["removed_build_caches"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(kept.is_dir() && !orphan.exists());
     let gc = run_ok(&mut reprove(&["toolchain", "gc", "--all", "--cache-dir", &cache.display().to_string(), "--json"]))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(json(&gc)["removed_images"][0], image.manifest_digest.to_string().as_str());
+    assert_eq!(json(&gc)["removed_build_caches"], 1);
     assert_eq!(support_registry::tree(&cache.join("images/sha256")), Vec::<String>::new());
+    assert!(!kept.exists());
 }
 
 /// A tiny GOROOT: enough for `toolchain build` (bin/go, VERSION with a time line), with a

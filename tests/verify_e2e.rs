@@ -223,6 +223,15 @@ fn verify_end_to_end() {
     // The shared module cache and the toolchain were filled.
     assert!(cache.join("modcache/github.com/spf13/pflag@v1.0.5").is_dir());
     assert!(proxy.paths().iter().any(|r| r == PFLAG_ZIP), "{:?}", proxy.paths());
+    // The Go build cache names its toolchain image, so `toolchain gc` can tell when it is orphaned.
+    let markers: Vec<String> = fs::read_dir(cache.join("gocache"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".toolchain"))
+        .map(|e| fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    let manifest = cold["inputs"]["toolchain"]["manifestDigest"].as_str().unwrap_or_default();
+    assert_eq!(markers, [format!("{manifest}\n")], "{cold:#}");
 
     // Warm caches: the same report, minus timings and ids; nothing fetched again.
     let fetched = proxy.requests().len();

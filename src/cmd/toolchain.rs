@@ -150,10 +150,10 @@ enum CompressionArg {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct GcArgs {
-    /// Remove every cached image.
+    /// Remove every cached image and Go build cache.
     #[arg(long)]
     all: bool,
-    /// Remove images not used for this many days.
+    /// Remove images and Go build caches not used for this many days.
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     unused_for_days: u64,
     /// Print a JSON document (schemas/toolchain-gc.schema.json) instead of text.
@@ -403,6 +403,8 @@ fn gc(args: GcArgs) -> CommandResult {
             "removed_images": report.removed_images.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "removed_temporary": report.removed_temporary,
             "kept_images": report.kept_images,
+            "removed_build_caches": report.removed_build_caches,
+            "kept_build_caches": report.kept_build_caches,
         });
         println!("{doc:#}");
     } else {
@@ -410,10 +412,12 @@ fn gc(args: GcArgs) -> CommandResult {
             println!("removed {d}");
         }
         println!(
-            "{} images removed, {} kept, {} temporary directories removed ({})",
+            "{} images removed, {} kept, {} temporary directories removed; {} Go build caches removed, {} kept ({})",
             report.removed_images.len(),
             report.kept_images,
             report.removed_temporary,
+            report.removed_build_caches,
+            report.kept_build_caches,
             store.dir().display()
         );
     }

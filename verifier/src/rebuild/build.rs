@@ -37,6 +37,9 @@ pub struct Plan {
     pub env: BTreeMap<String, String>,
     /// The build cache directory on the host.
     pub gocache: PathBuf,
+    /// The manifest digest of the toolchain image, recorded beside the build
+    /// cache so `toolchain gc` can drop caches whose toolchain is gone.
+    pub toolchain_manifest: String,
     /// The output file name.
     pub output_name: String,
     /// Where the source is mounted and the build runs (`/src`).
@@ -48,7 +51,7 @@ pub struct Plan {
 }
 
 /// Plans the build of `recipe` in `image`.
-pub fn plan(recipe: &Recipe, _image: &PulledImage, toolchain: &PinnedImage, cache_dir: &Path) -> Plan {
+pub fn plan(recipe: &Recipe, image: &PulledImage, toolchain: &PinnedImage, cache_dir: &Path) -> Plan {
     let output_name = if recipe.output_name.is_empty() || recipe.output_name.contains('/') {
         "main".to_string()
     } else {
@@ -91,7 +94,16 @@ pub fn plan(recipe: &Recipe, _image: &PulledImage, toolchain: &PinnedImage, cach
     let key_material = format!("{}\n{}\n{:?}", toolchain.digest(), go_args.join("\0"), env);
     let key = sha256_hex(key_material.as_bytes());
     let gocache = cache_dir.join("gocache").join(&key[..32]);
-    Plan { go_args, env, gocache, output_name, src_mount: SRC.to_string(), user: None, umask: None }
+    Plan {
+        go_args,
+        env,
+        gocache,
+        toolchain_manifest: image.manifest_digest.to_string(),
+        output_name,
+        src_mount: SRC.to_string(),
+        user: None,
+        umask: None,
+    }
 }
 
 /// Whether the image has `git` on its PATH (the image's, else the sandbox default).
@@ -128,6 +140,10 @@ pub fn run(
     cancel: &CancelToken,
 ) -> Result<Built, RebuildError> {
     std::fs::create_dir_all(&plan.gocache).map_err(|e| RebuildError::io("create", &plan.gocache, e))?;
+    // Rewritten on every build: its mtime is the cache's last use.
+    let marker = crate::toolchain::build_cache_marker(&plan.gocache);
+    std::fs::write(&marker, format!("{}\n", plan.toolchain_manifest))
+        .map_err(|e| RebuildError::io("write", &marker, e))?;
     let config = image.config.config().as_ref();
     let mut argv = vec!["go".to_string()];
     argv.extend(plan.go_args.iter().cloned());

@@ -43,7 +43,7 @@ use std::sync::Arc;
 pub use auth::Credentials;
 pub use oci_spec::image::ImageConfiguration;
 pub use reference::{Digest, ImageRef, PinnedImage, Platform};
-pub use store::{GcOptions, GcReport, PulledImage, Store, StoreGuard};
+pub use store::{build_cache_marker, GcOptions, GcReport, PulledImage, Store, StoreGuard};
 
 /// How to reach registries: credentials and which hosts may use plain HTTP.
 #[derive(Debug, Clone, Default)]

@@ -106,6 +106,19 @@ pub struct GcReport {
     pub removed_temporary: usize,
     /// Images kept.
     pub kept_images: usize,
+    /// Go build caches (`gocache/<key>`) removed: unused for the same period,
+    /// or built with an image that is no longer in the cache.
+    pub removed_build_caches: usize,
+    /// Go build caches kept.
+    pub kept_build_caches: usize,
+}
+
+/// The file beside a Go build cache directory that names the toolchain image
+/// (manifest digest) it was built with; its mtime is the cache's last use.
+pub fn build_cache_marker(gocache: &Path) -> PathBuf {
+    let mut name = gocache.file_name().unwrap_or_default().to_os_string();
+    name.push(".toolchain");
+    gocache.with_file_name(name)
 }
 
 /// A shared lock on the store: gc waits while one is held. Hold it while a
@@ -445,11 +458,63 @@ impl Store {
             }
             let _ = fs::remove_dir(index.path());
         }
+        self.gc_build_caches(options.all, unused_for, now, &mut report)?;
         let locks = self.dir.join("locks");
         for l in fs::read_dir(&locks).map_err(|e| ToolchainError::io("list", &locks, e))?.flatten() {
             let _ = fs::remove_file(l.path());
         }
         Ok(report)
+    }
+}
+
+impl Store {
+    /// The Go build caches under `gocache/`, one per toolchain and recipe
+    /// (see `rebuild::build::plan`). Called with the exclusive lock held, so no
+    /// build is using them.
+    fn gc_build_caches(
+        &self,
+        all: bool,
+        unused_for: Duration,
+        now: SystemTime,
+        report: &mut GcReport,
+    ) -> Result<(), ToolchainError> {
+        let root = self.dir.join("gocache");
+        let entries = match fs::read_dir(&root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(ToolchainError::io("list", &root, e)),
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            // Only what reprove creates: directories named by a hex key. The
+            // markers go with their directory; stray files are left alone.
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !name.bytes().all(|b| b.is_ascii_hexdigit()) || !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let marker = build_cache_marker(&path);
+            let image_present = fs::read_to_string(&marker)
+                .ok()
+                .and_then(|t| t.trim().parse::<Digest>().ok())
+                .is_some_and(|d| self.image_dir(&d).is_dir());
+            let last_used = fs::metadata(&marker).and_then(|m| m.modified()).ok();
+            let stale = all
+                || !image_present
+                || last_used.is_none_or(|t| now.duration_since(t).unwrap_or_default() >= unused_for);
+            if stale {
+                unpack::remove_tree(&path).map_err(|err| ToolchainError::io("remove", &path, err))?;
+                match fs::remove_file(&marker) {
+                    Ok(()) => {}
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                    Err(err) => return Err(ToolchainError::io("remove", &marker, err)),
+                }
+                report.removed_build_caches += 1;
+            } else {
+                report.kept_build_caches += 1;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -562,5 +627,53 @@ impl<R: BufRead> Read for ZstdFrames<'_, R> {
             }
             self.decoder = Some(ruzstd::decoding::StreamingDecoder::new(input).map_err(io::Error::other)?);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build_cache(store: &Store, key: &str, image: Option<&str>, age: Duration) -> PathBuf {
+        let dir = store.dir().join("gocache").join(key);
+        fs::create_dir_all(dir.join("0a")).unwrap();
+        fs::write(dir.join("0a/entry-d"), b"cached").unwrap();
+        if let Some(image) = image {
+            let marker = build_cache_marker(&dir);
+            fs::write(&marker, format!("{image}\n")).unwrap();
+            File::options().write(true).open(&marker).unwrap().set_modified(SystemTime::now() - age).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn gc_collects_build_caches_by_toolchain_and_age() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let present = format!("sha256:{}", "1".repeat(64));
+        let gone = format!("sha256:{}", "2".repeat(64));
+        let image_dir = store.dir().join("images/sha256").join("1".repeat(64));
+        fs::create_dir_all(&image_dir).unwrap();
+        fs::write(image_dir.join("last-used"), b"").unwrap();
+        let day = Duration::from_secs(86400);
+        let fresh = build_cache(&store, &"a".repeat(32), Some(&present), Duration::ZERO);
+        let old = build_cache(&store, &"b".repeat(32), Some(&present), 40 * day);
+        let orphan = build_cache(&store, &"c".repeat(32), Some(&gone), Duration::ZERO);
+        let unmarked = build_cache(&store, &"d".repeat(32), None, Duration::ZERO);
+        let stray = store.dir().join("gocache/notes.txt");
+        fs::write(&stray, b"not ours").unwrap();
+
+        let report = store.gc(&GcOptions::default()).unwrap();
+        assert_eq!((report.removed_build_caches, report.kept_build_caches), (3, 1));
+        assert!(fresh.is_dir() && build_cache_marker(&fresh).is_file());
+        for d in [&old, &orphan, &unmarked] {
+            assert!(!d.exists() && !build_cache_marker(d).exists(), "{} survived", d.display());
+        }
+        assert!(stray.is_file(), "gc removed a file it did not create");
+        assert_eq!(report.kept_images, 1);
+
+        let report = store.gc(&GcOptions { all: true, ..Default::default() }).unwrap();
+        assert_eq!((report.removed_build_caches, report.kept_build_caches), (1, 0));
+        assert!(!fresh.exists());
     }
 }
