@@ -605,6 +605,7 @@ fn recipe_inputs_of_the_commit(p: &Project, proxy: &str, cache: &Path, toolchain
     status(&out, &doc, 0);
     assert_eq!(doc["inputs"]["toolchain"]["image"], toolchain);
     assert_eq!(doc["inputs"]["toolchain"]["from"], "reprove.lock", "{doc:#}");
+    ci_templates_gate_on_the_verdict(p, proxy, cache, stamped);
     // A lock without the recipe's Go version: exit 2 naming it and the command that adds it.
     fs::write(p.repo.join("reprove.lock"), format!("[toolchains]\n\"go1.21.0\" = \"{toolchain}\"\n"))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -907,4 +908,114 @@ fn check_names_the_variation_that_changes_the_output() {
         doc["variations"][0]["causes"].as_array().into_iter().flatten().filter_map(|c| c["code"].as_str()).collect();
     assert!(codes.contains(&"embedded-path"), "{doc:#}");
     assert_eq!(doc["inputs"]["source"]["commit"], p.commit.as_str());
+}
+
+/// The CI templates as their platforms run them: the GitHub composite action's
+/// `run` script with its `env` mapped from the inputs (defaults applied), and
+/// the GitLab hidden job's `script` with its variables; both without
+/// `--toolchain`, so the image comes from the commit's `reprove.lock`. A
+/// faithful reference passes the gate; one the commit does not reproduce fails it.
+fn ci_templates_gate_on_the_verdict(p: &Project, proxy: &str, cache: &Path, stamped: &str) {
+    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/templates");
+    let yaml = |path: PathBuf| -> serde_yaml_ng::Value {
+        let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let text = |v: &serde_yaml_ng::Value| v.as_str().map(str::to_string).unwrap_or_default();
+    let unstamped = p.reference("verifyapp-ci-unstamped", "go", &[]).display().to_string();
+    let repo = p.repo.display().to_string();
+    let cache_arg = format!("--cache-dir={}", cache.display());
+    let shell = |script: &str, vars: &[(String, String)]| -> Outcome {
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cmd = Command::new("bash");
+        let env = [("GOPROXY", proxy.to_string())];
+        goenv::base_env(&mut cmd, &std::env::temp_dir(), &cache.join("unused-host-modcache"), &env);
+        // As the runners do: GitHub runs `bash --noprofile --norc -eo pipefail`, GitLab a bash script with -e.
+        cmd.args(["--noprofile", "--norc", "-eo", "pipefail", "-c", script]).current_dir(p.path(""));
+        cmd.env_remove("GITHUB_STEP_SUMMARY");
+        cmd.envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        run(&mut cmd).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let report = |path: &Path| -> Value {
+        let doc: Value = serde_json::from_slice(&fs::read(path).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        schema::assert_valid("report.schema.json", &doc);
+        doc
+    };
+
+    // GitHub: inputs → the step's env (`${{ inputs.NAME }}`), `${{ github.sha }}` → the commit.
+    let action = yaml(templates.join("github/action.yml"));
+    let step = &action["runs"]["steps"][0];
+    let script = text(&step["run"]);
+    assert!(!script.is_empty(), "no run script in action.yml");
+    let github = |reference: &str, tag: &str| -> (Outcome, Value, String) {
+        let (report_path, summary) = (p.path(&format!("gh-{tag}.json")), p.path(&format!("gh-{tag}-summary.md")));
+        let given = [
+            ("reference", reference.to_string()),
+            ("source", repo.clone()),
+            ("rev", "locked".to_string()),
+            ("args", cache_arg.clone()),
+            ("report", report_path.display().to_string()),
+            ("junit", p.path(&format!("gh-{tag}.xml")).display().to_string()),
+            ("reprove", reprove_bin().display().to_string()),
+        ];
+        let mut vars = vec![("GITHUB_STEP_SUMMARY".to_string(), summary.display().to_string())];
+        for (name, value) in step["env"].as_mapping().into_iter().flatten() {
+            let expr = text(value);
+            let input = expr.trim_start_matches("${{ inputs.").trim_end_matches(" }}");
+            assert!(input != expr, "env {name:?} is not an input: {expr}");
+            let value = given.iter().find(|(k, _)| *k == input).map(|(_, v)| v.clone()).unwrap_or_else(|| {
+                let default = text(&action["inputs"][input]["default"]);
+                assert!(!default.contains("${{"), "input {input} needs a value in this test: {default}");
+                default
+            });
+            vars.push((text(name), value));
+        }
+        assert!(vars.iter().any(|(k, v)| k == "TOOLCHAIN" && v.is_empty()), "{vars:?}");
+        let out = shell(&script, &vars);
+        let doc = report(&report_path);
+        (out, doc, fs::read_to_string(&summary).unwrap_or_default())
+    };
+    let (out, doc, summary) = github(stamped, "pass");
+    assert_eq!(out.status, Some(0), "{}", out.stderr_str());
+    assert_eq!(
+        (doc["verdict"].as_str(), doc["inputs"]["toolchain"]["from"].as_str()),
+        (Some("reproduced"), Some("reprove.lock"))
+    );
+    assert!(summary.contains("reproduced"), "job summary: {summary}");
+    let (out, doc, summary) = github(&unstamped, "fail");
+    assert_eq!((out.status, doc["verdict"].as_str()), (Some(1), Some("not-reproduced")), "{}", out.stderr_str());
+    assert!(summary.contains("ldflags"), "job summary: {summary}");
+
+    // GitLab: the hidden job's variables, then the job's own, then its script.
+    let gitlab = yaml(templates.join("gitlab/reprove-verify.gitlab-ci.yml"));
+    let job = &gitlab[".reprove-verify"];
+    let script: Vec<String> = job["script"].as_sequence().into_iter().flatten().map(text).collect();
+    assert!(!script.is_empty(), "no script in the GitLab template");
+    let gitlab_job = |reference: &str, tag: &str| -> (Outcome, Value) {
+        let dir = p.path(&format!("gl-{tag}"));
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let mut vars: Vec<(String, String)> = Vec::new();
+        for (name, value) in job["variables"].as_mapping().into_iter().flatten() {
+            let value = text(value).replace("$CI_COMMIT_SHA", "locked");
+            vars.push((text(name), value));
+        }
+        for (k, v) in [
+            ("REPROVE", reprove_bin().display().to_string()),
+            ("REPROVE_SOURCE", repo.clone()),
+            ("REPROVE_REFERENCE", reference.to_string()),
+            ("REPROVE_ARGS", cache_arg.clone()),
+        ] {
+            vars.retain(|(name, _)| name != k);
+            vars.push((k.to_string(), v));
+        }
+        let script = format!("cd {}\n{}", dir.display(), script.join("\n"));
+        let out = shell(&script, &vars);
+        (out, report(&dir.join("reprove-report.json")))
+    };
+    let (out, doc) = gitlab_job(stamped, "pass");
+    assert_eq!((out.status, doc["verdict"].as_str()), (Some(0), Some("reproduced")), "{}", out.stderr_str());
+    assert_eq!(doc["inputs"]["toolchain"]["from"], "reprove.lock");
+    let (out, doc) = gitlab_job(&unstamped, "fail");
+    assert_eq!((out.status, doc["verdict"].as_str()), (Some(1), Some("not-reproduced")), "{}", out.stderr_str());
 }
