@@ -786,6 +786,77 @@ fn git_layer() -> Vec<u8> {
     tar.finish()
 }
 
+/// A toolchain image of the host's Go on a base image of one layer (`layer`, a
+/// tar), pushed to `registry`; the reference pinned by digest.
+fn toolchain_on_base(registry: &Registry, name: &str, layer: Vec<u8>) -> String {
+    let base_ref = registry.reference(&format!("bases/{name}:1"));
+    let layer = Layer::from_tar(&layer, LayerCompression::Gzip, ManifestFormat::Oci).unwrap_or_else(|e| panic!("{e}"));
+    let config = support_registry::config(&["PATH=/usr/local/bin:/usr/bin:/bin"]);
+    let base = Image::assemble(config, vec![layer], ManifestFormat::Oci).unwrap_or_else(|e| panic!("{e}"));
+    base.push_blocking(&base_ref, &registry.options()).unwrap_or_else(|e| panic!("{e}"));
+    let mut go = Command::new("go");
+    hermetic_go_env(&mut go).args(["env", "GOROOT", "GOVERSION"]);
+    let env = run_ok(&mut go).unwrap_or_else(|e| panic!("{e}")).stdout_str();
+    let mut lines = env.lines();
+    let (goroot, version) = (lines.next().unwrap_or_default(), lines.next().unwrap_or_default());
+    let tag = format!("{}/toolchains/go-{name}:{}", registry.addr, version.trim_start_matches("go"));
+    let based = format!("{base_ref}@{}", base.manifest_digest);
+    let built = run_ok(
+        Command::new(reprove_bin())
+            .args(["toolchain", "build", "--goroot", goroot, "--base", &based])
+            .args(["--tag", &tag, "--push", "--json"]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let digest: Value = serde_json::from_slice(&built.stdout).unwrap_or_else(|e| panic!("{e}"));
+    format!("{tag}@{}", digest["digest"].as_str().unwrap_or_default())
+}
+
+/// A layer with `/usr/local/bin/stamp`, a static `-toolexec` wrapper that
+/// links the time of the link into `main.version`: a build that depends on
+/// the clock, as a C compiler expanding `__TIME__` would make one.
+fn clock_stamping_layer(dir: &Path) -> Vec<u8> {
+    let src = dir.join("stamp");
+    fs::create_dir_all(&src).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(src.join("go.mod"), "module stamp\n\ngo 1.19\n").unwrap_or_else(|e| panic!("{e}"));
+    let program = r#"package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+func main() {
+	args := os.Args[1:]
+	if filepath.Base(args[0]) == "link" && len(args) > 1 && args[1] != "-V=full" {
+		stamp := "-X=main.version=" + strconv.FormatInt(time.Now().Unix(), 10)
+		args = append([]string{args[0], stamp}, args[1:]...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		if e, ok := err.(*exec.ExitError); ok {
+			os.Exit(e.ExitCode())
+		}
+		os.Exit(1)
+	}
+}
+"#;
+    fs::write(src.join("main.go"), program).unwrap_or_else(|e| panic!("{e}"));
+    let bin = dir.join("stamp-bin");
+    let mut go = Command::new("go");
+    hermetic_go_env(&mut go).current_dir(&src).env("CGO_ENABLED", "0").env("GOWORK", "off").env("GOPROXY", "off");
+    run_ok(go.args(["build", "-trimpath", "-o"]).arg(&bin).arg(".")).unwrap_or_else(|e| panic!("{e}"));
+    let mut tar = TarBuilder::new();
+    for d in ["usr", "usr/local", "usr/local/bin"] {
+        tar.dir(d, 0o755);
+    }
+    tar.file("usr/local/bin/stamp", 0o755, &fs::read(&bin).unwrap_or_else(|e| panic!("{e}")));
+    tar.finish()
+}
+
 #[test]
 fn vcs_stamping_is_reproduced_from_a_clean_checkout_with_git_in_the_image() {
     let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
@@ -828,27 +899,7 @@ fn vcs_stamping_is_reproduced_from_a_clean_checkout_with_git_in_the_image() {
     assert!(out.stderr_str().contains("--base"), "{}", out.stderr_str());
 
     // The same Go on a base image with git: reproduced, stamps and all.
-    let base_ref = registry.reference("bases/git:1");
-    let layer =
-        Layer::from_tar(&git_layer(), LayerCompression::Gzip, ManifestFormat::Oci).unwrap_or_else(|e| panic!("{e}"));
-    let config = support_registry::config(&["PATH=/usr/local/bin:/usr/bin:/bin"]);
-    let base = Image::assemble(config, vec![layer], ManifestFormat::Oci).unwrap_or_else(|e| panic!("{e}"));
-    base.push_blocking(&base_ref, &registry.options()).unwrap_or_else(|e| panic!("{e}"));
-    let mut go = Command::new("go");
-    hermetic_go_env(&mut go).args(["env", "GOROOT", "GOVERSION"]);
-    let env = run_ok(&mut go).unwrap_or_else(|e| panic!("{e}")).stdout_str();
-    let mut lines = env.lines();
-    let (goroot, version) = (lines.next().unwrap_or_default(), lines.next().unwrap_or_default());
-    let tag = format!("{}/toolchains/go-git:{}", registry.addr, version.trim_start_matches("go"));
-    let based = format!("{base_ref}@{}", base.manifest_digest);
-    let built = run_ok(
-        Command::new(reprove_bin())
-            .args(["toolchain", "build", "--goroot", goroot, "--base", &based])
-            .args(["--tag", &tag, "--push", "--json"]),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let digest: Value = serde_json::from_slice(&built.stdout).unwrap_or_else(|e| panic!("{e}"));
-    let with_git = format!("{tag}@{}", digest["digest"].as_str().unwrap_or_default());
+    let with_git = toolchain_on_base(&registry, "git", git_layer());
     let a = ["--source", repo.as_str(), "--toolchain", &with_git, "--from-reference", "--ldflags="];
     let a: Vec<&str> = a.iter().copied().chain(["--reference", &reference_s]).collect();
     let (out, doc) = verify(&proxy.url(), &cache, &a);
@@ -887,27 +938,59 @@ fn check_names_the_variation_that_changes_the_output() {
         // Go's output does not depend on the umask or the user: both ran and changed nothing.
         assert_eq!(
             outcomes,
-            [("build-dir", false), ("environment", true), ("umask", true), ("user-id", true), ("warm-cache", true)],
+            [
+                ("time", true),
+                ("build-dir", false),
+                ("environment", true),
+                ("umask", true),
+                ("user-id", true),
+                ("warm-cache", true)
+            ],
             "{doc:#}"
         );
         let not_varied: Vec<&str> =
             doc["notVaried"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
         assert_eq!(not_varied.len(), 1, "{doc:#}");
-        assert!(not_varied[0].starts_with("time: "), "{doc:#}");
+        assert!(not_varied[0].starts_with("clock: "), "{doc:#}");
     } else {
         // Rootless runc maps only the caller: the user id is not varied, and the report says why.
         assert_eq!(
             outcomes,
-            [("build-dir", false), ("environment", true), ("umask", true), ("warm-cache", true)],
+            [("time", true), ("build-dir", false), ("environment", true), ("umask", true), ("warm-cache", true)],
             "{doc:#}"
         );
         let not_varied = doc["notVaried"].to_string();
         assert!(not_varied.contains("user-id: runc cannot run the build as another user"), "{doc:#}");
     }
     let codes: Vec<&str> =
-        doc["variations"][0]["causes"].as_array().into_iter().flatten().filter_map(|c| c["code"].as_str()).collect();
+        doc["variations"][1]["causes"].as_array().into_iter().flatten().filter_map(|c| c["code"].as_str()).collect();
     assert!(codes.contains(&"embedded-path"), "{doc:#}");
     assert_eq!(doc["inputs"]["source"]["commit"], p.commit.as_str());
+    assert!(doc["summary"].as_str().is_some_and(|s| s.contains("build-dir")), "{doc:#}");
+
+    // A build that links the clock in (a -toolexec wrapper in the image): the time
+    // variation, the control, differs, and the summary says the other differences
+    // cannot be put on their variations.
+    let stamping = toolchain_on_base(&registry, "stamp", clock_stamping_layer(&p.path("")));
+    let mut cmd = Command::new(reprove_bin());
+    goenv::base_env(&mut cmd, &std::env::temp_dir(), &cache.join("unused"), &[("GOPROXY", proxy.url())]);
+    cmd.args(["check", "--source"]).arg(&p.repo).args(["--toolchain", &stamping, "--env", "CGO_ENABLED=0"]);
+    cmd.args(["--env", "GOFLAGS=-toolexec=/usr/local/bin/stamp", "--trimpath", "--ldflags=", "--json"]);
+    cmd.arg("--cache-dir").arg(&cache).args(["--runtime", "runc"]);
+    let out = run(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}\nstdout:\n{}\nstderr:\n{}", out.stdout_str(), out.stderr_str()));
+    schema::assert_valid("check.schema.json", &doc);
+    status(&out, &doc, 1);
+    assert_eq!(
+        (doc["variations"][0]["name"].as_str(), doc["variations"][0]["identical"].as_bool()),
+        (Some("time"), Some(false)),
+        "{doc:#}"
+    );
+    assert!(doc["summary"].as_str().is_some_and(|s| s.contains("depends on the time")), "{doc:#}");
+    let timings: Vec<&str> =
+        doc["timings"].as_array().into_iter().flatten().filter_map(|t| t["step"].as_str()).collect();
+    assert!(timings.contains(&"build:time"), "{doc:#}");
 }
 
 /// The CI templates as their platforms run them: the GitHub composite action's

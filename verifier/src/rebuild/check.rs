@@ -10,11 +10,14 @@
 //! root sets both (`process.user`); rootless runc, bwrap and the engines
 //! cannot, and then the variation is listed as not varied with the reason,
 //! as it is when the output shows the runtime ignored it (the output file's
-//! mode or owner). The clock is never varied: a time namespace does not
-//! cover `CLOCK_REALTIME`; the builds run at different times anyway.
+//! mode or owner). The clock cannot be set back or forward (no namespace
+//! covers `CLOCK_REALTIME`), so the `time` variation is the same build again,
+//! at least [`LATER_BY`] after the baseline: it is also the control. When it
+//! differs, the output depends on when it was built (or is not deterministic
+//! at all), and the other variations' differences cannot be put on them.
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::report::v1 as verify_v1;
 use super::{build, prepare, report_recipe, CancelToken, Prepared, Progress, RebuildError, Request, Run, Step};
@@ -22,7 +25,7 @@ use super::{build, prepare, report_recipe, CancelToken, Prepared, Progress, Rebu
 /// One way the second build differs from the baseline.
 #[derive(Debug, Clone)]
 pub struct Variation {
-    /// A stable name: `build-dir`, `environment`, `umask`, `user-id`, `warm-cache`.
+    /// A stable name: `time`, `build-dir`, `environment`, `umask`, `user-id`, `warm-cache`.
     pub name: &'static str,
     /// What is varied, for people.
     pub description: &'static str,
@@ -31,7 +34,13 @@ pub struct Variation {
     warm_cache: bool,
     user: Option<(u32, u32)>,
     umask: Option<u32>,
+    /// Starts at least [`LATER_BY`] after the baseline finished.
+    later: bool,
 }
+
+/// How much later than the baseline the `time` variation starts: enough for
+/// a clock read at second resolution to differ.
+pub const LATER_BY: Duration = Duration::from_secs(2);
 
 /// The umask of the `umask` variation.
 pub const VARIED_UMASK: u32 = 0o077;
@@ -42,6 +51,17 @@ pub const VARIED_USER: (u32, u32) = (1000, 1000);
 pub fn variations() -> Vec<Variation> {
     vec![
         Variation {
+            name: "time",
+            description: "the same build again, at least 2 s after the baseline finished (the control: nothing else \
+                          changes)",
+            src_mount: None,
+            env: &[],
+            warm_cache: false,
+            user: None,
+            umask: None,
+            later: true,
+        },
+        Variation {
             name: "build-dir",
             description: "the source is at /home/builder/work/project instead of /src",
             src_mount: Some("/home/builder/work/project"),
@@ -49,6 +69,7 @@ pub fn variations() -> Vec<Variation> {
             warm_cache: false,
             user: None,
             umask: None,
+            later: false,
         },
         Variation {
             name: "environment",
@@ -65,6 +86,7 @@ pub fn variations() -> Vec<Variation> {
             warm_cache: false,
             user: None,
             umask: None,
+            later: false,
         },
         Variation {
             name: "umask",
@@ -74,6 +96,7 @@ pub fn variations() -> Vec<Variation> {
             warm_cache: false,
             user: None,
             umask: Some(VARIED_UMASK),
+            later: false,
         },
         Variation {
             name: "user-id",
@@ -83,6 +106,7 @@ pub fn variations() -> Vec<Variation> {
             warm_cache: false,
             user: Some(VARIED_USER),
             umask: None,
+            later: false,
         },
         Variation {
             name: "warm-cache",
@@ -92,14 +116,16 @@ pub fn variations() -> Vec<Variation> {
             warm_cache: true,
             user: None,
             umask: None,
+            later: false,
         },
     ]
 }
 
 /// What `reprove check` never varies, and why. A variation the runtime
 /// cannot apply is added to the report's list when it is skipped.
-pub const NOT_VARIED: &[&str] = &["time: a time namespace cannot change CLOCK_REALTIME, so the clock is not set \
-                                   back or forward; the builds run at different times anyway"];
+pub const NOT_VARIED: &[&str] = &["clock: no namespace changes CLOCK_REALTIME, so the clock is not set back or \
+                                   forward; the time variation builds again later instead, which finds a dependence \
+                                   on the second or minute of the build but not on the date"];
 
 /// Version 1 of the `reprove check --json` document (schemas/check.schema.json).
 pub mod v1 {
@@ -199,9 +225,18 @@ pub fn check(req: &Request, progress: &dyn Progress, cancel: &CancelToken) -> v1
         Ok(()) => {
             let differing: Vec<&str> =
                 out.variations.iter().filter(|v| !v.identical).map(|v| v.name.as_str()).collect();
+            let control_differs = out.variations.iter().any(|v| v.name == "time" && !v.identical);
             if differing.is_empty() {
                 out.verdict = "reproducible".into();
                 out.summary = format!("every variation ({}) built the same binary", out.variations.len());
+            } else if control_differs {
+                out.verdict = "not-reproducible".into();
+                out.summary = format!(
+                    "the same build, run again later, made another binary: the output depends on the time of the \
+                     build or is not deterministic, so the other differences may not come from their variations \
+                     (differing: {})",
+                    differing.join(", ")
+                );
             } else {
                 out.verdict = "not-reproducible".into();
                 out.summary = format!("the output changes with: {}", differing.join(", "));
@@ -234,7 +269,11 @@ fn builds(
         std::fs::read(&baseline.path).map_err(|e| (Step::Build, RebuildError::io("read", &baseline.path, e)))?;
     let base_sha = super::sha256_hex(&base_bytes);
     out.baseline = Some(verify_v1::Artifact { sha256: base_sha.clone(), size: base_bytes.len() as u64, path: None });
+    let baseline_finished = Instant::now();
     for v in variations() {
+        if v.later {
+            std::thread::sleep(LATER_BY.saturating_sub(baseline_finished.elapsed()));
+        }
         let mut vp = plan.clone();
         vp.gocache =
             if v.warm_cache { baseline_plan.gocache.clone() } else { work.join(format!("gocache-{}", v.name)) };
