@@ -192,14 +192,14 @@ impl SourceError {
 #[non_exhaustive]
 pub enum HostKeyProblem {
     /// No known_hosts line for the host holds a key of this type.
-    #[error("is not in known_hosts ({}){}; check the fingerprint with the server's owner, then add the key (`ssh-keyscan{} HOST`) to one of those files or name a file that has it in REPROVE_SSH_KNOWN_HOSTS", display_files(files), other_types_note(other_types), if *port == 22 { String::new() } else { format!(" -p {port}") })]
+    #[error("is not in known_hosts ({}){}; check the fingerprint with the server's owner, then add the key (`{keyscan}`) to one of those files or name a file that has it in REPROVE_SSH_KNOWN_HOSTS", display_files(files), other_types_note(other_types))]
     Unknown {
         /// The files read.
         files: Vec<PathBuf>,
         /// Key types that lines for the host do hold.
         other_types: Vec<String>,
-        /// The port (for the `ssh-keyscan` hint).
-        port: u16,
+        /// The command that prints the server's keys in known_hosts form.
+        keyscan: String,
     },
     /// A known_hosts line for the host holds another key of the same type.
     #[error(

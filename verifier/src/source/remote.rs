@@ -234,7 +234,9 @@ fn certificate_check(
         Ok(Verdict::Mismatch { at, expected }) => HostKeyProblem::Mismatch { at, expected },
         Ok(Verdict::Revoked { at }) => HostKeyProblem::Revoked { at },
         Ok(Verdict::Unknown { other_types }) => {
-            HostKeyProblem::Unknown { files: opts.known_hosts.clone(), other_types, port: target.port }
+            let port = if target.port == 22 { String::new() } else { format!(" -p {}", target.port) };
+            let keyscan = format!("ssh-keyscan{port} {}", target.host);
+            HostKeyProblem::Unknown { files: opts.known_hosts.clone(), other_types, keyscan }
         }
         Err(e) => HostKeyProblem::Unreadable { reason: format!("reading known_hosts: {e}") },
     };
