@@ -419,10 +419,10 @@ impl RebuildError {
             RebuildError::Reference { .. } | RebuildError::ReferenceInImage { .. } => "reference-unreadable".into(),
             RebuildError::Source(SourceError::Clone { .. }) => "clone-failed".into(),
             RebuildError::Source(SourceError::Auth { .. }) => "clone-auth-failed".into(),
-            RebuildError::Source(SourceError::HostKey { problem: HostKeyProblem::Unknown { .. }, .. }) => {
-                "ssh-host-key-unknown".into()
-            }
-            RebuildError::Source(SourceError::HostKey { .. }) => "ssh-host-key-refused".into(),
+            RebuildError::Source(SourceError::HostKey { problem, .. }) => match **problem {
+                HostKeyProblem::Unknown { .. } => "ssh-host-key-unknown".into(),
+                _ => "ssh-host-key-refused".into(),
+            },
             RebuildError::Source(SourceError::Certificate { .. }) => "tls-certificate-untrusted".into(),
             RebuildError::Source(SourceError::Revision { .. }) => "unknown-revision".into(),
             RebuildError::Source(SourceError::UnsafeEntry { .. }) => "unsafe-tree".into(),

@@ -86,7 +86,7 @@ pub enum SourceError {
         /// `SHA256:…`, as `ssh-keygen -l` prints it.
         fingerprint: String,
         /// What is wrong with it.
-        problem: HostKeyProblem,
+        problem: Box<HostKeyProblem>,
     },
     /// The https server's certificate is not trusted (or not for that host).
     #[error("refusing to clone {url}: the TLS certificate of {host} is not trusted: {message}; for a private CA, set SSL_CERT_FILE to its PEM file")]

@@ -249,7 +249,7 @@ fn classify(url: &str, ssh: Option<&SshTarget>, seen: Seen, e: &git2::Error, opt
         return timeout(url, opts.timeout);
     }
     if let Some((host, key_type, fingerprint, problem)) = seen.host_key {
-        return SourceError::HostKey { url: url.to_string(), host, key_type, fingerprint, problem };
+        return SourceError::HostKey { url: url.to_string(), host, key_type, fingerprint, problem: Box::new(problem) };
     }
     let host = match ssh {
         Some(t) => known_hosts::lookup_name(&t.host, t.port),
