@@ -97,7 +97,8 @@ pub(crate) fn clone(
         return Err(SourceError::Clone { url: url.to_string(), message: format!("cannot start the clone: {e}") });
     }
     // A little grace after the deadline: the callbacks abort the transfer themselves when they run.
-    match rx.recv_timeout(opts.timeout + Duration::from_secs(5)) {
+    let grace = (opts.timeout / 10).min(Duration::from_secs(5));
+    match rx.recv_timeout(opts.timeout + grace) {
         Ok(result) => result,
         Err(_) => Err(timeout(url, opts.timeout)),
     }
