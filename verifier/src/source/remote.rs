@@ -192,11 +192,15 @@ fn credentials(
     if !allowed.contains(git2::CredentialType::SSH_KEY) {
         return refuse(Some(user), format!("the server offers no public-key authentication ({allowed:?})"));
     }
-    if std::env::var_os("SSH_AUTH_SOCK").is_none_or(|s| s.is_empty()) {
+    let Some(sock) = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()) else {
         return refuse(
             Some(user),
             "no ssh agent: SSH_AUTH_SOCK is not set (start ssh-agent and ssh-add the key)".into(),
         );
+    };
+    if !Path::new(&sock).exists() {
+        let sock = Path::new(&sock).display().to_string();
+        return refuse(Some(user), format!("no ssh agent: SSH_AUTH_SOCK names {sock}, which does not exist"));
     }
     let attempts = {
         let mut s = seen.borrow_mut();
