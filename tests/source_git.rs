@@ -2,9 +2,12 @@
 //! (full and short commit ids, tags, branches, HEAD) resolve to the commit git
 //! names; the export holds exactly the commit's tree (modes, symlinks kept as
 //! symlinks, submodules reported, no `.git`, nothing from the working tree);
-//! dirty working trees are detected; local paths, `file://` clones (libgit2)
-//! and `http://` clones (the git command, from a server on 127.0.0.1) give the
-//! same result; hostile trees (a `.git` entry) and helper transports are refused.
+//! dirty working trees are detected; local paths, `file://` clones and
+//! `http://` clones (libgit2, from `git http-backend` on 127.0.0.1) give the
+//! same result; a server that asks for credentials is an `Auth` error (none
+//! are sent) and one that stalls ends at the clone's deadline; hostile trees
+//! (a `.git` entry) and helper transports are refused. ssh and https clones:
+//! tests/source_transports.rs.
 
 #[path = "fixtures/mod/server.rs"]
 mod server;
@@ -16,8 +19,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
+use std::time::{Duration, Instant};
 use support::run_ok;
-use verifier::source::{Source, SourceError};
+
+use verifier::source::{CloneOptions, Source, SourceError};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let mut cmd = Command::new("git");
@@ -252,14 +257,13 @@ fn only_ordinary_transports_are_cloned() {
 }
 
 #[test]
-fn http_urls_are_cloned_by_git_and_give_the_same_export() {
+fn http_urls_are_cloned_and_give_the_same_export() {
     let r = make_repo();
-    // A bare copy served as static files: git's "dumb" HTTP protocol, on 127.0.0.1.
+    // A bare copy behind git's smart HTTP protocol (libgit2 does not speak the dumb one), on 127.0.0.1.
     let served = r.work.join("served");
     fs::create_dir(&served).unwrap_or_else(|e| panic!("{e}"));
     git(&served, &["clone", "-q", "--bare", &r.dir.display().to_string(), "repo.git"]);
-    git(&served.join("repo.git"), &["update-server-info"]);
-    let srv = server::Server::start(server::Behavior::Serve(server::Serve::dir(&served)));
+    let srv = server::Server::start(server::Behavior::GitHttpBackend(served.clone()));
     let url = format!("{}/repo.git", srv.url().trim_end_matches('/'));
     let cloned = Source::open(&url, &r.work).unwrap_or_else(|e| panic!("{url}: {e}"));
     assert_eq!(cloned.uri(), url);
@@ -274,4 +278,28 @@ fn http_urls_are_cloned_by_git_and_give_the_same_export() {
     // A server that has no such repository: a clone error, not a panic.
     let missing = Source::open(&format!("{}/nope.git", srv.url().trim_end_matches('/')), &r.work).err();
     assert!(matches!(missing, Some(SourceError::Clone { .. })), "{missing:?}");
+
+    // A server that asks for credentials: reprove sends none, and says so (infrastructure, not input).
+    let mut private = server::Serve::dir(&served);
+    private.auth = Some("Basic dTpw".into());
+    let srv = server::Server::start(server::Behavior::Serve(private));
+    let url = format!("{}/repo.git", srv.url());
+    let e = Source::open(&url, &r.work).err();
+    assert!(matches!(&e, Some(SourceError::Auth { message, .. }) if message.contains("asks for credentials")), "{e:?}");
+    assert!(e.as_ref().is_some_and(|e| !e.is_input() && !e.is_security()), "{e:?}");
+}
+
+#[test]
+fn a_clone_that_stalls_ends_at_its_deadline() {
+    let r = make_repo();
+    let srv = server::Server::start(server::Behavior::Hang);
+    let url = format!("{}/repo.git", srv.url());
+    let opts = CloneOptions { timeout: Duration::from_secs(1), known_hosts: Vec::new() };
+    let started = Instant::now();
+    let e = Source::open_with(&url, &r.work, &opts).err();
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        matches!(&e, Some(SourceError::Clone { message, .. }) if message == "the clone did not finish within 1s"),
+        "{e:?}"
+    );
 }

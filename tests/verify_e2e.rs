@@ -25,7 +25,9 @@
 //! report); a tampered module in the proxy (error `checksum-mismatch` naming
 //! the module, exit 3); a reference built in a go.work workspace (error
 //! `go-workspace` naming the `(devel)` module, exit 2); `reprove check` with
-//! runc as root also varies the umask and the user id. Every JSON report is checked against
+//! runc as root also varies the umask and the user id; the source cloned from
+//! an `ssh://` URL served by a real sshd (reproduced; refused with a security
+//! error when known_hosts does not list the host). Every JSON report is checked against
 //! `schemas/report.schema.json`; Markdown, `$GITHUB_STEP_SUMMARY` and JUnit
 //! outputs are checked once.
 
@@ -47,6 +49,7 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 use server::{Behavior, Serve, Server};
+use support::ssh::{self, Agent, Sshd};
 use support::{hermetic_go_env, reprove_bin, run, run_ok, Outcome};
 use support_registry::{Registry, TarBuilder};
 use verifier::toolchain::build::{Image, Layer, LayerCompression, ManifestFormat};
@@ -123,10 +126,18 @@ impl Drop for Project {
 
 /// `reprove verify ARGS --json` with GOPROXY at `proxy`; the report, checked against the schema.
 fn verify(proxy: &str, cache: &Path, args: &[&str]) -> (Outcome, Value) {
+    verify_with_env(proxy, cache, args, &[])
+}
+
+/// [`verify`] with these environment variables too.
+fn verify_with_env(proxy: &str, cache: &Path, args: &[&str], env: &[(&str, &Path)]) -> (Outcome, Value) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut cmd = Command::new(reprove_bin());
     let here = std::env::temp_dir();
     goenv::base_env(&mut cmd, &here, &cache.join("unused-host-modcache"), &[("GOPROXY", proxy.to_string())]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     cmd.env_remove("GITHUB_STEP_SUMMARY").arg("verify").args(args).arg("--cache-dir").arg(cache).arg("--json");
     let out = run(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -640,6 +651,55 @@ fn recipe_inputs_of_the_commit(p: &Project, proxy: &str, cache: &Path, toolchain
     assert_eq!(doc["recipe"]["ldflags"], format!("-X main.version=1.3.0 -X main.commit={released}").as_str());
     assert_eq!(doc["recipe"]["origins"]["ldflags"], "goreleaser:.goreleaser.yaml#verifyapp", "{doc:#}");
     git(&p.repo, &["checkout", "-q", "main"]);
+}
+
+#[test]
+fn verify_from_an_ssh_url_reaches_a_verdict() {
+    let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
+    let toolchain = image(&registry);
+    let proxy = Server::start(Behavior::Serve(Serve::dir(&goenv::proxy_root())));
+    let p = Project::new();
+    let reference = p.reference("verifyapp", "go", &[]).display().to_string();
+    // The repository behind a real sshd on 127.0.0.1, cloned as this user with the agent's key.
+    let dir = p.path("ssh");
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let client = dir.join("id_client");
+    let authorized = dir.join("authorized_keys");
+    fs::write(&authorized, format!("{}\n", ssh::keygen(&client))).unwrap_or_else(|e| panic!("{e}"));
+    let sshd = Sshd::start(&dir, &authorized);
+    let agent = Agent::start(&dir, &client);
+    let known = dir.join("known_hosts");
+    fs::write(&known, sshd.known_hosts_line()).unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("ssh://{}@127.0.0.1:{}{}", ssh::user(), sshd.port, p.repo.display());
+    let a = ["--source", &url, "--rev", "v1.0.0", "--toolchain", &toolchain, "--from-reference", "--ldflags="];
+    let a: Vec<&str> = a.iter().copied().chain(["--reference", &reference, "--runtime", "runc"]).collect();
+    let env = [("SSH_AUTH_SOCK", agent.sock.as_path()), ("REPROVE_SSH_KNOWN_HOSTS", known.as_path())];
+    let (out, doc) = verify_with_env(&proxy.url(), &p.path("cache"), &a, &env);
+    status(&out, &doc, 0);
+    assert_eq!(doc["verdict"], "reproduced", "{doc:#}\nsshd:\n{}", sshd.log());
+    assert_eq!(doc["inputs"]["source"]["uri"], url.as_str());
+    assert_eq!(doc["inputs"]["source"]["commit"], p.commit.as_str());
+    assert_eq!(doc["inputs"]["source"]["tags"][0], "v1.0.0");
+
+    // The same server when known_hosts does not list it: a security error, before anything is fetched.
+    let unknown = dir.join("known_hosts.empty");
+    fs::write(&unknown, "").unwrap_or_else(|e| panic!("{e}"));
+    let fetched = proxy.requests().len();
+    let env = [("SSH_AUTH_SOCK", agent.sock.as_path()), ("REPROVE_SSH_KNOWN_HOSTS", unknown.as_path())];
+    let (out, doc) = verify_with_env(&proxy.url(), &p.path("cache-2"), &a, &env);
+    status(&out, &doc, 3);
+    let err = &doc["error"];
+    assert_eq!(
+        (err["step"].as_str(), err["class"].as_str(), err["code"].as_str()),
+        (Some("source"), Some("security"), Some("ssh-host-key-unknown")),
+        "{doc:#}"
+    );
+    let message = err["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&sshd.fingerprint()) && message.contains(&format!("[127.0.0.1]:{}", sshd.port)),
+        "{message}"
+    );
+    assert_eq!(proxy.requests().len(), fetched, "modules were fetched for a refused source");
 }
 
 #[test]

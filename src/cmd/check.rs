@@ -19,7 +19,8 @@ use crate::exit::{CommandResult, Failure, Verdict};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The source: a local Git repository, or a clone URL (file://, https://, ssh://).
+    /// The source: a local Git repository, or a clone URL (file://, https://, ssh://, user@host:path);
+    /// ssh uses the ssh agent and known_hosts ($REPROVE_SSH_KNOWN_HOSTS, else ~/.ssh/known_hosts).
     #[arg(long, value_name = "PATH|URL", default_value = ".")]
     source: String,
     /// The revision to build: a commit id, a tag or a branch.

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod fixtures;
+pub(crate) mod ssh;
 
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;

@@ -52,7 +52,7 @@ use crate::gomod::failure::Code;
 use crate::gomod::sumdb::ChecksumDb;
 use crate::recipe::{BuildVcs, Recipe};
 use crate::sandbox::{self, CancelToken, RuntimeChoice};
-use crate::source::{Source, SourceError};
+use crate::source::{HostKeyProblem, Source, SourceError};
 use crate::toolchain::{PinnedImage, PullOptions, RegistryOptions, Store, ToolchainError};
 use recipe::RecipeInputs;
 use report::v1;
@@ -360,7 +360,8 @@ pub enum Class {
     Input,
     /// The machine, network, registry or sandbox (exit 3).
     Infrastructure,
-    /// Content that does not match go.sum (exit 3: nothing was built from it).
+    /// Content that does not match go.sum, or a source server whose identity is not
+    /// vouched for (ssh host key, TLS certificate): exit 3, nothing was built from it.
     Security,
 }
 
@@ -399,6 +400,7 @@ impl RebuildError {
             | RebuildError::KeepNotEmpty(_) => Class::Input,
             RebuildError::Lock(e) if e.is_input() => Class::Input,
             RebuildError::Source(e) if e.is_input() => Class::Input,
+            RebuildError::Source(e) if e.is_security() => Class::Security,
             RebuildError::Toolchain(e) if e.is_input() => Class::Input,
             RebuildError::Sandbox(e) if e.is_input() => Class::Input,
             RebuildError::Download(DownloadError::Cache { .. } | DownloadError::Setup(_)) => Class::Infrastructure,
@@ -416,6 +418,12 @@ impl RebuildError {
         match self {
             RebuildError::Reference { .. } | RebuildError::ReferenceInImage { .. } => "reference-unreadable".into(),
             RebuildError::Source(SourceError::Clone { .. }) => "clone-failed".into(),
+            RebuildError::Source(SourceError::Auth { .. }) => "clone-auth-failed".into(),
+            RebuildError::Source(SourceError::HostKey { problem, .. }) => match **problem {
+                HostKeyProblem::Unknown { .. } => "ssh-host-key-unknown".into(),
+                _ => "ssh-host-key-refused".into(),
+            },
+            RebuildError::Source(SourceError::Certificate { .. }) => "tls-certificate-untrusted".into(),
             RebuildError::Source(SourceError::Revision { .. }) => "unknown-revision".into(),
             RebuildError::Source(SourceError::UnsafeEntry { .. }) => "unsafe-tree".into(),
             RebuildError::Source(_) => "source".into(),

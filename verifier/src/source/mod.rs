@@ -8,13 +8,25 @@
 //! tells whether a local working tree is dirty ([`Source::dirty_paths`]), and
 //! [`export`]s exactly that commit's tree into a new directory.
 //!
-//! Clones: `file://` URLs are fetched with libgit2 (built without network
-//! transports, which keeps the build lean); `https://`, `ssh://`, `git://` and
-//! scp-like `user@host:path` URLs are cloned by the `git` command on the host
-//! (through [`crate::sandbox::run_host`]: a deadline, an output cap, no
-//! terminal prompt), so its credential helpers and ssh agent apply. Every clone
-//! is a bare repository in a temporary directory below a directory the caller
-//! owns, removed when the [`Source`] is dropped.
+//! Clones: every URL is fetched by libgit2 (vendored, with its https and ssh
+//! transports linked against the system's OpenSSL and libssh2); there is no
+//! `git` command and no fallback to one. Accepted: `file://`, `https://`,
+//! `http://`, `ssh://` (and scp-like `user@host:path`), `git://`; anything else
+//! (`ext::`, `fd::`, other schemes) is refused before anything runs.
+//!   - ssh authenticates with the ssh agent (`SSH_AUTH_SOCK`) as the URL's user
+//!     (else `$USER`). The server's host key must be listed in a known_hosts
+//!     file ([`CloneOptions::known_hosts`]: `$REPROVE_SSH_KNOWN_HOSTS` when set,
+//!     else `~/.ssh/known_hosts` and `/etc/ssh/ssh_known_hosts`); an unknown,
+//!     changed or revoked key is refused ([`SourceError::HostKey`], naming the
+//!     host and the key's SHA256 fingerprint), never accepted on first use.
+//!   - https trusts what OpenSSL trusts: the system store, and the files named
+//!     by `SSL_CERT_FILE` / `SSL_CERT_DIR` when set (a private CA). An
+//!     untrusted certificate is [`SourceError::Certificate`]. No credentials
+//!     are sent: a server that asks for them is [`SourceError::Auth`].
+//!   - The clone has a deadline ([`CloneOptions::timeout`]).
+//!
+//! Every clone is a bare repository in a temporary directory below a directory
+//! the caller owns, removed when the [`Source`] is dropped.
 //!
 //! What it is not: it never checks out into the user's working tree, never
 //! writes into the repository, and the export never contains `.git`.
@@ -26,6 +38,8 @@
 //! `..`, `.git`, or containing `/` or NUL are refused.
 
 mod export;
+mod known_hosts;
+mod remote;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -52,12 +66,48 @@ pub enum SourceError {
         /// libgit2's message.
         message: String,
     },
-    /// The clone failed.
+    /// The clone failed: network, server, timeout.
     #[error("cannot clone {url}: {message}")]
     Clone {
         /// The URL.
         url: String,
-        /// What failed, with git's own words.
+        /// What failed, with libgit2's own words.
+        message: String,
+    },
+    /// The ssh server's host key is not one a known_hosts file lists for it.
+    #[error("refusing to clone {url}: the ssh host key of {host} ({key_type} {fingerprint}) {problem}")]
+    HostKey {
+        /// The URL.
+        url: String,
+        /// The host as known_hosts names it: `host`, or `[host]:port`.
+        host: String,
+        /// The key's type (`ssh-ed25519`…).
+        key_type: String,
+        /// `SHA256:…`, as `ssh-keygen -l` prints it.
+        fingerprint: String,
+        /// What is wrong with it.
+        problem: Box<HostKeyProblem>,
+    },
+    /// The https server's certificate is not trusted (or not for that host).
+    #[error("refusing to clone {url}: the TLS certificate of {host} is not trusted: {message}; for a private CA, set SSL_CERT_FILE to its PEM file")]
+    Certificate {
+        /// The URL.
+        url: String,
+        /// The host (and port).
+        host: String,
+        /// libgit2's (OpenSSL's) words.
+        message: String,
+    },
+    /// The server refused the credentials, or asked for some reprove does not send.
+    #[error("cannot clone {url}: authentication to {host}{} failed: {message}", user.as_ref().map(|u| format!(" as {u}")).unwrap_or_default())]
+    Auth {
+        /// The URL.
+        url: String,
+        /// The host (and port).
+        host: String,
+        /// The user, when there is one.
+        user: Option<String>,
+        /// What failed.
         message: String,
     },
     /// The revision does not name a commit.
@@ -115,6 +165,7 @@ impl SourceError {
     /// Whether the error is the user's input (exit 2) rather than the
     /// machine's (exit 3). A clone that fails is infrastructure (network,
     /// credentials); a location or revision that does not exist is input.
+    /// A refused host key or certificate is neither: see [`SourceError::is_security`].
     pub fn is_input(&self) -> bool {
         matches!(
             self,
@@ -125,8 +176,89 @@ impl SourceError {
         )
     }
 
+    /// Whether the error is a security refusal (exit 3, class `security`): an
+    /// ssh host key that known_hosts does not vouch for, or an untrusted TLS certificate.
+    pub fn is_security(&self) -> bool {
+        matches!(self, SourceError::HostKey { .. } | SourceError::Certificate { .. })
+    }
+
     fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> SourceError {
         SourceError::Io { action, path: path.into(), source }
+    }
+}
+
+/// Why an ssh host key is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostKeyProblem {
+    /// No known_hosts line for the host holds a key of this type.
+    #[error("is not in known_hosts ({}){}; check the fingerprint with the server's owner, then add the key (`{keyscan}`) to one of those files or name a file that has it in REPROVE_SSH_KNOWN_HOSTS", display_files(files), other_types_note(other_types))]
+    Unknown {
+        /// The files read.
+        files: Vec<PathBuf>,
+        /// Key types that lines for the host do hold.
+        other_types: Vec<String>,
+        /// The command that prints the server's keys in known_hosts form.
+        keyscan: String,
+    },
+    /// A known_hosts line for the host holds another key of the same type.
+    #[error(
+        "does not match the key in {at} ({expected}): the host key changed, or someone is intercepting the connection"
+    )]
+    Mismatch {
+        /// `file:line` of the line.
+        at: String,
+        /// The fingerprint of the listed key.
+        expected: String,
+    },
+    /// A known_hosts `@revoked` line holds this key.
+    #[error("is revoked ({at})")]
+    Revoked {
+        /// `file:line` of the line.
+        at: String,
+    },
+    /// The key or the known_hosts files could not be read.
+    #[error("cannot be checked: {reason}")]
+    Unreadable {
+        /// Why.
+        reason: String,
+    },
+}
+
+fn display_files(files: &[PathBuf]) -> String {
+    if files.is_empty() {
+        return "no files".into();
+    }
+    files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+fn other_types_note(types: &[String]) -> String {
+    if types.is_empty() {
+        String::new()
+    } else {
+        format!(", which lists only {} keys for it", types.join(", "))
+    }
+}
+
+/// How URLs are cloned.
+#[derive(Debug, Clone)]
+pub struct CloneOptions {
+    /// The deadline of the whole clone.
+    pub timeout: Duration,
+    /// The known_hosts files an ssh host key is looked up in, in order.
+    pub known_hosts: Vec<PathBuf>,
+}
+
+impl CloneOptions {
+    /// [`CLONE_TIMEOUT`], and the known_hosts file named by
+    /// `$REPROVE_SSH_KNOWN_HOSTS` when it is set and not empty, else
+    /// `~/.ssh/known_hosts` and `/etc/ssh/ssh_known_hosts` (as `ssh` reads them).
+    pub fn from_env() -> CloneOptions {
+        let known_hosts = match std::env::var_os("REPROVE_SSH_KNOWN_HOSTS").filter(|v| !v.is_empty()) {
+            Some(file) => vec![PathBuf::from(file)],
+            None => known_hosts::default_files(),
+        };
+        CloneOptions { timeout: CLONE_TIMEOUT, known_hosts }
     }
 }
 
@@ -162,7 +294,7 @@ impl std::fmt::Debug for Source {
     }
 }
 
-/// How long a `git clone` of a remote URL may take.
+/// How long a clone of a URL may take.
 pub const CLONE_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// Whether `location` is a URL (or scp-like `user@host:path`) rather than a path.
@@ -179,8 +311,14 @@ pub fn is_url(location: &str) -> bool {
 }
 
 impl Source {
-    /// Opens a local repository, or clones a URL into a temporary directory below `work_dir`.
+    /// Opens a local repository, or clones a URL into a temporary directory
+    /// below `work_dir` with [`CloneOptions::from_env`].
     pub fn open(location: &str, work_dir: &Path) -> Result<Source, SourceError> {
+        Source::open_with(location, work_dir, &CloneOptions::from_env())
+    }
+
+    /// [`Source::open`], cloning with `opts`.
+    pub fn open_with(location: &str, work_dir: &Path, opts: &CloneOptions) -> Result<Source, SourceError> {
         if location.is_empty() || location.starts_with('-') {
             return Err(SourceError::Location {
                 location: location.to_string(),
@@ -188,7 +326,7 @@ impl Source {
             });
         }
         if is_url(location) {
-            return Source::clone(location, work_dir);
+            return Source::clone(location, work_dir, opts);
         }
         let path = Path::new(location);
         if !path.is_dir() {
@@ -205,60 +343,23 @@ impl Source {
         Ok(Source { repo, uri, location: location.to_string(), _clone: None })
     }
 
-    fn clone(url: &str, work_dir: &Path) -> Result<Source, SourceError> {
+    fn clone(url: &str, work_dir: &Path, opts: &CloneOptions) -> Result<Source, SourceError> {
+        // Only the ordinary transports: never ext::, fd:: or another helper.
+        let scheme_ok = ["file://", "https://", "http://", "ssh://", "git://"].iter().any(|p| url.starts_with(p))
+            || (!url.contains("://") && !url.contains("::") && remote::ssh_target(url).is_some());
+        if !scheme_ok || url.contains(['\n', '\0']) {
+            return Err(SourceError::Location {
+                location: url.to_string(),
+                reason: "only file://, https://, http://, ssh://, git:// and user@host:path URLs are cloned".into(),
+            });
+        }
         std::fs::create_dir_all(work_dir).map_err(|e| SourceError::io("create", work_dir, e))?;
         let tmp = tempfile::Builder::new()
             .prefix("clone-")
             .tempdir_in(work_dir)
             .map_err(|e| SourceError::io("create a temporary directory in", work_dir, e))?;
         let dir = tmp.path().join("repo.git");
-        let fail = |message: String| SourceError::Clone { url: url.to_string(), message };
-        if url.starts_with("file://") {
-            let repo = git2::Repository::init_bare(&dir).map_err(|e| fail(e.message().to_string()))?;
-            {
-                let mut remote = repo.remote_anonymous(url).map_err(|e| fail(e.message().to_string()))?;
-                let mut opts = git2::FetchOptions::new();
-                opts.download_tags(git2::AutotagOption::All);
-                remote
-                    .fetch(&["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"], Some(&mut opts), None)
-                    .map_err(|e| fail(e.message().to_string()))?;
-                // HEAD of the clone follows the remote's default branch, when it has one.
-                if let Ok(Some(head)) = remote.default_branch().map(|b| b.as_str().map(str::to_string)) {
-                    let _ = repo.set_head(&head);
-                }
-            }
-            return Ok(Source { repo, uri: url.to_string(), location: url.to_string(), _clone: Some(tmp) });
-        }
-        let scheme_ok = ["https://", "http://", "ssh://", "git://"].iter().any(|p| url.starts_with(p))
-            || (!url.contains("://") && !url.contains("::"));
-        if !scheme_ok {
-            return Err(SourceError::Location {
-                location: url.to_string(),
-                reason: "only file://, https://, http://, ssh://, git:// and user@host:path URLs are cloned".into(),
-            });
-        }
-        let mut cmd = std::process::Command::new("git");
-        // Only the ordinary transports: no ext::, fd:: or other helpers, whatever the user's git config says.
-        cmd.args(["-c", "protocol.allow=never"])
-            .args(["-c", "protocol.https.allow=always", "-c", "protocol.http.allow=always"])
-            .args(["-c", "protocol.ssh.allow=always", "-c", "protocol.git.allow=always"])
-            .args(["clone", "--bare", "--quiet", "--no-hardlinks", "--"])
-            .arg(url)
-            .arg(&dir)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_ASKPASS", "true");
-        let out = crate::sandbox::run_host(&mut cmd, CLONE_TIMEOUT, 64 << 10).map_err(|e| fail(e.to_string()))?;
-        match out.status {
-            Some(s) if s.success() => {}
-            Some(s) => {
-                return Err(fail(format!(
-                    "git clone exited with {s}: {}",
-                    String::from_utf8_lossy(&out.stderr.bytes).trim()
-                )))
-            }
-            None => return Err(fail(format!("git clone did not finish within {}s", CLONE_TIMEOUT.as_secs()))),
-        }
-        let repo = git2::Repository::open_bare(&dir).map_err(|e| fail(e.message().to_string()))?;
+        let (repo, tmp) = remote::clone(url, tmp, dir, opts)?;
         Ok(Source { repo, uri: url.to_string(), location: url.to_string(), _clone: Some(tmp) })
     }
 
