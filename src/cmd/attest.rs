@@ -247,13 +247,15 @@ pub(crate) fn signing_certificate(args: &CertificateArgs, signer: &PublicKey) ->
     let cert = SigningCertificate::from_der(&der).map_err(|e| fail(e.to_string()))?;
     match &cert.public_key {
         Err(e) => return Err(fail(e.clone())),
-        Ok(key) if key != signer => return Err(fail(format!(
+        Ok(key) if key != signer => {
+            return Err(fail(format!(
             "its public key ({} {}) is not the signing key's ({} {}): refusing to bundle a certificate for another key",
             key.algorithm(),
             key.key_id(),
             signer.algorithm(),
             signer.key_id()
-        ))),
+        )))
+        }
         Ok(_) => {}
     }
     if !cert.allows_code_signing() {
