@@ -213,13 +213,12 @@ fn sign(d: &Path, cert: &str, bundle: &str) -> Result<Output, std::io::Error> {
     reprove(d, &args)
 }
 
+/// The exit code, the failed checks, the JSON document, the output as text.
+type Verified = (Option<i32>, Vec<String>, Value, String);
+
 /// `reprove attest verify --json` with `extra` flags; the exit code, the failed check
 /// names (a policy check by its rule), the document and the whole output.
-fn verify(
-    d: &Path,
-    extra: &[&str],
-    bundle: &str,
-) -> Result<(Option<i32>, Vec<String>, Value, String), Box<dyn std::error::Error>> {
+fn verify(d: &Path, extra: &[&str], bundle: &str) -> Result<Verified, Box<dyn std::error::Error>> {
     let mut args = vec!["attest", "verify", "--json", "--subject", "app", "--predicate-type", PROVENANCE];
     args.extend_from_slice(extra);
     args.push(bundle);

@@ -591,6 +591,7 @@ mod tests {
                 bundle: false,
                 builder_id: DEFAULT_BUILDER_ID.to_owned(),
                 force: false,
+                certificate: super::super::attest::CertificateArgs::default(),
             },
         };
         assert!(matches!(after_verify(&off, &r, Ok(Verdict::Negative)), Ok(Verdict::Negative)));
