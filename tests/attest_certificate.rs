@@ -699,3 +699,84 @@ fn cosign_and_reprove_verify_each_others_certificate_bundles() -> TestResult {
     ok(&cosign_verify(&cosign, d, SIGNER, "c.sigstore.json")?, "cosign verifies its own certificate bundle")?;
     Ok(())
 }
+
+#[test]
+fn attest_provenance_bundles_carry_the_certificate() -> TestResult {
+    let dir = setup()?;
+    let d = dir.path();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report/not-reproduced.json");
+    let mut report: Value = serde_json::from_str(&std::fs::read_to_string(fixture)?)?;
+    let app = hex(&sha256(&std::fs::read(d.join("app"))?));
+    report["verdict"] = json!("reproduced");
+    report["causes"] = json!([]);
+    report["rebuilt"]["sha256"] = json!(app);
+    report["subject"]["sha256"] = json!(app);
+    report["inputs"]["reference"]["sha256"] = json!(app);
+    std::fs::write(d.join("report.json"), report.to_string())?;
+    let base = ["attest", "provenance", "report.json", "--key", "r.key", "--out", "att", "--certificate", "leaf.pem"];
+    // The certificate goes into bundles only.
+    let out = reprove(d, &base)?;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("add --bundle"), "{}", text(&out));
+    ok(
+        &reprove(d, &with(&base, &["--bundle", "--certificate-chain", "ca-chain.pem"]))?,
+        "attest provenance --certificate",
+    )?;
+    let mut bundles: Vec<String> = std::fs::read_dir(d.join("att"))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.ends_with(".sigstore.json"))
+        .collect();
+    bundles.sort();
+    assert_eq!(bundles.len(), 2, "{bundles:?}");
+    let leaf = cert_raw(d, "leaf.pem")?;
+    for name in &bundles {
+        let bundle: Value = serde_json::from_str(&std::fs::read_to_string(d.join("att").join(name))?)?;
+        assert_eq!(bundle["verificationMaterial"]["certificate"]["rawBytes"], json!(leaf), "{name}");
+    }
+    let provenance = bundles.iter().find(|n| n.contains(".provenance.")).ok_or("no provenance bundle")?;
+    let trust = with(&["--trusted-root", "trusted_root.json", "--insecure-ignore-tlog"], &IDENTITY);
+    let (code, failed, _, all) = verify(d, &trust, &format!("att/{provenance}"))?;
+    assert_eq!((code, failed.len()), (Some(0), 0), "{all}");
+    Ok(())
+}
+
+/// Every single-byte corruption of a real leaf, chain and log entry is an error or a
+/// result, never a panic.
+#[test]
+fn corrupted_certificates_and_entries_never_panic() -> TestResult {
+    use attest::certificate::SigningCertificate;
+    use attest::trust_root::TrustMaterial;
+    let dir = setup()?;
+    let d = dir.path();
+    let leaf = pem_to_der(&std::fs::read_to_string(d.join("leaf.pem"))?)?;
+    let mut trust = TrustMaterial::default();
+    trust.add_pem_chain(&std::fs::read_to_string(d.join("ca-chain.pem"))?, "chain")?;
+    assert!(trust.verify_chain(&leaf, &[], now()).is_ok());
+    for i in 0..leaf.len() {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut bad = leaf.clone();
+            bad[i] ^= flip;
+            let _ = SigningCertificate::from_der(&bad);
+            let _ = trust.verify_chain(&bad, &[bad.clone()], now());
+        }
+        let _ = SigningCertificate::from_der(&leaf[..i]);
+    }
+    // Hostile tlog entries and verification material through the CLI: a result, no crash.
+    ok(&sign(d, "leaf.pem", "b.sigstore.json")?, "sign")?;
+    let trust = with(&["--trusted-root", "trusted_root.json"], &IDENTITY);
+    let hostile = [
+        json!({"tlogEntries": "x", "certificate": {"rawBytes": STANDARD.encode(&leaf)}}),
+        json!({"tlogEntries": [{"logIndex": "-1", "integratedTime": "99999999999999", "logId": {"keyId": "AA=="}, "canonicalizedBody": "!"}], "certificate": {"rawBytes": STANDARD.encode(&leaf)}}),
+        json!({"certificate": {"rawBytes": "!!"}}),
+        json!({"certificate": {"rawBytes": STANDARD.encode(&leaf[..40])}}),
+        json!({"x509CertificateChain": {"certificates": []}}),
+        json!({"x509CertificateChain": {"certificates": [{"rawBytes": 7}]}}),
+    ];
+    for material in hostile {
+        edit_bundle(d, "b.sigstore.json", "h.sigstore.json", |b| b["verificationMaterial"] = material.clone())?;
+        let (code, failed, _, all) = verify(d, &trust, "h.sigstore.json")?;
+        assert_eq!(code, Some(1), "{material}: {all}");
+        assert!(failed.first().is_some_and(|f| f == "certificate" || f == "tlog"), "{material}: {all}");
+    }
+    Ok(())
+}
