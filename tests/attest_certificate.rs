@@ -292,6 +292,18 @@ fn reprove_signs_and_verifies_certificate_bundles() -> TestResult {
             ]
         );
     }
+    // Both together: the authorities of either.
+    let both =
+        ["--trusted-root", "root_only_other.json", "--certificate-chain", "ca-chain.pem", "--insecure-ignore-tlog"];
+    std::fs::write(
+        d.join("root_only_other.json"),
+        trusted_root(d, &["other-inter.pem", "other-root.pem"], None)?.to_string(),
+    )?;
+    let (code, _, _, all) = verify(d, &with(&both, &IDENTITY), "b.sigstore.json")?;
+    assert_eq!(code, Some(0), "{all}");
+    // Identity flags without any trust: a usage error.
+    let (code, _, _, all) = verify(d, &IDENTITY, "b.sigstore.json")?;
+    assert_eq!(code, Some(2), "{all}");
     let trust = with(&["--trusted-root", "trusted_root.json"], &IDENTITY);
     // No transparency-log entry and no --insecure-ignore-tlog: no silent fallback.
     let (code, failed, _, all) = verify(d, &trust, "b.sigstore.json")?;

@@ -88,6 +88,7 @@ pub(crate) struct CertificateArgs {
 
 /// Arguments of `reprove attest verify`.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("certificate_trust").args(["trusted_root", "certificate_chain"]).multiple(true)))]
 pub(crate) struct VerifyArgs {
     /// A trusted public key (PEM PUBLIC KEY); repeat for several.
     #[arg(
@@ -99,11 +100,11 @@ pub(crate) struct VerifyArgs {
     key: Vec<PathBuf>,
     /// Verify a certificate bundle against this Sigstore trusted root (JSON:
     /// certificateAuthorities, tlogs; the protobuf-specs TrustedRoot form).
-    #[arg(long, value_name = "FILE", group = "certificate_trust")]
+    #[arg(long, value_name = "FILE")]
     trusted_root: Option<PathBuf>,
     /// Verify a certificate bundle against this CA chain (PEM: the signing
     /// certificate's issuer first, the root last), as cosign's --certificate-chain.
-    #[arg(long, value_name = "PEM", group = "certificate_trust")]
+    #[arg(long, value_name = "PEM")]
     certificate_chain: Option<PathBuf>,
     /// The signing certificate's email or URI SAN, exactly.
     #[arg(long, value_name = "SAN", requires = "certificate_trust", conflicts_with = "certificate_identity_regexp")]
