@@ -15,6 +15,8 @@
 //! - [`trust_root`]: Sigstore trusted roots and PEM chains; certificate path validation.
 //! - [`tlog`]: transparency-log entries verified offline (SET, inclusion proof, checkpoint).
 //! - [`cert_verify`]: the checks of a certificate bundle's signer, in order.
+//! - [`keyless`]: the Fulcio and Rekor request and answer bodies of keyless signing,
+//!   as pure functions (no client: the live flow is not implemented).
 //!
 //! What it is not (yet): OCI storage, and keyless *signing* (an OIDC token, a Fulcio
 //! certificate, a Rekor upload: `docs/keyless.md`, behind the reserved `keyless`
@@ -29,6 +31,7 @@ pub mod cert_verify;
 pub mod certificate;
 pub mod dsse;
 pub mod generate;
+pub mod keyless;
 pub mod keys;
 pub mod policy;
 pub mod provenance;
