@@ -532,8 +532,10 @@ fn tampering_matrix_follows_the_dsse_protocol() -> TestResult {
     Ok(())
 }
 
-/// `--keyless` is designed (docs/keyless.md) but not built: a clear input error, and
-/// it cannot be combined with `--key`.
+/// Live keyless signing (an OIDC token, a Fulcio certificate, a Rekor upload) needs the
+/// services and is not implemented (docs/keyless.md): `--keyless` is a clear input
+/// error pointing to the docs and to what works offline (`--certificate`, and
+/// `attest verify --trusted-root`), and it cannot be combined with `--key`.
 #[test]
 fn keyless_is_a_clear_input_error() -> TestResult {
     let dir = tempfile::tempdir()?;
@@ -545,6 +547,11 @@ fn keyless_is_a_clear_input_error() -> TestResult {
         let out = reprove(d, args, Some("pw"))?;
         assert_eq!(code(&out), Some(2), "{args:?}: {}", text(&out));
         assert!(text(&out).contains("--keyless") && text(&out).contains("docs/keyless.md"), "{}", text(&out));
+        assert!(
+            text(&out).contains("--certificate CERT.pem") && text(&out).contains("--trusted-root"),
+            "{}",
+            text(&out)
+        );
     }
     let both = reprove(d, &["attest", "verify", "--keyless", "--key", "k.pub", "app.intoto.jsonl"], None)?;
     assert_eq!(code(&both), Some(2), "{}", text(&both));

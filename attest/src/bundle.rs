@@ -119,6 +119,23 @@ impl Bundle {
         }
     }
 
+    /// A v0.3 bundle around `envelope` whose verification material is the signing key's
+    /// certificate `leaf_der` (`certificate.rawBytes`), as cosign writes a bundle signed
+    /// with `--certificate`; the caller checks that the certificate's key signed.
+    pub fn with_certificate(mut envelope: Envelope, leaf_der: &[u8]) -> Bundle {
+        for signature in &mut envelope.signatures {
+            signature.keyid.clear();
+        }
+        let mut extra = Map::new();
+        extra.insert("certificate".to_owned(), serde_json::json!({ "rawBytes": STANDARD.encode(leaf_der) }));
+        Bundle {
+            media_type: MEDIA_TYPE_BUNDLE_V0_3.to_owned(),
+            verification_material: VerificationMaterial { public_key: None, extra },
+            dsse_envelope: Some(envelope),
+            extra: Map::new(),
+        }
+    }
+
     /// The hint, when the bundle names a public key.
     pub fn hint(&self) -> Option<&str> {
         self.verification_material.public_key.as_ref().map(|k| k.hint.as_str()).filter(|h| !h.is_empty())

@@ -15,6 +15,12 @@
 //! verifier_ids = ["https://reprove.example/verifier"]
 //! verification_result = "PASSED"
 //! verified_levels = ["REPROVE_REPRODUCED"]
+//!
+//! [certificate]                       # certificate bundles: who may have signed
+//! identities = [
+//!   { subject = "release@example.com", issuer = "https://accounts.example.com" },
+//!   { subject_regexp = "^https://ci\\.example/acme/", issuer = "https://ci.example" },
+//! ]
 //! ```
 //!
 //! Every key is optional except `version`; an absent rule accepts anything. Unknown keys
@@ -29,6 +35,7 @@
 
 use serde::Deserialize;
 
+use crate::certificate::{IdentityRule, Matcher, SignerIdentity};
 use crate::provenance::{Provenance, PREDICATE_TYPE_PROVENANCE_V1};
 use crate::statement::Statement;
 use crate::time::{format_rfc3339, parse_duration, parse_rfc3339};
@@ -84,6 +91,9 @@ pub struct Policy {
     /// Rules for VSA statements.
     #[serde(default)]
     pub vsa: Option<VsaRules>,
+    /// Who may have signed, for attestations in certificate bundles.
+    #[serde(default)]
+    pub certificate: Option<CertificateRules>,
     #[serde(skip)]
     max_age_seconds: Option<i64>,
 }
@@ -103,6 +113,52 @@ pub struct ProvenanceRules {
     /// `externalParameters.toolchain` and of every `oci://` resolved dependency.
     #[serde(default)]
     pub toolchain_digests: Vec<String>,
+}
+
+/// Signer identities accepted in certificate bundles (`[certificate]`): the
+/// certificate must match one of them. With this section, an attestation verified
+/// with `--key` (no certificate) fails the rule.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateRules {
+    /// The accepted identities; at least one.
+    pub identities: Vec<IdentitySpec>,
+}
+
+/// One accepted identity: exactly one of `subject`/`subject_regexp` (a certificate
+/// email or URI SAN) and one of `issuer`/`issuer_regexp` (the Fulcio OIDC issuer
+/// extension). Regular expressions are RE2 syntax and unanchored, as cosign's.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySpec {
+    /// The exact SAN.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// A regular expression one SAN must match.
+    #[serde(default)]
+    pub subject_regexp: Option<String>,
+    /// The exact OIDC issuer.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// A regular expression the OIDC issuer must match.
+    #[serde(default)]
+    pub issuer_regexp: Option<String>,
+}
+
+impl IdentitySpec {
+    /// The rule it states, or why it states none.
+    pub fn to_rule(&self) -> Result<IdentityRule, String> {
+        let matcher = |what: &'static str, exact: &Option<String>, regexp: &Option<String>| match (exact, regexp) {
+            (Some(e), None) => Ok(Matcher::Exact(e.clone())),
+            (None, Some(r)) => Matcher::regexp(what, r).map_err(|e| e.to_string()),
+            (Some(_), Some(_)) => Err(format!("both {what} and {what}_regexp")),
+            (None, None) => Err(format!("neither {what} nor {what}_regexp")),
+        };
+        Ok(IdentityRule {
+            subject: matcher("subject", &self.subject, &self.subject_regexp)?,
+            issuer: matcher("issuer", &self.issuer, &self.issuer_regexp)?,
+        })
+    }
 }
 
 /// Rules that apply to SLSA VSA v1 statements.
@@ -203,7 +259,36 @@ impl Policy {
                 return Err(invalid("provenance.source_repositories", "an empty pattern"));
             }
         }
+        if let Some(rules) = &policy.certificate {
+            if rules.identities.is_empty() {
+                return Err(invalid("certificate.identities", "lists no identity"));
+            }
+            for (i, spec) in rules.identities.iter().enumerate() {
+                spec.to_rule().map_err(|e| invalid(&format!("certificate.identities[{i}]"), e))?;
+            }
+        }
         Ok(policy)
+    }
+
+    /// The identity rules of `[certificate]`, if the policy has that section.
+    pub fn identity_rules(&self) -> Option<Vec<IdentityRule>> {
+        // Checked by from_toml: every spec states a rule.
+        self.certificate.as_ref().map(|c| c.identities.iter().filter_map(|s| s.to_rule().ok()).collect())
+    }
+
+    /// The `certificate.identities` rule for the signer: `signer` is the verified
+    /// certificate's identity, `None` when the attestation was verified with a key.
+    /// `None` when the policy has no `[certificate]` section.
+    pub fn evaluate_signer(&self, signer: Option<&SignerIdentity>) -> Option<RuleOutcome> {
+        let rules = self.identity_rules()?;
+        let result = match signer {
+            None => Err("the attestation was verified with a key, not a certificate; the policy requires a \
+                         certificate identity"
+                .to_owned()),
+            Some(identity) => crate::certificate::match_identity(identity, &rules),
+        };
+        let passed = result.is_ok();
+        Some(RuleOutcome { rule: "certificate.identities".to_owned(), passed, detail: result.unwrap_or_else(|e| e) })
     }
 
     /// The number of distinct trusted keys the policy requires, if it says.
@@ -424,6 +509,36 @@ mod tests {
             Some("policy rule max_age: \"30 days\" is not a duration such as \"30d\" or \"12h\"")
         );
         assert!(matches!(Policy::from_toml("version = 2"), Err(PolicyError::Invalid { .. })));
+    }
+
+    #[test]
+    fn certificate_identities() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::certificate::SubjectName;
+        let policy = Policy::from_toml(
+            "version = 1\n[certificate]\nidentities = [{ subject = \"a@example.com\", issuer = \"https://i\" }, \
+             { subject_regexp = \"^https://ci/\", issuer_regexp = \"^https://ci$\" }]\n",
+        )?;
+        let who = |s: SubjectName, i: &str| SignerIdentity { subjects: vec![s], issuer: Some(i.to_owned()) };
+        let pass = policy.evaluate_signer(Some(&who(SubjectName::Uri("https://ci/wf".into()), "https://ci")));
+        assert!(pass.as_ref().is_some_and(|o| o.passed && o.rule == "certificate.identities"), "{pass:?}");
+        let fail = policy.evaluate_signer(Some(&who(SubjectName::Email("a@example.com".into()), "https://other")));
+        assert!(fail.as_ref().is_some_and(|o| !o.passed && o.detail.contains("issuer \"https://other\"")), "{fail:?}");
+        assert!(policy.evaluate_signer(None).is_some_and(|o| !o.passed && o.detail.contains("verified with a key")));
+        for (text, want) in [
+            ("[certificate]\nidentities = []\n", "certificate.identities: lists no identity"),
+            ("[certificate]\nidentities = [{ subject = \"a\" }]\n", "neither issuer nor issuer_regexp"),
+            (
+                "[certificate]\nidentities = [{ subject = \"a\", subject_regexp = \"b\", issuer = \"c\" }]\n",
+                "both subject",
+            ),
+            ("[certificate]\nidentities = [{ subject_regexp = \"(\", issuer = \"c\" }]\n", "certificate.identities[0]"),
+        ] {
+            let err =
+                Policy::from_toml(&format!("version = 1\n{text}")).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+        assert!(Policy::from_toml("version = 1\n").map(|p| p.evaluate_signer(None).is_none())?);
+        Ok(())
     }
 
     #[test]

@@ -246,10 +246,17 @@ fn bad_inputs_name_their_field() {
 fn bundles_match_their_schema() -> TestResult {
     let (signer, _) = KeySigner::generate(Algorithm::Ed25519)?;
     let envelope = sign(&provenance_statement(&provenance_input())?, &[&signer])?;
-    let bundle = attest::bundle::Bundle::new(envelope, Some(signer.public_key()));
+    let bundle = attest::bundle::Bundle::new(envelope.clone(), Some(signer.public_key()));
     let value = serde_json::to_value(&bundle)?;
     let validator = schema("sigstore-bundle.schema.json")?;
     assert_valid(&validator, &value, "bundle");
+    // With --certificate: the certificate instead of the hint.
+    let with_cert = serde_json::to_value(attest::bundle::Bundle::with_certificate(envelope, &[0x30, 0x00]))?;
+    assert_valid(&validator, &with_cert, "certificate bundle");
+    assert_eq!(with_cert["verificationMaterial"]["certificate"]["rawBytes"], "MAA=");
+    let mut both = with_cert.clone();
+    both["verificationMaterial"]["publicKey"] = value["verificationMaterial"]["publicKey"].clone();
+    assert!(!validator.is_valid(&both));
     let mut blob = value;
     blob.as_object_mut().ok_or("object")?.remove("dsseEnvelope");
     blob["messageSignature"] = serde_json::json!({"signature": "AA=="});

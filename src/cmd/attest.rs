@@ -6,6 +6,13 @@
 //! either kind of file (told apart by content), checks the envelope against one or more
 //! public keys (with a threshold of distinct keys), then its statement, predicate type
 //! and subject digest. Exit 0 valid, 1 invalid (the failed check is named), 2 bad input.
+//!
+//! Certificate bundles (`--trusted-root` and/or `--certificate-chain` instead of `--key`)
+//! are verified as cosign verifies them: the signer's certificate first
+//! (`attest::cert_verify`: key usage, code signing, the signing time from a verified
+//! transparency-log entry or, with `--insecure-ignore-tlog`, the current time with a
+//! warning, the chain, the identity), then the envelope with the certificate's key.
+//! `sign --certificate` puts the signing key's certificate into the bundle.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::os::unix::ffi::OsStringExt as _;
@@ -13,10 +20,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
 use attest::bundle::{self, Attestation, Bundle};
+use attest::cert_verify::{self, SignerOptions, SigningTime};
+use attest::certificate::{IdentityRule, Matcher, SignerIdentity, SigningCertificate};
 use attest::dsse::{DsseError, Envelope};
 use attest::keys::{self, PublicKey, Secret, Signer as _};
 use attest::policy::Policy;
 use attest::statement::{ResourceDescriptor, Statement, PAYLOAD_TYPE_IN_TOTO, STATEMENT_TYPE_V0_1, STATEMENT_TYPE_V1};
+use attest::trust_root::TrustMaterial;
 
 use crate::exit::{CommandResult, Failure, Verdict};
 
@@ -56,14 +66,62 @@ pub(crate) struct SignArgs {
     /// Also (or only, without --out) write a Sigstore bundle v0.3 here (`*.sigstore.json`).
     #[arg(long, value_name = "FILE")]
     bundle: Option<PathBuf>,
+    #[command(flatten)]
+    certificate: CertificateArgs,
+}
+
+/// `--certificate` and `--certificate-chain` of the signing commands (cosign's
+/// `sign-blob`/`attest-blob` flags): the signing key's certificate goes into the bundle.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct CertificateArgs {
+    /// The signing key's X.509 certificate (PEM), written into the Sigstore bundle
+    /// instead of a public-key hint; its public key must be the signing key's, and it
+    /// must allow code signing.
+    #[arg(long, value_name = "CERT.pem")]
+    pub(crate) certificate: Option<PathBuf>,
+    /// The certificate's issuing chain (PEM: its issuer first, the root last): the
+    /// certificate must chain to it now. Not written into the v0.3 bundle (verifiers
+    /// take the chain from their trusted root or --certificate-chain).
+    #[arg(long, value_name = "CHAIN.pem", requires = "certificate")]
+    pub(crate) certificate_chain: Option<PathBuf>,
 }
 
 /// Arguments of `reprove attest verify`.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("certificate_trust").args(["trusted_root", "certificate_chain"]).multiple(true)))]
 pub(crate) struct VerifyArgs {
     /// A trusted public key (PEM PUBLIC KEY); repeat for several.
-    #[arg(long, value_name = "PUB", required_unless_present = "keyless", conflicts_with = "keyless")]
+    #[arg(
+        long,
+        value_name = "PUB",
+        required_unless_present_any = ["keyless", "trusted_root", "certificate_chain"],
+        conflicts_with_all = ["keyless", "trusted_root", "certificate_chain"]
+    )]
     key: Vec<PathBuf>,
+    /// Verify a certificate bundle against this Sigstore trusted root (JSON:
+    /// certificateAuthorities, tlogs; the protobuf-specs TrustedRoot form).
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
+    /// Verify a certificate bundle against this CA chain (PEM: the signing
+    /// certificate's issuer first, the root last), as cosign's --certificate-chain.
+    #[arg(long, value_name = "PEM")]
+    certificate_chain: Option<PathBuf>,
+    /// The signing certificate's email or URI SAN, exactly.
+    #[arg(long, value_name = "SAN", requires = "certificate_trust", conflicts_with = "certificate_identity_regexp")]
+    certificate_identity: Option<String>,
+    /// A regular expression (RE2 syntax, unanchored) one SAN must match.
+    #[arg(long, value_name = "REGEXP", requires = "certificate_trust")]
+    certificate_identity_regexp: Option<String>,
+    /// The OIDC issuer of the signing certificate (Fulcio extension), exactly.
+    #[arg(long, value_name = "URL", requires = "certificate_trust", conflicts_with = "certificate_oidc_issuer_regexp")]
+    certificate_oidc_issuer: Option<String>,
+    /// A regular expression (RE2 syntax, unanchored) the OIDC issuer must match.
+    #[arg(long, value_name = "REGEXP", requires = "certificate_trust")]
+    certificate_oidc_issuer_regexp: Option<String>,
+    /// INSECURE: without a verified transparency-log entry, check the certificate at the
+    /// current time instead of a proven signing time (cosign's flag); warns loudly.
+    #[arg(long, requires = "certificate_trust")]
+    insecure_ignore_tlog: bool,
     /// Verify a keyless attestation (certificate identity, Rekor entry; cargo feature
     /// `keyless`, see docs/keyless.md). Without the feature: an input error (exit 2).
     #[arg(long)]
@@ -159,17 +217,68 @@ fn prompt(message: &str) -> Result<Secret, Failure> {
 
 /// `--keyless`: what this build can do about it (see docs/keyless.md).
 fn keyless_unavailable(command: &str) -> Failure {
+    let verify = "certificate bundles (Fulcio-style certificates, Rekor entries) are verified offline with \
+                  `attest verify --trusted-root FILE --certificate-identity … --certificate-oidc-issuer …`";
     if cfg!(feature = "keyless") {
         Failure::input(anyhow!(
-            "{command} --keyless: keyless signing and verification (Fulcio, Rekor) are designed in docs/keyless.md \
-             but not implemented yet; use --key"
+            "{command} --keyless: obtaining a certificate from Fulcio and uploading to Rekor are not implemented \
+             (they need the live services; see docs/keyless.md); sign with --key [--certificate CERT.pem]; {verify}"
         ))
     } else {
         Failure::input(anyhow!(
             "{command} --keyless: this reprove was built without the `keyless` cargo feature \
-             (cargo build --features keyless; see docs/keyless.md); use --key"
+             (cargo build --features keyless; see docs/keyless.md); sign with --key [--certificate CERT.pem]; {verify}"
         ))
     }
+}
+
+/// Reads `--certificate` (and `--certificate-chain`) for signing with `signer`: the
+/// certificate's key must be the signing key, it must allow code signing, and it must
+/// chain to the given chain now. Returns the certificate's DER.
+pub(crate) fn signing_certificate(args: &CertificateArgs, signer: &PublicKey) -> Result<Option<Vec<u8>>, Failure> {
+    let Some(path) = &args.certificate else { return Ok(None) };
+    let text = String::from_utf8(read_input(path)?)
+        .map_err(|_| Failure::input(anyhow!("{}: not a PEM text file", path.display())))?;
+    let fail = |why: String| Failure::input(anyhow!("--certificate {}: {why}", path.display()));
+    let der = attest::certificate::pem_certificates(&text)
+        .map_err(|e| fail(e.to_string()))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| fail("no certificate".to_owned()))?;
+    let cert = SigningCertificate::from_der(&der).map_err(|e| fail(e.to_string()))?;
+    match &cert.public_key {
+        Err(e) => return Err(fail(e.clone())),
+        Ok(key) if key != signer => {
+            return Err(fail(format!(
+            "its public key ({} {}) is not the signing key's ({} {}): refusing to bundle a certificate for another key",
+            key.algorithm(),
+            key.key_id(),
+            signer.algorithm(),
+            signer.key_id()
+        )))
+        }
+        Ok(_) => {}
+    }
+    if !cert.allows_code_signing() {
+        return Err(fail("its extended key usage does not include codeSigning".to_owned()));
+    }
+    if let Some(chain_path) = &args.certificate_chain {
+        let chain = String::from_utf8(read_input(chain_path)?)
+            .map_err(|_| Failure::input(anyhow!("{}: not a PEM text file", chain_path.display())))?;
+        let mut trust = TrustMaterial::default();
+        trust
+            .add_pem_chain(&chain, &chain_path.display().to_string())
+            .with_context(|| format!("reading --certificate-chain {}", chain_path.display()))
+            .map_err(Failure::input)?;
+        trust.verify_chain(&der, &[], attest::time::now_unix()).map_err(|e| {
+            Failure::input(anyhow!(
+                "--certificate {} and --certificate-chain {}: {e}",
+                path.display(),
+                chain_path.display()
+            ))
+        })?;
+    }
+    Ok(Some(der))
 }
 
 fn sign(args: SignArgs) -> CommandResult {
@@ -195,6 +304,12 @@ fn sign(args: SignArgs) -> CommandResult {
     let signer = keys::read_encrypted_private_key(&key_pem, password.expose())
         .with_context(|| format!("reading the private key {}", key_path.display()))
         .map_err(Failure::input)?;
+    let certificate = signing_certificate(&args.certificate, signer.public_key())?;
+    if certificate.is_some() && args.bundle.is_none() {
+        return Err(Failure::input(anyhow!(
+            "--certificate is written into the Sigstore bundle: give --bundle FILE (a DSSE envelope line cannot carry it)"
+        )));
+    }
     let statement = Statement::new(subjects, args.predicate_type, predicate);
     let payload = serde_json::to_vec(&statement).context("encoding the statement").map_err(Failure::infrastructure)?;
     let envelope = Envelope::sign(PAYLOAD_TYPE_IN_TOTO, &payload, &[&signer]).map_err(Failure::infrastructure)?;
@@ -202,7 +317,10 @@ fn sign(args: SignArgs) -> CommandResult {
         serde_json::to_string(&envelope).context("encoding the envelope").map_err(Failure::infrastructure)?;
     line.push('\n');
     if let Some(path) = &args.bundle {
-        let bundle = Bundle::new(envelope, Some(signer.public_key()));
+        let bundle = match &certificate {
+            Some(der) => Bundle::with_certificate(envelope, der),
+            None => Bundle::new(envelope, Some(signer.public_key())),
+        };
         let mut text =
             serde_json::to_string(&bundle).context("encoding the bundle").map_err(Failure::infrastructure)?;
         text.push('\n');
@@ -248,6 +366,22 @@ fn verify(args: VerifyArgs) -> CommandResult {
     if args.keyless {
         return Err(keyless_unavailable("attest verify"));
     }
+    let certificate_mode = args.trusted_root.is_some() || args.certificate_chain.is_some();
+    let mut trust = TrustMaterial::default();
+    if let Some(path) = &args.trusted_root {
+        trust = TrustMaterial::from_trusted_root_json(&read_input(path)?)
+            .with_context(|| format!("reading the trusted root {}", path.display()))
+            .map_err(Failure::input)?;
+    }
+    if let Some(path) = &args.certificate_chain {
+        let text = String::from_utf8(read_input(path)?)
+            .map_err(|_| Failure::input(anyhow!("{}: not a PEM text file", path.display())))?;
+        trust
+            .add_pem_chain(&text, &format!("--certificate-chain {}", path.display()))
+            .with_context(|| format!("reading the certificate chain {}", path.display()))
+            .map_err(Failure::input)?;
+    }
+    let identities = identity_rules(&args)?;
     let mut trusted = Vec::with_capacity(args.key.len());
     for path in &args.key {
         let text = String::from_utf8(read_input(path)?)
@@ -278,17 +412,26 @@ fn verify(args: VerifyArgs) -> CommandResult {
             )
         }
     };
+    if certificate_mode && identities.is_empty() && policy.as_ref().and_then(|p| p.certificate.as_ref()).is_none() {
+        return Err(Failure::input(anyhow!(
+            "a certificate bundle is only as good as the identity it must name: give --certificate-identity (or \
+             --certificate-identity-regexp) and --certificate-oidc-issuer (or --certificate-oidc-issuer-regexp), \
+             or a --policy with a [certificate] section"
+        )));
+    }
     let policy_threshold = policy.as_ref().and_then(Policy::threshold);
     let threshold = args.threshold.unwrap_or(1).max(policy_threshold.unwrap_or(1));
-    if args.threshold == Some(0) || threshold > trusted.len() {
+    // A certificate bundle has one signer: its certificate's key.
+    let available = if certificate_mode { 1 } else { trusted.len() };
+    if args.threshold == Some(0) || threshold > available {
         let from = match (args.threshold, policy_threshold) {
             (Some(0), _) => "--threshold 0".to_owned(),
             (_, Some(t)) if t == threshold => format!("the policy's threshold {t}"),
             _ => format!("--threshold {threshold}"),
         };
         return Err(Failure::input(anyhow!(
-            "{from} with {} keys: it must be between 1 and the number of keys",
-            trusted.len()
+            "{from} with {available} keys: it must be between 1 and the number of keys{}",
+            if certificate_mode { " (a certificate bundle has one signer)" } else { "" }
         )));
     }
     let want_digest = match (&args.digest, &args.subject) {
@@ -301,16 +444,43 @@ fn verify(args: VerifyArgs) -> CommandResult {
         .map_err(Failure::input)?;
 
     let mut checks = Vec::new();
+    let mut warnings = Vec::new();
+    let mut signer_identity: Option<SignerIdentity> = None;
+    let mut signer_ok = true;
+    if certificate_mode {
+        let time = if args.insecure_ignore_tlog {
+            SigningTime::InsecureCurrentTime(attest::time::now_unix())
+        } else {
+            SigningTime::TransparencyLog
+        };
+        let options = SignerOptions { trust: &trust, identities: &identities, time };
+        let verified = cert_verify::verify_signer(attestation.bundle.as_ref(), &attestation.envelope, &options);
+        for step in verified.steps {
+            let passed = step.result.is_ok();
+            checks.push(Check { name: step.name, rule: None, passed, detail: step.result.unwrap_or_else(|e| e) });
+        }
+        warnings = verified.warnings;
+        match verified.signer {
+            Some(signer) => {
+                trusted = vec![signer.key];
+                signer_identity = Some(signer.identity);
+            }
+            None => signer_ok = false,
+        }
+    }
+    for warning in &warnings {
+        eprintln!("{warning}");
+    }
     let context = CheckContext {
         trusted: &trusted,
+        signer: signer_identity.as_ref(),
         threshold,
         threshold_from_policy: policy_threshold == Some(threshold) && args.threshold.is_none_or(|t| t < threshold),
         predicate_type: args.predicate_type.as_deref(),
         want_digest: want_digest.as_deref(),
         policy: policy.as_ref(),
     };
-    let outcome = run_checks(&attestation, &context, &mut checks);
-    let valid = outcome.is_ok();
+    let valid = signer_ok && run_checks(&attestation, &context, &mut checks).is_ok();
     if args.json {
         let doc = serde_json::json!({
             "schemaVersion": 1,
@@ -319,6 +489,7 @@ fn verify(args: VerifyArgs) -> CommandResult {
             "format": attestation.format().as_str(),
             "policy": args.policy.as_ref().map(|p| p.display().to_string()),
             "checks": checks,
+            "warnings": warnings,
         });
         println!("{doc}");
     } else {
@@ -337,6 +508,8 @@ fn verify(args: VerifyArgs) -> CommandResult {
 /// What `attest verify` checks an attestation against.
 struct CheckContext<'a> {
     trusted: &'a [PublicKey],
+    /// The verified certificate's identity, for certificate bundles.
+    signer: Option<&'a SignerIdentity>,
     threshold: usize,
     threshold_from_policy: bool,
     predicate_type: Option<&'a str>,
@@ -428,7 +601,8 @@ fn run_checks(attestation: &Attestation, cx: &CheckContext<'_>, checks: &mut Vec
         record("subject", result)?;
     }
     if let Some(policy) = cx.policy {
-        let outcomes = policy.evaluate(&statement, attest::time::now_unix());
+        let mut outcomes = policy.evaluate(&statement, attest::time::now_unix());
+        outcomes.extend(policy.evaluate_signer(cx.signer));
         let passed = outcomes.iter().all(|o| o.passed);
         if outcomes.is_empty() {
             checks.push(Check { name: "policy", rule: None, passed, detail: "no rule applies".to_owned() });
@@ -446,4 +620,34 @@ fn run_checks(attestation: &Attestation, cx: &CheckContext<'_>, checks: &mut Vec
         }
     }
     Ok(())
+}
+
+/// The identity rule of the `--certificate-identity*` and `--certificate-oidc-issuer*`
+/// flags: none, or one with both halves (as cosign requires).
+fn identity_rules(args: &VerifyArgs) -> Result<Vec<IdentityRule>, Failure> {
+    let subject = match (&args.certificate_identity, &args.certificate_identity_regexp) {
+        (Some(exact), _) => Some(Matcher::Exact(exact.clone())),
+        (None, Some(r)) => Some(
+            Matcher::regexp("subject", r).map_err(|e| Failure::input(anyhow!("--certificate-identity-regexp: {e}")))?,
+        ),
+        (None, None) => None,
+    };
+    let issuer = match (&args.certificate_oidc_issuer, &args.certificate_oidc_issuer_regexp) {
+        (Some(exact), _) => Some(Matcher::Exact(exact.clone())),
+        (None, Some(r)) => Some(
+            Matcher::regexp("issuer", r)
+                .map_err(|e| Failure::input(anyhow!("--certificate-oidc-issuer-regexp: {e}")))?,
+        ),
+        (None, None) => None,
+    };
+    match (subject, issuer) {
+        (Some(subject), Some(issuer)) => Ok(vec![IdentityRule { subject, issuer }]),
+        (None, None) => Ok(Vec::new()),
+        (Some(_), None) => Err(Failure::input(anyhow!(
+            "--certificate-identity needs --certificate-oidc-issuer (or --certificate-oidc-issuer-regexp)"
+        ))),
+        (None, Some(_)) => Err(Failure::input(anyhow!(
+            "--certificate-oidc-issuer needs --certificate-identity (or --certificate-identity-regexp)"
+        ))),
+    }
 }

@@ -65,12 +65,15 @@ pub(crate) struct SignOptions {
     /// Replace existing attestation files instead of refusing.
     #[arg(long)]
     force: bool,
+    /// The key's certificate for the bundles (needs --bundle).
+    #[command(flatten)]
+    certificate: super::attest::CertificateArgs,
 }
 
 /// `reprove verify --attest`: the flags added to `verify` (the signing flags only with
 /// `--attest`, so a forgotten `--attest` is refused before the rebuild).
 #[derive(Debug, Clone, clap::Args)]
-#[command(group(clap::ArgGroup::new("signing").args(["key", "bundle", "force"]).multiple(true).requires("attest")))]
+#[command(group(clap::ArgGroup::new("signing").args(["key", "bundle", "force", "certificate"]).multiple(true).requires("attest")))]
 pub(crate) struct VerifyAttestArgs {
     /// After the verdict, sign a provenance of the rebuild and a VSA of the reference
     /// (needs --key; files in --out).
@@ -316,12 +319,20 @@ fn load_key(path: &Path) -> Result<KeySigner, Failure> {
         .map_err(Failure::input)
 }
 
-fn envelope_line(statement: &attest::statement::Statement, signer: &KeySigner) -> Result<(String, Bundle), Failure> {
+fn envelope_line(
+    statement: &attest::statement::Statement,
+    signer: &KeySigner,
+    certificate: Option<&[u8]>,
+) -> Result<(String, Bundle), Failure> {
     let envelope = generate::sign(statement, &[signer]).map_err(Failure::infrastructure)?;
     let mut line =
         serde_json::to_string(&envelope).context("encoding the envelope").map_err(Failure::infrastructure)?;
     line.push('\n');
-    Ok((line, Bundle::new(envelope, Some(signer.public_key()))))
+    let bundle = match certificate {
+        Some(der) => Bundle::with_certificate(envelope, der),
+        None => Bundle::new(envelope, Some(signer.public_key())),
+    };
+    Ok((line, bundle))
 }
 
 /// Maps, signs and writes both statements of a report.
@@ -351,13 +362,19 @@ fn attest_report(report: &v1::Report, report_bytes: &[u8], options: &SignOptions
             )));
         }
     }
+    if options.certificate.certificate.is_some() && !options.bundle {
+        return Err(Failure::input(anyhow!(
+            "--certificate is written into the Sigstore bundles: add --bundle (a DSSE envelope line cannot carry it)"
+        )));
+    }
     let signer = load_key(key)?;
-    let (prov_line, prov_b) = envelope_line(&provenance, &signer)?;
+    let certificate = super::attest::signing_certificate(&options.certificate, signer.public_key())?;
+    let (prov_line, prov_b) = envelope_line(&provenance, &signer, certificate.as_deref())?;
     let prov_file = prov_path.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
     let vsa = vsa_input(report, generate::attestation_ref(prov_file, prov_line.as_bytes()), &options.builder_id)
         .map_err(Failure::input)?;
     let vsa = generate::vsa_statement(&vsa).map_err(|e| Failure::input(anyhow!("vsa: {e}")))?;
-    let (vsa_line, vsa_b) = envelope_line(&vsa, &signer)?;
+    let (vsa_line, vsa_b) = envelope_line(&vsa, &signer, certificate.as_deref())?;
 
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating {}", dir.display()))
@@ -574,6 +591,7 @@ mod tests {
                 bundle: false,
                 builder_id: DEFAULT_BUILDER_ID.to_owned(),
                 force: false,
+                certificate: super::super::attest::CertificateArgs::default(),
             },
         };
         assert!(matches!(after_verify(&off, &r, Ok(Verdict::Negative)), Ok(Verdict::Negative)));

@@ -1,0 +1,306 @@
+//! Verification of a certificate bundle's signer, before its DSSE signature: which key
+//! signed, whether a trusted authority vouched for it at the signing time, and who it
+//! names.
+//!
+//! [`verify_signer`] runs these checks in order and stops at the first failure, each
+//! named as `reprove attest verify` reports it:
+//!
+//! 1. `certificate`: the bundle carries a certificate (v0.3 `certificate`, or the first
+//!    of `x509CertificateChain`), it parses, it is not a CA, and its key is ECDSA P-256
+//!    or Ed25519;
+//! 2. `keyUsage`: the key usage extension is present and allows digitalSignature;
+//! 3. `extendedKeyUsage`: the extended key usages include code signing;
+//! 4. `tlog`: the signing time: the integratedTime of a transparency-log entry whose
+//!    signed entry timestamp verifies under a log key of the trust material (with its
+//!    inclusion proof and checkpoint when present) and whose body records this envelope
+//!    and certificate; or, only when the caller asks for it
+//!    ([`SigningTime::InsecureCurrentTime`], cosign's `--insecure-ignore-tlog`), the
+//!    current time, with a warning. There is no silent fallback from one to the other;
+//! 5. `certificateValidity`: the signing time lies in the leaf's validity;
+//! 6. `certificateChain`: the leaf chains to a trusted authority valid at that time
+//!    ([`TrustMaterial::verify_chain`]);
+//! 7. `identity`: a SAN and the OIDC issuer match one of the identity rules, when any
+//!    are given (a policy's `[certificate]` rules are applied with the policy).
+//!
+//! The signer's key then verifies the envelope like a trusted `--key`.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::bundle::Bundle;
+use crate::certificate::{match_identity, IdentityRule, SignerIdentity, SigningCertificate};
+use crate::dsse::Envelope;
+use crate::keys::PublicKey;
+use crate::time::format_rfc3339;
+use crate::tlog::{verify_entry, TlogEntry};
+use crate::trust_root::TrustMaterial;
+
+/// Where the signing time comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningTime {
+    /// A verified transparency-log entry's integratedTime (the secure default).
+    TransparencyLog,
+    /// The given current time (Unix seconds), without any log: insecure, since a
+    /// stolen key of an expired certificate could sign now; warned about.
+    InsecureCurrentTime(i64),
+}
+
+/// What to verify a certificate bundle against.
+#[derive(Debug, Clone, Copy)]
+pub struct SignerOptions<'a> {
+    /// Authorities and log keys.
+    pub trust: &'a TrustMaterial,
+    /// Accepted signers (any one); empty: no identity check here.
+    pub identities: &'a [IdentityRule],
+    /// The signing time's source.
+    pub time: SigningTime,
+}
+
+/// One named check and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// `certificate`, `keyUsage`, `extendedKeyUsage`, `tlog`, `certificateValidity`,
+    /// `certificateChain` or `identity`.
+    pub name: &'static str,
+    /// What was found, or why it failed.
+    pub result: Result<String, String>,
+}
+
+/// A signer whose certificate passed every check.
+#[derive(Debug, Clone)]
+pub struct VerifiedSigner {
+    /// The leaf's key: the one that must have signed the envelope.
+    pub key: PublicKey,
+    /// Who the certificate names.
+    pub identity: SignerIdentity,
+    /// The signing time used, Unix seconds.
+    pub signing_time: i64,
+}
+
+/// The checks run, the signer when all passed, and warnings to show loudly.
+#[derive(Debug, Clone, Default)]
+pub struct SignerVerification {
+    /// The checks in order; the last failed when `signer` is `None`.
+    pub steps: Vec<Step>,
+    /// The verified signer.
+    pub signer: Option<VerifiedSigner>,
+    /// Warnings (an insecure time source).
+    pub warnings: Vec<String>,
+}
+
+/// The warning printed when the signing time is the current time.
+pub const INSECURE_TIME_WARNING: &str = "WARNING: --insecure-ignore-tlog: no transparency-log entry was verified; the \
+     certificate's validity was checked at the CURRENT time, not at a proven signing time. Anyone holding the \
+     certificate's private key could have signed this attestation at any time within that validity.";
+
+fn raw_bytes(value: &Value) -> Option<Vec<u8>> {
+    value.get("rawBytes").and_then(Value::as_str).and_then(|s| STANDARD.decode(s).ok())
+}
+
+/// The certificates of a bundle's verification material, the leaf first: v0.3
+/// `certificate`, or v0.1/v0.2 `x509CertificateChain`. `Ok(None)` when it has neither.
+pub fn bundle_certificates(bundle: &Bundle) -> Result<Option<Vec<Vec<u8>>>, String> {
+    let extra = &bundle.verification_material.extra;
+    if let Some(cert) = extra.get("certificate") {
+        return raw_bytes(cert).map(|c| Some(vec![c])).ok_or_else(|| "certificate.rawBytes is not base64".to_owned());
+    }
+    if let Some(chain) = extra.get("x509CertificateChain") {
+        let certs = chain.get("certificates").and_then(Value::as_array).cloned().unwrap_or_default();
+        let der: Option<Vec<Vec<u8>>> = certs.iter().map(raw_bytes).collect();
+        return match der {
+            Some(d) if !d.is_empty() => Ok(Some(d)),
+            Some(_) => Err("x509CertificateChain has no certificates".to_owned()),
+            None => Err("an x509CertificateChain certificate's rawBytes is not base64".to_owned()),
+        };
+    }
+    Ok(None)
+}
+
+/// Runs the checks of the module documentation on `bundle` (whose envelope is
+/// `envelope`).
+pub fn verify_signer(bundle: Option<&Bundle>, envelope: &Envelope, options: &SignerOptions<'_>) -> SignerVerification {
+    let mut out = SignerVerification::default();
+    let signer = run(bundle, envelope, options, &mut out);
+    out.signer = signer.ok();
+    if matches!(options.time, SigningTime::InsecureCurrentTime(_)) {
+        out.warnings.push(INSECURE_TIME_WARNING.to_owned());
+    }
+    out
+}
+
+fn run(
+    bundle: Option<&Bundle>,
+    envelope: &Envelope,
+    options: &SignerOptions<'_>,
+    out: &mut SignerVerification,
+) -> Result<VerifiedSigner, ()> {
+    let mut record = |name: &'static str, result: Result<String, String>| {
+        let ok = result.is_ok();
+        out.steps.push(Step { name, result });
+        if ok {
+            Ok(())
+        } else {
+            Err(())
+        }
+    };
+    let Some(bundle) = bundle else {
+        record("certificate", Err("a bare DSSE envelope carries no certificate: verify it with --key".to_owned()))?;
+        return Err(());
+    };
+    let chain = match bundle_certificates(bundle) {
+        Ok(Some(chain)) => chain,
+        Ok(None) => {
+            let what = if bundle.verification_material.public_key.is_some() { "a publicKey hint" } else { "nothing" };
+            record(
+                "certificate",
+                Err(format!("the bundle's verification material holds {what}, no certificate: verify it with --key")),
+            )?;
+            return Err(());
+        }
+        Err(e) => {
+            record("certificate", Err(e))?;
+            return Err(());
+        }
+    };
+    let (leaf_der, bundle_intermediates) = chain.split_first().ok_or(())?;
+    let leaf = match SigningCertificate::from_der(leaf_der) {
+        Ok(leaf) => leaf,
+        Err(e) => {
+            record("certificate", Err(format!("the signing certificate: {e}")))?;
+            return Err(());
+        }
+    };
+    let key = match (&leaf.public_key, leaf.is_ca) {
+        (_, true) => Err("the signing certificate is a CA certificate (basicConstraints cA)".to_owned()),
+        (Err(e), _) => Err(format!("the signing certificate's key: {e}")),
+        (Ok(key), false) => Ok(key.clone()),
+    };
+    let key = match key {
+        Ok(key) => {
+            record(
+                "certificate",
+                Ok(format!(
+                    "{}, valid {} to {}, {} key",
+                    leaf.identity,
+                    format_rfc3339(leaf.not_before),
+                    format_rfc3339(leaf.not_after),
+                    key.algorithm()
+                )),
+            )?;
+            key
+        }
+        Err(e) => {
+            record("certificate", Err(e))?;
+            return Err(());
+        }
+    };
+    record(
+        "keyUsage",
+        match leaf.digital_signature {
+            Some(true) => Ok("digitalSignature".to_owned()),
+            Some(false) => Err("the key usage extension does not allow digitalSignature".to_owned()),
+            None => Err("the signing certificate has no key usage extension (digitalSignature required)".to_owned()),
+        },
+    )?;
+    record(
+        "extendedKeyUsage",
+        match &leaf.extended_key_usage {
+            _ if leaf.allows_code_signing() => Ok("codeSigning".to_owned()),
+            None => {
+                Err("the signing certificate has no extended key usage extension (codeSigning required)".to_owned())
+            }
+            Some(ekus) => {
+                Err(format!("the extended key usages {ekus:?} do not include codeSigning (1.3.6.1.5.5.7.3.3)"))
+            }
+        },
+    )?;
+    let signing_time = match options.time {
+        SigningTime::InsecureCurrentTime(now) => {
+            out_warning(&mut record, now)?;
+            now
+        }
+        SigningTime::TransparencyLog => {
+            let entries = match bundle.verification_material.extra.get("tlogEntries") {
+                None => Vec::new(),
+                Some(v) => match serde_json::from_value::<Vec<TlogEntry>>(v.clone()) {
+                    Ok(entries) => entries,
+                    Err(e) => {
+                        record("tlog", Err(format!("tlogEntries is malformed: {e}")))?;
+                        return Err(());
+                    }
+                },
+            };
+            if entries.is_empty() {
+                record(
+                    "tlog",
+                    Err("the bundle has no transparency-log entry to prove the signing time \
+                         (--insecure-ignore-tlog checks the certificate at the current time instead)"
+                        .to_owned()),
+                )?;
+                return Err(());
+            }
+            let mut reasons = Vec::new();
+            let mut verified = None;
+            for (i, entry) in entries.iter().enumerate() {
+                match verify_entry(entry, options.trust, envelope, leaf_der) {
+                    Ok(v) => {
+                        verified = Some(v);
+                        break;
+                    }
+                    Err(e) => reasons.push(format!("tlogEntries[{i}]: {e}")),
+                }
+            }
+            match verified {
+                Some(v) => {
+                    let proof = if v.inclusion_proof { ", inclusion proof and checkpoint verified" } else { "" };
+                    record(
+                        "tlog",
+                        Ok(format!(
+                            "entry {} of {}: signed entry timestamp verified{proof}; integratedTime {}",
+                            v.log_index,
+                            v.log,
+                            format_rfc3339(v.integrated_time)
+                        )),
+                    )?;
+                    v.integrated_time
+                }
+                None => {
+                    record("tlog", Err(reasons.join("; ")))?;
+                    return Err(());
+                }
+            }
+        }
+    };
+    record(
+        "certificateValidity",
+        if (leaf.not_before..=leaf.not_after).contains(&signing_time) {
+            Ok(format!("signing time {} within the certificate's validity", format_rfc3339(signing_time)))
+        } else {
+            Err(format!(
+                "signing time {} is outside the certificate's validity {} to {}",
+                format_rfc3339(signing_time),
+                format_rfc3339(leaf.not_before),
+                format_rfc3339(leaf.not_after)
+            ))
+        },
+    )?;
+    record("certificateChain", options.trust.verify_chain(leaf_der, bundle_intermediates, signing_time))?;
+    if !options.identities.is_empty() {
+        record("identity", match_identity(&leaf.identity, options.identities))?;
+    }
+    Ok(VerifiedSigner { key, identity: leaf.identity, signing_time })
+}
+
+fn out_warning(
+    record: &mut impl FnMut(&'static str, Result<String, String>) -> Result<(), ()>,
+    now: i64,
+) -> Result<(), ()> {
+    record(
+        "tlog",
+        Ok(format!(
+            "SKIPPED (--insecure-ignore-tlog): no transparency-log entry verified; using the current time {} as the signing time",
+            format_rfc3339(now)
+        )),
+    )
+}
