@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context as _};
 use attest::bundle::Bundle;
 use attest::generate::{
-    self, Artifact, AttestationRef, Byproduct, ByproductContent, Module, ProvenanceInput, ToolchainImage, VsaInput,
+    self, Artifact, AttestationRef, Byproduct, ByproductContent, Module, ProvenanceInput, SourceFile, ToolchainImage,
+    VsaInput,
 };
 use attest::keys::{self, KeySigner, Signer as _};
 use attest::statement::sha256_hex;
@@ -170,6 +171,11 @@ pub(crate) fn provenance_input(
         .collect();
     let mut modules = Vec::with_capacity(report.modules.len());
     for m in &report.modules {
+        // A module of the go.work workspace is part of the source tree: the
+        // commit and the workspace files stand for it.
+        if m.version == "(devel)" && m.h1.is_empty() && m.replace.is_none() {
+            continue;
+        }
         if m.h1.is_empty() {
             return Err(MappingError {
                 field: "modules[].h1",
@@ -196,6 +202,7 @@ pub(crate) fn provenance_input(
         },
         go_mod_sha256: go_mod.sha256.clone(),
         go_sum_sha256: report.inputs.go_sum.as_ref().map(|s| s.sha256.clone()),
+        workspace_files: workspace_files(report),
         modules,
         builder_id: builder_id.to_owned(),
         builder_version: BTreeMap::from([("reprove".to_owned(), report.tools.reprove.clone())]),
@@ -208,6 +215,20 @@ pub(crate) fn provenance_input(
             content: ByproductContent::Inline(report_bytes.to_vec()),
         }),
     })
+}
+
+/// The workspace's files besides the root go.mod and go.sum, in a fixed order:
+/// go.work, go.work.sum, then each other module's go.mod and go.sum.
+fn workspace_files(report: &v1::Report) -> Vec<SourceFile> {
+    let Some(w) = &report.inputs.workspace else { return Vec::new() };
+    let mut files = vec![SourceFile { path: w.go_work.path.clone(), sha256: w.go_work.sha256.clone() }];
+    files.extend(w.go_work_sum.iter().map(|f| SourceFile { path: f.path.clone(), sha256: f.sha256.clone() }));
+    for m in w.modules.iter().filter(|m| m.dir != ".") {
+        for f in std::iter::once(&m.go_mod).chain(m.go_sum.iter()) {
+            files.push(SourceFile { path: f.path.clone(), sha256: f.sha256.clone() });
+        }
+    }
+    files
 }
 
 /// The image an `oci://IMAGE@sha256:…#/path` reference came from.

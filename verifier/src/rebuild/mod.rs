@@ -239,21 +239,22 @@ pub enum RebuildError {
     },
     /// The reference was built in a Go workspace (go.work): it records the
     /// workspace's other modules as `(devel)` dependencies, without a version
-    /// or checksum, which a rebuild of one module (GOWORK=off) cannot
-    /// reproduce and reprove does not rebuild workspaces.
+    /// or checksum, and the rebuild would not use a workspace.
     #[error(
-        "the reference was built in a go.work workspace: {} {} recorded as (devel), without a version or checksum{}; \
-         reprove rebuilds a single module (GOWORK=off), not a workspace",
+        "the reference was built in a go.work workspace: {} {} recorded as (devel), without a version or checksum; \
+         {reason}",
         modules.join(", "),
         if modules.len() == 1 { "is" } else { "are" },
-        if *go_work { " (the commit has a go.work)" } else { "" }
     )]
     Workspace {
         /// The module paths recorded as `(devel)` dependencies.
         modules: Vec<String>,
-        /// Whether the commit has a go.work at the top.
-        go_work: bool,
+        /// Why the rebuild would not use the workspace.
+        reason: String,
     },
+    /// The recipe's `GOWORK` names something other than `off` or the commit's go.work.
+    #[error("GOWORK={0}: a rebuild takes GOWORK=off (no workspace) or GOWORK=go.work (the go.work at the root of the commit); leave it unset to follow the reference")]
+    GoWorkValue(String),
     /// The module download could not start.
     #[error("fetching modules: {0}")]
     Download(#[from] DownloadError),
@@ -389,6 +390,7 @@ impl RebuildError {
             | RebuildError::GoMod(_)
             | RebuildError::MissingGoSum { .. }
             | RebuildError::Workspace { .. }
+            | RebuildError::GoWorkValue(_)
             | RebuildError::NoGo { .. }
             | RebuildError::GoVersionMismatch { .. }
             | RebuildError::VcsNeedsGit { .. }
@@ -423,6 +425,7 @@ impl RebuildError {
             RebuildError::GoMod(_) => "go-mod".into(),
             RebuildError::MissingGoSum { .. } => Code::MissingGoSum.as_str().into(),
             RebuildError::Workspace { .. } => "go-workspace".into(),
+            RebuildError::GoWorkValue(_) => "recipe".into(),
             RebuildError::Download(_) => "module-download".into(),
             RebuildError::Security { .. } => Code::ChecksumMismatch.as_str().into(),
             RebuildError::Modules { failures } => failures
@@ -456,8 +459,8 @@ impl RebuildError {
         match self {
             RebuildError::MissingGoSum { .. } => Some(Code::MissingGoSum.remediation().into()),
             RebuildError::Workspace { .. } => Some(
-                "release the module with GOWORK=off (its go.mod requiring tagged versions, with go.sum), \
-                 then verify that binary"
+                "commit the go.work (and go.work.sum) the release was built with at the repository root, and do not \
+                 set GOWORK=off; or verify a release built with GOWORK=off"
                     .into(),
             ),
             RebuildError::Security { .. } => Some(Code::ChecksumMismatch.remediation().into()),
@@ -617,6 +620,7 @@ fn empty_report(req: &Request) -> v1::Report {
                 go_version: None,
                 from: req.toolchain.as_ref().map(|_| "flag".to_string()),
             },
+            workspace: None,
         },
         recipe: report_recipe(&Recipe::new(".", "", ""), &[], &Default::default()),
         rebuilt: None,
@@ -667,6 +671,8 @@ struct Prepared {
     mods: gosum::Checked,
     reference: Option<Vec<u8>>,
     reference_bi: Option<BuildInfo>,
+    /// The workspace's go.work (relative to the source root) when the build uses one.
+    go_work: Option<String>,
 }
 
 /// Steps 1 to 5: reference, source, go.sum, modules, toolchain.
@@ -793,31 +799,99 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
     })?;
     let (mut recipe, toolchain) = source;
 
-    // 3. go.mod and go.sum.
+    // 3. go.mod and go.sum (of the workspace, when the build uses one).
     let mods = run.step(Step::GoSum, |run| {
-        if let Some(bi) = &reference_bi {
-            let modules = gosum::workspace_deps(bi);
-            if !modules.is_empty() {
-                return Err(RebuildError::Workspace { modules, go_work: src_dir.join("go.work").is_file() });
+        let has_go_work = src_dir.join("go.work").is_file();
+        let devel = reference_bi.as_ref().map(gosum::workspace_deps).unwrap_or_default();
+        let workspace = match recipe.env.get("GOWORK").map(String::as_str) {
+            Some("off") => false,
+            Some("go.work" | "./go.work") if has_go_work => true,
+            Some("go.work" | "./go.work") => {
+                return Err(RebuildError::Workspace {
+                    modules: devel,
+                    reason: "the recipe sets GOWORK=go.work, and the commit has no go.work at the repository root"
+                        .into(),
+                })
             }
+            Some(other) => return Err(RebuildError::GoWorkValue(other.to_string())),
+            // The reference says: its (devel) dependencies are other workspace modules.
+            None if reference_bi.is_some() => !devel.is_empty(),
+            // No build info: what go does at the root of the commit.
+            None => has_go_work,
+        };
+        if !devel.is_empty() && !workspace {
+            let reason = if has_go_work {
+                "the recipe sets GOWORK=off".to_string()
+            } else {
+                "the commit has no go.work at the repository root: the rebuild would not use a workspace".to_string()
+            };
+            return Err(RebuildError::Workspace { modules: devel, reason });
         }
-        let checked = gosum::check(&src_dir)?;
+        let checked = if workspace {
+            let checked = gosum::check_workspace(&src_dir)?;
+            if let Some(w) = &checked.workspace {
+                let unknown: Vec<&String> =
+                    devel.iter().filter(|d| !w.report.modules.iter().any(|m| &m.path == *d)).collect();
+                if !unknown.is_empty() {
+                    run.report.warnings.push(format!(
+                        "the reference records {} as (devel), but the commit's go.work does not use {}",
+                        unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                        if unknown.len() == 1 { "it" } else { "them" }
+                    ));
+                }
+                run.report.warnings.push(format!(
+                    "built in the commit's go.work workspace ({} modules: {}){}",
+                    w.report.modules.len(),
+                    w.report.modules.iter().map(|m| m.path.as_str()).collect::<Vec<_>>().join(", "),
+                    if reference_bi.is_some() {
+                        " as the reference's (devel) dependencies show"
+                    } else {
+                        ", as go build at the repository root does; --env GOWORK=off builds the module alone"
+                    }
+                ));
+                run.report.inputs.workspace = Some(w.report.clone());
+            }
+            checked
+        } else {
+            let checked = gosum::check(&src_dir)?;
+            if has_go_work {
+                run.report.warnings.push(
+                    "the commit has a go.work file, but the rebuild ignores it (GOWORK=off): the reference records no \
+                     workspace module as (devel), or the recipe sets GOWORK=off; --env GOWORK=go.work builds in the workspace"
+                        .into(),
+                );
+            }
+            checked
+        };
         run.report.inputs.go_mod = Some(checked.go_mod_digest.clone());
         run.report.inputs.go_sum = checked.go_sum_digest.clone();
         run.report.warnings.extend(checked.warnings.iter().cloned());
         Ok(checked)
     })?;
 
-    // 4. Modules.
+    // 4. Modules: in a workspace, the build list of a stand-in main module
+    // with the union of the workspace's requirements and go.sum files.
     let modcache = req.cache_dir.join("modcache");
     run.step(Step::Modules, |_run| {
         std::fs::create_dir_all(&modcache).map_err(|e| RebuildError::io("create", &modcache, e))?;
         if mods.requires == 0 {
             return Ok(());
         }
+        let main_dir = match &mods.workspace {
+            Some(w) => {
+                let d = work.path().join("workspace");
+                std::fs::create_dir_all(&d).map_err(|e| RebuildError::io("create", &d, e))?;
+                for (name, data) in [("go.mod", w.download_go_mod.as_bytes()), ("go.sum", &w.download_go_sum[..])] {
+                    let f = d.join(name);
+                    std::fs::write(&f, data).map_err(|e| RebuildError::io("write", &f, e))?;
+                }
+                d
+            }
+            None => src_dir.clone(),
+        };
         let mut env = req.go_env.clone();
         env.set("GOMODCACHE", &modcache.display().to_string());
-        let rep = download::download(&src_dir, &env, &req.download, req.sumdb.clone(), Arc::new(download::Quiet))?;
+        let rep = download::download(&main_dir, &env, &req.download, req.sumdb.clone(), Arc::new(download::Quiet))?;
         if !rep.security.is_empty() {
             return Err(RebuildError::Security { errors: rep.security });
         }
@@ -865,16 +939,17 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
         }
         Ok((pulled, guard))
     })?;
-    Ok(Prepared { work, src_dir, modcache, pulled, _guard, recipe, toolchain, mods, reference, reference_bi })
+    let go_work = mods.workspace.as_ref().map(|w| w.report.go_work.path.clone());
+    Ok(Prepared { work, src_dir, modcache, pulled, _guard, recipe, toolchain, mods, reference, reference_bi, go_work })
 }
 
 fn pipeline(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, RebuildError)> {
     let req = run.req;
-    let Prepared { work, src_dir, modcache, pulled, _guard, recipe, toolchain, mods, reference, reference_bi } =
+    let Prepared { work, src_dir, modcache, pulled, _guard, recipe, toolchain, mods, reference, reference_bi, go_work } =
         prepare(run)?;
     // 6. The build.
     let out_dir = work.path().join("out");
-    let plan = build::plan(&recipe, &pulled, &toolchain, &req.cache_dir);
+    let plan = build::plan(&recipe, &pulled, &toolchain, &req.cache_dir, go_work.as_deref());
     run.report.recipe = report_recipe(&recipe, &plan.go_args, &plan.env);
     let rebuilt = run.step(Step::Build, |run| {
         std::fs::create_dir_all(&out_dir).map_err(|e| RebuildError::io("create", &out_dir, e))?;
