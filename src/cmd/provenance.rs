@@ -523,6 +523,47 @@ mod tests {
     }
 
     #[test]
+    fn a_workspace_build_lists_its_files_and_not_its_devel_modules() {
+        let mut r = report();
+        let digest = |path: &str, c: char| v1::FileDigest { path: path.into(), sha256: c.to_string().repeat(64) };
+        r.inputs.workspace = Some(v1::Workspace {
+            go_work: digest("go.work", 'a'),
+            go_work_sum: Some(digest("go.work.sum", 'b')),
+            modules: vec![
+                v1::WorkspaceModule {
+                    path: "example.com/app".into(),
+                    dir: ".".into(),
+                    go_mod: digest("go.mod", '2'),
+                    go_sum: Some(digest("go.sum", '3')),
+                },
+                v1::WorkspaceModule {
+                    path: "example.com/lib".into(),
+                    dir: "lib".into(),
+                    go_mod: digest("lib/go.mod", 'c'),
+                    go_sum: None,
+                },
+            ],
+        });
+        r.modules.insert(
+            0,
+            v1::Module { path: "example.com/lib".into(), version: "(devel)".into(), h1: String::new(), replace: None },
+        );
+        let input = provenance_input(&r, FIXTURE.as_bytes(), DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(input.modules.len(), 2, "the (devel) workspace module is part of the source");
+        let files: Vec<&str> = input.workspace_files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(files, ["go.work", "go.work.sum", "lib/go.mod"]);
+        let value = statement_json(&generate::provenance_statement(&input).unwrap_or_else(|e| panic!("{e}")));
+        assert_valid(&schema("provenance.schema.json"), &value["predicate"], "provenance");
+        let deps =
+            value["predicate"]["buildDefinition"]["resolvedDependencies"].as_array().cloned().unwrap_or_default();
+        // commit, go.mod, go.sum, go.work, go.work.sum, lib/go.mod, 2 modules, the toolchain image.
+        assert_eq!(deps.len(), 9, "{deps:#?}");
+        assert_eq!(deps[3]["name"], "go.work");
+        assert_eq!(deps[3]["digest"]["sha256"], "a".repeat(64));
+        assert!(deps[5]["uri"].as_str().is_some_and(|u| u.ends_with("#lib/go.mod")), "{deps:#?}");
+    }
+
+    #[test]
     fn vsa_of_a_not_reproduced_report_is_failed_with_causes() {
         let r = report();
         let prov = generate::attestation_ref("app.provenance.intoto.jsonl", b"envelope");
