@@ -815,7 +815,7 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
             }
             Some(other) => return Err(RebuildError::GoWorkValue(other.to_string())),
             // The reference says: its (devel) dependencies are other workspace modules.
-            None if reference_bi.is_some() => !devel.is_empty(),
+            None if reference_bi.is_some() => !devel.is_empty() && has_go_work,
             // No build info: what go does at the root of the commit.
             None => has_go_work,
         };
