@@ -387,11 +387,11 @@ fn go_work_parsing_matches_go_work_edit_json() {
         let go: Value = match (out.status, &ours) {
             (Some(0), Ok(_)) => serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}")),
             (Some(0), Err(e)) => {
-                failures.fail(&format!("{text:?}"), format!("go accepts it, ours: {e}"));
+                failures.fail(format!("{text:?}"), format!("go accepts it, ours: {e}"));
                 continue;
             }
             (_, Ok(_)) => {
-                failures.fail(&format!("{text:?}"), format!("go refuses it ({}), ours accepts it", out.stderr_str()));
+                failures.fail(format!("{text:?}"), format!("go refuses it ({}), ours accepts it", out.stderr_str()));
                 continue;
             }
             (_, Err(e)) => {
@@ -399,7 +399,7 @@ fn go_work_parsing_matches_go_work_edit_json() {
                 refused += 1;
                 for line in e.to_string().lines() {
                     if !out.stderr_str().contains(line) {
-                        failures.fail(&format!("{text:?}"), format!("go: {}\nours: {e}", out.stderr_str()));
+                        failures.fail(format!("{text:?}"), format!("go: {}\nours: {e}", out.stderr_str()));
                     }
                 }
                 continue;
@@ -431,7 +431,7 @@ fn go_work_parsing_matches_go_work_edit_json() {
         normalize(&mut go);
         normalize(&mut ours);
         if go != ours {
-            failures.fail(&format!("{text:?}"), format!("go work edit -json: {go}\nours: {ours}"));
+            failures.fail(format!("{text:?}"), format!("go work edit -json: {go}\nours: {ours}"));
         }
     }
     failures.assert_none();
