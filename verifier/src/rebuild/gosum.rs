@@ -41,8 +41,9 @@ pub struct Checked {
 pub struct Workspace {
     /// Its files and modules, for the report.
     pub report: v1::Workspace,
-    /// The go.mod of a stand-in main module whose build list covers the
-    /// workspace's: the union of the modules' requirements, go.work's and the
+    /// The go.mod of a stand-in main module whose build list holds at least
+    /// the workspace's: the union of the modules' requirements (the graph
+    /// unpruned when any module's is), go.work's and the
     /// modules' replacements (local directories made absolute, the workspace
     /// modules replaced by their directories). [`crate::gomod::download`]
     /// fetches and verifies from it.
@@ -303,12 +304,14 @@ pub fn check_workspace(dir: &Path) -> Result<Checked, RebuildError> {
         return Err(RebuildError::MissingGoSum { modules: missing });
     }
 
-    // The stand-in main module for the download: the root module's path and the highest go line.
+    // The stand-in main module for the download: the root module's path and the
+    // lowest go line of the modules (a module without one counts as go 1.16), so
+    // that the graph is unpruned when any workspace module's is: its build list
+    // then holds at least the workspace's.
     let go = modules
         .iter()
-        .filter_map(|m| m.2.go.clone())
-        .chain(work.go.clone())
-        .max_by(|a, b| crate::gomod::gover::compare(a, b))
+        .map(|m| m.2.go.clone().unwrap_or_else(|| "1.16".into()))
+        .min_by(|a, b| crate::gomod::gover::compare(a, b))
         .unwrap_or_else(|| "1.16".into());
     let mut gm = format!("module {}\n\ngo {go}\n", root.3.path);
     for (p, v) in &requires {

@@ -17,13 +17,17 @@
 //! 2. `source` ([`crate::source`]) — resolve the revision, refuse a dirty
 //!    working tree (unless allowed), export exactly the commit's tree.
 //! 3. `go-sum` ([`gosum`]) — go.mod and go.sum at the commit: every
-//!    requirement needs a go.sum line; digests of both files.
+//!    requirement needs a go.sum line; digests of both files. In a go.work
+//!    workspace (the reference's `(devel)` dependencies say so, or recipe
+//!    `GOWORK`, or go's default without build info) the same over every
+//!    workspace module's go.sum and go.work.sum, with their digests.
 //! 4. `modules` — [`crate::gomod::download`] into one shared module cache
 //!    under the cache directory; nothing unverified enters it.
 //! 5. `toolchain` — [`crate::toolchain::Store`] pull by digest; the image's Go
 //!    version must equal the recipe's (no silent switch: `GOTOOLCHAIN=local`).
 //! 6. `build` ([`build`]) — `go build` in the sandbox: source read-only, module
-//!    cache read-only with `GOPROXY=off GOFLAGS=-mod=readonly`, a Go build
+//!    cache read-only with `GOPROXY=off GOFLAGS=-mod=readonly` (and
+//!    `GOWORK=/src/go.work` in a workspace, else `off`), a Go build
 //!    cache keyed by toolchain digest and recipe, no network, scrubbed
 //!    environment, a deadline.
 //! 7. `compare` ([`judge`]) — `compare::compare`, and the module sums three
