@@ -811,11 +811,9 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
             Some("off") => false,
             Some("go.work" | "./go.work") if has_go_work => true,
             Some("go.work" | "./go.work") => {
-                return Err(RebuildError::Workspace {
-                    modules: devel,
-                    reason: "the recipe sets GOWORK=go.work, and the commit has no go.work at the repository root"
-                        .into(),
-                })
+                return Err(RebuildError::GoMod(
+                    "the recipe sets GOWORK=go.work, and the commit has no go.work at the repository root".into(),
+                ))
             }
             Some(other) => return Err(RebuildError::GoWorkValue(other.to_string())),
             // The reference says: its (devel) dependencies are other workspace modules.
@@ -847,7 +845,9 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
                     "built in the commit's go.work workspace ({} modules: {}){}",
                     w.report.modules.len(),
                     w.report.modules.iter().map(|m| m.path.as_str()).collect::<Vec<_>>().join(", "),
-                    if reference_bi.is_some() {
+                    if recipe.env.contains_key("GOWORK") {
+                        " as the recipe's GOWORK says"
+                    } else if reference_bi.is_some() {
                         " as the reference's (devel) dependencies show"
                     } else {
                         ", as go build at the repository root does; --env GOWORK=off builds the module alone"
