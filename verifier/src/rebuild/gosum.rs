@@ -362,6 +362,41 @@ fn quote(s: &str) -> String {
     }
 }
 
+/// Whether the rebuild uses the commit's go.work workspace. `gowork`: the
+/// recipe's `GOWORK`, `off` or `go.work`; unset, the reference decides when
+/// its build info is known (`has_build_info`): its `(devel)` dependencies
+/// (`devel`) are the other workspace modules; without build info, what `go
+/// build` at the root of the commit does (the workspace when there is a
+/// go.work). A reference built in a workspace is never rebuilt without one.
+pub fn use_workspace(
+    gowork: Option<&str>,
+    has_go_work: bool,
+    has_build_info: bool,
+    devel: &[String],
+) -> Result<bool, RebuildError> {
+    let workspace = match gowork {
+        Some("off") => false,
+        Some("go.work" | "./go.work") if has_go_work => true,
+        Some("go.work" | "./go.work") => {
+            return Err(RebuildError::GoMod(
+                "the recipe sets GOWORK=go.work, and the commit has no go.work at the repository root".into(),
+            ))
+        }
+        Some(other) => return Err(RebuildError::GoWorkValue(other.to_string())),
+        None if has_build_info => !devel.is_empty() && has_go_work,
+        None => has_go_work,
+    };
+    if !devel.is_empty() && !workspace {
+        let reason = if has_go_work {
+            "the recipe sets GOWORK=off".to_string()
+        } else {
+            "the commit has no go.work at the repository root: the rebuild would not use a workspace".to_string()
+        };
+        return Err(RebuildError::Workspace { modules: devel.to_vec(), reason });
+    }
+    Ok(workspace)
+}
+
 /// The dependencies `bi` records as `(devel)` without a replacement: the
 /// other modules of the go.work workspace the binary was built in (a local
 /// `replace` is recorded with its version and `=> ../dir (devel)`).
@@ -406,6 +441,27 @@ mod tests {
             Ok(c) => panic!("expected an error, got {:?}", c.workspace.map(|w| w.report)),
             Err(e) => e,
         }
+    }
+
+    #[test]
+    fn the_reference_or_the_recipe_chooses_the_workspace_never_silently() {
+        let lib = ["example.com/lib".to_string()];
+        let code = |r: Result<bool, RebuildError>| r.map_err(|e| e.code());
+        // The reference's (devel) dependencies: the workspace; none: GOWORK=off.
+        assert_eq!(code(use_workspace(None, true, true, &lib)), Ok(true));
+        assert_eq!(code(use_workspace(None, true, true, &[])), Ok(false));
+        assert_eq!(code(use_workspace(None, false, true, &[])), Ok(false));
+        // Without build info: go's default.
+        assert_eq!(code(use_workspace(None, true, false, &[])), Ok(true));
+        assert_eq!(code(use_workspace(None, false, false, &[])), Ok(false));
+        // The recipe says it explicitly.
+        assert_eq!(code(use_workspace(Some("go.work"), true, true, &[])), Ok(true));
+        assert_eq!(code(use_workspace(Some("off"), true, false, &[])), Ok(false));
+        // Never another mode than the reference's.
+        assert_eq!(code(use_workspace(None, false, true, &lib)), Err("go-workspace".into()));
+        assert_eq!(code(use_workspace(Some("off"), true, true, &lib)), Err("go-workspace".into()));
+        assert_eq!(code(use_workspace(Some("go.work"), false, true, &[])), Err("go-mod".into()));
+        assert_eq!(code(use_workspace(Some("/elsewhere/go.work"), true, true, &lib)), Err("recipe".into()));
     }
 
     #[test]

@@ -807,28 +807,12 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
     let mods = run.step(Step::GoSum, |run| {
         let has_go_work = src_dir.join("go.work").is_file();
         let devel = reference_bi.as_ref().map(gosum::workspace_deps).unwrap_or_default();
-        let workspace = match recipe.env.get("GOWORK").map(String::as_str) {
-            Some("off") => false,
-            Some("go.work" | "./go.work") if has_go_work => true,
-            Some("go.work" | "./go.work") => {
-                return Err(RebuildError::GoMod(
-                    "the recipe sets GOWORK=go.work, and the commit has no go.work at the repository root".into(),
-                ))
-            }
-            Some(other) => return Err(RebuildError::GoWorkValue(other.to_string())),
-            // The reference says: its (devel) dependencies are other workspace modules.
-            None if reference_bi.is_some() => !devel.is_empty() && has_go_work,
-            // No build info: what go does at the root of the commit.
-            None => has_go_work,
-        };
-        if !devel.is_empty() && !workspace {
-            let reason = if has_go_work {
-                "the recipe sets GOWORK=off".to_string()
-            } else {
-                "the commit has no go.work at the repository root: the rebuild would not use a workspace".to_string()
-            };
-            return Err(RebuildError::Workspace { modules: devel, reason });
-        }
+        let workspace = gosum::use_workspace(
+            recipe.env.get("GOWORK").map(String::as_str),
+            has_go_work,
+            reference_bi.is_some(),
+            &devel,
+        )?;
         let checked = if workspace {
             let checked = gosum::check_workspace(&src_dir)?;
             if let Some(w) = &checked.workspace {
