@@ -353,3 +353,87 @@ fn normalize(v: &mut Value) {
         }
     }
 }
+
+/// go.work files as a workspace commits them: block and line `use`, comments
+/// everywhere, quoted paths, `replace` of one version or all, `go`,
+/// `toolchain` and `godebug` lines; and broken ones.
+const WORK_FILES: &[&str] = &[
+    "go 1.22\n\n// The application and its library.\nuse (\n\t.\n\t./greet // the library\n)\n",
+    "go 1.23.0 // the go line\ntoolchain go1.23.1\n\n// comment\nuse (\n\t. // root\n\t./lib\n\t\"./b c\"\n)\nuse ../d\nreplace (\n\tx.com/y v1.0.0 => ./y\n\tx.com/z => x.com/w v1.2.3 // moved\n)\ngodebug default=go1.21\n",
+    "use ./a\nuse ./b\nreplace x.com/y => ../y\n",
+    "go 1.22\nuse ( ./a )\n",
+    "go 1.22\nuse (\n",
+    "go 1.22\nuse x (\n\t./a\n)\n",
+    "go 1.22\nrequire x.com/y v1.0.0\n",
+    "go 1.22\nreplace x.com/y v1.0.0 => x.com/z\n",
+];
+
+/// `go work edit -json` on each file, compared with `modfile::parse_work`:
+/// `Go`, `Toolchain`, `Godebug`, `Use` and `Replace` as the go command prints
+/// them, and whether it accepts the file at all.
+#[test]
+fn go_work_parsing_matches_go_work_edit_json() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut failures = Failures::default();
+    let (mut compared, mut refused) = (0, 0);
+    for (i, text) in WORK_FILES.iter().enumerate() {
+        let file = tmp.path().join(format!("w{i}.work"));
+        std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
+        let mut cmd = std::process::Command::new("go");
+        support::hermetic_go_env(&mut cmd).current_dir(tmp.path()).args(["work", "edit", "-json"]).arg(&file);
+        let out = support::run(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+        let ours = modfile::parse_work(&format!("w{i}.work"), text.as_bytes());
+        failures.case();
+        let go: Value = match (out.status, &ours) {
+            (Some(0), Ok(_)) => serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}")),
+            (Some(0), Err(e)) => {
+                failures.fail(format!("{text:?}"), format!("go accepts it, ours: {e}"));
+                continue;
+            }
+            (_, Ok(_)) => {
+                failures.fail(format!("{text:?}"), format!("go refuses it ({}), ours accepts it", out.stderr_str()));
+                continue;
+            }
+            (_, Err(e)) => {
+                // Go prints x/mod's errors under its own heading: each of ours is there.
+                refused += 1;
+                for line in e.to_string().lines() {
+                    if !out.stderr_str().contains(line) {
+                        failures.fail(format!("{text:?}"), format!("go: {}\nours: {e}", out.stderr_str()));
+                    }
+                }
+                continue;
+            }
+        };
+        compared += 1;
+        let Ok(w) = ours else { continue };
+        let module = |path: &str, version: &str| {
+            if version.is_empty() {
+                json!({"Path": path})
+            } else {
+                json!({"Path": path, "Version": version})
+            }
+        };
+        let mut ours = json!({
+            "Go": w.go.clone().unwrap_or_default(),
+            "Use": w.use_dirs.iter().map(|(d, _)| json!({"DiskPath": d})).collect::<Vec<_>>(),
+            "Replace": w.replace.iter().map(|r| json!({"Old": module(&r.old.path, &r.old.version), "New": module(&r.new.path, &r.new.version)})).collect::<Vec<_>>(),
+        });
+        // Older and newer go commands differ in printing these two: compare them when printed.
+        if go.get("Toolchain").is_some() {
+            ours["Toolchain"] = json!(w.toolchain.clone().unwrap_or_default());
+        }
+        if go.get("Godebug").is_some() {
+            ours["Godebug"] =
+                json!(w.godebug.iter().map(|g| json!({"Key": g.key, "Value": g.value})).collect::<Vec<_>>());
+        }
+        let (mut go, mut ours) = (go, ours);
+        normalize(&mut go);
+        normalize(&mut ours);
+        if go != ours {
+            failures.fail(format!("{text:?}"), format!("go work edit -json: {go}\nours: {ours}"));
+        }
+    }
+    failures.assert_none();
+    assert_eq!((compared, refused), (3, 5), "accepted and refused files");
+}

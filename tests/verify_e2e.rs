@@ -23,8 +23,12 @@
 //! reference built by another Go version (error `go-version-mismatch`, exit
 //! 2); a dirty working tree (refused, exit 2; `--allow-dirty` says so in the
 //! report); a tampered module in the proxy (error `checksum-mismatch` naming
-//! the module, exit 3); a reference built in a go.work workspace (error
-//! `go-workspace` naming the `(devel)` module, exit 2); `reprove check` with
+//! the module, exit 3); a go.work workspace (a library module requiring
+//! pflag): the faithful reference reproduced, one built with another library
+//! source not reproduced, a workspace go.sum gap the `missing-go-sum` error
+//! (measured against the gap `go` itself fills into go.work.sum), a reference
+//! built in the workspace against `--env GOWORK=off` or a commit without
+//! go.work the error `go-workspace` (exit 2); `reprove check` with
 //! runc as root also varies the umask and the user id; the source cloned from
 //! an `ssh://` URL served by a real sshd (reproduced; refused with a security
 //! error when known_hosts does not list the host). Every JSON report is checked against
@@ -112,6 +116,26 @@ impl Project {
             .args(["build", "-trimpath", "-buildvcs=false", "-o"])
             .arg(&out)
             .args(extra)
+            .arg(".");
+        run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+        out
+    }
+}
+
+impl Project {
+    /// Builds a reference in the go.work workspace at the repository root, as a developer
+    /// releasing from the workspace would.
+    fn workspace_reference(&self, name: &str) -> PathBuf {
+        let out = self.path(name);
+        let mut cmd = Command::new("go");
+        hermetic_go_env(&mut cmd)
+            .current_dir(&self.repo)
+            .env("GOPROXY", "off")
+            .env("GOMODCACHE", harness::shared_cache())
+            .env("CGO_ENABLED", "0")
+            .env("GOWORK", self.repo.join("go.work"))
+            .args(["build", "-trimpath", "-buildvcs=false", "-o"])
+            .arg(&out)
             .arg(".");
         run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
         out
@@ -792,28 +816,136 @@ fn bad_inputs_are_refused_before_anything_runs() {
     }
 
     // A reference built in a go.work workspace records the other module as `(devel)`, with no
-    // version or checksum: a rebuild of the module alone cannot reproduce it, and says so.
+    // version or checksum: a rebuild told not to use the workspace (GOWORK=off) cannot
+    // reproduce it, and says so before anything is fetched.
     let ws = Project::from_fixture("workspace");
-    let reference = ws.path("ws-reference");
-    let mut go = Command::new("go");
-    hermetic_go_env(&mut go)
-        .current_dir(&ws.repo)
-        .env("GOPROXY", "off")
-        .env("GOMODCACHE", harness::shared_cache())
-        .env("CGO_ENABLED", "0")
-        .env("GOWORK", ws.repo.join("go.work"))
-        .args(["build", "-trimpath", "-buildvcs=false", "-o"])
-        .arg(&reference)
-        .arg(".");
-    run_ok(&mut go).unwrap_or_else(|e| panic!("{e}"));
+    let reference = ws.workspace_reference("ws-reference");
     let (repo, reference) = (ws.repo.display().to_string(), reference.display().to_string());
-    let a = ["--source", repo.as_str(), "--toolchain", &pinned, "--reference", &reference];
+    let a = ["--source", repo.as_str(), "--toolchain", &pinned, "--reference", &reference, "--env", "GOWORK=off"];
     let (out, doc) = verify("off", &ws.path("cache"), &a);
     status(&out, &doc, 2);
     let err = &doc["error"];
     assert_eq!((err["step"].as_str(), err["code"].as_str()), (Some("go-sum"), Some("go-workspace")), "{doc:#}");
     assert_eq!(err["modules"], serde_json::json!(["example.com/greet"]), "{doc:#}");
     assert!(out.stderr_str().contains("go.work workspace"), "{}", out.stderr_str());
+    assert!(out.stderr_str().contains("GOWORK=off"), "{}", out.stderr_str());
+}
+
+/// The modules `go` wrote into go.work.sum (path@version, `/go.mod` lines included).
+fn go_work_sum_modules(repo: &Path) -> Vec<String> {
+    let text = fs::read_to_string(repo.join("go.work.sum")).unwrap_or_default();
+    let mut m: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some(format!("{}@{}", f.next()?, f.next()?.trim_end_matches("/go.mod")))
+        })
+        .collect();
+    m.dedup();
+    m
+}
+
+#[test]
+fn a_go_work_workspace_is_rebuilt_from_every_workspace_module() {
+    let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
+    let toolchain = image(&registry);
+    let proxy = Server::start(Behavior::Serve(Serve::dir(&goenv::proxy_root())));
+    let p = Project::from_fixture("workspace");
+    let cache = p.path("cache");
+    let reference = p.workspace_reference("wsapp");
+    let bi = verifier::goinfo::read_build_info_file(&reference).unwrap_or_else(|e| panic!("{e}"));
+    let deps: Vec<(String, String)> = bi.deps.iter().map(|d| (d.path.to_string(), d.version.to_string())).collect();
+    assert_eq!(
+        deps,
+        [("example.com/greet".into(), "(devel)".into()), ("github.com/spf13/pflag".into(), "v1.0.5".into())]
+    );
+    let (repo, reference_s) = (p.repo.display().to_string(), reference.display().to_string());
+    let base = ["--source", repo.as_str(), "--toolchain", &toolchain, "--from-reference", "--ldflags="];
+
+    // A faithful reference: reproduced in the workspace, the library's pflag fetched and verified.
+    let a: Vec<&str> = base.iter().copied().chain(["--reference", &reference_s, "--runtime", "runc"]).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &a);
+    status(&out, &doc, 0);
+    assert_eq!(doc["verdict"], "reproduced", "{doc:#}");
+    assert_eq!(doc["recipe"]["buildEnv"]["GOWORK"], "/src/go.work");
+    assert_eq!(doc["recipe"]["buildEnv"]["GOPROXY"], "off");
+    let ws = &doc["inputs"]["workspace"];
+    assert_eq!(ws["goWork"]["path"], "go.work");
+    assert_eq!(ws["goWorkSum"], Value::Null);
+    let modules: Vec<(&str, &str)> = ws["modules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| (m["path"].as_str().unwrap_or_default(), m["dir"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(modules, [("example.com/wsapp", "."), ("example.com/greet", "greet")]);
+    assert_eq!(ws["modules"][1]["goSum"]["path"], "greet/go.sum");
+    assert_eq!(doc["inputs"]["goSum"], Value::Null);
+    assert_eq!(doc["modules"][0]["version"], "(devel)");
+    assert_eq!(doc["modules"][1]["path"], "github.com/spf13/pflag");
+    assert_eq!(doc["moduleFindings"], Value::Array(Vec::new()), "{doc:#}");
+    assert!(proxy.paths().iter().any(|r| r == PFLAG_ZIP), "{:?}", proxy.paths());
+    // A reference built with another version of the workspace library: not reproduced.
+    fs::write(
+        p.repo.join("greet/greet.go"),
+        "// Package greet is the workspace's second module.\npackage greet\n\n// Hello greets.\nfunc Hello() string { return \"changed\" }\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    git(&p.repo, &["commit", "-q", "-am", "another library"]);
+    let changed = p.workspace_reference("wsapp-changed").display().to_string();
+    let b: Vec<&str> = base.iter().copied().chain(["--rev", "v1.0.0", "--reference", &changed]).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &b);
+    status(&out, &doc, 1);
+    assert_eq!(doc["verdict"], "not-reproduced", "{doc:#}");
+    assert!(doc["causes"].as_array().is_some_and(|c| !c.is_empty()), "{doc:#}");
+
+    // A workspace go.sum without the library's requirement: the go-sum error, nothing fetched.
+    // Parity with go: in workspace mode it fills exactly that gap into go.work.sum (from the
+    // module cache), where reprove refuses it; with go's go.work.sum, reprove's check passes.
+    git(&p.repo, &["checkout", "-q", "v1.0.0"]);
+    fs::write(p.repo.join("greet/go.sum"), "").unwrap_or_else(|e| panic!("{e}"));
+    let missing = match verifier::rebuild::gosum::check_workspace(&p.repo) {
+        Err(verifier::rebuild::RebuildError::MissingGoSum { modules }) => modules,
+        other => panic!("{:?}", other.map(|c| c.requires)),
+    };
+    assert_eq!(missing, ["github.com/spf13/pflag@v1.0.5"]);
+    let mut go = Command::new("go");
+    hermetic_go_env(&mut go)
+        .current_dir(&p.repo)
+        .env("GOPROXY", "off")
+        .env("GOSUMDB", "off")
+        .env("GOFLAGS", "-mod=readonly")
+        .env("GOMODCACHE", harness::shared_cache())
+        .env("GOWORK", p.repo.join("go.work"))
+        .args(["list", "-deps", "./..."]);
+    run_ok(&mut go).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(go_work_sum_modules(&p.repo), missing, "go filled another gap than the one reprove reports");
+    if let Err(e) = verifier::rebuild::gosum::check_workspace(&p.repo) {
+        panic!("with go's go.work.sum: {e}");
+    }
+    fs::remove_file(p.repo.join("go.work.sum")).unwrap_or_else(|e| panic!("{e}"));
+    git(&p.repo, &["commit", "-q", "-am", "drop the library's go.sum"]);
+    let fetched = proxy.requests().len();
+    let c: Vec<&str> = base.iter().copied().chain(["--rev", "HEAD", "--reference", &reference_s]).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &c);
+    status(&out, &doc, 2);
+    let err = &doc["error"];
+    assert_eq!((err["step"].as_str(), err["code"].as_str()), (Some("go-sum"), Some("missing-go-sum")), "{doc:#}");
+    assert_eq!(err["modules"], serde_json::json!(["github.com/spf13/pflag@v1.0.5"]), "{doc:#}");
+    assert_eq!(proxy.requests().len(), fetched, "nothing may be fetched before the workspace's sums are complete");
+
+    // A reference built in the workspace and a commit without go.work: a clear error, no other mode.
+    fs::remove_file(p.repo.join("go.work")).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(
+        p.repo.join("greet/go.sum"),
+        fs::read(support::repo_root().join("tests/fixtures/verify/app/go.sum")).unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    git(&p.repo, &["commit", "-q", "-am", "no workspace"]);
+    let (out, doc) = verify(&proxy.url(), &cache, &c);
+    status(&out, &doc, 2);
+    assert_eq!(doc["error"]["code"], "go-workspace", "{doc:#}");
+    assert!(doc["error"]["message"].as_str().is_some_and(|m| m.contains("no go.work")), "{doc:#}");
 }
 
 /// A base image with this machine's `git` and the libraries it loads (from `ldd`), enough for

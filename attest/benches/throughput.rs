@@ -32,6 +32,7 @@ fn statement_input() -> ProvenanceInput {
         toolchain: ToolchainImage { reference: "golang:1.22.5".into(), digest: format!("sha256:{}", hex('b')) },
         go_mod_sha256: hex('c'),
         go_sum_sha256: Some(hex('d')),
+        workspace_files: Vec::new(),
         modules: (0..40)
             .map(|i| Module {
                 path: format!("example.com/module{i}"),

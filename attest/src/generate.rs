@@ -163,6 +163,10 @@ pub struct ProvenanceInput {
     pub go_mod_sha256: String,
     /// SHA-256 of `go.sum`, when the module has one.
     pub go_sum_sha256: Option<String>,
+    /// The go.work workspace's files the build read besides go.mod and go.sum
+    /// (`go.work`, `go.work.sum`, the other modules' `go.mod` and `go.sum`),
+    /// by path in the source tree; empty without a workspace.
+    pub workspace_files: Vec<SourceFile>,
     /// The build list.
     pub modules: Vec<Module>,
     /// The builder's id (a URI).
@@ -177,6 +181,15 @@ pub struct ProvenanceInput {
     pub finished_on: String,
     /// The report, if any.
     pub byproduct: Option<Byproduct>,
+}
+
+/// A file of the source tree, by path and SHA-256 (hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Its path in the source tree (`go.work`, `lib/go.sum`).
+    pub path: String,
+    /// SHA-256, lower-case hex.
+    pub sha256: String,
 }
 
 fn validate_provenance(input: &ProvenanceInput) -> Result<(), GenerateError> {
@@ -206,6 +219,10 @@ fn validate_provenance(input: &ProvenanceInput) -> Result<(), GenerateError> {
     check_sha256_hex("go_mod_sha256", &input.go_mod_sha256)?;
     if let Some(sum) = &input.go_sum_sha256 {
         check_sha256_hex("go_sum_sha256", sum)?;
+    }
+    for (i, f) in input.workspace_files.iter().enumerate() {
+        non_empty(&format!("workspace_files[{i}].path"), &f.path)?;
+        check_sha256_hex(&format!("workspace_files[{i}].sha256"), &f.sha256)?;
     }
     for (i, module) in input.modules.iter().enumerate() {
         non_empty(&format!("modules[{i}].path"), &module.path)?;
@@ -270,6 +287,13 @@ pub fn provenance_statement(input: &ProvenanceInput) -> Result<Statement, Genera
     ));
     if let Some(sum) = &input.go_sum_sha256 {
         dependencies.push(descriptor(Some(format!("{at_rev}#go.sum")), Some("go.sum".into()), ("sha256", sum)));
+    }
+    for f in &input.workspace_files {
+        dependencies.push(descriptor(
+            Some(format!("{at_rev}#{}", f.path)),
+            Some(f.path.clone()),
+            ("sha256", &f.sha256),
+        ));
     }
     for module in &input.modules {
         dependencies.push(descriptor(

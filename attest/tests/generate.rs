@@ -51,6 +51,7 @@ fn provenance_input() -> ProvenanceInput {
         },
         go_mod_sha256: hex('c'),
         go_sum_sha256: Some(hex('d')),
+        workspace_files: Vec::new(),
         modules: vec![Module {
             path: "golang.org/x/text".into(),
             version: "v0.14.0".into(),

@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context as _};
 use attest::bundle::Bundle;
 use attest::generate::{
-    self, Artifact, AttestationRef, Byproduct, ByproductContent, Module, ProvenanceInput, ToolchainImage, VsaInput,
+    self, Artifact, AttestationRef, Byproduct, ByproductContent, Module, ProvenanceInput, SourceFile, ToolchainImage,
+    VsaInput,
 };
 use attest::keys::{self, KeySigner, Signer as _};
 use attest::statement::sha256_hex;
@@ -173,6 +174,11 @@ pub(crate) fn provenance_input(
         .collect();
     let mut modules = Vec::with_capacity(report.modules.len());
     for m in &report.modules {
+        // A module of the go.work workspace is part of the source tree: the
+        // commit and the workspace files stand for it.
+        if m.version == "(devel)" && m.h1.is_empty() && m.replace.is_none() {
+            continue;
+        }
         if m.h1.is_empty() {
             return Err(MappingError {
                 field: "modules[].h1",
@@ -199,6 +205,7 @@ pub(crate) fn provenance_input(
         },
         go_mod_sha256: go_mod.sha256.clone(),
         go_sum_sha256: report.inputs.go_sum.as_ref().map(|s| s.sha256.clone()),
+        workspace_files: workspace_files(report),
         modules,
         builder_id: builder_id.to_owned(),
         builder_version: BTreeMap::from([("reprove".to_owned(), report.tools.reprove.clone())]),
@@ -211,6 +218,20 @@ pub(crate) fn provenance_input(
             content: ByproductContent::Inline(report_bytes.to_vec()),
         }),
     })
+}
+
+/// The workspace's files besides the root go.mod and go.sum, in a fixed order:
+/// go.work, go.work.sum, then each other module's go.mod and go.sum.
+fn workspace_files(report: &v1::Report) -> Vec<SourceFile> {
+    let Some(w) = &report.inputs.workspace else { return Vec::new() };
+    let mut files = vec![SourceFile { path: w.go_work.path.clone(), sha256: w.go_work.sha256.clone() }];
+    files.extend(w.go_work_sum.iter().map(|f| SourceFile { path: f.path.clone(), sha256: f.sha256.clone() }));
+    for m in w.modules.iter().filter(|m| m.dir != ".") {
+        for f in std::iter::once(&m.go_mod).chain(m.go_sum.iter()) {
+            files.push(SourceFile { path: f.path.clone(), sha256: f.sha256.clone() });
+        }
+    }
+    files
 }
 
 /// The image an `oci://IMAGE@sha256:…#/path` reference came from.
@@ -516,6 +537,47 @@ mod tests {
         // commit, go.mod, go.sum, 2 modules, the toolchain image.
         assert_eq!(deps.len(), 6, "{deps:#?}");
         assert_eq!(deps[5]["digest"]["sha256"], "5".repeat(64));
+    }
+
+    #[test]
+    fn a_workspace_build_lists_its_files_and_not_its_devel_modules() {
+        let mut r = report();
+        let digest = |path: &str, c: char| v1::FileDigest { path: path.into(), sha256: c.to_string().repeat(64) };
+        r.inputs.workspace = Some(v1::Workspace {
+            go_work: digest("go.work", 'a'),
+            go_work_sum: Some(digest("go.work.sum", 'b')),
+            modules: vec![
+                v1::WorkspaceModule {
+                    path: "example.com/app".into(),
+                    dir: ".".into(),
+                    go_mod: digest("go.mod", '2'),
+                    go_sum: Some(digest("go.sum", '3')),
+                },
+                v1::WorkspaceModule {
+                    path: "example.com/lib".into(),
+                    dir: "lib".into(),
+                    go_mod: digest("lib/go.mod", 'c'),
+                    go_sum: None,
+                },
+            ],
+        });
+        r.modules.insert(
+            0,
+            v1::Module { path: "example.com/lib".into(), version: "(devel)".into(), h1: String::new(), replace: None },
+        );
+        let input = provenance_input(&r, FIXTURE.as_bytes(), DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(input.modules.len(), 2, "the (devel) workspace module is part of the source");
+        let files: Vec<&str> = input.workspace_files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(files, ["go.work", "go.work.sum", "lib/go.mod"]);
+        let value = statement_json(&generate::provenance_statement(&input).unwrap_or_else(|e| panic!("{e}")));
+        assert_valid(&schema("provenance.schema.json"), &value["predicate"], "provenance");
+        let deps =
+            value["predicate"]["buildDefinition"]["resolvedDependencies"].as_array().cloned().unwrap_or_default();
+        // commit, go.mod, go.sum, go.work, go.work.sum, lib/go.mod, 2 modules, the toolchain image.
+        assert_eq!(deps.len(), 9, "{deps:#?}");
+        assert_eq!(deps[3]["name"], "go.work");
+        assert_eq!(deps[3]["digest"]["sha256"], "a".repeat(64));
+        assert!(deps[5]["uri"].as_str().is_some_and(|u| u.ends_with("#lib/go.mod")), "{deps:#?}");
     }
 
     #[test]

@@ -17,7 +17,7 @@
 mod buildid;
 mod exe;
 mod gojson;
-mod goquote;
+pub(crate) mod goquote;
 mod isprint_table;
 mod model;
 mod modinfo;

@@ -13,7 +13,9 @@
 //!
 //! What it is not: a resolver. Nothing is downloaded and no query (`latest`,
 //! upgrades) is answered; a go.mod missing from the cache is an error for that
-//! module. Workspaces (go.work) are parsed by [`super::modfile`] but not used here.
+//! module. Workspaces (go.work) are parsed by [`super::modfile`] but not used here:
+//! `rebuild::gosum::check_workspace` writes a stand-in main module with the
+//! union of a workspace's requirements, whose build list holds at least the workspace's.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};

@@ -7,7 +7,8 @@
 //! Environment: the image's, then the recipe's (GOOS, GOARCH, CGO_ENABLED,
 //! GOAMD64…), then the pipeline's, which always wins: `GOTOOLCHAIN=local`,
 //! `GOPROXY=off`, `GOSUMDB=off`, `GOFLAGS=-mod=readonly` (unless the recipe
-//! sets `-mod=` itself), `GOWORK=off`, `GOENV=off`, `GOTELEMETRY=off`, the
+//! sets `-mod=` itself), `GOWORK` (the workspace's go.work under `/src`, else
+//! `off`), `GOENV=off`, `GOTELEMETRY=off`, the
 //! caches, `HOME`. Nothing comes from the host. No network.
 
 use std::collections::BTreeMap;
@@ -50,8 +51,16 @@ pub struct Plan {
     pub umask: Option<u32>,
 }
 
-/// Plans the build of `recipe` in `image`.
-pub fn plan(recipe: &Recipe, image: &PulledImage, toolchain: &PinnedImage, cache_dir: &Path) -> Plan {
+/// Plans the build of `recipe` in `image`; `go_work`: the workspace's go.work
+/// relative to the source root, when the build uses one (`GOWORK` points at it
+/// in the sandbox), else `GOWORK=off`.
+pub fn plan(
+    recipe: &Recipe,
+    image: &PulledImage,
+    toolchain: &PinnedImage,
+    cache_dir: &Path,
+    go_work: Option<&str>,
+) -> Plan {
     let output_name = if recipe.output_name.is_empty() || recipe.output_name.contains('/') {
         "main".to_string()
     } else {
@@ -69,7 +78,6 @@ pub fn plan(recipe: &Recipe, image: &PulledImage, toolchain: &PinnedImage, cache
         ("GOTOOLCHAIN", "local"),
         ("GOPROXY", "off"),
         ("GOSUMDB", "off"),
-        ("GOWORK", "off"),
         ("GOENV", "off"),
         ("GOTELEMETRY", "off"),
         ("GOMODCACHE", MODCACHE),
@@ -80,6 +88,9 @@ pub fn plan(recipe: &Recipe, image: &PulledImage, toolchain: &PinnedImage, cache
         env.insert(k.to_string(), v.to_string());
     }
     env.insert("GOFLAGS".into(), goflags);
+    // Workspace mode: go reads go.work, every workspace module's go.sum and
+    // go.work.sum; -mod=readonly is the only -mod it allows besides vendor.
+    env.insert("GOWORK".into(), go_work.map_or_else(|| "off".to_string(), |w| format!("{SRC}/{w}")));
     if recipe.buildvcs == BuildVcs::True {
         // go runs git on the checkout; no system or user git configuration applies.
         for (k, v) in [

@@ -2,12 +2,22 @@
 //! requires (after `replace`) must have a go.sum line, else the build could
 //! not verify it: a missing entry is an error naming the module. The digests
 //! of both files go into the report.
+//!
+//! In a go.work workspace ([`check_workspace`]) the go command reads every
+//! workspace module's go.sum and go.work.sum as one set of hashes
+//! (`modload` sets `modfetch.WorkspaceGoSumFiles` and `GoSumFile =
+//! go.work.sum`): every requirement of every workspace module, except those
+//! on workspace modules themselves, must have a line in one of them, after
+//! go.work's `replace` (which wins) and the modules' own. Go would fill a
+//! gap into go.work.sum from the module cache; reprove refuses it, as it
+//! refuses a gap in a single module's go.sum.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
 
-use super::report::v1::FileDigest;
+use super::report::v1::{self, FileDigest};
 use super::{sha256_hex, RebuildError};
-use crate::gomod::{parse_mod, GoSum};
+use crate::gomod::{parse_mod, parse_work, semver, GoSum, ModFile, ModuleVersion};
 
 /// What the step found.
 #[derive(Debug, Clone)]
@@ -22,6 +32,24 @@ pub struct Checked {
     pub requires: usize,
     /// Notes for the report.
     pub warnings: Vec<String>,
+    /// The workspace, when the build uses one.
+    pub workspace: Option<Workspace>,
+}
+
+/// A go.work workspace at the commit.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// Its files and modules, for the report.
+    pub report: v1::Workspace,
+    /// The go.mod of a stand-in main module whose build list holds at least
+    /// the workspace's: the union of the modules' requirements (the graph
+    /// unpruned when any module's is), go.work's and the
+    /// modules' replacements (local directories made absolute, the workspace
+    /// modules replaced by their directories). [`crate::gomod::download`]
+    /// fetches and verifies from it.
+    pub download_go_mod: String,
+    /// The union of the workspace's go.sum files and go.work.sum, for the stand-in.
+    pub download_go_sum: Vec<u8>,
 }
 
 /// Checks go.sum against go.mod in the exported source `dir`.
@@ -75,19 +103,298 @@ pub fn check(dir: &Path) -> Result<Checked, RebuildError> {
         return Err(RebuildError::MissingGoSum { modules: missing });
     }
     let mut warnings = Vec::new();
-    if dir.join("go.work").exists() {
-        warnings.push(
-            "the commit has a go.work file: the rebuild ignores it (GOWORK=off), as a release of this module alone \
-             does; a reference built in the workspace is refused (go-workspace)"
-                .into(),
-        );
-    }
     if dir.join("vendor/modules.txt").exists() {
         warnings.push(
             "the commit has a vendor directory: the rebuild uses the verified module cache (-mod=readonly) unless --env GOFLAGS=-mod=vendor".into(),
         );
     }
-    Ok(Checked { go_mod_digest, go_sum_digest, go_sum, requires: modfile.require.len(), warnings })
+    Ok(Checked { go_mod_digest, go_sum_digest, go_sum, requires: modfile.require.len(), warnings, workspace: None })
+}
+
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, RebuildError> {
+    match std::fs::read(path) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(RebuildError::io("read", path, e)),
+    }
+}
+
+/// A go.work `use` directory as a clean path relative to the workspace root
+/// (`.` for the root), or `None` when it is absolute or leaves the tree.
+pub fn clean_use_dir(dir: &str) -> Option<String> {
+    let p = Path::new(dir);
+    let mut parts: Vec<String> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::Normal(s) => parts.push(s.to_str()?.to_string()),
+            Component::ParentDir => {
+                parts.pop()?;
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(if parts.is_empty() { ".".to_string() } else { parts.join("/") })
+}
+
+/// `base` joined with `path` (relative or absolute), `.` and `..` resolved lexically.
+fn lexical_join(base: &Path, path: &str) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in base.join(path).components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn rel(dir: &str, file: &str) -> String {
+    if dir == "." {
+        file.to_string()
+    } else {
+        format!("{dir}/{file}")
+    }
+}
+
+/// Checks the go.work workspace at the root of the exported source `dir`:
+/// the go.work, every module it uses (inside the tree, with a go.mod; the
+/// root module among them, since the build runs there), and go.sum lines for
+/// every requirement across the workspace's go.sum files and go.work.sum.
+pub fn check_workspace(dir: &Path) -> Result<Checked, RebuildError> {
+    let go_work_path = dir.join("go.work");
+    let data = std::fs::read(&go_work_path).map_err(|e| RebuildError::io("read", &go_work_path, e))?;
+    let work = parse_work("go.work", &data).map_err(|e| RebuildError::GoMod(format!("go.work: {e}")))?;
+    let go_work = FileDigest { path: "go.work".into(), sha256: sha256_hex(&data) };
+    let work_sum_data = read_optional(&dir.join("go.work.sum"))?;
+    let go_work_sum = work_sum_data.as_ref().map(|d| FileDigest { path: "go.work.sum".into(), sha256: sha256_hex(d) });
+
+    // The modules, in go.work order.
+    let mut modules: Vec<(String, PathBuf, ModFile, v1::WorkspaceModule)> = Vec::new();
+    let mut sum_text: Vec<u8> = Vec::new();
+    for (use_dir, line) in &work.use_dirs {
+        let Some(clean) = clean_use_dir(use_dir) else {
+            return Err(RebuildError::GoMod(format!(
+                "go.work:{line}: use {use_dir}: the directory is outside the commit's tree; a rebuild sees only the commit"
+            )));
+        };
+        if modules.iter().any(|m| m.0 == clean) {
+            continue;
+        }
+        let mod_dir = if clean == "." { dir.to_path_buf() } else { dir.join(&clean) };
+        let go_mod_path = mod_dir.join("go.mod");
+        let Some(mod_data) = read_optional(&go_mod_path)? else {
+            return Err(RebuildError::GoMod(format!(
+                "go.work:{line}: use {use_dir}: the commit has no {}",
+                rel(&clean, "go.mod")
+            )));
+        };
+        let name = rel(&clean, "go.mod");
+        let modfile = parse_mod(&name, &mod_data).map_err(|e| RebuildError::GoMod(format!("{name}: {e}")))?;
+        let Some(path) = modfile.module.as_ref().map(|m| m.path.clone()).filter(|p| !p.is_empty()) else {
+            return Err(RebuildError::GoMod(format!("{name}: no module declaration")));
+        };
+        if let Some(other) = modules.iter().find(|m| m.3.path == path) {
+            return Err(RebuildError::GoMod(format!(
+                "go.work: module {path} appears multiple times in the workspace ({} and {})",
+                other.3.dir, clean
+            )));
+        }
+        let sum_name = rel(&clean, "go.sum");
+        let sum_data = read_optional(&mod_dir.join("go.sum"))?;
+        if let Some(d) = &sum_data {
+            GoSum::parse(&sum_name, d).map_err(|errs| {
+                RebuildError::GoMod(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+            })?;
+            sum_text.extend_from_slice(d);
+            sum_text.push(b'\n');
+        }
+        let entry = v1::WorkspaceModule {
+            path,
+            dir: clean.clone(),
+            go_mod: FileDigest { path: name, sha256: sha256_hex(&mod_data) },
+            go_sum: sum_data.as_ref().map(|d| FileDigest { path: sum_name, sha256: sha256_hex(d) }),
+        };
+        modules.push((clean, mod_dir, modfile, entry));
+    }
+    if let Some(d) = &work_sum_data {
+        GoSum::parse("go.work.sum", d)
+            .map_err(|errs| RebuildError::GoMod(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")))?;
+        sum_text.extend_from_slice(d);
+    }
+    let Some(root) = modules.iter().find(|m| m.0 == ".") else {
+        return Err(RebuildError::GoMod(
+            "go.work does not use the module at the repository root (use .): go build there would refuse to run \
+             (the current directory is contained in a module that is not one of the workspace modules)"
+                .into(),
+        ));
+    };
+    let go_mod_digest = root.3.go_mod.clone();
+    let go_sum_digest = root.3.go_sum.clone();
+    let union = GoSum::parse("workspace go.sum files", &sum_text)
+        .map_err(|errs| RebuildError::GoMod(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")))?;
+
+    // Replacements: go.work's win; a module's own apply to what go.work does not replace.
+    // A local directory becomes absolute (relative to go.work, or to the module).
+    let mut replace: BTreeMap<(String, String), ModuleVersion> = BTreeMap::new();
+    let local = |base: &Path, m: &ModuleVersion| -> ModuleVersion {
+        if m.version.is_empty() {
+            ModuleVersion::new(lexical_join(base, &m.path).display().to_string(), "")
+        } else {
+            m.clone()
+        }
+    };
+    for r in &work.replace {
+        replace.insert((r.old.path.clone(), r.old.version.clone()), local(dir, &r.new));
+    }
+    let work_replaced = |path: &str| work.replace.iter().any(|r| r.old.path == path);
+    for (_, mod_dir, modfile, _) in &modules {
+        for r in &modfile.replace {
+            if work_replaced(&r.old.path) {
+                continue;
+            }
+            let key = (r.old.path.clone(), r.old.version.clone());
+            let new = local(mod_dir, &r.new);
+            match replace.get(&key) {
+                Some(prev) if *prev != new => {
+                    return Err(RebuildError::GoMod(format!(
+                        "conflicting replacements found for {} in workspace modules: {prev} and {new}; \
+                         go.work must replace it",
+                        r.old
+                    )))
+                }
+                _ => {
+                    replace.insert(key, new);
+                }
+            }
+        }
+    }
+    let is_workspace_module = |p: &str| modules.iter().any(|m| m.3.path == p);
+    let mut missing: Vec<String> = Vec::new();
+    let mut requires: BTreeMap<String, String> = BTreeMap::new();
+    let mut count = 0;
+    for (_, _, modfile, _) in &modules {
+        for req in &modfile.require {
+            let m = &req.module;
+            if is_workspace_module(&m.path) {
+                continue;
+            }
+            count += 1;
+            let cur = requires.entry(m.path.clone()).or_default();
+            *cur = if cur.is_empty() { m.version.clone() } else { semver::max(cur, &m.version) };
+            let target = replace
+                .get(&(m.path.clone(), m.version.clone()))
+                .or_else(|| replace.get(&(m.path.clone(), String::new())))
+                .unwrap_or(m);
+            if target.version.is_empty() {
+                continue;
+            }
+            let has = union.hashes(&target.path, &target.version).next().is_some()
+                || union.hashes(&target.path, &format!("{}/go.mod", target.version)).next().is_some();
+            let name = format!("{}@{}", target.path, target.version);
+            if !has && !missing.contains(&name) {
+                missing.push(name);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(RebuildError::MissingGoSum { modules: missing });
+    }
+
+    // The stand-in main module for the download: the root module's path and the
+    // lowest go line of the modules (a module without one counts as go 1.16), so
+    // that the graph is unpruned when any workspace module's is: its build list
+    // then holds at least the workspace's.
+    let go = modules
+        .iter()
+        .map(|m| m.2.go.clone().unwrap_or_else(|| "1.16".into()))
+        .min_by(|a, b| crate::gomod::gover::compare(a, b))
+        .unwrap_or_else(|| "1.16".into());
+    let mut gm = format!("module {}\n\ngo {go}\n", root.3.path);
+    for (p, v) in &requires {
+        gm.push_str(&format!("\nrequire {} {}", quote(p), quote(v)));
+    }
+    gm.push('\n');
+    for (_, mod_dir, _, m) in &modules {
+        if m.dir != "." {
+            gm.push_str(&format!("\nreplace {} => {}", quote(&m.path), quote(&mod_dir.display().to_string())));
+        }
+    }
+    for ((p, v), new) in &replace {
+        if is_workspace_module(p) {
+            continue;
+        }
+        let old = if v.is_empty() { quote(p) } else { format!("{} {}", quote(p), quote(v)) };
+        let new = if new.version.is_empty() {
+            quote(&new.path)
+        } else {
+            format!("{} {}", quote(&new.path), quote(&new.version))
+        };
+        gm.push_str(&format!("\nreplace {old} => {new}"));
+    }
+    gm.push('\n');
+    let mut warnings = Vec::new();
+    if dir.join("vendor/modules.txt").exists() {
+        warnings.push(
+            "the commit has a vendor directory: the rebuild uses the verified module cache (-mod=readonly) unless --env GOFLAGS=-mod=vendor".into(),
+        );
+    }
+    let report = v1::Workspace { go_work, go_work_sum, modules: modules.into_iter().map(|m| m.3).collect() };
+    Ok(Checked {
+        go_mod_digest,
+        go_sum_digest,
+        go_sum: Some(union),
+        requires: count,
+        warnings,
+        workspace: Some(Workspace { report, download_go_mod: gm, download_go_sum: sum_text }),
+    })
+}
+
+/// A go.mod token: quoted (Go syntax) when it is not a plain word.
+fn quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "./-_+~@".contains(c)) {
+        s.to_string()
+    } else {
+        String::from_utf8_lossy(&crate::goinfo::goquote::quote(s.as_bytes())).into_owned()
+    }
+}
+
+/// Whether the rebuild uses the commit's go.work workspace. `gowork`: the
+/// recipe's `GOWORK`, `off` or `go.work`; unset, the reference decides when
+/// its build info is known (`has_build_info`): its `(devel)` dependencies
+/// (`devel`) are the other workspace modules; without build info, what `go
+/// build` at the root of the commit does (the workspace when there is a
+/// go.work). A reference built in a workspace is never rebuilt without one.
+pub fn use_workspace(
+    gowork: Option<&str>,
+    has_go_work: bool,
+    has_build_info: bool,
+    devel: &[String],
+) -> Result<bool, RebuildError> {
+    let workspace = match gowork {
+        Some("off") => false,
+        Some("go.work" | "./go.work") if has_go_work => true,
+        Some("go.work" | "./go.work") => {
+            return Err(RebuildError::GoMod(
+                "the recipe sets GOWORK=go.work, and the commit has no go.work at the repository root".into(),
+            ))
+        }
+        Some(other) => return Err(RebuildError::GoWorkValue(other.to_string())),
+        None if has_build_info => !devel.is_empty() && has_go_work,
+        None => has_go_work,
+    };
+    if !devel.is_empty() && !workspace {
+        let reason = if has_go_work {
+            "the recipe sets GOWORK=off".to_string()
+        } else {
+            "the commit has no go.work at the repository root: the rebuild would not use a workspace".to_string()
+        };
+        return Err(RebuildError::Workspace { modules: devel.to_vec(), reason });
+    }
+    Ok(workspace)
 }
 
 /// The dependencies `bi` records as `(devel)` without a replacement: the
@@ -95,4 +402,179 @@ pub fn check(dir: &Path) -> Result<Checked, RebuildError> {
 /// `replace` is recorded with its version and `=> ../dir (devel)`).
 pub fn workspace_deps(bi: &crate::goinfo::BuildInfo) -> Vec<String> {
     bi.deps.iter().filter(|d| d.replace.is_none() && d.version == "(devel)").map(|d| d.path.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PFLAG: &str = "github.com/spf13/pflag v1.0.5 h1:iy+VFUOCP1a+8yFto/drg2CJ5u0yRoB7fZw3DKv/JXA=\n";
+    const PFLAG_MOD: &str = "github.com/spf13/pflag v1.0.5/go.mod h1:McXfInJRrz4CZXVZOBLb0bTZqETkiAhM9Iw0y3An2Bg=\n";
+
+    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let t = match tempfile::tempdir() {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        };
+        for (name, data) in files {
+            let p = t.path().join(name);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+            }
+            std::fs::write(&p, data).unwrap_or_else(|e| panic!("{e}"));
+        }
+        t
+    }
+
+    fn workspace(extra: &[(&str, &str)]) -> tempfile::TempDir {
+        let mut files = vec![
+            ("go.work", "go 1.22\n\n// the app and its library\nuse (\n\t.\n\t./lib // the library\n)\n"),
+            ("go.mod", "module example.com/app\n\ngo 1.22\n"),
+            ("lib/go.mod", "module example.com/lib\n\ngo 1.22\n\nrequire github.com/spf13/pflag v1.0.5\n"),
+        ];
+        files.extend_from_slice(extra);
+        tree(&files)
+    }
+
+    fn err(r: Result<Checked, RebuildError>) -> RebuildError {
+        match r {
+            Ok(c) => panic!("expected an error, got {:?}", c.workspace.map(|w| w.report)),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn the_reference_or_the_recipe_chooses_the_workspace_never_silently() {
+        let lib = ["example.com/lib".to_string()];
+        let code = |r: Result<bool, RebuildError>| r.map_err(|e| e.code());
+        // The reference's (devel) dependencies: the workspace; none: GOWORK=off.
+        assert_eq!(code(use_workspace(None, true, true, &lib)), Ok(true));
+        assert_eq!(code(use_workspace(None, true, true, &[])), Ok(false));
+        assert_eq!(code(use_workspace(None, false, true, &[])), Ok(false));
+        // Without build info: go's default.
+        assert_eq!(code(use_workspace(None, true, false, &[])), Ok(true));
+        assert_eq!(code(use_workspace(None, false, false, &[])), Ok(false));
+        // The recipe says it explicitly.
+        assert_eq!(code(use_workspace(Some("go.work"), true, true, &[])), Ok(true));
+        assert_eq!(code(use_workspace(Some("off"), true, false, &[])), Ok(false));
+        // Never another mode than the reference's.
+        assert_eq!(code(use_workspace(None, false, true, &lib)), Err("go-workspace".into()));
+        assert_eq!(code(use_workspace(Some("off"), true, true, &lib)), Err("go-workspace".into()));
+        assert_eq!(code(use_workspace(Some("go.work"), false, true, &[])), Err("go-mod".into()));
+        assert_eq!(code(use_workspace(Some("/elsewhere/go.work"), true, true, &lib)), Err("recipe".into()));
+    }
+
+    #[test]
+    fn use_dirs_are_cleaned_and_kept_in_the_tree() {
+        assert_eq!(clean_use_dir(".").as_deref(), Some("."));
+        assert_eq!(clean_use_dir("./lib/").as_deref(), Some("lib"));
+        assert_eq!(clean_use_dir("a/../b").as_deref(), Some("b"));
+        assert_eq!(clean_use_dir("a/./b").as_deref(), Some("a/b"));
+        assert_eq!(clean_use_dir("../other"), None);
+        assert_eq!(clean_use_dir("a/../../b"), None);
+        assert_eq!(clean_use_dir("/abs"), None);
+    }
+
+    #[test]
+    fn a_sum_in_any_workspace_go_sum_or_go_work_sum_counts() {
+        for extra in [("lib/go.sum", PFLAG), ("go.sum", PFLAG_MOD), ("go.work.sum", PFLAG)] {
+            let t = workspace(&[extra]);
+            let c = match check_workspace(t.path()) {
+                Ok(c) => c,
+                Err(e) => panic!("{extra:?}: {e}"),
+            };
+            assert_eq!(c.requires, 1);
+            let w = c.workspace.unwrap_or_else(|| panic!("no workspace"));
+            let paths: Vec<(&str, &str)> = w.report.modules.iter().map(|m| (m.path.as_str(), m.dir.as_str())).collect();
+            assert_eq!(paths, [("example.com/app", "."), ("example.com/lib", "lib")]);
+            assert_eq!(w.report.go_work.path, "go.work");
+            assert_eq!(w.report.go_work_sum.is_some(), extra.0 == "go.work.sum");
+            assert_eq!(c.go_mod_digest.path, "go.mod");
+            assert_eq!(w.report.modules[1].go_mod.path, "lib/go.mod");
+            // The stand-in main module parses, requires the union, and points at the library's directory.
+            let gm = match parse_mod("go.mod", w.download_go_mod.as_bytes()) {
+                Ok(m) => m,
+                Err(e) => panic!("{e}\n{}", w.download_go_mod),
+            };
+            assert_eq!(gm.module.map(|m| m.path).as_deref(), Some("example.com/app"));
+            assert_eq!(
+                gm.require.iter().map(|r| r.module.to_string()).collect::<Vec<_>>(),
+                ["github.com/spf13/pflag@v1.0.5"]
+            );
+            assert_eq!(gm.replace.len(), 1, "{}", w.download_go_mod);
+            assert_eq!(gm.replace[0].new.path, t.path().join("lib").display().to_string());
+            let sum = match GoSum::parse("go.sum", &w.download_go_sum) {
+                Ok(s) => s,
+                Err(e) => panic!("{e:?}"),
+            };
+            assert_eq!(sum.lines().len(), 1);
+        }
+    }
+
+    #[test]
+    fn a_requirement_without_a_line_anywhere_is_missing() {
+        let t = workspace(&[("go.sum", ""), ("go.work.sum", "example.com/other v1.0.0 h1:x=\n")]);
+        match err(check_workspace(t.path())) {
+            RebuildError::MissingGoSum { modules } => assert_eq!(modules, ["github.com/spf13/pflag@v1.0.5"]),
+            e => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn requirements_on_workspace_modules_and_local_replacements_need_no_sum() {
+        let t = workspace(&[
+            ("go.mod", "module example.com/app\n\ngo 1.22\n\nrequire example.com/lib v0.1.0\nrequire example.com/local v1.0.0\n"),
+            ("go.work", "go 1.22\nuse . \nuse ./lib\nreplace github.com/spf13/pflag => ./pflag\nreplace example.com/local v1.0.0 => ./local\n"),
+        ]);
+        let c = match check_workspace(t.path()) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let gm = c.workspace.map(|w| w.download_go_mod).unwrap_or_default();
+        assert!(
+            gm.contains(&format!("replace github.com/spf13/pflag => {}", t.path().join("pflag").display())),
+            "{gm}"
+        );
+        assert!(!gm.contains("example.com/lib v0.1.0"), "{gm}");
+        // go.work's replacement wins over a module's own.
+        let t = workspace(&[
+            ("lib/go.mod", "module example.com/lib\n\ngo 1.22\n\nrequire github.com/spf13/pflag v1.0.5\nreplace github.com/spf13/pflag => github.com/spf13/pflag v1.0.6\n"),
+            ("go.work", "go 1.22\nuse (\n\t.\n\t./lib\n)\nreplace github.com/spf13/pflag => github.com/spf13/pflag v1.0.5\n"),
+            ("go.work.sum", PFLAG),
+        ]);
+        if let Err(e) = check_workspace(t.path()) {
+            panic!("{e}");
+        }
+        // Without go.work's, the module's replacement decides: v1.0.6 has no line.
+        let t = workspace(&[
+            ("lib/go.mod", "module example.com/lib\n\ngo 1.22\n\nrequire github.com/spf13/pflag v1.0.5\nreplace github.com/spf13/pflag => github.com/spf13/pflag v1.0.6\n"),
+            ("go.work.sum", PFLAG),
+        ]);
+        match err(check_workspace(t.path())) {
+            RebuildError::MissingGoSum { modules } => assert_eq!(modules, ["github.com/spf13/pflag@v1.0.6"]),
+            e => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn bad_workspaces_are_refused_naming_why() {
+        for (files, want) in [
+            (vec![("go.work", "go 1.22\nuse ./lib\n")], "does not use the module at the repository root"),
+            (vec![("go.work", "go 1.22\nuse .\nuse ../elsewhere\n")], "outside the commit's tree"),
+            (vec![("go.work", "go 1.22\nuse .\nuse ./nothing\n")], "no nothing/go.mod"),
+            (
+                vec![
+                    ("go.work", "go 1.22\nuse .\nuse ./lib\nuse ./lib2\n"),
+                    ("lib2/go.mod", "module example.com/lib\n"),
+                ],
+                "multiple times",
+            ),
+            (vec![("go.work", "go 1.22\nrequire x v1.0.0\n")], "go.work:"),
+            (vec![("go.work.sum", "bad\n")], "go.work.sum:1: wrong number of fields"),
+        ] {
+            let t = workspace(&files);
+            let e = err(check_workspace(t.path())).to_string();
+            assert!(e.contains(want), "{files:?}: {e}");
+        }
+    }
 }

@@ -235,6 +235,26 @@ mod tests {
     }
 
     #[test]
+    fn workspace_modules_are_devel_without_a_sum_and_no_finding() {
+        let sum = match GoSum::parse("go.sum", b"example.com/a v1.0.0 h1:AAA=\n") {
+            Ok(s) => s,
+            Err(e) => panic!("{e:?}"),
+        };
+        let ws = "path\tx\nmod\tx\t(devel)\t\ndep\texample.com/lib\t(devel)\t\ndep\texample.com/a\tv1.0.0\th1:AAA=\n";
+        assert!(module_findings(Some(&sum), Some(&bi(ws)), Some(&bi(ws))).is_empty());
+        // A workspace module only one side has is still named.
+        let alone = "path\tx\nmod\tx\t(devel)\t\ndep\texample.com/a\tv1.0.0\th1:AAA=\n";
+        let f = module_findings(Some(&sum), Some(&bi(ws)), Some(&bi(alone)));
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].kind.as_str(), f[0].path.as_str(), f[0].version.as_str()),
+            ("only-in-reference", "example.com/lib", "(devel)")
+        );
+        let m = modules(Some(&bi(ws)), None);
+        assert_eq!((m[0].version.as_str(), m[0].h1.as_str()), ("(devel)", ""));
+    }
+
+    #[test]
     fn digest_only_references_differ_without_a_diff() {
         let (v, causes) = verdict(None, "aa", b"x", "bb");
         assert_eq!(v, "not-reproduced");

@@ -17,13 +17,17 @@
 //! 2. `source` ([`crate::source`]) — resolve the revision, refuse a dirty
 //!    working tree (unless allowed), export exactly the commit's tree.
 //! 3. `go-sum` ([`gosum`]) — go.mod and go.sum at the commit: every
-//!    requirement needs a go.sum line; digests of both files.
+//!    requirement needs a go.sum line; digests of both files. In a go.work
+//!    workspace (the reference's `(devel)` dependencies say so, or recipe
+//!    `GOWORK`, or go's default without build info) the same over every
+//!    workspace module's go.sum and go.work.sum, with their digests.
 //! 4. `modules` — [`crate::gomod::download`] into one shared module cache
 //!    under the cache directory; nothing unverified enters it.
 //! 5. `toolchain` — [`crate::toolchain::Store`] pull by digest; the image's Go
 //!    version must equal the recipe's (no silent switch: `GOTOOLCHAIN=local`).
 //! 6. `build` ([`build`]) — `go build` in the sandbox: source read-only, module
-//!    cache read-only with `GOPROXY=off GOFLAGS=-mod=readonly`, a Go build
+//!    cache read-only with `GOPROXY=off GOFLAGS=-mod=readonly` (and
+//!    `GOWORK=/src/go.work` in a workspace, else `off`), a Go build
 //!    cache keyed by toolchain digest and recipe, no network, scrubbed
 //!    environment, a deadline.
 //! 7. `compare` ([`judge`]) — `compare::compare`, and the module sums three
@@ -239,21 +243,22 @@ pub enum RebuildError {
     },
     /// The reference was built in a Go workspace (go.work): it records the
     /// workspace's other modules as `(devel)` dependencies, without a version
-    /// or checksum, which a rebuild of one module (GOWORK=off) cannot
-    /// reproduce and reprove does not rebuild workspaces.
+    /// or checksum, and the rebuild would not use a workspace.
     #[error(
-        "the reference was built in a go.work workspace: {} {} recorded as (devel), without a version or checksum{}; \
-         reprove rebuilds a single module (GOWORK=off), not a workspace",
+        "the reference was built in a go.work workspace: {} {} recorded as (devel), without a version or checksum; \
+         {reason}",
         modules.join(", "),
         if modules.len() == 1 { "is" } else { "are" },
-        if *go_work { " (the commit has a go.work)" } else { "" }
     )]
     Workspace {
         /// The module paths recorded as `(devel)` dependencies.
         modules: Vec<String>,
-        /// Whether the commit has a go.work at the top.
-        go_work: bool,
+        /// Why the rebuild would not use the workspace.
+        reason: String,
     },
+    /// The recipe's `GOWORK` names something other than `off` or the commit's go.work.
+    #[error("GOWORK={0}: a rebuild takes GOWORK=off (no workspace) or GOWORK=go.work (the go.work at the root of the commit); leave it unset to follow the reference")]
+    GoWorkValue(String),
     /// The module download could not start.
     #[error("fetching modules: {0}")]
     Download(#[from] DownloadError),
@@ -390,6 +395,7 @@ impl RebuildError {
             | RebuildError::GoMod(_)
             | RebuildError::MissingGoSum { .. }
             | RebuildError::Workspace { .. }
+            | RebuildError::GoWorkValue(_)
             | RebuildError::NoGo { .. }
             | RebuildError::GoVersionMismatch { .. }
             | RebuildError::VcsNeedsGit { .. }
@@ -431,6 +437,7 @@ impl RebuildError {
             RebuildError::GoMod(_) => "go-mod".into(),
             RebuildError::MissingGoSum { .. } => Code::MissingGoSum.as_str().into(),
             RebuildError::Workspace { .. } => "go-workspace".into(),
+            RebuildError::GoWorkValue(_) => "recipe".into(),
             RebuildError::Download(_) => "module-download".into(),
             RebuildError::Security { .. } => Code::ChecksumMismatch.as_str().into(),
             RebuildError::Modules { failures } => failures
@@ -464,8 +471,8 @@ impl RebuildError {
         match self {
             RebuildError::MissingGoSum { .. } => Some(Code::MissingGoSum.remediation().into()),
             RebuildError::Workspace { .. } => Some(
-                "release the module with GOWORK=off (its go.mod requiring tagged versions, with go.sum), \
-                 then verify that binary"
+                "commit the go.work (and go.work.sum) the release was built with at the repository root, and do not \
+                 set GOWORK=off; or verify a release built with GOWORK=off"
                     .into(),
             ),
             RebuildError::Security { .. } => Some(Code::ChecksumMismatch.remediation().into()),
@@ -625,6 +632,7 @@ fn empty_report(req: &Request) -> v1::Report {
                 go_version: None,
                 from: req.toolchain.as_ref().map(|_| "flag".to_string()),
             },
+            workspace: None,
         },
         recipe: report_recipe(&Recipe::new(".", "", ""), &[], &Default::default()),
         rebuilt: None,
@@ -675,6 +683,8 @@ struct Prepared {
     mods: gosum::Checked,
     reference: Option<Vec<u8>>,
     reference_bi: Option<BuildInfo>,
+    /// The workspace's go.work (relative to the source root) when the build uses one.
+    go_work: Option<String>,
 }
 
 /// Steps 1 to 5: reference, source, go.sum, modules, toolchain.
@@ -801,31 +811,83 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
     })?;
     let (mut recipe, toolchain) = source;
 
-    // 3. go.mod and go.sum.
+    // 3. go.mod and go.sum (of the workspace, when the build uses one).
     let mods = run.step(Step::GoSum, |run| {
-        if let Some(bi) = &reference_bi {
-            let modules = gosum::workspace_deps(bi);
-            if !modules.is_empty() {
-                return Err(RebuildError::Workspace { modules, go_work: src_dir.join("go.work").is_file() });
+        let has_go_work = src_dir.join("go.work").is_file();
+        let devel = reference_bi.as_ref().map(gosum::workspace_deps).unwrap_or_default();
+        let workspace = gosum::use_workspace(
+            recipe.env.get("GOWORK").map(String::as_str),
+            has_go_work,
+            reference_bi.is_some(),
+            &devel,
+        )?;
+        let checked = if workspace {
+            let checked = gosum::check_workspace(&src_dir)?;
+            if let Some(w) = &checked.workspace {
+                let unknown: Vec<&String> =
+                    devel.iter().filter(|d| !w.report.modules.iter().any(|m| &m.path == *d)).collect();
+                if !unknown.is_empty() {
+                    run.report.warnings.push(format!(
+                        "the reference records {} as (devel), but the commit's go.work does not use {}",
+                        unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                        if unknown.len() == 1 { "it" } else { "them" }
+                    ));
+                }
+                run.report.warnings.push(format!(
+                    "built in the commit's go.work workspace ({} modules: {}){}",
+                    w.report.modules.len(),
+                    w.report.modules.iter().map(|m| m.path.as_str()).collect::<Vec<_>>().join(", "),
+                    if recipe.env.contains_key("GOWORK") {
+                        " as the recipe's GOWORK says"
+                    } else if reference_bi.is_some() {
+                        " as the reference's (devel) dependencies show"
+                    } else {
+                        ", as go build at the repository root does; --env GOWORK=off builds the module alone"
+                    }
+                ));
+                run.report.inputs.workspace = Some(w.report.clone());
             }
-        }
-        let checked = gosum::check(&src_dir)?;
+            checked
+        } else {
+            let checked = gosum::check(&src_dir)?;
+            if has_go_work {
+                run.report.warnings.push(
+                    "the commit has a go.work file, but the rebuild ignores it (GOWORK=off): the reference records no \
+                     workspace module as (devel), or the recipe sets GOWORK=off; --env GOWORK=go.work builds in the workspace"
+                        .into(),
+                );
+            }
+            checked
+        };
         run.report.inputs.go_mod = Some(checked.go_mod_digest.clone());
         run.report.inputs.go_sum = checked.go_sum_digest.clone();
         run.report.warnings.extend(checked.warnings.iter().cloned());
         Ok(checked)
     })?;
 
-    // 4. Modules.
+    // 4. Modules: in a workspace, the build list of a stand-in main module
+    // with the union of the workspace's requirements and go.sum files.
     let modcache = req.cache_dir.join("modcache");
     run.step(Step::Modules, |_run| {
         std::fs::create_dir_all(&modcache).map_err(|e| RebuildError::io("create", &modcache, e))?;
         if mods.requires == 0 {
             return Ok(());
         }
+        let main_dir = match &mods.workspace {
+            Some(w) => {
+                let d = work.path().join("workspace");
+                std::fs::create_dir_all(&d).map_err(|e| RebuildError::io("create", &d, e))?;
+                for (name, data) in [("go.mod", w.download_go_mod.as_bytes()), ("go.sum", &w.download_go_sum[..])] {
+                    let f = d.join(name);
+                    std::fs::write(&f, data).map_err(|e| RebuildError::io("write", &f, e))?;
+                }
+                d
+            }
+            None => src_dir.clone(),
+        };
         let mut env = req.go_env.clone();
         env.set("GOMODCACHE", &modcache.display().to_string());
-        let rep = download::download(&src_dir, &env, &req.download, req.sumdb.clone(), Arc::new(download::Quiet))?;
+        let rep = download::download(&main_dir, &env, &req.download, req.sumdb.clone(), Arc::new(download::Quiet))?;
         if !rep.security.is_empty() {
             return Err(RebuildError::Security { errors: rep.security });
         }
@@ -873,16 +935,17 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
         }
         Ok((pulled, guard))
     })?;
-    Ok(Prepared { work, src_dir, modcache, pulled, _guard, recipe, toolchain, mods, reference, reference_bi })
+    let go_work = mods.workspace.as_ref().map(|w| w.report.go_work.path.clone());
+    Ok(Prepared { work, src_dir, modcache, pulled, _guard, recipe, toolchain, mods, reference, reference_bi, go_work })
 }
 
 fn pipeline(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, RebuildError)> {
     let req = run.req;
-    let Prepared { work, src_dir, modcache, pulled, _guard, recipe, toolchain, mods, reference, reference_bi } =
+    let Prepared { work, src_dir, modcache, pulled, _guard, recipe, toolchain, mods, reference, reference_bi, go_work } =
         prepare(run)?;
     // 6. The build.
     let out_dir = work.path().join("out");
-    let plan = build::plan(&recipe, &pulled, &toolchain, &req.cache_dir);
+    let plan = build::plan(&recipe, &pulled, &toolchain, &req.cache_dir, go_work.as_deref());
     run.report.recipe = report_recipe(&recipe, &plan.go_args, &plan.env);
     let rebuilt = run.step(Step::Build, |run| {
         std::fs::create_dir_all(&out_dir).map_err(|e| RebuildError::io("create", &out_dir, e))?;

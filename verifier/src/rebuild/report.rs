@@ -95,6 +95,36 @@ pub mod v1 {
         pub reference: Reference,
         /// The toolchain image.
         pub toolchain: Toolchain,
+        /// The go.work workspace the build used; absent when it used none
+        /// (no go.work at the commit, or `GOWORK=off`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub workspace: Option<Workspace>,
+    }
+
+    /// The go.work workspace of a build: its files, with digests.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Workspace {
+        /// go.work.
+        pub go_work: FileDigest,
+        /// go.work.sum; `null` when there is none.
+        pub go_work_sum: Option<FileDigest>,
+        /// The modules it uses, in go.work order (the main module included).
+        pub modules: Vec<WorkspaceModule>,
+    }
+
+    /// One module of a workspace.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct WorkspaceModule {
+        /// The module path.
+        pub path: String,
+        /// Its directory in the source tree, as go.work's `use` names it, cleaned (`.` for the root).
+        pub dir: String,
+        /// Its go.mod.
+        pub go_mod: FileDigest,
+        /// Its go.sum; `null` when there is none.
+        pub go_sum: Option<FileDigest>,
     }
 
     /// The source.

@@ -292,8 +292,10 @@ pub fn infer_partial(bi: &BuildInfo) -> Partial {
         p.buildvcs = Some(Sourced::new(BuildVcs::False, reference("vcs")));
     }
 
-    // -mod=vendor leaves every dependency without a sum.
-    let versioned: Vec<_> = bi.deps.iter().filter(|d| d.replace.is_none() && !d.version.is_empty()).collect();
+    // -mod=vendor leaves every dependency without a sum. A `(devel)` dependency
+    // is another module of a go.work workspace, which never has one.
+    let versioned: Vec<_> =
+        bi.deps.iter().filter(|d| d.replace.is_none() && !d.version.is_empty() && d.version != "(devel)").collect();
     if !versioned.is_empty() && versioned.iter().all(|d| d.sum.is_empty()) {
         p.env.insert("GOFLAGS".into(), Sourced::new("-mod=vendor".into(), reference("dep sums")));
     }
@@ -364,6 +366,11 @@ mod tests {
         vendored.settings.push(BuildSetting { key: "-buildmode".into(), value: "exe".into() });
         assert!(infer(&vendored).notes.iter().any(|n| n.contains("pie on windows")));
         vendored.deps = vec![dep("h1:abc=")];
+        assert!(!infer(&vendored).env.contains_key("GOFLAGS"));
+        // Workspace modules are (devel) without a sum: not a vendor build.
+        let mut devel = dep("");
+        devel.version = "(devel)".into();
+        vendored.deps = vec![devel];
         assert!(!infer(&vendored).env.contains_key("GOFLAGS"));
 
         let mut devel = bi("m", "m", &[("GOOS", "linux"), ("GOARCH", "amd64")]);
