@@ -1294,3 +1294,69 @@ fn ci_templates_gate_on_the_verdict(p: &Project, proxy: &str, cache: &Path, stam
     let (out, doc) = gitlab_job(&unstamped, "fail");
     assert_eq!((out.status, doc["verdict"].as_str()), (Some(1), Some("not-reproduced")), "{}", out.stderr_str());
 }
+
+/// `reprove check` run by an unprivileged user (uid 65534, through `setpriv`)
+/// when the suite runs as root, so the rootless path runs everywhere: rootless
+/// runc maps only the caller, so the user id is listed as not varied, with the
+/// reason, and every other variation still runs.
+#[test]
+fn check_as_an_unprivileged_user_says_what_it_could_not_vary() {
+    if !rustix::process::geteuid().is_root() {
+        // Then check_names_the_variation_that_changes_the_output runs this path itself.
+        eprintln!("not root: the rootless path is covered by check_names_the_variation_that_changes_the_output");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
+    let toolchain = image(&registry);
+    let proxy = Server::start(Behavior::Serve(Serve::dir(&goenv::proxy_root())));
+    let p = Project::new();
+    // Everything the user touches is its own, in a directory it can reach.
+    let home = tempfile::Builder::new()
+        .prefix("reprove-unprivileged-")
+        .tempdir_in(std::env::temp_dir())
+        .unwrap_or_else(|e| panic!("{e}"));
+    fs::set_permissions(home.path(), fs::Permissions::from_mode(0o755)).unwrap_or_else(|e| panic!("{e}"));
+    let repo = home.path().join("repo");
+    run_ok(Command::new("cp").arg("-a").arg(&p.repo).arg(&repo)).unwrap_or_else(|e| panic!("{e}"));
+    fs::create_dir_all(home.path().join("run")).unwrap_or_else(|e| panic!("{e}"));
+    run_ok(Command::new("chown").args(["-R", "65534:65534"]).arg(home.path())).unwrap_or_else(|e| panic!("{e}"));
+
+    let mut cmd = Command::new("setpriv");
+    let vars = [
+        ("GOPROXY", proxy.url()),
+        ("HOME", home.path().display().to_string()),
+        ("XDG_RUNTIME_DIR", home.path().join("run").display().to_string()),
+    ];
+    goenv::base_env(&mut cmd, home.path(), &home.path().join("unused"), &vars);
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(reprove_bin());
+    cmd.args(["check", "--source"]).arg(&repo).args(["--toolchain", &toolchain, "--env", "CGO_ENABLED=0", "--json"]);
+    cmd.arg("--cache-dir").arg(home.path().join("cache")).args(["--runtime", "runc"]);
+    let out = {
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        run(&mut cmd).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}\nstdout:\n{}\nstderr:\n{}", out.stdout_str(), out.stderr_str()));
+    schema::assert_valid("check.schema.json", &doc);
+    status(&out, &doc, 1);
+    let outcomes: Vec<(&str, bool)> = doc["variations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| (v["name"].as_str().unwrap_or_default(), v["identical"].as_bool().unwrap_or(true)))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("time", true), ("build-dir", false), ("environment", true), ("umask", true), ("warm-cache", true)],
+        "{doc:#}"
+    );
+    let not_varied: Vec<&str> = doc["notVaried"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    assert_eq!(not_varied.len(), 2, "{doc:#}");
+    assert!(not_varied[1].starts_with("user-id: runc cannot run the build as another user"), "{doc:#}");
+    assert_eq!(doc["inputs"]["source"]["commit"], p.commit.as_str());
+    // The user's cache holds what the run fetched: nothing was written as root.
+    let owner =
+        |path: &Path| std::os::unix::fs::MetadataExt::uid(&fs::metadata(path).unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(owner(&home.path().join("cache/modcache")), 65534);
+}
