@@ -10,12 +10,12 @@
 //! signing, verification and cosign's encrypted key format (`kdf`: scrypt, then NaCl
 //! secretbox). That crate needs a crypto backend and has two, OpenSSL (`native-tls`,
 //! the system library, linked dynamically) and aws-lc-rs (`rustls-tls`, a C build of
-//! its own); reprove uses the OpenSSL one, which adds no C build (see ARCHITECTURE.md).
+//! its own); reprove uses the OpenSSL one, which builds no C library (see ARCHITECTURE.md).
 //! What stays here: the choice of algorithms (P-256 and Ed25519; RSA and the other
 //! curves are a typed refusal), the PEM text (LF line endings and 64 columns as cosign
 //! writes them; the crate's encoder writes CRLF), the checks that keep hostile key files
 //! from reaching code that would panic or allocate without bound (see
-//! [`decrypt_key_json`]), and the canonical SPKI that key ids hash.
+//! `decrypt_key_json`), and the canonical SPKI that key ids hash.
 //! Private key bytes live in [`Secret`], which has no `Debug` and is never logged.
 
 use base64::Engine as _;
