@@ -7,10 +7,11 @@
 //! verifier also accepts the fixed-width `r || s` form, which the DSSE test vectors use.
 //!
 //! The cryptography is the `sigstore` crate's: key generation, PKCS#8 and SPKI parsing,
-//! signing, verification and cosign's encrypted key format (`kdf`: scrypt, then NaCl
+//! signing and cosign's encrypted key format (`kdf`: scrypt, then NaCl
 //! secretbox). That crate needs a crypto backend and has two, OpenSSL (`native-tls`,
 //! the system library, linked dynamically) and aws-lc-rs (`rustls-tls`, a C build of
 //! its own); reprove uses the OpenSSL one, which builds no C library (see ARCHITECTURE.md).
+//! Verification, the hot path of `reprove attest verify`, is ring's (see [`PublicKey::verify`]).
 //! What stays here: the choice of algorithms (P-256 and Ed25519; RSA and the other
 //! curves are a typed refusal), the PEM text (LF line endings and 64 columns as cosign
 //! writes them; the crate's encoder writes CRLF), the checks that keep hostile key files
@@ -22,7 +23,7 @@ use base64::Engine as _;
 use sigstore::crypto::signing_key::ecdsa::{ECDSAKeys, EllipticCurve};
 use sigstore::crypto::signing_key::ed25519::Ed25519Keys;
 use sigstore::crypto::signing_key::{kdf, SigStoreKeyPair, SigStoreSigner};
-use sigstore::crypto::{CosignVerificationKey, Signature, SigningScheme};
+use sigstore::crypto::{CosignVerificationKey, SigningScheme};
 use sigstore::errors::SigstoreError;
 
 /// The signature algorithms reprove signs and verifies with.
@@ -152,8 +153,6 @@ pub struct PublicKey {
     algorithm: Algorithm,
     /// The canonical DER SubjectPublicKeyInfo (what key ids hash).
     spki: Vec<u8>,
-    /// The same key for the crypto library.
-    key: CosignVerificationKey,
 }
 
 impl PartialEq for PublicKey {
@@ -201,7 +200,7 @@ impl PublicKey {
             Some(raw) if raw.len() == raw_len && (algorithm == Algorithm::Ed25519 || raw[0] == 0x04) => {}
             _ => return Err(KeyError::NonCanonicalPublicKey { algorithm }),
         }
-        Ok(PublicKey { algorithm, spki: der.to_vec(), key })
+        Ok(PublicKey { algorithm, spki: der.to_vec() })
     }
 
     /// Reads a PEM `PUBLIC KEY` block, as `cosign generate-key-pair` writes `cosign.pub`.
@@ -231,13 +230,25 @@ impl PublicKey {
     }
 
     /// Checks `signature` over `message`.
+    ///
+    /// With ring, not the `sigstore` crate: its OpenSSL backend re-reads the key on
+    /// every call and initialises OpenSSL first, which made `reprove attest verify`
+    /// about 5 ms slower per invocation (BENCHMARKS.md h). The key was parsed and
+    /// checked by the crate in [`PublicKey::from_spki_der`]; both libraries verify
+    /// the same standard signatures, and the cosign and DSSE interop tests run
+    /// through this function.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), KeyError> {
-        let check = |sig: &[u8]| self.key.verify_signature(Signature::Raw(sig), message).is_ok();
+        use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_FIXED, ED25519};
         let ok = match self.algorithm {
             Algorithm::EcdsaP256Sha256 => {
-                check(signature) || p256_fixed_to_der(signature).is_some_and(|der| check(&der))
+                let raw = &self.spki[P256_SPKI_PREFIX.len()..];
+                UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, raw).verify(message, signature).is_ok()
+                    || UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, raw).verify(message, signature).is_ok()
             }
-            Algorithm::Ed25519 => check(signature),
+            Algorithm::Ed25519 => {
+                let raw = &self.spki[ED25519_SPKI_PREFIX.len()..];
+                UnparsedPublicKey::new(&ED25519, raw).verify(message, signature).is_ok()
+            }
         };
         if ok {
             Ok(())
@@ -255,29 +266,6 @@ fn verification_key_type(key: &CosignVerificationKey) -> &'static str {
         CosignVerificationKey::ECDSA_P521_SHA512_ASN1(_) => "ECDSA P-521",
         CosignVerificationKey::ED25519(_) => "Ed25519",
     }
-}
-
-/// A fixed-width P-256 signature (`r || s`, 32 bytes each) as ASN.1 DER
-/// (`SEQUENCE { INTEGER r, INTEGER s }`, minimal encodings); `None` unless 64 bytes.
-fn p256_fixed_to_der(signature: &[u8]) -> Option<Vec<u8>> {
-    if signature.len() != 64 {
-        return None;
-    }
-    let integer = |bytes: &[u8]| {
-        let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len() - 1);
-        let digits = &bytes[start..];
-        let pad = digits[0] & 0x80 != 0;
-        let mut out = vec![0x02, (digits.len() + usize::from(pad)) as u8];
-        if pad {
-            out.push(0);
-        }
-        out.extend_from_slice(digits);
-        out
-    };
-    let (r, s) = signature.split_at(32);
-    let body = [integer(r), integer(s)].concat();
-    // At most 2 × (2 + 33) = 70 bytes: a one-byte length.
-    Some([vec![0x30, body.len() as u8], body].concat())
 }
 
 /// A [`Signer`] over a private key held in memory.
@@ -573,12 +561,11 @@ mod tests {
             let der = signer.sign(&message)?;
             let fixed = der_to_fixed(&der).ok_or("not DER")?;
             assert_eq!(fixed.len(), 64);
-            assert_eq!(p256_fixed_to_der(&fixed).as_deref(), Some(der.as_slice()));
             signer.public_key().verify(&message, &fixed)?;
             assert!(signer.public_key().verify(b"other", &fixed).is_err());
         }
-        assert_eq!(p256_fixed_to_der(&[0; 63]), None);
-        assert_eq!(p256_fixed_to_der(&[0; 64]), Some(vec![0x30, 6, 2, 1, 0, 2, 1, 0]));
+        assert!(signer.public_key().verify(b"m", &[0; 63]).is_err());
+        assert!(signer.public_key().verify(b"m", &[0; 64]).is_err());
         Ok(())
     }
 
