@@ -189,6 +189,36 @@ fn bad_input_exits_2() -> TestResult {
     )?;
     assert_eq!(code(&wrong_pw), Some(2));
     assert!(text(&wrong_pw).contains("wrong password"), "{}", text(&wrong_pw));
+    // The public key where the private key belongs: named as what it is.
+    let sign_with = |key: &str| {
+        let args = [
+            "attest",
+            "sign",
+            "--key",
+            key,
+            "--predicate-type",
+            PROVENANCE,
+            "--predicate",
+            "pred.json",
+            "--subject",
+            "app",
+        ];
+        reprove(d, &args, Some("pw"))
+    };
+    let public = sign_with("k.pub")?;
+    assert_eq!(code(&public), Some(2));
+    assert!(
+        text(&public).contains("not an encrypted cosign private key")
+            && text(&public).contains("(found \"PUBLIC KEY\")"),
+        "{}",
+        text(&public)
+    );
+    // A damaged key file: a PEM error, not a password error.
+    let key = std::fs::read_to_string(d.join("k.key"))?;
+    std::fs::write(d.join("damaged.key"), key.replacen('\n', "\n!", 1))?;
+    let damaged = sign_with("damaged.key")?;
+    assert_eq!(code(&damaged), Some(2));
+    assert!(text(&damaged).contains("bad base64"), "{}", text(&damaged));
     Ok(())
 }
 
