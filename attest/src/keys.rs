@@ -9,7 +9,7 @@
 //! The cryptography is the `sigstore` crate's: key generation, PKCS#8 and SPKI parsing,
 //! signing and cosign's encrypted key format (`kdf`: scrypt, then NaCl
 //! secretbox). That crate needs a crypto backend and has two, OpenSSL (`native-tls`,
-//! the system library, linked dynamically) and aws-lc-rs (`rustls-tls`, a C build of
+//! the system library; linked statically where `.cargo/config.toml` says so) and aws-lc-rs (`rustls-tls`, a C build of
 //! its own); reprove uses the OpenSSL one, which builds no C library (see ARCHITECTURE.md).
 //! Verification, the hot path of `reprove attest verify`, is ring's (see [`PublicKey::verify`]).
 //! What stays here: the choice of algorithms (P-256 and Ed25519; RSA and the other

@@ -9,7 +9,7 @@
 //! [`export`]s exactly that commit's tree into a new directory.
 //!
 //! Clones: every URL is fetched by libgit2 (vendored, with its https and ssh
-//! transports linked against the system's OpenSSL and libssh2); there is no
+//! transports over OpenSSL and a bundled libssh2, see `.cargo/config.toml`); there is no
 //! `git` command and no fallback to one. Accepted: `file://`, `https://`,
 //! `http://`, `ssh://` (and scp-like `user@host:path`), `git://`; anything else
 //! (`ext::`, `fd::`, other schemes) is refused before anything runs.
