@@ -73,7 +73,8 @@ pub fn variations() -> Vec<Variation> {
         },
         Variation {
             name: "environment",
-            description: "another time zone, locale, HOME and user name, and one CPU (GOMAXPROCS=1)",
+            description: "another time zone, locale, HOME and user name, one CPU (GOMAXPROCS=1), and the \
+                          unrelated variables a CI runner sets (CI, BUILD_NUMBER)",
             src_mount: None,
             env: &[
                 ("TZ", "Pacific/Kiritimati"),
@@ -82,6 +83,8 @@ pub fn variations() -> Vec<Variation> {
                 ("HOME", "/tmp/elsewhere"),
                 ("USER", "builder"),
                 ("GOMAXPROCS", "1"),
+                ("CI", "true"),
+                ("BUILD_NUMBER", "4711"),
             ],
             warm_cache: false,
             user: None,
