@@ -24,8 +24,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::run_ok;
 use support::ssh::{self, Agent, Sshd};
+use support::{listing, run_ok};
 use verifier::source::Source;
 
 const CHILD_URL: &str = "REPROVE_TEST_CHILD_URL";
@@ -42,30 +42,6 @@ fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_DATE", "2024-06-27T20:11:12Z")
         .env("GIT_AUTHOR_DATE", "2024-06-27T20:11:12Z");
     run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}")).stdout_str().trim().to_string()
-}
-
-/// Every path below `root`: `f <mode> <content>`, `l <target>` or `d`.
-fn listing(root: &Path) -> BTreeMap<String, String> {
-    use std::os::unix::fs::PermissionsExt;
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        for e in fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
-            let p = e.path();
-            let rel = p.strip_prefix(base).map(|r| r.display().to_string()).unwrap_or_default();
-            let meta = fs::symlink_metadata(&p).unwrap_or_else(|e| panic!("{e}"));
-            if meta.file_type().is_symlink() {
-                out.insert(rel, format!("l {}", fs::read_link(&p).unwrap_or_default().display()));
-            } else if meta.is_dir() {
-                out.insert(rel, "d".into());
-                walk(base, &p, out);
-            } else {
-                let mode = meta.permissions().mode() & 0o777;
-                out.insert(rel, format!("f {mode:o} {}", fs::read_to_string(&p).unwrap_or_default()));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
 }
 
 /// A repository (tag v1.0.0 on the first commit, branch `release` one commit

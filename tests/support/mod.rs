@@ -336,3 +336,28 @@ where
 {
     items.into_iter().map(|s| s.as_ref().to_os_string()).collect()
 }
+
+/// Every path below `root`: `f <mode> <content>`, `l <target>` or `d`, by
+/// relative path: two trees are the same when their listings are equal.
+pub(crate) fn listing(root: &Path) -> std::collections::BTreeMap<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(base: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, String>) {
+        for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(base).map(|r| r.display().to_string()).unwrap_or_default();
+            let meta = std::fs::symlink_metadata(&p).unwrap_or_else(|e| panic!("{e}"));
+            if meta.file_type().is_symlink() {
+                out.insert(rel, format!("l {}", std::fs::read_link(&p).unwrap_or_default().display()));
+            } else if meta.is_dir() {
+                out.insert(rel, "d".into());
+                walk(base, &p, out);
+            } else {
+                let mode = meta.permissions().mode() & 0o777;
+                out.insert(rel, format!("f {mode:o} {}", std::fs::read_to_string(&p).unwrap_or_default()));
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
