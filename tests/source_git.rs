@@ -20,22 +20,9 @@ use std::path::Path;
 use std::process::Command;
 
 use std::time::{Duration, Instant};
-use support::{listing, run_ok};
+use support::{git, listing, run_ok};
 
 use verifier::source::{CloneOptions, Source, SourceError};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let mut cmd = Command::new("git");
-    cmd.current_dir(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"])
-        .args(["-c", "tag.gpgsign=false", "-c", "init.defaultBranch=main", "-c", "protocol.file.allow=always"])
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_COMMITTER_DATE", "2024-06-27T20:11:12Z")
-        .env("GIT_AUTHOR_DATE", "2024-06-27T20:11:12Z");
-    run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}")).stdout_str().trim().to_string()
-}
 
 struct Repo {
     _tmp: tempfile::TempDir,

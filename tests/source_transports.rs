@@ -25,24 +25,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::ssh::{self, Agent, Sshd};
-use support::{listing, run_ok};
+use support::{git, listing, run_ok};
 use verifier::source::Source;
 
 const CHILD_URL: &str = "REPROVE_TEST_CHILD_URL";
 const CHILD_WORK: &str = "REPROVE_TEST_CHILD_WORK";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let mut cmd = Command::new("git");
-    cmd.current_dir(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"])
-        .args(["-c", "tag.gpgsign=false", "-c", "init.defaultBranch=main"])
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_COMMITTER_DATE", "2024-06-27T20:11:12Z")
-        .env("GIT_AUTHOR_DATE", "2024-06-27T20:11:12Z");
-    run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}")).stdout_str().trim().to_string()
-}
 
 /// A repository (tag v1.0.0 on the first commit, branch `release` one commit
 /// later) and a bare copy of it at `served/repo.git`.

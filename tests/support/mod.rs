@@ -361,3 +361,19 @@ pub(crate) fn listing(root: &Path) -> std::collections::BTreeMap<String, String>
     walk(root, root, &mut out);
     out
 }
+
+/// `git ARGS` in `dir` with no user or system configuration, a fixed identity
+/// and fixed dates (so commit ids are the same on every run), and file://
+/// submodules allowed; its trimmed stdout.
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"])
+        .args(["-c", "tag.gpgsign=false", "-c", "init.defaultBranch=main", "-c", "protocol.file.allow=always"])
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_COMMITTER_DATE", "2024-06-27T20:11:12Z")
+        .env("GIT_AUTHOR_DATE", "2024-06-27T20:11:12Z");
+    run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}")).stdout_str().trim().to_string()
+}
