@@ -217,8 +217,17 @@ fn sign(d: &Path, cert: &str, bundle: &str) -> Result<Output, std::io::Error> {
 type Verified = (Option<i32>, Vec<String>, Value, String);
 
 /// `reprove attest verify --json` with `extra` flags; the exit code, the failed check
-/// names (a policy check by its rule), the document and the whole output.
+/// names (a policy check by its rule), the document and the whole output. The local
+/// CA's leaves carry no SCT, so with a certificate trust flag this adds
+/// `--insecure-ignore-sct` (and its warning); [`verify_sct`] does not.
 fn verify(d: &Path, extra: &[&str], bundle: &str) -> Result<Verified, Box<dyn std::error::Error>> {
+    let trust = extra.iter().any(|a| *a == "--trusted-root" || *a == "--certificate-chain");
+    let extra = if trust { with(extra, &["--insecure-ignore-sct"]) } else { extra.to_vec() };
+    verify_sct(d, &extra, bundle)
+}
+
+/// [`verify`] as it is: SCTs are checked unless `extra` says otherwise.
+fn verify_sct(d: &Path, extra: &[&str], bundle: &str) -> Result<Verified, Box<dyn std::error::Error>> {
     let mut args = vec!["attest", "verify", "--json", "--subject", "app", "--predicate-type", PROVENANCE];
     args.extend_from_slice(extra);
     args.push(bundle);
@@ -276,11 +285,12 @@ fn reprove_signs_and_verifies_certificate_bundles() -> TestResult {
         let (code, failed, doc, all) = verify(d, &with(&with(&trust, &IDENTITY), &insecure), "b.sigstore.json")?;
         assert_eq!((code, failed.len()), (Some(0), 0), "{all}");
         assert!(all.contains("WARNING: --insecure-ignore-tlog"), "{all}");
-        assert_eq!(doc["warnings"].as_array().map(Vec::len), Some(1), "{all}");
+        assert!(all.contains("WARNING: --insecure-ignore-sct"), "{all}");
+        assert_eq!(doc["warnings"].as_array().map(Vec::len), Some(2), "{all}");
         let names: Vec<&str> =
             doc["checks"].as_array().ok_or("checks")?.iter().filter_map(|c| c["name"].as_str()).collect();
         assert_eq!(
-            names[..7],
+            names[..8],
             [
                 "certificate",
                 "keyUsage",
@@ -288,6 +298,7 @@ fn reprove_signs_and_verifies_certificate_bundles() -> TestResult {
                 "tlog",
                 "certificateValidity",
                 "certificateChain",
+                "sct",
                 "identity"
             ]
         );
@@ -571,8 +582,8 @@ fn transparency_log_entries_give_the_signing_time() -> TestResult {
     let (code, failed, doc, all) = verify(d, &trust, "logged.sigstore.json")?;
     assert_eq!((code, failed.len()), (Some(0), 0), "{all}");
     assert!(all.contains("inclusion proof and checkpoint verified"), "{all}");
-    assert_eq!(doc["warnings"], json!([]), "{all}");
-    assert!(!all.contains("WARNING"), "{all}");
+    assert_eq!(doc["warnings"].as_array().map(Vec::len), Some(1), "{all}");
+    assert!(!all.contains("WARNING: --insecure-ignore-tlog"), "{all}");
 
     // Without the inclusion proof, the SET alone establishes the time.
     let mut promise_only = entry.clone();
@@ -632,6 +643,20 @@ fn cosign() -> Result<PathBuf, String> {
 }
 
 fn cosign_verify(cosign: &Path, d: &Path, identity: &str, bundle: &str) -> Result<Output, std::io::Error> {
+    cosign_verify_with(cosign, d, "trusted_root.json", identity, bundle, true)
+}
+
+/// cosign's offline verification of a certificate bundle against `root`, checking SCTs
+/// unless `ignore_sct`.
+fn cosign_verify_with(
+    cosign: &Path,
+    d: &Path,
+    root: &str,
+    identity: &str,
+    bundle: &str,
+    ignore_sct: bool,
+) -> Result<Output, std::io::Error> {
+    let sct = format!("--insecure-ignore-sct={ignore_sct}");
     run(
         cosign,
         d,
@@ -641,7 +666,7 @@ fn cosign_verify(cosign: &Path, d: &Path, identity: &str, bundle: &str) -> Resul
             bundle,
             "--new-bundle-format",
             "--trusted-root",
-            "trusted_root.json",
+            root,
             "--certificate-identity",
             identity,
             "--certificate-oidc-issuer",
@@ -649,10 +674,186 @@ fn cosign_verify(cosign: &Path, d: &Path, identity: &str, bundle: &str) -> Resul
             "--type",
             PROVENANCE,
             "--insecure-ignore-tlog=true",
-            "--insecure-ignore-sct=true",
+            &sct,
             "app",
         ],
     )
+}
+
+/// The first element of a DER SEQUENCE (a certificate's TBSCertificate), whole.
+fn first_element(der: &[u8]) -> Result<&[u8], Box<dyn std::error::Error>> {
+    // (header length, content length) of the TLV at the start of `b`.
+    fn tlv(b: &[u8]) -> Result<(usize, usize), Box<dyn std::error::Error>> {
+        let first = *b.get(1).ok_or("short DER")?;
+        if first < 0x80 {
+            return Ok((2, usize::from(first)));
+        }
+        let n = usize::from(first & 0x7f);
+        let len = b.get(2..2 + n).ok_or("short DER")?.iter().fold(0usize, |acc, x| acc << 8 | usize::from(*x));
+        Ok((2 + n, len))
+    }
+    let (outer_header, _) = tlv(der)?;
+    let inner = der.get(outer_header..).ok_or("short DER")?;
+    let (header, len) = tlv(inner)?;
+    Ok(inner.get(..header + len).ok_or("short DER")?)
+}
+
+/// A CT log of the test: its key, and SCTs over a precertificate.
+struct CtLog {
+    key: String,
+    spki: Vec<u8>,
+}
+
+impl CtLog {
+    fn new(d: &Path, name: &str) -> Result<CtLog, Box<dyn std::error::Error>> {
+        let (key, der) = (format!("{name}.key"), format!("{name}.der"));
+        openssl(d, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &key])?;
+        openssl(d, &["ec", "-in", &key, "-pubout", "-outform", "DER", "-out", &der])?;
+        Ok(CtLog { spki: std::fs::read(d.join(&der))?, key })
+    }
+
+    /// A TLS SignedCertificateTimestampList with one v1 SCT over `tbs` issued by the
+    /// key `issuer_spki` (RFC 6962 §3.2), its signature bytes passed through `mangle`.
+    fn sct_list(
+        &self,
+        d: &Path,
+        issuer_spki: &[u8],
+        tbs: &[u8],
+        mangle: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+        let timestamp = (now() as u64 - 60) * 1000;
+        let mut signed = vec![0u8, 0];
+        signed.extend_from_slice(&timestamp.to_be_bytes());
+        signed.extend_from_slice(&[0, 1]);
+        signed.extend_from_slice(&sha256(issuer_spki));
+        signed.extend_from_slice(&(tbs.len() as u32).to_be_bytes()[1..]);
+        signed.extend_from_slice(tbs);
+        signed.extend_from_slice(&[0, 0]);
+        std::fs::write(d.join("sct-msg.bin"), &signed)?;
+        openssl(d, &["dgst", "-sha256", "-sign", &self.key, "-out", "sct-sig.bin", "sct-msg.bin"])?;
+        let mut signature = std::fs::read(d.join("sct-sig.bin"))?;
+        mangle(&mut signature);
+        let mut sct = vec![0u8];
+        sct.extend_from_slice(&sha256(&self.spki));
+        sct.extend_from_slice(&timestamp.to_be_bytes());
+        sct.extend_from_slice(&[0, 0, 4, 3]);
+        sct.extend_from_slice(&(signature.len() as u16).to_be_bytes());
+        sct.extend_from_slice(&signature);
+        let mut entries = (sct.len() as u16).to_be_bytes().to_vec();
+        entries.extend_from_slice(&sct);
+        let mut list = (entries.len() as u16).to_be_bytes().to_vec();
+        list.extend_from_slice(&entries);
+        Ok(list)
+    }
+
+    /// The trusted root entry of this log.
+    fn root_entry(&self) -> Value {
+        json!({
+            "baseUrl": "https://ct.example.test",
+            "hashAlgorithm": "SHA2_256",
+            "publicKey": {"rawBytes": STANDARD.encode(&self.spki), "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                          "validFor": {"start": "2020-01-01T00:00:00Z"}},
+            "logId": {"keyId": STANDARD.encode(sha256(&self.spki))}
+        })
+    }
+}
+
+/// A leaf like `leaf.pem` that embeds one SCT of `log` (its signature through
+/// `mangle`), written to `out`: the precertificate is issued first, its TBS signed by
+/// the log, then the certificate again with the SCT list extension last. Both are
+/// issued in the same second, so their TBS differ only by that extension.
+fn make_leaf_with_sct(d: &Path, log: &CtLog, out: &str, mangle: impl Fn(&mut Vec<u8>)) -> TestResult {
+    openssl(d, &["ec", "-in", "ca-inter.key", "-pubout", "-outform", "DER", "-out", "inter.der"])?;
+    let issuer_spki = std::fs::read(d.join("inter.der"))?;
+    let ext = fulcio_leaf_ext(&format!("email:{SIGNER}"), true, true);
+    let start = |pem: &str| -> Result<String, Box<dyn std::error::Error>> {
+        let o = Command::new("openssl").current_dir(d).args(["x509", "-noout", "-startdate", "-in", pem]).output()?;
+        Ok(String::from_utf8(o.stdout)?)
+    };
+    for _ in 0..5 {
+        make_leaf(d, "ca", "r.pub", &ext, "pre.pem")?;
+        let tbs = first_element(&pem_to_der(&std::fs::read_to_string(d.join("pre.pem"))?)?)?.to_vec();
+        let list = log.sct_list(d, &issuer_spki, &tbs, &mangle)?;
+        // The extension's value is an OCTET STRING holding the TLS list (RFC 6962 §3.3).
+        let mut octets = match list.len() {
+            n @ 0..=127 => vec![0x04, n as u8],
+            n @ 128..=255 => vec![0x04, 0x81, n as u8],
+            n => [&[0x04, 0x82][..], &(n as u16).to_be_bytes()].concat(),
+        };
+        octets.extend_from_slice(&list);
+        let with_sct = format!("{ext}1.3.6.1.4.1.11129.2.4.2 = DER:{}\n", hex(&octets));
+        make_leaf(d, "ca", "r.pub", &with_sct, out)?;
+        if start("pre.pem")? == start(out)? {
+            return Ok(());
+        }
+    }
+    Err("could not issue the precertificate and the certificate within one second".into())
+}
+
+/// RFC 6962 SCTs: a certificate must embed one that a CT log of the trusted root
+/// signed over its precertificate, unless --insecure-ignore-sct; cosign agrees on each
+/// case.
+#[test]
+fn signed_certificate_timestamps_are_required_and_verified() -> TestResult {
+    let cosign = cosign()?;
+    let dir = setup()?;
+    let d = dir.path();
+    let (ct, other_ct) = (CtLog::new(d, "ct")?, CtLog::new(d, "other-ct")?);
+    let mut root = trusted_root(d, &["ca-inter.pem", "ca-root.pem"], None)?;
+    root["ctlogs"] = json!([ct.root_entry()]);
+    std::fs::write(d.join("ct_root.json"), root.to_string())?;
+    make_leaf_with_sct(d, &ct, "sct-leaf.pem", |_| {})?;
+    make_leaf_with_sct(d, &ct, "bad-sct-leaf.pem", |sig| {
+        let last = sig.len() - 1;
+        sig[last - 4] ^= 1;
+    })?;
+    make_leaf_with_sct(d, &other_ct, "other-sct-leaf.pem", |_| {})?;
+    for (cert, bundle) in [
+        ("sct-leaf.pem", "sct.sigstore.json"),
+        ("bad-sct-leaf.pem", "bad-sct.sigstore.json"),
+        ("other-sct-leaf.pem", "other-sct.sigstore.json"),
+        ("leaf.pem", "no-sct.sigstore.json"),
+    ] {
+        ok(&sign(d, cert, bundle)?, &format!("reprove attest sign --certificate {cert}"))?;
+    }
+    let trust = with(&["--trusted-root", "ct_root.json", "--insecure-ignore-tlog"], &IDENTITY);
+
+    let (code, failed, doc, all) = verify_sct(d, &trust, "sct.sigstore.json")?;
+    assert_eq!((code, failed.len()), (Some(0), 0), "{all}");
+    let sct = doc["checks"].as_array().ok_or("checks")?.iter().find(|c| c["name"] == "sct").ok_or("no sct check")?;
+    assert!(
+        sct["detail"].as_str().unwrap_or_default().contains("SCT from ctlogs[0] (https://ct.example.test)"),
+        "{all}"
+    );
+    assert!(!all.contains("insecure-ignore-sct"), "{all}");
+    ok(&cosign_verify_with(&cosign, d, "ct_root.json", SIGNER, "sct.sigstore.json", false)?, "cosign, valid SCT")?;
+
+    let rejected: [(&str, &str); 3] = [
+        ("bad-sct.sigstore.json", "does not verify over this certificate"),
+        ("other-sct.sigstore.json", "no trusted CT log has id"),
+        ("no-sct.sigstore.json", "embeds no SCT"),
+    ];
+    for (bundle, why) in rejected {
+        let (code, failed, _, all) = verify_sct(d, &trust, bundle)?;
+        assert_eq!((code, failed), (Some(1), vec!["sct".to_owned()]), "{bundle}: {all}");
+        assert!(all.contains(why), "{bundle}: {all}");
+        let cosign_out = cosign_verify_with(&cosign, d, "ct_root.json", SIGNER, bundle, false)?;
+        assert!(!cosign_out.status.success(), "cosign accepted {bundle}: {}", text(&cosign_out));
+        // With the insecure flag both accept it, and reprove says what was skipped.
+        let (code, _, doc, all) = verify_sct(d, &with(&trust, &["--insecure-ignore-sct"]), bundle)?;
+        assert_eq!(code, Some(0), "{bundle}: {all}");
+        assert!(doc["warnings"].to_string().contains("--insecure-ignore-sct"), "{all}");
+        ok(&cosign_verify_with(&cosign, d, "ct_root.json", SIGNER, bundle, true)?, "cosign --insecure-ignore-sct")?;
+    }
+    // A valid SCT, but the trust material lists no CT log: nothing to verify it with.
+    let (code, failed, _, all) = verify_sct(
+        d,
+        &with(&["--trusted-root", "trusted_root.json", "--insecure-ignore-tlog"], &IDENTITY),
+        "sct.sigstore.json",
+    )?;
+    assert_eq!((code, failed), (Some(1), vec!["sct".to_owned()]), "{all}");
+    assert!(all.contains("no CT log key"), "{all}");
+    Ok(())
 }
 
 #[test]

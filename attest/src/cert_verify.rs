@@ -19,7 +19,11 @@
 //! 5. `certificateValidity`: the signing time lies in the leaf's validity;
 //! 6. `certificateChain`: the leaf chains to a trusted authority valid at that time
 //!    ([`TrustMaterial::verify_chain`]);
-//! 7. `identity`: a SAN and the OIDC issuer match one of the identity rules, when any
+//! 7. `sct`: one of the leaf's embedded signed certificate timestamps verifies under a
+//!    CT log key of the trust material ([`crate::sct`]); or, only when the caller asks
+//!    for it ([`SctCheck::InsecureIgnore`], cosign's `--insecure-ignore-sct`), nothing,
+//!    with a warning;
+//! 8. `identity`: a SAN and the OIDC issuer match one of the identity rules, when any
 //!    are given (a policy's `[certificate]` rules are applied with the policy).
 //!
 //! The signer's key then verifies the envelope like a trusted `--key`.
@@ -32,6 +36,7 @@ use crate::bundle::Bundle;
 use crate::certificate::{match_identity, IdentityRule, SignerIdentity, SigningCertificate};
 use crate::dsse::Envelope;
 use crate::keys::PublicKey;
+use crate::sct;
 use crate::time::format_rfc3339;
 use crate::tlog::{verify_entry, TlogEntry};
 use crate::trust_root::TrustMaterial;
@@ -46,6 +51,17 @@ pub enum SigningTime {
     InsecureCurrentTime(i64),
 }
 
+/// Whether the certificate must carry a verified SCT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SctCheck {
+    /// One embedded SCT must verify under a CT log key of the trust material (the
+    /// secure default, as cosign's).
+    Required,
+    /// No SCT is checked: a certificate its authority never published is accepted;
+    /// warned about.
+    InsecureIgnore,
+}
+
 /// What to verify a certificate bundle against.
 #[derive(Debug, Clone, Copy)]
 pub struct SignerOptions<'a> {
@@ -55,13 +71,15 @@ pub struct SignerOptions<'a> {
     pub identities: &'a [IdentityRule],
     /// The signing time's source.
     pub time: SigningTime,
+    /// Whether certificate transparency is checked.
+    pub sct: SctCheck,
 }
 
 /// One named check and its outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
     /// `certificate`, `keyUsage`, `extendedKeyUsage`, `tlog`, `certificateValidity`,
-    /// `certificateChain` or `identity`.
+    /// `certificateChain`, `sct` or `identity`.
     pub name: &'static str,
     /// What was found, or why it failed.
     pub result: Result<String, String>,
@@ -85,7 +103,7 @@ pub struct SignerVerification {
     pub steps: Vec<Step>,
     /// The verified signer.
     pub signer: Option<VerifiedSigner>,
-    /// Warnings (an insecure time source).
+    /// Warnings (an insecure time source, SCTs not checked).
     pub warnings: Vec<String>,
 }
 
@@ -93,6 +111,11 @@ pub struct SignerVerification {
 pub const INSECURE_TIME_WARNING: &str = "WARNING: --insecure-ignore-tlog: no transparency-log entry was verified; the \
      certificate's validity was checked at the CURRENT time, not at a proven signing time. Anyone holding the \
      certificate's private key could have signed this attestation at any time within that validity.";
+
+/// The warning printed when SCTs are not checked.
+pub const INSECURE_SCT_WARNING: &str = "WARNING: --insecure-ignore-sct: the certificate's signed certificate \
+     timestamps were not checked; a certificate its authority never published to a certificate-transparency log \
+     would be accepted.";
 
 fn raw_bytes(value: &Value) -> Option<Vec<u8>> {
     value.get("rawBytes").and_then(Value::as_str).and_then(|s| STANDARD.decode(s).ok())
@@ -125,6 +148,9 @@ pub fn verify_signer(bundle: Option<&Bundle>, envelope: &Envelope, options: &Sig
     out.signer = signer.ok();
     if matches!(options.time, SigningTime::InsecureCurrentTime(_)) {
         out.warnings.push(INSECURE_TIME_WARNING.to_owned());
+    }
+    if options.sct == SctCheck::InsecureIgnore {
+        out.warnings.push(INSECURE_SCT_WARNING.to_owned());
     }
     out
 }
@@ -286,6 +312,25 @@ fn run(
         },
     )?;
     record("certificateChain", options.trust.verify_chain(leaf_der, bundle_intermediates, signing_time))?;
+    record(
+        "sct",
+        match options.sct {
+            SctCheck::InsecureIgnore => {
+                Ok("SKIPPED (--insecure-ignore-sct): no signed certificate timestamp verified".to_owned())
+            }
+            SctCheck::Required => {
+                let certificates = options
+                    .trust
+                    .authorities
+                    .iter()
+                    .flat_map(|a| a.chain.iter())
+                    .chain(bundle_intermediates)
+                    .map(Vec::as_slice);
+                let issuers = sct::issuer_spkis(leaf_der, certificates);
+                sct::verify_embedded(leaf_der, &issuers, &options.trust.ctlogs)
+            }
+        },
+    )?;
     if !options.identities.is_empty() {
         record("identity", match_identity(&leaf.identity, options.identities))?;
     }

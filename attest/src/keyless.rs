@@ -242,6 +242,7 @@ mod tests {
                 log_id,
                 valid_for: ValidFor::default(),
             }],
+            ctlogs: Vec::new(),
         };
         let entry: crate::tlog::TlogEntry = serde_json::from_value(entry)?;
         let verified = crate::tlog::verify_entry(&entry, &trust, &envelope, &leaf)?;

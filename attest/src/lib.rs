@@ -35,6 +35,7 @@ pub mod keyless;
 pub mod keys;
 pub mod policy;
 pub mod provenance;
+pub mod sct;
 pub mod statement;
 pub mod time;
 pub mod tlog;

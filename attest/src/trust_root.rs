@@ -7,8 +7,9 @@
 //! `application/vnd.dev.sigstore.trustedroot+json;version=0.1`):
 //! `certificateAuthorities[].certChain.certificates[].rawBytes` (DER, the root last) with
 //! `validFor`, and `tlogs[].publicKey.rawBytes` (DER SubjectPublicKeyInfo) with
-//! `publicKey.validFor` and `logId.keyId`. `ctlogs` and `timestampAuthorities` are read
-//! past: reprove checks no SCT and no RFC 3161 timestamp (see docs/keyless.md).
+//! `publicKey.validFor` and `logId.keyId`, and `ctlogs` of the same shape (the keys that
+//! sign certificates' SCTs, [`crate::sct`]). `timestampAuthorities` are read past:
+//! reprove checks no RFC 3161 timestamp (see docs/keyless.md).
 //! A PEM chain file (`--certificate-chain`, cosign's form: the issuer of the signing
 //! certificate first, the root last) adds one authority valid at all times.
 //!
@@ -109,6 +110,8 @@ pub struct TrustMaterial {
     pub authorities: Vec<CertificateAuthority>,
     /// Transparency-log keys.
     pub tlogs: Vec<TransparencyLogKey>,
+    /// Certificate-transparency log keys, which sign the SCTs of signing certificates.
+    pub ctlogs: Vec<TransparencyLogKey>,
 }
 
 #[derive(Deserialize)]
@@ -117,6 +120,8 @@ struct RootJson {
     media_type: String,
     #[serde(default)]
     tlogs: Vec<TlogJson>,
+    #[serde(default)]
+    ctlogs: Vec<TlogJson>,
     #[serde(default)]
     certificate_authorities: Vec<CaJson>,
 }
@@ -193,6 +198,33 @@ fn valid_for(json: Option<&ValidForJson>, at: &str) -> Result<ValidFor, TrustRoo
     Ok(ValidFor { start: time("start", &json.start)?, end: time("end", &json.end)? })
 }
 
+/// The keys of a trusted root's `tlogs` or `ctlogs` (named `list` in errors).
+fn log_keys(logs: &[TlogJson], list: &str) -> Result<Vec<TransparencyLogKey>, TrustRootError> {
+    let mut out = Vec::with_capacity(logs.len());
+    for (i, tlog) in logs.iter().enumerate() {
+        let at = format!("{list}[{i}]");
+        let der = STANDARD
+            .decode(&tlog.public_key.raw_bytes)
+            .map_err(|e| field(format!("{at}.publicKey.rawBytes"), format!("bad base64: {e}")))?;
+        let key =
+            PublicKey::from_spki_der(&der).map_err(|e| field(format!("{at}.publicKey.rawBytes"), e.to_string()))?;
+        let computed = ring::digest::digest(&ring::digest::SHA256, &der).as_ref().to_vec();
+        if let Some(id) = &tlog.log_id {
+            let given = STANDARD
+                .decode(&id.key_id)
+                .map_err(|e| field(format!("{at}.logId.keyId"), format!("bad base64: {e}")))?;
+            if given != computed {
+                return Err(field(format!("{at}.logId.keyId"), "is not the SHA-256 of the log's public key"));
+            }
+        }
+        let name =
+            if tlog.base_url.is_empty() { format!("trusted root {at}") } else { format!("{at} ({})", tlog.base_url) };
+        let valid_for = valid_for(tlog.public_key.valid_for.as_ref(), &format!("{at}.publicKey"))?;
+        out.push(TransparencyLogKey { name, key, log_id: computed, valid_for });
+    }
+    Ok(out)
+}
+
 /// The webpki extended key usage rule: none, or one that allows code signing.
 struct CodeSigningIfPresent;
 
@@ -227,31 +259,11 @@ impl TrustMaterial {
         if !root.media_type.starts_with(MEDIA_TYPE_TRUSTED_ROOT_PREFIX) {
             return Err(TrustRootError::MediaType(root.media_type));
         }
-        let mut out = TrustMaterial::default();
-        for (i, tlog) in root.tlogs.iter().enumerate() {
-            let at = format!("tlogs[{i}]");
-            let der = STANDARD
-                .decode(&tlog.public_key.raw_bytes)
-                .map_err(|e| field(format!("{at}.publicKey.rawBytes"), format!("bad base64: {e}")))?;
-            let key =
-                PublicKey::from_spki_der(&der).map_err(|e| field(format!("{at}.publicKey.rawBytes"), e.to_string()))?;
-            let computed = ring::digest::digest(&ring::digest::SHA256, &der).as_ref().to_vec();
-            if let Some(id) = &tlog.log_id {
-                let given = STANDARD
-                    .decode(&id.key_id)
-                    .map_err(|e| field(format!("{at}.logId.keyId"), format!("bad base64: {e}")))?;
-                if given != computed {
-                    return Err(field(format!("{at}.logId.keyId"), "is not the SHA-256 of the log's public key"));
-                }
-            }
-            let name = if tlog.base_url.is_empty() {
-                format!("trusted root {at}")
-            } else {
-                format!("{at} ({})", tlog.base_url)
-            };
-            let valid_for = valid_for(tlog.public_key.valid_for.as_ref(), &format!("{at}.publicKey"))?;
-            out.tlogs.push(TransparencyLogKey { name, key, log_id: computed, valid_for });
-        }
+        let mut out = TrustMaterial {
+            tlogs: log_keys(&root.tlogs, "tlogs")?,
+            ctlogs: log_keys(&root.ctlogs, "ctlogs")?,
+            ..TrustMaterial::default()
+        };
         for (i, ca) in root.certificate_authorities.iter().enumerate() {
             let at = format!("certificateAuthorities[{i}]");
             let mut chain = Vec::with_capacity(ca.cert_chain.certificates.len());

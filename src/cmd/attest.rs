@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
 use attest::bundle::{self, Attestation, Bundle};
-use attest::cert_verify::{self, SignerOptions, SigningTime};
+use attest::cert_verify::{self, SctCheck, SignerOptions, SigningTime};
 use attest::certificate::{IdentityRule, Matcher, SignerIdentity, SigningCertificate};
 use attest::dsse::{DsseError, Envelope};
 use attest::keys::{self, PublicKey, Secret, Signer as _};
@@ -122,6 +122,10 @@ pub(crate) struct VerifyArgs {
     /// current time instead of a proven signing time (cosign's flag); warns loudly.
     #[arg(long, requires = "certificate_trust")]
     insecure_ignore_tlog: bool,
+    /// INSECURE: accept a signing certificate without a verified signed certificate
+    /// timestamp (certificate transparency), as cosign's flag; warns loudly.
+    #[arg(long, requires = "certificate_trust")]
+    insecure_ignore_sct: bool,
     /// Verify a keyless attestation (certificate identity, Rekor entry; cargo feature
     /// `keyless`, see docs/keyless.md). Without the feature: an input error (exit 2).
     #[arg(long)]
@@ -453,7 +457,8 @@ fn verify(args: VerifyArgs) -> CommandResult {
         } else {
             SigningTime::TransparencyLog
         };
-        let options = SignerOptions { trust: &trust, identities: &identities, time };
+        let sct = if args.insecure_ignore_sct { SctCheck::InsecureIgnore } else { SctCheck::Required };
+        let options = SignerOptions { trust: &trust, identities: &identities, time, sct };
         let verified = cert_verify::verify_signer(attestation.bundle.as_ref(), &attestation.envelope, &options);
         for step in verified.steps {
             let passed = step.result.is_ok();
