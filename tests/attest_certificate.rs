@@ -993,3 +993,160 @@ fn corrupted_certificates_and_entries_never_panic() -> TestResult {
     }
     Ok(())
 }
+
+/// `openssl ts` configuration of the test's timestamping authority.
+const TSA_CONFIG: &str = "[tsa]\ndefault_tsa = tsa1\n[tsa1]\nserial = tsaserial\ncrypto_device = builtin\n\
+    signer_digest = sha256\ndefault_policy = 1.2.3.4.1\ndigests = sha256, sha384, sha512\naccuracy = secs:1\n\
+    ordering = no\ntsa_name = no\ness_cert_id_chain = no\ness_cert_id_alg = sha256\n";
+
+/// A timestamping authority `name`: a root (`make_ca`'s) and a TSA certificate
+/// `name`-tsa.pem/.key it issued, with the critical timeStamping EKU RFC 3161 requires.
+fn make_tsa(d: &Path, name: &str) -> TestResult {
+    make_ca(d, name)?;
+    let (key, csr, cert) = (format!("{name}-tsa.key"), format!("{name}-tsa.csr"), format!("{name}-tsa.pem"));
+    openssl(d, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &key])?;
+    openssl(d, &["req", "-config", "req.cnf", "-new", "-key", &key, "-subj", "/O=reprove tests/CN=tsa", "-out", &csr])?;
+    std::fs::write(
+        d.join("tsa.ext"),
+        "basicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature\n\
+         extendedKeyUsage = critical,timeStamping\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n",
+    )?;
+    let (root, root_key) = (format!("{name}-root.pem"), format!("{name}-root.key"));
+    openssl(
+        d,
+        &["x509", "-req", "-in", &csr, "-CA", &root, "-CAkey", &root_key, "-set_serial", "9", "-days", "3650"]
+            .into_iter()
+            .chain(["-extfile", "tsa.ext", "-out", &cert])
+            .collect::<Vec<_>>(),
+    )?;
+    Ok(())
+}
+
+/// A DER TimeStampResp from `tsa` over `data` (openssl ts -query, then -reply).
+fn timestamp(d: &Path, tsa: &str, data: &[u8]) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    std::fs::write(d.join("ts.cnf"), TSA_CONFIG)?;
+    std::fs::write(d.join("tsaserial"), "01\n")?;
+    std::fs::write(d.join("ts-data.bin"), data)?;
+    openssl(d, &["ts", "-query", "-data", "ts-data.bin", "-sha256", "-cert", "-no_nonce", "-out", "q.tsq"])?;
+    let (cert, key) = (format!("{tsa}-tsa.pem"), format!("{tsa}-tsa.key"));
+    openssl(
+        d,
+        &[
+            "ts",
+            "-reply",
+            "-config",
+            "ts.cnf",
+            "-queryfile",
+            "q.tsq",
+            "-signer",
+            &cert,
+            "-inkey",
+            &key,
+            "-out",
+            "r.tsr",
+        ],
+    )?;
+    Ok(std::fs::read(d.join("r.tsr"))?)
+}
+
+/// RFC 3161 timestamps with --use-signed-timestamps (cosign's flag): a timestamp from
+/// a TSA of the trusted root over the envelope's signature gives the signing time;
+/// one over other bytes, one from an untrusted TSA, a tampered one and none are
+/// refused. cosign v2.4.1 decides every case the same way.
+#[test]
+fn rfc3161_timestamps_give_the_signing_time() -> TestResult {
+    let cosign = cosign()?;
+    let dir = setup()?;
+    let d = dir.path();
+    make_tsa(d, "tsa")?;
+    make_tsa(d, "rogue")?;
+    let mut root = trusted_root(d, &["ca-inter.pem", "ca-root.pem"], None)?;
+    let der = |name: &str| -> Result<String, Box<dyn std::error::Error>> { cert_raw(d, name) };
+    root["timestampAuthorities"] = json!([{
+        "subject": {"organization": "reprove tests", "commonName": "tsa"},
+        "uri": "https://tsa.example.test",
+        "certChain": {"certificates": [{"rawBytes": der("tsa-tsa.pem")?}, {"rawBytes": der("tsa-root.pem")?}]},
+        "validFor": {"start": "2020-01-01T00:00:00Z"}
+    }]);
+    std::fs::write(d.join("ts_root.json"), root.to_string())?;
+    ok(&sign(d, "leaf.pem", "b.sigstore.json")?, "reprove attest sign --certificate")?;
+    let bundle: Value = serde_json::from_str(&std::fs::read_to_string(d.join("b.sigstore.json"))?)?;
+    let signature = STANDARD.decode(bundle["dsseEnvelope"]["signatures"][0]["sig"].as_str().ok_or("sig")?)?;
+    let put = |name: &str, response: &[u8]| {
+        edit_bundle(d, "b.sigstore.json", name, |b| {
+            b["verificationMaterial"]["timestampVerificationData"] =
+                json!({"rfc3161Timestamps": [{"signedTimestamp": STANDARD.encode(response)}]})
+        })
+    };
+    let good = timestamp(d, "tsa", &signature)?;
+    put("ts.sigstore.json", &good)?;
+    put("other-bytes.sigstore.json", &timestamp(d, "tsa", b"some other signature")?)?;
+    put("rogue.sigstore.json", &timestamp(d, "rogue", &signature)?)?;
+    let mut tampered = good.clone();
+    let last = tampered.len() - 1;
+    tampered[last - 3] ^= 1; // inside the SignerInfo's signature, the response's last field
+    put("tampered.sigstore.json", &tampered)?;
+
+    let trust =
+        with(&["--trusted-root", "ts_root.json", "--use-signed-timestamps", "--insecure-ignore-tlog"], &IDENTITY);
+    let cosign_args = |bundle: &'static str| -> Vec<&str> {
+        vec![
+            "verify-blob-attestation",
+            "--bundle",
+            bundle,
+            "--new-bundle-format",
+            "--trusted-root",
+            "ts_root.json",
+            "--use-signed-timestamps",
+            "--insecure-ignore-tlog=true",
+            "--insecure-ignore-sct=true",
+            "--certificate-identity",
+            SIGNER,
+            "--certificate-oidc-issuer",
+            ISSUER,
+            "--type",
+            PROVENANCE,
+            "app",
+        ]
+    };
+    let (code, failed, doc, all) = verify(d, &trust, "ts.sigstore.json")?;
+    assert_eq!((code, failed.len()), (Some(0), 0), "{all}");
+    let step = |doc: &Value, name: &str| -> String {
+        doc["checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["name"] == name)
+            .map_or_else(String::new, |c| c["detail"].as_str().unwrap_or_default().to_owned())
+    };
+    assert!(step(&doc, "timestamp").contains("RFC 3161 timestamp of timestampAuthorities[0]"), "{all}");
+    assert!(step(&doc, "tlog").contains("comes from the RFC 3161 timestamp"), "{all}");
+    // The signing time is the timestamp's, not the current time.
+    assert!(!all.contains("CURRENT time"), "{all}");
+    assert!(all.contains("the signing time is the RFC 3161 timestamp's"), "{all}");
+    ok(&run(&cosign, d, &cosign_args("ts.sigstore.json"))?, "cosign --use-signed-timestamps")?;
+
+    let rejected: [(&'static str, &str); 4] = [
+        ("other-bytes.sigstore.json", "message imprint is not the hash of this envelope's signature"),
+        ("rogue.sigstore.json", "is not the token's signer"),
+        ("tampered.sigstore.json", "the token's signature does not verify under its certificate"),
+        ("b.sigstore.json", "has no RFC 3161 timestamp"),
+    ];
+    for (bundle, why) in rejected {
+        let (code, failed, _, all) = verify(d, &trust, bundle)?;
+        assert_eq!((code, failed), (Some(1), vec!["timestamp".to_owned()]), "{bundle}: {all}");
+        assert!(all.contains(why), "{bundle}: {all}");
+        let out = run(&cosign, d, &cosign_args(bundle))?;
+        assert!(!out.status.success(), "cosign accepted {bundle}: {}", text(&out));
+    }
+    // Without --use-signed-timestamps a timestamp is not looked at (as cosign): the
+    // insecure current time is used, and said so.
+    let (code, _, _, all) = verify(
+        d,
+        &with(&["--trusted-root", "ts_root.json", "--insecure-ignore-tlog"], &IDENTITY),
+        "rogue.sigstore.json",
+    )?;
+    assert_eq!(code, Some(0), "{all}");
+    assert!(all.contains("CURRENT time"), "{all}");
+    Ok(())
+}

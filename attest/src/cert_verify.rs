@@ -16,8 +16,12 @@
 //!    and certificate; or, only when the caller asks for it
 //!    ([`SigningTime::InsecureCurrentTime`], cosign's `--insecure-ignore-tlog`), the
 //!    current time, with a warning. There is no silent fallback from one to the other;
-//! 5. `certificateValidity`: the signing time lies in the leaf's validity;
-//! 6. `certificateChain`: the leaf chains to a trusted authority valid at that time
+//!    With `signed_timestamps` (cosign's `--use-signed-timestamps`), also
+//!    `timestamp`: an RFC 3161 timestamp of the bundle over the envelope's signature
+//!    verifies under a timestamping authority of the trust material ([`crate::tsa`]);
+//!    its time is a signing time too, and with `--insecure-ignore-tlog` the only one;
+//! 5. `certificateValidity`: every signing time lies in the leaf's validity;
+//! 6. `certificateChain`: the leaf chains to a trusted authority valid at each time
 //!    ([`TrustMaterial::verify_chain`]);
 //! 7. `sct`: one of the leaf's embedded signed certificate timestamps verifies under a
 //!    CT log key of the trust material ([`crate::sct`]); or, only when the caller asks
@@ -40,6 +44,7 @@ use crate::sct;
 use crate::time::format_rfc3339;
 use crate::tlog::{verify_entry, TlogEntry};
 use crate::trust_root::TrustMaterial;
+use crate::tsa;
 
 /// Where the signing time comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,13 +78,16 @@ pub struct SignerOptions<'a> {
     pub time: SigningTime,
     /// Whether certificate transparency is checked.
     pub sct: SctCheck,
+    /// Whether an RFC 3161 timestamp of the bundle must verify and give a signing
+    /// time (cosign's `--use-signed-timestamps`).
+    pub signed_timestamps: bool,
 }
 
 /// One named check and its outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
-    /// `certificate`, `keyUsage`, `extendedKeyUsage`, `tlog`, `certificateValidity`,
-    /// `certificateChain`, `sct` or `identity`.
+    /// `certificate`, `keyUsage`, `extendedKeyUsage`, `tlog`, `timestamp`,
+    /// `certificateValidity`, `certificateChain`, `sct` or `identity`.
     pub name: &'static str,
     /// What was found, or why it failed.
     pub result: Result<String, String>,
@@ -111,6 +119,11 @@ pub struct SignerVerification {
 pub const INSECURE_TIME_WARNING: &str = "WARNING: --insecure-ignore-tlog: no transparency-log entry was verified; the \
      certificate's validity was checked at the CURRENT time, not at a proven signing time. Anyone holding the \
      certificate's private key could have signed this attestation at any time within that validity.";
+
+/// The warning printed when no transparency-log entry is verified but an RFC 3161
+/// timestamp gives the signing time.
+pub const INSECURE_NO_TLOG_WARNING: &str = "WARNING: --insecure-ignore-tlog: no transparency-log entry was \
+     verified; the signing time is the RFC 3161 timestamp's, and nothing shows the signature was published.";
 
 /// The warning printed when SCTs are not checked.
 pub const INSECURE_SCT_WARNING: &str = "WARNING: --insecure-ignore-sct: the certificate's signed certificate \
@@ -147,7 +160,8 @@ pub fn verify_signer(bundle: Option<&Bundle>, envelope: &Envelope, options: &Sig
     let signer = run(bundle, envelope, options, &mut out);
     out.signer = signer.ok();
     if matches!(options.time, SigningTime::InsecureCurrentTime(_)) {
-        out.warnings.push(INSECURE_TIME_WARNING.to_owned());
+        out.warnings
+            .push(if options.signed_timestamps { INSECURE_NO_TLOG_WARNING } else { INSECURE_TIME_WARNING }.to_owned());
     }
     if options.sct == SctCheck::InsecureIgnore {
         out.warnings.push(INSECURE_SCT_WARNING.to_owned());
@@ -241,10 +255,17 @@ fn run(
             }
         },
     )?;
-    let signing_time = match options.time {
+    let mut times = Vec::new();
+    match options.time {
+        SigningTime::InsecureCurrentTime(_) if options.signed_timestamps => record(
+            "tlog",
+            Ok("SKIPPED (--insecure-ignore-tlog): no transparency-log entry verified; the signing time comes from the \
+                RFC 3161 timestamp"
+                .to_owned()),
+        )?,
         SigningTime::InsecureCurrentTime(now) => {
             out_warning(&mut record, now)?;
-            now
+            times.push(now);
         }
         SigningTime::TransparencyLog => {
             let entries = match bundle.verification_material.extra.get("tlogEntries") {
@@ -289,7 +310,7 @@ fn run(
                             format_rfc3339(v.integrated_time)
                         )),
                     )?;
-                    v.integrated_time
+                    times.push(v.integrated_time);
                 }
                 None => {
                     record("tlog", Err(reasons.join("; ")))?;
@@ -297,21 +318,48 @@ fn run(
                 }
             }
         }
-    };
+    }
+    if options.signed_timestamps {
+        let verified = signed_timestamp(bundle, envelope, options);
+        if let Ok(t) = &verified {
+            times.push(t.time);
+        }
+        record(
+            "timestamp",
+            verified.map(|t| format!("RFC 3161 timestamp of {} at {} verified", t.authority, format_rfc3339(t.time))),
+        )?;
+    }
+    let signing_time = *times.first().ok_or(())?;
+    for &time in &times {
+        if !(leaf.not_before..=leaf.not_after).contains(&time) {
+            record(
+                "certificateValidity",
+                Err(format!(
+                    "signing time {} is outside the certificate's validity {} to {}",
+                    format_rfc3339(time),
+                    format_rfc3339(leaf.not_before),
+                    format_rfc3339(leaf.not_after)
+                )),
+            )?;
+        }
+    }
+    let listed: Vec<String> = times.iter().map(|t| format_rfc3339(*t)).collect();
     record(
         "certificateValidity",
-        if (leaf.not_before..=leaf.not_after).contains(&signing_time) {
-            Ok(format!("signing time {} within the certificate's validity", format_rfc3339(signing_time)))
-        } else {
-            Err(format!(
-                "signing time {} is outside the certificate's validity {} to {}",
-                format_rfc3339(signing_time),
-                format_rfc3339(leaf.not_before),
-                format_rfc3339(leaf.not_after)
-            ))
-        },
+        Ok(format!(
+            "signing time{} {} within the certificate's validity",
+            if times.len() > 1 { "s" } else { "" },
+            listed.join(" and ")
+        )),
     )?;
-    record("certificateChain", options.trust.verify_chain(leaf_der, bundle_intermediates, signing_time))?;
+    let mut chain = Err(String::new());
+    for &time in &times {
+        chain = options.trust.verify_chain(leaf_der, bundle_intermediates, time);
+        if chain.is_err() {
+            break;
+        }
+    }
+    record("certificateChain", chain)?;
     record(
         "sct",
         match options.sct {
@@ -335,6 +383,34 @@ fn run(
         record("identity", match_identity(&leaf.identity, options.identities))?;
     }
     Ok(VerifiedSigner { key, identity: leaf.identity, signing_time })
+}
+
+/// The first of the bundle's RFC 3161 timestamps that verifies over the envelope's
+/// (first) signature, or why none does.
+fn signed_timestamp(
+    bundle: &Bundle,
+    envelope: &Envelope,
+    options: &SignerOptions<'_>,
+) -> Result<tsa::VerifiedTimestamp, String> {
+    let timestamps = tsa::bundle_timestamps(&bundle.verification_material.extra)?;
+    if timestamps.is_empty() {
+        return Err("--use-signed-timestamps: the bundle has no RFC 3161 timestamp \
+                    (timestampVerificationData.rfc3161Timestamps)"
+            .to_owned());
+    }
+    let signature = envelope
+        .signatures
+        .first()
+        .and_then(|s| STANDARD.decode(&s.sig).ok())
+        .ok_or("the envelope has no base64 signature for a timestamp to cover")?;
+    let mut reasons = Vec::new();
+    for (i, timestamp) in timestamps.iter().enumerate() {
+        match tsa::verify(timestamp, &signature, &options.trust.timestamp_authorities) {
+            Ok(v) => return Ok(v),
+            Err(e) => reasons.push(format!("rfc3161Timestamps[{i}]: {e}")),
+        }
+    }
+    Err(reasons.join("; "))
 }
 
 fn out_warning(

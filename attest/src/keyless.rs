@@ -243,6 +243,7 @@ mod tests {
                 valid_for: ValidFor::default(),
             }],
             ctlogs: Vec::new(),
+            timestamp_authorities: Vec::new(),
         };
         let entry: crate::tlog::TlogEntry = serde_json::from_value(entry)?;
         let verified = crate::tlog::verify_entry(&entry, &trust, &envelope, &leaf)?;

@@ -40,4 +40,5 @@ pub mod statement;
 pub mod time;
 pub mod tlog;
 pub mod trust_root;
+pub mod tsa;
 pub mod vsa;

@@ -8,8 +8,8 @@
 //! `certificateAuthorities[].certChain.certificates[].rawBytes` (DER, the root last) with
 //! `validFor`, and `tlogs[].publicKey.rawBytes` (DER SubjectPublicKeyInfo) with
 //! `publicKey.validFor` and `logId.keyId`, and `ctlogs` of the same shape (the keys that
-//! sign certificates' SCTs, [`crate::sct`]). `timestampAuthorities` are read past:
-//! reprove checks no RFC 3161 timestamp (see docs/keyless.md).
+//! sign certificates' SCTs, [`crate::sct`]), and `timestampAuthorities` of the same shape
+//! as `certificateAuthorities` (the TSAs whose RFC 3161 timestamps [`crate::tsa`] verifies).
 //! A PEM chain file (`--certificate-chain`, cosign's form: the issuer of the signing
 //! certificate first, the root last) adds one authority valid at all times.
 //!
@@ -112,6 +112,8 @@ pub struct TrustMaterial {
     pub tlogs: Vec<TransparencyLogKey>,
     /// Certificate-transparency log keys, which sign the SCTs of signing certificates.
     pub ctlogs: Vec<TransparencyLogKey>,
+    /// RFC 3161 timestamping authorities: their chains, the TSA's certificate first.
+    pub timestamp_authorities: Vec<CertificateAuthority>,
 }
 
 #[derive(Deserialize)]
@@ -124,6 +126,8 @@ struct RootJson {
     ctlogs: Vec<TlogJson>,
     #[serde(default)]
     certificate_authorities: Vec<CaJson>,
+    #[serde(default)]
+    timestamp_authorities: Vec<CaJson>,
 }
 
 #[derive(Deserialize)]
@@ -198,6 +202,27 @@ fn valid_for(json: Option<&ValidForJson>, at: &str) -> Result<ValidFor, TrustRoo
     Ok(ValidFor { start: time("start", &json.start)?, end: time("end", &json.end)? })
 }
 
+/// The authorities of a trusted root's `certificateAuthorities` or
+/// `timestampAuthorities` (named `field_name` in errors).
+fn authorities(list: &[CaJson], field_name: &str) -> Result<Vec<CertificateAuthority>, TrustRootError> {
+    let mut out = Vec::with_capacity(list.len());
+    for (i, ca) in list.iter().enumerate() {
+        let at = format!("{field_name}[{i}]");
+        let mut chain = Vec::with_capacity(ca.cert_chain.certificates.len());
+        for (j, cert) in ca.cert_chain.certificates.iter().enumerate() {
+            chain.push(STANDARD.decode(&cert.raw_bytes).map_err(|e| {
+                field(format!("{at}.certChain.certificates[{j}].rawBytes"), format!("bad base64: {e}"))
+            })?);
+        }
+        if chain.is_empty() {
+            return Err(field(format!("{at}.certChain"), "has no certificates"));
+        }
+        let name = if ca.uri.is_empty() { format!("trusted root {at}") } else { format!("{at} ({})", ca.uri) };
+        out.push(CertificateAuthority { name, chain, valid_for: valid_for(ca.valid_for.as_ref(), &at)? });
+    }
+    Ok(out)
+}
+
 /// The keys of a trusted root's `tlogs` or `ctlogs` (named `list` in errors).
 fn log_keys(logs: &[TlogJson], list: &str) -> Result<Vec<TransparencyLogKey>, TrustRootError> {
     let mut out = Vec::with_capacity(logs.len());
@@ -264,24 +289,8 @@ impl TrustMaterial {
             ctlogs: log_keys(&root.ctlogs, "ctlogs")?,
             ..TrustMaterial::default()
         };
-        for (i, ca) in root.certificate_authorities.iter().enumerate() {
-            let at = format!("certificateAuthorities[{i}]");
-            let mut chain = Vec::with_capacity(ca.cert_chain.certificates.len());
-            for (j, cert) in ca.cert_chain.certificates.iter().enumerate() {
-                chain.push(STANDARD.decode(&cert.raw_bytes).map_err(|e| {
-                    field(format!("{at}.certChain.certificates[{j}].rawBytes"), format!("bad base64: {e}"))
-                })?);
-            }
-            if chain.is_empty() {
-                return Err(field(format!("{at}.certChain"), "has no certificates"));
-            }
-            let name = if ca.uri.is_empty() { format!("trusted root {at}") } else { format!("{at} ({})", ca.uri) };
-            out.authorities.push(CertificateAuthority {
-                name,
-                chain,
-                valid_for: valid_for(ca.valid_for.as_ref(), &at)?,
-            });
-        }
+        out.authorities = authorities(&root.certificate_authorities, "certificateAuthorities")?;
+        out.timestamp_authorities = authorities(&root.timestamp_authorities, "timestampAuthorities")?;
         Ok(out)
     }
 

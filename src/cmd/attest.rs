@@ -126,6 +126,11 @@ pub(crate) struct VerifyArgs {
     /// timestamp (certificate transparency), as cosign's flag; warns loudly.
     #[arg(long, requires = "certificate_trust")]
     insecure_ignore_sct: bool,
+    /// Require an RFC 3161 timestamp of the bundle, verified with a timestamping
+    /// authority of the trusted root, as a signing time (cosign's flag); with
+    /// --insecure-ignore-tlog it is the only signing time.
+    #[arg(long, requires = "certificate_trust")]
+    use_signed_timestamps: bool,
     /// Verify a keyless attestation (certificate identity, Rekor entry; cargo feature
     /// `keyless`, see docs/keyless.md). Without the feature: an input error (exit 2).
     #[arg(long)]
@@ -458,7 +463,13 @@ fn verify(args: VerifyArgs) -> CommandResult {
             SigningTime::TransparencyLog
         };
         let sct = if args.insecure_ignore_sct { SctCheck::InsecureIgnore } else { SctCheck::Required };
-        let options = SignerOptions { trust: &trust, identities: &identities, time, sct };
+        let options = SignerOptions {
+            trust: &trust,
+            identities: &identities,
+            time,
+            sct,
+            signed_timestamps: args.use_signed_timestamps,
+        };
         let verified = cert_verify::verify_signer(attestation.bundle.as_ref(), &attestation.envelope, &options);
         for step in verified.steps {
             let passed = step.result.is_ok();
