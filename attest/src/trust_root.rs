@@ -250,20 +250,21 @@ fn log_keys(logs: &[TlogJson], list: &str) -> Result<Vec<TransparencyLogKey>, Tr
     Ok(out)
 }
 
-/// The webpki extended key usage rule: none, or one that allows code signing.
-struct CodeSigningIfPresent;
+/// A webpki extended key usage rule: a certificate without the extension passes, one
+/// with it must list one of `accepted` (DER contents of the key purpose OIDs).
+pub(crate) struct UsageIfPresent(pub(crate) &'static [&'static [u8]]);
 
-/// DER contents of `id-kp-codeSigning` (1.3.6.1.5.5.7.3.3) and `anyExtendedKeyUsage`.
-const EKU_CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
-const EKU_ANY: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
+/// Code signing (1.3.6.1.5.5.7.3.3) or `anyExtendedKeyUsage`: signing certificate chains.
+const CODE_SIGNING_IF_PRESENT: UsageIfPresent =
+    UsageIfPresent(&[&[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03], &[0x55, 0x1d, 0x25, 0x00]]);
 
-impl ExtendedKeyUsageValidator for CodeSigningIfPresent {
+impl ExtendedKeyUsageValidator for UsageIfPresent {
     fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
         let mut empty = true;
         for id in iter {
             empty = false;
             let id = id?;
-            if id == KeyPurposeId::new(EKU_CODE_SIGNING) || id == KeyPurposeId::new(EKU_ANY) {
+            if self.0.iter().any(|accepted| id == KeyPurposeId::new(accepted)) {
                 return Ok(());
             }
         }
@@ -349,7 +350,7 @@ impl TrustMaterial {
                 &trust_anchors,
                 &intermediates,
                 at,
-                CodeSigningIfPresent,
+                CODE_SIGNING_IF_PRESENT,
                 None,
                 None,
             )
@@ -364,7 +365,7 @@ impl TrustMaterial {
     }
 }
 
-#[allow(deprecated)] // RequiredEkuNotFound, which CodeSigningIfPresent returns
+#[allow(deprecated)] // RequiredEkuNotFound, which UsageIfPresent returns
 fn chain_error(e: &webpki::Error, time: i64) -> String {
     use webpki::Error as E;
     match e {

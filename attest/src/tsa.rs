@@ -19,14 +19,14 @@ use std::time::Duration;
 
 use cms::signed_data::{SignedData, SignerIdentifier};
 use rustls_pki_types::{CertificateDer, UnixTime};
-use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter};
+use webpki::EndEntityCert;
 use x509_cert::der::asn1::{ObjectIdentifier, OctetString};
 use x509_cert::der::{Decode as _, Encode as _};
 use x509_cert::ext::pkix::ExtendedKeyUsage;
 use x509_tsp::{TimeStampResp, TstInfo};
 
 use crate::time::format_rfc3339;
-use crate::trust_root::CertificateAuthority;
+use crate::trust_root::{CertificateAuthority, UsageIfPresent};
 
 const OID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
 const OID_TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
@@ -42,7 +42,8 @@ const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1
 const OID_EKU: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
 /// `id-kp-timeStamping` (RFC 5280 §4.2.1.12).
 pub const OID_EKU_TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
-/// DER contents of `id-kp-timeStamping`, for webpki.
+/// DER contents of `id-kp-timeStamping`, for webpki (a TSA chain's certificates that
+/// restrict their usage must allow it; the TSA's own must list it, checked separately).
 const EKU_TIME_STAMPING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08];
 
 /// A timestamp that verified.
@@ -87,28 +88,6 @@ fn signature_algorithm(
         }
     };
     Ok(algorithm)
-}
-
-/// The webpki extended key usage rule for a TSA chain: none, or one that allows time
-/// stamping (the TSA's own certificate is checked to have it, separately).
-struct TimeStampingIfPresent;
-
-impl ExtendedKeyUsageValidator for TimeStampingIfPresent {
-    fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
-        let mut empty = true;
-        for id in iter {
-            empty = false;
-            if id? == KeyPurposeId::new(EKU_TIME_STAMPING) {
-                return Ok(());
-            }
-        }
-        if empty {
-            Ok(())
-        } else {
-            #[allow(deprecated)] // the context variant's fields are private
-            Err(webpki::Error::RequiredEkuNotFound)
-        }
-    }
 }
 
 /// Whether `cert` is the one `sid` names.
@@ -170,7 +149,7 @@ fn check_tsa_certificate(
             &[anchor],
             &intermediates,
             at,
-            TimeStampingIfPresent,
+            UsageIfPresent(&[EKU_TIME_STAMPING]),
             None,
             None,
         )
