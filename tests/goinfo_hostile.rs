@@ -712,6 +712,36 @@ fn zero_length_reads_past_eof_like_go() {
     all_same_as_go(&s, &["macho-header-only", "macho-no-indirect-symbols-past-eof"].map(String::from));
 }
 
+/// A segment whose file offset or size is negative as an int64 makes Go's
+/// `debug/macho` refuse the file ("invalid section file size"), so `go version -m`
+/// says `unrecognized file format`, not "not a Go executable" (found by ci/fuzz).
+#[test]
+fn macho_segment_offsets_are_int64_like_go() {
+    let darwin = &binaries().darwin_amd64;
+    let ncmds = u32::from_le_bytes(darwin[16..20].try_into().unwrap_or_default()) as usize;
+    let mut off = 32;
+    let mut segment = None;
+    for _ in 0..ncmds {
+        let cmd = u32::from_le_bytes(darwin[off..off + 4].try_into().unwrap_or_default());
+        let size = u32::from_le_bytes(darwin[off + 4..off + 8].try_into().unwrap_or_default()) as usize;
+        if cmd == 0x19 && darwin[off + 8..off + 24].starts_with(b"__DATA\0") {
+            segment = Some(off);
+        }
+        off += size;
+    }
+    let segment = segment.unwrap_or_else(|| panic!("no __DATA LC_SEGMENT_64 in the darwin binary"));
+    let s = Scratch::new();
+    let mut names = Vec::new();
+    for (name, field) in [("macho-segment-filesz-negative", 48), ("macho-segment-fileoff-negative", 40)] {
+        let mut file = darwin.clone();
+        let value = u64::from_le_bytes(darwin[segment + field..segment + field + 8].try_into().unwrap_or_default());
+        put(&mut file, segment + field, &(value | 1 << 63).to_le_bytes());
+        s.file(name, &file);
+        names.push(name.to_owned());
+    }
+    all_same_as_go(&s, &names);
+}
+
 /// Go's `debug/pe` requires an optional header of at least its fixed size and
 /// exactly NumberOfRvaAndSizes data directories after it; otherwise the file is
 /// not a PE file (`unrecognized file format`).

@@ -602,6 +602,11 @@ fn macho<S: Source + ?Sized>(outer: &S, base: u64, len: u64) -> Result<Layout, E
                     }
                     sections.push((sname, saddr, ssz));
                 }
+                // Go turns both into an io.SectionReader's int64s and refuses the
+                // file when either is negative ("invalid section offset/file size").
+                if i64::try_from(off).is_err() || i64::try_from(filesz).is_err() {
+                    return Err(ExeError::Unrecognized);
+                }
                 segments.push((name, addr, memsz, off, filesz, prot, maxprot));
             }
             // LC_SYMTAB: Go reads the string table and the symbols.
