@@ -643,41 +643,40 @@ fn cosign() -> Result<PathBuf, String> {
 }
 
 fn cosign_verify(cosign: &Path, d: &Path, identity: &str, bundle: &str) -> Result<Output, std::io::Error> {
-    cosign_verify_with(cosign, d, "trusted_root.json", identity, bundle, true)
+    cosign_verify_with(cosign, d, "trusted_root.json", identity, bundle, &[NO_SCT])
 }
 
-/// cosign's offline verification of a certificate bundle against `root`, checking SCTs
-/// unless `ignore_sct`.
+/// cosign's flag to accept certificates without SCTs (the local CA's have none).
+const NO_SCT: &str = "--insecure-ignore-sct=true";
+
+/// cosign's offline verification of a certificate bundle against `root`, without a
+/// transparency log, with `flags` added.
 fn cosign_verify_with(
     cosign: &Path,
     d: &Path,
     root: &str,
     identity: &str,
     bundle: &str,
-    ignore_sct: bool,
+    flags: &[&str],
 ) -> Result<Output, std::io::Error> {
-    let sct = format!("--insecure-ignore-sct={ignore_sct}");
-    run(
-        cosign,
-        d,
-        &[
-            "verify-blob-attestation",
-            "--bundle",
-            bundle,
-            "--new-bundle-format",
-            "--trusted-root",
-            root,
-            "--certificate-identity",
-            identity,
-            "--certificate-oidc-issuer",
-            ISSUER,
-            "--type",
-            PROVENANCE,
-            "--insecure-ignore-tlog=true",
-            &sct,
-            "app",
-        ],
-    )
+    let mut args = vec![
+        "verify-blob-attestation",
+        "--bundle",
+        bundle,
+        "--new-bundle-format",
+        "--trusted-root",
+        root,
+        "--certificate-identity",
+        identity,
+        "--certificate-oidc-issuer",
+        ISSUER,
+        "--type",
+        PROVENANCE,
+        "--insecure-ignore-tlog=true",
+    ];
+    args.extend_from_slice(flags);
+    args.push("app");
+    run(cosign, d, &args)
 }
 
 /// The first element of a DER SEQUENCE (a certificate's TBSCertificate), whole.
@@ -826,7 +825,7 @@ fn signed_certificate_timestamps_are_required_and_verified() -> TestResult {
         "{all}"
     );
     assert!(!all.contains("insecure-ignore-sct"), "{all}");
-    ok(&cosign_verify_with(&cosign, d, "ct_root.json", SIGNER, "sct.sigstore.json", false)?, "cosign, valid SCT")?;
+    ok(&cosign_verify_with(&cosign, d, "ct_root.json", SIGNER, "sct.sigstore.json", &[])?, "cosign, valid SCT")?;
 
     let rejected: [(&str, &str); 3] = [
         ("bad-sct.sigstore.json", "does not verify over this certificate"),
@@ -837,13 +836,16 @@ fn signed_certificate_timestamps_are_required_and_verified() -> TestResult {
         let (code, failed, _, all) = verify_sct(d, &trust, bundle)?;
         assert_eq!((code, failed), (Some(1), vec!["sct".to_owned()]), "{bundle}: {all}");
         assert!(all.contains(why), "{bundle}: {all}");
-        let cosign_out = cosign_verify_with(&cosign, d, "ct_root.json", SIGNER, bundle, false)?;
+        let cosign_out = cosign_verify_with(&cosign, d, "ct_root.json", SIGNER, bundle, &[])?;
         assert!(!cosign_out.status.success(), "cosign accepted {bundle}: {}", text(&cosign_out));
         // With the insecure flag both accept it, and reprove says what was skipped.
         let (code, _, doc, all) = verify_sct(d, &with(&trust, &["--insecure-ignore-sct"]), bundle)?;
         assert_eq!(code, Some(0), "{bundle}: {all}");
         assert!(doc["warnings"].to_string().contains("--insecure-ignore-sct"), "{all}");
-        ok(&cosign_verify_with(&cosign, d, "ct_root.json", SIGNER, bundle, true)?, "cosign --insecure-ignore-sct")?;
+        ok(
+            &cosign_verify_with(&cosign, d, "ct_root.json", SIGNER, bundle, &[NO_SCT])?,
+            "cosign --insecure-ignore-sct",
+        )?;
     }
     // A valid SCT, but the trust material lists no CT log: nothing to verify it with.
     let (code, failed, _, all) = verify_sct(
@@ -1089,25 +1091,8 @@ fn rfc3161_timestamps_give_the_signing_time() -> TestResult {
 
     let trust =
         with(&["--trusted-root", "ts_root.json", "--use-signed-timestamps", "--insecure-ignore-tlog"], &IDENTITY);
-    let cosign_args = |bundle: &'static str| -> Vec<&str> {
-        vec![
-            "verify-blob-attestation",
-            "--bundle",
-            bundle,
-            "--new-bundle-format",
-            "--trusted-root",
-            "ts_root.json",
-            "--use-signed-timestamps",
-            "--insecure-ignore-tlog=true",
-            "--insecure-ignore-sct=true",
-            "--certificate-identity",
-            SIGNER,
-            "--certificate-oidc-issuer",
-            ISSUER,
-            "--type",
-            PROVENANCE,
-            "app",
-        ]
+    let cosign_verify_ts = |bundle: &str| {
+        cosign_verify_with(&cosign, d, "ts_root.json", SIGNER, bundle, &["--use-signed-timestamps", NO_SCT])
     };
     let (code, failed, doc, all) = verify(d, &trust, "ts.sigstore.json")?;
     assert_eq!((code, failed.len()), (Some(0), 0), "{all}");
@@ -1124,9 +1109,9 @@ fn rfc3161_timestamps_give_the_signing_time() -> TestResult {
     // The signing time is the timestamp's, not the current time.
     assert!(!all.contains("CURRENT time"), "{all}");
     assert!(all.contains("the signing time is the RFC 3161 timestamp's"), "{all}");
-    ok(&run(&cosign, d, &cosign_args("ts.sigstore.json"))?, "cosign --use-signed-timestamps")?;
+    ok(&cosign_verify_ts("ts.sigstore.json")?, "cosign --use-signed-timestamps")?;
 
-    let rejected: [(&'static str, &str); 4] = [
+    let rejected: [(&str, &str); 4] = [
         ("other-bytes.sigstore.json", "message imprint is not the hash of this envelope's signature"),
         ("rogue.sigstore.json", "is not the token's signer"),
         ("tampered.sigstore.json", "the token's signature does not verify under its certificate"),
@@ -1136,7 +1121,7 @@ fn rfc3161_timestamps_give_the_signing_time() -> TestResult {
         let (code, failed, _, all) = verify(d, &trust, bundle)?;
         assert_eq!((code, failed), (Some(1), vec!["timestamp".to_owned()]), "{bundle}: {all}");
         assert!(all.contains(why), "{bundle}: {all}");
-        let out = run(&cosign, d, &cosign_args(bundle))?;
+        let out = cosign_verify_ts(bundle)?;
         assert!(!out.status.success(), "cosign accepted {bundle}: {}", text(&out));
     }
     // Without --use-signed-timestamps a timestamp is not looked at (as cosign): the
