@@ -229,7 +229,7 @@ mod tests {
         let (log, _) = KeySigner::generate(Algorithm::EcdsaP256Sha256)?;
         let log_id = ring::digest::digest(&ring::digest::SHA256, &log.public_key().to_spki_der()).as_ref().to_vec();
         let set = log.sign(&crate::tlog::set_payload(body.as_bytes(), 1_700_000_000, &log_id, 9))?;
-        let hex: String = log_id.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = crate::statement::hex(&log_id);
         let answer = json!({"24296fb2": {"body": STANDARD.encode(&body), "integratedTime": 1_700_000_000i64,
             "logID": hex, "logIndex": 9, "verification": {"signedEntryTimestamp": STANDARD.encode(set)}}});
         let entry = rekor_bundle_entry(answer.to_string().as_bytes())?;

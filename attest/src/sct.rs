@@ -15,6 +15,7 @@
 use x509_cert::der::asn1::{ObjectIdentifier, OctetString};
 use x509_cert::der::{Decode as _, Encode as _};
 
+use crate::statement::hex;
 use crate::time::format_rfc3339;
 use crate::trust_root::TransparencyLogKey;
 
@@ -172,10 +173,6 @@ pub fn signed_data(sct: &Sct, issuer_key_hash: &[u8; 32], precert_tbs: &[u8]) ->
     out.extend_from_slice(&ext_len.to_be_bytes());
     out.extend_from_slice(&sct.extensions);
     Ok(out)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Verifies the SCTs embedded in `leaf_der` against `logs`. `issuer_spkis` are the DER

@@ -97,7 +97,12 @@ pub struct ResourceDescriptor {
 /// The lower-case hex SHA-256 of `bytes`, as in-toto `sha256` digests are written.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    hex(digest.as_ref())
+}
+
+/// Lower-case hex, as in-toto digests, log ids and Rekor hashes are written.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The lower-case hex SHA-256 of everything `reader` yields, read in 64 KiB chunks so
@@ -113,7 +118,7 @@ pub fn sha256_hex_reader(mut reader: impl std::io::Read) -> std::io::Result<Stri
             Err(e) => return Err(e),
         }
     }
-    Ok(context.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex(context.finish().as_ref()))
 }
 
 impl ResourceDescriptor {

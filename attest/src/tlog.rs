@@ -131,7 +131,7 @@ pub struct VerifiedEntry {
 
 /// The canonical JSON the SET signs.
 pub fn set_payload(body: &[u8], integrated_time: i64, log_id: &[u8], log_index: i64) -> Vec<u8> {
-    let log_id: String = log_id.iter().map(|b| format!("{b:02x}")).collect();
+    let log_id = crate::statement::hex(log_id);
     format!(
         r#"{{"body":"{}","integratedTime":{integrated_time},"logID":"{log_id}","logIndex":{log_index}}}"#,
         STANDARD.encode(body)
@@ -209,7 +209,7 @@ pub fn check_body(body: &[u8], kind: Option<&KindVersion>, envelope: &Envelope, 
         }
     }
     let payload = decode_base64(&envelope.payload).ok_or("the envelope payload is not base64")?;
-    let payload_hash: String = sha256(&[&payload]).iter().map(|b| format!("{b:02x}")).collect();
+    let payload_hash = crate::statement::hex(&sha256(&[&payload]));
     let envelope_sigs: Vec<Vec<u8>> = envelope.signatures.iter().filter_map(|s| decode_base64(&s.sig)).collect();
     let is_leaf = |pem: Option<Vec<u8>>| {
         pem.and_then(|p| String::from_utf8(p).ok())
