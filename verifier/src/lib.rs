@@ -17,6 +17,9 @@
 //!   docker or podman): read-only rootfs, no network, scrubbed environment,
 //!   time, memory and output limits. It is the only module that starts build
 //!   processes.
+//! - [`confined`] opens files that a hostile party controls (the exported
+//!   commit, a build's output) without following links out of their directory,
+//!   refusing anything but regular files before opening them, with size limits.
 //! - [`source`] resolves a Git revision to a commit and exports exactly its
 //!   tree (no `.git`), reports symlinks and submodules, and refuses dirty
 //!   working trees unless asked.
@@ -30,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod compare;
+pub mod confined;
 pub mod goinfo;
 pub mod gomod;
 pub mod rebuild;
