@@ -871,3 +871,32 @@ fn note_alignment_wraps_like_go() {
     let id = String::from_utf8_lossy(&want.stdout).trim().to_string();
     assert!(got.stdout.contains(&format!("\tGoBuildID\t{id}\n")), "want {id}, got {}", got.stdout);
 }
+
+/// Devices and FIFOs are refused at once by `buildinfo` and `diff`: go reads
+/// /dev/zero only to find no header in it (and blocks on a FIFO); `diff` used to
+/// read /dev/zero without end.
+#[test]
+fn devices_and_fifos_are_refused_at_once() {
+    let scratch = Scratch::new();
+    let fifo = scratch.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success());
+    let started = std::time::Instant::now();
+    same_as_go(scratch.path(), &["/dev/zero"]);
+    let got = reprove(scratch.path(), &["fifo"]);
+    assert_eq!(got, Outcome { status: Some(1), stdout: String::new(), stderr: String::new() }, "a FIFO is skipped");
+    for (a, b, kind) in [("/dev/zero", "/dev/zero", "character device"), ("fifo", "/dev/null", "FIFO")] {
+        let out = output(
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("ulimit -v {MEMORY_LIMIT_KIB} && exec timeout 10 \"$0\" diff \"$@\""))
+                .arg(env!("CARGO_BIN_EXE_reprove"))
+                .args([a, b])
+                .current_dir(scratch.path()),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "diff {a} {b}: {stderr}");
+        assert!(stderr.contains(&format!("{a}: is a {kind}, not a regular file")), "diff {a} {b}: {stderr}");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+}

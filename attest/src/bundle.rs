@@ -47,6 +47,10 @@ pub enum BundleError {
     /// A bundle with no content.
     #[error("the Sigstore bundle has no dsseEnvelope")]
     NoEnvelope,
+    /// A bundle with both a `dsseEnvelope` and a `messageSignature`: its content is
+    /// a protobuf `oneof`, so at most one may be set (cosign refuses such a bundle too).
+    #[error("the Sigstore bundle holds both a dsseEnvelope and a messageSignature; a bundle has exactly one content")]
+    SeveralContents,
     /// A `.jsonl` file with more than one envelope.
     #[error("{0} envelopes in one file: give one attestation at a time")]
     SeveralLines(usize),
@@ -205,6 +209,9 @@ impl Attestation {
                 return Err(BundleError::MediaType(media_type.to_owned()));
             }
             let bundle: Bundle = serde_json::from_value(value)?;
+            if bundle.dsse_envelope.is_some() && bundle.extra.contains_key("messageSignature") {
+                return Err(BundleError::SeveralContents);
+            }
             let Some(envelope) = bundle.dsse_envelope.clone() else {
                 if bundle.extra.contains_key("messageSignature") {
                     return Err(BundleError::MessageSignature);
@@ -248,13 +255,17 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_verify() {
-        let cases: [(&str, &str); 6] = [
+        let cases: [(&str, &str); 7] = [
             (r#"{"mediaType":"application/vnd.dev.sigstore.bundle.v9+json","verificationMaterial":{}}"#, "media type"),
             (
                 r#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{},"messageSignature":{}}"#,
                 "messageSignature",
             ),
             (r#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{}}"#, "no dsse"),
+            (
+                r#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{},"dsseEnvelope":{"payload":"e30=","payloadType":"t","signatures":[]},"messageSignature":{}}"#,
+                "exactly one content",
+            ),
             (r#"[1]"#, "not a DSSE envelope (no payloadType)"),
             ("{\"payloadType\":\"t\",\"payload\":\"\"}\n{\"payloadType\":\"t\",\"payload\":\"\"}\n", "2 envelopes"),
             ("{", "EOF"),

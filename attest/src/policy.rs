@@ -249,8 +249,9 @@ impl Policy {
                 .ok_or_else(|| invalid("max_age", format!("{text:?} is not a duration such as \"30d\" or \"12h\"")))?;
             policy.max_age_seconds = Some(seconds);
         }
-        if let Some(rules) = &policy.provenance {
-            for digest in &rules.toolchain_digests {
+        if let Some(rules) = &mut policy.provenance {
+            for digest in &mut rules.toolchain_digests {
+                *digest = digest.to_ascii_lowercase();
                 if !is_sha256_digest(digest) {
                     return Err(invalid("provenance.toolchain_digests", format!("{digest:?} is not sha256:<64 hex>")));
                 }
@@ -420,7 +421,9 @@ fn provenance_rules(rules: &ProvenanceRules, p: &Provenance, push: &mut impl FnM
         push("provenance.source_repositories", result);
     }
     if !rules.toolchain_digests.is_empty() {
-        let allowed = |d: &str| rules.toolchain_digests.iter().any(|a| a.eq_ignore_ascii_case(d));
+        // The policy's digests are lower-cased when it is read; an attested digest
+        // must be written in lower-case hex to match, as in-toto writes them.
+        let allowed = |d: &str| rules.toolchain_digests.iter().any(|a| a == d);
         let result = match params.get("toolchain").and_then(|v| v.as_str()) {
             None => Err("externalParameters.toolchain is missing".to_owned()),
             Some(image) => match image.rsplit_once('@').map(|(_, d)| d) {
@@ -556,6 +559,33 @@ mod tests {
         let failed: Vec<&str> = outcomes.iter().filter(|o| !o.passed).map(|o| o.rule.as_str()).collect();
         assert_eq!(failed, ["vsa.verification_result", "vsa.verified_levels", "max_age"]);
         assert!(outcomes[0].passed && outcomes[0].rule == "predicate_types");
+        Ok(())
+    }
+    #[test]
+    fn toolchain_digests_match_only_in_lower_case_hex() -> Result<(), Box<dyn std::error::Error>> {
+        // The policy may write its digests in any case; the attestation must use lower case.
+        let upper = format!("sha256:{}", "AB".repeat(32));
+        let policy = Policy::from_toml(&format!("version = 1\n[provenance]\ntoolchain_digests = [\"{upper}\"]\n"))?;
+        let provenance = |digest: &str| {
+            let predicate = serde_json::json!({
+                "buildDefinition": {
+                    "buildType": "b",
+                    "externalParameters": {"toolchain": format!("golang@{digest}")},
+                    "resolvedDependencies": [{"uri": "oci://golang", "digest": {"sha256": &digest[7..]}}]
+                },
+                "runDetails": {"builder": {"id": "x"}, "metadata": {}}
+            });
+            Statement::new(
+                vec![ResourceDescriptor::sha256("app", "00")],
+                crate::provenance::PREDICATE_TYPE_PROVENANCE_V1,
+                predicate,
+            )
+        };
+        let rule = |s: &Statement| {
+            policy.evaluate(s, 0).into_iter().find(|o| o.rule == "provenance.toolchain_digests").map(|o| o.passed)
+        };
+        assert_eq!(rule(&provenance(&upper.to_ascii_lowercase())), Some(true));
+        assert_eq!(rule(&provenance(&upper)), Some(false), "an upper-case attested digest is refused");
         Ok(())
     }
 }

@@ -58,10 +58,18 @@ impl Statement {
         self.type_ == STATEMENT_TYPE_V1 || self.type_ == STATEMENT_TYPE_V0_1
     }
 
-    /// Whether some subject carries `algorithm:hex` among its digests (hex compared
-    /// case-insensitively, as in-toto digests are lower-case hex by convention).
+    /// Whether some subject carries `algorithm:hex` among its digests. `hex` is
+    /// lower-case, and so must the statement's be: in-toto writes digests in
+    /// lower-case hex, and cosign refuses a subject whose digest is written
+    /// otherwise, so a digest that matches only case-insensitively does not match.
     pub fn has_subject_digest(&self, algorithm: &str, hex: &str) -> bool {
-        self.subject.iter().any(|s| s.digest.get(algorithm).is_some_and(|d| d.eq_ignore_ascii_case(hex)))
+        self.subject.iter().any(|s| s.digest.get(algorithm).is_some_and(|d| d == hex))
+    }
+
+    /// Whether some subject carries `algorithm:hex` written in another case: a
+    /// digest that [`Statement::has_subject_digest`] refuses, named as such.
+    pub fn has_subject_digest_in_other_case(&self, algorithm: &str, hex: &str) -> bool {
+        self.subject.iter().any(|s| s.digest.get(algorithm).is_some_and(|d| d != hex && d.eq_ignore_ascii_case(hex)))
     }
 }
 
@@ -141,7 +149,8 @@ mod tests {
         let text = r#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"app","digest":{"sha256":"ab"},"x-sub":[1,2]}],"predicateType":"https://example.com/p","predicate":{"a":{"b":true}},"x-top":"kept"}"#;
         let statement: Statement = serde_json::from_str(text)?;
         assert_eq!(statement.extra.get("x-top"), Some(&Value::from("kept")));
-        assert!(statement.has_subject_digest("sha256", "AB"));
+        assert!(statement.has_subject_digest("sha256", "ab"));
+        assert!(!statement.has_subject_digest("sha256", "AB"));
         let back: Value = serde_json::to_value(&statement)?;
         let original: Value = serde_json::from_str(text)?;
         assert_eq!(back, original);
@@ -154,6 +163,9 @@ mod tests {
         assert_eq!(s.type_, STATEMENT_TYPE_V1);
         assert!(s.has_known_type());
         assert!(!s.has_subject_digest("sha256", "01"));
+        let upper = Statement::new(vec![ResourceDescriptor::sha256("a", "0A")], "https://example.com/p", Value::Null);
+        assert!(!upper.has_subject_digest("sha256", "0a"), "an upper-case subject digest does not match");
+        assert!(upper.has_subject_digest_in_other_case("sha256", "0a"));
         assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         let big = vec![7u8; 200_000];
         assert_eq!(sha256_hex_reader(&big[..]).ok(), Some(sha256_hex(&big)));

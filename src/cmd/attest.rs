@@ -611,6 +611,10 @@ fn run_checks(attestation: &Attestation, cx: &CheckContext<'_>, checks: &mut Vec
     if let Some(hex) = want_digest {
         let result = if statement.has_subject_digest("sha256", hex) {
             Ok(format!("sha256:{hex}"))
+        } else if statement.has_subject_digest_in_other_case("sha256", hex) {
+            Err(format!(
+                "a subject has sha256:{hex} written in upper-case hex; digests are lower-case hex (as cosign requires)"
+            ))
         } else {
             Err(format!("no subject has sha256:{hex}"))
         };

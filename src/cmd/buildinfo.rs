@@ -106,7 +106,18 @@ impl Printer<'_> {
                 }
             }
         }
-        let opened = fs::File::open(file).and_then(FileSource::new);
+        // Only a regular file is read: go reads a device such as /dev/zero only
+        // to find no executable header in it, and blocks forever on a FIFO; a
+        // non-regular file is never opened here.
+        if !meta.is_file() {
+            if must_print && is_go_binary_candidate(name, &meta) {
+                eprintln!("{0}: could not read Go build info from {0}: not a regular file", file.display());
+            }
+            return Ok(false);
+        }
+        let opened = verifier::confined::open_regular_file(file)
+            .map_err(|e| io::Error::other(e.to_string()))
+            .and_then(FileSource::new);
         let src = match opened {
             Ok(src) => src,
             Err(_) => {

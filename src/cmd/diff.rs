@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use verifier::compare::{self, report};
+use verifier::confined;
 
 use crate::exit::{CommandResult, Failure, Verdict};
 
@@ -23,18 +24,19 @@ pub(crate) struct Args {
     b: PathBuf,
 }
 
+/// The largest binary `diff` reads: both are held in memory.
+const MAX_BINARY: u64 = 4 << 30;
+
+/// Reads a binary the user named: a regular file (as `go version -m` reads
+/// only what a regular file holds: a device or FIFO is refused before it is
+/// opened), at most [`MAX_BINARY`] bytes.
 fn read(path: &Path) -> Result<Vec<u8>, Failure> {
-    let what = || format!("reading {}", path.display());
-    let meta = std::fs::metadata(path).with_context(what).map_err(Failure::input)?;
-    if meta.is_dir() {
-        return Err(Failure::input(anyhow::anyhow!("{}: is a directory", what())));
-    }
-    std::fs::read(path).map_err(|e| {
-        let class = match e.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied | io::ErrorKind::InvalidInput => Failure::input,
-            _ => Failure::infrastructure,
-        };
-        class(anyhow::Error::new(e).context(what()))
+    let read = confined::open_regular_file(path)
+        .and_then(|file| confined::read_bounded(file, &path.display().to_string(), MAX_BINARY));
+    read.map_err(|e| {
+        let denied = matches!(&e, confined::ConfinedError::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied);
+        let class = if e.is_input() || denied { Failure::input } else { Failure::infrastructure };
+        class(anyhow::Error::new(e).context("reading a binary to compare"))
     })
 }
 

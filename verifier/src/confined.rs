@@ -312,6 +312,33 @@ fn clean_relative(rel: &str) -> Result<PathBuf, ConfinedError> {
     Ok(out)
 }
 
+/// Opens `path`, a file the user named (symlinks followed, as for any path a
+/// user gives), for reading only if it is a regular file: a device, FIFO or
+/// socket is refused by its type before it is opened, so `/dev/zero` cannot fill
+/// memory and a FIFO cannot block.
+pub fn open_regular_file(path: &Path) -> Result<File, ConfinedError> {
+    let shown = path.display().to_string();
+    let kind_of = |st: &rustix::fs::Stat| FileType::from_raw_mode(st.st_mode);
+    let st = rustix::fs::stat(path).map_err(|e| {
+        if e == rustix::io::Errno::NOENT {
+            ConfinedError::NotFound { path: shown.clone() }
+        } else {
+            io_err("inspecting", &shown, e)
+        }
+    })?;
+    if kind_of(&st) != FileType::RegularFile {
+        return Err(ConfinedError::NotRegular { path: shown, kind: file_type_name(kind_of(&st)) });
+    }
+    let fd =
+        rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| io_err("opening", &shown, e))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| io_err("inspecting", &shown, e))?;
+    if kind_of(&st) != FileType::RegularFile {
+        return Err(ConfinedError::NotRegular { path: shown, kind: file_type_name(kind_of(&st)) });
+    }
+    Ok(File::from(fd))
+}
+
 /// Reads `file` up to `limit` bytes; more is [`ConfinedError::TooLarge`].
 pub fn read_bounded(file: File, rel: &str, limit: u64) -> Result<Vec<u8>, ConfinedError> {
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -409,6 +436,22 @@ mod tests {
         assert!(d.open_single("one", 100).is_ok());
         assert!(matches!(d.open_single("one", 4).unwrap_err(), ConfinedError::TooLarge { .. }));
         assert!(matches!(d.open_single("../secret", 100).unwrap_err(), ConfinedError::BadPath { .. }));
+    }
+
+    #[test]
+    fn files_a_user_names_must_be_regular() {
+        let (t, _d) = tree();
+        assert!(open_regular_file(&t.path().join("root/a")).is_ok());
+        symlink(t.path().join("root/a"), t.path().join("link")).unwrap();
+        assert!(open_regular_file(&t.path().join("link")).is_ok(), "a user's own symlink is followed");
+        let started = std::time::Instant::now();
+        let e = open_regular_file(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(e, ConfinedError::NotRegular { kind: "character device", .. }), "{e}");
+        let fifo = t.path().join("fifo");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+        assert!(matches!(open_regular_file(&fifo).unwrap_err(), ConfinedError::NotRegular { kind: "FIFO", .. }));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert!(open_regular_file(&t.path().join("missing")).unwrap_err().is_not_found());
     }
 
     #[test]
