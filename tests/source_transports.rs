@@ -330,3 +330,57 @@ fn https_clones_trust_ssl_cert_file_and_refuse_an_unknown_ca() {
     );
     assert!(message.contains("set SSL_CERT_FILE"), "{message}");
 }
+
+/// SIGTERM and SIGINT end `reprove verify` within a second even while it waits
+/// on something that does not look at the cancel token: here a clone from a
+/// server that accepts the connection and never answers (the clone's own
+/// deadline is 15 minutes). A second signal is not needed.
+#[test]
+fn a_signal_ends_a_stalled_clone_within_a_second() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let port = listener.local_addr().expect("local address").port();
+    // Accept and hold every connection, answering nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for (signal, name) in [("TERM", "SIGTERM"), ("INT", "SIGINT")] {
+        let zeros = "0".repeat(64);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_reprove"))
+            .args(["verify", "--json", "--source", &format!("http://127.0.0.1:{port}/repo.git"), "--rev", "main"])
+            .arg(format!("--reference-digest=sha256:{zeros}"))
+            .arg(format!("--toolchain=127.0.0.1:1/go@sha256:{zeros}"))
+            .arg("--cache-dir")
+            .arg(tmp.path().join("cache"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("reprove starts");
+        // Let it reach the clone and block there.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        assert!(child.try_wait().expect("wait").is_none(), "{name}: reprove ended before the signal");
+        run_ok(Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string())).expect("kill");
+        let sent = std::time::Instant::now();
+        let mut status = None;
+        while sent.elapsed() < std::time::Duration::from_secs(10) {
+            if let Some(s) = child.try_wait().expect("wait") {
+                status = Some(s);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let took = sent.elapsed();
+        if status.is_none() {
+            let _ = child.kill();
+        }
+        let output = child.wait_with_output().expect("output");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(took < std::time::Duration::from_millis(1500), "{name}: reprove took {took:?} to stop: {stderr}");
+        assert_eq!(output.status.code(), Some(3), "{name}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{name}: {stderr}");
+    }
+}

@@ -12,9 +12,10 @@ use verifier::rebuild::check::{self, v1};
 use verifier::rebuild::{ReferenceInput, Request};
 use verifier::sandbox;
 
+use super::interrupt::Interrupts;
 use super::recipe::{RecipeFlags, TemplateFlags};
 use super::toolchain::{CacheArgs, RegistryArgs};
-use super::verify::{cancel_on_signals, module_env, progress, recipe_inputs, toolchain_flag, RuntimeArg};
+use super::verify::{module_env, progress, recipe_inputs, toolchain_flag, RuntimeArg};
 use crate::exit::{CommandResult, Failure, Verdict};
 
 #[derive(Debug, clap::Args)]
@@ -78,9 +79,10 @@ pub(crate) fn run(args: Args) -> CommandResult {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         echo_build: false,
     };
-    let cancel = cancel_on_signals()?;
+    let interrupts = Interrupts::install()?;
     let (spinner, progress) = progress(args.json);
-    let report = check::check(&request, progress.as_ref(), &cancel);
+    let progress = interrupts.track(progress);
+    let report = check::check(&request, progress.as_ref(), interrupts.cancel());
     if let Some(pb) = spinner {
         pb.finish_and_clear();
     }

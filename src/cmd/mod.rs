@@ -5,6 +5,7 @@ mod buildinfo;
 mod check;
 mod diff;
 mod doctor;
+mod interrupt;
 mod keygen;
 mod modules;
 mod provenance;

@@ -25,9 +25,10 @@ use verifier::gomod::sumdb;
 use verifier::rebuild::recipe::RecipeInputs;
 use verifier::rebuild::report::{self, v1};
 use verifier::rebuild::{self, Class, Progress, ReferenceInput, Request, Step};
-use verifier::sandbox::{self, CancelToken, Runtime, RuntimeChoice};
+use verifier::sandbox::{self, Runtime, RuntimeChoice};
 use verifier::toolchain::PinnedImage;
 
+use super::interrupt::Interrupts;
 use super::recipe::{RecipeFlags, TemplateFlags};
 use super::toolchain::{fail, CacheArgs, RegistryArgs};
 use crate::exit::{CommandResult, Failure, Verdict};
@@ -166,16 +167,6 @@ pub(crate) fn module_env() -> Result<(GoEnv, DownloadOptions, Arc<dyn verifier::
     Ok((go_env, DownloadOptions { client, go, ..DownloadOptions::default() }, db))
 }
 
-/// Installs SIGINT/SIGTERM handlers that stop the sandbox cleanly.
-pub(crate) fn cancel_on_signals() -> Result<CancelToken, Failure> {
-    let cancel = CancelToken::new();
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, cancel.flag())
-            .map_err(|e| Failure::infrastructure(anyhow!("installing the handler for signal {sig}: {e}")))?;
-    }
-    Ok(cancel)
-}
-
 /// A spinner on a terminal unless `quiet`.
 pub(crate) fn progress(quiet: bool) -> (Option<indicatif::ProgressBar>, Arc<dyn Progress>) {
     let spinner = (!quiet && std::io::stderr().is_terminal()).then(|| {
@@ -229,9 +220,10 @@ pub(crate) fn run(args: Args) -> CommandResult {
         echo_build: false,
     };
 
-    let cancel = cancel_on_signals()?;
+    let interrupts = Interrupts::install()?;
     let (spinner, progress) = progress(args.json);
-    let report = rebuild::verify(&request, progress.as_ref(), &cancel);
+    let progress = interrupts.track(progress);
+    let report = rebuild::verify(&request, progress.as_ref(), interrupts.cancel());
     if let Some(pb) = spinner {
         pb.finish_and_clear();
     }
