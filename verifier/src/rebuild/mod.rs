@@ -693,7 +693,10 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
     // 1. The reference.
     let reference: Option<Vec<u8>> = run.step(Step::Reference, |run| match &req.reference {
         ReferenceInput::File(path) => {
-            let data = std::fs::read(path).map_err(|source| RebuildError::Reference { path: path.clone(), source })?;
+            // A regular file only (a device or FIFO is refused before it is opened), bounded.
+            let data = crate::confined::open_regular_file(path)
+                .and_then(|f| crate::confined::read_bounded(f, &path.display().to_string(), MAX_REFERENCE))
+                .map_err(|e| RebuildError::Reference { path: path.clone(), source: std::io::Error::other(e) })?;
             let r = &mut run.report.inputs.reference;
             r.path = Some(path.display().to_string());
             r.sha256 = sha256_hex(&data);
