@@ -182,9 +182,9 @@ impl ConfinedDir {
     }
 
     /// Whether a regular file is at `rel` (symlinks followed only inside):
-    /// `Ok(false)` when nothing is there; an error when something is there that
-    /// is not read (a link out, a device, a FIFO, a directory…), so that a
-    /// caller never takes a refused file for a missing one.
+    /// `Ok(false)` when nothing or a directory is there; an error when
+    /// something is there that is not read (a link out, a device, a FIFO, a
+    /// socket), so that a caller never takes a refused file for a missing one.
     pub fn has_file(&self, rel: &str) -> Result<bool, ConfinedError> {
         let fd = match self.open_path(rel) {
             Ok(fd) => fd,
@@ -194,6 +194,8 @@ impl ConfinedDir {
         let st = rustix::fs::fstat(&fd).map_err(|e| io_err("inspecting", rel, e))?;
         match FileType::from_raw_mode(st.st_mode) {
             FileType::RegularFile => Ok(true),
+            // As go's `fsys.Stat(f); !fi.IsDir()`: a directory is no file, and harmless.
+            FileType::Directory => Ok(false),
             kind => Err(ConfinedError::NotRegular { path: rel.to_string(), kind: file_type_name(kind) }),
         }
     }
@@ -591,7 +593,10 @@ mod tests {
         assert!(!d.has_file("sub/missing").unwrap());
         assert!(matches!(d.has_file("out").unwrap_err(), ConfinedError::Escapes { .. }));
         assert!(matches!(d.has_file("zero").unwrap_err(), ConfinedError::Escapes { .. }));
-        assert!(matches!(d.has_file("sub").unwrap_err(), ConfinedError::NotRegular { kind: "directory", .. }));
+        assert!(!d.has_file("sub").unwrap());
+        let fifo = t.path().join("root/fifo");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+        assert!(matches!(d.has_file("fifo").unwrap_err(), ConfinedError::NotRegular { kind: "FIFO", .. }));
     }
 
     #[test]
