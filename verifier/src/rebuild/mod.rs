@@ -901,7 +901,8 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
         };
         let mut env = req.go_env.clone();
         env.set("GOMODCACHE", &modcache.display().to_string());
-        let rep = download::download(&main_dir, &env, &req.download, req.sumdb.clone(), Arc::new(download::Quiet))?;
+        let opts = DownloadOptions { source_tree: Some(src_dir.clone()), ..req.download.clone() };
+        let rep = download::download(&main_dir, &env, &opts, req.sumdb.clone(), Arc::new(download::Quiet))?;
         if !rep.security.is_empty() {
             return Err(RebuildError::Security { errors: rep.security });
         }
