@@ -436,6 +436,8 @@ impl RebuildError {
             RebuildError::Source(SourceError::Certificate { .. }) => "tls-certificate-untrusted".into(),
             RebuildError::Source(SourceError::Revision { .. }) => "unknown-revision".into(),
             RebuildError::Source(SourceError::UnsafeEntry { .. }) => "unsafe-tree".into(),
+            RebuildError::Source(SourceError::MalformedTree { .. }) => "malformed-tree".into(),
+            RebuildError::Source(SourceError::BlobTooLarge { .. }) => "blob-too-large".into(),
             RebuildError::Source(_) => "source".into(),
             RebuildError::DirtyTree { .. } => "dirty-tree".into(),
             RebuildError::GoMod(_) => "go-mod".into(),
