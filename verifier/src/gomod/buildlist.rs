@@ -119,7 +119,7 @@ pub enum BuildListError {
     },
     /// The main go.mod cannot be read inside its directory (a rebuild): a
     /// symlink out, a device, FIFO or socket, too large.
-    #[error("{0}; a rebuild reads only files inside the commit's tree")]
+    #[error("{0}")]
     Refused(crate::confined::ConfinedError),
     /// Two replacements of the same module differ.
     #[error("conflicting replacements for {old}:\n\t{first}\n\t{second}")]

@@ -299,7 +299,7 @@ pub enum DownloadError {
     GoSum(Vec<GoSumError>),
     /// go.sum cannot be read inside the main module's directory (a rebuild):
     /// a symlink out, a device, FIFO or socket, too large.
-    #[error("{0}; a rebuild reads only files inside the commit's tree")]
+    #[error("{0}")]
     Refused(crate::confined::ConfinedError),
     /// GOMODCACHE is relative (Go refuses it too).
     #[error("GOMODCACHE entry is relative; must be absolute path: {0:?}")]

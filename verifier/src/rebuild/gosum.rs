@@ -73,7 +73,7 @@ fn open_tree(dir: &Path) -> Result<ConfinedDir, RebuildError> {
 pub(crate) fn refused(e: ConfinedError) -> RebuildError {
     match e {
         ConfinedError::Io { action, path, source } => RebuildError::Io { action, path: PathBuf::from(path), source },
-        e => RebuildError::GoMod(format!("{e}; a rebuild reads only files inside the commit's tree")),
+        e => RebuildError::GoMod(e.to_string()),
     }
 }
 

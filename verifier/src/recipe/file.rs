@@ -46,7 +46,7 @@ pub enum RecipeFileError {
     },
     /// The file cannot be read inside its directory: a symlink out, a
     /// device, FIFO or socket, too large.
-    #[error("{0}; a rebuild reads only files inside the commit's tree")]
+    #[error("{0}")]
     Refused(ConfinedError),
     /// Not valid TOML, or a key or type the schema does not allow.
     #[error("{path}:{line}:{column}: {message}")]

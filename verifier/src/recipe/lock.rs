@@ -94,7 +94,7 @@ pub enum LockError {
     Toolchain(Box<ToolchainError>),
     /// The file cannot be read inside its directory: a symlink out, a
     /// device, FIFO or socket, too large.
-    #[error("{0}; a rebuild reads only files inside the commit's tree")]
+    #[error("{0}")]
     Refused(ConfinedError),
 }
 

@@ -68,7 +68,7 @@ pub enum ResolveError {
     },
     /// A goreleaser file cannot be read inside the tree: a symlink out, a
     /// device, FIFO or socket, too large.
-    #[error("{0}; a rebuild reads only files inside the commit's tree")]
+    #[error("{0}")]
     Refused(ConfinedError),
 }
 

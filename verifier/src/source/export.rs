@@ -138,7 +138,8 @@ impl Ctx<'_> {
     ) -> Result<(), SourceError> {
         let write_err = |e| SourceError::io("write", target, e);
         if let Ok((mut reader, len, _)) = self.odb.reader(id) {
-            let mut sha1 = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+            use sha1::Digest as _;
+            let mut sha1 = sha1::Sha1::new();
             sha1.update(format!("blob {len}\0").as_bytes());
             let mut buf = vec![0u8; 64 << 10];
             let mut written: u64 = 0;
@@ -155,7 +156,7 @@ impl Ctx<'_> {
                 f.write_all(&buf[..n]).map_err(write_err)?;
                 written += n as u64;
             }
-            if written != len as u64 || sha1.finish().as_ref() != id.as_bytes() {
+            if written != len as u64 || sha1.finalize().as_slice() != id.as_bytes() {
                 return Err(SourceError::Object {
                     commit: self.commit.to_string(),
                     what: path.to_string(),
