@@ -61,7 +61,7 @@ impl Scene {
         std::fs::create_dir(&host).unwrap_or_else(|e| panic!("{e}"));
         let secret = format!("module {m}\n{m}: \"{m}\"\n[{m}]\n", m = marker);
         std::fs::write(host.join("secret"), secret).unwrap_or_else(|e| panic!("{e}"));
-        rustix::fs::mknodat(rustix::fs::CWD, &host.join("fifo"), rustix::fs::FileType::Fifo, 0o600.into(), 0)
+        rustix::fs::mknodat(rustix::fs::CWD, host.join("fifo"), rustix::fs::FileType::Fifo, 0o600.into(), 0)
             .unwrap_or_else(|e| panic!("mkfifo: {e}"));
         Scene { tmp, marker }
     }
