@@ -34,14 +34,14 @@ use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 #[non_exhaustive]
 pub enum ConfinedError {
     /// Nothing at that path.
-    #[error("{path}: no such file")]
+    #[error("{}: no such file", escape(path))]
     NotFound {
         /// The path, relative to the directory.
         path: String,
     },
     /// The path leaves the directory: an absolute symlink, `..` above the
     /// root, or (on kernels without `openat2`) any symlink.
-    #[error("{path}: leaves {root} through a symlink or '..'; only files inside it are read")]
+    #[error("{}: leaves {} through a symlink or '..'; only files inside it are read", escape(path), root.display())]
     Escapes {
         /// The path, relative to the directory.
         path: String,
@@ -49,7 +49,7 @@ pub enum ConfinedError {
         root: PathBuf,
     },
     /// Not a regular file: a directory, device, FIFO, socket or symlink.
-    #[error("{path}: is a {kind}, not a regular file; it was not opened")]
+    #[error("{}: is a {kind}, not a regular file; it was not opened", escape(path))]
     NotRegular {
         /// The path, relative to the directory.
         path: String,
@@ -57,7 +57,7 @@ pub enum ConfinedError {
         kind: &'static str,
     },
     /// A regular file with more than one link (a hard link to somewhere else).
-    #[error("{path}: has {links} hard links; a file that is also elsewhere is not accepted")]
+    #[error("{}: has {links} hard links; a file that is also elsewhere is not accepted", escape(path))]
     Linked {
         /// The path, relative to the directory.
         path: String,
@@ -65,7 +65,7 @@ pub enum ConfinedError {
         links: u64,
     },
     /// Larger than the limit for its kind.
-    #[error("{path}: {size} bytes, more than the {limit} bytes accepted")]
+    #[error("{}: {size} bytes, more than the {limit} bytes accepted", escape(path))]
     TooLarge {
         /// The path, relative to the directory.
         path: String,
@@ -75,13 +75,13 @@ pub enum ConfinedError {
         limit: u64,
     },
     /// The path itself is not a relative path of normal components.
-    #[error("{path:?}: not a relative path inside the directory")]
+    #[error("\"{}\": not a relative path inside the directory", excerpt(path))]
     BadPath {
         /// The path as given.
         path: String,
     },
     /// Any other failure.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {}: {source}", escape(path))]
     Io {
         /// What was being done.
         action: &'static str,
@@ -380,6 +380,13 @@ pub fn excerpt(text: &str) -> String {
     excerpt_max(text, EXCERPT_CHARS)
 }
 
+/// `text` (a path in a tree someone else wrote) with control, quote and
+/// non-printable characters escaped as by [`excerpt`], but not cut: a path
+/// names a file, and only the file system bounds its length.
+pub fn escape(text: &str) -> String {
+    text.chars().map(escape_char).collect()
+}
+
 /// [`excerpt`] of bytes that need not be UTF-8 (invalid sequences become U+FFFD).
 pub fn excerpt_bytes(data: &[u8]) -> String {
     excerpt(&String::from_utf8_lossy(&data[..data.len().min(EXCERPT_CHARS * 4)]))
@@ -607,6 +614,16 @@ mod tests {
         let d = ConfinedDir::open_followed(&t.path().join("alias")).unwrap();
         assert_eq!(d.read("a", 100).unwrap(), b"inside");
         assert!(matches!(d.read("rel", 100).unwrap_err(), ConfinedError::Escapes { .. }));
+    }
+
+    #[test]
+    fn paths_in_errors_are_escaped() {
+        let (t, d) = tree();
+        let name = "evil\u{1b}]0;title\u{7}\n";
+        symlink(t.path().join("secret"), t.path().join("root").join(name)).unwrap();
+        let e = d.read(name, 100).unwrap_err().to_string();
+        assert!(e.starts_with(r"evil\u{1b}]0;title\u{7}\n: leaves "), "{e}");
+        assert!(!e.chars().any(char::is_control), "{e}");
     }
 
     #[test]
