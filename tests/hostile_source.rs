@@ -1,7 +1,7 @@
 //! `reprove verify` against a commit written by someone hostile, end to end
 //! through the real binary, real Git repositories and real host files.
 //!
-//! The commit's files that reprove reads on the host (go.mod, go.sum,
+//! The commit's files that reprove reads on the host (go.mod, go.sum, go.work,
 //! reprove.toml, .goreleaser.yaml, reprove.lock) committed as symlinks to a
 //! host file holding a secret marker, absolute and relative (`../../…`): exit
 //! 2, verdict `error` naming the file as leading out of the tree (so it was
@@ -232,7 +232,7 @@ fn files_linked_out_of_the_commit_are_refused_and_never_echoed() {
     let scene = Scene::new();
     let mut failures = Failures::new("files linked out of the commit");
     let mut n = 0;
-    for name in ["go.mod", "go.sum", "reprove.toml", ".goreleaser.yaml", "reprove.lock"] {
+    for name in ["go.mod", "go.sum", "go.work", "reprove.toml", ".goreleaser.yaml", "reprove.lock"] {
         for target in [scene.secret(), Scene::relative(&scene.secret())] {
             n += 1;
             let repo = scene.repo(&format!("r{n}"), &[(name, Entry::Link(target.clone()))]);
