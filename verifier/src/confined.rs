@@ -34,14 +34,14 @@ use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 #[non_exhaustive]
 pub enum ConfinedError {
     /// Nothing at that path.
-    #[error("{path}: no such file")]
+    #[error("{}: no such file", escape(path))]
     NotFound {
         /// The path, relative to the directory.
         path: String,
     },
     /// The path leaves the directory: an absolute symlink, `..` above the
     /// root, or (on kernels without `openat2`) any symlink.
-    #[error("{path}: leaves {root} through a symlink or '..'; only files inside it are read")]
+    #[error("{}: leaves {} through a symlink or '..'; only files inside it are read", escape(path), root.display())]
     Escapes {
         /// The path, relative to the directory.
         path: String,
@@ -49,7 +49,7 @@ pub enum ConfinedError {
         root: PathBuf,
     },
     /// Not a regular file: a directory, device, FIFO, socket or symlink.
-    #[error("{path}: is a {kind}, not a regular file; it was not opened")]
+    #[error("{}: is a {kind}, not a regular file; it was not opened", escape(path))]
     NotRegular {
         /// The path, relative to the directory.
         path: String,
@@ -57,7 +57,7 @@ pub enum ConfinedError {
         kind: &'static str,
     },
     /// A regular file with more than one link (a hard link to somewhere else).
-    #[error("{path}: has {links} hard links; a file that is also elsewhere is not accepted")]
+    #[error("{}: has {links} hard links; a file that is also elsewhere is not accepted", escape(path))]
     Linked {
         /// The path, relative to the directory.
         path: String,
@@ -65,7 +65,7 @@ pub enum ConfinedError {
         links: u64,
     },
     /// Larger than the limit for its kind.
-    #[error("{path}: {size} bytes, more than the {limit} bytes accepted")]
+    #[error("{}: {size} bytes, more than the {limit} bytes accepted", escape(path))]
     TooLarge {
         /// The path, relative to the directory.
         path: String,
@@ -75,13 +75,13 @@ pub enum ConfinedError {
         limit: u64,
     },
     /// The path itself is not a relative path of normal components.
-    #[error("{path:?}: not a relative path inside the directory")]
+    #[error("\"{}\": not a relative path inside the directory", excerpt(path))]
     BadPath {
         /// The path as given.
         path: String,
     },
     /// Any other failure.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {}: {source}", escape(path))]
     Io {
         /// What was being done.
         action: &'static str,
@@ -148,6 +148,25 @@ impl ConfinedDir {
         Ok(ConfinedDir { fd, root: root.to_path_buf() })
     }
 
+    /// Opens `root`, following symlinks in its own path: the caller chose the
+    /// directory (`reprove recipe -C DIR`, the exported tree); only what is
+    /// read *beneath* it is confined.
+    pub fn open_followed(root: &Path) -> Result<ConfinedDir, ConfinedError> {
+        let fd = rustix::fs::open(root, OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::RDONLY, Mode::empty()).map_err(
+            |e| {
+                let path = root.display().to_string();
+                if e == rustix::io::Errno::NOENT {
+                    ConfinedError::NotFound { path }
+                } else if e == rustix::io::Errno::NOTDIR {
+                    ConfinedError::NotRegular { path, kind: "non-directory" }
+                } else {
+                    ConfinedError::Io { action: "opening the directory", path, source: io::Error::from(e) }
+                }
+            },
+        )?;
+        Ok(ConfinedDir { fd, root: root.to_path_buf() })
+    }
+
     /// The directory's path, as given.
     pub fn root(&self) -> &Path {
         &self.root
@@ -160,6 +179,25 @@ impl ConfinedDir {
             .ok()
             .and_then(|fd| rustix::fs::fstat(&fd).ok())
             .is_some_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile)
+    }
+
+    /// Whether a regular file is at `rel` (symlinks followed only inside):
+    /// `Ok(false)` when nothing or a directory is there; an error when
+    /// something is there that is not read (a link out, a device, a FIFO, a
+    /// socket), so that a caller never takes a refused file for a missing one.
+    pub fn has_file(&self, rel: &str) -> Result<bool, ConfinedError> {
+        let fd = match self.open_path(rel) {
+            Ok(fd) => fd,
+            Err(e) if e.is_not_found() => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| io_err("inspecting", rel, e))?;
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => Ok(true),
+            // As go's `fsys.Stat(f); !fi.IsDir()`: a directory is no file, and harmless.
+            FileType::Directory => Ok(false),
+            kind => Err(ConfinedError::NotRegular { path: rel.to_string(), kind: file_type_name(kind) }),
+        }
     }
 
     /// Reads the regular file at `rel` (relative; symlinks followed only while
@@ -357,6 +395,147 @@ pub fn read_bounded(file: File, rel: &str, limit: u64) -> Result<Vec<u8>, Confin
     Ok(data)
 }
 
+/// How many characters of content an [`excerpt`] keeps.
+pub const EXCERPT_CHARS: usize = 60;
+
+/// `text`, content from a file someone else wrote, made fit for an error
+/// message: control characters, quotes, backslashes and characters that are
+/// not printable (bidirectional overrides, zero-width and other format
+/// characters) escaped as `\n`, `\"`, `\u{202e}`…; at most
+/// [`EXCERPT_CHARS`] characters of the result, then `…`.
+pub fn excerpt(text: &str) -> String {
+    excerpt_max(text, EXCERPT_CHARS)
+}
+
+/// `text` (a path in a tree someone else wrote) with control, quote and
+/// non-printable characters escaped as by [`excerpt`], but not cut: a path
+/// names a file, and only the file system bounds its length.
+pub fn escape(text: &str) -> String {
+    text.chars().map(escape_char).collect()
+}
+
+/// [`excerpt`] of bytes that need not be UTF-8 (invalid sequences become U+FFFD).
+pub fn excerpt_bytes(data: &[u8]) -> String {
+    excerpt(&String::from_utf8_lossy(&data[..data.len().min(EXCERPT_CHARS * 4)]))
+}
+
+fn excerpt_max(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut count = 0;
+    for c in text.chars() {
+        let piece = escape_char(c);
+        let n = piece.chars().count();
+        if count + n > max {
+            out.push('…');
+            return out;
+        }
+        count += n;
+        out.push_str(&piece);
+    }
+    out
+}
+
+fn escape_char(c: char) -> String {
+    match c {
+        '\n' => "\\n".into(),
+        '\t' => "\\t".into(),
+        '\r' => "\\r".into(),
+        '"' => "\\\"".into(),
+        '\\' => "\\\\".into(),
+        c if is_printable(c) => c.to_string(),
+        c => format!("\\u{{{:x}}}", u32::from(c)),
+    }
+}
+
+/// Whether `c` shows as itself: not a control character, not a format
+/// character (bidirectional controls, zero-width characters, BOM), not a
+/// line or paragraph separator, not a private-use or unassigned-looking one.
+fn is_printable(c: char) -> bool {
+    let u = u32::from(c);
+    !(c.is_control()
+        || (0x200b..=0x200f).contains(&u)
+        || (0x2028..=0x202e).contains(&u)
+        || (0x2060..=0x206f).contains(&u)
+        || u == 0xfeff
+        || u == 0x00ad
+        || (0xfff9..=0xfffb).contains(&u)
+        || (0xe000..=0xf8ff).contains(&u)
+        || (0xf0000..).contains(&u)
+        || (0xe0000..=0xe007f).contains(&u))
+}
+
+/// How many characters a [`bounded_message`] keeps.
+pub const MESSAGE_CHARS: usize = 240;
+
+/// A parser's message about content (toml's, serde_yaml_ng's: `invalid type:
+/// string "…", expected …`, ``unknown field `…` ``) made fit for an error:
+/// every quoted part (`"…"`, `` `…` ``) is cut to [`EXCERPT_CHARS`]
+/// characters, control and non-printable characters are escaped everywhere
+/// (serde's own escapes inside `"…"` are kept as they are), and the whole is
+/// at most [`MESSAGE_CHARS`] characters.
+pub fn bounded_message(msg: &str) -> String {
+    let mut out = String::new();
+    let mut chars = msg.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' && c != '`' {
+            out.push_str(&escape_plain(c));
+            continue;
+        }
+        let mut inner = String::new();
+        let mut closed = false;
+        while let Some(d) = chars.next() {
+            if d == '\\' && c == '"' {
+                inner.push(d);
+                if let Some(e) = chars.next() {
+                    inner.push(e);
+                }
+            } else if d == c {
+                closed = true;
+                break;
+            } else {
+                inner.push(d);
+            }
+        }
+        let escaped: String = inner.chars().map(escape_plain).collect();
+        let mut cut = cut_chars(&escaped, EXCERPT_CHARS);
+        if cut.len() < escaped.len() {
+            // Never leave a backslash that would escape the closing quote.
+            let trailing = cut.chars().rev().take_while(|&b| b == '\\').count();
+            if trailing % 2 == 1 {
+                cut.pop();
+            }
+            cut.push('…');
+        }
+        out.push(c);
+        out.push_str(&cut);
+        if closed {
+            out.push(c);
+        }
+    }
+    let cut = cut_chars(&out, MESSAGE_CHARS);
+    if cut.len() < out.len() {
+        format!("{cut}…")
+    } else {
+        cut
+    }
+}
+
+/// The first `max` characters of `s`.
+fn cut_chars(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// `c` as itself, or escaped when it is a control or non-printable character.
+fn escape_plain(c: char) -> String {
+    match c {
+        '\n' => "\\n".into(),
+        '\t' => "\\t".into(),
+        '\r' => "\\r".into(),
+        c if is_printable(c) => c.to_string(),
+        c => format!("\\u{{{:x}}}", u32::from(c)),
+    }
+}
+
 /// Caps for the files of a commit that reprove reads on the host.
 pub mod limits {
     /// go.mod, go.work, reprove.toml, reprove.lock, .goreleaser.yaml.
@@ -452,6 +631,78 @@ mod tests {
         assert!(matches!(open_regular_file(&fifo).unwrap_err(), ConfinedError::NotRegular { kind: "FIFO", .. }));
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
         assert!(open_regular_file(&t.path().join("missing")).unwrap_err().is_not_found());
+    }
+
+    #[test]
+    fn has_file_tells_missing_from_refused() {
+        let (t, d) = tree();
+        symlink(t.path().join("secret"), t.path().join("root/out")).unwrap();
+        symlink("/dev/zero", t.path().join("root/zero")).unwrap();
+        assert!(d.has_file("a").unwrap());
+        assert!(!d.has_file("missing").unwrap());
+        assert!(!d.has_file("sub/missing").unwrap());
+        assert!(matches!(d.has_file("out").unwrap_err(), ConfinedError::Escapes { .. }));
+        assert!(matches!(d.has_file("zero").unwrap_err(), ConfinedError::Escapes { .. }));
+        assert!(!d.has_file("sub").unwrap());
+        let fifo = t.path().join("root/fifo");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+        assert!(matches!(d.has_file("fifo").unwrap_err(), ConfinedError::NotRegular { kind: "FIFO", .. }));
+    }
+
+    #[test]
+    fn a_followed_root_may_be_a_symlink_but_nothing_below_leaves_it() {
+        let (t, _d) = tree();
+        symlink(t.path().join("root"), t.path().join("alias")).unwrap();
+        symlink("../secret", t.path().join("root/rel")).unwrap();
+        let d = ConfinedDir::open_followed(&t.path().join("alias")).unwrap();
+        assert_eq!(d.read("a", 100).unwrap(), b"inside");
+        assert!(matches!(d.read("rel", 100).unwrap_err(), ConfinedError::Escapes { .. }));
+    }
+
+    #[test]
+    fn paths_in_errors_are_escaped() {
+        let (t, d) = tree();
+        let name = "evil\u{1b}]0;title\u{7}\n";
+        symlink(t.path().join("secret"), t.path().join("root").join(name)).unwrap();
+        let e = d.read(name, 100).unwrap_err().to_string();
+        assert!(e.starts_with(r"evil\u{1b}]0;title\u{7}\n: leaves "), "{e}");
+        assert!(!e.chars().any(char::is_control), "{e}");
+    }
+
+    #[test]
+    fn excerpts_are_escaped_and_short() {
+        let line = format!(
+            "bad \"value\"\twith\\ a \u{1b}[31m bell\u{7} and \u{202e}rtl\u{200b} {} MARKER-END",
+            "x".repeat(100)
+        );
+        let e = excerpt(&line);
+        assert!(e.starts_with(r#"bad \"value\"\twith\\ a \u{1b}[31m bell\u{7} and \u{202e}rtl"#), "{e}");
+        assert_eq!(excerpt("zero\u{200b}width\u{feff}"), r"zero\u{200b}width\u{feff}");
+        assert!(e.ends_with('…'), "{e}");
+        assert!(e.chars().count() <= EXCERPT_CHARS + 1, "{e}");
+        assert!(!e.contains("MARKER"), "{e}");
+        assert!(!e.chars().any(|c| c.is_control() || c == '\u{202e}' || c == '\u{200b}'), "{e}");
+        assert_eq!(excerpt("short"), "short");
+        assert_eq!(excerpt_bytes(b"a\xffb\n"), "a\u{fffd}b\\n");
+        assert!(!excerpt_bytes(format!("{} MARKER", "y".repeat(300)).as_bytes()).contains("MARKER"));
+    }
+
+    #[test]
+    fn parser_messages_keep_their_words_and_cut_what_they_quote() {
+        let secret = format!("{}MARKER", "s".repeat(80));
+        let m = bounded_message(&format!("invalid type: string \"{secret}\\\"\\n\", expected struct Raw"));
+        assert!(m.starts_with("invalid type: string \"sss"), "{m}");
+        assert!(m.ends_with("…\", expected struct Raw"), "{m}");
+        assert!(!m.contains("MARKER"), "{m}");
+        let m = bounded_message(&format!("unknown field `{secret}`, expected one of `build`, `builds`"));
+        assert!(m.ends_with("…`, expected one of `build`, `builds`") && !m.contains("MARKER"), "{m}");
+        // A quoted part cut right after a backslash does not escape its closing quote.
+        let m = bounded_message(&format!("string \"{}\\\\tail\"", "a".repeat(EXCERPT_CHARS - 1)));
+        assert!(m.ends_with("a…\""), "{m}");
+        // Unquoted control characters are escaped, and the whole is bounded.
+        let m = bounded_message(&format!("line\nbreak \u{1b}]0;title\u{7} {}", "w".repeat(1000)));
+        assert!(m.starts_with("line\\nbreak \\u{1b}]0;title\\u{7} w"), "{m}");
+        assert!(m.chars().count() <= MESSAGE_CHARS + 1 && !m.chars().any(char::is_control), "{m}");
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub(super) fn run(args: DownloadArgs) -> CommandResult {
         go,
         all: args.all,
         direct_timeout: Duration::from_secs(600),
+        source_tree: None,
     };
     let db = sumdb::from_env(&env, &client).map_err(Failure::input)?;
     let bar = (!args.json && std::io::stderr().is_terminal()).then(|| {

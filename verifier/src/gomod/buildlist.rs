@@ -28,6 +28,7 @@ use super::gover;
 use super::modfile::{self, ModFile};
 use super::module::ModuleVersion;
 use super::semver;
+use crate::confined::ConfinedDir;
 
 /// The Go version from which module graphs are pruned (`gover.ExplicitIndirectVersion`).
 const PRUNING_VERSION: &str = "1.17";
@@ -116,6 +117,10 @@ pub enum BuildListError {
         /// The go.mod path.
         path: PathBuf,
     },
+    /// The main go.mod cannot be read inside its directory (a rebuild): a
+    /// symlink out, a device, FIFO or socket, too large.
+    #[error("{0}")]
+    Refused(crate::confined::ConfinedError),
     /// Two replacements of the same module differ.
     #[error("conflicting replacements for {old}:\n\t{first}\n\t{second}")]
     ConflictingReplace {
@@ -137,6 +142,8 @@ struct Summary {
 struct Loader<'a> {
     cache: &'a ModCache,
     main_dir: &'a Path,
+    /// The exported tree local replacements must stay in (a rebuild).
+    tree: Option<&'a Path>,
     replace: HashMap<(String, String), ModuleVersion>,
     exclude: HashSet<ModuleVersion>,
     summaries: HashMap<ModuleVersion, Result<Summary, String>>,
@@ -166,7 +173,10 @@ impl Loader<'_> {
         let (name, data) = if actual.version.is_empty() {
             let dir = self.main_dir.join(&actual.path);
             let file = dir.join("go.mod");
-            let data = fs::read(&file).map_err(|e| format!("{m}: reading {}: {}", file.display(), errno_text(&e)))?;
+            let data = match self.tree {
+                Some(tree) => read_in_tree(tree, &file).map_err(|e| format!("{m}: {e}"))?,
+                None => fs::read(&file).map_err(|e| format!("{m}: reading {}: {}", file.display(), errno_text(&e)))?,
+            };
             (file.display().to_string(), data)
         } else {
             let file = self.cache.cache_path(&actual, "mod").map_err(|e| format!("{actual}: {e}"))?;
@@ -181,7 +191,10 @@ impl Loader<'_> {
             }
             ("go.mod".to_string(), data)
         };
-        let f = modfile::parse_mod_lax(&name, &data).map_err(|e| format!("{actual}: parsing {name}: {e}"))?;
+        let f = modfile::parse_mod_lax(&name, &data).map_err(|e| match self.tree {
+            Some(_) => format!("{actual}: parsing {name}: {}", e.excerpted()),
+            None => format!("{actual}: parsing {name}: {e}"),
+        })?;
         if !actual.version.is_empty() {
             let mpath = f.module.as_ref().map(|m| m.path.as_str()).unwrap_or("");
             if mpath.is_empty() {
@@ -213,12 +226,54 @@ impl Graph {
     }
 }
 
+/// `a` with `.` and `..` resolved lexically, absolute.
+fn lexical(a: &Path) -> PathBuf {
+    let a = std::path::absolute(a).unwrap_or_else(|_| a.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in a.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Reads `file` (a local replacement's go.mod) confined to `tree`: it must
+/// lie inside lexically, and is opened beneath it ([`ConfinedDir`]).
+fn read_in_tree(tree: &Path, file: &Path) -> Result<Vec<u8>, String> {
+    let full = lexical(file);
+    let Ok(rel) = full.strip_prefix(lexical(tree)) else {
+        return Err(format!(
+            "the replacement directory {} is outside the commit's tree; a rebuild sees only the commit",
+            crate::confined::excerpt(&file.parent().unwrap_or(file).display().to_string())
+        ));
+    };
+    let dir = ConfinedDir::open_followed(tree).map_err(|e| e.to_string())?;
+    dir.read(&rel.display().to_string(), crate::confined::limits::CONFIG).map_err(|e| e.to_string())
+}
+
 /// Computes the build list of the main module in `main_dir` from the go.mod
 /// files in `cache`, as `go list -m all` would with `GOFLAGS=-mod=mod` and
 /// `GOPROXY=off` on the same cache.
 pub fn load_build_list(main_dir: &Path, cache: &ModCache) -> Result<BuildList, BuildListError> {
+    load_build_list_in(main_dir, cache, None)
+}
+
+/// [`load_build_list`] for a rebuild: with `tree` (the exported source),
+/// the main go.mod is read confined to `main_dir` and every local
+/// replacement's go.mod confined to `tree`, which its directory must lie in.
+pub fn load_build_list_in(main_dir: &Path, cache: &ModCache, tree: Option<&Path>) -> Result<BuildList, BuildListError> {
     let gomod_path = main_dir.join("go.mod");
-    let data = fs::read(&gomod_path).map_err(|cause| BuildListError::Read { path: gomod_path.clone(), cause })?;
+    let data = match tree {
+        Some(_) => ConfinedDir::open_followed(main_dir)
+            .and_then(|d| d.read("go.mod", crate::confined::limits::CONFIG))
+            .map_err(BuildListError::Refused)?,
+        None => fs::read(&gomod_path).map_err(|cause| BuildListError::Read { path: gomod_path.clone(), cause })?,
+    };
     let main_go_mod = modfile::parse_mod(&gomod_path.display().to_string(), &data)
         .map_err(|cause| BuildListError::Parse { path: gomod_path.clone(), cause })?;
     let main_path = match &main_go_mod.module {
@@ -246,6 +301,7 @@ pub fn load_build_list(main_dir: &Path, cache: &ModCache) -> Result<BuildList, B
     let mut loader = Loader {
         cache,
         main_dir,
+        tree,
         replace,
         exclude,
         summaries: HashMap::new(),
@@ -340,4 +396,49 @@ fn read_graph(loader: &mut Loader<'_>, roots: &[ModuleVersion], pruning: Pruning
         }
     }
     (g, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(p: &Path, text: &str) {
+        if let Some(d) = p.parent() {
+            fs::create_dir_all(d).unwrap_or_else(|e| panic!("{e}"));
+        }
+        fs::write(p, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn in_a_rebuild_local_replacements_are_read_inside_the_tree_only() {
+        let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (src, host) = (t.path().join("src"), t.path().join("host"));
+        write(&host.join("go.mod"), "module example.com/x\nrequire TOPSECRET-MARKER v1.0.0\n");
+        write(&src.join("inside/go.mod"), "module example.com/y\n");
+        std::os::unix::fs::symlink(&host, src.join("x")).unwrap_or_else(|e| panic!("{e}"));
+        let cache = ModCache::new(t.path().join("modcache"));
+        let messages = |go_mod: &str, tree: Option<&Path>| -> Vec<String> {
+            write(&src.join("go.mod"), go_mod);
+            match load_build_list_in(&src, &cache, tree) {
+                Ok(bl) => bl.errors.iter().map(|e| e.message.clone()).collect(),
+                Err(e) => vec![e.to_string()],
+            }
+        };
+        let req = "module example.com/app\n\ngo 1.22\n\nrequire example.com/x v1.0.0\nrequire example.com/y v1.0.0\n";
+        for replace in ["replace example.com/x => ./x\n", &format!("replace example.com/x => {}\n", host.display())] {
+            let go_mod = format!("{req}replace example.com/y => ./inside\n{replace}");
+            // Read as go does (reprove mod …): the link is followed.
+            let plain = messages(&go_mod, None);
+            assert!(plain.iter().all(|m| !m.contains("example.com/y")), "{plain:?}");
+            // In a rebuild: refused, naming it, without its content.
+            let confined = messages(&go_mod, Some(&src));
+            assert_eq!(confined.len(), 1, "{confined:?}");
+            assert!(confined[0].starts_with("example.com/x@v1.0.0: "), "{confined:?}");
+            assert!(!confined[0].contains("TOPSECRET"), "{confined:?}");
+        }
+        // The main go.mod itself: confined to its directory.
+        fs::remove_file(src.join("go.mod")).unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink("/dev/zero", src.join("go.mod")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(load_build_list_in(&src, &cache, Some(&src)), Err(BuildListError::Refused(_))));
+    }
 }

@@ -13,7 +13,7 @@
 //! How, step by step (Go's `modfetch` and `modcmd/download.go`):
 //!
 //! 1. **The module graph.** The build list is computed from the go.mod files
-//!    in the cache ([`load_build_list`]); each round fetches the go.mod files
+//!    in the cache ([`load_build_list`](super::load_build_list)); each round fetches the go.mod files
 //!    it lacked (`@v/<v>.mod`) and loads again, until the graph is complete.
 //!    Every go.mod, fetched or already cached, is checked against its go.sum
 //!    `/go.mod` line (Go's `checkGoMod`).
@@ -52,7 +52,7 @@ use std::time::Duration;
 
 use tokio::sync::{OnceCell, Semaphore};
 
-use super::buildlist::{load_build_list, BuildList, BuildListError};
+use super::buildlist::{load_build_list_in, BuildList, BuildListError};
 use super::cache::ModCache;
 use super::direct::{go_mod_download, DirectError, GoDownloaded};
 use super::dirhash::{errno_text, hash_go_mod, hash_zip, H1Hash};
@@ -86,6 +86,11 @@ pub struct DownloadOptions {
     pub all: bool,
     /// The time limit of one `go mod download` for `direct`.
     pub direct_timeout: Duration,
+    /// A rebuild's exported source tree: the main module's go.mod and go.sum
+    /// are then read confined to its directory, and a local replacement's
+    /// go.mod confined to this tree, which its directory must lie in
+    /// ([`crate::confined::ConfinedDir`]). `None`: read as go does.
+    pub source_tree: Option<PathBuf>,
 }
 
 impl Default for DownloadOptions {
@@ -96,6 +101,7 @@ impl Default for DownloadOptions {
             go: None,
             all: false,
             direct_timeout: Duration::from_secs(600),
+            source_tree: None,
         }
     }
 }
@@ -291,6 +297,10 @@ pub enum DownloadError {
     /// go.sum has malformed lines.
     #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
     GoSum(Vec<GoSumError>),
+    /// go.sum cannot be read inside the main module's directory (a rebuild):
+    /// a symlink out, a device, FIFO or socket, too large.
+    #[error("{0}")]
+    Refused(crate::confined::ConfinedError),
     /// GOMODCACHE is relative (Go refuses it too).
     #[error("GOMODCACHE entry is relative; must be absolute path: {0:?}")]
     RelativeCache(PathBuf),
@@ -372,10 +382,19 @@ pub fn download(
     let goproxy = env.goproxy()?.to_string();
     let list = ProxyList::parse(&goproxy, env.get("GONOPROXY"))?;
     let go_sum_path = main_dir.join("go.sum");
-    let (sum, have_sum) = match fs::read(&go_sum_path) {
-        Ok(data) => (GoSum::parse(&go_sum_path.display().to_string(), &data).map_err(DownloadError::GoSum)?, true),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => (GoSum::default(), false),
-        Err(cause) => return Err(DownloadError::ReadGoSum { path: go_sum_path, cause }),
+    let read = match &opts.source_tree {
+        Some(_) => crate::confined::ConfinedDir::open_followed(main_dir)
+            .and_then(|d| d.read_optional("go.sum", crate::confined::limits::SUMS))
+            .map_err(DownloadError::Refused)?,
+        None => match fs::read(&go_sum_path) {
+            Ok(data) => Some(data),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(cause) => return Err(DownloadError::ReadGoSum { path: go_sum_path, cause }),
+        },
+    };
+    let (sum, have_sum) = match read {
+        Some(data) => (GoSum::parse(&go_sum_path.display().to_string(), &data).map_err(DownloadError::GoSum)?, true),
+        None => (GoSum::default(), false),
     };
     let client = Client::new(opts.client.clone()).map_err(|e| DownloadError::Setup(e.to_string()))?;
     // Extraction is bound by file creation more than by the CPU: a few more
@@ -436,8 +455,8 @@ async fn run(ctx: Arc<Ctx>, main_dir: PathBuf) -> Result<Outcomes, DownloadError
 
     // 1. The module graph, one round per missing layer of go.mod files.
     let bl = loop {
-        let (dir, cache) = (main_dir.clone(), ctx.cache.clone());
-        let bl = tokio::task::spawn_blocking(move || load_build_list(&dir, &cache))
+        let (dir, cache, tree) = (main_dir.clone(), ctx.cache.clone(), ctx.opts.source_tree.clone());
+        let bl = tokio::task::spawn_blocking(move || load_build_list_in(&dir, &cache, tree.as_deref()))
             .await
             .map_err(|e| DownloadError::Setup(e.to_string()))??;
         let missing: Vec<ModuleVersion> =

@@ -55,7 +55,7 @@ pub mod vendor;
 mod verify;
 mod zip;
 
-pub use buildlist::{load_build_list, BuildList, BuildListError, GraphError, LoadedGoMod};
+pub use buildlist::{load_build_list, load_build_list_in, BuildList, BuildListError, GraphError, LoadedGoMod};
 pub use cache::{CachePathError, ModCache};
 pub use dirhash::{hash_dir, hash_files, hash_go_mod, hash_zip, H1Hash, HashError, InvalidHash};
 pub use golist::{parse_go_list, GoListError};

@@ -76,6 +76,47 @@ impl fmt::Display for ModFileError {
     }
 }
 
+/// How many errors [`ModFileError::excerpted`] lists.
+const EXCERPTED_ERRORS: usize = 5;
+
+impl ModFileError {
+    /// The errors for a file someone else wrote (a commit's go.mod or
+    /// go.work): each as Go prints it, but with what it quotes from the file
+    /// (module path, directive, token) cut to a short escaped
+    /// [`crate::confined::excerpt`], and at most a few of them. `Display`
+    /// keeps Go's exact text.
+    pub fn excerpted(&self) -> String {
+        let mut lines: Vec<String> = self
+            .errors
+            .iter()
+            .take(EXCERPTED_ERRORS)
+            .map(|e| {
+                let file = crate::confined::excerpt(&e.file);
+                let mut pos = String::new();
+                if e.pos.column > 1 {
+                    pos = format!("{file}:{}:{}: ", e.pos.line, e.pos.column);
+                } else if e.pos.line > 0 {
+                    pos = format!("{file}:{}: ", e.pos.line);
+                } else if !file.is_empty() {
+                    pos = format!("{file}: ");
+                }
+                let mut what = String::new();
+                if !e.module_path.is_empty() {
+                    what = format!("{} {}: ", e.verb, e.module_path);
+                } else if !e.verb.is_empty() {
+                    what = format!("{}: ", e.verb);
+                }
+                what.push_str(&e.message);
+                format!("{pos}{}", crate::confined::excerpt(&what))
+            })
+            .collect();
+        if self.errors.len() > EXCERPTED_ERRORS {
+            lines.push(format!("(and {} more errors)", self.errors.len() - EXCERPTED_ERRORS));
+        }
+        lines.join("\n")
+    }
+}
+
 /// The `module` statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleStmt {
@@ -1085,6 +1126,22 @@ fn parse_version_interval<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excerpted_errors_quote_little_of_the_file() {
+        let secret = format!("TOP{}SECRET-MARKER", "x".repeat(80));
+        let mut text = format!("{secret}\n");
+        for i in 0..8 {
+            text.push_str(&format!("bogus{i} \"{secret}\"\n"));
+        }
+        let e = parse_mod("go.mod", text.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("SECRET-MARKER"), "Display keeps Go's text: {e}");
+        let x = e.excerpted();
+        assert!(x.starts_with("go.mod:1: unknown directive: TOPxxx"), "{x}");
+        assert!(!x.contains("MARKER"), "{x}");
+        assert_eq!(x.lines().count(), EXCERPTED_ERRORS + 1, "{x}");
+        assert!(x.ends_with("(and 4 more errors)"), "{x}");
+    }
 
     #[test]
     fn parses_a_go_mod() {

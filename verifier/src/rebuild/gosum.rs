@@ -11,13 +11,23 @@
 //! go.work's `replace` (which wins) and the modules' own. Go would fill a
 //! gap into go.work.sum from the module cache; reprove refuses it, as it
 //! refuses a gap in a single module's go.sum.
+//!
+//! Every file is read through [`ConfinedDir`] rooted at the exported tree: a
+//! symlink out of it, a device, FIFO or socket is an input error naming the
+//! path, and is never opened; sizes are bounded ([`confined::limits`]). A
+//! local `replace` directory (of go.mod, a workspace module's go.mod, or
+//! go.work) that is absolute or leaves the tree is refused before anything
+//! reads it, and one inside must have its go.mod inside too: a rebuild sees
+//! only the commit. Parse errors quote at most an [`confined::excerpt`].
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::report::v1::{self, FileDigest};
 use super::{sha256_hex, RebuildError};
-use crate::gomod::{parse_mod, parse_work, semver, GoSum, ModFile, ModuleVersion};
+use crate::confined::{self, limits, ConfinedDir, ConfinedError};
+use crate::gomod::modfile::Replace;
+use crate::gomod::{parse_mod, parse_work, semver, GoSum, GoSumError, ModFile, ModuleVersion};
 
 /// What the step found.
 #[derive(Debug, Clone)]
@@ -52,30 +62,84 @@ pub struct Workspace {
     pub download_go_sum: Vec<u8>,
 }
 
+/// The exported tree `dir`, for confined reads.
+fn open_tree(dir: &Path) -> Result<ConfinedDir, RebuildError> {
+    ConfinedDir::open_followed(dir).map_err(refused)
+}
+
+/// A confined read that failed: an input error naming the path when the
+/// commit's content is at fault (a link out, a device, too large), else the
+/// machine's.
+pub(crate) fn refused(e: ConfinedError) -> RebuildError {
+    match e {
+        ConfinedError::Io { action, path, source } => RebuildError::Io { action, path: PathBuf::from(path), source },
+        e => RebuildError::GoMod(e.to_string()),
+    }
+}
+
+/// Whether the exported tree `dir` has a regular file at `rel`; something
+/// there that is not read (a link out, a device…) is an input error, never
+/// taken for a missing file.
+pub fn has_file(dir: &Path, rel: &str) -> Result<bool, RebuildError> {
+    open_tree(dir)?.has_file(rel).map_err(refused)
+}
+
+/// go.sum errors, at most a few (each names a line, not its content).
+fn sum_errors(errs: &[GoSumError]) -> RebuildError {
+    const SHOWN: usize = 5;
+    let mut lines: Vec<String> = errs.iter().take(SHOWN).map(ToString::to_string).collect();
+    if errs.len() > SHOWN {
+        lines.push(format!("(and {} more errors)", errs.len() - SHOWN));
+    }
+    RebuildError::GoMod(lines.join("\n"))
+}
+
+/// Refuses a local replacement directory of `file` (a go.mod or go.work in
+/// the tree directory `base`) that is absolute or leaves the tree, before
+/// anything reads it; one inside must not lead out of the tree either (its
+/// go.mod is looked up confined).
+fn check_replace_dir(tree: &ConfinedDir, file: &str, base: &str, r: &Replace) -> Result<(), RebuildError> {
+    if !r.new.version.is_empty() {
+        return Ok(());
+    }
+    let joined = if base == "." { r.new.path.clone() } else { format!("{base}/{}", r.new.path) };
+    let clean = if Path::new(&r.new.path).is_absolute() { None } else { clean_use_dir(&joined) };
+    let Some(clean) = clean else {
+        return Err(RebuildError::GoMod(format!(
+            "{file}:{}: replace {} => {}: the directory is outside the commit's tree (absolute, or above its root); \
+             a rebuild sees only the commit, so a local replacement must be a directory inside it",
+            r.line,
+            confined::excerpt(&r.old.to_string()),
+            confined::excerpt(&r.new.path),
+        )));
+    };
+    tree.has_file(&rel(&clean, "go.mod")).map_err(refused)?;
+    Ok(())
+}
+
 /// Checks go.sum against go.mod in the exported source `dir`.
 pub fn check(dir: &Path) -> Result<Checked, RebuildError> {
-    let go_mod_path = dir.join("go.mod");
-    let data = match std::fs::read(&go_mod_path) {
+    let tree = open_tree(dir)?;
+    let data = match tree.read("go.mod", limits::CONFIG) {
         Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.is_not_found() => {
             return Err(RebuildError::GoMod(
                 "the commit has no go.mod at the repository root: reprove verify rebuilds a Go module whose go.mod is at the root".into(),
             ))
         }
-        Err(e) => return Err(RebuildError::io("read", &go_mod_path, e)),
+        Err(e) => return Err(refused(e)),
     };
-    let modfile = parse_mod("go.mod", &data).map_err(|e| RebuildError::GoMod(format!("go.mod: {e}")))?;
+    let modfile = parse_mod("go.mod", &data).map_err(|e| RebuildError::GoMod(format!("go.mod: {}", e.excerpted())))?;
+    for r in &modfile.replace {
+        check_replace_dir(&tree, "go.mod", ".", r)?;
+    }
     let go_mod_digest = FileDigest { path: "go.mod".into(), sha256: sha256_hex(&data) };
-    let go_sum_path = dir.join("go.sum");
-    let (go_sum, go_sum_digest) = match std::fs::read(&go_sum_path) {
-        Ok(d) => {
-            let sum = GoSum::parse("go.sum", &d).map_err(|errs| {
-                RebuildError::GoMod(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
-            })?;
+    let (go_sum, go_sum_digest) = match tree.read_optional("go.sum", limits::SUMS).map_err(refused)? {
+        Some(d) => {
+            let sum = GoSum::parse("go.sum", &d).map_err(|errs| sum_errors(&errs))?;
             (Some(sum), Some(FileDigest { path: "go.sum".into(), sha256: sha256_hex(&d) }))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, None),
-        Err(e) => return Err(RebuildError::io("read", &go_sum_path, e)),
+        None => (None, None),
     };
     let mut missing = Vec::new();
     for req in &modfile.require {
@@ -103,20 +167,12 @@ pub fn check(dir: &Path) -> Result<Checked, RebuildError> {
         return Err(RebuildError::MissingGoSum { modules: missing });
     }
     let mut warnings = Vec::new();
-    if dir.join("vendor/modules.txt").exists() {
+    if tree.is_file("vendor/modules.txt") {
         warnings.push(
             "the commit has a vendor directory: the rebuild uses the verified module cache (-mod=readonly) unless --env GOFLAGS=-mod=vendor".into(),
         );
     }
     Ok(Checked { go_mod_digest, go_sum_digest, go_sum, requires: modfile.require.len(), warnings, workspace: None })
-}
-
-fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, RebuildError> {
-    match std::fs::read(path) {
-        Ok(d) => Ok(Some(d)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(RebuildError::io("read", path, e)),
-    }
 }
 
 /// A go.work `use` directory as a clean path relative to the workspace root
@@ -165,11 +221,14 @@ fn rel(dir: &str, file: &str) -> String {
 /// root module among them, since the build runs there), and go.sum lines for
 /// every requirement across the workspace's go.sum files and go.work.sum.
 pub fn check_workspace(dir: &Path) -> Result<Checked, RebuildError> {
-    let go_work_path = dir.join("go.work");
-    let data = std::fs::read(&go_work_path).map_err(|e| RebuildError::io("read", &go_work_path, e))?;
-    let work = parse_work("go.work", &data).map_err(|e| RebuildError::GoMod(format!("go.work: {e}")))?;
+    let tree = open_tree(dir)?;
+    let data = tree.read("go.work", limits::CONFIG).map_err(refused)?;
+    let work = parse_work("go.work", &data).map_err(|e| RebuildError::GoMod(format!("go.work: {}", e.excerpted())))?;
+    for r in &work.replace {
+        check_replace_dir(&tree, "go.work", ".", r)?;
+    }
     let go_work = FileDigest { path: "go.work".into(), sha256: sha256_hex(&data) };
-    let work_sum_data = read_optional(&dir.join("go.work.sum"))?;
+    let work_sum_data = tree.read_optional("go.work.sum", limits::SUMS).map_err(refused)?;
     let go_work_sum = work_sum_data.as_ref().map(|d| FileDigest { path: "go.work.sum".into(), sha256: sha256_hex(d) });
 
     // The modules, in go.work order.
@@ -178,37 +237,39 @@ pub fn check_workspace(dir: &Path) -> Result<Checked, RebuildError> {
     for (use_dir, line) in &work.use_dirs {
         let Some(clean) = clean_use_dir(use_dir) else {
             return Err(RebuildError::GoMod(format!(
-                "go.work:{line}: use {use_dir}: the directory is outside the commit's tree; a rebuild sees only the commit"
+                "go.work:{line}: use {}: the directory is outside the commit's tree; a rebuild sees only the commit",
+                confined::excerpt(use_dir)
             )));
         };
         if modules.iter().any(|m| m.0 == clean) {
             continue;
         }
         let mod_dir = if clean == "." { dir.to_path_buf() } else { dir.join(&clean) };
-        let go_mod_path = mod_dir.join("go.mod");
-        let Some(mod_data) = read_optional(&go_mod_path)? else {
+        let name = rel(&clean, "go.mod");
+        let Some(mod_data) = tree.read_optional(&name, limits::CONFIG).map_err(refused)? else {
             return Err(RebuildError::GoMod(format!(
-                "go.work:{line}: use {use_dir}: the commit has no {}",
-                rel(&clean, "go.mod")
+                "go.work:{line}: use {}: the commit has no {}",
+                confined::excerpt(use_dir),
+                confined::excerpt(&name)
             )));
         };
-        let name = rel(&clean, "go.mod");
-        let modfile = parse_mod(&name, &mod_data).map_err(|e| RebuildError::GoMod(format!("{name}: {e}")))?;
+        let modfile = parse_mod(&name, &mod_data)
+            .map_err(|e| RebuildError::GoMod(format!("{}: {}", confined::excerpt(&name), e.excerpted())))?;
         let Some(path) = modfile.module.as_ref().map(|m| m.path.clone()).filter(|p| !p.is_empty()) else {
-            return Err(RebuildError::GoMod(format!("{name}: no module declaration")));
+            return Err(RebuildError::GoMod(format!("{}: no module declaration", confined::excerpt(&name))));
         };
         if let Some(other) = modules.iter().find(|m| m.3.path == path) {
             return Err(RebuildError::GoMod(format!(
-                "go.work: module {path} appears multiple times in the workspace ({} and {})",
-                other.3.dir, clean
+                "go.work: module {} appears multiple times in the workspace ({} and {})",
+                confined::excerpt(&path),
+                confined::excerpt(&other.3.dir),
+                confined::excerpt(&clean)
             )));
         }
         let sum_name = rel(&clean, "go.sum");
-        let sum_data = read_optional(&mod_dir.join("go.sum"))?;
+        let sum_data = tree.read_optional(&sum_name, limits::SUMS).map_err(refused)?;
         if let Some(d) = &sum_data {
-            GoSum::parse(&sum_name, d).map_err(|errs| {
-                RebuildError::GoMod(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
-            })?;
+            GoSum::parse(&confined::excerpt(&sum_name), d).map_err(|errs| sum_errors(&errs))?;
             sum_text.extend_from_slice(d);
             sum_text.push(b'\n');
         }
@@ -221,8 +282,7 @@ pub fn check_workspace(dir: &Path) -> Result<Checked, RebuildError> {
         modules.push((clean, mod_dir, modfile, entry));
     }
     if let Some(d) = &work_sum_data {
-        GoSum::parse("go.work.sum", d)
-            .map_err(|errs| RebuildError::GoMod(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")))?;
+        GoSum::parse("go.work.sum", d).map_err(|errs| sum_errors(&errs))?;
         sum_text.extend_from_slice(d);
     }
     let Some(root) = modules.iter().find(|m| m.0 == ".") else {
@@ -234,8 +294,7 @@ pub fn check_workspace(dir: &Path) -> Result<Checked, RebuildError> {
     };
     let go_mod_digest = root.3.go_mod.clone();
     let go_sum_digest = root.3.go_sum.clone();
-    let union = GoSum::parse("workspace go.sum files", &sum_text)
-        .map_err(|errs| RebuildError::GoMod(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")))?;
+    let union = GoSum::parse("workspace go.sum files", &sum_text).map_err(|errs| sum_errors(&errs))?;
 
     // Replacements: go.work's win; a module's own apply to what go.work does not replace.
     // A local directory becomes absolute (relative to go.work, or to the module).
@@ -251,19 +310,22 @@ pub fn check_workspace(dir: &Path) -> Result<Checked, RebuildError> {
         replace.insert((r.old.path.clone(), r.old.version.clone()), local(dir, &r.new));
     }
     let work_replaced = |path: &str| work.replace.iter().any(|r| r.old.path == path);
-    for (_, mod_dir, modfile, _) in &modules {
+    for (clean, mod_dir, modfile, _) in &modules {
         for r in &modfile.replace {
             if work_replaced(&r.old.path) {
                 continue;
             }
+            check_replace_dir(&tree, &rel(clean, "go.mod"), clean, r)?;
             let key = (r.old.path.clone(), r.old.version.clone());
             let new = local(mod_dir, &r.new);
             match replace.get(&key) {
                 Some(prev) if *prev != new => {
                     return Err(RebuildError::GoMod(format!(
-                        "conflicting replacements found for {} in workspace modules: {prev} and {new}; \
+                        "conflicting replacements found for {} in workspace modules: {} and {}; \
                          go.work must replace it",
-                        r.old
+                        confined::excerpt(&r.old.to_string()),
+                        confined::excerpt(&prev.to_string()),
+                        confined::excerpt(&new.to_string())
                     )))
                 }
                 _ => {
@@ -337,7 +399,7 @@ pub fn check_workspace(dir: &Path) -> Result<Checked, RebuildError> {
     }
     gm.push('\n');
     let mut warnings = Vec::new();
-    if dir.join("vendor/modules.txt").exists() {
+    if tree.is_file("vendor/modules.txt") {
         warnings.push(
             "the commit has a vendor directory: the rebuild uses the verified module cache (-mod=readonly) unless --env GOFLAGS=-mod=vendor".into(),
         );
@@ -553,6 +615,150 @@ mod tests {
         match err(check_workspace(t.path())) {
             RebuildError::MissingGoSum { modules } => assert_eq!(modules, ["github.com/spf13/pflag@v1.0.6"]),
             e => panic!("{e}"),
+        }
+    }
+
+    /// A host directory next to the tree, removed at the end.
+    struct Host(PathBuf);
+
+    impl Drop for Host {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A host directory next to the tree with a file holding a marker, and a FIFO.
+    fn host_secret(t: &tempfile::TempDir) -> (PathBuf, PathBuf, Host) {
+        let host = t.path().with_extension("host");
+        std::fs::create_dir_all(&host).unwrap_or_else(|e| panic!("{e}"));
+        let secret = host.join("secret");
+        std::fs::write(&secret, "module TOPSECRET-MARKER\nTOPSECRET-MARKER\n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(host.join("go.mod"), "module TOPSECRET-MARKER\n").unwrap_or_else(|e| panic!("{e}"));
+        let fifo = host.join("fifo");
+        if !fifo.exists() {
+            rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, 0o600.into(), 0)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        (secret, fifo, Host(host))
+    }
+
+    fn assert_refused(r: Result<Checked, RebuildError>, names: &str, case: &str) {
+        let started = std::time::Instant::now();
+        let e = match r {
+            Ok(_) => panic!("{case}: accepted"),
+            Err(e) => e,
+        };
+        let msg = e.to_string();
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{case}");
+        assert_eq!(e.class(), crate::rebuild::Class::Input, "{case}: {msg}");
+        assert!(msg.contains(names), "{case}: {msg}");
+        assert!(!msg.contains("TOPSECRET"), "{case}: {msg}");
+    }
+
+    #[test]
+    fn files_that_lead_out_of_the_tree_are_refused_unread() {
+        for (name, workspace_case) in [
+            ("go.mod", false),
+            ("go.sum", false),
+            ("go.work", true),
+            ("go.work.sum", true),
+            ("lib/go.mod", true),
+            ("lib/go.sum", true),
+        ] {
+            for target in ["abs", "rel", "/dev/zero", "/dev/stdin", "fifo"] {
+                let t = if workspace_case { workspace(&[]) } else { tree(&[("go.mod", "module example.com/app\n")]) };
+                let (secret, fifo, _host) = host_secret(&t);
+                let link = t.path().join(name);
+                let _ = std::fs::remove_file(&link);
+                let depth = name.matches('/').count() + 1;
+                let to = match target {
+                    "abs" => secret.clone(),
+                    "rel" => PathBuf::from(format!(
+                        "{}{}/secret",
+                        "../".repeat(depth),
+                        secret
+                            .parent()
+                            .and_then(|p| p.file_name())
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    )),
+                    "fifo" => fifo.clone(),
+                    dev => PathBuf::from(dev),
+                };
+                std::os::unix::fs::symlink(&to, &link).unwrap_or_else(|e| panic!("{e}"));
+                let r = if workspace_case { check_workspace(t.path()) } else { check(t.path()) };
+                assert_refused(r, name, &format!("{name} -> {}", to.display()));
+            }
+        }
+        // Too large to be a go.mod.
+        let t = tree(&[]);
+        let f = std::fs::File::create(t.path().join("go.mod")).unwrap_or_else(|e| panic!("{e}"));
+        f.set_len(limits::CONFIG + 1).unwrap_or_else(|e| panic!("{e}"));
+        assert_refused(check(t.path()), "go.mod", "large go.mod");
+        assert!(!has_file(t.path(), "missing").unwrap_or(true));
+        std::os::unix::fs::symlink("/etc/passwd", t.path().join("go.work")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(has_file(t.path(), "go.work").is_err(), "a go.work that leads out is not taken for a missing one");
+    }
+
+    #[test]
+    fn replacements_outside_the_tree_are_refused_before_reading() {
+        let t = tree(&[]);
+        let (secret, _, _host) = host_secret(&t);
+        let host = secret.parent().map(Path::to_path_buf).unwrap_or_default();
+        let host_name = host.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for (go_mod, names) in [
+            (
+                "module example.com/app\nreplace example.com/x => /etc\n".to_string(),
+                "go.mod:2: replace example.com/x => /etc",
+            ),
+            (
+                format!("module example.com/app\nreplace example.com/x => {}\n", host.display()),
+                "outside the commit's tree",
+            ),
+            (
+                format!("module example.com/app\nreplace example.com/x v1.0.0 => ../{host_name}\n"),
+                "go.mod:2: replace example.com/x@v1.0.0 => ../",
+            ),
+            (
+                "module example.com/app\nreplace example.com/x => ./a/../../outside\n".to_string(),
+                "a rebuild sees only the commit",
+            ),
+        ] {
+            std::fs::write(t.path().join("go.mod"), &go_mod).unwrap_or_else(|e| panic!("{e}"));
+            assert_refused(check(t.path()), names, &go_mod);
+        }
+        // Inside the tree, but its directory is a symlink out: refused by the confined lookup.
+        std::fs::write(t.path().join("go.mod"), "module example.com/app\nreplace example.com/x => ./x\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(&host, t.path().join("x")).unwrap_or_else(|e| panic!("{e}"));
+        assert_refused(check(t.path()), "x/go.mod", "a replacement directory that is a symlink out");
+        // Inside, a real directory: accepted.
+        std::fs::remove_file(t.path().join("x")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir(t.path().join("x")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(t.path().join("x/go.mod"), "module example.com/x\n").unwrap_or_else(|e| panic!("{e}"));
+        if let Err(e) = check(t.path()) {
+            panic!("{e}");
+        }
+        // go.work's replace, and a workspace module's own (relative to its directory).
+        for (file, text, names) in [
+            (
+                "go.work",
+                "go 1.22\nuse (\n\t.\n\t./lib\n)\nreplace example.com/x => /etc\n",
+                "go.work:6: replace example.com/x => /etc",
+            ),
+            (
+                "lib/go.mod",
+                "module example.com/lib\n\ngo 1.22\nreplace example.com/x => ../../outside\n",
+                "lib/go.mod:4: replace example.com/x => ../../outside",
+            ),
+        ] {
+            let t = workspace(&[(file, text)]);
+            assert_refused(check_workspace(t.path()), names, file);
+        }
+        // A workspace module's replacement that stays inside (../shared from lib) is fine.
+        let t = workspace(&[("lib/go.mod", "module example.com/lib\n\ngo 1.22\nreplace example.com/x => ../shared\n")]);
+        if let Err(e) = check_workspace(t.path()) {
+            panic!("{e}");
         }
     }
 

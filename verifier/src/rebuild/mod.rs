@@ -342,6 +342,9 @@ pub enum RebuildError {
     /// The `--keep` directory has content: nothing is written into it.
     #[error("--keep {0}: the directory is not empty; name a new or empty directory")]
     KeepNotEmpty(PathBuf),
+    /// The `--keep` path is a symlink (or not a directory): nothing is written through it.
+    #[error("--keep {0}: is a symlink or not a directory; name a new or empty directory itself, not a link to one")]
+    KeepNotDirectory(PathBuf),
     /// Interrupted.
     #[error("interrupted: the build was stopped and cleaned up")]
     Cancelled,
@@ -403,7 +406,8 @@ impl RebuildError {
             | RebuildError::Undetermined { .. }
             | RebuildError::NoToolchain { .. }
             | RebuildError::LockNeedsGoVersion
-            | RebuildError::KeepNotEmpty(_) => Class::Input,
+            | RebuildError::KeepNotEmpty(_)
+            | RebuildError::KeepNotDirectory(_) => Class::Input,
             RebuildError::Lock(e) if e.is_input() => Class::Input,
             RebuildError::Source(e) if e.is_input() => Class::Input,
             RebuildError::Source(e) if e.is_security() => Class::Security,
@@ -432,6 +436,8 @@ impl RebuildError {
             RebuildError::Source(SourceError::Certificate { .. }) => "tls-certificate-untrusted".into(),
             RebuildError::Source(SourceError::Revision { .. }) => "unknown-revision".into(),
             RebuildError::Source(SourceError::UnsafeEntry { .. }) => "unsafe-tree".into(),
+            RebuildError::Source(SourceError::MalformedTree { .. }) => "malformed-tree".into(),
+            RebuildError::Source(SourceError::BlobTooLarge { .. }) => "blob-too-large".into(),
             RebuildError::Source(_) => "source".into(),
             RebuildError::DirtyTree { .. } => "dirty-tree".into(),
             RebuildError::GoMod(_) => "go-mod".into(),
@@ -457,6 +463,7 @@ impl RebuildError {
             RebuildError::BuildFailed { code, .. } => code.as_str().into(),
             RebuildError::NoOutput(_) => "build-failed".into(),
             RebuildError::KeepNotEmpty(_) => "keep-not-empty".into(),
+            RebuildError::KeepNotDirectory(_) => "keep-not-directory".into(),
             RebuildError::Recipe(_) => "recipe".into(),
             RebuildError::Undetermined { .. } => "recipe-undetermined".into(),
             RebuildError::NoToolchain { .. } => "no-toolchain".into(),
@@ -557,7 +564,16 @@ impl WorkDir {
 
     fn new(keep: Option<&Path>, cache_dir: &Path) -> Result<WorkDir, RebuildError> {
         if let Some(dir) = keep {
-            std::fs::create_dir_all(dir).map_err(|e| RebuildError::io("create", dir, e))?;
+            // A symlink planted where the directory is expected (a CI checkout) is
+            // refused, not followed: its final component is opened with O_NOFOLLOW.
+            if std::fs::symlink_metadata(dir).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+                std::fs::create_dir_all(dir).map_err(|e| RebuildError::io("create", dir, e))?;
+            }
+            let opened = crate::confined::ConfinedDir::open(dir).map_err(|e| match e {
+                crate::confined::ConfinedError::Io { source, .. } => RebuildError::io("open", dir, source),
+                _ => RebuildError::KeepNotDirectory(dir.to_path_buf()),
+            })?;
+            drop(opened);
             let empty = std::fs::read_dir(dir).map_err(|e| RebuildError::io("read", dir, e))?.next().is_none();
             if !empty {
                 return Err(RebuildError::KeepNotEmpty(dir.to_path_buf()));
@@ -781,7 +797,7 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
         let toolchain = match &req.toolchain {
             Some(t) => t.clone(),
             None => {
-                let has_lock = src_dir.join(crate::recipe::lock::LOCK_FILE_NAME).is_file();
+                let has_lock = crate::recipe::LockFile::exists(&src_dir)?;
                 if has_lock && recipe.go_version.is_none() {
                     return Err(RebuildError::LockNeedsGoVersion);
                 }
@@ -816,7 +832,7 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
 
     // 3. go.mod and go.sum (of the workspace, when the build uses one).
     let mods = run.step(Step::GoSum, |run| {
-        let has_go_work = src_dir.join("go.work").is_file();
+        let has_go_work = gosum::has_file(&src_dir, "go.work")?;
         let devel = reference_bi.as_ref().map(gosum::workspace_deps).unwrap_or_default();
         let workspace = gosum::use_workspace(
             recipe.env.get("GOWORK").map(String::as_str),
@@ -890,7 +906,8 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
         };
         let mut env = req.go_env.clone();
         env.set("GOMODCACHE", &modcache.display().to_string());
-        let rep = download::download(&main_dir, &env, &req.download, req.sumdb.clone(), Arc::new(download::Quiet))?;
+        let opts = DownloadOptions { source_tree: Some(src_dir.clone()), ..req.download.clone() };
+        let rep = download::download(&main_dir, &env, &opts, req.sumdb.clone(), Arc::new(download::Quiet))?;
         if !rep.security.is_empty() {
             return Err(RebuildError::Security { errors: rep.security });
         }

@@ -28,6 +28,7 @@ use serde::Deserialize;
 
 use super::merge::{Partial, Sourced};
 use super::{BuildVcs, Origin};
+use crate::confined::{bounded_message, excerpt, limits, ConfinedDir, ConfinedError};
 
 /// The file name reprove looks for at the root of the source tree.
 pub const FILE_NAME: &str = "reprove.toml";
@@ -43,6 +44,10 @@ pub enum RecipeFileError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The file cannot be read inside its directory: a symlink out, a
+    /// device, FIFO or socket, too large.
+    #[error("{0}")]
+    Refused(ConfinedError),
     /// Not valid TOML, or a key or type the schema does not allow.
     #[error("{path}:{line}:{column}: {message}")]
     Syntax {
@@ -56,7 +61,7 @@ pub enum RecipeFileError {
         message: String,
     },
     /// A value the schema allows but Go would not accept.
-    #[error("{path}: {field}: {message}")]
+    #[error("{path}: {}: {}", excerpt(field), bounded_message(message))]
     Invalid {
         /// The file, or the environment variable.
         path: String,
@@ -162,7 +167,12 @@ impl RecipeFile {
     pub fn parse(text: &str, path: &str) -> Result<RecipeFile, RecipeFileError> {
         let raw: RawFile = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((1, 1), |s| line_column(text, s.start));
-            RecipeFileError::Syntax { path: path.to_string(), line, column, message: e.message().trim().to_string() }
+            RecipeFileError::Syntax {
+                path: path.to_string(),
+                line,
+                column,
+                message: bounded_message(e.message().trim()),
+            }
         })?;
         let file = RecipeFile { path: path.to_string(), build: raw.build, builds: raw.builds };
         // Validate every build now, so a mistake in one is found before it is chosen.
@@ -173,14 +183,21 @@ impl RecipeFile {
         Ok(file)
     }
 
-    /// Reads `dir/reprove.toml`; `Ok(None)` when there is none.
+    /// Reads `dir/reprove.toml`; `Ok(None)` when there is none. The file is
+    /// read confined to `dir` ([`ConfinedDir`]): a symlink out of it, a
+    /// device or FIFO is [`RecipeFileError::Refused`], never opened.
     pub fn load(dir: &Path) -> Result<Option<RecipeFile>, RecipeFileError> {
-        let path = dir.join(FILE_NAME);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => RecipeFile::parse(&text, FILE_NAME).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(RecipeFileError::Read { path: path.display().to_string(), source }),
-        }
+        let tree = ConfinedDir::open_followed(dir).map_err(RecipeFileError::Refused)?;
+        let Some(data) = tree.read_optional(FILE_NAME, limits::CONFIG).map_err(RecipeFileError::Refused)? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8(data).map_err(|_| RecipeFileError::Syntax {
+            path: FILE_NAME.to_string(),
+            line: 1,
+            column: 1,
+            message: "not UTF-8 text".into(),
+        })?;
+        RecipeFile::parse(&text, FILE_NAME).map(Some)
     }
 
     /// The names of the named builds.

@@ -23,6 +23,7 @@ use serde::Deserialize;
 
 use super::merge::{Partial, Sourced};
 use super::{BuildVcs, Origin};
+use crate::confined::{bounded_message, excerpt};
 
 /// What went wrong with a `.goreleaser.yaml`.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +41,7 @@ pub enum GoreleaserError {
         message: String,
     },
     /// A template reprove does not expand.
-    #[error("{path}: build {build:?}: {field}: {message}")]
+    #[error("{path}: build \"{}\": {}: {}", excerpt(build), excerpt(field), bounded_message(message))]
     Template {
         /// The file.
         path: String,
@@ -52,7 +53,7 @@ pub enum GoreleaserError {
         message: String,
     },
     /// A build setting reprove cannot reproduce faithfully.
-    #[error("{path}: build {build:?}: {message}")]
+    #[error("{path}: build \"{}\": {}", excerpt(build), bounded_message(message))]
     Unsupported {
         /// The file.
         path: String,
@@ -62,7 +63,7 @@ pub enum GoreleaserError {
         message: String,
     },
     /// No build with that id, or several and none chosen.
-    #[error("{path}: {message}")]
+    #[error("{path}: {}", bounded_message(message))]
     Build {
         /// The file.
         path: String,
@@ -71,7 +72,7 @@ pub enum GoreleaserError {
     },
     /// The target chosen is not in the build's matrix, or none was chosen
     /// among several.
-    #[error("{path}: build {build:?}: {message} (targets: {})", targets.join(", "))]
+    #[error("{path}: build \"{}\": {} (targets: {})", excerpt(build), bounded_message(message), bounded_message(&targets.join(", ")))]
     Target {
         /// The file.
         path: String,
@@ -385,7 +386,7 @@ impl Goreleaser {
                 let at = format!(" at line {line} column {column}");
                 message = message.replacen(&at, "", 1);
             }
-            GoreleaserError::Syntax { path: path.to_string(), line, column, message }
+            GoreleaserError::Syntax { path: path.to_string(), line, column, message: bounded_message(&message) }
         })?;
         let gomod_proxy = raw
             .gomod

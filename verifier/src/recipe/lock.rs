@@ -17,6 +17,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::confined::{bounded_message, excerpt, limits, ConfinedDir, ConfinedError};
 use crate::toolchain::{ImageRef, PinnedImage, PullOptions, PulledImage, Store, ToolchainError};
 
 /// The lock file's name at the root of the repository.
@@ -46,13 +47,13 @@ pub enum LockError {
         message: String,
     },
     /// A Go version that does not look like `go1.22.5`.
-    #[error("{version:?} is not a Go version like go1.22.5")]
+    #[error("\"{}\" is not a Go version like go1.22.5", excerpt(version))]
     BadVersion {
         /// As given.
         version: String,
     },
     /// An image reference in the file that does not parse or has no digest.
-    #[error("{path}: {version}: {source}")]
+    #[error("{path}: {}: {}", excerpt(version), bounded_message(&source.to_string()))]
     BadImage {
         /// The file.
         path: String,
@@ -91,6 +92,10 @@ pub enum LockError {
     /// Pulling the image failed.
     #[error(transparent)]
     Toolchain(Box<ToolchainError>),
+    /// The file cannot be read inside its directory: a symlink out, a
+    /// device, FIFO or socket, too large.
+    #[error("{0}")]
+    Refused(ConfinedError),
 }
 
 impl From<ToolchainError> for LockError {
@@ -105,6 +110,7 @@ impl LockError {
         match self {
             LockError::Toolchain(e) => e.is_input(),
             LockError::Io { .. } => false,
+            LockError::Refused(e) => e.is_input(),
             _ => true,
         }
     }
@@ -162,7 +168,7 @@ impl LockFile {
     pub fn parse(text: &str, path: &str) -> Result<LockFile, LockError> {
         let raw: RawLock = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((1, 1), |s| super::file::line_column(text, s.start));
-            LockError::Syntax { path: path.to_string(), line, column, message: e.message().trim().to_string() }
+            LockError::Syntax { path: path.to_string(), line, column, message: bounded_message(e.message().trim()) }
         })?;
         let mut toolchains = BTreeMap::new();
         for (version, image) in raw.toolchains {
@@ -177,14 +183,28 @@ impl LockFile {
         Ok(LockFile { path: path.to_string(), toolchains })
     }
 
-    /// Reads `dir/reprove.lock`; `Ok(None)` when there is none.
+    /// Reads `dir/reprove.lock`; `Ok(None)` when there is none. The file is
+    /// read confined to `dir` ([`ConfinedDir`]): a symlink out of it, a
+    /// device or FIFO is [`LockError::Refused`], never opened.
     pub fn load(dir: &Path) -> Result<Option<LockFile>, LockError> {
-        let path = dir.join(LOCK_FILE_NAME);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => LockFile::parse(&text, LOCK_FILE_NAME).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(LockError::Io { path: path.display().to_string(), source }),
-        }
+        let tree = ConfinedDir::open_followed(dir).map_err(LockError::Refused)?;
+        let Some(data) = tree.read_optional(LOCK_FILE_NAME, limits::CONFIG).map_err(LockError::Refused)? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8(data).map_err(|_| LockError::Syntax {
+            path: LOCK_FILE_NAME.to_string(),
+            line: 1,
+            column: 1,
+            message: "not UTF-8 text".into(),
+        })?;
+        LockFile::parse(&text, LOCK_FILE_NAME).map(Some)
+    }
+
+    /// Whether `dir` has a `reprove.lock`; one that cannot be read confined
+    /// (a link out, a device…) is an error, not a missing file.
+    pub fn exists(dir: &Path) -> Result<bool, LockError> {
+        let tree = ConfinedDir::open_followed(dir).map_err(LockError::Refused)?;
+        tree.has_file(LOCK_FILE_NAME).map_err(LockError::Refused)
     }
 
     /// The image pinned for `go_version`, or an error naming it and what the file has.

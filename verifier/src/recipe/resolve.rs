@@ -10,6 +10,7 @@ use super::infer::infer_partial;
 use super::lock::{LockError, LockFile};
 use super::merge::{merge, Partial};
 use super::Recipe;
+use crate::confined::{limits, ConfinedDir, ConfinedError};
 use crate::goinfo::BuildInfo;
 use crate::toolchain::PinnedImage;
 
@@ -65,6 +66,10 @@ pub enum ResolveError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A goreleaser file cannot be read inside the tree: a symlink out, a
+    /// device, FIFO or socket, too large.
+    #[error("{0}")]
+    Refused(ConfinedError),
 }
 
 /// Unix seconds of the RFC 3339 UTC time Go writes as `vcs.time`.
@@ -88,6 +93,23 @@ pub fn parse_vcs_time(s: &str) -> Option<i64> {
     Some(days * 86_400 + h * 3600 + mi * 60 + se)
 }
 
+/// The first goreleaser file of `dir` ([`GORELEASER_FILES`] order) and its
+/// text, read confined to `dir`: a symlink out of it, a device or FIFO is
+/// [`ResolveError::Refused`], never opened.
+fn read_goreleaser(dir: &Path) -> Result<Option<(&'static str, String)>, ResolveError> {
+    let tree = ConfinedDir::open_followed(dir).map_err(ResolveError::Refused)?;
+    for name in GORELEASER_FILES {
+        if let Some(data) = tree.read_optional(name, limits::CONFIG).map_err(ResolveError::Refused)? {
+            let text = String::from_utf8(data).map_err(|_| ResolveError::Read {
+                path: name.to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
+            })?;
+            return Ok(Some((name, text)));
+        }
+    }
+    Ok(None)
+}
+
 /// Merges every input for the source tree `dir`.
 pub fn resolve(dir: &Path, inputs: &Inputs<'_>) -> Result<Resolved, ResolveError> {
     validate_layer(&inputs.flags, "flags")?;
@@ -99,10 +121,7 @@ pub fn resolve(dir: &Path, inputs: &Inputs<'_>) -> Result<Resolved, ResolveError
     let mut goreleaser = None;
     let mut goreleaser_layer = None;
     let mut mod_timestamp = None;
-    if let Some(name) = GORELEASER_FILES.iter().find(|n| dir.join(n).is_file()) {
-        let path = dir.join(name);
-        let text =
-            std::fs::read_to_string(&path).map_err(|source| ResolveError::Read { path: name.to_string(), source })?;
+    if let Some((name, text)) = read_goreleaser(dir)? {
         let g = Goreleaser::parse(&text, name)?;
         let reference = reference_layer.as_ref();
         let mut values = inputs.templates.clone();
@@ -168,6 +187,83 @@ pub fn locked_toolchain(dir: &Path, recipe: &Recipe) -> Result<Option<PinnedImag
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `dir` with `name` a symlink to `target`.
+    fn linked(name: &str, target: &std::path::Path) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir(t.path().join("src")).unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(target, t.path().join("src").join(name)).unwrap_or_else(|e| panic!("{e}"));
+        t
+    }
+
+    #[test]
+    fn recipe_files_that_lead_out_of_the_tree_are_refused_unread() {
+        let host = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let secret = host.path().join("secret");
+        std::fs::write(&secret, "TOPSECRET-MARKER\n").unwrap_or_else(|e| panic!("{e}"));
+        let fifo = host.path().join("fifo");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, 0o600.into(), 0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for name in ["reprove.toml", ".goreleaser.yaml", "goreleaser.yml", "reprove.lock"] {
+            for target in [secret.clone(), fifo.clone(), "/dev/zero".into(), "/dev/stdin".into()] {
+                let t = linked(name, &target);
+                let started = std::time::Instant::now();
+                let src = t.path().join("src");
+                let msg = if name == "reprove.lock" {
+                    let recipe = Recipe::new(".", "linux", "amd64");
+                    let e = match locked_toolchain(&src, &recipe) {
+                        Ok(_) => panic!("{name} -> {}: accepted", target.display()),
+                        Err(e) => e,
+                    };
+                    assert!(e.is_input(), "{e}");
+                    assert!(LockFile::exists(&src).is_err());
+                    e.to_string()
+                } else {
+                    match resolve(&src, &Inputs::default()) {
+                        Ok(_) => panic!("{name} -> {}: accepted", target.display()),
+                        Err(e) => e.to_string(),
+                    }
+                };
+                assert!(started.elapsed() < std::time::Duration::from_secs(1), "{name}");
+                assert!(msg.contains(name) && !msg.contains("TOPSECRET"), "{name}: {msg}");
+            }
+        }
+        // Relative, out through ..
+        let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir(t.path().join("src")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(t.path().join("secret"), "TOPSECRET-MARKER\n").unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink("../secret", t.path().join("src/reprove.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let msg = resolve(&t.path().join("src"), &Inputs::default()).map(|_| ()).unwrap_err().to_string();
+        assert!(msg.contains("reprove.toml") && !msg.contains("TOPSECRET"), "{msg}");
+    }
+
+    #[test]
+    fn parse_errors_quote_only_a_short_escaped_excerpt() {
+        let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let long = format!("TOP\\u001b[2J{}SECRET-MARKER", "x".repeat(100));
+        for (name, text) in [
+            (".goreleaser.yaml", format!("\"{long}\"\n")),
+            (".goreleaser.yaml", format!("builds:\n  - {long}: 1\n")),
+            ("reprove.toml", format!("[build]\n\"{long}\" = 1\n")),
+            ("reprove.toml", format!("[build]\ntrimpath = \"{long}\"\n")),
+            ("reprove.lock", format!("[toolchains]\n\"{long}\" = \"x\"\n")),
+            ("reprove.lock", format!("[toolchains]\n\"go1.22.5\" = \"{long}\"\n")),
+        ] {
+            for n in [".goreleaser.yaml", "reprove.toml", "reprove.lock"] {
+                let _ = std::fs::remove_file(t.path().join(n));
+            }
+            std::fs::write(t.path().join(name), &text).unwrap_or_else(|e| panic!("{e}"));
+            let msg = if name == "reprove.lock" {
+                let mut recipe = Recipe::new(".", "linux", "amd64");
+                recipe.go_version = Some("go1.22.5".into());
+                locked_toolchain(t.path(), &recipe).map(|_| ()).unwrap_err().to_string()
+            } else {
+                resolve(t.path(), &Inputs::default()).map(|_| ()).unwrap_err().to_string()
+            };
+            assert!(msg.contains("TOP") && msg.contains('…'), "{name}: {text}: {msg}");
+            assert!(!msg.contains("SECRET-MARKER") && !msg.chars().any(char::is_control), "{name}: {text}: {msg}");
+        }
+    }
 
     #[test]
     fn vcs_time() {

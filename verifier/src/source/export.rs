@@ -1,7 +1,24 @@
 //! Writing exactly one commit's tree into a new directory.
+//!
+//! Blobs are written streaming where libgit2 can: its loose-object backend
+//! implements `git_odb_open_rstream` (inflated in small chunks, checked here
+//! against the object id with SHA-1), its pack backend does not (libgit2
+//! 1.9, `odb_pack.c` has no `readstream`; `git_odb_open_rstream` then fails),
+//! so a packed blob is read whole. Every blob's size is read from the object
+//! header first ([`git2::Odb::read_header`], which inflates nothing): a packed
+//! blob larger than [`MAX_WHOLE_BLOB`] is refused ([`SourceError::BlobTooLarge`])
+//! instead of being held in memory, so memory stays bounded by that limit
+//! (loose blobs of any size stream). Clones are packed: in practice the limit
+//! applies to them (GitHub refuses files over 100 MiB).
+//!
+//! A tree is checked as it is written: two entries with one name, an entry
+//! whose mode says tree but whose object is a blob (or the reverse) are
+//! [`SourceError::MalformedTree`]; unsafe names [`SourceError::UnsafeEntry`].
+//! Both are the commit's fault: input errors.
 
+use std::collections::HashSet;
 use std::fs;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Component, Path, PathBuf};
 
@@ -43,8 +60,24 @@ pub struct Export {
     pub submodules: Vec<Submodule>,
 }
 
+/// The largest blob read whole (a packed one, which libgit2 cannot stream).
+pub const MAX_WHOLE_BLOB: u64 = 256 << 20;
+
+/// The longest symlink target accepted (Linux's `PATH_MAX`).
+const MAX_LINK: usize = 4096;
+
 /// Exports the tree of `commit_id` from `repo` into `dest`, which must not exist.
 pub fn export(repo: &git2::Repository, commit_id: &str, dest: &Path) -> Result<Export, SourceError> {
+    export_bounded(repo, commit_id, dest, MAX_WHOLE_BLOB)
+}
+
+/// [`export`] with another limit for blobs read whole.
+pub(crate) fn export_bounded(
+    repo: &git2::Repository,
+    commit_id: &str,
+    dest: &Path,
+    max_whole: u64,
+) -> Result<Export, SourceError> {
     let object_err = |what: &str, e: git2::Error| SourceError::Object {
         commit: commit_id.to_string(),
         what: what.to_string(),
@@ -53,10 +86,106 @@ pub fn export(repo: &git2::Repository, commit_id: &str, dest: &Path) -> Result<E
     let oid = git2::Oid::from_str(commit_id).map_err(|e| object_err("the commit id", e))?;
     let commit = repo.find_commit(oid).map_err(|e| object_err("the commit", e))?;
     let tree = commit.tree().map_err(|e| object_err("the root tree", e))?;
+    let odb = repo.odb().map_err(|e| object_err("the object database", e))?;
     fs::create_dir(dest).map_err(|e| SourceError::io("create the export directory", dest, e))?;
     let mut out = Export { dir: dest.to_path_buf(), ..Export::default() };
-    write_tree(repo, commit_id, &tree, dest, "", &mut out)?;
+    let ctx = Ctx { repo, odb: &odb, commit: commit_id, max_whole };
+    write_tree(&ctx, &tree, dest, "", &mut out)?;
     Ok(out)
+}
+
+struct Ctx<'a> {
+    repo: &'a git2::Repository,
+    odb: &'a git2::Odb<'a>,
+    commit: &'a str,
+    max_whole: u64,
+}
+
+impl Ctx<'_> {
+    fn malformed(&self, path: &str, reason: impl Into<String>) -> SourceError {
+        SourceError::MalformedTree { commit: self.commit.to_string(), path: path.to_string(), reason: reason.into() }
+    }
+
+    fn object_err(&self, path: &str, e: &git2::Error) -> SourceError {
+        SourceError::Object {
+            commit: self.commit.to_string(),
+            what: path.to_string(),
+            message: e.message().to_string(),
+        }
+    }
+
+    /// The object's size and type from its header, which must be `want`.
+    fn header(&self, path: &str, id: git2::Oid, want: git2::ObjectType) -> Result<u64, SourceError> {
+        let (size, kind) = self.odb.read_header(id).map_err(|e| self.object_err(path, &e))?;
+        if kind != want {
+            return Err(self.malformed(
+                path,
+                format!("its mode says {}, but object {id} is a {}", kind_name(want), kind_name(kind)),
+            ));
+        }
+        Ok(size as u64)
+    }
+
+    /// Writes blob `id` (`size` bytes) into the new file `f`: streaming when
+    /// the object is loose, else whole when at most [`Ctx::max_whole`].
+    fn write_blob(
+        &self,
+        path: &str,
+        id: git2::Oid,
+        size: u64,
+        f: &mut fs::File,
+        target: &Path,
+    ) -> Result<(), SourceError> {
+        let write_err = |e| SourceError::io("write", target, e);
+        if let Ok((mut reader, len, _)) = self.odb.reader(id) {
+            use sha1::Digest as _;
+            let mut sha1 = sha1::Sha1::new();
+            sha1.update(format!("blob {len}\0").as_bytes());
+            let mut buf = vec![0u8; 64 << 10];
+            let mut written: u64 = 0;
+            loop {
+                let n = reader.read(&mut buf).map_err(|_| SourceError::Object {
+                    commit: self.commit.to_string(),
+                    what: path.to_string(),
+                    message: format!("reading object {id} failed"),
+                })?;
+                if n == 0 {
+                    break;
+                }
+                sha1.update(&buf[..n]);
+                f.write_all(&buf[..n]).map_err(write_err)?;
+                written += n as u64;
+            }
+            if written != len as u64 || sha1.finalize().as_slice() != id.as_bytes() {
+                return Err(SourceError::Object {
+                    commit: self.commit.to_string(),
+                    what: path.to_string(),
+                    message: format!("object {id} is corrupt: its content does not hash to its id"),
+                });
+            }
+            return Ok(());
+        }
+        if size > self.max_whole {
+            return Err(SourceError::BlobTooLarge {
+                commit: self.commit.to_string(),
+                path: path.to_string(),
+                size,
+                limit: self.max_whole,
+            });
+        }
+        let blob = self.repo.find_blob(id).map_err(|e| self.object_err(path, &e))?;
+        f.write_all(blob.content()).map_err(write_err)
+    }
+}
+
+fn kind_name(k: git2::ObjectType) -> &'static str {
+    match k {
+        git2::ObjectType::Tree => "tree",
+        git2::ObjectType::Blob => "blob",
+        git2::ObjectType::Commit => "commit",
+        git2::ObjectType::Tag => "tag",
+        git2::ObjectType::Any => "object",
+    }
 }
 
 fn check_name(commit: &str, path: &str, name: &[u8]) -> Result<(), SourceError> {
@@ -98,13 +227,14 @@ fn escapes(path: &str, target: &str) -> bool {
 }
 
 fn write_tree(
-    repo: &git2::Repository,
-    commit: &str,
+    ctx: &Ctx<'_>,
     tree: &git2::Tree<'_>,
     dir: &Path,
     prefix: &str,
     out: &mut Export,
 ) -> Result<(), SourceError> {
+    let commit = ctx.commit;
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
     for entry in tree.iter() {
         let name = entry.name_bytes();
         let display = String::from_utf8_lossy(name);
@@ -117,20 +247,19 @@ fn write_tree(
                 reason: "the name is not UTF-8".into(),
             });
         };
+        if !seen.insert(name.to_vec()) {
+            return Err(ctx.malformed(&path, "the tree has more than one entry with this name"));
+        }
         let target = dir.join(name_str);
-        let object_err = |e: git2::Error| SourceError::Object {
-            commit: commit.to_string(),
-            what: path.clone(),
-            message: e.message().to_string(),
-        };
         match entry.filemode() {
             0o040000 => {
+                ctx.header(&path, entry.id(), git2::ObjectType::Tree)?;
                 fs::create_dir(&target).map_err(|e| SourceError::io("create directory", &target, e))?;
-                let sub = repo.find_tree(entry.id()).map_err(object_err)?;
-                write_tree(repo, commit, &sub, &target, &path, out)?;
+                let sub = ctx.repo.find_tree(entry.id()).map_err(|e| ctx.object_err(&path, &e))?;
+                write_tree(ctx, &sub, &target, &path, out)?;
             }
             mode @ (0o100644 | 0o100755 | 0o100664) => {
-                let blob = repo.find_blob(entry.id()).map_err(object_err)?;
+                let size = ctx.header(&path, entry.id(), git2::ObjectType::Blob)?;
                 let perm = if mode == 0o100755 { 0o755 } else { 0o644 };
                 // create_new is O_CREAT|O_EXCL: it never follows a symlink.
                 let mut f = fs::OpenOptions::new()
@@ -139,12 +268,20 @@ fn write_tree(
                     .mode(perm)
                     .open(&target)
                     .map_err(|e| SourceError::io("create", &target, e))?;
-                f.write_all(blob.content()).map_err(|e| SourceError::io("write", &target, e))?;
+                ctx.write_blob(&path, entry.id(), size, &mut f, &target)?;
                 out.files += 1;
-                out.bytes += blob.content().len() as u64;
+                out.bytes += size;
             }
             0o120000 => {
-                let blob = repo.find_blob(entry.id()).map_err(object_err)?;
+                let size = ctx.header(&path, entry.id(), git2::ObjectType::Blob)?;
+                if size > MAX_LINK as u64 {
+                    return Err(SourceError::UnsafeEntry {
+                        commit: commit.to_string(),
+                        path,
+                        reason: format!("a symlink whose target is {size} bytes, more than {MAX_LINK}"),
+                    });
+                }
+                let blob = ctx.repo.find_blob(entry.id()).map_err(|e| ctx.object_err(&path, &e))?;
                 let link = String::from_utf8_lossy(blob.content()).into_owned();
                 if link.is_empty() || link.contains('\0') {
                     return Err(SourceError::UnsafeEntry {
@@ -176,7 +313,98 @@ fn write_tree(
 
 #[cfg(test)]
 mod tests {
-    use super::escapes;
+    use super::*;
+
+    fn repo() -> (tempfile::TempDir, git2::Repository) {
+        let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let r = git2::Repository::init_bare(t.path().join("r.git")).unwrap_or_else(|e| panic!("{e}"));
+        (t, r)
+    }
+
+    /// A raw tree object from `(mode, name, id)` entries, unchecked.
+    fn raw_tree(r: &git2::Repository, entries: &[(&str, &str, git2::Oid)]) -> git2::Oid {
+        let mut data = Vec::new();
+        for (mode, name, id) in entries {
+            data.extend_from_slice(format!("{mode} {name}\0").as_bytes());
+            data.extend_from_slice(id.as_bytes());
+        }
+        r.odb().and_then(|o| o.write(git2::ObjectType::Tree, &data)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A raw commit of `tree`, unchecked.
+    fn raw_commit(r: &git2::Repository, tree: git2::Oid) -> String {
+        let text = format!(
+            "tree {tree}\nauthor t <t@example.invalid> 0 +0000\ncommitter t <t@example.invalid> 0 +0000\n\nm\n"
+        );
+        r.odb()
+            .and_then(|o| o.write(git2::ObjectType::Commit, text.as_bytes()))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_string()
+    }
+
+    #[test]
+    fn loose_blobs_stream_and_packed_ones_are_bounded() {
+        let (t, r) = repo();
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let blob = r.blob(&data).unwrap_or_else(|e| panic!("{e}"));
+        let small = r.blob(b"small\n").unwrap_or_else(|e| panic!("{e}"));
+        let tree = raw_tree(&r, &[("100644", "big", blob), ("100644", "small", small)]);
+        let commit = raw_commit(&r, tree);
+        // Loose: streamed whatever the limit for whole reads.
+        let out = export_bounded(&r, &commit, &t.path().join("loose"), 16).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fs::read(t.path().join("loose/big")).unwrap_or_default(), data);
+        assert_eq!((out.files, out.bytes), (2, 200_006));
+        // Packed: read whole, so refused above the limit, by size, as an input error.
+        let git = |args: &[&str]| {
+            let ok = std::process::Command::new("git")
+                .arg("--git-dir")
+                .arg(r.path())
+                .args(args)
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "git {args:?}");
+        };
+        git(&["update-ref", "refs/heads/main", &commit]);
+        git(&["repack", "-a", "-d", "-q"]);
+        git(&["prune-packed"]);
+        let r = git2::Repository::open_bare(r.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.odb().is_ok_and(|o| o.reader(blob).is_err()), "the blob is packed");
+        match export_bounded(&r, &commit, &t.path().join("packed"), 100_000) {
+            Err(e @ SourceError::BlobTooLarge { size: 200_000, limit: 100_000, .. }) => {
+                assert!(e.is_input() && e.to_string().contains("\"big\""), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
+        export_bounded(&r, &commit, &t.path().join("packed2"), 200_000).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fs::read(t.path().join("packed2/big")).unwrap_or_default(), data);
+    }
+
+    #[test]
+    fn malformed_trees_are_input_errors() {
+        let (t, r) = repo();
+        let blob = r.blob(b"x\n").unwrap_or_else(|e| panic!("{e}"));
+        let sub = raw_tree(&r, &[("100644", "f", blob)]);
+        for (i, (entries, want)) in [
+            (vec![("100644", "a", blob), ("100644", "a", blob)], "more than one entry with this name"),
+            (vec![("40000", "a", sub), ("100644", "a", blob)], "more than one entry with this name"),
+            (vec![("100644", "a", sub)], "its mode says blob, but object"),
+            (vec![("120000", "a", sub)], "its mode says blob, but object"),
+            (vec![("40000", "a", blob)], "its mode says tree, but object"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let commit = raw_commit(&r, raw_tree(&r, &entries));
+            match export(&r, &commit, &t.path().join(format!("out{i}"))) {
+                Err(e @ SourceError::MalformedTree { .. }) => {
+                    assert!(e.is_input() && e.to_string().contains(want), "{entries:?}: {e}")
+                }
+                other => panic!("{entries:?}: {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn symlink_escape() {

@@ -44,7 +44,7 @@ mod remote;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use export::{export, Export, Submodule, Symlink};
+pub use export::{export, Export, Submodule, Symlink, MAX_WHOLE_BLOB};
 
 /// Everything that can go wrong with the source.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +138,29 @@ pub enum SourceError {
         /// Why.
         reason: String,
     },
+    /// The commit's tree is malformed: two entries with one name, an entry
+    /// whose mode says tree but whose object is a blob, or the reverse.
+    #[error("commit {commit}: tree entry {path:?} is malformed: {reason}")]
+    MalformedTree {
+        /// The commit.
+        commit: String,
+        /// The entry's path in the tree.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A blob libgit2 can only read whole (packed) is larger than the limit.
+    #[error("commit {commit}: {path:?} is a packed blob of {size} bytes, more than the {limit} bytes read whole (libgit2 streams only loose objects)")]
+    BlobTooLarge {
+        /// The commit.
+        commit: String,
+        /// The entry's path in the tree.
+        path: String,
+        /// The blob's size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// The repository's objects could not be read.
     #[error("commit {commit}: reading {what}: {message}")]
     Object {
@@ -173,6 +196,8 @@ impl SourceError {
                 | SourceError::Open { .. }
                 | SourceError::Revision { .. }
                 | SourceError::UnsafeEntry { .. }
+                | SourceError::MalformedTree { .. }
+                | SourceError::BlobTooLarge { .. }
         )
     }
 
