@@ -144,7 +144,8 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// `reprove verify --source REPO --reference-digest … ARGS --json`, its stdin a
+/// `reprove verify --source REPO --reference-digest … ARGS --json` (no digest when
+/// ARGS give `--reference`), its stdin a
 /// pipe held open and never written, its peak RSS polled; killed past
 /// [`KILL_ABOVE_KIB`] or after 20 s.
 fn verify(scene: &Scene, repo: &Path, args: &[&str]) -> Watched {
@@ -157,7 +158,8 @@ fn verify(scene: &Scene, repo: &Path, args: &[&str]) -> Watched {
         .arg("verify")
         .arg("--source")
         .arg(repo)
-        .args(["--reference-digest", DIGEST, "--json", "--cache-dir"])
+        .args(if args.contains(&"--reference") { &[][..] } else { &["--reference-digest", DIGEST][..] })
+        .args(["--json", "--cache-dir"])
         .arg(scene.cache())
         .args(args)
         .stdin(Stdio::piped())
@@ -364,4 +366,21 @@ fn a_keep_directory_that_is_a_symlink_is_refused() {
     let written: Vec<_> =
         std::fs::read_dir(&target).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     assert!(written.is_empty(), "written through the link: {written:?}");
+}
+
+/// The reference is a file the user names, but it may come from anywhere: a
+/// device or FIFO is refused at once, never opened or read without end.
+#[test]
+fn a_reference_that_is_a_device_or_fifo_is_refused_at_once() {
+    let scene = Scene::new();
+    let repo = scene.repo("r", &[]);
+    let fifo = scene.fifo();
+    for reference in [Path::new("/dev/zero"), Path::new("/dev/stdin"), fifo.as_path()] {
+        let shown = reference.display().to_string();
+        let w = verify(&scene, &repo, &["--toolchain", TOOLCHAIN, "--reference", &shown]);
+        let case = format!("--reference {shown}");
+        assert_refused(&scene, &w, "not a regular file", &case);
+        assert_eq!(w.report["error"]["code"], "reference-unreadable", "{case}: {}", w.context());
+        assert!(w.peak_kib < BOUNDED_KIB && w.wall < Duration::from_secs(5), "{case}: {}", w.context());
+    }
 }
