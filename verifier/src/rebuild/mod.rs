@@ -297,6 +297,10 @@ pub enum RebuildError {
     /// `REPROVE_*`, flags) are invalid.
     #[error("recipe: {0}")]
     Recipe(#[from] crate::recipe::ResolveError),
+    /// The commit's own recipe files set values that make the build run or
+    /// read what they name, and the verifier did not allow them.
+    #[error("recipe: {0}")]
+    RecipeExec(#[from] crate::recipe::ExecRefused),
     /// Recipe fields nothing determined: nothing is built.
     #[error("the recipe is incomplete, nothing was built: {}", fields.iter().map(|u| format!("{}: {}", u.field, u.reason)).collect::<Vec<_>>().join("; "))]
     Undetermined {
@@ -400,6 +404,7 @@ impl RebuildError {
             | RebuildError::GoVersionMismatch { .. }
             | RebuildError::VcsNeedsGit { .. }
             | RebuildError::Recipe(_)
+            | RebuildError::RecipeExec(_)
             | RebuildError::Undetermined { .. }
             | RebuildError::NoToolchain { .. }
             | RebuildError::LockNeedsGoVersion
@@ -458,6 +463,7 @@ impl RebuildError {
             RebuildError::NoOutput(_) => "build-failed".into(),
             RebuildError::KeepNotEmpty(_) => "keep-not-empty".into(),
             RebuildError::Recipe(_) => "recipe".into(),
+            RebuildError::RecipeExec(_) => "recipe-exec-refused".into(),
             RebuildError::Undetermined { .. } => "recipe-undetermined".into(),
             RebuildError::NoToolchain { .. } => "no-toolchain".into(),
             RebuildError::Lock(crate::recipe::LockError::MissingVersion { .. }) => "lock-missing-version".into(),
@@ -483,6 +489,10 @@ impl RebuildError {
             RebuildError::Lock(crate::recipe::LockError::MissingVersion { version, .. }) => {
                 Some(format!("reprove toolchain lock {version} IMAGE, and commit reprove.lock; or give --toolchain"))
             }
+            RebuildError::RecipeExec(e) => Some(format!(
+                "remove {} from the commit's recipe files, or let the verifier allow recipe values that run code",
+                e.values.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            )),
             RebuildError::Undetermined { fields } => Some(format!(
                 "supply {} with a flag, in reprove.toml or in .goreleaser.yaml",
                 fields.iter().map(|u| u.field.as_str()).collect::<Vec<_>>().join(", ")
@@ -685,6 +695,8 @@ struct Prepared {
     reference_bi: Option<BuildInfo>,
     /// The workspace's go.work (relative to the source root) when the build uses one.
     go_work: Option<String>,
+    /// The Git tree id of the source.
+    tree: String,
 }
 
 /// Steps 1 to 5: reference, source, go.sum, modules, toolchain.
@@ -766,6 +778,10 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
         let recipe = resolved.recipe;
         run.report.subject.name = recipe.output_name.clone();
         run.report.recipe = report_recipe(&recipe, &[], &Default::default());
+        if !req.recipe.allow_exec {
+            crate::recipe::refuse_from_commit(&recipe)?;
+        }
+        let tree = source.tree_id(&commit)?;
         if !recipe.undetermined.is_empty() {
             return Err(RebuildError::Undetermined { fields: recipe.undetermined.clone() });
         }
@@ -807,9 +823,9 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
                 l.path, l.target
             ));
         }
-        Ok((recipe, toolchain))
+        Ok((recipe, toolchain, tree))
     })?;
-    let (mut recipe, toolchain) = source;
+    let (mut recipe, toolchain, tree) = source;
 
     // 3. go.mod and go.sum (of the workspace, when the build uses one).
     let mods = run.step(Step::GoSum, |run| {
@@ -936,16 +952,41 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
         Ok((pulled, guard))
     })?;
     let go_work = mods.workspace.as_ref().map(|w| w.report.go_work.path.clone());
-    Ok(Prepared { work, src_dir, modcache, pulled, _guard, recipe, toolchain, mods, reference, reference_bi, go_work })
+    Ok(Prepared {
+        work,
+        src_dir,
+        modcache,
+        pulled,
+        _guard,
+        recipe,
+        toolchain,
+        mods,
+        reference,
+        reference_bi,
+        go_work,
+        tree,
+    })
 }
 
 fn pipeline(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, RebuildError)> {
     let req = run.req;
-    let Prepared { work, src_dir, modcache, pulled, _guard, recipe, toolchain, mods, reference, reference_bi, go_work } =
-        prepare(run)?;
+    let Prepared {
+        work,
+        src_dir,
+        modcache,
+        pulled,
+        _guard,
+        recipe,
+        toolchain,
+        mods,
+        reference,
+        reference_bi,
+        go_work,
+        tree,
+    } = prepare(run)?;
     // 6. The build.
     let out_dir = work.path().join("out");
-    let plan = build::plan(&recipe, &pulled, &toolchain, &req.cache_dir, go_work.as_deref());
+    let plan = build::plan(&recipe, &pulled, &toolchain, &req.cache_dir, go_work.as_deref(), &tree);
     run.report.recipe = report_recipe(&recipe, &plan.go_args, &plan.env);
     let rebuilt = run.step(Step::Build, |run| {
         std::fs::create_dir_all(&out_dir).map_err(|e| RebuildError::io("create", &out_dir, e))?;
@@ -1008,6 +1049,15 @@ fn report_recipe(r: &Recipe, go_args: &[String], build_env: &std::collections::B
             })
             .collect(),
         notes: r.notes.clone(),
+        exec: r
+            .exec
+            .iter()
+            .map(|e| v1::ExecFlag {
+                flag: e.flag.clone(),
+                value: e.value.clone(),
+                origin: recipe::origin_text(&e.origin),
+            })
+            .collect(),
         undetermined: r
             .undetermined
             .iter()

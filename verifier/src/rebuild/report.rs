@@ -248,6 +248,22 @@ pub mod v1 {
         /// What an input set that reprove left out on purpose, and why.
         #[serde(default)]
         pub notes: Vec<String>,
+        /// Values that make the build run or read what they name (`-toolexec`,
+        /// `-exec`, `-overlay`, `-modfile` in GOFLAGS), with their origin.
+        #[serde(default)]
+        pub exec: Vec<ExecFlag>,
+    }
+
+    /// A recipe value that makes the build run or read what it names.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ExecFlag {
+        /// The go flag (`-toolexec`, `-exec`, `-overlay`, `-modfile`).
+        pub flag: String,
+        /// Its value.
+        pub value: String,
+        /// Where it came from (an origin as in `origins`).
+        pub origin: String,
     }
 
     /// A recipe value two inputs set differently.
@@ -391,6 +407,21 @@ fn short(hex: &str) -> &str {
     hex.get(..12).unwrap_or(hex)
 }
 
+/// One line about a recipe value that makes the build run or read what it names.
+pub fn exec_warning(e: &v1::ExecFlag) -> String {
+    let what = match e.flag.as_str() {
+        "-toolexec" => "runs every compiler and linker invocation through",
+        "-exec" => "runs the programs go run and go test build through",
+        "-overlay" => "replaces source files with the files listed in",
+        "-modfile" => "takes the module's requirements and sums from",
+        _ => "uses",
+    };
+    format!(
+        "{}={} (from {}): the build {what} {:?}; the verdict holds for the source together with it",
+        e.flag, e.value, e.origin, e.value
+    )
+}
+
 /// The report as text for a terminal.
 pub fn render_text(r: &v1::Report) -> String {
     let mut s = String::new();
@@ -434,6 +465,9 @@ pub fn render_text(r: &v1::Report) -> String {
     }
     for n in &r.recipe.notes {
         let _ = writeln!(s, "note:       {n}");
+    }
+    for e in &r.recipe.exec {
+        let _ = writeln!(s, "WARNING:    {}", exec_warning(e));
     }
     for c in &r.causes {
         let _ = writeln!(s, "cause:      {} ({}): {}", c.code, c.confidence, c.explanation);
@@ -493,6 +527,12 @@ pub fn render_markdown(r: &v1::Report) -> String {
     if !r.recipe.origins.is_empty() {
         let origins: Vec<String> = r.recipe.origins.iter().map(|(k, v)| format!("{k}: `{v}`")).collect();
         let _ = writeln!(s, "| recipe origins | {} |", origins.join(", ").replace('|', "\\|"));
+    }
+    if !r.recipe.exec.is_empty() {
+        let _ = writeln!(s, "\n**Warning: the recipe runs or reads what it names**\n");
+        for e in &r.recipe.exec {
+            let _ = writeln!(s, "- ⚠️ {}", exec_warning(e).replace('|', "\\|"));
+        }
     }
     if !r.recipe.conflicts.is_empty() || !r.recipe.notes.is_empty() {
         let _ = writeln!(s, "\n**Recipe**\n");
