@@ -865,7 +865,11 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
             }
             checked
         } else {
-            let checked = gosum::check(&src_dir)?;
+            // With -modfile, go reads that file and its .sum instead of go.mod and go.sum.
+            let checked = match recipe.exec.iter().find(|e| e.flag == "-modfile") {
+                Some(m) => gosum::check_modfile(&src_dir, &gosum::modfile_in_tree(&m.value, build::SRC)?)?,
+                None => gosum::check(&src_dir)?,
+            };
             if has_go_work {
                 run.report.warnings.push(
                     "the commit has a go.work file, but the rebuild ignores it (GOWORK=off): the reference records no \
@@ -896,6 +900,19 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
                 for (name, data) in [("go.mod", w.download_go_mod.as_bytes()), ("go.sum", &w.download_go_sum[..])] {
                     let f = d.join(name);
                     std::fs::write(&f, data).map_err(|e| RebuildError::io("write", &f, e))?;
+                }
+                d
+            }
+            // -modfile: the requirements and sums of the files go reads, from a stand-in main module.
+            None if mods.go_mod_digest.path != "go.mod" => {
+                let d = work.path().join("modfile");
+                std::fs::create_dir_all(&d).map_err(|e| RebuildError::io("create", &d, e))?;
+                let files = [Some(&mods.go_mod_digest), mods.go_sum_digest.as_ref()];
+                for (name, from) in ["go.mod", "go.sum"].into_iter().zip(files) {
+                    if let Some(from) = from {
+                        let (src, dst) = (src_dir.join(&from.path), d.join(name));
+                        std::fs::copy(&src, &dst).map_err(|e| RebuildError::io("copy", &src, e))?;
+                    }
                 }
                 d
             }
