@@ -87,9 +87,9 @@ pub mod v1 {
     pub struct Inputs {
         /// The source.
         pub source: Source,
-        /// go.mod at the commit.
+        /// go.mod at the commit (the file `-modfile` names when the recipe sets it).
         pub go_mod: Option<FileDigest>,
-        /// go.sum at the commit; `null` when the module has none.
+        /// go.sum at the commit (with `-modfile`, its `.sum`); `null` when the module has none.
         pub go_sum: Option<FileDigest>,
         /// The reference binary.
         pub reference: Reference,
