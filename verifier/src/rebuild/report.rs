@@ -634,3 +634,35 @@ pub fn render_junit(r: &v1::Report) -> String {
     let _ = writeln!(s, "    </testcase>\n  </testsuite>\n</testsuites>");
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A recipe value that runs code is named in the text and Markdown outputs, with its origin.
+    #[test]
+    fn text_and_markdown_warn_of_recipe_values_that_run_code() {
+        let mut r: v1::Report =
+            match serde_json::from_str(include_str!("../../../tests/fixtures/report/not-reproduced.json")) {
+                Ok(r) => r,
+                Err(e) => panic!("{e}"),
+            };
+        assert!(!render_text(&r).contains("WARNING"));
+        assert!(!render_markdown(&r).contains("⚠️ -toolexec"));
+        r.recipe.exec = vec![v1::ExecFlag {
+            flag: "-toolexec".into(),
+            value: "/src/tools/wrap".into(),
+            origin: "recipe-file:reprove.toml".into(),
+        }];
+        let text = render_text(&r);
+        assert!(
+            text.contains(
+                "WARNING:    -toolexec=/src/tools/wrap (from recipe-file:reprove.toml): the build runs every \
+                           compiler and linker invocation through \"/src/tools/wrap\""
+            ),
+            "{text}"
+        );
+        let md = render_markdown(&r);
+        assert!(md.contains("- ⚠️ -toolexec=/src/tools/wrap (from recipe-file:reprove.toml)"), "{md}");
+    }
+}
