@@ -15,7 +15,9 @@
 //!
 //! 1. `reference` — read the reference (or take its digest).
 //! 2. `source` ([`crate::source`]) — resolve the revision, refuse a dirty
-//!    working tree (unless allowed), export exactly the commit's tree.
+//!    working tree (unless allowed), export exactly the commit's tree; the
+//!    recipe over it, refusing values from the commit's own files that run
+//!    code ([`crate::recipe::exec`]) unless allowed.
 //! 3. `go-sum` ([`gosum`]) — go.mod and go.sum at the commit: every
 //!    requirement needs a go.sum line; digests of both files. In a go.work
 //!    workspace (the reference's `(devel)` dependencies say so, or recipe
@@ -28,8 +30,8 @@
 //! 6. `build` ([`build`]) — `go build` in the sandbox: source read-only, module
 //!    cache read-only with `GOPROXY=off GOFLAGS=-mod=readonly` (and
 //!    `GOWORK=/src/go.work` in a workspace, else `off`), a Go build
-//!    cache keyed by toolchain digest and recipe, no network, scrubbed
-//!    environment, a deadline.
+//!    cache keyed by toolchain digest, recipe and the source's Git tree (the
+//!    build can write into it), no network, scrubbed environment, a deadline.
 //! 7. `compare` ([`judge`]) — `compare::compare`, and the module sums three
 //!    ways: go.sum, the reference's build info, the rebuilt binary's.
 //!
