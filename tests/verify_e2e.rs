@@ -1360,3 +1360,275 @@ fn check_as_an_unprivileged_user_says_what_it_could_not_vary() {
         |path: &Path| std::os::unix::fs::MetadataExt::uid(&fs::metadata(path).unwrap_or_else(|e| panic!("{e}")));
     assert_eq!(owner(&home.path().join("cache/modcache")), 65534);
 }
+
+/// A `-toolexec` wrapper built here from Go source (static, `CGO_ENABLED=0`), as bytes.
+/// It runs the real tool with its arguments, so `-V=full` gives the tool's own
+/// version line and go's action ids are those of a build without it. With
+/// `poison`, after the tool ran it overwrites the content of every output file of
+/// the build cache (`$GOCACHE/??/*-d`) that go would link, keeping its size and
+/// the archive header go checks (up to the `build id` line), so go takes the
+/// entries as valid.
+fn toolexec_wrapper(dir: &Path, name: &str, poison: bool) -> Vec<u8> {
+    let src = dir.join(name);
+    fs::create_dir_all(&src).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(src.join("go.mod"), format!("module {name}\n\ngo 1.21\n")).unwrap_or_else(|e| panic!("{e}"));
+    let garble = if poison {
+        r#"
+	if len(os.Args) > 2 && os.Args[2] == "-V=full" {
+		return
+	}
+	files, _ := filepath.Glob(filepath.Join(os.Getenv("GOCACHE"), "??", "*-d"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil || !bytes.HasPrefix(data, []byte("!<arch>\n")) {
+			continue
+		}
+		keep := 0
+		for i := 0; i < 4 && keep < len(data); i++ {
+			j := bytes.IndexByte(data[keep:], '\n')
+			if j < 0 {
+				keep = len(data)
+				break
+			}
+			keep += j + 1
+		}
+		for i := keep; i < len(data); i++ {
+			data[i] = 'Z'
+		}
+		os.WriteFile(f, data, 0o644)
+	}"#
+    } else {
+        ""
+    };
+    let imports = if poison { "\t\"bytes\"\n\t\"path/filepath\"\n" } else { "" };
+    let program = format!(
+        r#"package main
+
+import (
+{imports}	"os"
+	"os/exec"
+)
+
+func main() {{
+	cmd := exec.Command(os.Args[1], os.Args[2:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {{
+		if e, ok := err.(*exec.ExitError); ok {{
+			os.Exit(e.ExitCode())
+		}}
+		os.Exit(1)
+	}}{garble}
+}}
+"#
+    );
+    fs::write(src.join("main.go"), program).unwrap_or_else(|e| panic!("{e}"));
+    let bin = dir.join(format!("{name}-bin"));
+    let mut go = Command::new("go");
+    hermetic_go_env(&mut go).current_dir(&src).env("CGO_ENABLED", "0").env("GOWORK", "off").env("GOPROXY", "off");
+    run_ok(go.args(["build", "-trimpath", "-o"]).arg(&bin).arg(".")).unwrap_or_else(|e| panic!("{e}"));
+    fs::read(&bin).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Commits `tools/wrap` (mode 0755) and `files` into the project; the new commit id.
+fn commit_with_wrapper(p: &Project, wrap: &[u8], files: &[(&str, String)]) -> String {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tools = p.repo.join("tools");
+    fs::create_dir_all(&tools).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(tools.join("wrap"), wrap).unwrap_or_else(|e| panic!("{e}"));
+    fs::set_permissions(tools.join("wrap"), fs::Permissions::from_mode(0o755)).unwrap_or_else(|e| panic!("{e}"));
+    for (name, text) in files {
+        fs::write(p.repo.join(name), text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    git(&p.repo, &["add", "."]);
+    git(&p.repo, &["commit", "-q", "-m", "tools/wrap"]);
+    git(&p.repo, &["rev-parse", "HEAD"])
+}
+
+/// Cache poisoning across two sources: A and B, different sources with the same
+/// recipe (`GOFLAGS=-toolexec=/src/tools/wrap`, given by the verifier), share
+/// the cache directory. A's wrapper overwrites the build cache's objects after
+/// each tool ran; go's action ids of the packages both build are the same. B
+/// verified again after A must still be reproduced: A's build cannot reach B's
+/// build cache.
+#[test]
+fn a_build_that_writes_into_the_build_cache_cannot_change_another_sources_verdict() {
+    let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
+    let toolchain = image(&registry);
+    let proxy = Server::start(Behavior::Serve(Serve::dir(&goenv::proxy_root())));
+    let b = Project::new();
+    let a = Project::new();
+    let wrappers = b.path("wrappers");
+    let b_commit = commit_with_wrapper(&b, &toolexec_wrapper(&wrappers, "benign", false), &[]);
+    let main_go = fs::read_to_string(a.repo.join("main.go")).unwrap_or_else(|e| panic!("{e}"));
+    let other = main_go.replace("hello %s from", "hi %s from");
+    assert_ne!(other, main_go);
+    let a_commit = commit_with_wrapper(&a, &toolexec_wrapper(&wrappers, "poison", true), &[("main.go", other)]);
+    let reference = b.reference("verifyapp", "go", &[]).display().to_string();
+    let cache = b.path("cache");
+    let args = |p: &Project, rev: &str| -> Vec<String> {
+        let repo = p.repo.display().to_string();
+        let a = ["--source", &repo, "--rev", rev, "--toolchain", &toolchain, "--from-reference", "--ldflags="];
+        let b = ["--env", "GOFLAGS=-toolexec=/src/tools/wrap", "--reference", &reference, "--runtime", "runc"];
+        a.iter().chain(b.iter()).map(|s| s.to_string()).collect()
+    };
+    let b_args = args(&b, &b_commit);
+    let b_args: Vec<&str> = b_args.iter().map(String::as_str).collect();
+
+    let (out, doc) = verify(&proxy.url(), &cache, &b_args);
+    status(&out, &doc, 0);
+    assert_eq!(
+        doc["recipe"]["exec"],
+        serde_json::json!([{"flag": "-toolexec", "value": "/src/tools/wrap", "origin": "flag"}]),
+        "{doc:#}"
+    );
+    let a_args = args(&a, &a_commit);
+    let a_args: Vec<&str> = a_args.iter().map(String::as_str).collect();
+    let (_, doc) = verify(&proxy.url(), &cache, &a_args);
+    assert_ne!(doc["verdict"], "reproduced", "{doc:#}");
+    let steps: Vec<&str> = doc["timings"].as_array().into_iter().flatten().filter_map(|t| t["step"].as_str()).collect();
+    assert!(steps.contains(&"build"), "A's build did not run: {doc:#}");
+
+    let (out, doc) = verify(&proxy.url(), &cache, &b_args);
+    status(&out, &doc, 0);
+    assert_eq!(doc["verdict"], "reproduced", "{doc:#}");
+    // One build cache per source.
+    let markers = fs::read_dir(cache.join("gocache"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".toolchain"))
+        .count();
+    assert_eq!(markers, 2);
+}
+
+/// `-toolexec` in the commit's own reprove.toml: refused (exit 2, code
+/// `recipe-exec-refused`, naming the value and the file) unless
+/// `--allow-recipe-exec`; allowed, the report, the provenance and the VSA
+/// record it. `reprove recipe` shows it and says it needs the flag. And
+/// `-modfile` given by the verifier: go.sum is checked against the file's own
+/// .sum, and the report records the files go read.
+#[test]
+fn recipe_exec_from_the_commit_is_refused_unless_allowed_and_recorded() {
+    let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
+    let toolchain = image(&registry);
+    let proxy = Server::start(Behavior::Serve(Serve::dir(&goenv::proxy_root())));
+    let p = Project::new();
+    let toml = "[build]\nenv = { GOFLAGS = \"-toolexec=/src/tools/wrap\", CGO_ENABLED = \"0\" }\n".to_string();
+    let commit =
+        commit_with_wrapper(&p, &toolexec_wrapper(&p.path("wrappers"), "benign", false), &[("reprove.toml", toml)]);
+    let reference = p.reference("verifyapp", "go", &[]).display().to_string();
+    let cache = p.path("cache");
+    let repo = p.repo.display().to_string();
+    let base = ["--source", &repo, "--rev", &commit, "--toolchain", &toolchain, "--from-reference", "--ldflags="];
+    let base: Vec<&str> = base.iter().copied().chain(["--reference", &reference]).collect();
+
+    // reprove recipe shows it, and says what it would need.
+    let recipe =
+        run_ok(Command::new(reprove_bin()).arg("recipe").arg("-C").arg(&p.repo)).unwrap_or_else(|e| panic!("{e}"));
+    let text = recipe.stdout_str();
+    assert!(text.contains("-toolexec=/src/tools/wrap") && text.contains("--allow-recipe-exec"), "{text}");
+    let recipe = run_ok(Command::new(reprove_bin()).arg("recipe").arg("-C").arg(&p.repo).arg("--json"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let doc: Value = serde_json::from_slice(&recipe.stdout).unwrap_or_else(|e| panic!("{e}"));
+    schema::assert_valid("recipe-output.schema.json", &doc);
+    assert_eq!(doc["exec"][0]["needs_allow_recipe_exec"], true, "{doc:#}");
+    assert_eq!(doc["exec"][0]["origin"]["detail"], "reprove.toml", "{doc:#}");
+
+    // Not allowed: an input error naming the value and the file; nothing built.
+    let (out, doc) = verify(&proxy.url(), &cache, &base);
+    status(&out, &doc, 2);
+    let err = &doc["error"];
+    assert_eq!(
+        (err["step"].as_str(), err["class"].as_str(), err["code"].as_str()),
+        (Some("source"), Some("input"), Some("recipe-exec-refused")),
+        "{doc:#}"
+    );
+    let message = err["message"].as_str().unwrap_or_default();
+    assert!(message.contains("reprove.toml") && message.contains("-toolexec=/src/tools/wrap"), "{message}");
+    assert!(out.stderr_str().contains("--allow-recipe-exec"), "{}", out.stderr_str());
+    assert_eq!(doc["rebuilt"], Value::Null);
+    assert!(!cache.join("gocache").exists(), "a refused recipe was built");
+
+    // Allowed: reproduced, and recorded in the report, the provenance and the VSA.
+    let keys = p.path("keys");
+    fs::create_dir_all(&keys).unwrap_or_else(|e| panic!("{e}"));
+    run_ok(Command::new(reprove_bin()).current_dir(&keys).env("COSIGN_PASSWORD", "pw").args([
+        "keygen",
+        "--output-key-prefix",
+        "k",
+    ]))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let att = p.path("attestations");
+    let key = keys.join("k.key");
+    let allowed: Vec<&str> = base
+        .iter()
+        .copied()
+        .chain(["--allow-recipe-exec", "--attest", "--key", key.to_str().unwrap_or_default()])
+        .chain(["--out", att.to_str().unwrap_or_default()])
+        .collect();
+    let (out, doc) = verify_with_env(&proxy.url(), &cache, &allowed, &[("COSIGN_PASSWORD", Path::new("pw"))]);
+    status(&out, &doc, 0);
+    let exec =
+        serde_json::json!([{"flag": "-toolexec", "value": "/src/tools/wrap", "origin": "recipe-file:reprove.toml"}]);
+    assert_eq!(doc["recipe"]["exec"], exec, "{doc:#}");
+    let statement = |file: &str| -> Value {
+        let line = fs::read_to_string(att.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let envelope: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}"));
+        use base64::Engine as _;
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(envelope["payload"].as_str().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        serde_json::from_slice(&payload).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let provenance = statement("verifyapp.provenance.intoto.jsonl");
+    let parameters = &provenance["predicate"]["buildDefinition"]["externalParameters"];
+    schema::assert_valid("provenance-buildtype.schema.json", parameters);
+    assert_eq!(parameters["exec"], exec, "{provenance:#}");
+    let vsa = statement("verifyapp.vsa.intoto.jsonl");
+    schema::assert_valid("vsa.schema.json", &vsa["predicate"]);
+    assert_eq!(vsa["predicate"]["reproveRecipeExec"], exec, "{vsa:#}");
+
+    // The text output warns.
+    let mut cmd = Command::new(reprove_bin());
+    goenv::base_env(&mut cmd, &std::env::temp_dir(), &cache.join("unused"), &[("GOPROXY", proxy.url())]);
+    cmd.arg("verify").args(&base).arg("--allow-recipe-exec").arg("--cache-dir").arg(&cache);
+    let out = {
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        run(&mut cmd).unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert_eq!(out.status, Some(0), "{}", out.stderr_str());
+    assert!(
+        out.stdout_str().contains("WARNING:    -toolexec=/src/tools/wrap (from recipe-file:reprove.toml)"),
+        "{}",
+        out.stdout_str()
+    );
+
+    // -modfile from the verifier: go reads alt.mod and alt.sum, and so does the check.
+    git(&p.repo, &["checkout", "-q", "-b", "modfile", &p.commit]);
+    let go_mod = fs::read_to_string(p.repo.join("go.mod")).unwrap_or_default();
+    let go_sum = fs::read_to_string(p.repo.join("go.sum")).unwrap_or_default();
+    fs::write(p.repo.join("alt.mod"), format!("{go_mod}// the alternative\n")).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(p.repo.join("alt.sum"), "").unwrap_or_else(|e| panic!("{e}"));
+    git(&p.repo, &["add", "."]);
+    git(&p.repo, &["commit", "-q", "-m", "alt.mod without sums"]);
+    let m = ["--source", &repo, "--rev", "modfile", "--toolchain", &toolchain, "--from-reference", "--ldflags="];
+    let m: Vec<&str> =
+        m.iter().copied().chain(["--reference", &reference, "--env", "GOFLAGS=-modfile=/src/alt.mod"]).collect();
+    let (out, doc) = verify(&proxy.url(), &cache, &m);
+    status(&out, &doc, 2);
+    assert_eq!(
+        (doc["error"]["step"].as_str(), doc["error"]["code"].as_str()),
+        (Some("go-sum"), Some("missing-go-sum")),
+        "alt.sum lacks pflag, as go would find: {doc:#}"
+    );
+    fs::write(p.repo.join("alt.sum"), go_sum.lines().rev().map(|l| format!("{l}\n")).collect::<String>())
+        .unwrap_or_else(|e| panic!("{e}"));
+    git(&p.repo, &["commit", "-q", "-am", "alt.sum"]);
+    let (out, doc) = verify(&proxy.url(), &cache, &m);
+    status(&out, &doc, 0);
+    assert_eq!(doc["inputs"]["goMod"]["path"], "alt.mod", "{doc:#}");
+    assert_eq!(doc["inputs"]["goSum"]["path"], "alt.sum", "{doc:#}");
+    let alt = fs::read(p.repo.join("alt.mod")).unwrap_or_default();
+    let alt_sha = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&alt));
+    assert_eq!(doc["inputs"]["goMod"]["sha256"], alt_sha.as_str());
+    assert_eq!(doc["recipe"]["exec"][0]["flag"], "-modfile", "{doc:#}");
+}

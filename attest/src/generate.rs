@@ -37,6 +37,41 @@ pub const LEVEL_REPRODUCED: &str = "REPROVE_REPRODUCED";
 /// FAILED verification failed.
 pub const VSA_CAUSES_FIELD: &str = "reproveCauses";
 
+/// The VSA field (an extension) that lists the rebuild's recipe values that ran or read
+/// what they name ([`ExecFlag`]); absent when there were none.
+pub const VSA_RECIPE_EXEC_FIELD: &str = "reproveRecipeExec";
+
+/// The `go-rebuild/v1` external parameter that lists them.
+pub const PARAMETER_EXEC: &str = "exec";
+
+/// The go flags an [`ExecFlag`] may name.
+pub const EXEC_FLAGS: &[&str] = &["-toolexec", "-exec", "-overlay", "-modfile"];
+
+/// A recipe value that made the build run or read what it names (`-toolexec`, `-exec`,
+/// `-overlay`, `-modfile`), and where it came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ExecFlag {
+    /// The go flag, one of [`EXEC_FLAGS`].
+    pub flag: String,
+    /// Its value.
+    pub value: String,
+    /// Where the recipe took it from (`flag`, `recipe-file:reprove.toml`, …).
+    pub origin: String,
+}
+
+fn check_exec(field: &str, exec: &[ExecFlag]) -> Result<(), GenerateError> {
+    for (i, e) in exec.iter().enumerate() {
+        if !EXEC_FLAGS.contains(&e.flag.as_str()) {
+            return Err(bad(
+                &format!("{field}[{i}].flag"),
+                format!("{:?} is not one of {}", e.flag, EXEC_FLAGS.join(", ")),
+            ));
+        }
+        non_empty(&format!("{field}[{i}].origin"), &e.origin)?;
+    }
+    Ok(())
+}
+
 /// An input field that cannot go into a statement.
 #[derive(Debug, thiserror::Error)]
 #[error("{field}: {reason}")]
@@ -163,6 +198,11 @@ pub struct ProvenanceInput {
     pub go_mod_sha256: String,
     /// SHA-256 of `go.sum`, when the module has one.
     pub go_sum_sha256: Option<String>,
+    /// The path of the go.mod the build read, when not `go.mod` (`-modfile`); its
+    /// go.sum is then the same path with `.sum` for `.mod`.
+    pub go_mod_path: Option<String>,
+    /// Recipe values that made the build run or read what they name.
+    pub exec: Vec<ExecFlag>,
     /// The go.work workspace's files the build read besides go.mod and go.sum
     /// (`go.work`, `go.work.sum`, the other modules' `go.mod` and `go.sum`),
     /// by path in the source tree; empty without a workspace.
@@ -220,6 +260,12 @@ fn validate_provenance(input: &ProvenanceInput) -> Result<(), GenerateError> {
     if let Some(sum) = &input.go_sum_sha256 {
         check_sha256_hex("go_sum_sha256", sum)?;
     }
+    if let Some(path) = &input.go_mod_path {
+        if !path.ends_with(".mod") || path.starts_with('/') || path.split('/').any(|c| c.is_empty() || c == "..") {
+            return Err(bad("go_mod_path", format!("{path:?} is not a .mod file's path in the source tree")));
+        }
+    }
+    check_exec("exec", &input.exec)?;
     for (i, f) in input.workspace_files.iter().enumerate() {
         non_empty(&format!("workspace_files[{i}].path"), &f.path)?;
         check_sha256_hex(&format!("workspace_files[{i}].sha256"), &f.sha256)?;
@@ -278,15 +324,25 @@ pub fn provenance_statement(input: &ProvenanceInput) -> Result<Statement, Genera
         toolchain: format!("{}@{}", input.toolchain.reference, input.toolchain.digest),
         extra: Map::new(),
     };
+    let mut parameters = parameters;
+    if !input.exec.is_empty() {
+        let exec = serde_json::to_value(&input.exec).map_err(|e| bad("exec", e.to_string()))?;
+        parameters.extra.insert(PARAMETER_EXEC.to_owned(), exec);
+    }
     let at_rev = format!("{}@{}", input.source_uri, input.source_rev);
     let mut dependencies = vec![descriptor(Some(input.source_uri.clone()), None, ("gitCommit", &input.source_rev))];
+    let go_mod = input.go_mod_path.clone().unwrap_or_else(|| "go.mod".to_owned());
+    let go_sum = match go_mod.strip_suffix(".mod") {
+        Some(stem) if go_mod != "go.mod" => format!("{stem}.sum"),
+        _ => "go.sum".to_owned(),
+    };
     dependencies.push(descriptor(
-        Some(format!("{at_rev}#go.mod")),
-        Some("go.mod".into()),
+        Some(format!("{at_rev}#{go_mod}")),
+        Some(go_mod.clone()),
         ("sha256", &input.go_mod_sha256),
     ));
     if let Some(sum) = &input.go_sum_sha256 {
-        dependencies.push(descriptor(Some(format!("{at_rev}#go.sum")), Some("go.sum".into()), ("sha256", sum)));
+        dependencies.push(descriptor(Some(format!("{at_rev}#{go_sum}")), Some(go_sum.clone()), ("sha256", sum)));
     }
     for f in &input.workspace_files {
         dependencies.push(descriptor(
@@ -396,6 +452,8 @@ pub struct VsaInput {
     /// Whether the builder that rebuilt is a hosted platform that generates and signs
     /// provenance itself (SLSA Build L2); see `docs/buildtype.md`.
     pub hosted_builder: bool,
+    /// The rebuild's recipe values that made it run or read what they name.
+    pub recipe_exec: Vec<ExecFlag>,
 }
 
 impl Default for VsaInput {
@@ -413,6 +471,7 @@ impl Default for VsaInput {
             policy_sha256: None,
             input_attestations: Vec::new(),
             hosted_builder: false,
+            recipe_exec: Vec::new(),
         }
     }
 }
@@ -468,6 +527,11 @@ pub fn vsa_statement(input: &VsaInput) -> Result<Statement, GenerateError> {
     let mut extra = Map::new();
     if !input.causes.is_empty() {
         extra.insert(VSA_CAUSES_FIELD.to_owned(), Value::from(input.causes.clone()));
+    }
+    check_exec("recipe_exec", &input.recipe_exec)?;
+    if !input.recipe_exec.is_empty() {
+        let exec = serde_json::to_value(&input.recipe_exec).map_err(|e| bad("recipe_exec", e.to_string()))?;
+        extra.insert(VSA_RECIPE_EXEC_FIELD.to_owned(), exec);
     }
     let summary = VerificationSummary {
         verifier: VerifierId {

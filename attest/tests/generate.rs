@@ -7,7 +7,8 @@ use std::path::Path;
 
 use attest::generate::{
     attestation_ref, provenance_statement, sign, verified_levels, vsa_statement, Artifact, Byproduct, ByproductContent,
-    Module, ProvenanceInput, ToolchainImage, VsaInput, LEVEL_REPRODUCED, VSA_CAUSES_FIELD,
+    ExecFlag, Module, ProvenanceInput, ToolchainImage, VsaInput, LEVEL_REPRODUCED, VSA_CAUSES_FIELD,
+    VSA_RECIPE_EXEC_FIELD,
 };
 use attest::keys::{Algorithm, KeySigner, Signer as _};
 use attest::policy::Policy;
@@ -51,6 +52,8 @@ fn provenance_input() -> ProvenanceInput {
         },
         go_mod_sha256: hex('c'),
         go_sum_sha256: Some(hex('d')),
+        go_mod_path: None,
+        exec: Vec::new(),
         workspace_files: Vec::new(),
         modules: vec![Module {
             path: "golang.org/x/text".into(),
@@ -91,6 +94,7 @@ fn vsa_input(result: VerificationResult) -> VsaInput {
         policy_sha256: Some(hex('1')),
         input_attestations: vec![attestation_ref("app.intoto.jsonl", b"{\"payload\":\"...\"}\n")],
         hosted_builder: false,
+        recipe_exec: Vec::new(),
     }
 }
 
@@ -262,5 +266,44 @@ fn bundles_match_their_schema() -> TestResult {
     blob.as_object_mut().ok_or("object")?.remove("dsseEnvelope");
     blob["messageSignature"] = serde_json::json!({"signature": "AA=="});
     assert!(!validator.is_valid(&blob));
+    Ok(())
+}
+
+/// Recipe values that ran or read what they name are recorded in the provenance's
+/// external parameters and in the VSA; with -modfile the files read are the dependencies.
+#[test]
+fn recipe_exec_and_a_modfile_are_recorded() -> TestResult {
+    let exec = vec![ExecFlag {
+        flag: "-toolexec".into(),
+        value: "/src/tools/wrap".into(),
+        origin: "recipe-file:reprove.toml".into(),
+    }];
+    let mut input = provenance_input();
+    input.exec = exec.clone();
+    input.go_mod_path = Some("alt/alt.mod".into());
+    let value = check_statement(&provenance_statement(&input)?, "provenance.schema.json")?;
+    let definition = &value["predicate"]["buildDefinition"];
+    assert_valid(&schema("provenance-buildtype.schema.json")?, &definition["externalParameters"], "externalParameters");
+    assert_eq!(definition["externalParameters"]["exec"][0]["value"], "/src/tools/wrap");
+    assert_eq!(definition["externalParameters"]["exec"][0]["origin"], "recipe-file:reprove.toml");
+    assert_eq!(definition["resolvedDependencies"][1]["name"], "alt/alt.mod");
+    assert_eq!(definition["resolvedDependencies"][2]["name"], "alt/alt.sum");
+    // Without any, no field.
+    let value = check_statement(&provenance_statement(&provenance_input())?, "provenance.schema.json")?;
+    assert!(value["predicate"]["buildDefinition"]["externalParameters"].get("exec").is_none());
+    assert_eq!(value["predicate"]["buildDefinition"]["resolvedDependencies"][1]["name"], "go.mod");
+
+    let mut vsa = vsa_input(VerificationResult::Passed);
+    vsa.recipe_exec = exec.clone();
+    let value = check_statement(&vsa_statement(&vsa)?, "vsa.schema.json")?;
+    assert_eq!(value["predicate"][VSA_RECIPE_EXEC_FIELD][0]["flag"], "-toolexec");
+
+    // A flag that is not one of them, or a path outside the tree, is refused by name.
+    let mut bad = provenance_input();
+    bad.exec = vec![ExecFlag { flag: "-ldflags".into(), ..exec[0].clone() }];
+    assert!(provenance_statement(&bad).err().is_some_and(|e| e.field == "exec[0].flag"));
+    let mut bad = provenance_input();
+    bad.go_mod_path = Some("../x.mod".into());
+    assert!(provenance_statement(&bad).err().is_some_and(|e| e.field == "go_mod_path"));
     Ok(())
 }

@@ -41,6 +41,10 @@ pub(crate) struct Args {
     /// Build even when the local working tree has uncommitted changes.
     #[arg(long)]
     allow_dirty: bool,
+    /// Build even when the commit's reprove.toml or .goreleaser.yaml sets -toolexec, -exec, -overlay or
+    /// -modfile (in GOFLAGS): values that make the build run or read what they name.
+    #[arg(long)]
+    allow_recipe_exec: bool,
     /// The sandbox runtime.
     #[arg(long, value_enum, default_value = "auto")]
     runtime: RuntimeArg,
@@ -58,7 +62,7 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> CommandResult {
     let toolchain = toolchain_flag(args.toolchain.as_deref())?;
-    let recipe = recipe_inputs(&args.recipe, &args.templates, args.build.as_deref(), false)?;
+    let recipe = recipe_inputs(&args.recipe, &args.templates, args.build.as_deref(), false, args.allow_recipe_exec)?;
     let cache_dir = args.cache.open_store()?.dir().to_path_buf();
     let (go_env, download, sumdb) = module_env()?;
     let request = Request {
@@ -102,7 +106,9 @@ pub(crate) fn run(args: Args) -> CommandResult {
         "not-reproducible" => Ok(Verdict::Negative),
         _ => {
             let e = report.error.as_ref();
-            let err = anyhow!("{}", e.map(|e| e.message.clone()).unwrap_or_default()).context("check: no verdict");
+            let hint = super::verify::exec_hint(e.map(|e| e.code.as_str()));
+            let err =
+                anyhow!("{}{hint}", e.map(|e| e.message.clone()).unwrap_or_default()).context("check: no verdict");
             Err(match e.map(|e| e.class.as_str()) {
                 Some("input") => Failure::input(err),
                 _ => Failure::infrastructure(err),
@@ -116,6 +122,9 @@ fn render_text(r: &v1::Report) -> String {
     let src = &r.inputs.source;
     s += &format!("source:     {} @ {}\n", src.uri, src.commit.as_deref().unwrap_or(&src.rev));
     s += &format!("build:      go {}\n", r.recipe.go_args.join(" "));
+    for e in &r.recipe.exec {
+        s += &format!("WARNING:    {}\n", verifier::rebuild::report::exec_warning(e));
+    }
     if let Some(b) = &r.baseline {
         s += &format!("baseline:   sha256:{}\n", b.sha256);
     }

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context as _};
 use attest::bundle::Bundle;
 use attest::generate::{
-    self, Artifact, AttestationRef, Byproduct, ByproductContent, Module, ProvenanceInput, SourceFile, ToolchainImage,
-    VsaInput,
+    self, Artifact, AttestationRef, Byproduct, ByproductContent, ExecFlag, Module, ProvenanceInput, SourceFile,
+    ToolchainImage, VsaInput,
 };
 use attest::keys::{self, KeySigner, Signer as _};
 use attest::statement::sha256_hex;
@@ -205,6 +205,8 @@ pub(crate) fn provenance_input(
         },
         go_mod_sha256: go_mod.sha256.clone(),
         go_sum_sha256: report.inputs.go_sum.as_ref().map(|s| s.sha256.clone()),
+        go_mod_path: Some(go_mod.path.clone()).filter(|p| p != "go.mod"),
+        exec: exec_flags(report),
         workspace_files: workspace_files(report),
         modules,
         builder_id: builder_id.to_owned(),
@@ -218,6 +220,16 @@ pub(crate) fn provenance_input(
             content: ByproductContent::Inline(report_bytes.to_vec()),
         }),
     })
+}
+
+/// The recipe values of the rebuild that ran or read what they name.
+fn exec_flags(report: &v1::Report) -> Vec<ExecFlag> {
+    report
+        .recipe
+        .exec
+        .iter()
+        .map(|e| ExecFlag { flag: e.flag.clone(), value: e.value.clone(), origin: e.origin.clone() })
+        .collect()
 }
 
 /// The workspace's files besides the root go.mod and go.sum, in a fixed order:
@@ -285,6 +297,7 @@ pub(crate) fn vsa_input(
         policy_sha256: None,
         input_attestations: vec![provenance],
         hosted_builder: false,
+        recipe_exec: exec_flags(report),
     })
 }
 
@@ -537,6 +550,39 @@ mod tests {
         // commit, go.mod, go.sum, 2 modules, the toolchain image.
         assert_eq!(deps.len(), 6, "{deps:#?}");
         assert_eq!(deps[5]["digest"]["sha256"], "5".repeat(64));
+    }
+
+    /// The report's recipe values that ran code, and a -modfile, reach the provenance
+    /// (external parameters, resolved dependencies) and the VSA.
+    #[test]
+    fn recipe_exec_and_a_modfile_reach_both_statements() {
+        let mut r = report();
+        r.recipe.exec = vec![v1::ExecFlag {
+            flag: "-toolexec".into(),
+            value: "/src/tools/wrap".into(),
+            origin: "recipe-file:reprove.toml".into(),
+        }];
+        r.inputs.go_mod = Some(v1::FileDigest { path: "alt.mod".into(), sha256: "2".repeat(64) });
+        let input = provenance_input(&r, FIXTURE.as_bytes(), DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(input.exec.len(), 1);
+        assert_eq!(input.go_mod_path.as_deref(), Some("alt.mod"));
+        let value = statement_json(&generate::provenance_statement(&input).unwrap_or_else(|e| panic!("{e}")));
+        assert_valid(&schema("provenance.schema.json"), &value["predicate"], "provenance");
+        let definition = &value["predicate"]["buildDefinition"];
+        assert_valid(&schema("provenance-buildtype.schema.json"), &definition["externalParameters"], "parameters");
+        assert_eq!(
+            definition["externalParameters"]["exec"],
+            serde_json::json!([{"flag": "-toolexec", "value": "/src/tools/wrap", "origin": "recipe-file:reprove.toml"}])
+        );
+        assert_eq!(definition["resolvedDependencies"][1]["name"], "alt.mod");
+        assert_eq!(definition["resolvedDependencies"][2]["name"], "alt.sum");
+        r.verdict = "reproduced".into();
+        r.causes.clear();
+        let vsa =
+            vsa_input(&r, generate::attestation_ref("p", b"p"), DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
+        let value = statement_json(&generate::vsa_statement(&vsa).unwrap_or_else(|e| panic!("{e}")));
+        assert_valid(&schema("vsa.schema.json"), &value["predicate"], "vsa");
+        assert_eq!(value["predicate"][generate::VSA_RECIPE_EXEC_FIELD][0]["origin"], "recipe-file:reprove.toml");
     }
 
     #[test]

@@ -224,6 +224,18 @@ pub(crate) fn run(args: Args) -> CommandResult {
         let mut doc = serde_json::to_value(recipe).map_err(|e| Failure::infrastructure(anyhow::anyhow!(e)))?;
         if let Some(obj) = doc.as_object_mut() {
             obj.insert("complete".into(), json!(recipe.undetermined.is_empty()));
+            let exec: Vec<serde_json::Value> = recipe
+                .exec
+                .iter()
+                .map(|e| {
+                    let mut v = serde_json::to_value(e).unwrap_or_default();
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("needs_allow_recipe_exec".into(), json!(e.from_commit()));
+                    }
+                    v
+                })
+                .collect();
+            obj.insert("exec".into(), json!(exec));
             obj.insert("inputs".into(), inputs_doc);
             obj.insert("toolchain".into(), json!(toolchain));
             obj.insert("toolchain_error".into(), json!(toolchain_error));
@@ -296,6 +308,17 @@ pub(crate) fn run(args: Args) -> CommandResult {
         println!("\nnotes:");
         for n in &recipe.notes {
             println!("  {n}");
+        }
+    }
+    if !recipe.exec.is_empty() {
+        println!("\nruns or reads what it names:");
+        for e in &recipe.exec {
+            let needs = if e.from_commit() {
+                "; from the source's own files: reprove verify and reprove check refuse it without --allow-recipe-exec"
+            } else {
+                ""
+            };
+            println!("  {e} ({}, from {}){needs}", e.field, origin_text(&e.origin));
         }
     }
     if !recipe.undetermined.is_empty() {

@@ -72,6 +72,11 @@ pub(crate) struct Args {
     /// Rebuild the commit even when the local working tree has uncommitted changes (the report says so).
     #[arg(long)]
     allow_dirty: bool,
+    /// Build even when the commit's reprove.toml or .goreleaser.yaml sets -toolexec, -exec, -overlay or
+    /// -modfile (in GOFLAGS): values that make the build run or read what they name. The report, the
+    /// provenance and the VSA record them.
+    #[arg(long)]
+    allow_recipe_exec: bool,
     /// The sandbox runtime.
     #[arg(long, value_enum, default_value = "auto")]
     runtime: RuntimeArg,
@@ -138,6 +143,7 @@ pub(crate) fn recipe_inputs(
     templates: &TemplateFlags,
     build: Option<&str>,
     from_reference: bool,
+    allow_exec: bool,
 ) -> Result<RecipeInputs, Failure> {
     let (templates, target) = templates.to_values()?;
     Ok(RecipeInputs {
@@ -147,6 +153,7 @@ pub(crate) fn recipe_inputs(
         templates,
         target,
         from_reference,
+        allow_exec,
     })
 }
 
@@ -198,7 +205,13 @@ pub(crate) fn run(args: Args) -> CommandResult {
         })?),
         (None, None) => return Err(Failure::input(anyhow!("give --reference FILE or --reference-digest sha256:…"))),
     };
-    let recipe = recipe_inputs(&args.recipe, &args.templates, args.build.as_deref(), args.from_reference)?;
+    let recipe = recipe_inputs(
+        &args.recipe,
+        &args.templates,
+        args.build.as_deref(),
+        args.from_reference,
+        args.allow_recipe_exec,
+    )?;
     let cache_dir = args.cache.open_store()?.dir().to_path_buf();
     let (go_env, download, db) = module_env()?;
     let request = Request {
@@ -233,7 +246,8 @@ pub(crate) fn run(args: Args) -> CommandResult {
         None => Ok(Verdict::Negative),
         Some(class) => {
             let e = report.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
-            let err = anyhow!("{e}").context(format!("verify: no verdict ({})", class.name()));
+            let err = anyhow!("{e}{}", exec_hint(report.error.as_ref().map(|e| e.code.as_str())))
+                .context(format!("verify: no verdict ({})", class.name()));
             Err(match class {
                 Class::Input => Failure::input(err),
                 Class::Infrastructure | Class::Security => Failure::infrastructure(err),
@@ -241,6 +255,15 @@ pub(crate) fn run(args: Args) -> CommandResult {
         }
     };
     super::provenance::after_verify(&args.attest, &report, verdict)
+}
+
+/// The CLI's hint for a refused recipe value that runs code.
+pub(crate) fn exec_hint(code: Option<&str>) -> &'static str {
+    if code == Some("recipe-exec-refused") {
+        "\n(--allow-recipe-exec runs them; the report, the provenance and the VSA then record them)"
+    } else {
+        ""
+    }
 }
 
 fn output(args: &Args, report: &v1::Report) -> Result<(), Failure> {

@@ -2,8 +2,11 @@
 //!
 //! Mounts: the exported source at `/src` (read-only), the verified module
 //! cache at `/gomodcache` (read-only), a Go build cache at `/gocache` keyed by
-//! the toolchain digest and the recipe (so a different recipe or toolchain
-//! never reuses another's objects), and the output directory at `/out`.
+//! the toolchain digest, the recipe and the source's Git tree id (so a
+//! different recipe, toolchain or source never reuses another's objects: the
+//! cache is writable by the build, and a build that runs code, `-toolexec` or
+//! a generator, could plant entries that another source's build would link),
+//! and the output directory at `/out`.
 //! Environment: the image's, then the recipe's (GOOS, GOARCH, CGO_ENABLED,
 //! GOAMD64…), then the pipeline's, which always wins: `GOTOOLCHAIN=local`,
 //! `GOPROXY=off`, `GOSUMDB=off`, `GOFLAGS=-mod=readonly` (unless the recipe
@@ -53,13 +56,15 @@ pub struct Plan {
 
 /// Plans the build of `recipe` in `image`; `go_work`: the workspace's go.work
 /// relative to the source root, when the build uses one (`GOWORK` points at it
-/// in the sandbox), else `GOWORK=off`.
+/// in the sandbox), else `GOWORK=off`; `source_tree`: the Git tree id of the
+/// source built, part of the build cache's key.
 pub fn plan(
     recipe: &Recipe,
     image: &PulledImage,
     toolchain: &PinnedImage,
     cache_dir: &Path,
     go_work: Option<&str>,
+    source_tree: &str,
 ) -> Plan {
     let output_name = if recipe.output_name.is_empty() || recipe.output_name.contains('/') {
         "main".to_string()
@@ -102,9 +107,7 @@ pub fn plan(
             env.insert(k.to_string(), v.to_string());
         }
     }
-    let key_material = format!("{}\n{}\n{:?}", toolchain.digest(), go_args.join("\0"), env);
-    let key = sha256_hex(key_material.as_bytes());
-    let gocache = cache_dir.join("gocache").join(&key[..32]);
+    let gocache = cache_dir.join("gocache").join(cache_key(toolchain, &go_args, &env, source_tree));
     Plan {
         go_args,
         env,
@@ -115,6 +118,13 @@ pub fn plan(
         user: None,
         umask: None,
     }
+}
+
+/// The name of the Go build cache directory of a build: toolchain, `go`
+/// arguments, environment and source tree, hashed.
+fn cache_key(toolchain: &PinnedImage, go_args: &[String], env: &BTreeMap<String, String>, tree: &str) -> String {
+    let key_material = format!("{}\n{}\n{:?}\ntree {tree}", toolchain.digest(), go_args.join("\0"), env);
+    sha256_hex(key_material.as_bytes())[..32].to_string()
 }
 
 /// Whether the image has `git` on its PATH (the image's, else the sandbox default).
@@ -206,4 +216,30 @@ pub fn run(
         return Err(RebuildError::NoOutput(path));
     }
     Ok(Built { path, runtime })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two sources with the same recipe and toolchain never share a build cache.
+    #[test]
+    fn the_cache_key_depends_on_the_source_tree() {
+        let toolchain: PinnedImage = match format!("127.0.0.1:5000/go:1@sha256:{}", "a".repeat(64)).parse() {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        };
+        let args = Recipe::new(".", "linux", "amd64").go_build_args("/out/main");
+        let env = BTreeMap::from([("GOFLAGS".to_string(), "-toolexec=/src/tools/wrap".to_string())]);
+        let (a, b) = ("1".repeat(40), "2".repeat(40));
+        let key = |tree: &str| cache_key(&toolchain, &args, &env, tree);
+        assert_ne!(key(&a), key(&b));
+        assert_eq!(key(&a), key(&a));
+        assert_eq!(key(&a).len(), 32);
+        let other: PinnedImage = match format!("127.0.0.1:5000/go:1@sha256:{}", "b".repeat(64)).parse() {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        };
+        assert_ne!(cache_key(&other, &args, &env, &a), key(&a));
+    }
 }

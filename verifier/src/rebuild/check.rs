@@ -256,7 +256,7 @@ fn builds(
     cancel: &CancelToken,
 ) -> Result<(), (Step, RebuildError)> {
     let req = run.req;
-    let plan = build::plan(&p.recipe, &p.pulled, &p.toolchain, &req.cache_dir, p.go_work.as_deref());
+    let plan = build::plan(&p.recipe, &p.pulled, &p.toolchain, &req.cache_dir, p.go_work.as_deref(), &p.tree);
     run.report.recipe = report_recipe(&p.recipe, &plan.go_args, &plan.env);
     let work = p.work.path();
     let mkdir = |d: &Path| std::fs::create_dir_all(d).map_err(|e| (Step::Build, RebuildError::io("create", d, e)));

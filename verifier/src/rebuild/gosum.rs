@@ -119,25 +119,67 @@ fn check_replace_dir(tree: &ConfinedDir, file: &str, base: &str, r: &Replace) ->
 
 /// Checks go.sum against go.mod in the exported source `dir`.
 pub fn check(dir: &Path) -> Result<Checked, RebuildError> {
+    check_modfile(dir, "go.mod")
+}
+
+/// The go.mod a `-modfile` value names, relative to the source root: `value`
+/// as the build reads it (absolute under `src_mount`, or relative to it, the
+/// build's directory), which must end in `.mod` (go refuses anything else) and
+/// stay inside the tree.
+pub fn modfile_in_tree(value: &str, src_mount: &str) -> Result<String, RebuildError> {
+    let bad = |why: &str| RebuildError::GoMod(format!("-modfile={}: {why}", confined::excerpt(value)));
+    if !value.ends_with(".mod") {
+        return Err(bad("the file does not have a .mod extension, which go requires"));
+    }
+    let relative = match value.strip_prefix(src_mount).filter(|r| r.starts_with('/')) {
+        Some(r) => r.trim_start_matches('/'),
+        None if value.starts_with('/') => {
+            return Err(bad("the file is outside the source tree; a rebuild sees only the commit"))
+        }
+        None => value,
+    };
+    match clean_use_dir(relative) {
+        Some(clean) if clean != "." => Ok(clean),
+        _ => Err(bad("the file is outside the source tree; a rebuild sees only the commit")),
+    }
+}
+
+/// [`check`] with the go.mod at `go_mod` (relative to `dir`, as
+/// [`modfile_in_tree`] gives it) and its go.sum where go reads it for
+/// `-modfile`: `go_mod` without `.mod`, plus `.sum`. The root go.mod must
+/// exist all the same: go finds the module root by it.
+pub fn check_modfile(dir: &Path, go_mod: &str) -> Result<Checked, RebuildError> {
     let tree = open_tree(dir)?;
-    let data = match tree.read("go.mod", limits::CONFIG) {
+    let go_sum = match go_mod.strip_suffix(".mod") {
+        Some(stem) if go_mod != "go.mod" => format!("{stem}.sum"),
+        _ => "go.sum".to_string(),
+    };
+    let no_root_go_mod = || {
+        RebuildError::GoMod(
+            "the commit has no go.mod at the repository root: reprove verify rebuilds a Go module whose go.mod is at the root".into(),
+        )
+    };
+    if go_mod != "go.mod" && !tree.has_file("go.mod").map_err(refused)? {
+        return Err(no_root_go_mod());
+    }
+    let data = match tree.read(go_mod, limits::CONFIG) {
         Ok(d) => d,
+        Err(e) if e.is_not_found() && go_mod == "go.mod" => return Err(no_root_go_mod()),
         Err(e) if e.is_not_found() => {
-            return Err(RebuildError::GoMod(
-                "the commit has no go.mod at the repository root: reprove verify rebuilds a Go module whose go.mod is at the root".into(),
-            ))
+            return Err(RebuildError::GoMod(format!("-modfile={}: the commit has no such file", confined::excerpt(go_mod))))
         }
         Err(e) => return Err(refused(e)),
     };
-    let modfile = parse_mod("go.mod", &data).map_err(|e| RebuildError::GoMod(format!("go.mod: {}", e.excerpted())))?;
+    let modfile = parse_mod(go_mod, &data)
+        .map_err(|e| RebuildError::GoMod(format!("{}: {}", confined::excerpt(go_mod), e.excerpted())))?;
     for r in &modfile.replace {
-        check_replace_dir(&tree, "go.mod", ".", r)?;
+        check_replace_dir(&tree, go_mod, ".", r)?;
     }
-    let go_mod_digest = FileDigest { path: "go.mod".into(), sha256: sha256_hex(&data) };
-    let (go_sum, go_sum_digest) = match tree.read_optional("go.sum", limits::SUMS).map_err(refused)? {
+    let go_mod_digest = FileDigest { path: go_mod.into(), sha256: sha256_hex(&data) };
+    let (go_sum, go_sum_digest) = match tree.read_optional(&go_sum, limits::SUMS).map_err(refused)? {
         Some(d) => {
-            let sum = GoSum::parse("go.sum", &d).map_err(|errs| sum_errors(&errs))?;
-            (Some(sum), Some(FileDigest { path: "go.sum".into(), sha256: sha256_hex(&d) }))
+            let sum = GoSum::parse(&go_sum, &d).map_err(|errs| sum_errors(&errs))?;
+            (Some(sum), Some(FileDigest { path: go_sum.clone(), sha256: sha256_hex(&d) }))
         }
         None => (None, None),
     };
@@ -524,6 +566,33 @@ mod tests {
         assert_eq!(code(use_workspace(Some("off"), true, true, &lib)), Err("go-workspace".into()));
         assert_eq!(code(use_workspace(Some("go.work"), false, true, &[])), Err("go-mod".into()));
         assert_eq!(code(use_workspace(Some("/elsewhere/go.work"), true, true, &lib)), Err("recipe".into()));
+    }
+
+    /// With -modfile, go reads that file and its .sum: so does the check, and
+    /// the digests name them.
+    #[test]
+    fn a_modfile_is_checked_with_its_own_sum_file() {
+        let go_mod = "module example.com/app\n\ngo 1.22\n\nrequire github.com/spf13/pflag v1.0.5\n";
+        let t = tree(&[
+            ("go.mod", "module example.com/app\n\ngo 1.22\n"),
+            ("alt/alt.mod", go_mod),
+            ("alt/alt.sum", &format!("{PFLAG}{PFLAG_MOD}")),
+        ]);
+        let c = check_modfile(t.path(), "alt/alt.mod").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.go_mod_digest.path, "alt/alt.mod");
+        assert_eq!(c.go_mod_digest.sha256, sha256_hex(go_mod.as_bytes()));
+        assert_eq!(c.go_sum_digest.map(|d| d.path).as_deref(), Some("alt/alt.sum"));
+        assert_eq!(c.requires, 1);
+        // go.sum is not what go reads: a line there does not count.
+        let t = tree(&[("go.mod", "module example.com/app\n"), ("alt.mod", go_mod), ("go.sum", PFLAG)]);
+        assert_eq!(err(check_modfile(t.path(), "alt.mod")).code(), "missing-go-sum");
+        assert_eq!(check(t.path()).map(|c| c.requires).ok(), Some(0));
+        // Where the file may be.
+        assert_eq!(modfile_in_tree("/src/alt/alt.mod", "/src").ok().as_deref(), Some("alt/alt.mod"));
+        assert_eq!(modfile_in_tree("./alt.mod", "/src").ok().as_deref(), Some("alt.mod"));
+        for outside in ["/etc/x.mod", "/srcx/a.mod", "../a.mod", "/src/../a.mod", "alt.txt"] {
+            assert_eq!(modfile_in_tree(outside, "/src").map_err(|e| e.code()), Err("go-mod".to_string()), "{outside}");
+        }
     }
 
     #[test]

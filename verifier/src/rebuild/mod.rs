@@ -15,7 +15,9 @@
 //!
 //! 1. `reference` — read the reference (or take its digest).
 //! 2. `source` ([`crate::source`]) — resolve the revision, refuse a dirty
-//!    working tree (unless allowed), export exactly the commit's tree.
+//!    working tree (unless allowed), export exactly the commit's tree; the
+//!    recipe over it, refusing values from the commit's own files that run
+//!    code ([`crate::recipe::exec`]) unless allowed.
 //! 3. `go-sum` ([`gosum`]) — go.mod and go.sum at the commit: every
 //!    requirement needs a go.sum line; digests of both files. In a go.work
 //!    workspace (the reference's `(devel)` dependencies say so, or recipe
@@ -28,8 +30,8 @@
 //! 6. `build` ([`build`]) — `go build` in the sandbox: source read-only, module
 //!    cache read-only with `GOPROXY=off GOFLAGS=-mod=readonly` (and
 //!    `GOWORK=/src/go.work` in a workspace, else `off`), a Go build
-//!    cache keyed by toolchain digest and recipe, no network, scrubbed
-//!    environment, a deadline.
+//!    cache keyed by toolchain digest, recipe and the source's Git tree (the
+//!    build can write into it), no network, scrubbed environment, a deadline.
 //! 7. `compare` ([`judge`]) — `compare::compare`, and the module sums three
 //!    ways: go.sum, the reference's build info, the rebuilt binary's.
 //!
@@ -297,6 +299,10 @@ pub enum RebuildError {
     /// `REPROVE_*`, flags) are invalid.
     #[error("recipe: {0}")]
     Recipe(#[from] crate::recipe::ResolveError),
+    /// The commit's own recipe files set values that make the build run or
+    /// read what they name, and the verifier did not allow them.
+    #[error("recipe: {0}")]
+    RecipeExec(#[from] crate::recipe::ExecRefused),
     /// Recipe fields nothing determined: nothing is built.
     #[error("the recipe is incomplete, nothing was built: {}", fields.iter().map(|u| format!("{}: {}", u.field, u.reason)).collect::<Vec<_>>().join("; "))]
     Undetermined {
@@ -403,6 +409,7 @@ impl RebuildError {
             | RebuildError::GoVersionMismatch { .. }
             | RebuildError::VcsNeedsGit { .. }
             | RebuildError::Recipe(_)
+            | RebuildError::RecipeExec(_)
             | RebuildError::Undetermined { .. }
             | RebuildError::NoToolchain { .. }
             | RebuildError::LockNeedsGoVersion
@@ -465,6 +472,7 @@ impl RebuildError {
             RebuildError::KeepNotEmpty(_) => "keep-not-empty".into(),
             RebuildError::KeepNotDirectory(_) => "keep-not-directory".into(),
             RebuildError::Recipe(_) => "recipe".into(),
+            RebuildError::RecipeExec(_) => "recipe-exec-refused".into(),
             RebuildError::Undetermined { .. } => "recipe-undetermined".into(),
             RebuildError::NoToolchain { .. } => "no-toolchain".into(),
             RebuildError::Lock(crate::recipe::LockError::MissingVersion { .. }) => "lock-missing-version".into(),
@@ -490,6 +498,10 @@ impl RebuildError {
             RebuildError::Lock(crate::recipe::LockError::MissingVersion { version, .. }) => {
                 Some(format!("reprove toolchain lock {version} IMAGE, and commit reprove.lock; or give --toolchain"))
             }
+            RebuildError::RecipeExec(e) => Some(format!(
+                "remove {} from the commit's recipe files, or let the verifier allow recipe values that run code",
+                e.values.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            )),
             RebuildError::Undetermined { fields } => Some(format!(
                 "supply {} with a flag, in reprove.toml or in .goreleaser.yaml",
                 fields.iter().map(|u| u.field.as_str()).collect::<Vec<_>>().join(", ")
@@ -701,6 +713,8 @@ struct Prepared {
     reference_bi: Option<BuildInfo>,
     /// The workspace's go.work (relative to the source root) when the build uses one.
     go_work: Option<String>,
+    /// The Git tree id of the source.
+    tree: String,
 }
 
 /// Steps 1 to 5: reference, source, go.sum, modules, toolchain.
@@ -785,6 +799,10 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
         let recipe = resolved.recipe;
         run.report.subject.name = recipe.output_name.clone();
         run.report.recipe = report_recipe(&recipe, &[], &Default::default());
+        if !req.recipe.allow_exec {
+            crate::recipe::refuse_from_commit(&recipe)?;
+        }
+        let tree = source.tree_id(&commit)?;
         if !recipe.undetermined.is_empty() {
             return Err(RebuildError::Undetermined { fields: recipe.undetermined.clone() });
         }
@@ -826,9 +844,9 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
                 l.path, l.target
             ));
         }
-        Ok((recipe, toolchain))
+        Ok((recipe, toolchain, tree))
     })?;
-    let (mut recipe, toolchain) = source;
+    let (mut recipe, toolchain, tree) = source;
 
     // 3. go.mod and go.sum (of the workspace, when the build uses one).
     let mods = run.step(Step::GoSum, |run| {
@@ -868,7 +886,11 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
             }
             checked
         } else {
-            let checked = gosum::check(&src_dir)?;
+            // With -modfile, go reads that file and its .sum instead of go.mod and go.sum.
+            let checked = match recipe.exec.iter().find(|e| e.flag == "-modfile") {
+                Some(m) => gosum::check_modfile(&src_dir, &gosum::modfile_in_tree(&m.value, build::SRC)?)?,
+                None => gosum::check(&src_dir)?,
+            };
             if has_go_work {
                 run.report.warnings.push(
                     "the commit has a go.work file, but the rebuild ignores it (GOWORK=off): the reference records no \
@@ -899,6 +921,19 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
                 for (name, data) in [("go.mod", w.download_go_mod.as_bytes()), ("go.sum", &w.download_go_sum[..])] {
                     let f = d.join(name);
                     std::fs::write(&f, data).map_err(|e| RebuildError::io("write", &f, e))?;
+                }
+                d
+            }
+            // -modfile: the requirements and sums of the files go reads, from a stand-in main module.
+            None if mods.go_mod_digest.path != "go.mod" => {
+                let d = work.path().join("modfile");
+                std::fs::create_dir_all(&d).map_err(|e| RebuildError::io("create", &d, e))?;
+                let files = [Some(&mods.go_mod_digest), mods.go_sum_digest.as_ref()];
+                for (name, from) in ["go.mod", "go.sum"].into_iter().zip(files) {
+                    if let Some(from) = from {
+                        let (src, dst) = (src_dir.join(&from.path), d.join(name));
+                        std::fs::copy(&src, &dst).map_err(|e| RebuildError::io("copy", &src, e))?;
+                    }
                 }
                 d
             }
@@ -956,16 +991,41 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
         Ok((pulled, guard))
     })?;
     let go_work = mods.workspace.as_ref().map(|w| w.report.go_work.path.clone());
-    Ok(Prepared { work, src_dir, modcache, pulled, _guard, recipe, toolchain, mods, reference, reference_bi, go_work })
+    Ok(Prepared {
+        work,
+        src_dir,
+        modcache,
+        pulled,
+        _guard,
+        recipe,
+        toolchain,
+        mods,
+        reference,
+        reference_bi,
+        go_work,
+        tree,
+    })
 }
 
 fn pipeline(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, RebuildError)> {
     let req = run.req;
-    let Prepared { work, src_dir, modcache, pulled, _guard, recipe, toolchain, mods, reference, reference_bi, go_work } =
-        prepare(run)?;
+    let Prepared {
+        work,
+        src_dir,
+        modcache,
+        pulled,
+        _guard,
+        recipe,
+        toolchain,
+        mods,
+        reference,
+        reference_bi,
+        go_work,
+        tree,
+    } = prepare(run)?;
     // 6. The build.
     let out_dir = work.path().join("out");
-    let plan = build::plan(&recipe, &pulled, &toolchain, &req.cache_dir, go_work.as_deref());
+    let plan = build::plan(&recipe, &pulled, &toolchain, &req.cache_dir, go_work.as_deref(), &tree);
     run.report.recipe = report_recipe(&recipe, &plan.go_args, &plan.env);
     let rebuilt = run.step(Step::Build, |run| {
         std::fs::create_dir_all(&out_dir).map_err(|e| RebuildError::io("create", &out_dir, e))?;
@@ -1028,6 +1088,15 @@ fn report_recipe(r: &Recipe, go_args: &[String], build_env: &std::collections::B
             })
             .collect(),
         notes: r.notes.clone(),
+        exec: r
+            .exec
+            .iter()
+            .map(|e| v1::ExecFlag {
+                flag: e.flag.clone(),
+                value: e.value.clone(),
+                origin: recipe::origin_text(&e.origin),
+            })
+            .collect(),
         undetermined: r
             .undetermined
             .iter()

@@ -33,6 +33,10 @@ pub struct RecipeInputs {
     pub target: Option<Target>,
     /// Infer the recipe from the reference's build info (`--from-reference`).
     pub from_reference: bool,
+    /// Run recipe values from the commit's own files that make the build run
+    /// or read what they name (`-toolexec`, `-exec`, `-overlay`, `-modfile`
+    /// in GOFLAGS); without it they are refused ([`crate::recipe::exec`]).
+    pub allow_exec: bool,
 }
 
 /// goreleaser's template values for `commit`: its id, its commit time and,

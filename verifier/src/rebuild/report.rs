@@ -87,9 +87,9 @@ pub mod v1 {
     pub struct Inputs {
         /// The source.
         pub source: Source,
-        /// go.mod at the commit.
+        /// go.mod at the commit (the file `-modfile` names when the recipe sets it).
         pub go_mod: Option<FileDigest>,
-        /// go.sum at the commit; `null` when the module has none.
+        /// go.sum at the commit (with `-modfile`, its `.sum`); `null` when the module has none.
         pub go_sum: Option<FileDigest>,
         /// The reference binary.
         pub reference: Reference,
@@ -248,6 +248,22 @@ pub mod v1 {
         /// What an input set that reprove left out on purpose, and why.
         #[serde(default)]
         pub notes: Vec<String>,
+        /// Values that make the build run or read what they name (`-toolexec`,
+        /// `-exec`, `-overlay`, `-modfile` in GOFLAGS), with their origin.
+        #[serde(default)]
+        pub exec: Vec<ExecFlag>,
+    }
+
+    /// A recipe value that makes the build run or read what it names.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ExecFlag {
+        /// The go flag (`-toolexec`, `-exec`, `-overlay`, `-modfile`).
+        pub flag: String,
+        /// Its value.
+        pub value: String,
+        /// Where it came from (an origin as in `origins`).
+        pub origin: String,
     }
 
     /// A recipe value two inputs set differently.
@@ -391,6 +407,21 @@ fn short(hex: &str) -> &str {
     hex.get(..12).unwrap_or(hex)
 }
 
+/// One line about a recipe value that makes the build run or read what it names.
+pub fn exec_warning(e: &v1::ExecFlag) -> String {
+    let what = match e.flag.as_str() {
+        "-toolexec" => "runs every compiler and linker invocation through",
+        "-exec" => "runs the programs go run and go test build through",
+        "-overlay" => "replaces source files with the files listed in",
+        "-modfile" => "takes the module's requirements and sums from",
+        _ => "uses",
+    };
+    format!(
+        "{}={} (from {}): the build {what} {:?}; the verdict holds for the source together with it",
+        e.flag, e.value, e.origin, e.value
+    )
+}
+
 /// The report as text for a terminal.
 pub fn render_text(r: &v1::Report) -> String {
     let mut s = String::new();
@@ -434,6 +465,9 @@ pub fn render_text(r: &v1::Report) -> String {
     }
     for n in &r.recipe.notes {
         let _ = writeln!(s, "note:       {n}");
+    }
+    for e in &r.recipe.exec {
+        let _ = writeln!(s, "WARNING:    {}", exec_warning(e));
     }
     for c in &r.causes {
         let _ = writeln!(s, "cause:      {} ({}): {}", c.code, c.confidence, c.explanation);
@@ -493,6 +527,12 @@ pub fn render_markdown(r: &v1::Report) -> String {
     if !r.recipe.origins.is_empty() {
         let origins: Vec<String> = r.recipe.origins.iter().map(|(k, v)| format!("{k}: `{v}`")).collect();
         let _ = writeln!(s, "| recipe origins | {} |", origins.join(", ").replace('|', "\\|"));
+    }
+    if !r.recipe.exec.is_empty() {
+        let _ = writeln!(s, "\n**Warning: the recipe runs or reads what it names**\n");
+        for e in &r.recipe.exec {
+            let _ = writeln!(s, "- ⚠️ {}", exec_warning(e).replace('|', "\\|"));
+        }
     }
     if !r.recipe.conflicts.is_empty() || !r.recipe.notes.is_empty() {
         let _ = writeln!(s, "\n**Recipe**\n");
@@ -593,4 +633,36 @@ pub fn render_junit(r: &v1::Report) -> String {
     );
     let _ = writeln!(s, "    </testcase>\n  </testsuite>\n</testsuites>");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A recipe value that runs code is named in the text and Markdown outputs, with its origin.
+    #[test]
+    fn text_and_markdown_warn_of_recipe_values_that_run_code() {
+        let mut r: v1::Report =
+            match serde_json::from_str(include_str!("../../../tests/fixtures/report/not-reproduced.json")) {
+                Ok(r) => r,
+                Err(e) => panic!("{e}"),
+            };
+        assert!(!render_text(&r).contains("WARNING"));
+        assert!(!render_markdown(&r).contains("⚠️ -toolexec"));
+        r.recipe.exec = vec![v1::ExecFlag {
+            flag: "-toolexec".into(),
+            value: "/src/tools/wrap".into(),
+            origin: "recipe-file:reprove.toml".into(),
+        }];
+        let text = render_text(&r);
+        assert!(
+            text.contains(
+                "WARNING:    -toolexec=/src/tools/wrap (from recipe-file:reprove.toml): the build runs every \
+                           compiler and linker invocation through \"/src/tools/wrap\""
+            ),
+            "{text}"
+        );
+        let md = render_markdown(&r);
+        assert!(md.contains("- ⚠️ -toolexec=/src/tools/wrap (from recipe-file:reprove.toml)"), "{md}");
+    }
 }

@@ -669,6 +669,22 @@ impl Goreleaser {
                     let v = value()?;
                     p.env.insert("GOFLAGS".into(), Sourced::new(format!("-mod={v}"), origin.clone()));
                 }
+                // Flags that run or read what they name: carried in GOFLAGS,
+                // where the recipe's exec values are found (super::exec).
+                name if super::exec::EXEC_FLAGS.contains(&name) => {
+                    let v = value()?;
+                    if v.is_empty() || v.contains([' ', '\t', '\n', '\r', '\'', '"']) {
+                        return Err(unsupported(format!(
+                            "flag -{name} {v:?}: a value with spaces or quotes cannot be passed in GOFLAGS"
+                        )));
+                    }
+                    let word = format!("-{name}={v}");
+                    let joined = match p.env.get("GOFLAGS") {
+                        Some(before) => format!("{} {word}", before.value),
+                        None => word,
+                    };
+                    p.env.insert("GOFLAGS".into(), Sourced::new(joined, origin.clone()));
+                }
                 _ => return Err(unsupported(format!("flag {flag} is not supported"))),
             }
             i += 1;
@@ -769,6 +785,30 @@ builds:
         assert!(e.contains("not built") && e.contains("linux_arm_6"), "{e}");
         let e = g.build(None, Target::parse("linux_amd64").as_ref(), &values()).unwrap_err().to_string();
         assert!(e.contains("ambiguous"), "{e}");
+    }
+
+    /// goreleaser `flags` and `env` are where a goreleaser build can name a
+    /// program to run: every spelling ends in the recipe's exec values.
+    #[test]
+    fn exec_flags_in_flags_and_env_are_exec_values() {
+        let yaml = "builds:\n  - id: x\n    goos: [linux]\n    goarch: [riscv64]\n    ldflags: ''\n    \
+                    env: ['GOFLAGS=--overlay=/src/o.json']\n    flags: [-trimpath, -toolexec, /src/tools/wrap, '--modfile=alt.mod']\n";
+        let b = Goreleaser::parse(yaml, ".goreleaser.yaml").unwrap().build(None, None, &values()).unwrap();
+        let r = merge(&[b.partial]);
+        assert_eq!(r.env["GOFLAGS"], "--overlay=/src/o.json -toolexec=/src/tools/wrap -modfile=alt.mod");
+        let found: Vec<(String, String)> = r.exec.iter().map(|e| (e.flag.clone(), e.value.clone())).collect();
+        assert_eq!(
+            found,
+            [
+                ("-overlay".to_string(), "/src/o.json".to_string()),
+                ("-toolexec".to_string(), "/src/tools/wrap".to_string()),
+                ("-modfile".to_string(), "alt.mod".to_string())
+            ]
+        );
+        assert!(r.exec.iter().all(|e| e.origin == Origin::Goreleaser(".goreleaser.yaml#x".into())));
+        let bad = yaml.replace("/src/tools/wrap", "'/src/a b'");
+        let e = Goreleaser::parse(&bad, "g.yaml").unwrap().build(None, None, &values()).unwrap_err().to_string();
+        assert!(e.contains("-toolexec") && e.contains("GOFLAGS"), "{e}");
     }
 
     #[test]

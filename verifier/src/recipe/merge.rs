@@ -225,6 +225,7 @@ pub fn merge(layers: &[Partial]) -> Recipe {
     }
     recipe.undetermined = undetermined;
     recipe.origins = origins;
+    recipe.exec = super::exec::exec_values(&recipe);
     recipe
 }
 

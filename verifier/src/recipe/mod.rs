@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod exec;
 pub mod file;
 pub mod goreleaser;
 pub mod infer;
@@ -18,6 +19,7 @@ pub mod lock;
 pub mod merge;
 pub mod resolve;
 
+pub use exec::{exec_values, refuse_from_commit, ExecRefused, ExecValue};
 pub use file::{partial_from_env, RecipeFile, RecipeFileError};
 pub use goreleaser::{Goreleaser, GoreleaserBuild, GoreleaserError, Target, TemplateValues};
 pub use infer::{infer, infer_partial};
@@ -134,6 +136,11 @@ pub struct Recipe {
     /// example a goreleaser `env: [GOPROXY=…]`: reprove controls module fetching).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Values that make the build run or read what they name (`-toolexec`,
+    /// `-exec`, `-overlay`, `-modfile` in `GOFLAGS`), with their origin; see
+    /// [`exec`].
+    #[serde(default)]
+    pub exec: Vec<ExecValue>,
 }
 
 impl Recipe {
@@ -162,6 +169,7 @@ impl Recipe {
             revision: None,
             conflicts: Vec::new(),
             notes: Vec::new(),
+            exec: Vec::new(),
         }
     }
 

@@ -436,6 +436,19 @@ impl Source {
         Ok(ResolvedCommit { rev: rev.to_string(), id: id.to_string(), time, time_rfc3339, tags, is_worktree_head })
     }
 
+    /// The id of `commit`'s tree: it names the content exported, whatever the
+    /// repository or the commit's metadata.
+    pub fn tree_id(&self, commit: &ResolvedCommit) -> Result<String, SourceError> {
+        let fail = |message: String| SourceError::Revision {
+            rev: commit.rev.clone(),
+            location: self.location.clone(),
+            message,
+        };
+        let id = git2::Oid::from_str(&commit.id).map_err(|e| fail(e.message().to_string()))?;
+        let found = self.repo.find_commit(id).map_err(|e| fail(e.message().to_string()))?;
+        Ok(found.tree_id().to_string())
+    }
+
     /// Paths of a local working tree that differ from `HEAD`: modified, staged,
     /// deleted, renamed and untracked files (ignored files do not count, as for
     /// Go's `vcs.modified`). Submodules are not looked into: the export
