@@ -32,7 +32,9 @@
 //!   `--share-net` for host networking), `--die-with-parent`,
 //!   `--new-session`, `--cap-drop ALL`, `--clearenv`, fresh `/proc` (with
 //!   runc's read-only and masked paths: `/proc/sys`, `/proc/sysrq-trigger`…),
-//!   `/dev` and tmpfs `/tmp`, and `--remount-ro /` last; rlimits through
+//!   `/dev` and tmpfs `/tmp`, and `--remount-ro /` last; the same seccomp
+//!   denials as runc, as a BPF program generated in `seccomp` (`--seccomp
+//!   FD`); rlimits through
 //!   util-linux's `prlimit` (`NOFILE`, `CORE=0`, `DATA` for memory); the
 //!   process count by a pids cgroup of its own as root, `RLIMIT_NPROC` rootless.
 //! - **podman** and **docker**: their CLIs, where an engine answers; podman
@@ -60,6 +62,7 @@ mod engine;
 mod job;
 mod process;
 mod runc;
+mod seccomp;
 mod units;
 
 use std::collections::HashMap;
