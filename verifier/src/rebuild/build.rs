@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{sha256_hex, RebuildError, Request};
+use crate::confined::{self, ConfinedDir, ConfinedError};
 use crate::gomod::failure::{classify_output, Tool};
 use crate::recipe::{BuildVcs, Recipe};
 use crate::sandbox::{self, CancelToken, Job, JobConfig, Limits, Mount, Network, Status};
@@ -132,6 +133,8 @@ pub struct Built {
     pub path: PathBuf,
     /// The runtime that ran the build.
     pub runtime: String,
+    /// Its content, read once from the checked file (see [`read_output`]).
+    pub bytes: Vec<u8>,
 }
 
 fn tail(bytes: &[u8], max_lines: usize) -> String {
@@ -201,9 +204,53 @@ pub fn run(
             });
         }
     }
+    // The runner has returned: every process of the sandbox is gone (see
+    // `sandbox`'s module docs), so only reprove can write `out` now.
     let path = out.join(&plan.output_name);
-    if !path.is_file() {
-        return Err(RebuildError::NoOutput(path));
+    let bytes = read_output(out, &plan.output_name)?;
+    Ok(Built { path, runtime, bytes })
+}
+
+/// The largest build output reprove reads: far above any Go binary.
+pub const OUTPUT_LIMIT: u64 = 2 << 30;
+
+/// Reads the output `name` from `out` once: one name in the directory, not
+/// followed if a symlink, a regular file with a single link, at most
+/// [`OUTPUT_LIMIT`] bytes. Anything else is [`RebuildError::OutputTampered`].
+pub fn read_output(out: &Path, name: &str) -> Result<Vec<u8>, RebuildError> {
+    read_output_limited(out, name, OUTPUT_LIMIT)
+}
+
+fn read_output_limited(out: &Path, name: &str, limit: u64) -> Result<Vec<u8>, RebuildError> {
+    let path = out.join(name);
+    let tampered = |reason| RebuildError::OutputTampered { path: path.clone(), reason };
+    let dir = ConfinedDir::open(out).map_err(|e| match e {
+        ConfinedError::Io { source, .. } => RebuildError::io("open", out, source),
+        e => tampered(e),
+    })?;
+    let read = dir.open_single(name, limit).and_then(|file| confined::read_bounded(file, name, limit));
+    match read {
+        Ok(bytes) => Ok(bytes),
+        Err(ConfinedError::NotFound { .. }) => Err(RebuildError::NoOutput(path)),
+        Err(ConfinedError::Io { source, .. }) => Err(RebuildError::io("read", &path, source)),
+        Err(e) => Err(tampered(e)),
     }
-    Ok(Built { path, runtime })
+}
+
+/// With `--keep`: the kept binary is exactly the bytes that were judged,
+/// written to a new file and renamed over the output.
+pub fn keep_output(out: &Path, name: &str, bytes: &[u8]) -> Result<(), RebuildError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tmp = out.join(format!(".{name}.reprove-kept"));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o755)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&tmp)
+        .map_err(|e| RebuildError::io("create", &tmp, e))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| RebuildError::io("write", &tmp, e))?;
+    let path = out.join(name);
+    std::fs::rename(&tmp, &path).map_err(|e| RebuildError::io("rename into", &path, e))
 }

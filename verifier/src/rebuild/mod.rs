@@ -339,6 +339,16 @@ pub enum RebuildError {
     /// The build succeeded but wrote no binary.
     #[error("go build wrote no binary at {0}")]
     NoOutput(PathBuf),
+    /// The build's output is not a regular file of its own (a symlink, a hard
+    /// link to another file, a FIFO, a device, a directory) or is too large:
+    /// something in the sandbox replaced what `go build` wrote.
+    #[error("the build output {path} was tampered with: {reason}; it was not read, and there is no verdict")]
+    OutputTampered {
+        /// The output file on the host.
+        path: PathBuf,
+        /// What it is instead of a regular single-linked file within the limit.
+        reason: crate::confined::ConfinedError,
+    },
     /// The `--keep` directory has content: nothing is written into it.
     #[error("--keep {0}: the directory is not empty; name a new or empty directory")]
     KeepNotEmpty(PathBuf),
@@ -411,7 +421,7 @@ impl RebuildError {
             RebuildError::Sandbox(e) if e.is_input() => Class::Input,
             RebuildError::Download(DownloadError::Cache { .. } | DownloadError::Setup(_)) => Class::Infrastructure,
             RebuildError::Download(_) => Class::Input,
-            RebuildError::Security { .. } => Class::Security,
+            RebuildError::Security { .. } | RebuildError::OutputTampered { .. } => Class::Security,
             RebuildError::Modules { failures } if failures.iter().any(|f| f.security) => Class::Security,
             RebuildError::Modules { failures } if failures.iter().all(|f| !f.code.is_infrastructure()) => Class::Input,
             RebuildError::BuildFailed { infrastructure: false, .. } => Class::Input,
@@ -456,6 +466,7 @@ impl RebuildError {
             RebuildError::BuildFailed { code: Code::Unknown, .. } => "build-failed".into(),
             RebuildError::BuildFailed { code, .. } => code.as_str().into(),
             RebuildError::NoOutput(_) => "build-failed".into(),
+            RebuildError::OutputTampered { .. } => "output-tampered".into(),
             RebuildError::KeepNotEmpty(_) => "keep-not-empty".into(),
             RebuildError::Recipe(_) => "recipe".into(),
             RebuildError::Undetermined { .. } => "recipe-undetermined".into(),
@@ -950,13 +961,17 @@ fn pipeline(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, Rebuil
     let rebuilt = run.step(Step::Build, |run| {
         std::fs::create_dir_all(&out_dir).map_err(|e| RebuildError::io("create", &out_dir, e))?;
         let built = build::run(&plan, &pulled, &src_dir, &modcache, &out_dir, req, cancel)?;
+        if req.keep.is_some() {
+            build::keep_output(&out_dir, &plan.output_name, &built.bytes)?;
+        }
         run.report.tools.runtime = Some(built.runtime.clone());
         Ok(built)
     })?;
 
     // 7. Compare.
     run.step(Step::Compare, |run| {
-        let data = std::fs::read(&rebuilt.path).map_err(|e| RebuildError::io("read", &rebuilt.path, e))?;
+        // The bytes read once from the checked descriptor, after the sandbox was gone.
+        let data = rebuilt.bytes;
         let sha = sha256_hex(&data);
         run.report.rebuilt = Some(v1::Artifact {
             sha256: sha.clone(),
