@@ -716,12 +716,10 @@ fn rootless_operation_uses_a_user_namespace() {
         let notes = doc["notes"].to_string();
         assert!(notes.contains("RLIMIT_DATA"), "{rt}: {notes}");
 
-        if rt == "runc" {
-            // The seccomp profile holds rootless too.
-            let (_, out) = run_with_pid(&mut as_nobody(&s, rt, &["--json"], &["/probe/sbxprobe", "syscalls"]));
-            let seen = syscalls(&out);
-            assert!(seen.len() == 4 && seen.iter().all(|(_, r)| r == "operation not permitted"), "{seen:?}");
-        }
+        // The seccomp filter holds rootless too.
+        let (_, out) = run_with_pid(&mut as_nobody(&s, rt, &["--json"], &["/probe/sbxprobe", "syscalls"]));
+        let seen = syscalls(&out);
+        assert!(seen.len() == 5 && seen.iter().all(|(_, r)| r == "operation not permitted"), "{rt}: {seen:?}");
 
         // The process count: RLIMIT_NPROC, which binds the sandbox's (unprivileged) user.
         let m = marker("rootless-forkbomb", rt);

@@ -39,6 +39,7 @@
 mod goenv;
 #[path = "fixtures/mod/harness.rs"]
 mod harness;
+mod sandbox_support;
 #[path = "fixtures/mod/schema.rs"]
 mod schema;
 #[path = "fixtures/mod/server.rs"]
@@ -1562,5 +1563,79 @@ fn a_process_left_running_by_the_build_dies_with_the_sandbox() {
             }
         }
         assert_eq!(verdicts[0], verdicts[1], "{runtime}");
+    }
+}
+
+/// reprove killed with SIGKILL in the middle of a build (the build hangs in
+/// the linker): within a few seconds no process of the sandbox is left, on
+/// runc and bwrap; the run's work directory, runc's state and bundle and
+/// bwrap's cgroup stay behind, and `reprove toolchain gc` removes them.
+#[test]
+fn a_killed_verify_leaves_no_running_sandbox_and_gc_removes_what_it_left() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
+    let toolchain = image(&registry);
+    let proxy = Server::start(Behavior::Serve(Serve::dir(&goenv::proxy_root())));
+    let p = Project::new();
+    let evil = build_evil(p.tmp.path());
+    fs::create_dir_all(p.path("dist")).unwrap_or_else(|e| panic!("{e}"));
+    p.reference("dist/hello", "go", &[]);
+    let cache = p.path("cache");
+    let repo = p.repo.display().to_string();
+    let work_dirs = || -> Vec<String> {
+        fs::read_dir(cache.join("work"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let gc = || -> Value {
+        let out = run_ok(Command::new(reprove_bin()).args(["toolchain", "gc", "--json", "--cache-dir"]).arg(&cache))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+        schema::assert_valid("toolchain-gc.schema.json", &doc);
+        doc
+    };
+    for runtime in ["runc", "bwrap"] {
+        let marker = unique_marker("hang");
+        let commit = commit_attack(&p, &evil, "hang", &marker);
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cmd = Command::new(reprove_bin());
+        goenv::base_env(&mut cmd, p.tmp.path(), &cache.join("unused-host-modcache"), &[("GOPROXY", proxy.url())]);
+        cmd.arg("verify")
+            .args(["--source", &repo, "--rev", &commit, "--toolchain", &toolchain, "--from-reference", "--ldflags="])
+            .args(["--env", "GOFLAGS=-toolexec=/src/tools/evil", "--reference", "dist/hello", "--runtime", runtime])
+            .arg("--cache-dir")
+            .arg(&cache)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{e}"));
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while processes_with(&marker).is_empty() {
+            assert!(Instant::now() < deadline, "{runtime}: the build did not reach the linker");
+            assert!(child.try_wait().ok().flatten().is_none(), "{runtime}: reprove ended before the build hung");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // (gc waits for a live run's store lock, so it cannot run now; that a live run's
+        // work directory is kept is `rebuild::workdirs`' unit test.)
+        assert_eq!(work_dirs().len(), 1, "{runtime}");
+        child.kill().unwrap_or_else(|e| panic!("{e}"));
+        let _ = child.wait();
+        let killed = Instant::now();
+        while !processes_with(&marker).is_empty() && killed.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let left = processes_with(&marker);
+        assert!(left.is_empty(), "{runtime}: the sandbox outlived reprove by 5 s: {left:?}");
+        assert_eq!(work_dirs().len(), 1, "{runtime}: a killed run leaves its work directory");
+        let doc = gc();
+        assert_eq!(doc["removed_work_dirs"], 1, "{runtime}: {doc:#}");
+        assert!(doc["removed_sandboxes"].as_u64().is_some_and(|n| n >= 1), "{runtime}: {doc:#}");
+        assert!(work_dirs().is_empty(), "{runtime}: {:?}", work_dirs());
+        sandbox_support::assert_nothing_left(pid, &marker);
     }
 }

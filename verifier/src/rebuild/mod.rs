@@ -42,6 +42,7 @@ pub mod gosum;
 pub mod judge;
 pub mod recipe;
 pub mod report;
+pub mod workdirs;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -555,14 +556,18 @@ pub(crate) fn sha256_hex(data: &[u8]) -> String {
 /// The work directory: `--keep DIR`, or a temporary directory below the cache.
 enum WorkDir {
     Kept(PathBuf),
-    Temp(tempfile::TempDir),
+    /// Below the cache, with the lock that tells `toolchain gc` the run lives (`workdirs`).
+    Temp {
+        dir: tempfile::TempDir,
+        _lock: std::fs::File,
+    },
 }
 
 impl WorkDir {
     fn path(&self) -> &Path {
         match self {
             WorkDir::Kept(p) => p,
-            WorkDir::Temp(t) => t.path(),
+            WorkDir::Temp { dir, .. } => dir.path(),
         }
     }
 
@@ -582,7 +587,8 @@ impl WorkDir {
             .prefix("verify-")
             .tempdir_in(&parent)
             .map_err(|e| RebuildError::io("create a directory in", &parent, e))?;
-        Ok(WorkDir::Temp(t))
+        let lock = workdirs::lock(t.path()).map_err(|e| RebuildError::io("lock", t.path(), e))?;
+        Ok(WorkDir::Temp { dir: t, _lock: lock })
     }
 }
 
