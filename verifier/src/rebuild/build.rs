@@ -254,3 +254,67 @@ pub fn keep_output(out: &Path, name: &str, bytes: &[u8]) -> Result<(), RebuildEr
     let path = out.join(name);
     std::fs::rename(&tmp, &path).map_err(|e| RebuildError::io("rename into", &path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rebuild::Class;
+
+    fn out() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(t.path().join("reference"), b"the reference").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir(t.path().join("out")).unwrap_or_else(|e| panic!("{e}"));
+        t
+    }
+
+    fn tampered(r: Result<Vec<u8>, RebuildError>, what: &str) {
+        match r {
+            Err(e @ RebuildError::OutputTampered { .. }) => {
+                assert_eq!((e.class(), e.code().as_str()), (Class::Security, "output-tampered"), "{what}");
+                assert!(e.to_string().contains("tampered"), "{what}: {e}");
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_output_must_be_a_regular_single_linked_file_within_the_limit() {
+        let t = out();
+        let dir = t.path().join("out");
+        std::fs::write(dir.join("app"), b"\x7fELF built").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read_output(&dir, "app").ok(), Some(b"\x7fELF built".to_vec()));
+        tampered(read_output_limited(&dir, "app", 4), "too large");
+        std::fs::hard_link(dir.join("app"), dir.join("second")).unwrap_or_else(|e| panic!("{e}"));
+        tampered(read_output(&dir, "app"), "hard link");
+        std::os::unix::fs::symlink(t.path().join("reference"), dir.join("sym")).unwrap_or_else(|e| panic!("{e}"));
+        tampered(read_output(&dir, "sym"), "symlink");
+        let fifo = dir.join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let started = std::time::Instant::now();
+        tampered(read_output(&dir, "fifo"), "fifo");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        std::fs::create_dir(dir.join("d")).unwrap_or_else(|e| panic!("{e}"));
+        tampered(read_output(&dir, "d"), "directory");
+        assert!(matches!(read_output(&dir, "missing"), Err(RebuildError::NoOutput(_))));
+        // The output directory itself replaced by a symlink.
+        std::os::unix::fs::symlink(&dir, t.path().join("out-link")).unwrap_or_else(|e| panic!("{e}"));
+        tampered(read_output(&t.path().join("out-link"), "app"), "directory symlink");
+    }
+
+    #[test]
+    fn the_kept_binary_is_the_judged_bytes() {
+        let t = out();
+        let dir = t.path().join("out");
+        std::os::unix::fs::symlink(t.path().join("reference"), dir.join("app")).unwrap_or_else(|e| panic!("{e}"));
+        keep_output(&dir, "app", b"judged").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read_output(&dir, "app").ok(), Some(b"judged".to_vec()));
+        assert_eq!(std::fs::read(t.path().join("reference")).ok(), Some(b"the reference".to_vec()));
+    }
+}
