@@ -31,7 +31,13 @@
 //! go.work the error `go-workspace` (exit 2); `reprove check` with
 //! runc as root also varies the umask and the user id; the source cloned from
 //! an `ssh://` URL served by a real sshd (reproduced; refused with a security
-//! error when known_hosts does not list the host). Every JSON report is checked against
+//! error when known_hosts does not list the host); a hostile build (a
+//! `-toolexec` wrapper built from `tests/fixtures/verify/evil` and committed)
+//! that swaps its output for a symlink to the reference, a second hard link or
+//! a FIFO (error `output-tampered`, exit 3, nothing attested; runc and bwrap),
+//! that leaves a process running (killed with the sandbox, the verdict
+//! unchanged), or that hangs while reprove is killed (nothing left running;
+//! `toolchain gc` removes the leftovers). Every JSON report is checked against
 //! `schemas/report.schema.json`; Markdown, `$GITHUB_STEP_SUMMARY` and JUnit
 //! outputs are checked once.
 
