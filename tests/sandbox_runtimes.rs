@@ -422,22 +422,18 @@ fn syscalls(out: &support::Outcome) -> Vec<(String, String)> {
 }
 
 #[test]
-fn runc_s_seccomp_profile_denies_dangerous_system_calls_with_eperm() {
-    let (_, out) = run_with_pid(&mut toolchain_run("runc", &["--json"], &["/probe/sbxprobe", "syscalls"]));
-    let seen = syscalls(&out);
-    let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["keyctl", "add_key", "ptrace", "mount"]);
-    for (name, result) in &seen {
-        assert_eq!(result, "operation not permitted", "runc: {name}");
-    }
-    // The probe tells a denial from success: bwrap, which has no seccomp
-    // profile of reprove's, lets an unprivileged process use the key calls
-    // (ptrace depends on the host's Yama setting; mount fails there for want
-    // of a capability).
-    let (_, out) = run_with_pid(&mut toolchain_run("bwrap", &["--json"], &["/probe/sbxprobe", "syscalls"]));
-    let seen = syscalls(&out);
-    for (name, expected) in [("keyctl", "ok"), ("add_key", "ok"), ("mount", "operation not permitted")] {
-        assert!(seen.iter().any(|(n, r)| n == name && r == expected), "bwrap: {name}: {seen:?}");
+fn runc_s_and_bwrap_s_seccomp_filters_deny_dangerous_system_calls_with_eperm() {
+    // Without a filter, the probe's calls succeed or fail otherwise: as root with
+    // every capability dropped, the key calls and ptrace of its own child work,
+    // and unshare(CLONE_NEWUSER) from a multi-threaded Go program is EINVAL.
+    for rt in ["runc", "bwrap"] {
+        let (_, out) = run_with_pid(&mut toolchain_run(rt, &["--json"], &["/probe/sbxprobe", "syscalls"]));
+        let seen = syscalls(&out);
+        let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["keyctl", "add_key", "ptrace", "mount", "unshare"], "{rt}");
+        for (name, result) in &seen {
+            assert_eq!(result, "operation not permitted", "{rt}: {name}");
+        }
     }
 }
 
@@ -720,12 +716,10 @@ fn rootless_operation_uses_a_user_namespace() {
         let notes = doc["notes"].to_string();
         assert!(notes.contains("RLIMIT_DATA"), "{rt}: {notes}");
 
-        if rt == "runc" {
-            // The seccomp profile holds rootless too.
-            let (_, out) = run_with_pid(&mut as_nobody(&s, rt, &["--json"], &["/probe/sbxprobe", "syscalls"]));
-            let seen = syscalls(&out);
-            assert!(seen.len() == 4 && seen.iter().all(|(_, r)| r == "operation not permitted"), "{seen:?}");
-        }
+        // The seccomp filter holds rootless too.
+        let (_, out) = run_with_pid(&mut as_nobody(&s, rt, &["--json"], &["/probe/sbxprobe", "syscalls"]));
+        let seen = syscalls(&out);
+        assert!(seen.len() == 5 && seen.iter().all(|(_, r)| r == "operation not permitted"), "{rt}: {seen:?}");
 
         // The process count: RLIMIT_NPROC, which binds the sandbox's (unprivileged) user.
         let m = marker("rootless-forkbomb", rt);

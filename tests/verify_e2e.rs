@@ -31,7 +31,13 @@
 //! go.work the error `go-workspace` (exit 2); `reprove check` with
 //! runc as root also varies the umask and the user id; the source cloned from
 //! an `ssh://` URL served by a real sshd (reproduced; refused with a security
-//! error when known_hosts does not list the host). Every JSON report is checked against
+//! error when known_hosts does not list the host); a hostile build (a
+//! `-toolexec` wrapper built from `tests/fixtures/verify/evil` and committed)
+//! that swaps its output for a symlink to the reference, a second hard link or
+//! a FIFO (error `output-tampered`, exit 3, nothing attested; runc and bwrap),
+//! that leaves a process running (killed with the sandbox, the verdict
+//! unchanged), or that hangs while reprove is killed (nothing left running;
+//! `toolchain gc` removes the leftovers). Every JSON report is checked against
 //! `schemas/report.schema.json`; Markdown, `$GITHUB_STEP_SUMMARY` and JUnit
 //! outputs are checked once.
 
@@ -39,6 +45,7 @@
 mod goenv;
 #[path = "fixtures/mod/harness.rs"]
 mod harness;
+mod sandbox_support;
 #[path = "fixtures/mod/schema.rs"]
 mod schema;
 #[path = "fixtures/mod/server.rs"]
@@ -155,10 +162,14 @@ fn verify(proxy: &str, cache: &Path, args: &[&str]) -> (Outcome, Value) {
 
 /// [`verify`] with these environment variables too.
 fn verify_with_env(proxy: &str, cache: &Path, args: &[&str], env: &[(&str, &Path)]) -> (Outcome, Value) {
+    verify_in(&std::env::temp_dir(), proxy, cache, args, env)
+}
+
+/// [`verify_with_env`] run from the directory `here`.
+fn verify_in(here: &Path, proxy: &str, cache: &Path, args: &[&str], env: &[(&str, &Path)]) -> (Outcome, Value) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut cmd = Command::new(reprove_bin());
-    let here = std::env::temp_dir();
-    goenv::base_env(&mut cmd, &here, &cache.join("unused-host-modcache"), &[("GOPROXY", proxy.to_string())]);
+    goenv::base_env(&mut cmd, here, &cache.join("unused-host-modcache"), &[("GOPROXY", proxy.to_string())]);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -1631,4 +1642,278 @@ fn recipe_exec_from_the_commit_is_refused_unless_allowed_and_recorded() {
     let alt_sha = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&alt));
     assert_eq!(doc["inputs"]["goMod"]["sha256"], alt_sha.as_str());
     assert_eq!(doc["recipe"]["exec"][0]["flag"], "-modfile", "{doc:#}");
+}
+
+/// `tests/fixtures/verify/evil` (a `-toolexec` wrapper that attacks the build
+/// output, see its source) built on the host from source, static, into `dir`.
+fn build_evil(dir: &Path) -> PathBuf {
+    let out = dir.join("evil");
+    let mut cmd = Command::new("go");
+    hermetic_go_env(&mut cmd)
+        .current_dir(support::repo_root().join("tests/fixtures/verify/evil"))
+        .env("CGO_ENABLED", "0")
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOWORK", "off")
+        .args(["build", "-trimpath", "-o"])
+        .arg(&out)
+        .arg(".");
+    run_ok(&mut cmd).unwrap_or_else(|e| panic!("building the attack tool: {e}"));
+    out
+}
+
+/// Commits `tools/evil` and `tools/mode` ("MODE MARKER": what the wrapper does
+/// once the linker runs) into the project; returns the commit.
+fn commit_attack(p: &Project, evil: &Path, mode: &str, marker: &str) -> String {
+    let tools = p.repo.join("tools");
+    fs::create_dir_all(&tools).unwrap_or_else(|e| panic!("{e}"));
+    if !tools.join("evil").exists() {
+        fs::copy(evil, tools.join("evil")).unwrap_or_else(|e| panic!("{e}"));
+    }
+    fs::write(tools.join("mode"), format!("{mode} {marker}\n")).unwrap_or_else(|e| panic!("{e}"));
+    git(&p.repo, &["add", "tools"]);
+    git(&p.repo, &["commit", "-q", "-m", &format!("tools: {mode}")]);
+    git(&p.repo, &["rev-parse", "HEAD"])
+}
+
+/// The pids of processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else { continue };
+        if cmdline.split(|b| *b == 0).any(|a| a == marker.as_bytes()) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn unique_marker(what: &str) -> String {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("reprove-evil-{what}-{}-{nanos}", std::process::id())
+}
+
+/// The race of issue 12: a commit whose build runs `tools/evil` (through the
+/// verifier's own `--env GOFLAGS=-toolexec=…`), which swaps the output for a
+/// symlink to `/proc/self/cwd/dist/hello` once `go build` closed it. On the
+/// host `/proc/self` is reprove, run from the directory of the reference: it
+/// read the reference itself as the rebuilt binary, and a backdoored
+/// `dist/hello` was "reproduced". Now the output is read only after the
+/// sandbox is gone, without following a symlink, and must be a regular file
+/// with one link: a symlink, a second hard link or a FIFO is verdict `error`,
+/// class `security`, code `output-tampered`, exit 3, on runc and bwrap; with
+/// `--attest` nothing is signed. No process of the attack outlives the run.
+#[test]
+fn a_build_that_swaps_its_output_gets_no_verdict_and_nothing_is_signed() {
+    let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
+    let toolchain = image(&registry);
+    let proxy = Server::start(Behavior::Serve(Serve::dir(&goenv::proxy_root())));
+    let p = Project::new();
+    let evil = build_evil(p.tmp.path());
+    fs::create_dir_all(p.path("dist")).unwrap_or_else(|e| panic!("{e}"));
+    // A backdoored release: not what the commit builds.
+    p.reference("dist/hello", "go", &["-ldflags=-X main.version=backdoored"]);
+    let cache = p.path("cache");
+    let repo = p.repo.display().to_string();
+    let keys = p.path("keys");
+    fs::create_dir_all(&keys).unwrap_or_else(|e| panic!("{e}"));
+    run_ok(Command::new(reprove_bin()).current_dir(&keys).env("COSIGN_PASSWORD", "pw").args([
+        "keygen",
+        "--output-key-prefix",
+        "k",
+    ]))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let key = keys.join("k.key").display().to_string();
+    let cases = [
+        ("runc", "symlink", true),
+        ("bwrap", "symlink", true),
+        ("runc", "hardlink", false),
+        ("bwrap", "hardlink", false),
+        ("runc", "fifo", false),
+        ("bwrap", "fifo", false),
+    ];
+    for (runtime, mode, attest) in cases {
+        let marker = unique_marker(mode);
+        let commit = commit_attack(&p, &evil, mode, &marker);
+        let att = p.path(&format!("attestations-{runtime}-{mode}"));
+        let att_s = att.display().to_string();
+        let mut args = vec![
+            "--source",
+            &repo,
+            "--rev",
+            &commit,
+            "--toolchain",
+            &toolchain,
+            "--from-reference",
+            "--ldflags=",
+            "--env",
+            "GOFLAGS=-toolexec=/src/tools/evil",
+            "--reference",
+            "dist/hello",
+            "--runtime",
+            runtime,
+        ];
+        if attest {
+            args.extend(["--attest", "--key", &key, "--out", &att_s]);
+        }
+        let pw = PathBuf::from("pw");
+        let (out, doc) = verify_in(p.tmp.path(), &proxy.url(), &cache, &args, &[("COSIGN_PASSWORD", &pw)]);
+        let case = format!("{runtime} {mode}");
+        assert_eq!(doc["verdict"], "error", "{case}: {doc:#}");
+        let err = &doc["error"];
+        assert_eq!(
+            (err["step"].as_str(), err["class"].as_str(), err["code"].as_str()),
+            (Some("build"), Some("security"), Some("output-tampered")),
+            "{case}: {doc:#}"
+        );
+        status(&out, &doc, 3);
+        assert!(doc["rebuilt"].is_null(), "{case}: {doc:#}");
+        if attest {
+            assert!(out.stderr_str().contains("nothing is attested"), "{case}: {}", out.stderr_str());
+            let written: Vec<_> = fs::read_dir(&att).into_iter().flatten().flatten().map(|e| e.path()).collect();
+            assert!(written.is_empty(), "{case}: attestations were written: {written:?}");
+        }
+        let left = processes_with(&marker);
+        assert!(left.is_empty(), "{case}: processes of the build outlived the run: {left:?}");
+    }
+}
+
+/// A commit whose build leaves a process behind when `go build` exits (the
+/// wrapper starts a sleeper in a session of its own that would write into
+/// `/out` 3 s later): the verdict is the same as without it, the late write
+/// never lands, and no process of the build is left on the host, on runc and bwrap.
+#[test]
+fn a_process_left_running_by_the_build_dies_with_the_sandbox() {
+    let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
+    let toolchain = image(&registry);
+    let proxy = Server::start(Behavior::Serve(Serve::dir(&goenv::proxy_root())));
+    let p = Project::new();
+    let evil = build_evil(p.tmp.path());
+    fs::create_dir_all(p.path("dist")).unwrap_or_else(|e| panic!("{e}"));
+    p.reference("dist/hello", "go", &[]);
+    let cache = p.path("cache");
+    let repo = p.repo.display().to_string();
+    for runtime in ["runc", "bwrap"] {
+        let mut verdicts = Vec::new();
+        for mode in ["none", "linger"] {
+            let marker = unique_marker(mode);
+            let commit = commit_attack(&p, &evil, mode, &marker);
+            let keep = p.path(&format!("kept-{runtime}-{mode}"));
+            let keep_s = keep.display().to_string();
+            let args = [
+                "--source",
+                &repo,
+                "--rev",
+                &commit,
+                "--toolchain",
+                &toolchain,
+                "--from-reference",
+                "--ldflags=",
+                "--env",
+                "GOFLAGS=-toolexec=/src/tools/evil",
+                "--reference",
+                "dist/hello",
+                "--runtime",
+                runtime,
+                "--keep",
+                &keep_s,
+            ];
+            let (out, doc) = verify_in(p.tmp.path(), &proxy.url(), &cache, &args, &[]);
+            let case = format!("{runtime} {mode}");
+            assert_eq!(out.status, Some(0), "{case}: {doc:#}\n{}", out.stderr_str());
+            assert_eq!(doc["verdict"], "reproduced", "{case}: {doc:#}");
+            verdicts.push((doc["verdict"].clone(), doc["rebuilt"]["sha256"].clone()));
+            assert!(processes_with(&marker).is_empty(), "{case}: a process of the build outlived the run");
+            // The kept binary is the one judged.
+            let kept_path = doc["rebuilt"]["path"].as_str().unwrap_or_default();
+            assert!(Path::new(kept_path).starts_with(&keep), "{case}: {doc:#}");
+            let kept = fs::read(kept_path).unwrap_or_else(|e| panic!("{case}: {kept_path}: {e}"));
+            assert_eq!(
+                Value::from(format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&kept))),
+                doc["rebuilt"]["sha256"],
+                "{case}"
+            );
+            if mode == "linger" {
+                std::thread::sleep(std::time::Duration::from_secs(4));
+                assert!(!keep.join(format!("out/late-{marker}")).exists(), "{case}: the sleeper wrote into /out");
+            }
+        }
+        assert_eq!(verdicts[0], verdicts[1], "{runtime}");
+    }
+}
+
+/// reprove killed with SIGKILL in the middle of a build (the build hangs in
+/// the linker): within a few seconds no process of the sandbox is left, on
+/// runc and bwrap; the run's work directory, runc's state and bundle and
+/// bwrap's cgroup stay behind, and `reprove toolchain gc` removes them.
+#[test]
+fn a_killed_verify_leaves_no_running_sandbox_and_gc_removes_what_it_left() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
+    let toolchain = image(&registry);
+    let proxy = Server::start(Behavior::Serve(Serve::dir(&goenv::proxy_root())));
+    let p = Project::new();
+    let evil = build_evil(p.tmp.path());
+    fs::create_dir_all(p.path("dist")).unwrap_or_else(|e| panic!("{e}"));
+    p.reference("dist/hello", "go", &[]);
+    let cache = p.path("cache");
+    let repo = p.repo.display().to_string();
+    let work_dirs = || -> Vec<String> {
+        fs::read_dir(cache.join("work"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let gc = || -> Value {
+        let out = run_ok(Command::new(reprove_bin()).args(["toolchain", "gc", "--json", "--cache-dir"]).arg(&cache))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+        schema::assert_valid("toolchain-gc.schema.json", &doc);
+        doc
+    };
+    for runtime in ["runc", "bwrap"] {
+        let marker = unique_marker("hang");
+        let commit = commit_attack(&p, &evil, "hang", &marker);
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cmd = Command::new(reprove_bin());
+        goenv::base_env(&mut cmd, p.tmp.path(), &cache.join("unused-host-modcache"), &[("GOPROXY", proxy.url())]);
+        cmd.arg("verify")
+            .args(["--source", &repo, "--rev", &commit, "--toolchain", &toolchain, "--from-reference", "--ldflags="])
+            .args(["--env", "GOFLAGS=-toolexec=/src/tools/evil", "--reference", "dist/hello", "--runtime", runtime])
+            .arg("--cache-dir")
+            .arg(&cache)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{e}"));
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while processes_with(&marker).is_empty() {
+            assert!(Instant::now() < deadline, "{runtime}: the build did not reach the linker");
+            assert!(child.try_wait().ok().flatten().is_none(), "{runtime}: reprove ended before the build hung");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // (gc waits for a live run's store lock, so it cannot run now; that a live run's
+        // work directory is kept is `rebuild::workdirs`' unit test.)
+        assert_eq!(work_dirs().len(), 1, "{runtime}");
+        child.kill().unwrap_or_else(|e| panic!("{e}"));
+        let _ = child.wait();
+        let killed = Instant::now();
+        while !processes_with(&marker).is_empty() && killed.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let left = processes_with(&marker);
+        assert!(left.is_empty(), "{runtime}: the sandbox outlived reprove by 5 s: {left:?}");
+        assert_eq!(work_dirs().len(), 1, "{runtime}: a killed run leaves its work directory");
+        let doc = gc();
+        assert_eq!(doc["removed_work_dirs"], 1, "{runtime}: {doc:#}");
+        assert!(doc["removed_sandboxes"].as_u64().is_some_and(|n| n >= 1), "{runtime}: {doc:#}");
+        assert!(work_dirs().is_empty(), "{runtime}: {:?}", work_dirs());
+        sandbox_support::assert_nothing_left(pid, &marker);
+    }
 }

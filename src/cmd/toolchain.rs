@@ -397,6 +397,14 @@ fn gc(args: GcArgs) -> CommandResult {
     let options =
         GcOptions { all: args.all, unused_for: Some(Duration::from_secs(args.unused_for_days.saturating_mul(86400))) };
     let report = store.gc(&options).map_err(fail)?;
+    // What killed runs left: their sandboxes and their work directories.
+    let sandboxes = verifier::sandbox::collect_leftovers();
+    let work_dirs = verifier::rebuild::workdirs::collect(store.dir()).map_err(|e| {
+        Failure::infrastructure(anyhow::anyhow!(
+            "removing the work directories of killed runs in {}: {e}",
+            store.dir().display()
+        ))
+    })?;
     if args.json {
         let doc = json!({
             "cache_dir": store.dir().display().to_string(),
@@ -405,6 +413,8 @@ fn gc(args: GcArgs) -> CommandResult {
             "kept_images": report.kept_images,
             "removed_build_caches": report.removed_build_caches,
             "kept_build_caches": report.kept_build_caches,
+            "removed_sandboxes": sandboxes.total(),
+            "removed_work_dirs": work_dirs,
         });
         println!("{doc:#}");
     } else {
@@ -419,6 +429,11 @@ fn gc(args: GcArgs) -> CommandResult {
             report.removed_build_caches,
             report.kept_build_caches,
             store.dir().display()
+        );
+        println!(
+            "left by killed runs: {} sandboxes removed (runc containers, engine containers, bundles, cgroups), {} work directories removed",
+            sandboxes.total(),
+            work_dirs
         );
     }
     Ok(Verdict::Positive)

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{sha256_hex, RebuildError, Request};
+use crate::confined::{self, ConfinedDir, ConfinedError};
 use crate::gomod::failure::{classify_output, Tool};
 use crate::recipe::{BuildVcs, Recipe};
 use crate::sandbox::{self, CancelToken, Job, JobConfig, Limits, Mount, Network, Status};
@@ -142,6 +143,8 @@ pub struct Built {
     pub path: PathBuf,
     /// The runtime that ran the build.
     pub runtime: String,
+    /// Its content, read once from the checked file (see [`read_output`]).
+    pub bytes: Vec<u8>,
 }
 
 fn tail(bytes: &[u8], max_lines: usize) -> String {
@@ -211,16 +214,119 @@ pub fn run(
             });
         }
     }
+    // The runner has returned: every process of the sandbox is gone (see
+    // `sandbox`'s module docs), so only reprove can write `out` now.
     let path = out.join(&plan.output_name);
-    if !path.is_file() {
-        return Err(RebuildError::NoOutput(path));
+    let bytes = read_output(out, &plan.output_name)?;
+    Ok(Built { path, runtime, bytes })
+}
+
+/// The largest build output reprove reads: far above any Go binary.
+pub const OUTPUT_LIMIT: u64 = 2 << 30;
+
+/// Reads the output `name` from `out` once: one name in the directory, not
+/// followed if a symlink, a regular file with a single link, at most
+/// [`OUTPUT_LIMIT`] bytes. Anything else is [`RebuildError::OutputTampered`].
+pub fn read_output(out: &Path, name: &str) -> Result<Vec<u8>, RebuildError> {
+    read_output_limited(out, name, OUTPUT_LIMIT)
+}
+
+fn read_output_limited(out: &Path, name: &str, limit: u64) -> Result<Vec<u8>, RebuildError> {
+    let path = out.join(name);
+    let tampered = |reason| RebuildError::OutputTampered { path: path.clone(), reason };
+    let dir = ConfinedDir::open(out).map_err(|e| match e {
+        ConfinedError::Io { source, .. } => RebuildError::io("open", out, source),
+        e => tampered(e),
+    })?;
+    let read = dir.open_single(name, limit).and_then(|file| confined::read_bounded(file, name, limit));
+    match read {
+        Ok(bytes) => Ok(bytes),
+        Err(ConfinedError::NotFound { .. }) => Err(RebuildError::NoOutput(path)),
+        Err(ConfinedError::Io { source, .. }) => Err(RebuildError::io("read", &path, source)),
+        Err(e) => Err(tampered(e)),
     }
-    Ok(Built { path, runtime })
+}
+
+/// With `--keep`: the kept binary is exactly the bytes that were judged,
+/// written to a new file and renamed over the output.
+pub fn keep_output(out: &Path, name: &str, bytes: &[u8]) -> Result<(), RebuildError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tmp = out.join(format!(".{name}.reprove-kept"));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o755)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&tmp)
+        .map_err(|e| RebuildError::io("create", &tmp, e))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| RebuildError::io("write", &tmp, e))?;
+    let path = out.join(name);
+    std::fs::rename(&tmp, &path).map_err(|e| RebuildError::io("rename into", &path, e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rebuild::Class;
+
+    fn out() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(t.path().join("reference"), b"the reference").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir(t.path().join("out")).unwrap_or_else(|e| panic!("{e}"));
+        t
+    }
+
+    fn tampered(r: Result<Vec<u8>, RebuildError>, what: &str) {
+        match r {
+            Err(e @ RebuildError::OutputTampered { .. }) => {
+                assert_eq!((e.class(), e.code().as_str()), (Class::Security, "output-tampered"), "{what}");
+                assert!(e.to_string().contains("tampered"), "{what}: {e}");
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_output_must_be_a_regular_single_linked_file_within_the_limit() {
+        let t = out();
+        let dir = t.path().join("out");
+        std::fs::write(dir.join("app"), b"\x7fELF built").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read_output(&dir, "app").ok(), Some(b"\x7fELF built".to_vec()));
+        tampered(read_output_limited(&dir, "app", 4), "too large");
+        std::fs::hard_link(dir.join("app"), dir.join("second")).unwrap_or_else(|e| panic!("{e}"));
+        tampered(read_output(&dir, "app"), "hard link");
+        std::os::unix::fs::symlink(t.path().join("reference"), dir.join("sym")).unwrap_or_else(|e| panic!("{e}"));
+        tampered(read_output(&dir, "sym"), "symlink");
+        let fifo = dir.join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let started = std::time::Instant::now();
+        tampered(read_output(&dir, "fifo"), "fifo");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        std::fs::create_dir(dir.join("d")).unwrap_or_else(|e| panic!("{e}"));
+        tampered(read_output(&dir, "d"), "directory");
+        assert!(matches!(read_output(&dir, "missing"), Err(RebuildError::NoOutput(_))));
+        // The output directory itself replaced by a symlink.
+        std::os::unix::fs::symlink(&dir, t.path().join("out-link")).unwrap_or_else(|e| panic!("{e}"));
+        tampered(read_output(&t.path().join("out-link"), "app"), "directory symlink");
+    }
+
+    #[test]
+    fn the_kept_binary_is_the_judged_bytes() {
+        let t = out();
+        let dir = t.path().join("out");
+        std::os::unix::fs::symlink(t.path().join("reference"), dir.join("app")).unwrap_or_else(|e| panic!("{e}"));
+        keep_output(&dir, "app", b"judged").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read_output(&dir, "app").ok(), Some(b"judged".to_vec()));
+        assert_eq!(std::fs::read(t.path().join("reference")).ok(), Some(b"the reference".to_vec()));
+    }
 
     /// Two sources with the same recipe and toolchain never share a build cache.
     #[test]

@@ -268,8 +268,7 @@ fn builds(
         build::run(&baseline_plan, &p.pulled, &p.src_dir, &p.modcache, &baseline_out, req, cancel)
     })?;
     run.report.tools.runtime = Some(baseline.runtime.clone());
-    let base_bytes =
-        std::fs::read(&baseline.path).map_err(|e| (Step::Build, RebuildError::io("read", &baseline.path, e)))?;
+    let base_bytes = baseline.bytes;
     let base_sha = super::sha256_hex(&base_bytes);
     out.baseline = Some(verify_v1::Artifact { sha256: base_sha.clone(), size: base_bytes.len() as u64, path: None });
     let baseline_finished = Instant::now();
@@ -313,7 +312,7 @@ fn builds(
             out.not_varied.push(format!("{}: {why}", v.name));
             continue;
         }
-        let bytes = std::fs::read(&built.path).map_err(|e| (Step::Build, RebuildError::io("read", &built.path, e)))?;
+        let bytes = built.bytes;
         let sha = super::sha256_hex(&bytes);
         let causes = if sha == base_sha {
             Vec::new()

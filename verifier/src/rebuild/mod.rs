@@ -44,6 +44,7 @@ pub mod gosum;
 pub mod judge;
 pub mod recipe;
 pub mod report;
+pub mod workdirs;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -345,6 +346,16 @@ pub enum RebuildError {
     /// The build succeeded but wrote no binary.
     #[error("go build wrote no binary at {0}")]
     NoOutput(PathBuf),
+    /// The build's output is not a regular file of its own (a symlink, a hard
+    /// link to another file, a FIFO, a device, a directory) or is too large:
+    /// something in the sandbox replaced what `go build` wrote.
+    #[error("the build output {path} was tampered with: {reason}; it was not read, and there is no verdict")]
+    OutputTampered {
+        /// The output file on the host.
+        path: PathBuf,
+        /// What it is instead of a regular single-linked file within the limit.
+        reason: crate::confined::ConfinedError,
+    },
     /// The `--keep` directory has content: nothing is written into it.
     #[error("--keep {0}: the directory is not empty; name a new or empty directory")]
     KeepNotEmpty(PathBuf),
@@ -422,7 +433,7 @@ impl RebuildError {
             RebuildError::Sandbox(e) if e.is_input() => Class::Input,
             RebuildError::Download(DownloadError::Cache { .. } | DownloadError::Setup(_)) => Class::Infrastructure,
             RebuildError::Download(_) => Class::Input,
-            RebuildError::Security { .. } => Class::Security,
+            RebuildError::Security { .. } | RebuildError::OutputTampered { .. } => Class::Security,
             RebuildError::Modules { failures } if failures.iter().any(|f| f.security) => Class::Security,
             RebuildError::Modules { failures } if failures.iter().all(|f| !f.code.is_infrastructure()) => Class::Input,
             RebuildError::BuildFailed { infrastructure: false, .. } => Class::Input,
@@ -469,6 +480,7 @@ impl RebuildError {
             RebuildError::BuildFailed { code: Code::Unknown, .. } => "build-failed".into(),
             RebuildError::BuildFailed { code, .. } => code.as_str().into(),
             RebuildError::NoOutput(_) => "build-failed".into(),
+            RebuildError::OutputTampered { .. } => "output-tampered".into(),
             RebuildError::KeepNotEmpty(_) => "keep-not-empty".into(),
             RebuildError::KeepNotDirectory(_) => "keep-not-directory".into(),
             RebuildError::Recipe(_) => "recipe".into(),
@@ -563,14 +575,18 @@ pub(crate) fn sha256_hex(data: &[u8]) -> String {
 /// The work directory: `--keep DIR`, or a temporary directory below the cache.
 enum WorkDir {
     Kept(PathBuf),
-    Temp(tempfile::TempDir),
+    /// Below the cache, with the lock that tells `toolchain gc` the run lives (`workdirs`).
+    Temp {
+        dir: tempfile::TempDir,
+        _lock: std::fs::File,
+    },
 }
 
 impl WorkDir {
     fn path(&self) -> &Path {
         match self {
             WorkDir::Kept(p) => p,
-            WorkDir::Temp(t) => t.path(),
+            WorkDir::Temp { dir, .. } => dir.path(),
         }
     }
 
@@ -599,7 +615,8 @@ impl WorkDir {
             .prefix("verify-")
             .tempdir_in(&parent)
             .map_err(|e| RebuildError::io("create a directory in", &parent, e))?;
-        Ok(WorkDir::Temp(t))
+        let lock = workdirs::lock(t.path()).map_err(|e| RebuildError::io("lock", t.path(), e))?;
+        Ok(WorkDir::Temp { dir: t, _lock: lock })
     }
 }
 
@@ -1030,13 +1047,17 @@ fn pipeline(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, Rebuil
     let rebuilt = run.step(Step::Build, |run| {
         std::fs::create_dir_all(&out_dir).map_err(|e| RebuildError::io("create", &out_dir, e))?;
         let built = build::run(&plan, &pulled, &src_dir, &modcache, &out_dir, req, cancel)?;
+        if req.keep.is_some() {
+            build::keep_output(&out_dir, &plan.output_name, &built.bytes)?;
+        }
         run.report.tools.runtime = Some(built.runtime.clone());
         Ok(built)
     })?;
 
     // 7. Compare.
     run.step(Step::Compare, |run| {
-        let data = std::fs::read(&rebuilt.path).map_err(|e| RebuildError::io("read", &rebuilt.path, e))?;
+        // The bytes read once from the checked descriptor, after the sandbox was gone.
+        let data = rebuilt.bytes;
         let sha = sha256_hex(&data);
         run.report.rebuilt = Some(v1::Artifact {
             sha256: sha.clone(),

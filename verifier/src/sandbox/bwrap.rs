@@ -25,7 +25,7 @@
 
 use std::ffi::OsString;
 use std::io::Read;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::Command;
@@ -39,6 +39,7 @@ use super::cgroups::PidsCgroup;
 use super::job::TopEntry;
 use super::process::{self, Waited};
 use super::runc::nofile_limit;
+use super::seccomp;
 use super::{unique_id, CancelToken, Error, Job, Network, Outcome, Runner, Runtime, Status};
 
 /// Moves the shell into the pids cgroup (`$1` is its `cgroup.procs`), then execs the rest.
@@ -166,7 +167,7 @@ fn stop(child: &mut process::Child, grace: Duration, cgroup: Option<&PidsCgroup>
     if child.wait_for(Duration::from_secs(10))?.is_none() {
         child.kill()?;
     }
-    process::wait_gone(&killed, Duration::from_secs(10));
+    let _ = process::wait_gone(&killed, Duration::from_secs(10));
     Ok(())
 }
 
@@ -263,6 +264,19 @@ impl Runner for Bwrap {
                 Command::new(&bwrap)
             }
         };
+        // The seccomp filter, inherited by prlimit and bwrap (no CLOEXEC); ours
+        // is closed once bwrap has started.
+        let seccomp =
+            seccomp::inheritable_program().map_err(|e| Error::io("create the seccomp filter for", &bwrap, e))?;
+        match &seccomp {
+            Some(fd) => {
+                cmd.arg("--seccomp").arg(fd.as_raw_fd().to_string());
+            }
+            None => notes.push(format!(
+                "bwrap: no seccomp filter: reprove has no system call table for {}",
+                std::env::consts::ARCH
+            )),
+        }
         cmd.args(build_args(job));
         if let Some((cg, sh)) = &cgroup {
             let mut wrapped = Command::new(sh);
@@ -278,6 +292,7 @@ impl Runner for Bwrap {
         cmd.stdin(OwnedFd::from(theirs));
         let mut child = process::spawn(&mut cmd, job.limits().output_cap, job.echo())?;
         drop(cmd); // Closes our copy of bwrap's end, so the status stream ends when bwrap does.
+        drop(seccomp);
 
         let (tx, status_rx) = mpsc::channel();
         thread::spawn(move || {
@@ -320,7 +335,13 @@ impl Runner for Bwrap {
         // namespace before the init is gone. Wait for that, so that nothing of
         // the sandbox runs when this returns.
         if let Some(init) = child_pid(&status_text) {
-            process::wait_gone(&[init], Duration::from_secs(10));
+            if !process::wait_gone(&[init], Duration::from_secs(10)).is_empty() {
+                return Err(Error::Cleanup {
+                    runtime: Runtime::Bwrap,
+                    id: format!("pid {init}"),
+                    message: "the sandbox's init is still running 10 s after bwrap exited".into(),
+                });
+            }
         }
         if let Some(mut cg) = cgroup {
             cg.remove().map_err(|message| Error::Cleanup {

@@ -261,6 +261,23 @@ impl PidsCgroup {
     }
 }
 
+/// Removes the pids cgroups of reprove's bwrap sandboxes (`reprove-<pid>-…`)
+/// whose names `dead` accepts, killing what is left in them; returns how many.
+pub(crate) fn collect_stale(dead: &dyn Fn(&str) -> bool) -> usize {
+    let Some(parent) = Layout::host().controller_dir("pids") else { return 0 };
+    let mut removed = 0;
+    for entry in fs::read_dir(&parent).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("reprove-") && dead(&name) && entry.path().join("pids.max").is_file() {
+            let mut cg = PidsCgroup { dir: entry.path(), removed: false };
+            if cg.remove().is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
 impl Drop for PidsCgroup {
     fn drop(&mut self) {
         let _ = self.remove();

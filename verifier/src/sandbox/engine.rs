@@ -164,6 +164,29 @@ impl Engine {
     }
 }
 
+/// Removes podman and docker containers (`reprove-<pid>-…`) whose names
+/// `dead` accepts, where the engine is installed and answers; returns how many.
+pub(crate) fn collect_stale(dead: &dyn Fn(&str) -> bool) -> usize {
+    let mut removed = 0;
+    for runtime in [Runtime::Podman, Runtime::Docker] {
+        let Ok(bin) = Engine::new(runtime).binary() else { continue };
+        let listed = run_helper(
+            Command::new(&bin).args(["ps", "--all", "--format", "{{.Names}}", "--filter", "name=^reprove-"]),
+            HELPER_TIMEOUT,
+        );
+        let Ok(listed) = listed else { continue };
+        if !listed.success() {
+            continue;
+        }
+        for name in listed.stdout.lines().map(str::trim).filter(|n| n.starts_with("reprove-") && dead(n)) {
+            if run_helper(Command::new(&bin).args(["rm", "--force", name]), HELPER_TIMEOUT).is_ok_and(|o| o.success()) {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
 /// The `RLIMIT_NPROC` podman's containers get: the host's hard limit, at
 /// most `kernel.pid_max` (podman's monitor runs with no more than that).
 fn nproc_limit() -> u64 {

@@ -32,7 +32,9 @@
 //!   `--share-net` for host networking), `--die-with-parent`,
 //!   `--new-session`, `--cap-drop ALL`, `--clearenv`, fresh `/proc` (with
 //!   runc's read-only and masked paths: `/proc/sys`, `/proc/sysrq-trigger`…),
-//!   `/dev` and tmpfs `/tmp`, and `--remount-ro /` last; rlimits through
+//!   `/dev` and tmpfs `/tmp`, and `--remount-ro /` last; the same seccomp
+//!   denials as runc, as a BPF program generated in `seccomp` (`--seccomp
+//!   FD`); rlimits through
 //!   util-linux's `prlimit` (`NOFILE`, `CORE=0`, `DATA` for memory); the
 //!   process count by a pids cgroup of its own as root, `RLIMIT_NPROC` rootless.
 //! - **podman** and **docker**: their CLIs, where an engine answers; podman
@@ -53,6 +55,38 @@
 //! cgroup, state), engine containers removed, and the bundle directory
 //! removed. Mounts live only in the sandbox's mount namespace and disappear
 //! with it. Nothing is left running; the tests check `/proc` for it.
+//!
+//! **Guarantee:** [`Runner::run`] returns only after every process of the
+//! sandbox is gone, so that what the command wrote into a mount (the build
+//! output) can be read by the caller alone. Every backend runs the command in
+//! a pid namespace of its own, and the kernel kills every process of a pid
+//! namespace, and waits for them, before the namespace's init is reaped:
+//! - runc: `runc run` returns once it has reaped the container's init (its
+//!   child). As root runc is itself the init of a pid namespace of its own
+//!   (below), so its exit is the end of both namespaces; otherwise the run
+//!   waits until the init (`--pid-file`) is gone, and fails with
+//!   [`Error::Cleanup`] if it is not.
+//! - bwrap: `--unshare-pid --die-with-parent`; bwrap exits as soon as its
+//!   init reports the command's status, so the run waits until that init
+//!   (`child-pid` on the status descriptor) is gone, else [`Error::Cleanup`];
+//!   as root, the pids cgroup is emptied and removed too.
+//! - podman and docker: the container's init is the command's parent;
+//!   `--rm`, then `rm --force`, and the run fails unless the engine no longer
+//!   lists the container (the engine removes its cgroup only when empty).
+//!
+//! **A killed reprove** (SIGKILL, which nothing can catch) leaves no running
+//! sandbox with runc as root and with bwrap: runc runs under util-linux's
+//! `setpriv --pdeathsig KILL unshare --pid --fork --mount-proc
+//! --kill-child=KILL`, so the kernel kills it, and with it its pid namespace
+//! and the container's, when reprove's spawning thread (which waits for the
+//! run) dies; bwrap's init has `--die-with-parent`. Rootless runc dies with
+//! reprove (`setpriv`) but its container keeps running (`unshare --pid` would
+//! need a user namespace in which runc would no longer run rootless); podman
+//! and docker containers keep running too (killing their CLI stops nothing).
+//! What a killed run leaves — runc containers, state, cgroups and bundles,
+//! engine containers, bwrap's pids cgroups, all named `reprove-<pid>-…` — is
+//! removed by [`collect_leftovers`] (`reprove toolchain gc`), and runc's by
+//! the next runc run, once `<pid>` no longer exists.
 
 mod bwrap;
 mod cgroups;
@@ -60,6 +94,7 @@ mod engine;
 mod job;
 mod process;
 mod runc;
+mod seccomp;
 mod units;
 
 use std::collections::HashMap;
@@ -371,6 +406,55 @@ pub fn run_host(cmd: &mut std::process::Command, timeout: Duration, output_cap: 
     };
     let (stdout, stderr, _) = child.output();
     Ok(HostOutput { status, stdout, stderr })
+}
+
+/// What [`collect_leftovers`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leftovers {
+    /// runc containers deleted (processes, cgroup, state).
+    pub runc_containers: usize,
+    /// podman and docker containers removed.
+    pub engine_containers: usize,
+    /// Bundle and engine working directories removed from the temporary directory.
+    pub directories: usize,
+    /// bwrap's pids cgroups removed.
+    pub cgroups: usize,
+}
+
+impl Leftovers {
+    /// How many things were removed in all.
+    pub fn total(&self) -> usize {
+        self.runc_containers + self.engine_containers + self.directories + self.cgroups
+    }
+}
+
+/// Removes what sandboxes of reprove processes that are gone (killed with
+/// SIGKILL) left behind: runc containers and their state and cgroups, podman
+/// and docker containers, bundle directories, bwrap's pids cgroups. Every
+/// name starts with `reprove-<pid>-`; only those whose process no longer
+/// exists are touched, never those of a live run.
+pub fn collect_leftovers() -> Leftovers {
+    let dead = |name: &str| {
+        name.strip_prefix("reprove-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+            .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+    };
+    let mut left = Leftovers { runc_containers: runc::Runc::new().collect_stale_all(), ..Leftovers::default() };
+    for entry in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = name.contains("-bundle-") || name.contains("-cwd-");
+        if ours
+            && dead(&name)
+            && entry.file_type().is_ok_and(|t| t.is_dir())
+            && std::fs::remove_dir_all(entry.path()).is_ok()
+        {
+            left.directories += 1;
+        }
+    }
+    left.cgroups = cgroups::collect_stale(&dead);
+    left.engine_containers = engine::collect_stale(&dead);
+    left
 }
 
 /// A unique name for a container or bundle: `reprove-<pid>-<n>-<nanos>`.

@@ -220,17 +220,24 @@ pub(crate) fn descendants(root: u32) -> Vec<u32> {
 /// Waits (at most `timeout`) until each of `pids` has exited: gone from
 /// `/proc`, or a zombie. SIGKILL is delivered asynchronously; this is what
 /// makes "nothing is left running" true when a run returns.
-pub(crate) fn wait_gone(pids: &[u32], timeout: Duration) {
+/// Returns the pids still running when `timeout` passed (empty: all gone).
+pub(crate) fn wait_gone(pids: &[u32], timeout: Duration) -> Vec<u32> {
     let deadline = Instant::now() + timeout;
-    let alive = |pid: &u32| {
-        fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| s.rfind(')').map(|i| s[i + 1..].trim_start().starts_with('Z')))
-            .is_some_and(|zombie| !zombie)
-    };
-    while pids.iter().any(alive) && Instant::now() < deadline {
+    loop {
+        let alive: Vec<u32> = pids.iter().copied().filter(|p| is_running(*p)).collect();
+        if alive.is_empty() || Instant::now() >= deadline {
+            return alive;
+        }
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Whether `pid` exists and is not a zombie.
+pub(crate) fn is_running(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rfind(')').map(|i| s[i + 1..].trim_start().starts_with('Z')))
+        .is_some_and(|zombie| !zombie)
 }
 
 /// The parent pid from `/proc/PID/stat` (the field after the parenthesised name).

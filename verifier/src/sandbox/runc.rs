@@ -65,9 +65,16 @@ impl Runc {
         cmd
     }
 
-    /// Deletes containers whose reprove process is gone (it was SIGKILLed).
-    fn collect_stale(&self, binary: &Path) {
-        let Ok(entries) = fs::read_dir(&self.state_root) else { return };
+    /// [`Runc::collect_stale`] when runc is installed; how many were deleted.
+    pub(crate) fn collect_stale_all(&self) -> usize {
+        self.binary().map(|b| self.collect_stale(&b)).unwrap_or(0)
+    }
+
+    /// Deletes containers whose reprove process is gone (it was SIGKILLed):
+    /// processes, cgroup and state; returns how many.
+    fn collect_stale(&self, binary: &Path) -> usize {
+        let mut deleted = 0;
+        let Ok(entries) = fs::read_dir(&self.state_root) else { return 0 };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let Some(pid) =
@@ -77,12 +84,23 @@ impl Runc {
             };
             if !Path::new(&format!("/proc/{pid}")).exists() {
                 let _ = run_helper(self.runc(binary).args(["delete", "--force", &name]), HELPER_TIMEOUT);
+                if !entry.path().exists() {
+                    deleted += 1;
+                }
             }
         }
+        deleted
     }
 
     /// SIGTERM to every process of the container, SIGKILL after `grace`.
-    fn stop(&self, binary: &Path, id: &str, child: &mut process::Child, grace: Duration) -> Result<(), Error> {
+    fn stop(
+        &self,
+        binary: &Path,
+        id: &str,
+        child: &mut process::Child,
+        grace: Duration,
+        wrapped: bool,
+    ) -> Result<(), Error> {
         let term = run_helper(self.runc(binary).args(["kill", "--all", id, "TERM"]), HELPER_TIMEOUT)?;
         if !term.success() {
             // Without cgroups runc cannot list the container's processes: signal them from here.
@@ -94,7 +112,11 @@ impl Runc {
             return Ok(());
         }
         // SIGKILL to the container's init ends its pid namespace, and with it every process in it.
-        let _ = run_helper(self.runc(binary).args(["kill", id, "KILL"]), HELPER_TIMEOUT)?;
+        // Wrapped, runc's state holds the init's pid in runc's own namespace, which means
+        // nothing here: the SIGKILL to runc below, the init of that namespace, ends both.
+        if !wrapped {
+            let _ = run_helper(self.runc(binary).args(["kill", id, "KILL"]), HELPER_TIMEOUT)?;
+        }
         let _ = run_helper(self.runc(binary).args(["kill", "--all", id, "KILL"]), HELPER_TIMEOUT)?;
         let killed = process::descendants(child.pid());
         for pid in &killed {
@@ -103,7 +125,7 @@ impl Runc {
         if child.wait_for(Duration::from_secs(10))?.is_none() {
             child.kill()?;
         }
-        process::wait_gone(&killed, Duration::from_secs(10));
+        let _ = process::wait_gone(&killed, Duration::from_secs(10));
         Ok(())
     }
 }
@@ -153,7 +175,7 @@ impl Runner for Runc {
 
         fs::create_dir_all(&self.state_root)
             .map_err(|e| Error::io("create runc state directory", &self.state_root, e))?;
-        self.collect_stale(&binary);
+        let _ = self.collect_stale(&binary);
 
         let id = unique_id();
         let bundle = tempfile::Builder::new()
@@ -167,13 +189,20 @@ impl Runner for Runc {
         spec.save(&config).map_err(|e| Error::io("write", &config, std::io::Error::other(e.to_string())))?;
         let log = bundle.path().join("runc.log");
 
-        let mut cmd = self.runc(&binary);
-        cmd.arg("--log").arg(&log).args(["--log-format", "json"]);
+        let mut runc_args: Vec<std::ffi::OsString> = vec!["--root".into(), self.state_root.clone().into()];
+        runc_args.extend(["--log".into(), log.clone().into_os_string(), "--log-format".into(), "json".into()]);
         if !rootless && !use_cgroups {
             // As root with unusable cgroups: make runc ignore cgroup permission errors.
-            cmd.args(["--rootless", "true"]);
+            runc_args.extend(["--rootless".into(), "true".into()]);
         }
-        cmd.arg("run").arg("--bundle").arg(bundle.path()).arg(&id).stdin(Stdio::null());
+        let pid_file = bundle.path().join("init.pid");
+        runc_args.extend(["run".into(), "--pid-file".into(), pid_file.clone().into_os_string()]);
+        runc_args.extend(["--bundle".into(), bundle.path().as_os_str().to_owned(), id.clone().into()]);
+        let (mut cmd, wrapped) = lifeline(&binary, runc_args, rootless, &mut notes);
+        cmd.stdin(Stdio::null());
+        // The calling thread waits for the run: the parent-death signal, which
+        // fires when the thread that spawned the child exits, fires only when
+        // reprove itself dies.
         let mut child = process::spawn(&mut cmd, job.limits().output_cap, job.echo())?;
 
         let waited = child.wait_until(started + job.limits().timeout, cancel);
@@ -184,10 +213,10 @@ impl Runner for Runc {
                 _ => Status::Signaled(0),
             }),
             Ok(Waited::TimedOut) => {
-                self.stop(&binary, &id, &mut child, job.limits().kill_grace).map(|()| Status::TimedOut)
+                self.stop(&binary, &id, &mut child, job.limits().kill_grace, wrapped).map(|()| Status::TimedOut)
             }
             Ok(Waited::Cancelled) => {
-                self.stop(&binary, &id, &mut child, job.limits().kill_grace).map(|()| Status::Cancelled)
+                self.stop(&binary, &id, &mut child, job.limits().kill_grace, wrapped).map(|()| Status::Cancelled)
             }
             Err(e) => Err(e),
         };
@@ -206,6 +235,24 @@ impl Runner for Runc {
                     id,
                     message: format!("runc delete --force: {}", deleted.message()),
                 });
+            }
+        }
+        // Nothing of the container may run when this returns. Wrapped: runc
+        // was the init of its own pid namespace, and the kernel kills and
+        // reaps everything in a pid namespace before its init is reaped.
+        // Otherwise: the container's init (runc's child, the init of the
+        // container's pid namespace) must be gone, which takes the rest of
+        // the container's processes with it.
+        if !wrapped {
+            let init = fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse::<u32>().ok());
+            if let Some(init) = init {
+                if !process::wait_gone(&[init], Duration::from_secs(10)).is_empty() {
+                    return Err(Error::Cleanup {
+                        runtime: Runtime::Runc,
+                        id,
+                        message: format!("the container's init (pid {init}) is still running after runc exited"),
+                    });
+                }
             }
         }
         let (stdout, stderr, closed) = child.output();
@@ -227,6 +274,64 @@ impl Runner for Runc {
             }
         }
         Ok(Outcome { runtime: Runtime::Runc, status, stdout, stderr, duration: started.elapsed(), notes })
+    }
+}
+
+/// The command that runs runc so that the container dies with reprove.
+///
+/// `setpriv --pdeathsig KILL` (util-linux) makes the kernel SIGKILL the
+/// wrapper when reprove dies. As root, the wrapper is `unshare --pid --fork
+/// --mount-proc --kill-child=KILL`: runc becomes the init of a pid namespace
+/// of its own, the container's namespace nested below it, and is SIGKILLed
+/// when the wrapper dies; the kernel then kills every process of both
+/// namespaces. Rootless, `unshare --pid` would need a user namespace in which
+/// runc no longer runs rootless, so only runc itself dies with reprove; its
+/// container is stopped and deleted by `reprove toolchain gc` or the next
+/// run (the note says so). Returns whether runc runs in a pid namespace of its
+/// own. Without setpriv or unshare (not util-linux), runc runs bare, and the
+/// note says what that means.
+fn lifeline(
+    runc: &Path,
+    runc_args: Vec<std::ffi::OsString>,
+    rootless: bool,
+    notes: &mut Vec<String>,
+) -> (Command, bool) {
+    let setpriv = process::find_program("setpriv");
+    let unshare = process::find_program("unshare");
+    match (setpriv, unshare) {
+        (Some(setpriv), Some(unshare)) if !rootless => {
+            let mut cmd = Command::new(setpriv);
+            cmd.args(["--pdeathsig", "KILL", "--"])
+                .arg(unshare)
+                .args(["--pid", "--fork", "--mount-proc", "--kill-child=KILL", "--"])
+                .arg(runc)
+                .args(runc_args);
+            (cmd, true)
+        }
+        (Some(setpriv), _) => {
+            if rootless {
+                notes.push(
+                    "runc: rootless: runc dies with reprove, but a container whose reprove was killed keeps \
+                     running until `reprove toolchain gc` or the next run deletes it"
+                        .into(),
+                );
+            } else {
+                notes.push("runc: util-linux's unshare is not on PATH: a container outlives a killed reprove".into());
+            }
+            let mut cmd = Command::new(setpriv);
+            cmd.args(["--pdeathsig", "KILL", "--"]).arg(runc).args(runc_args);
+            (cmd, false)
+        }
+        (None, _) => {
+            notes.push(
+                "runc: util-linux's setpriv is not on PATH: a container outlives a killed reprove until \
+                 `reprove toolchain gc` or the next run deletes it"
+                    .into(),
+            );
+            let mut cmd = Command::new(runc);
+            cmd.args(runc_args);
+            (cmd, false)
+        }
     }
 }
 
