@@ -1,12 +1,15 @@
 //! The `build` step: `go build` with the recipe, in the sandbox.
 //!
 //! Mounts: the exported source at `/src` (read-only), the verified module
-//! cache at `/gomodcache` (read-only), a Go build cache at `/gocache` keyed by
-//! the toolchain digest, the recipe and the source's Git tree id (so a
-//! different recipe, toolchain or source never reuses another's objects: the
-//! cache is writable by the build, and a build that runs code, `-toolexec` or
-//! a generator, could plant entries that another source's build would link),
-//! and the output directory at `/out`.
+//! cache at `/gocache` keyed by the toolchain digest and the recipe, and by
+//! the source's Git tree id too when the recipe makes the build run programs
+//! it names (`recipe::exec`: `-toolexec`, `$CC`…). The cache is writable by
+//! the build: a build that runs code of its own choosing could plant entries
+//! that another source's build would link, so such a build gets a cache of its
+//! own. Without such values only the pinned toolchain writes the cache, and
+//! it writes an entry only under the action id of its inputs, so sources can
+//! share it (a warm verify of a new commit: 5 s, against a cold build's
+//! 160 s, BENCHMARKS.md j). The output directory is at `/out`.
 //! Environment: the image's, then the recipe's (GOOS, GOARCH, CGO_ENABLED,
 //! GOAMD64…), then the pipeline's, which always wins: `GOTOOLCHAIN=local`,
 //! `GOPROXY=off`, `GOSUMDB=off`, `GOFLAGS=-mod=readonly` (unless the recipe
@@ -58,7 +61,8 @@ pub struct Plan {
 /// Plans the build of `recipe` in `image`; `go_work`: the workspace's go.work
 /// relative to the source root, when the build uses one (`GOWORK` points at it
 /// in the sandbox), else `GOWORK=off`; `source_tree`: the Git tree id of the
-/// source built, part of the build cache's key.
+/// source built, part of the build cache's key when the recipe makes the
+/// build run programs it names (`recipe.exec`).
 pub fn plan(
     recipe: &Recipe,
     image: &PulledImage,
@@ -108,7 +112,7 @@ pub fn plan(
             env.insert(k.to_string(), v.to_string());
         }
     }
-    let gocache = cache_dir.join("gocache").join(cache_key(toolchain, &go_args, &env, source_tree));
+    let gocache = cache_dir.join("gocache").join(cache_key(toolchain, &go_args, &env, isolation(recipe, source_tree)));
     Plan {
         go_args,
         env,
@@ -121,10 +125,25 @@ pub fn plan(
     }
 }
 
+/// The source tree that keys the build cache of `recipe`: only a recipe that
+/// makes the build run programs it names gets a cache of its own.
+fn isolation<'a>(recipe: &Recipe, source_tree: &'a str) -> Option<&'a str> {
+    (!recipe.exec.is_empty()).then_some(source_tree)
+}
+
 /// The name of the Go build cache directory of a build: toolchain, `go`
-/// arguments, environment and source tree, hashed.
-fn cache_key(toolchain: &PinnedImage, go_args: &[String], env: &BTreeMap<String, String>, tree: &str) -> String {
-    let key_material = format!("{}\n{}\n{:?}\ntree {tree}", toolchain.digest(), go_args.join("\0"), env);
+/// arguments, environment and, for a build that runs programs the recipe
+/// names, the source tree, hashed.
+fn cache_key(
+    toolchain: &PinnedImage,
+    go_args: &[String],
+    env: &BTreeMap<String, String>,
+    tree: Option<&str>,
+) -> String {
+    let mut key_material = format!("{}\n{}\n{:?}", toolchain.digest(), go_args.join("\0"), env);
+    if let Some(tree) = tree {
+        key_material.push_str(&format!("\ntree {tree}"));
+    }
     sha256_hex(key_material.as_bytes())[..32].to_string()
 }
 
@@ -338,14 +357,52 @@ mod tests {
         let args = Recipe::new(".", "linux", "amd64").go_build_args("/out/main");
         let env = BTreeMap::from([("GOFLAGS".to_string(), "-toolexec=/src/tools/wrap".to_string())]);
         let (a, b) = ("1".repeat(40), "2".repeat(40));
-        let key = |tree: &str| cache_key(&toolchain, &args, &env, tree);
+        let key = |tree: &str| cache_key(&toolchain, &args, &env, Some(tree));
         assert_ne!(key(&a), key(&b));
+        assert_ne!(cache_key(&toolchain, &args, &env, None), key(&a));
         assert_eq!(key(&a), key(&a));
         assert_eq!(key(&a).len(), 32);
         let other: PinnedImage = match format!("127.0.0.1:5000/go:1@sha256:{}", "b".repeat(64)).parse() {
             Ok(t) => t,
             Err(e) => panic!("{e}"),
         };
-        assert_ne!(cache_key(&other, &args, &env, &a), key(&a));
+        assert_ne!(cache_key(&other, &args, &env, Some(&a)), key(&a));
+    }
+
+    /// Only a recipe that runs programs it names isolates its cache by source.
+    #[test]
+    fn only_builds_that_run_what_the_recipe_names_get_a_cache_of_their_own() {
+        let r = crate::recipe::merge(&[crate::recipe::Partial {
+            env: [(
+                "GOFLAGS".to_string(),
+                crate::recipe::Sourced::new("-trimpath".into(), crate::recipe::Origin::Flag),
+            )]
+            .into(),
+            ..crate::recipe::Partial::default()
+        }]);
+        assert!(r.exec.is_empty());
+        let with_exec = crate::recipe::merge(&[crate::recipe::Partial {
+            env: [(
+                "GOFLAGS".to_string(),
+                crate::recipe::Sourced::new("-toolexec=/src/w".into(), crate::recipe::Origin::Flag),
+            )]
+            .into(),
+            ..crate::recipe::Partial::default()
+        }]);
+        assert_eq!(with_exec.exec.len(), 1);
+        let key = |r: &Recipe, tree: &str| {
+            let go_args = r.go_build_args("/out/main");
+            let env: BTreeMap<String, String> = r.build_env().into_iter().collect();
+            cache_key(&toolchain_for_test(), &go_args, &env, isolation(r, tree))
+        };
+        assert_eq!(key(&r, "1"), key(&r, "2"), "no program named: shared");
+        assert_ne!(key(&with_exec, "1"), key(&with_exec, "2"), "a program named: per source");
+    }
+
+    fn toolchain_for_test() -> PinnedImage {
+        match format!("127.0.0.1:5000/go:1@sha256:{}", "a".repeat(64)).parse() {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        }
     }
 }

@@ -166,7 +166,10 @@ pub fn check_modfile(dir: &Path, go_mod: &str) -> Result<Checked, RebuildError> 
         Ok(d) => d,
         Err(e) if e.is_not_found() && go_mod == "go.mod" => return Err(no_root_go_mod()),
         Err(e) if e.is_not_found() => {
-            return Err(RebuildError::GoMod(format!("-modfile={}: the commit has no such file", confined::excerpt(go_mod))))
+            return Err(RebuildError::GoMod(format!(
+                "-modfile={}: the commit has no such file",
+                confined::excerpt(go_mod)
+            )))
         }
         Err(e) => return Err(refused(e)),
     };

@@ -21,8 +21,75 @@ use serde::{Deserialize, Serialize};
 use super::{Origin, Recipe};
 
 /// The go flags whose value names something the build runs or reads instead
-/// of the tree, without the leading dash.
-pub const EXEC_FLAGS: &[&str] = &["toolexec", "exec", "overlay", "modfile"];
+/// of the tree, without the leading dash: `-compiler` picks gccgo and
+/// `-gccgoflags` passes it anything, as `-extld`/`-extldflags` do for the
+/// external linker ([`LINKER_FLAGS`], inside `-ldflags`).
+pub const EXEC_FLAGS: &[&str] = &["toolexec", "exec", "overlay", "modfile", "compiler", "gccgoflags"];
+
+/// Linker flags (in `-ldflags`) that name a program to run, or pass the
+/// external linker options that can load one (`-fplugin`, `-B`…).
+pub const LINKER_FLAGS: &[&str] = &["extld", "extldflags"];
+
+/// Environment variables a recipe may set that no tool of the build reads to
+/// find a program, a plugin or a library to load: the target, the language and
+/// module settings (which the pipeline's own values override where it matters),
+/// and `CGO_*FLAGS`, whose words are checked ([`RUNNING_CC_FLAGS`]). Any other
+/// variable (`CC`, `PATH`, `GOROOT`, `GOCACHEPROG`, `COMPILER_PATH`, `LD_PRELOAD`,
+/// `CGO_*_ALLOW`, `GIT_*`…) may make the build run what it names.
+pub const SAFE_ENV: &[&str] = &[
+    "GOOS",
+    "GOARCH",
+    "GOAMD64",
+    "GOARM",
+    "GOARM64",
+    "GO386",
+    "GOMIPS",
+    "GOMIPS64",
+    "GOPPC64",
+    "GORISCV64",
+    "GOWASM",
+    "GOEXPERIMENT",
+    "GODEBUG",
+    "GOFIPS140",
+    "CGO_ENABLED",
+    "GOWORK",
+    "GO111MODULE",
+    "GOFLAGS",
+    "GOTOOLCHAIN",
+    "GOPROXY",
+    "GOSUMDB",
+    "GONOSUMDB",
+    "GONOPROXY",
+    "GOPRIVATE",
+    "GOINSECURE",
+    "GOVCS",
+    "GOENV",
+    "GOTELEMETRY",
+    "TZ",
+    "LANG",
+    "LC_ALL",
+    "SOURCE_DATE_EPOCH",
+];
+
+/// The `CGO_*FLAGS` variables: go checks `#cgo` directives against a list of
+/// safe compiler flags, but not these.
+pub const CGO_FLAG_ENV: &[&str] = &["CGO_CFLAGS", "CGO_CPPFLAGS", "CGO_CXXFLAGS", "CGO_FFLAGS", "CGO_LDFLAGS"];
+
+/// C compiler and linker options that load or run a program or plugin of
+/// their own choosing (by prefix).
+pub const RUNNING_CC_FLAGS: &[&str] = &[
+    "-fplugin",
+    "-B",
+    "-wrapper",
+    "-specs",
+    "--specs",
+    "-Wl,-plugin",
+    "-Wl,--plugin",
+    "-Xlinker",
+    "-fuse-ld",
+    "--ld-path",
+    "-iplugindir",
+];
 
 /// One such value in a recipe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,16 +105,19 @@ pub struct ExecValue {
 }
 
 impl ExecValue {
-    /// Whether the commit's own files chose it (`reprove.toml`, `.goreleaser.yaml`).
+    /// Whether the party under test chose it: the commit's own files
+    /// (`reprove.toml`, `.goreleaser.yaml`), or the reference's build info
+    /// (`--from-reference`), which the same party published.
     pub fn from_commit(&self) -> bool {
-        matches!(self.origin, Origin::RecipeFile(_) | Origin::Goreleaser(_))
+        matches!(self.origin, Origin::RecipeFile(_) | Origin::Goreleaser(_) | Origin::Reference(_))
     }
 
-    /// The file of the commit it came from, when it did.
+    /// The file of the commit (or the reference) it came from, when it did.
     pub fn commit_file(&self) -> Option<&str> {
         match &self.origin {
             Origin::RecipeFile(p) => Some(p),
             Origin::Goreleaser(p) => Some(p.split_once('#').map_or(p.as_str(), |(file, _)| file)),
+            Origin::Reference(_) => Some("the reference's build info"),
             _ => None,
         }
     }
@@ -149,15 +219,74 @@ pub fn exec_in_args(args: &[String]) -> Vec<(String, String)> {
     found
 }
 
-/// Every exec value of `recipe`, from its `GOFLAGS` and its `go build`
-/// arguments, with the origin of the field that carries it. A GOFLAGS go
-/// could not parse yields nothing here: go refuses it before running anything.
+/// The linker flags of [`LINKER_FLAGS`] in an `-ldflags` value (Go-quoted
+/// words; `-extld=x`, `-extld x`, `--extld=x`).
+pub fn exec_in_ldflags(ldflags: &str) -> Vec<(String, String)> {
+    let words = split_goflags(ldflags).unwrap_or_else(|_| ldflags.split_whitespace().map(str::to_string).collect());
+    let mut found: Vec<(String, String)> = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        if let Some((name, inline)) = flag_word(&words[i]) {
+            if LINKER_FLAGS.contains(&name) {
+                let value = match inline {
+                    Some(v) => v.to_string(),
+                    None => {
+                        i += 1;
+                        words.get(i).cloned().unwrap_or_default()
+                    }
+                };
+                found.retain(|(f, _)| f != &format!("-{name}"));
+                found.push((format!("-{name}"), value));
+            }
+        }
+        i += 1;
+    }
+    found
+}
+
+/// Whether a `CGO_*FLAGS` value holds an option that loads or runs a program.
+fn runs_cc_program(value: &str) -> bool {
+    value.split_whitespace().any(|w| RUNNING_CC_FLAGS.iter().any(|p| w.starts_with(p)))
+}
+
+/// Every exec value of `recipe`, with the origin of the field that carries
+/// it: the flags of [`EXEC_FLAGS`] in its `GOFLAGS`, the linker flags of
+/// [`LINKER_FLAGS`] in its `ldflags` and in a `-ldflags` of its `GOFLAGS`, and
+/// its environment variables outside [`SAFE_ENV`] (or `CGO_*FLAGS` holding a
+/// [`RUNNING_CC_FLAGS`] option). A GOFLAGS go could not parse yields no go
+/// flags here: go refuses it before running anything.
 pub fn exec_values(recipe: &Recipe) -> Vec<ExecValue> {
     let mut out = Vec::new();
+    let origin_of = |field: &str| recipe.origins.get(field).cloned().unwrap_or(Origin::Default);
     if let Some(goflags) = recipe.env.get("GOFLAGS") {
-        let origin = recipe.origins.get("env.GOFLAGS").cloned().unwrap_or(Origin::Default);
+        let origin = origin_of("env.GOFLAGS");
         for (flag, value) in exec_in_goflags(goflags).unwrap_or_default() {
             out.push(ExecValue { flag, value, field: "env.GOFLAGS".into(), origin: origin.clone() });
+        }
+        for word in split_goflags(goflags).unwrap_or_default() {
+            if let Some(("ldflags", Some(value))) = flag_word(&word) {
+                for (flag, value) in exec_in_ldflags(value) {
+                    out.push(ExecValue { flag, value, field: "env.GOFLAGS".into(), origin: origin.clone() });
+                }
+            }
+        }
+    }
+    if let Some(ldflags) = &recipe.ldflags {
+        let origin = origin_of("ldflags");
+        for (flag, value) in exec_in_ldflags(ldflags) {
+            out.push(ExecValue { flag, value, field: "ldflags".into(), origin: origin.clone() });
+        }
+    }
+    for (key, value) in &recipe.env {
+        let runs = if CGO_FLAG_ENV.contains(&key.as_str()) {
+            runs_cc_program(value)
+        } else {
+            !SAFE_ENV.contains(&key.as_str())
+        };
+        if runs {
+            let field = format!("env.{key}");
+            let origin = origin_of(&field);
+            out.push(ExecValue { flag: format!("${key}"), value: value.clone(), field, origin });
         }
     }
     out
@@ -240,6 +369,61 @@ mod tests {
         ] {
             assert_eq!(exec_in_args(&line), pairs(&want), "{line:?}");
         }
+    }
+
+    #[test]
+    fn linker_flags_and_environment_that_run_programs_are_found() {
+        let file = Origin::RecipeFile("reprove.toml".into());
+        let env = |pairs: &[(&str, &str)]| Partial {
+            env: pairs.iter().map(|(k, v)| (k.to_string(), Sourced::new(v.to_string(), file.clone()))).collect(),
+            ..Partial::default()
+        };
+        let flags = |r: &Recipe| r.exec.iter().map(|e| (e.flag.clone(), e.field.clone())).collect::<Vec<_>>();
+        let r = merge(&[env(&[
+            ("CC", "/src/tools/cc"),
+            ("PATH", "/src/bin:/usr/bin"),
+            ("GOCACHEPROG", "/src/cache"),
+            ("CGO_CFLAGS_ALLOW", ".*"),
+            ("CGO_CFLAGS", "-O2 -fplugin=/src/evil.so"),
+            ("CGO_LDFLAGS", "-O2 -g"),
+            ("GOOS", "linux"),
+            ("CGO_ENABLED", "1"),
+            ("GOFLAGS", "-trimpath -ldflags=-extld=/src/ld -compiler=gccgo"),
+        ])]);
+        let got = flags(&r);
+        for want in [
+            ("$CC", "env.CC"),
+            ("$PATH", "env.PATH"),
+            ("$GOCACHEPROG", "env.GOCACHEPROG"),
+            ("$CGO_CFLAGS_ALLOW", "env.CGO_CFLAGS_ALLOW"),
+            ("$CGO_CFLAGS", "env.CGO_CFLAGS"),
+            ("-compiler", "env.GOFLAGS"),
+            ("-extld", "env.GOFLAGS"),
+        ] {
+            assert!(got.contains(&(want.0.to_string(), want.1.to_string())), "{want:?} in {got:?}");
+        }
+        for safe in ["$CGO_LDFLAGS", "$GOOS", "$CGO_ENABLED", "$GOFLAGS"] {
+            assert!(!got.iter().any(|(f, _)| f == safe), "{safe} in {got:?}");
+        }
+        assert!(refuse_from_commit(&r).is_err());
+        let ld = Partial {
+            ldflags: Some(Sourced::new("-s -w -extldflags '-B/src/x'".into(), file.clone())),
+            ..Partial::default()
+        };
+        let r = merge(&[ld]);
+        assert_eq!(flags(&r), [("-extldflags".to_string(), "ldflags".to_string())]);
+        assert_eq!(r.exec[0].value, "-B/src/x");
+        assert_eq!(exec_in_ldflags("-extld /src/ld -X main.v=1"), pairs(&[("-extld", "/src/ld")]));
+        // From the reference's build info (the same party): refused too.
+        let from_ref = Partial {
+            env: [(
+                "CGO_CFLAGS".to_string(),
+                Sourced::new("-fplugin=x.so".to_string(), Origin::Reference("CGO_CFLAGS".into())),
+            )]
+            .into(),
+            ..Partial::default()
+        };
+        assert!(refuse_from_commit(&merge(&[from_ref])).is_err());
     }
 
     #[test]
