@@ -27,6 +27,12 @@ fn finding(path: &str, version: &str, kind: &str) -> Finding {
     (path.to_string(), version.to_string(), kind.to_string())
 }
 
+/// What `go mod verify` looks up in the checksum database (offline): the
+/// module whose /go.mod line the tampered go.sum drops.
+fn checksums() -> &'static harness::Checksums {
+    harness::checksums(&["github.com/beorn7/perks@v1.0.1"])
+}
+
 /// Runs `reprove mod verify --json` then `go mod verify` in `project`.
 fn run_both(project: &Path, modcache: &Path) -> (Outcome, Value, Outcome) {
     let ours = harness::reprove(project, modcache, &["mod", "verify", "--json"]);
@@ -34,7 +40,7 @@ fn run_both(project: &Path, modcache: &Path) -> (Outcome, Value, Outcome) {
         panic!("reprove mod verify --json: {e}\nstdout: {}\nstderr: {}", ours.stdout_str(), ours.stderr_str())
     });
     let mut cmd = go(project, modcache, false);
-    cmd.args(["mod", "verify"]);
+    checksums().apply(&mut cmd).args(["mod", "verify"]);
     let theirs = run(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
     (ours, doc, theirs)
 }
@@ -200,6 +206,7 @@ fn modify(path: &Path, f: impl FnOnce(&mut Vec<u8>)) {
 
 #[test]
 fn verify_agrees_with_go_mod_verify() {
+    checksums(); // before the copy, which must hold what it fetches
     let scratch = ScratchCache::new();
     let mc = scratch.modcache();
     let mut failures = Failures::new("mod verify vs go mod verify");
