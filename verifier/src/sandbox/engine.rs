@@ -251,6 +251,11 @@ impl Runner for Engine {
             .prefix(&format!("{name}-cwd-"))
             .tempdir()
             .map_err(|e| Error::io("create a working directory in", std::env::temp_dir(), e))?;
+        // The engine's monitor keeps the container running when its CLI dies:
+        // a guard removes it if reprove dies.
+        let cleanup: Vec<std::ffi::OsString> =
+            vec![bin.clone().into(), "rm".into(), "--force".into(), name.clone().into()];
+        let _guard = process::DeathGuard::start(&cleanup);
         let mut cmd = Command::new(&bin);
         cmd.args(self.args(job, &name, image.as_deref())).stdin(Stdio::null()).current_dir(cwd.path());
         let mut child = process::spawn(&mut cmd, job.limits().output_cap, job.echo())?;

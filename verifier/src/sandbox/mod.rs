@@ -80,9 +80,12 @@
 //! --kill-child=KILL`, so the kernel kills it, and with it its pid namespace
 //! and the container's, when reprove's spawning thread (which waits for the
 //! run) dies; bwrap's init has `--die-with-parent`. Rootless runc dies with
-//! reprove (`setpriv`) but its container keeps running (`unshare --pid` would
-//! need a user namespace in which runc would no longer run rootless); podman
-//! and docker containers keep running too (killing their CLI stops nothing).
+//! reprove (`setpriv`) but its container would keep running (`unshare --pid`
+//! would need a user namespace in which runc would no longer run rootless),
+//! and so would podman and docker containers (killing their CLI stops
+//! nothing): for these a guard process (`sh` under `setpriv --pdeathsig
+//! TERM`) that the kernel signals when reprove's spawning thread dies runs
+//! `runc delete --force ID` or `podman|docker rm --force NAME`.
 //! What a killed run leaves — runc containers, state, cgroups and bundles,
 //! engine containers, bwrap's pids cgroups, all named `reprove-<pid>-…` — is
 //! removed by [`collect_leftovers`] (`reprove toolchain gc`), and runc's by

@@ -304,6 +304,45 @@ pub(crate) fn describe_status(s: ExitStatus) -> String {
     }
 }
 
+/// Removes a sandbox that does not die with reprove by itself (a podman or
+/// docker container, which their monitors keep running; a rootless runc
+/// container) when reprove dies: a `sh` under `setpriv --pdeathsig TERM`
+/// waits, and on SIGTERM (sent by the kernel when the thread that started it,
+/// the run's own, ends with reprove) runs `cleanup`. When the run ends
+/// normally, dropping the guard SIGKILLs its process group: the trap does not
+/// run. Without util-linux's `setpriv` there is no guard (`None`).
+pub(crate) struct DeathGuard {
+    pid: u32,
+    child: std::process::Child,
+}
+
+impl DeathGuard {
+    /// Starts the guard for `cleanup` (a program and its arguments).
+    pub(crate) fn start(cleanup: &[std::ffi::OsString]) -> Option<DeathGuard> {
+        let setpriv = find_program("setpriv")?;
+        // "$@" is the cleanup command: no quoting of its words is needed.
+        let script = "trap '\"$@\" >/dev/null 2>&1; kill $! 2>/dev/null; exit 0' TERM; sleep 2147483647 & wait";
+        let mut cmd = Command::new(setpriv);
+        cmd.args(["--pdeathsig", "TERM", "--", "sh", "-c", script, "reprove-guard"])
+            .args(cleanup)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        let child = cmd.spawn().ok()?;
+        Some(DeathGuard { pid: child.id(), child })
+    }
+}
+
+impl Drop for DeathGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = Pid::from_raw(i32::try_from(self.pid).unwrap_or(0)) {
+            let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
 /// Looks `name` up on this process's `PATH`, then in the sbin directories
 /// (where Debian installs runc, and which a non-root `PATH` may lack).
 pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
@@ -323,6 +362,35 @@ fn is_executable(p: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The guard runs its clean-up when its parent thread dies, and not when it
+    /// is dropped.
+    #[test]
+    fn a_death_guard_cleans_up_only_when_its_parent_dies() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let marker = dir.path().join("cleaned");
+        let touch = |m: &Path| vec!["touch".into(), m.as_os_str().to_owned()];
+        // Dropped: no clean-up.
+        let guard = DeathGuard::start(&touch(&marker)).unwrap_or_else(|| panic!("setpriv"));
+        std::thread::sleep(Duration::from_millis(200));
+        drop(guard);
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!marker.exists(), "a dropped guard cleaned up");
+        // Its parent (a thread that ends without dropping it) dies: clean-up.
+        let m = marker.clone();
+        std::thread::spawn(move || {
+            std::mem::forget(DeathGuard::start(&touch(&m)));
+            // Let setpriv set its parent-death signal before its parent thread ends.
+            std::thread::sleep(Duration::from_millis(300));
+        })
+        .join()
+        .unwrap_or_else(|_| panic!("thread"));
+        let started = Instant::now();
+        while !marker.exists() && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(marker.exists(), "the guard did not clean up after its parent died");
+    }
 
     #[test]
     fn capture_caps_and_counts() {

@@ -200,6 +200,14 @@ impl Runner for Runc {
         runc_args.extend(["--bundle".into(), bundle.path().as_os_str().to_owned(), id.clone().into()]);
         let (mut cmd, wrapped) = lifeline(&binary, runc_args, rootless, &mut notes);
         cmd.stdin(Stdio::null());
+        // Not in a pid namespace of its own (rootless): a guard deletes the
+        // container if reprove dies.
+        let _guard = (!wrapped).then(|| {
+            let mut cleanup: Vec<std::ffi::OsString> = vec![binary.clone().into_os_string()];
+            cleanup.extend(["--root".into(), self.state_root.clone().into_os_string()]);
+            cleanup.extend(["delete".into(), "--force".into(), id.clone().into()]);
+            process::DeathGuard::start(&cleanup)
+        });
         // The calling thread waits for the run: the parent-death signal, which
         // fires when the thread that spawned the child exits, fires only when
         // reprove itself dies.
@@ -285,9 +293,9 @@ impl Runner for Runc {
 /// of its own, the container's namespace nested below it, and is SIGKILLed
 /// when the wrapper dies; the kernel then kills every process of both
 /// namespaces. Rootless, `unshare --pid` would need a user namespace in which
-/// runc no longer runs rootless, so only runc itself dies with reprove; its
-/// container is stopped and deleted by `reprove toolchain gc` or the next
-/// run (the note says so). Returns whether runc runs in a pid namespace of its
+/// runc no longer runs rootless, so only runc itself dies with reprove, and a
+/// [`process::DeathGuard`] deletes its container (`runc delete --force`) when
+/// reprove dies. Returns whether runc runs in a pid namespace of its
 /// own. Without setpriv or unshare (not util-linux), runc runs bare, and the
 /// note says what that means.
 fn lifeline(
@@ -309,13 +317,7 @@ fn lifeline(
             (cmd, true)
         }
         (Some(setpriv), _) => {
-            if rootless {
-                notes.push(
-                    "runc: rootless: runc dies with reprove, but a container whose reprove was killed keeps \
-                     running until `reprove toolchain gc` or the next run deletes it"
-                        .into(),
-                );
-            } else {
+            if !rootless {
                 notes.push("runc: util-linux's unshare is not on PATH: a container outlives a killed reprove".into());
             }
             let mut cmd = Command::new(setpriv);
