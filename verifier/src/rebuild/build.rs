@@ -350,10 +350,7 @@ mod tests {
     /// Two sources with the same recipe and toolchain never share a build cache.
     #[test]
     fn the_cache_key_depends_on_the_source_tree() {
-        let toolchain: PinnedImage = match format!("127.0.0.1:5000/go:1@sha256:{}", "a".repeat(64)).parse() {
-            Ok(t) => t,
-            Err(e) => panic!("{e}"),
-        };
+        let toolchain = toolchain_for_test();
         let args = Recipe::new(".", "linux", "amd64").go_build_args("/out/main");
         let env = BTreeMap::from([("GOFLAGS".to_string(), "-toolexec=/src/tools/wrap".to_string())]);
         let (a, b) = ("1".repeat(40), "2".repeat(40));
@@ -372,23 +369,14 @@ mod tests {
     /// Only a recipe that runs programs it names isolates its cache by source.
     #[test]
     fn only_builds_that_run_what_the_recipe_names_get_a_cache_of_their_own() {
-        let r = crate::recipe::merge(&[crate::recipe::Partial {
-            env: [(
-                "GOFLAGS".to_string(),
-                crate::recipe::Sourced::new("-trimpath".into(), crate::recipe::Origin::Flag),
-            )]
-            .into(),
-            ..crate::recipe::Partial::default()
-        }]);
+        use crate::recipe::{merge, Origin, Partial, Sourced};
+        let with_goflags = |goflags: &str| {
+            let env = [("GOFLAGS".to_string(), Sourced::new(goflags.to_string(), Origin::Flag))].into();
+            merge(&[Partial { env, ..Partial::default() }])
+        };
+        let r = with_goflags("-trimpath");
         assert!(r.exec.is_empty());
-        let with_exec = crate::recipe::merge(&[crate::recipe::Partial {
-            env: [(
-                "GOFLAGS".to_string(),
-                crate::recipe::Sourced::new("-toolexec=/src/w".into(), crate::recipe::Origin::Flag),
-            )]
-            .into(),
-            ..crate::recipe::Partial::default()
-        }]);
+        let with_exec = with_goflags("-toolexec=/src/w");
         assert_eq!(with_exec.exec.len(), 1);
         let key = |r: &Recipe, tree: &str| {
             let go_args = r.go_build_args("/out/main");
