@@ -945,11 +945,17 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
             None if mods.go_mod_digest.path != "go.mod" => {
                 let d = work.path().join("modfile");
                 std::fs::create_dir_all(&d).map_err(|e| RebuildError::io("create", &d, e))?;
-                let files = [Some(&mods.go_mod_digest), mods.go_sum_digest.as_ref()];
-                for (name, from) in ["go.mod", "go.sum"].into_iter().zip(files) {
+                // Read as the go-sum step read them: confined to the tree, bounded.
+                let tree = crate::confined::ConfinedDir::open_followed(&src_dir).map_err(gosum::refused)?;
+                let files = [
+                    (Some(&mods.go_mod_digest), crate::confined::limits::CONFIG),
+                    (mods.go_sum_digest.as_ref(), crate::confined::limits::SUMS),
+                ];
+                for (name, (from, limit)) in ["go.mod", "go.sum"].into_iter().zip(files) {
                     if let Some(from) = from {
-                        let (src, dst) = (src_dir.join(&from.path), d.join(name));
-                        std::fs::copy(&src, &dst).map_err(|e| RebuildError::io("copy", &src, e))?;
+                        let data = tree.read(&from.path, limit).map_err(gosum::refused)?;
+                        let dst = d.join(name);
+                        std::fs::write(&dst, data).map_err(|e| RebuildError::io("write", &dst, e))?;
                     }
                 }
                 d
