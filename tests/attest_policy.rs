@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use attest::time::{format_rfc3339, now_unix};
+use stdx::time::{format_rfc3339, now_unix};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 

@@ -592,7 +592,7 @@ fn schema_lists_every_cause_code_in_order() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    let codes: Vec<&str> = verifier::compare::CauseCode::ALL.iter().map(|c| c.as_str()).collect();
+    let codes: Vec<&str> = compare::CauseCode::ALL.iter().map(|c| c.as_str()).collect();
     assert_eq!(listed, codes);
 }
 
@@ -604,8 +604,8 @@ fn damaged_copies_compare_without_panicking() {
     let full = std::fs::read(&out).expect("reading the binary");
     // Truncations at many points, including inside the headers.
     for cut in [0, 1, 4, 16, 63, 64, 100, 4096].into_iter().chain((1..16).map(|i| full.len() * i / 16)) {
-        let c = verifier::compare::compare(&full, &full[..cut]);
-        assert_eq!(c.causes.first().map(|c| c.code), Some(verifier::compare::CauseCode::Truncated), "cut {cut}");
+        let c = compare::compare(&full, &full[..cut]);
+        assert_eq!(c.causes.first().map(|c| c.code), Some(compare::CauseCode::Truncated), "cut {cut}");
     }
     // Scribbles over the ELF header, the program and section headers, and the build info.
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
@@ -629,10 +629,10 @@ fn damaged_copies_compare_without_panicking() {
             let at = region.start + (next() as usize) % region.len();
             copy[at] = next() as u8;
         }
-        let c = verifier::compare::compare(&full, &copy);
+        let c = compare::compare(&full, &copy);
         assert!(c.identical || !c.causes.is_empty(), "round {round}: no cause");
-        let doc = verifier::compare::report::v1::Report::new(&c, "a", "b");
+        let doc = compare::report::v1::Report::new(&c, "a", "b");
         serde_json::to_string(&doc).expect("the report serializes");
-        let _ = verifier::compare::report::render_text(&c, "a", "b");
+        let _ = compare::report::render_text(&c, "a", "b");
     }
 }

@@ -13,9 +13,9 @@ fn isprint_table_matches_go_strconv() {
         .output()
         .expect("run go (is Go installed?)");
     assert!(out.status.success(), "go run failed: {}", String::from_utf8_lossy(&out.stderr));
-    let committed = std::fs::read(format!("{root}/verifier/src/goinfo/isprint_table.rs")).expect("read table");
+    let committed = std::fs::read(format!("{root}/crates/goinfo/src/isprint_table.rs")).expect("read table");
     assert!(
         out.stdout == committed,
-        "verifier/src/goinfo/isprint_table.rs is stale: regenerate with `go run ./ci/gen/isprint.go > verifier/src/goinfo/isprint_table.rs`"
+        "crates/goinfo/src/isprint_table.rs is stale: regenerate with `go run ./ci/gen/isprint.go > crates/goinfo/src/isprint_table.rs`"
     );
 }

@@ -10,9 +10,9 @@ mod support;
 
 use std::collections::BTreeMap;
 
+use gomod::{load_build_list, parse_go_list, BuildList, ModCache};
 use serde_json::Value;
 use support::{run_ok, Failures};
-use verifier::gomod::{load_build_list, parse_go_list, BuildList, ModCache};
 
 /// `go list -m -json all` prints a stream of objects; split them.
 fn json_stream(text: &str) -> Vec<Value> {

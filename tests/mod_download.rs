@@ -107,8 +107,8 @@ fn skipped_prefixes(doc: &Value) -> Vec<String> {
     let mut out = Vec::new();
     for m in doc["modules"].as_array().into_iter().flatten().filter(|m| m.get("skipped").is_some()) {
         let (p, v) = (m["path"].as_str().unwrap_or_default(), m["version"].as_str().unwrap_or_default());
-        let ep = verifier::gomod::module::escape_path(p).unwrap_or_else(|e| panic!("{e}"));
-        let ev = verifier::gomod::module::escape_version(v).unwrap_or_else(|e| panic!("{e}"));
+        let ep = gomod::module::escape_path(p).unwrap_or_else(|e| panic!("{e}"));
+        let ev = gomod::module::escape_version(v).unwrap_or_else(|e| panic!("{e}"));
         out.push(format!("{ep}@{ev}"));
         for suffix in ["info", "zip", "ziphash", "lock"] {
             out.push(format!("cache/download/{ep}/@v/{ev}.{suffix}"));
@@ -315,7 +315,7 @@ fn tampered_zip_is_a_security_error_and_never_enters_the_cache() {
     assert_eq!(out.status, Some(1), "a checksum mismatch is a negative verdict (exit 1): {}", out.stderr_str());
     let bad_path = scratch.path().join("bad.zip");
     fs::write(&bad_path, &bad).unwrap_or_else(|e| panic!("{e}"));
-    let actual = verifier::gomod::hash_zip(&bad_path, None).unwrap_or_else(|e| panic!("{e}")).to_string();
+    let actual = gomod::hash_zip(&bad_path, None).unwrap_or_else(|e| panic!("{e}")).to_string();
     let expected =
         fs::read_to_string(proxy_root().join("github.com/spf13/pflag/@v/v1.0.5.ziphash")).unwrap_or_default();
     let sec = &doc["securityErrors"][0];

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use goenv::{go_cmd, proxy_root, small_project, tmp};
+use modfetch::failure::{classify_output, Code, Tool};
 use server::{Behavior, Serve, Server};
 use support::{run, run_ok, Failures, Outcome};
-use verifier::gomod::failure::{classify_output, Code, Tool};
 
 fn git(args: &[&str], cwd: &Path, vars: &[(&str, String)]) -> Outcome {
     let mut cmd = Command::new("git");

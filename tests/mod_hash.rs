@@ -15,9 +15,9 @@ use std::io::Write as _;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
+use gomod::{hash_dir, hash_zip, ModCache, ModuleVersion};
 use serde_json::{json, Value};
 use support::Failures;
-use verifier::gomod::{hash_dir, hash_zip, ModCache, ModuleVersion};
 
 use harness::{make_zip, ZipEntry};
 

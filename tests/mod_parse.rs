@@ -7,8 +7,8 @@
 mod harness;
 mod support;
 
+use gomod::{modfile, module, semver};
 use serde_json::{json, Value};
-use verifier::gomod::{modfile, module, semver};
 
 use support::Failures;
 

@@ -71,7 +71,7 @@ fn start_db(bin: &Path, dir: &Path, tag: &str, data: &str, args: &[&str]) -> Db 
 fn pflag_line(zip_hash: Option<&str>) -> String {
     let v = proxy_root().join("github.com/spf13/pflag/@v");
     let ziphash = fs::read_to_string(v.join("v1.0.5.ziphash")).unwrap_or_default();
-    let modhash = verifier::gomod::hash_go_mod(&fs::read(v.join("v1.0.5.mod")).unwrap_or_default());
+    let modhash = gomod::hash_go_mod(&fs::read(v.join("v1.0.5.mod")).unwrap_or_default());
     format!("github.com/spf13/pflag v1.0.5 {} {modhash}\n", zip_hash.unwrap_or(ziphash.trim()))
 }
 
@@ -256,7 +256,7 @@ fn gonosumdb_decides_like_go_whether_the_database_is_asked() {
 /// A Go distribution whose built-in keys (`knownGOSUMDB`) name `name`.
 fn fake_goroot(dir: &Path, name: &str, key: &str) -> PathBuf {
     let goroot = dir.join(format!("goroot-{name}"));
-    let file = goroot.join(verifier::gomod::sumdb::KNOWN_KEYS_FILE);
+    let file = goroot.join(modfetch::sumdb::KNOWN_KEYS_FILE);
     fs::create_dir_all(file.parent().unwrap_or(&goroot)).unwrap_or_else(|e| panic!("{e}"));
     let text = format!("package modfetch\n\nvar knownGOSUMDB = map[string]string{{\n\t\"{name}\": \"{key}\",\n}}\n");
     fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
@@ -274,10 +274,10 @@ fn the_local_go_distribution_supplies_the_key_of_its_default_database() {
     };
     let (goroot, name) = (go_env("GOROOT"), go_env("GOSUMDB"));
     assert!(!name.is_empty() && !name.contains('+'), "expected a bare default GOSUMDB, got {name:?}");
-    let key = verifier::gomod::sumdb::known_key(Path::new(&goroot), &name)
+    let key = modfetch::sumdb::known_key(Path::new(&goroot), &name)
         .unwrap_or_else(|| panic!("no key for {name} in {goroot}"));
     assert!(key.starts_with(&format!("{name}+")), "{key}");
-    let parsed = verifier::gomod::sumdb::note::VerifierKey::parse(&key);
+    let parsed = modfetch::sumdb::note::VerifierKey::parse(&key);
     assert!(parsed.is_ok(), "{key}: {parsed:?}");
 }
 
@@ -310,6 +310,6 @@ fn a_bare_gosumdb_name_uses_the_key_from_goroot_and_is_found_through_goproxy() {
     // Exit 2, as for any go.sum gap the database cannot close.
     assert_eq!(out.status, Some(2), "{doc:#}\n{}", out.stderr_str());
     let message = doc["failures"][0]["message"].as_str().unwrap_or_default();
-    assert!(message.contains(verifier::gomod::sumdb::KNOWN_KEYS_FILE), "{doc:#}");
+    assert!(message.contains(modfetch::sumdb::KNOWN_KEYS_FILE), "{doc:#}");
     assert!(!s.cache("nokey").join("github.com/spf13/pflag@v1.0.5").exists());
 }

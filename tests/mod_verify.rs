@@ -13,9 +13,9 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use gomod::{ModCache, ModuleVersion};
 use serde_json::Value;
 use support::{run, Failures, Outcome};
-use verifier::gomod::{ModCache, ModuleVersion};
 
 use harness::{
     go, go_sum_lines, go_verify_findings, make_zip, read_tree, remove_file, replace_file, ScratchCache, ZipEntry,
@@ -369,10 +369,10 @@ fn every_real_hash_matches() {
             }
             failures.case();
             let got = if is_mod {
-                fs::read(&file).map(|d| verifier::gomod::hash_go_mod(&d).to_string()).map_err(|e| e.to_string())
+                fs::read(&file).map(|d| gomod::hash_go_mod(&d).to_string()).map_err(|e| e.to_string())
             } else {
                 zips_checked += 1;
-                verifier::gomod::hash_zip(&file, Some(&format!("{}@{}", m.path, m.version)))
+                gomod::hash_zip(&file, Some(&format!("{}@{}", m.path, m.version)))
                     .map(|h| h.to_string())
                     .map_err(|e| e.to_string())
             };
@@ -392,7 +392,7 @@ fn every_real_hash_matches() {
         let want = fs::read_to_string(&zh).unwrap_or_default().trim().to_string();
         let zip = zh.with_extension("zip");
         if zip.exists() {
-            let got = verifier::gomod::hash_zip(&zip, None).map(|h| h.to_string()).map_err(|e| e.to_string());
+            let got = gomod::hash_zip(&zip, None).map(|h| h.to_string()).map_err(|e| e.to_string());
             if got.as_deref() != Ok(want.as_str()) {
                 failures.fail(zip.display().to_string(), format!(".ziphash {want}\nours     {got:?}"));
             }
@@ -406,10 +406,10 @@ fn every_real_hash_matches() {
         if dir.is_dir() {
             let prefix = format!(
                 "{}@{}",
-                verifier::gomod::module::unescape_path(epath).unwrap_or_default(),
-                verifier::gomod::module::unescape_version(ever).unwrap_or_default()
+                gomod::module::unescape_path(epath).unwrap_or_default(),
+                gomod::module::unescape_version(ever).unwrap_or_default()
             );
-            let got = verifier::gomod::hash_dir(&dir, &prefix).map(|h| h.to_string()).map_err(|e| e.to_string());
+            let got = gomod::hash_dir(&dir, &prefix).map(|h| h.to_string()).map_err(|e| e.to_string());
             if got.as_deref() != Ok(want.as_str()) {
                 failures.fail(dir.display().to_string(), format!(".ziphash {want}\nours     {got:?}"));
             }

@@ -9,10 +9,10 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use goinfo::read_build_info_file;
+use recipe::{infer, BuildVcs, Origin};
 use sha2::{Digest, Sha256};
 use support::{hermetic_go_env, run_ok, Failures, RUN_SETUP};
-use verifier::goinfo::read_build_info_file;
-use verifier::recipe::{infer, BuildVcs, Origin};
 
 const MAIN_GO: &str = r#"package main
 

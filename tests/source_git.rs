@@ -1,4 +1,4 @@
-//! `verifier::source` against repositories made by the real `git`: revisions
+//! `source` against repositories made by the real `git`: revisions
 //! (full and short commit ids, tags, branches, HEAD) resolve to the commit git
 //! names; the export holds exactly the commit's tree (modes, symlinks kept as
 //! symlinks, submodules reported, no `.git`, nothing from the working tree);
@@ -22,7 +22,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use support::{git, listing, run_ok};
 
-use verifier::source::{CloneOptions, Source, SourceError};
+use source::{CloneOptions, Source, SourceError};
 
 struct Repo {
     _tmp: tempfile::TempDir,

@@ -1,4 +1,4 @@
-//! `verifier::source` clones over the network transports, against real servers
+//! `source` clones over the network transports, against real servers
 //! on 127.0.0.1 only: OpenSSH's `sshd` with `ssh-agent` (tests/support/ssh.rs),
 //! and `git http-backend` behind a TLS server (tests/fixtures/mod/server.rs)
 //! with a CA made by the openssl CLI.
@@ -24,9 +24,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use source::Source;
 use support::ssh::{self, Agent, Sshd};
 use support::{git, listing, run_ok};
-use verifier::source::Source;
 
 const CHILD_URL: &str = "REPROVE_TEST_CHILD_URL";
 const CHILD_WORK: &str = "REPROVE_TEST_CHILD_WORK";

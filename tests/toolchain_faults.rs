@@ -5,9 +5,9 @@
 
 mod support_registry;
 
+use oci::build::Image;
+use oci::{ImageRef, PullOptions, PulledImage, Store, ToolchainError};
 use support_registry::{push_tars, refused, tree, Fault, FaultProxy, Registry, TarBuilder};
-use verifier::toolchain::build::Image;
-use verifier::toolchain::{ImageRef, PullOptions, PulledImage, Store, ToolchainError};
 
 struct Setup {
     registry: Registry,

@@ -1,5 +1,5 @@
 //! Hostile layers against the unpacker, each as a crafted image pushed to a real
-//! registry on 127.0.0.1 and pulled with `verifier::toolchain::Store`.
+//! registry on 127.0.0.1 and pulled with `oci::Store`.
 //!
 //! Every case points at a real "victim" directory outside the cache (by its
 //! absolute host path), so a naive unpacker would really escape; each test
@@ -10,8 +10,8 @@ mod support_registry;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use oci::{ImageRef, PullOptions, PulledImage, Store, ToolchainError};
 use support_registry::{push_tars, refused, tree, Registry, TarBuilder};
-use verifier::toolchain::{ImageRef, PullOptions, PulledImage, Store, ToolchainError};
 
 struct Setup {
     registry: Registry,
@@ -243,8 +243,7 @@ fn layer_semantics_whiteouts_links_permissions() {
     assert_eq!(tmp.permissions().mode() & 0o7777, 0o1777);
     // gc can remove images with read-only directories.
     let store = Store::open(s.cache()).unwrap_or_else(|e| panic!("{e}"));
-    let report =
-        store.gc(&verifier::toolchain::GcOptions { all: true, ..Default::default() }).unwrap_or_else(|e| panic!("{e}"));
+    let report = store.gc(&oci::GcOptions { all: true, ..Default::default() }).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.removed_images.len(), 1);
     assert!(!root.exists());
     s.assert_victim_untouched();

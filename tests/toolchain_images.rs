@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use oci::build::{push_index_blocking, Image, Layer, LayerCompression, ManifestFormat};
+use oci::{Platform, PullOptions, Store, ToolchainError};
 use support::{hermetic_go_env, reprove_bin, run, run_ok, RUN_SETUP};
 use support_registry::{config, push_tars, push_tars_with, Registry, TarBuilder};
-use verifier::toolchain::build::{push_index_blocking, Image, Layer, LayerCompression, ManifestFormat};
-use verifier::toolchain::{Platform, PullOptions, Store, ToolchainError};
 
 fn json(out: &support::Outcome) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", out.stdout_str()))

@@ -11,9 +11,9 @@ mod support_registry;
 use std::path::PathBuf;
 use std::process::Command;
 
+use recipe::lock::{LockError, LockFile, LOCK_FILE_NAME};
 use support::{reprove_bin, run, run_ok, RUN_SETUP};
 use support_registry::Registry;
-use verifier::recipe::lock::{LockError, LockFile, LOCK_FILE_NAME};
 
 fn reprove(args: &[&str]) -> Command {
     let mut cmd = Command::new(reprove_bin());

@@ -58,12 +58,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
+use oci::build::{Image, Layer, LayerCompression, ManifestFormat};
 use serde_json::Value;
 use server::{Behavior, Serve, Server};
 use support::ssh::{self, Agent, Sshd};
 use support::{hermetic_go_env, reprove_bin, run, run_ok, Outcome};
 use support_registry::{Registry, TarBuilder};
-use verifier::toolchain::build::{Image, Layer, LayerCompression, ManifestFormat};
 
 /// Builds are heavy on a shared machine: one verify at a time in this binary.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -180,7 +180,7 @@ fn verify_in(here: &Path, proxy: &str, cache: &Path, args: &[&str], env: &[(&str
     });
     schema::assert_valid("report.schema.json", &doc);
     // `reprove attest provenance` reads reports through the same type.
-    let typed: verifier::rebuild::report::v1::Report =
+    let typed: report::v1::Report =
         serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("the report does not read back: {e}\n{doc:#}"));
     assert_eq!(serde_json::to_value(&typed).unwrap_or_default(), doc);
     (out, doc)
@@ -866,7 +866,7 @@ fn a_go_work_workspace_is_rebuilt_from_every_workspace_module() {
     let p = Project::from_fixture("workspace");
     let cache = p.path("cache");
     let reference = p.workspace_reference("wsapp");
-    let bi = verifier::goinfo::read_build_info_file(&reference).unwrap_or_else(|e| panic!("{e}"));
+    let bi = goinfo::read_build_info_file(&reference).unwrap_or_else(|e| panic!("{e}"));
     let deps: Vec<(String, String)> = bi.deps.iter().map(|d| (d.path.to_string(), d.version.to_string())).collect();
     assert_eq!(
         deps,
@@ -917,8 +917,8 @@ fn a_go_work_workspace_is_rebuilt_from_every_workspace_module() {
     // module cache), where reprove refuses it; with go's go.work.sum, reprove's check passes.
     git(&p.repo, &["checkout", "-q", "v1.0.0"]);
     fs::write(p.repo.join("greet/go.sum"), "").unwrap_or_else(|e| panic!("{e}"));
-    let missing = match verifier::rebuild::gosum::check_workspace(&p.repo) {
-        Err(verifier::rebuild::RebuildError::MissingGoSum { modules }) => modules,
+    let missing = match rebuild::gosum::check_workspace(&p.repo) {
+        Err(rebuild::RebuildError::MissingGoSum { modules }) => modules,
         other => panic!("{:?}", other.map(|c| c.requires)),
     };
     assert_eq!(missing, ["github.com/spf13/pflag@v1.0.5"]);
@@ -933,7 +933,7 @@ fn a_go_work_workspace_is_rebuilt_from_every_workspace_module() {
         .args(["list", "-deps", "./..."]);
     run_ok(&mut go).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(go_work_sum_modules(&p.repo), missing, "go filled another gap than the one reprove reports");
-    if let Err(e) = verifier::rebuild::gosum::check_workspace(&p.repo) {
+    if let Err(e) = rebuild::gosum::check_workspace(&p.repo) {
         panic!("with go's go.work.sum: {e}");
     }
     fs::remove_file(p.repo.join("go.work.sum")).unwrap_or_else(|e| panic!("{e}"));
@@ -1081,7 +1081,7 @@ fn vcs_stamping_is_reproduced_from_a_clean_checkout_with_git_in_the_image() {
         .arg(&reference)
         .arg(".");
     run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
-    let bi = verifier::goinfo::read_build_info_file(&reference).unwrap_or_else(|e| panic!("{e}"));
+    let bi = goinfo::read_build_info_file(&reference).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(bi.setting("vcs.revision").map(|v| v.to_string()), Some(p.commit.clone()));
     let reference_s = reference.display().to_string();
     let repo = p.repo.display().to_string();

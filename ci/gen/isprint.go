@@ -1,9 +1,9 @@
-// Command isprint writes verifier/src/goinfo/isprint_table.rs: the ranges of
+// Command isprint writes crates/goinfo/src/isprint_table.rs: the ranges of
 // runes for which Go's strconv.IsPrint is true, so that reprove quotes build
 // settings exactly as Go's strconv.Quote does. A test regenerates the table with
 // the machine's go and compares it with the committed file.
 //
-// Usage: go run ./ci/gen/isprint.go > verifier/src/goinfo/isprint_table.rs
+// Usage: go run ./ci/gen/isprint.go > crates/goinfo/src/isprint_table.rs
 package main
 
 import (

@@ -1,9 +1,9 @@
-//! Arbitrary bytes as an executable: every reader of `verifier::goinfo` must
+//! Arbitrary bytes as an executable: every reader of `goinfo` must
 //! return a value or an error, never panic, hang or allocate without bound.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use verifier::goinfo::{self, ExtraFields};
+use goinfo::{self, ExtraFields};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(bi) = goinfo::read_build_info(data) {

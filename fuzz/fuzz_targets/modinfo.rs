@@ -12,7 +12,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use verifier::goinfo::{self, BuildInfo, Module};
+use goinfo::{self, BuildInfo, Module};
 
 /// The value Go's text form can represent: no checksum on replaced modules.
 fn representable(mut bi: BuildInfo) -> BuildInfo {

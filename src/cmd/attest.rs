@@ -279,7 +279,7 @@ pub(crate) fn signing_certificate(args: &CertificateArgs, signer: &PublicKey) ->
             .add_pem_chain(&chain, &chain_path.display().to_string())
             .with_context(|| format!("reading --certificate-chain {}", chain_path.display()))
             .map_err(Failure::input)?;
-        trust.verify_chain(&der, &[], attest::time::now_unix()).map_err(|e| {
+        trust.verify_chain(&der, &[], stdx::time::now_unix()).map_err(|e| {
             Failure::input(anyhow!(
                 "--certificate {} and --certificate-chain {}: {e}",
                 path.display(),
@@ -458,7 +458,7 @@ fn verify(args: VerifyArgs) -> CommandResult {
     let mut signer_ok = true;
     if certificate_mode {
         let time = if args.insecure_ignore_tlog {
-            SigningTime::InsecureCurrentTime(attest::time::now_unix())
+            SigningTime::InsecureCurrentTime(stdx::time::now_unix())
         } else {
             SigningTime::TransparencyLog
         };
@@ -621,7 +621,7 @@ fn run_checks(attestation: &Attestation, cx: &CheckContext<'_>, checks: &mut Vec
         record("subject", result)?;
     }
     if let Some(policy) = cx.policy {
-        let mut outcomes = policy.evaluate(&statement, attest::time::now_unix());
+        let mut outcomes = policy.evaluate(&statement, stdx::time::now_unix());
         outcomes.extend(policy.evaluate_signer(cx.signer));
         let passed = outcomes.iter().all(|o| o.passed);
         if outcomes.is_empty() {

@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use verifier::goinfo::{self, ExtraFields, FileSource, ReadError};
+use goinfo::{self, ExtraFields, FileSource, ReadError};
 
 use crate::exit::{CommandResult, Failure, Verdict};
 
@@ -115,9 +115,8 @@ impl Printer<'_> {
             }
             return Ok(false);
         }
-        let opened = verifier::confined::open_regular_file(file)
-            .map_err(|e| io::Error::other(e.to_string()))
-            .and_then(FileSource::new);
+        let opened =
+            confined::open_regular_file(file).map_err(|e| io::Error::other(e.to_string())).and_then(FileSource::new);
         let src = match opened {
             Ok(src) => src,
             Err(_) => {

@@ -8,9 +8,8 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use verifier::rebuild::check::{self, v1};
-use verifier::rebuild::{ReferenceInput, Request};
-use verifier::sandbox;
+use rebuild::check::{self, v1};
+use rebuild::{ReferenceInput, Request};
 
 use super::interrupt::Interrupts;
 use super::recipe::{RecipeFlags, TemplateFlags};
@@ -123,7 +122,7 @@ fn render_text(r: &v1::Report) -> String {
     s += &format!("source:     {} @ {}\n", src.uri, src.commit.as_deref().unwrap_or(&src.rev));
     s += &format!("build:      go {}\n", r.recipe.go_args.join(" "));
     for e in &r.recipe.exec {
-        s += &format!("WARNING:    {}\n", verifier::rebuild::report::exec_warning(e));
+        s += &format!("WARNING:    {}\n", report::exec_warning(e));
     }
     if let Some(b) = &r.baseline {
         s += &format!("baseline:   sha256:{}\n", b.sha256);

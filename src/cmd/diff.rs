@@ -1,14 +1,13 @@
 //! `reprove diff [--json] A B`: explain why two Go binaries differ.
 //!
-//! Reads both files, hands the bytes to [`verifier::compare::compare`], prints the
+//! Reads both files, hands the bytes to [`compare::compare`], prints the
 //! text or the versioned JSON report, and exits 0 when identical, 1 when they differ.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use verifier::compare::{self, report};
-use verifier::confined;
+use compare::{self, report};
 
 use crate::exit::{CommandResult, Failure, Verdict};
 

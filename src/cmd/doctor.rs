@@ -1,6 +1,6 @@
 //! `reprove doctor [-C DIR] [--json] [--offline] [--timeout SECS]`: the
 //! effective Go module environment and what in it commonly breaks fetching
-//! (see `verifier::gomod::doctor`).
+//! (see `modfetch::doctor`).
 //!
 //! Exit 0 when no check found an error (warnings allowed), 1 when one did (a
 //! verdict about the environment), 2 for bad arguments. The module
@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::anyhow;
-use verifier::gomod::doctor::{self, Check, Diagnosis, DoctorOptions, Severity};
-use verifier::gomod::env::{look_path, GoEnv, Origin};
-use verifier::gomod::failure::{classify_output, Tool};
+use gomod::env::{look_path, GoEnv, Origin};
+use modfetch::doctor::{self, Check, Diagnosis, DoctorOptions, Severity};
+use modfetch::failure::{classify_output, Tool};
 
 use crate::exit::{CommandResult, Failure, Verdict};
 
@@ -43,7 +43,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
         return Err(Failure::input(anyhow!("-C {}: not a directory", args.dir.display())));
     }
     let go = look_path("go");
-    let (env, go_error) = match GoEnv::load(go.as_deref()) {
+    let (env, go_error) = match modfetch::go_env::load(go.as_deref()) {
         Ok(env) => (env, None),
         Err(e) => (GoEnv::from_process(&|k: &str| std::env::var(k).ok()), Some(e.to_string())),
     };
@@ -76,7 +76,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
 /// Proxy URLs in process variables, with any password replaced.
 fn shown_value(name: &str, value: &str) -> String {
     if name.to_ascii_lowercase().ends_with("_proxy") && !name.eq_ignore_ascii_case("no_proxy") {
-        return verifier::gomod::proxy::redact_str(value);
+        return modfetch::proxy::redact_str(value);
     }
     value.to_string()
 }
@@ -121,8 +121,8 @@ fn render_text(d: &Diagnosis) -> String {
 
 /// The versioned `--json` document of `reprove doctor` (schemas/doctor.schema.json).
 mod v1 {
+    use modfetch::doctor::{Diagnosis, Severity};
     use serde::Serialize;
-    use verifier::gomod::doctor::{Diagnosis, Severity};
 
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]

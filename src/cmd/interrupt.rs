@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
-use verifier::rebuild::{Progress, Step};
-use verifier::sandbox::CancelToken;
+use rebuild::{Progress, Step};
+use sandbox::CancelToken;
 
 use crate::exit::{Failure, INFRASTRUCTURE_ERROR};
 

@@ -30,7 +30,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
-use verifier::gomod::{self, BuildListError, HashError, ModCache, VerifyReport};
+use gomod::{self, BuildListError, HashError, ModCache, VerifyReport};
 
 use crate::exit::{CommandResult, Failure, Verdict};
 
@@ -269,7 +269,7 @@ fn go_list(root: &Path, modcache: &Path, explicit_modcache: bool) -> Result<gomo
     if explicit_modcache {
         cmd.env("GOMODCACHE", modcache);
     }
-    let out = verifier::sandbox::run_host(&mut cmd, GO_LIST_TIMEOUT, GO_LIST_OUTPUT_CAP)
+    let out = sandbox::run_host(&mut cmd, GO_LIST_TIMEOUT, GO_LIST_OUTPUT_CAP)
         .with_context(|| format!("running go list -m -json all in {}", root.display()))
         .map_err(Failure::infrastructure)?;
     let stderr = String::from_utf8_lossy(&out.stderr.bytes);
@@ -357,8 +357,8 @@ fn render_text(r: &VerifyReport) -> String {
 
 /// The versioned `--json` document of `reprove mod verify` (schemas/mod-verify.schema.json).
 mod v1 {
+    use gomod::VerifyReport;
     use serde::Serialize;
-    use verifier::gomod::VerifyReport;
 
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]

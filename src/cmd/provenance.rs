@@ -14,7 +14,6 @@
 //! DIR, then a link or, with `--force`, a rename); an existing file is an input error.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
@@ -26,7 +25,7 @@ use attest::generate::{
 use attest::keys::{self, KeySigner, Signer as _};
 use attest::statement::sha256_hex;
 use attest::vsa::VerificationResult;
-use verifier::rebuild::report::v1;
+use report::v1;
 
 use crate::exit::{CommandResult, Failure, Verdict};
 
@@ -312,35 +311,16 @@ struct Written {
     sha256: String,
 }
 
-/// Writes `contents` to `path` through a temporary file in its directory; refuses to
-/// replace an existing file unless `force`.
+/// Writes `contents` to `path` atomically; refuses to replace an existing file unless `force`.
 fn write_atomic(path: &Path, contents: &[u8], force: bool) -> Result<(), Failure> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let infra = |what: String| move |e: std::io::Error| Failure::infrastructure(anyhow::Error::new(e).context(what));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".reprove-attest-")
-        .tempfile_in(dir)
-        .map_err(infra(format!("creating a temporary file in {}", dir.display())))?;
-    tmp.write_all(contents)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(infra(format!("writing {}", path.display())))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let _ = tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    if force {
-        tmp.persist(path).map_err(|e| infra(format!("renaming to {}", path.display()))(e.error))?;
-    } else {
-        tmp.persist_noclobber(path).map_err(|e| {
-            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                Failure::input(anyhow!("{} exists; refusing to overwrite it (use --force)", path.display()))
-            } else {
-                infra(format!("creating {}", path.display()))(e.error)
-            }
-        })?;
-    }
-    Ok(())
+    let existing = if force { stdx::fs::Existing::Replace } else { stdx::fs::Existing::Keep };
+    stdx::fs::write_atomic(path, contents, ".reprove-attest-", 0o644, existing).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Failure::input(anyhow!("{} exists; refusing to overwrite it (use --force)", path.display()))
+        } else {
+            Failure::infrastructure(anyhow::Error::new(e).context(format!("writing {}", path.display())))
+        }
+    })
 }
 
 fn load_key(path: &Path) -> Result<KeySigner, Failure> {

@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use recipe::goreleaser::{Target, TemplateValues};
+use recipe::{locked_toolchain, resolve, BuildVcs, Inputs, Origin, Partial, Sourced};
 use serde_json::json;
-use verifier::recipe::goreleaser::{Target, TemplateValues};
-use verifier::recipe::{locked_toolchain, resolve, BuildVcs, Inputs, Origin, Partial, Sourced};
 
 use crate::exit::{CommandResult, Failure, Verdict};
 
@@ -189,7 +189,7 @@ fn origin_text(o: &Origin) -> String {
 pub(crate) fn run(args: Args) -> CommandResult {
     let reference = match &args.from {
         Some(path) => Some(
-            verifier::goinfo::read_build_info_file(path)
+            goinfo::read_build_info_file(path)
                 .map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", path.display())))?,
         ),
         None => None,
@@ -207,7 +207,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
     let recipe = &resolved.recipe;
     let (toolchain, toolchain_error) = match locked_toolchain(&args.dir, recipe) {
         Ok(image) => (image.map(|i| i.to_string()), None),
-        Err(e @ verifier::recipe::LockError::MissingVersion { .. }) => (None, Some(e.to_string())),
+        Err(e @ recipe::LockError::MissingVersion { .. }) => (None, Some(e.to_string())),
         Err(e) => return Err(Failure::input(e)),
     };
     let inputs_doc = json!({

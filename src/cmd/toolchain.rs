@@ -2,7 +2,7 @@
 //! subcommand lives with the sandbox).
 //!
 //! Everything here is argument handling and printing; the work is in
-//! `verifier::toolchain`. Registry, network and cache failures exit 3; bad
+//! `oci`. Registry, network and cache failures exit 3; bad
 //! references, platforms, GOROOTs and auth files exit 2.
 
 use std::io::{BufRead, IsTerminal};
@@ -10,12 +10,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
-use verifier::toolchain::build::{self, BuildOptions, LayerCompression};
-use verifier::toolchain::{
+use oci::build::{self, BuildOptions, LayerCompression};
+use oci::{
     Credentials, Digest, GcOptions, ImageRef, PinnedImage, Platform, Progress, PullOptions, RegistryOptions, Store,
     ToolchainError,
 };
+use serde_json::json;
 
 use crate::exit::{CommandResult, Failure, Verdict};
 
@@ -85,7 +85,7 @@ impl CacheArgs {
             .cache_dir
             .clone()
             .or_else(|| std::env::var_os("REPROVE_CACHE_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
-            .or_else(verifier::toolchain::default_cache_dir)
+            .or_else(oci::default_cache_dir)
             .ok_or_else(|| {
                 Failure::input(anyhow::anyhow!("no cache directory: set --cache-dir, XDG_CACHE_HOME or HOME"))
             })?;
@@ -299,7 +299,7 @@ fn pull(args: PullArgs) -> CommandResult {
 }
 
 fn lock(args: LockArgs) -> CommandResult {
-    use verifier::recipe::lock::{check_go_version, lock_toolchain, LOCK_FILE_NAME};
+    use recipe::lock::{check_go_version, lock_toolchain, LOCK_FILE_NAME};
     check_go_version(&args.go_version).map_err(Failure::input)?;
     let reference: ImageRef = args.image.parse().map_err(fail)?;
     let platform = args.platform.as_deref().map(str::parse::<Platform>).transpose().map_err(fail)?;
@@ -312,11 +312,19 @@ fn lock(args: LockArgs) -> CommandResult {
         max_unpacked_size: None,
         progress: bar.as_ref().map(|(p, _)| p.clone() as Arc<dyn Progress>),
     };
-    let result = lock_toolchain(&store, &args.dir, &args.go_version, &reference, &options);
+    let pulled = store.pull_blocking(&reference, &options);
     if let Some((_, bar)) = bar {
         bar.finish_and_clear();
     }
-    let (pinned, _) = result.map_err(|e| if e.is_input() { Failure::input(e) } else { Failure::infrastructure(e) })?;
+    let pulled = pulled.map_err(|e| if e.is_input() { Failure::input(e) } else { Failure::infrastructure(e) })?;
+    let pinned = pulled.pinned();
+    lock_toolchain(&args.dir, &args.go_version, &pinned, pulled.go_version.as_deref()).map_err(|e| {
+        if e.is_input() {
+            Failure::input(e)
+        } else {
+            Failure::infrastructure(e)
+        }
+    })?;
     println!("{} {} -> {pinned}", LOCK_FILE_NAME, args.go_version);
     Ok(Verdict::Positive)
 }
@@ -398,8 +406,8 @@ fn gc(args: GcArgs) -> CommandResult {
         GcOptions { all: args.all, unused_for: Some(Duration::from_secs(args.unused_for_days.saturating_mul(86400))) };
     let report = store.gc(&options).map_err(fail)?;
     // What killed runs left: their sandboxes and their work directories.
-    let sandboxes = verifier::sandbox::collect_leftovers();
-    let work_dirs = verifier::rebuild::workdirs::collect(store.dir()).map_err(|e| {
+    let sandboxes = sandbox::collect_leftovers();
+    let work_dirs = rebuild::workdirs::collect(store.dir()).map_err(|e| {
         Failure::infrastructure(anyhow::anyhow!(
             "removing the work directories of killed runs in {}: {e}",
             store.dir().display()

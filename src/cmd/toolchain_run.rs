@@ -15,11 +15,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::anyhow;
+use oci::{PinnedImage, PullOptions};
+use sandbox::{self, CancelToken, Job, JobConfig, Limits, Mount, Network, Outcome, Runtime, RuntimeChoice, Status};
 use serde_json::json;
-use verifier::sandbox::{
-    self, CancelToken, Job, JobConfig, Limits, Mount, Network, Outcome, Runtime, RuntimeChoice, Status,
-};
-use verifier::toolchain::{PinnedImage, PullOptions};
 
 use super::toolchain::{fail, CacheArgs, RegistryArgs};
 use crate::exit::{CommandResult, Failure, Verdict};
@@ -112,7 +110,7 @@ struct Target {
     env: Vec<String>,
     workdir: Option<String>,
     /// Keeps `toolchain gc` from removing the image while it is in use.
-    _guard: Option<verifier::toolchain::StoreGuard>,
+    _guard: Option<oci::StoreGuard>,
 }
 
 fn sandbox_failure(e: sandbox::Error) -> Failure {

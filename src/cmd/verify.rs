@@ -4,7 +4,7 @@
 //! Arguments are resolved here (the toolchain must be pinned by digest, the
 //! reference digest must be `sha256:…`, `--env` entries must be `K=V`), the
 //! Go module environment is read from `go env` (or the process environment),
-//! and `verifier::rebuild::verify` does the rest. Output: the report as text,
+//! and `rebuild::verify` does the rest. Output: the report as text,
 //! `--json` (schemas/report.schema.json), `--markdown` (also appended to
 //! `$GITHUB_STEP_SUMMARY` when set), `--junit FILE`. Exit codes: 0 reproduced,
 //! 1 not reproduced, 2 bad input (including a toolchain whose Go version is
@@ -18,15 +18,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use verifier::gomod::download::DownloadOptions;
-use verifier::gomod::env::{look_path, GoEnv};
-use verifier::gomod::proxy::client::ClientConfig;
-use verifier::gomod::sumdb;
-use verifier::rebuild::recipe::RecipeInputs;
-use verifier::rebuild::report::{self, v1};
-use verifier::rebuild::{self, Class, Progress, ReferenceInput, Request, Step};
-use verifier::sandbox::{self, Runtime, RuntimeChoice};
-use verifier::toolchain::PinnedImage;
+use gomod::env::{look_path, GoEnv};
+use modfetch::download::DownloadOptions;
+use modfetch::proxy::client::ClientConfig;
+use modfetch::sumdb;
+use oci::PinnedImage;
+use rebuild::recipe::RecipeInputs;
+use rebuild::{self, Class, Progress, ReferenceInput, Request, Step};
+use report::{self, v1};
+use sandbox::{self, Runtime, RuntimeChoice};
 
 use super::interrupt::Interrupts;
 use super::recipe::{RecipeFlags, TemplateFlags};
@@ -163,9 +163,9 @@ pub(crate) fn toolchain_flag(toolchain: Option<&str>) -> Result<Option<PinnedIma
 }
 
 /// The Go module environment (`go env`, else the process environment), the download settings and the checksum database.
-pub(crate) fn module_env() -> Result<(GoEnv, DownloadOptions, Arc<dyn verifier::gomod::sumdb::ChecksumDb>), Failure> {
+pub(crate) fn module_env() -> Result<(GoEnv, DownloadOptions, Arc<dyn modfetch::sumdb::ChecksumDb>), Failure> {
     let go = look_path("go");
-    let go_env = match GoEnv::load(go.as_deref()) {
+    let go_env = match modfetch::go_env::load(go.as_deref()) {
         Ok(env) => env,
         Err(_) => GoEnv::from_process(&|k: &str| std::env::var(k).ok()),
     };

@@ -261,7 +261,7 @@ pub(crate) fn assert_nothing_left(pid: u32, marker: &str) {
     let left = probe_processes(marker);
     assert!(left.is_empty(), "processes of the sandbox are still running: {left:?}");
     let prefix = format!("reprove-{pid}-");
-    let state_root = verifier::sandbox::runc_state_root();
+    let state_root = sandbox::runc_state_root();
     let mut runc_list = Command::new("runc");
     runc_list.arg("--root").arg(&state_root).args(["list", "--quiet"]);
     let listed = run_ok(&mut runc_list).unwrap_or_else(|e| panic!("{e}"));

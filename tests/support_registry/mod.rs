@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use verifier::toolchain::build::{Image, Layer, LayerCompression, ManifestFormat};
-use verifier::toolchain::{Credentials, ImageRef, RegistryOptions};
+use oci::build::{Image, Layer, LayerCompression, ManifestFormat};
+use oci::{Credentials, ImageRef, RegistryOptions};
 
 const RUN_SETUP: &str = "run ci/setup (it installs Debian's docker-registry)";
 
@@ -747,7 +747,7 @@ impl TarBuilder {
 /// A config for crafted images.
 pub(crate) fn config(env: &[&str]) -> serde_json::Value {
     serde_json::json!({
-        "architecture": verifier::toolchain::Platform::host().architecture,
+        "architecture": oci::Platform::host().architecture,
         "os": "linux",
         "config": {"Env": env},
     })
@@ -773,10 +773,7 @@ pub(crate) fn push_tars_with(
 }
 
 /// The error of a pull that must fail.
-pub(crate) fn refused<T>(
-    r: Result<T, verifier::toolchain::ToolchainError>,
-    what: &str,
-) -> verifier::toolchain::ToolchainError {
+pub(crate) fn refused<T>(r: Result<T, oci::ToolchainError>, what: &str) -> oci::ToolchainError {
     match r {
         Ok(_) => panic!("{what}"),
         Err(e) => e,

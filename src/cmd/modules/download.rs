@@ -1,4 +1,4 @@
-//! `reprove mod download`: the CLI side of `verifier::gomod::download`.
+//! `reprove mod download`: the CLI side of `modfetch::download`.
 //!
 //! Resolves the Go module environment (`go env -json`), builds the HTTP
 //! client settings (proxy variables, `.netrc`, timeouts, retries) and the
@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use verifier::gomod::download::{self, DownloadError, DownloadOptions, DownloadReport, Progress, Quiet, Verification};
-use verifier::gomod::env::{look_path, GoEnv};
-use verifier::gomod::failure::Code;
-use verifier::gomod::module::ModuleVersion;
-use verifier::gomod::proxy::client::ClientConfig;
-use verifier::gomod::proxy::FileKind;
-use verifier::gomod::sumdb;
+use gomod::env::look_path;
+use gomod::module::ModuleVersion;
+use modfetch::download::{self, DownloadError, DownloadOptions, DownloadReport, Progress, Quiet, Verification};
+use modfetch::failure::Code;
+use modfetch::proxy::client::ClientConfig;
+use modfetch::proxy::FileKind;
+use modfetch::sumdb;
 
 use super::{check_workspace, find_module_root, print, DownloadArgs};
 use crate::exit::{CommandResult, Failure, Verdict};
@@ -44,7 +44,7 @@ pub(super) fn run(args: DownloadArgs) -> CommandResult {
     let root = find_module_root(&args.dir).map_err(Failure::input)?;
     check_workspace(&root).map_err(Failure::input)?;
     let go = look_path("go");
-    let mut env = GoEnv::load(go.as_deref()).map_err(Failure::infrastructure)?;
+    let mut env = modfetch::go_env::load(go.as_deref()).map_err(Failure::infrastructure)?;
     if let Some(m) = &args.modcache {
         let abs = std::path::absolute(m).unwrap_or_else(|_| m.clone());
         env.set("GOMODCACHE", &abs.display().to_string());
@@ -81,7 +81,7 @@ pub(super) fn run(args: DownloadArgs) -> CommandResult {
     }
     let report = result.map_err(|e| match e {
         DownloadError::Cache { .. } | DownloadError::Setup(_) => Failure::infrastructure(e),
-        DownloadError::BuildList(verifier::gomod::BuildListError::Read { .. }) => Failure::infrastructure(e),
+        DownloadError::BuildList(gomod::BuildListError::Read { .. }) => Failure::infrastructure(e),
         _ => Failure::input(e),
     })?;
     let text = if args.json { v1::render(&report) } else { render_text(&report) };
@@ -182,8 +182,8 @@ fn render_text(r: &DownloadReport) -> String {
 
 /// The versioned `--json` document of `reprove mod download` (schemas/mod-download.schema.json).
 mod v1 {
+    use modfetch::download::{DownloadReport, FileStatus};
     use serde::Serialize;
-    use verifier::gomod::download::{DownloadReport, FileStatus};
 
     use super::{kind_name, verified_by};
 

@@ -1,0 +1,385 @@
+//! `reprove check`: is the build reproducible at all? No reference: the same
+//! commit is built once as a baseline and again under each [`Variation`]
+//! (another build directory, another environment, a warm build cache), and
+//! every output is compared with the baseline; a difference names the
+//! variation and the causes `compare` finds.
+//!
+//! The baseline and every variation but `warm-cache` build with an empty Go
+//! build cache, so that a variation cannot hide behind cached objects.
+//! `umask` (077) and `user-id` (1000:1000) need the runtime's help: runc as
+//! root sets both (`process.user`); rootless runc, bwrap and the engines
+//! cannot, and then the variation is listed as not varied with the reason,
+//! as it is when the output shows the runtime ignored it (the output file's
+//! mode or owner). The clock cannot be set back or forward (no namespace
+//! covers `CLOCK_REALTIME`), so the `time` variation is the same build again,
+//! at least [`LATER_BY`] after the baseline: it is also the control. When it
+//! differs, the output depends on when it was built (or is not deterministic
+//! at all), and the other variations' differences cannot be put on them.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::{build, prepare, report_recipe, CancelToken, Prepared, Progress, RebuildError, Request, Run, Step};
+use report::v1 as verify_v1;
+
+/// One way the second build differs from the baseline.
+#[derive(Debug, Clone)]
+pub struct Variation {
+    /// A stable name: `time`, `build-dir`, `environment`, `umask`, `user-id`, `warm-cache`.
+    pub name: &'static str,
+    /// What is varied, for people.
+    pub description: &'static str,
+    src_mount: Option<&'static str>,
+    env: &'static [(&'static str, &'static str)],
+    warm_cache: bool,
+    user: Option<(u32, u32)>,
+    umask: Option<u32>,
+    /// Starts at least [`LATER_BY`] after the baseline finished.
+    later: bool,
+}
+
+/// How much later than the baseline the `time` variation starts: enough for
+/// a clock read at second resolution to differ.
+pub const LATER_BY: Duration = Duration::from_secs(2);
+
+/// The umask of the `umask` variation.
+pub const VARIED_UMASK: u32 = 0o077;
+/// The user and group ids of the `user-id` variation.
+pub const VARIED_USER: (u32, u32) = (1000, 1000);
+
+/// The variations `reprove check` tries, in order.
+pub fn variations() -> Vec<Variation> {
+    vec![
+        Variation {
+            name: "time",
+            description: "the same build again, at least 2 s after the baseline finished (the control: nothing else \
+                          changes)",
+            src_mount: None,
+            env: &[],
+            warm_cache: false,
+            user: None,
+            umask: None,
+            later: true,
+        },
+        Variation {
+            name: "build-dir",
+            description: "the source is at /home/builder/work/project instead of /src",
+            src_mount: Some("/home/builder/work/project"),
+            env: &[],
+            warm_cache: false,
+            user: None,
+            umask: None,
+            later: false,
+        },
+        Variation {
+            name: "environment",
+            description: "another time zone, locale, HOME and user name, one CPU (GOMAXPROCS=1), and the \
+                          unrelated variables a CI runner sets (CI, BUILD_NUMBER)",
+            src_mount: None,
+            env: &[
+                ("TZ", "Pacific/Kiritimati"),
+                ("LANG", "tr_TR.UTF-8"),
+                ("LC_ALL", "tr_TR.UTF-8"),
+                ("HOME", "/tmp/elsewhere"),
+                ("USER", "builder"),
+                ("GOMAXPROCS", "1"),
+                ("CI", "true"),
+                ("BUILD_NUMBER", "4711"),
+            ],
+            warm_cache: false,
+            user: None,
+            umask: None,
+            later: false,
+        },
+        Variation {
+            name: "umask",
+            description: "umask 077 instead of 022",
+            src_mount: None,
+            env: &[],
+            warm_cache: false,
+            user: None,
+            umask: Some(VARIED_UMASK),
+            later: false,
+        },
+        Variation {
+            name: "user-id",
+            description: "the build runs as 1000:1000 instead of the sandbox's root",
+            src_mount: None,
+            env: &[],
+            warm_cache: false,
+            user: Some(VARIED_USER),
+            umask: None,
+            later: false,
+        },
+        Variation {
+            name: "warm-cache",
+            description: "the baseline's warm Go build cache instead of an empty one",
+            src_mount: None,
+            env: &[],
+            warm_cache: true,
+            user: None,
+            umask: None,
+            later: false,
+        },
+    ]
+}
+
+/// What `reprove check` never varies, and why. A variation the runtime
+/// cannot apply is added to the report's list when it is skipped.
+pub const NOT_VARIED: &[&str] = &["clock: no namespace changes CLOCK_REALTIME, so the clock is not set back or \
+                                   forward; the time variation builds again later instead, which finds a dependence \
+                                   on the second or minute of the build but not on the date"];
+
+/// Version 1 of the `reprove check --json` document (schemas/check.schema.json).
+pub mod v1 {
+    use serde::{Deserialize, Serialize};
+
+    use super::verify_v1;
+
+    /// The whole document.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Report {
+        /// Always 1.
+        pub schema_version: u32,
+        /// `reproducible`, `not-reproducible` or `error`.
+        pub verdict: String,
+        /// One line for a person.
+        pub summary: String,
+        /// The inputs (the reference is empty).
+        pub inputs: verify_v1::Inputs,
+        /// The recipe.
+        pub recipe: verify_v1::Recipe,
+        /// The baseline build's output.
+        pub baseline: Option<verify_v1::Artifact>,
+        /// Each variation and its outcome.
+        pub variations: Vec<Outcome>,
+        /// What was not varied, and why.
+        pub not_varied: Vec<String>,
+        /// Wall time of each step.
+        pub timings: Vec<verify_v1::Timing>,
+        /// Why there is no verdict.
+        pub error: Option<verify_v1::Failure>,
+        /// Notes.
+        pub warnings: Vec<String>,
+        /// Tool versions.
+        pub tools: verify_v1::Tools,
+    }
+
+    /// One variation's outcome.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Outcome {
+        /// The variation's name.
+        pub name: String,
+        /// What was varied.
+        pub description: String,
+        /// The output's SHA-256.
+        pub sha256: String,
+        /// Whether it is identical to the baseline.
+        pub identical: bool,
+        /// Why it differs (reference = the baseline, rebuilt = this variation).
+        pub causes: Vec<verify_v1::Cause>,
+    }
+}
+
+fn failure(step: Step, e: &RebuildError) -> verify_v1::Failure {
+    verify_v1::Failure {
+        step: step.name().into(),
+        class: e.class().name().into(),
+        code: e.code(),
+        message: e.to_string(),
+        remediation: e.remediation(),
+        modules: e.modules(),
+    }
+}
+
+/// Runs the check. `req.reference` is ignored.
+pub fn check(req: &Request, progress: &dyn Progress, cancel: &CancelToken) -> v1::Report {
+    let mut req = req.clone();
+    req.reference = super::ReferenceInput::None;
+    let mut run = Run { req: &req, progress, report: super::empty_report(&req) };
+    let mut out = v1::Report {
+        schema_version: 1,
+        verdict: "error".into(),
+        summary: String::new(),
+        inputs: run.report.inputs.clone(),
+        recipe: run.report.recipe.clone(),
+        baseline: None,
+        variations: Vec::new(),
+        not_varied: NOT_VARIED.iter().map(|s| s.to_string()).collect(),
+        timings: Vec::new(),
+        error: None,
+        warnings: Vec::new(),
+        tools: run.report.tools.clone(),
+    };
+    let result = prepare(&mut run).and_then(|p| builds(&mut run, &p, &mut out, cancel));
+    out.inputs = run.report.inputs.clone();
+    out.recipe = run.report.recipe.clone();
+    out.timings = run.report.timings.clone();
+    out.warnings = run.report.warnings.clone();
+    out.tools = run.report.tools.clone();
+    match result {
+        Err((step, e)) => {
+            out.summary =
+                format!("no verdict: the {} step failed: {}", step.name(), e.to_string().lines().next().unwrap_or(""));
+            out.error = Some(failure(step, &e));
+        }
+        Ok(()) => {
+            let differing: Vec<&str> =
+                out.variations.iter().filter(|v| !v.identical).map(|v| v.name.as_str()).collect();
+            let control_differs = out.variations.iter().any(|v| v.name == "time" && !v.identical);
+            if differing.is_empty() {
+                out.verdict = "reproducible".into();
+                out.summary = format!("every variation ({}) built the same binary", out.variations.len());
+            } else if control_differs {
+                out.verdict = "not-reproducible".into();
+                out.summary = format!(
+                    "the same build, run again later, made another binary: the output depends on the time of the \
+                     build or is not deterministic, so the other differences may not come from their variations \
+                     (differing: {})",
+                    differing.join(", ")
+                );
+            } else {
+                out.verdict = "not-reproducible".into();
+                out.summary = format!("the output changes with: {}", differing.join(", "));
+            }
+        }
+    }
+    out
+}
+
+fn builds(
+    run: &mut Run<'_>,
+    p: &Prepared,
+    out: &mut v1::Report,
+    cancel: &CancelToken,
+) -> Result<(), (Step, RebuildError)> {
+    let req = run.req;
+    let plan = build::plan(&p.recipe, &p.pulled, &p.toolchain, &req.cache_dir, p.go_work.as_deref(), &p.tree);
+    run.report.recipe = report_recipe(&p.recipe, &plan.go_args, &plan.env);
+    let work = p.work.path();
+    let mkdir = |d: &Path| std::fs::create_dir_all(d).map_err(|e| (Step::Build, RebuildError::io("create", d, e)));
+    let mut baseline_plan = plan.clone();
+    baseline_plan.gocache = work.join("gocache-baseline");
+    let baseline_out = work.join("out/baseline");
+    mkdir(&baseline_out)?;
+    let baseline = timed(run, "build:baseline", || {
+        build::run(&baseline_plan, &p.pulled, &p.src_dir, &p.modcache, &baseline_out, req, cancel)
+    })?;
+    run.report.tools.runtime = Some(baseline.runtime.clone());
+    let base_bytes = baseline.bytes;
+    let base_sha = stdx::sha256_hex(&base_bytes);
+    out.baseline = Some(verify_v1::Artifact { sha256: base_sha.clone(), size: base_bytes.len() as u64, path: None });
+    let baseline_finished = Instant::now();
+    for v in variations() {
+        if v.later {
+            std::thread::sleep(LATER_BY.saturating_sub(baseline_finished.elapsed()));
+        }
+        let mut vp = plan.clone();
+        vp.gocache =
+            if v.warm_cache { baseline_plan.gocache.clone() } else { work.join(format!("gocache-{}", v.name)) };
+        if let Some(m) = v.src_mount {
+            vp.src_mount = m.to_string();
+        }
+        for (k, val) in v.env {
+            vp.env.insert(k.to_string(), val.to_string());
+        }
+        vp.user = v.user;
+        vp.umask = v.umask;
+        let dir = work.join("out").join(v.name);
+        mkdir(&dir)?;
+        mkdir(&vp.gocache)?;
+        // Not root: the runtime refuses the user below, with its reason (a rootless
+        // sandbox maps only the caller), and chown could not work anyway.
+        if let (Some((uid, gid)), true) = (v.user, rustix::process::geteuid().is_root()) {
+            if let Err(why) = give(&[&dir, &vp.gocache], uid, gid) {
+                out.not_varied.push(format!("{}: {why}", v.name));
+                continue;
+            }
+        }
+        let result = timed(run, &format!("build:{}", v.name), || {
+            build::run(&vp, &p.pulled, &p.src_dir, &p.modcache, &dir, req, cancel)
+        });
+        let built = match result {
+            Err((_, RebuildError::Sandbox(e @ sandbox::Error::Unsupported { .. }))) => {
+                out.not_varied.push(format!("{}: {e}", v.name));
+                continue;
+            }
+            r => r?,
+        };
+        if let Some(why) = not_applied(&v, &built.path) {
+            out.not_varied.push(format!("{}: {why}", v.name));
+            continue;
+        }
+        let bytes = built.bytes;
+        let sha = stdx::sha256_hex(&bytes);
+        let causes = if sha == base_sha {
+            Vec::new()
+        } else {
+            super::judge::verdict(Some(&base_bytes), &base_sha, &bytes, &sha).1
+        };
+        out.variations.push(v1::Outcome {
+            name: v.name.into(),
+            description: v.description.into(),
+            identical: sha == base_sha,
+            sha256: sha,
+            causes,
+        });
+    }
+    Ok(())
+}
+
+/// Hands the fresh, empty directories `dirs` (the output directory and the
+/// build cache) to `uid:gid`, so that a build running as that user can write
+/// them; `/tmp` (HOME, GOPATH) is the sandbox's own, mode 1777. Every
+/// directory above the mounts is left as it is: the runtime mounts them as
+/// root, and the source and module cache are read-only and world-readable.
+fn give(dirs: &[&Path], uid: u32, gid: u32) -> Result<(), String> {
+    for d in dirs {
+        std::os::unix::fs::chown(d, Some(uid), Some(gid))
+            .map_err(|e| format!("cannot hand {} to {uid}:{gid} for the build: {e}", d.display()))?;
+    }
+    Ok(())
+}
+
+/// Why the output shows that the runtime did not apply `v`'s umask or user,
+/// if it does: go writes the binary with mode 0777 minus the umask, owned by
+/// the build's user.
+fn not_applied(v: &Variation, output: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::metadata(output) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("cannot read {}: {e}", output.display())),
+    };
+    if let Some(umask) = v.umask {
+        if meta.mode() & umask != 0 {
+            return Some(format!(
+                "the runtime ignored the umask {umask:03o}: the output has mode {:03o}",
+                meta.mode() & 0o777
+            ));
+        }
+    }
+    if let Some((uid, _)) = v.user {
+        if meta.uid() != uid {
+            return Some(format!("the runtime ignored the user {uid}: the output is owned by {}", meta.uid()));
+        }
+    }
+    None
+}
+
+fn timed<T>(
+    run: &mut Run<'_>,
+    name: &str,
+    f: impl FnOnce() -> Result<T, RebuildError>,
+) -> Result<T, (Step, RebuildError)> {
+    run.progress.start(Step::Build);
+    let t = Instant::now();
+    let r = f();
+    let elapsed = t.elapsed();
+    run.progress.finish(Step::Build, elapsed);
+    run.report
+        .timings
+        .push(verify_v1::Timing { step: name.into(), ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX) });
+    r.map_err(|e| (Step::Build, e))
+}

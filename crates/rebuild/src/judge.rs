@@ -1,0 +1,264 @@
+//! The `compare` step: the verdict, its causes, and the module sums compared
+//! three ways (go.sum at the commit, the reference's build info, the rebuilt
+//! binary's build info). No I/O.
+
+use std::collections::BTreeMap;
+
+use compare;
+use goinfo::{BuildInfo, Module};
+use gomod::{GoSum, ModuleVersion, SumCheck};
+use report::v1;
+
+/// The verdict and its causes. `reference` is `None` when only its digest is known.
+pub fn verdict(
+    reference: Option<&[u8]>,
+    reference_sha: &str,
+    rebuilt: &[u8],
+    rebuilt_sha: &str,
+) -> (String, Vec<v1::Cause>) {
+    if reference_sha == rebuilt_sha {
+        return ("reproduced".into(), Vec::new());
+    }
+    let Some(reference) = reference else {
+        let cause = v1::Cause {
+            code: compare::CauseCode::Unknown.as_str().into(),
+            confidence: compare::Confidence::Certain.as_str().into(),
+            explanation: "only the reference's digest is known and the rebuilt binary's differs; verify with --reference FILE to explain the difference".into(),
+            evidence: vec![v1::Evidence {
+                source: "file".into(),
+                name: "sha256".into(),
+                reference: Some(reference_sha.to_string()),
+                rebuilt: Some(rebuilt_sha.to_string()),
+            }],
+        };
+        return ("not-reproduced".into(), vec![cause]);
+    };
+    let c = compare::compare(reference, rebuilt);
+    let causes = c
+        .causes
+        .iter()
+        .map(|c| v1::Cause {
+            code: c.code.as_str().into(),
+            confidence: c.confidence.as_str().into(),
+            explanation: c.explanation.clone(),
+            evidence: c
+                .evidence
+                .iter()
+                .map(|e| v1::Evidence {
+                    source: e.source.as_str().into(),
+                    name: e.name.clone(),
+                    reference: e.a.clone(),
+                    rebuilt: e.b.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    ("not-reproduced".into(), causes)
+}
+
+/// One line for a person.
+pub fn summary(verdict: &str, r: &v1::Report) -> String {
+    let commit = r.inputs.source.commit.as_deref().unwrap_or(&r.inputs.source.rev);
+    let commit = commit.get(..12).unwrap_or(commit);
+    match verdict {
+        "reproduced" => format!(
+            "{} was rebuilt bit for bit from {} @ {commit} (sha256:{})",
+            r.subject.name, r.inputs.source.uri, r.subject.sha256
+        ),
+        _ => {
+            let codes: Vec<&str> = r.causes.iter().map(|c| c.code.as_str()).collect();
+            format!(
+                "{} rebuilt from {} @ {commit} differs from the reference: {}",
+                r.subject.name,
+                r.inputs.source.uri,
+                if codes.is_empty() { "unexplained".to_string() } else { codes.join(", ") }
+            )
+        }
+    }
+}
+
+/// The module a build info dependency resolves to: its replacement when replaced by a module.
+fn effective(m: &Module) -> (String, String, String, Option<String>) {
+    match &m.replace {
+        Some(r) if !r.version.is_empty() => {
+            (r.path.to_string(), r.version.to_string(), r.sum.to_string(), Some(format!("{}@{}", r.path, r.version)))
+        }
+        Some(r) => (m.path.to_string(), m.version.to_string(), String::new(), Some(r.path.to_string())),
+        None => (m.path.to_string(), m.version.to_string(), m.sum.to_string(), None),
+    }
+}
+
+/// The modules for the report: from a build info when there is one, else go.sum's zip lines.
+pub fn modules(bi: Option<&BuildInfo>, sum: Option<&GoSum>) -> Vec<v1::Module> {
+    if let Some(bi) = bi {
+        return bi
+            .deps
+            .iter()
+            .map(|d| {
+                let (_, _, h1, replace) = effective(d);
+                v1::Module { path: d.path.to_string(), version: d.version.to_string(), h1, replace }
+            })
+            .collect();
+    }
+    sum.map(|s| {
+        s.lines()
+            .iter()
+            .filter(|l| !l.version.ends_with("/go.mod"))
+            .map(|l| v1::Module { path: l.path.clone(), version: l.version.clone(), h1: l.hash.clone(), replace: None })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Every disagreement between go.sum, the reference and the rebuilt binary.
+pub fn module_findings(
+    sum: Option<&GoSum>,
+    reference: Option<&BuildInfo>,
+    rebuilt: Option<&BuildInfo>,
+) -> Vec<v1::ModuleFinding> {
+    let mut out = Vec::new();
+    for (side, bi) in [("reference", reference), ("rebuilt", rebuilt)] {
+        let Some(bi) = bi else { continue };
+        for d in &bi.deps {
+            let (path, version, h1, _) = effective(d);
+            if h1.is_empty() {
+                continue;
+            }
+            let check = sum.map(|s| s.check(&ModuleVersion::new(path.clone(), version.clone()), false, &h1));
+            let finding = |kind: &str, go_sum: Option<String>, message: String| v1::ModuleFinding {
+                kind: kind.into(),
+                path: path.clone(),
+                version: version.clone(),
+                go_sum,
+                reference: (side == "reference").then(|| h1.clone()),
+                rebuilt: (side == "rebuilt").then(|| h1.clone()),
+                message,
+            };
+            match check {
+                Some(SumCheck::Mismatch { want, line }) => out.push(finding(
+                    &format!("{side}-vs-go-sum"),
+                    Some(want.clone()),
+                    format!("{path}@{version}: the {side} binary records {h1}, go.sum (line {line}) records {want}"),
+                )),
+                Some(SumCheck::Missing) | None => out.push(finding(
+                    "missing-in-go-sum",
+                    None,
+                    format!(
+                        "{path}@{version}: the {side} binary records {h1}, go.sum at the commit has no line for it"
+                    ),
+                )),
+                Some(SumCheck::Match) => {}
+            }
+        }
+    }
+    if let (Some(a), Some(b)) = (reference, rebuilt) {
+        let index = |bi: &BuildInfo| -> BTreeMap<String, (String, String)> {
+            bi.deps.iter().map(|d| (d.path.to_string(), (d.version.to_string(), effective(d).2))).collect()
+        };
+        let (ia, ib) = (index(a), index(b));
+        for (path, (va, sa)) in &ia {
+            match ib.get(path) {
+                None => out.push(v1::ModuleFinding {
+                    kind: "only-in-reference".into(),
+                    path: path.clone(),
+                    version: va.clone(),
+                    go_sum: None,
+                    reference: Some(sa.clone()),
+                    rebuilt: None,
+                    message: format!("{path}@{va} is in the reference binary but not in the rebuilt one"),
+                }),
+                Some((vb, sb)) if vb != va || sb != sa => out.push(v1::ModuleFinding {
+                    kind: "reference-vs-rebuilt".into(),
+                    path: path.clone(),
+                    version: va.clone(),
+                    go_sum: None,
+                    reference: Some(format!("{va} {sa}")),
+                    rebuilt: Some(format!("{vb} {sb}")),
+                    message: format!("{path}: the reference records {va} {sa}, the rebuilt binary {vb} {sb}"),
+                }),
+                Some(_) => {}
+            }
+        }
+        for (path, (vb, sb)) in &ib {
+            if !ia.contains_key(path) {
+                out.push(v1::ModuleFinding {
+                    kind: "only-in-rebuilt".into(),
+                    path: path.clone(),
+                    version: vb.clone(),
+                    go_sum: None,
+                    reference: None,
+                    rebuilt: Some(sb.clone()),
+                    message: format!("{path}@{vb} is in the rebuilt binary but not in the reference"),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bi(text: &str) -> BuildInfo {
+        match goinfo::parse_modinfo(text.as_bytes()) {
+            Ok(b) => b,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn three_way_module_findings() {
+        let sum = match GoSum::parse(
+            "go.sum",
+            b"example.com/a v1.0.0 h1:AAA=\nexample.com/a v1.0.0/go.mod h1:M=\nexample.com/b v1.0.0 h1:BBB=\n",
+        ) {
+            Ok(s) => s,
+            Err(e) => panic!("{e:?}"),
+        };
+        let reference = bi(
+            "path\tx\nmod\tx\t(devel)\t\ndep\texample.com/a\tv1.0.0\th1:AAA=\ndep\texample.com/b\tv1.0.0\th1:XXX=\n",
+        );
+        let rebuilt = bi("path\tx\nmod\tx\t(devel)\t\ndep\texample.com/a\tv1.0.0\th1:AAA=\ndep\texample.com/b\tv1.0.0\th1:BBB=\ndep\texample.com/c\tv1.0.0\th1:CCC=\n");
+        let f = module_findings(Some(&sum), Some(&reference), Some(&rebuilt));
+        let kinds: Vec<(&str, &str)> = f.iter().map(|f| (f.kind.as_str(), f.path.as_str())).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("reference-vs-go-sum", "example.com/b"),
+                ("missing-in-go-sum", "example.com/c"),
+                ("reference-vs-rebuilt", "example.com/b"),
+                ("only-in-rebuilt", "example.com/c"),
+            ]
+        );
+        assert!(module_findings(Some(&sum), Some(&rebuilt), Some(&rebuilt)).iter().all(|f| f.path == "example.com/c"));
+    }
+
+    #[test]
+    fn workspace_modules_are_devel_without_a_sum_and_no_finding() {
+        let sum = match GoSum::parse("go.sum", b"example.com/a v1.0.0 h1:AAA=\n") {
+            Ok(s) => s,
+            Err(e) => panic!("{e:?}"),
+        };
+        let ws = "path\tx\nmod\tx\t(devel)\t\ndep\texample.com/lib\t(devel)\t\ndep\texample.com/a\tv1.0.0\th1:AAA=\n";
+        assert!(module_findings(Some(&sum), Some(&bi(ws)), Some(&bi(ws))).is_empty());
+        // A workspace module only one side has is still named.
+        let alone = "path\tx\nmod\tx\t(devel)\t\ndep\texample.com/a\tv1.0.0\th1:AAA=\n";
+        let f = module_findings(Some(&sum), Some(&bi(ws)), Some(&bi(alone)));
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].kind.as_str(), f[0].path.as_str(), f[0].version.as_str()),
+            ("only-in-reference", "example.com/lib", "(devel)")
+        );
+        let m = modules(Some(&bi(ws)), None);
+        assert_eq!((m[0].version.as_str(), m[0].h1.as_str()), ("(devel)", ""));
+    }
+
+    #[test]
+    fn digest_only_references_differ_without_a_diff() {
+        let (v, causes) = verdict(None, "aa", b"x", "bb");
+        assert_eq!(v, "not-reproduced");
+        assert_eq!(causes[0].code, "unknown");
+        assert_eq!(verdict(None, "aa", b"x", "aa").0, "reproduced");
+    }
+}

@@ -1,0 +1,223 @@
+//! The recipe of a rebuild: [`::recipe::resolve()`] over the exported tree
+//! of the commit being verified, so `reprove.toml` and `.goreleaser.yaml` are
+//! read from that commit and never from a working tree, with goreleaser's
+//! template values taken from the commit itself.
+//!
+//! Inference from the reference's build info is a layer only with
+//! `--from-reference`. Without it the reference still fixes the Go version
+//! (the toolchain must contain exactly that version) unless another input
+//! sets it. What stays undetermined stops the rebuild before anything is
+//! built; the caller turns it into an input error.
+
+use std::path::Path;
+
+use ::recipe::{resolve, Inputs, Origin, Partial, Recipe, ResolveError, Resolved, Target, TemplateValues};
+use goinfo::BuildInfo;
+use source::ResolvedCommit;
+
+pub use ::recipe::infer::ARCH_LEVEL_VARS;
+
+/// The recipe inputs of a rebuild besides the source tree and the reference.
+#[derive(Debug, Clone, Default)]
+pub struct RecipeInputs {
+    /// The command-line layer (every value with [`Origin::Flag`]).
+    pub flags: Partial,
+    /// The process environment; only `REPROVE_*` recipe variables are read.
+    pub env: Vec<(String, String)>,
+    /// The named build of `reprove.toml` and the build id of `.goreleaser.yaml`.
+    pub build: Option<String>,
+    /// goreleaser template values given explicitly (`--tag`, `--commit`,
+    /// `--commit-time`, `--date`, `--template-env`); the rest come from the commit.
+    pub templates: TemplateValues,
+    /// The goreleaser target (`--target`).
+    pub target: Option<Target>,
+    /// Infer the recipe from the reference's build info (`--from-reference`).
+    pub from_reference: bool,
+    /// Run recipe values from the commit's own files that make the build run
+    /// or read what they name (`-toolexec`, `-exec`, `-overlay`, `-modfile`
+    /// in GOFLAGS); without it they are refused ([`::recipe::exec`]).
+    pub allow_exec: bool,
+}
+
+/// goreleaser's template values for `commit`: its id, its commit time and,
+/// when exactly one tag points at it, that tag. Explicit values win. `.Date`
+/// is never invented: it is not in the commit.
+pub fn template_values(given: &TemplateValues, commit: &ResolvedCommit) -> TemplateValues {
+    let mut v = given.clone();
+    if v.commit.is_none() {
+        v.commit = Some(commit.id.clone());
+    }
+    if v.commit_time.is_none() {
+        v.commit_time = Some(commit.time);
+    }
+    if v.tag.is_none() {
+        if let [only] = commit.tags.as_slice() {
+            v.tag = Some(only.clone());
+        }
+    }
+    v
+}
+
+/// Resolves the recipe over the exported tree `dir` of `commit`.
+pub fn resolve_for_commit(
+    dir: &Path,
+    inputs: &RecipeInputs,
+    reference: Option<&BuildInfo>,
+    commit: &ResolvedCommit,
+) -> Result<Resolved, ResolveError> {
+    let templates = template_values(&inputs.templates, commit);
+    let resolve_inputs = Inputs {
+        flags: inputs.flags.clone(),
+        env: inputs.env.clone(),
+        reference: reference.filter(|_| inputs.from_reference),
+        build: inputs.build.as_deref(),
+        templates,
+        target: inputs.target.clone(),
+    };
+    let mut resolved = resolve(dir, &resolve_inputs)?;
+    if !inputs.from_reference {
+        if let Some(bi) = reference {
+            reference_go_version(&mut resolved.recipe, bi);
+        }
+    }
+    if commit.tags.len() > 1 && inputs.templates.tag.is_none() && resolved.goreleaser.is_some() {
+        resolved.recipe.notes.push(format!(
+            "several tags point at the commit ({}): goreleaser's .Tag and .Version were left unset; give --tag",
+            commit.tags.join(", ")
+        ));
+    }
+    Ok(resolved)
+}
+
+/// Without inference, the reference still decides the Go version unless an
+/// input set it; a different version set by an input is a conflict.
+fn reference_go_version(r: &mut Recipe, bi: &BuildInfo) {
+    let version = bi.go_version.to_string();
+    let Some(version) = version.split_whitespace().next().filter(|v| v.starts_with("go")).map(str::to_string) else {
+        return;
+    };
+    let origin = Origin::Reference("go version".into());
+    match &r.go_version {
+        None => {
+            r.go_version = Some(version);
+            r.origins.insert("go_version".into(), origin);
+        }
+        Some(v) if *v != version => r.conflicts.push(::recipe::Conflict {
+            field: "go_version".into(),
+            used: v.clone(),
+            used_origin: r.origins.get("go_version").cloned().unwrap_or(Origin::Default),
+            overridden: version,
+            overridden_origin: origin,
+        }),
+        Some(_) => {}
+    }
+}
+
+/// How an [`Origin`] is written in the report.
+pub fn origin_text(o: &Origin) -> String {
+    match o {
+        Origin::Flag => "flag".into(),
+        Origin::RecipeFile(p) => format!("recipe-file:{p}"),
+        Origin::Goreleaser(p) => format!("goreleaser:{p}"),
+        Origin::Reference(s) => format!("reference:{s}"),
+        Origin::Environment(v) => format!("environment:{v}"),
+        Origin::Default => "default".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bi(text: &str, go: &str) -> BuildInfo {
+        match goinfo::parse_modinfo(text.as_bytes()) {
+            Ok(mut b) => {
+                b.go_version = go.into();
+                b
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn commit(tags: &[&str]) -> ResolvedCommit {
+        ResolvedCommit {
+            rev: "HEAD".into(),
+            id: "0123456789abcdef0123456789abcdef01234567".into(),
+            time: 1_704_164_645,
+            time_rfc3339: "2024-01-02T03:04:05Z".into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            is_worktree_head: false,
+        }
+    }
+
+    fn tmp() -> tempfile::TempDir {
+        match tempfile::tempdir() {
+            Ok(d) => d,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn resolved(dir: &Path, inputs: &RecipeInputs, reference: Option<&BuildInfo>, tags: &[&str]) -> Resolved {
+        match resolve_for_commit(dir, inputs, reference, &commit(tags)) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        if let Err(e) = std::fs::write(dir.join(name), text) {
+            panic!("{e}");
+        }
+    }
+
+    const TRIMMED: &str = "path\texample.com/app\nmod\texample.com/app\t(devel)\t\nbuild\t-buildmode=exe\nbuild\t-compiler=gc\nbuild\t-trimpath=true\nbuild\tCGO_ENABLED=0\nbuild\tGOARCH=amd64\nbuild\tGOOS=linux\nbuild\tGOAMD64=v1\n";
+
+    #[test]
+    fn the_commits_recipe_file_supplies_what_the_reference_cannot() {
+        let dir = tmp();
+        let b = bi(TRIMMED, "go1.22.5");
+        let inputs = RecipeInputs { from_reference: true, ..RecipeInputs::default() };
+        let r = resolved(dir.path(), &inputs, Some(&b), &[]).recipe;
+        assert_eq!(r.undetermined.iter().map(|u| u.field.as_str()).collect::<Vec<_>>(), ["ldflags"]);
+
+        write(dir.path(), "reprove.toml", "[build]\nldflags = \"-s -w\"\n");
+        let r = resolved(dir.path(), &inputs, Some(&b), &[]).recipe;
+        assert!(r.undetermined.is_empty(), "{:?}", r.undetermined);
+        assert_eq!(r.ldflags.as_deref(), Some("-s -w"));
+        assert_eq!(r.origins.get("ldflags"), Some(&Origin::RecipeFile("reprove.toml".into())));
+        assert!(r.trimpath);
+        assert_eq!(r.go_version.as_deref(), Some("go1.22.5"));
+    }
+
+    #[test]
+    fn without_inference_only_the_go_version_comes_from_the_reference() {
+        let dir = tmp();
+        let b = bi(TRIMMED, "go1.22.5");
+        let r = resolved(dir.path(), &RecipeInputs::default(), Some(&b), &[]).recipe;
+        assert!(!r.trimpath);
+        assert_eq!(r.go_version.as_deref(), Some("go1.22.5"));
+        assert_eq!(r.origins.get("go_version"), Some(&Origin::Reference("go version".into())));
+        assert!(r.undetermined.is_empty());
+    }
+
+    #[test]
+    fn goreleaser_templates_expand_from_the_commit() {
+        let dir = tmp();
+        write(
+            dir.path(),
+            ".goreleaser.yaml",
+            "builds:\n  - id: app\n    goos: [linux]\n    goarch: [amd64]\n    ldflags:\n      - -X main.version={{.Version}} -X main.commit={{.Commit}}\n",
+        );
+        let inputs = RecipeInputs::default();
+        let r = resolved(dir.path(), &inputs, None, &["v1.2.3"]);
+        assert_eq!(
+            r.recipe.ldflags.as_deref(),
+            Some("-X main.version=1.2.3 -X main.commit=0123456789abcdef0123456789abcdef01234567")
+        );
+        assert_eq!(r.goreleaser.as_deref(), Some(".goreleaser.yaml#app"));
+        // .Date is not in the commit: never invented.
+        let v = template_values(&TemplateValues::default(), &commit(&["v1", "v2"]));
+        assert_eq!((v.build_time, v.tag), (None, None));
+        assert_eq!(v.commit_time, Some(1_704_164_645));
+    }
+}

@@ -1,0 +1,3 @@
+//! reprove's end-to-end tests, one test binary with a module per area.
+
+mod tidy;
