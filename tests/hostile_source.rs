@@ -14,7 +14,8 @@
 //! regression cannot take the machine's memory). `replace` to `/etc` and to
 //! `../../outside` (where the test plants a go.mod holding the marker): exit 2
 //! before anything reads them. A duplicate tree entry: exit 2,
-//! `malformed-tree`. A large loose blob: exported streaming (bounded RSS). A
+//! `malformed-tree`. A large loose blob (256 MiB) and a large packed one
+//! (300 MiB, more than the 256 MiB read whole): exported streaming (bounded RSS). A
 //! `--keep` path that is a symlink to an empty directory: refused, nothing
 //! written through it.
 //!
@@ -335,20 +336,42 @@ fn a_tree_with_two_entries_of_one_name_is_an_input_error() {
     assert_eq!(w.report["error"]["code"], "malformed-tree", "{}", w.context());
 }
 
-#[test]
-fn a_large_loose_blob_is_exported_streaming() {
-    let scene = Scene::new();
+/// A repository whose one commit holds `big.bin`, `size` zero bytes: a loose
+/// object, or (above `core.bigFileThreshold`, so `git add` streams it into a
+/// pack) a packed one, stored whole as git stores big files.
+fn big_blob_repo(scene: &Scene, size: u64, packed: bool) -> PathBuf {
     let repo = scene.tmp.path().join("big");
     std::fs::create_dir(&repo).unwrap_or_else(|e| panic!("{e}"));
     // No go.mod: the run ends at the go-sum step, after the export.
     let f = std::fs::File::create(repo.join("big.bin")).unwrap_or_else(|e| panic!("{e}"));
-    f.set_len(256 << 20).unwrap_or_else(|e| panic!("{e}"));
+    f.set_len(size).unwrap_or_else(|e| panic!("{e}"));
     git(&repo, &["init", "-q"]);
-    git(&repo, &["add", "-A"]);
+    git(&repo, &["-c", if packed { "core.bigFileThreshold=1m" } else { "core.bigFileThreshold=2g" }, "add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "big"]);
+    let id = git(&repo, &["rev-parse", "HEAD:big.bin"]);
+    let loose = repo.join(".git/objects").join(&id[..2]).join(&id[2..]);
+    assert_eq!(loose.exists(), !packed, "{id} loose");
+    repo
+}
+
+#[test]
+fn a_large_loose_blob_is_exported_streaming() {
+    let scene = Scene::new();
+    let repo = big_blob_repo(&scene, 256 << 20, false);
     let w = verify(&scene, &repo, &["--toolchain", TOOLCHAIN]);
     assert_refused(&scene, &w, "no go.mod", "a 256 MiB blob");
     assert!(w.peak_kib < BOUNDED_KIB, "peak RSS {} KiB for a 256 MiB blob: {}", w.peak_kib, w.context());
+}
+
+/// Clones are packed: a packed blob larger than `MAX_WHOLE_BLOB` (256 MiB) is
+/// streamed from its pack too, not read whole (nor refused as too large).
+#[test]
+fn a_large_packed_blob_is_exported_streaming() {
+    let scene = Scene::new();
+    let repo = big_blob_repo(&scene, 300 << 20, true);
+    let w = verify(&scene, &repo, &["--toolchain", TOOLCHAIN]);
+    assert_refused(&scene, &w, "no go.mod", "a 300 MiB packed blob");
+    assert!(w.peak_kib < BOUNDED_KIB, "peak RSS {} KiB for a 300 MiB packed blob: {}", w.peak_kib, w.context());
 }
 
 #[test]

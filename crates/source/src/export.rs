@@ -1,15 +1,18 @@
 //! Writing exactly one commit's tree into a new directory.
 //!
-//! Blobs are written streaming where libgit2 can: its loose-object backend
-//! implements `git_odb_open_rstream` (inflated in small chunks, checked here
-//! against the object id with SHA-1), its pack backend does not (libgit2
-//! 1.9, `odb_pack.c` has no `readstream`; `git_odb_open_rstream` then fails),
-//! so a packed blob is read whole. Every blob's size is read from the object
-//! header first ([`git2::Odb::read_header`], which inflates nothing): a packed
-//! blob larger than [`MAX_WHOLE_BLOB`] is refused ([`SourceError::BlobTooLarge`])
-//! instead of being held in memory, so memory stays bounded by that limit
-//! (loose blobs of any size stream). Clones are packed: in practice the limit
-//! applies to them (GitHub refuses files over 100 MiB).
+//! Blobs are written streaming, checked against their object id with SHA-1.
+//! A loose blob streams through libgit2 (`git_odb_open_rstream`, inflated in
+//! small chunks). libgit2's pack backend has no read stream (libgit2 1.9,
+//! `odb_pack.c` has no `readstream`), so a packed blob larger than
+//! [`STREAM_PACKED_ABOVE`] is streamed from its pack by [`super::pack`] when
+//! the pack stores it whole, which is how git stores big files (it does not
+//! deltify files above `core.bigFileThreshold`, 512 MiB by default) and most
+//! blobs. Other packed blobs are read whole through libgit2: small ones, and
+//! deltified ones, whose size is read from the object header first
+//! ([`git2::Odb::read_header`], which inflates nothing) and refused above
+//! [`MAX_WHOLE_BLOB`] ([`SourceError::BlobTooLarge`]) instead of being held in
+//! memory. Memory thus stays bounded by that limit for deltified blobs, and
+//! does not grow with the size of any other blob.
 //!
 //! A tree is checked as it is written: two entries with one name, an entry
 //! whose mode says tree but whose object is a blob (or the reverse) are
@@ -22,6 +25,7 @@ use std::io::{Read as _, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Component, Path, PathBuf};
 
+use super::pack::{Outcome, PackError, Packs};
 use super::SourceError;
 
 /// A symlink of the tree, kept as a symlink.
@@ -60,8 +64,14 @@ pub struct Export {
     pub submodules: Vec<Submodule>,
 }
 
-/// The largest blob read whole (a packed one, which libgit2 cannot stream).
+/// The largest blob read whole: a deltified packed one, which neither libgit2
+/// nor the export's own pack reader streams.
 pub const MAX_WHOLE_BLOB: u64 = 256 << 20;
+
+/// Packed blobs larger than this are streamed from their pack when it stores
+/// them whole; smaller ones are read whole through libgit2 (faster than a
+/// lookup in the pack indexes for each of a tree's many small files).
+pub(crate) const STREAM_PACKED_ABOVE: u64 = 1 << 20;
 
 /// The longest symlink target accepted (Linux's `PATH_MAX`).
 const MAX_LINK: usize = 4096;
@@ -89,7 +99,7 @@ pub(crate) fn export_bounded(
     let odb = repo.odb().map_err(|e| object_err("the object database", e))?;
     fs::create_dir(dest).map_err(|e| SourceError::io("create the export directory", dest, e))?;
     let mut out = Export { dir: dest.to_path_buf(), ..Export::default() };
-    let ctx = Ctx { repo, odb: &odb, commit: commit_id, max_whole };
+    let ctx = Ctx { repo, odb: &odb, commit: commit_id, max_whole, packs: std::cell::OnceCell::new() };
     write_tree(&ctx, &tree, dest, "", &mut out)?;
     Ok(out)
 }
@@ -99,6 +109,8 @@ struct Ctx<'a> {
     odb: &'a git2::Odb<'a>,
     commit: &'a str,
     max_whole: u64,
+    /// The repository's packs, listed at the first blob streamed from one.
+    packs: std::cell::OnceCell<Packs>,
 }
 
 impl Ctx<'_> {
@@ -127,7 +139,8 @@ impl Ctx<'_> {
     }
 
     /// Writes blob `id` (`size` bytes) into the new file `f`: streaming when
-    /// the object is loose, else whole when at most [`Ctx::max_whole`].
+    /// the object is loose or (above [`STREAM_PACKED_ABOVE`]) stored whole in
+    /// a pack, else whole when at most [`Ctx::max_whole`].
     fn write_blob(
         &self,
         path: &str,
@@ -164,6 +177,21 @@ impl Ctx<'_> {
                 });
             }
             return Ok(());
+        }
+        if size > self.max_whole.min(STREAM_PACKED_ABOVE) {
+            let packs = self.packs.get_or_init(|| Packs::scan(self.repo));
+            match packs.stream_blob(id, size, f) {
+                Ok(Outcome::Streamed) => return Ok(()),
+                Ok(Outcome::Deltified | Outcome::NotFound) => {}
+                Err(e @ PackError::Corrupt { .. }) => {
+                    return Err(SourceError::Object {
+                        commit: self.commit.to_string(),
+                        what: path.to_string(),
+                        message: e.to_string(),
+                    })
+                }
+                Err(PackError::Write(e)) => return Err(write_err(e)),
+            }
         }
         if size > self.max_whole {
             return Err(SourceError::BlobTooLarge {
@@ -343,42 +371,92 @@ mod tests {
     }
 
     #[test]
-    fn loose_blobs_stream_and_packed_ones_are_bounded() {
+    fn loose_blobs_and_whole_packed_ones_stream() {
+        use std::os::unix::fs::PermissionsExt as _;
         let (t, r) = repo();
         let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
         let blob = r.blob(&data).unwrap_or_else(|e| panic!("{e}"));
         let small = r.blob(b"small\n").unwrap_or_else(|e| panic!("{e}"));
-        let tree = raw_tree(&r, &[("100644", "big", blob), ("100644", "small", small)]);
+        let tree = raw_tree(&r, &[("100644", "big", blob), ("100755", "big-tool", blob), ("100644", "small", small)]);
         let commit = raw_commit(&r, tree);
+        let mode = |p: &str| fs::metadata(t.path().join(p)).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
         // Loose: streamed whatever the limit for whole reads.
         let out = export_bounded(&r, &commit, &t.path().join("loose"), 16).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(fs::read(t.path().join("loose/big")).unwrap_or_default(), data);
-        assert_eq!((out.files, out.bytes), (2, 200_006));
-        // Packed: read whole, so refused above the limit, by size, as an input error.
-        let git = |args: &[&str]| {
-            let ok = std::process::Command::new("git")
-                .arg("--git-dir")
-                .arg(r.path())
-                .args(args)
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(ok, "git {args:?}");
-        };
+        assert_eq!((out.files, out.bytes), (3, 400_006));
+        // Packed whole (as `git repack` stores a blob with nothing like it):
+        // streamed from the pack, above the limit for whole reads too.
+        let git = |args: &[&str]| super::super::pack::tests::git(r.path(), args);
         git(&["update-ref", "refs/heads/main", &commit]);
         git(&["repack", "-a", "-d", "-q"]);
         git(&["prune-packed"]);
         let r = git2::Repository::open_bare(r.path()).unwrap_or_else(|e| panic!("{e}"));
         assert!(r.odb().is_ok_and(|o| o.reader(blob).is_err()), "the blob is packed");
-        match export_bounded(&r, &commit, &t.path().join("packed"), 100_000) {
-            Err(e @ SourceError::BlobTooLarge { size: 200_000, limit: 100_000, .. }) => {
-                assert!(e.is_input() && e.to_string().contains("\"big\""), "{e}")
+        for (dir, limit) in [("packed", 100_000), ("packed-whole", MAX_WHOLE_BLOB)] {
+            let out = export_bounded(&r, &commit, &t.path().join(dir), limit).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!((out.files, out.bytes), (3, 400_006), "{dir}");
+            for file in ["big", "big-tool"] {
+                assert!(fs::read(t.path().join(dir).join(file)).unwrap_or_default() == data, "{dir}/{file}");
+            }
+            assert_eq!(fs::read(t.path().join(dir).join("small")).unwrap_or_default(), b"small\n");
+            assert_eq!(
+                [mode(&format!("{dir}/big")), mode(&format!("{dir}/big-tool")), mode(&format!("{dir}/small"))],
+                [0o644, 0o755, 0o644],
+                "{dir}"
+            );
+        }
+    }
+
+    #[test]
+    fn deltified_packed_blobs_are_read_whole_and_bounded() {
+        let a = super::super::pack::tests::noise(150_000, 3);
+        let mut b = a.clone();
+        b[70_000..70_100].fill(0);
+        b.extend_from_slice(&super::super::pack::tests::noise(1000, 4));
+        let fx = super::super::pack::tests::Fixture::new(&[&a, &b], 0o100755);
+        let r = fx.repo();
+        let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut deltas = 0;
+        for (i, data) in [&a, &b].into_iter().enumerate() {
+            let (commit, size) = (&fx.commits[i], data.len() as u64);
+            let streamed = export_bounded(&r, commit, &t.path().join(format!("s{i}")), 100_000);
+            if fx.object(fx.blobs[i]).delta {
+                deltas += 1;
+                match streamed {
+                    Err(e @ SourceError::BlobTooLarge { limit: 100_000, .. }) => {
+                        assert!(e.is_input() && e.to_string().contains("\"big\""), "{e}");
+                        assert!(matches!(e, SourceError::BlobTooLarge { size: s, .. } if s == size), "{e}");
+                    }
+                    other => panic!("blob {i}, a delta: {other:?}"),
+                }
+                // Within the limit: read whole through libgit2.
+                export_bounded(&r, commit, &t.path().join(format!("w{i}")), size).unwrap_or_else(|e| panic!("{e}"));
+                assert!(fs::read(t.path().join(format!("w{i}/big"))).unwrap_or_default() == *data, "blob {i}");
+            } else {
+                streamed.unwrap_or_else(|e| panic!("blob {i}, whole: {e}"));
+                assert!(fs::read(t.path().join(format!("s{i}/big"))).unwrap_or_default() == *data, "blob {i}");
+            }
+        }
+        assert_eq!(deltas, 1, "{:?}", fx.objects());
+    }
+
+    #[test]
+    fn a_corrupt_packed_blob_is_an_object_error() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let fx = super::super::pack::tests::Fixture::new(&[&data], 0o100644);
+        let entry = fx.object(fx.blobs[0]);
+        let pack_path = fx.idx().with_extension("pack");
+        let mut pack = fs::read(&pack_path).unwrap_or_default();
+        let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        // A byte in the middle of the blob's zlib data (after its 3-byte header).
+        pack[(entry.offset + 3 + (entry.len - 3) / 2) as usize] ^= 0x55;
+        super::super::pack::tests::rewrite(&pack_path, &pack);
+        match export_bounded(&fx.repo(), &fx.commits[0], &t.path().join("out"), 100_000) {
+            Err(e @ SourceError::Object { .. }) => {
+                assert!(!e.is_input() && e.to_string().contains("is corrupt in pack"), "{e}")
             }
             other => panic!("{other:?}"),
         }
-        export_bounded(&r, &commit, &t.path().join("packed2"), 200_000).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(fs::read(t.path().join("packed2/big")).unwrap_or_default(), data);
     }
 
     #[test]

@@ -40,6 +40,7 @@
 
 mod export;
 mod known_hosts;
+mod pack;
 mod remote;
 
 use std::path::{Path, PathBuf};
@@ -150,8 +151,8 @@ pub enum SourceError {
         /// Why.
         reason: String,
     },
-    /// A blob libgit2 can only read whole (packed) is larger than the limit.
-    #[error("commit {commit}: {path:?} is a packed blob of {size} bytes, more than the {limit} bytes read whole (libgit2 streams only loose objects)")]
+    /// A blob that can only be read whole (deltified in a pack) is larger than the limit.
+    #[error("commit {commit}: {path:?} is a packed blob of {size} bytes that cannot be streamed from its pack (a delta, or a pack not readable here), more than the {limit} bytes read whole (loose blobs and blobs a pack stores whole are streamed)")]
     BlobTooLarge {
         /// The commit.
         commit: String,
