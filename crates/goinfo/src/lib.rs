@@ -13,6 +13,24 @@
 //!
 //! What it is not: a general object-file library. Section and symbol tables for
 //! comparisons are read by the `compare` crate.
+//!
+//! # Design notes
+//!
+//! Go binary forensics.
+//! - `source.rs`: positional reads over a file or bytes (Go's `io.ReaderAt` and
+//!   `io.SectionReader` semantics); nothing reads a whole binary to get its build info.
+//! - `exe.rs`: ELF, PE, Mach-O (thin and fat), XCOFF, Plan 9 headers, parsed with
+//!   the validity checks of Go's `debug/*` packages, answering only "where is the
+//!   data" and "which file window maps this address".
+//! - `read.rs`: Go's `readRawBuildInfo`: the aligned magic search, the inline
+//!   (≥ 1.18) and pointer (< 1.18) formats.
+//! - `modinfo.rs`: Go's `ParseBuildInfo` and `BuildInfo.String`; `goquote.rs`:
+//!   Go's `strconv.Quote`/`Unquote`, with `isprint_table.rs` generated from Go's
+//!   own `strconv.IsPrint` by `ci/gen/isprint.go`; `gojson.rs`: Go's JSON encoding.
+//! - `buildid.rs`: `go tool buildid`'s reader and the GNU build-ID note.
+//! **Invariant:** every output of `goinfo` is compared with the real `go` in the
+//! tests (`tests/buildinfo_parity.rs`); a divergence is a bug, even on odd input.
+//! **Invariant:** no input makes it panic or allocate more than the file's size.
 #![deny(missing_docs)]
 
 mod buildid;

@@ -22,6 +22,37 @@
 //!
 //! Nothing here touches the network or starts a process: fetching, the
 //! checksum database client and `reprove doctor` are the `modfetch` crate.
+//!
+//! # Design notes
+//!
+//! Go modules without `go`. One file per Go source it follows: x/mod's
+//! `semver`, `module` (path checks, escaping) and `modfile` (go.mod, go.work);
+//! modfetch's go.sum reader and cache layout (`gosum.rs`, `cache.rs`); modload's
+//! graph loading and minimal version selection with pruning (`buildlist.rs`);
+//! modcmd's `verify.go` (`verify.rs`); an `archive/zip`-compatible reader
+//! (`zip.rs`) behind dirhash (`dirhash.rs`).
+//! Fetching follows the go command's `modfetch`: `env.rs` resolves the module
+//! environment like `go env` (with each value's origin); `proxy/` is the GOPROXY
+//! protocol (list semantics, private patterns, `file://`, HTTP(S)_PROXY/NO_PROXY
+//! in `httpproxy.rs`, `.netrc` in `netrc.rs`, retries in `client.rs`);
+//! `download.rs` is `reprove mod download`; `direct.rs` hands `direct` to the go
+//! command (reprove speaks no VCS protocol); `lockedfile.rs` takes Go's own
+//! `flock` locks; `unzip.rs` is x/mod's `Unzip`; `sumdb/` is the checksum
+//! database client (signed notes in `note.rs`, tiles and proofs in `tlog.rs`;
+//! a bare GOSUMDB name takes its key from the Go distribution in GOROOT, never
+//! from reprove). `doctor.rs` diagnoses the environment and `failure.rs` turns
+//! failed `go`/`git`/fetch output into stable codes with a remediation line.
+//! `golist.rs` reads `go list -m -json all`, the second source of a build list.
+//! **Invariant:** every output is compared with the real `go` or x/mod
+//! (`tests/mod_*.rs`, the `tests/fixtures/mod/gocheck` oracle); a difference is a
+//! bug, except the refusals listed in `dirhash.rs` (duplicate or escaping zip
+//! names, oversized modules).
+//! **Invariant:** no input makes it panic or buffer a whole zip entry.
+//! **Invariant:** nothing enters the module cache before its hash matched go.sum
+//! or a verified checksum-database record; files are written to a temp name,
+//! fsynced and renamed under Go's lock, so `go` can share the cache.
+//! **Invariant:** a check that cannot be made (no key, database unreachable) is
+//! a failure naming why, never a silent pass.
 #![deny(missing_docs)]
 
 pub mod buildlist;

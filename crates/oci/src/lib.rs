@@ -29,6 +29,25 @@
 //! decompressed size of all layers together is bounded by
 //! [`PullOptions::max_unpacked_size`]. Ownership and extended attributes are
 //! not applied: the rootfs belongs to the user who pulled it.
+//!
+//! # Design notes
+//!
+//! OCI images. `reference.rs` (`ImageRef`, `PinnedImage` — only
+//! constructible with a digest, `Digest`, `Platform`), `auth.rs` (flags, auth
+//! files: basic credentials, `registrytoken`, `identitytoken`; Bearer challenge
+//! parsing), `registry.rs` (oci-client plus retries, platform selection, blob
+//! streaming that hashes every byte once, and Docker's OAuth2 refresh-token
+//! exchange for `identitytoken`; a 401 or a token server's refusal is
+//! `ToolchainError::Auth`, naming which credentials were used, never their value), `unpack.rs`, `store.rs` (the
+//! content-addressed cache, its locks, the pull pipeline, gc of images and of
+//! the `gocache/<key>` build caches by last use and toolchain), `build.rs`
+//! (deterministic toolchain images, OCI layout, push).
+//! **Invariant:** only `toolchain` (and later `attest::oci`) talks to registries.
+//! **Invariant:** no layer entry is written outside the rootfs: every path is
+//! resolved component by component from the rootfs directory and files are
+//! created `O_EXCL|O_NOFOLLOW`.
+//! **Invariant:** an image enters the cache only after every digest and `diff_id`
+//! matched, by renaming a complete temp directory.
 #![deny(missing_docs)]
 
 mod auth;

@@ -37,6 +37,83 @@
 //!
 //! What it is not: it parses no command line and prints nothing; progress
 //! goes to a [`Progress`].
+//!
+//! # Design notes
+//!
+//! The `reprove verify` pipeline, one module per step, each timed:
+//! reference → source export (dirty local trees refused unless allowed), then
+//! the recipe resolved over the exported tree and the toolchain chosen →
+//! `gosum` (every go.mod requirement has a go.sum line; digests of both. The
+//! mode: a reference with `(devel)` dependencies was built in a go.work
+//! workspace, none means `GOWORK=off`; without build info, go's default (the
+//! root go.work if any); recipe `GOWORK=off|go.work` says it explicitly; a
+//! `(devel)` reference without a usable go.work is the input error
+//! `go-workspace`. In a workspace, `check_workspace`: the root go.work, every
+//! `use`d module inside the tree with the root among them, the union of their
+//! go.sum files and go.work.sum as go reads them, each requirement but those on
+//! workspace modules needing a line after go.work's then the modules'
+//! `replace`; `inputs.workspace` records every file's digest) →
+//! modules (`modfetch::download` into one shared verified cache,
+//! `<cache>/modcache`; for a workspace, from a stand-in main module in the work
+//! directory whose go.mod has the union of the requirements and replacements,
+//! local ones absolute, and whose go.sum is the union) → toolchain (pulled by
+//! digest; its Go version must equal the recipe's) → `build` (the sandbox:
+//! source and module cache read-only, `GOPROXY=off GOFLAGS=-mod=readonly
+//! GOTOOLCHAIN=local`, `GOWORK=/src/go.work` or `off`, a Go build cache
+//! `<cache>/gocache/<key>` keyed by toolchain digest and recipe, no network,
+//! scrubbed environment, deadline; when the recipe makes the build run
+//! programs it names (`recipe::exec`) the key includes the source's Git tree
+//! id, since the cache is writable by the build and such a build could plant
+//! entries another source would link; with VCS stamping the source is a clean
+//! checkout with `.git` and the image must have `git`) → `judge`
+//! (`compare::compare`, and module sums three ways: go.sum, the reference's
+//! build info, the rebuilt binary's). `--reference oci://…` is read through
+//! `oci::read_file_in_image` from an image pulled by digest.
+//! `recipe.rs` calls `recipe::resolve` over the exported tree of the commit
+//! (so `reprove.toml` and `.goreleaser.yaml` are the commit's, never a working
+//! tree's), with the reference's build info as a layer only under
+//! `--from-reference` (without it the reference gives only the Go version),
+//! and goreleaser's template values from the commit (id, commit time, its only
+//! tag; `.Date` only when given). An undetermined field stops the run before
+//! anything is built (input error `recipe-undetermined`); so does a value of
+//! `Recipe::exec` from the commit's own files without `--allow-recipe-exec`
+//! (input error `recipe-exec-refused`); with `-modfile=F`, `gosum` checks F and
+//! F's `.sum` and the modules are fetched for them. Without
+//! `--toolchain` the image is `recipe::locked_toolchain` of the commit's
+//! `reprove.lock` (`inputs.toolchain.from` says which). `report.rs` holds
+//! the versioned document (`report::v1`, `schemas/report.schema.json`, serde both
+//! ways so that attestations can be written from it) and its text, Markdown and
+//! JUnit renderings. `check.rs` is `reprove check`: the same steps without a
+//! reference, then a baseline build and one build per variation (time: the
+//! same build again at least 2 s later, which is also the control; build
+//! directory, environment, umask 077, user 1000:1000, warm cache), each from an
+//! empty build cache except the warm one, compared with the baseline. When the
+//! control differs, the summary says the other differences cannot be put on
+//! their variations. A variation the runtime cannot apply
+//! (`sandbox::Error::Unsupported`), or that the output shows was ignored (the
+//! binary's mode or owner), is skipped and listed under `notVaried` with the
+//! reason, next to the clock itself (no namespace moves `CLOCK_REALTIME`, so a
+//! dependence on the date is not found).
+//! **Invariant:** `verify` always returns a report: a failure is verdict `error`
+//! with the step, a class (input → exit 2; infrastructure or security → exit 3)
+//! and a stable code (`modfetch::failure` codes where they apply). A difference is
+//! never an error, and never "close enough": only equal SHA-256 is `reproduced`.
+//! **Invariant:** nothing reaches the build from the host environment: the job's
+//! environment is the image's, the recipe's and the pipeline's, and the
+//! pipeline's (`GOPROXY=off`, `GOTOOLCHAIN=local`, caches) always wins.
+//! **Invariant:** the toolchain's Go version is checked, never switched.
+//! **Invariant:** every host-side read of the commit's content (go.mod, go.sum,
+//! go.work, go.work.sum, workspace modules' go.mod/go.sum, reprove.toml,
+//! .goreleaser.yaml, reprove.lock, and in `modfetch::download` the main module's
+//! files and local replacements' go.mod, `DownloadOptions::source_tree`) goes
+//! through `confined::ConfinedDir` rooted at the exported tree: symlinks
+//! followed only while inside, devices/FIFOs/sockets refused by type before
+//! they are opened, sizes capped; a refusal is an input error naming the path.
+//! A local `replace` directory that is absolute or leaves the tree is refused
+//! by `gosum` before anything reads it. Commit content reaches an error message
+//! only as `confined::excerpt` / `bounded_message` (escaped, about 60
+//! characters per quoted value); `ModFileError::excerpted` does it for go.mod
+//! and go.work while `Display` keeps Go's exact text for the parity tests.
 #![deny(missing_docs)]
 
 pub mod build;

@@ -6,6 +6,33 @@
 //! binary's own build info. Each field remembers its [`Origin`] so that a report
 //! can say why the rebuild used it, and what could not be determined is listed
 //! in [`Recipe::undetermined`] rather than guessed.
+//!
+//! # Design notes
+//!
+//! How to build, and why. `lib.rs` is the `Recipe` (package,
+//! GOOS/GOARCH, env, flags, Go version, output name) with `go_build_args` and
+//! `build_env`; `infer.rs` reads it from a reference's build info following
+//! `cmd/go/internal/load.setBuildInfo` (what Go records and when: no `-ldflags`
+//! and cgo flags under `-trimpath`, `-pgo` as a path, no dep sums under
+//! `-mod=vendor`); `file.rs` is `reprove.toml` and the `REPROVE_*` variables;
+//! `goreleaser.rs` a `.goreleaser.yaml` build entry with its matrix and
+//! templates; `merge.rs` the precedence merge (flags > `REPROVE_*` >
+//! `reprove.toml` > goreleaser > reference > defaults) with an `Origin` per value
+//! and a `Conflict` whenever two inputs disagree; `exec.rs` finds the values
+//! that make the build run or read what they name (`-toolexec`, `-exec`,
+//! `-overlay`, `-modfile` in `GOFLAGS`, split by Go's rules) as
+//! `Recipe::exec`, with the origin of the field carrying them; `resolve.rs` assembles a
+//! source tree's inputs; `lock.rs` is `reprove.lock` (Go version → toolchain
+//! image by digest) and `reprove toolchain lock`.
+//! **Invariant:** nothing is guessed silently: every value carries its origin
+//! (`Default` included), and what no input determines is listed in
+//! `Recipe::undetermined` with the reason and how to supply it; an unknown key,
+//! template, function or flag is an error, never dropped.
+//! **Invariant:** inference is measured: `tests/recipe_infer.rs` rebuilds a
+//! matrix of real `go` builds from the inferred recipe, bit for bit.
+//! **Invariant:** a recipe value that runs code is never silent: `Recipe::exec`
+//! lists it whatever its layer; from the commit's own files a rebuild refuses
+//! it unless the verifier allows it (`RecipeInputs::allow_exec`).
 #![deny(missing_docs)]
 
 use std::collections::BTreeMap;

@@ -36,6 +36,50 @@
 //! `O_CREAT|O_EXCL` (which does not follow symlinks), and symlinks from the
 //! tree are created as symlinks and never followed. Tree entries named `.`,
 //! `..`, `.git`, or containing `/` or NUL are refused.
+//!
+//! # Design notes
+//!
+//! One Git commit, exactly. `Source::open` opens a local repository
+//! or clones a URL into a temporary directory it owns, all with libgit2
+//! (vendored; its https and ssh transports link OpenSSL and libssh2 statically,
+//! see `.cargo/config.toml`; there is no `git` command and no fallback to one). `remote.rs` is the clone: `file://`,
+//! `https://`, `http://`, `ssh://`/scp-like, `git://`, under a deadline
+//! (`CloneOptions::timeout`; every callback checks it and a stalled transfer is
+//! abandoned on a worker thread). ssh authenticates with the agent
+//! (`SSH_AUTH_SOCK`) as the URL's user; `known_hosts.rs` checks the host key
+//! against `$REPROVE_SSH_KNOWN_HOSTS`, else `~/.ssh/known_hosts` and
+//! `/etc/ssh/ssh_known_hosts` (patterns, `[host]:port`, hashed names,
+//! `@revoked`). https trusts OpenSSL's store plus `SSL_CERT_FILE`/`SSL_CERT_DIR`
+//! and sends no credentials. A refused host key or certificate is
+//! `SourceError::HostKey`/`Certificate` (`is_security`: class `security`,
+//! exit 3, codes `ssh-host-key-unknown`, `ssh-host-key-refused`,
+//! `tls-certificate-untrusted`); refused credentials are `Auth` and network
+//! failures `Clone` (infrastructure, exit 3). `resolve` turns a commit id, tag or branch into the full id,
+//! commit time (Go's `vcs.time` format) and tags; `dirty_paths` lists what a
+//! local working tree changed; `export` writes the commit's tree into a new
+//! directory: no `.git`, modes 0644/0755, symlinks kept as symlinks and flagged
+//! when they leave the tree, submodules reported (an empty directory, as git
+//! leaves them). `checkout` (for VCS stamping only) clones into a new directory,
+//! tags included, `HEAD` detached at the commit, after the same tree checks as
+//! `export`. What it is not: it never checks out into the user's tree or writes
+//! into a repository. Blobs are written streaming, checked against the object
+//! id with SHA-1: loose ones through libgit2 (`git_odb_open_rstream`); packed
+//! ones above 1 MiB that their pack stores whole (as git stores big files) by
+//! `source/pack.rs`, which reads the `.idx` (version 2) and inflates the pack
+//! entry in chunks, because libgit2's pack backend cannot stream. A deltified
+//! packed blob (and a small one) is read whole through libgit2, and refused
+//! (`BlobTooLarge`) when its header size is above `MAX_WHOLE_BLOB` (256 MiB).
+//! Two entries of one name, or a mode that disagrees with the object's type,
+//! are `MalformedTree`; with `UnsafeEntry` they are input errors (exit 2,
+//! codes `malformed-tree`, `blob-too-large`, `unsafe-tree`).
+//! **Invariant:** the export writes only below its new destination directory:
+//! every directory is created by it, files with `O_CREAT|O_EXCL` (no symlink is
+//! followed), and tree entries named `.`, `..`, `.git` or containing `/` or NUL
+//! are refused. Clones use only the ordinary transports (file, https, http,
+//! ssh, git): never `ext::` or other helpers.
+//! **Invariant:** an ssh host key is accepted only when a known_hosts line
+//! lists it for that host (never on first use), an https certificate only when
+//! OpenSSL verifies it; refusals name the host and the key's SHA256 fingerprint.
 #![deny(missing_docs)]
 
 mod export;
