@@ -36,7 +36,11 @@ impl Setup {
             .parse()
             .unwrap_or_else(|e| panic!("{e}"));
         let store = Store::open(self.dir.path().join("cache")).unwrap_or_else(|e| panic!("{e}"));
-        store.pull_blocking(&reference, &PullOptions { registry: self.registry.options(), ..PullOptions::default() })
+        store.pull_blocking(
+            &support_registry::io(),
+            &reference,
+            &PullOptions { registry: self.registry.options(), ..PullOptions::default() },
+        )
     }
 
     fn layer_hex(&self) -> String {

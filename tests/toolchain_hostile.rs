@@ -51,7 +51,7 @@ impl Setup {
         let store = Store::open(self.cache()).unwrap_or_else(|e| panic!("{e}"));
         let options =
             PullOptions { registry: self.registry.options(), max_unpacked_size: max, ..PullOptions::default() };
-        store.pull_blocking(r, &options)
+        store.pull_blocking(&support_registry::io(), r, &options)
     }
 
     fn pull(&self, r: &ImageRef) -> Result<PulledImage, ToolchainError> {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use oci::build::{push_index_blocking, Image, Layer, LayerCompression, ManifestFormat};
+use oci::build::{push_index, Image, Layer, LayerCompression, ManifestFormat};
 use oci::{Platform, PullOptions, Store, ToolchainError};
 use support::{hermetic_go_env, reprove_bin, run, run_ok, RUN_SETUP};
 use support_registry::{config, push_tars, push_tars_with, Registry, TarBuilder};
@@ -259,16 +259,22 @@ fn image_indexes_select_the_platform() {
         cfg["architecture"] = serde_json::json!(arch);
         let image = Image::assemble(cfg, vec![layer], ManifestFormat::Oci).unwrap_or_else(|e| panic!("{e}"));
         image
-            .push_blocking(&registry.reference(&format!("multi/img:{arch}")), &registry.options())
+            .push_blocking(
+                &support_registry::io(),
+                &registry.reference(&format!("multi/img:{arch}")),
+                &registry.options(),
+            )
             .unwrap_or_else(|e| panic!("{e}"));
         images.push(image);
     }
     let index_ref = registry.reference("multi/img:latest");
-    let index_digest = push_index_blocking(&index_ref, &images.iter().collect::<Vec<_>>(), &registry.options())
+    let index_digest = support_registry::io()
+        .block_on(push_index(&index_ref, &images.iter().collect::<Vec<_>>(), &registry.options()))
         .unwrap_or_else(|e| panic!("{e}"));
     let s = store(&tmp.path().join("cache"));
     let pull = |platform: Option<&str>| {
         s.pull_blocking(
+            &support_registry::io(),
             &index_ref,
             &PullOptions {
                 platform: platform.map(|p| p.parse().unwrap_or_else(|e| panic!("{e}"))),
@@ -293,7 +299,8 @@ fn image_indexes_select_the_platform() {
     // By index digest, from the cache (alias), without the registry.
     let by_digest = index_ref.with_digest(index_digest.clone());
     drop(registry);
-    let cached = s.pull_blocking(&by_digest, &PullOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let cached =
+        s.pull_blocking(&support_registry::io(), &by_digest, &PullOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     assert!(cached.cached);
     assert_eq!(cached.manifest_digest, images[0].manifest_digest);
 }
@@ -315,7 +322,11 @@ fn docker_v2_manifests_and_all_layer_compressions() {
         let reference = registry.reference(&format!("formats/{name}:1"));
         let image = push_tars_with(&registry, &reference, &[l1, l2], compression, format);
         let pulled = s
-            .pull_blocking(&reference.with_digest(image.manifest_digest.clone()), &PullOptions::default())
+            .pull_blocking(
+                &support_registry::io(),
+                &reference.with_digest(image.manifest_digest.clone()),
+                &PullOptions::default(),
+            )
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(std::fs::read_to_string(pulled.rootfs.join("a")).unwrap_or_default(), name);
         assert!(pulled.rootfs.join("b").is_file(), "{name}");
@@ -533,7 +544,11 @@ fn warm_cache_needs_no_registry_and_concurrent_pulls_share_one_unpack() {
         .map(|_| {
             let (cache, pinned, options) = (cache.clone(), pinned.clone(), registry.options());
             std::thread::spawn(move || {
-                store(&cache).pull_blocking(&pinned, &PullOptions { registry: options, ..PullOptions::default() })
+                store(&cache).pull_blocking(
+                    &support_registry::io(),
+                    &pinned,
+                    &PullOptions { registry: options, ..PullOptions::default() },
+                )
             })
         })
         .collect();
@@ -631,7 +646,7 @@ fn build_on_a_pinned_base_image() {
 
     let s = store(&tmp.path().join("cache"));
     let pulled = s
-        .pull_blocking(&tag.parse().unwrap_or_else(|e| panic!("{e}")), &PullOptions::default())
+        .pull_blocking(&support_registry::io(), &tag.parse().unwrap_or_else(|e| panic!("{e}")), &PullOptions::default())
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(pulled.manifest_digest.to_string(), built["digest"].as_str().unwrap_or_default());
     assert_eq!(pulled.go_version.as_deref(), Some("go1.99.1"));

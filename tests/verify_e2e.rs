@@ -998,7 +998,7 @@ fn toolchain_on_base(registry: &Registry, name: &str, layer: Vec<u8>) -> String 
     let layer = Layer::from_tar(&layer, LayerCompression::Gzip, ManifestFormat::Oci).unwrap_or_else(|e| panic!("{e}"));
     let config = support_registry::config(&["PATH=/usr/local/bin:/usr/bin:/bin"]);
     let base = Image::assemble(config, vec![layer], ManifestFormat::Oci).unwrap_or_else(|e| panic!("{e}"));
-    base.push_blocking(&base_ref, &registry.options()).unwrap_or_else(|e| panic!("{e}"));
+    base.push_blocking(&support_registry::io(), &base_ref, &registry.options()).unwrap_or_else(|e| panic!("{e}"));
     let mut go = Command::new("go");
     hermetic_go_env(&mut go).args(["env", "GOROOT", "GOVERSION"]);
     let env = run_ok(&mut go).unwrap_or_else(|e| panic!("{e}")).stdout_str();

@@ -81,6 +81,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
         build_timeout: args.timeout,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         echo_build: false,
+        io: super::io_runtime()?,
     };
     let interrupts = Interrupts::install()?;
     let (spinner, progress) = progress(args.json);

@@ -50,7 +50,8 @@ pub(crate) fn run(args: Args) -> CommandResult {
     let root = module_root(&args.dir);
     let opts =
         DoctorOptions { timeout: Duration::from_secs(args.timeout), offline: args.offline, ..Default::default() };
-    let mut diagnosis = doctor::diagnose(&env, root.as_deref(), &opts);
+    let rt = super::io_runtime()?;
+    let mut diagnosis = doctor::diagnose(&rt, &env, root.as_deref(), &opts);
     if let Some(msg) = go_error {
         // A go that cannot run (often: no processes left to fork) is itself a finding.
         let d = classify_output(Tool::Git, None, &msg);

@@ -76,3 +76,14 @@ pub(crate) fn run(cli: Cli) -> CommandResult {
         Command::Verify(args) => verify::run(*args),
     }
 }
+
+/// The one async runtime of a command that talks to registries or GOPROXY: the
+/// libraries expose async functions and blocking facades that run on it, and never
+/// start a runtime of their own.
+pub(crate) fn io_runtime() -> Result<std::sync::Arc<tokio::runtime::Runtime>, crate::exit::Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map(std::sync::Arc::new)
+        .map_err(|e| crate::exit::Failure::infrastructure(anyhow::anyhow!("starting the async runtime: {e}")))
+}

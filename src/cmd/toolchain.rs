@@ -257,7 +257,7 @@ fn pull(args: PullArgs) -> CommandResult {
         max_unpacked_size: Some(max),
         progress: bar.as_ref().map(|(p, _)| p.clone() as Arc<dyn Progress>),
     };
-    let result = store.pull_blocking(&reference, &options);
+    let result = store.pull_blocking(&*super::io_runtime()?, &reference, &options);
     if let Some((_, bar)) = bar {
         bar.finish_and_clear();
     }
@@ -312,7 +312,7 @@ fn lock(args: LockArgs) -> CommandResult {
         max_unpacked_size: None,
         progress: bar.as_ref().map(|(p, _)| p.clone() as Arc<dyn Progress>),
     };
-    let pulled = store.pull_blocking(&reference, &options);
+    let pulled = store.pull_blocking(&*super::io_runtime()?, &reference, &options);
     if let Some((_, bar)) = bar {
         bar.finish_and_clear();
     }
@@ -356,13 +356,14 @@ fn build_image(args: BuildArgs) -> CommandResult {
         work_dir: work.path().to_path_buf(),
         registry: registry.clone(),
     };
-    let built = build::build(&options).map_err(fail)?;
+    let rt = super::io_runtime()?;
+    let built = build::build(&rt, &options).map_err(fail)?;
     let image = &built.image;
     if let Some(dir) = &args.output_dir {
         image.write_layout(dir, tag.tag()).map_err(fail)?;
     }
     if args.push {
-        image.push_blocking(&tag, &registry).map_err(fail)?;
+        image.push_blocking(&rt, &tag, &registry).map_err(fail)?;
     }
     let pinned = tag.with_digest(image.manifest_digest.clone());
     if args.json {

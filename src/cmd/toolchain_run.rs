@@ -216,7 +216,7 @@ fn resolve(args: &RunArgs) -> Result<Target, Failure> {
         None => {
             eprintln!("reprove: pulling {pinned}");
             let options = PullOptions { registry: args.registry.to_options()?, ..PullOptions::default() };
-            store.pull_blocking(pinned.reference(), &options).map_err(fail)?
+            store.pull_blocking(&*super::io_runtime()?, pinned.reference(), &options).map_err(fail)?
         }
     };
     for w in &pulled.warnings {

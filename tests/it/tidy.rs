@@ -182,7 +182,18 @@ fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
                 todo.push(p);
             } else if p.extension().is_some_and(|x| x == "rs") {
                 let text = std::fs::read_to_string(&p).unwrap_or_default();
-                let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default().to_string();
+                // The test module is the file's last item, by convention.
+                let end = text
+                    .match_indices("#[cfg(test)]\n")
+                    .map(|(i, m)| i + m.len())
+                    .find(|&i| {
+                        text[i..]
+                            .lines()
+                            .next()
+                            .is_some_and(|l| l.trim_start().starts_with("mod ") || l.contains(") mod "))
+                    })
+                    .unwrap_or(text.len());
+                let code = text[..end].to_string();
                 out.push((p, code));
             }
         }
@@ -204,6 +215,11 @@ fn source_violations(ws: &Workspace) -> Vec<String> {
                     || line.contains("Command::new(") && line.contains(".status()");
                 if starts && name != "sandbox" && name != "reprove" {
                     v.push(format!("{}: starts a process: only the sandbox crate does", at()));
+                }
+                let runtime =
+                    ["new_current_thread()", "new_multi_thread()", "Runtime::new()"].iter().any(|t| line.contains(t));
+                if runtime && name != "reprove" {
+                    v.push(format!("{}: builds an async runtime: libraries run on the caller's", at()));
                 }
                 let io =
                     ["std::fs", "std::net", "File::open", "File::create", "tokio::"].iter().any(|t| line.contains(t));
@@ -271,7 +287,7 @@ fn a_process_started_outside_the_sandbox_is_caught() {
     std::fs::create_dir(&src).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(
         src.join("lib.rs"),
-        "fn f() { let _ = std::process::Command::new(\"go\").output(); let _ = std::fs::read(\"x\"); }\n",
+        "fn f() { let _ = std::process::Command::new(\"go\").output(); let _ = std::fs::read(\"x\"); }\nfn g() { tokio::runtime::Builder::new_current_thread(); }\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let ws = Workspace {
@@ -281,4 +297,5 @@ fn a_process_started_outside_the_sandbox_is_caught() {
     let v = source_violations(&ws);
     assert!(v.iter().any(|m| m.contains("starts a process")), "{v:?}");
     assert!(v.iter().any(|m| m.contains("I/O in attest")), "{v:?}");
+    assert!(v.iter().any(|m| m.contains("builds an async runtime")), "{v:?}");
 }

@@ -768,7 +768,7 @@ pub(crate) fn push_tars_with(
     let layers: Vec<Layer> =
         tars.iter().map(|t| Layer::from_tar(t, compression, format).unwrap_or_else(|e| panic!("layer: {e}"))).collect();
     let image = Image::assemble(config(&["PATH=/bin"]), layers, format).unwrap_or_else(|e| panic!("assemble: {e}"));
-    image.push_blocking(reference, &registry.options()).unwrap_or_else(|e| panic!("push {reference}: {e}"));
+    image.push_blocking(&io(), reference, &registry.options()).unwrap_or_else(|e| panic!("push {reference}: {e}"));
     image
 }
 
@@ -796,4 +796,9 @@ pub(crate) fn tree(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// A runtime for one blocking call of the registry client (the library never starts one).
+pub(crate) fn io() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("runtime: {e}"))
 }

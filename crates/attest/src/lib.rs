@@ -76,12 +76,15 @@
 //! `[certificate] identities` are the rule `certificate.identities`. `keyless` holds
 //! the Fulcio and Rekor request and answer bodies as pure functions; live keyless
 //! signing (OIDC, the HTTP calls) is not implemented (`docs/keyless.md`).
+//!
 //! **Invariant:** the signing time of a certificate bundle is a verified log entry's
 //! integratedTime, or the current time only when `--insecure-ignore-tlog` asks for it,
 //! with a warning in the output; never a silent fallback. Likewise a certificate
 //! without a verified SCT is accepted only under `--insecure-ignore-sct`, with a warning.
+//!
 //! **Invariant:** private key bytes live only in `keys::Secret` (no `Debug`, zeroed
 //! on drop) and are never logged.
+//!
 //! **Invariant:** a DSSE `keyid` never decides anything; it only makes error
 //! messages precise.
 #![deny(missing_docs)]

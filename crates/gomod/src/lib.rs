@@ -43,14 +43,18 @@
 //! from reprove). `doctor.rs` diagnoses the environment and `failure.rs` turns
 //! failed `go`/`git`/fetch output into stable codes with a remediation line.
 //! `golist.rs` reads `go list -m -json all`, the second source of a build list.
+//!
 //! **Invariant:** every output is compared with the real `go` or x/mod
 //! (`tests/mod_*.rs`, the `tests/fixtures/mod/gocheck` oracle); a difference is a
 //! bug, except the refusals listed in `dirhash.rs` (duplicate or escaping zip
 //! names, oversized modules).
+//!
 //! **Invariant:** no input makes it panic or buffer a whole zip entry.
+//!
 //! **Invariant:** nothing enters the module cache before its hash matched go.sum
 //! or a verified checksum-database record; files are written to a temp name,
 //! fsynced and renamed under Go's lock, so `go` can share the cache.
+//!
 //! **Invariant:** a check that cannot be made (no key, database unreachable) is
 //! a failure naming why, never a silent pass.
 #![deny(missing_docs)]

@@ -145,7 +145,8 @@ fn check(
 }
 
 /// Runs every check. `main_dir` is the main module's directory (with go.mod), if any.
-pub fn diagnose(env: &GoEnv, main_dir: Option<&Path>, opts: &DoctorOptions) -> Diagnosis {
+/// Probes run on `rt`, the caller's runtime.
+pub fn diagnose(rt: &tokio::runtime::Runtime, env: &GoEnv, main_dir: Option<&Path>, opts: &DoctorOptions) -> Diagnosis {
     let mut checks = Vec::new();
     let go_mod_path = main_dir.map(|d| d.join("go.mod")).filter(|p| p.is_file());
     let go_mod = go_mod_path.as_ref().and_then(|p| {
@@ -175,9 +176,9 @@ pub fn diagnose(env: &GoEnv, main_dir: Option<&Path>, opts: &DoctorOptions) -> D
     client_cfg.retries = 0;
     if !opts.offline {
         if let Some(list) = &list {
-            probe_proxies(list, &proxy_cfg, &client_cfg, opts, &mut checks);
+            probe_proxies(rt, list, &proxy_cfg, &client_cfg, opts, &mut checks);
             if let Some(f) = &go_mod {
-                private_modules(env, list, f, &client_cfg, opts, &mut checks);
+                private_modules(rt, env, list, f, &client_cfg, opts, &mut checks);
             }
         }
     }
@@ -272,6 +273,7 @@ fn connect_target(url: &Url, cfg: &ProxyConfig) -> (Option<Url>, Option<(String,
 }
 
 fn probe_proxies(
+    rt: &tokio::runtime::Runtime,
     list: &ProxyList,
     cfg: &ProxyConfig,
     client_cfg: &ClientConfig,
@@ -297,12 +299,18 @@ fn probe_proxies(
             });
             continue;
         }
-        checks.push(probe_url(url, cfg, client_cfg, opts));
+        checks.push(probe_url(rt, url, cfg, client_cfg, opts));
     }
 }
 
 /// DNS, then TCP, then HTTP (TLS included): the first stage that fails names the failure.
-fn probe_url(url: &Url, cfg: &ProxyConfig, client_cfg: &ClientConfig, opts: &DoctorOptions) -> Check {
+fn probe_url(
+    rt: &tokio::runtime::Runtime,
+    url: &Url,
+    cfg: &ProxyConfig,
+    client_cfg: &ClientConfig,
+    opts: &DoctorOptions,
+) -> Check {
     let shown = redact(url);
     let (via, target) = connect_target(url, cfg);
     let via_note = via.as_ref().map(|v| format!(" (through the HTTP proxy {})", redact(v))).unwrap_or_default();
@@ -345,15 +353,13 @@ fn probe_url(url: &Url, cfg: &ProxyConfig, client_cfg: &ClientConfig, opts: &Doc
             Some(code.remediation()),
         );
     }
-    let result = runtime().and_then(|rt| {
-        rt.block_on(async {
-            let client = Client::new(client_cfg.clone()).map_err(|e| e.to_string())?;
-            let mut base = url.clone();
-            if !base.path().ends_with('/') {
-                base.set_path(&format!("{}/", base.path()));
-            }
-            Ok(client.get_bytes(&base, 1 << 20).await)
-        })
+    let result: Result<_, String> = rt.block_on(async {
+        let client = Client::new(client_cfg.clone()).map_err(|e| e.to_string())?;
+        let mut base = url.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        Ok(client.get_bytes(&base, 1 << 20).await)
     });
     match result {
         Err(e) => check("proxy-reachable", Severity::Error, None, &shown, e, None),
@@ -395,11 +401,8 @@ fn probe_url(url: &Url, cfg: &ProxyConfig, client_cfg: &ClientConfig, opts: &Doc
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("async runtime: {e}"))
-}
-
 fn private_modules(
+    rt: &tokio::runtime::Runtime,
     env: &GoEnv,
     list: &ProxyList,
     f: &ModFile,
@@ -420,23 +423,19 @@ fn private_modules(
     });
     let missing: Vec<(gomod::module::ModuleVersion, String)> = match &base {
         None => candidates.into_iter().map(|m| (m, "no proxy in GOPROXY to ask".to_string())).collect(),
-        Some(base) => runtime()
-            .map(|rt| {
-                rt.block_on(async {
-                    let Ok(client) = Client::new(client_cfg.clone()) else { return Vec::new() };
-                    let mut out = Vec::new();
-                    for m in candidates {
-                        let Ok(url) = file_url(base, &m.path, &m.version, FileKind::Info) else { continue };
-                        if let Err(e) = client.get_bytes(&url, 1 << 20).await {
-                            if e.is_not_exist() {
-                                out.push((m, format!("{} answers {}", redact(base), e.detail)));
-                            }
-                        }
+        Some(base) => rt.block_on(async {
+            let Ok(client) = Client::new(client_cfg.clone()) else { return Vec::new() };
+            let mut out = Vec::new();
+            for m in candidates {
+                let Ok(url) = file_url(base, &m.path, &m.version, FileKind::Info) else { continue };
+                if let Err(e) = client.get_bytes(&url, 1 << 20).await {
+                    if e.is_not_exist() {
+                        out.push((m, format!("{} answers {}", redact(base), e.detail)));
                     }
-                    out
-                })
-            })
-            .unwrap_or_default(),
+                }
+            }
+            out
+        }),
     };
     for (m, why) in missing {
         let host = m.path.split('/').next().unwrap_or_default().to_string();

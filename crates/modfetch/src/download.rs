@@ -366,8 +366,20 @@ struct Ctx {
     security: Mutex<Vec<SecurityError>>,
 }
 
-/// Downloads the dependencies of the main module in `main_dir`.
+/// [`download_async`] for synchronous callers, on the caller's runtime.
 pub fn download(
+    runtime: &tokio::runtime::Runtime,
+    main_dir: &Path,
+    env: &GoEnv,
+    opts: &DownloadOptions,
+    sumdb: Arc<dyn ChecksumDb>,
+    progress: Arc<dyn Progress>,
+) -> Result<DownloadReport, DownloadError> {
+    runtime.block_on(download_async(main_dir, env, opts, sumdb, progress))
+}
+
+/// Downloads the dependencies of the main module in `main_dir`.
+pub async fn download_async(
     main_dir: &Path,
     env: &GoEnv,
     opts: &DownloadOptions,
@@ -420,12 +432,8 @@ pub fn download(
         scratch: OnceLock::new(),
         security: Mutex::new(Vec::new()),
     });
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| DownloadError::Setup(format!("starting the async runtime: {e}")))?;
     let main_dir = main_dir.to_path_buf();
-    let (bl, modules, failures) = runtime.block_on(run(ctx.clone(), main_dir))?;
+    let (bl, modules, failures) = run(ctx.clone(), main_dir).await?;
     if let Some(Ok(scratch)) = ctx.scratch.get() {
         remove_all(scratch.path());
     }

@@ -260,9 +260,14 @@ impl Image {
         registry.push_manifest(&target, &self.manifest_media_type, self.manifest.clone()).await
     }
 
-    /// [`Image::push`] on a runtime of its own.
-    pub fn push_blocking(&self, reference: &ImageRef, options: &RegistryOptions) -> Result<(), ToolchainError> {
-        runtime()?.block_on(self.push(reference, options))
+    /// [`Image::push`] for synchronous callers, on the caller's runtime.
+    pub fn push_blocking(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        reference: &ImageRef,
+        options: &RegistryOptions,
+    ) -> Result<(), ToolchainError> {
+        runtime.block_on(self.push(reference, options))
     }
 }
 
@@ -274,15 +279,8 @@ fn platform_json(p: &Platform) -> serde_json::Value {
     v
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, ToolchainError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ToolchainError::io("start the async runtime", PathBuf::new(), e))
-}
-
 /// Pushes an image index over already pushed images (by digest) under `reference`'s tag.
-pub fn push_index_blocking(
+pub async fn push_index(
     reference: &ImageRef,
     images: &[&Image],
     options: &RegistryOptions,
@@ -299,11 +297,9 @@ pub fn push_index_blocking(
     });
     let body = Bytes::from(index.to_string());
     let digest = Digest::of(&body);
-    runtime()?.block_on(async {
-        let registry = Registry::new(reference, options)?;
-        registry.authenticate(reference, oci_client::RegistryOperation::Push).await?;
-        registry.push_manifest(reference, OCI_INDEX, body).await
-    })?;
+    let registry = Registry::new(reference, options)?;
+    registry.authenticate(reference, oci_client::RegistryOperation::Push).await?;
+    registry.push_manifest(reference, OCI_INDEX, body).await?;
     Ok(digest)
 }
 
@@ -528,7 +524,7 @@ fn stays_inside(rel: &[Vec<u8>], target: &[u8]) -> bool {
 }
 
 /// Packages a Go installation as an image (blocking).
-pub fn build(options: &BuildOptions) -> Result<BuiltToolchain, ToolchainError> {
+pub fn build(runtime: &tokio::runtime::Runtime, options: &BuildOptions) -> Result<BuiltToolchain, ToolchainError> {
     let goroot = &options.goroot;
     if !goroot.join("bin/go").is_file() {
         return Err(goroot_err(goroot, "no bin/go: not a Go installation"));
@@ -540,7 +536,7 @@ pub fn build(options: &BuildOptions) -> Result<BuiltToolchain, ToolchainError> {
 
     // The base image, pulled to get its config and layer blobs.
     let (base_config, base_layers) = match &options.base {
-        Some(base) => fetch_base(base, &platform, options)?,
+        Some(base) => fetch_base(runtime, base, &platform, options)?,
         None => (None, Vec::new()),
     };
 
@@ -636,12 +632,13 @@ pub fn build(options: &BuildOptions) -> Result<BuiltToolchain, ToolchainError> {
 
 /// Fetches a base image's config and layer blobs (verified) into the work directory.
 fn fetch_base(
+    runtime: &tokio::runtime::Runtime,
     base: &PinnedImage,
     platform: &Platform,
     options: &BuildOptions,
 ) -> Result<(Option<serde_json::Value>, Vec<Layer>), ToolchainError> {
     let reference = base.reference();
-    runtime()?.block_on(async {
+    runtime.block_on(async {
         let registry = Registry::new(reference, &options.registry)?;
         let resolved = registry.resolve(reference, platform).await?;
         let config_bytes = registry.small_blob(reference, resolved.manifest.config(), "config").await?;

@@ -42,10 +42,13 @@
 //! content-addressed cache, its locks, the pull pipeline, gc of images and of
 //! the `gocache/<key>` build caches by last use and toolchain), `build.rs`
 //! (deterministic toolchain images, OCI layout, push).
+//!
 //! **Invariant:** only `toolchain` (and later `attest::oci`) talks to registries.
+//!
 //! **Invariant:** no layer entry is written outside the rootfs: every path is
 //! resolved component by component from the rootfs directory and files are
 //! created `O_EXCL|O_NOFOLLOW`.
+//!
 //! **Invariant:** an image enters the cache only after every digest and `diff_id`
 //! matched, by renaming a complete temp directory.
 #![deny(missing_docs)]

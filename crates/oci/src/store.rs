@@ -265,12 +265,13 @@ impl Store {
         }
     }
 
-    /// [`Store::pull`] on a runtime of its own, for synchronous callers.
-    pub fn pull_blocking(&self, reference: &ImageRef, options: &PullOptions) -> Result<PulledImage, ToolchainError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| ToolchainError::io("start the async runtime", &self.dir, e))?;
+    /// [`Store::pull`] for synchronous callers, on the caller's runtime.
+    pub fn pull_blocking(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        reference: &ImageRef,
+        options: &PullOptions,
+    ) -> Result<PulledImage, ToolchainError> {
         runtime.block_on(self.pull(reference, options))
     }
 

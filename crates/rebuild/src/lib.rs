@@ -94,14 +94,18 @@
 //! binary's mode or owner), is skipped and listed under `notVaried` with the
 //! reason, next to the clock itself (no namespace moves `CLOCK_REALTIME`, so a
 //! dependence on the date is not found).
+//!
 //! **Invariant:** `verify` always returns a report: a failure is verdict `error`
 //! with the step, a class (input → exit 2; infrastructure or security → exit 3)
 //! and a stable code (`modfetch::failure` codes where they apply). A difference is
 //! never an error, and never "close enough": only equal SHA-256 is `reproduced`.
+//!
 //! **Invariant:** nothing reaches the build from the host environment: the job's
 //! environment is the image's, the recipe's and the pipeline's, and the
 //! pipeline's (`GOPROXY=off`, `GOTOOLCHAIN=local`, caches) always wins.
+//!
 //! **Invariant:** the toolchain's Go version is checked, never switched.
+//!
 //! **Invariant:** every host-side read of the commit's content (go.mod, go.sum,
 //! go.work, go.work.sum, workspace modules' go.mod/go.sum, reprove.toml,
 //! .goreleaser.yaml, reprove.lock, and in `modfetch::download` the main module's
@@ -216,6 +220,8 @@ pub struct Request {
     pub tool_version: String,
     /// Copy the build's output to stderr as it arrives.
     pub echo_build: bool,
+    /// The caller's async runtime, on which the registry and GOPROXY clients run.
+    pub io: Arc<tokio::runtime::Runtime>,
 }
 
 impl std::fmt::Debug for Request {
@@ -833,7 +839,7 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
                 Some(p) => p,
                 None => {
                     let options = PullOptions { registry: req.registry.clone(), ..PullOptions::default() };
-                    store.pull_blocking(image.reference(), &options)?
+                    store.pull_blocking(&req.io, image.reference(), &options)?
                 }
             };
             let data = oci::read_file_in_image(&pulled, path, MAX_REFERENCE).map_err(|e| {
@@ -1036,7 +1042,7 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
         let mut env = req.go_env.clone();
         env.set("GOMODCACHE", &modcache.display().to_string());
         let opts = DownloadOptions { source_tree: Some(src_dir.clone()), ..req.download.clone() };
-        let rep = download::download(&main_dir, &env, &opts, req.sumdb.clone(), Arc::new(download::Quiet))?;
+        let rep = download::download(&req.io, &main_dir, &env, &opts, req.sumdb.clone(), Arc::new(download::Quiet))?;
         if !rep.security.is_empty() {
             return Err(RebuildError::Security { errors: rep.security });
         }
@@ -1054,7 +1060,7 @@ fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
             Some(p) => p,
             None => {
                 let options = PullOptions { registry: req.registry.clone(), ..PullOptions::default() };
-                store.pull_blocking(toolchain.reference(), &options)?
+                store.pull_blocking(&req.io, toolchain.reference(), &options)?
             }
         };
         let t = &mut run.report.inputs.toolchain;

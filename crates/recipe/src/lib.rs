@@ -24,12 +24,15 @@
 //! `Recipe::exec`, with the origin of the field carrying them; `resolve.rs` assembles a
 //! source tree's inputs; `lock.rs` is `reprove.lock` (Go version → toolchain
 //! image by digest) and `reprove toolchain lock`.
+//!
 //! **Invariant:** nothing is guessed silently: every value carries its origin
 //! (`Default` included), and what no input determines is listed in
 //! `Recipe::undetermined` with the reason and how to supply it; an unknown key,
 //! template, function or flag is an error, never dropped.
+//!
 //! **Invariant:** inference is measured: `tests/recipe_infer.rs` rebuilds a
 //! matrix of real `go` builds from the inferred recipe, bit for bit.
+//!
 //! **Invariant:** a recipe value that runs code is never silent: `Recipe::exec`
 //! lists it whatever its layer; from the commit's own files a rebuild refuses
 //! it unless the verifier allows it (`RecipeInputs::allow_exec`).

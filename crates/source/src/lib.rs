@@ -72,11 +72,13 @@
 //! Two entries of one name, or a mode that disagrees with the object's type,
 //! are `MalformedTree`; with `UnsafeEntry` they are input errors (exit 2,
 //! codes `malformed-tree`, `blob-too-large`, `unsafe-tree`).
+//!
 //! **Invariant:** the export writes only below its new destination directory:
 //! every directory is created by it, files with `O_CREAT|O_EXCL` (no symlink is
 //! followed), and tree entries named `.`, `..`, `.git` or containing `/` or NUL
 //! are refused. Clones use only the ordinary transports (file, https, http,
 //! ssh, git): never `ext::` or other helpers.
+//!
 //! **Invariant:** an ssh host key is accepted only when a known_hosts line
 //! lists it for that host (never on first use), an https certificate only when
 //! OpenSSL verifies it; refusals name the host and the key's SHA256 fingerprint.

@@ -75,7 +75,8 @@ pub(super) fn run(args: DownloadArgs) -> CommandResult {
         Some(pb) => Arc::new(Bar(pb.clone())),
         None => Arc::new(Quiet),
     };
-    let result = download::download(&root, &env, &opts, db, progress);
+    let rt = crate::cmd::io_runtime()?;
+    let result = download::download(&rt, &root, &env, &opts, db, progress);
     if let Some(pb) = bar {
         pb.finish_and_clear();
     }
