@@ -287,16 +287,52 @@ pub fn check_path_major(v: &str, path_major: &str) -> Result<(), ModuleError> {
     })
 }
 
+/// Why [`check`] refused a module path and version, worded as Go's `module.Check`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// The path is not a valid module path.
+    #[error("{0}")]
+    Path(ModuleError),
+    /// The version is not a semantic version.
+    #[error("{path}@{version}: invalid version: not a semantic version")]
+    NotSemver {
+        /// The module path.
+        path: String,
+        /// The version.
+        version: String,
+    },
+    /// The version does not match the path's major version suffix.
+    #[error("{path}@{version}: invalid version: {reason}")]
+    Major {
+        /// The module path.
+        path: String,
+        /// The version.
+        version: String,
+        /// Go's words.
+        reason: String,
+    },
+    /// Another refusal of the path and version together.
+    #[error("module {path}: {source}")]
+    Other {
+        /// The module path.
+        path: String,
+        /// What Go says.
+        source: ModuleError,
+    },
+}
+
 /// Go's `module.Check`: a valid path and a semantic version that matches its major suffix.
-pub fn check(path: &str, version: &str) -> Result<(), String> {
-    check_path(path).map_err(|e| e.to_string())?;
+pub fn check(path: &str, version: &str) -> Result<(), CheckError> {
+    check_path(path).map_err(CheckError::Path)?;
     if !semver::is_valid(version) {
-        return Err(format!("{path}@{version}: invalid version: not a semantic version"));
+        return Err(CheckError::NotSemver { path: path.to_string(), version: version.to_string() });
     }
     let major = split_path_version(path).map_or("", |(_, m)| m);
     check_path_major(version, major).map_err(|e| match e {
-        ModuleError::InvalidVersion { reason, .. } => format!("{path}@{version}: invalid version: {reason}"),
-        other => format!("module {path}: {other}"),
+        ModuleError::InvalidVersion { reason, .. } => {
+            CheckError::Major { path: path.to_string(), version: version.to_string(), reason }
+        }
+        other => CheckError::Other { path: path.to_string(), source: other },
     })
 }
 

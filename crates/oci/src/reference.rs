@@ -23,8 +23,7 @@ pub struct Digest {
 impl Digest {
     /// The digest of `bytes`.
     pub fn of(bytes: &[u8]) -> Digest {
-        use sha2::Digest as _;
-        Digest { hex: hex::encode(sha2::Sha256::digest(bytes)) }
+        Digest { hex: stdx::sha256_hex(bytes) }
     }
 
     /// A digest from a finished SHA-256 hasher.

@@ -166,15 +166,31 @@ pub enum ReferenceInput {
 /// The largest reference read from an image.
 const MAX_REFERENCE: u64 = 2 << 30;
 
+/// Why an `oci://` reference does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum OciReferenceError {
+    /// Not `oci://…`.
+    #[error("{0:?}: expected oci://IMAGE@sha256:…#/path")]
+    Scheme(String),
+    /// No `#/path` part.
+    #[error("{0:?}: name the file in the image after #, e.g. #/usr/bin/app")]
+    NoPath(String),
+    /// The part after `#` is not an absolute file path.
+    #[error("{0:?}: the path after # must be an absolute file path in the image")]
+    BadPath(String),
+    /// The image reference is not pinned by digest, or malformed.
+    #[error("{0}")]
+    Image(Box<ToolchainError>),
+}
+
 /// Parses `oci://REGISTRY/NAME[:TAG]@sha256:…#/path/in/image`.
-pub fn parse_oci_reference(s: &str) -> Result<(PinnedImage, String), String> {
-    let rest = s.strip_prefix("oci://").ok_or_else(|| format!("{s:?}: expected oci://IMAGE@sha256:…#/path"))?;
-    let (image, path) =
-        rest.split_once('#').ok_or_else(|| format!("{s:?}: name the file in the image after #, e.g. #/usr/bin/app"))?;
+pub fn parse_oci_reference(s: &str) -> Result<(PinnedImage, String), OciReferenceError> {
+    let rest = s.strip_prefix("oci://").ok_or_else(|| OciReferenceError::Scheme(s.to_string()))?;
+    let (image, path) = rest.split_once('#').ok_or_else(|| OciReferenceError::NoPath(s.to_string()))?;
     if !path.starts_with('/') || path.ends_with('/') || path.contains('\0') {
-        return Err(format!("{s:?}: the path after # must be an absolute file path in the image"));
+        return Err(OciReferenceError::BadPath(s.to_string()));
     }
-    let image: PinnedImage = image.parse().map_err(|e: ToolchainError| e.to_string())?;
+    let image: PinnedImage = image.parse().map_err(|e: ToolchainError| OciReferenceError::Image(Box::new(e)))?;
     Ok((image, path.to_string()))
 }
 

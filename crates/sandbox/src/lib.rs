@@ -469,10 +469,10 @@ pub fn run_host(cmd: &mut std::process::Command, timeout: Duration, output_cap: 
 /// still works when no thread can be created (a process limit that is almost
 /// reached, which `reprove doctor` must be able to report): the wait then
 /// happens on the calling thread, without the time limit.
-pub fn run_small_host(cmd: &mut std::process::Command, timeout: Duration) -> Result<std::process::Output, String> {
+pub fn run_small_host(cmd: &mut std::process::Command, timeout: Duration) -> std::io::Result<std::process::Output> {
     use std::process::Stdio;
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = cmd.spawn().map_err(|e| e.to_string())?;
+    let child = cmd.spawn()?;
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(child)));
@@ -484,16 +484,17 @@ pub fn run_small_host(cmd: &mut std::process::Command, timeout: Duration) -> Res
         }
     });
     if spawned.is_err() {
-        let child = slot.lock().ok().and_then(|mut c| c.take()).ok_or("no child process")?;
-        return child.wait_with_output().map_err(|e| e.to_string());
+        let child =
+            slot.lock().ok().and_then(|mut c| c.take()).ok_or_else(|| std::io::Error::other("no child process"))?;
+        return child.wait_with_output();
     }
     match rx.recv_timeout(timeout) {
-        Ok(r) => r.map_err(|e| e.to_string()),
+        Ok(r) => r,
         Err(_) => {
             if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
                 let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
             }
-            Err(format!("no answer within {}s", timeout.as_secs()))
+            Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no answer within {}s", timeout.as_secs())))
         }
     }
 }
