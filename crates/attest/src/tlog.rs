@@ -10,7 +10,9 @@
 //! - The inclusion proof is RFC 6962's (leaf hash `SHA-256(0x00 || body)`, node hash
 //!   `SHA-256(0x01 || left || right)`); its root must equal the checkpoint's, a signed
 //!   note (`origin\nsize\nbase64(root)\n…\n\n— name base64(keyhint4 || sig)`) that the
-//!   log's key signs (the key hint is the first 4 bytes of the log id).
+//!   log's key signs (the key hint is the first 4 bytes of the log id). The proof,
+//!   the note and the checkpoint are checked by the `tlog` crate, with the syntax
+//!   rules of Go's `sumdb/note` and `sumdb/tlog`.
 //! - Bodies of kind `dsse` (v0.0.1) and `intoto` (v0.0.2) are checked: the payload
 //!   hash, a signature of the envelope, and the certificate as the verifier.
 //!   Other kinds are refused.
@@ -19,6 +21,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::Value;
+
+use ::tlog::merkle;
 
 use crate::dsse::{decode_base64, Envelope};
 use crate::trust_root::TrustMaterial;
@@ -139,58 +143,36 @@ pub fn set_payload(body: &[u8], integrated_time: i64, log_id: &[u8], log_index: 
     .into_bytes()
 }
 
-fn sha256(parts: &[&[u8]]) -> [u8; 32] {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for p in parts {
-        ctx.update(p);
+/// A log key as a note verifier. Rekor's checkpoint signatures carry the first 4
+/// bytes of the log id as their key hash, under the log's name, which the trusted
+/// root does not give: any name is taken.
+struct CheckpointKey<'a>(&'a crate::trust_root::TransparencyLogKey);
+
+impl ::tlog::note::Verifier for CheckpointKey<'_> {
+    fn name(&self) -> &str {
+        &self.0.name
     }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
+
+    fn is_signer(&self, _name: &str, key_hash: u32) -> bool {
+        self.0.log_id.get(..4) == Some(&key_hash.to_be_bytes()[..])
+    }
+
+    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.0.key.verify(message, signature).is_ok()
+    }
 }
 
-/// RFC 6962 / 9162 inclusion proof verification: the root hash of a tree of `size`
-/// leaves computed from `leaf_hash` at `index` and the audit path `proof`.
-pub fn root_from_inclusion_proof(index: u64, size: u64, leaf_hash: [u8; 32], proof: &[[u8; 32]]) -> Option<[u8; 32]> {
-    if index >= size {
-        return None;
-    }
-    // transparency-dev/merkle's RootFromInclusionProof: the inner part of the path
-    // (below where the leaf's and the last leaf's paths split), then the right border.
-    let inner = (64 - (index ^ (size - 1)).leading_zeros()) as usize;
-    let border = index.checked_shr(inner as u32).unwrap_or(0).count_ones() as usize;
-    if proof.len() != inner + border {
-        return None;
-    }
-    let mut hash = leaf_hash;
-    for (i, p) in proof[..inner].iter().enumerate() {
-        hash = if (index >> i) & 1 == 0 { sha256(&[&[1], &hash, p]) } else { sha256(&[&[1], p, &hash]) };
-    }
-    for p in &proof[inner..] {
-        hash = sha256(&[&[1], p, &hash]);
-    }
-    Some(hash)
-}
-
-/// Verifies a checkpoint note signed by `log`; returns (tree size, root hash).
-fn verify_checkpoint(note: &str, log: &crate::trust_root::TransparencyLogKey) -> Result<(u64, Vec<u8>), String> {
-    let (text, signatures) =
-        note.split_once("\n\n").ok_or("the checkpoint is not a signed note (no blank line before signatures)")?;
-    let signed = format!("{text}\n");
-    let mut lines = text.lines();
-    let (_origin, size, root) = (lines.next(), lines.next(), lines.next());
-    let size: u64 = size.and_then(|s| s.parse().ok()).ok_or("the checkpoint's tree size is not a number")?;
-    let root = root.and_then(|r| STANDARD.decode(r).ok()).ok_or("the checkpoint's root hash is not base64")?;
-    let hint = log.log_id.get(..4).unwrap_or_default();
-    for line in signatures.lines() {
-        let Some(rest) = line.strip_prefix("\u{2014} ") else { continue };
-        let Some((_, b64)) = rest.rsplit_once(' ') else { continue };
-        let Ok(raw) = STANDARD.decode(b64) else { continue };
-        if raw.len() > 4 && &raw[..4] == hint && log.key.verify(signed.as_bytes(), &raw[4..]).is_ok() {
-            return Ok((size, root));
+/// Verifies a checkpoint note signed by `log`; returns its tree size and root hash.
+fn verify_checkpoint(note: &str, log: &crate::trust_root::TransparencyLogKey) -> Result<::tlog::Tree, String> {
+    use ::tlog::note::NoteError;
+    let text = ::tlog::note::open(note.as_bytes(), &CheckpointKey(log)).map_err(|e| match e {
+        NoteError::InvalidSignature { .. } | NoteError::Unverified(_) => {
+            format!("no signature of the checkpoint verifies under the key of {}", log.name)
         }
-    }
-    Err(format!("no signature of the checkpoint verifies under the key of {}", log.name))
+        e => format!("the checkpoint is not a signed note: {e}"),
+    })?;
+    let checkpoint = ::tlog::Checkpoint::parse(text).map_err(|e| e.to_string())?;
+    Ok(checkpoint.tree)
 }
 
 fn b64_field(value: &Value, pointer: &str) -> Option<Vec<u8>> {
@@ -209,7 +191,7 @@ pub fn check_body(body: &[u8], kind: Option<&KindVersion>, envelope: &Envelope, 
         }
     }
     let payload = decode_base64(&envelope.payload).ok_or("the envelope payload is not base64")?;
-    let payload_hash = crate::statement::hex(&sha256(&[&payload]));
+    let payload_hash = crate::statement::sha256_hex(&payload);
     let envelope_sigs: Vec<Vec<u8>> = envelope.signatures.iter().filter_map(|s| decode_base64(&s.sig)).collect();
     let is_leaf = |pem: Option<Vec<u8>>| {
         pem.and_then(|p| String::from_utf8(p).ok())
@@ -290,15 +272,15 @@ pub fn verify_entry(
         let root = STANDARD.decode(&proof.root_hash).map_err(|_| "the inclusion proof's rootHash is not base64")?;
         let (index, size) = (u64::try_from(proof.log_index.0), u64::try_from(proof.tree_size.0));
         let computed = match (index, size) {
-            (Ok(i), Ok(s)) => root_from_inclusion_proof(i, s, sha256(&[&[0], &body]), &hashes),
+            (Ok(i), Ok(s)) => merkle::root_from_inclusion_proof(i, s, merkle::leaf_hash(&body), &hashes),
             _ => None,
         };
         if computed.map(|c| c.to_vec()) != Some(root.clone()) {
             return Err("the inclusion proof does not lead to its rootHash".to_owned());
         }
         let checkpoint = proof.checkpoint.as_ref().ok_or("the inclusion proof has no checkpoint")?;
-        let (cp_size, cp_root) = verify_checkpoint(&checkpoint.envelope, log)?;
-        if Ok(cp_size) != size || cp_root != root {
+        let tree = verify_checkpoint(&checkpoint.envelope, log)?;
+        if Ok(tree.n) != size || tree.hash[..] != root[..] {
             return Err("the checkpoint's tree size or root hash differs from the inclusion proof's".to_owned());
         }
         inclusion_proof = true;
@@ -309,29 +291,6 @@ pub fn verify_entry(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn leaf(data: &[u8]) -> [u8; 32] {
-        sha256(&[&[0], data])
-    }
-
-    fn node(l: &[u8; 32], r: &[u8; 32]) -> [u8; 32] {
-        sha256(&[&[1], l, r])
-    }
-
-    #[test]
-    fn inclusion_proofs_of_a_small_tree() {
-        // Five leaves: root = H(H(H(0,1),H(2,3)), 4).
-        let l: Vec<[u8; 32]> = (0u8..5).map(|i| leaf(&[i])).collect();
-        let (n01, n23) = (node(&l[0], &l[1]), node(&l[2], &l[3]));
-        let n0123 = node(&n01, &n23);
-        let root = node(&n0123, &l[4]);
-        assert_eq!(root_from_inclusion_proof(2, 5, l[2], &[l[3], n01, l[4]]), Some(root));
-        assert_eq!(root_from_inclusion_proof(4, 5, l[4], &[n0123]), Some(root));
-        assert_eq!(root_from_inclusion_proof(0, 1, l[0], &[]), Some(l[0]));
-        assert_ne!(root_from_inclusion_proof(2, 5, l[2], &[l[3], n01]), Some(root));
-        assert_eq!(root_from_inclusion_proof(5, 5, l[4], &[n0123]), None);
-        assert_ne!(root_from_inclusion_proof(3, 5, l[2], &[l[3], n01, l[4]]), Some(root));
-    }
 
     #[test]
     fn set_payload_is_canonical_json() {
