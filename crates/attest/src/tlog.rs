@@ -266,8 +266,8 @@ pub fn verify_entry(
     check_body(&body, entry.kind_version.as_ref(), envelope, leaf)?;
     let mut inclusion_proof = false;
     if let Some(proof) = &entry.inclusion_proof {
-        let hashes: Option<Vec<[u8; 32]>> =
-            proof.hashes.iter().map(|h| STANDARD.decode(h).ok().and_then(|b| <[u8; 32]>::try_from(b).ok())).collect();
+        let hashes: Option<Vec<merkle::Hash>> =
+            proof.hashes.iter().map(|h| STANDARD.decode(h).ok().and_then(|b| merkle::Hash::try_from(b).ok())).collect();
         let hashes = hashes.ok_or("an inclusion proof hash is not 32 bytes of base64")?;
         let root = STANDARD.decode(&proof.root_hash).map_err(|_| "the inclusion proof's rootHash is not base64")?;
         let (index, size) = (u64::try_from(proof.log_index.0), u64::try_from(proof.tree_size.0));
@@ -275,7 +275,7 @@ pub fn verify_entry(
             (Ok(i), Ok(s)) => merkle::root_from_inclusion_proof(i, s, merkle::leaf_hash(&body), &hashes),
             _ => None,
         };
-        if computed.map(|c| c.to_vec()) != Some(root.clone()) {
+        if computed.is_none_or(|c| c[..] != root[..]) {
             return Err("the inclusion proof does not lead to its rootHash".to_owned());
         }
         let checkpoint = proof.checkpoint.as_ref().ok_or("the inclusion proof has no checkpoint")?;
@@ -291,6 +291,48 @@ pub fn verify_entry(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rekor's checkpoints: signed notes whose key hash is the log id's first 4 bytes,
+    /// read with the syntax rules of Go's notes.
+    #[test]
+    fn checkpoints() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::keys::{Algorithm, KeySigner, Signer as _};
+        use crate::trust_root::{TransparencyLogKey, ValidFor};
+        let (signer, _) = KeySigner::generate(Algorithm::EcdsaP256Sha256)?;
+        let log_id = ring::digest::digest(&ring::digest::SHA256, &signer.public_key().to_spki_der()).as_ref().to_vec();
+        let log = TransparencyLogKey {
+            name: "local".into(),
+            key: signer.public_key().clone(),
+            log_id,
+            valid_for: ValidFor::default(),
+        };
+        let root = STANDARD.encode([7u8; 32]);
+        let sign = |text: &str| -> Result<String, Box<dyn std::error::Error>> {
+            let sig = signer.sign(text.as_bytes())?;
+            Ok(format!("\u{2014} log.example {}\n", STANDARD.encode([&log.log_id[..4], &sig].concat())))
+        };
+        let text = format!("log.example - 1\n5\n{root}\n");
+        let note = format!("{text}\n{}", sign(&text)?);
+        assert_eq!(verify_checkpoint(&note, &log).map(|t| (t.n, t.hash)), Ok((5, [7u8; 32])));
+        // Other logs' signatures are skipped.
+        let cosigned = format!("{text}\n\u{2014} witness.example AAAAAAAA\n{}", sign(&text)?);
+        assert!(verify_checkpoint(&cosigned, &log).is_ok());
+        // A signature by this log that does not verify refuses the note, even beside a valid one.
+        let other = sign("log.example - 1\n6\n")?;
+        let forged = format!("{text}\n{other}{}", sign(&text)?);
+        let err = verify_checkpoint(&forged, &log).err().unwrap_or_default();
+        assert!(err.contains("no signature of the checkpoint verifies"), "{err}");
+        // A malformed signature line is not skipped.
+        let garbled = format!("{text}\n\u{2014} log.example not-base64\n{}", sign(&text)?);
+        let err = verify_checkpoint(&garbled, &log).err().unwrap_or_default();
+        assert!(err.contains("not a signed note"), "{err}");
+        // The size is canonical decimal, the root 32 bytes.
+        for text in [format!("log.example - 1\n05\n{root}\n"), "log.example - 1\n5\nAAAA\n".to_string()] {
+            let note = format!("{text}\n{}", sign(&text)?);
+            assert!(verify_checkpoint(&note, &log).is_err(), "{text}");
+        }
+        Ok(())
+    }
 
     #[test]
     fn set_payload_is_canonical_json() {
