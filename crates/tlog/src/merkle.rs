@@ -279,6 +279,70 @@ mod tests {
         assert_ne!(root_from_inclusion_proof(3, 5, l[2], &[l[3], n01, l[4]]), Some(root));
     }
 
+    fn unhex(s: &str) -> Hash {
+        let mut out = [0u8; 32];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = s.get(2 * i..2 * i + 2).and_then(|x| u8::from_str_radix(x, 16).ok()).unwrap_or_default();
+        }
+        out
+    }
+
+    /// The RFC 6962 test vectors of the certificate-transparency and
+    /// transparency-dev/merkle test suites: the roots of the trees of 1 to 8 of
+    /// these leaves, and two audit paths in the tree of 8.
+    #[test]
+    fn rfc6962_test_vectors() {
+        let inputs: [&[u8]; 8] = [
+            b"",
+            b"\x00",
+            b"\x10",
+            b"\x20\x21",
+            b"\x30\x31",
+            b"\x40\x41\x42\x43",
+            b"\x50\x51\x52\x53\x54\x55\x56\x57",
+            b"\x60\x61\x62\x63\x64\x65\x66\x67\x68\x69\x6a\x6b\x6c\x6d\x6e\x6f",
+        ];
+        let roots = [
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+            "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+            "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+            "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+            "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+            "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+        ];
+        let leaves: Vec<Hash> = inputs.iter().map(|d| leaf_hash(d)).collect();
+        for (size, want) in (1..=8).zip(roots) {
+            assert_eq!(root(&leaves[..size]), unhex(want), "size {size}");
+        }
+        let all = stored(&leaves);
+        let paths = [
+            (
+                0,
+                [
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ],
+            ),
+            (
+                5,
+                [
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
+        ];
+        for (index, path) in paths {
+            let path = path.map(unhex);
+            assert_eq!(root_from_inclusion_proof(index, 8, leaves[index as usize], &path), Some(unhex(roots[7])));
+            // The path built from stored hashes is the same.
+            assert_eq!(inclusion_proof(index, 8, &all), Ok(path.to_vec()));
+        }
+    }
+
     #[test]
     fn split_points() {
         assert_eq!([2, 3, 4, 5, 8, 9].map(split_point), [1, 2, 2, 4, 4, 8]);
