@@ -10,7 +10,9 @@
 //! - The inclusion proof is RFC 6962's (leaf hash `SHA-256(0x00 || body)`, node hash
 //!   `SHA-256(0x01 || left || right)`); its root must equal the checkpoint's, a signed
 //!   note (`origin\nsize\nbase64(root)\n…\n\n— name base64(keyhint4 || sig)`) that the
-//!   log's key signs (the key hint is the first 4 bytes of the log id).
+//!   log's key signs (the key hint is the first 4 bytes of the log id). The proof,
+//!   the note and the checkpoint are checked by the `tlog` crate, with the syntax
+//!   rules of Go's `sumdb/note` and `sumdb/tlog`.
 //! - Bodies of kind `dsse` (v0.0.1) and `intoto` (v0.0.2) are checked: the payload
 //!   hash, a signature of the envelope, and the certificate as the verifier.
 //!   Other kinds are refused.
@@ -19,6 +21,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::Value;
+
+use ::tlog::merkle;
 
 use crate::dsse::{decode_base64, Envelope};
 use crate::trust_root::TrustMaterial;
@@ -139,58 +143,36 @@ pub fn set_payload(body: &[u8], integrated_time: i64, log_id: &[u8], log_index: 
     .into_bytes()
 }
 
-fn sha256(parts: &[&[u8]]) -> [u8; 32] {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for p in parts {
-        ctx.update(p);
+/// A log key as a note verifier. Rekor's checkpoint signatures carry the first 4
+/// bytes of the log id as their key hash, under the log's name, which the trusted
+/// root does not give: any name is taken.
+struct CheckpointKey<'a>(&'a crate::trust_root::TransparencyLogKey);
+
+impl ::tlog::note::Verifier for CheckpointKey<'_> {
+    fn name(&self) -> &str {
+        &self.0.name
     }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
+
+    fn is_signer(&self, _name: &str, key_hash: u32) -> bool {
+        self.0.log_id.get(..4) == Some(&key_hash.to_be_bytes()[..])
+    }
+
+    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.0.key.verify(message, signature).is_ok()
+    }
 }
 
-/// RFC 6962 / 9162 inclusion proof verification: the root hash of a tree of `size`
-/// leaves computed from `leaf_hash` at `index` and the audit path `proof`.
-pub fn root_from_inclusion_proof(index: u64, size: u64, leaf_hash: [u8; 32], proof: &[[u8; 32]]) -> Option<[u8; 32]> {
-    if index >= size {
-        return None;
-    }
-    // transparency-dev/merkle's RootFromInclusionProof: the inner part of the path
-    // (below where the leaf's and the last leaf's paths split), then the right border.
-    let inner = (64 - (index ^ (size - 1)).leading_zeros()) as usize;
-    let border = index.checked_shr(inner as u32).unwrap_or(0).count_ones() as usize;
-    if proof.len() != inner + border {
-        return None;
-    }
-    let mut hash = leaf_hash;
-    for (i, p) in proof[..inner].iter().enumerate() {
-        hash = if (index >> i) & 1 == 0 { sha256(&[&[1], &hash, p]) } else { sha256(&[&[1], p, &hash]) };
-    }
-    for p in &proof[inner..] {
-        hash = sha256(&[&[1], p, &hash]);
-    }
-    Some(hash)
-}
-
-/// Verifies a checkpoint note signed by `log`; returns (tree size, root hash).
-fn verify_checkpoint(note: &str, log: &crate::trust_root::TransparencyLogKey) -> Result<(u64, Vec<u8>), String> {
-    let (text, signatures) =
-        note.split_once("\n\n").ok_or("the checkpoint is not a signed note (no blank line before signatures)")?;
-    let signed = format!("{text}\n");
-    let mut lines = text.lines();
-    let (_origin, size, root) = (lines.next(), lines.next(), lines.next());
-    let size: u64 = size.and_then(|s| s.parse().ok()).ok_or("the checkpoint's tree size is not a number")?;
-    let root = root.and_then(|r| STANDARD.decode(r).ok()).ok_or("the checkpoint's root hash is not base64")?;
-    let hint = log.log_id.get(..4).unwrap_or_default();
-    for line in signatures.lines() {
-        let Some(rest) = line.strip_prefix("\u{2014} ") else { continue };
-        let Some((_, b64)) = rest.rsplit_once(' ') else { continue };
-        let Ok(raw) = STANDARD.decode(b64) else { continue };
-        if raw.len() > 4 && &raw[..4] == hint && log.key.verify(signed.as_bytes(), &raw[4..]).is_ok() {
-            return Ok((size, root));
+/// Verifies a checkpoint note signed by `log`; returns its tree size and root hash.
+fn verify_checkpoint(note: &str, log: &crate::trust_root::TransparencyLogKey) -> Result<::tlog::Tree, String> {
+    use ::tlog::note::NoteError;
+    let text = ::tlog::note::open(note.as_bytes(), &CheckpointKey(log)).map_err(|e| match e {
+        NoteError::InvalidSignature { .. } | NoteError::Unverified(_) => {
+            format!("no signature of the checkpoint verifies under the key of {}", log.name)
         }
-    }
-    Err(format!("no signature of the checkpoint verifies under the key of {}", log.name))
+        e => format!("the checkpoint is not a signed note: {e}"),
+    })?;
+    let checkpoint = ::tlog::Checkpoint::parse(text).map_err(|e| e.to_string())?;
+    Ok(checkpoint.tree)
 }
 
 fn b64_field(value: &Value, pointer: &str) -> Option<Vec<u8>> {
@@ -209,7 +191,7 @@ pub fn check_body(body: &[u8], kind: Option<&KindVersion>, envelope: &Envelope, 
         }
     }
     let payload = decode_base64(&envelope.payload).ok_or("the envelope payload is not base64")?;
-    let payload_hash = crate::statement::hex(&sha256(&[&payload]));
+    let payload_hash = crate::statement::sha256_hex(&payload);
     let envelope_sigs: Vec<Vec<u8>> = envelope.signatures.iter().filter_map(|s| decode_base64(&s.sig)).collect();
     let is_leaf = |pem: Option<Vec<u8>>| {
         pem.and_then(|p| String::from_utf8(p).ok())
@@ -284,21 +266,21 @@ pub fn verify_entry(
     check_body(&body, entry.kind_version.as_ref(), envelope, leaf)?;
     let mut inclusion_proof = false;
     if let Some(proof) = &entry.inclusion_proof {
-        let hashes: Option<Vec<[u8; 32]>> =
-            proof.hashes.iter().map(|h| STANDARD.decode(h).ok().and_then(|b| <[u8; 32]>::try_from(b).ok())).collect();
+        let hashes: Option<Vec<merkle::Hash>> =
+            proof.hashes.iter().map(|h| STANDARD.decode(h).ok().and_then(|b| merkle::Hash::try_from(b).ok())).collect();
         let hashes = hashes.ok_or("an inclusion proof hash is not 32 bytes of base64")?;
         let root = STANDARD.decode(&proof.root_hash).map_err(|_| "the inclusion proof's rootHash is not base64")?;
         let (index, size) = (u64::try_from(proof.log_index.0), u64::try_from(proof.tree_size.0));
         let computed = match (index, size) {
-            (Ok(i), Ok(s)) => root_from_inclusion_proof(i, s, sha256(&[&[0], &body]), &hashes),
+            (Ok(i), Ok(s)) => merkle::root_from_inclusion_proof(i, s, merkle::leaf_hash(&body), &hashes),
             _ => None,
         };
-        if computed.map(|c| c.to_vec()) != Some(root.clone()) {
+        if computed.is_none_or(|c| c[..] != root[..]) {
             return Err("the inclusion proof does not lead to its rootHash".to_owned());
         }
         let checkpoint = proof.checkpoint.as_ref().ok_or("the inclusion proof has no checkpoint")?;
-        let (cp_size, cp_root) = verify_checkpoint(&checkpoint.envelope, log)?;
-        if Ok(cp_size) != size || cp_root != root {
+        let tree = verify_checkpoint(&checkpoint.envelope, log)?;
+        if Ok(tree.n) != size || tree.hash[..] != root[..] {
             return Err("the checkpoint's tree size or root hash differs from the inclusion proof's".to_owned());
         }
         inclusion_proof = true;
@@ -310,27 +292,46 @@ pub fn verify_entry(
 mod tests {
     use super::*;
 
-    fn leaf(data: &[u8]) -> [u8; 32] {
-        sha256(&[&[0], data])
-    }
-
-    fn node(l: &[u8; 32], r: &[u8; 32]) -> [u8; 32] {
-        sha256(&[&[1], l, r])
-    }
-
+    /// Rekor's checkpoints: signed notes whose key hash is the log id's first 4 bytes,
+    /// read with the syntax rules of Go's notes.
     #[test]
-    fn inclusion_proofs_of_a_small_tree() {
-        // Five leaves: root = H(H(H(0,1),H(2,3)), 4).
-        let l: Vec<[u8; 32]> = (0u8..5).map(|i| leaf(&[i])).collect();
-        let (n01, n23) = (node(&l[0], &l[1]), node(&l[2], &l[3]));
-        let n0123 = node(&n01, &n23);
-        let root = node(&n0123, &l[4]);
-        assert_eq!(root_from_inclusion_proof(2, 5, l[2], &[l[3], n01, l[4]]), Some(root));
-        assert_eq!(root_from_inclusion_proof(4, 5, l[4], &[n0123]), Some(root));
-        assert_eq!(root_from_inclusion_proof(0, 1, l[0], &[]), Some(l[0]));
-        assert_ne!(root_from_inclusion_proof(2, 5, l[2], &[l[3], n01]), Some(root));
-        assert_eq!(root_from_inclusion_proof(5, 5, l[4], &[n0123]), None);
-        assert_ne!(root_from_inclusion_proof(3, 5, l[2], &[l[3], n01, l[4]]), Some(root));
+    fn checkpoints() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::keys::{Algorithm, KeySigner, Signer as _};
+        use crate::trust_root::{TransparencyLogKey, ValidFor};
+        let (signer, _) = KeySigner::generate(Algorithm::EcdsaP256Sha256)?;
+        let log_id = ring::digest::digest(&ring::digest::SHA256, &signer.public_key().to_spki_der()).as_ref().to_vec();
+        let log = TransparencyLogKey {
+            name: "local".into(),
+            key: signer.public_key().clone(),
+            log_id,
+            valid_for: ValidFor::default(),
+        };
+        let root = STANDARD.encode([7u8; 32]);
+        let sign = |text: &str| -> Result<String, Box<dyn std::error::Error>> {
+            let sig = signer.sign(text.as_bytes())?;
+            Ok(format!("\u{2014} log.example {}\n", STANDARD.encode([&log.log_id[..4], &sig].concat())))
+        };
+        let text = format!("log.example - 1\n5\n{root}\n");
+        let note = format!("{text}\n{}", sign(&text)?);
+        assert_eq!(verify_checkpoint(&note, &log).map(|t| (t.n, t.hash)), Ok((5, [7u8; 32])));
+        // Other logs' signatures are skipped.
+        let cosigned = format!("{text}\n\u{2014} witness.example AAAAAAAA\n{}", sign(&text)?);
+        assert!(verify_checkpoint(&cosigned, &log).is_ok());
+        // A signature by this log that does not verify refuses the note, even beside a valid one.
+        let other = sign("log.example - 1\n6\n")?;
+        let forged = format!("{text}\n{other}{}", sign(&text)?);
+        let err = verify_checkpoint(&forged, &log).err().unwrap_or_default();
+        assert!(err.contains("no signature of the checkpoint verifies"), "{err}");
+        // A malformed signature line is not skipped.
+        let garbled = format!("{text}\n\u{2014} log.example not-base64\n{}", sign(&text)?);
+        let err = verify_checkpoint(&garbled, &log).err().unwrap_or_default();
+        assert!(err.contains("not a signed note"), "{err}");
+        // The size is canonical decimal, the root 32 bytes.
+        for text in [format!("log.example - 1\n05\n{root}\n"), "log.example - 1\n5\nAAAA\n".to_string()] {
+            let note = format!("{text}\n{}", sign(&text)?);
+            assert!(verify_checkpoint(&note, &log).is_err(), "{text}");
+        }
+        Ok(())
     }
 
     #[test]

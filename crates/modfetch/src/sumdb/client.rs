@@ -24,13 +24,15 @@ use futures_util::future::BoxFuture;
 use reqwest::Url;
 use tokio::sync::{Mutex, OnceCell};
 
-use super::note::{self, VerifierKey};
-use super::tlog::{self, Tree};
+use super::records;
 use super::{ChecksumDb, SumDbError};
 use crate::proxy::client::Client;
 use crate::proxy::{join, try_proxies, FetchError, ProxyList, Walk};
 use gomod::lockedfile;
 use gomod::module::{escape_path, escape_version};
+use tlog::merkle::{self, Hash, Stored, Tree};
+use tlog::note::{self, VerifierKey};
+use tlog::tile;
 
 /// A checksum database client for one GOSUMDB.
 pub struct SumDbClient {
@@ -106,15 +108,15 @@ impl SumDbClient {
         &self,
         base: &Url,
         tree: &Tree,
-        needs: &std::collections::BTreeSet<tlog::Stored>,
-    ) -> Result<BTreeMap<tlog::Stored, tlog::Hash>, SumDbError> {
+        needs: &std::collections::BTreeSet<Stored>,
+    ) -> Result<BTreeMap<Stored, Hash>, SumDbError> {
         let mut data = BTreeMap::new();
-        for tile in tlog::tiles_for(needs, tree.n) {
+        for tile in tile::tiles_for(needs, tree.n) {
             let url = join(base, &tile.path());
             let bytes = self.client.get_bytes(&url, 1 << 20).await.map_err(|e| self.fetch_err(&e))?;
             data.insert(tile, bytes);
         }
-        tlog::hashes_from_tiles(needs, tree.n, &data).map_err(|e| self.verification(e.to_string()))
+        tile::hashes_from_tiles(needs, tree.n, &data).map_err(|e| self.verification(e.to_string()))
     }
 
     /// Go's `mergeLatest`: checks `tree` against the latest tree seen and keeps the larger.
@@ -132,16 +134,16 @@ impl SumDbClient {
         } else {
             let text =
                 note::open(&stored, &self.key).map_err(|e| self.verification(format!("{}: {e}", file.display())))?;
-            Some(tlog::parse_tree(text).map_err(|e| self.verification(format!("{}: {e}", file.display())))?)
+            Some(records::parse_tree(text).map_err(|e| self.verification(format!("{}: {e}", file.display())))?)
         };
         let consistent = match old {
             None => true,
             Some(old) if old.n == tree.n => old.hash == tree.hash,
             Some(old) => {
                 let (small, large) = if old.n < tree.n { (old, *tree) } else { (*tree, old) };
-                let needs = tlog::consistency_needs(small.n, large.n);
+                let needs = merkle::consistency_needs(small.n, large.n);
                 let hashes = self.tiles(base, &large, &needs).await?;
-                tlog::check_consistency(&small, &large, &hashes).map_err(|e| self.verification(e.to_string()))?
+                merkle::check_consistency(&small, &large, &hashes).map_err(|e| self.verification(e.to_string()))?
             }
         };
         if !consistent {
@@ -179,16 +181,17 @@ impl SumDbClient {
             }
             Err(e) => return Err(self.fetch_err(&e)),
         };
-        let (id, text, note_msg) = tlog::parse_record(&data).map_err(|e| self.verification(format!("{url}: {e}")))?;
+        let (id, text, note_msg) =
+            records::parse_record(&data).map_err(|e| self.verification(format!("{url}: {e}")))?;
         let tree_text = note::open(note_msg, &self.key).map_err(|e| self.verification(format!("{url}: {e}")))?;
-        let tree = tlog::parse_tree(tree_text).map_err(|e| self.verification(format!("{url}: {e}")))?;
+        let tree = records::parse_tree(tree_text).map_err(|e| self.verification(format!("{url}: {e}")))?;
         if id >= tree.n {
             return Err(self.verification(format!("{url}: record {id} is not in the tree of {} records", tree.n)));
         }
         self.merge_latest(&base, &tree, note_msg).await?;
-        let needs = tlog::inclusion_needs(id, tree.n);
+        let needs = merkle::inclusion_needs(id, tree.n);
         let hashes = self.tiles(&base, &tree, &needs).await?;
-        let included = tlog::check_inclusion(&tree, id, &tlog::record_hash(text), &hashes)
+        let included = merkle::check_inclusion(&tree, id, &merkle::leaf_hash(text), &hashes)
             .map_err(|e| self.verification(e.to_string()))?;
         if !included {
             return Err(self.verification(format!(

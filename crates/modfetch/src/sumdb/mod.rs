@@ -6,9 +6,10 @@
 //! GONOSUMDB does not match the path). A database that cannot answer is an
 //! error for that file, never a silent pass.
 //!
-//! - [`note`]: signed notes and verifier keys (`x/mod/sumdb/note`).
-//! - [`tlog`]: records, tree heads, tiles, inclusion and consistency proofs
-//!   (`x/mod/sumdb/tlog`).
+//! - [`records`]: the lookup records and tree notes the database serves
+//!   (`x/mod/sumdb/tlog`'s `ParseRecord`, `ParseTree`).
+//! - [`note`]: signed notes and verifier keys (`x/mod/sumdb/note`), from the
+//!   `tlog` crate, which also does the hashing, tiles and proofs.
 //! - [`client`]: lookups, tree-head merging with the `latest` Go keeps, and
 //!   the base URL through GOPROXY (`x/mod/sumdb.Client`, `modfetch/sumdb.go`).
 //!
@@ -16,8 +17,9 @@
 //! used for this download only.
 
 pub mod client;
-pub mod note;
-pub mod tlog;
+pub mod records;
+
+pub use tlog::note;
 
 use futures_util::future::BoxFuture;
 use std::path::Path;
