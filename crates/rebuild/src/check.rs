@@ -565,4 +565,20 @@ mod tests {
         );
         assert!(serde_json::from_str::<v1::Timing>(r#"{"step":"build:nothing","ms":1}"#).is_err());
     }
+
+    /// A check report `reprove check --json` wrote reads into [`v1::Report`]
+    /// and writes back byte for byte.
+    #[test]
+    fn a_committed_check_report_round_trips() {
+        let text = include_str!("../../../tests/fixtures/check/error-toolchain-unreachable.json");
+        let report: v1::Report = match serde_json::from_str(text) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(
+            (report.verdict, report.error.as_ref().map(|e| e.class)),
+            (Verdict::Error, Some(verify_v1::Class::Infrastructure))
+        );
+        assert_eq!(serde_json::to_string_pretty(&report).ok().map(|t| t + "\n").as_deref(), Some(text));
+    }
 }

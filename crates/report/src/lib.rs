@@ -881,10 +881,25 @@ mod tests {
         out
     }
 
+    /// Whether `outer` holds every value of `inner`, in objects at any depth
+    /// (and possibly more keys).
+    fn includes(outer: &serde_json::Value, inner: &serde_json::Value) -> bool {
+        match (outer, inner) {
+            (serde_json::Value::Object(o), serde_json::Value::Object(i)) => {
+                i.iter().all(|(k, v)| o.get(k).is_some_and(|ov| includes(ov, v)))
+            }
+            (serde_json::Value::Array(o), serde_json::Value::Array(i)) => {
+                o.len() == i.len() && o.iter().zip(i).all(|(o, i)| includes(o, i))
+            }
+            _ => outer == inner,
+        }
+    }
+
     /// The typed fields change nothing in the document: every committed report
     /// reads into [`v1::Report`] and writes back the same JSON. The reports
     /// `reprove verify --json` wrote come back byte for byte; the hand-written
-    /// `not-reproduced.json` (laid out by hand) as the same JSON value.
+    /// `not-reproduced.json` (laid out by hand, without the fields that have
+    /// defaults) with every value it has.
     #[test]
     fn committed_reports_round_trip() {
         let all = fixtures();
@@ -902,8 +917,9 @@ mod tests {
                 Ok(v) => v,
                 Err(e) => panic!("{path}: {e}"),
             };
-            assert_eq!(value(&written), value(&text), "{path}");
-            if !path.ends_with("/not-reproduced.json") {
+            if path.ends_with("/not-reproduced.json") {
+                assert!(includes(&value(&written), &value(&text)), "{path}: {written}");
+            } else {
                 assert_eq!(written, text, "{path}");
             }
         }
