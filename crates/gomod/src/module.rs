@@ -287,16 +287,52 @@ pub fn check_path_major(v: &str, path_major: &str) -> Result<(), ModuleError> {
     })
 }
 
+/// Why [`check`] refuses a module path and version, in Go's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// The path is not a valid module path.
+    #[error(transparent)]
+    Path(ModuleError),
+    /// The version is not a semantic version.
+    #[error("{path}@{version}: invalid version: not a semantic version")]
+    NotSemver {
+        /// The module path.
+        path: String,
+        /// The version.
+        version: String,
+    },
+    /// The version does not match the path's major version suffix.
+    #[error("{path}@{version}: invalid version: {reason}")]
+    Version {
+        /// The module path.
+        path: String,
+        /// The version.
+        version: String,
+        /// Go's reason.
+        reason: String,
+    },
+    /// Another refusal of the path and version together.
+    #[error("module {path}: {source}")]
+    Module {
+        /// The module path.
+        path: String,
+        /// Go's refusal.
+        source: ModuleError,
+    },
+}
+
 /// Go's `module.Check`: a valid path and a semantic version that matches its major suffix.
-pub fn check(path: &str, version: &str) -> Result<(), String> {
-    check_path(path).map_err(|e| e.to_string())?;
+pub fn check(path: &str, version: &str) -> Result<(), CheckError> {
+    check_path(path).map_err(CheckError::Path)?;
     if !semver::is_valid(version) {
-        return Err(format!("{path}@{version}: invalid version: not a semantic version"));
+        return Err(CheckError::NotSemver { path: path.to_owned(), version: version.to_owned() });
     }
     let major = split_path_version(path).map_or("", |(_, m)| m);
     check_path_major(version, major).map_err(|e| match e {
-        ModuleError::InvalidVersion { reason, .. } => format!("{path}@{version}: invalid version: {reason}"),
-        other => format!("module {path}: {other}"),
+        ModuleError::InvalidVersion { reason, .. } => {
+            CheckError::Version { path: path.to_owned(), version: version.to_owned(), reason }
+        }
+        other => CheckError::Module { path: path.to_owned(), source: other },
     })
 }
 

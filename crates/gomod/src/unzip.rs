@@ -89,7 +89,7 @@ fn check_zip(m: &ModuleVersion, zip: &ZipReader, zip_size: u64) -> Result<Vec<(u
     if canon != m.version {
         return Err(format!("version {} is not canonical (should be {})", go_quote(&m.version), go_quote(&canon)));
     }
-    check(&m.path, &m.version)?;
+    check(&m.path, &m.version).map_err(|e| e.to_string())?;
     if zip_size > MAX_ZIP_UNCOMPRESSED {
         return Err(format!("module zip file is too large ({zip_size} bytes; limit is {MAX_ZIP_UNCOMPRESSED} bytes)"));
     }

@@ -13,7 +13,7 @@ pub fn load(program: Option<&Path>) -> Result<GoEnv, EnvError> {
     let mut cmd = std::process::Command::new(go);
     cmd.args(["env", "-json"]);
     let fail = |message: String| EnvError::GoEnvRun { program: go.display().to_string(), message };
-    let out = sandbox::run_small_host(&mut cmd, Duration::from_secs(60)).map_err(fail)?;
+    let out = sandbox::run_small_host(&mut cmd, Duration::from_secs(60)).map_err(|e| fail(e.to_string()))?;
     if out.status.success() {
         GoEnv::from_go_env_json(&out.stdout, &lookup)
     } else {

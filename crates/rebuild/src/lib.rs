@@ -45,6 +45,7 @@ pub mod gosum;
 pub mod judge;
 pub mod recipe;
 pub use report;
+pub use report::v1::{Class, Code, Step, Verdict};
 pub mod workdirs;
 
 use std::path::{Path, PathBuf};
@@ -167,8 +168,6 @@ impl std::fmt::Debug for Request {
             .finish_non_exhaustive()
     }
 }
-
-pub use report::v1::{Class, Code, Step, Verdict};
 
 /// Receives step progress (a spinner in the CLI).
 pub trait Progress: Send + Sync {
