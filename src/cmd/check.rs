@@ -101,24 +101,24 @@ pub(crate) fn run(args: Args) -> CommandResult {
         .lock()
         .write_all(text.as_bytes())
         .map_err(|e| Failure::infrastructure(anyhow!("writing stdout: {e}")))?;
-    match report.verdict.as_str() {
-        "reproducible" => Ok(Verdict::Positive),
-        "not-reproducible" => Ok(Verdict::Negative),
-        _ => {
+    match report.verdict {
+        check::Verdict::Reproducible => Ok(Verdict::Positive),
+        check::Verdict::NotReproducible => Ok(Verdict::Negative),
+        check::Verdict::Error => {
             let e = report.error.as_ref();
-            let hint = super::verify::exec_hint(e.map(|e| e.code.as_str()));
+            let hint = super::verify::exec_hint(e.map(|e| e.code));
             let err =
                 anyhow!("{}{hint}", e.map(|e| e.message.clone()).unwrap_or_default()).context("check: no verdict");
-            Err(match e.map(|e| e.class.as_str()) {
-                Some("input") => Failure::input(err),
-                _ => Failure::infrastructure(err),
+            Err(match e.map(|e| e.class) {
+                Some(rebuild::Class::Input) => Failure::input(err),
+                Some(rebuild::Class::Infrastructure | rebuild::Class::Security) | None => Failure::infrastructure(err),
             })
         }
     }
 }
 
 fn render_text(r: &v1::Report) -> String {
-    let mut s = format!("verdict: {}\n  {}\n", r.verdict.to_uppercase(), r.summary);
+    let mut s = format!("verdict: {}\n  {}\n", r.verdict.as_str().to_uppercase(), r.summary);
     let src = &r.inputs.source;
     s += &format!("source:     {} @ {}\n", src.uri, src.commit.as_deref().unwrap_or(&src.rev));
     s += &format!("build:      go {}\n", r.recipe.go_args.join(" "));

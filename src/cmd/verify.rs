@@ -24,7 +24,7 @@ use modfetch::proxy::client::ClientConfig;
 use modfetch::sumdb;
 use oci::PinnedImage;
 use rebuild::recipe::RecipeInputs;
-use rebuild::{self, Class, Progress, ReferenceInput, Request, Step};
+use rebuild::{self, Class, Code, Progress, ReferenceInput, Request, Step};
 use report::{self, v1};
 use sandbox::{self, Runtime, RuntimeChoice};
 
@@ -129,11 +129,11 @@ struct Spinner(indicatif::ProgressBar);
 
 impl Progress for Spinner {
     fn start(&self, step: Step) {
-        self.0.set_message(format!("{}…", step.name()));
+        self.0.set_message(format!("{step}…"));
     }
 
     fn finish(&self, step: Step, elapsed: Duration) {
-        self.0.println(format!("  {:<10} {:>6.1}s", step.name(), elapsed.as_secs_f64()));
+        self.0.println(format!("  {step:<10} {:>6.1}s", elapsed.as_secs_f64()));
     }
 }
 
@@ -243,12 +243,12 @@ pub(crate) fn run(args: Args) -> CommandResult {
     }
     output(&args, &report)?;
     let verdict = match rebuild::exit_class(&report) {
-        None if report.verdict == "reproduced" => Ok(Verdict::Positive),
+        None if report.verdict == v1::Verdict::Reproduced => Ok(Verdict::Positive),
         None => Ok(Verdict::Negative),
         Some(class) => {
             let e = report.error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
-            let err = anyhow!("{e}{}", exec_hint(report.error.as_ref().map(|e| e.code.as_str())))
-                .context(format!("verify: no verdict ({})", class.name()));
+            let err = anyhow!("{e}{}", exec_hint(report.error.as_ref().map(|e| e.code)))
+                .context(format!("verify: no verdict ({class})"));
             Err(match class {
                 Class::Input => Failure::input(err),
                 Class::Infrastructure | Class::Security => Failure::infrastructure(err),
@@ -259,8 +259,8 @@ pub(crate) fn run(args: Args) -> CommandResult {
 }
 
 /// The CLI's hint for a refused recipe value that runs code.
-pub(crate) fn exec_hint(code: Option<&str>) -> &'static str {
-    if code == Some("recipe-exec-refused") {
+pub(crate) fn exec_hint(code: Option<Code>) -> &'static str {
+    if code == Some(Code::RecipeExecRefused) {
         "\n(--allow-recipe-exec runs them; the report, the provenance and the VSA then record them)"
     } else {
         ""

@@ -287,11 +287,11 @@ pub fn check_path_major(v: &str, path_major: &str) -> Result<(), ModuleError> {
     })
 }
 
-/// Why [`check`] refused a module path and version, worded as Go's `module.Check`.
+/// Why [`check`] refuses a module path and version, in Go's words.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CheckError {
     /// The path is not a valid module path.
-    #[error("{0}")]
+    #[error(transparent)]
     Path(ModuleError),
     /// The version is not a semantic version.
     #[error("{path}@{version}: invalid version: not a semantic version")]
@@ -303,20 +303,20 @@ pub enum CheckError {
     },
     /// The version does not match the path's major version suffix.
     #[error("{path}@{version}: invalid version: {reason}")]
-    Major {
+    Version {
         /// The module path.
         path: String,
         /// The version.
         version: String,
-        /// Go's words.
+        /// Go's reason.
         reason: String,
     },
     /// Another refusal of the path and version together.
     #[error("module {path}: {source}")]
-    Other {
+    Module {
         /// The module path.
         path: String,
-        /// What Go says.
+        /// Go's refusal.
         source: ModuleError,
     },
 }
@@ -325,14 +325,14 @@ pub enum CheckError {
 pub fn check(path: &str, version: &str) -> Result<(), CheckError> {
     check_path(path).map_err(CheckError::Path)?;
     if !semver::is_valid(version) {
-        return Err(CheckError::NotSemver { path: path.to_string(), version: version.to_string() });
+        return Err(CheckError::NotSemver { path: path.to_owned(), version: version.to_owned() });
     }
     let major = split_path_version(path).map_or("", |(_, m)| m);
     check_path_major(version, major).map_err(|e| match e {
         ModuleError::InvalidVersion { reason, .. } => {
-            CheckError::Major { path: path.to_string(), version: version.to_string(), reason }
+            CheckError::Version { path: path.to_owned(), version: version.to_owned(), reason }
         }
-        other => CheckError::Other { path: path.to_string(), source: other },
+        other => CheckError::Module { path: path.to_owned(), source: other },
     })
 }
 

@@ -289,7 +289,7 @@ pub fn keep_output(out: &Path, name: &str, bytes: &[u8]) -> Result<(), RebuildEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Class;
+    use crate::{Class, Code};
 
     fn out() -> tempfile::TempDir {
         let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -301,7 +301,7 @@ mod tests {
     fn tampered(r: Result<Vec<u8>, RebuildError>, what: &str) {
         match r {
             Err(e @ RebuildError::OutputTampered { .. }) => {
-                assert_eq!((e.class(), e.code().as_str()), (Class::Security, "output-tampered"), "{what}");
+                assert_eq!((e.class(), e.code()), (Class::Security, Code::OutputTampered), "{what}");
                 assert!(e.to_string().contains("tampered"), "{what}: {e}");
             }
             other => panic!("{what}: {other:?}"),

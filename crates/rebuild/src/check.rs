@@ -21,12 +21,13 @@ use std::time::{Duration, Instant};
 
 use super::{build, prepare, report_recipe, CancelToken, Prepared, Progress, RebuildError, Request, Run, Step};
 use report::v1 as verify_v1;
+pub use v1::{Timed, VariationName, Verdict};
 
 /// One way the second build differs from the baseline.
 #[derive(Debug, Clone)]
 pub struct Variation {
     /// A stable name: `time`, `build-dir`, `environment`, `umask`, `user-id`, `warm-cache`.
-    pub name: &'static str,
+    pub name: VariationName,
     /// What is varied, for people.
     pub description: &'static str,
     src_mount: Option<&'static str>,
@@ -51,7 +52,7 @@ pub const VARIED_USER: (u32, u32) = (1000, 1000);
 pub fn variations() -> Vec<Variation> {
     vec![
         Variation {
-            name: "time",
+            name: VariationName::Time,
             description: "the same build again, at least 2 s after the baseline finished (the control: nothing else \
                           changes)",
             src_mount: None,
@@ -62,7 +63,7 @@ pub fn variations() -> Vec<Variation> {
             later: true,
         },
         Variation {
-            name: "build-dir",
+            name: VariationName::BuildDir,
             description: "the source is at /home/builder/work/project instead of /src",
             src_mount: Some("/home/builder/work/project"),
             env: &[],
@@ -72,7 +73,7 @@ pub fn variations() -> Vec<Variation> {
             later: false,
         },
         Variation {
-            name: "environment",
+            name: VariationName::Environment,
             description: "another time zone, locale, HOME and user name, one CPU (GOMAXPROCS=1), and the \
                           unrelated variables a CI runner sets (CI, BUILD_NUMBER)",
             src_mount: None,
@@ -92,7 +93,7 @@ pub fn variations() -> Vec<Variation> {
             later: false,
         },
         Variation {
-            name: "umask",
+            name: VariationName::Umask,
             description: "umask 077 instead of 022",
             src_mount: None,
             env: &[],
@@ -102,7 +103,7 @@ pub fn variations() -> Vec<Variation> {
             later: false,
         },
         Variation {
-            name: "user-id",
+            name: VariationName::UserId,
             description: "the build runs as 1000:1000 instead of the sandbox's root",
             src_mount: None,
             env: &[],
@@ -112,7 +113,7 @@ pub fn variations() -> Vec<Variation> {
             later: false,
         },
         Variation {
-            name: "warm-cache",
+            name: VariationName::WarmCache,
             description: "the baseline's warm Go build cache instead of an empty one",
             src_mount: None,
             env: &[],
@@ -143,7 +144,7 @@ pub mod v1 {
         /// Always 1.
         pub schema_version: u32,
         /// `reproducible`, `not-reproducible` or `error`.
-        pub verdict: String,
+        pub verdict: Verdict,
         /// One line for a person.
         pub summary: String,
         /// The inputs (the reference is empty).
@@ -157,7 +158,7 @@ pub mod v1 {
         /// What was not varied, and why.
         pub not_varied: Vec<String>,
         /// Wall time of each step.
-        pub timings: Vec<verify_v1::Timing>,
+        pub timings: Vec<Timing>,
         /// Why there is no verdict.
         pub error: Option<verify_v1::Failure>,
         /// Notes.
@@ -166,12 +167,154 @@ pub mod v1 {
         pub tools: verify_v1::Tools,
     }
 
+    /// The outcome of a check.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "kebab-case")]
+    pub enum Verdict {
+        /// Every variation built the same binary as the baseline.
+        Reproducible,
+        /// Some variation built another binary.
+        NotReproducible,
+        /// There is no verdict: a step failed.
+        Error,
+    }
+
+    impl Verdict {
+        /// The name as the document carries it.
+        pub fn as_str(self) -> &'static str {
+            match self {
+                Verdict::Reproducible => "reproducible",
+                Verdict::NotReproducible => "not-reproducible",
+                Verdict::Error => "error",
+            }
+        }
+    }
+
+    impl std::fmt::Display for Verdict {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.pad(self.as_str())
+        }
+    }
+
+    /// The name of a [`Variation`](super::Variation).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "kebab-case")]
+    pub enum VariationName {
+        /// The same build again, later (the control).
+        Time,
+        /// Another source directory.
+        BuildDir,
+        /// Another environment.
+        Environment,
+        /// Another umask.
+        Umask,
+        /// Another user.
+        UserId,
+        /// The baseline's warm build cache.
+        WarmCache,
+    }
+
+    impl VariationName {
+        /// Every name, in the order the variations run.
+        pub const ALL: &'static [VariationName] = &[
+            VariationName::Time,
+            VariationName::BuildDir,
+            VariationName::Environment,
+            VariationName::Umask,
+            VariationName::UserId,
+            VariationName::WarmCache,
+        ];
+
+        /// The name as the document carries it.
+        pub fn as_str(self) -> &'static str {
+            match self {
+                VariationName::Time => "time",
+                VariationName::BuildDir => "build-dir",
+                VariationName::Environment => "environment",
+                VariationName::Umask => "umask",
+                VariationName::UserId => "user-id",
+                VariationName::WarmCache => "warm-cache",
+            }
+        }
+    }
+
+    impl std::fmt::Display for VariationName {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.pad(self.as_str())
+        }
+    }
+
+    /// What a check timing is of: a pipeline step, the baseline build
+    /// (`build:baseline`) or a variation's build (`build:<name>`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Timed {
+        /// A step before the builds.
+        Step(verify_v1::Step),
+        /// The baseline build.
+        Baseline,
+        /// A variation's build.
+        Variation(VariationName),
+    }
+
+    impl std::fmt::Display for Timed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                Timed::Step(s) => f.write_str(s.as_str()),
+                Timed::Baseline => f.write_str("build:baseline"),
+                Timed::Variation(v) => write!(f, "build:{}", v.as_str()),
+            }
+        }
+    }
+
+    /// A timing's step that is neither a pipeline step nor a build.
+    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+    #[error("{0:?}: expected a pipeline step, build:baseline or build:<variation>")]
+    pub struct UnknownTimed(pub String);
+
+    impl std::str::FromStr for Timed {
+        type Err = UnknownTimed;
+
+        fn from_str(s: &str) -> Result<Timed, UnknownTimed> {
+            if s == "build:baseline" {
+                return Ok(Timed::Baseline);
+            }
+            let found = match s.strip_prefix("build:") {
+                Some(name) => VariationName::ALL.iter().find(|v| v.as_str() == name).map(|v| Timed::Variation(*v)),
+                None => verify_v1::Step::ALL.iter().find(|step| step.as_str() == s).map(|step| Timed::Step(*step)),
+            };
+            found.ok_or_else(|| UnknownTimed(s.to_owned()))
+        }
+    }
+
+    impl Serialize for Timed {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_str(self)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Timed {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Timed, D::Error> {
+            let s = String::deserialize(deserializer)?;
+            s.parse().map_err(serde::de::Error::custom)
+        }
+    }
+
+    /// A step's or a build's wall time.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Timing {
+        /// The step, or the build.
+        pub step: Timed,
+        /// Milliseconds.
+        pub ms: u64,
+    }
+
     /// One variation's outcome.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct Outcome {
         /// The variation's name.
-        pub name: String,
+        pub name: VariationName,
         /// What was varied.
         pub description: String,
         /// The output's SHA-256.
@@ -185,8 +328,8 @@ pub mod v1 {
 
 fn failure(step: Step, e: &RebuildError) -> verify_v1::Failure {
     verify_v1::Failure {
-        step: step.name().into(),
-        class: e.class().name().into(),
+        step,
+        class: e.class(),
         code: e.code(),
         message: e.to_string(),
         remediation: e.remediation(),
@@ -201,7 +344,7 @@ pub fn check(req: &Request, progress: &dyn Progress, cancel: &CancelToken) -> v1
     let mut run = Run { req: &req, progress, report: super::empty_report(&req) };
     let mut out = v1::Report {
         schema_version: 1,
-        verdict: "error".into(),
+        verdict: Verdict::Error,
         summary: String::new(),
         inputs: run.report.inputs.clone(),
         recipe: run.report.recipe.clone(),
@@ -216,24 +359,26 @@ pub fn check(req: &Request, progress: &dyn Progress, cancel: &CancelToken) -> v1
     let result = prepare(&mut run).and_then(|p| builds(&mut run, &p, &mut out, cancel));
     out.inputs = run.report.inputs.clone();
     out.recipe = run.report.recipe.clone();
-    out.timings = run.report.timings.clone();
+    // The pipeline's steps came first, then the builds (timed into `out`).
+    let builds = std::mem::take(&mut out.timings);
+    out.timings =
+        run.report.timings.iter().map(|t| v1::Timing { step: Timed::Step(t.step), ms: t.ms }).chain(builds).collect();
     out.warnings = run.report.warnings.clone();
     out.tools = run.report.tools.clone();
     match result {
         Err((step, e)) => {
-            out.summary =
-                format!("no verdict: the {} step failed: {}", step.name(), e.to_string().lines().next().unwrap_or(""));
+            out.summary = format!("no verdict: the {step} step failed: {}", e.to_string().lines().next().unwrap_or(""));
             out.error = Some(failure(step, &e));
         }
         Ok(()) => {
             let differing: Vec<&str> =
                 out.variations.iter().filter(|v| !v.identical).map(|v| v.name.as_str()).collect();
-            let control_differs = out.variations.iter().any(|v| v.name == "time" && !v.identical);
+            let control_differs = out.variations.iter().any(|v| v.name == VariationName::Time && !v.identical);
             if differing.is_empty() {
-                out.verdict = "reproducible".into();
+                out.verdict = Verdict::Reproducible;
                 out.summary = format!("every variation ({}) built the same binary", out.variations.len());
             } else if control_differs {
-                out.verdict = "not-reproducible".into();
+                out.verdict = Verdict::NotReproducible;
                 out.summary = format!(
                     "the same build, run again later, made another binary: the output depends on the time of the \
                      build or is not deterministic, so the other differences may not come from their variations \
@@ -241,7 +386,7 @@ pub fn check(req: &Request, progress: &dyn Progress, cancel: &CancelToken) -> v1
                     differing.join(", ")
                 );
             } else {
-                out.verdict = "not-reproducible".into();
+                out.verdict = Verdict::NotReproducible;
                 out.summary = format!("the output changes with: {}", differing.join(", "));
             }
         }
@@ -264,7 +409,7 @@ fn builds(
     baseline_plan.gocache = work.join("gocache-baseline");
     let baseline_out = work.join("out/baseline");
     mkdir(&baseline_out)?;
-    let baseline = timed(run, "build:baseline", || {
+    let baseline = timed(run, out, Timed::Baseline, || {
         build::run(&baseline_plan, &p.pulled, &p.src_dir, &p.modcache, &baseline_out, req, cancel)
     })?;
     run.report.tools.runtime = Some(baseline.runtime.clone());
@@ -287,7 +432,7 @@ fn builds(
         }
         vp.user = v.user;
         vp.umask = v.umask;
-        let dir = work.join("out").join(v.name);
+        let dir = work.join("out").join(v.name.as_str());
         mkdir(&dir)?;
         mkdir(&vp.gocache)?;
         // Not root: the runtime refuses the user below, with its reason (a rootless
@@ -298,7 +443,7 @@ fn builds(
                 continue;
             }
         }
-        let result = timed(run, &format!("build:{}", v.name), || {
+        let result = timed(run, out, Timed::Variation(v.name), || {
             build::run(&vp, &p.pulled, &p.src_dir, &p.modcache, &dir, req, cancel)
         });
         let built = match result {
@@ -320,7 +465,7 @@ fn builds(
             super::judge::verdict(Some(&base_bytes), &base_sha, &bytes, &sha).1
         };
         out.variations.push(v1::Outcome {
-            name: v.name.into(),
+            name: v.name,
             description: v.description.into(),
             identical: sha == base_sha,
             sha256: sha,
@@ -370,7 +515,8 @@ fn not_applied(v: &Variation, output: &Path) -> Option<String> {
 
 fn timed<T>(
     run: &mut Run<'_>,
-    name: &str,
+    out: &mut v1::Report,
+    step: Timed,
     f: impl FnOnce() -> Result<T, RebuildError>,
 ) -> Result<T, (Step, RebuildError)> {
     run.progress.start(Step::Build);
@@ -378,8 +524,61 @@ fn timed<T>(
     let r = f();
     let elapsed = t.elapsed();
     run.progress.finish(Step::Build, elapsed);
-    run.report
-        .timings
-        .push(verify_v1::Timing { step: name.into(), ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX) });
+    out.timings.push(v1::Timing { step, ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX) });
     r.map_err(|e| (Step::Build, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The schema's verdicts and variation names are the enums' names, and
+    /// every timing step reads back as itself.
+    #[test]
+    fn names_match_the_schema() {
+        let schema: serde_json::Value = match serde_json::from_str(include_str!("../../../schemas/check.schema.json")) {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        };
+        let listed = |pointer: &str| schema.pointer(pointer).cloned();
+        let verdicts = [Verdict::Reproducible, Verdict::NotReproducible, Verdict::Error];
+        assert_eq!(listed("/properties/verdict/enum"), serde_json::to_value(verdicts).ok());
+        assert_eq!(listed("/$defs/outcome/properties/name/enum"), serde_json::to_value(VariationName::ALL).ok());
+        for v in verdicts {
+            assert_eq!(serde_json::to_value(v).ok(), Some(serde_json::Value::String(v.as_str().to_owned())));
+        }
+        for v in VariationName::ALL {
+            assert_eq!(serde_json::to_value(v).ok(), Some(serde_json::Value::String(v.as_str().to_owned())));
+        }
+        assert_eq!(variations().iter().map(|v| v.name).collect::<Vec<_>>(), VariationName::ALL);
+        let mut steps: Vec<Timed> = verify_v1::Step::ALL.iter().map(|s| Timed::Step(*s)).collect();
+        steps.push(Timed::Baseline);
+        steps.extend(VariationName::ALL.iter().map(|v| Timed::Variation(*v)));
+        for step in steps {
+            let timing = v1::Timing { step, ms: 1 };
+            let text = serde_json::to_string(&timing).unwrap_or_default();
+            assert_eq!(serde_json::from_str::<v1::Timing>(&text).ok(), Some(timing), "{text}");
+        }
+        assert_eq!(
+            serde_json::to_string(&v1::Timing { step: Timed::Variation(VariationName::WarmCache), ms: 7 }).ok(),
+            Some(r#"{"step":"build:warm-cache","ms":7}"#.to_string())
+        );
+        assert!(serde_json::from_str::<v1::Timing>(r#"{"step":"build:nothing","ms":1}"#).is_err());
+    }
+
+    /// A check report `reprove check --json` wrote reads into [`v1::Report`]
+    /// and writes back byte for byte.
+    #[test]
+    fn a_committed_check_report_round_trips() {
+        let text = include_str!("../../../tests/fixtures/check/error-toolchain-unreachable.json");
+        let report: v1::Report = match serde_json::from_str(text) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(
+            (report.verdict, report.error.as_ref().map(|e| e.class)),
+            (Verdict::Error, Some(verify_v1::Class::Infrastructure))
+        );
+        assert_eq!(serde_json::to_string_pretty(&report).ok().map(|t| t + "\n").as_deref(), Some(text));
+    }
 }

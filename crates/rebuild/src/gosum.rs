@@ -516,6 +516,7 @@ pub fn workspace_deps(bi: &goinfo::BuildInfo) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Code;
 
     const PFLAG: &str = "github.com/spf13/pflag v1.0.5 h1:iy+VFUOCP1a+8yFto/drg2CJ5u0yRoB7fZw3DKv/JXA=\n";
     const PFLAG_MOD: &str = "github.com/spf13/pflag v1.0.5/go.mod h1:McXfInJRrz4CZXVZOBLb0bTZqETkiAhM9Iw0y3An2Bg=\n";
@@ -567,10 +568,10 @@ mod tests {
         assert_eq!(code(use_workspace(Some("go.work"), true, true, &[])), Ok(true));
         assert_eq!(code(use_workspace(Some("off"), true, false, &[])), Ok(false));
         // Never another mode than the reference's.
-        assert_eq!(code(use_workspace(None, false, true, &lib)), Err("go-workspace".into()));
-        assert_eq!(code(use_workspace(Some("off"), true, true, &lib)), Err("go-workspace".into()));
-        assert_eq!(code(use_workspace(Some("go.work"), false, true, &[])), Err("go-mod".into()));
-        assert_eq!(code(use_workspace(Some("/elsewhere/go.work"), true, true, &lib)), Err("recipe".into()));
+        assert_eq!(code(use_workspace(None, false, true, &lib)), Err(Code::GoWorkspace));
+        assert_eq!(code(use_workspace(Some("off"), true, true, &lib)), Err(Code::GoWorkspace));
+        assert_eq!(code(use_workspace(Some("go.work"), false, true, &[])), Err(Code::GoMod));
+        assert_eq!(code(use_workspace(Some("/elsewhere/go.work"), true, true, &lib)), Err(Code::Recipe));
     }
 
     /// With -modfile, go reads that file and its .sum: so does the check, and
@@ -590,13 +591,13 @@ mod tests {
         assert_eq!(c.requires, 1);
         // go.sum is not what go reads: a line there does not count.
         let t = tree(&[("go.mod", "module example.com/app\n"), ("alt.mod", go_mod), ("go.sum", PFLAG)]);
-        assert_eq!(err(check_modfile(t.path(), "alt.mod")).code(), "missing-go-sum");
+        assert_eq!(err(check_modfile(t.path(), "alt.mod")).code(), Code::MissingGoSum);
         assert_eq!(check(t.path()).map(|c| c.requires).ok(), Some(0));
         // Where the file may be.
         assert_eq!(modfile_in_tree("/src/alt/alt.mod", "/src").ok().as_deref(), Some("alt/alt.mod"));
         assert_eq!(modfile_in_tree("./alt.mod", "/src").ok().as_deref(), Some("alt.mod"));
         for outside in ["/etc/x.mod", "/srcx/a.mod", "../a.mod", "/src/../a.mod", "alt.txt"] {
-            assert_eq!(modfile_in_tree(outside, "/src").map_err(|e| e.code()), Err("go-mod".to_string()), "{outside}");
+            assert_eq!(modfile_in_tree(outside, "/src").map_err(|e| e.code()), Err(Code::GoMod), "{outside}");
         }
     }
 

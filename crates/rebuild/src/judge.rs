@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use compare;
 use goinfo::{BuildInfo, Module};
 use gomod::{GoSum, ModuleVersion, SumCheck};
-use report::v1;
+use report::v1::{self, Verdict};
 
 /// The verdict and its causes. `reference` is `None` when only its digest is known.
 pub fn verdict(
@@ -15,9 +15,9 @@ pub fn verdict(
     reference_sha: &str,
     rebuilt: &[u8],
     rebuilt_sha: &str,
-) -> (String, Vec<v1::Cause>) {
+) -> (Verdict, Vec<v1::Cause>) {
     if reference_sha == rebuilt_sha {
-        return ("reproduced".into(), Vec::new());
+        return (Verdict::Reproduced, Vec::new());
     }
     let Some(reference) = reference else {
         let cause = v1::Cause {
@@ -31,7 +31,7 @@ pub fn verdict(
                 rebuilt: Some(rebuilt_sha.to_string()),
             }],
         };
-        return ("not-reproduced".into(), vec![cause]);
+        return (Verdict::NotReproduced, vec![cause]);
     };
     let c = compare::compare(reference, rebuilt);
     let causes = c
@@ -53,19 +53,19 @@ pub fn verdict(
                 .collect(),
         })
         .collect();
-    ("not-reproduced".into(), causes)
+    (Verdict::NotReproduced, causes)
 }
 
 /// One line for a person.
-pub fn summary(verdict: &str, r: &v1::Report) -> String {
+pub fn summary(verdict: Verdict, r: &v1::Report) -> String {
     let commit = r.inputs.source.commit.as_deref().unwrap_or(&r.inputs.source.rev);
     let commit = commit.get(..12).unwrap_or(commit);
     match verdict {
-        "reproduced" => format!(
+        Verdict::Reproduced => format!(
             "{} was rebuilt bit for bit from {} @ {commit} (sha256:{})",
             r.subject.name, r.inputs.source.uri, r.subject.sha256
         ),
-        _ => {
+        Verdict::NotReproduced | Verdict::Error => {
             let codes: Vec<&str> = r.causes.iter().map(|c| c.code.as_str()).collect();
             format!(
                 "{} rebuilt from {} @ {commit} differs from the reference: {}",
@@ -257,8 +257,8 @@ mod tests {
     #[test]
     fn digest_only_references_differ_without_a_diff() {
         let (v, causes) = verdict(None, "aa", b"x", "bb");
-        assert_eq!(v, "not-reproduced");
+        assert_eq!(v, Verdict::NotReproduced);
         assert_eq!(causes[0].code, "unknown");
-        assert_eq!(verdict(None, "aa", b"x", "aa").0, "reproduced");
+        assert_eq!(verdict(None, "aa", b"x", "aa").0, Verdict::Reproduced);
     }
 }

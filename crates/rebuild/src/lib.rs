@@ -126,6 +126,7 @@ pub mod gosum;
 pub mod judge;
 pub mod recipe;
 pub use report;
+pub use report::v1::{Class, Code, Step, Verdict};
 pub mod workdirs;
 
 use std::path::{Path, PathBuf};
@@ -136,7 +137,7 @@ use ::recipe::{BuildVcs, Recipe};
 use goinfo::BuildInfo;
 use gomod::env::GoEnv;
 use modfetch::download::{self, DownloadError, DownloadOptions, SecurityError};
-use modfetch::failure::Code;
+use modfetch::failure::Code as FetchCode;
 use modfetch::sumdb::ChecksumDb;
 use oci::{PinnedImage, PullOptions, RegistryOptions, Store, ToolchainError};
 use recipe::RecipeInputs;
@@ -169,28 +170,28 @@ const MAX_REFERENCE: u64 = 2 << 30;
 /// Why an `oci://` reference does not parse.
 #[derive(Debug, thiserror::Error)]
 pub enum OciReferenceError {
-    /// Not `oci://…`.
+    /// It does not start with `oci://`.
     #[error("{0:?}: expected oci://IMAGE@sha256:…#/path")]
     Scheme(String),
-    /// No `#/path` part.
+    /// No `#/path` names the file.
     #[error("{0:?}: name the file in the image after #, e.g. #/usr/bin/app")]
     NoPath(String),
-    /// The part after `#` is not an absolute file path.
+    /// The path is not an absolute file path.
     #[error("{0:?}: the path after # must be an absolute file path in the image")]
     BadPath(String),
-    /// The image reference is not pinned by digest, or malformed.
-    #[error("{0}")]
-    Image(Box<ToolchainError>),
+    /// The image is not a reference pinned by digest.
+    #[error(transparent)]
+    Image(#[from] ToolchainError),
 }
 
 /// Parses `oci://REGISTRY/NAME[:TAG]@sha256:…#/path/in/image`.
 pub fn parse_oci_reference(s: &str) -> Result<(PinnedImage, String), OciReferenceError> {
-    let rest = s.strip_prefix("oci://").ok_or_else(|| OciReferenceError::Scheme(s.to_string()))?;
-    let (image, path) = rest.split_once('#').ok_or_else(|| OciReferenceError::NoPath(s.to_string()))?;
+    let rest = s.strip_prefix("oci://").ok_or_else(|| OciReferenceError::Scheme(s.to_owned()))?;
+    let (image, path) = rest.split_once('#').ok_or_else(|| OciReferenceError::NoPath(s.to_owned()))?;
     if !path.starts_with('/') || path.ends_with('/') || path.contains('\0') {
-        return Err(OciReferenceError::BadPath(s.to_string()));
+        return Err(OciReferenceError::BadPath(s.to_owned()));
     }
-    let image: PinnedImage = image.parse().map_err(|e: ToolchainError| OciReferenceError::Image(Box::new(e)))?;
+    let image: PinnedImage = image.parse()?;
     Ok((image, path.to_string()))
 }
 
@@ -248,40 +249,6 @@ impl std::fmt::Debug for Request {
             .field("reference", &self.reference)
             .field("toolchain", &self.toolchain.as_ref().map(ToString::to_string))
             .finish_non_exhaustive()
-    }
-}
-
-/// A step of the pipeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// Reading the reference.
-    Reference,
-    /// Exporting the source.
-    Source,
-    /// Checking go.sum against go.mod.
-    GoSum,
-    /// Fetching and verifying modules.
-    Modules,
-    /// Pulling the toolchain.
-    Toolchain,
-    /// Building in the sandbox.
-    Build,
-    /// Comparing with the reference.
-    Compare,
-}
-
-impl Step {
-    /// The stable name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Step::Reference => "reference",
-            Step::Source => "source",
-            Step::GoSum => "go-sum",
-            Step::Modules => "modules",
-            Step::Toolchain => "toolchain",
-            Step::Build => "build",
-            Step::Compare => "compare",
-        }
     }
 }
 
@@ -437,7 +404,7 @@ pub enum RebuildError {
         /// The end of its output.
         output: String,
         /// The classified failure.
-        code: Code,
+        code: FetchCode,
         /// Whether it timed out or was killed rather than failing.
         infrastructure: bool,
     },
@@ -474,29 +441,6 @@ pub enum RebuildError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// How a failure counts: which exit code it gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
-    /// The user's input (exit 2).
-    Input,
-    /// The machine, network, registry or sandbox (exit 3).
-    Infrastructure,
-    /// Content that does not match go.sum, or a source server whose identity is not
-    /// vouched for (ssh host key, TLS certificate): exit 3, nothing was built from it.
-    Security,
-}
-
-impl Class {
-    /// `input`, `infrastructure` or `security`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Class::Input => "input",
-            Class::Infrastructure => "infrastructure",
-            Class::Security => "security",
-        }
-    }
 }
 
 impl RebuildError {
@@ -540,71 +484,68 @@ impl RebuildError {
     }
 
     /// A stable code for the report.
-    pub fn code(&self) -> String {
+    pub fn code(&self) -> Code {
         match self {
-            RebuildError::Reference { .. } | RebuildError::ReferenceInImage { .. } => "reference-unreadable".into(),
-            RebuildError::Source(SourceError::Clone { .. }) => "clone-failed".into(),
-            RebuildError::Source(SourceError::Auth { .. }) => "clone-auth-failed".into(),
+            RebuildError::Reference { .. } | RebuildError::ReferenceInImage { .. } => Code::ReferenceUnreadable,
+            RebuildError::Source(SourceError::Clone { .. }) => Code::CloneFailed,
+            RebuildError::Source(SourceError::Auth { .. }) => Code::CloneAuthFailed,
             RebuildError::Source(SourceError::HostKey { problem, .. }) => match **problem {
-                HostKeyProblem::Unknown { .. } => "ssh-host-key-unknown".into(),
-                _ => "ssh-host-key-refused".into(),
+                HostKeyProblem::Unknown { .. } => Code::SshHostKeyUnknown,
+                _ => Code::SshHostKeyRefused,
             },
-            RebuildError::Source(SourceError::Certificate { .. }) => "tls-certificate-untrusted".into(),
-            RebuildError::Source(SourceError::Revision { .. }) => "unknown-revision".into(),
-            RebuildError::Source(SourceError::UnsafeEntry { .. }) => "unsafe-tree".into(),
-            RebuildError::Source(SourceError::MalformedTree { .. }) => "malformed-tree".into(),
-            RebuildError::Source(SourceError::BlobTooLarge { .. }) => "blob-too-large".into(),
-            RebuildError::Source(_) => "source".into(),
-            RebuildError::DirtyTree { .. } => "dirty-tree".into(),
-            RebuildError::GoMod(_) => "go-mod".into(),
-            RebuildError::MissingGoSum { .. } => Code::MissingGoSum.as_str().into(),
-            RebuildError::Workspace { .. } => "go-workspace".into(),
-            RebuildError::GoWorkValue(_) => "recipe".into(),
-            RebuildError::Download(_) => "module-download".into(),
-            RebuildError::Security { .. } => Code::ChecksumMismatch.as_str().into(),
-            RebuildError::Modules { failures } => failures
-                .iter()
-                .find(|f| f.security)
-                .or(failures.first())
-                .map(|f| f.code.as_str().to_string())
-                .unwrap_or_else(|| "modules".into()),
-            RebuildError::Toolchain(ToolchainError::NotPinned { .. }) => "toolchain-not-pinned".into(),
-            RebuildError::Toolchain(ToolchainError::DigestMismatch { .. }) => "toolchain-digest-mismatch".into(),
-            RebuildError::Toolchain(_) => "toolchain".into(),
-            RebuildError::NoGo { .. } => "toolchain-without-go".into(),
-            RebuildError::GoVersionMismatch { .. } => "go-version-mismatch".into(),
-            RebuildError::VcsNeedsGit { .. } => "vcs-needs-git".into(),
-            RebuildError::Sandbox(_) => "sandbox".into(),
-            RebuildError::BuildFailed { code: Code::Unknown, .. } => "build-failed".into(),
-            RebuildError::BuildFailed { code, .. } => code.as_str().into(),
-            RebuildError::NoOutput(_) => "build-failed".into(),
-            RebuildError::OutputTampered { .. } => "output-tampered".into(),
-            RebuildError::KeepNotEmpty(_) => "keep-not-empty".into(),
-            RebuildError::KeepNotDirectory(_) => "keep-not-directory".into(),
-            RebuildError::Recipe(_) => "recipe".into(),
-            RebuildError::RecipeExec(_) => "recipe-exec-refused".into(),
-            RebuildError::Undetermined { .. } => "recipe-undetermined".into(),
-            RebuildError::NoToolchain { .. } => "no-toolchain".into(),
-            RebuildError::Lock(::recipe::LockError::MissingVersion { .. }) => "lock-missing-version".into(),
-            RebuildError::Lock(_) | RebuildError::LockNeedsGoVersion => "lock".into(),
-            RebuildError::Cancelled => "interrupted".into(),
-            RebuildError::Io { .. } => "io".into(),
+            RebuildError::Source(SourceError::Certificate { .. }) => Code::TlsCertificateUntrusted,
+            RebuildError::Source(SourceError::Revision { .. }) => Code::UnknownRevision,
+            RebuildError::Source(SourceError::UnsafeEntry { .. }) => Code::UnsafeTree,
+            RebuildError::Source(SourceError::MalformedTree { .. }) => Code::MalformedTree,
+            RebuildError::Source(SourceError::BlobTooLarge { .. }) => Code::BlobTooLarge,
+            RebuildError::Source(_) => Code::Source,
+            RebuildError::DirtyTree { .. } => Code::DirtyTree,
+            RebuildError::GoMod(_) => Code::GoMod,
+            RebuildError::MissingGoSum { .. } => fetch_code(FetchCode::MissingGoSum),
+            RebuildError::Workspace { .. } => Code::GoWorkspace,
+            RebuildError::GoWorkValue(_) => Code::Recipe,
+            RebuildError::Download(_) => Code::ModuleDownload,
+            RebuildError::Security { .. } => fetch_code(FetchCode::ChecksumMismatch),
+            RebuildError::Modules { failures } => {
+                failures.iter().find(|f| f.security).or(failures.first()).map_or(Code::Modules, |f| fetch_code(f.code))
+            }
+            RebuildError::Toolchain(ToolchainError::NotPinned { .. }) => Code::ToolchainNotPinned,
+            RebuildError::Toolchain(ToolchainError::DigestMismatch { .. }) => Code::ToolchainDigestMismatch,
+            RebuildError::Toolchain(_) => Code::Toolchain,
+            RebuildError::NoGo { .. } => Code::ToolchainWithoutGo,
+            RebuildError::GoVersionMismatch { .. } => Code::GoVersionMismatch,
+            RebuildError::VcsNeedsGit { .. } => Code::VcsNeedsGit,
+            RebuildError::Sandbox(_) => Code::Sandbox,
+            RebuildError::BuildFailed { code: FetchCode::Unknown, .. } => Code::BuildFailed,
+            RebuildError::BuildFailed { code, .. } => fetch_code(*code),
+            RebuildError::NoOutput(_) => Code::BuildFailed,
+            RebuildError::OutputTampered { .. } => Code::OutputTampered,
+            RebuildError::KeepNotEmpty(_) => Code::KeepNotEmpty,
+            RebuildError::KeepNotDirectory(_) => Code::KeepNotDirectory,
+            RebuildError::Recipe(_) => Code::Recipe,
+            RebuildError::RecipeExec(_) => Code::RecipeExecRefused,
+            RebuildError::Undetermined { .. } => Code::RecipeUndetermined,
+            RebuildError::NoToolchain { .. } => Code::NoToolchain,
+            RebuildError::Lock(::recipe::LockError::MissingVersion { .. }) => Code::LockMissingVersion,
+            RebuildError::Lock(_) | RebuildError::LockNeedsGoVersion => Code::Lock,
+            RebuildError::Cancelled => Code::Interrupted,
+            RebuildError::Io { .. } => Code::Io,
         }
     }
 
     fn remediation(&self) -> Option<String> {
         match self {
-            RebuildError::MissingGoSum { .. } => Some(Code::MissingGoSum.remediation().into()),
+            RebuildError::MissingGoSum { .. } => Some(FetchCode::MissingGoSum.remediation().into()),
             RebuildError::Workspace { .. } => Some(
                 "commit the go.work (and go.work.sum) the release was built with at the repository root, and do not \
                  set GOWORK=off; or verify a release built with GOWORK=off"
                     .into(),
             ),
-            RebuildError::Security { .. } => Some(Code::ChecksumMismatch.remediation().into()),
+            RebuildError::Security { .. } => Some(FetchCode::ChecksumMismatch.remediation().into()),
             RebuildError::Modules { failures } => {
                 failures.iter().find(|f| f.security).or(failures.first()).map(|f| f.code.remediation().to_string())
             }
-            RebuildError::BuildFailed { code, .. } if *code != Code::Unknown => Some(code.remediation().into()),
+            RebuildError::BuildFailed { code, .. } if *code != FetchCode::Unknown => Some(code.remediation().into()),
             RebuildError::Lock(::recipe::LockError::MissingVersion { version, .. }) => {
                 Some(format!("reprove toolchain lock {version} IMAGE, and commit reprove.lock; or give --toolchain"))
             }
@@ -638,17 +579,42 @@ impl RebuildError {
     }
 }
 
+/// The report's code for a `modfetch::failure` code: the same string (the
+/// tests check every code).
+pub fn fetch_code(code: FetchCode) -> Code {
+    match code {
+        FetchCode::GitAuth => Code::GitAuth,
+        FetchCode::GitHostKey => Code::GitHostKey,
+        FetchCode::GitRepoNotFound => Code::GitRepoNotFound,
+        FetchCode::GitNetwork => Code::GitNetwork,
+        FetchCode::GitResources => Code::GitResources,
+        FetchCode::GitExit128 => Code::GitExit128,
+        FetchCode::NotFound => Code::NotFound,
+        FetchCode::Auth => Code::Auth,
+        FetchCode::Tls => Code::Tls,
+        FetchCode::Dns => Code::Dns,
+        FetchCode::Timeout => Code::Timeout,
+        FetchCode::Connect => Code::Connect,
+        FetchCode::HttpStatus => Code::HttpStatus,
+        FetchCode::BadResponse => Code::BadResponse,
+        FetchCode::ChecksumMismatch => Code::ChecksumMismatch,
+        FetchCode::MissingGoSum => Code::MissingGoSum,
+        FetchCode::ToolchainMismatch => Code::ToolchainMismatch,
+        FetchCode::SumDb => Code::SumDb,
+        FetchCode::LookupDisabled => Code::LookupDisabled,
+        // `modfetch::failure::Code` is non-exhaustive; a code added there
+        // fails `every_fetch_code_has_its_report_code` until it is mapped.
+        _ => Code::Unknown,
+    }
+}
+
 /// The exit class of a report: `None` for a verdict (0 or 1), else the class
 /// of its failure (2 for input, 3 otherwise).
 pub fn exit_class(r: &v1::Report) -> Option<Class> {
-    if r.verdict != "error" {
+    if r.verdict != Verdict::Error {
         return None;
     }
-    Some(match r.error.as_ref().map(|e| e.class.as_str()) {
-        Some("input") => Class::Input,
-        Some("security") => Class::Security,
-        _ => Class::Infrastructure,
-    })
+    Some(r.error.as_ref().map_or(Class::Infrastructure, |e| e.class))
 }
 
 fn now_rfc3339() -> String {
@@ -731,9 +697,7 @@ impl Run<'_> {
         let out = f(self);
         let elapsed = t.elapsed();
         self.progress.finish(step, elapsed);
-        self.report
-            .timings
-            .push(v1::Timing { step: step.name().into(), ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX) });
+        self.report.timings.push(v1::Timing { step, ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX) });
         out.map_err(|e| (step, e))
     }
 }
@@ -743,7 +707,7 @@ fn empty_report(req: &Request) -> v1::Report {
     v1::Report {
         schema_version: v1::SCHEMA_VERSION,
         invocation_id: invocation_id(),
-        verdict: "error".into(),
+        verdict: Verdict::Error,
         summary: String::new(),
         started_on: now_rfc3339(),
         finished_on: String::new(),
@@ -790,11 +754,11 @@ pub fn verify(req: &Request, progress: &dyn Progress, cancel: &CancelToken) -> v
     let mut run = Run { req, progress, report };
     if let Err((step, e)) = pipeline(&mut run, cancel) {
         let r = &mut run.report;
-        r.verdict = "error".into();
-        r.summary = format!("no verdict: the {} step failed: {}", step.name(), first_line(&e.to_string()));
+        r.verdict = Verdict::Error;
+        r.summary = format!("no verdict: the {step} step failed: {}", first_line(&e.to_string()));
         r.error = Some(v1::Failure {
-            step: step.name().into(),
-            class: e.class().name().into(),
+            step,
+            class: e.class(),
             code: e.code(),
             message: e.to_string(),
             remediation: e.remediation(),
@@ -1170,7 +1134,7 @@ fn pipeline(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, Rebuil
         let reference_sha = run.report.inputs.reference.sha256.clone();
         let (verdict, causes) = judge::verdict(reference.as_deref(), &reference_sha, &data, &sha);
         run.report.causes = causes;
-        run.report.summary = judge::summary(&verdict, &run.report);
+        run.report.summary = judge::summary(verdict, &run.report);
         run.report.verdict = verdict;
         Ok(())
     })?;
@@ -1222,5 +1186,42 @@ fn report_recipe(r: &Recipe, go_args: &[String], build_env: &std::collections::B
             .iter()
             .map(|u| v1::Undetermined { field: u.field.clone(), reason: u.reason.clone() })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `modfetch::failure` code reaches the report as itself.
+    #[test]
+    fn every_fetch_code_has_its_report_code() {
+        for &code in modfetch::failure::ALL_CODES {
+            assert_eq!(fetch_code(code).as_str(), code.as_str(), "{code:?}");
+        }
+    }
+
+    /// A report's exit class is its failure's class; a verdict has none.
+    #[test]
+    fn exit_class_follows_the_failure() {
+        let mut r: v1::Report =
+            match serde_json::from_str(include_str!("../../../tests/fixtures/report/not-reproduced.json")) {
+                Ok(r) => r,
+                Err(e) => panic!("{e}"),
+            };
+        assert_eq!(exit_class(&r), None);
+        r.verdict = Verdict::Error;
+        assert_eq!(exit_class(&r), Some(Class::Infrastructure));
+        for class in Class::ALL {
+            r.error = Some(v1::Failure {
+                step: Step::Source,
+                class: *class,
+                code: Code::Source,
+                message: String::new(),
+                remediation: None,
+                modules: Vec::new(),
+            });
+            assert_eq!(exit_class(&r), Some(*class));
+        }
     }
 }

@@ -129,10 +129,24 @@ impl std::fmt::Display for ExecValue {
     }
 }
 
+/// Why go would refuse a `GOFLAGS` value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GoFlagsError {
+    /// A field that starts with a quote has no closing one.
+    #[error("unterminated {0} string")]
+    Unterminated(char),
+    /// A field is not a flag.
+    #[error("{0:?} is not a flag")]
+    NotAFlag(String),
+    /// A flag that takes a value has none (`-NAME` without `=VALUE`).
+    #[error("-{0} needs a value (-{0}=VALUE) in GOFLAGS")]
+    NeedsValue(String),
+}
+
 /// `GOFLAGS` split as the go command splits it (`cmd/internal/quoted.Split`):
 /// fields separated by space, tab, CR or LF, a field that starts with `'` or
 /// `"` running to the next such quote, with no unescaping.
-pub fn split_goflags(s: &str) -> Result<Vec<String>, String> {
+pub fn split_goflags(s: &str) -> Result<Vec<String>, GoFlagsError> {
     let space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
     let mut out = Vec::new();
     let mut rest = s;
@@ -141,7 +155,7 @@ pub fn split_goflags(s: &str) -> Result<Vec<String>, String> {
         let Some(first) = rest.chars().next() else { break };
         if first == '\'' || first == '"' {
             let body = &rest[1..];
-            let end = body.find(first).ok_or_else(|| format!("unterminated {first} string"))?;
+            let end = body.find(first).ok_or(GoFlagsError::Unterminated(first))?;
             out.push(body[..end].to_string());
             rest = &body[end + 1..];
         } else {
@@ -169,17 +183,17 @@ fn flag_word(word: &str) -> Option<(&str, Option<&str>)> {
 /// The exec flags `GOFLAGS` sets, each with the value go uses (the last
 /// setting of a flag wins), in the order of their last setting. A GOFLAGS
 /// go would refuse to parse is an error.
-pub fn exec_in_goflags(goflags: &str) -> Result<Vec<(String, String)>, String> {
+pub fn exec_in_goflags(goflags: &str) -> Result<Vec<(String, String)>, GoFlagsError> {
     let mut found: Vec<(String, String)> = Vec::new();
     for word in split_goflags(goflags)? {
         let Some((name, value)) = flag_word(&word) else {
-            return Err(format!("{word:?} is not a flag"));
+            return Err(GoFlagsError::NotAFlag(word));
         };
         if !EXEC_FLAGS.contains(&name) {
             continue;
         }
         // go: "flag needs an argument" for a value flag without =value.
-        let value = value.ok_or_else(|| format!("-{name} needs a value (-{name}=VALUE) in GOFLAGS"))?;
+        let value = value.ok_or_else(|| GoFlagsError::NeedsValue(name.to_owned()))?;
         found.retain(|(f, _)| f != &format!("-{name}"));
         found.push((format!("-{name}"), value.to_string()));
     }

@@ -20,6 +20,201 @@ pub mod v1 {
     /// The schema version this module writes.
     pub const SCHEMA_VERSION: u32 = 1;
 
+    /// Declares a closed set of names as an enum serialized as the names
+    /// themselves, with [`as_str`](Verdict::as_str), `Display` and the list
+    /// of every variant; each string is written once, here.
+    macro_rules! names {
+        ($(#[$meta:meta])* $name:ident { $($(#[$doc:meta])* $variant:ident => $text:tt,)* }) => {
+            $(#[$meta])*
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+            pub enum $name {
+                $($(#[$doc])* #[serde(rename = $text)] $variant,)*
+            }
+
+            impl $name {
+                /// Every variant, in declaration order.
+                pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+                /// The name as the document carries it.
+                pub fn as_str(self) -> &'static str {
+                    match self {
+                        $($name::$variant => $text,)*
+                    }
+                }
+            }
+
+            impl std::fmt::Display for $name {
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.pad(self.as_str())
+                }
+            }
+        };
+    }
+
+    names! {
+        /// The outcome of a run.
+        Verdict {
+            /// The rebuilt binary is bit-identical to the reference.
+            Reproduced => "reproduced",
+            /// It differs (the causes say how).
+            NotReproduced => "not-reproduced",
+            /// There is no verdict: a step failed (the failure says which and why).
+            Error => "error",
+        }
+    }
+
+    names! {
+        /// How a failure counts: which exit code it gets.
+        Class {
+            /// The user's input (exit 2).
+            Input => "input",
+            /// The machine, network, registry or sandbox (exit 3).
+            Infrastructure => "infrastructure",
+            /// Content that does not match go.sum, or a source server whose identity is not
+            /// vouched for (ssh host key, TLS certificate): exit 3, nothing was built from it.
+            Security => "security",
+        }
+    }
+
+    names! {
+        /// A step of the pipeline, in order.
+        Step {
+            /// Reading the reference.
+            Reference => "reference",
+            /// Exporting the source.
+            Source => "source",
+            /// Checking go.sum against go.mod.
+            GoSum => "go-sum",
+            /// Fetching and verifying modules.
+            Modules => "modules",
+            /// Pulling the toolchain.
+            Toolchain => "toolchain",
+            /// Building in the sandbox.
+            Build => "build",
+            /// Comparing with the reference.
+            Compare => "compare",
+        }
+    }
+
+    names! {
+        /// The stable code of a failure: the step's own, or the
+        /// `modfetch::failure` code of a fetch or build failure (the same
+        /// strings; this crate does not depend on modfetch, the pipeline maps
+        /// them and its tests check that every one has its variant here).
+        Code {
+            /// The reference cannot be read (file or image).
+            ReferenceUnreadable => "reference-unreadable",
+            /// The repository could not be cloned or fetched.
+            CloneFailed => "clone-failed",
+            /// The source server refused the credentials.
+            CloneAuthFailed => "clone-auth-failed",
+            /// The ssh server's host key is not known.
+            SshHostKeyUnknown => "ssh-host-key-unknown",
+            /// The ssh server's host key does not match the known one.
+            SshHostKeyRefused => "ssh-host-key-refused",
+            /// The source server's TLS certificate is not trusted.
+            TlsCertificateUntrusted => "tls-certificate-untrusted",
+            /// The revision does not resolve to a commit.
+            UnknownRevision => "unknown-revision",
+            /// The commit's tree has an entry that cannot be exported safely.
+            UnsafeTree => "unsafe-tree",
+            /// The commit's tree objects are malformed.
+            MalformedTree => "malformed-tree",
+            /// A file of the commit is larger than reprove reads.
+            BlobTooLarge => "blob-too-large",
+            /// Another failure of the source step.
+            Source => "source",
+            /// The working tree has uncommitted changes.
+            DirtyTree => "dirty-tree",
+            /// go.mod or go.sum cannot be used.
+            GoMod => "go-mod",
+            /// The reference was built in a go.work workspace the rebuild would not use.
+            GoWorkspace => "go-workspace",
+            /// The recipe inputs are invalid.
+            Recipe => "recipe",
+            /// The commit's recipe files set values that run code, not allowed.
+            RecipeExecRefused => "recipe-exec-refused",
+            /// Recipe fields nothing determined.
+            RecipeUndetermined => "recipe-undetermined",
+            /// The module download could not start.
+            ModuleDownload => "module-download",
+            /// Modules could not be fetched, for no classified reason.
+            Modules => "modules",
+            /// The toolchain image is not pinned by digest.
+            ToolchainNotPinned => "toolchain-not-pinned",
+            /// The toolchain image's content does not match its digest.
+            ToolchainDigestMismatch => "toolchain-digest-mismatch",
+            /// Another failure to pull or use the toolchain image.
+            Toolchain => "toolchain",
+            /// The toolchain image has no Go installation.
+            ToolchainWithoutGo => "toolchain-without-go",
+            /// The image's Go version is not the recipe's.
+            GoVersionMismatch => "go-version-mismatch",
+            /// VCS stamping needs git inside the toolchain image.
+            VcsNeedsGit => "vcs-needs-git",
+            /// No `--toolchain` and no `reprove.lock`.
+            NoToolchain => "no-toolchain",
+            /// The commit's `reprove.lock` pins no image for the recipe's Go version.
+            LockMissingVersion => "lock-missing-version",
+            /// The commit's `reprove.lock` cannot give the toolchain.
+            Lock => "lock",
+            /// The sandbox could not run the build.
+            Sandbox => "sandbox",
+            /// `go build` failed, or wrote no binary.
+            BuildFailed => "build-failed",
+            /// Something in the sandbox replaced what `go build` wrote.
+            OutputTampered => "output-tampered",
+            /// The `--keep` directory has content.
+            KeepNotEmpty => "keep-not-empty",
+            /// The `--keep` path is a symlink or not a directory.
+            KeepNotDirectory => "keep-not-directory",
+            /// The run was interrupted.
+            Interrupted => "interrupted",
+            /// A filesystem operation failed.
+            Io => "io",
+            /// `modfetch` `git-auth`: git could not authenticate.
+            GitAuth => "git-auth",
+            /// `modfetch` `git-host-key`: ssh refused the server's host key.
+            GitHostKey => "git-host-key",
+            /// `modfetch` `git-repo-not-found`: the repository does not exist.
+            GitRepoNotFound => "git-repo-not-found",
+            /// `modfetch` `git-network`: git could not reach the server.
+            GitNetwork => "git-network",
+            /// `modfetch` `git-resources`: git could not start processes or allocate memory.
+            GitResources => "git-resources",
+            /// `modfetch` `git-exit-128`: git exited with 128 for a reason not recognised.
+            GitExit128 => "git-exit-128",
+            /// `modfetch` `not-found`: the proxy does not have the module version.
+            NotFound => "not-found",
+            /// `modfetch` `auth`: a server answered 401 or 403.
+            Auth => "auth",
+            /// `modfetch` `tls`: the TLS handshake or certificate verification failed.
+            Tls => "tls",
+            /// `modfetch` `dns`: a host name did not resolve.
+            Dns => "dns",
+            /// `modfetch` `timeout`: no answer in time.
+            Timeout => "timeout",
+            /// `modfetch` `connect`: the TCP connection failed.
+            Connect => "connect",
+            /// `modfetch` `http-status`: the server answered with an error status.
+            HttpStatus => "http-status",
+            /// `modfetch` `bad-response`: the answer was not what the protocol says.
+            BadResponse => "bad-response",
+            /// `modfetch` `checksum-mismatch`: content differs from go.sum or the checksum database.
+            ChecksumMismatch => "checksum-mismatch",
+            /// `modfetch` `missing-go-sum`: go.sum has no line for a module that needs one.
+            MissingGoSum => "missing-go-sum",
+            /// `modfetch` `toolchain-mismatch`: the toolchain does not satisfy go.mod.
+            ToolchainMismatch => "toolchain-mismatch",
+            /// `modfetch` `sumdb`: the checksum database could not be used or did not verify.
+            SumDb => "sumdb",
+            /// `modfetch` `lookup-disabled`: fetching is disabled.
+            LookupDisabled => "lookup-disabled",
+            /// `modfetch` `unknown`: nothing recognised.
+            Unknown => "unknown",
+        }
+    }
+
     /// The whole document.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -29,7 +224,7 @@ pub mod v1 {
         /// A random id of this run (hex).
         pub invocation_id: String,
         /// `reproduced`, `not-reproduced` or `error`.
-        pub verdict: String,
+        pub verdict: Verdict,
         /// One line for a person.
         pub summary: String,
         /// When the run started (`YYYY-MM-DDTHH:MM:SSZ`).
@@ -361,7 +556,7 @@ pub mod v1 {
     #[serde(rename_all = "camelCase")]
     pub struct Timing {
         /// `source`, `go-sum`, `modules`, `toolchain`, `build`, `compare`.
-        pub step: String,
+        pub step: Step,
         /// Milliseconds.
         pub ms: u64,
     }
@@ -371,14 +566,14 @@ pub mod v1 {
     #[serde(rename_all = "camelCase")]
     pub struct Failure {
         /// The step that failed.
-        pub step: String,
+        pub step: Step,
         /// `input` (exit 2) or `infrastructure` (exit 3); `security` (exit 3) for
         /// content that does not match go.sum.
-        pub class: String,
+        pub class: Class,
         /// A stable code: a `modfetch::failure` code where one applies
         /// (`checksum-mismatch`, `missing-go-sum`…), else the step's own
         /// (`go-version-mismatch`, `dirty-tree`, `build-failed`…).
-        pub code: String,
+        pub code: Code,
         /// What happened.
         pub message: String,
         /// What to do about it.
@@ -426,7 +621,7 @@ pub fn exec_warning(e: &v1::ExecFlag) -> String {
 /// The report as text for a terminal.
 pub fn render_text(r: &v1::Report) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "verdict: {}", r.verdict.to_uppercase());
+    let _ = writeln!(s, "verdict: {}", r.verdict.as_str().to_uppercase());
     let _ = writeln!(s, "  {}", r.summary);
     let src = &r.inputs.source;
     let _ = writeln!(s, "source:     {} @ {}", src.uri, src.commit.as_deref().unwrap_or(&src.rev));
@@ -506,10 +701,10 @@ pub fn render_text(r: &v1::Report) -> String {
 /// The report as Markdown, for CI job summaries.
 pub fn render_markdown(r: &v1::Report) -> String {
     let mut s = String::new();
-    let icon = match r.verdict.as_str() {
-        "reproduced" => "✅",
-        "not-reproduced" => "❌",
-        _ => "⚠️",
+    let icon = match r.verdict {
+        v1::Verdict::Reproduced => "✅",
+        v1::Verdict::NotReproduced => "❌",
+        v1::Verdict::Error => "⚠️",
     };
     let _ = writeln!(s, "### {icon} reprove verify: `{}` {}\n", r.subject.name, r.verdict);
     let _ = writeln!(s, "{}\n", r.summary);
@@ -588,10 +783,10 @@ fn xml_escape(s: &str) -> String {
 /// reproduced, in error when there is no verdict.
 pub fn render_junit(r: &v1::Report) -> String {
     let secs = ms_total(r) as f64 / 1000.0;
-    let (failures, errors) = match r.verdict.as_str() {
-        "reproduced" => (0, 0),
-        "not-reproduced" => (1, 0),
-        _ => (0, 1),
+    let (failures, errors) = match r.verdict {
+        v1::Verdict::Reproduced => (0, 0),
+        v1::Verdict::NotReproduced => (1, 0),
+        v1::Verdict::Error => (0, 1),
     };
     let name = xml_escape(&format!("verify {}", r.subject.name));
     let mut s = String::new();
@@ -607,9 +802,9 @@ pub fn render_junit(r: &v1::Report) -> String {
     );
     let _ = writeln!(s, r#"    <testcase classname="reprove.verify" name="{name}" time="{secs:.3}">"#);
     let body = xml_escape(&render_text(r));
-    match r.verdict.as_str() {
-        "reproduced" => {}
-        "not-reproduced" => {
+    match r.verdict {
+        v1::Verdict::Reproduced => {}
+        v1::Verdict::NotReproduced => {
             let codes: Vec<&str> = r.causes.iter().map(|c| c.code.as_str()).collect();
             let _ = writeln!(
                 s,
@@ -617,7 +812,7 @@ pub fn render_junit(r: &v1::Report) -> String {
                 xml_escape(&format!("not reproduced: {}", codes.join(", ")))
             );
         }
-        _ => {
+        v1::Verdict::Error => {
             let code = r.error.as_ref().map(|e| e.code.as_str()).unwrap_or("error");
             let _ = writeln!(
                 s,
@@ -665,5 +860,116 @@ mod tests {
         );
         let md = render_markdown(&r);
         assert!(md.contains("- ⚠️ -toolexec=/src/tools/wrap (from recipe-file:reprove.toml)"), "{md}");
+    }
+
+    fn fixtures() -> Vec<(String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/report");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) => panic!("{}: {e}", dir.display()),
+        };
+        let mut out: Vec<(String, String)> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .map(|p| match std::fs::read_to_string(&p) {
+                Ok(text) => (p.display().to_string(), text),
+                Err(e) => panic!("{}: {e}", p.display()),
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Whether `outer` holds every value of `inner`, in objects at any depth
+    /// (and possibly more keys).
+    fn includes(outer: &serde_json::Value, inner: &serde_json::Value) -> bool {
+        match (outer, inner) {
+            (serde_json::Value::Object(o), serde_json::Value::Object(i)) => {
+                i.iter().all(|(k, v)| o.get(k).is_some_and(|ov| includes(ov, v)))
+            }
+            (serde_json::Value::Array(o), serde_json::Value::Array(i)) => {
+                o.len() == i.len() && o.iter().zip(i).all(|(o, i)| includes(o, i))
+            }
+            _ => outer == inner,
+        }
+    }
+
+    /// The typed fields change nothing in the document: every committed report
+    /// reads into [`v1::Report`] and writes back the same JSON. The reports
+    /// `reprove verify --json` wrote come back byte for byte; the hand-written
+    /// `not-reproduced.json` (laid out by hand, without the fields that have
+    /// defaults) with every value it has.
+    #[test]
+    fn committed_reports_round_trip() {
+        let all = fixtures();
+        assert!(all.len() > 1, "{all:?}");
+        for (path, text) in all {
+            let typed: v1::Report = match serde_json::from_str(&text) {
+                Ok(r) => r,
+                Err(e) => panic!("{path}: {e}"),
+            };
+            let written = match serde_json::to_string_pretty(&typed) {
+                Ok(t) => t + "\n",
+                Err(e) => panic!("{path}: {e}"),
+            };
+            let value = |t: &str| match serde_json::from_str::<serde_json::Value>(t) {
+                Ok(v) => v,
+                Err(e) => panic!("{path}: {e}"),
+            };
+            if path.ends_with("/not-reproduced.json") {
+                assert!(includes(&value(&written), &value(&text)), "{path}: {written}");
+            } else {
+                assert_eq!(written, text, "{path}");
+            }
+        }
+    }
+
+    /// The schema's lists of verdicts, classes and steps are the enums' names.
+    #[test]
+    fn enums_match_the_schema() {
+        let schema: serde_json::Value = match serde_json::from_str(include_str!("../../../schemas/report.schema.json"))
+        {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        };
+        let listed = |pointer: &str| -> Vec<String> {
+            match schema.pointer(pointer).and_then(|v| v.as_array()) {
+                Some(a) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+                None => panic!("{pointer}: not in the schema"),
+            }
+        };
+        let names = |all: &[&str]| all.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let verdicts: Vec<&str> = v1::Verdict::ALL.iter().map(|v| v.as_str()).collect();
+        assert_eq!(listed("/properties/verdict/enum"), names(&verdicts));
+        let classes: Vec<&str> = v1::Class::ALL.iter().map(|v| v.as_str()).collect();
+        assert_eq!(listed("/$defs/failure/properties/class/enum"), names(&classes));
+        let steps: Vec<&str> = v1::Step::ALL.iter().map(|v| v.as_str()).collect();
+        assert_eq!(listed("/$defs/timing/properties/step/enum"), names(&steps));
+    }
+
+    /// Serde writes and reads each name as `as_str` says, and no two codes share one.
+    #[test]
+    fn names_serialize_as_their_strings() {
+        fn check<T>(all: &[T], as_str: fn(&T) -> &'static str)
+        where
+            T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+        {
+            let mut seen = std::collections::BTreeSet::new();
+            for v in all {
+                let text = as_str(v);
+                assert!(seen.insert(text), "{text} twice");
+                assert_eq!(serde_json::to_value(v).ok(), Some(serde_json::Value::String(text.to_owned())));
+                assert_eq!(
+                    serde_json::from_value::<T>(serde_json::Value::String(text.to_owned())).ok().as_ref(),
+                    Some(v)
+                );
+            }
+        }
+        check(v1::Verdict::ALL, |v| v.as_str());
+        check(v1::Class::ALL, |v| v.as_str());
+        check(v1::Step::ALL, |v| v.as_str());
+        check(v1::Code::ALL, |v| v.as_str());
+        assert!(serde_json::from_str::<v1::Code>("\"no-such-code\"").is_err());
     }
 }

@@ -464,12 +464,29 @@ pub fn run_host(cmd: &mut std::process::Command, timeout: Duration, output_cap: 
     Ok(HostOutput { status, stdout, stderr })
 }
 
+/// Why [`run_small_host`] has no output.
+#[derive(Debug, thiserror::Error)]
+pub enum SmallHostError {
+    /// The command could not be started or waited for.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The child process was gone before it could be waited for.
+    #[error("no child process")]
+    NoChild,
+    /// The time limit passed; the command was killed.
+    #[error("no answer within {}s", .0.as_secs())]
+    Timeout(Duration),
+}
+
 /// Runs a short host command that prints little (`go env -json`) with a time limit,
 /// killing it when the limit passes. Unlike a runner with reader threads, it
 /// still works when no thread can be created (a process limit that is almost
 /// reached, which `reprove doctor` must be able to report): the wait then
 /// happens on the calling thread, without the time limit.
-pub fn run_small_host(cmd: &mut std::process::Command, timeout: Duration) -> std::io::Result<std::process::Output> {
+pub fn run_small_host(
+    cmd: &mut std::process::Command,
+    timeout: Duration,
+) -> Result<std::process::Output, SmallHostError> {
     use std::process::Stdio;
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn()?;
@@ -484,17 +501,16 @@ pub fn run_small_host(cmd: &mut std::process::Command, timeout: Duration) -> std
         }
     });
     if spawned.is_err() {
-        let child =
-            slot.lock().ok().and_then(|mut c| c.take()).ok_or_else(|| std::io::Error::other("no child process"))?;
-        return child.wait_with_output();
+        let child = slot.lock().ok().and_then(|mut c| c.take()).ok_or(SmallHostError::NoChild)?;
+        return Ok(child.wait_with_output()?);
     }
     match rx.recv_timeout(timeout) {
-        Ok(r) => r,
+        Ok(r) => Ok(r?),
         Err(_) => {
             if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
                 let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
             }
-            Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no answer within {}s", timeout.as_secs())))
+            Err(SmallHostError::Timeout(timeout))
         }
     }
 }
