@@ -112,23 +112,42 @@ pub struct SignerVerification {
     /// The verified signer.
     pub signer: Option<VerifiedSigner>,
     /// Warnings (an insecure time source, SCTs not checked).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
-/// The warning printed when the signing time is the current time.
-pub const INSECURE_TIME_WARNING: &str = "WARNING: --insecure-ignore-tlog: no transparency-log entry was verified; the \
-     certificate's validity was checked at the CURRENT time, not at a proven signing time. Anyone holding the \
-     certificate's private key could have signed this attestation at any time within that validity.";
+/// An insecure option in effect, for the caller to show loudly. The text says what is
+/// not proven; the caller names its own option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warning {
+    /// [`SigningTime::InsecureCurrentTime`] without signed timestamps: the certificate
+    /// was checked at the current time.
+    InsecureCurrentTime,
+    /// [`SigningTime::InsecureCurrentTime`] with signed timestamps: the RFC 3161
+    /// timestamp gives the signing time, but no log entry shows publication.
+    InsecureNoTlog,
+    /// [`SctCheck::InsecureIgnore`]: certificate transparency was not checked.
+    InsecureIgnoreSct,
+}
 
-/// The warning printed when no transparency-log entry is verified but an RFC 3161
-/// timestamp gives the signing time.
-pub const INSECURE_NO_TLOG_WARNING: &str = "WARNING: --insecure-ignore-tlog: no transparency-log entry was \
-     verified; the signing time is the RFC 3161 timestamp's, and nothing shows the signature was published.";
-
-/// The warning printed when SCTs are not checked.
-pub const INSECURE_SCT_WARNING: &str = "WARNING: --insecure-ignore-sct: the certificate's signed certificate \
-     timestamps were not checked; a certificate its authority never published to a certificate-transparency log \
-     would be accepted.";
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Warning::InsecureCurrentTime => {
+                "no transparency-log entry was verified; the certificate's validity was checked at the CURRENT time, \
+                 not at a proven signing time. Anyone holding the certificate's private key could have signed this \
+                 attestation at any time within that validity."
+            }
+            Warning::InsecureNoTlog => {
+                "no transparency-log entry was verified; the signing time is the RFC 3161 timestamp's, and nothing \
+                 shows the signature was published."
+            }
+            Warning::InsecureIgnoreSct => {
+                "the certificate's signed certificate timestamps were not checked; a certificate its authority never \
+                 published to a certificate-transparency log would be accepted."
+            }
+        })
+    }
+}
 
 fn raw_bytes(value: &Value) -> Option<Vec<u8>> {
     value.get("rawBytes").and_then(Value::as_str).and_then(|s| STANDARD.decode(s).ok())
@@ -160,11 +179,14 @@ pub fn verify_signer(bundle: Option<&Bundle>, envelope: &Envelope, options: &Sig
     let signer = run(bundle, envelope, options, &mut out);
     out.signer = signer.ok();
     if matches!(options.time, SigningTime::InsecureCurrentTime(_)) {
-        out.warnings
-            .push(if options.signed_timestamps { INSECURE_NO_TLOG_WARNING } else { INSECURE_TIME_WARNING }.to_owned());
+        out.warnings.push(if options.signed_timestamps {
+            Warning::InsecureNoTlog
+        } else {
+            Warning::InsecureCurrentTime
+        });
     }
     if options.sct == SctCheck::InsecureIgnore {
-        out.warnings.push(INSECURE_SCT_WARNING.to_owned());
+        out.warnings.push(Warning::InsecureIgnoreSct);
     }
     out
 }
