@@ -19,14 +19,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
 use attest::bundle::{Attestation, Bundle};
-use attest::cert_verify::{SctCheck, Warning};
+use attest::cert_verify::{Hint, SctCheck, Warning};
 use attest::certificate::{IdentityRule, Matcher};
 use attest::dsse::Envelope;
 use attest::keys::{self, PublicKey, Signer as _};
 use attest::policy::Policy;
 use attest::statement::{ResourceDescriptor, Statement, PAYLOAD_TYPE_IN_TOTO};
 use attest::trust_root::TrustMaterial;
-use attest::verify::{CertificateTrust, Requirements, Signers, TrustedKeys, Verifier, VerifyError};
+use attest::verify::{CertificateTrust, Check, Requirements, Signers, TrustedKeys, Verifier, VerifyError};
 
 use super::signing::{password, read_input, signing_certificate, write_new, CertificateArgs};
 use crate::exit::{CommandResult, Failure, Verdict};
@@ -310,6 +310,7 @@ fn verify(args: VerifyArgs) -> CommandResult {
         eprintln!("{warning}");
     }
     let valid = verification.valid;
+    let checks: Vec<Check> = verification.checks.into_iter().map(with_flag_hint).collect();
     if args.json {
         let doc = serde_json::json!({
             "schemaVersion": 1,
@@ -317,12 +318,12 @@ fn verify(args: VerifyArgs) -> CommandResult {
             "envelope": args.envelope.display().to_string(),
             "format": attestation.format().as_str(),
             "policy": args.policy.as_ref().map(|p| p.display().to_string()),
-            "checks": verification.checks,
+            "checks": checks,
             "warnings": warnings,
         });
         println!("{doc}");
     } else {
-        for check in &verification.checks {
+        for check in &checks {
             let status = if check.passed { "ok  " } else { "FAIL" };
             match &check.rule {
                 Some(rule) => println!("{status} {} {rule}: {}", check.name, check.detail),
@@ -358,6 +359,32 @@ fn verify_setup_failure(error: &VerifyError, args: &VerifyArgs) -> Failure {
             )
         }
     })
+}
+
+/// A check's detail with the flag its hint concerns: the flag that skipped or required
+/// it, or the one that would help.
+fn with_flag_hint(mut check: Check) -> Check {
+    let Some(hint) = check.hint.take() else { return check };
+    let detail = &check.detail;
+    check.detail = match hint {
+        Hint::UseKey => format!("{detail}: verify it with --key"),
+        Hint::MayUseCurrentTime => {
+            format!("{detail} (--insecure-ignore-tlog checks the certificate at the current time instead)")
+        }
+        Hint::MayIgnoreSct => format!("{detail}; --insecure-ignore-sct skips this check"),
+        Hint::SkippedForCurrentTime => skipped_by("--insecure-ignore-tlog", detail),
+        Hint::SkippedSct => skipped_by("--insecure-ignore-sct", detail),
+        Hint::SignedTimestampsRequired => format!("--use-signed-timestamps: {detail}"),
+    };
+    check
+}
+
+/// `SKIPPED: …` as `SKIPPED (FLAG): …`.
+fn skipped_by(flag: &str, detail: &str) -> String {
+    match detail.strip_prefix("SKIPPED") {
+        Some(rest) => format!("SKIPPED ({flag}){rest}"),
+        None => format!("{detail} ({flag})"),
+    }
 }
 
 /// A warning of the verification, naming the flag that asked for it.
@@ -396,5 +423,59 @@ fn identity_rules(args: &VerifyArgs) -> Result<Vec<IdentityRule>, Failure> {
         (None, Some(_)) => Err(Failure::input(anyhow!(
             "--certificate-oidc-issuer needs --certificate-identity (or --certificate-identity-regexp)"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(hint: Hint, detail: &str) -> String {
+        let check = Check { name: "x", rule: None, passed: false, detail: detail.to_owned(), hint: Some(hint) };
+        with_flag_hint(check).detail
+    }
+
+    /// The library's details name no flag; the CLI's output is what it was before
+    /// the checks moved into the library.
+    #[test]
+    fn hints_are_worded_with_the_flags() {
+        assert_eq!(
+            rendered(Hint::UseKey, "a bare DSSE envelope carries no certificate"),
+            "a bare DSSE envelope carries no certificate: verify it with --key"
+        );
+        assert_eq!(
+            rendered(Hint::MayUseCurrentTime, "the bundle has no transparency-log entry to prove the signing time"),
+            "the bundle has no transparency-log entry to prove the signing time \
+             (--insecure-ignore-tlog checks the certificate at the current time instead)"
+        );
+        assert_eq!(
+            rendered(Hint::MayIgnoreSct, "the signing certificate embeds no SCT (certificate transparency)"),
+            "the signing certificate embeds no SCT (certificate transparency); --insecure-ignore-sct skips this check"
+        );
+        assert_eq!(
+            rendered(Hint::SkippedSct, "SKIPPED: no signed certificate timestamp verified"),
+            "SKIPPED (--insecure-ignore-sct): no signed certificate timestamp verified"
+        );
+        assert_eq!(
+            rendered(
+                Hint::SkippedForCurrentTime,
+                "SKIPPED: no transparency-log entry verified; using the current time"
+            ),
+            "SKIPPED (--insecure-ignore-tlog): no transparency-log entry verified; using the current time"
+        );
+        assert_eq!(
+            rendered(Hint::SignedTimestampsRequired, "the bundle has no RFC 3161 timestamp"),
+            "--use-signed-timestamps: the bundle has no RFC 3161 timestamp"
+        );
+    }
+
+    #[test]
+    fn warnings_name_their_flag() {
+        assert!(warning_text(&Warning::InsecureCurrentTime)
+            .starts_with("WARNING: --insecure-ignore-tlog: no transparency-log entry was verified; the certificate's"));
+        assert!(warning_text(&Warning::InsecureNoTlog)
+            .starts_with("WARNING: --insecure-ignore-tlog: no transparency-log entry was verified; the signing time"));
+        assert!(warning_text(&Warning::InsecureIgnoreSct)
+            .starts_with("WARNING: --insecure-ignore-sct: the certificate's signed certificate timestamps"));
     }
 }

@@ -16,7 +16,7 @@
 //! ```
 
 use crate::bundle::{self, Attestation, Bundle};
-use crate::cert_verify::{self, SctCheck, SignerOptions, SigningTime, Warning};
+use crate::cert_verify::{self, Hint, SctCheck, SignerOptions, SigningTime, Warning};
 use crate::certificate::{IdentityRule, SignerIdentity};
 use crate::dsse::DsseError;
 use crate::keys::PublicKey;
@@ -96,6 +96,10 @@ pub struct Check {
     pub passed: bool,
     /// What was found, or why it failed.
     pub detail: String,
+    /// How the outcome relates to the caller's options (certificate checks), for the
+    /// caller to add in its own terms: the detail names no option.
+    #[serde(skip)]
+    pub hint: Option<Hint>,
 }
 
 /// Distinct trusted public keys, in the order they were added.
@@ -239,12 +243,8 @@ impl Verifier {
                 let verified = cert_verify::verify_signer(attestation.bundle.as_ref(), &attestation.envelope, &options);
                 for step in verified.steps {
                     let passed = step.result.is_ok();
-                    checks.push(Check {
-                        name: step.name,
-                        rule: None,
-                        passed,
-                        detail: step.result.unwrap_or_else(|e| e),
-                    });
+                    let detail = step.result.unwrap_or_else(|e| e);
+                    checks.push(Check { name: step.name, rule: None, passed, detail, hint: step.hint });
                 }
                 warnings = verified.warnings;
                 let Some(verified_signer) = verified.signer else {
@@ -274,7 +274,7 @@ impl Verifier {
         let threshold_note = if self.threshold_from_policy { " (threshold from the policy)" } else { "" };
         let mut record = |name, result: Result<String, String>| {
             let passed = result.is_ok();
-            checks.push(Check { name, rule: None, passed, detail: result.unwrap_or_else(|e| e) });
+            checks.push(Check { name, rule: None, passed, detail: result.unwrap_or_else(|e| e), hint: None });
             if passed {
                 Ok(())
             } else {
@@ -318,6 +318,7 @@ impl Verifier {
                         rule: Some("threshold".to_owned()),
                         passed: false,
                         detail: format!("the policy requires {threshold} distinct trusted keys; {accepted} signed"),
+                        hint: None,
                     });
                 }
                 return failed;
@@ -366,7 +367,13 @@ impl Verifier {
             outcomes.extend(policy.evaluate_signer(signer));
             let passed = outcomes.iter().all(|o| o.passed);
             if outcomes.is_empty() {
-                checks.push(Check { name: "policy", rule: None, passed, detail: "no rule applies".to_owned() });
+                checks.push(Check {
+                    name: "policy",
+                    rule: None,
+                    passed,
+                    detail: "no rule applies".to_owned(),
+                    hint: None,
+                });
             }
             for outcome in outcomes {
                 checks.push(Check {
@@ -374,6 +381,7 @@ impl Verifier {
                     rule: Some(outcome.rule),
                     passed: outcome.passed,
                     detail: outcome.detail,
+                    hint: None,
                 });
             }
             if !passed {
@@ -594,6 +602,8 @@ mod tests {
         );
         assert!(!v.valid);
         assert_eq!(names(&v), ["certificate"]);
+        assert_eq!(v.checks[0].detail, "a bare DSSE envelope carries no certificate");
+        assert_eq!(v.checks[0].hint, Some(Hint::UseKey));
         assert_eq!(v.warnings, [Warning::InsecureCurrentTime, Warning::InsecureIgnoreSct]);
     }
 
