@@ -13,6 +13,9 @@
 //! transparency-log entry or, with `--insecure-ignore-tlog`, the current time with a
 //! warning, the chain, the identity), then the envelope with the certificate's key.
 //! `sign --certificate` puts the signing key's certificate into the bundle.
+//!
+//! The checks themselves are the library's (`attest::verify`); this module reads the
+//! files, says setup errors, hints and warnings in terms of its flags, and prints.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
