@@ -31,6 +31,7 @@ pub(crate) struct CertificateArgs {
     pub(crate) certificate_chain: Option<PathBuf>,
 }
 
+/// A whole input file; an unreadable one is an input error naming it.
 pub(crate) fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display())).map_err(Failure::input)
 }
