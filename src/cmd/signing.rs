@@ -9,7 +9,6 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
-use attest::certificate::SigningCertificate;
 use attest::keys::{self, KeySigner, PublicKey, Secret};
 use attest::trust_root::TrustMaterial;
 
@@ -87,29 +86,8 @@ pub(crate) fn signing_certificate(args: &CertificateArgs, signer: &PublicKey) ->
     let Some(path) = &args.certificate else { return Ok(None) };
     let text = String::from_utf8(read_input(path)?)
         .map_err(|_| Failure::input(anyhow!("{}: not a PEM text file", path.display())))?;
-    let fail = |why: String| Failure::input(anyhow!("--certificate {}: {why}", path.display()));
-    let der = attest::certificate::pem_certificates(&text)
-        .map_err(|e| fail(e.to_string()))?
-        .into_iter()
-        .next()
-        .ok_or_else(|| fail("no certificate".to_owned()))?;
-    let cert = SigningCertificate::from_der(&der).map_err(|e| fail(e.to_string()))?;
-    match &cert.public_key {
-        Err(e) => return Err(fail(e.clone())),
-        Ok(key) if key != signer => {
-            return Err(fail(format!(
-            "its public key ({} {}) is not the signing key's ({} {}): refusing to bundle a certificate for another key",
-            key.algorithm(),
-            key.key_id(),
-            signer.algorithm(),
-            signer.key_id()
-        )))
-        }
-        Ok(_) => {}
-    }
-    if !cert.allows_code_signing() {
-        return Err(fail("its extended key usage does not include codeSigning".to_owned()));
-    }
+    let der = attest::certificate::signer_certificate(&text, signer)
+        .map_err(|e| Failure::input(anyhow!("--certificate {}: {e}", path.display())))?;
     if let Some(chain_path) = &args.certificate_chain {
         let chain = String::from_utf8(read_input(chain_path)?)
             .map_err(|_| Failure::input(anyhow!("{}: not a PEM text file", chain_path.display())))?;
