@@ -287,6 +287,15 @@ fn reprove_signs_and_verifies_certificate_bundles() -> TestResult {
         assert!(all.contains("WARNING: --insecure-ignore-tlog"), "{all}");
         assert!(all.contains("WARNING: --insecure-ignore-sct"), "{all}");
         assert_eq!(doc["warnings"].as_array().map(Vec::len), Some(2), "{all}");
+        // The skipped checks name the flag that skipped them (the CLI's wording of the
+        // library's hints).
+        assert!(
+            all.contains(
+                "SKIPPED (--insecure-ignore-tlog): no transparency-log entry verified; using the current time"
+            ),
+            "{all}"
+        );
+        assert!(all.contains("SKIPPED (--insecure-ignore-sct): no signed certificate timestamp verified"), "{all}");
         let names: Vec<&str> =
             doc["checks"].as_array().ok_or("checks")?.iter().filter_map(|c| c["name"].as_str()).collect();
         assert_eq!(
@@ -320,6 +329,13 @@ fn reprove_signs_and_verifies_certificate_bundles() -> TestResult {
     let (code, failed, _, all) = verify(d, &trust, "b.sigstore.json")?;
     assert_eq!((code, failed), (Some(1), vec!["tlog".to_owned()]), "{all}");
     assert!(all.contains("no transparency-log entry"), "{all}");
+    assert!(
+        all.contains(
+            "the bundle has no transparency-log entry to prove the signing time (--insecure-ignore-tlog checks the \
+             certificate at the current time instead)"
+        ),
+        "{all}"
+    );
 
     let secure = with(&["--trusted-root", "trusted_root.json", "--insecure-ignore-tlog"], &[]);
     let cases: Vec<(&str, Vec<&str>, &str)> = vec![
@@ -457,7 +473,7 @@ fn reprove_signs_and_verifies_certificate_bundles() -> TestResult {
     // A keyed bundle given to the certificate path names what it holds.
     let (code, failed, _, all) = verify(d, &with(&secure, &IDENTITY), "k.sigstore.json")?;
     assert_eq!((code, failed), (Some(1), vec!["certificate".to_owned()]), "{all}");
-    assert!(all.contains("publicKey hint, no certificate"), "{all}");
+    assert!(all.contains("publicKey hint, no certificate: verify it with --key"), "{all}");
 
     // Input errors: no identity at all; half an identity; a certificate without --bundle.
     for flags in [
@@ -855,6 +871,7 @@ fn signed_certificate_timestamps_are_required_and_verified() -> TestResult {
     )?;
     assert_eq!((code, failed), (Some(1), vec!["sct".to_owned()]), "{all}");
     assert!(all.contains("no CT log key"), "{all}");
+    assert!(all.contains("to verify the certificate's SCT with; --insecure-ignore-sct skips this check"), "{all}");
     Ok(())
 }
 
@@ -1106,6 +1123,7 @@ fn rfc3161_timestamps_give_the_signing_time() -> TestResult {
     };
     assert!(step(&doc, "timestamp").contains("RFC 3161 timestamp of timestampAuthorities[0]"), "{all}");
     assert!(step(&doc, "tlog").contains("comes from the RFC 3161 timestamp"), "{all}");
+    assert!(step(&doc, "tlog").starts_with("SKIPPED (--insecure-ignore-tlog): "), "{all}");
     // The signing time is the timestamp's, not the current time.
     assert!(!all.contains("CURRENT time"), "{all}");
     assert!(all.contains("the signing time is the RFC 3161 timestamp's"), "{all}");
@@ -1115,7 +1133,7 @@ fn rfc3161_timestamps_give_the_signing_time() -> TestResult {
         ("other-bytes.sigstore.json", "message imprint is not the hash of this envelope's signature"),
         ("rogue.sigstore.json", "is not the token's signer"),
         ("tampered.sigstore.json", "the token's signature does not verify under its certificate"),
-        ("b.sigstore.json", "has no RFC 3161 timestamp"),
+        ("b.sigstore.json", "--use-signed-timestamps: the bundle has no RFC 3161 timestamp"),
     ];
     for (bundle, why) in rejected {
         let (code, failed, _, all) = verify(d, &trust, bundle)?;

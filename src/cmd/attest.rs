@@ -13,21 +13,25 @@
 //! transparency-log entry or, with `--insecure-ignore-tlog`, the current time with a
 //! warning, the chain, the identity), then the envelope with the certificate's key.
 //! `sign --certificate` puts the signing key's certificate into the bundle.
+//!
+//! The checks themselves are the library's (`attest::verify`); this module reads the
+//! files, says setup errors, hints and warnings in terms of its flags, and prints.
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
-use std::os::unix::ffi::OsStringExt as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
-use attest::bundle::{self, Attestation, Bundle};
-use attest::cert_verify::{self, SctCheck, SignerOptions, SigningTime};
-use attest::certificate::{IdentityRule, Matcher, SignerIdentity, SigningCertificate};
-use attest::dsse::{DsseError, Envelope};
-use attest::keys::{self, PublicKey, Secret, Signer as _};
+use attest::bundle::{Attestation, Bundle};
+use attest::cert_verify::{Hint, SctCheck, Warning};
+use attest::certificate::{IdentityRule, Matcher};
+use attest::dsse::Envelope;
+use attest::keys::{self, PublicKey, Signer as _};
 use attest::policy::Policy;
-use attest::statement::{ResourceDescriptor, Statement, PAYLOAD_TYPE_IN_TOTO, STATEMENT_TYPE_V0_1, STATEMENT_TYPE_V1};
+use attest::statement::{ResourceDescriptor, Statement, PAYLOAD_TYPE_IN_TOTO};
 use attest::trust_root::TrustMaterial;
+use attest::verify::{CertificateTrust, Check, Requirements, Signers, TrustedKeys, Verifier, VerifyError};
 
+use super::signing::{password, read_input, signing_certificate, write_new, CertificateArgs};
 use crate::exit::{CommandResult, Failure, Verdict};
 
 /// Sign and verify in-toto attestations in DSSE envelopes.
@@ -68,22 +72,6 @@ pub(crate) struct SignArgs {
     bundle: Option<PathBuf>,
     #[command(flatten)]
     certificate: CertificateArgs,
-}
-
-/// `--certificate` and `--certificate-chain` of the signing commands (cosign's
-/// `sign-blob`/`attest-blob` flags): the signing key's certificate goes into the bundle.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub(crate) struct CertificateArgs {
-    /// The signing key's X.509 certificate (PEM), written into the Sigstore bundle
-    /// instead of a public-key hint; its public key must be the signing key's, and it
-    /// must allow code signing.
-    #[arg(long, value_name = "CERT.pem")]
-    pub(crate) certificate: Option<PathBuf>,
-    /// The certificate's issuing chain (PEM: its issuer first, the root last): the
-    /// certificate must chain to it now. Not written into the v0.3 bundle (verifiers
-    /// take the chain from their trusted root or --certificate-chain).
-    #[arg(long, value_name = "CHAIN.pem", requires = "certificate")]
-    pub(crate) certificate_chain: Option<PathBuf>,
 }
 
 /// Arguments of `reprove attest verify`.
@@ -176,54 +164,6 @@ fn hash_input(path: &Path) -> Result<String, Failure> {
         .map_err(Failure::input)
 }
 
-fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).with_context(|| format!("reading {}", path.display())).map_err(Failure::input)
-}
-
-/// The key password: `COSIGN_PASSWORD` if set (even empty, as cosign), otherwise a
-/// prompt on the terminal with echo off; without a terminal, an input error.
-pub(crate) fn password(confirm: bool) -> Result<Secret, Failure> {
-    if let Some(value) = std::env::var_os("COSIGN_PASSWORD") {
-        return Ok(Secret::new(value.into_vec()));
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(Failure::input(anyhow!(
-            "no password: COSIGN_PASSWORD is not set and standard input is not a terminal to prompt on"
-        )));
-    }
-    let first = prompt("Enter password for private key: ")?;
-    if confirm {
-        let again = prompt("Enter password for private key again: ")?;
-        if first.expose() != again.expose() {
-            return Err(Failure::input(anyhow!("the passwords do not match")));
-        }
-    }
-    Ok(first)
-}
-
-fn prompt(message: &str) -> Result<Secret, Failure> {
-    use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
-    let fail =
-        |e: std::io::Error| Failure::input(anyhow::Error::new(e).context("reading the password from the terminal"));
-    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").map_err(fail)?;
-    let saved = tcgetattr(&tty).map_err(|e| fail(e.into()))?;
-    let mut quiet = saved.clone();
-    quiet.local_modes.remove(LocalModes::ECHO);
-    (&tty).write_all(message.as_bytes()).map_err(fail)?;
-    tcsetattr(&tty, OptionalActions::Now, &quiet).map_err(|e| fail(e.into()))?;
-    let mut line = String::new();
-    let read = std::io::BufReader::new(&tty).read_line(&mut line);
-    let restored = tcsetattr(&tty, OptionalActions::Now, &saved);
-    let _ = (&tty).write_all(b"\n");
-    read.map_err(fail)?;
-    restored.map_err(|e| fail(e.into()))?;
-    let secret = Secret::new(line.trim_end_matches(['\n', '\r']).as_bytes().to_vec());
-    // Clear the String's buffer too; the Secret zeroes its own copy on drop.
-    line.clear();
-    line.shrink_to_fit();
-    Ok(secret)
-}
-
 /// `--keyless`: what this build can do about it (see docs/keyless.md).
 fn keyless_unavailable(command: &str) -> Failure {
     let verify = "certificate bundles (Fulcio-style certificates, Rekor entries) are verified offline with \
@@ -239,55 +179,6 @@ fn keyless_unavailable(command: &str) -> Failure {
              (cargo build --features keyless; see docs/keyless.md); sign with --key [--certificate CERT.pem]; {verify}"
         ))
     }
-}
-
-/// Reads `--certificate` (and `--certificate-chain`) for signing with `signer`: the
-/// certificate's key must be the signing key, it must allow code signing, and it must
-/// chain to the given chain now. Returns the certificate's DER.
-pub(crate) fn signing_certificate(args: &CertificateArgs, signer: &PublicKey) -> Result<Option<Vec<u8>>, Failure> {
-    let Some(path) = &args.certificate else { return Ok(None) };
-    let text = String::from_utf8(read_input(path)?)
-        .map_err(|_| Failure::input(anyhow!("{}: not a PEM text file", path.display())))?;
-    let fail = |why: String| Failure::input(anyhow!("--certificate {}: {why}", path.display()));
-    let der = attest::certificate::pem_certificates(&text)
-        .map_err(|e| fail(e.to_string()))?
-        .into_iter()
-        .next()
-        .ok_or_else(|| fail("no certificate".to_owned()))?;
-    let cert = SigningCertificate::from_der(&der).map_err(|e| fail(e.to_string()))?;
-    match &cert.public_key {
-        Err(e) => return Err(fail(e.clone())),
-        Ok(key) if key != signer => {
-            return Err(fail(format!(
-            "its public key ({} {}) is not the signing key's ({} {}): refusing to bundle a certificate for another key",
-            key.algorithm(),
-            key.key_id(),
-            signer.algorithm(),
-            signer.key_id()
-        )))
-        }
-        Ok(_) => {}
-    }
-    if !cert.allows_code_signing() {
-        return Err(fail("its extended key usage does not include codeSigning".to_owned()));
-    }
-    if let Some(chain_path) = &args.certificate_chain {
-        let chain = String::from_utf8(read_input(chain_path)?)
-            .map_err(|_| Failure::input(anyhow!("{}: not a PEM text file", chain_path.display())))?;
-        let mut trust = TrustMaterial::default();
-        trust
-            .add_pem_chain(&chain, &chain_path.display().to_string())
-            .with_context(|| format!("reading --certificate-chain {}", chain_path.display()))
-            .map_err(Failure::input)?;
-        trust.verify_chain(&der, &[], stdx::time::now_unix()).map_err(|e| {
-            Failure::input(anyhow!(
-                "--certificate {} and --certificate-chain {}: {e}",
-                path.display(),
-                chain_path.display()
-            ))
-        })?;
-    }
-    Ok(Some(der))
 }
 
 fn sign(args: SignArgs) -> CommandResult {
@@ -333,10 +224,10 @@ fn sign(args: SignArgs) -> CommandResult {
         let mut text =
             serde_json::to_string(&bundle).context("encoding the bundle").map_err(Failure::infrastructure)?;
         text.push('\n');
-        super::keygen::write_new(path, 0o644, text.as_bytes())?;
+        write_new(path, 0o644, text.as_bytes())?;
     }
     match &args.out {
-        Some(path) => super::keygen::write_new(path, 0o644, line.as_bytes())?,
+        Some(path) => write_new(path, 0o644, line.as_bytes())?,
         None if args.bundle.is_some() => {}
         None => {
             let mut stdout = std::io::stdout().lock();
@@ -348,27 +239,6 @@ fn sign(args: SignArgs) -> CommandResult {
         }
     }
     Ok(Verdict::Positive)
-}
-
-/// One check of `attest verify` and its outcome.
-#[derive(serde::Serialize)]
-struct Check {
-    name: &'static str,
-    /// For `policy` checks: the rule, as the policy file writes it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rule: Option<String>,
-    passed: bool,
-    detail: String,
-}
-
-fn parse_digest(text: &str) -> Result<String, Failure> {
-    let hex = text
-        .strip_prefix("sha256:")
-        .ok_or_else(|| Failure::input(anyhow!("--digest {text:?}: expected sha256:HEX")))?;
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Failure::input(anyhow!("--digest {text:?}: expected 64 hex digits after sha256:")));
-    }
-    Ok(hex.to_ascii_lowercase())
 }
 
 fn verify(args: VerifyArgs) -> CommandResult {
@@ -391,22 +261,14 @@ fn verify(args: VerifyArgs) -> CommandResult {
             .map_err(Failure::input)?;
     }
     let identities = identity_rules(&args)?;
-    let mut trusted = Vec::with_capacity(args.key.len());
+    let mut trusted = TrustedKeys::default();
     for path in &args.key {
         let text = String::from_utf8(read_input(path)?)
             .map_err(|_| Failure::input(anyhow!("{}: not a PEM text file", path.display())))?;
         let key = PublicKey::from_pem(&text)
             .with_context(|| format!("reading the public key {}", path.display()))
             .map_err(Failure::input)?;
-        // The threshold counts distinct keys: the same key given twice is a mistake.
-        if let Some(i) = trusted.iter().position(|k| k == &key) {
-            return Err(Failure::input(anyhow!(
-                "--key {} is the same key as --key {}",
-                path.display(),
-                args.key[i].display()
-            )));
-        }
-        trusted.push(key);
+        trusted.add(key).map_err(|e| verify_setup_failure(&e, &args))?;
     }
     let policy = match &args.policy {
         None => None,
@@ -421,30 +283,23 @@ fn verify(args: VerifyArgs) -> CommandResult {
             )
         }
     };
-    if certificate_mode && identities.is_empty() && policy.as_ref().and_then(|p| p.certificate.as_ref()).is_none() {
-        return Err(Failure::input(anyhow!(
-            "a certificate bundle is only as good as the identity it must name: give --certificate-identity (or \
-             --certificate-identity-regexp) and --certificate-oidc-issuer (or --certificate-oidc-issuer-regexp), \
-             or a --policy with a [certificate] section"
-        )));
-    }
-    let policy_threshold = policy.as_ref().and_then(Policy::threshold);
-    let threshold = args.threshold.unwrap_or(1).max(policy_threshold.unwrap_or(1));
-    // A certificate bundle has one signer: its certificate's key.
-    let available = if certificate_mode { 1 } else { trusted.len() };
-    if args.threshold == Some(0) || threshold > available {
-        let from = match (args.threshold, policy_threshold) {
-            (Some(0), _) => "--threshold 0".to_owned(),
-            (_, Some(t)) if t == threshold => format!("the policy's threshold {t}"),
-            _ => format!("--threshold {threshold}"),
-        };
-        return Err(Failure::input(anyhow!(
-            "{from} with {available} keys: it must be between 1 and the number of keys{}",
-            if certificate_mode { " (a certificate bundle has one signer)" } else { "" }
-        )));
-    }
-    let want_digest = match (&args.digest, &args.subject) {
-        (Some(d), _) => Some(parse_digest(d)?),
+    let signers = if certificate_mode {
+        Signers::Certificate(CertificateTrust {
+            trust,
+            identities,
+            insecure_current_time: args.insecure_ignore_tlog,
+            sct: if args.insecure_ignore_sct { SctCheck::InsecureIgnore } else { SctCheck::Required },
+            signed_timestamps: args.use_signed_timestamps,
+        })
+    } else {
+        Signers::Keys(trusted)
+    };
+    let requirements = Requirements { threshold: args.threshold, predicate_type: args.predicate_type.clone(), policy };
+    let verifier = Verifier::new(signers, requirements).map_err(|e| verify_setup_failure(&e, &args))?;
+    let subject_sha256 = match (&args.digest, &args.subject) {
+        (Some(d), _) => {
+            Some(attest::verify::parse_sha256_digest(d).map_err(|e| Failure::input(anyhow!("--digest {e}")))?)
+        }
         (None, Some(path)) => Some(hash_input(path)?),
         (None, None) => None,
     };
@@ -452,51 +307,13 @@ fn verify(args: VerifyArgs) -> CommandResult {
         .with_context(|| format!("reading {}", args.envelope.display()))
         .map_err(Failure::input)?;
 
-    let mut checks = Vec::new();
-    let mut warnings = Vec::new();
-    let mut signer_identity: Option<SignerIdentity> = None;
-    let mut signer_ok = true;
-    if certificate_mode {
-        let time = if args.insecure_ignore_tlog {
-            SigningTime::InsecureCurrentTime(stdx::time::now_unix())
-        } else {
-            SigningTime::TransparencyLog
-        };
-        let sct = if args.insecure_ignore_sct { SctCheck::InsecureIgnore } else { SctCheck::Required };
-        let options = SignerOptions {
-            trust: &trust,
-            identities: &identities,
-            time,
-            sct,
-            signed_timestamps: args.use_signed_timestamps,
-        };
-        let verified = cert_verify::verify_signer(attestation.bundle.as_ref(), &attestation.envelope, &options);
-        for step in verified.steps {
-            let passed = step.result.is_ok();
-            checks.push(Check { name: step.name, rule: None, passed, detail: step.result.unwrap_or_else(|e| e) });
-        }
-        warnings = verified.warnings;
-        match verified.signer {
-            Some(signer) => {
-                trusted = vec![signer.key];
-                signer_identity = Some(signer.identity);
-            }
-            None => signer_ok = false,
-        }
-    }
+    let verification = verifier.verify(&attestation, subject_sha256.as_deref(), stdx::time::now_unix());
+    let warnings: Vec<String> = verification.warnings.iter().map(warning_text).collect();
     for warning in &warnings {
         eprintln!("{warning}");
     }
-    let context = CheckContext {
-        trusted: &trusted,
-        signer: signer_identity.as_ref(),
-        threshold,
-        threshold_from_policy: policy_threshold == Some(threshold) && args.threshold.is_none_or(|t| t < threshold),
-        predicate_type: args.predicate_type.as_deref(),
-        want_digest: want_digest.as_deref(),
-        policy: policy.as_ref(),
-    };
-    let valid = signer_ok && run_checks(&attestation, &context, &mut checks).is_ok();
+    let valid = verification.valid;
+    let checks: Vec<Check> = verification.checks.into_iter().map(with_flag_hint).collect();
     if args.json {
         let doc = serde_json::json!({
             "schemaVersion": 1,
@@ -521,125 +338,65 @@ fn verify(args: VerifyArgs) -> CommandResult {
     Ok(if valid { Verdict::Positive } else { Verdict::Negative })
 }
 
-/// What `attest verify` checks an attestation against.
-struct CheckContext<'a> {
-    trusted: &'a [PublicKey],
-    /// The verified certificate's identity, for certificate bundles.
-    signer: Option<&'a SignerIdentity>,
-    threshold: usize,
-    threshold_from_policy: bool,
-    predicate_type: Option<&'a str>,
-    want_digest: Option<&'a str>,
-    policy: Option<&'a Policy>,
+/// A verification that cannot be set up, said in terms of the flags.
+fn verify_setup_failure(error: &VerifyError, args: &VerifyArgs) -> Failure {
+    let key_path = |i: usize| args.key.get(i).map_or_else(String::new, |p| p.display().to_string());
+    Failure::input(match error {
+        VerifyError::DuplicateKey { first, second } => {
+            anyhow!("--key {} is the same key as --key {}", key_path(*second), key_path(*first))
+        }
+        VerifyError::NoIdentity => anyhow!(
+            "a certificate bundle is only as good as the identity it must name: give --certificate-identity (or \
+             --certificate-identity-regexp) and --certificate-oidc-issuer (or --certificate-oidc-issuer-regexp), \
+             or a --policy with a [certificate] section"
+        ),
+        VerifyError::Threshold { requested, policy, required, available, certificate } => {
+            let from = match (requested, policy) {
+                (Some(0), _) => "--threshold 0".to_owned(),
+                (_, Some(t)) if t == required => format!("the policy's threshold {t}"),
+                _ => format!("--threshold {required}"),
+            };
+            anyhow!(
+                "{from} with {available} keys: it must be between 1 and the number of keys{}",
+                if *certificate { " (a certificate bundle has one signer)" } else { "" }
+            )
+        }
+    })
 }
 
-/// Runs the checks in order, recording each; stops at the first failure, except that
-/// every policy rule is evaluated and recorded.
-fn run_checks(attestation: &Attestation, cx: &CheckContext<'_>, checks: &mut Vec<Check>) -> Result<(), ()> {
-    let (trusted, threshold, want_digest) = (cx.trusted, cx.threshold, cx.want_digest);
-    let threshold_note = if cx.threshold_from_policy { " (threshold from the policy)" } else { "" };
-    let mut record = |name, result: Result<String, String>| {
-        let passed = result.is_ok();
-        checks.push(Check { name, rule: None, passed, detail: result.unwrap_or_else(|e| e) });
-        if passed {
-            Ok(())
-        } else {
-            Err(())
+/// A check's detail with the flag its hint concerns: the flag that skipped or required
+/// it, or the one that would help.
+fn with_flag_hint(mut check: Check) -> Check {
+    let Some(hint) = check.hint.take() else { return check };
+    let detail = &check.detail;
+    check.detail = match hint {
+        Hint::UseKey => format!("{detail}: verify it with --key"),
+        Hint::MayUseCurrentTime => {
+            format!("{detail} (--insecure-ignore-tlog checks the certificate at the current time instead)")
         }
+        Hint::MayIgnoreSct => format!("{detail}; --insecure-ignore-sct skips this check"),
+        Hint::SkippedForCurrentTime => skipped_by("--insecure-ignore-tlog", detail),
+        Hint::SkippedSct => skipped_by("--insecure-ignore-sct", detail),
+        Hint::SignedTimestampsRequired => format!("--use-signed-timestamps: {detail}"),
     };
-    let envelope = &attestation.envelope;
-    // A bundle's key hint is unauthenticated: it only explains a failure.
-    let hint_note = match attestation.bundle.as_ref().and_then(Bundle::hint) {
-        Some(hint) if !trusted.iter().any(|k| bundle::public_key_hint(k) == hint) => {
-            format!(" (the bundle's publicKey hint {hint} names none of the trusted keys)")
-        }
-        _ => String::new(),
+    check
+}
+
+/// `SKIPPED: …` as `SKIPPED (FLAG): …`.
+fn skipped_by(flag: &str, detail: &str) -> String {
+    match detail.strip_prefix("SKIPPED") {
+        Some(rest) => format!("SKIPPED ({flag}){rest}"),
+        None => format!("{detail} ({flag})"),
+    }
+}
+
+/// A warning of the verification, naming the flag that asked for it.
+fn warning_text(warning: &Warning) -> String {
+    let flag = match warning {
+        Warning::InsecureCurrentTime | Warning::InsecureNoTlog => "--insecure-ignore-tlog",
+        Warning::InsecureIgnoreSct => "--insecure-ignore-sct",
     };
-    let verified = match envelope.verify(PAYLOAD_TYPE_IN_TOTO, trusted, threshold) {
-        Ok(v) => {
-            record(
-                "signatures",
-                Ok(format!("{} of {threshold} required distinct keys verified{threshold_note}", v.keys.len())),
-            )?;
-            record("payloadType", Ok(PAYLOAD_TYPE_IN_TOTO.to_owned()))?;
-            v
-        }
-        Err(e @ DsseError::PayloadType { .. }) => {
-            record("signatures", Ok("verified".to_owned()))?;
-            return record("payloadType", Err(e.to_string()));
-        }
-        Err(e) => {
-            let short = match &e {
-                DsseError::Threshold { accepted, .. } if cx.threshold_from_policy && *accepted > 0 => Some(*accepted),
-                _ => None,
-            };
-            let failed = record("signatures", Err(format!("{e}{threshold_note}{hint_note}")));
-            // Enough valid signatures for --threshold, not for the policy: name its rule too.
-            if let Some(accepted) = short {
-                checks.push(Check {
-                    name: "policy",
-                    rule: Some("threshold".to_owned()),
-                    passed: false,
-                    detail: format!("the policy requires {threshold} distinct trusted keys; {accepted} signed"),
-                });
-            }
-            return failed;
-        }
-    };
-    let statement: Statement = match serde_json::from_slice(&verified.payload) {
-        Ok(s) => s,
-        Err(e) => return record("statement", Err(format!("payload is not an in-toto statement: {e}"))),
-    };
-    if !statement.has_known_type() {
-        return record(
-            "statement",
-            Err(format!("_type is {:?}, expected {STATEMENT_TYPE_V1:?} or {STATEMENT_TYPE_V0_1:?}", statement.type_)),
-        );
-    }
-    record(
-        "statement",
-        Ok(format!("{} subjects, predicate type {}", statement.subject.len(), statement.predicate_type)),
-    )?;
-    if let Some(want) = cx.predicate_type {
-        let result = if statement.predicate_type == want {
-            Ok(want.to_owned())
-        } else {
-            Err(format!("expected {want:?}, statement has {:?}", statement.predicate_type))
-        };
-        record("predicateType", result)?;
-    }
-    if let Some(hex) = want_digest {
-        let result = if statement.has_subject_digest("sha256", hex) {
-            Ok(format!("sha256:{hex}"))
-        } else if statement.has_subject_digest_in_other_case("sha256", hex) {
-            Err(format!(
-                "a subject has sha256:{hex} written in upper-case hex; digests are lower-case hex (as cosign requires)"
-            ))
-        } else {
-            Err(format!("no subject has sha256:{hex}"))
-        };
-        record("subject", result)?;
-    }
-    if let Some(policy) = cx.policy {
-        let mut outcomes = policy.evaluate(&statement, stdx::time::now_unix());
-        outcomes.extend(policy.evaluate_signer(cx.signer));
-        let passed = outcomes.iter().all(|o| o.passed);
-        if outcomes.is_empty() {
-            checks.push(Check { name: "policy", rule: None, passed, detail: "no rule applies".to_owned() });
-        }
-        for outcome in outcomes {
-            checks.push(Check {
-                name: "policy",
-                rule: Some(outcome.rule),
-                passed: outcome.passed,
-                detail: outcome.detail,
-            });
-        }
-        if !passed {
-            return Err(());
-        }
-    }
-    Ok(())
+    format!("WARNING: {flag}: {warning}")
 }
 
 /// The identity rule of the `--certificate-identity*` and `--certificate-oidc-issuer*`
@@ -669,5 +426,59 @@ fn identity_rules(args: &VerifyArgs) -> Result<Vec<IdentityRule>, Failure> {
         (None, Some(_)) => Err(Failure::input(anyhow!(
             "--certificate-oidc-issuer needs --certificate-identity (or --certificate-identity-regexp)"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(hint: Hint, detail: &str) -> String {
+        let check = Check { name: "x", rule: None, passed: false, detail: detail.to_owned(), hint: Some(hint) };
+        with_flag_hint(check).detail
+    }
+
+    /// The library's details name no flag; the CLI's output is what it was before
+    /// the checks moved into the library.
+    #[test]
+    fn hints_are_worded_with_the_flags() {
+        assert_eq!(
+            rendered(Hint::UseKey, "a bare DSSE envelope carries no certificate"),
+            "a bare DSSE envelope carries no certificate: verify it with --key"
+        );
+        assert_eq!(
+            rendered(Hint::MayUseCurrentTime, "the bundle has no transparency-log entry to prove the signing time"),
+            "the bundle has no transparency-log entry to prove the signing time \
+             (--insecure-ignore-tlog checks the certificate at the current time instead)"
+        );
+        assert_eq!(
+            rendered(Hint::MayIgnoreSct, "the signing certificate embeds no SCT (certificate transparency)"),
+            "the signing certificate embeds no SCT (certificate transparency); --insecure-ignore-sct skips this check"
+        );
+        assert_eq!(
+            rendered(Hint::SkippedSct, "SKIPPED: no signed certificate timestamp verified"),
+            "SKIPPED (--insecure-ignore-sct): no signed certificate timestamp verified"
+        );
+        assert_eq!(
+            rendered(
+                Hint::SkippedForCurrentTime,
+                "SKIPPED: no transparency-log entry verified; using the current time"
+            ),
+            "SKIPPED (--insecure-ignore-tlog): no transparency-log entry verified; using the current time"
+        );
+        assert_eq!(
+            rendered(Hint::SignedTimestampsRequired, "the bundle has no RFC 3161 timestamp"),
+            "--use-signed-timestamps: the bundle has no RFC 3161 timestamp"
+        );
+    }
+
+    #[test]
+    fn warnings_name_their_flag() {
+        assert!(warning_text(&Warning::InsecureCurrentTime)
+            .starts_with("WARNING: --insecure-ignore-tlog: no transparency-log entry was verified; the certificate's"));
+        assert!(warning_text(&Warning::InsecureNoTlog)
+            .starts_with("WARNING: --insecure-ignore-tlog: no transparency-log entry was verified; the signing time"));
+        assert!(warning_text(&Warning::InsecureIgnoreSct)
+            .starts_with("WARNING: --insecure-ignore-sct: the certificate's signed certificate timestamps"));
     }
 }

@@ -4,13 +4,11 @@
 //! (PEM `PUBLIC KEY`). The password comes from `COSIGN_PASSWORD` or a prompt on the
 //! terminal. Existing files are never overwritten.
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context as _;
 use attest::keys::{self, Algorithm, KeySigner, Signer as _};
 
+use super::signing::{password, write_new};
 use crate::exit::{CommandResult, Failure, Verdict};
 
 /// Generate a cosign-compatible key pair.
@@ -27,19 +25,6 @@ pub(crate) struct Args {
     json: bool,
 }
 
-/// Creates `path` with `mode`, refusing to replace an existing file.
-pub(crate) fn write_new(path: &Path, mode: u32, contents: &[u8]) -> Result<(), Failure> {
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(|e| {
-        let class =
-            if e.kind() == std::io::ErrorKind::AlreadyExists { Failure::input } else { Failure::infrastructure };
-        class(anyhow::Error::new(e).context(format!("creating {}", path.display())))
-    })?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", path.display()))
-        .map_err(Failure::infrastructure)
-}
-
 pub(crate) fn run(args: Args) -> CommandResult {
     let key_path = PathBuf::from(format!("{}.key", args.output_key_prefix));
     let pub_path = PathBuf::from(format!("{}.pub", args.output_key_prefix));
@@ -49,7 +34,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
         }
     }
     let algorithm = if args.ed25519 { Algorithm::Ed25519 } else { Algorithm::EcdsaP256Sha256 };
-    let password = super::attest::password(true)?;
+    let password = password(true)?;
     let (signer, pkcs8) = KeySigner::generate(algorithm).map_err(Failure::infrastructure)?;
     let pem = keys::write_encrypted_private_key(&pkcs8, password.expose()).map_err(Failure::infrastructure)?;
     let public = signer.public_key();

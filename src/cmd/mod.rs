@@ -10,6 +10,7 @@ mod keygen;
 mod modules;
 mod provenance;
 mod recipe;
+mod signing;
 mod toolchain;
 mod toolchain_run;
 mod verify;

@@ -182,23 +182,28 @@ fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
                 todo.push(p);
             } else if p.extension().is_some_and(|x| x == "rs") {
                 let text = std::fs::read_to_string(&p).unwrap_or_default();
-                // The test module is the file's last item, by convention.
-                let end = text
-                    .match_indices("#[cfg(test)]\n")
-                    .map(|(i, m)| i + m.len())
-                    .find(|&i| {
-                        text[i..]
-                            .lines()
-                            .next()
-                            .is_some_and(|l| l.trim_start().starts_with("mod ") || l.contains(") mod "))
-                    })
-                    .unwrap_or(text.len());
-                let code = text[..end].to_string();
+                let code = text[..test_module_start(&text)].to_string();
                 out.push((p, code));
             }
         }
     }
     out
+}
+
+/// Where a file's `#[cfg(test)]` tests module starts (of any visibility, such as
+/// `pub(super) mod tests` shared with sibling modules' tests), or its end.
+fn test_module_start(text: &str) -> usize {
+    let attribute = "#[cfg(test)]\n";
+    let mut from = 0;
+    while let Some(i) = text[from..].find(attribute).map(|i| i + from) {
+        let next = text[i + attribute.len()..].lines().next().unwrap_or_default();
+        let words: Vec<&str> = next.split_whitespace().collect();
+        if words.ends_with(&["mod", "tests", "{"]) || words.ends_with(&["mod", "tests;"]) {
+            return i;
+        }
+        from = i + attribute.len();
+    }
+    text.len()
 }
 
 /// Lines that start a process, or do file or network I/O, where the rules forbid it.
@@ -298,4 +303,77 @@ fn a_process_started_outside_the_sandbox_is_caught() {
     assert!(v.iter().any(|m| m.contains("starts a process")), "{v:?}");
     assert!(v.iter().any(|m| m.contains("I/O in attest")), "{v:?}");
     assert!(v.iter().any(|m| m.contains("builds an async runtime")), "{v:?}");
+}
+
+/// The subcommand modules of the CLI (`src/cmd/*.rs`) and the modules each names as
+/// `super::NAME` (outside its tests).
+fn cli_module_imports() -> BTreeMap<String, BTreeSet<String>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cmd");
+    let files: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .filter_map(|p| {
+            let stem = p.file_stem()?.to_str()?.to_string();
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            Some((stem, text.split("#[cfg(test)]").next().unwrap_or_default().to_string()))
+        })
+        .collect();
+    let modules: BTreeSet<&str> = files.iter().map(|(m, _)| m.as_str()).filter(|m| *m != "mod").collect();
+    let mut imports = BTreeMap::new();
+    for (module, code) in &files {
+        let used: BTreeSet<String> = code
+            .split("super::")
+            .skip(1)
+            .map(|rest| rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap_or_default())
+            .filter(|name| modules.contains(name) && name != module)
+            .map(str::to_string)
+            .collect();
+        imports.insert(module.clone(), used);
+    }
+    imports
+}
+
+/// A circle of imports, if any: the modules along it.
+fn import_circle(imports: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        module: &str,
+        imports: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|m| m == module) {
+            let mut circle = path[i..].to_vec();
+            circle.push(module.to_string());
+            return Some(circle);
+        }
+        if done.contains(module) {
+            return None;
+        }
+        path.push(module.to_string());
+        for next in imports.get(module).into_iter().flatten() {
+            if let Some(circle) = visit(next, imports, path, done) {
+                return Some(circle);
+            }
+        }
+        path.pop();
+        done.insert(module.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    imports.keys().find_map(|m| visit(m, imports, &mut Vec::new(), &mut done))
+}
+
+/// Shared CLI helpers live in one module the subcommands use (`signing`), so no two
+/// subcommand modules import each other in a circle.
+#[test]
+fn cli_modules_import_no_circle() {
+    let imports = cli_module_imports();
+    assert!(imports.get("attest").is_some_and(|used| used.contains("signing")), "{imports:?}");
+    assert_eq!(import_circle(&imports), None, "{imports:?}");
+    let mut circular = imports.clone();
+    circular.entry("signing".into()).or_default().insert("attest".into());
+    let circle = import_circle(&circular).unwrap_or_default();
+    assert!(circle.first() == circle.last() && circle.contains(&"signing".to_string()), "{circle:?}");
 }

@@ -40,7 +40,7 @@ use crate::bundle::Bundle;
 use crate::certificate::{match_identity, IdentityRule, SignerIdentity, SigningCertificate};
 use crate::dsse::Envelope;
 use crate::keys::PublicKey;
-use crate::sct;
+use crate::sct::{self, SctFailure};
 use crate::tlog::{verify_entry, TlogEntry};
 use crate::trust_root::TrustMaterial;
 use crate::tsa;
@@ -91,6 +91,30 @@ pub struct Step {
     pub name: &'static str,
     /// What was found, or why it failed.
     pub result: Result<String, String>,
+    /// How the outcome relates to the caller's options, for the caller to say in its
+    /// own terms (the result's text names no option).
+    pub hint: Option<Hint>,
+}
+
+/// How a check's outcome relates to what the caller chose, or could choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hint {
+    /// The attestation carries no certificate: verify it with a trusted key instead.
+    UseKey,
+    /// No transparency-log entry: the caller could check the certificate at the current
+    /// time instead ([`SigningTime::InsecureCurrentTime`]).
+    MayUseCurrentTime,
+    /// Nothing to check an SCT with: the caller could skip the check
+    /// ([`SctCheck::InsecureIgnore`]).
+    MayIgnoreSct,
+    /// Skipped (the text starts with `SKIPPED`) because the caller chose
+    /// [`SigningTime::InsecureCurrentTime`].
+    SkippedForCurrentTime,
+    /// Skipped (the text starts with `SKIPPED`) because the caller chose
+    /// [`SctCheck::InsecureIgnore`].
+    SkippedSct,
+    /// Failed because the caller required signed timestamps.
+    SignedTimestampsRequired,
 }
 
 /// A signer whose certificate passed every check.
@@ -112,23 +136,42 @@ pub struct SignerVerification {
     /// The verified signer.
     pub signer: Option<VerifiedSigner>,
     /// Warnings (an insecure time source, SCTs not checked).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
-/// The warning printed when the signing time is the current time.
-pub const INSECURE_TIME_WARNING: &str = "WARNING: --insecure-ignore-tlog: no transparency-log entry was verified; the \
-     certificate's validity was checked at the CURRENT time, not at a proven signing time. Anyone holding the \
-     certificate's private key could have signed this attestation at any time within that validity.";
+/// An insecure option in effect, for the caller to show loudly. The text says what is
+/// not proven; the caller names its own option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warning {
+    /// [`SigningTime::InsecureCurrentTime`] without signed timestamps: the certificate
+    /// was checked at the current time.
+    InsecureCurrentTime,
+    /// [`SigningTime::InsecureCurrentTime`] with signed timestamps: the RFC 3161
+    /// timestamp gives the signing time, but no log entry shows publication.
+    InsecureNoTlog,
+    /// [`SctCheck::InsecureIgnore`]: certificate transparency was not checked.
+    InsecureIgnoreSct,
+}
 
-/// The warning printed when no transparency-log entry is verified but an RFC 3161
-/// timestamp gives the signing time.
-pub const INSECURE_NO_TLOG_WARNING: &str = "WARNING: --insecure-ignore-tlog: no transparency-log entry was \
-     verified; the signing time is the RFC 3161 timestamp's, and nothing shows the signature was published.";
-
-/// The warning printed when SCTs are not checked.
-pub const INSECURE_SCT_WARNING: &str = "WARNING: --insecure-ignore-sct: the certificate's signed certificate \
-     timestamps were not checked; a certificate its authority never published to a certificate-transparency log \
-     would be accepted.";
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Warning::InsecureCurrentTime => {
+                "no transparency-log entry was verified; the certificate's validity was checked at the CURRENT time, \
+                 not at a proven signing time. Anyone holding the certificate's private key could have signed this \
+                 attestation at any time within that validity."
+            }
+            Warning::InsecureNoTlog => {
+                "no transparency-log entry was verified; the signing time is the RFC 3161 timestamp's, and nothing \
+                 shows the signature was published."
+            }
+            Warning::InsecureIgnoreSct => {
+                "the certificate's signed certificate timestamps were not checked; a certificate its authority never \
+                 published to a certificate-transparency log would be accepted."
+            }
+        })
+    }
+}
 
 fn raw_bytes(value: &Value) -> Option<Vec<u8>> {
     value.get("rawBytes").and_then(Value::as_str).and_then(|s| STANDARD.decode(s).ok())
@@ -160,11 +203,14 @@ pub fn verify_signer(bundle: Option<&Bundle>, envelope: &Envelope, options: &Sig
     let signer = run(bundle, envelope, options, &mut out);
     out.signer = signer.ok();
     if matches!(options.time, SigningTime::InsecureCurrentTime(_)) {
-        out.warnings
-            .push(if options.signed_timestamps { INSECURE_NO_TLOG_WARNING } else { INSECURE_TIME_WARNING }.to_owned());
+        out.warnings.push(if options.signed_timestamps {
+            Warning::InsecureNoTlog
+        } else {
+            Warning::InsecureCurrentTime
+        });
     }
     if options.sct == SctCheck::InsecureIgnore {
-        out.warnings.push(INSECURE_SCT_WARNING.to_owned());
+        out.warnings.push(Warning::InsecureIgnoreSct);
     }
     out
 }
@@ -175,9 +221,12 @@ fn run(
     options: &SignerOptions<'_>,
     out: &mut SignerVerification,
 ) -> Result<VerifiedSigner, ()> {
+    // The few hinted steps set `hint` just before recording; one closure keeps the
+    // many plain `record(name, result)?` steps short.
+    let hint = std::cell::Cell::new(None);
     let mut record = |name: &'static str, result: Result<String, String>| {
         let ok = result.is_ok();
-        out.steps.push(Step { name, result });
+        out.steps.push(Step { name, result, hint: hint.take() });
         if ok {
             Ok(())
         } else {
@@ -185,17 +234,16 @@ fn run(
         }
     };
     let Some(bundle) = bundle else {
-        record("certificate", Err("a bare DSSE envelope carries no certificate: verify it with --key".to_owned()))?;
+        hint.set(Some(Hint::UseKey));
+        record("certificate", Err("a bare DSSE envelope carries no certificate".to_owned()))?;
         return Err(());
     };
     let chain = match bundle_certificates(bundle) {
         Ok(Some(chain)) => chain,
         Ok(None) => {
             let what = if bundle.verification_material.public_key.is_some() { "a publicKey hint" } else { "nothing" };
-            record(
-                "certificate",
-                Err(format!("the bundle's verification material holds {what}, no certificate: verify it with --key")),
-            )?;
+            hint.set(Some(Hint::UseKey));
+            record("certificate", Err(format!("the bundle's verification material holds {what}, no certificate")))?;
             return Err(());
         }
         Err(e) => {
@@ -257,14 +305,23 @@ fn run(
     )?;
     let mut times = Vec::new();
     match options.time {
-        SigningTime::InsecureCurrentTime(_) if options.signed_timestamps => record(
-            "tlog",
-            Ok("SKIPPED (--insecure-ignore-tlog): no transparency-log entry verified; the signing time comes from the \
-                RFC 3161 timestamp"
-                .to_owned()),
-        )?,
+        SigningTime::InsecureCurrentTime(_) if options.signed_timestamps => {
+            hint.set(Some(Hint::SkippedForCurrentTime));
+            record(
+                "tlog",
+                Ok("SKIPPED: no transparency-log entry verified; the signing time comes from the RFC 3161 timestamp"
+                    .to_owned()),
+            )?;
+        }
         SigningTime::InsecureCurrentTime(now) => {
-            out_warning(&mut record, now)?;
+            hint.set(Some(Hint::SkippedForCurrentTime));
+            record(
+                "tlog",
+                Ok(format!(
+                    "SKIPPED: no transparency-log entry verified; using the current time {} as the signing time",
+                    format_rfc3339(now)
+                )),
+            )?;
             times.push(now);
         }
         SigningTime::TransparencyLog => {
@@ -279,12 +336,8 @@ fn run(
                 },
             };
             if entries.is_empty() {
-                record(
-                    "tlog",
-                    Err("the bundle has no transparency-log entry to prove the signing time \
-                         (--insecure-ignore-tlog checks the certificate at the current time instead)"
-                        .to_owned()),
-                )?;
+                hint.set(Some(Hint::MayUseCurrentTime));
+                record("tlog", Err("the bundle has no transparency-log entry to prove the signing time".to_owned()))?;
                 return Err(());
             }
             let mut reasons = Vec::new();
@@ -321,8 +374,10 @@ fn run(
     }
     if options.signed_timestamps {
         let verified = signed_timestamp(bundle, envelope, options);
-        if let Ok(t) = &verified {
-            times.push(t.time);
+        match &verified {
+            Ok(t) => times.push(t.time),
+            Err(e) if e == NO_SIGNED_TIMESTAMP => hint.set(Some(Hint::SignedTimestampsRequired)),
+            Err(_) => {}
         }
         record(
             "timestamp",
@@ -364,30 +419,37 @@ fn run(
         }
     }
     record("certificateChain", chain)?;
-    record(
-        "sct",
-        match options.sct {
-            SctCheck::InsecureIgnore => {
-                Ok("SKIPPED (--insecure-ignore-sct): no signed certificate timestamp verified".to_owned())
-            }
-            SctCheck::Required => {
-                let certificates = options
-                    .trust
-                    .authorities
-                    .iter()
-                    .flat_map(|a| a.chain.iter())
-                    .chain(bundle_intermediates)
-                    .map(Vec::as_slice);
-                let issuers = sct::issuer_spkis(leaf_der, certificates);
-                sct::verify_embedded(leaf_der, &issuers, &options.trust.ctlogs)
-            }
-        },
-    )?;
+    let sct = match options.sct {
+        SctCheck::InsecureIgnore => {
+            hint.set(Some(Hint::SkippedSct));
+            Ok("SKIPPED: no signed certificate timestamp verified".to_owned())
+        }
+        SctCheck::Required => {
+            let certificates = options
+                .trust
+                .authorities
+                .iter()
+                .flat_map(|a| a.chain.iter())
+                .chain(bundle_intermediates)
+                .map(Vec::as_slice);
+            let issuers = sct::issuer_spkis(leaf_der, certificates);
+            sct::verify_embedded(leaf_der, &issuers, &options.trust.ctlogs).map_err(|e| {
+                if matches!(e, SctFailure::NoScts | SctFailure::NoLogKeys) {
+                    hint.set(Some(Hint::MayIgnoreSct));
+                }
+                e.to_string()
+            })
+        }
+    };
+    record("sct", sct)?;
     if !options.identities.is_empty() {
         record("identity", match_identity(&leaf.identity, options.identities))?;
     }
     Ok(VerifiedSigner { key, identity: leaf.identity, signing_time })
 }
+
+/// Why the `timestamp` check fails on a bundle without any timestamp.
+const NO_SIGNED_TIMESTAMP: &str = "the bundle has no RFC 3161 timestamp (timestampVerificationData.rfc3161Timestamps)";
 
 /// The first of the bundle's RFC 3161 timestamps that verifies over the envelope's
 /// (first) signature, or why none does.
@@ -398,9 +460,7 @@ fn signed_timestamp(
 ) -> Result<tsa::VerifiedTimestamp, String> {
     let timestamps = tsa::bundle_timestamps(&bundle.verification_material.extra)?;
     if timestamps.is_empty() {
-        return Err("--use-signed-timestamps: the bundle has no RFC 3161 timestamp \
-                    (timestampVerificationData.rfc3161Timestamps)"
-            .to_owned());
+        return Err(NO_SIGNED_TIMESTAMP.to_owned());
     }
     let signature = envelope
         .signatures
@@ -415,17 +475,4 @@ fn signed_timestamp(
         }
     }
     Err(reasons.join("; "))
-}
-
-fn out_warning(
-    record: &mut impl FnMut(&'static str, Result<String, String>) -> Result<(), ()>,
-    now: i64,
-) -> Result<(), ()> {
-    record(
-        "tlog",
-        Ok(format!(
-            "SKIPPED (--insecure-ignore-tlog): no transparency-log entry verified; using the current time {} as the signing time",
-            format_rfc3339(now)
-        )),
-    )
 }

@@ -241,6 +241,56 @@ pub fn pem_certificates(text: &str) -> Result<Vec<Vec<u8>>, CertificateError> {
     Ok(out)
 }
 
+/// Why a certificate cannot go into a bundle beside a signing key's signatures.
+#[derive(Debug, thiserror::Error)]
+pub enum SignerCertificateError {
+    /// Not a PEM certificate, or not a certificate reprove reads.
+    #[error(transparent)]
+    Certificate(#[from] CertificateError),
+    /// The PEM text holds no certificate.
+    #[error("no certificate")]
+    Missing,
+    /// The certificate's key is not one reprove verifies with.
+    #[error("{0}")]
+    Key(String),
+    /// The certificate is another key's.
+    #[error(
+        "its public key ({} {}) is not the signing key's ({} {}): refusing to bundle a certificate for another key",
+        certificate.algorithm(),
+        certificate.key_id(),
+        signer.algorithm(),
+        signer.key_id()
+    )]
+    OtherKey {
+        /// The certificate's key.
+        certificate: PublicKey,
+        /// The signing key.
+        signer: PublicKey,
+    },
+    /// The extended key usages do not allow code signing.
+    #[error("its extended key usage does not include codeSigning")]
+    NoCodeSigning,
+}
+
+/// The first certificate of `pem`, checked for bundling with `signer`'s signatures: its
+/// key is the signer's and it allows code signing (whether it chains to an authority is
+/// [`crate::trust_root::TrustMaterial::verify_chain`]'s). Returns its DER.
+pub fn signer_certificate(pem: &str, signer: &PublicKey) -> Result<Vec<u8>, SignerCertificateError> {
+    let der = pem_certificates(pem)?.into_iter().next().ok_or(SignerCertificateError::Missing)?;
+    let cert = SigningCertificate::from_der(&der)?;
+    match cert.public_key {
+        Err(e) => return Err(SignerCertificateError::Key(e)),
+        Ok(key) if key != *signer => {
+            return Err(SignerCertificateError::OtherKey { certificate: key, signer: signer.clone() })
+        }
+        Ok(_) => {}
+    }
+    if !cert.allows_code_signing() {
+        return Err(SignerCertificateError::NoCodeSigning);
+    }
+    Ok(der)
+}
+
 /// A DER certificate as one PEM `CERTIFICATE` block.
 pub fn certificate_pem(der: &[u8]) -> String {
     crate::keys::pem_encode("CERTIFICATE", der)
@@ -372,5 +422,17 @@ mod tests {
         assert!(matches!(pem_certificates("nothing"), Err(CertificateError::Pem(_))));
         assert!(pem_certificates("-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----").is_err());
         assert!(pem_certificates("-----BEGIN CERTIFICATE-----\nAAAA\n").is_err());
+    }
+
+    #[test]
+    fn a_signer_certificate_must_be_a_certificate() {
+        let key = crate::keys::KeySigner::generate(crate::keys::Algorithm::Ed25519)
+            .map(|(s, _)| crate::keys::Signer::public_key(&s).clone())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = signer_certificate("nothing", &key).err();
+        assert!(matches!(err, Some(SignerCertificateError::Certificate(CertificateError::Pem(_)))), "{err:?}");
+        let garbage = "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n";
+        let err = signer_certificate(garbage, &key).err();
+        assert!(matches!(err, Some(SignerCertificateError::Certificate(CertificateError::Der(_)))), "{err:?}");
     }
 }

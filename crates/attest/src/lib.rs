@@ -14,6 +14,11 @@
 //! - [`trust_root`]: Sigstore trusted roots and PEM chains; certificate path validation.
 //! - [`tlog`]: transparency-log entries verified offline (SET, inclusion proof, checkpoint).
 //! - [`cert_verify`]: the checks of a certificate bundle's signer, in order.
+//! - [`verify`]: the whole verification of an envelope or bundle (signer, signatures,
+//!   statement, predicate type, subject, policy) as named checks: what `reprove attest
+//!   verify` prints, for servers to reuse.
+//! - [`from_report`]: a `reprove verify` report mapped to the provenance and VSA
+//!   inputs of [`generate`].
 //! - [`keyless`]: the Fulcio and Rekor request and answer bodies of keyless signing,
 //!   as pure functions (no client: the live flow is not implemented).
 //!
@@ -93,6 +98,7 @@ pub mod bundle;
 pub mod cert_verify;
 pub mod certificate;
 pub mod dsse;
+pub mod from_report;
 pub mod generate;
 pub mod keyless;
 pub mod keys;
@@ -100,8 +106,8 @@ pub mod policy;
 pub mod provenance;
 pub mod sct;
 pub mod statement;
-
 pub mod tlog;
 pub mod trust_root;
 pub mod tsa;
+pub mod verify;
 pub mod vsa;

@@ -175,6 +175,27 @@ pub fn signed_data(sct: &Sct, issuer_key_hash: &[u8; 32], precert_tbs: &[u8]) ->
     Ok(out)
 }
 
+/// Why no embedded SCT verified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SctFailure {
+    /// The certificate carries no SCT list: nothing to check (a caller may choose to
+    /// skip the check, insecurely).
+    #[error("the signing certificate embeds no SCT (certificate transparency)")]
+    NoScts,
+    /// The trust material has no CT log key to check an SCT with (idem).
+    #[error("the trust material has no CT log key (a trusted root's ctlogs) to verify the certificate's SCT with")]
+    NoLogKeys,
+    /// The SCTs are malformed or none verifies.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<String> for SctFailure {
+    fn from(reason: String) -> Self {
+        SctFailure::Invalid(reason)
+    }
+}
+
 /// Verifies the SCTs embedded in `leaf_der` against `logs`. `issuer_spkis` are the DER
 /// SubjectPublicKeyInfos of the certificates that may have issued the leaf (those whose
 /// subject is its issuer); the chain check has established which authority that is.
@@ -183,22 +204,20 @@ pub fn verify_embedded(
     leaf_der: &[u8],
     issuer_spkis: &[Vec<u8>],
     logs: &[TransparencyLogKey],
-) -> Result<String, String> {
+) -> Result<String, SctFailure> {
     let Some(Embedded { scts, precert_tbs: precert }) = embedded(leaf_der)? else {
-        return Err("the signing certificate embeds no SCT (certificate transparency); --insecure-ignore-sct skips \
-                    this check"
-            .to_owned());
+        return Err(SctFailure::NoScts);
     };
     if scts.is_empty() {
-        return Err("the signing certificate's SCT list is empty".to_owned());
+        return Err(SctFailure::Invalid("the signing certificate's SCT list is empty".to_owned()));
     }
     if logs.is_empty() {
-        return Err("the trust material has no CT log key (a trusted root's ctlogs) to verify the certificate's SCT \
-                    with; --insecure-ignore-sct skips this check"
-            .to_owned());
+        return Err(SctFailure::NoLogKeys);
     }
     if issuer_spkis.is_empty() {
-        return Err("the signing certificate's issuer is not among the trusted certificates".to_owned());
+        return Err(SctFailure::Invalid(
+            "the signing certificate's issuer is not among the trusted certificates".to_owned(),
+        ));
     }
     let issuer_hashes: Vec<[u8; 32]> = issuer_spkis
         .iter()
@@ -244,7 +263,7 @@ pub fn verify_embedded(
         }
         reasons.push(format!("SCT {i}: the signature of {} does not verify over this certificate", log.name));
     }
-    Err(reasons.join("; "))
+    Err(SctFailure::Invalid(reasons.join("; ")))
 }
 
 #[cfg(test)]

@@ -1,0 +1,457 @@
+//! From a `reprove verify` report ([`report::v1::Report`]) to the plain inputs of the
+//! [`crate::generate`] API: [`provenance_input`] (the rebuilt binary, the `go-rebuild/v1`
+//! parameters and resolved dependencies, the report itself as an inline byproduct) and
+//! [`vsa_input`] (about the reference: PASSED for `reproduced`, FAILED with the cause
+//! codes for `not-reproduced`). A report whose verdict is `error` reached no verdict:
+//! nothing is attested (docs/buildtype.md, "Reports without a verdict"). A missing or
+//! malformed field is a [`MappingError`] naming it.
+
+use std::collections::BTreeMap;
+
+use report::v1;
+
+use crate::generate::{
+    Artifact, AttestationRef, Byproduct, ByproductContent, ExecFlag, Module, ProvenanceInput, SourceFile,
+    ToolchainImage, VsaInput,
+};
+use crate::vsa::VerificationResult;
+
+/// The builder id written when `--builder-id` is not given (docs/buildtype.md).
+pub const DEFAULT_BUILDER_ID: &str = "https://github.com/reprove/reprove/builders/local/v1";
+
+/// The policy a VSA of `verify` applied: a byte-identical rebuild under `go-rebuild/v1`.
+pub const VSA_POLICY_URI: &str = "https://github.com/reprove/reprove/buildtypes/go-rebuild/v1#byte-identical";
+
+/// A field of the report that cannot be attested.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the report's {field}: {reason}")]
+pub struct MappingError {
+    /// The field, as the report's JSON names it (`inputs.goMod`).
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn missing(field: &'static str) -> MappingError {
+    MappingError { field, reason: "is missing".to_owned() }
+}
+
+/// A repository URL as the `go-rebuild/v1` `source.uri` (`git+https://…`).
+fn source_uri(uri: &str) -> String {
+    if uri.starts_with("git+") || !uri.contains("://") {
+        uri.to_owned()
+    } else {
+        format!("git+{uri}")
+    }
+}
+
+/// `name[:tag]@sha256:…` without its digest.
+fn without_digest(image: &str) -> &str {
+    image.split_once('@').map_or(image, |(name, _)| name)
+}
+
+/// The `go build` flags of the recipe in order, without `build`, `-o FILE`, `-ldflags`,
+/// `-tags` and the package.
+fn build_flags(recipe: &v1::Recipe) -> Vec<String> {
+    let mut args = recipe.go_args.iter();
+    let mut flags = Vec::new();
+    if recipe.go_args.first().is_some_and(|a| a == "build") {
+        args.next();
+    }
+    let mut rest: Vec<&String> = args.collect();
+    if rest.last().is_some_and(|last| **last == recipe.package) {
+        rest.pop();
+    }
+    let mut i = 0;
+    while i < rest.len() {
+        let arg = rest[i].as_str();
+        let flag = arg.split_once('=').map_or(arg, |(f, _)| f);
+        let skip = matches!(flag, "-o" | "-ldflags" | "--ldflags" | "-tags" | "--tags");
+        if skip && !arg.contains('=') {
+            i += 2;
+            continue;
+        }
+        if !skip {
+            flags.push(arg.to_owned());
+        }
+        i += 1;
+    }
+    flags
+}
+
+/// The provenance of the rebuild a report describes; `report_bytes` are its JSON, carried
+/// inline as the byproduct `report.json`.
+pub fn provenance_input(
+    report: &v1::Report,
+    report_bytes: &[u8],
+    builder_id: &str,
+) -> Result<ProvenanceInput, MappingError> {
+    if report.verdict == "error" {
+        return Err(MappingError {
+            field: "verdict",
+            reason: "is `error`: the rebuild reached no verdict and there is no rebuilt binary to attest".to_owned(),
+        });
+    }
+    let rebuilt = report.rebuilt.as_ref().ok_or_else(|| missing("rebuilt"))?;
+    let source = &report.inputs.source;
+    let commit = source.commit.as_ref().ok_or_else(|| missing("inputs.source.commit"))?;
+    let go_mod = report.inputs.go_mod.as_ref().ok_or_else(|| missing("inputs.goMod"))?;
+    let recipe = &report.recipe;
+    let name = if recipe.output_name.is_empty() { &report.subject.name } else { &recipe.output_name };
+    let arch_var = recipe.arch_level.as_deref().and_then(|l| l.split_once('=')).map(|(k, _)| k);
+    let env: BTreeMap<String, String> = recipe
+        .env
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "GOOS" | "GOARCH") && Some(k.as_str()) != arch_var)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut modules = Vec::with_capacity(report.modules.len());
+    for m in &report.modules {
+        // A module of the go.work workspace is part of the source tree: the
+        // commit and the workspace files stand for it.
+        if m.version == "(devel)" && m.h1.is_empty() && m.replace.is_none() {
+            continue;
+        }
+        if m.h1.is_empty() {
+            return Err(MappingError {
+                field: "modules[].h1",
+                reason: format!("{}@{} has no h1 hash", m.path, m.version),
+            });
+        }
+        modules.push(Module { path: m.path.clone(), version: m.version.clone(), h1: m.h1.clone() });
+    }
+    Ok(ProvenanceInput {
+        subject: Artifact { name: name.clone(), sha256: rebuilt.sha256.clone() },
+        source_uri: source_uri(&source.uri),
+        source_rev: commit.clone(),
+        package: recipe.package.clone(),
+        goos: recipe.goos.clone(),
+        goarch: recipe.goarch.clone(),
+        arch_level: recipe.arch_level.clone(),
+        flags: build_flags(recipe),
+        ldflags: recipe.ldflags.clone(),
+        tags: recipe.tags.clone(),
+        env,
+        toolchain: ToolchainImage {
+            reference: without_digest(&report.inputs.toolchain.image).to_owned(),
+            digest: report.inputs.toolchain.digest.clone(),
+        },
+        go_mod_sha256: go_mod.sha256.clone(),
+        go_sum_sha256: report.inputs.go_sum.as_ref().map(|s| s.sha256.clone()),
+        go_mod_path: Some(go_mod.path.clone()).filter(|p| p != "go.mod"),
+        exec: exec_flags(report),
+        workspace_files: workspace_files(report),
+        modules,
+        builder_id: builder_id.to_owned(),
+        builder_version: BTreeMap::from([("reprove".to_owned(), report.tools.reprove.clone())]),
+        invocation_id: report.invocation_id.clone(),
+        started_on: report.started_on.clone(),
+        finished_on: report.finished_on.clone(),
+        byproduct: Some(Byproduct {
+            name: "report.json".to_owned(),
+            media_type: Some("application/json".to_owned()),
+            content: ByproductContent::Inline(report_bytes.to_vec()),
+        }),
+    })
+}
+
+/// The recipe values of the rebuild that ran or read what they name.
+fn exec_flags(report: &v1::Report) -> Vec<ExecFlag> {
+    report
+        .recipe
+        .exec
+        .iter()
+        .map(|e| ExecFlag { flag: e.flag.clone(), value: e.value.clone(), origin: e.origin.clone() })
+        .collect()
+}
+
+/// The workspace's files besides the root go.mod and go.sum, in a fixed order:
+/// go.work, go.work.sum, then each other module's go.mod and go.sum.
+fn workspace_files(report: &v1::Report) -> Vec<SourceFile> {
+    let Some(w) = &report.inputs.workspace else { return Vec::new() };
+    let mut files = vec![SourceFile { path: w.go_work.path.clone(), sha256: w.go_work.sha256.clone() }];
+    files.extend(w.go_work_sum.iter().map(|f| SourceFile { path: f.path.clone(), sha256: f.sha256.clone() }));
+    for m in w.modules.iter().filter(|m| m.dir != ".") {
+        for f in std::iter::once(&m.go_mod).chain(m.go_sum.iter()) {
+            files.push(SourceFile { path: f.path.clone(), sha256: f.sha256.clone() });
+        }
+    }
+    files
+}
+
+/// The image an `oci://IMAGE@sha256:…#/path` reference came from.
+fn reference_image(path: &str) -> Option<ToolchainImage> {
+    let rest = path.strip_prefix("oci://")?;
+    let image = rest.split_once('#').map_or(rest, |(image, _)| image);
+    let (name, digest) = image.split_once('@')?;
+    Some(ToolchainImage { reference: name.to_owned(), digest: digest.to_owned() })
+}
+
+/// The VSA about the reference binary of a report, with the signed provenance as its
+/// input attestation.
+pub fn vsa_input(report: &v1::Report, provenance: AttestationRef, builder_id: &str) -> Result<VsaInput, MappingError> {
+    let (result, causes) = match report.verdict.as_str() {
+        "reproduced" => (VerificationResult::Passed, Vec::new()),
+        "not-reproduced" => {
+            let mut causes: Vec<String> = report.causes.iter().map(|c| c.code.clone()).collect();
+            if causes.is_empty() {
+                causes.push("unexplained".to_owned());
+            }
+            (VerificationResult::Failed, causes)
+        }
+        other => {
+            return Err(MappingError {
+                field: "verdict",
+                reason: format!("is {other:?}: only `reproduced` and `not-reproduced` are attested"),
+            })
+        }
+    };
+    let reference = &report.inputs.reference;
+    let image = reference.path.as_deref().and_then(reference_image);
+    let resource_uri = match &reference.path {
+        Some(p) if p.contains("://") => p.clone(),
+        Some(p) => format!("file:{p}"),
+        None => format!("urn:sha256:{}", reference.sha256),
+    };
+    Ok(VsaInput {
+        reference: Artifact { name: report.subject.name.clone(), sha256: reference.sha256.clone() },
+        image,
+        resource_uri,
+        result,
+        causes,
+        verifier_id: builder_id.to_owned(),
+        verifier_version: BTreeMap::from([("reprove".to_owned(), report.tools.reprove.clone())]),
+        time_verified: report.finished_on.clone(),
+        policy_uri: VSA_POLICY_URI.to_owned(),
+        policy_sha256: None,
+        input_attestations: vec![provenance],
+        hosted_builder: false,
+        recipe_exec: exec_flags(report),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::generate;
+    use crate::statement::sha256_hex;
+
+    const FIXTURE: &str = include_str!("../../../tests/fixtures/report/not-reproduced.json");
+
+    fn report() -> v1::Report {
+        serde_json::from_str(FIXTURE).unwrap_or_else(|e| panic!("fixture: {e}"))
+    }
+
+    fn schema(name: &str) -> jsonschema::Validator {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas").join(name);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        jsonschema::options().should_validate_formats(true).build(&value).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn assert_valid(validator: &jsonschema::Validator, value: &serde_json::Value, what: &str) {
+        let errors: Vec<String> =
+            validator.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        assert!(errors.is_empty(), "{what} does not match its schema: {errors:#?}\n{value:#}");
+    }
+
+    fn statement_json(s: &crate::statement::Statement) -> serde_json::Value {
+        serde_json::to_value(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn provenance_of_a_report() {
+        let r = report();
+        let input = provenance_input(&r, FIXTURE.as_bytes(), DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(input.subject.name, "app");
+        assert_eq!(input.subject.sha256, "7".repeat(64));
+        assert_eq!(input.source_uri, "git+https://example.com/acme/app");
+        assert_eq!(input.source_rev, "0123456789abcdef0123456789abcdef01234567");
+        assert_eq!(input.package, "./cmd/app");
+        assert_eq!(input.arch_level.as_deref(), Some("GOAMD64=v1"));
+        assert_eq!(input.flags, ["-trimpath", "-buildvcs=false"]);
+        assert_eq!(input.ldflags.as_deref(), Some("-s -w -X main.version=1.2.3"));
+        assert_eq!(input.tags, ["netgo", "osusergo"]);
+        assert_eq!(input.env, BTreeMap::from([("CGO_ENABLED".to_owned(), "0".to_owned())]));
+        assert_eq!(input.toolchain.reference, "golang:1.22.5");
+        assert_eq!(input.toolchain.digest, format!("sha256:{}", "5".repeat(64)));
+        assert_eq!(input.go_mod_sha256, "2".repeat(64));
+        assert_eq!(input.go_sum_sha256, Some("3".repeat(64)));
+        assert_eq!(input.modules.len(), 2);
+        assert_eq!(input.modules[0].h1, "h1:ScX5w1eTa3QqT8oi6+ziP7dTV1S2+ALU0bI+0zXKWiQ=");
+        assert_eq!(input.invocation_id, "3f1c2a9e5b7d4e60a1b2c3d4e5f60718");
+        assert_eq!(input.started_on, "2026-11-20T09:00:00Z");
+        assert_eq!(input.finished_on, "2026-11-20T09:01:30Z");
+        assert_eq!(input.builder_id, DEFAULT_BUILDER_ID);
+        assert!(
+            matches!(&input.byproduct, Some(Byproduct { content: ByproductContent::Inline(b), .. }) if b == FIXTURE.as_bytes())
+        );
+
+        let statement = generate::provenance_statement(&input).unwrap_or_else(|e| panic!("{e}"));
+        let value = statement_json(&statement);
+        assert_valid(&schema("statement.schema.json"), &value, "statement");
+        assert_valid(&schema("provenance.schema.json"), &value["predicate"], "provenance");
+        let deps =
+            value["predicate"]["buildDefinition"]["resolvedDependencies"].as_array().cloned().unwrap_or_default();
+        // commit, go.mod, go.sum, 2 modules, the toolchain image.
+        assert_eq!(deps.len(), 6, "{deps:#?}");
+        assert_eq!(deps[5]["digest"]["sha256"], "5".repeat(64));
+    }
+
+    /// The report's recipe values that ran code, and a -modfile, reach the provenance
+    /// (external parameters, resolved dependencies) and the VSA.
+    #[test]
+    fn recipe_exec_and_a_modfile_reach_both_statements() {
+        let mut r = report();
+        r.recipe.exec = vec![v1::ExecFlag {
+            flag: "-toolexec".into(),
+            value: "/src/tools/wrap".into(),
+            origin: "recipe-file:reprove.toml".into(),
+        }];
+        r.inputs.go_mod = Some(v1::FileDigest { path: "alt.mod".into(), sha256: "2".repeat(64) });
+        let input = provenance_input(&r, FIXTURE.as_bytes(), DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(input.exec.len(), 1);
+        assert_eq!(input.go_mod_path.as_deref(), Some("alt.mod"));
+        let value = statement_json(&generate::provenance_statement(&input).unwrap_or_else(|e| panic!("{e}")));
+        assert_valid(&schema("provenance.schema.json"), &value["predicate"], "provenance");
+        let definition = &value["predicate"]["buildDefinition"];
+        assert_valid(&schema("provenance-buildtype.schema.json"), &definition["externalParameters"], "parameters");
+        assert_eq!(
+            definition["externalParameters"]["exec"],
+            serde_json::json!([{"flag": "-toolexec", "value": "/src/tools/wrap", "origin": "recipe-file:reprove.toml"}])
+        );
+        assert_eq!(definition["resolvedDependencies"][1]["name"], "alt.mod");
+        assert_eq!(definition["resolvedDependencies"][2]["name"], "alt.sum");
+        r.verdict = "reproduced".into();
+        r.causes.clear();
+        let vsa =
+            vsa_input(&r, generate::attestation_ref("p", b"p"), DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
+        let value = statement_json(&generate::vsa_statement(&vsa).unwrap_or_else(|e| panic!("{e}")));
+        assert_valid(&schema("vsa.schema.json"), &value["predicate"], "vsa");
+        assert_eq!(value["predicate"][generate::VSA_RECIPE_EXEC_FIELD][0]["origin"], "recipe-file:reprove.toml");
+    }
+
+    #[test]
+    fn a_workspace_build_lists_its_files_and_not_its_devel_modules() {
+        let mut r = report();
+        let digest = |path: &str, c: char| v1::FileDigest { path: path.into(), sha256: c.to_string().repeat(64) };
+        r.inputs.workspace = Some(v1::Workspace {
+            go_work: digest("go.work", 'a'),
+            go_work_sum: Some(digest("go.work.sum", 'b')),
+            modules: vec![
+                v1::WorkspaceModule {
+                    path: "example.com/app".into(),
+                    dir: ".".into(),
+                    go_mod: digest("go.mod", '2'),
+                    go_sum: Some(digest("go.sum", '3')),
+                },
+                v1::WorkspaceModule {
+                    path: "example.com/lib".into(),
+                    dir: "lib".into(),
+                    go_mod: digest("lib/go.mod", 'c'),
+                    go_sum: None,
+                },
+            ],
+        });
+        r.modules.insert(
+            0,
+            v1::Module { path: "example.com/lib".into(), version: "(devel)".into(), h1: String::new(), replace: None },
+        );
+        let input = provenance_input(&r, FIXTURE.as_bytes(), DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(input.modules.len(), 2, "the (devel) workspace module is part of the source");
+        let files: Vec<&str> = input.workspace_files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(files, ["go.work", "go.work.sum", "lib/go.mod"]);
+        let value = statement_json(&generate::provenance_statement(&input).unwrap_or_else(|e| panic!("{e}")));
+        assert_valid(&schema("provenance.schema.json"), &value["predicate"], "provenance");
+        let deps =
+            value["predicate"]["buildDefinition"]["resolvedDependencies"].as_array().cloned().unwrap_or_default();
+        // commit, go.mod, go.sum, go.work, go.work.sum, lib/go.mod, 2 modules, the toolchain image.
+        assert_eq!(deps.len(), 9, "{deps:#?}");
+        assert_eq!(deps[3]["name"], "go.work");
+        assert_eq!(deps[3]["digest"]["sha256"], "a".repeat(64));
+        assert!(deps[5]["uri"].as_str().is_some_and(|u| u.ends_with("#lib/go.mod")), "{deps:#?}");
+    }
+
+    #[test]
+    fn vsa_of_a_not_reproduced_report_is_failed_with_causes() {
+        let r = report();
+        let prov = generate::attestation_ref("app.provenance.intoto.jsonl", b"envelope");
+        let input = vsa_input(&r, prov, "https://builder.example/ci").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(input.result, VerificationResult::Failed);
+        assert_eq!(input.causes, ["ldflags", "build-id-only"]);
+        assert_eq!(input.reference.sha256, "1".repeat(64));
+        let image = input.image.clone().unwrap_or_else(|| panic!("an oci:// reference has an image"));
+        assert_eq!(image.reference, "registry.example:5000/acme/app:1.2.3");
+        assert_eq!(image.digest, format!("sha256:{}", "4".repeat(64)));
+        assert_eq!(input.input_attestations[0].sha256, sha256_hex(b"envelope"));
+        assert!(generate::verified_levels(&input).is_empty());
+        let value = statement_json(&generate::vsa_statement(&input).unwrap_or_else(|e| panic!("{e}")));
+        assert_valid(&schema("vsa.schema.json"), &value["predicate"], "vsa");
+        assert_eq!(value["subject"].as_array().map(Vec::len), Some(2));
+        assert_eq!(value["predicate"][generate::VSA_CAUSES_FIELD][0], "ldflags");
+    }
+
+    #[test]
+    fn vsa_of_a_reproduced_report_is_passed_and_reproduced() {
+        let mut r = report();
+        r.verdict = "reproduced".into();
+        r.causes.clear();
+        r.inputs.reference.path = Some("dist/app".into());
+        let prov = generate::attestation_ref("app.provenance.intoto.jsonl", b"envelope");
+        let input = vsa_input(&r, prov, DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(input.result, VerificationResult::Passed);
+        assert!(input.image.is_none());
+        assert_eq!(input.resource_uri, "file:dist/app");
+        assert!(generate::verified_levels(&input).contains(&generate::LEVEL_REPRODUCED.to_owned()));
+        let value = statement_json(&generate::vsa_statement(&input).unwrap_or_else(|e| panic!("{e}")));
+        assert_valid(&schema("vsa.schema.json"), &value["predicate"], "vsa");
+    }
+
+    #[test]
+    fn missing_fields_and_error_verdicts_are_named() {
+        let mut r = report();
+        r.inputs.go_mod = None;
+        let e = provenance_input(&r, b"{}", DEFAULT_BUILDER_ID).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("inputs.goMod"), "{e}");
+
+        let mut r = report();
+        r.inputs.source.commit = None;
+        let e = provenance_input(&r, b"{}", DEFAULT_BUILDER_ID).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("inputs.source.commit"), "{e}");
+
+        let mut r = report();
+        r.verdict = "error".into();
+        r.rebuilt = None;
+        let e = provenance_input(&r, b"{}", DEFAULT_BUILDER_ID).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("verdict") && e.contains("error"), "{e}");
+        let prov = generate::attestation_ref("x", b"x");
+        let e = vsa_input(&r, prov, DEFAULT_BUILDER_ID).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("verdict"), "{e}");
+
+        let mut r = report();
+        r.modules[1].h1.clear();
+        let e = provenance_input(&r, b"{}", DEFAULT_BUILDER_ID).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("example.com/acme/lib@v1.0.0"), "{e}");
+    }
+
+    #[test]
+    fn a_failed_vsa_without_causes_says_unexplained() {
+        let mut r = report();
+        r.causes.clear();
+        let input =
+            vsa_input(&r, generate::attestation_ref("p", b"p"), DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(input.causes, ["unexplained"]);
+        assert!(generate::vsa_statement(&input).is_ok());
+    }
+
+    #[test]
+    fn flags_keep_their_order_without_ldflags_tags_output_and_package() {
+        let mut r = report().recipe;
+        r.go_args = ["build", "-o", "/out/app", "-trimpath", "-tags", "a", "-mod=readonly", "-ldflags=-s", "./cmd/app"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(build_flags(&r), ["-trimpath", "-mod=readonly"]);
+    }
+}
