@@ -206,11 +206,32 @@ fn test_module_start(text: &str) -> usize {
     text.len()
 }
 
+/// The public functions of `code` that return `Result<_, String>`, by name.
+fn string_errors(code: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (at, _) in code.match_indices("pub fn ") {
+        let Some(end) = code[at..].find('{').map(|e| at + e) else { continue };
+        let signature: String = code[at..end].split_whitespace().collect::<Vec<_>>().join(" ");
+        if let Some(ret) = signature.split("-> Result<").nth(1) {
+            if ret.trim_end().trim_end_matches('>').trim_end().ends_with(", String") {
+                found.push(signature.split('(').next().unwrap_or_default().to_string());
+            }
+        }
+    }
+    found
+}
+
 /// Lines that start a process, or do file or network I/O, where the rules forbid it.
 fn source_violations(ws: &Workspace) -> Vec<String> {
     let mut v = Vec::new();
     for (name, (_, dir)) in &ws.members {
         for (path, code) in sources(dir) {
+            if name != "reprove" {
+                for signature in string_errors(&code) {
+                    let shown = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&path).display();
+                    v.push(format!("{shown}: `{signature}` returns Result<_, String>: give it a typed error"));
+                }
+            }
             for (i, line) in code.lines().enumerate() {
                 let at = || {
                     format!("{}:{}", path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&path).display(), i + 1)
@@ -292,7 +313,7 @@ fn a_process_started_outside_the_sandbox_is_caught() {
     std::fs::create_dir(&src).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(
         src.join("lib.rs"),
-        "fn f() { let _ = std::process::Command::new(\"go\").output(); let _ = std::fs::read(\"x\"); }\nfn g() { tokio::runtime::Builder::new_current_thread(); }\n",
+        "fn f() { let _ = std::process::Command::new(\"go\").output(); let _ = std::fs::read(\"x\"); }\nfn g() { tokio::runtime::Builder::new_current_thread(); }\npub fn h(\n    x: u8,\n) -> Result<Vec<u8>, String> {\n    Ok(vec![x])\n}\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let ws = Workspace {
@@ -303,6 +324,7 @@ fn a_process_started_outside_the_sandbox_is_caught() {
     assert!(v.iter().any(|m| m.contains("starts a process")), "{v:?}");
     assert!(v.iter().any(|m| m.contains("I/O in attest")), "{v:?}");
     assert!(v.iter().any(|m| m.contains("builds an async runtime")), "{v:?}");
+    assert!(v.iter().any(|m| m.contains("`pub fn h` returns Result<_, String>")), "{v:?}");
 }
 
 /// The subcommand modules of the CLI (`src/cmd/*.rs`) and the modules each names as

@@ -179,7 +179,11 @@ fn raw_bytes(value: &Value) -> Option<Vec<u8>> {
 
 /// The certificates of a bundle's verification material, the leaf first: v0.3
 /// `certificate`, or v0.1/v0.2 `x509CertificateChain`. `Ok(None)` when it has neither.
-pub fn bundle_certificates(bundle: &Bundle) -> Result<Option<Vec<Vec<u8>>>, String> {
+pub fn bundle_certificates(bundle: &Bundle) -> Result<Option<Vec<Vec<u8>>>, BundleCertificatesError> {
+    bundle_certificates_text(bundle).map_err(BundleCertificatesError)
+}
+
+fn bundle_certificates_text(bundle: &Bundle) -> Result<Option<Vec<Vec<u8>>>, String> {
     let extra = &bundle.verification_material.extra;
     if let Some(cert) = extra.get("certificate") {
         return raw_bytes(cert).map(|c| Some(vec![c])).ok_or_else(|| "certificate.rawBytes is not base64".to_owned());
@@ -247,7 +251,7 @@ fn run(
             return Err(());
         }
         Err(e) => {
-            record("certificate", Err(e))?;
+            record("certificate", Err(e.into()))?;
             return Err(());
         }
     };
@@ -413,7 +417,7 @@ fn run(
     )?;
     let mut chain = Err(String::new());
     for &time in &times {
-        chain = options.trust.verify_chain(leaf_der, bundle_intermediates, time);
+        chain = options.trust.verify_chain(leaf_der, bundle_intermediates, time).map_err(String::from);
         if chain.is_err() {
             break;
         }
@@ -443,7 +447,7 @@ fn run(
     };
     record("sct", sct)?;
     if !options.identities.is_empty() {
-        record("identity", match_identity(&leaf.identity, options.identities))?;
+        record("identity", match_identity(&leaf.identity, options.identities).map_err(String::from))?;
     }
     Ok(VerifiedSigner { key, identity: leaf.identity, signing_time })
 }
@@ -475,4 +479,15 @@ fn signed_timestamp(
         }
     }
     Err(reasons.join("; "))
+}
+
+/// Why a bundle's certificates could not be read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BundleCertificatesError(pub String);
+
+impl From<BundleCertificatesError> for String {
+    fn from(e: BundleCertificatesError) -> String {
+        e.0
+    }
 }

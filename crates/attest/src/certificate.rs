@@ -366,7 +366,11 @@ impl IdentityRule {
 
 /// Checks `identity` against `rules` (any one must match): the matching rule, or why
 /// none did, one reason per rule.
-pub fn match_identity(identity: &SignerIdentity, rules: &[IdentityRule]) -> Result<String, String> {
+pub fn match_identity(identity: &SignerIdentity, rules: &[IdentityRule]) -> Result<String, IdentityError> {
+    match_identity_text(identity, rules).map_err(IdentityError)
+}
+
+fn match_identity_text(identity: &SignerIdentity, rules: &[IdentityRule]) -> Result<String, String> {
     let mut reasons = Vec::with_capacity(rules.len());
     for rule in rules {
         match rule.mismatch(identity) {
@@ -375,6 +379,17 @@ pub fn match_identity(identity: &SignerIdentity, rules: &[IdentityRule]) -> Resu
         }
     }
     Err(format!("{identity}: {}", reasons.join("; ")))
+}
+
+/// Why a certificate's identity matches no rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct IdentityError(pub String);
+
+impl From<IdentityError> for String {
+    fn from(e: IdentityError) -> String {
+        e.0
+    }
 }
 
 #[cfg(test)]
@@ -403,13 +418,13 @@ mod tests {
             issuer: Matcher::regexp("issuer", "^https://other")?,
         };
         let err = match_identity(&identity(), &[wrong_issuer]).err().unwrap_or_default();
-        assert!(err.contains("issuer \"https://issuer.example\" does not match /^https://other/"), "{err}");
+        assert!(err.0.contains("issuer \"https://issuer.example\" does not match /^https://other/"), "{err}");
         let wrong_subject = IdentityRule {
             subject: Matcher::regexp("subject", "^ops@")?,
             issuer: Matcher::Exact("https://issuer.example".into()),
         };
         let err = match_identity(&identity(), &[wrong_subject]).err().unwrap_or_default();
-        assert!(err.contains("no SAN matches subject /^ops@/"), "{err}");
+        assert!(err.0.contains("no SAN matches subject /^ops@/"), "{err}");
         assert!(matches!(Matcher::regexp("subject", "("), Err(CertificateError::Regex { .. })));
         Ok(())
     }

@@ -86,7 +86,7 @@ pub fn provenance_input(
     report_bytes: &[u8],
     builder_id: &str,
 ) -> Result<ProvenanceInput, MappingError> {
-    if report.verdict == "error" {
+    if report.verdict == v1::Verdict::Error {
         return Err(MappingError {
             field: "verdict",
             reason: "is `error`: the rebuild reached no verdict and there is no rebuilt binary to attest".to_owned(),
@@ -190,19 +190,19 @@ fn reference_image(path: &str) -> Option<ToolchainImage> {
 /// The VSA about the reference binary of a report, with the signed provenance as its
 /// input attestation.
 pub fn vsa_input(report: &v1::Report, provenance: AttestationRef, builder_id: &str) -> Result<VsaInput, MappingError> {
-    let (result, causes) = match report.verdict.as_str() {
-        "reproduced" => (VerificationResult::Passed, Vec::new()),
-        "not-reproduced" => {
+    let (result, causes) = match report.verdict {
+        v1::Verdict::Reproduced => (VerificationResult::Passed, Vec::new()),
+        v1::Verdict::NotReproduced => {
             let mut causes: Vec<String> = report.causes.iter().map(|c| c.code.clone()).collect();
             if causes.is_empty() {
                 causes.push("unexplained".to_owned());
             }
             (VerificationResult::Failed, causes)
         }
-        other => {
+        other @ v1::Verdict::Error => {
             return Err(MappingError {
                 field: "verdict",
-                reason: format!("is {other:?}: only `reproduced` and `not-reproduced` are attested"),
+                reason: format!("is {:?}: only `reproduced` and `not-reproduced` are attested", other.as_str()),
             })
         }
     };
@@ -324,7 +324,7 @@ mod tests {
         );
         assert_eq!(definition["resolvedDependencies"][1]["name"], "alt.mod");
         assert_eq!(definition["resolvedDependencies"][2]["name"], "alt.sum");
-        r.verdict = "reproduced".into();
+        r.verdict = v1::Verdict::Reproduced;
         r.causes.clear();
         let vsa =
             vsa_input(&r, generate::attestation_ref("p", b"p"), DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
@@ -396,7 +396,7 @@ mod tests {
     #[test]
     fn vsa_of_a_reproduced_report_is_passed_and_reproduced() {
         let mut r = report();
-        r.verdict = "reproduced".into();
+        r.verdict = v1::Verdict::Reproduced;
         r.causes.clear();
         r.inputs.reference.path = Some("dist/app".into());
         let prov = generate::attestation_ref("app.provenance.intoto.jsonl", b"envelope");
@@ -422,7 +422,7 @@ mod tests {
         assert!(e.contains("inputs.source.commit"), "{e}");
 
         let mut r = report();
-        r.verdict = "error".into();
+        r.verdict = v1::Verdict::Error;
         r.rebuilt = None;
         let e = provenance_input(&r, b"{}", DEFAULT_BUILDER_ID).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("verdict") && e.contains("error"), "{e}");

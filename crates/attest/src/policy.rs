@@ -147,7 +147,11 @@ pub struct IdentitySpec {
 
 impl IdentitySpec {
     /// The rule it states, or why it states none.
-    pub fn to_rule(&self) -> Result<IdentityRule, String> {
+    pub fn to_rule(&self) -> Result<IdentityRule, IdentityRuleError> {
+        self.to_rule_text().map_err(IdentityRuleError)
+    }
+
+    fn to_rule_text(&self) -> Result<IdentityRule, String> {
         let matcher = |what: &'static str, exact: &Option<String>, regexp: &Option<String>| match (exact, regexp) {
             (Some(e), None) => Ok(Matcher::Exact(e.clone())),
             (None, Some(r)) => Matcher::regexp(what, r).map_err(|e| e.to_string()),
@@ -286,7 +290,7 @@ impl Policy {
             None => Err("the attestation was verified with a key, not a certificate; the policy requires a \
                          certificate identity"
                 .to_owned()),
-            Some(identity) => crate::certificate::match_identity(identity, &rules),
+            Some(identity) => crate::certificate::match_identity(identity, &rules).map_err(String::from),
         };
         let passed = result.is_ok();
         Some(RuleOutcome { rule: "certificate.identities".to_owned(), passed, detail: result.unwrap_or_else(|e| e) })
@@ -469,6 +473,17 @@ fn vsa_rules(rules: &VsaRules, v: &VerificationSummary, push: &mut impl FnMut(&s
             Err(format!("verifiedLevels {:?} lack {missing:?}", v.verified_levels))
         };
         push("vsa.verified_levels", result);
+    }
+}
+
+/// Why an identity of the policy is not a valid rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct IdentityRuleError(pub String);
+
+impl From<IdentityRuleError> for String {
+    fn from(e: IdentityRuleError) -> String {
+        e.0
     }
 }
 

@@ -69,7 +69,11 @@ impl<'a> Reader<'a> {
 
 /// Parses a TLS `SignedCertificateTimestampList` (the contents of the extension's
 /// inner OCTET STRING).
-pub fn parse_list(bytes: &[u8]) -> Result<Vec<Sct>, String> {
+pub fn parse_list(bytes: &[u8]) -> Result<Vec<Sct>, SctParseError> {
+    parse_list_text(bytes).map_err(SctParseError)
+}
+
+fn parse_list_text(bytes: &[u8]) -> Result<Vec<Sct>, String> {
     let mut outer = Reader(bytes);
     let list = outer.vector16("the SCT list")?;
     if !outer.0.is_empty() {
@@ -116,7 +120,11 @@ pub struct Embedded {
 }
 
 /// A certificate's embedded SCTs; `Ok(None)` when it embeds none.
-pub fn embedded(leaf_der: &[u8]) -> Result<Option<Embedded>, String> {
+pub fn embedded(leaf_der: &[u8]) -> Result<Option<Embedded>, SctParseError> {
+    embedded_text(leaf_der).map_err(SctParseError)
+}
+
+fn embedded_text(leaf_der: &[u8]) -> Result<Option<Embedded>, String> {
     let cert = x509_cert::Certificate::from_der(leaf_der).map_err(|e| format!("the signing certificate: {e}"))?;
     let mut tbs = cert.tbs_certificate;
     let Some(extensions) = tbs.extensions.as_mut() else { return Ok(None) };
@@ -156,7 +164,11 @@ pub fn issuer_spkis<'a>(leaf_der: &[u8], candidates: impl IntoIterator<Item = &'
 }
 
 /// The bytes an SCT for a precertificate signs (RFC 6962 §3.2, `precert_entry`).
-pub fn signed_data(sct: &Sct, issuer_key_hash: &[u8; 32], precert_tbs: &[u8]) -> Result<Vec<u8>, String> {
+pub fn signed_data(sct: &Sct, issuer_key_hash: &[u8; 32], precert_tbs: &[u8]) -> Result<Vec<u8>, SctParseError> {
+    signed_data_text(sct, issuer_key_hash, precert_tbs).map_err(SctParseError)
+}
+
+fn signed_data_text(sct: &Sct, issuer_key_hash: &[u8; 32], precert_tbs: &[u8]) -> Result<Vec<u8>, String> {
     let tbs_len = u32::try_from(precert_tbs.len())
         .ok()
         .filter(|n| *n < 1 << 24)
@@ -188,6 +200,12 @@ pub enum SctFailure {
     /// The SCTs are malformed or none verifies.
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<SctParseError> for SctFailure {
+    fn from(e: SctParseError) -> Self {
+        SctFailure::Invalid(e.0)
+    }
 }
 
 impl From<String> for SctFailure {
@@ -266,6 +284,17 @@ pub fn verify_embedded(
     Err(SctFailure::Invalid(reasons.join("; ")))
 }
 
+/// Why signed certificate timestamps could not be read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SctParseError(pub String);
+
+impl From<SctParseError> for String {
+    fn from(e: SctParseError) -> String {
+        e.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,11 +342,11 @@ mod tests {
         trailing.push(0);
         assert!(parse_list(&trailing).is_err());
         let v2 = parse_list(&list(&[sct_bytes(1, b"s")]));
-        assert!(v2.is_err_and(|e| e.contains("version 1")));
+        assert!(v2.is_err_and(|e| e.0.contains("version 1")));
         // An SCT whose inner length leaves a byte over.
         let mut long = sct_bytes(0, b"s");
         long.push(9);
-        assert!(parse_list(&list(&[long])).is_err_and(|e| e.contains("after an SCT")));
+        assert!(parse_list(&list(&[long])).is_err_and(|e| e.0.contains("after an SCT")));
     }
 
     #[test]

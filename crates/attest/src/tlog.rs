@@ -181,7 +181,21 @@ fn b64_field(value: &Value, pointer: &str) -> Option<Vec<u8>> {
 
 /// Checks that `body` (a canonicalized Rekor entry) records `envelope` signed with the
 /// certificate `leaf` (DER).
-pub fn check_body(body: &[u8], kind: Option<&KindVersion>, envelope: &Envelope, leaf: &[u8]) -> Result<String, String> {
+pub fn check_body(
+    body: &[u8],
+    kind: Option<&KindVersion>,
+    envelope: &Envelope,
+    leaf: &[u8],
+) -> Result<String, EntryError> {
+    check_body_text(body, kind, envelope, leaf).map_err(EntryError)
+}
+
+fn check_body_text(
+    body: &[u8],
+    kind: Option<&KindVersion>,
+    envelope: &Envelope,
+    leaf: &[u8],
+) -> Result<String, String> {
     let value: Value = serde_json::from_slice(body).map_err(|e| format!("the entry body is not JSON: {e}"))?;
     let body_kind = value.get("kind").and_then(Value::as_str).unwrap_or_default();
     let version = value.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
@@ -228,6 +242,15 @@ pub fn check_body(body: &[u8], kind: Option<&KindVersion>, envelope: &Envelope, 
 
 /// Verifies `entry` against `trust`, for `envelope` signed by the certificate `leaf`.
 pub fn verify_entry(
+    entry: &TlogEntry,
+    trust: &TrustMaterial,
+    envelope: &Envelope,
+    leaf: &[u8],
+) -> Result<VerifiedEntry, EntryError> {
+    verify_entry_text(entry, trust, envelope, leaf).map_err(EntryError)
+}
+
+fn verify_entry_text(
     entry: &TlogEntry,
     trust: &TrustMaterial,
     envelope: &Envelope,
@@ -286,6 +309,17 @@ pub fn verify_entry(
         inclusion_proof = true;
     }
     Ok(VerifiedEntry { integrated_time, log_index, log: log.name.clone(), inclusion_proof })
+}
+
+/// Why a transparency-log entry does not verify or does not match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct EntryError(pub String);
+
+impl From<EntryError> for String {
+    fn from(e: EntryError) -> String {
+        e.0
+    }
 }
 
 #[cfg(test)]

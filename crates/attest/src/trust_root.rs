@@ -311,7 +311,11 @@ impl TrustMaterial {
     /// Validates `leaf` (DER) to an authority valid at `time` (Unix seconds), with
     /// `extra_intermediates` (from the bundle) as candidate intermediates. Returns the
     /// authority's name, or why not.
-    pub fn verify_chain(&self, leaf: &[u8], extra_intermediates: &[Vec<u8>], time: i64) -> Result<String, String> {
+    pub fn verify_chain(&self, leaf: &[u8], extra_intermediates: &[Vec<u8>], time: i64) -> Result<String, ChainError> {
+        self.verify_chain_text(leaf, extra_intermediates, time).map_err(ChainError)
+    }
+
+    fn verify_chain_text(&self, leaf: &[u8], extra_intermediates: &[Vec<u8>], time: i64) -> Result<String, String> {
         if self.authorities.is_empty() {
             return Err("no certificate authority is trusted (the trusted root lists none)".to_owned());
         }
@@ -385,6 +389,17 @@ fn chain_error(e: &webpki::Error, time: i64) -> String {
     }
 }
 
+/// Why a certificate does not chain to a trusted authority.
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ChainError(pub String);
+
+impl From<ChainError> for String {
+    fn from(e: ChainError) -> String {
+        e.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,7 +410,7 @@ mod tests {
             br#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#,
         )?;
         assert!(empty.authorities.is_empty() && empty.tlogs.is_empty());
-        assert!(empty.verify_chain(b"", &[], 0).is_err_and(|e| e.contains("no certificate authority is trusted")));
+        assert!(empty.verify_chain(b"", &[], 0).is_err_and(|e| e.0.contains("no certificate authority is trusted")));
         let cases: [(&str, &str); 4] = [
             (r#"{"mediaType":"x"}"#, "mediaType"),
             (
@@ -425,7 +440,7 @@ mod tests {
         assert!(root.verify_chain(&[0x30, 0x00], &[vec![0xff]], 1_700_000_000).is_err());
         assert!(root
             .verify_chain(&[], &[], 0)
-            .is_err_and(|e| e.contains("no trusted certificate authority was valid")));
+            .is_err_and(|e| e.0.contains("no trusted certificate authority was valid")));
         Ok(())
     }
 }

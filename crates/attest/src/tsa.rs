@@ -165,6 +165,14 @@ pub fn verify(
     response: &[u8],
     signed: &[u8],
     authorities: &[CertificateAuthority],
+) -> Result<VerifiedTimestamp, TimestampError> {
+    verify_text(response, signed, authorities).map_err(TimestampError)
+}
+
+fn verify_text(
+    response: &[u8],
+    signed: &[u8],
+    authorities: &[CertificateAuthority],
 ) -> Result<VerifiedTimestamp, String> {
     let response = TimeStampResp::from_der(response).map_err(|e| format!("not a TimeStampResp: {e}"))?;
     let status = response.status.status as u8;
@@ -274,7 +282,11 @@ pub fn verify(
 
 /// The signed timestamps of a bundle's verification material (base64-decoded
 /// `timestampVerificationData.rfc3161Timestamps[].signedTimestamp`).
-pub fn bundle_timestamps(extra: &serde_json::Map<String, serde_json::Value>) -> Result<Vec<Vec<u8>>, String> {
+pub fn bundle_timestamps(extra: &serde_json::Map<String, serde_json::Value>) -> Result<Vec<Vec<u8>>, TimestampError> {
+    bundle_timestamps_text(extra).map_err(TimestampError)
+}
+
+fn bundle_timestamps_text(extra: &serde_json::Map<String, serde_json::Value>) -> Result<Vec<Vec<u8>>, String> {
     use base64::Engine as _;
     let Some(data) = extra.get("timestampVerificationData") else { return Ok(Vec::new()) };
     let list = match data.get("rfc3161Timestamps") {
@@ -292,6 +304,17 @@ pub fn bundle_timestamps(extra: &serde_json::Map<String, serde_json::Value>) -> 
         .collect()
 }
 
+/// Why an RFC 3161 timestamp does not verify.
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TimestampError(pub String);
+
+impl From<TimestampError> for String {
+    fn from(e: TimestampError) -> String {
+        e.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,9 +326,12 @@ mod tests {
         assert!(verify(b"", b"sig", &[]).is_err());
         assert!(verify(&[0x30, 0x03, 0x02, 0x01, 0x00], b"sig", &[]).is_err());
         let status_only = [0x30, 0x05, 0x30, 0x03, 0x02, 0x01, 0x00];
-        assert_eq!(verify(&status_only, b"sig", &[]), Err("the response holds no timestamp token".to_owned()));
+        assert_eq!(
+            verify(&status_only, b"sig", &[]),
+            Err(TimestampError("the response holds no timestamp token".to_owned()))
+        );
         let rejected = [0x30, 0x05, 0x30, 0x03, 0x02, 0x01, 0x02];
-        assert!(verify(&rejected, b"sig", &[]).is_err_and(|e| e.contains("not granted")));
+        assert!(verify(&rejected, b"sig", &[]).is_err_and(|e| e.0.contains("not granted")));
     }
 
     #[test]
