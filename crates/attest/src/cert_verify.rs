@@ -481,13 +481,7 @@ fn signed_timestamp(
     Err(reasons.join("; "))
 }
 
-/// Why a bundle's certificates could not be read.
-#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct BundleCertificatesError(pub String);
-
-impl From<BundleCertificatesError> for String {
-    fn from(e: BundleCertificatesError) -> String {
-        e.0
-    }
+crate::message_error! {
+    /// Why a bundle's certificates could not be read.
+    BundleCertificatesError
 }

@@ -381,15 +381,9 @@ fn match_identity_text(identity: &SignerIdentity, rules: &[IdentityRule]) -> Res
     Err(format!("{identity}: {}", reasons.join("; ")))
 }
 
-/// Why a certificate's identity matches no rule.
-#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct IdentityError(pub String);
-
-impl From<IdentityError> for String {
-    fn from(e: IdentityError) -> String {
-        e.0
-    }
+crate::message_error! {
+    /// Why a certificate's identity matches no rule.
+    IdentityError
 }
 
 #[cfg(test)]

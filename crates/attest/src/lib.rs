@@ -94,6 +94,24 @@
 //! messages precise.
 #![deny(missing_docs)]
 
+/// An error that is one message, for checks whose failures are reported as text:
+/// a type of its own per kind of check, convertible to the message.
+macro_rules! message_error {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
+        #[error("{0}")]
+        pub struct $name(pub String);
+
+        impl From<$name> for String {
+            fn from(e: $name) -> String {
+                e.0
+            }
+        }
+    };
+}
+pub(crate) use message_error;
+
 pub mod bundle;
 pub mod cert_verify;
 pub mod certificate;

@@ -476,15 +476,9 @@ fn vsa_rules(rules: &VsaRules, v: &VerificationSummary, push: &mut impl FnMut(&s
     }
 }
 
-/// Why an identity of the policy is not a valid rule.
-#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct IdentityRuleError(pub String);
-
-impl From<IdentityRuleError> for String {
-    fn from(e: IdentityRuleError) -> String {
-        e.0
-    }
+crate::message_error! {
+    /// Why an identity of the policy is not a valid rule.
+    IdentityRuleError
 }
 
 #[cfg(test)]

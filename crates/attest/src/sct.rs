@@ -284,15 +284,9 @@ pub fn verify_embedded(
     Err(SctFailure::Invalid(reasons.join("; ")))
 }
 
-/// Why signed certificate timestamps could not be read.
-#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SctParseError(pub String);
-
-impl From<SctParseError> for String {
-    fn from(e: SctParseError) -> String {
-        e.0
-    }
+crate::message_error! {
+    /// Why signed certificate timestamps could not be read.
+    SctParseError
 }
 
 #[cfg(test)]

@@ -311,15 +311,9 @@ fn verify_entry_text(
     Ok(VerifiedEntry { integrated_time, log_index, log: log.name.clone(), inclusion_proof })
 }
 
-/// Why a transparency-log entry does not verify or does not match.
-#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct EntryError(pub String);
-
-impl From<EntryError> for String {
-    fn from(e: EntryError) -> String {
-        e.0
-    }
+crate::message_error! {
+    /// Why a transparency-log entry does not verify or does not match.
+    EntryError
 }
 
 #[cfg(test)]

@@ -389,15 +389,9 @@ fn chain_error(e: &webpki::Error, time: i64) -> String {
     }
 }
 
-/// Why a certificate does not chain to a trusted authority.
-#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ChainError(pub String);
-
-impl From<ChainError> for String {
-    fn from(e: ChainError) -> String {
-        e.0
-    }
+crate::message_error! {
+    /// Why a certificate does not chain to a trusted authority.
+    ChainError
 }
 
 #[cfg(test)]

@@ -304,15 +304,9 @@ fn bundle_timestamps_text(extra: &serde_json::Map<String, serde_json::Value>) ->
         .collect()
 }
 
-/// Why an RFC 3161 timestamp does not verify.
-#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct TimestampError(pub String);
-
-impl From<TimestampError> for String {
-    fn from(e: TimestampError) -> String {
-        e.0
-    }
+crate::message_error! {
+    /// Why an RFC 3161 timestamp does not verify.
+    TimestampError
 }
 
 #[cfg(test)]
