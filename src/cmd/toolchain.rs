@@ -58,7 +58,7 @@ impl RegistryArgs {
                     .read_line(&mut line)
                     .map_err(|e| Failure::input(anyhow::anyhow!("reading the password from standard input: {e}")))?;
                 let password = line.trim_end_matches(['\n', '\r']).to_string();
-                Some(Credentials { username: username.clone(), password })
+                Some(Credentials { username: username.clone(), password, origin: "--username".into() })
             }
             _ => None,
         };
@@ -261,7 +261,19 @@ fn pull(args: PullArgs) -> CommandResult {
     if let Some((_, bar)) = bar {
         bar.finish_and_clear();
     }
-    let image = result.map_err(fail)?;
+    let image = result.map_err(|e| match e {
+        // The bound is this command's flag: say so (the library does not know flags).
+        ToolchainError::TooLarge { ref image, limit } => {
+            let message =
+                anyhow::anyhow!("image {image} unpacks to more than {limit} bytes (--max-unpacked-size); refusing it");
+            if e.is_input() {
+                Failure::input(message)
+            } else {
+                Failure::infrastructure(message)
+            }
+        }
+        e => fail(e),
+    })?;
     for w in &image.warnings {
         eprintln!("reprove: warning: {w}");
     }

@@ -70,7 +70,7 @@ impl Registry {
     /// Starts a registry that requires basic auth with `user`/`password` (htpasswd, bcrypt).
     pub(crate) fn start_with_auth(user: &str, password: &str) -> Result<Registry, String> {
         let dir = tempfile::Builder::new().prefix("reprove-registry-").tempdir().map_err(|e| e.to_string())?;
-        let c = Credentials { username: user.to_string(), password: password.to_string() };
+        let c = Credentials { username: user.to_string(), password: password.to_string(), origin: "--username".into() };
         Registry::start_inner(AuthMode::Htpasswd(c), dir)
     }
 
@@ -79,7 +79,7 @@ impl Registry {
     /// endpoint) and to the OAuth2 refresh token `refresh_token`.
     pub(crate) fn start_with_token_server(user: &str, password: &str, refresh_token: &str) -> Result<Registry, String> {
         let dir = tempfile::Builder::new().prefix("reprove-registry-").tempdir().map_err(|e| e.to_string())?;
-        let c = Credentials { username: user.to_string(), password: password.to_string() };
+        let c = Credentials { username: user.to_string(), password: password.to_string(), origin: "--username".into() };
         let server = TokenServer::start(dir.path(), c, refresh_token)?;
         Registry::start_inner(AuthMode::Token(server), dir)
     }

@@ -30,6 +30,8 @@ pub struct Credentials {
     pub username: String,
     /// The password or token.
     pub password: String,
+    /// Where the caller took them from, for messages (the CLI: `--username`).
+    pub origin: String,
 }
 
 impl fmt::Debug for Credentials {
@@ -110,7 +112,7 @@ pub(crate) fn registry_auth(
     if let Some(c) = explicit {
         return Ok(ResolvedAuth::new(
             Auth::Client(RegistryAuth::Basic(c.username.clone(), c.password.clone())),
-            format!("user {:?} from --username", c.username),
+            format!("user {:?} from {}", c.username, c.origin),
         ));
     }
     for file in candidate_files(auth_file) {
@@ -283,7 +285,8 @@ mod tests {
         assert_eq!(got("golang:1"), Some(("bob".into(), "x".into())));
         assert_eq!(got("127.0.0.1:5001/go"), None);
         assert!(from_auth_file(p, "{", &image("a")).is_err());
-        let redacted = format!("{:?}", Credentials { username: "u".into(), password: "pw".into() });
+        let redacted =
+            format!("{:?}", Credentials { username: "u".into(), password: "pw".into(), origin: "--username".into() });
         assert!(!redacted.contains("pw"));
     }
 

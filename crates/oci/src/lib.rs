@@ -227,7 +227,7 @@ pub enum ToolchainError {
         reason: String,
     },
     /// The layers decompress to more than the bound.
-    #[error("image {image} unpacks to more than {limit} bytes (--max-unpacked-size); refusing it")]
+    #[error("image {image} unpacks to more than {limit} bytes; refusing it")]
     TooLarge {
         /// The image.
         image: String,
