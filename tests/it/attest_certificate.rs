@@ -5,7 +5,7 @@
 //! checkpoints the test builds itself, and the real cosign (`ci/setup-cosign`) in both
 //! directions. No network: every name below is under the reserved `.test` domain.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use base64::engine::general_purpose::STANDARD;
@@ -13,11 +13,9 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-mod support;
+use crate::support::{self, hex, signing};
+use signing::{cosign, ok, text, TestResult, PROVENANCE};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
 const PASSWORD: &str = "cert-pw";
 const SIGNER: &str = "signer@example.test";
 const ISSUER: &str = "https://issuer.example.test";
@@ -27,19 +25,7 @@ fn run(program: &Path, dir: &Path, args: &[&str]) -> Result<Output, std::io::Err
 }
 
 fn reprove(dir: &Path, args: &[&str]) -> Result<Output, std::io::Error> {
-    run(Path::new(env!("CARGO_BIN_EXE_reprove")), dir, args)
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-fn ok(out: &Output, what: &str) -> TestResult {
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("{what} failed ({:?}):\n{}", out.status.code(), text(out)).into())
-    }
+    signing::reprove_signing(dir, PASSWORD, args)
 }
 
 fn openssl(dir: &Path, args: &[&str]) -> TestResult {
@@ -54,10 +40,6 @@ fn pem_to_der(pem: &str) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
 
 fn sha256(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 const REQ_CONFIG: &str = "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = unused\n\
@@ -268,11 +250,17 @@ fn cert_raw(d: &Path, pem: &str) -> Result<String, Box<dyn std::error::Error>> {
     Ok(STANDARD.encode(pem_to_der(&std::fs::read_to_string(d.join(pem))?)?))
 }
 
+/// [`setup`], then `b.sigstore.json` signed with the certificate `leaf.pem`.
+fn signed() -> Result<tempfile::TempDir, Box<dyn std::error::Error>> {
+    let dir = setup()?;
+    ok(&sign(dir.path(), "leaf.pem", "b.sigstore.json")?, "reprove attest sign --certificate")?;
+    Ok(dir)
+}
+
 #[test]
 fn reprove_signs_and_verifies_certificate_bundles() -> TestResult {
-    let dir = setup()?;
+    let dir = signed()?;
     let d = dir.path();
-    ok(&sign(d, "leaf.pem", "b.sigstore.json")?, "reprove attest sign --certificate")?;
     let bundle: Value = serde_json::from_str(&std::fs::read_to_string(d.join("b.sigstore.json"))?)?;
     assert_eq!(bundle["mediaType"], "application/vnd.dev.sigstore.bundle.v0.3+json");
     assert_eq!(bundle["verificationMaterial"]["certificate"]["rawBytes"], cert_raw(d, "leaf.pem")?);
@@ -320,7 +308,14 @@ fn reprove_signs_and_verifies_certificate_bundles() -> TestResult {
     let (code, failed, _, all) = verify(d, &trust, "b.sigstore.json")?;
     assert_eq!((code, failed), (Some(1), vec!["tlog".to_owned()]), "{all}");
     assert!(all.contains("no transparency-log entry"), "{all}");
+    Ok(())
+}
 
+/// Identities that are not the leaf's fail the `identity` check; matching regexps pass.
+#[test]
+fn wrong_identities_and_issuers_fail_the_identity_check() -> TestResult {
+    let dir = signed()?;
+    let d = dir.path();
     let secure = with(&["--trusted-root", "trusted_root.json", "--insecure-ignore-tlog"], &[]);
     let cases: Vec<(&str, Vec<&str>, &str)> = vec![
         (
@@ -353,13 +348,28 @@ fn reprove_signs_and_verifies_certificate_bundles() -> TestResult {
         "b.sigstore.json",
     )?;
     assert_eq!(code, Some(0), "{all}");
+    Ok(())
+}
 
+/// A certificate from another CA: the chain check fails.
+#[test]
+fn a_certificate_from_another_ca_fails_the_chain_check() -> TestResult {
+    let dir = signed()?;
+    let d = dir.path();
     // A certificate from another CA: the chain check fails.
     let other = with(&["--certificate-chain", "other-chain.pem", "--insecure-ignore-tlog"], &IDENTITY);
     let (code, failed, _, all) = verify(d, &other, "b.sigstore.json")?;
     assert_eq!((code, failed), (Some(1), vec!["certificateChain".to_owned()]), "{all}");
     assert!(all.contains("does not chain to any trusted certificate authority"), "{all}");
+    Ok(())
+}
 
+/// A leaf without codeSigning: signing refuses it; a bundle carrying it is rejected.
+#[test]
+fn a_leaf_without_code_signing_is_refused_and_rejected() -> TestResult {
+    let dir = signed()?;
+    let d = dir.path();
+    let secure = with(&["--trusted-root", "trusted_root.json", "--insecure-ignore-tlog"], &[]);
     // A leaf without codeSigning: signing refuses it; a bundle carrying it is rejected.
     make_leaf(d, "ca", "r.pub", &fulcio_leaf_ext(&format!("email:{SIGNER}"), false, true), "noeku.pem")?;
     let out = sign(d, "noeku.pem", "x.sigstore.json")?;
@@ -371,7 +381,15 @@ fn reprove_signs_and_verifies_certificate_bundles() -> TestResult {
     })?;
     let (code, failed, _, all) = verify(d, &with(&secure, &IDENTITY), "noeku.sigstore.json")?;
     assert_eq!((code, failed), (Some(1), vec!["extendedKeyUsage".to_owned()]), "{all}");
+    Ok(())
+}
 
+/// A certificate for another key: signing refuses; a bundle with it fails the signature.
+#[test]
+fn a_certificate_for_another_key_is_refused_and_fails_the_signature() -> TestResult {
+    let dir = signed()?;
+    let d = dir.path();
+    let secure = with(&["--trusted-root", "trusted_root.json", "--insecure-ignore-tlog"], &[]);
     // A certificate for another key: signing refuses; a bundle with it fails the signature.
     ok(&reprove(d, &["keygen", "--output-key-prefix", "o"])?, "reprove keygen")?;
     make_leaf(d, "ca", "o.pub", &fulcio_leaf_ext(&format!("email:{SIGNER}"), true, true), "otherkey.pem")?;
@@ -384,7 +402,14 @@ fn reprove_signs_and_verifies_certificate_bundles() -> TestResult {
     })?;
     let (code, failed, _, all) = verify(d, &with(&secure, &IDENTITY), "otherkey.sigstore.json")?;
     assert_eq!((code, failed), (Some(1), vec!["signatures".to_owned()]), "{all}");
+    Ok(())
+}
 
+/// The v0.1/v0.2 form: x509CertificateChain with the intermediate, the root alone trusted.
+#[test]
+fn the_v02_certificate_chain_form_carries_the_intermediate() -> TestResult {
+    let dir = signed()?;
+    let d = dir.path();
     // The v0.1/v0.2 form: x509CertificateChain with the intermediate, the root alone trusted.
     std::fs::write(d.join("root_only.json"), trusted_root(d, &["ca-root.pem"], None)?.to_string())?;
     let (leaf, inter) = (cert_raw(d, "leaf.pem")?, cert_raw(d, "ca-inter.pem")?);
@@ -399,7 +424,15 @@ fn reprove_signs_and_verifies_certificate_bundles() -> TestResult {
     // Without the bundle's intermediate the root alone cannot vouch for the leaf.
     let (code, failed, _, all) = verify(d, &root_only, "b.sigstore.json")?;
     assert_eq!((code, failed), (Some(1), vec!["certificateChain".to_owned()]), "{all}");
+    Ok(())
+}
 
+/// The deprecated issuer extension (1.3.6.1.4.1.57264.1.1) alone, and a URI SAN.
+#[test]
+fn the_deprecated_issuer_extension_and_a_uri_san_are_accepted() -> TestResult {
+    let dir = signed()?;
+    let d = dir.path();
+    let secure = with(&["--trusted-root", "trusted_root.json", "--insecure-ignore-tlog"], &[]);
     // The deprecated issuer extension (1.3.6.1.4.1.57264.1.1) alone, and a URI SAN.
     make_leaf(
         d,
@@ -420,7 +453,15 @@ fn reprove_signs_and_verifies_certificate_bundles() -> TestResult {
     );
     let (code, _, _, all) = verify(d, &uri, "uri.sigstore.json")?;
     assert_eq!(code, Some(0), "{all}");
+    Ok(())
+}
 
+/// A policy pins the signer: certificate.identities.
+#[test]
+fn a_policy_pins_the_signer_and_refuses_a_keyed_attestation() -> TestResult {
+    let dir = signed()?;
+    let d = dir.path();
+    let secure = with(&["--trusted-root", "trusted_root.json", "--insecure-ignore-tlog"], &[]);
     // A policy pins the signer: certificate.identities.
     let policy = |subject: &str| {
         format!("version = 1\n[certificate]\nidentities = [{{ subject = \"{subject}\", issuer = \"{ISSUER}\" }}]\n")
@@ -458,7 +499,14 @@ fn reprove_signs_and_verifies_certificate_bundles() -> TestResult {
     let (code, failed, _, all) = verify(d, &with(&secure, &IDENTITY), "k.sigstore.json")?;
     assert_eq!((code, failed), (Some(1), vec!["certificate".to_owned()]), "{all}");
     assert!(all.contains("publicKey hint, no certificate"), "{all}");
+    Ok(())
+}
 
+/// Input errors: no identity at all; half an identity; a certificate without --bundle.
+#[test]
+fn certificate_verification_input_errors_exit_2() -> TestResult {
+    let dir = signed()?;
+    let d = dir.path();
     // Input errors: no identity at all; half an identity; a certificate without --bundle.
     for flags in [
         vec!["--trusted-root", "trusted_root.json"],
@@ -635,11 +683,6 @@ fn transparency_log_entries_give_the_signing_time() -> TestResult {
     assert_eq!((code, failed), (Some(1), vec!["tlog".to_owned()]), "{all}");
     assert!(all.contains("records no signature of this envelope"), "{all}");
     Ok(())
-}
-
-/// The cosign release `ci/setup-cosign` builds into the test cache.
-fn cosign() -> Result<PathBuf, String> {
-    support::cached_tool("cosign/bin/cosign", "ci/setup-cosign (it builds the pinned cosign release)")
 }
 
 fn cosign_verify(cosign: &Path, d: &Path, identity: &str, bundle: &str) -> Result<Output, std::io::Error> {

@@ -4,22 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
-
-fn reprove(dir: &Path, args: &[&str], password: Option<&str>) -> Result<Output, std::io::Error> {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_reprove"));
-    command.current_dir(dir).args(args).stdin(Stdio::null()).env_remove("COSIGN_PASSWORD");
-    if let Some(pw) = password {
-        command.env("COSIGN_PASSWORD", pw);
-    }
-    command.output()
-}
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
+use crate::support::signing::{reprove_with_password as reprove, text, TestResult, PROVENANCE};
 
 fn code(output: &Output) -> Option<i32> {
     output.status.code()

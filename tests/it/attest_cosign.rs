@@ -7,41 +7,20 @@
 //! the public-good one over TUF otherwise); a keyed, log-less bundle needs nothing from
 //! it, so the tests hand it an empty trusted root (`--trusted-root`) and stay offline.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
-mod support;
+use crate::support::{self, signing};
+use signing::{cosign, ok, TestResult, PROVENANCE};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
 const PASSWORD: &str = "interop-pw";
-
-/// The cosign release `ci/setup-cosign` builds into the test cache.
-fn cosign() -> Result<PathBuf, String> {
-    support::cached_tool("cosign/bin/cosign", "ci/setup-cosign (it builds the pinned cosign release)")
-}
 
 fn run(program: &Path, dir: &Path, args: &[&str]) -> Result<Output, std::io::Error> {
     support::run_signing_tool(program, dir, PASSWORD, args)
 }
 
 fn reprove(dir: &Path, args: &[&str]) -> Result<Output, std::io::Error> {
-    run(Path::new(env!("CARGO_BIN_EXE_reprove")), dir, args)
-}
-
-fn ok(output: &Output, what: &str) -> TestResult {
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} failed ({:?}):\n{}{}",
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into())
-    }
+    signing::reprove_signing(dir, PASSWORD, args)
 }
 
 fn fixtures(dir: &Path) -> TestResult {

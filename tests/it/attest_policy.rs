@@ -3,31 +3,21 @@
 //! bad input (exit 2) with a line and column. Real keys, real signatures, the real binary.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use stdx::time::{format_rfc3339, now_unix};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use crate::support::signing::{self, text, TestResult, PROVENANCE};
 
 /// The exit code, the failed checks (policy rules by rule name) and the output.
 type Verified = (Option<i32>, Vec<String>, String);
 
-const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
 const VSA: &str = "https://slsa.dev/verification_summary/v1";
 const BUILDER: &str = "https://reprove.example/builders/ci";
 const VERIFIER: &str = "https://reprove.example/verifiers/ci";
 
 fn reprove(dir: &Path, args: &[&str]) -> Result<Output, std::io::Error> {
-    Command::new(env!("CARGO_BIN_EXE_reprove"))
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .env("COSIGN_PASSWORD", "pw")
-        .output()
-}
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    signing::reprove_with_password(dir, args, Some("pw"))
 }
 
 fn keygen(dir: &Path, prefix: &str) -> TestResult {

@@ -4,48 +4,23 @@
 //! verify` (with a policy on builder id, toolchain digest and source repository) and the
 //! real cosign (built by `ci/setup-cosign`, offline) both accept.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
-use sha2::Digest as _;
-
-mod support;
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use crate::support::{self, signing};
+use signing::{cosign, ok, text, TestResult, PROVENANCE};
 
 const PASSWORD: &str = "prov-pw";
-const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
 const VSA: &str = "https://slsa.dev/verification_summary/v1";
 const BUILDER: &str = "https://builders.example/reprove/ci";
 const TOOLCHAIN: &str = "sha256:5555555555555555555555555555555555555555555555555555555555555555";
-
-/// The cosign release `ci/setup-cosign` builds into the test cache.
-fn cosign() -> Result<PathBuf, String> {
-    support::cached_tool("cosign/bin/cosign", "ci/setup-cosign (it builds the pinned cosign release)")
-}
 
 fn run(program: &Path, dir: &Path, args: &[&str]) -> Result<Output, std::io::Error> {
     support::run_signing_tool(program, dir, PASSWORD, args)
 }
 
 fn reprove(dir: &Path, args: &[&str]) -> Result<Output, std::io::Error> {
-    run(Path::new(env!("CARGO_BIN_EXE_reprove")), dir, args)
-}
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
-
-fn ok(output: &Output, what: &str) -> TestResult {
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!("{what} failed ({:?}):\n{}", output.status.code(), text(output)).into())
-    }
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    signing::reprove_signing(dir, PASSWORD, args)
 }
 
 /// A key pair, a rebuilt binary `app`, a reference `ref/app`, and `report.json` (the
@@ -60,9 +35,9 @@ fn setup(dir: &Path, verdict: &str) -> TestResult {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report/not-reproduced.json");
     let mut report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture)?)?;
     report["verdict"] = verdict.into();
-    report["rebuilt"]["sha256"] = sha256(rebuilt).into();
-    report["subject"]["sha256"] = sha256(reference).into();
-    report["inputs"]["reference"]["sha256"] = sha256(reference).into();
+    report["rebuilt"]["sha256"] = stdx::sha256_hex(rebuilt).into();
+    report["subject"]["sha256"] = stdx::sha256_hex(reference).into();
+    report["inputs"]["reference"]["sha256"] = stdx::sha256_hex(reference).into();
     if verdict == "reproduced" {
         report["causes"] = serde_json::json!([]);
     }
@@ -141,7 +116,7 @@ fn reproduced_report_is_attested_and_verifies_in_reprove_and_cosign() -> TestRes
     assert_eq!(files.len(), 4, "{doc:#}");
     for f in files {
         let path = d.join(f["path"].as_str().ok_or("no path")?);
-        assert_eq!(f["sha256"].as_str(), Some(sha256(&std::fs::read(&path)?).as_str()), "{}", path.display());
+        assert_eq!(f["sha256"].as_str(), Some(stdx::sha256_hex(&std::fs::read(&path)?).as_str()), "{}", path.display());
     }
 
     let prov = payload(&d.join("att/app.provenance.intoto.jsonl"))?;
@@ -150,7 +125,7 @@ fn reproduced_report_is_attested_and_verifies_in_reprove_and_cosign() -> TestRes
     let vsa = payload(&d.join("att/app.vsa.intoto.jsonl"))?;
     assert_valid(&schema("vsa.schema.json")?, &vsa["predicate"], "vsa");
     assert_eq!(vsa["predicate"]["verificationResult"], "PASSED");
-    let prov_digest = sha256(&std::fs::read(d.join("att/app.provenance.intoto.jsonl"))?);
+    let prov_digest = stdx::sha256_hex(&std::fs::read(d.join("att/app.provenance.intoto.jsonl"))?);
     assert_eq!(vsa["predicate"]["inputAttestations"][0]["digest"]["sha256"], prov_digest.as_str());
 
     for file in ["att/app.provenance.intoto.jsonl", "att/app.provenance.sigstore.json"] {

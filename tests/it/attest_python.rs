@@ -10,11 +10,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
-mod support;
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
+use crate::support::{self, signing};
+use signing::{text, TestResult, PROVENANCE};
 
 /// The venv `ci/setup-python` makes in the test cache.
 fn python() -> Result<PathBuf, String> {
@@ -22,16 +19,7 @@ fn python() -> Result<PathBuf, String> {
 }
 
 fn reprove(dir: &Path, args: &[&str]) -> Result<Output, std::io::Error> {
-    Command::new(env!("CARGO_BIN_EXE_reprove"))
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .env("COSIGN_PASSWORD", "pw")
-        .output()
-}
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    signing::reprove_with_password(dir, args, Some("pw"))
 }
 
 /// Runs the securesystemslib script; returns its exit code and JSON line.

@@ -13,13 +13,13 @@
 //! a diff of the two outputs.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-mod support;
-
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use crate::support;
 
 use support::fixtures::{
     fixtures, packaged_binaries, packaged_dirs, Fixture, Target, DARWIN_AMD64, DARWIN_ARM64, LINUX_AMD64, WINDOWS_AMD64,

@@ -7,20 +7,12 @@
 //! the local go does not satisfy, and the environment display itself
 //! (values and where they came from), with and without a go command.
 
-#[path = "fixtures/mod/goenv.rs"]
-mod goenv;
-#[path = "fixtures/mod/harness.rs"]
-mod harness;
-#[path = "fixtures/mod/schema.rs"]
-mod schema;
-#[path = "fixtures/mod/server.rs"]
-mod server;
-mod support;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
+
+use crate::support::{self, goenv, harness, schema, server};
 
 use goenv::{base_env, proxy_root, small_project, tmp};
 use serde_json::Value;

@@ -22,14 +22,15 @@
 //! Every case fails before the toolchain step (`--toolchain` names a registry
 //! on 127.0.0.1 that nothing listens on), so no image or build is needed.
 
-mod support;
-
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::support;
+
 use support::{git, hermetic_go_env, reprove_bin, Failures};
 
 /// Never contacted: every case fails before the toolchain step.

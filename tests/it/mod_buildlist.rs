@@ -4,14 +4,13 @@
 //! (go 1.16), and one with a directory replacement, a version replacement and
 //! an exclusion.
 
-#[path = "fixtures/mod/harness.rs"]
-mod harness;
-mod support;
-
 use std::collections::BTreeMap;
 
 use gomod::{load_build_list, parse_go_list, BuildList, ModCache};
 use serde_json::Value;
+
+use crate::support::{self, harness};
+
 use support::{run_ok, Failures};
 
 /// `go list -m -json all` prints a stream of objects; split them.

@@ -10,16 +10,6 @@
 //! NO_PROXY, credentials (URL userinfo, .netrc over HTTPS), and a concurrent
 //! run with `go` on the same cache.
 
-#[path = "fixtures/mod/goenv.rs"]
-mod goenv;
-#[path = "fixtures/mod/harness.rs"]
-mod harness;
-#[path = "fixtures/mod/schema.rs"]
-mod schema;
-#[path = "fixtures/mod/server.rs"]
-mod server;
-mod support;
-
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -28,6 +18,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine as _;
+
+use crate::support::{self, goenv, harness, hex, schema, server};
+
 use goenv::{base_env, go_cmd, proxy_root, small_project, tmp};
 use serde_json::Value;
 use server::{Behavior, Serve, Server};
@@ -80,10 +73,6 @@ fn tree(root: &Path) -> BTreeSet<(String, u32, String)> {
     let mut out = BTreeSet::new();
     walk(root, root, &mut out);
     out
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn diff_trees(a: &BTreeSet<(String, u32, String)>, b: &BTreeSet<(String, u32, String)>) -> String {

@@ -6,17 +6,11 @@
 //! a go.sum with a wrong hash or without the needed line, and go.mod files
 //! that ask for Go 1.99. Each output must get its stable code.
 
-#[path = "fixtures/mod/goenv.rs"]
-mod goenv;
-#[path = "fixtures/mod/harness.rs"]
-mod harness;
-#[path = "fixtures/mod/server.rs"]
-mod server;
-mod support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use crate::support::{self, goenv, harness, server};
 
 use goenv::{go_cmd, proxy_root, small_project, tmp};
 use modfetch::failure::{classify_output, Code, Tool};

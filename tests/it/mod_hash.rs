@@ -6,10 +6,6 @@
 //! duplicate names, more than 500 MiB of content): there reprove must fail
 //! cleanly, with a message, never a panic.
 
-#[path = "fixtures/mod/harness.rs"]
-mod harness;
-mod support;
-
 use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::symlink;
@@ -17,6 +13,9 @@ use std::path::Path;
 
 use gomod::{hash_dir, hash_zip, ModCache, ModuleVersion};
 use serde_json::{json, Value};
+
+use crate::support::{self, harness};
+
 use support::Failures;
 
 use harness::{make_zip, ZipEntry};

@@ -3,12 +3,10 @@
 //! prefix patterns, and go.mod / go.work parsing (values and error messages).
 //! The oracle is tests/fixtures/mod/gocheck, run with the real `go`.
 
-#[path = "fixtures/mod/harness.rs"]
-mod harness;
-mod support;
-
 use gomod::{modfile, module, semver};
 use serde_json::{json, Value};
+
+use crate::support::{self, harness};
 
 use support::Failures;
 

@@ -5,19 +5,11 @@
 //! consistency with the tree head kept in $GOPATH/pkg/sumdb) and compared;
 //! the go command, pointed at the same database, must agree.
 
-#[path = "fixtures/mod/goenv.rs"]
-mod goenv;
-#[path = "fixtures/mod/harness.rs"]
-mod harness;
-#[path = "fixtures/mod/schema.rs"]
-mod schema;
-#[path = "fixtures/mod/server.rs"]
-mod server;
-mod support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use crate::support::{self, goenv, harness, schema, server};
 
 use goenv::{base_env, go_cmd, proxy_root, small_project, tmp};
 use serde_json::Value;

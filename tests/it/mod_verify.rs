@@ -5,16 +5,15 @@
 //! kind of each failure must be ours too; what we report beyond Go (go.sum
 //! checks) is checked against explicit expectations.
 
-#[path = "fixtures/mod/harness.rs"]
-mod harness;
-mod support;
-
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use gomod::{ModCache, ModuleVersion};
 use serde_json::Value;
+
+use crate::support::{self, harness};
+
 use support::{run, Failures, Outcome};
 
 use harness::{

@@ -5,13 +5,14 @@
 //! conflicts, precedence, the lock file, malformed files and the JSON schema.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
-use support::{hermetic_go_env, reprove_bin, run, run_ok};
+
+use crate::support;
+
+use support::{hermetic_go_env, json_stdout, reprove_bin, run, run_ok};
 
 const SCRUB: &[&str] =
     &["GOOS", "GOARCH", "GOAMD64", "GOARM", "GOEXPERIMENT", "CGO_ENABLED", "CGO_CFLAGS", "CGO_LDFLAGS"];
@@ -37,10 +38,6 @@ fn reprove(dir: &Path, args: &[&str]) -> Command {
 
 fn sha(path: &Path) -> String {
     format!("{:x}", Sha256::digest(std::fs::read(path).unwrap()))
-}
-
-fn json(out: &support::Outcome) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", out.stdout_str()))
 }
 
 /// The document has every key the schema requires, and no other.
@@ -100,7 +97,7 @@ fn recipe_command_rebuilds_what_it_prints() {
     let from = reference.display().to_string();
 
     // The reference alone: ldflags are undetermined.
-    let doc = json(&run_ok(&mut reprove(dir, &["--from", &from, "--json"])).unwrap());
+    let doc = json_stdout(&run_ok(&mut reprove(dir, &["--from", &from, "--json"])).unwrap());
     check_schema(&doc);
     assert_eq!(doc["complete"], false);
     assert!(doc["undetermined"].as_array().unwrap().iter().any(|u| u["field"] == "ldflags"), "{doc}");
@@ -112,7 +109,7 @@ fn recipe_command_rebuilds_what_it_prints() {
     // reprove.toml supplies the ldflags: complete, and the printed build is bit-identical.
     std::fs::write(dir.join("reprove.toml"), format!("[build]\nldflags = \"{LDFLAGS}\"\ntags = [\"a\", \"b\"]\n"))
         .unwrap();
-    let doc = json(&run_ok(&mut reprove(dir, &["--from", &from, "--json"])).unwrap());
+    let doc = json_stdout(&run_ok(&mut reprove(dir, &["--from", &from, "--json"])).unwrap());
     check_schema(&doc);
     assert_eq!(doc["complete"], true, "{doc}");
     assert_eq!(doc["origins"]["ldflags"], serde_json::json!({"kind": "recipe-file", "detail": "reprove.toml"}));
@@ -121,14 +118,14 @@ fn recipe_command_rebuilds_what_it_prints() {
 
     // A flag overrides both, and the conflict says who won.
     let out = run_ok(&mut reprove(dir, &["--from", &from, "--tags", "x", "--json"])).unwrap();
-    let doc = json(&out);
+    let doc = json_stdout(&out);
     let c: Vec<_> = doc["conflicts"].as_array().unwrap().iter().filter(|c| c["field"] == "tags").collect();
     assert_eq!(c.len(), 2, "{doc}");
     assert!(c.iter().all(|c| c["used_origin"]["kind"] == "flag"));
     let text = run_ok(&mut reprove(dir, &["--from", &from, "--tags", "x"])).unwrap().stdout_str();
     assert!(text.contains("conflicts:") && text.contains("wins over"), "{text}");
     // REPROVE_* sits between flags and the file.
-    let doc = json(&run_ok(reprove(dir, &["--from", &from, "--json"]).env("REPROVE_LDFLAGS", "-s")).unwrap());
+    let doc = json_stdout(&run_ok(reprove(dir, &["--from", &from, "--json"]).env("REPROVE_LDFLAGS", "-s")).unwrap());
     assert_eq!(doc["ldflags"], "-s");
     assert_eq!(doc["origins"]["ldflags"]["kind"], "environment");
 
@@ -154,7 +151,7 @@ fn recipe_command_rebuilds_what_it_prints() {
     let missing = run(&mut reprove(dir, &["--from", &from])).unwrap();
     assert_eq!(missing.status, Some(2));
     assert!(missing.stderr_str().contains(".Version"), "{}", missing.stderr_str());
-    let doc = json(&run_ok(&mut reprove(dir, &["--from", &from, "--tag", "v1.2.3", "--json"])).unwrap());
+    let doc = json_stdout(&run_ok(&mut reprove(dir, &["--from", &from, "--tag", "v1.2.3", "--json"])).unwrap());
     check_schema(&doc);
     assert_eq!(doc["complete"], true, "{doc}");
     assert_eq!(doc["inputs"]["goreleaser"], ".goreleaser.yaml#app");
@@ -166,9 +163,9 @@ fn recipe_command_rebuilds_what_it_prints() {
     let version = doc["go_version"].as_str().unwrap().to_string();
     let image = format!("127.0.0.1:5000/toolchains/go:x@sha256:{}", "cd".repeat(32));
     std::fs::write(dir.join("reprove.lock"), format!("[toolchains]\n\"{version}\" = \"{image}\"\n")).unwrap();
-    let doc = json(&run_ok(&mut reprove(dir, &["--from", &from, "--tag", "v1.2.3", "--json"])).unwrap());
+    let doc = json_stdout(&run_ok(&mut reprove(dir, &["--from", &from, "--tag", "v1.2.3", "--json"])).unwrap());
     assert_eq!(doc["toolchain"], image.as_str());
-    let doc = json(
+    let doc = json_stdout(
         &run_ok(&mut reprove(dir, &["--from", &from, "--tag", "v1.2.3", "--go-version", "go1.1.1", "--json"])).unwrap(),
     );
     assert!(doc["toolchain_error"].as_str().unwrap().contains("go1.1.1"), "{doc}");

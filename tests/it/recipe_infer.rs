@@ -4,14 +4,15 @@
 //! directory, and require the same sha256.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use goinfo::read_build_info_file;
 use recipe::{infer, BuildVcs, Origin};
 use sha2::{Digest, Sha256};
+
+use crate::support;
+
 use support::{hermetic_go_env, run_ok, Failures, RUN_SETUP};
 
 const MAIN_GO: &str = r#"package main

@@ -5,16 +5,14 @@
 //! and podman, with the image config's environment; a reference without a digest
 //! is refused; with the registry gone, the cached image still runs.
 
-mod sandbox_support;
-mod support;
-mod support_registry;
-
 use std::fs;
 use std::process::Command;
 
-use sandbox_support::{check_schema, fixture, json, run_with_pid, world_readable, RUNTIMES, SECRET};
+use crate::support::{self, registry, sandbox};
+
+use registry::Registry;
+use sandbox::{check_schema, fixture, json, run_with_pid, world_readable, RUNTIMES, SECRET};
 use support::{hermetic_go_env, reprove_bin, run_ok};
-use support_registry::Registry;
 
 fn toolchain_run(image: &str, cache: &str, runtime: &str, extra: &[&str], cmd: &[&str]) -> Command {
     let f = fixture();
@@ -80,7 +78,7 @@ fn a_pushed_toolchain_image_is_pulled_by_digest_and_builds_in_the_sandbox() {
         assert!(!env.contains(SECRET.0), "{rt}: {env}");
 
         // A real build, written to the output mount, that runs on the host
-        // (once: tests/sandbox_runtimes.rs builds with every runtime).
+        // (once: sandbox_runtimes builds with every runtime).
         if i > 0 {
             continue;
         }

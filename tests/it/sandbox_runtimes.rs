@@ -14,9 +14,6 @@
 //! The tests run as root (as CI does): they switch to `nobody` for the
 //! rootless cases and use a private mount namespace to take cgroups away.
 
-mod sandbox_support;
-mod support;
-
 use std::fs;
 use std::io::Read;
 use std::net::TcpListener;
@@ -26,7 +23,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sandbox_support::{
+use crate::support::{self, sandbox};
+
+use sandbox::{
     assert_nothing_left, check_schema, fixture, json, marker, probe_processes, run_with_pid, toolchain_run,
     wait_for_probes, world_readable, IMAGE_ENV, ROOTLESS_RUNTIMES, RUNTIMES, SECRET,
 };

@@ -7,11 +7,7 @@
 //! same result; a server that asks for credentials is an `Auth` error (none
 //! are sent) and one that stalls ends at the clone's deadline; hostile trees
 //! (a `.git` entry) and helper transports are refused. ssh and https clones:
-//! tests/source_transports.rs.
-
-#[path = "fixtures/mod/server.rs"]
-mod server;
-mod support;
+//! tests/it/source_transports.rs.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -20,6 +16,9 @@ use std::path::Path;
 use std::process::Command;
 
 use std::time::{Duration, Instant};
+
+use crate::support::{self, server};
+
 use support::{git, listing, run_ok};
 
 use source::{CloneOptions, Source, SourceError};

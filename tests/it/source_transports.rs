@@ -1,6 +1,6 @@
 //! `source` clones over the network transports, against real servers
-//! on 127.0.0.1 only: OpenSSH's `sshd` with `ssh-agent` (tests/support/ssh.rs),
-//! and `git http-backend` behind a TLS server (tests/fixtures/mod/server.rs)
+//! on 127.0.0.1 only: OpenSSH's `sshd` with `ssh-agent` (tests/it/support/ssh.rs),
+//! and `git http-backend` behind a TLS server (tests/it/support/server.rs)
 //! with a CA made by the openssl CLI.
 //!
 //! ssh: a clone with the agent's key and a known host key resolves and exports
@@ -15,16 +15,15 @@
 //! environment that libssh2 and OpenSSL read themselves, so each clone runs in
 //! a child process: this test binary again, running only `child_clone`.
 
-#[path = "fixtures/mod/server.rs"]
-mod server;
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use source::Source;
+
+use crate::support::{self, server};
+
 use support::ssh::{self, Agent, Sshd};
 use support::{git, listing, run_ok};
 

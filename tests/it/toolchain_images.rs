@@ -7,21 +7,17 @@
 //! tokens, `registrytoken`), the warm cache without network, concurrent
 //! pulls, and gc.
 
-mod support;
-mod support_registry;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use oci::build::{push_index, Image, Layer, LayerCompression, ManifestFormat};
 use oci::{Platform, PullOptions, Store, ToolchainError};
-use support::{hermetic_go_env, reprove_bin, run, run_ok, RUN_SETUP};
-use support_registry::{config, push_tars, push_tars_with, Registry, TarBuilder};
 
-fn json(out: &support::Outcome) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", out.stdout_str()))
-}
+use crate::support::{self, registry};
+
+use registry::{config, push_tars, push_tars_with, Registry, TarBuilder};
+use support::{hermetic_go_env, json_stdout, reprove_toolchain_cmd, run, run_ok, RUN_SETUP};
 
 /// The document has every key `schemas/<name>.schema.json` requires, and no other.
 fn check_schema(name: &str, doc: &serde_json::Value) {
@@ -36,12 +32,6 @@ fn check_schema(name: &str, doc: &serde_json::Value) {
     for key in obj.keys() {
         assert!(schema["properties"].get(key).is_some(), "{name}: {key} is not in the schema");
     }
-}
-
-fn reprove(args: &[&str]) -> Command {
-    let mut cmd = Command::new(reprove_bin());
-    cmd.args(args).env_remove("SOURCE_DATE_EPOCH").env_remove("REGISTRY_AUTH_FILE").env_remove("DOCKER_CONFIG");
-    cmd
 }
 
 /// The GOROOTs to package: the `go` on PATH, and one Debian toolchain (its GOROOT links out to /usr/share).
@@ -76,7 +66,7 @@ fn go_toolchain_images_build_push_pull_and_build_a_program() {
         let (out1, out2) = (tmp.path().join(format!("layout-{i}-a")), tmp.path().join(format!("layout-{i}-b")));
         let goroot_s = goroot.display().to_string();
 
-        let built = run_ok(&mut reprove(&[
+        let built = run_ok(&mut reprove_toolchain_cmd(&[
             "toolchain",
             "build",
             "--goroot",
@@ -89,14 +79,14 @@ fn go_toolchain_images_build_push_pull_and_build_a_program() {
             "--json",
         ]))
         .unwrap_or_else(|e| panic!("{e}"));
-        let built = json(&built);
+        let built = json_stdout(&built);
         check_schema("toolchain-build", &built);
         let digest = built["digest"].as_str().unwrap_or_default().to_string();
         assert!(digest.starts_with("sha256:"), "{built}");
         assert_eq!(built["go_version"], version.as_str());
 
         // Deterministic: a second build of the same GOROOT has the same digest and bytes.
-        let again = run_ok(&mut reprove(&[
+        let again = run_ok(&mut reprove_toolchain_cmd(&[
             "toolchain",
             "build",
             "--goroot",
@@ -108,15 +98,21 @@ fn go_toolchain_images_build_push_pull_and_build_a_program() {
             "--json",
         ]))
         .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(json(&again)["digest"], digest.as_str(), "{} built twice gave two digests", goroot.display());
-        assert_eq!(support_registry::tree(&out1), support_registry::tree(&out2));
+        assert_eq!(json_stdout(&again)["digest"], digest.as_str(), "{} built twice gave two digests", goroot.display());
+        assert_eq!(registry::tree(&out1), registry::tree(&out2));
         assert_eq!(std::fs::read(out1.join("index.json")).ok(), std::fs::read(out2.join("index.json")).ok());
 
         // Pull by tag: the digest to pin is printed, and it is the built one.
-        let pulled =
-            run_ok(&mut reprove(&["toolchain", "pull", &tag, "--cache-dir", &cache.display().to_string(), "--json"]))
-                .unwrap_or_else(|e| panic!("{e}"));
-        let pulled = json(&pulled);
+        let pulled = run_ok(&mut reprove_toolchain_cmd(&[
+            "toolchain",
+            "pull",
+            &tag,
+            "--cache-dir",
+            &cache.display().to_string(),
+            "--json",
+        ]))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let pulled = json_stdout(&pulled);
         check_schema("toolchain-pull", &pulled);
         assert_eq!(pulled["digest"], digest.as_str(), "{pulled}");
         assert_eq!(pulled["pinned"], format!("{tag}@{digest}").as_str());
@@ -134,7 +130,7 @@ fn go_toolchain_images_build_push_pull_and_build_a_program() {
         assert!(rootfs.join("etc/passwd").is_file() && rootfs.join("tmp").is_dir());
 
         // Text output by digest: cached now.
-        let text = run_ok(&mut reprove(&[
+        let text = run_ok(&mut reprove_toolchain_cmd(&[
             "toolchain",
             "pull",
             &format!("{tag}@{digest}"),
@@ -181,7 +177,7 @@ fn source_date_epoch_sets_mtimes_and_changes_the_digest() {
     let goroot = goroots().remove(0);
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let build = |epoch: &str| {
-        let mut cmd = reprove(&[
+        let mut cmd = reprove_toolchain_cmd(&[
             "toolchain",
             "build",
             "--goroot",
@@ -193,7 +189,7 @@ fn source_date_epoch_sets_mtimes_and_changes_the_digest() {
             "--json",
         ]);
         cmd.env("SOURCE_DATE_EPOCH", epoch).current_dir(tmp.path());
-        json(&run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}")))
+        json_stdout(&run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}")))
     };
     let a = build("1000000000");
     assert_eq!(a["source_date_epoch"], 1_000_000_000);
@@ -215,7 +211,7 @@ fn pull_by_tag_gives_the_digest_to_pin_and_pinning_is_enforced() {
     let image = push_tars(&registry, &reference, &[tar]);
     let cache = tmp.path().join("cache").display().to_string();
 
-    let out = run_ok(&mut reprove(&["toolchain", "pull", &reference.to_string(), "--cache-dir", &cache]))
+    let out = run_ok(&mut reprove_toolchain_cmd(&["toolchain", "pull", &reference.to_string(), "--cache-dir", &cache]))
         .unwrap_or_else(|e| panic!("{e}"));
     let pin = format!("{reference}@{}", image.manifest_digest);
     assert!(out.stdout_str().contains(&pin), "{}", out.stdout_str());
@@ -223,14 +219,14 @@ fn pull_by_tag_gives_the_digest_to_pin_and_pinning_is_enforced() {
 
     // A digest the registry does not have: refused (exit 3), and nothing cached.
     let wrong = format!("{}/tagged/img@sha256:{}", registry.addr, "0".repeat(64));
-    let out =
-        run(&mut reprove(&["toolchain", "pull", &wrong, "--cache-dir", &cache])).unwrap_or_else(|e| panic!("{e}"));
+    let out = run(&mut reprove_toolchain_cmd(&["toolchain", "pull", &wrong, "--cache-dir", &cache]))
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status, Some(3), "{}", out.stderr_str());
     // Bad references are input errors (exit 2).
-    let out =
-        run(&mut reprove(&["toolchain", "pull", "Bad/Ref", "--cache-dir", &cache])).unwrap_or_else(|e| panic!("{e}"));
+    let out = run(&mut reprove_toolchain_cmd(&["toolchain", "pull", "Bad/Ref", "--cache-dir", &cache]))
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status, Some(2), "{}", out.stderr_str());
-    let out = run(&mut reprove(&[
+    let out = run(&mut reprove_toolchain_cmd(&[
         "toolchain",
         "build",
         "--goroot",
@@ -259,22 +255,18 @@ fn image_indexes_select_the_platform() {
         cfg["architecture"] = serde_json::json!(arch);
         let image = Image::assemble(cfg, vec![layer], ManifestFormat::Oci).unwrap_or_else(|e| panic!("{e}"));
         image
-            .push_blocking(
-                &support_registry::io(),
-                &registry.reference(&format!("multi/img:{arch}")),
-                &registry.options(),
-            )
+            .push_blocking(&registry::io(), &registry.reference(&format!("multi/img:{arch}")), &registry.options())
             .unwrap_or_else(|e| panic!("{e}"));
         images.push(image);
     }
     let index_ref = registry.reference("multi/img:latest");
-    let index_digest = support_registry::io()
+    let index_digest = registry::io()
         .block_on(push_index(&index_ref, &images.iter().collect::<Vec<_>>(), &registry.options()))
         .unwrap_or_else(|e| panic!("{e}"));
     let s = store(&tmp.path().join("cache"));
     let pull = |platform: Option<&str>| {
         s.pull_blocking(
-            &support_registry::io(),
+            &registry::io(),
             &index_ref,
             &PullOptions {
                 platform: platform.map(|p| p.parse().unwrap_or_else(|e| panic!("{e}"))),
@@ -300,7 +292,7 @@ fn image_indexes_select_the_platform() {
     let by_digest = index_ref.with_digest(index_digest.clone());
     drop(registry);
     let cached =
-        s.pull_blocking(&support_registry::io(), &by_digest, &PullOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        s.pull_blocking(&registry::io(), &by_digest, &PullOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     assert!(cached.cached);
     assert_eq!(cached.manifest_digest, images[0].manifest_digest);
 }
@@ -323,7 +315,7 @@ fn docker_v2_manifests_and_all_layer_compressions() {
         let image = push_tars_with(&registry, &reference, &[l1, l2], compression, format);
         let pulled = s
             .pull_blocking(
-                &support_registry::io(),
+                &registry::io(),
                 &reference.with_digest(image.manifest_digest.clone()),
                 &PullOptions::default(),
             )
@@ -344,11 +336,12 @@ fn basic_auth_from_flags_and_auth_files() {
     let r = reference.to_string();
 
     // Anonymous: refused (exit 3), and the message says why.
-    let out = run(&mut reprove(&["toolchain", "pull", &r, "--cache-dir", &cache])).unwrap_or_else(|e| panic!("{e}"));
+    let out = run(&mut reprove_toolchain_cmd(&["toolchain", "pull", &r, "--cache-dir", &cache]))
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status, Some(3), "{}", out.stderr_str());
 
     // --username with --password-stdin.
-    let mut cmd = reprove(&[
+    let mut cmd = reprove_toolchain_cmd(&[
         "toolchain",
         "pull",
         &r,
@@ -375,7 +368,7 @@ fn basic_auth_from_flags_and_auth_files() {
     std::fs::write(&file, format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, registry.addr))
         .unwrap_or_else(|e| panic!("{e}"));
     let cache2 = tmp.path().join("cache2").display().to_string();
-    let mut cmd = reprove(&["toolchain", "pull", &r, "--cache-dir", &cache2]);
+    let mut cmd = reprove_toolchain_cmd(&["toolchain", "pull", &r, "--cache-dir", &cache2]);
     cmd.env("REGISTRY_AUTH_FILE", &file);
     run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
 
@@ -389,7 +382,7 @@ fn basic_auth_from_flags_and_auth_files() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let cache3 = tmp.path().join("cache3").display().to_string();
-    let mut cmd = reprove(&["toolchain", "pull", &r, "--cache-dir", &cache3]);
+    let mut cmd = reprove_toolchain_cmd(&["toolchain", "pull", &r, "--cache-dir", &cache3]);
     cmd.env("HOME", &home).env_remove("XDG_RUNTIME_DIR");
     let out = run(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status, Some(3), "{}", out.stderr_str());
@@ -405,7 +398,7 @@ fn pull_with(tmp: &Path, r: &str, extra: &[&str], stdin: Option<&str>, auth_file
     let cache = cache.display().to_string();
     let mut args = vec!["toolchain", "pull", r, "--cache-dir", &cache];
     args.extend_from_slice(extra);
-    let mut cmd = reprove(&args);
+    let mut cmd = reprove_toolchain_cmd(&args);
     // No ~/.docker/config.json or Podman auth file of the machine.
     cmd.env("HOME", tmp).env_remove("XDG_RUNTIME_DIR");
     if let Some(f) = auth_file {
@@ -461,7 +454,12 @@ fn bearer_tokens_from_a_token_server() {
     let out =
         pull_with(tmp.path(), &r, &["--username", "tester", "--password-stdin", "--json"], Some("s3cret-pw\n"), None);
     assert!(out.success(), "{}", out.stderr_str());
-    assert_eq!(json(&out)["digest"].as_str().map(|d| d.starts_with("sha256:")), Some(true), "{}", out.stdout_str());
+    assert_eq!(
+        json_stdout(&out)["digest"].as_str().map(|d| d.starts_with("sha256:")),
+        Some(true),
+        "{}",
+        out.stdout_str()
+    );
     assert!(
         tokens.requests().iter().any(|l| l == "GET basic:tester repository:private/img:pull"),
         "{:?}",
@@ -545,7 +543,7 @@ fn warm_cache_needs_no_registry_and_concurrent_pulls_share_one_unpack() {
             let (cache, pinned, options) = (cache.clone(), pinned.clone(), registry.options());
             std::thread::spawn(move || {
                 store(&cache).pull_blocking(
-                    &support_registry::io(),
+                    &registry::io(),
                     &pinned,
                     &PullOptions { registry: options, ..PullOptions::default() },
                 )
@@ -558,11 +556,11 @@ fn warm_cache_needs_no_registry_and_concurrent_pulls_share_one_unpack() {
         rootfs.push(image.rootfs);
     }
     assert!(rootfs.windows(2).all(|w| w[0] == w[1]));
-    assert_eq!(support_registry::tree(&cache.join("images/sha256")).iter().filter(|p| !p.contains('/')).count(), 1);
+    assert_eq!(registry::tree(&cache.join("images/sha256")).iter().filter(|p| !p.contains('/')).count(), 1);
 
     registry.stop();
     let start = Instant::now();
-    let out = run_ok(&mut reprove(&[
+    let out = run_ok(&mut reprove_toolchain_cmd(&[
         "toolchain",
         "pull",
         &pinned.to_string(),
@@ -572,7 +570,7 @@ fn warm_cache_needs_no_registry_and_concurrent_pulls_share_one_unpack() {
     ]))
     .unwrap_or_else(|e| panic!("the cache needed the registry: {e}"));
     let elapsed = start.elapsed();
-    assert_eq!(json(&out)["cached"], true);
+    assert_eq!(json_stdout(&out)["cached"], true);
     eprintln!("warm pull by digest (process start included): {elapsed:?}");
 
     // gc: a recently used image stays, with the Go build cache made with it; a build
@@ -586,20 +584,28 @@ fn warm_cache_needs_no_registry_and_concurrent_pulls_share_one_unpack() {
     };
     let kept = build_cache(&"a".repeat(32), &image.manifest_digest.to_string());
     let orphan = build_cache(&"b".repeat(32), &format!("sha256:{}", "0".repeat(64)));
-    let gc = run_ok(&mut reprove(&["toolchain", "gc", "--cache-dir", &cache.display().to_string(), "--json"]))
-        .unwrap_or_else(|e| panic!("{e}"));
-    check_schema("toolchain-gc", &json(&gc));
-    assert_eq!(json(&gc)["kept_images"], 1);
+    let gc =
+        run_ok(&mut reprove_toolchain_cmd(&["toolchain", "gc", "--cache-dir", &cache.display().to_string(), "--json"]))
+            .unwrap_or_else(|e| panic!("{e}"));
+    check_schema("toolchain-gc", &json_stdout(&gc));
+    assert_eq!(json_stdout(&gc)["kept_images"], 1);
     assert_eq!(
-        (json(&gc)["kept_build_caches"].as_u64(), json(&gc)["removed_build_caches"].as_u64()),
+        (json_stdout(&gc)["kept_build_caches"].as_u64(), json_stdout(&gc)["removed_build_caches"].as_u64()),
         (Some(1), Some(1))
     );
     assert!(kept.is_dir() && !orphan.exists());
-    let gc = run_ok(&mut reprove(&["toolchain", "gc", "--all", "--cache-dir", &cache.display().to_string(), "--json"]))
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(json(&gc)["removed_images"][0], image.manifest_digest.to_string().as_str());
-    assert_eq!(json(&gc)["removed_build_caches"], 1);
-    assert_eq!(support_registry::tree(&cache.join("images/sha256")), Vec::<String>::new());
+    let gc = run_ok(&mut reprove_toolchain_cmd(&[
+        "toolchain",
+        "gc",
+        "--all",
+        "--cache-dir",
+        &cache.display().to_string(),
+        "--json",
+    ]))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(json_stdout(&gc)["removed_images"][0], image.manifest_digest.to_string().as_str());
+    assert_eq!(json_stdout(&gc)["removed_build_caches"], 1);
+    assert_eq!(registry::tree(&cache.join("images/sha256")), Vec::<String>::new());
     assert!(!kept.exists());
 }
 
@@ -636,7 +642,7 @@ fn build_on_a_pinned_base_image() {
         let mut args =
             vec!["toolchain", "build", "--goroot", &goroot_s, "--tag", &tag, "--base", &pinned_base, "--json"];
         args.extend_from_slice(extra);
-        json(&run_ok(&mut reprove(&args)).unwrap_or_else(|e| panic!("{e}")))
+        json_stdout(&run_ok(&mut reprove_toolchain_cmd(&args)).unwrap_or_else(|e| panic!("{e}")))
     };
     let built = build(&["--push"]);
     assert_eq!(built["source_date_epoch"], 1_704_164_645, "the VERSION time line sets the mtimes");
@@ -646,7 +652,7 @@ fn build_on_a_pinned_base_image() {
 
     let s = store(&tmp.path().join("cache"));
     let pulled = s
-        .pull_blocking(&support_registry::io(), &tag.parse().unwrap_or_else(|e| panic!("{e}")), &PullOptions::default())
+        .pull_blocking(&registry::io(), &tag.parse().unwrap_or_else(|e| panic!("{e}")), &PullOptions::default())
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(pulled.manifest_digest.to_string(), built["digest"].as_str().unwrap_or_default());
     assert_eq!(pulled.go_version.as_deref(), Some("go1.99.1"));

@@ -5,21 +5,14 @@
 //! lookup API names a missing version.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-mod support;
-mod support_registry;
-
 use std::path::PathBuf;
-use std::process::Command;
 
 use recipe::lock::{LockError, LockFile, LOCK_FILE_NAME};
-use support::{reprove_bin, run, run_ok, RUN_SETUP};
-use support_registry::Registry;
 
-fn reprove(args: &[&str]) -> Command {
-    let mut cmd = Command::new(reprove_bin());
-    cmd.args(args).env_remove("SOURCE_DATE_EPOCH").env_remove("REGISTRY_AUTH_FILE").env_remove("DOCKER_CONFIG");
-    cmd
-}
+use crate::support::{self, registry};
+
+use registry::Registry;
+use support::{reprove_toolchain_cmd, run, run_ok, RUN_SETUP};
 
 /// The smallest Debian Go toolchain `ci/setup` installs.
 fn goroot() -> PathBuf {
@@ -42,7 +35,7 @@ fn lock_pins_the_digest_and_checks_the_go_version() {
     let version = std::fs::read_to_string(goroot.join("VERSION")).unwrap().lines().next().unwrap().to_string();
     let tag = format!("{}/toolchains/go:{}", registry.addr, version.trim_start_matches("go"));
 
-    let built = run_ok(&mut reprove(&[
+    let built = run_ok(&mut reprove_toolchain_cmd(&[
         "toolchain",
         "build",
         "--goroot",
@@ -58,7 +51,8 @@ fn lock_pins_the_digest_and_checks_the_go_version() {
 
     // A version the image does not contain: refused, exit 2, no file written.
     let wrong =
-        run(&mut reprove(&["toolchain", "lock", "go1.99.0", &tag, "-C", &repo_s, "--cache-dir", &cache])).unwrap();
+        run(&mut reprove_toolchain_cmd(&["toolchain", "lock", "go1.99.0", &tag, "-C", &repo_s, "--cache-dir", &cache]))
+            .unwrap();
     assert_eq!(wrong.status, Some(2), "{}", wrong.stderr_str());
     assert!(wrong.stderr_str().contains(&version) && wrong.stderr_str().contains("go1.99.0"), "{}", wrong.stderr_str());
     assert!(!repo.join(LOCK_FILE_NAME).exists());
@@ -67,8 +61,17 @@ fn lock_pins_the_digest_and_checks_the_go_version() {
     let other = format!("127.0.0.1:1/toolchains/go:1.20.0@sha256:{}", "ab".repeat(32));
     std::fs::write(repo.join(LOCK_FILE_NAME), format!("[toolchains]\n\"go1.20.0\" = \"{other}\"\n")).unwrap();
 
-    let ok = run_ok(&mut reprove(&["toolchain", "lock", &version, &tag, "-C", &repo_s, "--cache-dir", &cache]))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ok = run_ok(&mut reprove_toolchain_cmd(&[
+        "toolchain",
+        "lock",
+        &version,
+        &tag,
+        "-C",
+        &repo_s,
+        "--cache-dir",
+        &cache,
+    ]))
+    .unwrap_or_else(|e| panic!("{e}"));
     let pinned = format!("{tag}@{digest}");
     assert!(ok.stdout_str().contains(&pinned), "{}", ok.stdout_str());
     let lock = LockFile::load(&repo).unwrap().expect("reprove.lock written");
@@ -84,7 +87,7 @@ fn lock_pins_the_digest_and_checks_the_go_version() {
 
     // Locking again (cached pull) gives the same file.
     let before = std::fs::read(repo.join(LOCK_FILE_NAME)).unwrap();
-    run_ok(&mut reprove(&["toolchain", "lock", &version, &pinned, "-C", &repo_s, "--cache-dir", &cache]))
+    run_ok(&mut reprove_toolchain_cmd(&["toolchain", "lock", &version, &pinned, "-C", &repo_s, "--cache-dir", &cache]))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(std::fs::read(repo.join(LOCK_FILE_NAME)).unwrap(), before);
 }

@@ -41,29 +41,20 @@
 //! `schemas/report.schema.json`; Markdown, `$GITHUB_STEP_SUMMARY` and JUnit
 //! outputs are checked once.
 
-#[path = "fixtures/mod/goenv.rs"]
-mod goenv;
-#[path = "fixtures/mod/harness.rs"]
-mod harness;
-mod sandbox_support;
-#[path = "fixtures/mod/schema.rs"]
-mod schema;
-#[path = "fixtures/mod/server.rs"]
-mod server;
-mod support;
-mod support_registry;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use oci::build::{Image, Layer, LayerCompression, ManifestFormat};
 use serde_json::Value;
+
+use crate::support::{self, goenv, harness, registry, sandbox, schema, server};
+
+use registry::{Registry, TarBuilder};
 use server::{Behavior, Serve, Server};
 use support::ssh::{self, Agent, Sshd};
 use support::{hermetic_go_env, reprove_bin, run, run_ok, Outcome};
-use support_registry::{Registry, TarBuilder};
 
 /// Builds are heavy on a shared machine: one verify at a time in this binary.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -220,36 +211,74 @@ fn image(registry: &Registry) -> String {
     format!("{tag}@{digest}")
 }
 
+/// What the scenarios below share, set up once per test process (the first test that
+/// needs it pays): a registry on 127.0.0.1 with this machine's Go pushed as a toolchain
+/// image by `reprove toolchain build --push`, the GOPROXY serving the test module
+/// cache, and a reprove cache directory. They outlive every test (a `static` is never
+/// dropped): the registry is stopped and the directories removed when the process exits.
+struct Shared {
+    registry: Registry,
+    toolchain: String,
+    proxy: Server,
+    cache: PathBuf,
+}
+
+fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
+        let toolchain = image(&registry);
+        let proxy = Server::start(Behavior::Serve(Serve::dir(&goenv::proxy_root())));
+        let dir = goenv::tmp().keep();
+        support::reap_at_exit(registry.pid(), &[registry.dir(), dir.as_path()]);
+        Shared { registry, toolchain, proxy, cache: dir.join("cache") }
+    })
+}
+
+/// `--source REPO --rev REV --toolchain TOOLCHAIN --from-reference --ldflags=`: Go does
+/// not record -ldflags under -trimpath, and these releases used none.
+fn base(repo: &str, rev: &str, toolchain: &str) -> Vec<String> {
+    ["--source", repo, "--rev", rev, "--toolchain", toolchain, "--from-reference", "--ldflags="]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn args(v: &[String], extra: &[&str]) -> Vec<String> {
+    v.iter().cloned().chain(extra.iter().map(|s| s.to_string())).collect()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// A reference built with `-ldflags=-X main.version=1.2.3`, which Go does not record under -trimpath.
+fn stamped_reference(p: &Project) -> PathBuf {
+    p.reference("verifyapp-stamped", "go", &["-ldflags=-X main.version=1.2.3"])
+}
+
+/// A faithful reference, cold caches (its own cache and GOPROXY): reproduced, exit 0;
+/// then warm caches, then `--keep`.
 #[test]
-fn verify_end_to_end() {
-    let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
-    let toolchain = image(&registry);
+fn a_faithful_reference_is_reproduced_cold_and_warm_and_kept() {
+    let s = shared();
+    let toolchain = s.toolchain.as_str();
     let proxy = Server::start(Behavior::Serve(Serve::dir(&goenv::proxy_root())));
     let p = Project::new();
     let cache = p.path("cache");
     let reference = p.reference("verifyapp", "go", &[]);
     let reference_s = reference.display().to_string();
     let repo = p.repo.display().to_string();
-    // Go does not record -ldflags under -trimpath: these releases used none (--ldflags=).
-    let base = |rev: &str| -> Vec<String> {
-        ["--source", &repo, "--rev", rev, "--toolchain", &toolchain, "--from-reference", "--ldflags="]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    };
-    let args = |v: &[String], extra: &[&str]| -> Vec<String> {
-        v.iter().cloned().chain(extra.iter().map(|s| s.to_string())).collect()
-    };
 
     // A faithful reference, cold caches: reproduced, exit 0.
-    let a = args(&base("main"), &["--reference", &reference_s, "--runtime", "runc"]);
-    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let a = args(&base(&repo, "main", toolchain), &["--reference", &reference_s, "--runtime", "runc"]);
+    let a = strs(&a);
     let (out, cold) = verify(&proxy.url(), &cache, &a);
     status(&out, &cold, 0);
     assert_eq!(cold["verdict"], "reproduced");
     assert_eq!(cold["inputs"]["source"]["commit"], p.commit.as_str());
     assert_eq!(cold["inputs"]["source"]["uri"], format!("file://{}", p.repo.display()).as_str());
-    assert_eq!(cold["inputs"]["toolchain"]["image"], toolchain.as_str());
+    assert_eq!(cold["inputs"]["toolchain"]["image"], toolchain);
     assert_eq!(cold["rebuilt"]["sha256"], cold["inputs"]["reference"]["sha256"]);
     assert_eq!(cold["subject"]["name"], "verifyapp");
     assert_eq!(cold["tools"]["runtime"], "runc");
@@ -299,33 +328,50 @@ fn verify_end_to_end() {
     // A non-empty --keep directory is refused rather than written into.
     let (out, doc) = verify(&proxy.url(), &cache, &k);
     assert_eq!((out.status, doc["error"]["code"].as_str()), (Some(2), Some("keep-not-empty")), "{doc:#}");
+}
 
-    // bwrap, from a file:// URL and a tag: the same verdict.
+/// bwrap, from a file:// URL and a tag: the same verdict.
+#[test]
+fn bwrap_from_a_file_url_and_a_tag_reproduces_the_reference() {
+    let s = shared();
+    let (proxy, cache, toolchain) = (s.proxy.url(), &s.cache, s.toolchain.as_str());
+    let p = Project::new();
+    let reference_s = p.reference("verifyapp", "go", &[]).display().to_string();
     let url = format!("file://{}", p.repo.display());
-    let b = ["--source", &url, "--rev", "v1.0.0", "--toolchain", &toolchain, "--from-reference", "--ldflags="];
+    let b = ["--source", &url, "--rev", "v1.0.0", "--toolchain", toolchain, "--from-reference", "--ldflags="];
     let b: Vec<&str> = b.iter().copied().chain(["--reference", &reference_s, "--runtime", "bwrap"]).collect();
-    let (out, doc) = verify(&proxy.url(), &cache, &b);
+    let (out, doc) = verify(&proxy, cache, &b);
     status(&out, &doc, 0);
     assert_eq!(
         (doc["tools"]["runtime"].as_str(), doc["inputs"]["source"]["uri"].as_str()),
         (Some("bwrap"), Some(url.as_str()))
     );
     assert_eq!(doc["inputs"]["source"]["tags"][0], "v1.0.0");
+}
+
+/// Other ldflags (not recorded under -trimpath): not reproduced, cause ldflags, exit 1;
+/// with `--attest` a signed provenance and a FAILED VSA; the same flags given: reproduced.
+#[test]
+fn other_ldflags_are_not_reproduced_and_attested_as_failed() {
+    let s = shared();
+    let (proxy, cache, toolchain) = (s.proxy.url(), &s.cache, s.toolchain.as_str());
+    let p = Project::new();
+    let repo = p.repo.display().to_string();
 
     // Other ldflags (not recorded under -trimpath): not reproduced, cause ldflags, exit 1.
-    let stamped = p.reference("verifyapp-stamped", "go", &["-ldflags=-X main.version=1.2.3"]);
+    let stamped = stamped_reference(&p);
     let stamped_s = stamped.display().to_string();
     // Nothing says which ldflags the release used: exit 2 before building, naming the field.
-    let undetermined = ["--source", repo.as_str(), "--toolchain", &toolchain, "--from-reference", "--reference"];
+    let undetermined = ["--source", repo.as_str(), "--toolchain", toolchain, "--from-reference", "--reference"];
     let undetermined: Vec<&str> = undetermined.iter().copied().chain([stamped_s.as_str()]).collect();
-    let (out, doc) = verify(&proxy.url(), &cache, &undetermined);
+    let (out, doc) = verify(&proxy, cache, &undetermined);
     status(&out, &doc, 2);
     assert_eq!((doc["error"]["code"].as_str(), doc["rebuilt"].as_null()), (Some("recipe-undetermined"), Some(())));
     assert_eq!(doc["recipe"]["undetermined"][0]["field"], "ldflags", "{doc:#}");
     assert!(out.stderr_str().contains("ldflags") && out.stderr_str().contains("reprove.toml"), "{}", out.stderr_str());
-    let c = args(&base("HEAD"), &["--reference", &stamped_s]);
-    let c: Vec<&str> = c.iter().map(String::as_str).collect();
-    let (out, doc) = verify(&proxy.url(), &cache, &c);
+    let c = args(&base(&repo, "HEAD", toolchain), &["--reference", &stamped_s]);
+    let c = strs(&c);
+    let (out, doc) = verify(&proxy, cache, &c);
     status(&out, &doc, 1);
     assert_eq!(doc["verdict"], "not-reproduced");
     assert_eq!(doc["causes"][0]["code"], "ldflags", "{doc:#}");
@@ -345,9 +391,9 @@ fn verify_end_to_end() {
     let attested = {
         let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let mut cmd = Command::new(reprove_bin());
-        let vars = [("GOPROXY", proxy.url()), ("COSIGN_PASSWORD", "pw".to_string())];
+        let vars = [("GOPROXY", proxy.clone()), ("COSIGN_PASSWORD", "pw".to_string())];
         goenv::base_env(&mut cmd, &std::env::temp_dir(), &cache.join("unused-host-modcache"), &vars);
-        cmd.env_remove("GITHUB_STEP_SUMMARY").arg("verify").args(&c).arg("--cache-dir").arg(&cache);
+        cmd.env_remove("GITHUB_STEP_SUMMARY").arg("verify").args(&c).arg("--cache-dir").arg(cache);
         cmd.args(["--attest", "--key", &key, "--out", &att_s]);
         run(&mut cmd).unwrap_or_else(|e| panic!("{e}"))
     };
@@ -378,10 +424,20 @@ fn verify_end_to_end() {
     // The same flags given: reproduced.
     let d: Vec<String> = c.iter().filter(|a| **a != "--ldflags=").map(|s| s.to_string()).collect();
     let d = args(&d, &["--ldflags", "-X main.version=1.2.3"]);
-    let d: Vec<&str> = d.iter().map(String::as_str).collect();
-    let (out, doc) = verify(&proxy.url(), &cache, &d);
+    let d = strs(&d);
+    let (out, doc) = verify(&proxy, cache, &d);
     status(&out, &doc, 0);
     assert_eq!(doc["recipe"]["origins"]["ldflags"], "flag");
+}
+
+/// The recipe is read from the reference: GOAMD64=v3 and -tags are recorded, so they are
+/// reproduced; without the inference, not reproduced, and the diff says why.
+#[test]
+fn the_arch_level_and_tags_of_the_reference_are_reproduced() {
+    let s = shared();
+    let (proxy, cache, toolchain) = (s.proxy.url(), &s.cache, s.toolchain.as_str());
+    let p = Project::new();
+    let repo = p.repo.display().to_string();
 
     // The recipe is read from the reference: GOAMD64=v3 and -tags are recorded, so they are reproduced.
     let tuned = p.reference("verifyapp-v3", "go", &["-tags=netgo,osusergo"]);
@@ -397,22 +453,29 @@ fn verify_end_to_end() {
         .arg(".");
     run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
     let tuned_s = tuned.display().to_string();
-    let t = args(&base("HEAD"), &["--reference", &tuned_s]);
-    let t: Vec<&str> = t.iter().map(String::as_str).collect();
-    let (out, doc) = verify(&proxy.url(), &cache, &t);
+    let t = args(&base(&repo, "HEAD", toolchain), &["--reference", &tuned_s]);
+    let t = strs(&t);
+    let (out, doc) = verify(&proxy, cache, &t);
     status(&out, &doc, 0);
     assert_eq!(doc["recipe"]["archLevel"], "GOAMD64=v3");
     assert_eq!(doc["recipe"]["tags"], serde_json::json!(["netgo", "osusergo"]));
     assert_eq!(doc["recipe"]["origins"]["env.GOAMD64"], "reference:GOAMD64");
     // The same recipe without the inference: not reproduced, and the diff says why.
-    let u = ["--source", repo.as_str(), "--toolchain", &toolchain, "--trimpath", "--env", "CGO_ENABLED=0"];
+    let u = ["--source", repo.as_str(), "--toolchain", toolchain, "--trimpath", "--env", "CGO_ENABLED=0"];
     let u: Vec<&str> = u.iter().copied().chain(["--reference", &tuned_s]).collect();
-    let (out, doc) = verify(&proxy.url(), &cache, &u);
+    let (out, doc) = verify(&proxy, cache, &u);
     status(&out, &doc, 1);
     let codes: Vec<&str> = doc["causes"].as_array().into_iter().flatten().filter_map(|c| c["code"].as_str()).collect();
     assert!(codes.contains(&"arch-level") && codes.contains(&"tags"), "{doc:#}");
+}
 
-    // A reference built without -trimpath in another directory: not reproduced (the paths are embedded).
+/// A reference built without -trimpath in another directory: not reproduced (the paths are embedded).
+#[test]
+fn a_reference_built_without_trimpath_is_not_reproduced() {
+    let s = shared();
+    let (proxy, cache, toolchain) = (s.proxy.url(), &s.cache, s.toolchain.as_str());
+    let p = Project::new();
+    let repo = p.repo.display().to_string();
     let mut cmd = Command::new("go");
     let untrimmed = p.path("verifyapp-untrimmed");
     hermetic_go_env(&mut cmd)
@@ -424,24 +487,39 @@ fn verify_end_to_end() {
         .arg(&untrimmed)
         .arg(".");
     run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
-    let w = args(&base("HEAD"), &["--reference", untrimmed.to_str().unwrap_or_default()]);
-    let w: Vec<&str> = w.iter().map(String::as_str).collect();
-    let (out, doc) = verify(&proxy.url(), &cache, &w);
+    let w = args(&base(&repo, "HEAD", toolchain), &["--reference", untrimmed.to_str().unwrap_or_default()]);
+    let w = strs(&w);
+    let (out, doc) = verify(&proxy, cache, &w);
     status(&out, &doc, 1);
     assert_eq!(doc["recipe"]["trimpath"], false);
     let codes: Vec<&str> = doc["causes"].as_array().into_iter().flatten().filter_map(|c| c["code"].as_str()).collect();
     assert!(codes.contains(&"embedded-path"), "{doc:#}");
+}
 
-    // A toolchain digest the registry does not have: refused, nothing built.
+/// A toolchain digest the registry does not have: refused, nothing built.
+#[test]
+fn a_toolchain_digest_the_registry_lacks_is_refused() {
+    let s = shared();
+    let (proxy, cache, toolchain) = (s.proxy.url(), &s.cache, s.toolchain.as_str());
+    let p = Project::new();
+    let repo = p.repo.display().to_string();
+    let reference_s = p.reference("verifyapp", "go", &[]).display().to_string();
     let wrong = format!("{}@sha256:{}", toolchain.split('@').next().unwrap_or_default(), "f".repeat(64));
     let x = ["--source", repo.as_str(), "--toolchain", &wrong, "--from-reference", "--ldflags="];
     let x: Vec<&str> = x.iter().copied().chain(["--reference", &reference_s]).collect();
-    let (out, doc) = verify(&proxy.url(), &cache, &x);
+    let (out, doc) = verify(&proxy, cache, &x);
     status(&out, &doc, 3);
     assert_eq!((doc["error"]["step"].as_str(), doc["rebuilt"].as_null()), (Some("toolchain"), Some(())), "{doc:#}");
+}
 
-    // A reference built with another version of a dependency: not reproduced, cause
-    // dependency-version, and the module sums disagree three ways.
+/// A reference built with another version of a dependency: not reproduced, cause
+/// dependency-version, and the module sums disagree three ways.
+#[test]
+fn another_dependency_version_is_not_reproduced() {
+    let s = shared();
+    let (proxy, cache, toolchain) = (s.proxy.url(), &s.cache, s.toolchain.as_str());
+    let p = Project::new();
+    let repo = p.repo.display().to_string();
     let other = p.path("other-dep");
     harness::copy_tree(&p.repo, &other);
     let mut tidy = Command::new("go");
@@ -465,9 +543,9 @@ fn verify_end_to_end() {
         .arg(&older)
         .arg(".");
     run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
-    let od = args(&base("HEAD"), &["--reference", older.to_str().unwrap_or_default()]);
-    let od: Vec<&str> = od.iter().map(String::as_str).collect();
-    let (out, doc) = verify(&proxy.url(), &cache, &od);
+    let od = args(&base(&repo, "HEAD", toolchain), &["--reference", older.to_str().unwrap_or_default()]);
+    let od = strs(&od);
+    let (out, doc) = verify(&proxy, cache, &od);
     status(&out, &doc, 1);
     let codes: Vec<&str> = doc["causes"].as_array().into_iter().flatten().filter_map(|c| c["code"].as_str()).collect();
     assert!(codes.contains(&"dependency-version"), "{doc:#}");
@@ -478,8 +556,15 @@ fn verify_end_to_end() {
         .map(|f| (f["kind"].as_str().unwrap_or_default(), f["version"].as_str().unwrap_or_default()))
         .collect();
     assert_eq!(findings, [("missing-in-go-sum", "v1.0.3"), ("reference-vs-rebuilt", "v1.0.3")], "{doc:#}");
+}
 
-    // A second main package, with an embedded file: the package is inferred from the reference.
+/// A second main package, with an embedded file: the package is inferred from the reference.
+#[test]
+fn a_second_main_package_with_an_embedded_file_is_inferred_from_the_reference() {
+    let s = shared();
+    let (proxy, cache, toolchain) = (s.proxy.url(), &s.cache, s.toolchain.as_str());
+    let p = Project::new();
+    let repo = p.repo.display().to_string();
     let mut cmd = Command::new("go");
     let greeter = p.path("greeter");
     hermetic_go_env(&mut cmd)
@@ -491,38 +576,54 @@ fn verify_end_to_end() {
         .arg(&greeter)
         .arg("./cmd/greeter");
     run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
-    let gr = args(&base("HEAD"), &["--reference", greeter.to_str().unwrap_or_default()]);
-    let gr: Vec<&str> = gr.iter().map(String::as_str).collect();
-    let (out, doc) = verify(&proxy.url(), &cache, &gr);
+    let gr = args(&base(&repo, "HEAD", toolchain), &["--reference", greeter.to_str().unwrap_or_default()]);
+    let gr = strs(&gr);
+    let (out, doc) = verify(&proxy, cache, &gr);
     status(&out, &doc, 0);
     assert_eq!(
         (doc["recipe"]["package"].as_str(), doc["subject"]["name"].as_str()),
         (Some("./cmd/greeter"), Some("greeter"))
     );
     assert_eq!(doc["modules"], serde_json::json!([]), "greeter has no dependencies");
+}
 
-    // Only the published digest: reproduced; a wrong digest: not reproduced.
-    let sha = cold["inputs"]["reference"]["sha256"].as_str().unwrap_or_default().to_string();
+/// Only the published digest (`--reference-digest`): reproduced; a wrong digest: not reproduced.
+#[test]
+fn only_the_published_digest_is_enough_to_verify() {
+    let s = shared();
+    let (proxy, cache, toolchain) = (s.proxy.url(), &s.cache, s.toolchain.as_str());
+    let p = Project::new();
+    let repo = p.repo.display().to_string();
+    let reference = p.reference("verifyapp", "go", &[]);
+    // The faithful reference's digest (what `verify --reference` reports as inputs.reference.sha256).
+    let sha = stdx::sha256_hex(&fs::read(&reference).unwrap_or_else(|e| panic!("{e}")));
     for (digest, want) in [(sha.clone(), 0), ("0".repeat(64), 1)] {
         let dg = format!("sha256:{digest}");
         let e =
-            ["--source", &repo, "--rev", &p.commit, "--toolchain", &toolchain, "--trimpath", "--env", "CGO_ENABLED=0"];
+            ["--source", &repo, "--rev", &p.commit, "--toolchain", toolchain, "--trimpath", "--env", "CGO_ENABLED=0"];
         let e: Vec<&str> = e.iter().copied().chain(["--reference-digest", &dg, "--output-name", "verifyapp"]).collect();
-        let (out, doc) = verify(&proxy.url(), &cache, &e);
+        let (out, doc) = verify(&proxy, cache, &e);
         status(&out, &doc, want);
         assert_eq!(doc["inputs"]["reference"]["path"], Value::Null);
         assert_eq!(doc["subject"]["sha256"], digest.as_str());
         assert_eq!(doc["rebuilt"]["sha256"], sha.as_str(), "{doc:#}");
     }
+}
 
-    // A reference built by another Go version: an input error naming both, exit 2, no build.
+/// A reference built by another Go version: an input error naming both, exit 2, no build.
+#[test]
+fn a_reference_built_by_another_go_version_is_an_input_error() {
+    let s = shared();
+    let (proxy, cache, toolchain) = (s.proxy.url(), &s.cache, s.toolchain.as_str());
+    let p = Project::new();
+    let repo = p.repo.display().to_string();
     let old_go = "/usr/lib/go-1.22/bin/go";
     assert!(Path::new(old_go).exists(), "{old_go}: {}", support::RUN_SETUP);
     let old = p.reference("verifyapp-go122", old_go, &[]);
     let old_s = old.display().to_string();
-    let f = args(&base("HEAD"), &["--reference", &old_s]);
-    let f: Vec<&str> = f.iter().map(String::as_str).collect();
-    let (out, doc) = verify(&proxy.url(), &cache, &f);
+    let f = args(&base(&repo, "HEAD", toolchain), &["--reference", &old_s]);
+    let f = strs(&f);
+    let (out, doc) = verify(&proxy, cache, &f);
     status(&out, &doc, 2);
     assert_eq!(doc["verdict"], "error");
     assert_eq!(
@@ -531,28 +632,45 @@ fn verify_end_to_end() {
     );
     assert!(out.stderr_str().contains("go1.22"), "{}", out.stderr_str());
     assert_eq!(doc["rebuilt"], Value::Null);
+}
 
-    // A dirty working tree: refused (exit 2); allowed, the report says so and the commit is rebuilt.
+/// A dirty working tree: refused (exit 2); allowed, the report says so and the commit is rebuilt.
+#[test]
+fn a_dirty_working_tree_is_refused_unless_allowed() {
+    let s = shared();
+    let (proxy, cache, toolchain) = (s.proxy.url(), &s.cache, s.toolchain.as_str());
+    let p = Project::new();
+    let repo = p.repo.display().to_string();
+    let reference_s = p.reference("verifyapp", "go", &[]).display().to_string();
     fs::write(p.repo.join("main.go"), "package main\n\nfunc main() {}\n").unwrap_or_else(|e| panic!("{e}"));
-    let g = args(&base("HEAD"), &["--reference", &reference_s]);
-    let g: Vec<&str> = g.iter().map(String::as_str).collect();
-    let (out, doc) = verify(&proxy.url(), &cache, &g);
+    let g = args(&base(&repo, "HEAD", toolchain), &["--reference", &reference_s]);
+    let g = strs(&g);
+    let (out, doc) = verify(&proxy, cache, &g);
     status(&out, &doc, 2);
     assert_eq!(doc["error"]["code"], "dirty-tree");
     assert!(out.stderr_str().contains("main.go") && out.stderr_str().contains("--allow-dirty"), "{}", out.stderr_str());
     let h: Vec<&str> = g.iter().copied().chain(["--allow-dirty"]).collect();
-    let (out, doc) = verify(&proxy.url(), &cache, &h);
+    let (out, doc) = verify(&proxy, cache, &h);
     status(&out, &doc, 0);
     assert_eq!(doc["inputs"]["source"]["dirty"], true);
     assert_eq!(doc["inputs"]["source"]["dirtyPaths"][0], "main.go");
     git(&p.repo, &["checkout", "--", "main.go"]);
+}
 
-    // Markdown on stdout and in $GITHUB_STEP_SUMMARY, and JUnit, for the not-reproduced case.
+/// Markdown on stdout and in $GITHUB_STEP_SUMMARY, and JUnit, for the not-reproduced case.
+#[test]
+fn markdown_step_summary_and_junit_report_a_not_reproduced_verdict() {
+    let s = shared();
+    let (proxy, cache, toolchain) = (s.proxy.url(), &s.cache, s.toolchain.as_str());
+    let p = Project::new();
+    let repo = p.repo.display().to_string();
+    let stamped_s = stamped_reference(&p).display().to_string();
+    let c = args(&base(&repo, "HEAD", toolchain), &["--reference", &stamped_s]);
     let summary = p.path("summary.md");
     let junit = p.path("junit.xml");
     let mut cmd = Command::new(reprove_bin());
-    goenv::base_env(&mut cmd, &std::env::temp_dir(), &cache.join("unused"), &[("GOPROXY", proxy.url())]);
-    cmd.env("GITHUB_STEP_SUMMARY", &summary).arg("verify").args(&c).arg("--cache-dir").arg(&cache);
+    goenv::base_env(&mut cmd, &std::env::temp_dir(), &cache.join("unused"), &[("GOPROXY", proxy.clone())]);
+    cmd.env("GITHUB_STEP_SUMMARY", &summary).arg("verify").args(&c).arg("--cache-dir").arg(cache);
     cmd.arg("--markdown").arg("--junit").arg(&junit);
     let out = {
         let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -564,9 +682,20 @@ fn verify_end_to_end() {
     assert_eq!(fs::read_to_string(&summary).unwrap_or_default(), md);
     let xml = fs::read_to_string(&junit).unwrap_or_default();
     assert!(xml.contains(r#"failures="1""#) && xml.contains("<failure type=\"not-reproduced\""), "{xml}");
+}
 
-    // The reference inside an image (oci://…@sha256:…#/path): the layers are
-    // applied in order and whiteouts honoured.
+/// The reference inside an image (oci://…@sha256:…#/path): the layers are applied in
+/// order and whiteouts honoured; a reference not pinned by digest is refused.
+#[test]
+fn a_reference_inside_an_image_is_read_from_its_layers() {
+    let s = shared();
+    let (registry, proxy, cache, toolchain) = (&s.registry, s.proxy.url(), &s.cache, s.toolchain.as_str());
+    let p = Project::new();
+    let repo = p.repo.display().to_string();
+    let reference = p.reference("verifyapp", "go", &[]);
+    let stamped = stamped_reference(&p);
+    // The faithful reference's digest (what `verify --reference` reports as inputs.reference.sha256).
+    let sha = stdx::sha256_hex(&fs::read(&reference).unwrap_or_else(|e| panic!("{e}")));
     let good = fs::read(&reference).unwrap_or_else(|e| panic!("{e}"));
     let bad = fs::read(&stamped).unwrap_or_else(|e| panic!("{e}"));
     let lower =
@@ -574,36 +703,61 @@ fn verify_end_to_end() {
     let upper =
         TarBuilder::new().dir("bin", 0o755).file("bin/app", 0o755, &good).file("bin/.wh.gone", 0o644, b"").finish();
     let release = registry.reference("releases/verifyapp:1.0.0");
-    let pushed = support_registry::push_tars(&registry, &release, &[lower, upper]);
+    let pushed = registry::push_tars(registry, &release, &[lower, upper]);
     let in_image = format!("oci://{release}@{}#/bin/app", pushed.manifest_digest);
-    let o = args(&base("HEAD"), &["--reference", &in_image]);
-    let o: Vec<&str> = o.iter().map(String::as_str).collect();
-    let (out, doc) = verify(&proxy.url(), &cache, &o);
+    let o = args(&base(&repo, "HEAD", toolchain), &["--reference", &in_image]);
+    let o = strs(&o);
+    let (out, doc) = verify(&proxy, cache, &o);
     status(&out, &doc, 0);
     assert_eq!(doc["inputs"]["reference"]["path"], in_image.as_str());
     assert_eq!(doc["inputs"]["reference"]["sha256"], sha.as_str());
     let gone = in_image.replace("#/bin/app", "#/bin/gone");
-    let o = args(&base("HEAD"), &["--reference", &gone]);
-    let o: Vec<&str> = o.iter().map(String::as_str).collect();
-    let (out, doc) = verify(&proxy.url(), &cache, &o);
+    let o = args(&base(&repo, "HEAD", toolchain), &["--reference", &gone]);
+    let o = strs(&o);
+    let (out, doc) = verify(&proxy, cache, &o);
     status(&out, &doc, 2);
     assert_eq!(
         (doc["error"]["step"].as_str(), doc["error"]["code"].as_str()),
         (Some("reference"), Some("reference-unreadable"))
     );
     // Not pinned: refused before anything is pulled.
-    let o = args(&base("HEAD"), &["--reference", &format!("oci://{release}#/bin/app")]);
+    let o = args(&base(&repo, "HEAD", toolchain), &["--reference", &format!("oci://{release}#/bin/app")]);
     let mut cmd = Command::new(reprove_bin());
-    goenv::base_env(&mut cmd, &std::env::temp_dir(), &cache.join("unused"), &[("GOPROXY", proxy.url())]);
-    let out = run(cmd.arg("verify").args(&o).arg("--cache-dir").arg(&cache)).unwrap_or_else(|e| panic!("{e}"));
+    goenv::base_env(&mut cmd, &std::env::temp_dir(), &cache.join("unused"), &[("GOPROXY", proxy.clone())]);
+    let out = run(cmd.arg("verify").args(&o).arg("--cache-dir").arg(cache)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status, Some(2), "{}", out.stderr_str());
     assert!(out.stderr_str().contains("no digest"), "{}", out.stderr_str());
+}
 
-    recipe_inputs_of_the_commit(&p, &proxy.url(), &cache, &toolchain, &stamped_s);
+/// The recipe read from the commit being verified (reprove.toml, reprove.lock,
+/// .goreleaser.yaml), and the CI templates gating on the verdict.
+#[test]
+fn the_recipe_is_read_from_the_commit_and_the_ci_templates_gate_on_the_verdict() {
+    let s = shared();
+    let p = Project::new();
+    let stamped_s = stamped_reference(&p).display().to_string();
+    recipe_inputs_of_the_commit(&p, &s.proxy.url(), &s.cache, &s.toolchain, &stamped_s);
+}
+
+/// The registry is gone: the cached toolchain still serves. This test has its own
+/// registry (to stop) and cache (filled while the registry ran).
+#[test]
+fn the_cached_toolchain_serves_when_the_registry_is_gone() {
+    let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
+    let toolchain = image(&registry);
+    let proxy = shared().proxy.url();
+    let p = Project::new();
+    let cache = p.path("cache");
+    let repo = p.repo.display().to_string();
+    let reference_s = p.reference("verifyapp", "go", &[]).display().to_string();
+    let a = args(&base(&repo, "main", &toolchain), &["--reference", &reference_s, "--runtime", "runc"]);
+    let a = strs(&a);
+    let (out, doc) = verify(&proxy, &cache, &a);
+    status(&out, &doc, 0);
 
     // The registry is gone: the cached toolchain still serves.
     drop(registry);
-    let (out, doc) = verify(&proxy.url(), &cache, &a);
+    let (out, doc) = verify(&proxy, &cache, &a);
     status(&out, &doc, 0);
 }
 
@@ -996,9 +1150,9 @@ fn git_layer() -> Vec<u8> {
 fn toolchain_on_base(registry: &Registry, name: &str, layer: Vec<u8>) -> String {
     let base_ref = registry.reference(&format!("bases/{name}:1"));
     let layer = Layer::from_tar(&layer, LayerCompression::Gzip, ManifestFormat::Oci).unwrap_or_else(|e| panic!("{e}"));
-    let config = support_registry::config(&["PATH=/usr/local/bin:/usr/bin:/bin"]);
+    let config = registry::config(&["PATH=/usr/local/bin:/usr/bin:/bin"]);
     let base = Image::assemble(config, vec![layer], ManifestFormat::Oci).unwrap_or_else(|e| panic!("{e}"));
-    base.push_blocking(&support_registry::io(), &base_ref, &registry.options()).unwrap_or_else(|e| panic!("{e}"));
+    base.push_blocking(&registry::io(), &base_ref, &registry.options()).unwrap_or_else(|e| panic!("{e}"));
     let mut go = Command::new("go");
     hermetic_go_env(&mut go).args(["env", "GOROOT", "GOVERSION"]);
     let env = run_ok(&mut go).unwrap_or_else(|e| panic!("{e}")).stdout_str();
@@ -1917,6 +2071,6 @@ fn a_killed_verify_leaves_no_running_sandbox_and_gc_removes_what_it_left() {
         assert_eq!(doc["removed_work_dirs"], 1, "{runtime}: {doc:#}");
         assert!(doc["removed_sandboxes"].as_u64().is_some_and(|n| n >= 1), "{runtime}: {doc:#}");
         assert!(work_dirs().is_empty(), "{runtime}: {:?}", work_dirs());
-        sandbox_support::assert_nothing_left(pid, &marker);
+        sandbox::assert_nothing_left(pid, &marker);
     }
 }

@@ -4,7 +4,8 @@ use std::process::Command;
 
 #[test]
 fn isprint_table_matches_go_strconv() {
-    let root = env!("CARGO_MANIFEST_DIR");
+    // The repository root: the generator is ci/gen/isprint.go.
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     let out = Command::new("go")
         .args(["run", "./ci/gen/isprint.go"])
         .current_dir(root)

@@ -6,6 +6,13 @@
 #![allow(dead_code)]
 
 pub(crate) mod fixtures;
+pub(crate) mod goenv;
+pub(crate) mod harness;
+pub(crate) mod registry;
+pub(crate) mod sandbox;
+pub(crate) mod schema;
+pub(crate) mod server;
+pub(crate) mod signing;
 pub(crate) mod ssh;
 
 use std::ffi::{OsStr, OsString};
@@ -63,6 +70,29 @@ pub(crate) fn run_signing_tool(
         .env("SIGSTORE_NO_CACHE", "true")
         .env_remove("COSIGN_EXPERIMENTAL")
         .output()
+}
+
+/// Kills the process `pid` and removes `paths` when this test process exits, however
+/// it exits: for what a process-wide fixture (a `static`, never dropped) starts. A `sh`
+/// waits for the end of a pipe that only this process holds open (the kernel closes it
+/// at exit), then cleans up.
+pub(crate) fn reap_at_exit(pid: u32, paths: &[&Path]) {
+    let script = r#"read -r _ || :
+kill "$0" 2>/dev/null
+for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$0" 2>/dev/null || break; sleep 0.2; done
+for p in "$@"; do chmod -R u+w -- "$p" 2>/dev/null; rm -rf -- "$p"; done"#;
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(pid.to_string())
+        .args(paths)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("sh: {e}"));
+    // The pipe to its stdin stays open until this process exits.
+    std::mem::forget(child);
 }
 
 /// The repository root (the `reprove` package's manifest directory).
@@ -376,4 +406,22 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_DATE", "2024-06-27T20:11:12Z")
         .env("GIT_AUTHOR_DATE", "2024-06-27T20:11:12Z");
     run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}")).stdout_str().trim().to_string()
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The JSON document a command printed on stdout.
+pub(crate) fn json_stdout(out: &Outcome) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", out.stdout_str()))
+}
+
+/// `reprove ARGS` for the toolchain commands, without the environment that would change
+/// what they build or how they authenticate (`SOURCE_DATE_EPOCH`, registry auth files).
+pub(crate) fn reprove_toolchain_cmd(args: &[&str]) -> Command {
+    let mut cmd = Command::new(reprove_bin());
+    cmd.args(args).env_remove("SOURCE_DATE_EPOCH").env_remove("REGISTRY_AUTH_FILE").env_remove("DOCKER_CONFIG");
+    cmd
 }

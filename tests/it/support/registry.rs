@@ -160,6 +160,16 @@ impl Registry {
         self.dir.path().join("storage")
     }
 
+    /// The registry's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The registry's temporary directory (its storage and configuration).
+    pub(crate) fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// Stops the registry (for tests that check cache hits need no network).
     pub(crate) fn stop(&mut self) {
         let _ = self.child.kill();

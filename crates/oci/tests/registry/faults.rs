@@ -3,11 +3,11 @@
 //! (resumed with a range request), truncates a blob or serves wrong bytes
 //! (refused, nothing left in the cache).
 
-mod support_registry;
+use crate::registry;
 
 use oci::build::Image;
 use oci::{ImageRef, PullOptions, PulledImage, Store, ToolchainError};
-use support_registry::{push_tars, refused, tree, Fault, FaultProxy, Registry, TarBuilder};
+use registry::{push_tars, refused, tree, Fault, FaultProxy, Registry, TarBuilder};
 
 struct Setup {
     registry: Registry,
@@ -37,7 +37,7 @@ impl Setup {
             .unwrap_or_else(|e| panic!("{e}"));
         let store = Store::open(self.dir.path().join("cache")).unwrap_or_else(|e| panic!("{e}"));
         store.pull_blocking(
-            &support_registry::io(),
+            &registry::io(),
             &reference,
             &PullOptions { registry: self.registry.options(), ..PullOptions::default() },
         )

@@ -5,13 +5,13 @@
 //! absolute host path), so a naive unpacker would really escape; each test
 //! checks the victim is untouched, and refused images leave nothing in the cache.
 
-mod support_registry;
+use crate::registry;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use oci::{ImageRef, PullOptions, PulledImage, Store, ToolchainError};
-use support_registry::{push_tars, refused, tree, Registry, TarBuilder};
+use registry::{push_tars, refused, tree, Registry, TarBuilder};
 
 struct Setup {
     registry: Registry,
@@ -51,7 +51,7 @@ impl Setup {
         let store = Store::open(self.cache()).unwrap_or_else(|e| panic!("{e}"));
         let options =
             PullOptions { registry: self.registry.options(), max_unpacked_size: max, ..PullOptions::default() };
-        store.pull_blocking(&support_registry::io(), r, &options)
+        store.pull_blocking(&registry::io(), r, &options)
     }
 
     fn pull(&self, r: &ImageRef) -> Result<PulledImage, ToolchainError> {
