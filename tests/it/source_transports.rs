@@ -95,8 +95,10 @@ enum Cloned {
 fn clone_in_child(url: &str, work: &Path, home: &Path, vars: &[(&str, &Path)]) -> Cloned {
     fs::create_dir_all(work).unwrap_or_else(|e| panic!("{e}"));
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
+    // The test's name in this binary: its module path without the crate's name.
+    let child = format!("{}::child_clone", module_path!().split_once("::").map_or("", |(_, m)| m));
     let mut cmd = Command::new(exe);
-    cmd.args(["child_clone", "--exact", "--nocapture", "--test-threads=1", "-q"])
+    cmd.args([child.as_str(), "--exact", "--nocapture", "--test-threads=1", "-q"])
         .env(CHILD_URL, url)
         .env(CHILD_WORK, work)
         .env("HOME", home)
