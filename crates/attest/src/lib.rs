@@ -37,7 +37,7 @@
 //! Sigstore bundle v0.3 around an envelope (public-key hint, no keyids inside) and
 //! `Attestation::detect`, which tells an envelope from a bundle by content. `generate`:
 //! the provenance and VSA statements of a rebuild from input structs of its own (no
-//! dependency on `verifier`), checked against `schemas/` in `attest/tests/generate.rs`.
+//! dependency on `verifier`), checked against `schemas/` in `attest/tests/api/generate.rs`.
 //! Mapping a `rebuild::report::v1::Report` to those input structs is the
 //! CLI's job (`src/cmd/provenance.rs`, behind `reprove attest provenance` and
 //! `reprove verify --attest`), since it is the one crate that sees both; a report

@@ -30,7 +30,7 @@
 //! - `buildid.rs`: `go tool buildid`'s reader and the GNU build-ID note.
 //!
 //! **Invariant:** every output of `goinfo` is compared with the real `go` in the
-//! tests (`tests/buildinfo_parity.rs`); a divergence is a bug, even on odd input.
+//! tests (`tests/it/buildinfo_parity.rs`); a divergence is a bug, even on odd input.
 //!
 //! **Invariant:** no input makes it panic or allocate more than the file's size.
 #![deny(missing_docs)]

@@ -45,7 +45,7 @@
 //! `golist.rs` reads `go list -m -json all`, the second source of a build list.
 //!
 //! **Invariant:** every output is compared with the real `go` or x/mod
-//! (`tests/mod_*.rs`, the `tests/fixtures/mod/gocheck` oracle); a difference is a
+//! (`tests/it/mod_*.rs`, the `tests/fixtures/mod/gocheck` oracle); a difference is a
 //! bug, except the refusals listed in `dirhash.rs` (duplicate or escaping zip
 //! names, oversized modules).
 //!

@@ -30,7 +30,7 @@
 //! `Recipe::undetermined` with the reason and how to supply it; an unknown key,
 //! template, function or flag is an error, never dropped.
 //!
-//! **Invariant:** inference is measured: `tests/recipe_infer.rs` rebuilds a
+//! **Invariant:** inference is measured: `tests/it/recipe_infer.rs` rebuilds a
 //! matrix of real `go` builds from the inferred recipe, bit for bit.
 //!
 //! **Invariant:** a recipe value that runs code is never silent: `Recipe::exec`
