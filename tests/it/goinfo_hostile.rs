@@ -830,7 +830,15 @@ fn overflowing_inputs() -> Vec<(&'static str, Vec<u8>)> {
     // The same class, PE: ImageBase + VirtualAddress of .data overflows (fn pe).
     let mut pe_image_base = pe(&blob, 112 + 16 * 8, 16, 0x400);
     put(&mut pe_image_base, 0x98 + 24, &0xffff_ffff_ffff_f000u64.to_le_bytes());
-    vec![("xcoff-symptr-wraps", xcoff_symptr), ("pe-image-base-wraps", pe_image_base)]
+    // Found by ci/fuzz: an XCOFF64 s_symptr past 2^63 (0xffff_f900_0000_0430): Go's
+    // int64 offset is negative and its reader says EOF; pread said EINVAL, an I/O error.
+    let mut xcoff_symptr_negative = xcoff(&blob, 0x100);
+    put(&mut xcoff_symptr_negative, 8, &0xffff_f900_0000_0430u64.to_be_bytes());
+    vec![
+        ("xcoff-symptr-wraps", xcoff_symptr),
+        ("pe-image-base-wraps", pe_image_base),
+        ("xcoff-symptr-past-i64", xcoff_symptr_negative),
+    ]
 }
 
 #[test]

@@ -54,6 +54,11 @@ impl FileSource {
 
 impl Source for FileSource {
     fn read_at(&self, off: u64, buf: &mut [u8]) -> io::Result<usize> {
+        // Past the end is EOF, as for bytes and Go's SectionReader; pread would say
+        // EINVAL for an offset beyond 2^63, which Go's int64 offsets make negative.
+        if off >= self.len {
+            return Ok(0);
+        }
         let mut done = 0;
         while done < buf.len() {
             match self.file.read_at(&mut buf[done..], off + done as u64) {
