@@ -388,15 +388,20 @@ fn a_leaf_without_code_signing_is_refused_and_rejected() -> TestResult {
     let secure = with(&["--trusted-root", "trusted_root.json", "--insecure-ignore-tlog"], &[]);
     // A leaf without codeSigning: signing refuses it; a bundle carrying it is rejected.
     make_leaf(d, "ca", "r.pub", &fulcio_leaf_ext(&format!("email:{SIGNER}"), false, true), "noeku.pem")?;
-    let out = sign(d, "noeku.pem", "x.sigstore.json")?;
+    refused_then_rejected(d, "noeku.pem", &secure, "codeSigning", "extendedKeyUsage")
+}
+
+/// Signing with `leaf` is refused with `refusal`; the signed bundle with its
+/// certificate swapped for `leaf` fails exactly the check `failed_check`.
+fn refused_then_rejected(d: &Path, leaf: &str, trust: &[&str], refusal: &str, failed_check: &str) -> TestResult {
+    let out = sign(d, leaf, &format!("signed-{leaf}.sigstore.json"))?;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("codeSigning"), "{}", text(&out));
-    let raw = cert_raw(d, "noeku.pem")?;
-    edit_bundle(d, "b.sigstore.json", "noeku.sigstore.json", |b| {
-        b["verificationMaterial"]["certificate"]["rawBytes"] = json!(raw)
-    })?;
-    let (code, failed, _, all) = verify(d, &with(&secure, &IDENTITY), "noeku.sigstore.json")?;
-    assert_eq!((code, failed), (Some(1), vec!["extendedKeyUsage".to_owned()]), "{all}");
+    assert!(text(&out).contains(refusal), "{}", text(&out));
+    let raw = cert_raw(d, leaf)?;
+    let swapped = format!("{leaf}.sigstore.json");
+    edit_bundle(d, "b.sigstore.json", &swapped, |b| b["verificationMaterial"]["certificate"]["rawBytes"] = json!(raw))?;
+    let (code, failed, _, all) = verify(d, &with(trust, &IDENTITY), &swapped)?;
+    assert_eq!((code, failed), (Some(1), vec![failed_check.to_owned()]), "{all}");
     Ok(())
 }
 
@@ -409,16 +414,7 @@ fn a_certificate_for_another_key_is_refused_and_fails_the_signature() -> TestRes
     // A certificate for another key: signing refuses; a bundle with it fails the signature.
     ok(&reprove(d, &["keygen", "--output-key-prefix", "o"])?, "reprove keygen")?;
     make_leaf(d, "ca", "o.pub", &fulcio_leaf_ext(&format!("email:{SIGNER}"), true, true), "otherkey.pem")?;
-    let out = sign(d, "otherkey.pem", "y.sigstore.json")?;
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("is not the signing key's"), "{}", text(&out));
-    let raw = cert_raw(d, "otherkey.pem")?;
-    edit_bundle(d, "b.sigstore.json", "otherkey.sigstore.json", |b| {
-        b["verificationMaterial"]["certificate"]["rawBytes"] = json!(raw)
-    })?;
-    let (code, failed, _, all) = verify(d, &with(&secure, &IDENTITY), "otherkey.sigstore.json")?;
-    assert_eq!((code, failed), (Some(1), vec!["signatures".to_owned()]), "{all}");
-    Ok(())
+    refused_then_rejected(d, "otherkey.pem", &secure, "is not the signing key's", "signatures")
 }
 
 /// The v0.1/v0.2 form: x509CertificateChain with the intermediate, the root alone trusted.
