@@ -23,7 +23,7 @@ use modfetch::download::DownloadOptions;
 use modfetch::proxy::client::ClientConfig;
 use modfetch::sumdb;
 use oci::PinnedImage;
-use rebuild::recipe::RecipeInputs;
+use rebuild::RecipeInputs;
 use rebuild::{self, Class, Code, Progress, ReferenceInput, Request, Step};
 use report::{self, v1};
 use sandbox::{self, Runtime, RuntimeChoice};

@@ -294,7 +294,7 @@ fn a_faithful_reference_is_reproduced_cold_and_warm_and_kept() {
     assert_eq!(cold["moduleFindings"], Value::Array(Vec::new()));
     let steps: Vec<&str> =
         cold["timings"].as_array().into_iter().flatten().filter_map(|t| t["step"].as_str()).collect();
-    assert_eq!(steps, ["reference", "source", "go-sum", "modules", "toolchain", "build", "compare"]);
+    assert_eq!(steps, ["reference", "source", "recipe", "go-sum", "modules", "toolchain", "build", "compare"]);
     // The shared module cache and the toolchain were filled.
     assert!(cache.join("modcache/github.com/spf13/pflag@v1.0.5").is_dir());
     assert!(proxy.paths().iter().any(|r| r == PFLAG_ZIP), "{:?}", proxy.paths());
@@ -1071,7 +1071,7 @@ fn a_go_work_workspace_is_rebuilt_from_every_workspace_module() {
     // module cache), where reprove refuses it; with go's go.work.sum, reprove's check passes.
     git(&p.repo, &["checkout", "-q", "v1.0.0"]);
     fs::write(p.repo.join("greet/go.sum"), "").unwrap_or_else(|e| panic!("{e}"));
-    let missing = match rebuild::gosum::check_workspace(&p.repo) {
+    let missing = match rebuild::steps::gosum::check_workspace(&p.repo) {
         Err(rebuild::RebuildError::MissingGoSum { modules }) => modules,
         other => panic!("{:?}", other.map(|c| c.requires)),
     };
@@ -1087,7 +1087,7 @@ fn a_go_work_workspace_is_rebuilt_from_every_workspace_module() {
         .args(["list", "-deps", "./..."]);
     run_ok(&mut go).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(go_work_sum_modules(&p.repo), missing, "go filled another gap than the one reprove reports");
-    if let Err(e) = rebuild::gosum::check_workspace(&p.repo) {
+    if let Err(e) = rebuild::steps::gosum::check_workspace(&p.repo) {
         panic!("with go's go.work.sum: {e}");
     }
     fs::remove_file(p.repo.join("go.work.sum")).unwrap_or_else(|e| panic!("{e}"));
@@ -1706,7 +1706,7 @@ fn recipe_exec_from_the_commit_is_refused_unless_allowed_and_recorded() {
     let err = &doc["error"];
     assert_eq!(
         (err["step"].as_str(), err["class"].as_str(), err["code"].as_str()),
-        (Some("source"), Some("input"), Some("recipe-exec-refused")),
+        (Some("recipe"), Some("input"), Some("recipe-exec-refused")),
         "{doc:#}"
     );
     let message = err["message"].as_str().unwrap_or_default();

@@ -470,7 +470,7 @@ impl Store {
 
 impl Store {
     /// The Go build caches under `gocache/`, one per toolchain and recipe
-    /// (see `rebuild::build::plan`). Called with the exclusive lock held, so no
+    /// (see `rebuild::steps::build::plan`). Called with the exclusive lock held, so no
     /// build is using them.
     fn gc_build_caches(
         &self,

@@ -19,7 +19,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{build, prepare, report_recipe, CancelToken, Prepared, Progress, RebuildError, Request, Run, Step};
+use crate::pipeline::{prepare, Prepared, Run};
+use crate::record::failure_of;
+use crate::steps::build;
+use crate::{CancelToken, Progress, RebuildError, Request, Step};
 use report::v1 as verify_v1;
 pub use v1::{Timed, VariationName, Verdict};
 
@@ -326,49 +329,38 @@ pub mod v1 {
     }
 }
 
-fn failure(step: Step, e: &RebuildError) -> verify_v1::Failure {
-    verify_v1::Failure {
-        step,
-        class: e.class(),
-        code: e.code(),
-        message: e.to_string(),
-        remediation: e.remediation(),
-        modules: e.modules(),
-    }
-}
-
 /// Runs the check. `req.reference` is ignored.
 pub fn check(req: &Request, progress: &dyn Progress, cancel: &CancelToken) -> v1::Report {
     let mut req = req.clone();
-    req.reference = super::ReferenceInput::None;
-    let mut run = Run { req: &req, progress, report: super::empty_report(&req) };
+    req.reference = crate::ReferenceInput::None;
+    let mut run = Run::new(&req, progress);
     let mut out = v1::Report {
         schema_version: 1,
         verdict: Verdict::Error,
         summary: String::new(),
-        inputs: run.report.inputs.clone(),
-        recipe: run.report.recipe.clone(),
+        inputs: run.record.inputs(&req),
+        recipe: run.record.recipe(),
         baseline: None,
         variations: Vec::new(),
         not_varied: NOT_VARIED.iter().map(|s| s.to_string()).collect(),
         timings: Vec::new(),
         error: None,
         warnings: Vec::new(),
-        tools: run.report.tools.clone(),
+        tools: run.record.tools(&req),
     };
     let result = prepare(&mut run).and_then(|p| builds(&mut run, &p, &mut out, cancel));
-    out.inputs = run.report.inputs.clone();
-    out.recipe = run.report.recipe.clone();
+    out.inputs = run.record.inputs(&req);
+    out.recipe = run.record.recipe();
     // The pipeline's steps came first, then the builds (timed into `out`).
     let builds = std::mem::take(&mut out.timings);
     out.timings =
-        run.report.timings.iter().map(|t| v1::Timing { step: Timed::Step(t.step), ms: t.ms }).chain(builds).collect();
-    out.warnings = run.report.warnings.clone();
-    out.tools = run.report.tools.clone();
+        run.record.timings.iter().map(|t| v1::Timing { step: Timed::Step(t.step), ms: t.ms }).chain(builds).collect();
+    out.warnings = run.record.warnings.clone();
+    out.tools = run.record.tools(&req);
     match result {
         Err((step, e)) => {
             out.summary = format!("no verdict: the {step} step failed: {}", e.to_string().lines().next().unwrap_or(""));
-            out.error = Some(failure(step, &e));
+            out.error = Some(failure_of(step, &e));
         }
         Ok(()) => {
             let differing: Vec<&str> =
@@ -402,7 +394,8 @@ fn builds(
 ) -> Result<(), (Step, RebuildError)> {
     let req = run.req;
     let plan = build::plan(&p.recipe, &p.pulled, &p.toolchain, &req.cache_dir, p.go_work.as_deref(), &p.tree);
-    run.report.recipe = report_recipe(&p.recipe, &plan.go_args, &plan.env);
+    run.record.recipe = Some(p.recipe.clone());
+    run.record.plan = Some((plan.go_args.clone(), plan.env.clone()));
     let work = p.work.path();
     let mkdir = |d: &Path| std::fs::create_dir_all(d).map_err(|e| (Step::Build, RebuildError::io("create", d, e)));
     let mut baseline_plan = plan.clone();
@@ -412,7 +405,7 @@ fn builds(
     let baseline = timed(run, out, Timed::Baseline, || {
         build::run(&baseline_plan, &p.pulled, &p.src_dir, &p.modcache, &baseline_out, req, cancel)
     })?;
-    run.report.tools.runtime = Some(baseline.runtime.clone());
+    run.record.runtime = Some(baseline.runtime.clone());
     let base_bytes = baseline.bytes;
     let base_sha = stdx::sha256_hex(&base_bytes);
     out.baseline = Some(verify_v1::Artifact { sha256: base_sha.clone(), size: base_bytes.len() as u64, path: None });
@@ -462,7 +455,7 @@ fn builds(
         let causes = if sha == base_sha {
             Vec::new()
         } else {
-            super::judge::verdict(Some(&base_bytes), &base_sha, &bytes, &sha).1
+            crate::steps::judge::verdict(Some(&base_bytes), &base_sha, &bytes, &sha).1
         };
         out.variations.push(v1::Outcome {
             name: v.name,

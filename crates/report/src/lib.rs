@@ -83,6 +83,8 @@ pub mod v1 {
             Reference => "reference",
             /// Exporting the source.
             Source => "source",
+            /// Resolving the recipe and choosing the toolchain.
+            Recipe => "recipe",
             /// Checking go.sum against go.mod.
             GoSum => "go-sum",
             /// Fetching and verifying modules.

@@ -1,4 +1,4 @@
-//! The recipe of a rebuild: [`::recipe::resolve()`] over the exported tree
+//! The `recipe` step: [`::recipe::resolve()`] over the exported tree
 //! of the commit being verified, so `reprove.toml` and `.goreleaser.yaml` are
 //! read from that commit and never from a working tree, with goreleaser's
 //! template values taken from the commit itself.
@@ -7,13 +7,19 @@
 //! `--from-reference`. Without it the reference still fixes the Go version
 //! (the toolchain must contain exactly that version) unless another input
 //! sets it. What stays undetermined stops the rebuild before anything is
-//! built; the caller turns it into an input error.
+//! built ([`admit`]), as does a value of the commit's own files that runs
+//! code unless the verifier allowed it. Then the toolchain is chosen
+//! ([`choose_toolchain`]): the verifier's, else the commit's `reprove.lock`
+//! for the recipe's Go version.
 
 use std::path::Path;
 
 use ::recipe::{resolve, Inputs, Origin, Partial, Recipe, ResolveError, Resolved, Target, TemplateValues};
 use goinfo::BuildInfo;
+use oci::PinnedImage;
 use source::ResolvedCommit;
+
+use crate::RebuildError;
 
 pub use ::recipe::infer::ARCH_LEVEL_VARS;
 
@@ -87,6 +93,47 @@ pub fn resolve_for_commit(
         ));
     }
     Ok(resolved)
+}
+
+/// Refuses a recipe the rebuild may not build: values of the commit's own
+/// files that make the build run or read what they name, unless
+/// `inputs.allow_exec`; fields nothing determined.
+pub fn admit(recipe: &Recipe, inputs: &RecipeInputs) -> Result<(), RebuildError> {
+    if !inputs.allow_exec {
+        ::recipe::refuse_from_commit(recipe)?;
+    }
+    if !recipe.undetermined.is_empty() {
+        return Err(RebuildError::Undetermined { fields: recipe.undetermined.clone() });
+    }
+    Ok(())
+}
+
+/// Where the toolchain image came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolchainFrom {
+    /// The verifier named it.
+    Given,
+    /// The commit's `reprove.lock`, for the recipe's Go version.
+    Lock,
+}
+
+/// The toolchain: `given`, else the one the commit's `reprove.lock` (in the
+/// exported tree `dir`) pins for the recipe's Go version.
+pub fn choose_toolchain(
+    given: Option<&PinnedImage>,
+    dir: &Path,
+    recipe: &Recipe,
+) -> Result<(PinnedImage, ToolchainFrom), RebuildError> {
+    if let Some(t) = given {
+        return Ok((t.clone(), ToolchainFrom::Given));
+    }
+    let has_lock = ::recipe::LockFile::exists(dir)?;
+    if has_lock && recipe.go_version.is_none() {
+        return Err(RebuildError::LockNeedsGoVersion);
+    }
+    let t = ::recipe::locked_toolchain(dir, recipe)?
+        .ok_or_else(|| RebuildError::NoToolchain { go_version: recipe.go_version.clone() })?;
+    Ok((t, ToolchainFrom::Lock))
 }
 
 /// Without inference, the reference still decides the Go version unless an

@@ -1,4 +1,4 @@
-//! The `go-sum` step: go.mod and go.sum at the commit. Every module go.mod
+//! The `go-sum` step ([`run`]): go.mod and go.sum at the commit. Every module go.mod
 //! requires (after `replace`) must have a go.sum line, else the build could
 //! not verify it: a missing entry is an error naming the module. The digests
 //! of both files go into the report.
@@ -26,7 +26,7 @@ use std::path::{Component, Path, PathBuf};
 use report::v1::{self, FileDigest};
 use stdx::sha256_hex;
 
-use super::RebuildError;
+use crate::RebuildError;
 use confined::{self, limits, ConfinedDir, ConfinedError};
 use gomod::modfile::Replace;
 use gomod::{parse_mod, parse_work, semver, GoSum, GoSumError, ModFile, ModuleVersion};
@@ -469,6 +469,61 @@ fn quote(s: &str) -> String {
     } else {
         String::from_utf8_lossy(&goinfo::goquote::quote(s.as_bytes())).into_owned()
     }
+}
+
+/// The step over the exported tree `dir`: whether the build uses the
+/// commit's go.work (the recipe's `GOWORK`, else the reference's `(devel)`
+/// dependencies, else go's default), then [`check_workspace`] or [`check`]
+/// (of the file `-modfile` names, when the recipe sets it). The notes say
+/// which, and why.
+pub fn run(dir: &Path, recipe: &::recipe::Recipe, reference: Option<&goinfo::BuildInfo>) -> Result<Checked, RebuildError> {
+    let has_go_work = has_file(dir, "go.work")?;
+    let devel = reference.map(workspace_deps).unwrap_or_default();
+    let gowork = recipe.env.get("GOWORK").map(String::as_str);
+    let mut notes = Vec::new();
+    let mut checked = if use_workspace(gowork, has_go_work, reference.is_some(), &devel)? {
+        let checked = check_workspace(dir)?;
+        if let Some(w) = &checked.workspace {
+            let unknown: Vec<&String> = devel.iter().filter(|d| !w.report.modules.iter().any(|m| &m.path == *d)).collect();
+            if !unknown.is_empty() {
+                notes.push(format!(
+                    "the reference records {} as (devel), but the commit's go.work does not use {}",
+                    unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                    if unknown.len() == 1 { "it" } else { "them" }
+                ));
+            }
+            notes.push(format!(
+                "built in the commit's go.work workspace ({} modules: {}){}",
+                w.report.modules.len(),
+                w.report.modules.iter().map(|m| m.path.as_str()).collect::<Vec<_>>().join(", "),
+                if gowork.is_some() {
+                    " as the recipe's GOWORK says"
+                } else if reference.is_some() {
+                    " as the reference's (devel) dependencies show"
+                } else {
+                    ", as go build at the repository root does; --env GOWORK=off builds the module alone"
+                }
+            ));
+        }
+        checked
+    } else {
+        // With -modfile, go reads that file and its .sum instead of go.mod and go.sum.
+        let checked = match recipe.exec.iter().find(|e| e.flag == "-modfile") {
+            Some(m) => check_modfile(dir, &modfile_in_tree(&m.value, super::build::SRC)?)?,
+            None => check(dir)?,
+        };
+        if has_go_work {
+            notes.push(
+                "the commit has a go.work file, but the rebuild ignores it (GOWORK=off): the reference records no \
+                 workspace module as (devel), or the recipe sets GOWORK=off; --env GOWORK=go.work builds in the workspace"
+                    .into(),
+            );
+        }
+        checked
+    };
+    notes.append(&mut checked.warnings);
+    checked.warnings = notes;
+    Ok(checked)
 }
 
 /// Whether the rebuild uses the commit's go.work workspace. `gowork`: the

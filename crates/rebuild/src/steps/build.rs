@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use stdx::sha256_hex;
 
-use super::{RebuildError, Request};
+use crate::{RebuildError, Request};
 use confined::{self, ConfinedDir, ConfinedError};
 use modfetch::failure::{classify_output, Tool};
 use oci::{PinnedImage, PulledImage};
