@@ -10,6 +10,7 @@ mod keygen;
 mod modules;
 mod provenance;
 mod recipe;
+mod settings;
 mod signing;
 mod toolchain;
 mod toolchain_run;
@@ -63,6 +64,7 @@ enum ToolchainCommand {
 }
 
 pub(crate) fn run(cli: Cli) -> CommandResult {
+    settings::install();
     match cli.command {
         Command::Attest(command) => attest::run(command),
         Command::Buildinfo(args) => buildinfo::run(args),

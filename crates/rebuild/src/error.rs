@@ -8,6 +8,7 @@ use modfetch::failure::Code as FetchCode;
 use oci::ToolchainError;
 use report::v1::{self, Class, Code, Verdict};
 use source::{HostKeyProblem, SourceError};
+use stdx::setting::Setting;
 
 /// Why the rebuild could not reach a verdict.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +37,7 @@ pub enum RebuildError {
     #[error(transparent)]
     Source(#[from] SourceError),
     /// The working tree at the revision has uncommitted changes.
-    #[error("the working tree {worktree} has uncommitted changes ({}); commit them, or pass --allow-dirty to rebuild the commit anyway", paths.join(", "))]
+    #[error("the working tree {worktree} has uncommitted changes ({}); commit them, or pass {} to rebuild the commit anyway", paths.join(", "), Setting::AllowDirty)]
     DirtyTree {
         /// The working tree.
         worktree: PathBuf,
@@ -119,7 +120,7 @@ pub enum RebuildError {
         fields: Vec<::recipe::Undetermined>,
     },
     /// No `--toolchain` and no `reprove.lock` in the commit.
-    #[error("no toolchain: give --toolchain IMAGE@sha256:…, or commit a reprove.lock (reprove toolchain lock {} IMAGE)", go_version.as_deref().unwrap_or("GOVERSION"))]
+    #[error("no toolchain: give {} IMAGE@sha256:…, or commit a reprove.lock (reprove toolchain lock {} IMAGE)", Setting::Toolchain, go_version.as_deref().unwrap_or("GOVERSION"))]
     NoToolchain {
         /// The recipe's Go version, when known.
         go_version: Option<String>,
@@ -128,10 +129,10 @@ pub enum RebuildError {
     #[error("{0}")]
     Lock(#[from] ::recipe::LockError),
     /// The commit has a `reprove.lock` but the recipe's Go version is unknown.
-    #[error("the commit has a reprove.lock, but the recipe's Go version is undetermined: give --go-version, go_version in reprove.toml, a reference with build info, or --toolchain")]
+    #[error("the commit has a reprove.lock, but the recipe's Go version is undetermined: give {}, go_version in reprove.toml, a reference with build info, or {}", Setting::GoVersion, Setting::Toolchain)]
     LockNeedsGoVersion,
     /// VCS stamping needs git inside the toolchain image.
-    #[error("the recipe stamps VCS information (-buildvcs=true, or vcs.* settings in the reference's build info), which needs git inside the toolchain image, and {image} has no git on its PATH: build the toolchain image on a base image with git (reprove toolchain build --base IMAGE@DIGEST), or pass --buildvcs false if the release was built without stamping")]
+    #[error("the recipe stamps VCS information (-buildvcs=true, or vcs.* settings in the reference's build info), which needs git inside the toolchain image, and {image} has no git on its PATH: build the toolchain image on a base image with git ({} IMAGE@DIGEST), or pass {} false if the release was built without stamping", Setting::ToolchainBase, Setting::Buildvcs)]
     VcsNeedsGit {
         /// The image.
         image: String,
@@ -165,10 +166,10 @@ pub enum RebuildError {
         reason: confined::ConfinedError,
     },
     /// The `--keep` directory has content: nothing is written into it.
-    #[error("--keep {0}: the directory is not empty; name a new or empty directory")]
+    #[error("{} {}: the directory is not empty; name a new or empty directory", Setting::Keep, .0.display())]
     KeepNotEmpty(PathBuf),
     /// The `--keep` path is a symlink (or not a directory): nothing is written through it.
-    #[error("--keep {0}: is a symlink or not a directory; name a new or empty directory itself, not a link to one")]
+    #[error("{} {}: is a symlink or not a directory; name a new or empty directory itself, not a link to one", Setting::Keep, .0.display())]
     KeepNotDirectory(PathBuf),
     /// Interrupted.
     #[error("interrupted: the build was stopped and cleaned up")]
@@ -289,9 +290,10 @@ impl RebuildError {
                 failures.iter().find(|f| f.security).or(failures.first()).map(|f| f.code.remediation().to_string())
             }
             RebuildError::BuildFailed { code, .. } if *code != FetchCode::Unknown => Some(code.remediation().into()),
-            RebuildError::Lock(::recipe::LockError::MissingVersion { version, .. }) => {
-                Some(format!("reprove toolchain lock {version} IMAGE, and commit reprove.lock; or give --toolchain"))
-            }
+            RebuildError::Lock(::recipe::LockError::MissingVersion { version, .. }) => Some(format!(
+                "reprove toolchain lock {version} IMAGE, and commit reprove.lock; or give {}",
+                Setting::Toolchain
+            )),
             RebuildError::RecipeExec(e) => Some(format!(
                 "remove {} from the commit's recipe files, or let the verifier allow recipe values that run code",
                 e.values.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")

@@ -230,7 +230,6 @@ pub struct Quiet;
 
 impl Progress for Quiet {}
 
-
 /// Runs the whole pipeline. Never fails: a failure is a report with verdict `error`.
 pub fn verify(req: &Request, progress: &dyn Progress, cancel: &CancelToken) -> v1::Report {
     let mut run = pipeline::Run::new(req, progress);
@@ -274,4 +273,3 @@ mod tests {
         }
     }
 }
-

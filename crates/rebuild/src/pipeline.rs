@@ -10,6 +10,7 @@ use goinfo::BuildInfo;
 use oci::{PinnedImage, Store};
 use report::v1::{self, Step};
 use sandbox::CancelToken;
+use stdx::setting::Setting;
 
 use crate::record::{CommitFacts, ImageFacts, Judged, Record, ReferenceFacts};
 use crate::steps::{self, build, gosum, judge};
@@ -91,7 +92,6 @@ impl WorkDir {
     }
 }
 
-
 /// What the steps before the build leave for it.
 pub(crate) struct Prepared {
     pub work: WorkDir,
@@ -143,9 +143,10 @@ pub(crate) fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError
         });
         rec.dirty_paths = steps::source::dirty_paths(&opened, req.allow_dirty)?;
         if !rec.dirty_paths.is_empty() {
-            rec.warnings.push(
-                "the working tree has uncommitted changes (--allow-dirty): the rebuild used the commit's tree, not the working tree".into(),
-            );
+            rec.warnings.push(format!(
+                "the working tree has uncommitted changes ({}): the rebuild used the commit's tree, not the working tree",
+                Setting::AllowDirty
+            ));
         }
         let exported = steps::source::export(&opened, &src_dir)?;
         let e = &exported.export;
@@ -157,8 +158,7 @@ pub(crate) fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError
     })?;
 
     let (mut recipe, toolchain) = run.step(Step::Recipe, |rec| {
-        let resolved =
-            steps::recipe::resolve_for_commit(&src_dir, &req.recipe, reference_bi.as_ref(), &opened.commit)?;
+        let resolved = steps::recipe::resolve_for_commit(&src_dir, &req.recipe, reference_bi.as_ref(), &opened.commit)?;
         let recipe = rec.recipe.insert(resolved.recipe).clone();
         steps::recipe::admit(&recipe, &req.recipe)?;
         // VCS stamping needs a clean checkout with .git; otherwise the build sees no .git.

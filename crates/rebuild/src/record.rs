@@ -228,8 +228,11 @@ fn invocation_id() -> String {
     hex::encode(b)
 }
 
-
-pub(crate) fn report_recipe(r: &Recipe, go_args: &[String], build_env: &std::collections::BTreeMap<String, String>) -> v1::Recipe {
+pub(crate) fn report_recipe(
+    r: &Recipe,
+    go_args: &[String],
+    build_env: &std::collections::BTreeMap<String, String>,
+) -> v1::Recipe {
     let arch_level = recipe::ARCH_LEVEL_VARS.iter().find_map(|k| r.env.get(*k).map(|v| format!("{k}={v}")));
     v1::Recipe {
         package: r.package.clone(),
@@ -276,4 +279,3 @@ pub(crate) fn report_recipe(r: &Recipe, go_args: &[String], build_env: &std::col
             .collect(),
     }
 }
-

@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
+use stdx::setting::Setting;
 
 use super::merge::{Partial, Sourced};
 use super::{BuildVcs, Origin};
@@ -81,7 +82,7 @@ pub enum RecipeFileError {
         known: Vec<String>,
     },
     /// Several named builds and none chosen.
-    #[error("{path} has several builds ({}); choose one with --build", known.join(", "))]
+    #[error("{path} has several builds ({}); choose one with {}", known.join(", "), Setting::Build)]
     AmbiguousBuild {
         /// The file.
         path: String,

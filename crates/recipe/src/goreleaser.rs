@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use stdx::setting::Setting;
 
 use super::merge::{Partial, Sourced};
 use super::{BuildVcs, Origin};
@@ -469,7 +470,12 @@ impl Goreleaser {
             None => {
                 return Err(GoreleaserError::Build {
                     path: self.path.clone(),
-                    message: format!("{} builds ({}); choose one with --build", active.len(), ids.join(", ")),
+                    message: format!(
+                        "{} builds ({}); choose one with {}",
+                        active.len(),
+                        ids.join(", "),
+                        Setting::Build
+                    ),
                 })
             }
         };
@@ -513,7 +519,9 @@ impl Goreleaser {
                 }
             }
             None if targets.len() == 1 => targets[0].clone(),
-            None => return Err(target_err("several targets; choose one with --target OS_ARCH[_LEVEL]".into())),
+            None => {
+                return Err(target_err(format!("several targets; choose one with {} OS_ARCH[_LEVEL]", Setting::Target)))
+            }
         };
 
         if self.gomod_proxy {

@@ -26,6 +26,7 @@
 //! undetermined with the reason and how to supply it.
 
 use bstr::ByteSlice;
+use stdx::setting::Setting;
 
 use super::merge::{merge, Partial, Sourced};
 use super::{BuildVcs, Origin, Recipe, Undetermined};
@@ -90,8 +91,9 @@ pub fn infer_partial(bi: &BuildInfo) -> Partial {
             &mut p.undetermined,
             "go_version",
             format!(
-                "the reference was built by the toolchain {:?}, not a Go release; give --go-version or a toolchain",
-                bi.go_version.to_str_lossy()
+                "the reference was built by the toolchain {:?}, not a Go release; give {} or a toolchain",
+                bi.go_version.to_str_lossy(),
+                Setting::GoVersion
             ),
         );
         None
@@ -104,9 +106,11 @@ pub fn infer_partial(bi: &BuildInfo) -> Partial {
         undet(
             &mut p.undetermined,
             "package",
-            "the reference was built from a list of .go files (command-line-arguments); \
-             give the package with --package or in reprove.toml"
-                .to_string(),
+            format!(
+                "the reference was built from a list of .go files (command-line-arguments); \
+                 give the package with {} or in reprove.toml",
+                Setting::Package
+            ),
         );
     } else if bi.main.is_empty() || main.is_empty() {
         undet(
@@ -114,7 +118,8 @@ pub fn infer_partial(bi: &BuildInfo) -> Partial {
             "package",
             format!(
                 "the reference was built outside module mode (package {path:?}, no main module); \
-                 give the package with --package or in reprove.toml"
+                 give the package with {} or in reprove.toml",
+                Setting::Package
             ),
         );
     } else if path == main {
@@ -125,7 +130,10 @@ pub fn infer_partial(bi: &BuildInfo) -> Partial {
         undet(
             &mut p.undetermined,
             "package",
-            format!("the main package {path:?} is outside the main module {main:?}; give the package with --package"),
+            format!(
+                "the main package {path:?} is outside the main module {main:?}; give the package with {}",
+                Setting::Package
+            ),
         );
     }
     if let Some(v) = &go_version {
@@ -160,9 +168,11 @@ pub fn infer_partial(bi: &BuildInfo) -> Partial {
         None if trimpath => undet(
             &mut p.undetermined,
             "ldflags",
-            "Go does not record -ldflags under -trimpath (go.dev/issue/52372); \
-             give them with --ldflags, in reprove.toml or a .goreleaser.yaml build"
-                .to_string(),
+            format!(
+                "Go does not record -ldflags under -trimpath (go.dev/issue/52372); \
+                 give them with {}, in reprove.toml or a .goreleaser.yaml build",
+                Setting::Ldflags
+            ),
         ),
         None => p.ldflags = Some(Sourced::new(String::new(), reference("-ldflags"))),
     }
@@ -187,7 +197,8 @@ pub fn infer_partial(bi: &BuildInfo) -> Partial {
             if default_pie && get("-buildmode").is_some() {
                 p.notes.push(format!(
                     "-buildmode=exe is recorded both for go build's default (pie on {goos}) and for an explicit \
-                     -buildmode=exe; the recipe uses the default (give --buildmode=exe for the other)"
+                     -buildmode=exe; the recipe uses the default (give {}=exe for the other)",
+                    Setting::Buildmode
                 ));
             }
         }
@@ -225,7 +236,8 @@ pub fn infer_partial(bi: &BuildInfo) -> Partial {
                     "pgo",
                     format!(
                         "the reference used the profile {file:?}, whose place in the source tree is not recorded; \
-                         give it with --pgo or in reprove.toml"
+                         give it with {} or in reprove.toml",
+                        Setting::Pgo
                     ),
                 );
             }
@@ -258,9 +270,11 @@ pub fn infer_partial(bi: &BuildInfo) -> Partial {
         undet(
             &mut p.undetermined,
             "cgo-flags",
-            "Go does not record CGO_CFLAGS, CGO_CPPFLAGS, CGO_CXXFLAGS or CGO_LDFLAGS under -trimpath; \
-             give them with --env if the release set them"
-                .to_string(),
+            format!(
+                "Go does not record CGO_CFLAGS, CGO_CPPFLAGS, CGO_CXXFLAGS or CGO_LDFLAGS under -trimpath; \
+                 give them with {} if the release set them",
+                Setting::Env
+            ),
         );
     }
     for key in CGO_FLAG_VARS {

@@ -630,7 +630,8 @@ pub fn render_text(r: &v1::Report) -> String {
     if src.dirty {
         let _ = writeln!(
             s,
-            "            the working tree had uncommitted changes (--allow-dirty): {}; the rebuild used the commit",
+            "            the working tree had uncommitted changes ({}): {}; the rebuild used the commit",
+            stdx::setting::Setting::AllowDirty,
             src.dirty_paths.join(", ")
         );
     }

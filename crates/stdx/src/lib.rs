@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod fs;
+pub mod setting;
 pub mod time;
 
 /// The SHA-256 of `data` in lower-case hex, the form every digest of ours is written in.

@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use report::v1::{self, FileDigest};
+use stdx::setting::Setting;
 use stdx::sha256_hex;
 
 use crate::RebuildError;
@@ -216,7 +217,7 @@ pub fn check_modfile(dir: &Path, go_mod: &str) -> Result<Checked, RebuildError> 
     let mut warnings = Vec::new();
     if tree.is_file("vendor/modules.txt") {
         warnings.push(
-            "the commit has a vendor directory: the rebuild uses the verified module cache (-mod=readonly) unless --env GOFLAGS=-mod=vendor".into(),
+            format!("the commit has a vendor directory: the rebuild uses the verified module cache (-mod=readonly) unless {} GOFLAGS=-mod=vendor", Setting::Env),
         );
     }
     Ok(Checked { go_mod_digest, go_sum_digest, go_sum, requires: modfile.require.len(), warnings, workspace: None })
@@ -448,7 +449,7 @@ pub fn check_workspace(dir: &Path) -> Result<Checked, RebuildError> {
     let mut warnings = Vec::new();
     if tree.is_file("vendor/modules.txt") {
         warnings.push(
-            "the commit has a vendor directory: the rebuild uses the verified module cache (-mod=readonly) unless --env GOFLAGS=-mod=vendor".into(),
+            format!("the commit has a vendor directory: the rebuild uses the verified module cache (-mod=readonly) unless {} GOFLAGS=-mod=vendor", Setting::Env),
         );
     }
     let report = v1::Workspace { go_work, go_work_sum, modules: modules.into_iter().map(|m| m.3).collect() };
@@ -476,7 +477,11 @@ fn quote(s: &str) -> String {
 /// dependencies, else go's default), then [`check_workspace`] or [`check`]
 /// (of the file `-modfile` names, when the recipe sets it). The notes say
 /// which, and why.
-pub fn run(dir: &Path, recipe: &::recipe::Recipe, reference: Option<&goinfo::BuildInfo>) -> Result<Checked, RebuildError> {
+pub fn run(
+    dir: &Path,
+    recipe: &::recipe::Recipe,
+    reference: Option<&goinfo::BuildInfo>,
+) -> Result<Checked, RebuildError> {
     let has_go_work = has_file(dir, "go.work")?;
     let devel = reference.map(workspace_deps).unwrap_or_default();
     let gowork = recipe.env.get("GOWORK").map(String::as_str);
@@ -484,7 +489,8 @@ pub fn run(dir: &Path, recipe: &::recipe::Recipe, reference: Option<&goinfo::Bui
     let mut checked = if use_workspace(gowork, has_go_work, reference.is_some(), &devel)? {
         let checked = check_workspace(dir)?;
         if let Some(w) = &checked.workspace {
-            let unknown: Vec<&String> = devel.iter().filter(|d| !w.report.modules.iter().any(|m| &m.path == *d)).collect();
+            let unknown: Vec<&String> =
+                devel.iter().filter(|d| !w.report.modules.iter().any(|m| &m.path == *d)).collect();
             if !unknown.is_empty() {
                 notes.push(format!(
                     "the reference records {} as (devel), but the commit's go.work does not use {}",
@@ -497,11 +503,14 @@ pub fn run(dir: &Path, recipe: &::recipe::Recipe, reference: Option<&goinfo::Bui
                 w.report.modules.len(),
                 w.report.modules.iter().map(|m| m.path.as_str()).collect::<Vec<_>>().join(", "),
                 if gowork.is_some() {
-                    " as the recipe's GOWORK says"
+                    " as the recipe's GOWORK says".to_string()
                 } else if reference.is_some() {
-                    " as the reference's (devel) dependencies show"
+                    " as the reference's (devel) dependencies show".to_string()
                 } else {
-                    ", as go build at the repository root does; --env GOWORK=off builds the module alone"
+                    format!(
+                        ", as go build at the repository root does; {} GOWORK=off builds the module alone",
+                        Setting::Env
+                    )
                 }
             ));
         }
@@ -513,11 +522,11 @@ pub fn run(dir: &Path, recipe: &::recipe::Recipe, reference: Option<&goinfo::Bui
             None => check(dir)?,
         };
         if has_go_work {
-            notes.push(
+            notes.push(format!(
                 "the commit has a go.work file, but the rebuild ignores it (GOWORK=off): the reference records no \
-                 workspace module as (devel), or the recipe sets GOWORK=off; --env GOWORK=go.work builds in the workspace"
-                    .into(),
-            );
+                 workspace module as (devel), or the recipe sets GOWORK=off; {} GOWORK=go.work builds in the workspace",
+                Setting::Env
+            ));
         }
         checked
     };

@@ -8,6 +8,7 @@ use compare;
 use goinfo::{BuildInfo, Module};
 use gomod::{GoSum, ModuleVersion, SumCheck};
 use report::v1::{self, Verdict};
+use stdx::setting::Setting;
 
 /// The verdict and its causes. `reference` is `None` when only its digest is known.
 pub fn verdict(
@@ -23,7 +24,10 @@ pub fn verdict(
         let cause = v1::Cause {
             code: compare::CauseCode::Unknown.as_str().into(),
             confidence: compare::Confidence::Certain.as_str().into(),
-            explanation: "only the reference's digest is known and the rebuilt binary's differs; verify with --reference FILE to explain the difference".into(),
+            explanation: format!(
+                "only the reference's digest is known and the rebuilt binary's differs; verify with {} FILE to explain the difference",
+                Setting::Reference
+            ),
             evidence: vec![v1::Evidence {
                 source: "file".into(),
                 name: "sha256".into(),

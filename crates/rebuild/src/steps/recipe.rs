@@ -18,6 +18,7 @@ use ::recipe::{resolve, Inputs, Origin, Partial, Recipe, ResolveError, Resolved,
 use goinfo::BuildInfo;
 use oci::PinnedImage;
 use source::ResolvedCommit;
+use stdx::setting::Setting;
 
 use crate::RebuildError;
 
@@ -88,8 +89,9 @@ pub fn resolve_for_commit(
     }
     if commit.tags.len() > 1 && inputs.templates.tag.is_none() && resolved.goreleaser.is_some() {
         resolved.recipe.notes.push(format!(
-            "several tags point at the commit ({}): goreleaser's .Tag and .Version were left unset; give --tag",
-            commit.tags.join(", ")
+            "several tags point at the commit ({}): goreleaser's .Tag and .Version were left unset; give {}",
+            commit.tags.join(", "),
+            Setting::Tag
         ));
     }
     Ok(resolved)

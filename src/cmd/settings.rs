@@ -1,0 +1,64 @@
+//! How the CLI spells the settings that library messages name
+//! (`stdx::setting`): as its flags. Installed once, before any command runs.
+
+use stdx::setting::Setting;
+
+/// The flag (with its command when it is not `verify`'s) for `s`.
+pub(crate) fn flag(s: Setting) -> &'static str {
+    match s {
+        Setting::AllowDirty => "--allow-dirty",
+        Setting::Toolchain => "--toolchain",
+        Setting::GoVersion => "--go-version",
+        Setting::Env => "--env",
+        Setting::Reference => "--reference",
+        Setting::Tag => "--tag",
+        Setting::Build => "--build",
+        Setting::Target => "--target",
+        Setting::Buildmode => "--buildmode",
+        Setting::Ldflags => "--ldflags",
+        Setting::Package => "--package",
+        Setting::Pgo => "--pgo",
+        Setting::Buildvcs => "--buildvcs",
+        Setting::Keep => "--keep",
+        Setting::ToolchainBase => "reprove toolchain build --base",
+    }
+}
+
+/// Makes library messages name the CLI's flags.
+pub(crate) fn install() {
+    // A second call (none is made) would keep the first names, which are these.
+    let _ = stdx::setting::install(flag);
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    /// Every setting is spelled as a flag that its command has: `verify`'s,
+    /// unless the spelling names another command.
+    #[test]
+    fn every_setting_is_a_flag_of_its_command() {
+        let cli = crate::cmd::Cli::command();
+        for &s in Setting::ALL {
+            let words: Vec<&str> = flag(s).split_whitespace().collect();
+            let Some((long, path)) = words.split_last() else { panic!("{s:?}: empty") };
+            let path: Vec<&str> = match path {
+                [] => vec!["verify"],
+                ["reprove", rest @ ..] => rest.to_vec(),
+                other => panic!("{s:?}: {other:?} is not a command"),
+            };
+            let mut cmd = &cli;
+            for name in &path {
+                cmd = cmd.find_subcommand(name).unwrap_or_else(|| panic!("{s:?}: no command {path:?}"));
+            }
+            let long = long.strip_prefix("--").unwrap_or_else(|| panic!("{s:?}: {long} is not a long flag"));
+            assert!(
+                cmd.get_arguments().any(|a| a.get_long() == Some(long)),
+                "{s:?}: reprove {} has no --{long}",
+                path.join(" ")
+            );
+        }
+    }
+}
