@@ -78,7 +78,7 @@ fn run(cmd: &mut Command) -> Output {
     out
 }
 
-fn go_on_path() -> PathBuf {
+pub(super) fn go_on_path() -> PathBuf {
     PathBuf::from("go")
 }
 
@@ -92,7 +92,7 @@ fn write_module(dir: &Path, module: &str) {
 }
 
 /// Builds the package in `dir` into `out` with `args` and extra environment.
-fn build(go: &Path, dir: &Path, out: &Path, args: &[&str], env: &[(&str, &str)]) {
+pub(super) fn build(go: &Path, dir: &Path, out: &Path, args: &[&str], env: &[(&str, &str)]) {
     let mut cmd = go_command(go, dir);
     cmd.arg("build").args(args).arg("-o").arg(out).arg(".");
     for (k, v) in env {
@@ -101,13 +101,13 @@ fn build(go: &Path, dir: &Path, out: &Path, args: &[&str], env: &[(&str, &str)])
     run(&mut cmd);
 }
 
-struct Diff {
-    code: i32,
-    stdout: String,
-    json: Value,
+pub(super) struct Diff {
+    pub(super) code: i32,
+    pub(super) stdout: String,
+    pub(super) json: Value,
 }
 
-fn reprove_diff(a: &Path, b: &Path) -> Diff {
+pub(super) fn reprove_diff(a: &Path, b: &Path) -> Diff {
     let bin = env!("CARGO_BIN_EXE_reprove");
     let json = Command::new(bin).args(["diff", "--json"]).arg(a).arg(b).output().expect("running reprove");
     let text = Command::new(bin).arg("diff").arg(a).arg(b).output().expect("running reprove");
@@ -143,7 +143,7 @@ fn check_schema_shape(doc: &Value) {
 }
 
 impl Diff {
-    fn codes(&self) -> Vec<(String, String)> {
+    pub(super) fn codes(&self) -> Vec<(String, String)> {
         self.json["causes"]
             .as_array()
             .expect("causes")
@@ -157,12 +157,12 @@ impl Diff {
             .collect()
     }
 
-    fn top(&self) -> String {
+    pub(super) fn top(&self) -> String {
         self.codes().first().map(|c| c.0.clone()).unwrap_or_default()
     }
 
     /// The pair differs and `code` is the top cause.
-    fn assert_top(&self, code: &str) {
+    pub(super) fn assert_top(&self, code: &str) {
         assert_eq!(self.code, 1, "binaries should differ:\n{}", self.stdout);
         assert_eq!(self.top(), code, "top cause; all: {:?}\n{}", self.codes(), self.stdout);
         let first = self.stdout.lines().next().unwrap_or_default();
@@ -180,7 +180,7 @@ impl Diff {
         );
     }
 
-    fn confidence_of(&self, code: &str) -> Option<String> {
+    pub(super) fn confidence_of(&self, code: &str) -> Option<String> {
         self.codes().into_iter().find(|(c, _)| c == code).map(|(_, conf)| conf)
     }
 }
@@ -510,7 +510,7 @@ fn dependency_sum_module_mode_vs_vendor() {
 // Damaged and odd inputs.
 
 /// File offset of the ELF64 little-endian section named `want`.
-fn elf_section_offset(data: &[u8], want: &str) -> usize {
+pub(super) fn elf_section_offset(data: &[u8], want: &str) -> usize {
     let u16_at = |o: usize| u16::from_le_bytes([data[o], data[o + 1]]) as usize;
     let u64_at = |o: usize| u64::from_le_bytes(data[o..o + 8].try_into().expect("8 bytes")) as usize;
     assert_eq!(&data[..4], b"\x7fELF");
@@ -528,19 +528,30 @@ fn elf_section_offset(data: &[u8], want: &str) -> usize {
 }
 
 #[test]
-fn unknown_for_a_flipped_code_byte() {
+fn a_flipped_code_byte_is_a_change_after_the_link() {
     let (tmp, src) = workspace();
     let out_a = tmp.path().join("a");
     build(&go_on_path(), &src, &out_a, TRIM, &[]);
     let mut data = std::fs::read(&out_a).expect("reading the binary");
-    let at = elf_section_offset(&data, ".text") + 0x40;
-    data[at] ^= 0xff;
+    let text_at = elf_section_offset(&data, ".text");
+    data[text_at + 0x40] ^= 0xff;
     let out_b = tmp.path().join("b");
     std::fs::write(&out_b, &data).expect("writing the copy");
     let d = reprove_diff(&out_a, &out_b);
-    d.assert_top("unknown");
+    // The build IDs are the same, content ID included: one file was changed after its link.
+    d.assert_top("modified-after-link");
+    assert_eq!(d.confidence_of("modified-after-link").as_deref(), Some("likely"));
+    let first = d.json["causes"][0]["evidence"]
+        .as_array()
+        .expect("evidence")
+        .iter()
+        .find(|e| e["name"] == "first difference")
+        .cloned();
+    assert_eq!(first.expect("first difference")["a"], format!("{:#x} (.text+0x40)", text_at + 0x40));
     let text = d.json["sections"].as_array().expect("sections").iter().find(|s| s["name"] == ".text").cloned();
     assert_eq!(text.expect(".text section")["firstDifference"], 0x40);
+    let changed = d.json["functions"]["changed"].as_array().expect("changed functions");
+    assert!(!changed.is_empty(), "the function holding the byte differs");
 }
 
 #[test]

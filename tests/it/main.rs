@@ -12,6 +12,7 @@ mod attest_policy;
 mod attest_provenance;
 mod attest_python;
 mod buildinfo_parity;
+mod diff_build_ids;
 mod diff_causes;
 mod doctor;
 mod goinfo_hostile;

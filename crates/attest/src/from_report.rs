@@ -193,7 +193,7 @@ pub fn vsa_input(report: &v1::Report, provenance: AttestationRef, builder_id: &s
     let (result, causes) = match report.verdict {
         v1::Verdict::Reproduced => (VerificationResult::Passed, Vec::new()),
         v1::Verdict::NotReproduced => {
-            let mut causes: Vec<String> = report.causes.iter().map(|c| c.code.clone()).collect();
+            let mut causes: Vec<String> = report.causes.iter().map(|c| c.code.as_str().to_owned()).collect();
             if causes.is_empty() {
                 causes.push("unexplained".to_owned());
             }

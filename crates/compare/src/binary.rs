@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
+use object::elf;
+use object::read::elf::{FileHeader, ProgramHeader as _, SectionHeader as _};
+use object::{Endianness, Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
 use sha2::{Digest, Sha256};
 
 use crate::model::{ObjectError, ObjectSummary};
@@ -21,6 +23,28 @@ pub(crate) struct Parsed<'a> {
     pub(crate) x_strings: HashMap<&'a [u8], &'a [u8]>,
     /// File ranges holding build IDs (ELF notes, Mach-O UUID); the text marker is found later.
     pub(crate) build_id_ranges: Vec<Range<usize>>,
+    /// ELF section and program headers that locate a build ID note.
+    pub(crate) note_headers: Vec<NoteHeader>,
+}
+
+/// An ELF header that says where a build ID note is: a `.note.go.buildid` or
+/// `.note.gnu.build-id` section header, or a `PT_NOTE` program header.
+///
+/// A build ID of another length moves its note: then only the fields in
+/// [`fields`](Self::fields) change, the ones that hold the note's offset, address and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NoteHeader {
+    /// Which header: a program header (`true`) or a section header, by table index.
+    pub(crate) which: (bool, usize),
+    /// The file range it describes.
+    pub(crate) range: Range<u64>,
+    /// Its virtual address less its file offset (the same for every header of one mapping).
+    pub(crate) bias: u64,
+    /// For a program header, the physical address less the file offset; the size in
+    /// memory less the size in the file. Zero for a section header.
+    pub(crate) extra: (u64, u64),
+    /// The file ranges of the header's offset, address and size fields.
+    pub(crate) fields: Vec<Range<usize>>,
 }
 
 /// One section of one binary.
@@ -31,6 +55,8 @@ pub(crate) struct Section<'a> {
     pub(crate) size: u64,
     /// The section's bytes in the file, `None` for `.bss`-like sections or when out of bounds.
     pub(crate) data: Option<&'a [u8]>,
+    /// Where [`data`](Self::data) starts in the file.
+    pub(crate) offset: Option<usize>,
     /// Filled in by [`hash_sections`], which hashes equal sections of two files once.
     pub(crate) sha256: Option<[u8; 32]>,
 }
@@ -93,11 +119,17 @@ pub(crate) fn parse(data: &[u8]) -> Result<Parsed<'_>, ObjectError> {
             let end = start.checked_add(usize::try_from(len).ok()?)?;
             (end <= data.len()).then_some(start..end)
         });
-        if format == "elf" && (name == ".note.go.buildid" || name == ".note.gnu.build-id") {
-            if let Some(r) = &range {
+        let note = match name.as_str() {
+            ".note.go.buildid" => Some((&b"Go\0\0"[..], 4)),
+            ".note.gnu.build-id" => Some((&b"GNU\0"[..], 3)),
+            _ => None,
+        };
+        if let (true, Some((owner, kind)), Some(r)) = (format == "elf", note, &range) {
+            if is_note(&data[r.clone()], owner, kind, file.is_little_endian()) {
                 build_id_ranges.push(r.clone());
             }
         }
+        let offset = range.as_ref().map(|r| r.start);
         let bytes = range.map(|r| &data[r]);
         section_index.insert(section.index(), sections.len());
         sections.push(Section {
@@ -106,6 +138,7 @@ pub(crate) fn parse(data: &[u8]) -> Result<Parsed<'_>, ObjectError> {
             address: section.address(),
             size: section.size(),
             data: bytes,
+            offset,
             sha256: None,
         });
     }
@@ -117,6 +150,11 @@ pub(crate) fn parse(data: &[u8]) -> Result<Parsed<'_>, ObjectError> {
         }
     }
 
+    let note_headers = match &file {
+        object::File::Elf32(_) => elf_note_headers::<elf::FileHeader32<Endianness>>(data),
+        object::File::Elf64(_) => elf_note_headers::<elf::FileHeader64<Endianness>>(data),
+        _ => Vec::new(),
+    };
     let (functions, x_strings) = symbols(&file, &sections, &section_index, is_macho);
     let summary = ObjectSummary {
         format: format.to_string(),
@@ -124,7 +162,124 @@ pub(crate) fn parse(data: &[u8]) -> Result<Parsed<'_>, ObjectError> {
         has_symbols: functions.is_some(),
         has_dwarf,
     };
-    Ok(Parsed { summary, sections, functions, x_strings, build_id_ranges })
+    Ok(Parsed { summary, sections, functions, x_strings, build_id_ranges, note_headers })
+}
+
+/// Whether `bytes` is exactly one ELF note (`Elf_Nhdr`, name and descriptor padded to
+/// four bytes) with the name `owner` (NUL and padding included) and type `kind`.
+fn is_note(bytes: &[u8], owner: &[u8], kind: u32, little: bool) -> bool {
+    let word = |at: usize| {
+        let w: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
+        Some(u64::from(if little { u32::from_le_bytes(w) } else { u32::from_be_bytes(w) }))
+    };
+    let (Some(namesz), Some(descsz), Some(ntype)) = (word(0), word(4), word(8)) else {
+        return false;
+    };
+    let pad = |n: u64| n.div_ceil(4) * 4;
+    let owner_len = owner.len() as u64;
+    namesz <= owner_len
+        && pad(namesz) == owner_len
+        && ntype == u64::from(kind)
+        && bytes.get(12..12 + owner.len()) == Some(owner)
+        && 12 + owner_len + pad(descsz) == bytes.len() as u64
+}
+
+/// The build ID notes' section headers and the `PT_NOTE` program headers that cover only
+/// notes. Empty when the headers cannot be read.
+fn elf_note_headers<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Vec<NoteHeader> {
+    let Ok(header) = Elf::parse(data) else {
+        return Vec::new();
+    };
+    let Ok(endian) = header.endian() else {
+        return Vec::new();
+    };
+    // Field offsets within one header, and their width: Elf32_Phdr/Elf64_Phdr, Elf32_Shdr/Elf64_Shdr.
+    let (width, p_fields, s_fields): (usize, [usize; 5], [usize; 3]) = if header.is_type_64() {
+        (8, [8, 16, 24, 32, 40], [16, 24, 32])
+    } else {
+        (4, [4, 8, 12, 16, 20], [12, 16, 20])
+    };
+    let field_ranges = |table: u64, entsize: u16, index: usize, offsets: &[usize]| -> Option<Vec<Range<usize>>> {
+        let start = usize::try_from(table).ok()?.checked_add(index.checked_mul(usize::from(entsize))?)?;
+        offsets
+            .iter()
+            .map(|&f| {
+                let at = start.checked_add(f)?;
+                let end = at.checked_add(width)?;
+                (end <= data.len()).then_some(at..end)
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    let mut notes: Vec<Range<u64>> = Vec::new();
+    if let Ok(table) = header.sections(endian, data) {
+        let shoff: u64 = header.e_shoff(endian).into();
+        for (index, section) in table.iter().enumerate() {
+            if section.sh_type(endian) != elf::SHT_NOTE {
+                continue;
+            }
+            let (offset, size): (u64, u64) = (section.sh_offset(endian).into(), section.sh_size(endian).into());
+            let Some(end) = offset.checked_add(size) else { continue };
+            notes.push(offset..end);
+            let name = table.section_name(endian, section).unwrap_or_default();
+            if name != b".note.go.buildid" && name != b".note.gnu.build-id" {
+                continue;
+            }
+            let Some(fields) = field_ranges(shoff, header.e_shentsize(endian), index, &s_fields) else { continue };
+            let addr: u64 = section.sh_addr(endian).into();
+            out.push(NoteHeader {
+                which: (false, index),
+                range: offset..end,
+                bias: addr.wrapping_sub(offset),
+                extra: (0, 0),
+                fields,
+            });
+        }
+    }
+    notes.sort_unstable_by_key(|r| r.start);
+    if let Ok(segments) = header.program_headers(endian, data) {
+        let phoff: u64 = header.e_phoff(endian).into();
+        for (index, segment) in segments.iter().enumerate() {
+            if segment.p_type(endian) != elf::PT_NOTE {
+                continue;
+            }
+            let (offset, filesz): (u64, u64) = (segment.p_offset(endian).into(), segment.p_filesz(endian).into());
+            let Some(end) = offset.checked_add(filesz) else { continue };
+            if !covered_by(&(offset..end), &notes) {
+                continue;
+            }
+            let Some(fields) = field_ranges(phoff, header.e_phentsize(endian), index, &p_fields) else { continue };
+            let (vaddr, paddr, memsz): (u64, u64, u64) =
+                (segment.p_vaddr(endian).into(), segment.p_paddr(endian).into(), segment.p_memsz(endian).into());
+            out.push(NoteHeader {
+                which: (true, index),
+                range: offset..end,
+                bias: vaddr.wrapping_sub(offset),
+                extra: (paddr.wrapping_sub(offset), memsz.wrapping_sub(filesz)),
+                fields,
+            });
+        }
+    }
+    out
+}
+
+/// Whether `range` starts where a note starts, ends where one ends, and has only notes
+/// and their alignment padding (under 8 bytes) in between. `notes` is sorted.
+fn covered_by(range: &Range<u64>, notes: &[Range<u64>]) -> bool {
+    let Some(first) = notes.iter().position(|n| n.start == range.start) else {
+        return false;
+    };
+    let mut end = range.start;
+    for note in &notes[first..] {
+        if note.start >= range.end {
+            break;
+        }
+        if note.start > end.saturating_add(7) {
+            return false;
+        }
+        end = end.max(note.end);
+    }
+    end == range.end
 }
 
 type SymbolMaps<'a> = (Option<HashMap<&'a [u8], &'a [u8]>>, HashMap<&'a [u8], &'a [u8]>);

@@ -1,11 +1,29 @@
 //! From differences to causes: map every build info change to a cause code, infer
-//! what Go does not record from the bytes, and rank the result.
+//! what Go does not record from the bytes, bound both by what the build IDs and the
+//! self-checks prove, and rank the result.
+//!
+//! Each rule says, beside its code, what makes its cause `certain`, `likely` or
+//! `possible` and what rules it out; `docs/causes.md` collects them for users. The
+//! order of [`infer`]:
+//!
+//! 1. A self-check that found a file changed after it was linked
+//!    ([`self_checked`]).
+//! 2. Facts about the files themselves: one is a truncated copy of the other, one has
+//!    no readable build info.
+//! 3. Files equal but for their build IDs: `build-id-only`, the one cause.
+//! 4. Otherwise, when both build IDs have the same link action ID, the same inputs
+//!    were linked ([`crate::buildid`]): no build setting is a cause, and the
+//!    difference was made after the link ([`same_link`]).
+//! 5. Otherwise the build info, field by field, then what the bytes suggest: a
+//!    stripped symbol table, `-X` strings, absolute paths.
+//! 6. `unknown` when nothing else was found.
 
 use std::collections::BTreeMap;
 
+use crate::buildid::{self, Link};
 use crate::model::{
     BuildInfoDiff, Cause, CauseCode, Change, Confidence, DepChange, DepChangeKind, Evidence, EvidenceSource,
-    FunctionsDiff, SectionDiff,
+    FunctionsDiff, SectionDiff, SelfCheckOutcome, SelfChecks,
 };
 use crate::{strings, Analysis};
 use goinfo::BuildInfo;
@@ -26,6 +44,7 @@ const EXAMPLES: usize = 8;
 pub(crate) struct Input<'x, 'a> {
     pub(crate) a: &'x Analysis<'a>,
     pub(crate) b: &'x Analysis<'a>,
+    pub(crate) checks: SelfChecks,
     pub(crate) build_info: Option<&'x BuildInfoDiff>,
     pub(crate) sections: &'x [SectionDiff],
     pub(crate) functions: &'x FunctionsDiff,
@@ -54,6 +73,10 @@ impl Found {
         self.by_code.contains_key(&code)
     }
 
+    fn confidence(&self, code: CauseCode) -> Option<Confidence> {
+        self.by_code.get(&code).map(|entry| entry.0)
+    }
+
     fn into_causes(self) -> Vec<Cause> {
         let mut causes: Vec<Cause> = self
             .by_code
@@ -78,29 +101,206 @@ pub(crate) fn rank(causes: &mut [Cause]) {
 /// Infers the causes of the differences in `input`, ranked.
 pub(crate) fn infer(input: &Input<'_, '_>) -> Vec<Cause> {
     let mut found = Found::default();
+    let link = Link::of(input.a.go_build_id.as_deref(), input.b.go_build_id.as_deref());
+    self_checked(input, &mut found);
     truncated(input, &mut found);
     no_build_info(input, &mut found);
-    if let Some(bi) = input.build_info {
-        let infos = match (&input.a.build_info, &input.b.build_info) {
-            (Ok(a), Ok(b)) => Some((a, b)),
-            _ => None,
-        };
-        from_build_info(bi, infos, &mut found);
-    } else {
-        object_identity(input, &mut found);
-    }
-    stripped(input, &mut found);
-    inferred_ldflags(input, &mut found);
-    embedded_path(input, &mut found);
-    if found.by_code.is_empty() {
+    if !found.has(CauseCode::Truncated) && buildid::only_build_ids_differ(input.a, input.b) {
         build_id_only(input, &mut found);
+    } else if let Link::Same { whole } = link {
+        same_link(input, whole, &mut found);
+    } else {
+        if let Some(bi) = input.build_info {
+            let infos = match (&input.a.build_info, &input.b.build_info) {
+                (Ok(a), Ok(b)) => Some((a, b)),
+                _ => None,
+            };
+            from_build_info(bi, infos, &mut found);
+        } else {
+            object_identity(input, &mut found);
+        }
+        stripped(input, &mut found);
+        inferred_ldflags(input, &mut found);
+        embedded_path(input, &mut found);
+    }
+    if found.confidence(CauseCode::ModifiedAfterLink) == Some(Confidence::Certain) {
+        // The bytes of a file changed after its link say nothing of how it was built.
+        found.by_code.retain(|code, (confidence, _, _)| match code {
+            CauseCode::Ldflags => *confidence == Confidence::Certain,
+            CauseCode::EmbeddedPath | CauseCode::Unknown => false,
+            _ => true,
+        });
     }
     if found.by_code.is_empty() {
-        unknown(input, &mut found);
+        unknown(input, link, &mut found);
     }
     found.into_causes()
 }
 
+/// `modified-after-link` from the callers' self-checks.
+///
+/// Certain when one file fails its self-check (its bytes no longer hash to the content
+/// ID its build ID records) and the other passes it: the check is then known to work
+/// on binaries of this kind. Likely when the other file was not checked, has no build
+/// ID, is packed, or fails too. The check itself rules nothing out: a file changed
+/// and its build ID rewritten (`go tool buildid -w`) passes it.
+fn self_checked(input: &Input<'_, '_>, found: &mut Found) {
+    let SelfChecks { a, b } = input.checks;
+    let mismatch = |o: SelfCheckOutcome| match o {
+        SelfCheckOutcome::ModifiedAfterLink { first_mismatch } => Some(first_mismatch),
+        _ => None,
+    };
+    let (ma, mb) = (mismatch(a), mismatch(b));
+    if ma.is_none() && mb.is_none() {
+        return;
+    }
+    let confidence = match (ma.is_some(), mb.is_some()) {
+        (true, false) if b == SelfCheckOutcome::Intact => Confidence::Certain,
+        (false, true) if a == SelfCheckOutcome::Intact => Confidence::Certain,
+        _ => Confidence::Likely,
+    };
+    let show = |o: SelfCheckOutcome| {
+        Some(match o {
+            SelfCheckOutcome::Unknown => "not checked".to_string(),
+            SelfCheckOutcome::Intact => "intact".to_string(),
+            SelfCheckOutcome::ModifiedAfterLink { first_mismatch: Some(at) } => {
+                format!("modified after link (first mismatch at file offset {at:#x})")
+            }
+            SelfCheckOutcome::ModifiedAfterLink { first_mismatch: None } => "modified after link".to_string(),
+            SelfCheckOutcome::NoBuildId => "no build ID".to_string(),
+            SelfCheckOutcome::Packed => "packed".to_string(),
+        })
+    };
+    found.add(
+        CauseCode::ModifiedAfterLink,
+        confidence,
+        Evidence::new(EvidenceSource::BuildId, "content ID self-check", show(a), show(b)),
+    );
+    let at = match (ma.flatten(), mb.flatten()) {
+        (Some(x), _) | (None, Some(x)) => format!(" (first mismatch at file offset {x:#x})"),
+        (None, None) => String::new(),
+    };
+    let what = "no longer match the content ID its build ID records";
+    let text = match (ma.is_some(), mb.is_some()) {
+        (true, true) => format!(
+            "a and b were changed after they were built: neither matches the content ID its build ID records{at}"
+        ),
+        (true, false) => {
+            format!("a was changed after it was built: its bytes {what}{at}; b is {}", show(b).unwrap_or_default())
+        }
+        _ => format!("b was changed after it was built: its bytes {what}{at}; a is {}", show(a).unwrap_or_default()),
+    };
+    found.explain(CauseCode::ModifiedAfterLink, text);
+    if let Some(at) = first_difference(input) {
+        found.add(CauseCode::ModifiedAfterLink, confidence, at);
+    }
+}
+
+/// Where the two files first differ, as evidence: the file offset, and the section
+/// holding it in each file.
+fn first_difference(input: &Input<'_, '_>) -> Option<Evidence> {
+    let at = strings::first_difference_from(input.a.data, input.b.data, 0)?;
+    let place = |x: &Analysis<'_>| {
+        let section = x.parsed.as_ref().ok().and_then(|p| {
+            p.sections.iter().find_map(|s| {
+                let start = s.offset?;
+                let len = s.data?.len();
+                (start <= at && at < start + len).then(|| format!(" ({}+{:#x})", s.name, at - start))
+            })
+        });
+        Some(format!("{at:#x}{}", section.unwrap_or_default()))
+    };
+    Some(Evidence::new(EvidenceSource::File, "first difference", place(input.a), place(input.b)))
+}
+
+/// Both build IDs have `go build`'s shape and the same link action ID: the same
+/// inputs were linked ([`crate::buildid`]).
+///
+/// That rules out every cause the link action ID covers: the Go version, the target
+/// and its architecture level, experiments, `-buildmode`, `-ldflags` (so `-X` and
+/// `-s -w`), `-trimpath` and paths, `-gcflags`, `-tags`, cgo, instrumentation, PGO,
+/// DefaultGODEBUG, the main module and its dependencies, VCS stamping: the build info
+/// is hashed into it too. What is left was done after the link, or by what the ID does
+/// not cover (an external linker):
+///
+/// - `modified-after-link`, likely: the whole build IDs are equal, content ID included,
+///   yet the files differ, so one no longer matches its content ID; or the build infos
+///   differ, which no link with these inputs writes. Likely, not certain: which file
+///   changed needs a self-check, and `-ldflags=-buildid=` can copy an ID by hand.
+/// - `stripped`, likely: one file lacks the symbols or DWARF the other has; since `-s`
+///   and `-w` are link inputs, `strip` removed them after the link.
+/// - otherwise `unknown`, naming the equal link action IDs (see [`unknown`]).
+fn same_link(input: &Input<'_, '_>, whole: bool, found: &mut Found) {
+    let edited: Vec<Evidence> = input
+        .build_info
+        .map(|bi| {
+            let changes = bi.fields.iter().chain(&bi.settings);
+            let changes =
+                changes.map(|c| Evidence::new(EvidenceSource::BuildInfo, c.name.clone(), c.a.clone(), c.b.clone()));
+            changes.chain(bi.deps.iter().map(dep_evidence)).collect()
+        })
+        .unwrap_or_default();
+    // A truncated copy is a change after the link too, and says more.
+    if (whole || !edited.is_empty()) && !found.has(CauseCode::Truncated) {
+        let already = found.has(CauseCode::ModifiedAfterLink);
+        let id = |x: &Analysis<'_>| x.go_build_id.clone();
+        let what = if whole { "go build ID" } else { "link action ID" };
+        let part = |x: &Analysis<'_>| {
+            if whole {
+                id(x)
+            } else {
+                x.go_build_id.as_deref().and_then(buildid::ExeBuildId::parse).map(|p| p.link_action.to_string())
+            }
+        };
+        found.add(
+            CauseCode::ModifiedAfterLink,
+            Confidence::Likely,
+            Evidence::new(EvidenceSource::BuildId, what, part(input.a), part(input.b)),
+        );
+        let first_edit = edited.first().map(|e| {
+            let c = Change { name: e.name.clone(), a: e.a.clone(), b: e.b.clone() };
+            format!("{} {}", e.name, versus(&c))
+        });
+        for e in edited {
+            found.add(CauseCode::ModifiedAfterLink, Confidence::Likely, e);
+        }
+        let at = first_difference(input);
+        if !already {
+            let place = at
+                .as_ref()
+                .and_then(|e| e.a.clone())
+                .map(|p| format!(", first at file offset {p}"))
+                .unwrap_or_default();
+            let text = match first_edit {
+                Some(edit) => format!(
+                    "a file was changed after it was built: the build infos differ ({edit}) though the link action IDs, which cover them, are equal{place}"
+                ),
+                None => format!(
+                    "a or b was changed after it was built: both carry the same build ID, content ID included, yet they differ{place}; a self-check of each tells which"
+                ),
+            };
+            if let Some(at) = at {
+                found.add(CauseCode::ModifiedAfterLink, Confidence::Likely, at);
+            }
+            found.explain(CauseCode::ModifiedAfterLink, text);
+        }
+    }
+    stripped_sections(input, found, false);
+    if let Some((_, evidence, _)) = found.by_code.get(&CauseCode::Stripped) {
+        let lacks: Vec<String> = evidence
+            .iter()
+            .map(|e| format!("{} has no {}", if e.a.as_deref() == Some("present") { "b" } else { "a" }, e.name))
+            .collect();
+        let text = format!(
+            "{} (strip after linking: -s and -w are link flags, and the link action IDs are equal)",
+            lacks.join(", ")
+        );
+        found.explain(CauseCode::Stripped, text);
+    }
+}
+
+/// `truncated`, certain: one file is a strict prefix of the other (a cut download or
+/// copy). A fact about the bytes; nothing rules it out.
 fn truncated(input: &Input<'_, '_>, found: &mut Found) {
     let (a, b) = (input.a.data, input.b.data);
     let side = if a.len() < b.len() && b.starts_with(a) {
@@ -121,6 +321,8 @@ fn truncated(input: &Input<'_, '_>, found: &mut Found) {
     );
 }
 
+/// `no-build-info`, certain: one file's build info reads and the other's does not (not
+/// built by `go build`, or damaged: the read error is the evidence).
 fn no_build_info(input: &Input<'_, '_>, found: &mut Found) {
     let (a, b) = (&input.a.build_info, &input.b.build_info);
     let (side, err) = match (a, b) {
@@ -165,6 +367,12 @@ fn setting_code(key: &str) -> CauseCode {
     }
 }
 
+/// Causes read from the build info, certain: each changed field, dependency and setting
+/// maps to a code ([`setting_code`]) with the recorded values as evidence; under
+/// `-trimpath` the settings it leaves out or trims are part of `trimpath`.
+///
+/// Ruled out when the link action IDs are equal: the build info is hashed into them,
+/// so a difference there was written after the link ([`same_link`]).
 fn from_build_info(bi: &BuildInfoDiff, infos: Option<(&BuildInfo, &BuildInfo)>, found: &mut Found) {
     let certain = Confidence::Certain;
     let ev = |c: &Change| Evidence::new(EvidenceSource::BuildInfo, c.name.clone(), c.a.clone(), c.b.clone());
@@ -386,7 +594,8 @@ fn default_explanation(code: CauseCode, evidence: &[Evidence]) -> String {
     format!("{what}{more}")
 }
 
-/// Without build info on both sides, a different format or architecture still tells.
+/// `goos-goarch`, likely: without build info on both sides, a different object format
+/// or architecture still tells.
 fn object_identity(input: &Input<'_, '_>, found: &mut Found) {
     let (Ok(a), Ok(b)) = (&input.a.parsed, &input.b.parsed) else {
         return;
@@ -424,6 +633,12 @@ fn strip_flags(ldflags: Option<&str>) -> (bool, bool) {
     out
 }
 
+/// `stripped`: certain when both build infos record `-ldflags` (no `-trimpath`) and
+/// their `-s`/`-w` differ; likely when a symbol table or DWARF is in one file only and
+/// Go recorded no `-ldflags` to tell.
+///
+/// With equal link action IDs `-s` and `-w` were the same: then [`same_link`] names
+/// `strip` after the link instead.
 fn stripped(input: &Input<'_, '_>, found: &mut Found) {
     let mut certain = false;
     let trimmed = |bi: &BuildInfo| bi.setting("-trimpath").is_some_and(|v| v == "true");
@@ -481,7 +696,16 @@ fn stripped_sections(input: &Input<'_, '_>, found: &mut Found, certain: bool) {
     }
 }
 
-/// `-ldflags` under `-trimpath` are not recorded: look for `-X` strings instead.
+/// `ldflags` where Go does not record them (`-trimpath`): likely when a `-X` string
+/// symbol (`<variable>.str`) differs and both files have symbols; possible when,
+/// without symbols, a printable string in a data section differs and nothing recorded
+/// does. (Recorded `-ldflags` that differ are certain, [`from_build_info`].)
+///
+/// Ruled out when both files record `-ldflags` and they are equal; when the link
+/// action IDs are equal, since `-ldflags` are a link input ([`same_link`]); and when a
+/// self-check proves a file was changed after its link, since the change explains
+/// its strings ([`infer`]). Without two build IDs of `go build`'s shape, as with
+/// `-ldflags=-buildid=`, the inference runs as before.
 fn inferred_ldflags(input: &Input<'_, '_>, found: &mut Found) {
     if found.has(CauseCode::Ldflags) {
         return;
@@ -562,6 +786,10 @@ fn inferred_ldflags(input: &Input<'_, '_>, found: &mut Found) {
     }
 }
 
+/// `embedded-path`, likely: absolute source paths in one file's data only (built
+/// without `-trimpath` in different directories). Ruled out by equal link action IDs
+/// (GOROOT and the package directories are hashed when paths are not trimmed) and by
+/// a self-check proving an edit.
 fn embedded_path(input: &Input<'_, '_>, found: &mut Found) {
     let (Ok(pa), Ok(pb)) = (&input.a.parsed, &input.b.parsed) else {
         return;
@@ -618,48 +846,13 @@ fn embedded_path(input: &Input<'_, '_>, found: &mut Found) {
     );
 }
 
-/// Byte ranges of Go build ID text markers: the ID between `\xff Go build ID: "` and `"`.
-fn build_id_marker_ranges(data: &[u8]) -> Vec<std::ops::Range<usize>> {
-    const MARKER: &[u8] = b"\xff Go build ID: \"";
-    memchr::memmem::find_iter(data, MARKER)
-        .filter_map(|at| {
-            let start = at + MARKER.len();
-            let tail = &data[start..data.len().min(start + 1024)];
-            memchr::memchr(b'"', tail).map(|len| start..start + len)
-        })
-        .collect()
-}
-
+/// `build-id-only`, certain: the files are equal once every copy of each file's build
+/// ID is masked ([`buildid::only_build_ids_differ`]), so nothing but the IDs differs,
+/// whatever set them (`-ldflags=-buildid=`, `go tool buildid -w`, a GNU build ID of
+/// its own). Build IDs of different lengths are allowed where
+/// they only move ELF notes; on PE and Mach-O such a difference moves the code and is
+/// not recognised.
 fn build_id_only(input: &Input<'_, '_>, found: &mut Found) {
-    let (a, b) = (input.a.data, input.b.data);
-    if a.len() != b.len() {
-        return;
-    }
-    let mut ranges = build_id_marker_ranges(a);
-    ranges.extend(build_id_marker_ranges(b));
-    // Copies of the whole ID elsewhere, e.g. -X=cmd/internal/objabi.buildID in toolchain commands.
-    for (data, id) in [(a, &input.a.go_build_id), (b, &input.b.go_build_id)] {
-        if let Some(id) = id.as_deref().filter(|id| id.len() >= 16) {
-            ranges.extend(memchr::memmem::find_iter(data, id.as_bytes()).map(|at| at..at + id.len()));
-        }
-    }
-    for parsed in [&input.a.parsed, &input.b.parsed].into_iter().flatten() {
-        ranges.extend(parsed.build_id_ranges.iter().cloned());
-    }
-    if ranges.is_empty() {
-        return;
-    }
-    ranges.sort_unstable_by_key(|r| r.start);
-    let mut at = 0;
-    for r in &ranges {
-        if r.start > at && a[at..r.start] != b[at..r.start] {
-            return;
-        }
-        at = at.max(r.end);
-    }
-    if a[at.min(a.len())..] != b[at.min(b.len())..] {
-        return;
-    }
     let ida = input.a.go_build_id.clone();
     let idb = input.b.go_build_id.clone();
     found.add(
@@ -680,13 +873,21 @@ fn build_id_only(input: &Input<'_, '_>, found: &mut Found) {
             ),
         );
     }
-    found.explain(
-        CauseCode::BuildIdOnly,
-        "only the build IDs differ: the files are identical with them masked (-ldflags=-buildid?)".into(),
-    );
+    let lengths = (input.a.go_build_id.as_deref().map(str::len), input.b.go_build_id.as_deref().map(str::len));
+    let text = match lengths {
+        (Some(x), Some(y)) if x != y => format!(
+            "only the build IDs differ ({x} and {y} characters): the files are identical with them masked and their notes' headers set aside (-ldflags=-buildid?)"
+        ),
+        _ => "only the build IDs differ: the files are identical with them masked (-ldflags=-buildid?)".into(),
+    };
+    found.explain(CauseCode::BuildIdOnly, text);
 }
 
-fn unknown(input: &Input<'_, '_>, found: &mut Found) {
+/// `unknown`, possible: nothing recorded or found explains the difference; the
+/// evidence names the sections and functions that differ. With equal link action IDs
+/// it says so: the same inputs were linked, so a file was changed after its link and
+/// its build ID rewritten (`go tool buildid -w`), or an external linker differs.
+fn unknown(input: &Input<'_, '_>, link: Link, found: &mut Found) {
     let mut where_ = Vec::new();
     for s in input.sections.iter().filter(|s| !s.is_equal()).take(EXAMPLES) {
         let offset = s.first_difference.map(|o| format!("first difference at offset {o:#x}"));
@@ -730,11 +931,24 @@ fn unknown(input: &Input<'_, '_>, found: &mut Found) {
             ),
         );
     }
-    let text = if where_.is_empty() {
+    let mut text = if where_.is_empty() {
         "the files differ and nothing recorded or found explains it".to_string()
     } else {
         format!("nothing recorded explains the difference in {}", where_.join(", "))
     };
+    if link == (Link::Same { whole: false }) {
+        let part = |x: &Analysis<'_>| {
+            x.go_build_id.as_deref().and_then(buildid::ExeBuildId::parse).map(|p| p.link_action.to_string())
+        };
+        found.add(
+            CauseCode::Unknown,
+            Confidence::Possible,
+            Evidence::new(EvidenceSource::BuildId, "link action ID", part(input.a), part(input.b)),
+        );
+        text.push_str(
+            ": the same inputs were linked (equal link action IDs), so a file was changed after its link and its build ID rewritten, or an external linker differs",
+        );
+    }
     found.explain(CauseCode::Unknown, text);
 }
 
@@ -829,6 +1043,103 @@ mod tests {
         assert_eq!(causes.len(), 1);
         assert_eq!(causes[0].code, CauseCode::Goexperiment);
         assert_eq!(causes[0].explanation, "GOEXPERIMENT (unset) vs nogreenteagc");
+    }
+
+    const ID: &str = "iteDJbn6p2FhgYzuEJCi/enyEFiuzbMVxIAgeQy3w/2uMpsx5_DoSxhIwvEfNy/w9_1mCoaPjiiP4cOPHcz";
+
+    /// A file that is no object file but carries Go's text build ID marker, as
+    /// `go tool buildid` finds it in the first 32 KiB.
+    fn marked(id: &str, payload: &str) -> Vec<u8> {
+        let mut out = b"\x7fhead\n\xff Go build ID: \"".to_vec();
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(b"\"\n \xff\n");
+        out.extend_from_slice(payload.as_bytes());
+        out
+    }
+
+    fn codes(c: &crate::Comparison) -> Vec<(&'static str, Confidence)> {
+        c.causes.iter().map(|c| (c.code.as_str(), c.confidence)).collect()
+    }
+
+    fn modified(first_mismatch: Option<u64>) -> SelfCheckOutcome {
+        SelfCheckOutcome::ModifiedAfterLink { first_mismatch }
+    }
+
+    #[test]
+    fn marked_files_carry_their_build_id() {
+        assert_eq!(goinfo::read_go_build_id(&marked(ID, "x")).ok().flatten().as_deref(), Some(ID));
+    }
+
+    #[test]
+    fn a_failed_self_check_against_an_intact_file_is_certain_and_alone() {
+        let (a, b) = (marked(ID, "print more"), marked(ID, "Print more"));
+        let checks = SelfChecks { a: modified(Some(0x4d2)), b: SelfCheckOutcome::Intact };
+        let c = crate::compare_checked(&a, &b, checks);
+        assert_eq!(codes(&c), [("modified-after-link", Confidence::Certain)]);
+        let cause = &c.causes[0];
+        assert_eq!(
+            cause.explanation,
+            "a was changed after it was built: its bytes no longer match the content ID its build ID records \
+             (first mismatch at file offset 0x4d2); b is intact"
+        );
+        let first = cause.evidence.iter().find(|e| e.name == "first difference").map(|e| e.a.clone());
+        assert_eq!(first, Some(Some(format!("{:#x}", a.len() - "print more".len()))));
+        assert!(
+            crate::report::headline(&c).starts_with("differ: modified-after-link — a was changed after it was built")
+        );
+
+        // The other way round, and with the other side's check unknown or failing too.
+        let c = crate::compare_checked(&a, &b, SelfChecks { a: SelfCheckOutcome::Intact, b: modified(None) });
+        assert_eq!(codes(&c)[0], ("modified-after-link", Confidence::Certain));
+        assert!(c.causes[0].explanation.starts_with("b was changed after it was built"), "{}", c.causes[0].explanation);
+        for other in [SelfCheckOutcome::Unknown, SelfCheckOutcome::NoBuildId, SelfCheckOutcome::Packed, modified(None)]
+        {
+            let c = crate::compare_checked(&a, &b, SelfChecks { a: modified(None), b: other });
+            assert_eq!(codes(&c)[0], ("modified-after-link", Confidence::Likely), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_self_check_drops_what_the_bytes_suggest() {
+        // Not Go files: on their own they are `unknown`; the certain edit explains them.
+        let (a, b) = (b"one".as_slice(), b"two".as_slice());
+        assert_eq!(codes(&crate::compare(a, b)), [("unknown", Confidence::Possible)]);
+        let c = crate::compare_checked(a, b, SelfChecks { a: modified(None), b: SelfCheckOutcome::Intact });
+        assert_eq!(codes(&c), [("modified-after-link", Confidence::Certain)]);
+    }
+
+    #[test]
+    fn equal_build_ids_on_different_files_mean_a_change_after_the_link() {
+        let (a, b) = (marked(ID, "print more"), marked(ID, "Print more"));
+        let c = crate::compare(&a, &b);
+        assert_eq!(codes(&c), [("modified-after-link", Confidence::Likely)]);
+        assert!(
+            c.causes[0].explanation.starts_with("a or b was changed after it was built"),
+            "{}",
+            c.causes[0].explanation
+        );
+        assert!(c.causes[0].evidence.iter().any(|e| e.name == "go build ID" && e.a.as_deref() == Some(ID)));
+    }
+
+    #[test]
+    fn equal_link_action_ids_with_other_content_ids_are_unknown_and_say_why() {
+        let other = format!("{}AAAAAAAAAAAAAAAAAAAA", &ID[..ID.len() - 20]);
+        let (a, b) = (marked(ID, "print more"), marked(&other, "Print more"));
+        let c = crate::compare(&a, &b);
+        assert_eq!(codes(&c), [("unknown", Confidence::Possible)]);
+        assert!(c.causes[0].explanation.contains("the same inputs were linked"), "{}", c.causes[0].explanation);
+    }
+
+    #[test]
+    fn only_build_ids_differ_even_when_the_content_id_alone_does() {
+        let other = format!("{}AAAAAAAAAAAAAAAAAAAA", &ID[..ID.len() - 20]);
+        let c = crate::compare(&marked(ID, "same"), &marked(&other, "same"));
+        assert_eq!(codes(&c), [("build-id-only", Confidence::Certain)]);
+        // Hand-set IDs of one length: masked. Anything else differing: not build-id-only.
+        let c = crate::compare(&marked("reprove-test-AAAA", "same"), &marked("reprove-test-BBBB", "same"));
+        assert_eq!(codes(&c), [("build-id-only", Confidence::Certain)]);
+        let c = crate::compare(&marked("reprove-test-AAAA", "same"), &marked("reprove-test-BBBB", "sane"));
+        assert_eq!(codes(&c)[0].0, "unknown");
     }
 
     #[test]

@@ -13,7 +13,11 @@
 //! bytes: `-X` string symbols, differing strings in data sections, absolute paths,
 //! missing symbol tables; those are `likely` or `possible`. A difference confined to
 //! the build ID notes and markers is proven by comparing the files with those bytes
-//! masked.
+//! masked. The Go build IDs bound all of these: equal link action IDs mean the same
+//! inputs were linked, so no build setting is blamed, and equal whole IDs on
+//! differing files mean a file was changed after it was linked. A caller that ran
+//! the content-ID self-check on each file passes the outcome to [`compare_checked`].
+//! Every rule, and the evidence behind each confidence, is in `docs/causes.md`.
 //!
 //! What it is not: it does no I/O, runs no `go`, and never fails. A damaged or
 //! truncated file still compares: what cannot be parsed is reported as such in the
@@ -21,6 +25,7 @@
 #![deny(missing_docs)]
 
 mod binary;
+mod buildid;
 mod buildinfo;
 mod causes;
 mod model;
@@ -32,7 +37,7 @@ use goinfo::{self, BuildInfo, ReadError};
 pub use model::{
     BuildIdDiff, BuildIdPart, BuildInfoDiff, Cause, CauseCode, Change, Comparison, Confidence, DepChange,
     DepChangeKind, DepState, Evidence, EvidenceSource, FunctionsDiff, ObjectError, ObjectSummary, SectionDiff,
-    SectionInfo, Side,
+    SectionInfo, SelfCheckOutcome, SelfChecks, Side,
 };
 
 /// One file as the comparison sees it.
@@ -70,8 +75,19 @@ impl<'a> Analysis<'a> {
 /// Compares two files and explains how they differ.
 ///
 /// Never fails: parts of a file that cannot be read are reported in its [`Side`].
-/// The two files are analysed on two threads.
+/// The two files are analysed on two threads. The same as [`compare_checked`] with
+/// neither file's self-check known.
 pub fn compare(a: &[u8], b: &[u8]) -> Comparison {
+    compare_checked(a, b, SelfChecks::default())
+}
+
+/// Compares two files whose self-checks the caller ran (see [`SelfCheckOutcome`]).
+///
+/// A file whose bytes no longer match its own content ID was changed after it was
+/// linked: that is the cause `modified-after-link`, `certain` when the other file
+/// passes the same check, and then what its bytes suggest about the build (strings
+/// that `-X` might have set, paths, unexplained sections) is left out.
+pub fn compare_checked(a: &[u8], b: &[u8], checks: SelfChecks) -> Comparison {
     if a == b {
         let sha = binary::sha256(a);
         let side = || Side { size: a.len() as u64, sha256: sha, build_info: None, object: None };
@@ -109,6 +125,7 @@ pub fn compare(a: &[u8], b: &[u8]) -> Comparison {
     let causes = causes::infer(&causes::Input {
         a: &aa,
         b: &ab,
+        checks,
         build_info: build_info.as_ref(),
         sections: &sections,
         functions: &functions,

@@ -7,6 +7,41 @@ use std::fmt;
 
 use goinfo::{BuildInfo, ReadError};
 
+/// What a self-check of one binary found: whether its bytes still hash to the content
+/// ID its Go build ID records (`go tool buildid -w` would leave it unchanged).
+///
+/// The comparison does not check this itself: the caller runs the check and passes the
+/// outcome in [`SelfChecks`]. [`SelfCheckOutcome::Unknown`] means it was not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SelfCheckOutcome {
+    /// Not checked, or the check could not tell.
+    #[default]
+    Unknown,
+    /// The content ID matches the file: nothing changed since the link wrote it.
+    Intact,
+    /// The content ID does not match: the file was changed after it was linked.
+    ModifiedAfterLink {
+        /// File offset of the first mismatching window, when the check could find it.
+        first_mismatch: Option<u64>,
+    },
+    /// The file has no Go build ID to check (`-buildid=`, or not built by `go build`).
+    NoBuildId,
+    /// The file is packed (UPX or similar): its bytes are not the linker's.
+    Packed,
+}
+
+/// The self-check outcomes of the two files, as the caller found them.
+///
+/// `reprove verify` compares the reference as `a` with the rebuilt binary as `b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SelfChecks {
+    /// The first file's.
+    pub a: SelfCheckOutcome,
+    /// The second file's.
+    pub b: SelfCheckOutcome,
+}
+
 /// Everything [`compare`](crate) found out about two binaries.
 #[derive(Debug)]
 pub struct Comparison {
@@ -334,6 +369,10 @@ macro_rules! cause_codes {
 }
 
 cause_codes! {
+    /// A file was changed after it was linked: its bytes no longer match the content ID
+    /// of its own build ID (a self-check says so), or both files carry the same build ID
+    /// and still differ.
+    ModifiedAfterLink => "modified-after-link",
     /// One file is a truncated copy of the other.
     Truncated => "truncated",
     /// Only one of the binaries has readable Go build info.

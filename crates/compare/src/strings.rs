@@ -226,6 +226,7 @@ mod tests {
             address: 0,
             size: data.len() as u64,
             data: Some(data),
+            offset: None,
             sha256: Some(crate::binary::sha256(data)),
         }
     }

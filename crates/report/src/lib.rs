@@ -99,6 +99,95 @@ pub mod v1 {
     }
 
     names! {
+        /// Why a rebuilt binary differs from the reference: the cause codes of
+        /// `reprove diff` (`compare::CauseCode`, in its significance order; this
+        /// crate does not depend on compare, the pipeline maps them and its tests
+        /// check that every one has its variant here). `docs/causes.md` says what
+        /// each means and what to do about it.
+        CauseCode {
+            /// The reference (or the rebuilt binary) was changed after it was linked.
+            ModifiedAfterLink => "modified-after-link",
+            /// One file is a truncated copy of the other.
+            Truncated => "truncated",
+            /// Only one of the binaries has readable Go build info.
+            NoBuildInfo => "no-build-info",
+            /// Built by different Go toolchain versions.
+            GoVersion => "go-version",
+            /// Built for a different GOOS or GOARCH.
+            GoosGoarch => "goos-goarch",
+            /// Built for a different architecture level (GOAMD64, GOARM, ...).
+            ArchLevel => "arch-level",
+            /// Built with a different GOEXPERIMENT.
+            Goexperiment => "goexperiment",
+            /// Built with a different GOFIPS140 module.
+            Fips140 => "fips140",
+            /// Built with a different `-buildmode`.
+            Buildmode => "buildmode",
+            /// Built with a different compiler.
+            Compiler => "compiler",
+            /// Built with a different CGO_ENABLED or CGO_* flags.
+            Cgo => "cgo",
+            /// Built with a different `-race`, `-msan`, `-asan` or `-cover`.
+            Instrumentation => "instrumentation",
+            /// Built with different `-tags`.
+            Tags => "tags",
+            /// Built with different `-gcflags`.
+            Gcflags => "gcflags",
+            /// Built with different `-asmflags`.
+            Asmflags => "asmflags",
+            /// Built with a different `-pgo` profile.
+            Pgo => "pgo",
+            /// One binary is stripped of symbols or DWARF.
+            Stripped => "stripped",
+            /// Built with different `-ldflags`.
+            Ldflags => "ldflags",
+            /// One binary was built with `-trimpath`, the other without.
+            Trimpath => "trimpath",
+            /// A different DefaultGODEBUG.
+            Godebug => "godebug",
+            /// A different main package or main module path.
+            MainPath => "main-path",
+            /// Stamped with version control information on one side only.
+            Buildvcs => "buildvcs",
+            /// Built from different VCS revisions.
+            VcsRevision => "vcs-revision",
+            /// Built from a work tree with and without uncommitted changes.
+            VcsModified => "vcs-modified",
+            /// Built from commits with different commit times.
+            VcsTime => "vcs-time",
+            /// A different main module version.
+            MainVersion => "main-version",
+            /// A dependency added, removed, or at a different version.
+            DependencyVersion => "dependency-version",
+            /// A dependency replaced by something else.
+            DependencyReplace => "dependency-replace",
+            /// A dependency at the same version with a different or missing sum.
+            DependencySum => "dependency-sum",
+            /// Another recorded build setting differs.
+            BuildSetting => "build-setting",
+            /// Absolute build paths present in one binary but not the other.
+            EmbeddedPath => "embedded-path",
+            /// Everything is identical except the build ID bytes.
+            BuildIdOnly => "build-id-only",
+            /// The difference could not be explained.
+            Unknown => "unknown",
+        }
+    }
+
+    names! {
+        /// How a cause was established.
+        Confidence {
+            /// Read directly (the build info), proven by masking the build IDs, or by
+            /// a self-check the other file passes.
+            Certain => "certain",
+            /// Inferred from strong evidence: symbols, sections, paths, build IDs.
+            Likely => "likely",
+            /// Inferred from weak evidence: differing strings, or nothing at all.
+            Possible => "possible",
+        }
+    }
+
+    names! {
         /// The stable code of a failure: the step's own, or the
         /// `modfetch::failure` code of a fetch or build failure (the same
         /// strings; this crate does not depend on modfetch, the pipeline maps
@@ -495,9 +584,9 @@ pub mod v1 {
     #[serde(rename_all = "camelCase")]
     pub struct Cause {
         /// The stable code, e.g. `ldflags`, `build-id-only`.
-        pub code: String,
-        /// `certain`, `likely` or `possible`.
-        pub confidence: String,
+        pub code: CauseCode,
+        /// How sure the cause is.
+        pub confidence: Confidence,
         /// One line for a person.
         pub explanation: String,
         /// What it was concluded from (a = reference, b = rebuilt).
@@ -928,7 +1017,7 @@ mod tests {
         }
     }
 
-    /// The schema's lists of verdicts, classes and steps are the enums' names.
+    /// The schema's lists of verdicts, classes, steps, cause codes and confidences are the enums' names.
     #[test]
     fn enums_match_the_schema() {
         let schema: serde_json::Value = match serde_json::from_str(include_str!("../../../schemas/report.schema.json"))
@@ -949,6 +1038,10 @@ mod tests {
         assert_eq!(listed("/$defs/failure/properties/class/enum"), names(&classes));
         let steps: Vec<&str> = v1::Step::ALL.iter().map(|v| v.as_str()).collect();
         assert_eq!(listed("/$defs/timing/properties/step/enum"), names(&steps));
+        let causes: Vec<&str> = v1::CauseCode::ALL.iter().map(|v| v.as_str()).collect();
+        assert_eq!(listed("/$defs/cause/properties/code/enum"), names(&causes));
+        let confidences: Vec<&str> = v1::Confidence::ALL.iter().map(|v| v.as_str()).collect();
+        assert_eq!(listed("/$defs/cause/properties/confidence/enum"), names(&confidences));
     }
 
     /// Serde writes and reads each name as `as_str` says, and no two codes share one.
@@ -973,6 +1066,9 @@ mod tests {
         check(v1::Class::ALL, |v| v.as_str());
         check(v1::Step::ALL, |v| v.as_str());
         check(v1::Code::ALL, |v| v.as_str());
+        check(v1::CauseCode::ALL, |v| v.as_str());
+        check(v1::Confidence::ALL, |v| v.as_str());
         assert!(serde_json::from_str::<v1::Code>("\"no-such-code\"").is_err());
+        assert!(serde_json::from_str::<v1::CauseCode>("\"no-such-cause\"").is_err());
     }
 }

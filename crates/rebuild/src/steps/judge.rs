@@ -22,8 +22,8 @@ pub fn verdict(
     }
     let Some(reference) = reference else {
         let cause = v1::Cause {
-            code: compare::CauseCode::Unknown.as_str().into(),
-            confidence: compare::Confidence::Certain.as_str().into(),
+            code: v1::CauseCode::Unknown,
+            confidence: v1::Confidence::Certain,
             explanation: format!(
                 "only the reference's digest is known and the rebuilt binary's differs; verify with {} FILE to explain the difference",
                 Setting::Reference
@@ -37,13 +37,16 @@ pub fn verdict(
         };
         return (Verdict::NotReproduced, vec![cause]);
     };
+    // The reference is `a`. When goinfo's content-ID self-check is wired in, its
+    // outcomes for the reference and the rebuilt binary go here, through
+    // `compare::compare_checked(reference, rebuilt, compare::SelfChecks { a, b })`.
     let c = compare::compare(reference, rebuilt);
     let causes = c
         .causes
         .iter()
         .map(|c| v1::Cause {
-            code: c.code.as_str().into(),
-            confidence: c.confidence.as_str().into(),
+            code: cause_code(c.code),
+            confidence: confidence(c.confidence),
             explanation: c.explanation.clone(),
             evidence: c
                 .evidence
@@ -58,6 +61,58 @@ pub fn verdict(
         })
         .collect();
     (Verdict::NotReproduced, causes)
+}
+
+/// The report's name for a `compare` cause code (the same string).
+fn cause_code(code: compare::CauseCode) -> v1::CauseCode {
+    use compare::CauseCode as C;
+    use v1::CauseCode as R;
+    match code {
+        C::ModifiedAfterLink => R::ModifiedAfterLink,
+        C::Truncated => R::Truncated,
+        C::NoBuildInfo => R::NoBuildInfo,
+        C::GoVersion => R::GoVersion,
+        C::GoosGoarch => R::GoosGoarch,
+        C::ArchLevel => R::ArchLevel,
+        C::Goexperiment => R::Goexperiment,
+        C::Fips140 => R::Fips140,
+        C::Buildmode => R::Buildmode,
+        C::Compiler => R::Compiler,
+        C::Cgo => R::Cgo,
+        C::Instrumentation => R::Instrumentation,
+        C::Tags => R::Tags,
+        C::Gcflags => R::Gcflags,
+        C::Asmflags => R::Asmflags,
+        C::Pgo => R::Pgo,
+        C::Stripped => R::Stripped,
+        C::Ldflags => R::Ldflags,
+        C::Trimpath => R::Trimpath,
+        C::Godebug => R::Godebug,
+        C::MainPath => R::MainPath,
+        C::Buildvcs => R::Buildvcs,
+        C::VcsRevision => R::VcsRevision,
+        C::VcsModified => R::VcsModified,
+        C::VcsTime => R::VcsTime,
+        C::MainVersion => R::MainVersion,
+        C::DependencyVersion => R::DependencyVersion,
+        C::DependencyReplace => R::DependencyReplace,
+        C::DependencySum => R::DependencySum,
+        C::BuildSetting => R::BuildSetting,
+        C::EmbeddedPath => R::EmbeddedPath,
+        C::BuildIdOnly => R::BuildIdOnly,
+        C::Unknown => R::Unknown,
+        // `compare::CauseCode` is non-exhaustive; a code added there fails
+        // `every_cause_code_has_its_report_code` until it is mapped.
+        _ => R::Unknown,
+    }
+}
+
+fn confidence(c: compare::Confidence) -> v1::Confidence {
+    match c {
+        compare::Confidence::Certain => v1::Confidence::Certain,
+        compare::Confidence::Likely => v1::Confidence::Likely,
+        compare::Confidence::Possible => v1::Confidence::Possible,
+    }
 }
 
 /// One line for a person.
@@ -262,7 +317,19 @@ mod tests {
     fn digest_only_references_differ_without_a_diff() {
         let (v, causes) = verdict(None, "aa", b"x", "bb");
         assert_eq!(v, Verdict::NotReproduced);
-        assert_eq!(causes[0].code, "unknown");
+        assert_eq!(causes[0].code, v1::CauseCode::Unknown);
         assert_eq!(verdict(None, "aa", b"x", "aa").0, Verdict::Reproduced);
+    }
+
+    /// Every `compare` cause code reaches the report as itself, and the report has no other.
+    #[test]
+    fn every_cause_code_has_its_report_code() {
+        for &code in compare::CauseCode::ALL {
+            assert_eq!(cause_code(code).as_str(), code.as_str(), "{code:?}");
+        }
+        assert_eq!(compare::CauseCode::ALL.len(), v1::CauseCode::ALL.len());
+        for c in [compare::Confidence::Certain, compare::Confidence::Likely, compare::Confidence::Possible] {
+            assert_eq!(confidence(c).as_str(), c.as_str());
+        }
     }
 }
