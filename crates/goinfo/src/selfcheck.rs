@@ -644,7 +644,7 @@ mod tests {
     }
 
     #[test]
-    fn content_id_needs_goes_shape() {
+    fn content_id_needs_gos_shape() {
         assert_eq!(content_id_of(b"a/b/c/LPJNul-wow4m6DsqxbnI").as_deref(), Some("LPJNul-wow4m6DsqxbnI"));
         assert_eq!(content_id_of(b"reprove/custom-build-id"), None);
         assert_eq!(content_id_of(b"LPJNul-wow4m6DsqxbnI"), None);
@@ -664,6 +664,47 @@ mod tests {
         d.extend_from_slice(b"appended");
         assert_eq!(first_mismatch(a.as_slice(), d.as_slice()).expect("read"), Some(a.len() as u64));
         assert_eq!(first_mismatch(d.as_slice(), a.as_slice()).expect("read"), Some(a.len() as u64));
+    }
+
+    /// Bytes that look random (xorshift), `n` of them.
+    fn noise(n: usize) -> Vec<u8> {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn compressed_looking_data_without_build_info_is_packed() {
+        let data = noise(300_000);
+        match self_check(data.as_slice()).expect("bytes") {
+            SelfCheck::Packed { packer, evidence } => {
+                assert_eq!(packer, "unknown");
+                assert!(evidence.contains("no readable Go build info"), "{evidence}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The same size of text is not.
+        let text: Vec<u8> = data.iter().map(|b| b'a' + b % 16).collect();
+        assert_eq!(self_check(text.as_slice()).expect("bytes"), SelfCheck::NoBuildId);
+    }
+
+    #[test]
+    fn upx_marker_names_upx() {
+        let mut data: Vec<u8> = noise(10_000).iter().map(|b| b'a' + b % 16).collect();
+        data[200..204].copy_from_slice(b"UPX!");
+        match self_check(data.as_slice()).expect("bytes") {
+            SelfCheck::Packed { packer, evidence } => {
+                assert_eq!(packer, "upx");
+                assert!(evidence.contains("UPX! marker at offset 0xc8"), "{evidence}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
