@@ -15,4 +15,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = goinfo::read_go_build_id(data);
     let _ = goinfo::read_gnu_build_id(data);
+    // The self-check streams the whole input: it must never panic, and a file is
+    // always the same as itself.
+    let _ = goinfo::self_check(data);
+    if let Ok(m) = goinfo::first_mismatch(data, data) {
+        assert_eq!(m, None);
+    }
 });

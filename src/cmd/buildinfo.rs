@@ -4,6 +4,9 @@
 //! a directory is walked and its non-Go files are skipped silently; a named file
 //! that is not a Go binary is an error (exit 1), reported only when it looks like
 //! a binary (executable bit, `.exe`, `.so`, `.dll`).
+//!
+//! With `--check`, each file is checked against its own content ID instead
+//! (`buildinfo_check.rs`).
 
 use std::fs::{self, Metadata};
 use std::io::{self, Write};
@@ -17,13 +20,19 @@ use crate::exit::{CommandResult, Failure, Verdict};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Print `go version -m -json` output instead of text.
+    /// Print `go version -m -json` output instead of text (with --check, one JSON
+    /// document: schemas/buildinfo-check.schema.json).
     #[arg(long)]
     json: bool,
     /// Also print the Go build ID (as `go tool buildid`) and the GNU build ID.
     #[arg(long)]
     build_id: bool,
-    /// Go binaries, or directories to scan for them.
+    /// Check each file against its own content ID, as `go tool buildid -w` recomputes
+    /// it: intact, modified-after-link, no-build-id or packed. Exit 0 when every file
+    /// is intact, 1 when one is not, 2 when one cannot be checked.
+    #[arg(long, conflicts_with = "build_id")]
+    check: bool,
+    /// Go binaries, or directories to scan for them (with --check, files only).
     // Raw OS strings: an empty name is Go's "stat : no such file", not a usage error.
     #[arg(required = true, value_parser = clap::builder::OsStringValueParser::new())]
     files: Vec<std::ffi::OsString>,
@@ -35,6 +44,9 @@ struct Printer<'a> {
 }
 
 pub(crate) fn run(args: Args) -> CommandResult {
+    if args.check {
+        return super::buildinfo_check::run(&args.files, args.json);
+    }
     let mut p = Printer { args: &args, out: io::stdout().lock() };
     let mut all_ok = true;
     for file in args.files.iter().map(Path::new) {

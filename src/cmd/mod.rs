@@ -2,6 +2,7 @@
 
 mod attest;
 mod buildinfo;
+mod buildinfo_check;
 mod check;
 mod diff;
 mod doctor;

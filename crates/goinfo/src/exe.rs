@@ -380,6 +380,17 @@ impl ElfFile {
         self.sections.iter().zip(&self.names).find(|(_, n)| n.as_slice() == name).map(|(s, _)| (s.addr, s.size))
     }
 
+    /// The first section with this name: (file offset, size), the size as Go's
+    /// `Section.Size` (uncompressed for a compressed section).
+    pub(crate) fn section_file(&self, name: &[u8]) -> Option<(u64, u64)> {
+        self.sections.iter().zip(&self.names).find(|(_, n)| n.as_slice() == name).map(|(s, _)| (s.offset, s.size))
+    }
+
+    /// The section names, in the section table's order.
+    pub(crate) fn section_names(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.names.iter().map(Vec::as_slice)
+    }
+
     /// File windows (offset, size) of the uncompressed `SHT_NOTE` sections.
     pub(crate) fn note_sections(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         const SHT_NOTE: u32 = 7;
@@ -516,9 +527,33 @@ fn pe<S: Source + ?Sized>(src: &S) -> Result<Parsed, ExeError> {
 
 // ---------------------------------------------------------------- Mach-O
 
+/// What `cmd/internal/buildid` looks up in a thin Mach-O file that Go's
+/// `debug/macho.NewFile` accepts, offsets relative to the image.
+#[derive(Debug, Default)]
+pub(crate) struct MachoLoads {
+    /// The first `LC_CODE_SIGNATURE`: (dataoff, datasize); `None` also when the
+    /// command is too short to hold them (Go's `FindCodeSigCmd` would panic).
+    pub(crate) code_signature: Option<(u32, u32)>,
+    /// The first `LC_UUID`: the offset of its data and the data's length
+    /// (the command less its 8-byte header).
+    pub(crate) uuid: Option<(u64, u64)>,
+    /// Segment and section names, in load-command order.
+    pub(crate) names: Vec<Vec<u8>>,
+}
+
 /// Parses a Mach-O image that occupies `len` bytes at `base` (the whole file, or one
 /// architecture of a fat file, which Go reads through a window of exactly that size).
 fn macho<S: Source + ?Sized>(outer: &S, base: u64, len: u64) -> Result<Layout, ExeError> {
+    parse_macho(outer, base, len).map(|(layout, _)| layout)
+}
+
+/// A thin Mach-O file's load commands that the build-ID tools read, if Go's
+/// `debug/macho.NewFile` accepts the file.
+pub(crate) fn macho_loads<S: Source + ?Sized>(src: &S) -> Result<MachoLoads, ExeError> {
+    parse_macho(src, 0, u64::MAX).map(|(_, loads)| loads)
+}
+
+fn parse_macho<S: Source + ?Sized>(outer: &S, base: u64, len: u64) -> Result<(Layout, MachoLoads), ExeError> {
     let src = &Sub { inner: outer, base, len };
     let limit = base.saturating_add(len);
     let mut h = [0u8; 32];
@@ -549,6 +584,8 @@ fn macho<S: Source + ?Sized>(outer: &S, base: u64, len: u64) -> Result<Layout, E
     let mut segments: Vec<(Vec<u8>, u64, u64, u64, u64, u32, u32)> = Vec::new();
     let mut nsyms_seen: Option<u64> = None;
     let cstring = |b: &[u8]| b.split(|&c| c == 0).next().unwrap_or_default().to_vec();
+    let mut loads = MachoLoads::default();
+    let mut cmd_off = hsize;
     for _ in 0..ncmd {
         if dat.len() < 8 {
             return Err(ExeError::Unrecognized);
@@ -561,6 +598,16 @@ fn macho<S: Source + ?Sized>(outer: &S, base: u64, len: u64) -> Result<Layout, E
         let c = &dat[..siz];
         dat = &dat[siz..];
         match cmd {
+            // LC_CODE_SIGNATURE
+            0x1d if loads.code_signature.is_none() => {
+                loads.code_signature = (c.len() >= 16).then(|| (e.u32(c, 8), e.u32(c, 12)));
+            }
+            // LC_UUID
+            0x1b if loads.uuid.is_none() => loads.uuid = Some((cmd_off + 8, siz as u64 - 8)),
+            _ => {}
+        }
+        cmd_off += siz as u64;
+        match cmd {
             // LC_SEGMENT, LC_SEGMENT_64
             0x1 | 0x19 => {
                 let seg64 = cmd == 0x19;
@@ -569,6 +616,7 @@ fn macho<S: Source + ?Sized>(outer: &S, base: u64, len: u64) -> Result<Layout, E
                     return Err(ExeError::Unrecognized);
                 }
                 let name = cstring(&c[8..24]);
+                loads.names.push(name.clone());
                 let (addr, memsz, off, filesz, maxprot, prot, nsect) = if seg64 {
                     (e.u64(c, 24), e.u64(c, 32), e.u64(c, 40), e.u64(c, 48), e.u32(c, 56), e.u32(c, 60), e.u32(c, 64))
                 } else {
@@ -590,6 +638,7 @@ fn macho<S: Source + ?Sized>(outer: &S, base: u64, len: u64) -> Result<Layout, E
                     }
                     let s = &c[at..at + ssize];
                     let sname = cstring(&s[..16]);
+                    loads.names.push(sname.clone());
                     let (saddr, ssz) =
                         if seg64 { (e.u64(s, 32), e.u64(s, 40)) } else { (e.u32(s, 32) as u64, e.u32(s, 36) as u64) };
                     let (reloff, nreloc) = if seg64 {
@@ -668,7 +717,7 @@ fn macho<S: Source + ?Sized>(outer: &S, base: u64, len: u64) -> Result<Layout, E
             skip: name.as_slice() == b"__PAGEZERO",
         })
         .collect();
-    Ok((data_start, mappings, unrecognized))
+    Ok(((data_start, mappings, unrecognized), loads))
 }
 
 fn macho_fat<S: Source + ?Sized>(src: &S) -> Result<Parsed, ExeError> {
@@ -804,4 +853,24 @@ fn plan9<S: Source + ?Sized>(src: &S) -> Result<Parsed, ExeError> {
     // Go's debug/plan9obj reads the symbol table lazily: its size does not matter here.
     let _ = syms;
     Ok((Format::Plan9, (data_start, mappings, not_mapped)))
+}
+
+/// The section names of a PE file, read leniently (no validity checks beyond the
+/// headers' own bounds): for naming a packer, not for Go's readers.
+pub(crate) fn pe_section_names<S: Source + ?Sized>(src: &S) -> Vec<Vec<u8>> {
+    let mut dos = [0u8; 64];
+    if read_exact_at(src, 0, &mut dos).is_err() || !dos.starts_with(b"MZ") {
+        return Vec::new();
+    }
+    let signoff = LE.u32(&dos, 0x3c) as u64;
+    let mut fh = [0u8; 24];
+    if read_exact_at(src, signoff, &mut fh).is_err() || !fh.starts_with(b"PE\0\0") {
+        return Vec::new();
+    }
+    let nsections = LE.u16(&fh, 6) as u64;
+    let opt_size = LE.u16(&fh, 20) as u64;
+    let Ok(shdrs) = read_vec_at(src, signoff + 24 + opt_size, 40 * nsections) else {
+        return Vec::new();
+    };
+    shdrs.chunks_exact(40).map(|s| s[..8].split(|&b| b == 0).next().unwrap_or_default().to_vec()).collect()
 }

@@ -4,7 +4,8 @@
 //! as a byte slice or a file read positionally. What comes out: a [`BuildInfo`]
 //! read exactly as Go's `debug/buildinfo` reads it, rendered exactly as
 //! `go version -m` ([`format_text`]) and `go version -m -json` ([`format_json`])
-//! render it, and the Go and GNU build IDs.
+//! render it, the Go and GNU build IDs, and whether the file is still what `go build`
+//! linked (its content ID, [`self_check`]).
 //!
 //! Go's readers are re-implemented rather than approximated: the same sections
 //! are searched, the same files are refused with the same words, and the tests
@@ -28,6 +29,9 @@
 //!   Go's `strconv.Quote`/`Unquote`, with `isprint_table.rs` generated from Go's
 //!   own `strconv.IsPrint` by `ci/gen/isprint.go`; `gojson.rs`: Go's JSON encoding.
 //! - `buildid.rs`: `go tool buildid`'s reader and the GNU build-ID note.
+//! - `selfcheck.rs`: the self-check, the content ID recomputed as `go tool buildid -w`
+//!   does ([`self_check`]), packers detected, and the first difference from a
+//!   reference once build IDs are left out ([`first_mismatch`]).
 //!
 //! **Invariant:** every output of `goinfo` is compared with the real `go` in the
 //! tests (`tests/it/buildinfo_parity.rs`); a divergence is a bug, even on odd input.
@@ -43,6 +47,7 @@ mod isprint_table;
 mod model;
 mod modinfo;
 mod read;
+mod selfcheck;
 mod source;
 
 use std::path::Path;
@@ -54,6 +59,7 @@ pub use exe::Format;
 pub use gojson::ExtraFields;
 pub use model::{BuildInfo, BuildSetting, Module};
 pub use modinfo::{format as format_modinfo, parse as parse_modinfo, ParseError};
+pub use selfcheck::{first_mismatch, self_check, SelfCheck};
 pub use source::{FileSource, Source};
 
 /// Why build info could not be read; the messages are Go's.

@@ -272,6 +272,7 @@ pub(crate) fn cases_for(tc: &Toolchain) -> Vec<Case> {
             hello("buildid-custom")
                 .flag("-ldflags=-buildid=reprove/custom-build-id")
                 .targets(&[LINUX_AMD64, WINDOWS_AMD64]),
+            hello("buildid-empty").flag("-ldflags=-buildid=").targets(&[LINUX_AMD64, WINDOWS_AMD64, DARWIN_ARM64]),
             hello("tags").flag("-tags=a,b"),
             hello("gcflags").flag("-gcflags=-N -l"),
             hello("goamd64-v3").env("GOAMD64", "v3"),
@@ -744,4 +745,30 @@ pub(crate) fn packaged_binaries(toolchains: &[Toolchain]) -> (Vec<PathBuf>, Vec<
 /// toolchain's `pkg/tool` and the CNI plugins.
 pub(crate) fn packaged_dirs(toolchains: &[Toolchain]) -> Vec<PathBuf> {
     toolchains.iter().map(|tc| tc.goroot.join("pkg/tool")).chain(std::iter::once(PathBuf::from(CNI_DIR))).collect()
+}
+
+/// A universal ("fat") Mach-O of the given thin files, as `lipo` makes them.
+pub(crate) fn fat_macho(thin: &[Vec<u8>]) -> Vec<u8> {
+    const ALIGN_LOG2: u32 = 14;
+    let align = 1usize << ALIGN_LOG2;
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xcafe_babe_u32.to_be_bytes());
+    out.extend_from_slice(&(thin.len() as u32).to_be_bytes());
+    let mut offset = align;
+    let mut offsets = Vec::new();
+    for t in thin {
+        // cputype and cpusubtype from the thin (little-endian) header.
+        let cputype = u32::from_le_bytes(t[4..8].try_into().unwrap_or_else(|_| panic!("a thin Mach-O header")));
+        let subtype = u32::from_le_bytes(t[8..12].try_into().unwrap_or_else(|_| panic!("a thin Mach-O header")));
+        for v in [cputype, subtype, offset as u32, t.len() as u32, ALIGN_LOG2] {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        offsets.push(offset);
+        offset = (offset + t.len()).div_ceil(align) * align;
+    }
+    for (t, off) in thin.iter().zip(offsets) {
+        out.resize(off, 0);
+        out.extend_from_slice(t);
+    }
+    out
 }
