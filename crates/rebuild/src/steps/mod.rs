@@ -3,7 +3,7 @@
 //! `pipeline` runs and times them and keeps what they found in a
 //! `record::Record`, from which the report is made once, at the end.
 //!
-//! 1. [`reference`] — read the reference, or take its digest.
+//! 1. [`reference`](mod@reference) — read the reference, or take its digest.
 //! 2. [`source`] — resolve the revision, refuse a dirty working tree unless
 //!    allowed, export exactly the commit's tree.
 //! 3. [`recipe`] — the recipe over the exported tree, refusing values from the
