@@ -21,6 +21,8 @@ pub(crate) fn flag(s: Setting) -> &'static str {
         Setting::Buildvcs => "--buildvcs",
         Setting::Keep => "--keep",
         Setting::ToolchainBase => "reprove toolchain build --base",
+        Setting::MaxReferrers => "reprove attest fetch --max-referrers",
+        Setting::MaxAttestationBytes => "reprove attest fetch --max-bytes",
     }
 }
 

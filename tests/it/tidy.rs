@@ -55,7 +55,7 @@ const NETWORK: &[&str] = &["reqwest", "hyper", "oci-client", "git2", "libgit2-sy
 /// Crates a server may not link, directly or through others.
 const NOT_FOR_SERVERS: &[&str] = &["rebuild", "sandbox", "source", "git2"];
 /// Crates that do file or network I/O, which `attest` may not link.
-const NOT_FOR_ATTEST: &[&str] = &["oci", "modfetch", "source", "sandbox", "rebuild", "confined"];
+const NOT_FOR_ATTEST: &[&str] = &["oci", "attach", "modfetch", "source", "sandbox", "rebuild", "confined"];
 
 impl Workspace {
     fn load() -> Workspace {

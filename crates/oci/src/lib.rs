@@ -43,7 +43,8 @@
 //! the `gocache/<key>` build caches by last use and toolchain), `build.rs`
 //! (deterministic toolchain images, OCI layout, push).
 //!
-//! **Invariant:** only `toolchain` (and later `attest::oci`) talks to registries.
+//! **Invariant:** only this crate talks to registries (`referrers` for the artifacts
+//! attached to an image, which the `attach` crate maps to attestations).
 //!
 //! **Invariant:** no layer entry is written outside the rootfs: every path is
 //! resolved component by component from the rootfs directory and files are
@@ -56,6 +57,7 @@
 mod auth;
 pub mod build;
 mod reference;
+pub mod referrers;
 mod registry;
 mod store;
 mod unpack;

@@ -47,6 +47,29 @@ pub(crate) struct Registry {
     plain_http: bool,
     insecure_registries: Vec<String>,
     retries: u32,
+    /// For the requests oci-client does not make.
+    http: reqwest::Client,
+}
+
+/// What a plain HTTP request to the registry carries to authenticate.
+pub(crate) enum HttpAuth {
+    /// Nothing: the registry is anonymous.
+    None,
+    /// `Authorization: Basic`.
+    Basic(String, String),
+    /// `Authorization: Bearer`.
+    Bearer(String),
+}
+
+impl HttpAuth {
+    /// `request` with this authentication.
+    pub(crate) fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            HttpAuth::None => request,
+            HttpAuth::Basic(user, password) => request.basic_auth(user, Some(password)),
+            HttpAuth::Bearer(token) => request.bearer_auth(token),
+        }
+    }
 }
 
 /// A manifest resolved for one platform.
@@ -98,7 +121,18 @@ impl Registry {
             Auth::Client(a) => a.clone(),
             Auth::IdentityToken(_) => RegistryAuth::Anonymous,
         };
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(120))
+            .user_agent(concat!("reprove/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ToolchainError::Registry {
+                image: image.to_string(),
+                action: "creating the HTTP client".to_string(),
+                source: Box::new(OciDistributionError::RequestError(e)),
+            })?;
         Ok(Registry {
+            http,
             client: Client::new(config),
             auth,
             resolved,
@@ -152,6 +186,16 @@ impl Registry {
         image: &ImageRef,
         operation: RegistryOperation,
     ) -> Result<(), ToolchainError> {
+        self.http_auth(image, operation).await.map(|_| ())
+    }
+
+    /// Authenticates for `operation` and returns what a plain HTTP request to the
+    /// registry must carry (nothing for anonymous registries).
+    pub(crate) async fn http_auth(
+        &self,
+        image: &ImageRef,
+        operation: RegistryOperation,
+    ) -> Result<HttpAuth, ToolchainError> {
         let r = image.to_oci();
         let action = match operation {
             RegistryOperation::Pull => "authenticating to pull",
@@ -164,8 +208,39 @@ impl Registry {
             },
             Auth::Client(a) => a.clone(),
         };
-        self.retry(image, action, || self.client.auth(&r, &auth, operation)).await?;
-        Ok(())
+        let token = self.retry(image, action, || self.client.auth(&r, &auth, operation)).await?;
+        Ok(match (token, auth) {
+            (Some(token), _) | (None, RegistryAuth::Bearer(token)) => HttpAuth::Bearer(token),
+            (None, RegistryAuth::Basic(user, password)) => HttpAuth::Basic(user, password),
+            (None, RegistryAuth::Anonymous) => HttpAuth::None,
+        })
+    }
+
+    /// `http[s]://registry/v2/repository`: the base of the repository's URLs.
+    pub(crate) fn repository_url(&self, image: &ImageRef) -> String {
+        let scheme = if self.plain_http { "http" } else { "https" };
+        format!("{scheme}://{}/v2/{}", image.to_oci().resolve_registry(), image.repository())
+    }
+
+    /// The plain HTTP client, for requests oci-client does not make (the referrers API,
+    /// bounded reads).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// How many times a transient failure is retried.
+    pub(crate) fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// [`ToolchainError::Auth`] for `image`, naming the credentials used.
+    pub(crate) fn refused(&self, image: &ImageRef, reason: impl Into<String>) -> ToolchainError {
+        self.auth_error(image, reason)
+    }
+
+    /// A transport error of a plain HTTP request as [`ToolchainError::Registry`].
+    pub(crate) fn transport_error(&self, image: &ImageRef, action: &str, e: reqwest::Error) -> ToolchainError {
+        self.request_error(image, action, e)
     }
 
     /// Docker's OAuth2 refresh-token grant: asks the registry for its token

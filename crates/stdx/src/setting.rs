@@ -63,6 +63,10 @@ settings! {
     Keep => "keep",
     /// The base image of a toolchain image that reprove builds.
     ToolchainBase => "toolchain_base",
+    /// How many attestation referrers of one image are fetched at most.
+    MaxReferrers => "max_referrers",
+    /// How many bytes of attestations (manifests and blobs) are fetched at most.
+    MaxAttestationBytes => "max_attestation_bytes",
 }
 
 /// How the binary spells each setting.

@@ -812,3 +812,114 @@ pub(crate) fn tree(dir: &Path) -> Vec<String> {
 pub(crate) fn io() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("runtime: {e}"))
 }
+
+// --- a registry with the referrers API -------------------------------------------------
+
+const RUN_SETUP_REFERRERS: &str =
+    "run ci/setup (ci/setup-referrers-registry builds the test registry with the referrers API)";
+
+/// The registry with the OCI 1.1 referrers API that `ci/setup-referrers-registry`
+/// builds into the test cache (go-containerregistry's `pkg/registry`, in memory).
+fn referrers_registry_binary() -> Result<PathBuf, String> {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let cache = non_empty("REPROVE_TEST_CACHE").unwrap_or_else(|| {
+        non_empty("XDG_CACHE_HOME")
+            .or_else(|| non_empty("HOME").map(|home| home.join(".cache")))
+            .unwrap_or_else(std::env::temp_dir)
+            .join("reprove-tests")
+    });
+    let bin = cache.join("referrers-registry/bin/referrers-registry");
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!("{} is missing: {RUN_SETUP_REFERRERS}", bin.display()))
+    }
+}
+
+/// A running registry with the referrers API on 127.0.0.1, killed on drop.
+pub(crate) struct ReferrersRegistry {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    pub(crate) addr: String,
+    /// The credentials when started with basic auth.
+    pub(crate) credentials: Option<Credentials>,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl ReferrersRegistry {
+    /// Starts an anonymous registry with the referrers API.
+    pub(crate) fn start() -> Result<ReferrersRegistry, String> {
+        Self::start_inner(None)
+    }
+
+    /// Starts one that requires basic auth with `user`/`password`.
+    pub(crate) fn start_with_auth(user: &str, password: &str) -> Result<ReferrersRegistry, String> {
+        Self::start_inner(Some(Credentials {
+            username: user.to_string(),
+            password: password.to_string(),
+            origin: "--username".into(),
+        }))
+    }
+
+    fn start_inner(credentials: Option<Credentials>) -> Result<ReferrersRegistry, String> {
+        let bin = referrers_registry_binary()?;
+        let dir =
+            tempfile::Builder::new().prefix("reprove-referrers-registry-").tempdir().map_err(|e| e.to_string())?;
+        let log = dir.path().join("registry.log");
+        let stderr = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(&bin);
+        cmd.arg("-addr").arg("127.0.0.1:0");
+        if let Some(c) = &credentials {
+            cmd.arg("-user").arg(&c.username).arg("-password").arg(&c.password);
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e} ({RUN_SETUP_REFERRERS})", bin.display()))?;
+        let Some(stdout) = child.stdout.take() else {
+            let _ = child.kill();
+            return Err("no stdout".into());
+        };
+        let mut line = String::new();
+        let read = BufReader::new(stdout).read_line(&mut line);
+        let addr = match (read, line.trim().strip_prefix("listening on ")) {
+            (Ok(_), Some(addr)) => addr.to_string(),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                return Err(format!("the referrers registry did not start: {line:?} {log}"));
+            }
+        };
+        if !addr.starts_with("127.0.0.1:") {
+            let _ = child.kill();
+            return Err(format!("the referrers registry listens on {addr}, not on 127.0.0.1"));
+        }
+        Ok(ReferrersRegistry { child, addr, credentials, log, _dir: dir })
+    }
+
+    /// Registry options that reach this registry (with its credentials, if any).
+    pub(crate) fn options(&self) -> RegistryOptions {
+        RegistryOptions { credentials: self.credentials.clone(), retries: Some(3), ..RegistryOptions::default() }
+    }
+
+    /// `127.0.0.1:PORT/name:tag` as a reference.
+    pub(crate) fn reference(&self, name_tag: &str) -> ImageRef {
+        format!("{}/{name_tag}", self.addr).parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The registry's log (one line per request).
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for ReferrersRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

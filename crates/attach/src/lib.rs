@@ -1,0 +1,514 @@
+//! Attestations in the registry: the mapping between attestations (DSSE envelopes,
+//! Sigstore bundles) and the OCI artifacts that admission controllers and cosign
+//! find next to an image.
+//!
+//! What it is: the layouts, as cosign writes them.
+//! - **Referrer** (cosign v3, `--new-bundle-format`): a Sigstore bundle v0.3 as
+//!   the one layer of an artifact manifest whose `artifactType` and layer media
+//!   type are [`MEDIA_TYPE_BUNDLE`], with the empty config
+//!   (`application/vnd.oci.empty.v1+json`, its descriptor carrying the artifact
+//!   type too), `subject` the image, and the annotations
+//!   [`ANNOTATION_BUNDLE_CONTENT`] = `dsse-envelope` and
+//!   [`ANNOTATION_BUNDLE_PREDICATE_TYPE`]. cosign also writes
+//!   `org.opencontainers.image.created` with the time of the push; reprove leaves
+//!   it out so that the same attestation always makes the same manifest (pushing it
+//!   twice adds nothing).
+//! - **Legacy** (cosign v2's `attest`, sigstore's policy-controller): the image
+//!   tagged `sha256-<hex>.att`, one layer per DSSE envelope
+//!   ([`MEDIA_TYPE_DSSE`]) annotated with [`ANNOTATION_PREDICATE_TYPE`] and an
+//!   empty [`ANNOTATION_SIGNATURE`] (the signature is inside the envelope).
+//!
+//! [`push`] attaches prepared attestations in either layout or both; [`fetch`]
+//! lists and downloads the attestations of a digest in every layout (referrers
+//! by the API, else by the tag schema; the legacy image), bounded by
+//! [`oci::referrers::Limits`].
+//!
+//! What it isn't: it does not verify signatures (that is `attest::verify`, which
+//! callers run on what [`fetch`] returns), and it does no file I/O: callers pass
+//! bytes and write what they want. The registry protocol is `oci`'s.
+#![deny(missing_docs)]
+
+use std::collections::BTreeMap;
+
+use attest::bundle::{Attestation, Bundle, BundleError, Format, PublicKeyIdentifier, MEDIA_TYPE_BUNDLE_V0_3};
+use bytes::Bytes;
+use oci::referrers::{
+    Blob, Budget, Limits, NewReferrer, ReferrerList, ReferrersError, ReferrersPath, Repository, Subject,
+    MEDIA_TYPE_EMPTY,
+};
+use oci::Digest;
+
+/// The media type of a Sigstore bundle v0.3: the referrer's artifact type and layer.
+pub const MEDIA_TYPE_BUNDLE: &str = MEDIA_TYPE_BUNDLE_V0_3;
+/// The media type of a DSSE envelope: the layers of cosign's legacy `.att` image.
+pub const MEDIA_TYPE_DSSE: &str = "application/vnd.dsse.envelope.v1+json";
+/// The artifact type of an in-toto attestation referrer (cosign's `WriteAttestationsReferrer`).
+pub const MEDIA_TYPE_IN_TOTO: &str = "application/vnd.in-toto+json";
+/// What a bundle referrer holds: `dsse-envelope`.
+pub const ANNOTATION_BUNDLE_CONTENT: &str = "dev.sigstore.bundle.content";
+/// The predicate type of a bundle referrer.
+pub const ANNOTATION_BUNDLE_PREDICATE_TYPE: &str = "dev.sigstore.bundle.predicateType";
+/// The predicate type of a legacy `.att` layer.
+pub const ANNOTATION_PREDICATE_TYPE: &str = "predicateType";
+/// The signature of a legacy layer: empty for attestations.
+pub const ANNOTATION_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
+/// The suffix of the legacy attestation image's tag.
+pub const LEGACY_SUFFIX: &str = "att";
+
+/// Errors of [`prepare`], [`push`] and [`fetch`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttachError {
+    /// The registry side failed (see [`ReferrersError`]).
+    #[error(transparent)]
+    Registry(#[from] ReferrersError),
+    /// An attestation is neither a DSSE envelope nor a Sigstore bundle with one.
+    #[error("attestation {name}: {source}")]
+    Attestation {
+        /// The attestation's name (a file name).
+        name: String,
+        /// Why.
+        #[source]
+        source: BundleError,
+    },
+    /// An attestation's payload is not an in-toto statement.
+    #[error("attestation {name}: the payload is not an in-toto statement: {reason}")]
+    Statement {
+        /// The attestation's name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// More attestation referrers than the bound.
+    #[error("{image} has more than {limit} attestations; raise {setting} to fetch them")]
+    TooManyAttestations {
+        /// The image.
+        image: String,
+        /// The bound.
+        limit: usize,
+        /// The setting that raises it.
+        setting: stdx::setting::Setting,
+    },
+}
+
+impl AttachError {
+    /// Whether the error is the user's input (exit 2) rather than the registry's or
+    /// the content's (exit 3).
+    pub fn is_input(&self) -> bool {
+        match self {
+            AttachError::Registry(e) => e.is_input(),
+            AttachError::Attestation { .. } | AttachError::Statement { .. } => true,
+            AttachError::TooManyAttestations { .. } => false,
+        }
+    }
+}
+
+/// An attestation ready to attach.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// Its name, for messages.
+    pub name: String,
+    /// The format it came in.
+    pub format: Format,
+    /// The statement's predicate type.
+    pub predicate_type: String,
+    /// Whether a subject of the statement is the image digest.
+    pub names_subject: bool,
+    /// The Sigstore bundle (the one given, or one made around the envelope given).
+    pub bundle: Bytes,
+    /// The DSSE envelope (the one given, or the bundle's).
+    pub envelope: Bytes,
+}
+
+/// What a statement says, unauthenticated: its predicate type and whether it names `digest`.
+fn read_statement(name: &str, attestation: &Attestation, digest: &Digest) -> Result<(String, bool), AttachError> {
+    let bad = |reason: String| AttachError::Statement { name: name.to_string(), reason };
+    let payload = attestation.envelope.payload_bytes().map_err(|e| bad(e.to_string()))?;
+    let statement: attest::statement::Statement = serde_json::from_slice(&payload).map_err(|e| bad(e.to_string()))?;
+    if !statement.has_known_type() {
+        return Err(bad(format!("unknown _type {:?}", statement.type_)));
+    }
+    Ok((statement.predicate_type.clone(), statement.has_subject_digest("sha256", digest.hex())))
+}
+
+/// Reads an attestation file (a DSSE envelope, one `.intoto.jsonl` line, or a Sigstore
+/// bundle) for attaching to the image `digest`.
+pub fn prepare(name: &str, bytes: &[u8], digest: &Digest) -> Result<Prepared, AttachError> {
+    let attestation =
+        Attestation::detect(bytes).map_err(|source| AttachError::Attestation { name: name.to_string(), source })?;
+    let (predicate_type, names_subject) = read_statement(name, &attestation, digest)?;
+    let json = |v: Result<Vec<u8>, serde_json::Error>| {
+        v.map(Bytes::from).map_err(|e| AttachError::Statement { name: name.to_string(), reason: e.to_string() })
+    };
+    let (bundle, envelope) = match &attestation.bundle {
+        Some(_) => (Bytes::copy_from_slice(trim(bytes)), json(serde_json::to_vec(&attestation.envelope))?),
+        None => {
+            let mut bundle = Bundle::new(attestation.envelope.clone(), None);
+            // A bundle must carry verification material: an empty key hint says "a key the
+            // verifier brings", as cosign's keyed bundles do.
+            bundle.verification_material.public_key = Some(PublicKeyIdentifier::default());
+            (json(serde_json::to_vec(&bundle))?, Bytes::copy_from_slice(trim(bytes)))
+        }
+    };
+    Ok(Prepared {
+        name: name.to_string(),
+        format: attestation.format(),
+        predicate_type,
+        names_subject,
+        bundle,
+        envelope,
+    })
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |i| i + 1);
+    &bytes[start..end.max(start)]
+}
+
+/// The referrer artifact of `p`, as cosign v3 lays it out (without the creation time).
+pub fn referrer_artifact(p: &Prepared) -> NewReferrer {
+    NewReferrer {
+        artifact_type: MEDIA_TYPE_BUNDLE.to_string(),
+        layers: vec![Blob {
+            media_type: MEDIA_TYPE_BUNDLE.to_string(),
+            data: p.bundle.clone(),
+            annotations: BTreeMap::new(),
+        }],
+        annotations: BTreeMap::from([
+            (ANNOTATION_BUNDLE_CONTENT.to_string(), "dsse-envelope".to_string()),
+            (ANNOTATION_BUNDLE_PREDICATE_TYPE.to_string(), p.predicate_type.clone()),
+        ]),
+    }
+}
+
+/// The legacy `.att` layer of `p`, as cosign v2 writes it.
+pub fn legacy_layer(p: &Prepared) -> Blob {
+    Blob {
+        media_type: MEDIA_TYPE_DSSE.to_string(),
+        data: p.envelope.clone(),
+        annotations: BTreeMap::from([
+            (ANNOTATION_SIGNATURE.to_string(), String::new()),
+            (ANNOTATION_PREDICATE_TYPE.to_string(), p.predicate_type.clone()),
+        ]),
+    }
+}
+
+/// Which layouts to push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layouts {
+    /// The OCI 1.1 referrer only.
+    Referrer,
+    /// The legacy `.att` image only.
+    Legacy,
+    /// Both.
+    Both,
+}
+
+impl Layouts {
+    fn referrer(self) -> bool {
+        matches!(self, Layouts::Referrer | Layouts::Both)
+    }
+
+    fn legacy(self) -> bool {
+        matches!(self, Layouts::Legacy | Layouts::Both)
+    }
+}
+
+/// What [`push`] did with one attestation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    /// The attestation's name.
+    pub name: String,
+    /// Its predicate type.
+    pub predicate_type: String,
+    /// Whether a subject of its statement is the image digest.
+    pub names_subject: bool,
+    /// The referrer: its manifest digest, the path, whether it was added.
+    pub referrer: Option<oci::referrers::PushedReferrer>,
+    /// Whether its envelope was added to the legacy image (false: it was there).
+    pub legacy_added: Option<bool>,
+}
+
+/// What [`push`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushReport {
+    /// The image.
+    pub subject: Subject,
+    /// Per attestation, in order.
+    pub attestations: Vec<Pushed>,
+    /// The legacy image after the push, when pushed.
+    pub legacy: Option<oci::referrers::PushedLegacy>,
+}
+
+/// Attaches `attestations` to the image `digest` of `repository` in `layouts`: each as a
+/// referrer, then all envelopes to the legacy image in one push. The image must exist.
+pub async fn push(
+    repository: &Repository,
+    digest: &Digest,
+    attestations: &[Prepared],
+    layouts: Layouts,
+) -> Result<PushReport, AttachError> {
+    let subject = repository.subject(digest).await?;
+    let mut pushed = Vec::with_capacity(attestations.len());
+    for p in attestations {
+        let referrer = if layouts.referrer() {
+            Some(repository.push_referrer(&subject, &referrer_artifact(p)).await?)
+        } else {
+            None
+        };
+        pushed.push(Pushed {
+            name: p.name.clone(),
+            predicate_type: p.predicate_type.clone(),
+            names_subject: p.names_subject,
+            referrer,
+            legacy_added: None,
+        });
+    }
+    let mut legacy = None;
+    if layouts.legacy() {
+        let layers: Vec<Blob> = attestations.iter().map(legacy_layer).collect();
+        let before = {
+            let mut budget = Budget::new(u64::MAX);
+            repository.legacy(digest, LEGACY_SUFFIX, &mut budget).await?
+        };
+        let result = repository.push_legacy(digest, LEGACY_SUFFIX, &layers).await?;
+        for (p, layer) in pushed.iter_mut().zip(&layers) {
+            let d = layer.descriptor().digest;
+            let was_there = before.as_ref().is_some_and(|b| b.manifest.layers.iter().any(|l| l.digest == d));
+            p.legacy_added = Some(!was_there);
+        }
+        legacy = Some(result);
+    }
+    Ok(PushReport { subject, attestations: pushed, legacy })
+}
+
+/// Where a fetched attestation was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A referrer of the digest.
+    Referrer {
+        /// How the referrers were listed.
+        path: ReferrersPath,
+        /// The referrer manifest's digest.
+        manifest: Digest,
+    },
+    /// The legacy image.
+    Legacy {
+        /// Its tag.
+        tag: String,
+        /// Its manifest's digest.
+        manifest: Digest,
+    },
+}
+
+/// An attestation found next to an image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetched {
+    /// Where it was.
+    pub source: Source,
+    /// Envelope or bundle.
+    pub format: Format,
+    /// The statement's predicate type (from the annotation when the statement cannot be read).
+    pub predicate_type: Option<String>,
+    /// The blob's digest.
+    pub digest: Digest,
+    /// The blob's bytes, digest-checked.
+    pub bytes: Bytes,
+}
+
+/// What [`fetch`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchReport {
+    /// The image.
+    pub subject: Subject,
+    /// How its referrers were listed.
+    pub referrers_path: ReferrersPath,
+    /// The attestations, referrers first, then the legacy image's.
+    pub attestations: Vec<Fetched>,
+    /// What was skipped, and why.
+    pub notes: Vec<String>,
+}
+
+fn is_bundle_type(t: &str) -> bool {
+    t.starts_with("application/vnd.dev.sigstore.bundle")
+}
+
+/// Whether a referrers index entry may be an attestation: a bundle, an in-toto or DSSE
+/// artifact, or one whose artifact type the registry reported as its config's (empty).
+fn may_be_attestation(artifact_type: Option<&str>) -> bool {
+    match artifact_type {
+        None => true,
+        Some(t) => is_bundle_type(t) || t == MEDIA_TYPE_IN_TOTO || t == MEDIA_TYPE_DSSE || t == MEDIA_TYPE_EMPTY,
+    }
+}
+
+fn predicate_type_of(bytes: &[u8]) -> Option<String> {
+    let attestation = Attestation::detect(bytes).ok()?;
+    let payload = attestation.envelope.payload_bytes().ok()?;
+    let statement: attest::statement::Statement = serde_json::from_slice(&payload).ok()?;
+    Some(statement.predicate_type)
+}
+
+/// Lists and downloads the attestations of the image `digest`: its referrers (the API,
+/// else the tag schema) and the legacy `.att` image, within `limits`. A referrer whose
+/// `subject` is not `digest` is ignored with a note; referrers of other kinds
+/// (signatures, SBOMs) are skipped with a note.
+pub async fn fetch(repository: &Repository, digest: &Digest, limits: Limits) -> Result<FetchReport, AttachError> {
+    let subject = repository.subject(digest).await?;
+    let mut budget = Budget::new(limits.max_bytes);
+    let ReferrerList { path, referrers } = repository.referrers(digest, &mut budget).await?;
+    let mut notes = Vec::new();
+    let mut attestations = Vec::new();
+    let too_many = || AttachError::TooManyAttestations {
+        image: subject.image.to_string(),
+        limit: limits.max_referrers,
+        setting: stdx::setting::Setting::MaxReferrers,
+    };
+    let candidates: Vec<_> = referrers
+        .iter()
+        .filter(|d| {
+            let keep = may_be_attestation(d.artifact_type.as_deref());
+            if !keep {
+                notes.push(format!(
+                    "skipped referrer {} of artifact type {}: not an attestation",
+                    d.digest,
+                    d.artifact_type.as_deref().unwrap_or("")
+                ));
+            }
+            keep
+        })
+        .collect();
+    if candidates.len() > limits.max_referrers {
+        return Err(too_many());
+    }
+    for d in candidates {
+        let manifest = repository.manifest(d, &mut budget).await?;
+        let manifest_digest = d.parsed_digest().map_err(ReferrersError::from)?;
+        match &manifest.subject {
+            Some(s) if s.digest == digest.to_string() => {}
+            other => {
+                notes.push(format!(
+                    "ignored referrer {manifest_digest}: its subject is {}, not {digest}",
+                    other.as_ref().map_or("missing", |s| s.digest.as_str())
+                ));
+                continue;
+            }
+        }
+        let artifact_type = manifest.effective_artifact_type().to_string();
+        for layer in &manifest.layers {
+            let format = if is_bundle_type(&layer.media_type) {
+                Format::SigstoreBundle
+            } else if layer.media_type == MEDIA_TYPE_DSSE {
+                Format::Dsse
+            } else {
+                notes.push(format!(
+                    "skipped layer {} of referrer {manifest_digest} ({artifact_type}): media type {}",
+                    layer.digest, layer.media_type
+                ));
+                continue;
+            };
+            if attestations.len() >= limits.max_referrers {
+                return Err(too_many());
+            }
+            let bytes = repository.blob(layer, &mut budget).await?;
+            let predicate_type = predicate_type_of(&bytes).or_else(|| {
+                manifest
+                    .annotations
+                    .get(ANNOTATION_BUNDLE_PREDICATE_TYPE)
+                    .or_else(|| layer.annotations.get(ANNOTATION_PREDICATE_TYPE))
+                    .cloned()
+            });
+            attestations.push(Fetched {
+                source: Source::Referrer { path, manifest: manifest_digest.clone() },
+                format,
+                predicate_type,
+                digest: layer.parsed_digest().map_err(ReferrersError::from)?,
+                bytes,
+            });
+        }
+    }
+    if let Some(legacy) = repository.legacy(digest, LEGACY_SUFFIX, &mut budget).await? {
+        for layer in &legacy.manifest.layers {
+            if layer.media_type != MEDIA_TYPE_DSSE {
+                notes
+                    .push(format!("skipped layer {} of {}: media type {}", layer.digest, legacy.tag, layer.media_type));
+                continue;
+            }
+            if attestations.len() >= limits.max_referrers {
+                return Err(too_many());
+            }
+            let bytes = repository.blob(layer, &mut budget).await?;
+            let predicate_type =
+                predicate_type_of(&bytes).or_else(|| layer.annotations.get(ANNOTATION_PREDICATE_TYPE).cloned());
+            attestations.push(Fetched {
+                source: Source::Legacy { tag: legacy.tag.clone(), manifest: legacy.digest.clone() },
+                format: Format::Dsse,
+                predicate_type,
+                digest: layer.parsed_digest().map_err(ReferrersError::from)?,
+                bytes,
+            });
+        }
+    }
+    Ok(FetchReport { subject, referrers_path: path, attestations, notes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use attest::keys::{Algorithm, KeySigner};
+    use attest::statement::{ResourceDescriptor, Statement, PAYLOAD_TYPE_IN_TOTO};
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
+
+    fn envelope(subject_hex: &str) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+        let (signer, _) = KeySigner::generate(Algorithm::EcdsaP256Sha256)?;
+        let statement =
+            Statement::new(vec![ResourceDescriptor::sha256("img", subject_hex)], PROVENANCE, serde_json::json!({}));
+        let envelope =
+            attest::dsse::Envelope::sign(PAYLOAD_TYPE_IN_TOTO, &serde_json::to_vec(&statement)?, &[&signer])?;
+        Ok(serde_json::to_vec(&envelope)?)
+    }
+
+    #[test]
+    fn an_envelope_maps_to_both_layouts() -> TestResult {
+        let digest = Digest::of(b"image");
+        let bytes = envelope(digest.hex())?;
+        let p = prepare("a.intoto.jsonl", &bytes, &digest)?;
+        assert_eq!(p.format, Format::Dsse);
+        assert_eq!(p.predicate_type, PROVENANCE);
+        assert!(p.names_subject);
+        assert_eq!(&p.envelope[..], &bytes[..]);
+        let bundle = Attestation::detect(&p.bundle)?;
+        assert_eq!(bundle.format(), Format::SigstoreBundle);
+        let bundle_json: serde_json::Value = serde_json::from_slice(&p.bundle)?;
+        assert!(bundle_json["verificationMaterial"]["publicKey"].is_object());
+
+        let referrer = referrer_artifact(&p);
+        assert_eq!(referrer.artifact_type, MEDIA_TYPE_BUNDLE);
+        assert_eq!(referrer.layers[0].media_type, MEDIA_TYPE_BUNDLE);
+        assert_eq!(referrer.annotations[ANNOTATION_BUNDLE_CONTENT], "dsse-envelope");
+        assert_eq!(referrer.annotations[ANNOTATION_BUNDLE_PREDICATE_TYPE], PROVENANCE);
+
+        let layer = legacy_layer(&p);
+        assert_eq!(layer.media_type, MEDIA_TYPE_DSSE);
+        assert_eq!(layer.annotations[ANNOTATION_PREDICATE_TYPE], PROVENANCE);
+        assert_eq!(layer.annotations[ANNOTATION_SIGNATURE], "");
+        Ok(())
+    }
+
+    #[test]
+    fn a_bundle_keeps_its_bytes_and_another_subject_is_said() -> TestResult {
+        let digest = Digest::of(b"image");
+        let env: attest::dsse::Envelope = serde_json::from_slice(&envelope(&"0".repeat(64))?)?;
+        let bundle = serde_json::to_vec(&Bundle::new(env, None))?;
+        let p = prepare("b.sigstore.json", &bundle, &digest)?;
+        assert_eq!(p.format, Format::SigstoreBundle);
+        assert_eq!(&p.bundle[..], &bundle[..]);
+        assert!(!p.names_subject);
+        assert!(matches!(prepare("x", b"not json", &digest), Err(AttachError::Attestation { .. })));
+        Ok(())
+    }
+}
