@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/registry"
 )
@@ -32,6 +33,7 @@ func main() {
 		registry.WithReferrersSupport(*referrers),
 		registry.Logger(log.New(os.Stderr, "", log.LstdFlags)),
 	)
+	handler = blobLocation(handler)
 	if *user != "" {
 		handler = basicAuth(handler, *user, *password)
 	}
@@ -42,6 +44,34 @@ func main() {
 	fmt.Printf("listening on %s\n", l.Addr())
 	os.Stdout.Sync()
 	log.Fatal(http.Serve(l, handler))
+}
+
+// blobLocation adds the Location header that the distribution spec requires on a
+// 201 answer to a monolithic blob upload (POST .../blobs/uploads/?digest=…);
+// pkg/registry leaves it out, and clients that follow the spec (oci-client) refuse
+// the answer without it.
+func blobLocation(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		digest := r.URL.Query().Get("digest")
+		i := strings.Index(r.URL.Path, "/blobs/uploads")
+		if digest == "" || i < 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(&locating{ResponseWriter: w, location: r.URL.Path[:i] + "/blobs/" + digest}, r)
+	})
+}
+
+type locating struct {
+	http.ResponseWriter
+	location string
+}
+
+func (l *locating) WriteHeader(status int) {
+	if status == http.StatusCreated && l.Header().Get("Location") == "" {
+		l.Header().Set("Location", l.location)
+	}
+	l.ResponseWriter.WriteHeader(status)
 }
 
 func basicAuth(next http.Handler, user, password string) http.Handler {
