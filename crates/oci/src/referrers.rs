@@ -430,6 +430,7 @@ pub struct Repository {
     /// The repository (its tag and digest are not used).
     image: ImageRef,
     pull: OnceCell<HttpAuth>,
+    push: OnceCell<HttpAuth>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -448,6 +449,18 @@ pub fn legacy_tag(digest: &Digest, suffix: &str) -> String {
     format!("sha256-{}.{suffix}", digest.hex())
 }
 
+/// The start of an error answer's body (at most 4 KiB read), for messages.
+async fn error_body(mut response: reqwest::Response) -> String {
+    let mut answer = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        answer.extend_from_slice(&chunk);
+        if answer.len() > 4096 {
+            break;
+        }
+    }
+    excerpt(&answer)
+}
+
 /// A body cut to 300 bytes, at a character boundary, for messages.
 fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
@@ -462,7 +475,12 @@ fn excerpt(body: &[u8]) -> String {
 impl Repository {
     /// A client for the repository of `image` (its tag or digest is ignored).
     pub fn new(image: &ImageRef, options: &RegistryOptions) -> Result<Repository, ToolchainError> {
-        Ok(Repository { registry: Registry::new(image, options)?, image: image.clone(), pull: OnceCell::new() })
+        Ok(Repository {
+            registry: Registry::new(image, options)?,
+            image: image.clone(),
+            pull: OnceCell::new(),
+            push: OnceCell::new(),
+        })
     }
 
     /// The repository, as `registry/name`.
@@ -472,6 +490,10 @@ impl Repository {
 
     fn at(&self, digest: &Digest) -> ImageRef {
         self.image.with_digest(digest.clone())
+    }
+
+    async fn push_auth(&self) -> Result<&HttpAuth, ReferrersError> {
+        Ok(self.push.get_or_try_init(|| self.registry.http_auth(&self.image, RegistryOperation::Push)).await?)
     }
 
     async fn pull_auth(&self) -> Result<&HttpAuth, ReferrersError> {
@@ -489,65 +511,67 @@ impl Repository {
         let url = format!("{}/{path}", self.registry.repository_url(&self.image));
         let auth = self.pull_auth().await?;
         let action = format!("fetching {what}");
+        let response = self
+            .send(|| auth.apply(self.registry.http().get(&url).header(http::header::ACCEPT, accept)), &action)
+            .await?;
+        let status = response.status();
+        if status == http::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if status == http::StatusCode::UNAUTHORIZED || status == http::StatusCode::FORBIDDEN {
+            return Err(self.registry.refused(&self.image, format!("the registry answered {status} to {url}")).into());
+        }
+        if !status.is_success() {
+            return Err(ReferrersError::Status {
+                image: self.image.name(),
+                action,
+                status: status.as_u16(),
+                body: error_body(response).await,
+            });
+        }
+        let content_type = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
+        let too_large = || ReferrersError::TooLarge { image: self.image.name(), what: what.to_string(), limit };
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        let mut response = response;
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() as u64 + chunk.len() as u64 > limit {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(self.registry.transport_error(&self.image, &action, e).into()),
+            }
+        }
+        Ok(Some((Bytes::from(body), content_type)))
+    }
+
+    /// Sends the request `build` makes, again after a connection failure, a timeout or a
+    /// 5xx answer, up to the registry's retries; the last answer, whatever its status.
+    async fn send(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+        action: &str,
+    ) -> Result<reqwest::Response, ReferrersError> {
         let mut attempt = 0;
         loop {
-            let request = auth.apply(self.registry.http().get(&url).header(http::header::ACCEPT, accept));
-            let response = match request.send().await {
-                Ok(r) => r,
-                Err(e) if attempt < self.registry.retries() && (e.is_connect() || e.is_timeout()) => {
-                    attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(100 << attempt.min(6))).await;
-                    continue;
-                }
-                Err(e) => return Err(self.registry.transport_error(&self.image, &action, e).into()),
-            };
-            let status = response.status();
-            if status.is_server_error() && attempt < self.registry.retries() {
-                attempt += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(100 << attempt.min(6))).await;
-                continue;
+            match build().send().await {
+                Ok(r) if r.status().is_server_error() && attempt < self.registry.retries() => {}
+                Ok(r) => return Ok(r),
+                Err(e) if attempt < self.registry.retries() && (e.is_connect() || e.is_timeout()) => {}
+                Err(e) => return Err(self.registry.transport_error(&self.image, action, e).into()),
             }
-            if status == http::StatusCode::NOT_FOUND {
-                return Ok(None);
-            }
-            if status == http::StatusCode::UNAUTHORIZED || status == http::StatusCode::FORBIDDEN {
-                return Err(self
-                    .registry
-                    .refused(&self.image, format!("the registry answered {status} to {url}"))
-                    .into());
-            }
-            let content_type = response
-                .headers()
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
-            let too_large = || ReferrersError::TooLarge { image: self.image.name(), what: what.to_string(), limit };
-            if response.content_length().is_some_and(|n| n > limit) {
-                return Err(too_large());
-            }
-            let mut body = Vec::new();
-            let mut response = response;
-            loop {
-                match response.chunk().await {
-                    Ok(Some(chunk)) => {
-                        if body.len() as u64 + chunk.len() as u64 > limit {
-                            return Err(too_large());
-                        }
-                        body.extend_from_slice(&chunk);
-                    }
-                    Ok(None) => break,
-                    Err(e) => return Err(self.registry.transport_error(&self.image, &action, e).into()),
-                }
-            }
-            if !status.is_success() {
-                return Err(ReferrersError::Status {
-                    image: self.image.name(),
-                    action,
-                    status: status.as_u16(),
-                    body: excerpt(&body),
-                });
-            }
-            return Ok(Some((Bytes::from(body), content_type)));
+            attempt += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(100 << attempt.min(6))).await;
         }
     }
 
@@ -745,9 +769,35 @@ impl Repository {
         Ok(())
     }
 
-    async fn push_manifest_as(&self, target: &ImageRef, media_type: &str, body: Vec<u8>) -> Result<(), ReferrersError> {
-        self.registry.push_manifest(target, media_type, Bytes::from(body)).await?;
-        Ok(())
+    /// `PUT` of a manifest under `reference` (a digest or a tag), retrying transient
+    /// failures. Not oci-client's: a registry may leave out the `Location` of a manifest
+    /// pushed by digest (go-containerregistry's, ECR), which the distribution spec allows
+    /// clients to do without.
+    async fn push_manifest_as(&self, reference: &str, media_type: &str, body: Vec<u8>) -> Result<(), ReferrersError> {
+        let url = format!("{}/manifests/{reference}", self.registry.repository_url(&self.image));
+        let auth = self.push_auth().await?;
+        let action = format!("pushing manifest {reference}");
+        let body = Bytes::from(body);
+        let put = || {
+            auth.apply(self.registry.http().put(&url).header(http::header::CONTENT_TYPE, media_type).body(body.clone()))
+        };
+        let response = self.send(put, &action).await?;
+        let status = response.status();
+        if status == http::StatusCode::UNAUTHORIZED || status == http::StatusCode::FORBIDDEN {
+            return Err(self
+                .registry
+                .refused(&self.image, format!("the registry answered {status} to PUT {url}"))
+                .into());
+        }
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(ReferrersError::Status {
+            image: self.image.name(),
+            action,
+            status: status.as_u16(),
+            body: error_body(response).await,
+        })
     }
 
     /// Attaches `artifact` to `subject` as an OCI 1.1 referrer: pushes its blobs, then
@@ -802,7 +852,7 @@ impl Repository {
         for layer in &artifact.layers {
             self.push_blob(&layer.data).await?;
         }
-        self.push_manifest_as(&self.at(&digest), MEDIA_TYPE_MANIFEST, body.clone()).await?;
+        self.push_manifest_as(&digest.to_string(), MEDIA_TYPE_MANIFEST, body.clone()).await?;
         if let Some(mut index) = existing {
             index.manifests.push(Descriptor {
                 media_type: MEDIA_TYPE_MANIFEST.to_string(),
@@ -819,8 +869,7 @@ impl Repository {
                 what: "the referrers index".to_string(),
                 reason: e.to_string(),
             })?;
-            let target = self.image.with_tag(&referrers_tag(&subject.digest))?;
-            self.push_manifest_as(&target, MEDIA_TYPE_INDEX, index_body).await?;
+            self.push_manifest_as(&referrers_tag(&subject.digest), MEDIA_TYPE_INDEX, index_body).await?;
         }
         Ok(PushedReferrer { digest, path, added: true })
     }
@@ -880,7 +929,7 @@ impl Repository {
             reason: e.to_string(),
         })?;
         let digest = Digest::of(&body);
-        self.push_manifest_as(&self.image.with_tag(&tag)?, MEDIA_TYPE_MANIFEST, body).await?;
+        self.push_manifest_as(&tag, MEDIA_TYPE_MANIFEST, body).await?;
         Ok(PushedLegacy { tag, digest, added: added.len(), present })
     }
 }
