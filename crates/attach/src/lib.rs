@@ -18,10 +18,12 @@
 //!   ([`MEDIA_TYPE_DSSE`]) annotated with [`ANNOTATION_PREDICATE_TYPE`] and an
 //!   empty [`ANNOTATION_SIGNATURE`] (the signature is inside the envelope).
 //!
-//! [`push`] attaches prepared attestations in either layout or both; [`fetch`]
-//! lists and downloads the attestations of a digest in every layout (referrers
-//! by the API, else by the tag schema; the legacy image), bounded by
-//! [`oci::referrers::Limits`].
+//! [`push`] attaches prepared attestations in either layout or both, only to the
+//! image their statements are about ([`AttachError::OtherSubject`] before anything
+//! is written otherwise); [`fetch`] lists and downloads the attestations of a
+//! digest in every layout (referrers by the API, else by the tag schema; the
+//! legacy image), bounded by [`oci::referrers::Limits`], whoever pushed them
+//! (reprove, cosign v2's `attest`, cosign v3's `attest --new-bundle-format`).
 //!
 //! What it isn't: it does not verify signatures (that is `attest::verify`, which
 //! callers run on what [`fetch`] returns), and it does no file I/O: callers pass
@@ -79,6 +81,16 @@ pub enum AttachError {
         /// Why.
         reason: String,
     },
+    /// An attestation's statement does not name the image it would be attached to.
+    #[error(
+        "attestation {name}: its statement is not about {digest} (no subject has that sha256); attach an attestation to the image it is about"
+    )]
+    OtherSubject {
+        /// The attestation's name.
+        name: String,
+        /// The image digest.
+        digest: String,
+    },
     /// More attestation referrers than the bound.
     #[error("{image} has more than {limit} attestations; raise {setting} to fetch them")]
     TooManyAttestations {
@@ -97,7 +109,7 @@ impl AttachError {
     pub fn is_input(&self) -> bool {
         match self {
             AttachError::Registry(e) => e.is_input(),
-            AttachError::Attestation { .. } | AttachError::Statement { .. } => true,
+            AttachError::Attestation { .. } | AttachError::Statement { .. } | AttachError::OtherSubject { .. } => true,
             AttachError::TooManyAttestations { .. } => false,
         }
     }
@@ -242,13 +254,18 @@ pub struct PushReport {
 }
 
 /// Attaches `attestations` to the image `digest` of `repository` in `layouts`: each as a
-/// referrer, then all envelopes to the legacy image in one push. The image must exist.
+/// referrer, then all envelopes to the legacy image in one push. The image must exist,
+/// and every statement must name it as a subject ([`AttachError::OtherSubject`]
+/// otherwise, before anything is written).
 pub async fn push(
     repository: &Repository,
     digest: &Digest,
     attestations: &[Prepared],
     layouts: Layouts,
 ) -> Result<PushReport, AttachError> {
+    if let Some(p) = attestations.iter().find(|p| !p.names_subject) {
+        return Err(AttachError::OtherSubject { name: p.name.clone(), digest: digest.to_string() });
+    }
     let subject = repository.subject(digest).await?;
     let mut pushed = Vec::with_capacity(attestations.len());
     for p in attestations {
