@@ -1,4 +1,5 @@
-//! `reprove attest sign` and `reprove attest verify`: DSSE envelopes of in-toto statements.
+//! `reprove attest sign` and `reprove attest verify`: DSSE envelopes of in-toto statements
+//! (`verify --image`: those attached to an image in its registry, see `attest_registry`).
 //!
 //! `sign` wraps a predicate file in an in-toto Statement v1 about the subject files and
 //! signs it with a cosign-compatible private key, writing one DSSE envelope line
@@ -39,10 +40,15 @@ use crate::exit::{CommandResult, Failure, Verdict};
 pub(crate) enum Command {
     /// Sign a predicate about subject files; write a DSSE envelope (.intoto.jsonl).
     Sign(SignArgs),
-    /// Verify a DSSE envelope: signatures, statement, predicate type, subject.
-    Verify(VerifyArgs),
+    /// Verify a DSSE envelope, or the attestations of an image (--image): signatures,
+    /// statement, predicate type, subject.
+    Verify(Box<VerifyArgs>),
     /// Sign a provenance of the rebuild and a VSA of the reference from a `verify --json` report.
     Provenance(Box<super::provenance::ProvenanceArgs>),
+    /// Attach attestations to an image digest in its registry (OCI 1.1 referrer and/or cosign's legacy .att).
+    Push(Box<super::attest_registry::PushArgs>),
+    /// List and download the attestations of an image digest (referrers and cosign's legacy .att).
+    Fetch(Box<super::attest_registry::FetchArgs>),
 }
 
 /// Arguments of `reprove attest sign`.
@@ -140,19 +146,32 @@ pub(crate) struct VerifyArgs {
     /// The predicate type the statement must have.
     #[arg(long, value_name = "URI")]
     predicate_type: Option<String>,
-    /// Print one JSON document (schemas/attest-verify.schema.json) instead of text.
+    /// Print one JSON document (schemas/attest-verify.schema.json, with --image
+    /// schemas/attest-verify-image.schema.json) instead of text.
     #[arg(long)]
     json: bool,
     /// The attestation: a DSSE envelope (JSON document or one-line .intoto.jsonl) or a
     /// Sigstore bundle (.sigstore.json); the kind is detected from the content.
-    envelope: PathBuf,
+    #[arg(required_unless_present = "image", conflicts_with = "image")]
+    envelope: Option<PathBuf>,
+    /// Fetch the attestations of this image from its registry instead (as `attest fetch`)
+    /// and pass if at least one passes every check; the subject that must be attested is
+    /// the image digest unless --digest or --subject says otherwise.
+    #[arg(long, value_name = "REF@sha256:…")]
+    image: Option<String>,
+    #[command(flatten)]
+    limits: super::attest_registry::LimitsArgs,
+    #[command(flatten)]
+    registry: super::toolchain::RegistryArgs,
 }
 
 pub(crate) fn run(command: Command) -> CommandResult {
     match command {
         Command::Sign(args) => sign(args),
-        Command::Verify(args) => verify(args),
+        Command::Verify(args) => verify(*args),
         Command::Provenance(args) => super::provenance::run(*args),
+        Command::Push(args) => super::attest_registry::push(*args),
+        Command::Fetch(args) => super::attest_registry::fetch(*args),
     }
 }
 
@@ -303,8 +322,13 @@ fn verify(args: VerifyArgs) -> CommandResult {
         (None, Some(path)) => Some(hash_input(path)?),
         (None, None) => None,
     };
-    let attestation = Attestation::detect(&read_input(&args.envelope)?)
-        .with_context(|| format!("reading {}", args.envelope.display()))
+    let envelope = match (&args.envelope, &args.image) {
+        (Some(path), _) => path.clone(),
+        (None, Some(image)) => return verify_image(&args, image, &verifier, subject_sha256),
+        (None, None) => return Err(Failure::input(anyhow!("give an attestation file or --image"))),
+    };
+    let attestation = Attestation::detect(&read_input(&envelope)?)
+        .with_context(|| format!("reading {}", envelope.display()))
         .map_err(Failure::input)?;
 
     let verification = verifier.verify(&attestation, subject_sha256.as_deref(), stdx::time::now_unix());
@@ -318,7 +342,7 @@ fn verify(args: VerifyArgs) -> CommandResult {
         let doc = serde_json::json!({
             "schemaVersion": 1,
             "verdict": if valid { "valid" } else { "invalid" },
-            "envelope": args.envelope.display().to_string(),
+            "envelope": envelope.display().to_string(),
             "format": attestation.format().as_str(),
             "policy": args.policy.as_ref().map(|p| p.display().to_string()),
             "checks": checks,
@@ -333,7 +357,94 @@ fn verify(args: VerifyArgs) -> CommandResult {
                 None => println!("{status} {}: {}", check.name, check.detail),
             }
         }
-        println!("{}: {}", args.envelope.display(), if valid { "valid" } else { "invalid" });
+        println!("{}: {}", envelope.display(), if valid { "valid" } else { "invalid" });
+    }
+    Ok(if valid { Verdict::Positive } else { Verdict::Negative })
+}
+
+/// `attest verify --image`: every attestation of the image through the same checks;
+/// valid when at least one passes all of them.
+fn verify_image(args: &VerifyArgs, image: &str, verifier: &Verifier, subject_sha256: Option<String>) -> CommandResult {
+    let (pinned, report) = super::attest_registry::fetch_report(image, &args.registry, &args.limits)?;
+    let subject_sha256 = subject_sha256.unwrap_or_else(|| pinned.digest().hex().to_string());
+    let now = stdx::time::now_unix();
+    let mut warnings: Vec<String> = Vec::new();
+    let mut tried = Vec::with_capacity(report.attestations.len());
+    for fetched in &report.attestations {
+        let (valid, checks) = match Attestation::detect(&fetched.bytes) {
+            Ok(attestation) => {
+                let verification = verifier.verify(&attestation, Some(&subject_sha256), now);
+                for warning in verification.warnings.iter().map(warning_text) {
+                    if !warnings.contains(&warning) {
+                        warnings.push(warning);
+                    }
+                }
+                (verification.valid, verification.checks.into_iter().map(with_flag_hint).collect::<Vec<_>>())
+            }
+            Err(e) => {
+                (false, vec![Check { name: "statement", rule: None, passed: false, detail: e.to_string(), hint: None }])
+            }
+        };
+        tried.push((fetched, valid, checks));
+    }
+    for warning in &warnings {
+        eprintln!("{warning}");
+    }
+    let passing = tried.iter().filter(|(_, valid, _)| *valid).count();
+    let valid = passing > 0;
+    if args.json {
+        let attestations: Vec<serde_json::Value> = tried
+            .iter()
+            .map(|(f, valid, checks)| {
+                let mut v = super::attest_registry::fetched_json(f);
+                v["verdict"] = (if *valid { "valid" } else { "invalid" }).into();
+                v["checks"] = serde_json::to_value(checks).unwrap_or_default();
+                v
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "schemaVersion": 1,
+            "verdict": if valid { "valid" } else { "invalid" },
+            "image": pinned.to_string(),
+            "digest": pinned.digest().to_string(),
+            "kind": super::attest_registry::kind_json(report.subject.kind),
+            "referrersPath": report.referrers_path.as_str(),
+            "subject": format!("sha256:{subject_sha256}"),
+            "policy": args.policy.as_ref().map(|p| p.display().to_string()),
+            "attestations": attestations,
+            "notes": report.notes,
+            "warnings": warnings,
+        });
+        println!("{doc}");
+    } else {
+        super::attest_registry::print_header(&pinned, &report);
+        for (i, (f, valid, checks)) in tried.iter().enumerate() {
+            println!(
+                "attestation {}/{}: {} {} ({}, {})",
+                i + 1,
+                tried.len(),
+                f.format.as_str(),
+                f.predicate_type.as_deref().unwrap_or("(unknown predicate type)"),
+                super::attest_registry::source_text(f),
+                f.digest
+            );
+            for check in checks {
+                let status = if check.passed { "ok  " } else { "FAIL" };
+                match &check.rule {
+                    Some(rule) => println!("  {status} {} {rule}: {}", check.name, check.detail),
+                    None => println!("  {status} {}: {}", check.name, check.detail),
+                }
+            }
+            println!("  {}", if *valid { "valid" } else { "invalid" });
+        }
+        for note in &report.notes {
+            println!("note: {note}");
+        }
+        match (valid, tried.len()) {
+            (_, 0) => println!("{pinned}: invalid (no attestations found)"),
+            (true, n) => println!("{pinned}: valid ({passing} of {n} attestations pass every check)"),
+            (false, n) => println!("{pinned}: invalid (none of {n} attestations passes every check)"),
+        }
     }
     Ok(if valid { Verdict::Positive } else { Verdict::Negative })
 }

@@ -1,6 +1,7 @@
 //! Subcommand definitions (clap) and dispatch.
 
 mod attest;
+mod attest_registry;
 mod buildinfo;
 mod buildinfo_check;
 mod check;
