@@ -11,6 +11,7 @@ mod attest_cosign;
 mod attest_policy;
 mod attest_provenance;
 mod attest_python;
+mod attest_registry;
 mod buildinfo_check;
 mod buildinfo_parity;
 mod diff_build_ids;

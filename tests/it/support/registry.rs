@@ -494,7 +494,8 @@ fn http_status(addr: &str, path: &str) -> Result<u16, String> {
     line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| format!("bad status line {line:?}"))
 }
 
-/// What the proxy does to GET requests whose request line contains a pattern.
+/// What the proxy does to the requests (GETs, unless started for another method)
+/// whose request line contains a pattern.
 #[derive(Debug, Clone)]
 pub(crate) enum Fault {
     /// Forward everything unchanged.
@@ -520,6 +521,12 @@ pub(crate) struct FaultProxy {
 impl FaultProxy {
     /// Proxies to `upstream`, applying `fault` to GETs whose request line contains `pattern`.
     pub(crate) fn start(upstream: &str, pattern: &str, fault: Fault) -> Result<FaultProxy, String> {
+        FaultProxy::start_for(upstream, "GET", pattern, fault)
+    }
+
+    /// Proxies to `upstream`, applying `fault` to `method` requests (`PUT`, `POST`…)
+    /// whose request line contains `pattern`: a registry failing half-way through a push.
+    pub(crate) fn start_for(upstream: &str, method: &str, pattern: &str, fault: Fault) -> Result<FaultProxy, String> {
         let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?.to_string();
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
@@ -527,14 +534,15 @@ impl FaultProxy {
         let hits = Arc::new(AtomicUsize::new(0));
         let state = Arc::new(Mutex::new(fault));
         let (stop2, hits2, upstream, pattern) = (stop.clone(), hits.clone(), upstream.to_string(), pattern.to_string());
+        let method = format!("{method} ");
         thread::spawn(move || {
             while !stop2.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((client, _)) => {
-                        let (state, hits, upstream, pattern) =
-                            (state.clone(), hits2.clone(), upstream.clone(), pattern.clone());
+                        let (state, hits, upstream, pattern, method) =
+                            (state.clone(), hits2.clone(), upstream.clone(), pattern.clone(), method.clone());
                         thread::spawn(move || {
-                            let _ = handle(client, &upstream, &pattern, &state, &hits);
+                            let _ = handle(client, &upstream, (&method, &pattern), &state, &hits);
                         });
                     }
                     Err(_) => thread::sleep(Duration::from_millis(5)),
@@ -576,7 +584,7 @@ fn header(lines: &[String], name: &str) -> Option<String> {
 fn handle(
     client: TcpStream,
     upstream: &str,
-    pattern: &str,
+    (method, pattern): (&str, &str),
     state: &Mutex<Fault>,
     hits: &AtomicUsize,
 ) -> std::io::Result<()> {
@@ -588,7 +596,7 @@ fn handle(
     let mut body = vec![0; body_len];
     reader.read_exact(&mut body)?;
     let request_line = head.first().cloned().unwrap_or_default();
-    let matching = request_line.starts_with("GET ") && request_line.contains(pattern);
+    let matching = request_line.starts_with(method) && request_line.contains(pattern);
     let fault = if matching {
         hits.fetch_add(1, Ordering::Relaxed);
         let mut f = state.lock().map_err(|_| std::io::Error::other("poisoned"))?;

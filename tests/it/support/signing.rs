@@ -14,6 +14,12 @@ pub(crate) fn cosign() -> Result<PathBuf, String> {
     super::cached_tool("cosign/bin/cosign", "ci/setup-cosign (it builds the pinned cosign release)")
 }
 
+/// The cosign v3 release `ci/setup-cosign` builds into the test cache (Sigstore
+/// bundles as OCI 1.1 referrers with `--new-bundle-format`).
+pub(crate) fn cosign_v3() -> Result<PathBuf, String> {
+    super::cached_tool("cosign-v3/bin/cosign", "ci/setup-cosign (it builds the pinned cosign v3 release)")
+}
+
 /// reprove in `dir` as [`super::run_signing_tool`] runs the signing tools: `password`
 /// as `COSIGN_PASSWORD`, `HOME` in `dir`, offline.
 pub(crate) fn reprove_signing(dir: &Path, password: &str, args: &[&str]) -> Result<Output, std::io::Error> {
