@@ -821,6 +821,15 @@ fn cosign_v2_and_reprove_read_each_others_legacy_attestations() -> TestResult {
         assert_eq!(verdicts, ["invalid", "valid"], "{path}: reprove's (r) fails with c.pub, cosign's passes: {doc:#}");
         // And our legacy layer still verifies with cosign after cosign appended to the image.
         ok(&cosign_verify("r.pub")?, "cosign verify-attestation after cosign's own attest")?;
+        // reprove appends to the image cosign rewrote; cosign still reads its own layer.
+        sign_as(d, "r.key", &image.manifest, "b", "later")?;
+        let out =
+            reprove(d, &["attest", "push", "later.intoto.jsonl", "--image", &pinned, "--format", "legacy"], None)?;
+        ok(&out, "push after cosign")?;
+        assert!(text(&out).contains("(1 added, 0 already there)"), "{}", text(&out));
+        ok(&cosign_verify("c.pub")?, "cosign verify-attestation of its own after reprove appended")?;
+        let doc = fetch_json(d, &pinned, &[])?;
+        assert_eq!(attestations(&doc).iter().filter(|a| a["source"] == "legacy").count(), 3, "{path}: {doc:#}");
     }
     Ok(())
 }
@@ -895,6 +904,16 @@ fn cosign_v3_and_reprove_read_each_others_bundle_referrers() -> TestResult {
         ok(&cosign_verify("r.pub")?, "cosign verify-attestation after cosign's own attest")?;
         let (code, doc) = verify_image_json(d, &pinned, "r.pub")?;
         assert_eq!(code, Some(0), "{path}: {doc:#}");
+        // reprove adds a bundle (with its key hint) to the referrers cosign listed last;
+        // cosign still finds its own, reprove lists all three by the same path.
+        ok(
+            &reprove(d, &["attest", "push", "a.sigstore.json", "--image", &pinned, "--format", "referrer"], None)?,
+            "push after cosign",
+        )?;
+        ok(&cosign_verify("c.pub")?, "cosign verify-attestation of its own after reprove pushed")?;
+        let doc = fetch_json(d, &pinned, &[])?;
+        let referrers: Vec<_> = attestations(&doc).into_iter().filter(|a| a["path"] == path).collect();
+        assert_eq!(referrers.len(), 3, "{path}: {doc:#}");
     }
     Ok(())
 }
