@@ -123,6 +123,7 @@ pub(crate) fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError
                 sha256: r.sha256.clone(),
                 size: r.size(),
                 go_version: r.go_version(),
+                image: r.image.clone(),
             });
             (r.data, r.build_info)
         }

@@ -19,6 +19,8 @@ pub(crate) struct ReferenceFacts {
     pub sha256: String,
     pub size: Option<u64>,
     pub go_version: Option<String>,
+    /// The image it was read from, when it was.
+    pub image: Option<v1::ReferenceImage>,
 }
 
 /// The commit the revision resolved to.
@@ -124,6 +126,7 @@ impl Record {
                 sha256: reference.map(|r| r.sha256.clone()).unwrap_or_default(),
                 size: reference.and_then(|r| r.size),
                 go_version: reference.and_then(|r| r.go_version.clone()),
+                image: reference.and_then(|r| r.image.clone()),
             },
             toolchain: v1::Toolchain {
                 image: toolchain.map(ToString::to_string).unwrap_or_default(),

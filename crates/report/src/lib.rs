@@ -471,6 +471,32 @@ pub mod v1 {
         pub size: Option<u64>,
         /// The Go version from its build info, when read.
         pub go_version: Option<String>,
+        /// The image the file was read from (`--reference oci://IMAGE@sha256:…#/path`);
+        /// absent for a file or a digest.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub image: Option<ReferenceImage>,
+    }
+
+    /// The image a reference was read from, by digest: the digest as given and the
+    /// platform manifest the file was read from (docs/attestation-subjects.md).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ReferenceImage {
+        /// `registry/repository`, without tag or digest.
+        pub name: String,
+        /// The tag, when the reference named one (it is not what was read: the digest is).
+        pub tag: Option<String>,
+        /// The digest as given (`sha256:…`): an image index's or a platform manifest's.
+        pub digest: String,
+        /// The digest of the platform image manifest whose layers held the file.
+        pub manifest_digest: String,
+        /// The image index's digest when the digest given was an index (then equal to
+        /// `digest`); `null` when it was a platform manifest.
+        pub index_digest: Option<String>,
+        /// The platform of the manifest read (`linux/amd64`).
+        pub platform: String,
+        /// The file's path in the image.
+        pub path: String,
     }
 
     /// The toolchain image.

@@ -23,12 +23,14 @@ pub struct Reference {
     pub data: Option<Vec<u8>>,
     /// Its Go build info, when it was read and has one.
     pub build_info: Option<BuildInfo>,
+    /// The image it was read from, when it was.
+    pub image: Option<report::v1::ReferenceImage>,
 }
 
 impl Reference {
     fn read_from(path: String, data: Vec<u8>) -> Reference {
         let build_info = goinfo::read_build_info(&data).ok();
-        Reference { path: Some(path), sha256: stdx::sha256_hex(&data), data: Some(data), build_info }
+        Reference { path: Some(path), sha256: stdx::sha256_hex(&data), data: Some(data), build_info, image: None }
     }
 
     /// Its size, when read.
@@ -61,7 +63,7 @@ pub fn read(req: &Request) -> Result<Option<Reference>, RebuildError> {
             Ok(Some(Reference::read_from(path.display().to_string(), data)))
         }
         ReferenceInput::Digest(hex) => {
-            Ok(Some(Reference { path: None, sha256: hex.clone(), data: None, build_info: None }))
+            Ok(Some(Reference { path: None, sha256: hex.clone(), data: None, build_info: None, image: None }))
         }
         ReferenceInput::None => Ok(None),
         ReferenceInput::Image { image, path } => {
@@ -70,7 +72,17 @@ pub fn read(req: &Request) -> Result<Option<Reference>, RebuildError> {
             let data = oci::read_file_in_image(&pulled, path, MAX_REFERENCE).map_err(|e| {
                 RebuildError::ReferenceInImage { image: image.to_string(), path: path.clone(), reason: e.to_string() }
             })?;
-            Ok(Some(Reference::read_from(format!("oci://{image}#{path}"), data)))
+            let mut reference = Reference::read_from(format!("oci://{image}#{path}"), data);
+            reference.image = Some(report::v1::ReferenceImage {
+                name: image.reference().name(),
+                tag: image.reference().tag().map(str::to_string),
+                digest: image.digest().to_string(),
+                manifest_digest: pulled.manifest_digest.to_string(),
+                index_digest: pulled.index_digest.as_ref().map(ToString::to_string),
+                platform: pulled.platform.to_string(),
+                path: path.clone(),
+            });
+            Ok(Some(reference))
         }
     }
 }
