@@ -5,14 +5,18 @@
 //! codes for `not-reproduced`). A report whose verdict is `error` reached no verdict:
 //! nothing is attested (docs/buildtype.md, "Reports without a verdict"). A missing or
 //! malformed field is a [`MappingError`] naming it.
+//!
+//! When the reference was read from an image, both statements name that image after the
+//! binary, by the digest given and, when that is an index, by the platform manifest's
+//! digest ([`image_subjects`], `docs/attestation-subjects.md`).
 
 use std::collections::BTreeMap;
 
 use report::v1;
 
 use crate::generate::{
-    Artifact, AttestationRef, Byproduct, ByproductContent, ExecFlag, Module, ProvenanceInput, SourceFile,
-    ToolchainImage, VsaInput,
+    Artifact, AttestationRef, Byproduct, ByproductContent, ExecFlag, ImageDigestKind, ImageSubject, Module,
+    ProvenanceInput, SourceFile, ToolchainImage, VsaInput,
 };
 use crate::vsa::VerificationResult;
 
@@ -122,6 +126,7 @@ pub fn provenance_input(
     }
     Ok(ProvenanceInput {
         subject: Artifact { name: name.clone(), sha256: rebuilt.sha256.clone() },
+        images: image_subjects(report),
         source_uri: source_uri(&source.uri),
         source_rev: commit.clone(),
         package: recipe.package.clone(),
@@ -179,12 +184,56 @@ fn workspace_files(report: &v1::Report) -> Vec<SourceFile> {
     files
 }
 
-/// The image an `oci://IMAGE@sha256:…#/path` reference came from.
-fn reference_image(path: &str) -> Option<ToolchainImage> {
+/// The image an `oci://IMAGE@sha256:…#/path` reference came from, and the path.
+fn reference_image(path: &str) -> Option<(ToolchainImage, Option<String>)> {
     let rest = path.strip_prefix("oci://")?;
-    let image = rest.split_once('#').map_or(rest, |(image, _)| image);
+    let (image, file) = rest.split_once('#').map_or((rest, None), |(image, file)| (image, Some(file.to_owned())));
     let (name, digest) = image.split_once('@')?;
-    Some(ToolchainImage { reference: name.to_owned(), digest: digest.to_owned() })
+    Some((ToolchainImage { reference: name.to_owned(), digest: digest.to_owned() }, file))
+}
+
+/// `registry/repository[:tag]` without its tag (a registry port stays).
+fn without_tag(name: &str) -> &str {
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    match name[last_slash..].find(':') {
+        Some(colon) => &name[..last_slash + colon],
+        None => name,
+    }
+}
+
+/// The image subjects of both statements: the image the reference was read from, by
+/// the digest given (an index or a platform manifest) and, when it is an index, by the
+/// platform manifest's digest too. Empty when the reference was a file or a digest. A
+/// report of an older reprove, without `inputs.reference.image`, gives the digest of its
+/// `oci://` path, of unknown kind.
+pub fn image_subjects(report: &v1::Report) -> Vec<ImageSubject> {
+    let reference = &report.inputs.reference;
+    if let Some(image) = &reference.image {
+        let subject = |digest: &str, kind| ImageSubject {
+            name: image.name.clone(),
+            digest: digest.to_owned(),
+            kind: Some(kind),
+            path: Some(image.path.clone()),
+            platform: Some(image.platform.clone()),
+        };
+        if image.digest == image.manifest_digest {
+            return vec![subject(&image.digest, ImageDigestKind::Manifest)];
+        }
+        return vec![
+            subject(&image.digest, ImageDigestKind::Index),
+            subject(&image.manifest_digest, ImageDigestKind::Manifest),
+        ];
+    }
+    match reference.path.as_deref().and_then(reference_image) {
+        Some((image, path)) => vec![ImageSubject {
+            name: without_tag(&image.reference).to_owned(),
+            digest: image.digest,
+            kind: None,
+            path,
+            platform: None,
+        }],
+        None => Vec::new(),
+    }
 }
 
 /// The VSA about the reference binary of a report, with the signed provenance as its
@@ -207,7 +256,6 @@ pub fn vsa_input(report: &v1::Report, provenance: AttestationRef, builder_id: &s
         }
     };
     let reference = &report.inputs.reference;
-    let image = reference.path.as_deref().and_then(reference_image);
     let resource_uri = match &reference.path {
         Some(p) if p.contains("://") => p.clone(),
         Some(p) => format!("file:{p}"),
@@ -215,7 +263,7 @@ pub fn vsa_input(report: &v1::Report, provenance: AttestationRef, builder_id: &s
     };
     Ok(VsaInput {
         reference: Artifact { name: report.subject.name.clone(), sha256: reference.sha256.clone() },
-        image,
+        images: image_subjects(report),
         resource_uri,
         result,
         causes,
@@ -382,14 +430,14 @@ mod tests {
         assert_eq!(input.result, VerificationResult::Failed);
         assert_eq!(input.causes, ["ldflags", "build-id-only"]);
         assert_eq!(input.reference.sha256, "1".repeat(64));
-        let image = input.image.clone().unwrap_or_else(|| panic!("an oci:// reference has an image"));
-        assert_eq!(image.reference, "registry.example:5000/acme/app:1.2.3");
-        assert_eq!(image.digest, format!("sha256:{}", "4".repeat(64)));
+        assert_eq!(input.images.len(), 2, "an index reference: the index and the platform manifest");
+        assert_eq!(input.images[0].name, "registry.example:5000/acme/app");
+        assert_eq!(input.images[0].digest, format!("sha256:{}", "4".repeat(64)));
         assert_eq!(input.input_attestations[0].sha256, sha256_hex(b"envelope"));
         assert!(generate::verified_levels(&input).is_empty());
         let value = statement_json(&generate::vsa_statement(&input).unwrap_or_else(|e| panic!("{e}")));
         assert_valid(&schema("vsa.schema.json"), &value["predicate"], "vsa");
-        assert_eq!(value["subject"].as_array().map(Vec::len), Some(2));
+        assert_eq!(value["subject"].as_array().map(Vec::len), Some(3));
         assert_eq!(value["predicate"][generate::VSA_CAUSES_FIELD][0], "ldflags");
     }
 
@@ -399,10 +447,11 @@ mod tests {
         r.verdict = v1::Verdict::Reproduced;
         r.causes.clear();
         r.inputs.reference.path = Some("dist/app".into());
+        r.inputs.reference.image = None;
         let prov = generate::attestation_ref("app.provenance.intoto.jsonl", b"envelope");
         let input = vsa_input(&r, prov, DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(input.result, VerificationResult::Passed);
-        assert!(input.image.is_none());
+        assert!(input.images.is_empty());
         assert_eq!(input.resource_uri, "file:dist/app");
         assert!(generate::verified_levels(&input).contains(&generate::LEVEL_REPRODUCED.to_owned()));
         let value = statement_json(&generate::vsa_statement(&input).unwrap_or_else(|e| panic!("{e}")));
@@ -453,5 +502,122 @@ mod tests {
             .map(String::from)
             .to_vec();
         assert_eq!(build_flags(&r), ["-trimpath", "-mod=readonly"]);
+    }
+
+    /// Both statements of a report whose reference was read from an image.
+    fn statements(r: &v1::Report) -> (serde_json::Value, serde_json::Value) {
+        let input = provenance_input(r, FIXTURE.as_bytes(), DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
+        let provenance = statement_json(&generate::provenance_statement(&input).unwrap_or_else(|e| panic!("{e}")));
+        let vsa =
+            vsa_input(r, generate::attestation_ref("p", b"p"), DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
+        let vsa = statement_json(&generate::vsa_statement(&vsa).unwrap_or_else(|e| panic!("{e}")));
+        (provenance, vsa)
+    }
+
+    fn subject_digests(statement: &serde_json::Value) -> Vec<String> {
+        statement["subject"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| {
+                format!(
+                    "{}={}",
+                    s["name"].as_str().unwrap_or_default(),
+                    s["digest"]["sha256"].as_str().unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    /// A reference read through an image index: both statements name the binary first
+    /// (unchanged), then the index digest as given, then the platform manifest's, with
+    /// the same name and annotations; they follow attestation-subjects.schema.json.
+    #[test]
+    fn an_index_reference_gives_both_statements_the_index_and_the_platform_digest() {
+        let r = report();
+        let (provenance, vsa) = statements(&r);
+        let (index, manifest) = (
+            format!("registry.example:5000/acme/app={}", "4".repeat(64)),
+            format!("registry.example:5000/acme/app={}", "8".repeat(64)),
+        );
+        assert_eq!(subject_digests(&provenance), [format!("app={}", "7".repeat(64)), index.clone(), manifest.clone()]);
+        assert_eq!(subject_digests(&vsa), [format!("app={}", "1".repeat(64)), index, manifest]);
+        // The binary subject is exactly what it was before images were added.
+        let mut plain = report();
+        plain.inputs.reference.image = None;
+        plain.inputs.reference.path = Some("dist/app".into());
+        let (p0, v0) = statements(&plain);
+        assert_eq!(p0["subject"].as_array().map(Vec::len), Some(1));
+        assert_eq!(provenance["subject"][0], p0["subject"][0]);
+        assert_eq!(vsa["subject"][0], v0["subject"][0]);
+        for statement in [&provenance, &vsa] {
+            assert_eq!(statement["subject"][1]["annotations"][generate::ANNOTATION_IMAGE_DIGEST], "index");
+            assert_eq!(statement["subject"][2]["annotations"][generate::ANNOTATION_IMAGE_DIGEST], "manifest");
+            for i in [1, 2] {
+                assert_eq!(statement["subject"][i]["annotations"][generate::ANNOTATION_IMAGE_PATH], "/usr/bin/app");
+                assert_eq!(statement["subject"][i]["annotations"][generate::ANNOTATION_IMAGE_PLATFORM], "linux/amd64");
+            }
+            assert_valid(&schema("attestation-subjects.schema.json"), &statement["subject"], "subjects");
+            assert_valid(&schema("statement.schema.json"), statement, "statement");
+        }
+        assert_valid(&schema("provenance.schema.json"), &provenance["predicate"], "provenance");
+        assert_valid(&schema("vsa.schema.json"), &vsa["predicate"], "vsa");
+    }
+
+    /// A reference read by a platform manifest's digest: that digest, once.
+    #[test]
+    fn a_manifest_reference_gives_one_image_subject() {
+        let mut r = report();
+        if let Some(image) = r.inputs.reference.image.as_mut() {
+            image.digest = image.manifest_digest.clone();
+            image.index_digest = None;
+        }
+        let (provenance, vsa) = statements(&r);
+        for statement in [&provenance, &vsa] {
+            let subjects = subject_digests(statement);
+            assert_eq!(subjects.len(), 2, "{statement:#}");
+            assert_eq!(subjects[1], format!("registry.example:5000/acme/app={}", "8".repeat(64)));
+            assert_eq!(statement["subject"][1]["annotations"][generate::ANNOTATION_IMAGE_DIGEST], "manifest");
+            assert_valid(&schema("attestation-subjects.schema.json"), &statement["subject"], "subjects");
+        }
+    }
+
+    /// The schema is not vacuous: an image subject without its digest kind, a binary
+    /// subject that is not first, a third image subject, are refused.
+    #[test]
+    fn the_subjects_schema_refuses_other_layouts() {
+        let validator = schema("attestation-subjects.schema.json");
+        let (provenance, _) = statements(&report());
+        let good = provenance["subject"].clone();
+        assert!(validator.is_valid(&good));
+        let mut no_kind = good.clone();
+        if let Some(a) = no_kind[1]["annotations"].as_object_mut() {
+            a.remove(generate::ANNOTATION_IMAGE_DIGEST);
+        }
+        assert!(!validator.is_valid(&no_kind));
+        let swapped = serde_json::json!([good[1], good[0]]);
+        assert!(!validator.is_valid(&swapped));
+        let mut three = good.as_array().cloned().unwrap_or_default();
+        three.push(good[2].clone());
+        assert!(!validator.is_valid(&serde_json::Value::from(three)));
+        let index_last = serde_json::json!([good[0], good[2], good[1]]);
+        assert!(!validator.is_valid(&index_last));
+    }
+
+    /// A report of an older reprove (no `inputs.reference.image`): the digest of its
+    /// `oci://` path, named without its tag, of unknown kind; a file reference: none.
+    #[test]
+    fn an_older_report_gives_the_digest_of_its_path() {
+        let mut r = report();
+        r.inputs.reference.image = None;
+        let images = image_subjects(&r);
+        assert_eq!(images.len(), 1);
+        assert_eq!(images[0].name, "registry.example:5000/acme/app");
+        assert_eq!(images[0].digest, format!("sha256:{}", "4".repeat(64)));
+        assert_eq!((images[0].kind, images[0].path.as_deref()), (None, Some("/usr/bin/app")));
+        r.inputs.reference.path = Some("dist/app".into());
+        assert!(image_subjects(&r).is_empty());
+        r.inputs.reference.path = None;
+        assert!(image_subjects(&r).is_empty());
     }
 }

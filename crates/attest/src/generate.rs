@@ -13,6 +13,12 @@
 //! provenance of the rebuild is among the input attestations, `SLSA_BUILD_LEVEL_2` only
 //! when the caller states that the builder is a hosted platform that signs its own
 //! provenance; nothing for FAILED.
+//!
+//! Subjects (`docs/attestation-subjects.md`, `schemas/attestation-subjects.schema.json`):
+//! the binary first (the rebuilt one in the provenance, the reference in the VSA), then,
+//! when the reference was read from an image, that image by each of its digests
+//! ([`ImageSubject`]: the digest as given, then the platform manifest's when the given
+//! one is an index), so that a deploy check holding an image digest finds and binds both.
 
 use std::collections::BTreeMap;
 
@@ -43,6 +49,18 @@ pub const VSA_RECIPE_EXEC_FIELD: &str = "reproveRecipeExec";
 
 /// The `go-rebuild/v1` external parameter that lists them.
 pub const PARAMETER_EXEC: &str = "exec";
+
+/// The annotation of an image subject that says what its digest names: `index` (an
+/// image index, the digest given) or `manifest` (the platform image manifest whose
+/// layers held the binary).
+pub const ANNOTATION_IMAGE_DIGEST: &str = "reproveImageDigest";
+
+/// The annotation of an image subject that names the binary's path in the image.
+pub const ANNOTATION_IMAGE_PATH: &str = "reprovePath";
+
+/// The annotation of an image subject that names the platform whose manifest held the
+/// binary (`linux/amd64`).
+pub const ANNOTATION_IMAGE_PLATFORM: &str = "reprovePlatform";
 
 /// The go flags an [`ExecFlag`] may name.
 pub const EXEC_FLAGS: &[&str] = &["-toolexec", "-exec", "-overlay", "-modfile"];
@@ -142,6 +160,63 @@ pub struct ToolchainImage {
     pub digest: String,
 }
 
+/// What an image subject's digest names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageDigestKind {
+    /// An image index (the digest given, which resolved to the platform manifest).
+    Index,
+    /// A platform image manifest, whose layers held the binary.
+    Manifest,
+}
+
+impl ImageDigestKind {
+    /// `index` or `manifest`, as [`ANNOTATION_IMAGE_DIGEST`] says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageDigestKind::Index => "index",
+            ImageDigestKind::Manifest => "manifest",
+        }
+    }
+}
+
+/// An image that holds the binary, by one of its digests: a subject after the binary's,
+/// in both statements (`docs/attestation-subjects.md`). In the provenance it does not
+/// claim that the rebuild produced the image: it names where the binary compared with
+/// lives, so that the attestation can be found by, and bound to, the image digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSubject {
+    /// `registry/repository`, without tag or digest (cosign's subject name).
+    pub name: String,
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// What the digest names, when known (a report of an older reprove only has the
+    /// digest as given).
+    pub kind: Option<ImageDigestKind>,
+    /// The binary's path in the image, when known.
+    pub path: Option<String>,
+    /// The platform whose manifest held the binary (`linux/amd64`), when known.
+    pub platform: Option<String>,
+}
+
+fn image_subjects(field: &str, images: &[ImageSubject]) -> Result<Vec<ResourceDescriptor>, GenerateError> {
+    let mut subjects = Vec::with_capacity(images.len());
+    for (i, image) in images.iter().enumerate() {
+        non_empty(&format!("{field}[{i}].name"), &image.name)?;
+        let hex = digest_hex(&format!("{field}[{i}].digest"), &image.digest)?;
+        let mut d = descriptor(None, Some(image.name.clone()), ("sha256", hex));
+        let mut put = |key: &str, value: Option<&str>| {
+            if let Some(v) = value {
+                d.annotations.insert(key.to_owned(), Value::from(v));
+            }
+        };
+        put(ANNOTATION_IMAGE_DIGEST, image.kind.map(ImageDigestKind::as_str));
+        put(ANNOTATION_IMAGE_PATH, image.path.as_deref());
+        put(ANNOTATION_IMAGE_PLATFORM, image.platform.as_deref());
+        subjects.push(d);
+    }
+    Ok(subjects)
+}
+
 /// A further output of the run, such as reprove's JSON report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Byproduct {
@@ -172,6 +247,9 @@ pub enum ByproductContent {
 pub struct ProvenanceInput {
     /// The rebuilt binary.
     pub subject: Artifact,
+    /// The image the reference was read from, by each of its digests: further subjects,
+    /// after the binary (see [`ImageSubject`]); empty when the reference was a file.
+    pub images: Vec<ImageSubject>,
     /// The repository URI (`git+https://host/org/repo`).
     pub source_uri: String,
     /// The full commit id (40 or 64 lower-case hex digits).
@@ -408,11 +486,9 @@ pub fn provenance_statement(input: &ProvenanceInput) -> Result<Statement, Genera
         extra: Map::new(),
     };
     let predicate = serde_json::to_value(&provenance).map_err(|e| bad("predicate", e.to_string()))?;
-    Ok(Statement::new(
-        vec![ResourceDescriptor::sha256(&input.subject.name, &input.subject.sha256)],
-        PREDICATE_TYPE_PROVENANCE_V1,
-        predicate,
-    ))
+    let mut subject = vec![ResourceDescriptor::sha256(&input.subject.name, &input.subject.sha256)];
+    subject.extend(image_subjects("images", &input.images)?);
+    Ok(Statement::new(subject, PREDICATE_TYPE_PROVENANCE_V1, predicate))
 }
 
 /// An attestation the verification consumed, by digest.
@@ -429,8 +505,9 @@ pub struct AttestationRef {
 pub struct VsaInput {
     /// The reference binary.
     pub reference: Artifact,
-    /// The image the reference came from (`name[:tag]` and `sha256:<hex>`), if it did.
-    pub image: Option<ToolchainImage>,
+    /// The image the reference came from, by each of its digests (see [`ImageSubject`]);
+    /// empty when it was a file.
+    pub images: Vec<ImageSubject>,
     /// The URI of the resource verified (`file:app`, `oci://…`, a download URL).
     pub resource_uri: String,
     /// PASSED or FAILED.
@@ -460,7 +537,7 @@ impl Default for VsaInput {
     fn default() -> Self {
         VsaInput {
             reference: Artifact::default(),
-            image: None,
+            images: Vec::new(),
             resource_uri: String::new(),
             result: VerificationResult::Failed,
             causes: Vec::new(),
@@ -509,11 +586,7 @@ pub fn vsa_statement(input: &VsaInput) -> Result<Statement, GenerateError> {
         _ => {}
     }
     let mut subject = vec![ResourceDescriptor::sha256(&input.reference.name, &input.reference.sha256)];
-    if let Some(image) = &input.image {
-        non_empty("image.reference", &image.reference)?;
-        let hex = digest_hex("image.digest", &image.digest)?;
-        subject.push(descriptor(None, Some(image.reference.clone()), ("sha256", hex)));
-    }
+    subject.extend(image_subjects("images", &input.images)?);
     let mut attestations = Vec::with_capacity(input.input_attestations.len());
     for (i, a) in input.input_attestations.iter().enumerate() {
         non_empty(&format!("input_attestations[{i}].uri"), &a.uri)?;

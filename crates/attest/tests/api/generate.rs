@@ -7,8 +7,8 @@ use std::path::Path;
 
 use attest::generate::{
     attestation_ref, provenance_statement, sign, verified_levels, vsa_statement, Artifact, Byproduct, ByproductContent,
-    ExecFlag, Module, ProvenanceInput, ToolchainImage, VsaInput, LEVEL_REPRODUCED, VSA_CAUSES_FIELD,
-    VSA_RECIPE_EXEC_FIELD,
+    ExecFlag, ImageDigestKind, ImageSubject, Module, ProvenanceInput, ToolchainImage, VsaInput, LEVEL_REPRODUCED,
+    VSA_CAUSES_FIELD, VSA_RECIPE_EXEC_FIELD,
 };
 use attest::keys::{Algorithm, KeySigner, Signer as _};
 use attest::policy::Policy;
@@ -36,6 +36,7 @@ fn hex(c: char) -> String {
 fn provenance_input() -> ProvenanceInput {
     ProvenanceInput {
         subject: Artifact { name: "app".into(), sha256: hex('a') },
+        images: Vec::new(),
         source_uri: "git+https://example.com/acme/app".into(),
         source_rev: "0123456789abcdef0123456789abcdef01234567".into(),
         package: "./cmd/app".into(),
@@ -76,10 +77,13 @@ fn provenance_input() -> ProvenanceInput {
 fn vsa_input(result: VerificationResult) -> VsaInput {
     VsaInput {
         reference: Artifact { name: "app".into(), sha256: hex('e') },
-        image: Some(ToolchainImage {
-            reference: "127.0.0.1:5000/acme/app:1.0".into(),
+        images: vec![ImageSubject {
+            name: "127.0.0.1:5000/acme/app".into(),
             digest: format!("sha256:{}", hex('f')),
-        }),
+            kind: Some(ImageDigestKind::Manifest),
+            path: Some("/usr/bin/app".into()),
+            platform: Some("linux/amd64".into()),
+        }],
         resource_uri: "oci://127.0.0.1:5000/acme/app@sha256:ffff".into(),
         result,
         causes: if result == VerificationResult::Failed {
@@ -241,8 +245,8 @@ fn bad_inputs_name_their_field() {
     failed_silently.causes.clear();
     assert_eq!(vsa_statement(&failed_silently).err().map(|e| e.field).as_deref(), Some("causes"));
     let mut bad_image = vsa_input(VerificationResult::Passed);
-    bad_image.image = Some(ToolchainImage { reference: "x".into(), digest: "sha256:12".into() });
-    assert_eq!(vsa_statement(&bad_image).err().map(|e| e.field).as_deref(), Some("image.digest"));
+    bad_image.images[0].digest = "sha256:12".into();
+    assert_eq!(vsa_statement(&bad_image).err().map(|e| e.field).as_deref(), Some("images[0].digest"));
 }
 
 /// The bundle written around a generated, signed statement matches its schema, and a
