@@ -123,11 +123,7 @@ pub(crate) fn push(args: PushArgs) -> CommandResult {
         let name = path.display().to_string();
         prepared.push(attach::prepare(&name, &bytes, image.digest()).map_err(failure)?);
     }
-    let layouts = match args.format {
-        FormatArg::Referrer => Layouts::Referrer,
-        FormatArg::Legacy => Layouts::Legacy,
-        FormatArg::Both => Layouts::Both,
-    };
+    let layouts = layouts(args.format);
     let runtime = super::io_runtime()?;
     let repository = Repository::new(image.reference(), &options)
         .map_err(|e| failure(AttachError::from(oci::referrers::ReferrersError::from(e))))?;
@@ -179,6 +175,61 @@ pub(crate) fn push(args: PushArgs) -> CommandResult {
         println!("legacy image {} is {} ({} added, {} already there)", l.tag, l.digest, l.added, l.present);
     }
     Ok(Verdict::Positive)
+}
+
+fn layouts(format: FormatArg) -> Layouts {
+    match format {
+        FormatArg::Referrer => Layouts::Referrer,
+        FormatArg::Legacy => Layouts::Legacy,
+        FormatArg::Both => Layouts::Both,
+    }
+}
+
+/// `verify --attest --push`: attaches `files` (name and bytes: the signed provenance and
+/// VSA) to the image the report's reference was read from, by the digest given and, when
+/// that is an index, by the platform manifest's digest too: both statements name both
+/// (docs/attestation-subjects.md). Returns what was done, one line each.
+pub(crate) fn push_verified(
+    report: &report::v1::Report,
+    files: &[(String, Vec<u8>)],
+    format: FormatArg,
+    options: &oci::RegistryOptions,
+) -> Result<Vec<String>, Failure> {
+    let image = report.inputs.reference.image.as_ref().ok_or_else(|| {
+        Failure::input(anyhow!(
+            "the report's inputs.reference.image is missing: the reference was not read from an image"
+        ))
+    })?;
+    let mut digests = vec![image.digest.clone()];
+    if image.manifest_digest != image.digest {
+        digests.push(image.manifest_digest.clone());
+    }
+    let runtime = super::io_runtime()?;
+    let mut lines = Vec::new();
+    for digest in &digests {
+        let pinned = pinned(&format!("{}@{digest}", image.name))?;
+        let mut prepared = Vec::with_capacity(files.len());
+        for (name, bytes) in files {
+            prepared.push(attach::prepare(name, bytes, pinned.digest()).map_err(failure)?);
+        }
+        let repository = Repository::new(pinned.reference(), options)
+            .map_err(|e| failure(AttachError::from(oci::referrers::ReferrersError::from(e))))?;
+        let pushed = runtime
+            .block_on(attach::push(&repository, pinned.digest(), &prepared, layouts(format)))
+            .map_err(failure)?;
+        lines.push(format!("pushed to {pinned}, {}", kind_text(pushed.subject.kind, &pushed.subject.platforms)));
+        for p in &pushed.attestations {
+            if let Some(r) = &p.referrer {
+                let what = if r.added { "added" } else { "already there" };
+                lines.push(format!("  {} referrer {}: {what}, listed by {}", p.name, r.digest, path_text(r.path)));
+            }
+            if let (Some(added), Some(l)) = (p.legacy_added, &pushed.legacy) {
+                let what = if added { "added" } else { "already there" };
+                lines.push(format!("  {} legacy {}: {what}", p.name, l.tag));
+            }
+        }
+    }
+    Ok(lines)
 }
 
 /// The file name of a fetched attestation.

@@ -19,6 +19,7 @@ use attest::keys::{KeySigner, Signer as _};
 use attest::statement::sha256_hex;
 use report::v1;
 
+use super::attest_registry::FormatArg;
 use super::signing::{load_key, signing_certificate, CertificateArgs};
 use crate::exit::{CommandResult, Failure, Verdict};
 
@@ -65,9 +66,18 @@ pub(crate) struct VerifyAttestArgs {
     /// After the verdict, sign a provenance of the rebuild and a VSA of the reference
     /// (needs --key; files in --out).
     #[arg(long, requires = "key")]
-    attest: bool,
+    pub(crate) attest: bool,
     #[command(flatten)]
     sign: SignOptions,
+    /// After signing, attach both attestations to the image the reference was read from
+    /// (--reference oci://IMAGE@sha256:…#/path): by the digest given and, when that is an
+    /// index, by the platform manifest's digest too (docs/attestation-subjects.md). The
+    /// Sigstore bundles with --bundle, else the DSSE envelopes.
+    #[arg(long, requires = "attest")]
+    pub(crate) push: bool,
+    /// The layouts --push writes, as `attest push --format`.
+    #[arg(long, value_enum, value_name = "FORMAT", requires = "push")]
+    push_format: Option<FormatArg>,
 }
 
 /// One file written.
@@ -79,6 +89,9 @@ struct Written {
     format: &'static str,
     path: String,
     sha256: String,
+    /// The bytes written.
+    #[serde(skip)]
+    bytes: Vec<u8>,
 }
 
 /// Writes `contents` to `path` atomically; refuses to replace an existing file unless `force`.
@@ -156,7 +169,13 @@ fn attest_report(report: &v1::Report, report_bytes: &[u8], options: &SignOptions
     let mut written = Vec::new();
     let mut put = |statement, format, path: &Path, bytes: &[u8]| -> Result<(), Failure> {
         write_atomic(path, bytes, options.force)?;
-        written.push(Written { statement, format, path: path.display().to_string(), sha256: sha256_hex(bytes) });
+        written.push(Written {
+            statement,
+            format,
+            path: path.display().to_string(),
+            sha256: sha256_hex(bytes),
+            bytes: bytes.to_vec(),
+        });
         Ok(())
     };
     put("provenance", "dsse", &prov_path, prov_line.as_bytes())?;
@@ -201,10 +220,17 @@ pub(crate) fn run(args: ProvenanceArgs) -> CommandResult {
     Ok(Verdict::Positive)
 }
 
-/// `reprove verify --attest`: after the verdict was printed, attest it. The exit code
-/// stays the verdict's unless signing fails (2 for a bad key or password, 3 otherwise);
-/// a run without a verdict is returned as it is, with nothing attested.
-pub(crate) fn after_verify(args: &VerifyAttestArgs, report: &v1::Report, verdict: CommandResult) -> CommandResult {
+/// `reprove verify --attest`: after the verdict was printed, attest it, and with
+/// `--push` attach the attestations to the reference's image (with `registry`). The exit
+/// code stays the verdict's unless signing fails (2 for a bad key or password, 3
+/// otherwise) or the push fails (3, the files written stay); a run without a verdict is
+/// returned as it is, with nothing attested or pushed.
+pub(crate) fn after_verify(
+    args: &VerifyAttestArgs,
+    report: &v1::Report,
+    verdict: CommandResult,
+    registry: &oci::RegistryOptions,
+) -> CommandResult {
     if !args.attest {
         return verdict;
     }
@@ -223,7 +249,41 @@ pub(crate) fn after_verify(args: &VerifyAttestArgs, report: &v1::Report, verdict
     for w in &written {
         eprintln!("reprove: wrote {} {} sha256:{} {}", w.statement, w.format, w.sha256, w.path);
     }
+    if args.push {
+        // Bundles when written (cosign v3's referrers are bundles), else the envelopes.
+        let format = if args.sign.bundle { "sigstore-bundle" } else { "dsse" };
+        let files: Vec<(String, Vec<u8>)> =
+            written.iter().filter(|w| w.format == format).map(|w| (w.path.clone(), w.bytes.clone())).collect();
+        let lines = super::attest_registry::push_verified(
+            report,
+            &files,
+            args.push_format.unwrap_or(FormatArg::Both),
+            registry,
+        )
+        .map_err(|f| Failure {
+            // After a verdict every input was good: whatever failed is the registry's.
+            class: crate::exit::FailureClass::Infrastructure,
+            error: f.error.context(format!(
+                "verify --attest --push: the verdict stands and the attestations are in {}, pushing them failed",
+                args.sign.out.display()
+            )),
+        })?;
+        for line in lines {
+            eprintln!("reprove: {line}");
+        }
+    }
     Ok(verdict)
+}
+
+/// Whether `--push` can be honoured for a reference that `oci` says was (or was not)
+/// read from an image: checked before the rebuild.
+pub(crate) fn check_push(args: &VerifyAttestArgs, oci: bool) -> Result<(), Failure> {
+    if args.push && !oci {
+        return Err(Failure::input(anyhow!(
+            "--push attaches the attestations to the image the reference is read from: give --reference oci://IMAGE@sha256:…#/path"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -249,15 +309,20 @@ mod tests {
                 force: false,
                 certificate: CertificateArgs::default(),
             },
+            push: false,
+            push_format: None,
         };
-        assert!(matches!(after_verify(&off, &r, Ok(Verdict::Negative)), Ok(Verdict::Negative)));
+        assert!(matches!(
+            after_verify(&off, &r, Ok(Verdict::Negative), &oci::RegistryOptions::default()),
+            Ok(Verdict::Negative)
+        ));
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut on = off.clone();
         on.attest = true;
         on.sign.key = Some(dir.path().join("no-such.key"));
         on.sign.out = dir.path().join("out");
         // A key that cannot be read: an input error, after the verdict, nothing written.
-        let failure = after_verify(&on, &r, Ok(Verdict::Negative)).err();
+        let failure = after_verify(&on, &r, Ok(Verdict::Negative), &oci::RegistryOptions::default()).err();
         assert!(
             matches!(&failure, Some(f) if f.class == crate::exit::FailureClass::Input
                 && format!("{f}").contains("no-such.key") && format!("{f}").contains("the verdict stands")),
@@ -265,7 +330,13 @@ mod tests {
         );
         assert!(!on.sign.out.exists());
         // No verdict: the run's own failure, nothing attested.
-        let failure = after_verify(&on, &r, Err(Failure::infrastructure(anyhow!("registry down")))).err();
+        let failure = after_verify(
+            &on,
+            &r,
+            Err(Failure::infrastructure(anyhow!("registry down"))),
+            &oci::RegistryOptions::default(),
+        )
+        .err();
         assert!(matches!(&failure, Some(f) if f.class == crate::exit::FailureClass::Infrastructure), "{failure:?}");
     }
 
@@ -278,5 +349,39 @@ mod tests {
         assert!(parse(&["--attest", "--key", "k.key", "--out", "att", "--bundle"]).is_ok());
         assert!(parse(&["--key", "k.key"]).is_err(), "--key without --attest");
         assert!(parse(&["--attest"]).is_err(), "--attest without --key");
+        assert!(parse(&["--attest", "--key", "k.key", "--push"]).is_ok());
+        assert!(parse(&["--attest", "--key", "k.key", "--push", "--push-format", "legacy"]).is_ok());
+        assert!(parse(&["--push"]).is_err(), "--push without --attest");
+        assert!(
+            parse(&["--attest", "--key", "k.key", "--push-format", "referrer"]).is_err(),
+            "--push-format without --push"
+        );
+    }
+
+    /// `--push` needs a reference in an image, checked before the rebuild.
+    #[test]
+    fn push_needs_an_image_reference() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut args = VerifyAttestArgs {
+            attest: true,
+            sign: SignOptions {
+                key: None,
+                out: dir.path().join("out"),
+                bundle: false,
+                builder_id: DEFAULT_BUILDER_ID.to_owned(),
+                force: false,
+                certificate: CertificateArgs::default(),
+            },
+            push: true,
+            push_format: None,
+        };
+        let refused = check_push(&args, false).err();
+        assert!(
+            matches!(&refused, Some(f) if f.class == crate::exit::FailureClass::Input && format!("{f:#}").contains("oci://")),
+            "{refused:?}"
+        );
+        assert!(check_push(&args, true).is_ok());
+        args.push = false;
+        assert!(check_push(&args, false).is_ok());
     }
 }

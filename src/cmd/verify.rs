@@ -205,6 +205,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
         })?),
         (None, None) => return Err(Failure::input(anyhow!("give --reference FILE or --reference-digest sha256:…"))),
     };
+    super::provenance::check_push(&args.attest, matches!(reference, ReferenceInput::Image { .. }))?;
     let recipe = recipe_inputs(
         &args.recipe,
         &args.templates,
@@ -214,6 +215,8 @@ pub(crate) fn run(args: Args) -> CommandResult {
     )?;
     let cache_dir = args.cache.open_store()?.dir().to_path_buf();
     let (go_env, download, db) = module_env()?;
+    // Read once (a password from standard input): the pulls and `--push` share them.
+    let registry = args.registry.to_options()?;
     let request = Request {
         source: args.source.clone(),
         rev: args.rev.clone(),
@@ -224,7 +227,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
         runtime: args.runtime.choice(),
         cache_dir,
         keep: args.keep.clone(),
-        registry: args.registry.to_options()?,
+        registry: registry.clone(),
         go_env,
         download,
         sumdb: db,
@@ -255,7 +258,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
             })
         }
     };
-    super::provenance::after_verify(&args.attest, &report, verdict)
+    super::provenance::after_verify(&args.attest, &report, verdict, &registry)
 }
 
 /// The CLI's hint for a refused recipe value that runs code.
