@@ -37,7 +37,12 @@
 //! a FIFO (error `output-tampered`, exit 3, nothing attested; runc and bwrap),
 //! that leaves a process running (killed with the sandbox, the verdict
 //! unchanged), or that hangs while reprove is killed (nothing left running;
-//! `toolchain gc` removes the leftovers). Every JSON report is checked against
+//! `toolchain gc` removes the leftovers); `--attest --push` with a reference in an
+//! image index on Debian's registry (both statements found by the
+//! index digest and by the platform digest, by `attest verify --image` and cosign v2),
+//! by a manifest digest (legacy only), against a registry that
+//! fails the push (exit 3, files kept), and refused without `--attest` or an `oci://`
+//! reference. Every JSON report is checked against
 //! `schemas/report.schema.json`; Markdown, `$GITHUB_STEP_SUMMARY` and JUnit
 //! outputs are checked once.
 
@@ -711,6 +716,13 @@ fn a_reference_inside_an_image_is_read_from_its_layers() {
     status(&out, &doc, 0);
     assert_eq!(doc["inputs"]["reference"]["path"], in_image.as_str());
     assert_eq!(doc["inputs"]["reference"]["sha256"], sha.as_str());
+    // The image, by the manifest digest given: no index.
+    let image = &doc["inputs"]["reference"]["image"];
+    assert_eq!(image["name"], format!("{}/releases/verifyapp", registry.addr).as_str(), "{doc:#}");
+    assert_eq!((image["tag"].as_str(), image["path"].as_str()), (Some("1.0.0"), Some("/bin/app")));
+    assert_eq!(image["digest"], pushed.manifest_digest.to_string().as_str());
+    assert_eq!(image["manifestDigest"], image["digest"]);
+    assert_eq!(image["indexDigest"], Value::Null);
     let gone = in_image.replace("#/bin/app", "#/bin/gone");
     let o = args(&base(&repo, "HEAD", toolchain), &["--reference", &gone]);
     let o = strs(&o);
@@ -2073,4 +2085,233 @@ fn a_killed_verify_leaves_no_running_sandbox_and_gc_removes_what_it_left() {
         assert!(work_dirs().is_empty(), "{runtime}: {:?}", work_dirs());
         sandbox::assert_nothing_left(pid, &marker);
     }
+}
+
+// --- verify --attest --push ------------------------------------------------------------
+
+/// The payload of the DSSE envelope in `file` (one `.intoto.jsonl` line, or a Sigstore bundle).
+fn statement_in(file: &Path) -> Value {
+    let text = fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let doc: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let envelope = if doc["dsseEnvelope"].is_object() { doc["dsseEnvelope"].clone() } else { doc };
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(envelope["payload"].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    serde_json::from_slice(&payload).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `schemas/attestation-subjects.schema.json`, with a full validator (it uses prefixItems).
+fn assert_subjects_follow_the_schema(statement: &Value) {
+    let path = support::repo_root().join("schemas/attestation-subjects.schema.json");
+    let schema: Value = serde_json::from_str(&fs::read_to_string(path).unwrap_or_default()).unwrap_or_default();
+    let validator = jsonschema::options().build(&schema).unwrap_or_else(|e| panic!("{e}"));
+    let errors: Vec<String> =
+        validator.iter_errors(&statement["subject"]).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{statement:#}");
+}
+
+/// `reprove attest verify --image IMAGE --key PUB [--predicate-type T] --json`: exit code and document.
+fn attest_verify_image(image: &str, public: &str, predicate_type: Option<&str>) -> (Option<i32>, Value) {
+    let mut cmd = Command::new(reprove_bin());
+    cmd.args(["attest", "verify", "--key", public, "--image", image, "--json"]);
+    if let Some(t) = predicate_type {
+        cmd.args(["--predicate-type", t]);
+    }
+    let out = run(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("attest verify --image {image}: {e}\n{}", out.stderr_str()));
+    (out.status, doc)
+}
+
+const PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
+const VSA_V1: &str = "https://slsa.dev/verification_summary/v1";
+
+/// `verify --reference oci://IMAGE@DIGEST#/bin/app --attest --key … --push`: the signed
+/// provenance and VSA name the image (the index digest given, then the platform
+/// manifest's), land next to both digests on Debian's registry (the tag schema), and a
+/// deploy check holding either digest alone finds and verifies them (`attest verify
+/// --image`), as cosign v2 does the legacy ones. Then by a platform manifest's digest,
+/// legacy only; a registry that refuses the push after the verdict (exit 3, verdict
+/// printed, files kept); and the refusals before any rebuild.
+#[test]
+fn verify_attest_push_attaches_the_attestations_to_the_reference_image() {
+    let s = shared();
+    let (proxy, cache, toolchain) = (s.proxy.url(), &s.cache, s.toolchain.as_str());
+    let p = Project::new();
+    let repo = p.repo.display().to_string();
+    let good = fs::read(p.reference("verifyapp", "go", &[])).unwrap_or_else(|e| panic!("{e}"));
+    let keys = p.path("keys");
+    fs::create_dir_all(&keys).unwrap_or_else(|e| panic!("{e}"));
+    run_ok(Command::new(reprove_bin()).current_dir(&keys).env("COSIGN_PASSWORD", "pw").args([
+        "keygen",
+        "--output-key-prefix",
+        "k",
+    ]))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (key, public) = (keys.join("k.key").display().to_string(), keys.join("k.pub").display().to_string());
+    let pw = [("COSIGN_PASSWORD", Path::new("pw"))];
+
+    // An index of two platforms on Debian's registry (no referrers API: the tag schema):
+    // this machine's with the release binary, another with other bytes. (The store's
+    // pulls do not get along with go-containerregistry's registry, which refuses their
+    // Range header: the referrers API path is covered by `attest push` in
+    // attest_registry.rs.)
+    let api = &s.registry;
+    let host = oci::Platform::host().architecture;
+    let other = if host == "arm64" { "amd64" } else { "arm64" };
+    let image_of = |arch: &str, bin: &[u8]| {
+        let tar = TarBuilder::new().dir("bin", 0o755).file("bin/app", 0o755, bin).finish();
+        let layer =
+            Layer::from_tar(&tar, LayerCompression::Gzip, ManifestFormat::Oci).unwrap_or_else(|e| panic!("{e}"));
+        let config = serde_json::json!({"architecture": arch, "os": "linux", "config": {"Env": ["PATH=/bin"]}});
+        let image = Image::assemble(config, vec![layer], ManifestFormat::Oci).unwrap_or_else(|e| panic!("{e}"));
+        let tag = api.reference(&format!("releases/pushed:{arch}"));
+        image.push_blocking(&registry::io(), &tag, &api.options()).unwrap_or_else(|e| panic!("{e}"));
+        image
+    };
+    let (mine, theirs) = (image_of(&host, &good), image_of(other, b"not this platform"));
+    let index = registry::io()
+        .block_on(oci::build::push_index(&api.reference("releases/pushed:1.0.0"), &[&mine, &theirs], &api.options()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let name = format!("{}/releases/pushed", api.addr);
+    let (at_index, at_platform) = (format!("{name}@{index}"), format!("{name}@{}", mine.manifest_digest));
+    let in_index = format!("oci://{name}:1.0.0@{index}#/bin/app");
+
+    // Refused before anything is rebuilt or pulled: --push without --attest, --push-format
+    // without --push, --push with a reference that is a file.
+    let refused = |extra: &[&str], needle: &str| {
+        let o = args(&base(&repo, "HEAD", toolchain), extra);
+        let mut cmd = Command::new(reprove_bin());
+        goenv::base_env(&mut cmd, &std::env::temp_dir(), &cache.join("unused"), &[("GOPROXY", proxy.clone())]);
+        cmd.env("COSIGN_PASSWORD", "pw").arg("verify").args(&o).arg("--cache-dir").arg(p.path("refused-cache"));
+        let out = run(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.status, Some(2), "{extra:?}: {}", out.stderr_str());
+        assert!(out.stderr_str().contains(needle), "{extra:?}: no {needle:?} in {}", out.stderr_str());
+        assert!(out.stdout.is_empty(), "{extra:?}: a report was printed: {}", out.stdout_str());
+    };
+    let file = p.path("verifyapp").display().to_string();
+    let out_refused = p.path("att-refused").display().to_string();
+    refused(&["--reference", &in_index, "--push"], "--attest");
+    refused(&["--reference", &in_index, "--attest", "--key", &key, "--push-format", "legacy"], "--push");
+    refused(&["--reference", &file, "--attest", "--key", &key, "--out", &out_refused, "--push"], "oci://");
+    assert!(!p.path("refused-cache").join("modcache").exists(), "a refused run started the rebuild");
+    assert!(!Path::new(&out_refused).exists());
+
+    // By the index digest, with bundles, both layouts (the default).
+    let att = p.path("att-index");
+    let att_s = att.display().to_string();
+    let a = args(
+        &base(&repo, "HEAD", toolchain),
+        &["--reference", &in_index, "--attest", "--key", &key, "--out", &att_s, "--bundle", "--push"],
+    );
+    let (out, doc) = verify_with_env(&proxy, cache, &strs(&a), &pw);
+    status(&out, &doc, 0);
+    let image = &doc["inputs"]["reference"]["image"];
+    assert_eq!(image["name"], name.as_str(), "{doc:#}");
+    assert_eq!(image["tag"], "1.0.0");
+    assert_eq!(image["digest"], index.to_string().as_str());
+    assert_eq!(image["indexDigest"], index.to_string().as_str());
+    assert_eq!(image["manifestDigest"], mine.manifest_digest.to_string().as_str());
+    assert_eq!(image["platform"], format!("linux/{host}").as_str());
+    assert_eq!(image["path"], "/bin/app");
+    let stderr = out.stderr_str();
+    assert!(stderr.contains(&format!("pushed to {at_index}")), "{stderr}");
+    assert!(stderr.contains(&format!("pushed to {at_platform}")), "{stderr}");
+    assert!(stderr.contains("listed by the referrers tag schema"), "{stderr}");
+    // Both statements: the binary first, then the index, then the platform manifest.
+    for kind in ["provenance", "vsa"] {
+        for ext in ["intoto.jsonl", "sigstore.json"] {
+            let statement = statement_in(&att.join(format!("verifyapp.{kind}.{ext}")));
+            assert_subjects_follow_the_schema(&statement);
+            let digests: Vec<&str> = statement["subject"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["digest"]["sha256"].as_str())
+                .collect();
+            let sha = doc["inputs"]["reference"]["sha256"].as_str().unwrap_or_default();
+            assert_eq!(digests, [sha, index.hex(), mine.manifest_digest.hex()], "{kind}: {statement:#}");
+        }
+    }
+    // A deploy check holding only the index digest, or only the platform digest, finds
+    // and verifies them: the provenance and the VSA, each as referrer and legacy.
+    for at in [&at_index, &at_platform] {
+        let (code, v) = attest_verify_image(at, &public, None);
+        assert_eq!(code, Some(0), "{at}: {v:#}");
+        let tried = v["attestations"].as_array().cloned().unwrap_or_default();
+        assert_eq!(tried.len(), 4, "{at}: two referrers, two legacy layers: {v:#}");
+        assert!(tried.iter().all(|t| t["verdict"] == "valid"), "{at}: {v:#}");
+        for t in [PROVENANCE_V1, VSA_V1] {
+            let (code, v) = attest_verify_image(at, &public, Some(t));
+            assert_eq!(code, Some(0), "{at} {t}: {v:#}");
+        }
+    }
+    // cosign v2 finds the legacy ones by the image digest and accepts their claims.
+    let cosign = support::signing::cosign().unwrap_or_else(|e| panic!("{e}"));
+    for at in [&at_index, &at_platform] {
+        for t in [PROVENANCE_V1, VSA_V1] {
+            let out = support::run_signing_tool(
+                &cosign,
+                &keys,
+                "pw",
+                &["verify-attestation", "--key", "k.pub", "--insecure-ignore-tlog=true", "--type", t, at],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert!(out.status.success(), "cosign v2 {at} {t}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    // The other platform's digest has none.
+    let (code, _) = attest_verify_image(&format!("{name}@{}", theirs.manifest_digest), &public, None);
+    assert_eq!(code, Some(1));
+
+    // By a platform manifest's digest, legacy only, envelopes: one image subject; found
+    // by that digest.
+    let release = s.registry.reference("releases/pushapp:1.0.0");
+    let tars = [TarBuilder::new().dir("bin", 0o755).file("bin/app", 0o755, &good).finish()];
+    let pushed = registry::push_tars(&s.registry, &release, &tars);
+    let at_manifest = format!("{}/releases/pushapp@{}", s.registry.addr, pushed.manifest_digest);
+    let att = p.path("att-manifest");
+    let att_s = att.display().to_string();
+    let by_manifest = format!("oci://{at_manifest}#/bin/app");
+    let b = args(
+        &base(&repo, "HEAD", toolchain),
+        &["--reference", &by_manifest, "--attest", "--key", &key, "--out", &att_s, "--push", "--push-format", "legacy"],
+    );
+    let (out, doc) = verify_with_env(&proxy, cache, &strs(&b), &pw);
+    status(&out, &doc, 0);
+    assert_eq!(doc["inputs"]["reference"]["image"]["indexDigest"], Value::Null, "{doc:#}");
+    assert!(!out.stderr_str().contains("referrer"), "legacy only: {}", out.stderr_str());
+    let statement = statement_in(&att.join("verifyapp.vsa.intoto.jsonl"));
+    assert_subjects_follow_the_schema(&statement);
+    assert_eq!(statement["subject"].as_array().map(Vec::len), Some(2), "{statement:#}");
+    let (code, v) = attest_verify_image(&at_manifest, &public, Some(VSA_V1));
+    assert_eq!(code, Some(0), "{v:#}");
+    let sources: Vec<&str> =
+        v["attestations"].as_array().into_iter().flatten().filter_map(|a| a["source"].as_str()).collect();
+    assert_eq!(sources, ["legacy", "legacy"], "{v:#}");
+
+    // A registry that answers 500 to the push: the verdict is printed and stands in the
+    // report, the files stay, and the exit is 3.
+    let faulty = registry::FaultProxy::start_for(
+        &s.registry.addr,
+        "PUT",
+        "/manifests/",
+        registry::Fault::ServerErrors { count: 100 },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let via = format!("oci://{}/releases/pushapp@{}#/bin/app", faulty.addr, pushed.manifest_digest);
+    let att = p.path("att-failed");
+    let att_s = att.display().to_string();
+    let c = args(
+        &base(&repo, "HEAD", toolchain),
+        &["--reference", &via, "--attest", "--key", &key, "--out", &att_s, "--push", "--push-format", "legacy"],
+    );
+    let (out, doc) = verify_with_env(&proxy, cache, &strs(&c), &pw);
+    status(&out, &doc, 3);
+    assert_eq!(doc["verdict"], "reproduced");
+    assert!(out.stderr_str().contains("the verdict stands"), "{}", out.stderr_str());
+    assert!(
+        att.join("verifyapp.provenance.intoto.jsonl").is_file() && att.join("verifyapp.vsa.intoto.jsonl").is_file()
+    );
 }
