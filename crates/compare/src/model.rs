@@ -74,6 +74,8 @@ pub struct Side {
     pub build_info: Option<Result<BuildInfo, ReadError>>,
     /// The object file's format and architecture, or why it could not be parsed.
     pub object: Option<Result<ObjectSummary, ObjectError>>,
+    /// The content-ID self-check's outcome, as the caller passed it.
+    pub self_check: SelfCheckOutcome,
 }
 
 /// The object-file facts of one binary.

@@ -6,7 +6,9 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{BuildInfoDiff, Comparison, DepChangeKind, FunctionsDiff, SectionDiff, SectionInfo, Side};
+use crate::model::{
+    BuildInfoDiff, Comparison, DepChangeKind, FunctionsDiff, SectionDiff, SectionInfo, SelfCheckOutcome, Side,
+};
 
 /// At most this many function names per list in the JSON document.
 const JSON_FUNCTIONS: usize = 200;
@@ -68,6 +70,10 @@ pub mod v1 {
         pub has_dwarf: Option<bool>,
         /// Why the object file could not be parsed, when it could not.
         pub object_error: Option<String>,
+        /// The content-ID self-check: `intact`, `modified-after-link`, `no-build-id` or
+        /// `packed`; absent when it was not run (identical files need none).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub self_check: Option<&'static str>,
     }
 
     /// One cause.
@@ -257,6 +263,18 @@ fn file(side: &Side, path: &str) -> v1::File {
         has_symbols: summary.map(|s| s.has_symbols),
         has_dwarf: summary.map(|s| s.has_dwarf),
         object_error,
+        self_check: self_check_code(side.self_check),
+    }
+}
+
+/// The stable name of a self-check outcome, as `reprove buildinfo --check` spells it.
+pub fn self_check_code(o: SelfCheckOutcome) -> Option<&'static str> {
+    match o {
+        SelfCheckOutcome::Unknown => None,
+        SelfCheckOutcome::Intact => Some("intact"),
+        SelfCheckOutcome::ModifiedAfterLink { .. } => Some("modified-after-link"),
+        SelfCheckOutcome::NoBuildId => Some("no-build-id"),
+        SelfCheckOutcome::Packed => Some("packed"),
     }
 }
 
@@ -423,6 +441,9 @@ pub fn render_text(c: &Comparison, a_path: &str, b_path: &str) -> String {
                 let _ = writeln!(out, "     build info: {e}");
             }
             None => {}
+        }
+        if let Some(code) = self_check_code(side.self_check) {
+            let _ = writeln!(out, "     self-check: {code}");
         }
         match &side.object {
             Some(Ok(s)) => {
