@@ -221,15 +221,27 @@ fn self_checked(input: &Input<'_, '_>, found: &mut Found) {
                 }
                 _ => "its bytes no longer match the content ID its build ID records".to_string(),
             };
-            let place = match (check, at) {
+            let mut place = match (check, at) {
                 (SelfCheckOutcome::Packed, _) | (_, None) => String::new(),
                 (_, Some(w)) => format!("; the first changed byte is at {w}"),
             };
+            if let Some(edit) = first_build_info_edit(input) {
+                place.push_str(&format!("; the build infos differ ({edit})"));
+            }
             format!("{name} was changed after it was built: {how}{place}; {other} is {}", show_check(other_check))
         }
     };
     found.explain(CauseCode::ModifiedAfterLink, text);
     where_evidence(input, CauseCode::ModifiedAfterLink, confidence, found);
+}
+
+/// The first build info field, setting or dependency that differs, for people.
+fn first_build_info_edit(input: &Input<'_, '_>) -> Option<String> {
+    let bi = input.build_info?;
+    if let Some(c) = bi.fields.iter().chain(&bi.settings).next() {
+        return Some(format!("{} {}", c.name, versus(c)));
+    }
+    bi.deps.first().map(dep_line)
 }
 
 /// A self-check outcome for people.
