@@ -71,7 +71,7 @@ fn find(data: &[u8], what: &[u8]) -> usize {
 }
 
 /// File offset of the ELF64 little-endian section header of the section named `want`.
-fn elf_section_header(data: &[u8], want: &str) -> usize {
+pub(super) fn elf_section_header(data: &[u8], want: &str) -> usize {
     let u16_at = |o: usize| u16::from_le_bytes([data[o], data[o + 1]]) as usize;
     let u64_at = |o: usize| u64::from_le_bytes(data[o..o + 8].try_into().expect("8 bytes")) as usize;
     let (shoff, shentsize, shnum, shstrndx) = (u64_at(0x28), u16_at(0x3a), u16_at(0x3c), u16_at(0x3e));

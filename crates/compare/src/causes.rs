@@ -287,8 +287,9 @@ fn where_evidence(input: &Input<'_, '_>, code: CauseCode, confidence: Confidence
     if let Some(at) = first_difference(input) {
         found.add(code, confidence, at);
     }
-    if let FunctionsDiff::Compared { changed, added, removed, .. } = input.functions {
-        let lists = [(changed, "code differs"), (added, "added"), (removed, "removed")];
+    if let FunctionsDiff::Compared { changed, added, removed, resized, .. } = input.functions {
+        let lists =
+            [(resized, "code differs in size"), (changed, "code differs"), (added, "added"), (removed, "removed")];
         for (list, what) in lists {
             for name in list.iter().take(EXAMPLES) {
                 let (a, b) = match what {
@@ -927,8 +928,10 @@ fn inferred_ldflags(input: &Input<'_, '_>, found: &mut Found) {
             let c = Change { name: e.name.clone(), a: e.a.clone(), b: e.b.clone() };
             let text = format!("-X {} {} (-ldflags are not recorded under -trimpath)", e.name, versus(&c));
             found.explain(CauseCode::Ldflags, text);
-            return;
         }
+        // Every -X value is a `.str` symbol: with both symbol tables at hand and none of
+        // them different, a string that differs elsewhere is no -X value.
+        return;
     }
 
     // No symbols to tell: a string that changed while nothing recorded did.
@@ -1094,12 +1097,14 @@ fn unknown(input: &Input<'_, '_>, link: Link, found: &mut Found) {
             None => s.name.clone(),
         });
     }
-    if let FunctionsDiff::Compared { changed, .. } = input.functions {
-        for name in changed.iter().take(EXAMPLES) {
+    if let FunctionsDiff::Compared { changed, resized, .. } = input.functions {
+        let listed = resized.iter().chain(changed.iter().filter(|n| !resized.contains(n)));
+        for name in listed.take(EXAMPLES) {
+            let what = if resized.contains(name) { "differs in size" } else { "differs" };
             found.add(
                 CauseCode::Unknown,
                 Confidence::Possible,
-                Evidence::new(EvidenceSource::Symbol, name.clone(), Some("code".into()), Some("differs".into())),
+                Evidence::new(EvidenceSource::Symbol, name.clone(), Some("code".into()), Some(what.into())),
             );
         }
     }
@@ -1120,10 +1125,20 @@ fn unknown(input: &Input<'_, '_>, link: Link, found: &mut Found) {
     } else {
         format!("nothing recorded explains the difference in {}", where_.join(", "))
     };
-    if let FunctionsDiff::Compared { changed, .. } = input.functions {
-        if let Some(first) = changed.first() {
-            let more = if changed.len() > 1 { format!(" and {} more", changed.len() - 1) } else { String::new() };
-            text.push_str(&format!("; the code of {first}{more} differs"));
+    if let FunctionsDiff::Compared { changed, resized, .. } = input.functions {
+        let more = |list: &[String]| match list.len() {
+            0 | 1 => String::new(),
+            n => format!(" and {} more", n - 1),
+        };
+        if let Some(first) = resized.first() {
+            // Edited code changes size; code that only refers to what moved does not.
+            text.push_str(&format!(
+                "; the code of {first}{} changed size ({} function(s) differ in all)",
+                more(resized),
+                changed.len()
+            ));
+        } else if let Some(first) = changed.first() {
+            text.push_str(&format!("; the code of {first}{} differs", more(changed)));
         }
     } else if let Some(w) = where_changed(input, true) {
         text.push_str(&format!("; the first difference is at {w}"));

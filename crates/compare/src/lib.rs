@@ -259,10 +259,16 @@ fn functions_diff(a: &Analysis<'_>, b: &Analysis<'_>) -> FunctionsDiff {
     };
     let name = |n: &[u8]| String::from_utf8_lossy(n).into_owned();
     let (mut changed, mut removed, mut added, mut unchanged) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let mut resized = Vec::new();
     for (n, code) in fa {
         match fb.get(n) {
             Some(other) if other == code => unchanged += 1,
-            Some(_) => changed.push(name(n)),
+            Some(other) => {
+                if other.len() != code.len() {
+                    resized.push(name(n));
+                }
+                changed.push(name(n));
+            }
             None => removed.push(name(n)),
         }
     }
@@ -272,7 +278,8 @@ fn functions_diff(a: &Analysis<'_>, b: &Analysis<'_>) -> FunctionsDiff {
         }
     }
     changed.sort_unstable();
+    resized.sort_unstable();
     added.sort_unstable();
     removed.sort_unstable();
-    FunctionsDiff::Compared { changed, added, removed, unchanged }
+    FunctionsDiff::Compared { changed, added, removed, unchanged, resized }
 }

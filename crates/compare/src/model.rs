@@ -250,6 +250,10 @@ pub enum FunctionsDiff {
         removed: Vec<String>,
         /// Present in both with the same bytes.
         unchanged: usize,
+        /// Of `changed`, those whose code changed size: when a source edit moves the
+        /// code after it, every function that refers to what moved differs too, but
+        /// only the edited ones change size.
+        resized: Vec<String>,
     },
 }
 

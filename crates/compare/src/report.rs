@@ -234,6 +234,11 @@ pub mod v1 {
         pub removed_count: usize,
         /// Functions in both with the same code.
         pub unchanged_count: usize,
+        /// Of the changed functions, those whose code changed size (an edit moves the
+        /// code after it, so every function referring to what moved differs, but only
+        /// the edited ones change size), capped; absent when none did.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        pub resized: Vec<String>,
     }
 }
 
@@ -331,8 +336,9 @@ fn functions(f: &FunctionsDiff, cap: usize) -> v1::Functions {
             removed: Vec::new(),
             removed_count: 0,
             unchanged_count: 0,
+            resized: Vec::new(),
         },
-        FunctionsDiff::Compared { changed, added, removed, unchanged } => v1::Functions {
+        FunctionsDiff::Compared { changed, added, removed, unchanged, resized } => v1::Functions {
             compared: true,
             reason: None,
             changed: capped(changed),
@@ -342,6 +348,7 @@ fn functions(f: &FunctionsDiff, cap: usize) -> v1::Functions {
             removed: capped(removed),
             removed_count: removed.len(),
             unchanged_count: *unchanged,
+            resized: capped(resized),
         },
     }
 }
@@ -541,7 +548,7 @@ pub fn render_text(c: &Comparison, a_path: &str, b_path: &str) -> String {
         FunctionsDiff::NotCompared(reason) => {
             let _ = writeln!(out, "  not compared: {reason}");
         }
-        FunctionsDiff::Compared { changed, added, removed, unchanged } => {
+        FunctionsDiff::Compared { changed, added, removed, unchanged, resized } => {
             let _ = writeln!(
                 out,
                 "  {} changed, {} added, {} removed, {unchanged} unchanged",
@@ -549,7 +556,7 @@ pub fn render_text(c: &Comparison, a_path: &str, b_path: &str) -> String {
                 added.len(),
                 removed.len()
             );
-            for (what, list) in [("changed", changed), ("added", added), ("removed", removed)] {
+            for (what, list) in [("resized", resized), ("changed", changed), ("added", added), ("removed", removed)] {
                 for name in list.iter().take(TEXT_ITEMS) {
                     let _ = writeln!(out, "  {what:<8} {name}");
                 }
