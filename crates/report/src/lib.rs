@@ -980,6 +980,27 @@ mod tests {
         assert!(md.contains("- ⚠️ -toolexec=/src/tools/wrap (from recipe-file:reprove.toml)"), "{md}");
     }
 
+    /// The reference's self-check is shown when the compare step ran it, and only then.
+    #[test]
+    fn text_and_markdown_show_the_reference_self_check() {
+        let mut r: v1::Report =
+            match serde_json::from_str(include_str!("../../../tests/fixtures/report/not-reproduced.json")) {
+                Ok(r) => r,
+                Err(e) => panic!("{e}"),
+            };
+        assert!(!render_text(&r).contains("self-check"));
+        assert!(!render_markdown(&r).contains("self-check"));
+        r.inputs.reference.self_check = Some(v1::SelfCheck::ModifiedAfterLink);
+        let text = render_text(&r);
+        assert!(text.contains("\n            self-check: modified-after-link\n"), "{text}");
+        assert!(render_markdown(&r).contains("| reference self-check | `modified-after-link` |"));
+        let json = match serde_json::to_value(&r) {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(json["inputs"]["reference"]["selfCheck"], "modified-after-link");
+    }
+
     fn fixtures() -> Vec<(String, String)> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/report");
         let entries = match std::fs::read_dir(&dir) {
