@@ -24,6 +24,7 @@
 //! | pflag replaced by a patched copy of the same version | dependency-replace | certain |
 //! | `-X` with another value | ldflags | likely |
 //! | `-ldflags=-buildid=` | build-id-only | certain |
+//! | `-ldflags=-buildid=`, then a byte of a string edited | ldflags (nothing to check it against) | possible |
 //! | `-s -w` against none | stripped | likely |
 //! | `strip` after the link | modified-after-link (then stripped) | certain |
 //! | UPX-packed (Debian's upx-ucl) | modified-after-link | certain |
@@ -473,6 +474,18 @@ fn tampered_and_rebuilt_binaries() {
         &no_build_id,
         expect(("build-id-only", "certain"), &["modified-after-link", "unknown"], &["b has none (-ldflags=-buildid=)"]),
         &|d: &Diff| if d.codes().len() == 1 { Ok(()) } else { Err("build-id-only is not alone".into()) },
+    );
+    // Nothing but the notes may differ for that: a byte edited beside them is no build-id-only.
+    let no_build_id_edited = edited(dir, &no_build_id, "no-build-id-edited", |d| {
+        let at = find(d, HELP);
+        d[at] = b'P';
+    });
+    case(
+        "-ldflags=-buildid= and a byte of a string edited",
+        &release,
+        &no_build_id_edited,
+        expect(("ldflags", "possible"), &["build-id-only", "modified-after-link"], &[]),
+        &self_checks("intact", "no-build-id"),
     );
     case(
         "-s -w against none",
