@@ -22,7 +22,7 @@
 //! | another source of `main.greet`, VCS-stamped | vcs-revision | certain |
 //! | another source of `main.greet`, unstamped | unknown (naming `main.greet`) | possible |
 //! | pflag replaced by a patched copy of the same version | dependency-replace | certain |
-//! | `-X` with another value | ldflags | likely |
+//! | `-X` with another value (stripped: only strings tell) | ldflags | possible |
 //! | `-ldflags=-buildid=` | build-id-only | certain |
 //! | `-ldflags=-buildid=`, then a byte of a string edited | ldflags (nothing to check it against) | possible |
 //! | `-s -w` against none | stripped | likely |
