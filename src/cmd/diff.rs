@@ -1,7 +1,9 @@
 //! `reprove diff [--json] A B`: explain why two Go binaries differ.
 //!
-//! Reads both files, hands the bytes to [`compare::compare`], prints the
-//! text or the versioned JSON report, and exits 0 when identical, 1 when they differ.
+//! Reads both files, checks each against its own content ID
+//! ([`compare::self_checks`]) unless they are identical, hands the bytes and the
+//! outcomes to [`compare::compare_checked`], prints the text or the versioned JSON
+//! report, and exits 0 when identical, 1 when they differ.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -42,7 +44,8 @@ fn read(path: &Path) -> Result<Vec<u8>, Failure> {
 pub(crate) fn run(args: Args) -> CommandResult {
     let a = read(&args.a)?;
     let b = read(&args.b)?;
-    let comparison = compare::compare(&a, &b);
+    let checks = if a == b { compare::SelfChecks::default() } else { compare::self_checks(&a, &b) };
+    let comparison = compare::compare_checked(&a, &b, checks);
     let (an, bn) = (args.a.display().to_string(), args.b.display().to_string());
     let output = if args.json {
         let doc = report::v1::Report::new(&comparison, &an, &bn);

@@ -71,7 +71,7 @@ fn find(data: &[u8], what: &[u8]) -> usize {
 }
 
 /// File offset of the ELF64 little-endian section header of the section named `want`.
-fn elf_section_header(data: &[u8], want: &str) -> usize {
+pub(super) fn elf_section_header(data: &[u8], want: &str) -> usize {
     let u16_at = |o: usize| u16::from_le_bytes([data[o], data[o + 1]]) as usize;
     let u64_at = |o: usize| u64::from_le_bytes(data[o..o + 8].try_into().expect("8 bytes")) as usize;
     let (shoff, shentsize, shnum, shstrndx) = (u64_at(0x28), u16_at(0x3a), u16_at(0x3c), u16_at(0x3e));
@@ -114,10 +114,16 @@ fn one_byte_of_a_help_string_in_a_stripped_release_binary() {
     assert!(ids["goA"].is_string() && ids["goA"] == ids["goB"], "{ids:#}");
     assert_eq!(d.json["functions"]["compared"], false, "stripped: {}", d.stdout);
     d.assert_top("modified-after-link");
+    // The edited copy fails its self-check and the original passes it: certain.
+    assert_eq!(d.confidence_of("modified-after-link").as_deref(), Some("certain"), "{}", d.stdout);
+    assert_eq!(
+        (d.json["a"]["selfCheck"].as_str(), d.json["b"]["selfCheck"].as_str()),
+        (Some("intact"), Some("modified-after-link"))
+    );
     assert!(!d.has("ldflags"), "{:?}\n{}", d.codes(), d.stdout);
     let first = d.first_line();
-    assert!(first.contains("changed after it was built"), "{first}");
-    assert!(first.contains(&format!("first at file offset {at:#x} (.rodata+0x")), "{first}");
+    assert!(first.contains("b was changed after it was built"), "{first}");
+    assert!(first.contains(&format!("the first changed byte is at file offset {at:#x} (.rodata+0x")), "{first}");
 }
 
 /// The other outside check: the same program built twice, the second time with

@@ -66,7 +66,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const PFLAG_ZIP: &str = "/github.com/spf13/pflag/@v/v1.0.5.zip";
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(super) fn git(dir: &Path, args: &[&str]) -> String {
     let mut cmd = Command::new("git");
     cmd.current_dir(dir)
         .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"])
@@ -78,14 +78,14 @@ fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 /// A scratch directory with the fixture committed into a Git repository at `repo/`.
-struct Project {
+pub(super) struct Project {
     tmp: tempfile::TempDir,
-    repo: PathBuf,
-    commit: String,
+    pub(super) repo: PathBuf,
+    pub(super) commit: String,
 }
 
 impl Project {
-    fn new() -> Project {
+    pub(super) fn new() -> Project {
         Project::from_fixture("app")
     }
 
@@ -102,12 +102,12 @@ impl Project {
         Project { tmp, repo, commit }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(super) fn path(&self, name: &str) -> PathBuf {
         self.tmp.path().join(name)
     }
 
     /// Builds a reference on the host the way a release pipeline would.
-    fn reference(&self, name: &str, go: &str, extra: &[&str]) -> PathBuf {
+    pub(super) fn reference(&self, name: &str, go: &str, extra: &[&str]) -> PathBuf {
         let out = self.path(name);
         let mut cmd = Command::new(go);
         hermetic_go_env(&mut cmd)
@@ -152,7 +152,7 @@ impl Drop for Project {
 }
 
 /// `reprove verify ARGS --json` with GOPROXY at `proxy`; the report, checked against the schema.
-fn verify(proxy: &str, cache: &Path, args: &[&str]) -> (Outcome, Value) {
+pub(super) fn verify(proxy: &str, cache: &Path, args: &[&str]) -> (Outcome, Value) {
     verify_with_env(proxy, cache, args, &[])
 }
 
@@ -182,7 +182,7 @@ fn verify_in(here: &Path, proxy: &str, cache: &Path, args: &[&str], env: &[(&str
     (out, doc)
 }
 
-fn status(out: &Outcome, doc: &Value, want: i32) {
+pub(super) fn status(out: &Outcome, doc: &Value, want: i32) {
     assert_eq!(out.status, Some(want), "exit status\nreport:\n{doc:#}\nstderr:\n{}", out.stderr_str());
 }
 
@@ -221,14 +221,14 @@ fn image(registry: &Registry) -> String {
 /// image by `reprove toolchain build --push`, the GOPROXY serving the test module
 /// cache, and a reprove cache directory. They outlive every test (a `static` is never
 /// dropped): the registry is stopped and the directories removed when the process exits.
-struct Shared {
+pub(super) struct Shared {
     registry: Registry,
-    toolchain: String,
-    proxy: Server,
-    cache: PathBuf,
+    pub(super) toolchain: String,
+    pub(super) proxy: Server,
+    pub(super) cache: PathBuf,
 }
 
-fn shared() -> &'static Shared {
+pub(super) fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
     SHARED.get_or_init(|| {
         let registry = Registry::start().unwrap_or_else(|e| panic!("{e}"));
@@ -242,18 +242,18 @@ fn shared() -> &'static Shared {
 
 /// `--source REPO --rev REV --toolchain TOOLCHAIN --from-reference --ldflags=`: Go does
 /// not record -ldflags under -trimpath, and these releases used none.
-fn base(repo: &str, rev: &str, toolchain: &str) -> Vec<String> {
+pub(super) fn base(repo: &str, rev: &str, toolchain: &str) -> Vec<String> {
     ["--source", repo, "--rev", rev, "--toolchain", toolchain, "--from-reference", "--ldflags="]
         .iter()
         .map(|s| s.to_string())
         .collect()
 }
 
-fn args(v: &[String], extra: &[&str]) -> Vec<String> {
+pub(super) fn args(v: &[String], extra: &[&str]) -> Vec<String> {
     v.iter().cloned().chain(extra.iter().map(|s| s.to_string())).collect()
 }
 
-fn strs(v: &[String]) -> Vec<&str> {
+pub(super) fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 

@@ -21,6 +21,14 @@ pub(crate) struct Parsed<'a> {
     pub(crate) functions: Option<HashMap<&'a [u8], &'a [u8]>>,
     /// Data symbols named `*.str` (the string data `-ldflags=-X` creates) with their bytes.
     pub(crate) x_strings: HashMap<&'a [u8], &'a [u8]>,
+    /// The file range of each text symbol's code, sorted by start; empty without symbols.
+    pub(crate) function_ranges: Vec<(Range<usize>, &'a [u8])>,
+    /// The Go function table (`.gopclntab`), when the file has one as a section.
+    pub(crate) pclntab: Option<&'a [u8]>,
+    /// Whether the file is little-endian.
+    pub(crate) little_endian: bool,
+    /// The ELF layout, for telling a file with build ID notes from one without.
+    pub(crate) elf: Option<ElfLayout>,
     /// File ranges holding build IDs (ELF notes, Mach-O UUID); the text marker is found later.
     pub(crate) build_id_ranges: Vec<Range<usize>>,
     /// ELF section and program headers that locate a build ID note.
@@ -155,14 +163,91 @@ pub(crate) fn parse(data: &[u8]) -> Result<Parsed<'_>, ObjectError> {
         object::File::Elf64(_) => elf_note_headers::<elf::FileHeader64<Endianness>>(data),
         _ => Vec::new(),
     };
-    let (functions, x_strings) = symbols(&file, &sections, &section_index, is_macho);
+    let elf = match &file {
+        object::File::Elf32(_) => elf_layout::<elf::FileHeader32<Endianness>>(data),
+        object::File::Elf64(_) => elf_layout::<elf::FileHeader64<Endianness>>(data),
+        _ => None,
+    };
+    let Symbols { functions, x_strings, function_ranges } = symbols(&file, &sections, &section_index, is_macho);
+    let pclntab =
+        sections.iter().find(|s| s.name == ".gopclntab" || s.name.ends_with(",__gopclntab")).and_then(|s| s.data);
     let summary = ObjectSummary {
         format: format.to_string(),
         architecture: format!("{:?}", file.architecture()),
         has_symbols: functions.is_some(),
         has_dwarf,
     };
-    Ok(Parsed { summary, sections, functions, x_strings, build_id_ranges, note_headers })
+    Ok(Parsed {
+        summary,
+        sections,
+        functions,
+        x_strings,
+        function_ranges,
+        pclntab,
+        little_endian: file.is_little_endian(),
+        elf,
+        build_id_ranges,
+        note_headers,
+    })
+}
+
+impl Parsed<'_> {
+    /// Where file offset `at` lies: the section holding it, the offset within the
+    /// section, and the function whose code holds it (from the symbol table, else
+    /// from Go's function table), when known.
+    pub(crate) fn place(&self, at: usize) -> Option<Place> {
+        let section = self.sections.iter().find(|s| {
+            let (Some(start), Some(data)) = (s.offset, s.data) else { return false };
+            start <= at && at < start + data.len()
+        });
+        let Some(section) = section else {
+            // The ELF headers are no section, but say what a change there touched.
+            let names = ["ELF header", "program header table", "section header table"];
+            let ranges = self.elf.as_ref().map(|l| l.header_ranges.as_slice()).unwrap_or_default();
+            return names.iter().zip(ranges).find(|(_, r)| r.contains(&at)).map(|(name, r)| Place {
+                section: (*name).to_string(),
+                within: (at - r.start) as u64,
+                function: None,
+            });
+        };
+        let within = at - section.offset.unwrap_or(0);
+        let function = match self.function_ranges.partition_point(|(r, _)| r.start <= at) {
+            0 => None,
+            i => self
+                .function_ranges
+                .get(i - 1)
+                .filter(|(r, _)| at < r.end)
+                .map(|(r, name)| (String::from_utf8_lossy(name).into_owned(), (at - r.start) as u64)),
+        };
+        let function = function.or_else(|| {
+            let address = section.address.checked_add(within as u64)?;
+            let table = self.pclntab?;
+            let text = self.sections.iter().find(|s| s.name == ".text" || s.name == "__TEXT,__text").map(|s| s.address);
+            crate::pclntab::function_at(table, self.little_endian, text, address)
+        });
+        Some(Place { section: section.name.clone(), within: within as u64, function })
+    }
+}
+
+/// Where a file offset lies in a binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Place {
+    /// The section's name.
+    pub(crate) section: String,
+    /// The offset within the section.
+    pub(crate) within: u64,
+    /// The function holding it, and the offset within the function.
+    pub(crate) function: Option<(String, u64)>,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}+{:#x}", self.section, self.within)?;
+        if let Some((name, off)) = &self.function {
+            write!(f, ", in {name}+{off:#x}")?;
+        }
+        Ok(())
+    }
 }
 
 /// Whether `bytes` is exactly one ELF note (`Elf_Nhdr`, name and descriptor padded to
@@ -263,6 +348,144 @@ fn elf_note_headers<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Vec<No
     out
 }
 
+/// An ELF file's headers, as far as telling a file with build ID notes from the same
+/// file without them needs: `-ldflags=-buildid=` drops the notes, their section and
+/// program headers and their names, and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ElfLayout {
+    /// The ELF header fields that do not count headers: e_ident, then e_type, e_machine,
+    /// e_version, e_entry, e_phoff, e_flags, e_ehsize, e_phentsize, e_shentsize.
+    pub(crate) header: (Vec<u8>, [u64; 9]),
+    /// The program headers, in order.
+    pub(crate) segments: Vec<ElfSegment>,
+    /// The section headers, in order.
+    pub(crate) sections: Vec<ElfSection>,
+    /// The index of the section name table.
+    pub(crate) shstrndx: usize,
+    /// The file ranges of the ELF header, the program header table and the section header table.
+    pub(crate) header_ranges: Vec<Range<usize>>,
+}
+
+/// One program header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ElfSegment {
+    pub(crate) kind: u32,
+    pub(crate) flags: u32,
+    pub(crate) offset: u64,
+    pub(crate) vaddr: u64,
+    pub(crate) paddr: u64,
+    pub(crate) filesz: u64,
+    pub(crate) memsz: u64,
+    pub(crate) align: u64,
+}
+
+/// One section header, with the sections it links to named rather than numbered
+/// (numbers change when sections before them go).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ElfSection {
+    pub(crate) name: Vec<u8>,
+    pub(crate) kind: u32,
+    pub(crate) flags: u64,
+    pub(crate) addr: u64,
+    pub(crate) offset: u64,
+    pub(crate) size: u64,
+    pub(crate) link: Option<Vec<u8>>,
+    /// `sh_info`, or with `SHF_INFO_LINK` the name of the section it numbers.
+    pub(crate) info: Result<u64, Vec<u8>>,
+    pub(crate) addralign: u64,
+    pub(crate) entsize: u64,
+}
+
+impl ElfSection {
+    /// Whether this is a build ID note (Go's or the GNU one `-B gobuildid` derives from it).
+    pub(crate) fn is_build_id_note(&self) -> bool {
+        self.kind == elf::SHT_NOTE && (self.name == b".note.go.buildid" || self.name == b".note.gnu.build-id")
+    }
+
+    /// The file range of its bytes; `None` for `SHT_NOBITS` and empty sections.
+    pub(crate) fn file_range(&self) -> Option<Range<u64>> {
+        (self.kind != elf::SHT_NOBITS && self.size > 0).then(|| self.offset..self.offset.saturating_add(self.size))
+    }
+}
+
+fn elf_layout<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Option<ElfLayout> {
+    let header = Elf::parse(data).ok()?;
+    let endian = header.endian().ok()?;
+    let fields = [
+        u64::from(header.e_type(endian)),
+        u64::from(header.e_machine(endian)),
+        u64::from(header.e_version(endian)),
+        header.e_entry(endian).into(),
+        header.e_phoff(endian).into(),
+        u64::from(header.e_flags(endian)),
+        u64::from(header.e_ehsize(endian)),
+        u64::from(header.e_phentsize(endian)),
+        u64::from(header.e_shentsize(endian)),
+    ];
+    let segments = header
+        .program_headers(endian, data)
+        .ok()?
+        .iter()
+        .map(|p| ElfSegment {
+            kind: p.p_type(endian),
+            flags: p.p_flags(endian),
+            offset: p.p_offset(endian).into(),
+            vaddr: p.p_vaddr(endian).into(),
+            paddr: p.p_paddr(endian).into(),
+            filesz: p.p_filesz(endian).into(),
+            memsz: p.p_memsz(endian).into(),
+            align: p.p_align(endian).into(),
+        })
+        .collect::<Vec<_>>();
+    let table = header.sections(endian, data).ok()?;
+    let name_of = |index: usize| -> Option<Vec<u8>> {
+        let section = table.section(object::SectionIndex(index)).ok()?;
+        table.section_name(endian, section).ok().map(<[u8]>::to_vec)
+    };
+    let sections = table
+        .iter()
+        .map(|s| {
+            let link = s.sh_link(endian) as usize;
+            let flags: u64 = s.sh_flags(endian).into();
+            let info = s.sh_info(endian);
+            ElfSection {
+                name: table.section_name(endian, s).map(<[u8]>::to_vec).unwrap_or_default(),
+                kind: s.sh_type(endian),
+                flags,
+                addr: s.sh_addr(endian).into(),
+                offset: s.sh_offset(endian).into(),
+                size: s.sh_size(endian).into(),
+                link: if link == 0 { None } else { Some(name_of(link).unwrap_or_default()) },
+                // With SHF_INFO_LINK, sh_info is a section number: named, like sh_link.
+                info: if flags & u64::from(elf::SHF_INFO_LINK) != 0 {
+                    Err(name_of(info as usize).unwrap_or_default())
+                } else {
+                    Ok(u64::from(info))
+                },
+                addralign: s.sh_addralign(endian).into(),
+                entsize: s.sh_entsize(endian).into(),
+            }
+        })
+        .collect::<Vec<_>>();
+    let ehsize = usize::from(header.e_ehsize(endian));
+    let table_range = |off: u64, n: usize, size: u16| -> Option<Range<usize>> {
+        let start = usize::try_from(off).ok()?;
+        Some(start..start.checked_add(n.checked_mul(usize::from(size))?)?)
+    };
+    let header_ranges = vec![
+        0..ehsize,
+        table_range(header.e_phoff(endian).into(), segments.len(), header.e_phentsize(endian))?,
+        table_range(header.e_shoff(endian).into(), sections.len(), header.e_shentsize(endian))?,
+    ];
+    Some(ElfLayout {
+        header: (data.get(..16)?.to_vec(), fields),
+        segments,
+        sections,
+        shstrndx: usize::from(header.e_shstrndx(endian)),
+        header_ranges,
+    })
+}
+
 /// Whether `range` starts where a note starts, ends where one ends, and has only notes
 /// and their alignment padding (under 8 bytes) in between. `notes` is sorted.
 fn covered_by(range: &Range<u64>, notes: &[Range<u64>]) -> bool {
@@ -282,7 +505,13 @@ fn covered_by(range: &Range<u64>, notes: &[Range<u64>]) -> bool {
     end == range.end
 }
 
-type SymbolMaps<'a> = (Option<HashMap<&'a [u8], &'a [u8]>>, HashMap<&'a [u8], &'a [u8]>);
+/// What the symbol table gives: functions with their code, `-X` strings, the file range
+/// of each function.
+struct Symbols<'a> {
+    functions: Option<HashMap<&'a [u8], &'a [u8]>>,
+    x_strings: HashMap<&'a [u8], &'a [u8]>,
+    function_ranges: Vec<(Range<usize>, &'a [u8])>,
+}
 
 /// Collects text symbols with their code and `*.str` data symbols with their bytes.
 ///
@@ -292,7 +521,7 @@ fn symbols<'a>(
     sections: &[Section<'a>],
     section_index: &HashMap<object::SectionIndex, usize>,
     strip_underscore: bool,
-) -> SymbolMaps<'a> {
+) -> Symbols<'a> {
     struct Sym<'a> {
         name: &'a [u8],
         section: usize,
@@ -328,12 +557,13 @@ fn symbols<'a>(
         syms.push(Sym { name, section, address: symbol.address(), size: symbol.size(), text });
     }
     if !any {
-        return (None, HashMap::new());
+        return Symbols { functions: None, x_strings: HashMap::new(), function_ranges: Vec::new() };
     }
     syms.sort_unstable_by_key(|s| (s.section, s.address));
 
     let mut functions = HashMap::with_capacity(syms.len());
     let mut x_strings = HashMap::new();
+    let mut function_ranges = Vec::new();
     for (i, s) in syms.iter().enumerate() {
         let Some(section) = sections.get(s.section) else {
             continue;
@@ -350,12 +580,16 @@ fn symbols<'a>(
                 .unwrap_or(base.saturating_add(section.size));
             next.saturating_sub(s.address)
         };
-        let bytes = s.address.checked_sub(base).and_then(|off| usize::try_from(off).ok()).and_then(|off| {
+        let range = s.address.checked_sub(base).and_then(|off| usize::try_from(off).ok()).and_then(|off| {
             let end = off.checked_add(usize::try_from(size).ok()?)?;
-            data.get(off..end)
+            (end <= data.len()).then_some(off..end)
         });
-        let Some(bytes) = bytes else { continue };
+        let Some(range) = range else { continue };
+        let bytes = &data[range.clone()];
         if s.text {
+            if let Some(start) = section.offset {
+                function_ranges.push((start + range.start..start + range.end, s.name));
+            }
             functions.entry(s.name).or_insert(bytes);
         } else {
             // The linker NUL-terminates -X strings; without a symbol size (PE, Mach-O) the
@@ -364,7 +598,8 @@ fn symbols<'a>(
             x_strings.entry(s.name).or_insert(value);
         }
     }
-    (Some(functions), x_strings)
+    function_ranges.sort_unstable_by_key(|(r, _)| r.start);
+    Symbols { functions: Some(functions), x_strings, function_ranges }
 }
 
 /// Pairs the sections of two files by name and occurrence, so duplicate names pair up

@@ -28,7 +28,9 @@
 
 use std::ops::Range;
 
-use crate::binary::NoteHeader;
+use object::elf::{PT_NOTE, PT_PHDR};
+
+use crate::binary::{ElfLayout, ElfSection, ElfSegment, NoteHeader};
 use crate::Analysis;
 
 /// Length of each part `go build` writes: 15 bytes of a SHA-256 in unpadded
@@ -192,6 +194,117 @@ pub(crate) fn only_build_ids_differ(a: &Analysis<'_>, b: &Analysis<'_>) -> bool 
             (false, false) => x == y,
         }
     })
+}
+
+/// The first offset at which `a` and `b` differ outside the bytes that hold either
+/// file's own build ID (notes, markers, copies): where a change other than the build ID
+/// is. The shorter length when one is a prefix of the other outside those bytes.
+pub(crate) fn first_difference_outside_ids(a: &Analysis<'_>, b: &Analysis<'_>) -> Option<usize> {
+    let len = a.data.len().max(b.data.len());
+    let mut ids = own_ranges(a);
+    ids.extend(own_ranges(b));
+    let ids = merged(ids, len);
+    let mut from = 0;
+    loop {
+        let at = crate::strings::first_difference_from(a.data, b.data, from)?;
+        let i = ids.partition_point(|r| r.end <= at);
+        match ids.get(i) {
+            Some(r) if r.start <= at => from = r.end,
+            _ => return Some(at),
+        }
+    }
+}
+
+/// Whether `a` and `b` are the same ELF file but for build ID notes that one has and the
+/// other lacks, as `-ldflags=-buildid=` (an empty ID) leaves them: no note, so no section
+/// or program header for it and no name in the section name table, everything else in
+/// place.
+///
+/// Required: the same ELF header but for the counts and where the section headers are;
+/// the same program headers once the `PT_NOTE`s (which must hold only build ID notes)
+/// are set aside, `PT_PHDR` sized to its own table; the same sections, in order, with
+/// the same names, addresses, file offsets, sizes and bytes, once the build ID notes and
+/// the section name table are set aside; and in each file, zeros in every byte that no
+/// header, table or section holds.
+pub(crate) fn only_build_id_notes_differ(a: &Analysis<'_>, b: &Analysis<'_>) -> bool {
+    let (Ok(pa), Ok(pb)) = (&a.parsed, &b.parsed) else {
+        return false;
+    };
+    let (Some(la), Some(lb)) = (&pa.elf, &pb.elf) else {
+        return false;
+    };
+    let notes = |l: &ElfLayout| l.sections.iter().filter(|s| s.is_build_id_note()).count();
+    if la.header != lb.header || notes(la) == notes(lb) {
+        return false;
+    }
+    // Every note the headers name must be one the parser recognised as a build ID note.
+    if notes(la) != pa.build_id_ranges.len() || notes(lb) != pb.build_id_ranges.len() {
+        return false;
+    }
+    let kept = |l: &ElfLayout| -> Vec<ElfSection> {
+        let sections = l.sections.iter().enumerate();
+        sections.filter(|(i, s)| *i != l.shstrndx && !s.is_build_id_note()).map(|(_, s)| s.clone()).collect()
+    };
+    let (ka, kb) = (kept(la), kept(lb));
+    if ka != kb {
+        return false;
+    }
+    let segments = |l: &ElfLayout| -> Option<Vec<ElfSegment>> {
+        let notes: Vec<Range<u64>> =
+            l.sections.iter().filter(|s| s.is_build_id_note()).filter_map(|s| s.file_range()).collect();
+        let mut out = Vec::new();
+        for p in &l.segments {
+            match p.kind {
+                PT_NOTE => {
+                    let covered = notes.iter().any(|n| n.start == p.offset)
+                        && notes.iter().map(|n| n.end).max() >= Some(p.offset.saturating_add(p.filesz));
+                    if !covered {
+                        return None;
+                    }
+                }
+                PT_PHDR => {
+                    let table = l.header_ranges.get(1)?;
+                    if p.filesz != table.len() as u64 || p.memsz != p.filesz {
+                        return None;
+                    }
+                    out.push(ElfSegment { filesz: 0, memsz: 0, ..p.clone() });
+                }
+                _ => out.push(p.clone()),
+            }
+        }
+        Some(out)
+    };
+    match (segments(la), segments(lb)) {
+        (Some(x), Some(y)) if x == y => {}
+        _ => return false,
+    }
+    let same_bytes = ka.iter().filter_map(ElfSection::file_range).all(|r| {
+        let range = usize::try_from(r.start).ok().zip(usize::try_from(r.end).ok());
+        range.is_some_and(|(s, e)| a.data.get(s..e).is_some() && a.data.get(s..e) == b.data.get(s..e))
+    });
+    same_bytes && only_zeros_elsewhere(la, a.data) && only_zeros_elsewhere(lb, b.data)
+}
+
+/// Whether every byte of `data` outside the headers, the header tables and the sections is zero.
+fn only_zeros_elsewhere(l: &ElfLayout, data: &[u8]) -> bool {
+    let mut held: Vec<Range<usize>> = l.header_ranges.clone();
+    for s in &l.sections {
+        if let Some(r) = s.file_range() {
+            match (usize::try_from(r.start), usize::try_from(r.end)) {
+                (Ok(start), Ok(end)) if end <= data.len() => held.push(start..end),
+                _ => return false,
+            }
+        }
+    }
+    let held = merged(held, data.len());
+    let mut at = 0;
+    for r in held.iter().chain(std::iter::once(&(data.len()..data.len()))) {
+        if data[at..r.start.max(at)].iter().any(|&c| c != 0) {
+            return false;
+        }
+        at = at.max(r.end);
+    }
+    true
 }
 
 #[cfg(test)]

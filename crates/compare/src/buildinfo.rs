@@ -62,12 +62,14 @@ fn diff_deps(a: &[Module], b: &[Module]) -> Vec<DepChange> {
             None => out.push(DepChange { path, kind: DepChangeKind::Removed, a: Some(state(ma)), b: None }),
             Some(mb) => {
                 let (sa, sb) = (state(ma), state(mb));
+                // A replacement by a directory records no sum: the sum that goes with it
+                // is part of the replacement, not a change of its own.
                 let kind = if sa.version != sb.version {
                     DepChangeKind::Version
-                } else if sa.sum != sb.sum {
-                    DepChangeKind::Sum
                 } else if sa.replace != sb.replace {
                     DepChangeKind::Replace
+                } else if sa.sum != sb.sum {
+                    DepChangeKind::Sum
                 } else {
                     continue;
                 };
@@ -180,5 +182,14 @@ mod tests {
         assert_eq!(d.deps.len(), 1);
         assert_eq!(d.deps[0].kind, DepChangeKind::Replace);
         assert_eq!(d.deps[0].b.as_ref().and_then(|s| s.replace.as_deref()), Some("../r2"));
+    }
+
+    #[test]
+    fn a_module_replaced_by_a_directory_is_a_replace_change_not_a_sum_change() {
+        let ma = module("x.org/r", "v1.0.0", "h1:real");
+        let mut mb = module("x.org/r", "v1.0.0", "");
+        mb.replace = Some(Box::new(module("./r", "(devel)", "")));
+        let d = diff(&info("go1.22.5", vec![ma], &[]), &info("go1.22.5", vec![mb], &[]));
+        assert_eq!(d.deps.iter().map(|c| c.kind).collect::<Vec<_>>(), [DepChangeKind::Replace]);
     }
 }

@@ -45,6 +45,9 @@ pub(crate) struct Input<'x, 'a> {
     pub(crate) a: &'x Analysis<'a>,
     pub(crate) b: &'x Analysis<'a>,
     pub(crate) checks: SelfChecks,
+    /// What to call the two files in explanations: `a` and `b`, or `the reference` and
+    /// `the rebuilt binary`.
+    pub(crate) names: [&'x str; 2],
     pub(crate) build_info: Option<&'x BuildInfoDiff>,
     pub(crate) sections: &'x [SectionDiff],
     pub(crate) functions: &'x FunctionsDiff,
@@ -102,10 +105,16 @@ pub(crate) fn rank(causes: &mut [Cause]) {
 pub(crate) fn infer(input: &Input<'_, '_>) -> Vec<Cause> {
     let mut found = Found::default();
     let link = Link::of(input.a.go_build_id.as_deref(), input.b.go_build_id.as_deref());
-    self_checked(input, &mut found);
-    truncated(input, &mut found);
+    let prefix = prefix_of(input);
+    match prefix {
+        Some(Prefix::Truncated { shorter }) => truncated(input, shorter, &mut found),
+        Some(Prefix::Appended { longer }) => appended(input, longer, &mut found),
+        None => self_checked(input, &mut found),
+    }
     no_build_info(input, &mut found);
-    if !found.has(CauseCode::Truncated) && buildid::only_build_ids_differ(input.a, input.b) {
+    if prefix.is_none()
+        && (buildid::only_build_ids_differ(input.a, input.b) || buildid::only_build_id_notes_differ(input.a, input.b))
+    {
         build_id_only(input, &mut found);
     } else if let Link::Same { whole } = link {
         same_link(input, whole, &mut found);
@@ -124,10 +133,14 @@ pub(crate) fn infer(input: &Input<'_, '_>) -> Vec<Cause> {
         embedded_path(input, &mut found);
     }
     if found.confidence(CauseCode::ModifiedAfterLink) == Some(Confidence::Certain) {
-        // The bytes of a file changed after its link say nothing of how it was built.
+        // The bytes of a file changed after its link say nothing of how it was built;
+        // a packed file's lack of symbols is the packer's doing.
+        let packed =
+            matches!(input.checks.a, SelfCheckOutcome::Packed) || matches!(input.checks.b, SelfCheckOutcome::Packed);
         found.by_code.retain(|code, (confidence, _, _)| match code {
             CauseCode::Ldflags => *confidence == Confidence::Certain,
             CauseCode::EmbeddedPath | CauseCode::Unknown => false,
+            CauseCode::Stripped | CauseCode::GoosGoarch => !packed,
             _ => true,
         });
     }
@@ -137,78 +150,179 @@ pub(crate) fn infer(input: &Input<'_, '_>) -> Vec<Cause> {
     found.into_causes()
 }
 
+/// One file is a strict prefix of the other: which way round, by the self-checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prefix {
+    /// The shorter (`true`: a) is a truncated copy of the longer.
+    Truncated { shorter: bool },
+    /// Data was appended to the longer (`true`: a) after its link: the shorter passes
+    /// its self-check, so it is the file as linked.
+    Appended { longer: bool },
+}
+
+fn prefix_of(input: &Input<'_, '_>) -> Option<Prefix> {
+    let (a, b) = (input.a.data, input.b.data);
+    let a_shorter = if a.len() < b.len() && b.starts_with(a) {
+        true
+    } else if b.len() < a.len() && a.starts_with(b) {
+        false
+    } else {
+        return None;
+    };
+    let shorter_check = if a_shorter { input.checks.a } else { input.checks.b };
+    Some(if shorter_check == SelfCheckOutcome::Intact {
+        Prefix::Appended { longer: !a_shorter }
+    } else {
+        Prefix::Truncated { shorter: a_shorter }
+    })
+}
+
 /// `modified-after-link` from the callers' self-checks.
 ///
 /// Certain when one file fails its self-check (its bytes no longer hash to the content
-/// ID its build ID records) and the other passes it: the check is then known to work
-/// on binaries of this kind. Likely when the other file was not checked, has no build
-/// ID, is packed, or fails too. The check itself rules nothing out: a file changed
-/// and its build ID rewritten (`go tool buildid -w`) passes it.
+/// ID its build ID records, or a packer rewrote it) and the other passes it: the check
+/// is then known to work on binaries of this kind. Likely when the other file was not
+/// checked, has no build ID, is packed, or fails too. The check itself rules nothing
+/// out: a file changed and its build ID rewritten (`go tool buildid -w`) passes it.
+///
+/// The explanation names the file and where it first differs from the other: the file
+/// offset, the section and, when the symbol table or Go's function table says, the
+/// function.
 fn self_checked(input: &Input<'_, '_>, found: &mut Found) {
     let SelfChecks { a, b } = input.checks;
-    let mismatch = |o: SelfCheckOutcome| match o {
-        SelfCheckOutcome::ModifiedAfterLink { first_mismatch } => Some(first_mismatch),
-        _ => None,
-    };
-    let (ma, mb) = (mismatch(a), mismatch(b));
-    if ma.is_none() && mb.is_none() {
+    let failed =
+        |o: SelfCheckOutcome| matches!(o, SelfCheckOutcome::ModifiedAfterLink { .. } | SelfCheckOutcome::Packed);
+    let (fa, fb) = (failed(a), failed(b));
+    if !fa && !fb {
         return;
     }
-    let confidence = match (ma.is_some(), mb.is_some()) {
+    let confidence = match (fa, fb) {
         (true, false) if b == SelfCheckOutcome::Intact => Confidence::Certain,
         (false, true) if a == SelfCheckOutcome::Intact => Confidence::Certain,
         _ => Confidence::Likely,
     };
-    let show = |o: SelfCheckOutcome| {
-        Some(match o {
-            SelfCheckOutcome::Unknown => "not checked".to_string(),
-            SelfCheckOutcome::Intact => "intact".to_string(),
-            SelfCheckOutcome::ModifiedAfterLink { first_mismatch: Some(at) } => {
-                format!("modified after link (first mismatch at file offset {at:#x})")
-            }
-            SelfCheckOutcome::ModifiedAfterLink { first_mismatch: None } => "modified after link".to_string(),
-            SelfCheckOutcome::NoBuildId => "no build ID".to_string(),
-            SelfCheckOutcome::Packed => "packed".to_string(),
-        })
-    };
     found.add(
         CauseCode::ModifiedAfterLink,
         confidence,
-        Evidence::new(EvidenceSource::BuildId, "content ID self-check", show(a), show(b)),
+        Evidence::new(EvidenceSource::BuildId, "content ID self-check", Some(show_check(a)), Some(show_check(b))),
     );
-    let at = match (ma.flatten(), mb.flatten()) {
-        (Some(x), _) | (None, Some(x)) => format!(" (first mismatch at file offset {x:#x})"),
-        (None, None) => String::new(),
-    };
-    let what = "no longer match the content ID its build ID records";
-    let text = match (ma.is_some(), mb.is_some()) {
+    let [na, nb] = input.names;
+    let at = where_changed(input, !fa || fb);
+    let text = match (fa, fb) {
         (true, true) => format!(
-            "a and b were changed after they were built: neither matches the content ID its build ID records{at}"
+            "{na} and {nb} were changed after they were built: neither matches the content ID its build ID records{}",
+            at.map(|w| format!("; they first differ at {w}")).unwrap_or_default()
         ),
-        (true, false) => {
-            format!("a was changed after it was built: its bytes {what}{at}; b is {}", show(b).unwrap_or_default())
+        _ => {
+            let (name, check, other, other_check) = if fa { (na, a, nb, b) } else { (nb, b, na, a) };
+            let how = match check {
+                SelfCheckOutcome::Packed => {
+                    "it is packed (UPX or similar): a packer rewrote the whole file, so its bytes say nothing of the build; unpack it and compare again".to_string()
+                }
+                _ => "its bytes no longer match the content ID its build ID records".to_string(),
+            };
+            let mut place = match (check, at) {
+                (SelfCheckOutcome::Packed, _) | (_, None) => String::new(),
+                (_, Some(w)) => format!("; the first changed byte is at {w}"),
+            };
+            if let Some(edit) = first_build_info_edit(input) {
+                place.push_str(&format!("; the build infos differ ({edit})"));
+            }
+            format!("{name} was changed after it was built: {how}{place}; {other} is {}", show_check(other_check))
         }
-        _ => format!("b was changed after it was built: its bytes {what}{at}; a is {}", show(a).unwrap_or_default()),
     };
     found.explain(CauseCode::ModifiedAfterLink, text);
-    if let Some(at) = first_difference(input) {
-        found.add(CauseCode::ModifiedAfterLink, confidence, at);
+    where_evidence(input, CauseCode::ModifiedAfterLink, confidence, found);
+}
+
+/// The first build info field, setting or dependency that differs, for people.
+fn first_build_info_edit(input: &Input<'_, '_>) -> Option<String> {
+    let bi = input.build_info?;
+    if let Some(c) = bi.fields.iter().chain(&bi.settings).next() {
+        return Some(format!("{} {}", c.name, versus(c)));
+    }
+    bi.deps.first().map(dep_line)
+}
+
+/// A self-check outcome for people.
+fn show_check(o: SelfCheckOutcome) -> String {
+    match o {
+        SelfCheckOutcome::Unknown => "not checked".to_string(),
+        SelfCheckOutcome::Intact => "intact".to_string(),
+        SelfCheckOutcome::ModifiedAfterLink { first_mismatch: Some(at) } => {
+            format!("modified after link (first mismatch at file offset {at:#x})")
+        }
+        SelfCheckOutcome::ModifiedAfterLink { first_mismatch: None } => "modified after link".to_string(),
+        SelfCheckOutcome::NoBuildId => "without a build ID to check".to_string(),
+        SelfCheckOutcome::Packed => "packed".to_string(),
     }
 }
 
-/// Where the two files first differ, as evidence: the file offset, and the section
-/// holding it in each file.
+/// Where the two files first differ, for people: `file offset 0x… (.text+0x…, in
+/// main.f+0x…)`. The offset is the self-check's first mismatch when it found one, else
+/// the first differing byte; it is placed in the layout of `a` when `in_a` (the file
+/// that passed its check), else of `b`, falling back to the other.
+fn where_changed(input: &Input<'_, '_>, in_a: bool) -> Option<String> {
+    let mismatch = |o: SelfCheckOutcome| match o {
+        SelfCheckOutcome::ModifiedAfterLink { first_mismatch } => first_mismatch,
+        _ => None,
+    };
+    let at = mismatch(input.checks.a)
+        .or(mismatch(input.checks.b))
+        .and_then(|at| usize::try_from(at).ok())
+        .or_else(|| buildid::first_difference_outside_ids(input.a, input.b))
+        .or_else(|| strings::first_difference_from(input.a.data, input.b.data, 0))?;
+    let (first, second) = if in_a { (input.a, input.b) } else { (input.b, input.a) };
+    let place = [first, second].into_iter().find_map(|x| x.parsed.as_ref().ok().and_then(|p| p.place(at)));
+    Some(match place {
+        Some(p) => format!("file offset {at:#x} ({p})"),
+        None => format!("file offset {at:#x}"),
+    })
+}
+
+/// Evidence of where two files differ, for a change made after the link: the first
+/// differing byte placed in each file, the functions whose code differs and the
+/// sections that differ (added, removed, resized or changed).
+fn where_evidence(input: &Input<'_, '_>, code: CauseCode, confidence: Confidence, found: &mut Found) {
+    if let Some(at) = first_difference(input) {
+        found.add(code, confidence, at);
+    }
+    if let FunctionsDiff::Compared { changed, added, removed, resized, .. } = input.functions {
+        let lists =
+            [(resized, "code differs in size"), (changed, "code differs"), (added, "added"), (removed, "removed")];
+        for (list, what) in lists {
+            for name in list.iter().take(EXAMPLES) {
+                let (a, b) = match what {
+                    "added" => (None, Some(what.to_string())),
+                    "removed" => (Some(what.to_string()), None),
+                    _ => (Some("code".to_string()), Some(what.to_string())),
+                };
+                found.add(code, confidence, Evidence::new(EvidenceSource::Symbol, name.clone(), a, b));
+            }
+        }
+    }
+    for s in input.sections.iter().filter(|s| !s.is_equal()).take(EXAMPLES) {
+        let state = |x: &Option<crate::model::SectionInfo>| x.as_ref().map(|i| format!("{} bytes", i.size));
+        let name = match s.first_difference {
+            Some(o) => format!("{} (first difference at offset {o:#x})", s.name),
+            None => s.name.clone(),
+        };
+        found.add(code, confidence, Evidence::new(EvidenceSource::Section, name, state(&s.a), state(&s.b)));
+    }
+}
+
+/// Where the two files first differ, as evidence: the file offset (the first outside
+/// their build IDs, when they differ elsewhere), and the section (and function, when
+/// known) holding it in each file.
 fn first_difference(input: &Input<'_, '_>) -> Option<Evidence> {
-    let at = strings::first_difference_from(input.a.data, input.b.data, 0)?;
+    let at = buildid::first_difference_outside_ids(input.a, input.b)
+        .or_else(|| strings::first_difference_from(input.a.data, input.b.data, 0))?;
     let place = |x: &Analysis<'_>| {
-        let section = x.parsed.as_ref().ok().and_then(|p| {
-            p.sections.iter().find_map(|s| {
-                let start = s.offset?;
-                let len = s.data?.len();
-                (start <= at && at < start + len).then(|| format!(" ({}+{:#x})", s.name, at - start))
-            })
-        });
-        Some(format!("{at:#x}{}", section.unwrap_or_default()))
+        let place = x.parsed.as_ref().ok().and_then(|p| p.place(at));
+        Some(match place {
+            Some(p) => format!("{at:#x} ({p})"),
+            None => format!("{at:#x}"),
+        })
     };
     Some(Evidence::new(EvidenceSource::File, "first difference", place(input.a), place(input.b)))
 }
@@ -240,8 +354,12 @@ fn same_link(input: &Input<'_, '_>, whole: bool, found: &mut Found) {
             changes.chain(bi.deps.iter().map(dep_evidence)).collect()
         })
         .unwrap_or_default();
+    // Equal link action IDs, other content IDs, the same build info: the same inputs
+    // were linked, so the bytes were changed and the build ID rewritten to match
+    // (`go tool buildid -w`), unless an external linker (not in the ID) differs.
+    let rewritten = !whole && edited.is_empty() && internal_link_only(input);
     // A truncated copy is a change after the link too, and says more.
-    if (whole || !edited.is_empty()) && !found.has(CauseCode::Truncated) {
+    if (whole || rewritten || !edited.is_empty()) && !found.has(CauseCode::Truncated) {
         let already = found.has(CauseCode::ModifiedAfterLink);
         let id = |x: &Analysis<'_>| x.go_build_id.clone();
         let what = if whole { "go build ID" } else { "link action ID" };
@@ -257,6 +375,16 @@ fn same_link(input: &Input<'_, '_>, whole: bool, found: &mut Found) {
             Confidence::Likely,
             Evidence::new(EvidenceSource::BuildId, what, part(input.a), part(input.b)),
         );
+        if rewritten {
+            let content = |x: &Analysis<'_>| {
+                x.go_build_id.as_deref().and_then(buildid::ExeBuildId::parse).map(|p| p.link_content.to_string())
+            };
+            found.add(
+                CauseCode::ModifiedAfterLink,
+                Confidence::Likely,
+                Evidence::new(EvidenceSource::BuildId, "link content ID", content(input.a), content(input.b)),
+            );
+        }
         let first_edit = edited.first().map(|e| {
             let c = Change { name: e.name.clone(), a: e.a.clone(), b: e.b.clone() };
             format!("{} {}", e.name, versus(&c))
@@ -264,24 +392,27 @@ fn same_link(input: &Input<'_, '_>, whole: bool, found: &mut Found) {
         for e in edited {
             found.add(CauseCode::ModifiedAfterLink, Confidence::Likely, e);
         }
-        let at = first_difference(input);
         if !already {
-            let place = at
-                .as_ref()
-                .and_then(|e| e.a.clone())
-                .map(|p| format!(", first at file offset {p}"))
-                .unwrap_or_default();
+            let [na, nb] = input.names;
+            let place =
+                where_changed(input, true).map(|w| format!("; the first difference is at {w}")).unwrap_or_default();
+            let checked = if input.checks.a == SelfCheckOutcome::Intact && input.checks.b == SelfCheckOutcome::Intact {
+                ", and each matches its own content ID"
+            } else {
+                ""
+            };
             let text = match first_edit {
                 Some(edit) => format!(
-                    "a file was changed after it was built: the build infos differ ({edit}) though the link action IDs, which cover them, are equal{place}"
+                    "{na} or {nb} was changed after it was built: the build infos differ ({edit}) though the link action IDs, which cover them, are equal{place}"
+                ),
+                None if rewritten => format!(
+                    "{na} or {nb} was changed after it was built and its build ID rewritten to match (go tool buildid -w): the link action IDs are equal, so the same inputs were linked without an external linker, yet the content IDs differ{checked}{place}"
                 ),
                 None => format!(
-                    "a or b was changed after it was built: both carry the same build ID, content ID included, yet they differ{place}; a self-check of each tells which"
+                    "{na} or {nb} was changed after it was built: both carry the same build ID, content ID included, yet they differ{place}; a self-check of each tells which"
                 ),
             };
-            if let Some(at) = at {
-                found.add(CauseCode::ModifiedAfterLink, Confidence::Likely, at);
-            }
+            where_evidence(input, CauseCode::ModifiedAfterLink, Confidence::Likely, found);
             found.explain(CauseCode::ModifiedAfterLink, text);
         }
     }
@@ -299,17 +430,23 @@ fn same_link(input: &Input<'_, '_>, whole: bool, found: &mut Found) {
     }
 }
 
+/// Whether both build infos record `CGO_ENABLED=0`: then the Go linker linked on its
+/// own, and no external linker (whose version and flags the link action ID does not
+/// cover) can explain a difference.
+fn internal_link_only(input: &Input<'_, '_>) -> bool {
+    let off =
+        |x: &Analysis<'_>| x.build_info.as_ref().is_ok_and(|bi| bi.setting("CGO_ENABLED").is_some_and(|v| v == "0"));
+    off(input.a) && off(input.b)
+}
+
 /// `truncated`, certain: one file is a strict prefix of the other (a cut download or
-/// copy). A fact about the bytes; nothing rules it out.
-fn truncated(input: &Input<'_, '_>, found: &mut Found) {
+/// copy) and the shorter does not pass a self-check (a truncated file fails it; when it
+/// passes, data was appended to the other: [`appended`]). A fact about the bytes;
+/// nothing rules it out, and it explains the longer file's passing and the shorter's
+/// failing self-check.
+fn truncated(input: &Input<'_, '_>, shorter_is_a: bool, found: &mut Found) {
     let (a, b) = (input.a.data, input.b.data);
-    let side = if a.len() < b.len() && b.starts_with(a) {
-        "a"
-    } else if b.len() < a.len() && a.starts_with(b) {
-        "b"
-    } else {
-        return;
-    };
+    let side = input.names[usize::from(!shorter_is_a)];
     found.add(
         CauseCode::Truncated,
         Confidence::Certain,
@@ -318,6 +455,47 @@ fn truncated(input: &Input<'_, '_>, found: &mut Found) {
     found.explain(
         CauseCode::Truncated,
         format!("{side} is a truncated copy of the other ({} vs {} bytes)", a.len(), b.len()),
+    );
+}
+
+/// `modified-after-link` for data appended after the end of a linked file: one file is
+/// a strict prefix of the other, and the shorter passes its self-check, so it is the
+/// file as the linker wrote it. Certain when the longer fails its self-check (appended
+/// bytes change the content ID, go.dev's `FindAndHash` reads to the end), likely when
+/// it was not checked.
+fn appended(input: &Input<'_, '_>, longer_is_a: bool, found: &mut Found) {
+    let (a, b) = (input.a.data, input.b.data);
+    let (longer, shorter) = if longer_is_a { (a, b) } else { (b, a) };
+    let check = if longer_is_a { input.checks.a } else { input.checks.b };
+    let confidence = if matches!(check, SelfCheckOutcome::ModifiedAfterLink { .. }) {
+        Confidence::Certain
+    } else {
+        Confidence::Likely
+    };
+    let [na, nb] = input.names;
+    let (name, other) = if longer_is_a { (na, nb) } else { (nb, na) };
+    found.add(
+        CauseCode::ModifiedAfterLink,
+        confidence,
+        Evidence::new(EvidenceSource::File, "size", Some(a.len().to_string()), Some(b.len().to_string())),
+    );
+    found.add(
+        CauseCode::ModifiedAfterLink,
+        confidence,
+        Evidence::new(
+            EvidenceSource::BuildId,
+            "content ID self-check",
+            Some(show_check(input.checks.a)),
+            Some(show_check(input.checks.b)),
+        ),
+    );
+    found.explain(
+        CauseCode::ModifiedAfterLink,
+        format!(
+            "{name} was changed after it was built: {} bytes were appended after the end of the file as linked (from file offset {:#x}); {other} is that file, intact",
+            longer.len() - shorter.len(),
+            shorter.len()
+        ),
     );
 }
 
@@ -750,8 +928,10 @@ fn inferred_ldflags(input: &Input<'_, '_>, found: &mut Found) {
             let c = Change { name: e.name.clone(), a: e.a.clone(), b: e.b.clone() };
             let text = format!("-X {} {} (-ldflags are not recorded under -trimpath)", e.name, versus(&c));
             found.explain(CauseCode::Ldflags, text);
-            return;
         }
+        // Every -X value is a `.str` symbol: with both symbol tables at hand and none of
+        // them different, a string that differs elsewhere is no -X value.
+        return;
     }
 
     // No symbols to tell: a string that changed while nothing recorded did.
@@ -874,7 +1054,14 @@ fn build_id_only(input: &Input<'_, '_>, found: &mut Found) {
         );
     }
     let lengths = (input.a.go_build_id.as_deref().map(str::len), input.b.go_build_id.as_deref().map(str::len));
+    let [na, nb] = input.names;
     let text = match lengths {
+        (Some(_), None) | (None, Some(_)) => {
+            let (with, without) = if lengths.0.is_some() { (na, nb) } else { (nb, na) };
+            format!(
+                "only the build IDs differ: {without} has none (-ldflags=-buildid=), and the files are identical once {with}'s build ID notes, their headers and their names are set aside"
+            )
+        }
         (Some(x), Some(y)) if x != y => format!(
             "only the build IDs differ ({x} and {y} characters): the files are identical with them masked and their notes' headers set aside (-ldflags=-buildid?)"
         ),
@@ -910,12 +1097,14 @@ fn unknown(input: &Input<'_, '_>, link: Link, found: &mut Found) {
             None => s.name.clone(),
         });
     }
-    if let FunctionsDiff::Compared { changed, .. } = input.functions {
-        for name in changed.iter().take(EXAMPLES) {
+    if let FunctionsDiff::Compared { changed, resized, .. } = input.functions {
+        let listed = resized.iter().chain(changed.iter().filter(|n| !resized.contains(n)));
+        for name in listed.take(EXAMPLES) {
+            let what = if resized.contains(name) { "differs in size" } else { "differs" };
             found.add(
                 CauseCode::Unknown,
                 Confidence::Possible,
-                Evidence::new(EvidenceSource::Symbol, name.clone(), Some("code".into()), Some("differs".into())),
+                Evidence::new(EvidenceSource::Symbol, name.clone(), Some("code".into()), Some(what.into())),
             );
         }
     }
@@ -936,6 +1125,24 @@ fn unknown(input: &Input<'_, '_>, link: Link, found: &mut Found) {
     } else {
         format!("nothing recorded explains the difference in {}", where_.join(", "))
     };
+    if let FunctionsDiff::Compared { changed, resized, .. } = input.functions {
+        let more = |list: &[String]| match list.len() {
+            0 | 1 => String::new(),
+            n => format!(" and {} more", n - 1),
+        };
+        if let Some(first) = resized.first() {
+            // Edited code changes size; code that only refers to what moved does not.
+            text.push_str(&format!(
+                "; the code of {first}{} changed size ({} function(s) differ in all)",
+                more(resized),
+                changed.len()
+            ));
+        } else if let Some(first) = changed.first() {
+            text.push_str(&format!("; the code of {first}{} differs", more(changed)));
+        }
+    } else if let Some(w) = where_changed(input, true) {
+        text.push_str(&format!("; the first difference is at {w}"));
+    }
     if link == (Link::Same { whole: false }) {
         let part = |x: &Analysis<'_>| {
             x.go_build_id.as_deref().and_then(buildid::ExeBuildId::parse).map(|p| p.link_action.to_string())
@@ -1079,8 +1286,8 @@ mod tests {
         let cause = &c.causes[0];
         assert_eq!(
             cause.explanation,
-            "a was changed after it was built: its bytes no longer match the content ID its build ID records \
-             (first mismatch at file offset 0x4d2); b is intact"
+            "a was changed after it was built: its bytes no longer match the content ID its build ID records; \
+             the first changed byte is at file offset 0x4d2; b is intact"
         );
         let first = cause.evidence.iter().find(|e| e.name == "first difference").map(|e| e.a.clone());
         assert_eq!(first, Some(Some(format!("{:#x}", a.len() - "print more".len()))));
@@ -1097,6 +1304,68 @@ mod tests {
             let c = crate::compare_checked(&a, &b, SelfChecks { a: modified(None), b: other });
             assert_eq!(codes(&c)[0], ("modified-after-link", Confidence::Likely), "{other:?}");
         }
+    }
+
+    #[test]
+    fn a_prefix_is_truncated_unless_the_shorter_file_is_intact() {
+        let whole = marked(ID, "the whole file");
+        let cut = &whole[..whole.len() - 4];
+        let mut longer = whole.clone();
+        longer.extend_from_slice(b"appended");
+        // Unchecked: a prefix is a truncated copy, as before the self-check.
+        assert_eq!(codes(&crate::compare(&whole, cut)), [("truncated", Confidence::Certain)]);
+        // The shorter fails its check and the longer passes: truncated.
+        let c = crate::compare_checked(&whole, cut, SelfChecks { a: SelfCheckOutcome::Intact, b: modified(None) });
+        assert_eq!(codes(&c)[0], ("truncated", Confidence::Certain));
+        assert!(!codes(&c).iter().any(|(code, _)| *code == "modified-after-link"), "{:?}", codes(&c));
+        // The shorter passes: data was appended to the longer after its link.
+        let c = crate::compare_named(
+            &whole,
+            &longer,
+            SelfChecks { a: SelfCheckOutcome::Intact, b: modified(Some(whole.len() as u64)) },
+            ["the rebuilt binary", "the reference"],
+        );
+        assert_eq!(codes(&c)[0], ("modified-after-link", Confidence::Certain));
+        assert!(!codes(&c).iter().any(|(code, _)| *code == "truncated"), "{:?}", codes(&c));
+        assert_eq!(
+            c.causes[0].explanation,
+            format!(
+                "the reference was changed after it was built: 8 bytes were appended after the end of the file as \
+                 linked (from file offset {:#x}); the rebuilt binary is that file, intact",
+                whole.len()
+            )
+        );
+        // The longer not checked: likely.
+        let c = crate::compare_checked(
+            &longer,
+            &whole,
+            SelfChecks { a: SelfCheckOutcome::Unknown, b: SelfCheckOutcome::Intact },
+        );
+        assert_eq!(codes(&c)[0], ("modified-after-link", Confidence::Likely));
+        assert!(
+            c.causes[0].explanation.starts_with("a was changed after it was built: 8 bytes"),
+            "{}",
+            c.causes[0].explanation
+        );
+    }
+
+    #[test]
+    fn a_packed_file_against_an_intact_one_is_certain() {
+        let (a, b) = (marked(ID, "linked"), b"UPX! packed bytes".to_vec());
+        let c = crate::compare_checked(&a, &b, SelfChecks { a: SelfCheckOutcome::Intact, b: SelfCheckOutcome::Packed });
+        assert_eq!(codes(&c)[0], ("modified-after-link", Confidence::Certain));
+        assert!(
+            c.causes[0].explanation.starts_with("b was changed after it was built: it is packed"),
+            "{}",
+            c.causes[0].explanation
+        );
+        assert!(
+            !codes(&c).iter().any(|(code, _)| matches!(*code, "unknown" | "stripped" | "ldflags")),
+            "{:?}",
+            codes(&c)
+        );
+        // Unchecked, the same files are unexplained.
+        assert_ne!(codes(&crate::compare(&a, &b))[0].0, "modified-after-link");
     }
 
     #[test]

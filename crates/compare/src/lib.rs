@@ -29,6 +29,7 @@ mod buildid;
 mod buildinfo;
 mod causes;
 mod model;
+mod pclntab;
 pub mod report;
 mod strings;
 
@@ -62,12 +63,13 @@ impl<'a> Analysis<'a> {
         }
     }
 
-    fn into_side(self) -> Side {
+    fn into_side(self, self_check: SelfCheckOutcome) -> Side {
         Side {
             size: self.data.len() as u64,
             sha256: self.sha256,
             build_info: Some(self.build_info),
             object: Some(self.parsed.map(|p| p.summary)),
+            self_check,
         }
     }
 }
@@ -88,12 +90,19 @@ pub fn compare(a: &[u8], b: &[u8]) -> Comparison {
 /// passes the same check, and then what its bytes suggest about the build (strings
 /// that `-X` might have set, paths, unexplained sections) is left out.
 pub fn compare_checked(a: &[u8], b: &[u8], checks: SelfChecks) -> Comparison {
+    compare_named(a, b, checks, ["a", "b"])
+}
+
+/// [`compare_checked`], the files called `names` in the explanations (`reprove verify`
+/// calls them `the reference` and `the rebuilt binary`).
+pub fn compare_named(a: &[u8], b: &[u8], checks: SelfChecks, names: [&str; 2]) -> Comparison {
     if a == b {
         let sha = binary::sha256(a);
-        let side = || Side { size: a.len() as u64, sha256: sha, build_info: None, object: None };
+        let side =
+            |check| Side { size: a.len() as u64, sha256: sha, build_info: None, object: None, self_check: check };
         return Comparison {
-            a: side(),
-            b: side(),
+            a: side(checks.a),
+            b: side(checks.b),
             identical: true,
             build_info: None,
             build_id: BuildIdDiff::default(),
@@ -126,13 +135,14 @@ pub fn compare_checked(a: &[u8], b: &[u8], checks: SelfChecks) -> Comparison {
         a: &aa,
         b: &ab,
         checks,
+        names,
         build_info: build_info.as_ref(),
         sections: &sections,
         functions: &functions,
     });
     Comparison {
-        a: aa.into_side(),
-        b: ab.into_side(),
+        a: aa.into_side(checks.a),
+        b: ab.into_side(checks.b),
         identical: false,
         build_info,
         build_id,
@@ -140,6 +150,36 @@ pub fn compare_checked(a: &[u8], b: &[u8], checks: SelfChecks) -> Comparison {
         functions,
         causes,
     }
+}
+
+/// Runs the content-ID self-check ([`goinfo::self_check`]) on both files, and when one
+/// fails it and the other passes, finds the first byte where they differ with the bytes
+/// a content ID leaves out zeroed ([`goinfo::first_mismatch`]): where the failing file
+/// was changed. A check that cannot be read gives [`SelfCheckOutcome::Unknown`].
+///
+/// Costs about one read of each file. The comparison itself never runs it: callers that
+/// want it pass the result to [`compare_checked`].
+pub fn self_checks(a: &[u8], b: &[u8]) -> SelfChecks {
+    let outcome = |x: &[u8]| match goinfo::self_check(x) {
+        Ok(goinfo::SelfCheck::Intact { .. }) => SelfCheckOutcome::Intact,
+        Ok(goinfo::SelfCheck::ModifiedAfterLink { first_mismatch, .. }) => {
+            SelfCheckOutcome::ModifiedAfterLink { first_mismatch }
+        }
+        Ok(goinfo::SelfCheck::NoBuildId) => SelfCheckOutcome::NoBuildId,
+        Ok(goinfo::SelfCheck::Packed { .. }) => SelfCheckOutcome::Packed,
+        Err(_) => SelfCheckOutcome::Unknown,
+    };
+    let (mut ca, mut cb) = (outcome(a), outcome(b));
+    let modified = |o: SelfCheckOutcome| matches!(o, SelfCheckOutcome::ModifiedAfterLink { .. });
+    if modified(ca) != modified(cb) && (ca == SelfCheckOutcome::Intact || cb == SelfCheckOutcome::Intact) {
+        let at = goinfo::first_mismatch(a, b).ok().flatten();
+        for o in [&mut ca, &mut cb] {
+            if let SelfCheckOutcome::ModifiedAfterLink { first_mismatch } = o {
+                *first_mismatch = at;
+            }
+        }
+    }
+    SelfChecks { a: ca, b: cb }
 }
 
 fn analyse_both<'a>(a: &'a [u8], b: &'a [u8]) -> (Analysis<'a>, Analysis<'a>) {
@@ -219,10 +259,16 @@ fn functions_diff(a: &Analysis<'_>, b: &Analysis<'_>) -> FunctionsDiff {
     };
     let name = |n: &[u8]| String::from_utf8_lossy(n).into_owned();
     let (mut changed, mut removed, mut added, mut unchanged) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let mut resized = Vec::new();
     for (n, code) in fa {
         match fb.get(n) {
             Some(other) if other == code => unchanged += 1,
-            Some(_) => changed.push(name(n)),
+            Some(other) => {
+                if other.len() != code.len() {
+                    resized.push(name(n));
+                }
+                changed.push(name(n));
+            }
             None => removed.push(name(n)),
         }
     }
@@ -232,7 +278,8 @@ fn functions_diff(a: &Analysis<'_>, b: &Analysis<'_>) -> FunctionsDiff {
         }
     }
     changed.sort_unstable();
+    resized.sort_unstable();
     added.sort_unstable();
     removed.sort_unstable();
-    FunctionsDiff::Compared { changed, added, removed, unchanged }
+    FunctionsDiff::Compared { changed, added, removed, unchanged, resized }
 }

@@ -74,6 +74,8 @@ pub struct Side {
     pub build_info: Option<Result<BuildInfo, ReadError>>,
     /// The object file's format and architecture, or why it could not be parsed.
     pub object: Option<Result<ObjectSummary, ObjectError>>,
+    /// The content-ID self-check's outcome, as the caller passed it.
+    pub self_check: SelfCheckOutcome,
 }
 
 /// The object-file facts of one binary.
@@ -248,6 +250,10 @@ pub enum FunctionsDiff {
         removed: Vec<String>,
         /// Present in both with the same bytes.
         unchanged: usize,
+        /// Of `changed`, those whose code changed size: when a source edit moves the
+        /// code after it, every function that refers to what moved differs too, but
+        /// only the edited ones change size.
+        resized: Vec<String>,
     },
 }
 

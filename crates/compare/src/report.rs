@@ -6,7 +6,9 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{BuildInfoDiff, Comparison, DepChangeKind, FunctionsDiff, SectionDiff, SectionInfo, Side};
+use crate::model::{
+    BuildInfoDiff, Comparison, DepChangeKind, FunctionsDiff, SectionDiff, SectionInfo, SelfCheckOutcome, Side,
+};
 
 /// At most this many function names per list in the JSON document.
 const JSON_FUNCTIONS: usize = 200;
@@ -68,6 +70,10 @@ pub mod v1 {
         pub has_dwarf: Option<bool>,
         /// Why the object file could not be parsed, when it could not.
         pub object_error: Option<String>,
+        /// The content-ID self-check: `intact`, `modified-after-link`, `no-build-id` or
+        /// `packed`; absent when it was not run (identical files need none).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub self_check: Option<&'static str>,
     }
 
     /// One cause.
@@ -228,6 +234,11 @@ pub mod v1 {
         pub removed_count: usize,
         /// Functions in both with the same code.
         pub unchanged_count: usize,
+        /// Of the changed functions, those whose code changed size (an edit moves the
+        /// code after it, so every function referring to what moved differs, but only
+        /// the edited ones change size), capped; absent when none did.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        pub resized: Vec<String>,
     }
 }
 
@@ -257,6 +268,18 @@ fn file(side: &Side, path: &str) -> v1::File {
         has_symbols: summary.map(|s| s.has_symbols),
         has_dwarf: summary.map(|s| s.has_dwarf),
         object_error,
+        self_check: self_check_code(side.self_check),
+    }
+}
+
+/// The stable name of a self-check outcome, as `reprove buildinfo --check` spells it.
+pub fn self_check_code(o: SelfCheckOutcome) -> Option<&'static str> {
+    match o {
+        SelfCheckOutcome::Unknown => None,
+        SelfCheckOutcome::Intact => Some("intact"),
+        SelfCheckOutcome::ModifiedAfterLink { .. } => Some("modified-after-link"),
+        SelfCheckOutcome::NoBuildId => Some("no-build-id"),
+        SelfCheckOutcome::Packed => Some("packed"),
     }
 }
 
@@ -313,8 +336,9 @@ fn functions(f: &FunctionsDiff, cap: usize) -> v1::Functions {
             removed: Vec::new(),
             removed_count: 0,
             unchanged_count: 0,
+            resized: Vec::new(),
         },
-        FunctionsDiff::Compared { changed, added, removed, unchanged } => v1::Functions {
+        FunctionsDiff::Compared { changed, added, removed, unchanged, resized } => v1::Functions {
             compared: true,
             reason: None,
             changed: capped(changed),
@@ -324,6 +348,7 @@ fn functions(f: &FunctionsDiff, cap: usize) -> v1::Functions {
             removed: capped(removed),
             removed_count: removed.len(),
             unchanged_count: *unchanged,
+            resized: capped(resized),
         },
     }
 }
@@ -424,6 +449,9 @@ pub fn render_text(c: &Comparison, a_path: &str, b_path: &str) -> String {
             }
             None => {}
         }
+        if let Some(code) = self_check_code(side.self_check) {
+            let _ = writeln!(out, "     self-check: {code}");
+        }
         match &side.object {
             Some(Ok(s)) => {
                 let _ = writeln!(
@@ -520,7 +548,7 @@ pub fn render_text(c: &Comparison, a_path: &str, b_path: &str) -> String {
         FunctionsDiff::NotCompared(reason) => {
             let _ = writeln!(out, "  not compared: {reason}");
         }
-        FunctionsDiff::Compared { changed, added, removed, unchanged } => {
+        FunctionsDiff::Compared { changed, added, removed, unchanged, resized } => {
             let _ = writeln!(
                 out,
                 "  {} changed, {} added, {} removed, {unchanged} unchanged",
@@ -528,7 +556,7 @@ pub fn render_text(c: &Comparison, a_path: &str, b_path: &str) -> String {
                 added.len(),
                 removed.len()
             );
-            for (what, list) in [("changed", changed), ("added", added), ("removed", removed)] {
+            for (what, list) in [("resized", resized), ("changed", changed), ("added", added), ("removed", removed)] {
                 for name in list.iter().take(TEXT_ITEMS) {
                     let _ = writeln!(out, "  {what:<8} {name}");
                 }

@@ -455,7 +455,7 @@ fn builds(
         let causes = if sha == base_sha {
             Vec::new()
         } else {
-            crate::steps::judge::verdict(Some(&base_bytes), &base_sha, &bytes, &sha).1
+            crate::steps::judge::verdict(Some(&base_bytes), &base_sha, &bytes, &sha).causes
         };
         out.variations.push(v1::Outcome {
             name: v.name,

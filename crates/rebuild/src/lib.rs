@@ -48,7 +48,8 @@
 //!    keyed by toolchain digest and recipe (and the source's Git tree when the
 //!    recipe runs programs it names), no network, scrubbed environment, a
 //!    deadline.
-//! 8. `compare` ([`steps::judge`]) — `compare::compare`, and the module sums
+//! 8. `compare` ([`steps::judge`]) — both files checked against their own content
+//!    IDs (`compare::self_checks`), `compare::compare_named`, and the module sums
 //!    three ways: go.sum, the reference's build info, the rebuilt binary's.
 //!
 //! [`check`] is `reprove check`: the same steps without a reference, then a

@@ -236,15 +236,16 @@ pub(crate) fn verify(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Ste
         let sha = stdx::sha256_hex(&data);
         let rebuilt_bi = goinfo::read_build_info(&data).ok();
         let reference_sha = rec.reference.as_ref().map(|r| r.sha256.clone()).unwrap_or_default();
-        let (verdict, causes) = judge::verdict(p.reference.as_deref(), &reference_sha, &data, &sha);
+        let judgement = judge::verdict(p.reference.as_deref(), &reference_sha, &data, &sha);
         rec.judged = Some(Judged {
             rebuilt: v1::Artifact {
                 sha256: sha,
                 size: data.len() as u64,
                 path: req.keep.as_ref().map(|_| rebuilt.path.display().to_string()),
             },
-            verdict,
-            causes,
+            verdict: judgement.verdict,
+            causes: judgement.causes,
+            reference_self_check: judgement.reference_self_check,
             modules: judge::modules(rebuilt_bi.as_ref().or(p.reference_bi.as_ref()), p.mods.go_sum.as_ref()),
             module_findings: judge::module_findings(
                 p.mods.go_sum.as_ref(),

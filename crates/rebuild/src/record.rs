@@ -45,6 +45,8 @@ pub(crate) struct Judged {
     pub rebuilt: v1::Artifact,
     pub verdict: Verdict,
     pub causes: Vec<v1::Cause>,
+    /// The reference checked against its own content ID (when compared).
+    pub reference_self_check: Option<v1::SelfCheck>,
     pub modules: Vec<v1::Module>,
     pub module_findings: Vec<v1::ModuleFinding>,
 }
@@ -127,6 +129,7 @@ impl Record {
                 size: reference.and_then(|r| r.size),
                 go_version: reference.and_then(|r| r.go_version.clone()),
                 image: reference.and_then(|r| r.image.clone()),
+                self_check: self.judged.as_ref().and_then(|j| j.reference_self_check),
             },
             toolchain: v1::Toolchain {
                 image: toolchain.map(ToString::to_string).unwrap_or_default(),

@@ -175,6 +175,22 @@ pub mod v1 {
     }
 
     names! {
+        /// What the content-ID self-check found about the reference: whether its bytes
+        /// still hash to the content ID its own Go build ID records (as
+        /// `reprove buildinfo --check`).
+        SelfCheck {
+            /// Nothing changed since the link wrote it.
+            Intact => "intact",
+            /// Changed after it was linked (edited, stripped, signed, appended to).
+            ModifiedAfterLink => "modified-after-link",
+            /// No content ID to check (`-ldflags=-buildid=`, or not built by `go build`).
+            NoBuildId => "no-build-id",
+            /// Packed by an executable packer (UPX or similar).
+            Packed => "packed",
+        }
+    }
+
+    names! {
         /// How a cause was established.
         Confidence {
             /// Read directly (the build info), proven by masking the build IDs, or by
@@ -475,6 +491,10 @@ pub mod v1 {
         /// absent for a file or a digest.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub image: Option<ReferenceImage>,
+        /// The reference checked against its own content ID, when the compare step
+        /// read it; absent otherwise (digest only, or no verdict).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub self_check: Option<SelfCheck>,
     }
 
     /// The image a reference was read from, by digest: the digest as given and the
@@ -752,6 +772,9 @@ pub fn render_text(r: &v1::Report) -> String {
     }
     let reference = r.inputs.reference.path.as_deref().unwrap_or("(digest only)");
     let _ = writeln!(s, "reference:  {reference} sha256:{}", r.inputs.reference.sha256);
+    if let Some(check) = r.inputs.reference.self_check {
+        let _ = writeln!(s, "            self-check: {check}");
+    }
     if let Some(b) = &r.rebuilt {
         let _ = writeln!(s, "rebuilt:    sha256:{} ({} bytes)", b.sha256, b.size);
     }
@@ -830,6 +853,9 @@ pub fn render_markdown(r: &v1::Report) -> String {
     let src = &r.inputs.source;
     let _ = writeln!(s, "| source | `{}` @ `{}` |", src.uri, src.commit.as_deref().unwrap_or(&src.rev));
     let _ = writeln!(s, "| reference | `sha256:{}` |", r.inputs.reference.sha256);
+    if let Some(check) = r.inputs.reference.self_check {
+        let _ = writeln!(s, "| reference self-check | `{check}` |");
+    }
     if let Some(b) = &r.rebuilt {
         let _ = writeln!(s, "| rebuilt | `sha256:{}` |", b.sha256);
     }
@@ -980,6 +1006,27 @@ mod tests {
         assert!(md.contains("- ⚠️ -toolexec=/src/tools/wrap (from recipe-file:reprove.toml)"), "{md}");
     }
 
+    /// The reference's self-check is shown when the compare step ran it, and only then.
+    #[test]
+    fn text_and_markdown_show_the_reference_self_check() {
+        let mut r: v1::Report =
+            match serde_json::from_str(include_str!("../../../tests/fixtures/report/not-reproduced.json")) {
+                Ok(r) => r,
+                Err(e) => panic!("{e}"),
+            };
+        assert!(!render_text(&r).contains("self-check"));
+        assert!(!render_markdown(&r).contains("self-check"));
+        r.inputs.reference.self_check = Some(v1::SelfCheck::ModifiedAfterLink);
+        let text = render_text(&r);
+        assert!(text.contains("\n            self-check: modified-after-link\n"), "{text}");
+        assert!(render_markdown(&r).contains("| reference self-check | `modified-after-link` |"));
+        let json = match serde_json::to_value(&r) {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(json["inputs"]["reference"]["selfCheck"], "modified-after-link");
+    }
+
     fn fixtures() -> Vec<(String, String)> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/report");
         let entries = match std::fs::read_dir(&dir) {
@@ -1066,6 +1113,8 @@ mod tests {
         assert_eq!(listed("/$defs/timing/properties/step/enum"), names(&steps));
         let causes: Vec<&str> = v1::CauseCode::ALL.iter().map(|v| v.as_str()).collect();
         assert_eq!(listed("/$defs/cause/properties/code/enum"), names(&causes));
+        let checks: Vec<&str> = v1::SelfCheck::ALL.iter().map(|v| v.as_str()).collect();
+        assert_eq!(listed("/$defs/reference/properties/selfCheck/enum"), names(&checks));
         let confidences: Vec<&str> = v1::Confidence::ALL.iter().map(|v| v.as_str()).collect();
         assert_eq!(listed("/$defs/cause/properties/confidence/enum"), names(&confidences));
     }
@@ -1094,6 +1143,7 @@ mod tests {
         check(v1::Code::ALL, |v| v.as_str());
         check(v1::CauseCode::ALL, |v| v.as_str());
         check(v1::Confidence::ALL, |v| v.as_str());
+        check(v1::SelfCheck::ALL, |v| v.as_str());
         assert!(serde_json::from_str::<v1::Code>("\"no-such-code\"").is_err());
         assert!(serde_json::from_str::<v1::CauseCode>("\"no-such-cause\"").is_err());
     }

@@ -10,15 +10,27 @@ use gomod::{GoSum, ModuleVersion, SumCheck};
 use report::v1::{self, Verdict};
 use stdx::setting::Setting;
 
+/// What the compare step concluded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why the rebuilt binary differs, most significant first.
+    pub causes: Vec<v1::Cause>,
+    /// The reference checked against its own content ID, when it was read and
+    /// differs from the rebuilt binary.
+    pub reference_self_check: Option<v1::SelfCheck>,
+}
+
 /// The verdict and its causes. `reference` is `None` when only its digest is known.
-pub fn verdict(
-    reference: Option<&[u8]>,
-    reference_sha: &str,
-    rebuilt: &[u8],
-    rebuilt_sha: &str,
-) -> (Verdict, Vec<v1::Cause>) {
+///
+/// When the two differ, each is checked against its own content ID first
+/// ([`compare::self_checks`]): a reference that fails the check while the rebuilt
+/// binary passes it was changed after it was built, and the first cause says so
+/// (`modified-after-link`, certain) and where.
+pub fn verdict(reference: Option<&[u8]>, reference_sha: &str, rebuilt: &[u8], rebuilt_sha: &str) -> Judgement {
     if reference_sha == rebuilt_sha {
-        return (Verdict::Reproduced, Vec::new());
+        return Judgement { verdict: Verdict::Reproduced, causes: Vec::new(), reference_self_check: None };
     }
     let Some(reference) = reference else {
         let cause = v1::Cause {
@@ -35,12 +47,10 @@ pub fn verdict(
                 rebuilt: Some(rebuilt_sha.to_string()),
             }],
         };
-        return (Verdict::NotReproduced, vec![cause]);
+        return Judgement { verdict: Verdict::NotReproduced, causes: vec![cause], reference_self_check: None };
     };
-    // The reference is `a`. When goinfo's content-ID self-check is wired in, its
-    // outcomes for the reference and the rebuilt binary go here, through
-    // `compare::compare_checked(reference, rebuilt, compare::SelfChecks { a, b })`.
-    let c = compare::compare(reference, rebuilt);
+    let checks = compare::self_checks(reference, rebuilt);
+    let c = compare::compare_named(reference, rebuilt, checks, ["the reference", "the rebuilt binary"]);
     let causes = c
         .causes
         .iter()
@@ -60,7 +70,18 @@ pub fn verdict(
                 .collect(),
         })
         .collect();
-    (Verdict::NotReproduced, causes)
+    Judgement { verdict: Verdict::NotReproduced, causes, reference_self_check: self_check(checks.a) }
+}
+
+/// The report's name for a self-check outcome; `None` when not known.
+fn self_check(o: compare::SelfCheckOutcome) -> Option<v1::SelfCheck> {
+    match o {
+        compare::SelfCheckOutcome::Intact => Some(v1::SelfCheck::Intact),
+        compare::SelfCheckOutcome::ModifiedAfterLink { .. } => Some(v1::SelfCheck::ModifiedAfterLink),
+        compare::SelfCheckOutcome::NoBuildId => Some(v1::SelfCheck::NoBuildId),
+        compare::SelfCheckOutcome::Packed => Some(v1::SelfCheck::Packed),
+        _ => None,
+    }
 }
 
 /// The report's name for a `compare` cause code (the same string).
@@ -124,6 +145,14 @@ pub fn summary(verdict: Verdict, r: &v1::Report) -> String {
             "{} was rebuilt bit for bit from {} @ {commit} (sha256:{})",
             r.subject.name, r.inputs.source.uri, r.subject.sha256
         ),
+        Verdict::NotReproduced if r.causes.first().is_some_and(|c| c.code == v1::CauseCode::ModifiedAfterLink) => {
+            // The cause that matters most is said first, in words.
+            let first = r.causes.first().map(|c| c.explanation.as_str()).unwrap_or_default();
+            format!(
+                "{} rebuilt from {} @ {commit} differs from the reference: modified-after-link: {first}",
+                r.subject.name, r.inputs.source.uri
+            )
+        }
         Verdict::NotReproduced | Verdict::Error => {
             let codes: Vec<&str> = r.causes.iter().map(|c| c.code.as_str()).collect();
             format!(
@@ -315,10 +344,11 @@ mod tests {
 
     #[test]
     fn digest_only_references_differ_without_a_diff() {
-        let (v, causes) = verdict(None, "aa", b"x", "bb");
-        assert_eq!(v, Verdict::NotReproduced);
-        assert_eq!(causes[0].code, v1::CauseCode::Unknown);
-        assert_eq!(verdict(None, "aa", b"x", "aa").0, Verdict::Reproduced);
+        let j = verdict(None, "aa", b"x", "bb");
+        assert_eq!(j.verdict, Verdict::NotReproduced);
+        assert_eq!(j.causes[0].code, v1::CauseCode::Unknown);
+        assert_eq!(j.reference_self_check, None);
+        assert_eq!(verdict(None, "aa", b"x", "aa").verdict, Verdict::Reproduced);
     }
 
     /// Every `compare` cause code reaches the report as itself, and the report has no other.
@@ -331,5 +361,14 @@ mod tests {
         for c in [compare::Confidence::Certain, compare::Confidence::Likely, compare::Confidence::Possible] {
             assert_eq!(confidence(c).as_str(), c.as_str());
         }
+        for o in [
+            compare::SelfCheckOutcome::Intact,
+            compare::SelfCheckOutcome::ModifiedAfterLink { first_mismatch: None },
+            compare::SelfCheckOutcome::NoBuildId,
+            compare::SelfCheckOutcome::Packed,
+        ] {
+            assert_eq!(self_check(o).map(|c| c.as_str()), compare::report::self_check_code(o));
+        }
+        assert_eq!(self_check(compare::SelfCheckOutcome::Unknown), None);
     }
 }
