@@ -489,17 +489,30 @@ impl Repository {
         let url = format!("{}/{path}", self.registry.repository_url(&self.image));
         let auth = self.pull_auth().await?;
         let action = format!("fetching {what}");
+        self.registry.within(&self.image, &action, self.get_unbounded(&url, auth, accept, limit, what, &action)).await
+    }
+
+    async fn get_unbounded(
+        &self,
+        url: &str,
+        auth: &HttpAuth,
+        accept: &str,
+        limit: u64,
+        what: &str,
+        action: &str,
+    ) -> Result<Option<(Bytes, Option<String>)>, ReferrersError> {
         let mut attempt = 0;
         loop {
-            let request = auth.apply(self.registry.http().get(&url).header(http::header::ACCEPT, accept));
+            let request = auth.apply(self.registry.http().get(url).header(http::header::ACCEPT, accept));
             let response = match request.send().await {
                 Ok(r) => r,
-                Err(e) if attempt < self.registry.retries() && (e.is_connect() || e.is_timeout()) => {
+                // A connect or idle deadline that expired is final (transport_error says which).
+                Err(e) if attempt < self.registry.retries() && e.is_connect() && !e.is_timeout() => {
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(100 << attempt.min(6))).await;
                     continue;
                 }
-                Err(e) => return Err(self.registry.transport_error(&self.image, &action, e).into()),
+                Err(e) => return Err(self.registry.transport_error(&self.image, action, e).into()),
             };
             let status = response.status();
             if status.is_server_error() && attempt < self.registry.retries() {
@@ -536,13 +549,13 @@ impl Repository {
                         body.extend_from_slice(&chunk);
                     }
                     Ok(None) => break,
-                    Err(e) => return Err(self.registry.transport_error(&self.image, &action, e).into()),
+                    Err(e) => return Err(self.registry.transport_error(&self.image, action, e).into()),
                 }
             }
             if !status.is_success() {
                 return Err(ReferrersError::Status {
                     image: self.image.name(),
-                    action,
+                    action: action.to_string(),
                     status: status.as_u16(),
                     body: excerpt(&body),
                 });
