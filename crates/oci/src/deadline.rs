@@ -16,6 +16,11 @@
 //!   included. It is drawn from an [`OverallClock`] that the clones of one
 //!   [`crate::RegistryOptions`] share.
 //!
+//! The connect and idle deadlines bound each HTTP exchange. Before each request
+//! to a registry it holds no token for (an anonymous one), oci-client probes
+//! `/v2/` and ignores the probe's failure, so a registry that answers the first
+//! probe and then stalls costs up to two idle deadlines before the error.
+//!
 //! An expired deadline is final: a request whose connect or idle deadline
 //! expired is not retried (a registry that did not answer in that time gets no
 //! second chance to multiply it), and no retry outlives the overall deadline.
@@ -147,6 +152,12 @@ impl fmt::Display for Secs {
 /// The time the registry operations of one command have taken, against which
 /// [`Deadlines::overall`] is counted. Clones share it; `default()` starts at zero.
 /// One command (or one job of a service) uses one clock: give each its own.
+///
+/// An operation is one registry client's life (a pull, a push, an attestation
+/// fetch): it gets what is left when it starts and is charged its whole time
+/// when it ends, so operations that overlap are each charged in full — the
+/// overall deadline is never exceeded, at worst reached early. Time between
+/// operations (a build between a pull and a push) is not counted.
 #[derive(Debug, Clone, Default)]
 pub struct OverallClock {
     spent: Arc<Mutex<Duration>>,
