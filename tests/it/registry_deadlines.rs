@@ -33,6 +33,9 @@ enum Mode {
     Silent,
     /// Accepts, reads the request, never answers.
     Mute,
+    /// Answers the `/v2/` probe that opens a connection (anonymous, API v2), then
+    /// never answers again: the manifest request hangs.
+    PingOnly,
     /// Reads the request, answers 200 with a long body, and sends one byte of it every period.
     Trickle(Duration),
 }
@@ -100,18 +103,17 @@ fn serve(conn: TcpStream, mode: Mode, stop: &AtomicBool, held: &Mutex<Vec<TcpStr
             h.push(c);
         }
     }
+    let mut conn = conn;
     if !matches!(mode, Mode::Silent) {
-        let mut reader = BufReader::new(&conn);
-        loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if line == "\r\n" => break,
-                Ok(_) => {}
+        let Some(first) = read_request_head(&conn) else { return };
+        if matches!(mode, Mode::PingOnly) && first.starts_with("GET /v2/ ") {
+            let pong = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                        Docker-Distribution-API-Version: registry/2.0\r\nContent-Length: 2\r\n\r\n{}";
+            if conn.write_all(pong.as_bytes()).is_err() || read_request_head(&conn).is_none() {
+                return;
             }
         }
     }
-    let mut conn = conn;
     if let Mode::Trickle(period) = mode {
         let head = "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 100000\r\n\r\n{";
         if conn.write_all(head.as_bytes()).is_err() {
@@ -127,6 +129,21 @@ fn serve(conn: TcpStream, mode: Mode, stop: &AtomicBool, held: &Mutex<Vec<TcpStr
     while !stop.load(Ordering::Relaxed) {
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Reads one request head (no body: the hanging servers only get GETs), byte by
+/// byte so nothing of the next request is consumed; its request line.
+fn read_request_head(mut conn: &TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match conn.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let text = String::from_utf8_lossy(&head);
+    Some(text.lines().next().unwrap_or_default().to_string())
 }
 
 /// A listener on 127.0.0.1 with a backlog of 0 whose accept queue is full (it
@@ -319,6 +336,26 @@ fn pull_from_a_registry_that_never_answers_ends_on_the_default_idle_deadline() {
             "--registry-idle-timeout",
             "connect 5 s, idle 20 s, overall 300 s",
         ],
+    );
+    nothing_half_written(&cache);
+}
+
+#[test]
+fn pull_from_a_registry_that_answers_the_probe_then_stalls_ends_on_the_idle_deadline() {
+    let server = Hang::start(Mode::PingOnly);
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cache = tmp.path().join("cache");
+    let r = pull(&server.image("go:1.22"), &cache, &["--registry-idle-timeout", "1s"], &[]);
+    // oci-client's own /v2/ probe before the manifest request may cost one more
+    // idle deadline (it ignores the probe's failure); never more.
+    expect_deadline(
+        "probe answered, manifest never",
+        &r,
+        Duration::from_secs(6),
+        &[&format!(
+            "registry {} did not answer within the idle deadline of 1 s while fetching the manifest",
+            server.addr
+        )],
     );
     nothing_half_written(&cache);
 }
