@@ -23,6 +23,9 @@ pub(crate) fn flag(s: Setting) -> &'static str {
         Setting::ToolchainBase => "reprove toolchain build --base",
         Setting::MaxReferrers => "reprove attest fetch --max-referrers",
         Setting::MaxAttestationBytes => "reprove attest fetch --max-bytes",
+        Setting::RegistryConnectTimeout => "--registry-connect-timeout",
+        Setting::RegistryIdleTimeout => "--registry-idle-timeout",
+        Setting::RegistryTimeout => "--registry-timeout",
     }
 }
 

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use oci::build::{self, BuildOptions, LayerCompression};
 use oci::{
-    Credentials, Digest, GcOptions, ImageRef, PinnedImage, Platform, Progress, PullOptions, RegistryOptions, Store,
-    ToolchainError,
+    Credentials, Deadlines, Digest, GcOptions, ImageRef, OverallClock, PinnedImage, Platform, Progress, PullOptions,
+    RegistryOptions, Store, ToolchainError,
 };
 use serde_json::json;
 
@@ -24,11 +24,11 @@ pub(crate) enum Command {
     /// Pull a toolchain image, verify every blob and unpack it into the cache; print its digest, Go version and path.
     Pull(PullArgs),
     /// Package a Go installation (GOROOT) as a deterministic OCI image.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Remove leftovers of interrupted pulls and cached images unused for a while.
     Gc(GcArgs),
     /// Pin a Go version to a toolchain image by digest in reprove.lock (pulls it and checks the Go version inside).
-    Lock(LockArgs),
+    Lock(Box<LockArgs>),
 }
 
 /// How to reach registries (shared by the toolchain subcommands).
@@ -46,6 +46,38 @@ pub(crate) struct RegistryArgs {
     /// Credentials file (default: $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json).
     #[arg(long, value_name = "FILE")]
     pub(crate) authfile: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) deadlines: Box<DeadlineArgs>,
+}
+
+/// The deadlines of registry requests (boxed in [`RegistryArgs`]: the commands stay small).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct DeadlineArgs {
+    /// Give up on a registry connection not open after this long (5s, 500ms;
+    /// default: $REPROVE_REGISTRY_CONNECT_TIMEOUT, else 5s).
+    #[arg(long, value_name = "DURATION", value_parser = sandbox::parse_duration)]
+    pub(crate) registry_connect_timeout: Option<Duration>,
+    /// Give up on a registry that sends nothing for this long while an answer is
+    /// awaited or read (default: $REPROVE_REGISTRY_IDLE_TIMEOUT, else 20s).
+    #[arg(long, value_name = "DURATION", value_parser = sandbox::parse_duration)]
+    pub(crate) registry_idle_timeout: Option<Duration>,
+    /// Give up when the registry work of this command (pulls, pushes, fetches, with
+    /// retries) takes longer than this in all (default: $REPROVE_REGISTRY_TIMEOUT, else 5m).
+    #[arg(long, value_name = "DURATION", value_parser = sandbox::parse_duration)]
+    pub(crate) registry_timeout: Option<Duration>,
+}
+
+/// The flag's value, else the environment variable's, else `default`.
+fn deadline(flag: Option<Duration>, var: &str, default: Duration) -> Result<Duration, Failure> {
+    if let Some(d) = flag {
+        return Ok(d);
+    }
+    match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => {
+            sandbox::parse_duration(&v).map_err(|e| Failure::input(anyhow::anyhow!("${var}: {e}")))
+        }
+        _ => Ok(default),
+    }
 }
 
 impl RegistryArgs {
@@ -62,11 +94,24 @@ impl RegistryArgs {
             }
             _ => None,
         };
+        let defaults = Deadlines::default();
+        let deadlines = Deadlines {
+            connect: deadline(
+                self.deadlines.registry_connect_timeout,
+                "REPROVE_REGISTRY_CONNECT_TIMEOUT",
+                defaults.connect,
+            )?,
+            idle: deadline(self.deadlines.registry_idle_timeout, "REPROVE_REGISTRY_IDLE_TIMEOUT", defaults.idle)?,
+            overall: deadline(self.deadlines.registry_timeout, "REPROVE_REGISTRY_TIMEOUT", defaults.overall)?,
+        };
         Ok(RegistryOptions {
             insecure_registries: self.insecure_registry.clone(),
             credentials,
             auth_file: self.authfile.clone(),
             retries: None,
+            deadlines,
+            // One clock per command: its registry operations share the overall deadline.
+            clock: OverallClock::default(),
         })
     }
 }
@@ -183,9 +228,9 @@ pub(crate) struct LockArgs {
 
 pub(crate) fn run(command: Command) -> CommandResult {
     match command {
-        Command::Lock(args) => lock(args),
+        Command::Lock(args) => lock(*args),
         Command::Pull(args) => pull(args),
-        Command::Build(args) => build_image(args),
+        Command::Build(args) => build_image(*args),
         Command::Gc(args) => gc(args),
     }
 }

@@ -38,7 +38,9 @@
 //! parsing), `registry.rs` (oci-client plus retries, platform selection, blob
 //! streaming that hashes every byte once, and Docker's OAuth2 refresh-token
 //! exchange for `identitytoken`; a 401 or a token server's refusal is
-//! `ToolchainError::Auth`, naming which credentials were used, never their value), `unpack.rs`, `store.rs` (the
+//! `ToolchainError::Auth`, naming which credentials were used, never their value), `deadline.rs`
+//! (connect, idle and overall deadlines of every request; an expiry is
+//! `ToolchainError::Deadline`, not retried), `unpack.rs`, `store.rs` (the
 //! content-addressed cache, its locks, the pull pipeline, gc of images and of
 //! the `gocache/<key>` build caches by last use and toolchain), `build.rs`
 //! (deterministic toolchain images, OCI layout, push).
@@ -56,6 +58,7 @@
 
 mod auth;
 pub mod build;
+pub mod deadline;
 mod reference;
 pub mod referrers;
 mod registry;
@@ -66,6 +69,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use auth::Credentials;
+pub use deadline::{Deadline, Deadlines, Expired, OverallClock};
 pub use oci_spec::image::ImageConfiguration;
 pub use reference::{Digest, ImageRef, PinnedImage, Platform};
 pub use store::{build_cache_marker, GcOptions, GcReport, PulledImage, Store, StoreGuard};
@@ -82,8 +86,14 @@ pub struct RegistryOptions {
     /// file and `~/.docker/config.json`.
     pub auth_file: Option<PathBuf>,
     /// How many times a request is retried after a 5xx answer or a broken
-    /// connection (with exponential backoff). `None`: 4.
+    /// connection (with exponential backoff). `None`: 4. A request whose
+    /// deadline expired is not retried.
     pub retries: Option<u32>,
+    /// The connect, idle and overall deadlines of every request.
+    pub deadlines: Deadlines,
+    /// The account of [`Deadlines::overall`]: clones of these options share it, so
+    /// that the registry operations of one command draw on one overall deadline.
+    pub clock: OverallClock,
 }
 
 /// Receives pull progress; the CLI draws a progress bar with it.
@@ -164,6 +174,9 @@ pub enum ToolchainError {
         #[source]
         source: Box<oci_client::errors::OciDistributionError>,
     },
+    /// A registry did not connect, answer or finish within a deadline.
+    #[error(transparent)]
+    Deadline(Box<deadline::Expired>),
     /// The registry or its token server refused the credentials (or their absence).
     #[error("authentication to {registry} failed with {origin}: {reason}")]
     Auth {

@@ -511,9 +511,20 @@ impl Repository {
         let url = format!("{}/{path}", self.registry.repository_url(&self.image));
         let auth = self.pull_auth().await?;
         let action = format!("fetching {what}");
-        let response = self
-            .send(|| auth.apply(self.registry.http().get(&url).header(http::header::ACCEPT, accept)), &action)
-            .await?;
+        self.registry.within(&self.image, &action, self.get_unbounded(&url, auth, accept, limit, what, &action)).await
+    }
+
+    async fn get_unbounded(
+        &self,
+        url: &str,
+        auth: &HttpAuth,
+        accept: &str,
+        limit: u64,
+        what: &str,
+        action: &str,
+    ) -> Result<Option<(Bytes, Option<String>)>, ReferrersError> {
+        let response =
+            self.send(|| auth.apply(self.registry.http().get(url).header(http::header::ACCEPT, accept)), action).await?;
         let status = response.status();
         if status == http::StatusCode::NOT_FOUND {
             return Ok(None);
@@ -524,7 +535,7 @@ impl Repository {
         if !status.is_success() {
             return Err(ReferrersError::Status {
                 image: self.image.name(),
-                action,
+                action: action.to_string(),
                 status: status.as_u16(),
                 body: error_body(response).await,
             });
@@ -549,15 +560,25 @@ impl Repository {
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(e) => return Err(self.registry.transport_error(&self.image, &action, e).into()),
+                Err(e) => return Err(self.registry.transport_error(&self.image, action, e).into()),
             }
         }
         Ok(Some((Bytes::from(body), content_type)))
     }
 
-    /// Sends the request `build` makes, again after a connection failure, a timeout or a
-    /// 5xx answer, up to the registry's retries; the last answer, whatever its status.
+    /// Sends the request `build` makes, again after a connection failure or a 5xx answer,
+    /// up to the registry's retries, within the command's overall deadline; the last
+    /// answer, whatever its status. A connect or idle deadline that expired is final
+    /// (`transport_error` says which).
     async fn send(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+        action: &str,
+    ) -> Result<reqwest::Response, ReferrersError> {
+        self.registry.within(&self.image, action, self.send_unbounded(build, action)).await
+    }
+
+    async fn send_unbounded(
         &self,
         build: impl Fn() -> reqwest::RequestBuilder,
         action: &str,
@@ -567,7 +588,7 @@ impl Repository {
             match build().send().await {
                 Ok(r) if r.status().is_server_error() && attempt < self.registry.retries() => {}
                 Ok(r) => return Ok(r),
-                Err(e) if attempt < self.registry.retries() && (e.is_connect() || e.is_timeout()) => {}
+                Err(e) if attempt < self.registry.retries() && e.is_connect() && !e.is_timeout() => {}
                 Err(e) => return Err(self.registry.transport_error(&self.image, action, e).into()),
             }
             attempt += 1;

@@ -25,6 +25,7 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use sha2::Digest as _;
 
 use super::auth::{self, Auth, ResolvedAuth};
+use super::deadline::{self, Deadline, Deadlines, Operation};
 use super::{Digest, ImageRef, Platform, Progress, RegistryOptions, ToolchainError};
 
 pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -49,6 +50,9 @@ pub(crate) struct Registry {
     retries: u32,
     /// For the requests oci-client does not make.
     http: reqwest::Client,
+    deadlines: Deadlines,
+    /// This client's share of the overall deadline; charged when it is dropped.
+    operation: Operation,
 }
 
 /// What a plain HTTP request to the registry carries to authenticate.
@@ -93,7 +97,8 @@ fn insecure(image: &ImageRef, options: &RegistryOptions) -> bool {
 fn retryable(e: &OciDistributionError) -> bool {
     match e {
         OciDistributionError::ServerError { code, .. } => *code >= 500,
-        OciDistributionError::RequestError(e) => e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
+        // Timeouts are expired deadlines, which are final (`Registry::retry`).
+        OciDistributionError::RequestError(e) => e.is_connect() || e.is_request() || e.is_body(),
         OciDistributionError::IoError(_) => true,
         _ => false,
     }
@@ -103,16 +108,31 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100u64 << attempt.min(6))
 }
 
+/// A plain HTTP client with the connect and idle deadlines.
+fn http_client(deadlines: &Deadlines) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(deadlines.connect)
+        .read_timeout(deadlines.idle)
+        .user_agent(concat!("reprove/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 impl Registry {
+    /// A client for the registry of `image`; the overall deadline of its requests
+    /// starts now, with what the command has left of it.
     pub(crate) fn new(image: &ImageRef, options: &RegistryOptions) -> Result<Registry, ToolchainError> {
         super::install_crypto_provider();
+        let operation = options.clock.start(options.deadlines.overall);
         let plain_http = insecure(image, options);
         let protocol = if plain_http { ClientProtocol::Http } else { ClientProtocol::Https };
         let config = ClientConfig {
             protocol,
             platform_resolver: None,
-            connect_timeout: Some(Duration::from_secs(30)),
-            read_timeout: Some(Duration::from_secs(120)),
+            // Per connection. The idle deadline is reqwest's read timeout: one timer
+            // from a request's start to the answer's headers, then restarted by
+            // every byte of the body.
+            connect_timeout: Some(options.deadlines.connect),
+            read_timeout: Some(options.deadlines.idle),
             user_agent: concat!("reprove/", env!("CARGO_PKG_VERSION")),
             ..ClientConfig::default()
         };
@@ -121,16 +141,11 @@ impl Registry {
             Auth::Client(a) => a.clone(),
             Auth::IdentityToken(_) => RegistryAuth::Anonymous,
         };
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .read_timeout(Duration::from_secs(120))
-            .user_agent(concat!("reprove/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ToolchainError::Registry {
-                image: image.to_string(),
-                action: "creating the HTTP client".to_string(),
-                source: Box::new(OciDistributionError::RequestError(e)),
-            })?;
+        let http = http_client(&options.deadlines).map_err(|e| ToolchainError::Registry {
+            image: image.to_string(),
+            action: "creating the HTTP client".to_string(),
+            source: Box::new(OciDistributionError::RequestError(e)),
+        })?;
         Ok(Registry {
             http,
             client: Client::new(config),
@@ -139,7 +154,36 @@ impl Registry {
             plain_http,
             insecure_registries: options.insecure_registries.clone(),
             retries: options.retries.unwrap_or(4),
+            deadlines: options.deadlines,
+            operation,
         })
+    }
+
+    /// [`ToolchainError::Deadline`]: `deadline` expired while `action` on `image`.
+    pub(crate) fn expired(&self, image: &ImageRef, action: &str, deadline: Deadline) -> ToolchainError {
+        ToolchainError::Deadline(Box::new(deadline::Expired {
+            registry: image.registry().to_string(),
+            image: image.to_string(),
+            action: action.to_string(),
+            deadline,
+            deadlines: self.deadlines,
+        }))
+    }
+
+    /// `work` (requests, retries, backoff), bounded by the overall deadline.
+    pub(crate) async fn within<T, E>(
+        &self,
+        image: &ImageRef,
+        action: &str,
+        work: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E>
+    where
+        E: From<ToolchainError>,
+    {
+        match tokio::time::timeout_at(self.operation.deadline, work).await {
+            Ok(r) => r,
+            Err(_) => Err(self.expired(image, action, Deadline::Overall).into()),
+        }
     }
 
     fn auth_error(&self, image: &ImageRef, reason: impl Into<String>) -> ToolchainError {
@@ -150,26 +194,41 @@ impl Registry {
         }
     }
 
-    async fn retry<T, F, Fut>(&self, image: &ImageRef, action: &str, mut f: F) -> Result<T, ToolchainError>
+    /// `f` until it succeeds, fails for good, or a deadline expires (which is not retried).
+    async fn retry<T, F, Fut>(&self, image: &ImageRef, action: &str, f: F) -> Result<T, ToolchainError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, OciDistributionError>>,
+    {
+        self.within(image, action, self.retry_unbounded(image, action, f)).await
+    }
+
+    async fn retry_unbounded<T, F, Fut>(&self, image: &ImageRef, action: &str, mut f: F) -> Result<T, ToolchainError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, OciDistributionError>>,
     {
         let mut attempt = 0;
         loop {
-            match f().await {
+            let e = match f().await {
                 Ok(v) => return Ok(v),
-                Err(e) if retryable(&e) && attempt < self.retries => {
+                Err(e) => e,
+            };
+            if let Some(d) = deadline::expired_oci(&e) {
+                return Err(self.expired(image, action, d));
+            }
+            match e {
+                e if retryable(&e) && attempt < self.retries => {
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                 }
-                Err(OciDistributionError::UnauthorizedError { url }) => {
+                OciDistributionError::UnauthorizedError { url } => {
                     return Err(self.auth_error(image, format!("the registry answered 401 Unauthorized to {url}")))
                 }
-                Err(OciDistributionError::AuthenticationFailure(body)) => {
+                OciDistributionError::AuthenticationFailure(body) => {
                     return Err(self.auth_error(image, format!("the token server refused them: {}", clip(&body))));
                 }
-                Err(e) => {
+                e => {
                     return Err(ToolchainError::Registry {
                         image: image.to_string(),
                         action: action.to_string(),
@@ -258,12 +317,7 @@ impl Registry {
         let oci = image.to_oci();
         let scheme = if self.plain_http { "http" } else { "https" };
         let probe = format!("{scheme}://{}/v2/", oci.resolve_registry());
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .read_timeout(Duration::from_secs(120))
-            .user_agent(concat!("reprove/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| self.request_error(image, "creating the HTTP client", e))?;
+        let http = &self.http;
         let response =
             self.retry_http(image, "asking the registry for its token server", || http.get(&probe).send()).await?;
         if response.status().is_success() {
@@ -316,7 +370,11 @@ impl Registry {
             })
             .await?;
         let status = response.status();
-        let text = response.text().await.map_err(|e| self.request_error(image, "reading the token", e))?;
+        let text = self
+            .within(image, "reading the token", async {
+                response.text().await.map_err(|e| self.request_error(image, "reading the token", e))
+            })
+            .await?;
         if !status.is_success() {
             return Err(self
                 .auth_error(image, format!("the token server refused the identity token: {status}: {}", clip(&text))));
@@ -330,7 +388,12 @@ impl Registry {
             .ok_or_else(|| self.auth_error(image, "the token server's answer has no access_token"))
     }
 
+    /// A transport error: [`ToolchainError::Deadline`] when it is a connect or idle
+    /// deadline that expired, else [`ToolchainError::Registry`].
     fn request_error(&self, image: &ImageRef, action: &str, e: reqwest::Error) -> ToolchainError {
+        if let Some(d) = deadline::expired(&e) {
+            return self.expired(image, action, d);
+        }
         ToolchainError::Registry {
             image: image.to_string(),
             action: action.to_string(),
@@ -338,8 +401,9 @@ impl Registry {
         }
     }
 
-    /// A plain reqwest request with the retry policy of [`Registry::retry`] (5xx and broken connections).
-    async fn retry_http<F, Fut>(
+    /// A plain reqwest request with the retry policy of [`Registry::retry`] (5xx and
+    /// broken connections; not an expired deadline), bounded by the overall deadline.
+    pub(crate) async fn retry_http<F, Fut>(
         &self,
         image: &ImageRef,
         action: &str,
@@ -349,20 +413,23 @@ impl Registry {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<reqwest::Response, reqwest::Error>>,
     {
-        let mut attempt = 0;
-        loop {
-            let r = f().await;
-            let transient = match &r {
-                Ok(resp) => resp.status().is_server_error(),
-                Err(e) => e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
-            };
-            if transient && attempt < self.retries {
-                tokio::time::sleep(backoff(attempt)).await;
-                attempt += 1;
-                continue;
+        self.within(image, action, async {
+            let mut attempt = 0;
+            loop {
+                let r = f().await;
+                let transient = match &r {
+                    Ok(resp) => resp.status().is_server_error(),
+                    Err(e) => deadline::expired(e).is_none() && (e.is_connect() || e.is_request() || e.is_body()),
+                };
+                if transient && attempt < self.retries {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                    continue;
+                }
+                return r.map_err(|e| self.request_error(image, action, e));
             }
-            return r.map_err(|e| self.request_error(image, action, e));
-        }
+        })
+        .await
     }
 
     /// Fetches the manifest (or index) `image` names; checks its digest when the reference has one.
@@ -496,8 +563,25 @@ impl Registry {
     /// downloads with range requests. Fails on a size or digest mismatch
     /// (after the last chunk was sent, so the receiver must not trust what it
     /// got until this returns `Ok`). A receiver that hangs up early does not
-    /// stop the download: the digest is still checked.
+    /// stop the download: the digest is still checked. Bounded by the overall
+    /// deadline; a body that stops for the idle deadline is not resumed.
     pub(crate) async fn stream_blob(
+        &self,
+        image: &ImageRef,
+        desc: &Descriptor,
+        what: &str,
+        tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+        progress: Option<&dyn Progress>,
+    ) -> Result<(), ToolchainError> {
+        let action = format!("fetching {what} {}", desc.digest());
+        let r = self.within(image, &action, self.stream_blob_unbounded(image, desc, what, tx.clone(), progress)).await;
+        if r.is_err() {
+            let _ = tx.send(Err(std::io::Error::other("download failed"))).await;
+        }
+        r
+    }
+
+    async fn stream_blob_unbounded(
         &self,
         image: &ImageRef,
         desc: &Descriptor,
@@ -562,6 +646,9 @@ impl Registry {
             }
             if got == size {
                 break;
+            }
+            if let Some(d) = broken.as_ref().and_then(|e| deadline::expired(e)) {
+                return Err(self.expired(image, &format!("fetching {what_d}"), d));
             }
             failures += 1;
             if failures > self.retries {

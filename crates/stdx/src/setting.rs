@@ -67,6 +67,12 @@ settings! {
     MaxReferrers => "max_referrers",
     /// How many bytes of attestations (manifests and blobs) are fetched at most.
     MaxAttestationBytes => "max_attestation_bytes",
+    /// How long opening a connection to a registry may take.
+    RegistryConnectTimeout => "registry_connect_timeout",
+    /// How long a registry may send nothing while an answer is awaited or read.
+    RegistryIdleTimeout => "registry_idle_timeout",
+    /// How long the registry work of one command may take in all.
+    RegistryTimeout => "registry_timeout",
 }
 
 /// How the binary spells each setting.
