@@ -3,7 +3,6 @@
 //! These types carry no serialization: the versioned JSON form lives in
 //! [`crate::report::v1`] and is converted by hand.
 
-use std::fmt;
 
 use goinfo::{BuildInfo, ReadError};
 
@@ -270,33 +269,6 @@ pub struct Cause {
     pub evidence: Vec<Evidence>,
 }
 
-/// How a cause was established.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Confidence {
-    /// Read directly: from the build info, or proven by masking the build IDs.
-    Certain,
-    /// Inferred from strong evidence: symbol tables, sections, embedded paths.
-    Likely,
-    /// Inferred from weak evidence: differing strings.
-    Possible,
-}
-
-impl Confidence {
-    /// The stable name: `certain`, `likely`, `possible`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Confidence::Certain => "certain",
-            Confidence::Likely => "likely",
-            Confidence::Possible => "possible",
-        }
-    }
-}
-
-impl fmt::Display for Confidence {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
 
 /// Where a piece of evidence came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -348,105 +320,7 @@ impl Evidence {
     }
 }
 
-macro_rules! cause_codes {
-    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
-        /// A stable, machine-readable cause code.
-        ///
-        /// The declaration order is the significance order used to rank causes of
-        /// equal confidence: the first explains the most.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        #[non_exhaustive]
-        pub enum CauseCode {
-            $($(#[$doc])* $variant,)*
-        }
-
-        impl CauseCode {
-            /// Every code, in significance order.
-            pub const ALL: &'static [CauseCode] = &[$(CauseCode::$variant,)*];
-
-            /// The stable name, e.g. `go-version`.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(CauseCode::$variant => $name,)*
-                }
-            }
-        }
-    };
-}
-
-cause_codes! {
-    /// A file was changed after it was linked: its bytes no longer match the content ID
-    /// of its own build ID (a self-check says so), or both files carry the same build ID
-    /// and still differ.
-    ModifiedAfterLink => "modified-after-link",
-    /// One file is a truncated copy of the other.
-    Truncated => "truncated",
-    /// Only one of the binaries has readable Go build info.
-    NoBuildInfo => "no-build-info",
-    /// Built by different Go toolchain versions.
-    GoVersion => "go-version",
-    /// Built for a different GOOS or GOARCH.
-    GoosGoarch => "goos-goarch",
-    /// Built for a different architecture level: GOAMD64, GOARM, GO386, GOARM64, ...
-    ArchLevel => "arch-level",
-    /// Built with a different GOEXPERIMENT.
-    Goexperiment => "goexperiment",
-    /// Built with a different GOFIPS140 module.
-    Fips140 => "fips140",
-    /// Built with a different `-buildmode`.
-    Buildmode => "buildmode",
-    /// Built with a different compiler (`-compiler`).
-    Compiler => "compiler",
-    /// Built with a different CGO_ENABLED or CGO_* flags.
-    Cgo => "cgo",
-    /// Built with a different `-race`, `-msan`, `-asan` or `-cover`.
-    Instrumentation => "instrumentation",
-    /// Built with different `-tags`.
-    Tags => "tags",
-    /// Built with different `-gcflags`.
-    Gcflags => "gcflags",
-    /// Built with different `-asmflags`.
-    Asmflags => "asmflags",
-    /// Built with a different profile-guided optimization profile (`-pgo`).
-    Pgo => "pgo",
-    /// One binary is stripped of symbols or DWARF (`-ldflags=-s -w`, `strip`).
-    Stripped => "stripped",
-    /// Built with different `-ldflags`, recorded or inferred from `-X` variables.
-    Ldflags => "ldflags",
-    /// One binary was built with `-trimpath`, the other without.
-    Trimpath => "trimpath",
-    /// A different DefaultGODEBUG (the main module's `go` line or `godebug` directives).
-    Godebug => "godebug",
-    /// A different main package or main module path.
-    MainPath => "main-path",
-    /// One binary is stamped with version control information, the other is not.
-    Buildvcs => "buildvcs",
-    /// Built from different VCS revisions.
-    VcsRevision => "vcs-revision",
-    /// Built from a working tree with and without uncommitted changes.
-    VcsModified => "vcs-modified",
-    /// Built from commits with different commit times.
-    VcsTime => "vcs-time",
-    /// A different main module version (Go ≥1.24 stamps it from VCS tags).
-    MainVersion => "main-version",
-    /// A dependency added, removed, or at a different version.
-    DependencyVersion => "dependency-version",
-    /// A dependency replaced by something else.
-    DependencyReplace => "dependency-replace",
-    /// A dependency at the same version with a different or missing sum (`-mod=vendor`).
-    DependencySum => "dependency-sum",
-    /// Another recorded build setting differs.
-    BuildSetting => "build-setting",
-    /// Absolute build paths present in one binary but not the other.
-    EmbeddedPath => "embedded-path",
-    /// Everything is identical except the build ID bytes.
-    BuildIdOnly => "build-id-only",
-    /// The difference could not be explained.
-    Unknown => "unknown",
-}
-
-impl fmt::Display for CauseCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
+/// The stable cause codes and confidences are the report's own: one vocabulary from
+/// `reprove diff` to the signed VSA. Their declaration order is the significance
+/// order that ranks causes of equal confidence (the first explains the most).
+pub use ::report::v1::{CauseCode, Confidence};

@@ -99,13 +99,15 @@ pub mod v1 {
     }
 
     names! {
-        /// Why a rebuilt binary differs from the reference: the cause codes of
-        /// `reprove diff` (`compare::CauseCode`, in its significance order; this
-        /// crate does not depend on compare, the pipeline maps them and its tests
-        /// check that every one has its variant here). `docs/causes.md` says what
-        /// each means and what to do about it.
+        /// Why two Go binaries differ: the cause codes of `reprove diff` and of the
+        /// report, which `compare` ranks and re-exports. The declaration order is
+        /// the significance order that ranks causes of equal confidence: the first
+        /// explains the most. `docs/causes.md` says what each means, the evidence
+        /// behind each confidence, and what to do about it.
         CauseCode {
-            /// The reference (or the rebuilt binary) was changed after it was linked.
+            /// A file was changed after it was linked: its bytes no longer match the content ID
+            /// of its own build ID (a self-check says so), or both files carry the same build ID
+            /// and still differ.
             ModifiedAfterLink => "modified-after-link",
             /// One file is a truncated copy of the other.
             Truncated => "truncated",
@@ -115,7 +117,7 @@ pub mod v1 {
             GoVersion => "go-version",
             /// Built for a different GOOS or GOARCH.
             GoosGoarch => "goos-goarch",
-            /// Built for a different architecture level (GOAMD64, GOARM, ...).
+            /// Built for a different architecture level: GOAMD64, GOARM, GO386, GOARM64, ...
             ArchLevel => "arch-level",
             /// Built with a different GOEXPERIMENT.
             Goexperiment => "goexperiment",
@@ -123,7 +125,7 @@ pub mod v1 {
             Fips140 => "fips140",
             /// Built with a different `-buildmode`.
             Buildmode => "buildmode",
-            /// Built with a different compiler.
+            /// Built with a different compiler (`-compiler`).
             Compiler => "compiler",
             /// Built with a different CGO_ENABLED or CGO_* flags.
             Cgo => "cgo",
@@ -135,33 +137,33 @@ pub mod v1 {
             Gcflags => "gcflags",
             /// Built with different `-asmflags`.
             Asmflags => "asmflags",
-            /// Built with a different `-pgo` profile.
+            /// Built with a different profile-guided optimization profile (`-pgo`).
             Pgo => "pgo",
-            /// One binary is stripped of symbols or DWARF.
+            /// One binary is stripped of symbols or DWARF (`-ldflags=-s -w`, `strip`).
             Stripped => "stripped",
-            /// Built with different `-ldflags`.
+            /// Built with different `-ldflags`, recorded or inferred from `-X` variables.
             Ldflags => "ldflags",
             /// One binary was built with `-trimpath`, the other without.
             Trimpath => "trimpath",
-            /// A different DefaultGODEBUG.
+            /// A different DefaultGODEBUG (the main module's `go` line or `godebug` directives).
             Godebug => "godebug",
             /// A different main package or main module path.
             MainPath => "main-path",
-            /// Stamped with version control information on one side only.
+            /// One binary is stamped with version control information, the other is not.
             Buildvcs => "buildvcs",
             /// Built from different VCS revisions.
             VcsRevision => "vcs-revision",
-            /// Built from a work tree with and without uncommitted changes.
+            /// Built from a working tree with and without uncommitted changes.
             VcsModified => "vcs-modified",
             /// Built from commits with different commit times.
             VcsTime => "vcs-time",
-            /// A different main module version.
+            /// A different main module version (Go ≥1.24 stamps it from VCS tags).
             MainVersion => "main-version",
             /// A dependency added, removed, or at a different version.
             DependencyVersion => "dependency-version",
             /// A dependency replaced by something else.
             DependencyReplace => "dependency-replace",
-            /// A dependency at the same version with a different or missing sum.
+            /// A dependency at the same version with a different or missing sum (`-mod=vendor`).
             DependencySum => "dependency-sum",
             /// Another recorded build setting differs.
             BuildSetting => "build-setting",
@@ -625,7 +627,7 @@ pub mod v1 {
         pub reason: String,
     }
 
-    /// One cause of a difference (the `reprove diff` cause, with codes of `compare::CauseCode`).
+    /// One cause of a difference (the `reprove diff` cause: its code, confidence, explanation and evidence).
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct Cause {
