@@ -917,3 +917,26 @@ fn cosign_v3_and_reprove_read_each_others_bundle_referrers() -> TestResult {
     }
     Ok(())
 }
+
+/// An image on go-containerregistry's registry pulls: its first blob request carries no
+/// `Range` header, which that registry refuses in the open-ended form `bytes=0-`
+/// ("We don't understand your Range"), so `verify --reference oci://…` can read from it.
+#[test]
+fn an_image_on_the_referrers_registry_pulls() -> TestResult {
+    let reg = Reg::Api(ReferrersRegistry::start()?);
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let image = push_image(&reg, "app", "v1", "amd64")?;
+    let pinned = format!("{}/app@{}", reg.addr(), image.manifest_digest);
+    let cache = d.join("cache");
+    let out = reprove(d, &["toolchain", "pull", "--json", "--cache-dir", &cache.to_string_lossy(), &pinned], None)?;
+    ok(&out, "toolchain pull from the referrers registry")?;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(doc["digest"], image.manifest_digest.to_string(), "{doc:#}");
+    let rootfs = doc["rootfs"].as_str().ok_or("no rootfs")?;
+    assert_eq!(std::fs::read(Path::new(rootfs).join("hello.txt"))?, b"amd64");
+    if let Reg::Api(r) = &reg {
+        assert!(r.log().contains("blobs/"), "the pull fetched no blob:\n{}", r.log());
+    }
+    Ok(())
+}

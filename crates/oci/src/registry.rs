@@ -600,8 +600,14 @@ impl Registry {
         let mut receiving = true;
         loop {
             let response = self
-                .retry(image, &format!("fetching {what_d}"), || {
-                    self.client.pull_blob_stream_partial(&r, &od, got, None)
+                .retry(image, &format!("fetching {what_d}"), || async {
+                    // A first request asks for the whole blob, without a Range header: some
+                    // registries refuse an open-ended `bytes=0-` (go-containerregistry's).
+                    if got == 0 {
+                        self.client.pull_blob_stream(&r, &od).await.map(BlobResponse::Full)
+                    } else {
+                        self.client.pull_blob_stream_partial(&r, &od, got, None).await
+                    }
                 })
                 .await?;
             let (mut stream, mut skip) = match response {
