@@ -103,10 +103,7 @@ pub struct ResourceDescriptor {
 }
 
 /// The lower-case hex SHA-256 of `bytes`, as in-toto `sha256` digests are written.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    hex(digest.as_ref())
-}
+pub use stdx::sha256_hex;
 
 /// Lower-case hex, as in-toto digests, log ids and Rekor hashes are written.
 pub fn hex(bytes: &[u8]) -> String {

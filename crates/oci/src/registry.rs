@@ -699,21 +699,45 @@ impl Registry {
         Ok(())
     }
 
-    /// Uploads a manifest under the reference's tag (or digest).
+    /// Uploads a manifest under the reference's tag (or digest). Our own `PUT`, not
+    /// oci-client's: a registry may answer 201 Created without a `Location` (the
+    /// distribution spec lets clients do without it; go-containerregistry's and ECR's
+    /// leave it out for a push by digest), and oci-client panics on that for a
+    /// reference without a tag.
     pub(crate) async fn push_manifest(
         &self,
         image: &ImageRef,
         media_type: &str,
         body: Bytes,
     ) -> Result<(), ToolchainError> {
-        let r = image.to_oci();
-        let ct = http::HeaderValue::from_str(media_type).map_err(|e| ToolchainError::Manifest {
-            image: image.to_string(),
-            reason: format!("media type {media_type:?}: {e}"),
-        })?;
-        self.retry(image, "pushing the manifest", || self.client.push_manifest_raw(&r, body.clone(), ct.clone()))
+        let target = match (image.digest(), image.tag()) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.to_string(),
+            (None, None) => "latest".to_string(),
+        };
+        let url = format!("{}/manifests/{target}", self.repository_url(image));
+        let auth = self.http_auth(image, RegistryOperation::Push).await?;
+        let action = format!("pushing the manifest {target}");
+        let response = self
+            .retry_http(image, &action, || {
+                auth.apply(self.http.put(&url).header(http::header::CONTENT_TYPE, media_type).body(body.clone()))
+                    .send()
+            })
             .await?;
-        Ok(())
+        let status = response.status();
+        if status == http::StatusCode::UNAUTHORIZED || status == http::StatusCode::FORBIDDEN {
+            return Err(self.refused(image, format!("the registry answered {status} to PUT {url}")));
+        }
+        if status.is_success() {
+            return Ok(());
+        }
+        let code = status.as_u16();
+        let message = response.text().await.unwrap_or_default();
+        Err(ToolchainError::Registry {
+            image: image.to_string(),
+            action,
+            source: Box::new(OciDistributionError::ServerError { url, code, message: clip(&message).to_string() }),
+        })
     }
 }
 
