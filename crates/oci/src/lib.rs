@@ -60,6 +60,7 @@ mod reference;
 pub mod referrers;
 mod registry;
 mod store;
+mod tls;
 mod unpack;
 
 use std::path::PathBuf;

@@ -38,7 +38,9 @@ const MAX_SMALL_BLOB: u64 = 8 << 20;
 
 /// A client for one registry.
 pub(crate) struct Registry {
-    client: Client,
+    /// oci-client's client, built on first use: `Repository`'s requests to an anonymous
+    /// registry never need it (building it loads the system's root certificates).
+    client: std::sync::OnceLock<Client>,
     /// What oci-client is given on every call (anonymous for identity tokens:
     /// their access tokens go into its token cache in `authenticate`).
     auth: RegistryAuth,
@@ -107,21 +109,12 @@ impl Registry {
     pub(crate) fn new(image: &ImageRef, options: &RegistryOptions) -> Result<Registry, ToolchainError> {
         super::install_crypto_provider();
         let plain_http = insecure(image, options);
-        let protocol = if plain_http { ClientProtocol::Http } else { ClientProtocol::Https };
-        let config = ClientConfig {
-            protocol,
-            platform_resolver: None,
-            connect_timeout: Some(Duration::from_secs(30)),
-            read_timeout: Some(Duration::from_secs(120)),
-            user_agent: concat!("reprove/", env!("CARGO_PKG_VERSION")),
-            ..ClientConfig::default()
-        };
         let resolved = auth::registry_auth(image, options.credentials.as_ref(), options.auth_file.as_deref())?;
         let auth = match &resolved.auth {
             Auth::Client(a) => a.clone(),
             Auth::IdentityToken(_) => RegistryAuth::Anonymous,
         };
-        let http = reqwest::Client::builder()
+        let http = crate::tls::lazy_roots(reqwest::Client::builder())
             .connect_timeout(Duration::from_secs(30))
             .read_timeout(Duration::from_secs(120))
             .user_agent(concat!("reprove/", env!("CARGO_PKG_VERSION")))
@@ -133,12 +126,28 @@ impl Registry {
             })?;
         Ok(Registry {
             http,
-            client: Client::new(config),
+            client: std::sync::OnceLock::new(),
             auth,
             resolved,
             plain_http,
             insecure_registries: options.insecure_registries.clone(),
             retries: options.retries.unwrap_or(4),
+        })
+    }
+
+    /// oci-client's client (built on first use).
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| {
+            let protocol = if self.plain_http { ClientProtocol::Http } else { ClientProtocol::Https };
+            let config = ClientConfig {
+                protocol,
+                platform_resolver: None,
+                connect_timeout: Some(Duration::from_secs(30)),
+                read_timeout: Some(Duration::from_secs(120)),
+                user_agent: concat!("reprove/", env!("CARGO_PKG_VERSION")),
+                ..ClientConfig::default()
+            };
+            Client::new(config)
         })
     }
 
@@ -186,16 +195,46 @@ impl Registry {
         image: &ImageRef,
         operation: RegistryOperation,
     ) -> Result<(), ToolchainError> {
-        self.http_auth(image, operation).await.map(|_| ())
+        self.client_auth(image, operation).await.map(|_| ())
     }
 
     /// Authenticates for `operation` and returns what a plain HTTP request to the
     /// registry must carry (nothing for anonymous registries).
+    ///
+    /// Without credentials, it first asks the registry's `/v2/` on the plain HTTP
+    /// client: an answer without a challenge means nothing to carry, and then neither
+    /// oci-client's client nor its own `/v2/` probe is needed (no second connection, no
+    /// root certificates loaded for it). Any other answer goes the usual way.
     pub(crate) async fn http_auth(
         &self,
         image: &ImageRef,
         operation: RegistryOperation,
     ) -> Result<HttpAuth, ToolchainError> {
+        if matches!(self.resolved.auth, Auth::Client(RegistryAuth::Anonymous)) {
+            let scheme = if self.plain_http { "http" } else { "https" };
+            let probe = format!("{scheme}://{}/v2/", image.to_oci().resolve_registry());
+            match self.http.get(&probe).send().await {
+                Ok(mut r) if r.status().is_success() && !r.headers().contains_key(http::header::WWW_AUTHENTICATE) => {
+                    // Read its (small) body, so that the connection goes back to the pool.
+                    let mut read = 0;
+                    while let Ok(Some(chunk)) = r.chunk().await {
+                        read += chunk.len();
+                        if read > 64 << 10 {
+                            break;
+                        }
+                    }
+                    return Ok(HttpAuth::None);
+                }
+                // A registry that does not answer in time is not asked twice.
+                Err(e) if e.is_timeout() => return Err(self.request_error(image, "probing the registry", e)),
+                _ => {}
+            }
+        }
+        self.client_auth(image, operation).await
+    }
+
+    /// oci-client's authentication for `operation`, and what a plain HTTP request must carry.
+    async fn client_auth(&self, image: &ImageRef, operation: RegistryOperation) -> Result<HttpAuth, ToolchainError> {
         let r = image.to_oci();
         let action = match operation {
             RegistryOperation::Pull => "authenticating to pull",
@@ -208,7 +247,7 @@ impl Registry {
             },
             Auth::Client(a) => a.clone(),
         };
-        let token = self.retry(image, action, || self.client.auth(&r, &auth, operation)).await?;
+        let token = self.retry(image, action, || self.client().auth(&r, &auth, operation)).await?;
         Ok(match (token, auth) {
             (Some(token), _) | (None, RegistryAuth::Bearer(token)) => HttpAuth::Bearer(token),
             (None, RegistryAuth::Basic(user, password)) => HttpAuth::Basic(user, password),
@@ -258,7 +297,7 @@ impl Registry {
         let oci = image.to_oci();
         let scheme = if self.plain_http { "http" } else { "https" };
         let probe = format!("{scheme}://{}/v2/", oci.resolve_registry());
-        let http = reqwest::Client::builder()
+        let http = crate::tls::lazy_roots(reqwest::Client::builder())
             .connect_timeout(Duration::from_secs(30))
             .read_timeout(Duration::from_secs(120))
             .user_agent(concat!("reprove/", env!("CARGO_PKG_VERSION")))
@@ -369,7 +408,7 @@ impl Registry {
     async fn manifest_raw(&self, image: &ImageRef) -> Result<(Bytes, Digest), ToolchainError> {
         let r = image.to_oci();
         let (bytes, _) = self
-            .retry(image, "fetching the manifest", || self.client.pull_manifest_raw(&r, &self.auth, ACCEPT))
+            .retry(image, "fetching the manifest", || self.client().pull_manifest_raw(&r, &self.auth, ACCEPT))
             .await
             .map_err(|e| match e {
                 // oci-client compares the body with the reference digest itself; say it our way.
@@ -517,7 +556,7 @@ impl Registry {
         loop {
             let response = self
                 .retry(image, &format!("fetching {what_d}"), || {
-                    self.client.pull_blob_stream_partial(&r, &od, got, None)
+                    self.client().pull_blob_stream_partial(&r, &od, got, None)
                 })
                 .await?;
             let (mut stream, mut skip) = match response {
@@ -599,9 +638,9 @@ impl Registry {
     pub(crate) async fn push_blob(&self, image: &ImageRef, digest: &Digest, data: Bytes) -> Result<(), ToolchainError> {
         let r = image.to_oci();
         let d = digest.to_string();
-        let exists = self.retry(image, &format!("checking blob {d}"), || self.client.blob_exists(&r, &d)).await?;
+        let exists = self.retry(image, &format!("checking blob {d}"), || self.client().blob_exists(&r, &d)).await?;
         if !exists {
-            self.retry(image, &format!("pushing blob {d}"), || self.client.push_blob(&r, data.clone(), &d)).await?;
+            self.retry(image, &format!("pushing blob {d}"), || self.client().push_blob(&r, data.clone(), &d)).await?;
         }
         Ok(())
     }
@@ -618,7 +657,7 @@ impl Registry {
             image: image.to_string(),
             reason: format!("media type {media_type:?}: {e}"),
         })?;
-        self.retry(image, "pushing the manifest", || self.client.push_manifest_raw(&r, body.clone(), ct.clone()))
+        self.retry(image, "pushing the manifest", || self.client().push_manifest_raw(&r, body.clone(), ct.clone()))
             .await?;
         Ok(())
     }
