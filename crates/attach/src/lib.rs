@@ -387,7 +387,7 @@ struct Wanted<'a> {
 ///
 /// Requests that do not depend on each other run concurrently: the image, its referrers
 /// and its legacy image at once, then the referrer manifests, then every attestation
-/// blob (at most [`CONCURRENT_REQUESTS`] at a time each); the report is in the same
+/// blob (at most 8 requests at a time each); the report is in the same
 /// order whatever order they complete in.
 pub async fn fetch(repository: &Repository, digest: &Digest, limits: Limits) -> Result<FetchReport, AttachError> {
     let budget = Budget::new(limits.max_bytes);
