@@ -244,7 +244,9 @@ fn source_violations(ws: &Workspace) -> Vec<String> {
                 }
                 let runtime =
                     ["new_current_thread()", "new_multi_thread()", "Runtime::new()"].iter().any(|t| line.contains(t));
-                if runtime && name != "reprove" {
+                // A bench is a program of its own (the caller), not library code.
+                let bench = path.strip_prefix(dir).is_ok_and(|p| p.starts_with("benches"));
+                if runtime && name != "reprove" && !bench {
                     v.push(format!("{}: builds an async runtime: libraries run on the caller's", at()));
                 }
                 let io =

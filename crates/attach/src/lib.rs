@@ -34,6 +34,7 @@ use std::collections::BTreeMap;
 
 use attest::bundle::{Attestation, Bundle, BundleError, Format, PublicKeyIdentifier, MEDIA_TYPE_BUNDLE_V0_3};
 use bytes::Bytes;
+use futures_util::{stream, StreamExt as _, TryStreamExt as _};
 use oci::referrers::{
     Blob, Budget, Limits, NewReferrer, ReferrerList, ReferrersError, ReferrersPath, Repository, Subject,
     MEDIA_TYPE_EMPTY,
@@ -286,8 +287,8 @@ pub async fn push(
     if layouts.legacy() {
         let layers: Vec<Blob> = attestations.iter().map(legacy_layer).collect();
         let before = {
-            let mut budget = Budget::new(u64::MAX);
-            repository.legacy(digest, LEGACY_SUFFIX, &mut budget).await?
+            let budget = Budget::new(u64::MAX);
+            repository.legacy(digest, LEGACY_SUFFIX, &budget).await?
         };
         let result = repository.push_legacy(digest, LEGACY_SUFFIX, &layers).await?;
         for (p, layer) in pushed.iter_mut().zip(&layers) {
@@ -367,16 +368,36 @@ fn predicate_type_of(bytes: &[u8]) -> Option<String> {
     Some(statement.predicate_type)
 }
 
+/// How many manifests or blobs of one fetch are requested at once.
+const CONCURRENT_REQUESTS: usize = 8;
+
+/// A layer to download, in the order of the report.
+struct Wanted<'a> {
+    source: Source,
+    format: Format,
+    layer: &'a oci::referrers::Descriptor,
+    /// The predicate type the annotations give, when the statement cannot be read.
+    annotated_type: Option<&'a String>,
+}
+
 /// Lists and downloads the attestations of the image `digest`: its referrers (the API,
 /// else the tag schema) and the legacy `.att` image, within `limits`. A referrer whose
 /// `subject` is not `digest` is ignored with a note; referrers of other kinds
 /// (signatures, SBOMs) are skipped with a note.
+///
+/// Requests that do not depend on each other run concurrently: the image, its referrers
+/// and its legacy image at once, then the referrer manifests, then every attestation
+/// blob (at most 8 requests at a time each); the report is in the same
+/// order whatever order they complete in.
 pub async fn fetch(repository: &Repository, digest: &Digest, limits: Limits) -> Result<FetchReport, AttachError> {
-    let subject = repository.subject(digest).await?;
-    let mut budget = Budget::new(limits.max_bytes);
-    let ReferrerList { path, referrers } = repository.referrers(digest, &mut budget).await?;
+    let budget = Budget::new(limits.max_bytes);
+    let (subject, ReferrerList { path, referrers }, legacy) = futures_util::future::try_join3(
+        repository.subject(digest),
+        repository.referrers(digest, &budget),
+        repository.legacy(digest, LEGACY_SUFFIX, &budget),
+    )
+    .await?;
     let mut notes = Vec::new();
-    let mut attestations = Vec::new();
     let too_many = || AttachError::TooManyAttestations {
         image: subject.image.to_string(),
         limit: limits.max_referrers,
@@ -399,8 +420,12 @@ pub async fn fetch(repository: &Repository, digest: &Digest, limits: Limits) -> 
     if candidates.len() > limits.max_referrers {
         return Err(too_many());
     }
-    for d in candidates {
-        let manifest = repository.manifest(d, &mut budget).await?;
+    let manifests: Vec<_> = stream::iter(candidates.iter().map(|d| repository.manifest(d, &budget)))
+        .buffered(CONCURRENT_REQUESTS)
+        .try_collect()
+        .await?;
+    let mut wanted = Vec::new();
+    for (d, manifest) in candidates.iter().zip(&manifests) {
         let manifest_digest = d.parsed_digest().map_err(ReferrersError::from)?;
         match &manifest.subject {
             Some(s) if s.digest == digest.to_string() => {}
@@ -412,7 +437,7 @@ pub async fn fetch(repository: &Repository, digest: &Digest, limits: Limits) -> 
                 continue;
             }
         }
-        let artifact_type = manifest.effective_artifact_type().to_string();
+        let artifact_type = manifest.effective_artifact_type();
         for layer in &manifest.layers {
             let format = if is_bundle_type(&layer.media_type) {
                 Format::SigstoreBundle
@@ -425,47 +450,48 @@ pub async fn fetch(repository: &Repository, digest: &Digest, limits: Limits) -> 
                 ));
                 continue;
             };
-            if attestations.len() >= limits.max_referrers {
-                return Err(too_many());
-            }
-            let bytes = repository.blob(layer, &mut budget).await?;
-            let predicate_type = predicate_type_of(&bytes).or_else(|| {
-                manifest
-                    .annotations
-                    .get(ANNOTATION_BUNDLE_PREDICATE_TYPE)
-                    .or_else(|| layer.annotations.get(ANNOTATION_PREDICATE_TYPE))
-                    .cloned()
-            });
-            attestations.push(Fetched {
+            wanted.push(Wanted {
                 source: Source::Referrer { path, manifest: manifest_digest.clone() },
                 format,
-                predicate_type,
-                digest: layer.parsed_digest().map_err(ReferrersError::from)?,
-                bytes,
+                layer,
+                annotated_type: manifest
+                    .annotations
+                    .get(ANNOTATION_BUNDLE_PREDICATE_TYPE)
+                    .or_else(|| layer.annotations.get(ANNOTATION_PREDICATE_TYPE)),
             });
         }
     }
-    if let Some(legacy) = repository.legacy(digest, LEGACY_SUFFIX, &mut budget).await? {
+    if let Some(legacy) = &legacy {
         for layer in &legacy.manifest.layers {
             if layer.media_type != MEDIA_TYPE_DSSE {
                 notes
                     .push(format!("skipped layer {} of {}: media type {}", layer.digest, legacy.tag, layer.media_type));
                 continue;
             }
-            if attestations.len() >= limits.max_referrers {
-                return Err(too_many());
-            }
-            let bytes = repository.blob(layer, &mut budget).await?;
-            let predicate_type =
-                predicate_type_of(&bytes).or_else(|| layer.annotations.get(ANNOTATION_PREDICATE_TYPE).cloned());
-            attestations.push(Fetched {
+            wanted.push(Wanted {
                 source: Source::Legacy { tag: legacy.tag.clone(), manifest: legacy.digest.clone() },
                 format: Format::Dsse,
-                predicate_type,
-                digest: layer.parsed_digest().map_err(ReferrersError::from)?,
-                bytes,
+                layer,
+                annotated_type: layer.annotations.get(ANNOTATION_PREDICATE_TYPE),
             });
         }
+    }
+    if wanted.len() > limits.max_referrers {
+        return Err(too_many());
+    }
+    let blobs: Vec<Bytes> = stream::iter(wanted.iter().map(|w| repository.blob(w.layer, &budget)))
+        .buffered(CONCURRENT_REQUESTS)
+        .try_collect()
+        .await?;
+    let mut attestations = Vec::with_capacity(wanted.len());
+    for (w, bytes) in wanted.into_iter().zip(blobs) {
+        attestations.push(Fetched {
+            source: w.source,
+            format: w.format,
+            predicate_type: predicate_type_of(&bytes).or_else(|| w.annotated_type.cloned()),
+            digest: w.layer.parsed_digest().map_err(ReferrersError::from)?,
+            bytes,
+        });
     }
     Ok(FetchReport { subject, referrers_path: path, attestations, notes })
 }

@@ -43,7 +43,9 @@
 //! `ToolchainError::Deadline`, not retried), `unpack.rs`, `store.rs` (the
 //! content-addressed cache, its locks, the pull pipeline, gc of images and of
 //! the `gocache/<key>` build caches by last use and toolchain), `build.rs`
-//! (deterministic toolchain images, OCI layout, push).
+//! (deterministic toolchain images, OCI layout, push), `tls.rs` (the TLS of the
+//! crate's own HTTP clients: the platform's root certificates, loaded once per
+//! process and only for a first HTTPS connection).
 //!
 //! **Invariant:** only this crate talks to registries (`referrers` for the artifacts
 //! attached to an image, which the `attach` crate maps to attestations).
@@ -63,6 +65,7 @@ mod reference;
 pub mod referrers;
 mod registry;
 mod store;
+mod tls;
 mod unpack;
 
 use std::path::PathBuf;

@@ -156,33 +156,34 @@ impl Default for Limits {
 }
 
 /// The bytes a fetch may still read; every manifest and blob is charged before it is read.
+/// Shared by the requests of one fetch, also when they run concurrently.
 #[derive(Debug)]
 pub struct Budget {
     limit: u64,
-    left: u64,
+    left: std::sync::atomic::AtomicU64,
 }
 
 impl Budget {
     /// A budget of `limit` bytes.
     pub fn new(limit: u64) -> Budget {
-        Budget { limit, left: limit }
+        Budget { limit, left: std::sync::atomic::AtomicU64::new(limit) }
     }
 
     /// Bytes left.
     pub fn left(&self) -> u64 {
-        self.left
+        self.left.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn charge(&mut self, image: &ImageRef, what: &str, bytes: u64) -> Result<(), ReferrersError> {
-        if bytes > self.left {
-            return Err(ReferrersError::BudgetExceeded {
+    fn charge(&self, image: &ImageRef, what: &str, bytes: u64) -> Result<(), ReferrersError> {
+        use std::sync::atomic::Ordering;
+        self.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(bytes)).map_err(|_| {
+            ReferrersError::BudgetExceeded {
                 image: image.to_string(),
                 what: what.to_string(),
                 limit: self.limit,
                 setting: stdx::setting::Setting::MaxAttestationBytes,
-            });
-        }
-        self.left -= bytes;
+            }
+        })?;
         Ok(())
     }
 }
@@ -672,7 +673,7 @@ impl Repository {
     /// The referrers of `digest`: from the referrers API, or, when the registry has
     /// none (it answers 404), from the index tagged `sha256-<hex>` (none when that tag
     /// does not exist). The index is charged to `budget`.
-    pub async fn referrers(&self, digest: &Digest, budget: &mut Budget) -> Result<ReferrerList, ReferrersError> {
+    pub async fn referrers(&self, digest: &Digest, budget: &Budget) -> Result<ReferrerList, ReferrersError> {
         let what = format!("the referrers index of {digest}");
         let api = self.get(&format!("referrers/{digest}"), MEDIA_TYPE_INDEX, MAX_MANIFEST_BYTES, &what).await?;
         let (path, bytes) = match api {
@@ -702,7 +703,7 @@ impl Repository {
 
     /// The manifest `descriptor` names, at most `limit` bytes, its digest and size checked
     /// and charged to `budget`.
-    pub async fn manifest(&self, descriptor: &Descriptor, budget: &mut Budget) -> Result<Manifest, ReferrersError> {
+    pub async fn manifest(&self, descriptor: &Descriptor, budget: &Budget) -> Result<Manifest, ReferrersError> {
         let digest = descriptor.parsed_digest()?;
         let what = format!("manifest {digest}");
         if descriptor.size > MAX_MANIFEST_BYTES {
@@ -748,7 +749,7 @@ impl Repository {
     }
 
     /// The blob `descriptor` names, its digest and size checked, charged to `budget`.
-    pub async fn blob(&self, descriptor: &Descriptor, budget: &mut Budget) -> Result<Bytes, ReferrersError> {
+    pub async fn blob(&self, descriptor: &Descriptor, budget: &Budget) -> Result<Bytes, ReferrersError> {
         let digest = descriptor.parsed_digest()?;
         let what = format!("blob {digest}");
         budget.charge(&self.image, &what, descriptor.size)?;
@@ -770,7 +771,7 @@ impl Repository {
         &self,
         digest: &Digest,
         suffix: &str,
-        budget: &mut Budget,
+        budget: &Budget,
     ) -> Result<Option<LegacyImage>, ReferrersError> {
         let tag = legacy_tag(digest, suffix);
         let what = format!("the image tagged {tag}");
@@ -838,7 +839,7 @@ impl Repository {
             reason: e.to_string(),
         })?;
         let digest = Digest::of(&body);
-        let mut budget = Budget::new(u64::MAX);
+        let budget = Budget::new(u64::MAX);
         let api = self.has_referrers_api(&subject.digest).await?;
         let path = if api { ReferrersPath::Api } else { ReferrersPath::TagSchema };
         // Read the tag schema's index before writing anything: one that cannot be read stops the push.
@@ -859,12 +860,9 @@ impl Repository {
         };
         let listed = match &existing {
             Some(index) => index.manifests.iter().any(|d| d.digest == digest.to_string()),
-            None => self
-                .referrers(&subject.digest, &mut budget)
-                .await?
-                .referrers
-                .iter()
-                .any(|d| d.digest == digest.to_string()),
+            None => {
+                self.referrers(&subject.digest, &budget).await?.referrers.iter().any(|d| d.digest == digest.to_string())
+            }
         };
         if listed {
             return Ok(PushedReferrer { digest, path, added: false });
@@ -907,8 +905,8 @@ impl Repository {
         layers: &[Blob],
     ) -> Result<PushedLegacy, ReferrersError> {
         self.registry.authenticate(&self.image, RegistryOperation::Push).await?;
-        let mut budget = Budget::new(u64::MAX);
-        let existing = self.legacy(subject, suffix, &mut budget).await?;
+        let budget = Budget::new(u64::MAX);
+        let existing = self.legacy(subject, suffix, &budget).await?;
         let tag = legacy_tag(subject, suffix);
         let mut descriptors = existing.as_ref().map(|e| e.manifest.layers.clone()).unwrap_or_default();
         let mut added = Vec::new();

@@ -39,7 +39,9 @@ const MAX_SMALL_BLOB: u64 = 8 << 20;
 
 /// A client for one registry.
 pub(crate) struct Registry {
-    client: Client,
+    /// oci-client's client, built on first use: `Repository`'s requests to an anonymous
+    /// registry never need it (building it loads the system's root certificates).
+    client: std::sync::OnceLock<Client>,
     /// What oci-client is given on every call (anonymous for identity tokens:
     /// their access tokens go into its token cache in `authenticate`).
     auth: RegistryAuth,
@@ -110,7 +112,7 @@ fn backoff(attempt: u32) -> Duration {
 
 /// A plain HTTP client with the connect and idle deadlines.
 fn http_client(deadlines: &Deadlines) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
+    crate::tls::lazy_roots(reqwest::Client::builder())
         .connect_timeout(deadlines.connect)
         .read_timeout(deadlines.idle)
         .user_agent(concat!("reprove/", env!("CARGO_PKG_VERSION")))
@@ -124,18 +126,6 @@ impl Registry {
         super::install_crypto_provider();
         let operation = options.clock.start(options.deadlines.overall);
         let plain_http = insecure(image, options);
-        let protocol = if plain_http { ClientProtocol::Http } else { ClientProtocol::Https };
-        let config = ClientConfig {
-            protocol,
-            platform_resolver: None,
-            // Per connection. The idle deadline is reqwest's read timeout: one timer
-            // from a request's start to the answer's headers, then restarted by
-            // every byte of the body.
-            connect_timeout: Some(options.deadlines.connect),
-            read_timeout: Some(options.deadlines.idle),
-            user_agent: concat!("reprove/", env!("CARGO_PKG_VERSION")),
-            ..ClientConfig::default()
-        };
         let resolved = auth::registry_auth(image, options.credentials.as_ref(), options.auth_file.as_deref())?;
         let auth = match &resolved.auth {
             Auth::Client(a) => a.clone(),
@@ -148,7 +138,7 @@ impl Registry {
         })?;
         Ok(Registry {
             http,
-            client: Client::new(config),
+            client: std::sync::OnceLock::new(),
             auth,
             resolved,
             plain_http,
@@ -184,6 +174,25 @@ impl Registry {
             Ok(r) => r,
             Err(_) => Err(self.expired(image, action, Deadline::Overall).into()),
         }
+    }
+
+    /// oci-client's client (built on first use).
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| {
+            let protocol = if self.plain_http { ClientProtocol::Http } else { ClientProtocol::Https };
+            let config = ClientConfig {
+                protocol,
+                platform_resolver: None,
+                // Per connection. The idle deadline is reqwest's read timeout: one timer
+                // from a request's start to the answer's headers, then restarted by
+                // every byte of the body.
+                connect_timeout: Some(self.deadlines.connect),
+                read_timeout: Some(self.deadlines.idle),
+                user_agent: concat!("reprove/", env!("CARGO_PKG_VERSION")),
+                ..ClientConfig::default()
+            };
+            Client::new(config)
+        })
     }
 
     fn auth_error(&self, image: &ImageRef, reason: impl Into<String>) -> ToolchainError {
@@ -245,16 +254,48 @@ impl Registry {
         image: &ImageRef,
         operation: RegistryOperation,
     ) -> Result<(), ToolchainError> {
-        self.http_auth(image, operation).await.map(|_| ())
+        self.client_auth(image, operation).await.map(|_| ())
     }
 
     /// Authenticates for `operation` and returns what a plain HTTP request to the
     /// registry must carry (nothing for anonymous registries).
+    ///
+    /// A registry on plain HTTP (loopback, `--insecure-registry`) without credentials is
+    /// first asked `/v2/` on the plain HTTP client: an answer without a challenge means
+    /// nothing to carry, and then neither oci-client's client nor its own `/v2/` probe
+    /// is needed (no second connection, no root certificates loaded for it: 2–3 ms, most
+    /// of a local fetch). Any other answer goes the usual way. Not over HTTPS: most
+    /// registries there answer `/v2/` with a token challenge, and the probe would add a
+    /// round trip before oci-client's own, more than the certificates cost.
     pub(crate) async fn http_auth(
         &self,
         image: &ImageRef,
         operation: RegistryOperation,
     ) -> Result<HttpAuth, ToolchainError> {
+        if self.plain_http && matches!(self.resolved.auth, Auth::Client(RegistryAuth::Anonymous)) {
+            let probe = format!("http://{}/v2/", image.to_oci().resolve_registry());
+            match self.http.get(&probe).send().await {
+                Ok(mut r) if r.status().is_success() && !r.headers().contains_key(http::header::WWW_AUTHENTICATE) => {
+                    // Read its (small) body, so that the connection goes back to the pool.
+                    let mut read = 0;
+                    while let Ok(Some(chunk)) = r.chunk().await {
+                        read += chunk.len();
+                        if read > 64 << 10 {
+                            break;
+                        }
+                    }
+                    return Ok(HttpAuth::None);
+                }
+                // A registry that does not answer in time is not asked twice.
+                Err(e) if e.is_timeout() => return Err(self.request_error(image, "probing the registry", e)),
+                _ => {}
+            }
+        }
+        self.client_auth(image, operation).await
+    }
+
+    /// oci-client's authentication for `operation`, and what a plain HTTP request must carry.
+    async fn client_auth(&self, image: &ImageRef, operation: RegistryOperation) -> Result<HttpAuth, ToolchainError> {
         let r = image.to_oci();
         let action = match operation {
             RegistryOperation::Pull => "authenticating to pull",
@@ -267,7 +308,7 @@ impl Registry {
             },
             Auth::Client(a) => a.clone(),
         };
-        let token = self.retry(image, action, || self.client.auth(&r, &auth, operation)).await?;
+        let token = self.retry(image, action, || self.client().auth(&r, &auth, operation)).await?;
         Ok(match (token, auth) {
             (Some(token), _) | (None, RegistryAuth::Bearer(token)) => HttpAuth::Bearer(token),
             (None, RegistryAuth::Basic(user, password)) => HttpAuth::Basic(user, password),
@@ -436,7 +477,7 @@ impl Registry {
     async fn manifest_raw(&self, image: &ImageRef) -> Result<(Bytes, Digest), ToolchainError> {
         let r = image.to_oci();
         let (bytes, _) = self
-            .retry(image, "fetching the manifest", || self.client.pull_manifest_raw(&r, &self.auth, ACCEPT))
+            .retry(image, "fetching the manifest", || self.client().pull_manifest_raw(&r, &self.auth, ACCEPT))
             .await
             .map_err(|e| match e {
                 // oci-client compares the body with the reference digest itself; say it our way.
@@ -604,9 +645,9 @@ impl Registry {
                     // A first request asks for the whole blob, without a Range header: some
                     // registries refuse an open-ended `bytes=0-` (go-containerregistry's).
                     if got == 0 {
-                        self.client.pull_blob_stream(&r, &od).await.map(BlobResponse::Full)
+                        self.client().pull_blob_stream(&r, &od).await.map(BlobResponse::Full)
                     } else {
-                        self.client.pull_blob_stream_partial(&r, &od, got, None).await
+                        self.client().pull_blob_stream_partial(&r, &od, got, None).await
                     }
                 })
                 .await?;
@@ -692,9 +733,9 @@ impl Registry {
     pub(crate) async fn push_blob(&self, image: &ImageRef, digest: &Digest, data: Bytes) -> Result<(), ToolchainError> {
         let r = image.to_oci();
         let d = digest.to_string();
-        let exists = self.retry(image, &format!("checking blob {d}"), || self.client.blob_exists(&r, &d)).await?;
+        let exists = self.retry(image, &format!("checking blob {d}"), || self.client().blob_exists(&r, &d)).await?;
         if !exists {
-            self.retry(image, &format!("pushing blob {d}"), || self.client.push_blob(&r, data.clone(), &d)).await?;
+            self.retry(image, &format!("pushing blob {d}"), || self.client().push_blob(&r, data.clone(), &d)).await?;
         }
         Ok(())
     }
