@@ -948,13 +948,18 @@ fn a_push_by_digest_without_a_location_answer_succeeds() -> TestResult {
     let reg = ReferrersRegistry::start()?;
     let tar = crate::support::registry::TarBuilder::new().file("hello.txt", 0o644, b"by digest").finish();
     let layer = oci::build::Layer::from_tar(&tar, oci::build::LayerCompression::Gzip, ManifestFormat::Oci)?;
-    let image = Image::assemble(serde_json::json!({"architecture": "amd64", "os": "linux", "config": {}}), vec![layer], ManifestFormat::Oci)?;
+    let image = Image::assemble(
+        serde_json::json!({"architecture": "amd64", "os": "linux", "config": {}}),
+        vec![layer],
+        ManifestFormat::Oci,
+    )?;
     let untagged: ImageRef = format!("{}/bydigest", reg.addr).parse()?;
     image.push_blocking(&io(), &untagged, &reg.options())?;
     let dir = tempfile::tempdir()?;
     let d = dir.path();
     let pinned = format!("{}/bydigest@{}", reg.addr, image.manifest_digest);
-    let out = reprove(d, &["toolchain", "pull", "--json", "--cache-dir", &d.join("cache").to_string_lossy(), &pinned], None)?;
+    let out =
+        reprove(d, &["toolchain", "pull", "--json", "--cache-dir", &d.join("cache").to_string_lossy(), &pinned], None)?;
     ok(&out, "toolchain pull of the image pushed by digest")?;
     assert!(reg.log().contains(&format!("manifests/{}", image.manifest_digest)), "{}", reg.log());
     Ok(())

@@ -3,7 +3,6 @@
 //! These types carry no serialization: the versioned JSON form lives in
 //! [`crate::report::v1`] and is converted by hand.
 
-
 use goinfo::{BuildInfo, ReadError};
 
 /// What a self-check of one binary found: whether its bytes still hash to the content
@@ -268,7 +267,6 @@ pub struct Cause {
     /// What the cause was concluded from.
     pub evidence: Vec<Evidence>,
 }
-
 
 /// Where a piece of evidence came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -524,8 +524,9 @@ impl Repository {
         what: &str,
         action: &str,
     ) -> Result<Option<(Bytes, Option<String>)>, ReferrersError> {
-        let response =
-            self.send(|| auth.apply(self.registry.http().get(url).header(http::header::ACCEPT, accept)), action).await?;
+        let response = self
+            .send(|| auth.apply(self.registry.http().get(url).header(http::header::ACCEPT, accept)), action)
+            .await?;
         let status = response.status();
         if status == http::StatusCode::NOT_FOUND {
             return Ok(None);

@@ -761,8 +761,7 @@ impl Registry {
         let action = format!("pushing the manifest {target}");
         let response = self
             .retry_http(image, &action, || {
-                auth.apply(self.http.put(&url).header(http::header::CONTENT_TYPE, media_type).body(body.clone()))
-                    .send()
+                auth.apply(self.http.put(&url).header(http::header::CONTENT_TYPE, media_type).body(body.clone())).send()
             })
             .await?;
         let status = response.status();
