@@ -15,6 +15,11 @@ use bstr::ByteSlice;
 use super::goreleaser::Target;
 use goinfo::{BuildInfo, Machine};
 
+/// Why the reference's platform cannot choose a target.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PlatformUnknown(pub String);
+
 /// What the reference says about its platform.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReferencePlatform {
@@ -66,7 +71,11 @@ impl ReferencePlatform {
     /// The target the reference was built for, or why it cannot be told:
     /// the build info does not record `GOOS`/`GOARCH`, or the header's format
     /// or machine says otherwise.
-    pub fn target(&self) -> Result<Target, String> {
+    pub fn target(&self) -> Result<Target, PlatformUnknown> {
+        self.check().map_err(PlatformUnknown)
+    }
+
+    fn check(&self) -> Result<Target, String> {
         let (Some(goos), Some(goarch)) = (&self.goos, &self.goarch) else {
             return Err(format!("the reference's build info records no GOOS/GOARCH ({})", self.describe()));
         };
@@ -120,10 +129,10 @@ mod tests {
         let info = bi(&[("GOOS", "linux"), ("GOARCH", "amd64"), ("GOAMD64", "v3")]);
         let t = ReferencePlatform::new(&info, elf("amd64")).target().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(t.to_string(), "linux_amd64_v3");
-        let e = ReferencePlatform::new(&info, elf("arm64")).target().map(|_| ()).unwrap_err();
+        let e = ReferencePlatform::new(&info, elf("arm64")).target().map(|_| ()).unwrap_err().0;
         assert!(e.contains("GOARCH=amd64") && e.contains("arm64"), "{e}");
         let pe = Some(Machine { format: goinfo::Format::Pe, goarch: Some("amd64") });
-        let e = ReferencePlatform::new(&info, pe).target().map(|_| ()).unwrap_err();
+        let e = ReferencePlatform::new(&info, pe).target().map(|_| ()).unwrap_err().0;
         assert!(e.contains("GOOS=linux"), "{e}");
         assert!(ReferencePlatform::new(&info, None).target().is_err());
         assert!(ReferencePlatform::new(&bi(&[]), elf("amd64")).target().is_err());

@@ -143,7 +143,7 @@ pub fn resolve(dir: &Path, inputs: &Inputs<'_>) -> Result<Resolved, ResolveError
         // still cross-checked (build info against header) and must be in the
         // build's matrix, so a wrong choice is an input error naming the targets.
         let flags = &inputs.flags;
-        let mut platform_choice: Option<Result<Target, String>> = None;
+        let mut platform_choice: Option<Result<Target, super::platform::PlatformUnknown>> = None;
         let target = match &inputs.target {
             Some(t) => Some(t.clone()),
             None if flags.goos.is_none() && flags.goarch.is_none() && inputs.platform.is_some() => {
