@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use recipe::goreleaser::{Target, TemplateValues};
-use recipe::{locked_toolchain, resolve, BuildVcs, Inputs, Origin, Partial, Sourced};
+use recipe::{locked_toolchain, resolve, BuildVcs, Inputs, Origin, Partial, ReferencePlatform, Sourced};
 use serde_json::json;
 
 use crate::exit::{CommandResult, Failure, Verdict};
@@ -181,6 +181,7 @@ fn origin_text(o: &Origin) -> String {
         Origin::Environment(v) => format!("environment {v}"),
         Origin::RecipeFile(p) => p.clone(),
         Origin::Goreleaser(p) => p.clone(),
+        Origin::ReferencePlatform(p) => format!("reference platform ({p})"),
         Origin::Reference(s) => format!("reference ({s})"),
         Origin::Default => "default".into(),
     }
@@ -195,6 +196,11 @@ pub(crate) fn run(args: Args) -> CommandResult {
         None => None,
     };
     let (templates, target) = args.templates.to_values()?;
+    // The reference's platform picks the goreleaser target when none is given.
+    let platform = match (&args.from, &reference) {
+        (Some(path), Some(bi)) => Some(ReferencePlatform::new(bi, goinfo::read_machine_file(path))),
+        _ => None,
+    };
     let inputs = Inputs {
         flags: args.recipe.to_partial()?,
         env: std::env::vars().collect(),
@@ -202,6 +208,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
         build: args.build.as_deref(),
         templates,
         target,
+        platform,
     };
     let resolved = resolve(&args.dir, &inputs).map_err(Failure::input)?;
     let recipe = &resolved.recipe;

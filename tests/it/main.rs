@@ -29,6 +29,7 @@ mod mod_sumdb;
 mod mod_verify;
 mod recipe_cli;
 mod recipe_infer;
+mod recipe_platform;
 mod registry_deadlines;
 mod sandbox_image;
 mod sandbox_runtimes;

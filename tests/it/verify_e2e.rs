@@ -833,7 +833,7 @@ fn recipe_inputs_of_the_commit(p: &Project, proxy: &str, cache: &Path, toolchain
     // .goreleaser.yaml: ldflags templates expanded from --tag and the commit.
     git(&p.repo, &["checkout", "-q", "-b", "goreleaser", "main"]);
     let yaml = "builds:\n  - id: verifyapp\n    main: .\n    binary: verifyapp\n    env: [CGO_ENABLED=0]\n    \
-                flags: [-trimpath]\n    goos: [linux]\n    goarch: [amd64]\n    \
+                flags: [-trimpath]\n    goos: [linux, darwin, windows]\n    goarch: [amd64, arm64]\n    \
                 ldflags: ['-X main.version={{.Version}} -X main.commit={{.Commit}}']\n";
     fs::write(p.repo.join(".goreleaser.yaml"), yaml).unwrap_or_else(|e| panic!("{e}"));
     fs::write(
@@ -853,6 +853,15 @@ fn recipe_inputs_of_the_commit(p: &Project, proxy: &str, cache: &Path, toolchain
     status(&out, &doc, 0);
     assert_eq!(doc["recipe"]["ldflags"], format!("-X main.version=1.3.0 -X main.commit={released}").as_str());
     assert_eq!(doc["recipe"]["origins"]["ldflags"], "goreleaser:.goreleaser.yaml#verifyapp", "{doc:#}");
+    // Six targets, no --target: the reference's platform chose it, and the report says so.
+    assert_eq!(doc["recipe"]["origins"]["goarch"], "reference-platform:.goreleaser.yaml#verifyapp", "{doc:#}");
+    // Without --from-reference too (fzf's case): the target still comes from the reference's platform.
+    let a = ["--source", repo.as_str(), "--rev", "goreleaser", "--toolchain", toolchain, "--tag", "v1.3.0"];
+    let a: Vec<&str> = a.iter().copied().chain(["--reference", &r]).collect();
+    let (out, doc) = verify(proxy, cache, &a);
+    status(&out, &doc, 0);
+    assert_eq!(doc["recipe"]["origins"]["goos"], "reference-platform:.goreleaser.yaml#verifyapp", "{doc:#}");
+    assert_eq!(doc["recipe"]["origins"]["trimpath"], "goreleaser:.goreleaser.yaml#verifyapp", "{doc:#}");
     git(&p.repo, &["checkout", "-q", "main"]);
 }
 

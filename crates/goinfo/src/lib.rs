@@ -28,6 +28,8 @@
 //! - `modinfo.rs`: Go's `ParseBuildInfo` and `BuildInfo.String`; `goquote.rs`:
 //!   Go's `strconv.Quote`/`Unquote`, with `isprint_table.rs` generated from Go's
 //!   own `strconv.IsPrint` by `ci/gen/isprint.go`; `gojson.rs`: Go's JSON encoding.
+//! - `machine.rs`: the platform an executable's header states (format and
+//!   machine), to cross-check the `GOOS`/`GOARCH` its build info records.
 //! - `buildid.rs`: `go tool buildid`'s reader and the GNU build-ID note.
 //! - `selfcheck.rs`: the self-check, the content ID recomputed as `go tool buildid -w`
 //!   does ([`self_check`]), packers detected, and the first difference from a
@@ -44,6 +46,7 @@ mod exe;
 mod gojson;
 pub mod goquote;
 mod isprint_table;
+mod machine;
 mod model;
 mod modinfo;
 mod read;
@@ -57,6 +60,7 @@ use bstr::BString;
 pub use buildid::{read_gnu_build_id as gnu_build_id_of, read_go_build_id as go_build_id_of};
 pub use exe::Format;
 pub use gojson::ExtraFields;
+pub use machine::{read_machine, Machine};
 pub use model::{BuildInfo, BuildSetting, Module};
 pub use modinfo::{format as format_modinfo, parse as parse_modinfo, ParseError};
 pub use selfcheck::{first_mismatch, self_check, SelfCheck};
@@ -93,6 +97,14 @@ pub fn read_build_info(exe: &[u8]) -> Result<BuildInfo, ReadError> {
 /// Reads the build info from any [`Source`], with the container format it was found in.
 pub fn read_build_info_from<S: Source + ?Sized>(src: &S) -> Result<(Format, BuildInfo), ReadError> {
     read::build_info(src)
+}
+
+/// The platform the header of the executable at `path` states; `None` when
+/// it cannot be read or is not a format Go writes.
+pub fn read_machine_file(path: &Path) -> Option<Machine> {
+    let file = std::fs::File::open(path).ok()?;
+    let src = FileSource::new(file).ok()?;
+    read_machine(&src)
 }
 
 /// Reads the build info of the executable at `path`, touching only the bytes Go would.

@@ -159,7 +159,13 @@ pub(crate) fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError
     })?;
 
     let (mut recipe, toolchain) = run.step(Step::Recipe, |rec| {
-        let resolved = steps::recipe::resolve_for_commit(&src_dir, &req.recipe, reference_bi.as_ref(), &opened.commit)?;
+        let resolved = steps::recipe::resolve_for_commit(
+            &src_dir,
+            &req.recipe,
+            reference_bi.as_ref(),
+            reference.as_deref(),
+            &opened.commit,
+        )?;
         let recipe = rec.recipe.insert(resolved.recipe).clone();
         steps::recipe::admit(&recipe, &req.recipe)?;
         // VCS stamping needs a clean checkout with .git; otherwise the build sees no .git.

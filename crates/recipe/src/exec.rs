@@ -109,14 +109,19 @@ impl ExecValue {
     /// (`reprove.toml`, `.goreleaser.yaml`), or the reference's build info
     /// (`--from-reference`), which the same party published.
     pub fn from_commit(&self) -> bool {
-        matches!(self.origin, Origin::RecipeFile(_) | Origin::Goreleaser(_) | Origin::Reference(_))
+        matches!(
+            self.origin,
+            Origin::RecipeFile(_) | Origin::Goreleaser(_) | Origin::ReferencePlatform(_) | Origin::Reference(_)
+        )
     }
 
     /// The file of the commit (or the reference) it came from, when it did.
     pub fn commit_file(&self) -> Option<&str> {
         match &self.origin {
             Origin::RecipeFile(p) => Some(p),
-            Origin::Goreleaser(p) => Some(p.split_once('#').map_or(p.as_str(), |(file, _)| file)),
+            Origin::Goreleaser(p) | Origin::ReferencePlatform(p) => {
+                Some(p.split_once('#').map_or(p.as_str(), |(file, _)| file))
+            }
             Origin::Reference(_) => Some("the reference's build info"),
             _ => None,
         }

@@ -265,6 +265,28 @@ pub struct GoreleaserBuild {
     pub mod_timestamp: Option<String>,
 }
 
+/// How a field whose goreleaser template cannot be expanded can be given
+/// directly instead, for messages.
+fn how_to_supply(field: &str) -> String {
+    let var = |f: &str| format!("REPROVE_{}", f.to_ascii_uppercase());
+    match field {
+        "ldflags" => {
+            format!("; or give the ldflags value itself ({}, {}, or reprove.toml)", Setting::Ldflags, var(field))
+        }
+        "buildmode" => {
+            format!("; or give the buildmode value itself ({}, {}, or reprove.toml)", Setting::Buildmode, var(field))
+        }
+        "gcflags" | "asmflags" | "tags" => {
+            format!("; or give the {field} value itself ({} or reprove.toml)", var(field))
+        }
+        "output_name" => "; or give the output name itself (REPROVE_OUTPUT_NAME or reprove.toml)".to_string(),
+        f if f.starts_with("env.") => {
+            format!("; or give {} itself ({} or reprove.toml)", &f[4..], Setting::Env)
+        }
+        _ => String::new(),
+    }
+}
+
 /// goreleaser's default `ldflags`.
 pub const DEFAULT_LDFLAGS: &str =
     "-s -w -X main.version={{.Version}} -X main.commit={{.Commit}} -X main.date={{.Date}} -X main.builtBy=goreleaser";
@@ -282,9 +304,9 @@ impl Expander<'_> {
         match name {
             "Version" => need(
                 v.version.clone().or_else(|| v.tag.as_ref().map(|t| t.strip_prefix('v').unwrap_or(t).to_string())),
-                "the release version (a tag)",
+                &format!("the release version (a tag: give {})", Setting::Tag),
             ),
-            "Tag" => need(v.tag.clone(), "the release tag"),
+            "Tag" => need(v.tag.clone(), &format!("the release tag (give {})", Setting::Tag)),
             "Commit" | "FullCommit" => need(v.commit.clone(), "the commit id"),
             "ShortCommit" => need(
                 v.short_commit.clone().or_else(|| v.commit.as_ref().map(|c| c.chars().take(7).collect())),
@@ -458,6 +480,21 @@ impl Goreleaser {
         target: Option<&Target>,
         values: &TemplateValues,
     ) -> Result<GoreleaserBuild, GoreleaserError> {
+        self.build_over(id, target, values, &|_| false)
+    }
+
+    /// [`Goreleaser::build`] below higher layers: a template of a field
+    /// that `supplied` says a higher layer sets (`ldflags`, `gcflags`,
+    /// `asmflags`, `tags`, `buildmode`, `output_name`, `env.NAME`) and that
+    /// cannot be expanded is left out with a note, not an error: its value
+    /// would not be used.
+    pub fn build_over(
+        &self,
+        id: Option<&str>,
+        target: Option<&Target>,
+        values: &TemplateValues,
+        supplied: &dyn Fn(&str) -> bool,
+    ) -> Result<GoreleaserBuild, GoreleaserError> {
         let active: Vec<&RawBuild> =
             self.builds.iter().filter(|b| !matches!(b.skip, Some(serde_yaml_ng::Value::Bool(true)))).collect();
         let ids: Vec<String> = active.iter().map(|b| self.id_of(b)).collect();
@@ -551,8 +588,23 @@ impl Goreleaser {
                 path: self.path.clone(),
                 build: id.clone(),
                 field: field.to_string(),
-                message,
+                message: format!("{message}{}", how_to_supply(field)),
             })
+        };
+        // A field a higher layer supplies: a template that cannot be expanded is a note.
+        let mut skipped: Vec<String> = Vec::new();
+        let mut soft = |field: &str, s: &str| -> Result<Option<String>, GoreleaserError> {
+            match exp.expand(s) {
+                Ok(v) => Ok(Some(v)),
+                Err(message) if supplied(field) => {
+                    skipped.push(format!(
+                        "{}#{id}: {field} not evaluated ({message}); a higher-precedence input sets it",
+                        self.path
+                    ));
+                    Ok(None)
+                }
+                Err(_) => expand(field, s).map(Some),
+            }
         };
         let origin = Origin::Goreleaser(format!("{}#{id}", self.path));
         let src = |v: String| Some(Sourced::new(v, origin.clone()));
@@ -566,22 +618,34 @@ impl Goreleaser {
             p.env.insert(var.to_string(), Sourced::new(level.clone(), origin.clone()));
         }
         let ldflags = b.ldflags.as_ref().map_or(DEFAULT_LDFLAGS.to_string(), StringOrList::joined);
-        p.ldflags = src(expand("ldflags", &ldflags)?);
+        p.ldflags = soft("ldflags", &ldflags)?.and_then(src);
         if let Some(g) = &b.gcflags {
-            p.gcflags = src(expand("gcflags", &g.joined())?);
+            p.gcflags = soft("gcflags", &g.joined())?.and_then(src);
         }
         if let Some(a) = &b.asmflags {
-            p.asmflags = src(expand("asmflags", &a.joined())?);
+            p.asmflags = soft("asmflags", &a.joined())?.and_then(src);
         }
         if let Some(m) = &b.buildmode {
-            p.buildmode = src(expand("buildmode", m)?);
+            p.buildmode = soft("buildmode", m)?.and_then(src);
         }
         if let Some(t) = &b.tags {
-            let tags = match t {
-                StringOrList::One(s) => expand("tags", s)?.split([',', ' ']).map(str::to_string).collect(),
-                StringOrList::Many(v) => v.iter().map(|s| expand("tags", s)).collect::<Result<Vec<_>, _>>()?,
+            let tags: Option<Vec<String>> = match t {
+                StringOrList::One(s) => soft("tags", s)?.map(|v| v.split([',', ' ']).map(str::to_string).collect()),
+                StringOrList::Many(v) => {
+                    let mut all = Some(Vec::new());
+                    for s in v {
+                        match soft("tags", s)? {
+                            Some(t) => all.iter_mut().for_each(|a| a.push(t.clone())),
+                            None => all = None,
+                        }
+                    }
+                    all
+                }
             };
-            p.tags = Some(Sourced::new(tags.into_iter().filter(|t: &String| !t.is_empty()).collect(), origin.clone()));
+            if let Some(tags) = tags {
+                p.tags =
+                    Some(Sourced::new(tags.into_iter().filter(|t: &String| !t.is_empty()).collect(), origin.clone()));
+            }
         }
         if self.before_hooks {
             p.notes.push(format!(
@@ -592,7 +656,15 @@ impl Goreleaser {
         if b.hooks.is_some() {
             p.notes.push(format!("{}#{id}: build hooks are not run by reprove", self.path));
         }
-        let build_env = b.env.iter().flatten().map(|kv| expand("env", kv)).collect::<Result<Vec<_>, _>>()?;
+        let mut build_env = Vec::new();
+        for kv in b.env.iter().flatten() {
+            // The variable's name, when it is not itself a template.
+            let field = kv.split_once('=').map(|(k, _)| format!("env.{k}")).filter(|f| !f.contains("{{"));
+            match field {
+                Some(f) => build_env.extend(soft(&f, kv)?),
+                None => build_env.push(expand("env", kv)?),
+            }
+        }
         for kv in global_env.into_iter().chain(build_env) {
             let (k, v) = kv.split_once('=').ok_or_else(|| unsupported(format!("env entry {kv:?} is not KEY=VALUE")))?;
             if super::file::PIPELINE_VARS.contains(&k) || k == "GOTOOLCHAIN" {
@@ -685,7 +757,7 @@ impl Goreleaser {
             p.extra_flags = Some(Sourced::new(extra, origin.clone()));
         }
         let binary = match &b.binary {
-            Some(bin) => Some(expand("binary", bin)?),
+            Some(bin) => soft("output_name", bin)?,
             None => self.project_name.clone(),
         };
         if let Some(bin) = binary {
@@ -694,6 +766,7 @@ impl Goreleaser {
             p.output_name = src(name);
         }
         let mod_timestamp = b.mod_timestamp.as_deref().map(|m| expand("mod_timestamp", m)).transpose()?;
+        p.notes.extend(skipped);
         Ok(GoreleaserBuild { id, target: chosen, partial: p, mod_timestamp })
     }
 }
@@ -830,6 +903,25 @@ builds:
 
     /// Every prefix and one-byte corruption of a real-looking file is an
     /// error or a build, never a panic.
+    #[test]
+    fn a_template_a_higher_layer_overrides_is_a_note() {
+        let yaml = "builds:\n  - id: x\n    goos: [linux]\n    goarch: [riscv64]\n    \
+                    ldflags: '-X main.v={{ .Version }}'\n    env: ['FOO={{ .Env.NOPE }}']\n";
+        let g = Goreleaser::parse(yaml, "g.yaml").unwrap();
+        let none = TemplateValues::default();
+        let err = g.build(None, None, &none).unwrap_err().to_string();
+        assert!(err.contains("ldflags") && err.contains(".Version") && err.contains("REPROVE_LDFLAGS"), "{err}");
+        let b = g.build_over(None, None, &none, &|f| f == "ldflags" || f == "env.FOO").unwrap();
+        assert_eq!(b.partial.ldflags, None);
+        assert!(!b.partial.env.contains_key("FOO"));
+        let notes = b.partial.notes.join("\n");
+        assert!(notes.contains("ldflags not evaluated") && notes.contains(".Version"), "{notes}");
+        assert!(notes.contains("env.FOO not evaluated"), "{notes}");
+        // Only the fields supplied are spared.
+        let err = g.build_over(None, None, &none, &|f| f == "ldflags").unwrap_err().to_string();
+        assert!(err.contains("NOPE"), "{err}");
+    }
+
     #[test]
     fn mangled_files_never_panic() {
         for end in 0..YAML.len() {

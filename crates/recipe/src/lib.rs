@@ -16,7 +16,8 @@
 //! and cgo flags under `-trimpath`, `-pgo` as a path, no dep sums under
 //! `-mod=vendor`); `file.rs` is `reprove.toml` and the `REPROVE_*` variables;
 //! `goreleaser.rs` a `.goreleaser.yaml` build entry with its matrix and
-//! templates; `merge.rs` the precedence merge (flags > `REPROVE_*` >
+//! templates; `platform.rs` the reference's platform, which picks the
+//! goreleaser target when none is given; `merge.rs` the precedence merge (flags > `REPROVE_*` >
 //! `reprove.toml` > goreleaser > reference > defaults) with an `Origin` per value
 //! and a `Conflict` whenever two inputs disagree; `exec.rs` finds the values
 //! that make the build run or read what they name (`-toolexec`, `-exec`,
@@ -48,6 +49,7 @@ pub mod goreleaser;
 pub mod infer;
 pub mod lock;
 pub mod merge;
+pub mod platform;
 pub mod resolve;
 
 pub use exec::{exec_values, refuse_from_commit, ExecRefused, ExecValue};
@@ -56,6 +58,7 @@ pub use goreleaser::{Goreleaser, GoreleaserBuild, GoreleaserError, Target, Templ
 pub use infer::{infer, infer_partial};
 pub use lock::{lock_toolchain, LockError, LockFile};
 pub use merge::{merge, Conflict, Partial, Sourced};
+pub use platform::ReferencePlatform;
 pub use resolve::{locked_toolchain, resolve, Inputs, ResolveError, Resolved};
 
 /// How `go build -buildvcs` is set.
@@ -96,6 +99,10 @@ pub enum Origin {
     Goreleaser(String),
     /// The reference binary's build info, by the build setting it was read from.
     Reference(String),
+    /// A `.goreleaser.yaml` build entry (by its path and build id) whose
+    /// target was chosen by the reference's platform (its build info's
+    /// `GOOS`/`GOARCH`/level, confirmed by its header).
+    ReferencePlatform(String),
     /// reprove's default, or Go's.
     Default,
 }

@@ -9,7 +9,8 @@ use super::goreleaser::{Goreleaser, GoreleaserError, Target, TemplateValues};
 use super::infer::infer_partial;
 use super::lock::{LockError, LockFile};
 use super::merge::{merge, Partial};
-use super::Recipe;
+use super::platform::ReferencePlatform;
+use super::{Origin, Recipe};
 use confined::{limits, ConfinedDir, ConfinedError};
 use goinfo::BuildInfo;
 use oci::PinnedImage;
@@ -32,8 +33,12 @@ pub struct Inputs<'a> {
     /// Values for goreleaser templates. A missing commit and commit time are
     /// taken from the reference's `vcs.revision` and `vcs.time`.
     pub templates: TemplateValues,
-    /// The goreleaser target; default: GOOS/GOARCH and level from the flags, else the reference.
+    /// The goreleaser target; default: GOOS/GOARCH and level from the flags,
+    /// else the reference's platform, else inference's GOOS/GOARCH.
     pub target: Option<Target>,
+    /// The reference's platform, whether or not the recipe is inferred from
+    /// the reference: it chooses the goreleaser target when none is given.
+    pub platform: Option<ReferencePlatform>,
 }
 
 /// What [`resolve`] produced and which files it used.
@@ -94,6 +99,20 @@ fn read_goreleaser(dir: &Path) -> Result<Option<(&'static str, String)>, Resolve
     Ok(None)
 }
 
+/// Whether one of `layers` sets recipe field `field` (`ldflags`,
+/// `env.NAME`, …): a lower layer need not be evaluated for it.
+fn supplied_by(layers: &[&Partial], field: &str) -> bool {
+    layers.iter().any(|p| match field {
+        "ldflags" => p.ldflags.is_some(),
+        "gcflags" => p.gcflags.is_some(),
+        "asmflags" => p.asmflags.is_some(),
+        "tags" => p.tags.is_some(),
+        "buildmode" => p.buildmode.is_some(),
+        "output_name" => p.output_name.is_some(),
+        other => other.strip_prefix("env.").is_some_and(|k| p.env.contains_key(k)),
+    })
+}
+
 /// Merges every input for the source tree `dir`.
 pub fn resolve(dir: &Path, inputs: &Inputs<'_>) -> Result<Resolved, ResolveError> {
     validate_layer(&inputs.flags, "flags")?;
@@ -116,10 +135,24 @@ pub fn resolve(dir: &Path, inputs: &Inputs<'_>) -> Result<Resolved, ResolveError
             values.commit_time =
                 inputs.reference.and_then(|bi| bi.setting("vcs.time")).and_then(|t| parse_vcs_time(&t.to_string()));
         }
+        // The target: the one given, else GOOS/GOARCH (and level) from the
+        // flags, else the reference's platform, else inference's GOOS/GOARCH.
+        // A target chosen by the reference's platform cannot make a false
+        // "reproduced" when it is wrong: the rebuild is compared bit for bit,
+        // and a binary of another platform never equals the reference. It is
+        // still cross-checked (build info against header) and must be in the
+        // build's matrix, so a wrong choice is an input error naming the targets.
+        let flags = &inputs.flags;
+        let mut platform_choice: Option<Result<Target, super::platform::PlatformUnknown>> = None;
         let target = match &inputs.target {
             Some(t) => Some(t.clone()),
+            None if flags.goos.is_none() && flags.goarch.is_none() && inputs.platform.is_some() => {
+                let chosen = inputs.platform.as_ref().map(ReferencePlatform::target);
+                let t = chosen.as_ref().and_then(|c| c.as_ref().ok()).cloned();
+                platform_choice = chosen;
+                t
+            }
             None => {
-                let flags = &inputs.flags;
                 let goos = flags.goos.as_ref().or_else(|| reference.and_then(|r| r.goos.as_ref()));
                 let goarch = flags.goarch.as_ref().or_else(|| reference.and_then(|r| r.goarch.as_ref()));
                 match (goos, goarch) {
@@ -139,7 +172,41 @@ pub fn resolve(dir: &Path, inputs: &Inputs<'_>) -> Result<Resolved, ResolveError
             }
         };
         let id = inputs.build.filter(|b| g.build_ids().iter().any(|i| i == b));
-        let built = g.build(id, target.as_ref(), &values)?;
+        let higher = [&inputs.flags, &env_layer];
+        let higher: Vec<&Partial> = higher.into_iter().chain(file_layer.as_ref()).collect();
+        let supplied = |field: &str| supplied_by(&higher, field);
+        let mut built =
+            g.build_over(id, target.as_ref(), &values, &supplied).map_err(|e| match (e, &platform_choice) {
+                (GoreleaserError::Target { path, build, message, targets }, Some(choice)) => {
+                    let why = match choice {
+                        Ok(_) => format!(
+                            "the reference's platform ({}) is not among them",
+                            inputs.platform.as_ref().map(ReferencePlatform::describe).unwrap_or_default()
+                        ),
+                        Err(why) => format!("the reference's platform was not used: {why}"),
+                    };
+                    GoreleaserError::Target { path, build, message: format!("{message}; {why}"), targets }
+                }
+                (e, _) => e,
+            })?;
+        if let Some(Ok(_)) = &platform_choice {
+            let by = Origin::ReferencePlatform(format!("{name}#{}", built.id));
+            let p = &mut built.partial;
+            for s in [&mut p.goos, &mut p.goarch].into_iter().flatten() {
+                s.origin = by.clone();
+            }
+            if let Some(var) = built.target.level_var() {
+                if let Some(s) = p.env.get_mut(var) {
+                    s.origin = by.clone();
+                }
+            }
+            p.notes.push(format!(
+                "{name}#{}: target {} chosen by the reference's platform ({})",
+                built.id,
+                built.target,
+                inputs.platform.as_ref().map(ReferencePlatform::describe).unwrap_or_default()
+            ));
+        }
         mod_timestamp = built.mod_timestamp;
         goreleaser = Some(format!("{name}#{}", built.id));
         goreleaser_layer = Some(built.partial);

@@ -14,7 +14,9 @@
 
 use std::path::Path;
 
-use ::recipe::{resolve, Inputs, Origin, Partial, Recipe, ResolveError, Resolved, Target, TemplateValues};
+use ::recipe::{
+    resolve, Inputs, Origin, Partial, Recipe, ReferencePlatform, ResolveError, Resolved, Target, TemplateValues,
+};
 use goinfo::BuildInfo;
 use oci::PinnedImage;
 use source::ResolvedCommit;
@@ -66,13 +68,19 @@ pub fn template_values(given: &TemplateValues, commit: &ResolvedCommit) -> Templ
 }
 
 /// Resolves the recipe over the exported tree `dir` of `commit`.
+///
+/// `reference_file` is the reference's bytes, when read: its header confirms
+/// the platform its build info records, which picks the goreleaser target
+/// when none is given (with or without inference).
 pub fn resolve_for_commit(
     dir: &Path,
     inputs: &RecipeInputs,
     reference: Option<&BuildInfo>,
+    reference_file: Option<&[u8]>,
     commit: &ResolvedCommit,
 ) -> Result<Resolved, ResolveError> {
     let templates = template_values(&inputs.templates, commit);
+    let platform = reference.map(|bi| ReferencePlatform::new(bi, reference_file.and_then(goinfo::read_machine)));
     let resolve_inputs = Inputs {
         flags: inputs.flags.clone(),
         env: inputs.env.clone(),
@@ -80,6 +88,7 @@ pub fn resolve_for_commit(
         build: inputs.build.as_deref(),
         templates,
         target: inputs.target.clone(),
+        platform,
     };
     let mut resolved = resolve(dir, &resolve_inputs)?;
     if !inputs.from_reference {
@@ -168,6 +177,7 @@ pub fn origin_text(o: &Origin) -> String {
         Origin::Flag => "flag".into(),
         Origin::RecipeFile(p) => format!("recipe-file:{p}"),
         Origin::Goreleaser(p) => format!("goreleaser:{p}"),
+        Origin::ReferencePlatform(p) => format!("reference-platform:{p}"),
         Origin::Reference(s) => format!("reference:{s}"),
         Origin::Environment(v) => format!("environment:{v}"),
         Origin::Default => "default".into(),
@@ -207,7 +217,7 @@ mod tests {
     }
 
     fn resolved(dir: &Path, inputs: &RecipeInputs, reference: Option<&BuildInfo>, tags: &[&str]) -> Resolved {
-        match resolve_for_commit(dir, inputs, reference, &commit(tags)) {
+        match resolve_for_commit(dir, inputs, reference, None, &commit(tags)) {
             Ok(r) => r,
             Err(e) => panic!("{e}"),
         }
