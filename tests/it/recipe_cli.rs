@@ -15,10 +15,11 @@ use crate::support;
 use support::{hermetic_go_env, json_stdout, reprove_bin, run, run_ok};
 
 const SCRUB: &[&str] =
-    &["GOOS", "GOARCH", "GOAMD64", "GOARM", "GOEXPERIMENT", "CGO_ENABLED", "CGO_CFLAGS", "CGO_LDFLAGS"];
-const LDFLAGS: &str = "-s -w -X main.v=1.2.3";
+    &["GOOS", "GOARCH", "GOAMD64", "GOARM", "GOARM64", "GOEXPERIMENT", "CGO_ENABLED", "CGO_CFLAGS", "CGO_LDFLAGS"];
+pub(crate) const LDFLAGS: &str = "-s -w -X main.v=1.2.3";
 
-fn go(dir: &Path) -> Command {
+/// The host's `go`, hermetic, with no target variables of the environment.
+pub(crate) fn go(dir: &Path) -> Command {
     let mut cmd = Command::new("go");
     hermetic_go_env(&mut cmd).current_dir(dir);
     for k in SCRUB {
@@ -27,7 +28,8 @@ fn go(dir: &Path) -> Command {
     cmd
 }
 
-fn reprove(dir: &Path, args: &[&str]) -> Command {
+/// `reprove recipe ARGS` without the environment's `REPROVE_*` variables.
+pub(crate) fn reprove(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(reprove_bin());
     cmd.current_dir(dir).arg("recipe").args(args);
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("REPROVE_")) {
@@ -36,7 +38,7 @@ fn reprove(dir: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-fn sha(path: &Path) -> String {
+pub(crate) fn sha(path: &Path) -> String {
     format!("{:x}", Sha256::digest(std::fs::read(path).unwrap()))
 }
 

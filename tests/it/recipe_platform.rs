@@ -9,43 +9,14 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use sha2::{Digest, Sha256};
+use crate::recipe_cli::{go, reprove, sha, LDFLAGS};
+use crate::support::{json_stdout, run, run_ok};
 
-use crate::support;
-
-use support::{hermetic_go_env, json_stdout, reprove_bin, run, run_ok};
-
-const LDFLAGS: &str = "-s -w -X main.v=1.2.3";
-const SCRUB: &[&str] =
-    &["GOOS", "GOARCH", "GOAMD64", "GOARM", "GOARM64", "GOEXPERIMENT", "CGO_ENABLED", "CGO_CFLAGS", "CGO_LDFLAGS"];
 const YAML: &str = "version: 2\nproject_name: app\nbuilds:\n  - id: app\n    main: ./cmd/app\n    \
                     flags: [-trimpath]\n    env: [CGO_ENABLED=0]\n    \
                     ldflags: [\"-s -w\", \"-X main.v={{ .Version }}\"]\n    \
                     goos: [linux, darwin, windows]\n    goarch: [amd64, arm64]\n    goamd64: [v1, v3]\n";
-
-fn go(dir: &Path) -> Command {
-    let mut cmd = Command::new("go");
-    hermetic_go_env(&mut cmd).current_dir(dir);
-    for k in SCRUB {
-        cmd.env_remove(k);
-    }
-    cmd
-}
-
-fn reprove(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(reprove_bin());
-    cmd.current_dir(dir).arg("recipe").args(args);
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("REPROVE_")) {
-        cmd.env_remove(k);
-    }
-    cmd
-}
-
-fn sha(path: &Path) -> String {
-    format!("{:x}", Sha256::digest(std::fs::read(path).unwrap()))
-}
 
 /// A release binary for `goos`/`goarch` (and `env`), as goreleaser builds it.
 fn release(dir: &Path, out: &Path, goos: &str, goarch: &str, env: &[(&str, &str)]) -> PathBuf {
