@@ -60,7 +60,7 @@ fn check_schema(doc: &serde_json::Value) {
 }
 
 /// Runs the `go build` the document describes in `dir` and returns the output's sha256.
-fn rebuild(dir: &Path, doc: &serde_json::Value, out: &Path) -> String {
+pub(crate) fn rebuild(dir: &Path, doc: &serde_json::Value, out: &Path) -> String {
     let mut args: Vec<String> =
         doc["go_build"]["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
     assert_eq!(args[1], "-o");

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::recipe_cli::{go, reprove, sha, LDFLAGS};
+use crate::recipe_cli::{go, rebuild, reprove, sha, LDFLAGS};
 use crate::support::{json_stdout, run, run_ok};
 
 const YAML: &str = "version: 2\nproject_name: app\nbuilds:\n  - id: app\n    main: ./cmd/app\n    \
@@ -28,20 +28,6 @@ fn release(dir: &Path, out: &Path, goos: &str, goarch: &str, env: &[(&str, &str)
     }
     run_ok(cmd.args(["build", "-trimpath", "-ldflags", LDFLAGS, "-o"]).arg(&path).arg("./cmd/app")).unwrap();
     path
-}
-
-/// Runs the `go build` the document describes and returns the output's sha256.
-fn rebuild(dir: &Path, doc: &serde_json::Value, out: &Path) -> String {
-    let mut args: Vec<String> =
-        doc["go_build"]["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
-    args[2] = out.display().to_string();
-    let mut cmd = go(dir);
-    cmd.args(&args);
-    for (k, v) in doc["go_build"]["env"].as_object().unwrap() {
-        cmd.env(k, v.as_str().unwrap());
-    }
-    run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
-    sha(out)
 }
 
 fn project() -> tempfile::TempDir {
