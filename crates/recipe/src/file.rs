@@ -141,6 +141,10 @@ struct RawFile {
     build: BuildEntry,
     #[serde(default)]
     builds: BTreeMap<String, BuildEntry>,
+    /// `[audit]` is read by `reprove audit` in the auditor's directory, never
+    /// from a commit; a recipe ignores it.
+    #[serde(default, rename = "audit")]
+    _audit: Option<toml::Table>,
 }
 
 /// A parsed `reprove.toml`.
@@ -488,6 +492,16 @@ buildvcs = false
         assert!(e.contains("\"nope\"") && e.contains("app, server"), "{e}");
     }
 
+    /// `[audit]` belongs to `reprove audit` in the auditor's directory: a recipe
+    /// ignores it, and the same file serves both.
+    #[test]
+    fn the_audit_table_is_not_a_recipe() {
+        let text = format!("{FILE}\n[audit.sources]\n\"example.com/a\" = \"/repos/a\"\n");
+        let f = RecipeFile::parse(&text, "reprove.toml").unwrap();
+        assert_eq!(f, RecipeFile::parse(FILE, "reprove.toml").unwrap());
+        assert!(RecipeFile::parse("[auditt]\n", "reprove.toml").is_err());
+    }
+
     /// The JSON Schema and the parser accept the same keys.
     #[test]
     fn schema_keys_match_the_parser() {
@@ -508,7 +522,8 @@ buildvcs = false
             RecipeFile::parse(&text, "r.toml").unwrap_or_else(|e| panic!("schema key {key}: {e}"));
         }
         let top = schema["properties"].as_object().unwrap();
-        assert_eq!(top.keys().collect::<Vec<_>>(), ["build", "builds"]);
+        // `audit` is `reprove audit`'s (the audit crate parses it); a recipe ignores it.
+        assert_eq!(top.keys().collect::<Vec<_>>(), ["audit", "build", "builds"]);
         // A key outside the schema is refused.
         assert!(RecipeFile::parse("[build]\noutput_name = \"x\"\n", "r.toml").is_err());
         assert_eq!(props.len(), 14, "a BuildEntry field without a schema entry, or the reverse");

@@ -57,6 +57,8 @@ settings! {
     Package => "package",
     /// `go build -pgo`.
     Pgo => "pgo",
+    /// The repository of a main module (`MODULE=URL|PATH`), for an audit.
+    Source => "source",
     /// Whether the build stamps VCS information (`-buildvcs`).
     Buildvcs => "buildvcs",
     /// Where the exported source and the rebuilt binary are kept.
