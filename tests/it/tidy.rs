@@ -1,7 +1,8 @@
 //! The crate layout's dependency rules (ARCHITECTURE.md, "Dependency rules"),
 //! read from `cargo metadata` and the crates' sources. Each workspace crate
 //! names its layer in `[package.metadata.reprove] layer`; dependencies run one
-//! way: leaf → stage → pipeline → binary, with servers beside the pipeline.
+//! way: leaf → stage → pipeline → orchestrator → binary, with servers beside
+//! the pipeline.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ enum Layer {
     Leaf,
     Stage,
     Pipeline,
+    Orchestrator,
     Server,
     Binary,
 }
@@ -24,6 +26,7 @@ impl Layer {
             "leaf" => Layer::Leaf,
             "stage" => Layer::Stage,
             "pipeline" => Layer::Pipeline,
+            "orchestrator" => Layer::Orchestrator,
             "server" => Layer::Server,
             "binary" => Layer::Binary,
             _ => return None,
@@ -36,6 +39,7 @@ impl Layer {
             Layer::Leaf => dep == Layer::Leaf,
             Layer::Stage => matches!(dep, Layer::Leaf | Layer::Stage),
             Layer::Pipeline | Layer::Server => matches!(dep, Layer::Leaf | Layer::Stage),
+            Layer::Orchestrator => matches!(dep, Layer::Leaf | Layer::Stage | Layer::Pipeline),
             Layer::Binary => dep != Layer::Binary,
         }
     }
@@ -142,7 +146,7 @@ impl Workspace {
                 if let Some((Some(dl), _)) = self.members.get(dep) {
                     if !layer.may_use(*dl) {
                         v.push(format!(
-                            "{name} ({layer:?}) depends on {dep} ({dl:?}): dependencies run leaf → stage → pipeline → binary"
+                            "{name} ({layer:?}) depends on {dep} ({dl:?}): dependencies run leaf → stage → pipeline → orchestrator → binary"
                         ));
                     }
                 }
@@ -283,10 +287,11 @@ fn a_forbidden_edge_is_caught() {
         }
     };
     type Edit<'a> = &'a dyn Fn(&mut Workspace);
-    let cases: [(Edit, &str); 6] = [
+    let cases: [(Edit, &str); 7] = [
         (&add("goinfo", "stdx"), "goinfo depends on stdx"),
         (&add("stdx", "compare"), "stdx (Leaf) depends on compare (Stage)"),
         (&add("compare", "rebuild"), "compare (Stage) depends on rebuild (Pipeline)"),
+        (&add("rebuild", "audit"), "rebuild (Pipeline) depends on audit (Orchestrator)"),
         (&add("attest", "reqwest"), "attest links reqwest"),
         (&add("gomod", "oci-client"), "gomod depends on oci-client"),
         (

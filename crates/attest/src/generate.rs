@@ -100,11 +100,11 @@ pub struct GenerateError {
     pub reason: String,
 }
 
-fn bad(field: &str, reason: impl Into<String>) -> GenerateError {
+pub(crate) fn bad(field: &str, reason: impl Into<String>) -> GenerateError {
     GenerateError { field: field.to_owned(), reason: reason.into() }
 }
 
-fn check_sha256_hex(field: &str, hex: &str) -> Result<(), GenerateError> {
+pub(crate) fn check_sha256_hex(field: &str, hex: &str) -> Result<(), GenerateError> {
     if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         Ok(())
     } else {
@@ -113,17 +113,17 @@ fn check_sha256_hex(field: &str, hex: &str) -> Result<(), GenerateError> {
 }
 
 /// `sha256:<hex>` to `<hex>`, checked.
-fn digest_hex<'a>(field: &str, digest: &'a str) -> Result<&'a str, GenerateError> {
+pub(crate) fn digest_hex<'a>(field: &str, digest: &'a str) -> Result<&'a str, GenerateError> {
     let hex = digest.strip_prefix("sha256:").ok_or_else(|| bad(field, format!("{digest:?} is not sha256:<hex>")))?;
     check_sha256_hex(field, hex)?;
     Ok(hex)
 }
 
-fn check_time(field: &str, time: &str) -> Result<(), GenerateError> {
+pub(crate) fn check_time(field: &str, time: &str) -> Result<(), GenerateError> {
     parse_rfc3339(time).map(|_| ()).ok_or_else(|| bad(field, format!("{time:?} is not an RFC 3339 time")))
 }
 
-fn non_empty(field: &str, value: &str) -> Result<(), GenerateError> {
+pub(crate) fn non_empty(field: &str, value: &str) -> Result<(), GenerateError> {
     if value.trim().is_empty() {
         Err(bad(field, "is empty"))
     } else {
@@ -368,7 +368,7 @@ fn validate_provenance(input: &ProvenanceInput) -> Result<(), GenerateError> {
     Ok(())
 }
 
-fn descriptor(uri: Option<String>, name: Option<String>, digest: (&str, &str)) -> ResourceDescriptor {
+pub(crate) fn descriptor(uri: Option<String>, name: Option<String>, digest: (&str, &str)) -> ResourceDescriptor {
     ResourceDescriptor {
         uri,
         name,

@@ -118,6 +118,7 @@ pub mod certificate;
 pub mod dsse;
 pub mod from_report;
 pub mod generate;
+pub mod image_vsa;
 pub mod keyless;
 pub mod keys;
 pub mod policy;
