@@ -226,6 +226,29 @@ mod tests {
         assert_eq!(none["predicate"][VSA_CAUSES_FIELD][0], CAUSE_NO_GO_BINARIES);
     }
 
+    /// Both layouts (an index with its platforms, a single manifest) follow
+    /// `schemas/image-vsa-subjects.schema.json`; a binary subject would not.
+    #[test]
+    fn subjects_follow_the_schema() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/image-vsa-subjects.schema.json");
+        let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let index =
+            serde_json::to_value(image_vsa_statement(&input(vec![binary("/a", "reproduced")])).unwrap()).unwrap();
+        assert!(validator.is_valid(&index["subject"]), "{:#}", index["subject"]);
+        let mut single = input(vec![binary("/a", "reproduced")]);
+        single.images.remove(0);
+        let single = serde_json::to_value(image_vsa_statement(&single).unwrap()).unwrap();
+        assert!(validator.is_valid(&single["subject"]), "{:#}", single["subject"]);
+        let mut with_binary = index["subject"].clone();
+        with_binary
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"name": "app", "digest": {"sha256": "a".repeat(64)}}));
+        assert!(!validator.is_valid(&with_binary));
+    }
+
     #[test]
     fn bad_inputs_are_named() {
         let mut i = input(vec![binary("/a", "reproduced")]);
