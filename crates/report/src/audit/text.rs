@@ -58,7 +58,8 @@ pub fn render_text(r: &AuditReport) -> String {
         };
         let (path_w, module_w) = (width(|r| &r.0), width(|r| &r.1));
         for (b, (path, module)) in p.binaries.iter().zip(&rows) {
-            let _ = writeln!(s, "  {:<14}  {path:<path_w$}  {module:<module_w$}  {}", b.outcome.as_str(), detail(b));
+            let line = format!("  {:<14}  {path:<path_w$}  {module:<module_w$}  {}", b.outcome.as_str(), detail(b));
+            let _ = writeln!(s, "{}", line.trim_end());
             for l in &b.links {
                 let _ = writeln!(s, "  {:<14}  also at {}", "", visible(l));
             }
@@ -134,8 +135,8 @@ fn text(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '!' | '|' | '~' | '{' | '}' | '+' | '-' | '.'
-            | '"' => {
+            // `.` and `-` too: no domain autolinks, lists or rules from the image's text.
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '!' | '|' | '~' | '+' | '-' | '.' => {
                 out.push('\\');
                 out.push(c);
             }
