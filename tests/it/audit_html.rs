@@ -13,7 +13,9 @@
 //! with one tag left open and one value left unescaped. A screenshot
 //! (`--screenshot`, 1280×2000) must be that size, not blank, and painted with
 //! the page's own style sheet (the verdict's and outcomes' colours), which the
-//! page's Content-Security-Policy allows by hash and nothing else.
+//! page's Content-Security-Policy allows by hash and nothing else. Printed
+//! (`--print-to-pdf`), the page has as many pages with every `<details>` closed
+//! as with every one open: its print style opens them.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -619,4 +621,54 @@ fn chromium_renders_the_audit_page() {
         let dom = run_chromium(dir.path(), &page, &["--dump-dom".to_string()]);
         assert!(check_dom(&r, &dom).is_err(), "{what}: the checks passed\n{dom}");
     }
+}
+
+/// The number of pages of a PDF Chromium printed: its page tree root's `/Count`.
+fn pdf_pages(path: &Path) -> u32 {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = String::from_utf8_lossy(&bytes);
+    let counts = text.match_indices("/Count ").filter_map(|(i, m)| {
+        let digits: String = text[i + m.len()..].chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u32>().ok()
+    });
+    counts.max().unwrap_or_else(|| panic!("{}: no page count", path.display()))
+}
+
+/// Printed, the page shows every rebuild's details whether open or closed on
+/// screen: with every `<details>` closed it prints on as many pages as with
+/// every one open (the page's print style opens them), and more than the
+/// closed page's screen content alone needs.
+#[test]
+fn the_printed_page_opens_every_rebuild() {
+    let html = report::audit::render_html(&realistic());
+    let dir = tempfile::Builder::new().prefix("audit-print").tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let closed = html.replace(" open>", ">");
+    let open = closed.replace("<details class=\"rebuild\"", "<details open class=\"rebuild\"");
+    assert!(closed.contains("<details class=\"rebuild\"") && open.contains("<details open"));
+    let mut pages = Vec::new();
+    for (name, page) in [("closed", &closed), ("open", &open)] {
+        let file = dir.path().join(format!("{name}.html"));
+        fs::write(&file, page).unwrap_or_else(|e| panic!("{e}"));
+        let pdf = dir.path().join(format!("{name}.pdf"));
+        run_chromium(
+            dir.path(),
+            &file,
+            &["--no-pdf-header-footer".into(), format!("--print-to-pdf={}", pdf.display())],
+        );
+        pages.push(pdf_pages(&pdf));
+    }
+    assert_eq!(pages[0], pages[1], "printed pages with every <details> closed, then open");
+    // Without its print style, the closed page prints shorter: the comparison can fail.
+    let unstyled = closed
+        .replacen(" details::details-content{content-visibility:visible;display:block}\n", "\n", 1)
+        .lines()
+        .filter(|l| !l.contains("Content-Security-Policy"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(unstyled, closed, "the print style was not found");
+    let file = dir.path().join("unstyled.html");
+    fs::write(&file, &unstyled).unwrap_or_else(|e| panic!("{e}"));
+    let pdf = dir.path().join("unstyled.pdf");
+    run_chromium(dir.path(), &file, &["--no-pdf-header-footer".into(), format!("--print-to-pdf={}", pdf.display())]);
+    assert!(pdf_pages(&pdf) < pages[0], "closed details print as long without the print style");
 }
