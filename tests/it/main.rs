@@ -13,6 +13,7 @@ mod attest_policy;
 mod attest_provenance;
 mod attest_python;
 mod attest_registry;
+mod audit_html;
 mod buildinfo_check;
 mod buildinfo_parity;
 mod diff_build_ids;

@@ -7,9 +7,44 @@
 //! go.mod/go.sum digests, every module with its h1, start and finish times, an
 //! invocation id), so `reprove attest provenance REPORT.json` can be written
 //! from the document alone. It derives `Deserialize` for that reason.
+//!
+//! [`audit`] is the `reprove audit` document: one image's verdict over its Go
+//! binaries, embedding the verify report of each rebuild, with text, Markdown
+//! and HTML renderings.
 #![deny(missing_docs)]
 
 use std::fmt::Write as _;
+
+/// Declares a closed set of names as an enum serialized as the names
+/// themselves, with `as_str`, `Display` and the list
+/// of every variant; each string is written once, here.
+macro_rules! names {
+    ($(#[$meta:meta])* $name:ident { $($(#[$doc:meta])* $variant:ident => $text:tt,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$doc])* #[serde(rename = $text)] $variant,)*
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            /// The name as the document carries it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+    };
+}
 
 /// Version 1 of the document.
 pub mod v1 {
@@ -19,37 +54,6 @@ pub mod v1 {
 
     /// The schema version this module writes.
     pub const SCHEMA_VERSION: u32 = 1;
-
-    /// Declares a closed set of names as an enum serialized as the names
-    /// themselves, with [`as_str`](Verdict::as_str), `Display` and the list
-    /// of every variant; each string is written once, here.
-    macro_rules! names {
-        ($(#[$meta:meta])* $name:ident { $($(#[$doc:meta])* $variant:ident => $text:tt,)* }) => {
-            $(#[$meta])*
-            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-            pub enum $name {
-                $($(#[$doc])* #[serde(rename = $text)] $variant,)*
-            }
-
-            impl $name {
-                /// Every variant, in declaration order.
-                pub const ALL: &'static [$name] = &[$($name::$variant,)*];
-
-                /// The name as the document carries it.
-                pub fn as_str(self) -> &'static str {
-                    match self {
-                        $($name::$variant => $text,)*
-                    }
-                }
-            }
-
-            impl std::fmt::Display for $name {
-                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.pad(self.as_str())
-                }
-            }
-        };
-    }
 
     names! {
         /// The outcome of a run.
@@ -734,11 +738,13 @@ pub mod v1 {
     }
 }
 
+pub mod audit;
+
 fn ms_total(r: &v1::Report) -> u64 {
     r.timings.iter().map(|t| t.ms).sum()
 }
 
-fn short(hex: &str) -> &str {
+pub(crate) fn short(hex: &str) -> &str {
     hex.get(..12).unwrap_or(hex)
 }
 
@@ -757,13 +763,55 @@ pub fn exec_warning(e: &v1::ExecFlag) -> String {
     )
 }
 
+/// How many pieces of evidence a rendering shows per cause (the JSON has them all).
+pub(crate) const EVIDENCE_SHOWN: usize = 5;
+
+/// `URI @ commit` (the revision as given when it did not resolve).
+pub(crate) fn source_line(src: &v1::Source) -> String {
+    format!("{} @ {}", src.uri, src.commit.as_deref().unwrap_or(&src.rev))
+}
+
+/// `IMAGE (GO VERSION[, from ORIGIN])`.
+pub(crate) fn toolchain_line(t: &v1::Toolchain) -> String {
+    format!(
+        "{} ({}{})",
+        t.image,
+        t.go_version.as_deref().unwrap_or("Go version unknown"),
+        match t.from.as_deref() {
+            Some("flag") | None => String::new(),
+            Some(f) => format!(", from {f}"),
+        }
+    )
+}
+
+/// `CODE (CONFIDENCE): EXPLANATION`.
+pub(crate) fn cause_line(c: &v1::Cause) -> String {
+    format!("{} ({}): {}", c.code, c.confidence, c.explanation)
+}
+
+/// `SOURCE NAME: reference X / rebuilt Y`.
+pub(crate) fn evidence_line(e: &v1::Evidence) -> String {
+    format!(
+        "{} {}: reference {} / rebuilt {}",
+        e.source,
+        e.name,
+        e.reference.as_deref().unwrap_or("-"),
+        e.rebuilt.as_deref().unwrap_or("-")
+    )
+}
+
+/// `[CLASS/CODE] in step STEP: MESSAGE`.
+pub(crate) fn failure_line(e: &v1::Failure) -> String {
+    format!("[{}/{}] in step {}: {}", e.class, e.code, e.step, e.message)
+}
+
 /// The report as text for a terminal.
 pub fn render_text(r: &v1::Report) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "verdict: {}", r.verdict.as_str().to_uppercase());
     let _ = writeln!(s, "  {}", r.summary);
     let src = &r.inputs.source;
-    let _ = writeln!(s, "source:     {} @ {}", src.uri, src.commit.as_deref().unwrap_or(&src.rev));
+    let _ = writeln!(s, "source:     {}", source_line(src));
     if src.dirty {
         let _ = writeln!(
             s,
@@ -780,16 +828,7 @@ pub fn render_text(r: &v1::Report) -> String {
     if let Some(b) = &r.rebuilt {
         let _ = writeln!(s, "rebuilt:    sha256:{} ({} bytes)", b.sha256, b.size);
     }
-    let _ = writeln!(
-        s,
-        "toolchain:  {} ({}{})",
-        r.inputs.toolchain.image,
-        r.inputs.toolchain.go_version.as_deref().unwrap_or("Go version unknown"),
-        match r.inputs.toolchain.from.as_deref() {
-            Some("flag") | None => String::new(),
-            Some(f) => format!(", from {f}"),
-        }
-    );
+    let _ = writeln!(s, "toolchain:  {}", toolchain_line(&r.inputs.toolchain));
     let _ = writeln!(s, "build:      go {}", r.recipe.go_args.join(" "));
     if !r.recipe.origins.is_empty() {
         let origins: Vec<String> = r.recipe.origins.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -809,16 +848,9 @@ pub fn render_text(r: &v1::Report) -> String {
         let _ = writeln!(s, "WARNING:    {}", exec_warning(e));
     }
     for c in &r.causes {
-        let _ = writeln!(s, "cause:      {} ({}): {}", c.code, c.confidence, c.explanation);
-        for e in c.evidence.iter().take(5) {
-            let _ = writeln!(
-                s,
-                "              {} {}: reference {} / rebuilt {}",
-                e.source,
-                e.name,
-                e.reference.as_deref().unwrap_or("-"),
-                e.rebuilt.as_deref().unwrap_or("-")
-            );
+        let _ = writeln!(s, "cause:      {}", cause_line(c));
+        for e in c.evidence.iter().take(EVIDENCE_SHOWN) {
+            let _ = writeln!(s, "              {}", evidence_line(e));
         }
     }
     for f in &r.module_findings {
@@ -828,7 +860,7 @@ pub fn render_text(r: &v1::Report) -> String {
         let _ = writeln!(s, "undetermined: {}: {}", u.field, u.reason);
     }
     if let Some(e) = &r.error {
-        let _ = writeln!(s, "error:      [{}/{}] in step {}: {}", e.class, e.code, e.step, e.message);
+        let _ = writeln!(s, "error:      {}", failure_line(e));
         if let Some(rem) = &e.remediation {
             let _ = writeln!(s, "remedy:     {rem}");
         }
