@@ -15,6 +15,7 @@
 
 pub mod claim;
 pub mod config;
+pub mod outcome;
 pub mod plan;
 pub mod run;
 
