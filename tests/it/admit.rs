@@ -478,3 +478,62 @@ fn malformed_yaml_and_policies_are_input_errors() -> TestResult {
     assert!(text(&out).contains("admission-policy.toml"), "{}", text(&out));
     Ok(())
 }
+
+#[test]
+fn a_registry_that_never_answers_is_denied_at_the_deadline() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    keygen(d, "a")?;
+    keygen(d, "b")?;
+    policy(d, "on_error = \"allow-with-warning\"")?;
+    // Accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let image = format!("{addr}/app@sha256:{}", "ab".repeat(32));
+    std::fs::write(d.join("pod.yaml"), pod("app", "default", &image))?;
+    let started = std::time::Instant::now();
+    let (code, doc) = admit_json(d, &["--policy", "policy.toml", "--registry-timeout", "2s", "pod.yaml"])?;
+    let got = decision(&doc, "app");
+    assert_eq!((code, got["allowed"].as_bool(), got["reason"].as_str()), (1, Some(false), Some("deadline")), "{doc:#}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "took {:?}", started.elapsed());
+    Ok(())
+}
+
+#[test]
+fn the_example_policies_follow_the_schema_and_load() -> TestResult {
+    let examples = crate::support::repo_root().join("examples/policies");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&examples)? {
+        let path = entry?.path();
+        let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_owned();
+        if !(file.starts_with("admission-") && file.ends_with(".toml")) {
+            continue;
+        }
+        seen += 1;
+        let policy_text = std::fs::read_to_string(&path)?;
+        let value: toml::Value = toml::from_str(&policy_text)?;
+        assert_valid("admission-policy.schema.json", &serde_json::to_value(&value)?);
+        // With the keys it names, it loads: admit of no manifest allows.
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("keys"))?;
+        std::fs::create_dir_all(d.join("empty"))?;
+        for verifier in value.get("verifiers").and_then(toml::Value::as_array).into_iter().flatten() {
+            if let Some(key) = verifier.get("key").and_then(toml::Value::as_str) {
+                keygen(d, key.trim_end_matches(".pub"))?;
+            }
+        }
+        std::fs::write(d.join(&file), &policy_text)?;
+        let out = reprove(d, &["admit", "--policy", &file, "empty"], None)?;
+        assert_eq!(out.status.code(), Some(0), "{file}: {}", text(&out));
+        assert!(text(&out).contains("0 images in 0 workloads"), "{file}: {}", text(&out));
+    }
+    assert_eq!(seen, 2, "the admission examples in {}", examples.display());
+    Ok(())
+}

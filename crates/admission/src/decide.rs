@@ -11,8 +11,9 @@
 //!   `verificationResult` PASSED with `REPROVE_REPRODUCED`, the maximum age) and it
 //!   covers what the rule requires;
 //! - a registry failure is [`Reason::RegistryError`], allowed only with
-//!   `on_error = "allow-with-warning"`; an expired deadline is [`Reason::Deadline`],
-//!   always a denial. Neither is a verdict about the image: [`Decision::cacheable`]
+//!   `on_error = "allow-with-warning"`; an expired deadline (the decision's, or one
+//!   of the registry requests') is [`Reason::Deadline`], always a denial (fail closed,
+//!   whatever `on_error` says; warn mode still allows it with a warning). Neither is a verdict about the image: [`Decision::cacheable`]
 //!   is false for both.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -228,6 +229,15 @@ pub enum FetchError {
         /// The image.
         image: String,
     },
+    /// A deadline of the registry requests expired (connect, idle or overall).
+    #[error("{image}: {source}")]
+    Deadline {
+        /// The image.
+        image: String,
+        /// Which deadline.
+        #[source]
+        source: AttachError,
+    },
     /// The registry failed or refused.
     #[error("{image}: {source}")]
     Registry {
@@ -249,6 +259,9 @@ pub struct Fetcher {
 fn fetch_error(image: String, e: AttachError) -> FetchError {
     match e {
         AttachError::Registry(ReferrersError::ImageNotFound { .. }) => FetchError::NotFound { image },
+        source @ AttachError::Registry(ReferrersError::Registry(oci::ToolchainError::Deadline(_))) => {
+            FetchError::Deadline { image, source }
+        }
         source => FetchError::Registry { image, source },
     }
 }
@@ -608,6 +621,10 @@ fn decide_fetched(
         }
         Some(Err(e @ FetchError::NotFound { .. })) => {
             return with(Reason::Missing, e.to_string(), audit(), warnings);
+        }
+        Some(Err(e @ FetchError::Deadline { .. })) => {
+            let message = format!("the registry did not answer in time: {e}");
+            return with(Reason::Deadline, message, Action::Retry, warnings);
         }
         Some(Err(e)) => {
             let message = format!("fetching the attestations failed: {e}");

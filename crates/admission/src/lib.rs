@@ -4,7 +4,7 @@
 //!
 //! - [`policy`]: the policy file (trusted verifiers, threshold, maximum age, coverage,
 //!   rules per namespace and image, exemptions, mode, `on_error`);
-//! - [`decide`]: the decision, batched (one registry fetch per distinct digest), under a
+//! - [`mod@decide`]: the decision, batched (one registry fetch per distinct digest), under a
 //!   deadline, failing closed; a closed set of [`decide::Reason`]s;
 //! - [`manifest`]: the images of Kubernetes workloads in YAML, and the in-place edit
 //!   that pins a tag to its digest.
