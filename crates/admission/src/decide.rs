@@ -835,6 +835,18 @@ mod tests {
         Check { name, rule: rule.map(str::to_owned), passed, detail: "d".to_owned(), hint: None }
     }
 
+    /// The webhook runs decisions on a multi-threaded runtime: the future must be `Send`
+    /// (this fails to compile otherwise).
+    #[test]
+    fn the_decision_future_is_send() {
+        fn is_send<T: Send>(_: &T) {}
+        fn check(requests: &[Request], policy: &Policy, fetcher: &Fetcher) {
+            let future = decide_all(requests, policy, fetcher, Instant::now());
+            is_send(&future);
+        }
+        let _ = check;
+    }
+
     #[test]
     fn a_failed_check_classifies_the_rejection() {
         let cases = [
