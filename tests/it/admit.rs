@@ -133,7 +133,7 @@ fn every_reason_from_the_vsas_in_the_registry() -> TestResult {
     for key in ["a", "b", "c"] {
         keygen(d, key)?;
     }
-    policy(d, "")?;
+    policy(d, "expiry_warning = \"31d\"")?;
     for reg in &regs {
         let addr = reg.addr();
         let manifests = d.join(format!("manifests-{}", addr.replace([':', '.'], "-")));
@@ -233,6 +233,11 @@ fn every_reason_from_the_vsas_in_the_registry() -> TestResult {
         let passed = decision(&doc, "ok");
         assert_eq!(passed["vsas"][0]["verifiers"], json!(["a"]));
         assert!(passed["expires"].as_str().is_some(), "the earliest expiry, for a cache: {passed:#}");
+        assert!(
+            passed["warnings"][0].as_str().is_some_and(|w| w.contains("expires at") && w.contains("of a verified at")),
+            "a VSA expiring within expiry_warning: {passed:#}"
+        );
+        assert_eq!(passed["warnings"].as_array().map(Vec::len), Some(1), "one statement, two layouts: {passed:#}");
         let below = decision(&doc, "below");
         assert!(below["message"].as_str().is_some_and(|m| m.contains("threshold 2")), "{below:#}");
         assert_eq!(
@@ -379,8 +384,12 @@ fn pin_rewrites_only_the_image_scalars_and_every_kind_is_read() -> TestResult {
     keygen(d, "a")?;
     keygen(d, "b")?;
     policy(d, "")?;
-    let reg = ReferrersRegistry::start()?;
-    let reg = Reg::Api(reg);
+    let reg = Reg::Api(ReferrersRegistry::start()?);
+    // The registry's log has a line per request: how many fetches a run made.
+    let requests = |needle: &str| match &reg {
+        Reg::Api(r) => r.log().matches(needle).count(),
+        Reg::Distribution(_) => 0,
+    };
     let image = push_image(&reg, "app", "v1", "amd64")?;
     let name = format!("{}/app", reg.addr());
     let pinned_ref = format!("{name}@{}", image.manifest_digest);
@@ -395,7 +404,17 @@ fn pin_rewrites_only_the_image_scalars_and_every_kind_is_read() -> TestResult {
     std::fs::write(d.join("all.yaml"), &before)?;
 
     // From standard input: every kind, init and ephemeral containers, the others counted.
+    let referrers = format!("referrers/{}", image.manifest_digest);
+    let tag = "/manifests/v1\n";
+    let (referrers_before, tag_before) = (requests(&referrers), requests(tag));
     let out = reprove(d, &["admit", "--json", "--policy", "policy.toml", "-"], Some(&before))?;
+    // One fetch of the one digest, one resolution of the one tag of the 8 tag-only images.
+    assert_eq!(requests(&referrers) - referrers_before, 1, "{}", text(&out));
+    let log = match &reg {
+        Reg::Api(r) => r.log(),
+        Reg::Distribution(_) => String::new(),
+    };
+    assert_eq!(requests(tag) - tag_before, 1, "{}\n{log}", text(&out));
     let doc: Value = serde_json::from_slice(&out.stdout)?;
     assert_valid("admit.schema.json", &doc);
     let seen: Vec<(String, String)> = doc["images"]
@@ -434,8 +453,11 @@ fn pin_rewrites_only_the_image_scalars_and_every_kind_is_read() -> TestResult {
     assert!(text(&out).contains("cannot pin standard input"), "{}", text(&out));
 
     // --pin: the file changes only at the tag-only image scalars, then every image passes.
+    let referrers_before = requests(&referrers);
     let (code, doc) = admit_json(d, &["--pin", "--policy", "policy.toml", "all.yaml"])?;
     assert_eq!(code, 0, "{doc:#}");
+    // Before the pin, the one pinned image; after it, the 8 pinned ones: one fetch each time.
+    assert_eq!(requests(&referrers) - referrers_before, 2);
     assert_eq!(doc["notes"].as_array().map(Vec::len), Some(8), "{doc:#}");
     assert!(doc["images"].as_array().ok_or("images")?.iter().all(|i| i["reason"] == "passed"), "{doc:#}");
     let after = std::fs::read_to_string(d.join("all.yaml"))?;

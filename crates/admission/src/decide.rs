@@ -758,13 +758,17 @@ fn decide_fetched(
             earliest = Some(earliest.map_or(at, |e| e.min(at)));
             if let Some(window) = policy.expiry_warning_seconds {
                 if at - now <= window {
-                    warnings.push(format!(
-                        "the VSA {} of {} expires at {} (in {})",
-                        c.digest,
+                    // The same statement in two layouts (referrer, legacy) warns once.
+                    let warning = format!(
+                        "the VSA of {} verified at {} expires at {} (in {})",
                         c.verifiers.join(", "),
+                        c.time_verified.as_deref().unwrap_or("?"),
                         stdx::time::format_rfc3339(at),
                         human(at - now)
-                    ));
+                    );
+                    if !warnings.contains(&warning) {
+                        warnings.push(warning);
+                    }
                 }
             }
         }
