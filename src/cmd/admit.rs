@@ -84,9 +84,13 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Failure> {
     paths.sort();
     for path in paths {
         let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        let link = std::fs::symlink_metadata(&path)
+            .map_err(|e| Failure::input(anyhow!("reading {}: {e}", path.display())))?
+            .file_type()
+            .is_symlink();
         let meta = std::fs::metadata(&path).map_err(|e| Failure::input(anyhow!("reading {}: {e}", path.display())))?;
         if meta.is_dir() {
-            if !hidden {
+            if !hidden && !link {
                 walk(&path, out)?;
             }
         } else if meta.is_file() && is_manifest(&path) {

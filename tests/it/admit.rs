@@ -495,6 +495,13 @@ fn malformed_yaml_and_policies_are_input_errors() -> TestResult {
     let out = reprove(d, &["admit", "--policy", "typo.toml", "shape.yaml"], None)?;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("policy line 2, column 1: unknown field `mod`"), "{}", text(&out));
+    // A directory with a link back to itself is walked once.
+    std::fs::create_dir_all(d.join("tree/sub"))?;
+    std::os::unix::fs::symlink("..", d.join("tree/sub/loop"))?;
+    std::fs::write(d.join("tree/sub/svc.yml"), "kind: Service\nmetadata: {name: s}\n")?;
+    let out = reprove(d, &["admit", "--policy", "policy.toml", "tree"], None)?;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("1 other documents ignored (Service 1)"), "{}", text(&out));
     let out = reprove(d, &["admit", "bad.yaml"], None)?;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("admission-policy.toml"), "{}", text(&out));

@@ -13,8 +13,10 @@
 //! - a registry failure is [`Reason::RegistryError`], allowed only with
 //!   `on_error = "allow-with-warning"`; an expired deadline (the decision's, or one
 //!   of the registry requests') is [`Reason::Deadline`], always a denial (fail closed,
-//!   whatever `on_error` says; warn mode still allows it with a warning). Neither is a verdict about the image: [`Decision::cacheable`]
-//!   is false for both.
+//!   whatever `on_error` says; warn mode still allows it with a warning). Neither is
+//!   a verdict about the image: [`Decision::cacheable`] is false for both;
+//! - the threshold counts PASSED VSAs: a trusted verifier's FAILED VSA next to enough
+//!   PASSED ones does not deny, but warns; without enough, it makes the reason `failed`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
