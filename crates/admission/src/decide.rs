@@ -853,6 +853,164 @@ mod tests {
         let _ = check;
     }
 
+    /// Decisions on attestations made here, without a registry: the logic after the fetch.
+    mod logic {
+        use super::super::*;
+        use attest::keys::{Algorithm, KeySigner, Signer as _};
+        use attest::statement::{ResourceDescriptor, PAYLOAD_TYPE_IN_TOTO};
+
+        type R<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+        const NOW: i64 = 1_800_000_000;
+        const HEX: &str = "abababababababababababababababababababababababababababababababab";
+
+        struct World {
+            _dir: tempfile::TempDir,
+            policy: Policy,
+            signers: Vec<KeySigner>,
+        }
+
+        fn world(body: &str) -> R<World> {
+            let dir = tempfile::tempdir()?;
+            let mut signers = Vec::new();
+            for name in ["a", "b"] {
+                let (signer, _) = KeySigner::generate(Algorithm::EcdsaP256Sha256)?;
+                std::fs::write(dir.path().join(format!("{name}.pub")), signer.public_key().to_pem())?;
+                signers.push(signer);
+            }
+            let text = format!(
+                "version = 1\n{body}\n[[verifiers]]\nname = \"a\"\nkey = \"a.pub\"\n[[verifiers]]\nname = \"b\"\nkey = \"b.pub\"\n"
+            );
+            let policy = Policy::from_toml(&text, dir.path())?;
+            Ok(World { _dir: dir, policy, signers })
+        }
+
+        /// A VSA about the digest: the image VSA (`path` None) or a per-binary one.
+        fn vsa(signer: &KeySigner, passed: bool, path: Option<&str>, verified: i64) -> R<attach::Fetched> {
+            let mut subject = ResourceDescriptor::sha256("reg.example/app", HEX);
+            let mut predicate = serde_json::json!({
+                "verifier": {"id": "v"}, "timeVerified": stdx::time::format_rfc3339(verified),
+                "resourceUri": "oci://x", "policy": {"uri": "p"},
+                "verificationResult": if passed { "PASSED" } else { "FAILED" },
+                "verifiedLevels": if passed { vec!["REPROVE_REPRODUCED"] } else { vec![] },
+            });
+            match path {
+                Some(p) => {
+                    subject.annotations.insert("reprovePath".into(), p.into());
+                }
+                None => {
+                    let outcome = if passed { "reproduced" } else { "not-reproduced" };
+                    predicate["reproveBinaries"] = serde_json::json!([{"path": "/a", "outcome": outcome}]);
+                }
+            }
+            let statement = Statement::new(vec![subject], PREDICATE_TYPE_VSA_V1, predicate);
+            let envelope =
+                attest::dsse::Envelope::sign(PAYLOAD_TYPE_IN_TOTO, &serde_json::to_vec(&statement)?, &[signer])?;
+            let raw = serde_json::to_vec(&envelope)?;
+            Ok(attach::Fetched {
+                source: attach::Source::Legacy { tag: "t".into(), manifest: Digest::of(b"m") },
+                format: attest::bundle::Format::Dsse,
+                predicate_type: Some(PREDICATE_TYPE_VSA_V1.into()),
+                digest: Digest::of(&raw),
+                bytes: raw.into(),
+            })
+        }
+
+        fn decide_on(w: &World, namespace: &str, fetched: Result<Vec<attach::Fetched>, FetchError>) -> R<Decision> {
+            let pinned: PinnedImage = format!("reg.example/app@sha256:{HEX}").parse()?;
+            let report = fetched.map(|attestations| FetchReport {
+                subject: oci::referrers::Subject {
+                    image: pinned.reference().clone(),
+                    digest: pinned.digest().clone(),
+                    media_type: "m".into(),
+                    size: 1,
+                    kind: oci::referrers::SubjectKind::Manifest,
+                    platforms: Vec::new(),
+                },
+                referrers_path: oci::referrers::ReferrersPath::Api,
+                attestations,
+                notes: Vec::new(),
+            });
+            let request = Request { image: pinned.to_string(), namespace: namespace.to_owned() };
+            let rule = w.policy.rule_for("reg.example/app", namespace).clone();
+            Ok(finish(decide_fetched(&request, &pinned, Some(&report), &rule, &w.policy, Vec::new(), NOW), &w.policy))
+        }
+
+        #[test]
+        fn a_failed_vsa_beside_enough_passed_ones_warns() -> R<()> {
+            let w = world("[default]\nmax_age = \"30d\"")?;
+            let (a, b) = (&w.signers[0], &w.signers[1]);
+            let d =
+                decide_on(&w, "default", Ok(vec![vsa(a, true, None, NOW - 86_400)?, vsa(b, false, None, NOW - 60)?]))?;
+            assert_eq!((d.allowed, d.reason), (true, Reason::Passed), "{d:#?}");
+            assert!(d.warnings.iter().any(|w| w.contains("attests FAILED")), "{d:#?}");
+            assert_eq!(d.expires_unix, Some(NOW - 86_400 + 30 * 86_400));
+            // Alone, the FAILED one denies with its reason.
+            let d = decide_on(&w, "default", Ok(vec![vsa(b, false, None, NOW - 60)?]))?;
+            assert_eq!((d.allowed, d.reason), (false, Reason::Failed), "{d:#?}");
+            assert!(matches!(d.action, Action::Investigate { .. }));
+            Ok(())
+        }
+
+        #[test]
+        fn paths_must_each_be_covered_by_the_threshold() -> R<()> {
+            let w = world("[[rules]]\nnamespaces = [\"p\"]\npaths = [\"/a\", \"/b\"]\nthreshold = 2")?;
+            let (a, b) = (&w.signers[0], &w.signers[1]);
+            let one_path = vec![vsa(a, true, Some("/a"), NOW)?, vsa(b, true, Some("/a"), NOW)?];
+            let d = decide_on(&w, "p", Ok(one_path))?;
+            assert_eq!(d.reason, Reason::NotCovered, "{d:#?}");
+            assert_eq!(
+                d.action,
+                Action::VerifyPaths { image: format!("reg.example/app@sha256:{HEX}"), paths: vec!["/b".into()] }
+            );
+            let both =
+                vec![vsa(a, true, Some("/a"), NOW)?, vsa(b, true, Some("/a"), NOW)?, vsa(a, true, Some("/b"), NOW)?];
+            let d = decide_on(&w, "p", Ok(both))?;
+            assert_eq!(d.reason, Reason::BelowThreshold, "/b has one verifier of 2: {d:#?}");
+            let all = vec![
+                vsa(a, true, Some("/a"), NOW)?,
+                vsa(b, true, Some("/a"), NOW)?,
+                vsa(a, true, Some("/b"), NOW)?,
+                vsa(b, true, Some("/b"), NOW)?,
+            ];
+            assert_eq!(decide_on(&w, "p", Ok(all))?.reason, Reason::Passed);
+            // The image VSA covers no named path; in the default namespace it is what counts.
+            let d = decide_on(&w, "p", Ok(vec![vsa(a, true, None, NOW)?]))?;
+            assert_eq!(d.reason, Reason::NotCovered);
+            assert_eq!(decide_on(&w, "default", Ok(vec![vsa(a, true, None, NOW)?]))?.reason, Reason::Passed);
+            Ok(())
+        }
+
+        #[test]
+        fn warn_mode_and_on_error() -> R<()> {
+            let w = world("on_error = \"allow-with-warning\"\n[[rules]]\nnamespaces = [\"w\"]\nmode = \"warn\"")?;
+            let d = decide_on(&w, "w", Ok(Vec::new()))?;
+            assert_eq!((d.allowed, d.reason), (true, Reason::Missing));
+            assert!(d.warnings[0].starts_with("would be denied (missing)"), "{d:#?}");
+            let d = decide_on(&w, "default", Ok(Vec::new()))?;
+            assert_eq!((d.allowed, d.reason), (false, Reason::Missing));
+            let outage = || FetchError::Registry {
+                image: "x".into(),
+                source: AttachError::TooManyAttestations {
+                    image: "x".into(),
+                    limit: 1,
+                    setting: stdx::setting::Setting::MaxReferrers,
+                },
+            };
+            let d = decide_on(&w, "default", Err(outage()))?;
+            assert_eq!((d.allowed, d.reason, d.cacheable()), (true, Reason::RegistryError, false), "{d:#?}");
+            let strict = world("")?;
+            let d = decide_on(&strict, "default", Err(outage()))?;
+            assert_eq!((d.allowed, d.reason, d.cacheable()), (false, Reason::RegistryError, false), "{d:#?}");
+            // A key the policy does not trust.
+            let (other, _) = KeySigner::generate(Algorithm::EcdsaP256Sha256)?;
+            let d = decide_on(&strict, "default", Ok(vec![vsa(&other, true, None, NOW)?]))?;
+            assert_eq!((d.allowed, d.reason), (false, Reason::Untrusted));
+            assert_eq!(d.vsas[0].rejected, Some(Rejection::Untrusted));
+            Ok(())
+        }
+    }
+
     #[test]
     fn a_failed_check_classifies_the_rejection() {
         let cases = [
