@@ -51,12 +51,8 @@ pub(crate) struct Args {
     /// Print a Markdown table (for a pull request comment).
     #[arg(long)]
     markdown: bool,
-    /// Fetch at most this many attestations per image.
-    #[arg(long, value_name = "N", default_value_t = oci::referrers::DEFAULT_MAX_REFERRERS)]
-    max_referrers: usize,
-    /// Fetch at most this many bytes of manifests and attestations per image.
-    #[arg(long, value_name = "BYTES", default_value_t = oci::referrers::DEFAULT_MAX_BYTES)]
-    max_bytes: u64,
+    #[command(flatten)]
+    limits: super::attest_registry::LimitsArgs,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -238,8 +234,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
     let inputs = read_inputs(&args)?;
     let options = args.registry.to_options()?;
     let overall = options.deadlines.overall;
-    let limits = oci::referrers::Limits { max_referrers: args.max_referrers, max_bytes: args.max_bytes };
-    let fetcher = Fetcher::new(options, limits);
+    let fetcher = Fetcher::new(options, args.limits.limits());
     let occurrences: Vec<(&Input, &ContainerImage)> =
         inputs.iter().flat_map(|input| input.manifests.images.iter().map(move |image| (input, image))).collect();
     let namespace_of = |image: &ContainerImage| image.namespace.clone().unwrap_or_else(|| args.namespace.clone());
