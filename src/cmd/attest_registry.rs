@@ -69,7 +69,7 @@ pub(crate) struct FetchArgs {
     registry: RegistryArgs,
 }
 
-/// The bounds of a fetch (`attest fetch`, `attest verify --image`).
+/// The bounds of a fetch (`attest fetch`, `attest verify --image`, per image in `admit`).
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct LimitsArgs {
     /// Fetch at most this many attestations.
@@ -81,7 +81,7 @@ pub(crate) struct LimitsArgs {
 }
 
 impl LimitsArgs {
-    fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Limits {
         Limits { max_referrers: self.max_referrers, max_bytes: self.max_bytes }
     }
 }

@@ -1,5 +1,6 @@
 //! Subcommand definitions (clap) and dispatch.
 
+mod admit;
 mod attest;
 mod attest_registry;
 mod buildinfo;
@@ -32,6 +33,8 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Check the images of Kubernetes manifests against an admission policy, from the signed VSAs in their registries.
+    Admit(Box<admit::Args>),
     /// Sign and verify in-toto attestations in DSSE envelopes.
     #[command(subcommand)]
     Attest(attest::Command),
@@ -68,6 +71,7 @@ enum ToolchainCommand {
 pub(crate) fn run(cli: Cli) -> CommandResult {
     settings::install();
     match cli.command {
+        Command::Admit(args) => admit::run(*args),
         Command::Attest(command) => attest::run(command),
         Command::Buildinfo(args) => buildinfo::run(args),
         Command::Check(args) => check::run(*args),

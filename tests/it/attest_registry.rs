@@ -26,10 +26,10 @@ use oci::{ImageRef, RegistryOptions};
 use crate::support::registry::{io, Fault, FaultProxy, ReferrersRegistry, Registry};
 use crate::support::signing::{ok, text, TestResult, PROVENANCE};
 
-const PASSWORD: &str = "registry-pw";
+pub(crate) const PASSWORD: &str = "registry-pw";
 
 /// One of the two test registries.
-enum Reg {
+pub(crate) enum Reg {
     /// Debian's docker-registry: no referrers API.
     Distribution(Registry),
     /// go-containerregistry's registry with the referrers API.
@@ -37,18 +37,18 @@ enum Reg {
 }
 
 impl Reg {
-    fn both() -> Result<Vec<Reg>, String> {
+    pub(crate) fn both() -> Result<Vec<Reg>, String> {
         Ok(vec![Reg::Distribution(Registry::start()?), Reg::Api(ReferrersRegistry::start()?)])
     }
 
-    fn addr(&self) -> &str {
+    pub(crate) fn addr(&self) -> &str {
         match self {
             Reg::Distribution(r) => &r.addr,
             Reg::Api(r) => &r.addr,
         }
     }
 
-    fn options(&self) -> RegistryOptions {
+    pub(crate) fn options(&self) -> RegistryOptions {
         match self {
             Reg::Distribution(r) => r.options(),
             Reg::Api(r) => r.options(),
@@ -69,7 +69,7 @@ impl Reg {
 }
 
 /// Pushes a one-layer image for `arch` to `name:tag` and returns it.
-fn push_image(reg: &Reg, name: &str, tag: &str, arch: &str) -> Result<Image, Box<dyn std::error::Error>> {
+pub(crate) fn push_image(reg: &Reg, name: &str, tag: &str, arch: &str) -> Result<Image, Box<dyn std::error::Error>> {
     let tar = crate::support::registry::TarBuilder::new().file("hello.txt", 0o644, arch.as_bytes()).finish();
     let layer = oci::build::Layer::from_tar(&tar, oci::build::LayerCompression::Gzip, ManifestFormat::Oci)?;
     let config = serde_json::json!({"architecture": arch, "os": "linux", "config": {}});
@@ -78,7 +78,7 @@ fn push_image(reg: &Reg, name: &str, tag: &str, arch: &str) -> Result<Image, Box
     Ok(image)
 }
 
-fn reprove(dir: &Path, args: &[&str], stdin: Option<&str>) -> Result<Output, std::io::Error> {
+pub(crate) fn reprove(dir: &Path, args: &[&str], stdin: Option<&str>) -> Result<Output, std::io::Error> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_reprove"))
         .current_dir(dir)
         .args(args)
@@ -98,7 +98,7 @@ fn reprove(dir: &Path, args: &[&str], stdin: Option<&str>) -> Result<Output, std
 }
 
 /// A key pair `PREFIX.key`/`PREFIX.pub`.
-fn keygen(dir: &Path, prefix: &str) -> TestResult {
+pub(crate) fn keygen(dir: &Path, prefix: &str) -> TestResult {
     ok(&reprove(dir, &["keygen", "--output-key-prefix", prefix], None)?, "reprove keygen")
 }
 

@@ -5,6 +5,7 @@ mod support;
 
 mod tidy;
 
+mod admit;
 mod adversarial;
 mod attest_certificate;
 mod attest_cli;

@@ -420,10 +420,11 @@ pub async fn fetch(repository: &Repository, digest: &Digest, limits: Limits) -> 
     if candidates.len() > limits.max_referrers {
         return Err(too_many());
     }
-    let manifests: Vec<_> = stream::iter(candidates.iter().map(|d| repository.manifest(d, &budget)))
-        .buffered(CONCURRENT_REQUESTS)
-        .try_collect()
-        .await?;
+    // The requests are made into a Vec before they become a stream (they start only when
+    // polled): a closure in the stream's type makes the whole future not `Send` to
+    // rustc's higher-ranked check (rust-lang/rust#102211), and the webhook spawns it.
+    let requests: Vec<_> = candidates.iter().map(|d| repository.manifest(d, &budget)).collect();
+    let manifests: Vec<_> = stream::iter(requests).buffered(CONCURRENT_REQUESTS).try_collect().await?;
     let mut wanted = Vec::new();
     for (d, manifest) in candidates.iter().zip(&manifests) {
         let manifest_digest = d.parsed_digest().map_err(ReferrersError::from)?;
@@ -479,10 +480,8 @@ pub async fn fetch(repository: &Repository, digest: &Digest, limits: Limits) -> 
     if wanted.len() > limits.max_referrers {
         return Err(too_many());
     }
-    let blobs: Vec<Bytes> = stream::iter(wanted.iter().map(|w| repository.blob(w.layer, &budget)))
-        .buffered(CONCURRENT_REQUESTS)
-        .try_collect()
-        .await?;
+    let requests: Vec<_> = wanted.iter().map(|w| repository.blob(w.layer, &budget)).collect();
+    let blobs: Vec<Bytes> = stream::iter(requests).buffered(CONCURRENT_REQUESTS).try_collect().await?;
     let mut attestations = Vec::with_capacity(wanted.len());
     for (w, bytes) in wanted.into_iter().zip(blobs) {
         attestations.push(Fetched {

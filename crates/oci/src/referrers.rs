@@ -647,6 +647,21 @@ impl Repository {
         })
     }
 
+    /// The digest `tag` names in the repository now: the SHA-256 of the manifest (or
+    /// index) the registry serves for it, fetched bounded as [`Repository::subject`]
+    /// fetches by digest. A tag the repository does not have is
+    /// [`ReferrersError::ImageNotFound`]. Tags move: the digest is what to pin.
+    pub async fn resolve_tag(&self, tag: &str) -> Result<Digest, ReferrersError> {
+        let image = self.image.with_tag(tag)?;
+        let what = format!("manifest {tag}");
+        let Some((bytes, _)) =
+            self.get(&format!("manifests/{tag}"), ACCEPT_MANIFESTS, MAX_MANIFEST_BYTES, &what).await?
+        else {
+            return Err(ReferrersError::ImageNotFound { image: image.to_string() });
+        };
+        Ok(Digest::of(&bytes))
+    }
+
     fn check_digest(&self, what: &str, expected: &Digest, bytes: &[u8]) -> Result<(), ReferrersError> {
         let actual = Digest::of(bytes);
         if actual != *expected {
