@@ -80,7 +80,13 @@ impl Cache {
 
     /// The decision for `image`: from the cache, from a decision in flight, or from a
     /// new one. Past `deadline` the answer is a denial (`deadline-exceeded`).
-    pub(crate) async fn decide<D: Decide>(&self, decider: &Arc<D>, image: ImageUse, policy: String, deadline: Instant) -> Decision {
+    pub(crate) async fn decide<D: Decide>(
+        &self,
+        decider: &Arc<D>,
+        image: ImageUse,
+        policy: String,
+        deadline: Instant,
+    ) -> Decision {
         let key = Key { image: image.image.clone(), namespace: image.namespace.clone(), policy };
         let step = {
             let Ok(mut st) = self.state.lock() else {

@@ -91,7 +91,8 @@ pub struct DecideError {
 /// caches what it answers.
 pub trait Decide: Send + Sync + 'static {
     /// Decides `image`; gives up at `deadline` (the server also stops waiting then).
-    fn decide(&self, image: &ImageUse, deadline: Instant) -> impl Future<Output = Result<Decision, DecideError>> + Send;
+    fn decide(&self, image: &ImageUse, deadline: Instant)
+        -> impl Future<Output = Result<Decision, DecideError>> + Send;
 
     /// The digest of the policy in force (`sha256:…`): part of every cache key, so a
     /// new policy never reuses the old one's decisions.
@@ -240,7 +241,12 @@ fn is_transient(e: &std::io::Error) -> bool {
 }
 
 /// A TLS handshake bounded in time, then HTTP/1.1 with a bounded header read.
-async fn serve_connection(acceptor: tokio_rustls::TlsAcceptor, router: Router, stream: tokio::net::TcpStream, _peer: SocketAddr) {
+async fn serve_connection(
+    acceptor: tokio_rustls::TlsAcceptor,
+    router: Router,
+    stream: tokio::net::TcpStream,
+    _peer: SocketAddr,
+) {
     let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
         Ok(Ok(tls)) => tls,
         _ => return,
@@ -263,10 +269,7 @@ async fn readyz<D: Decide>(State(inner): State<Arc<Inner<D>>>) -> Response {
 }
 
 async fn metrics_route<D: Decide>(State(inner): State<Arc<Inner<D>>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        inner.metrics.render(inner.cache.len()),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], inner.metrics.render(inner.cache.len()))
         .into_response()
 }
 

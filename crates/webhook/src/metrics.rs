@@ -104,15 +104,35 @@ impl Metrics {
         let family = |o: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
-        family(&mut o, "reprove_webhook_decisions_total", "counter", "Image decisions by result (allowed, warned, denied) and reason.");
+        family(
+            &mut o,
+            "reprove_webhook_decisions_total",
+            "counter",
+            "Image decisions by result (allowed, warned, denied) and reason.",
+        );
         for ((result, reason), n) in &c.decisions {
-            let _ = writeln!(o, "reprove_webhook_decisions_total{{result=\"{}\",reason=\"{}\"}} {n}", esc(result), esc(reason));
+            let _ = writeln!(
+                o,
+                "reprove_webhook_decisions_total{{result=\"{}\",reason=\"{}\"}} {n}",
+                esc(result),
+                esc(reason)
+            );
         }
-        family(&mut o, "reprove_webhook_reviews_total", "counter", "AdmissionReviews answered, by endpoint, answer and dry run.");
+        family(
+            &mut o,
+            "reprove_webhook_reviews_total",
+            "counter",
+            "AdmissionReviews answered, by endpoint, answer and dry run.",
+        );
         for ((endpoint, allowed, dry_run), n) in &c.reviews {
             let _ = writeln!(o, "reprove_webhook_reviews_total{{endpoint=\"{endpoint}\",allowed=\"{allowed}\",dry_run=\"{dry_run}\"}} {n}");
         }
-        family(&mut o, "reprove_webhook_bad_requests_total", "counter", "Requests refused before any decision (HTTP 4xx), by cause.");
+        family(
+            &mut o,
+            "reprove_webhook_bad_requests_total",
+            "counter",
+            "Requests refused before any decision (HTTP 4xx), by cause.",
+        );
         for (code, n) in &c.bad_requests {
             let _ = writeln!(o, "reprove_webhook_bad_requests_total{{cause=\"{code}\"}} {n}");
         }
@@ -123,21 +143,49 @@ impl Metrics {
         let _ = writeln!(o, "reprove_webhook_review_duration_seconds_bucket{{le=\"+Inf\"}} {}", c.latency_count);
         let _ = writeln!(o, "reprove_webhook_review_duration_seconds_sum {}", c.latency_sum);
         let _ = writeln!(o, "reprove_webhook_review_duration_seconds_count {}", c.latency_count);
-        family(&mut o, "reprove_webhook_cache_lookups_total", "counter", "Decision cache lookups: hit, miss, shared (joined a decision in flight).");
+        family(
+            &mut o,
+            "reprove_webhook_cache_lookups_total",
+            "counter",
+            "Decision cache lookups: hit, miss, shared (joined a decision in flight).",
+        );
         for what in ["hit", "miss", "shared"] {
-            let _ = writeln!(o, "reprove_webhook_cache_lookups_total{{result=\"{what}\"}} {}", c.cache.get(what).copied().unwrap_or(0));
+            let _ = writeln!(
+                o,
+                "reprove_webhook_cache_lookups_total{{result=\"{what}\"}} {}",
+                c.cache.get(what).copied().unwrap_or(0)
+            );
         }
         family(&mut o, "reprove_webhook_cache_entries", "gauge", "Decisions cached or in flight.");
         let _ = writeln!(o, "reprove_webhook_cache_entries {cache_entries}");
-        family(&mut o, "reprove_webhook_fetches_total", "counter", "Decisions made by the policy engine (registry fetches and verifications).");
+        family(
+            &mut o,
+            "reprove_webhook_fetches_total",
+            "counter",
+            "Decisions made by the policy engine (registry fetches and verifications).",
+        );
         let _ = writeln!(o, "reprove_webhook_fetches_total {}", c.fetches);
-        family(&mut o, "reprove_webhook_fetch_errors_total", "counter", "Decisions that failed (never cached), by reason.");
+        family(
+            &mut o,
+            "reprove_webhook_fetch_errors_total",
+            "counter",
+            "Decisions that failed (never cached), by reason.",
+        );
         for (reason, n) in &c.fetch_errors {
             let _ = writeln!(o, "reprove_webhook_fetch_errors_total{{reason=\"{}\"}} {n}", esc(reason));
         }
-        family(&mut o, "reprove_webhook_tls_reloads_total", "counter", "Certificate reloads after a change of the files, by result.");
+        family(
+            &mut o,
+            "reprove_webhook_tls_reloads_total",
+            "counter",
+            "Certificate reloads after a change of the files, by result.",
+        );
         for what in ["ok", "error"] {
-            let _ = writeln!(o, "reprove_webhook_tls_reloads_total{{result=\"{what}\"}} {}", c.tls_reloads.get(what).copied().unwrap_or(0));
+            let _ = writeln!(
+                o,
+                "reprove_webhook_tls_reloads_total{{result=\"{what}\"}} {}",
+                c.tls_reloads.get(what).copied().unwrap_or(0)
+            );
         }
         o
     }

@@ -148,12 +148,17 @@ pub struct ImageAt {
 /// The images of a Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or CronJob
 /// (containers, init containers, ephemeral containers), with their JSON pointers. Other
 /// kinds have none. A pod spec of the wrong shape is an error.
-pub fn extract_images(group: &str, kind: &str, _sub_resource: &str, object: &Value) -> Result<Vec<ImageAt>, ReviewError> {
+pub fn extract_images(
+    group: &str,
+    kind: &str,
+    _sub_resource: &str,
+    object: &Value,
+) -> Result<Vec<ImageAt>, ReviewError> {
     let spec_path: &[&str] = match (group, kind) {
         ("", "Pod") => &["spec"],
-        ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet") | ("batch", "Job") | ("", "ReplicationController") => {
-            &["spec", "template", "spec"]
-        }
+        ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
+        | ("batch", "Job")
+        | ("", "ReplicationController") => &["spec", "template", "spec"],
         ("batch", "CronJob") => &["spec", "jobTemplate", "spec", "template", "spec"],
         _ => return Ok(Vec::new()),
     };
@@ -221,7 +226,12 @@ pub(crate) struct Answer {
 /// report what would happen) and the webhook has no side effects to skip (it is
 /// registered with `sideEffects: None`); only the metrics tell dry runs apart (their
 /// `dry_run` label), so that counts of admitted workloads can leave them out.
-pub(crate) async fn answer<D: Decide>(inner: &Arc<Inner<D>>, review: &Parsed, endpoint: Endpoint, deadline: Instant) -> Answer {
+pub(crate) async fn answer<D: Decide>(
+    inner: &Arc<Inner<D>>,
+    review: &Parsed,
+    endpoint: Endpoint,
+    deadline: Instant,
+) -> Answer {
     let images = match &review.images {
         Ok(i) => i,
         Err(e) => {
@@ -267,7 +277,12 @@ pub(crate) async fn answer<D: Decide>(inner: &Arc<Inner<D>>, review: &Parsed, en
             let mut message = if allowed {
                 String::new()
             } else {
-                format!("reprove denied this {} in namespace {:?}: {}", review.kind, review.namespace, denials.join("; "))
+                format!(
+                    "reprove denied this {} in namespace {:?}: {}",
+                    review.kind,
+                    review.namespace,
+                    denials.join("; ")
+                )
             };
             truncate(&mut message, MAX_MESSAGE);
             Answer { allowed, code: if allowed { 200 } else { 403 }, message, warnings, patch: None }
@@ -278,7 +293,9 @@ pub(crate) async fn answer<D: Decide>(inner: &Arc<Inner<D>>, review: &Parsed, en
                 if at.image.contains('@') {
                     continue;
                 }
-                if let Some(digest) = decisions.iter().find(|(i, _)| *i == at.image).and_then(|(_, d)| d.digest.as_ref()) {
+                if let Some(digest) =
+                    decisions.iter().find(|(i, _)| *i == at.image).and_then(|(_, d)| d.digest.as_ref())
+                {
                     patch.push(json!({"op": "replace", "path": at.pointer, "value": format!("{}@{digest}", at.image)}));
                 }
             }

@@ -38,7 +38,9 @@ struct Table {
 impl Table {
     fn new(entries: &[(&str, Answer, u64)]) -> Table {
         Table {
-            answers: Arc::new(entries.iter().map(|(i, a, ms)| (i.to_string(), (a.clone(), Duration::from_millis(*ms)))).collect()),
+            answers: Arc::new(
+                entries.iter().map(|(i, a, ms)| (i.to_string(), (a.clone(), Duration::from_millis(*ms)))).collect(),
+            ),
             calls: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -51,15 +53,28 @@ impl Decide for Table {
     async fn decide(&self, image: &ImageUse, _deadline: Instant) -> Result<Decision, DecideError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let Some((answer, delay)) = self.answers.get(&image.image).cloned() else {
-            return Ok(decision(false, "no-vsa", "no VSA is attached to this image: run reprove verify --push", vec![]));
+            return Ok(decision(
+                false,
+                "no-vsa",
+                "no VSA is attached to this image: run reprove verify --push",
+                vec![],
+            ));
         };
         tokio::time::sleep(delay).await;
         match answer {
-            Answer::Allow => Ok(Decision { digest: Some(format!("sha256:{}", "ab".repeat(32))), ..decision(true, "passed", "", vec![]) }),
-            Answer::AllowFor(d) => Ok(Decision { earliest_expiry: Some(SystemTime::now() + d), ..decision(true, "passed", "", vec![]) }),
+            Answer::Allow => Ok(Decision {
+                digest: Some(format!("sha256:{}", "ab".repeat(32))),
+                ..decision(true, "passed", "", vec![])
+            }),
+            Answer::AllowFor(d) => {
+                Ok(Decision { earliest_expiry: Some(SystemTime::now() + d), ..decision(true, "passed", "", vec![]) })
+            }
             Answer::Warn(w) => Ok(decision(true, "no-vsa", "", vec![w.to_string()])),
             Answer::Deny(r, m) => Ok(decision(false, r, m, vec![])),
-            Answer::Fail => Err(DecideError { reason: "registry-unavailable".into(), message: "the registry did not answer".into() }),
+            Answer::Fail => Err(DecideError {
+                reason: "registry-unavailable".into(),
+                message: "the registry did not answer".into(),
+            }),
         }
     }
     fn policy_digest(&self) -> String {
@@ -85,13 +100,23 @@ fn decision(allowed: bool, reason: &str, message: &str, warnings: Vec<String>) -
 /// under `name` (name.pem, name.key, name-ca.pem).
 fn make_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
     let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("openssl (run ci/setup)");
+        let out =
+            std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("openssl (run ci/setup)");
         assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
-    std::fs::write(dir.join("leaf.ext"), "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n").unwrap();
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    let (ca, cakey, key, csr, pem) =
-        (format!("{name}-ca.pem"), format!("{name}-ca.key"), format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"));
+    let (ca, cakey, key, csr, pem) = (
+        format!("{name}-ca.pem"),
+        format!("{name}-ca.key"),
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+    );
     let mut a = vec!["req", "-x509"];
     a.extend(ec);
     a.extend(["-keyout", &cakey, "-out", &ca, "-days", "2", "-subj", "/CN=webhook test CA"]);
@@ -100,7 +125,23 @@ fn make_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
     a.extend(ec);
     a.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=127.0.0.1"]);
     run(&a);
-    run(&["x509", "-req", "-in", &csr, "-CA", &ca, "-CAkey", &cakey, "-CAcreateserial", "-out", &pem, "-days", "2", "-extfile", "leaf.ext"]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &cakey,
+        "-CAcreateserial",
+        "-out",
+        &pem,
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    ]);
     (dir.join(pem), dir.join(key), dir.join(ca))
 }
 
@@ -207,8 +248,18 @@ async fn answers_allowed_denied_warned_and_echoes_uid() {
     assert!(msg.contains("image bad:1 (failed): the VSA says FAILED: rebuild and push again"), "{msg}");
     assert_eq!(t.calls(), 2, "ok:1 cached, bad:1 decided once");
 
-    let w = post(&r, "/validate", &review("uid-3", ("batch", "CronJob"), "ns",
-        json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"image": "warn:1"}]}}}}}}), true)).await;
+    let w = post(
+        &r,
+        "/validate",
+        &review(
+            "uid-3",
+            ("batch", "CronJob"),
+            "ns",
+            json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"image": "warn:1"}]}}}}}}),
+            true,
+        ),
+    )
+    .await;
     assert_eq!(w["allowed"], true);
     assert_eq!(w["warnings"], json!(["warn:1: no VSA (warn mode)"]));
 
@@ -219,7 +270,10 @@ async fn answers_allowed_denied_warned_and_echoes_uid() {
     assert!(n["status"]["message"].as_str().unwrap().contains("unknown:1 (no-vsa)"));
 
     let m = r.metrics.metrics_text();
-    assert!(m.contains("reprove_webhook_reviews_total{endpoint=\"validate\",allowed=\"true\",dry_run=\"true\"} 1"), "{m}");
+    assert!(
+        m.contains("reprove_webhook_reviews_total{endpoint=\"validate\",allowed=\"true\",dry_run=\"true\"} 1"),
+        "{m}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,7 +290,11 @@ async fn malformed_wrong_version_and_oversized_reviews_are_400_and_413() {
     let resp = c.post(&url).json(&v1beta1).send().await.unwrap();
     assert_eq!(resp.status(), 400);
     let text = resp.text().await.unwrap();
-    assert!(text.contains("unsupported AdmissionReview apiVersion \"admission.k8s.io/v1beta1\"") && text.contains("admissionReviewVersions"), "{text}");
+    assert!(
+        text.contains("unsupported AdmissionReview apiVersion \"admission.k8s.io/v1beta1\"")
+            && text.contains("admissionReviewVersions"),
+        "{text}"
+    );
 
     let mut unknown = review("u", ("", "Pod"), "ns", pod(&["a"]), false);
     unknown["surprise"] = json!(true);
@@ -248,7 +306,8 @@ async fn malformed_wrong_version_and_oversized_reviews_are_400_and_413() {
     assert!(resp.text().await.unwrap().contains("larger than the webhook accepts (65536 bytes)"));
 
     // A well-formed review of a malformed object is a denial, not an allow.
-    let bad_obj = review("u9", ("apps", "Deployment"), "ns", json!({"spec": {"template": {"spec": {"containers": "x"}}}}), false);
+    let bad_obj =
+        review("u9", ("apps", "Deployment"), "ns", json!({"spec": {"template": {"spec": {"containers": "x"}}}}), false);
     let a = post(&r, "/validate", &bad_obj).await;
     assert_eq!(a["allowed"], false);
     assert!(a["status"]["message"].as_str().unwrap().contains("/spec/template/spec/containers: not a list"));
@@ -264,7 +323,9 @@ async fn concurrent_reviews_of_one_image_share_one_decision() {
     let mut tasks = Vec::new();
     for i in 0..20 {
         let r = r.clone();
-        tasks.push(tokio::spawn(async move { post(&r, "/validate", &review(&format!("u{i}"), ("", "Pod"), "ns", pod(&["slow:1"]), false)).await }));
+        tasks.push(tokio::spawn(async move {
+            post(&r, "/validate", &review(&format!("u{i}"), ("", "Pod"), "ns", pod(&["slow:1"]), false)).await
+        }));
     }
     for task in tasks {
         assert_eq!(task.await.unwrap()["allowed"], true);
@@ -284,7 +345,8 @@ async fn cache_lifetimes_allowed_ttl_denials_brief_errors_never_expiry_caps() {
         ("expiring:1", Answer::AllowFor(Duration::from_millis(600)), 0),
     ]);
     let r = start(t.clone(), |c| {
-        c.cache = CacheConfig { max_entries: 100, ttl: Duration::from_millis(1500), denial_ttl: Duration::from_millis(300) }
+        c.cache =
+            CacheConfig { max_entries: 100, ttl: Duration::from_millis(1500), denial_ttl: Duration::from_millis(300) }
     })
     .await;
     let ask = |uid: &str, image: &str| review(uid, ("", "Pod"), "ns", pod(&[image]), false);
@@ -313,7 +375,10 @@ async fn cache_lifetimes_allowed_ttl_denials_brief_errors_never_expiry_caps() {
     for uid in ["f", "g", "h"] {
         let a = post(&r, "/validate", &ask(uid, "down:1")).await;
         assert_eq!(a["allowed"], false);
-        assert!(a["status"]["message"].as_str().unwrap().contains("(registry-unavailable): the registry did not answer"));
+        assert!(a["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("(registry-unavailable): the registry did not answer"));
     }
     assert_eq!(calls_after(b), 3, "errors are never cached as verdicts");
 
@@ -375,8 +440,14 @@ async fn mutate_pins_tags_with_a_json_patch() {
     assert_eq!(a["allowed"], true);
     assert_eq!(a["patchType"], "JSONPatch");
     use base64::Engine as _;
-    let patch: Value = serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(a["patch"].as_str().unwrap()).unwrap()).unwrap();
-    assert_eq!(patch, json!([{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": format!("ok:1@{digest}")}]));
+    let patch: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD.decode(a["patch"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        patch,
+        json!([{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": format!("ok:1@{digest}")}])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -419,7 +490,11 @@ async fn the_certificate_is_reloaded_and_a_broken_pair_keeps_the_old() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_readyz_and_metrics_that_parse() {
-    let t = Table::new(&[("ok:1", Answer::Allow, 0), ("bad:1", Answer::Deny("failed", "x"), 0), ("down:1", Answer::Fail, 0)]);
+    let t = Table::new(&[
+        ("ok:1", Answer::Allow, 0),
+        ("bad:1", Answer::Deny("failed", "x"), 0),
+        ("down:1", Answer::Fail, 0),
+    ]);
     let r = start(t, |_| {}).await;
     for image in ["ok:1", "bad:1", "down:1", "ok:1"] {
         post(&r, "/validate", &review("u", ("", "Pod"), "ns", pod(&[image]), false)).await;
@@ -433,11 +508,18 @@ async fn healthz_readyz_and_metrics_that_parse() {
     let samples = parse_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let get = |name: &str, labels: &[(&str, &str)]| -> f64 {
         let want: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        samples.iter().find(|s| s.name == name && s.labels == want).map(|s| s.value).unwrap_or_else(|| panic!("no {name} {labels:?}"))
+        samples
+            .iter()
+            .find(|s| s.name == name && s.labels == want)
+            .map(|s| s.value)
+            .unwrap_or_else(|| panic!("no {name} {labels:?}"))
     };
     assert_eq!(get("reprove_webhook_decisions_total", &[("result", "allowed"), ("reason", "passed")]), 2.0);
     assert_eq!(get("reprove_webhook_decisions_total", &[("result", "denied"), ("reason", "failed")]), 1.0);
-    assert_eq!(get("reprove_webhook_decisions_total", &[("result", "denied"), ("reason", "registry-unavailable")]), 1.0);
+    assert_eq!(
+        get("reprove_webhook_decisions_total", &[("result", "denied"), ("reason", "registry-unavailable")]),
+        1.0
+    );
     assert_eq!(get("reprove_webhook_cache_lookups_total", &[("result", "hit")]), 1.0);
     assert_eq!(get("reprove_webhook_cache_lookups_total", &[("result", "miss")]), 3.0);
     assert_eq!(get("reprove_webhook_fetches_total", &[]), 3.0);
@@ -542,7 +624,11 @@ fn parse_exposition(text: &str) -> Result<Vec<Sample>, String> {
             "NaN" => f64::NAN,
             v => v.parse().map_err(|_| err("bad value"))?,
         };
-        let family = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).filter(|f| types.get(*f).is_some_and(|t| t == "histogram")).unwrap_or(name);
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .filter(|f| types.get(*f).is_some_and(|t| t == "histogram"))
+            .unwrap_or(name);
         if !types.contains_key(family) {
             return Err(err("sample without TYPE"));
         }
