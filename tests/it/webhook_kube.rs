@@ -19,6 +19,9 @@ use crate::support::{reprove_bin, Outcome};
 
 // --- the test double and the in-process server ---------------------------------------------
 
+/// The digest the test double resolves `passed` tags to (for `/mutate`).
+const PASSED_DIGEST: &str = "sha256:abababababababababababababababababababababababababababababababab";
+
 /// TEST DOUBLE of the policy engine, by the image's repository name: `passed` is
 /// allowed, `failed` denied (a FAILED VSA), `unsigned` allowed with a warn-mode
 /// warning, `slow` takes 60 s, anything else has no VSA.
@@ -37,7 +40,7 @@ impl Decide for Verdicts {
             from_error: false,
         };
         Ok(match name {
-            "passed" => d(true, "passed", "", vec![]),
+            "passed" => Decision { digest: Some(PASSED_DIGEST.into()), ..d(true, "passed", "", vec![]) },
             "failed" => d(
                 false,
                 "failed",
@@ -154,6 +157,41 @@ webhooks:
     apiGroups: ["batch"]
     apiVersions: ["v1"]
     resources: ["jobs", "cronjobs"]
+"#
+    )
+}
+
+/// A MutatingWebhookConfiguration for `url`/mutate, for Pods and Deployments of the
+/// namespaces labelled `reprove-test=<name>`.
+fn mutating_configuration(name: &str, url: &str, ca_pem: &[u8]) -> String {
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    format!(
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: {name}-pin
+webhooks:
+- name: {name}-pin.webhook.reprove.test
+  admissionReviewVersions: ["v1"]
+  sideEffects: None
+  failurePolicy: Fail
+  timeoutSeconds: 10
+  reinvocationPolicy: Never
+  namespaceSelector:
+    matchLabels:
+      reprove-test: {name}
+  clientConfig:
+    url: {url}/mutate
+    caBundle: {ca}
+  rules:
+  - operations: ["CREATE", "UPDATE"]
+    apiGroups: [""]
+    apiVersions: ["v1"]
+    resources: ["pods"]
+  - operations: ["CREATE", "UPDATE"]
+    apiGroups: ["apps"]
+    apiVersions: ["v1"]
+    resources: ["deployments"]
 "#
     )
 }
@@ -321,6 +359,37 @@ fn dry_run_is_judged_alike_and_stores_nothing() {
             .contains("reprove_webhook_reviews_total{endpoint=\"validate\",allowed=\"false\",dry_run=\"false\"} 1\n"),
         "{metrics}"
     );
+}
+
+#[test]
+fn mutate_pins_tags_to_digests_in_what_the_api_server_stores() {
+    let kube = kube::shared();
+    let server = InProcess::start(Duration::from_secs(8));
+    let name = "pin";
+    kube.namespace("wh-pin", &[("reprove-test", name)]);
+    register(kube, name, &webhook_configuration(name, &server.url, &server.ca_pem, 10), "wh-pin");
+    let out =
+        kube.kubectl_with(&["apply", "-f", "-"], Some(&mutating_configuration(name, &server.url, &server.ca_pem)));
+    assert!(out.success(), "{}", out.stderr_str());
+    let pinned = format!("{}@{PASSED_DIGEST}", image("passed"));
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let _ = kube.kubectl_with(&["delete", "deployment", "web", "-n", "wh-pin", "--ignore-not-found"], None);
+        let out = create(kube, "wh-pin", &workload("Deployment", "web", &["passed"], &[]), false);
+        assert!(out.success(), "{}", out.stderr_str());
+        let got = kube.kubectl_with(
+            &["get", "deployment", "web", "-n", "wh-pin", "-o", "jsonpath={.spec.template.spec.containers[0].image}"],
+            None,
+        );
+        if got.stdout_str() == pinned {
+            break;
+        }
+        assert!(Instant::now() < until, "never pinned: {}", got.stdout_str());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unregister(kube, name);
+    let _ = kube
+        .kubectl_with(&["delete", "mutatingwebhookconfiguration", &format!("{name}-pin"), "--ignore-not-found"], None);
 }
 
 #[test]
