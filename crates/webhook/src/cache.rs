@@ -107,6 +107,12 @@ impl Cache {
                     expired = Some((*t, None));
                     None
                 }
+                // A decision whose task ended without an answer (it panicked) is gone:
+                // start a new one rather than wait on it forever.
+                Some(Slot::Flight(rx)) if rx.has_changed().is_err() && rx.borrow().is_none() => {
+                    st.map.remove(&key);
+                    None
+                }
                 Some(Slot::Flight(rx)) => Some(Step::Wait(rx.clone())),
                 None => None,
             };

@@ -27,6 +27,8 @@ enum Answer {
     Warn(&'static str),
     Deny(&'static str, &'static str),
     Fail,
+    /// The engine panics (a bug): the review is denied and the next one decides again.
+    Panic,
 }
 
 #[derive(Clone)]
@@ -71,6 +73,7 @@ impl Decide for Table {
             }
             Answer::Warn(w) => Ok(decision(true, "no-vsa", "", vec![w.to_string()])),
             Answer::Deny(r, m) => Ok(decision(false, r, m, vec![])),
+            Answer::Panic => panic!("a bug in the policy engine"),
             Answer::Fail => Err(DecideError {
                 reason: "registry-unavailable".into(),
                 message: "the registry did not answer".into(),
@@ -342,6 +345,7 @@ async fn cache_lifetimes_allowed_ttl_denials_brief_errors_never_expiry_caps() {
         ("ok:1", Answer::Allow, 0),
         ("bad:1", Answer::Deny("failed", "no"), 0),
         ("down:1", Answer::Fail, 0),
+        ("panics:1", Answer::Panic, 0),
         ("expiring:1", Answer::AllowFor(Duration::from_millis(600)), 0),
     ]);
     let r = start(t.clone(), |c| {
@@ -381,6 +385,15 @@ async fn cache_lifetimes_allowed_ttl_denials_brief_errors_never_expiry_caps() {
             .contains("(registry-unavailable): the registry did not answer"));
     }
     assert_eq!(calls_after(b), 3, "errors are never cached as verdicts");
+
+    // A decision that panicked: denied, and the next review decides again.
+    let b = t.calls();
+    for uid in ["p1", "p2"] {
+        let a = post(&r, "/validate", &ask(uid, "panics:1")).await;
+        assert_eq!(a["allowed"], false);
+        assert!(a["status"]["message"].as_str().unwrap().contains("(internal-error)"), "{a}");
+    }
+    assert_eq!(calls_after(b), 2);
 
     // The VSA's expiry (0.6 s) caps the TTL (1.5 s).
     let b = t.calls();
