@@ -523,6 +523,16 @@ fn the_kubernetes_example_applies() {
         kube.kubectl_with(&["apply", "--dry-run=server", "--validate=strict", "-f", &dir.to_string_lossy()], None);
     assert!(out.success(), "{}{}", out.stdout_str(), out.stderr_str());
     let applied = out.stdout_str();
+    // The Deployment runs flags that `reprove webhook` has.
+    let help =
+        crate::support::run(Command::new(reprove_bin()).args(["webhook", "--help"])).unwrap_or_else(|e| panic!("{e}"));
+    let deployment = std::fs::read_to_string(dir.join("deployment.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let flags: Vec<&str> =
+        deployment.lines().filter_map(|l| l.trim().strip_prefix("- --")).filter_map(|f| f.split('=').next()).collect();
+    assert_eq!(flags, ["listen", "tls-cert", "tls-key", "policy", "deadline-ms"]);
+    for flag in flags {
+        assert!(help.stdout_str().contains(&format!("--{flag} <")), "--{flag} in {}", help.stdout_str());
+    }
     for want in [
         "namespace/reprove-admission",
         "configmap/reprove-admission-policy",
