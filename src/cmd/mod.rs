@@ -18,6 +18,7 @@ mod signing;
 mod toolchain;
 mod toolchain_run;
 mod verify;
+mod webhook;
 
 use clap::{Parser, Subcommand};
 
@@ -58,6 +59,8 @@ enum Command {
     Toolchain(ToolchainCommand),
     /// Rebuild a Git commit in a pinned toolchain and judge it against the reference (the CI gate).
     Verify(Box<verify::Args>),
+    /// Serve the Kubernetes admission webhook: admit images by their signed verdicts (VSAs).
+    Webhook(Box<webhook::Args>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +86,7 @@ pub(crate) fn run(cli: Cli) -> CommandResult {
         Command::Toolchain(ToolchainCommand::Images(command)) => toolchain::run(command),
         Command::Toolchain(ToolchainCommand::Run(args)) => toolchain_run::run(*args),
         Command::Verify(args) => verify::run(*args),
+        Command::Webhook(args) => webhook::run(*args),
     }
 }
 

@@ -40,3 +40,4 @@ mod source_transports;
 mod toolchain_images;
 mod toolchain_lock;
 mod verify_e2e;
+mod webhook_kube;

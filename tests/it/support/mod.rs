@@ -8,6 +8,7 @@
 pub(crate) mod fixtures;
 pub(crate) mod goenv;
 pub(crate) mod harness;
+pub(crate) mod kube;
 pub(crate) mod registry;
 pub(crate) mod sandbox;
 pub(crate) mod schema;

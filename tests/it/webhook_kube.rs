@@ -1,0 +1,545 @@
+//! `reprove webhook` behind a real Kubernetes API server (tests/it/support/kube.rs):
+//! a ValidatingWebhookConfiguration with caBundle, `failurePolicy: Fail`,
+//! `timeoutSeconds` and a namespaceSelector, and kubectl creating the workload kinds.
+//!
+//! The server is the real one over real HTTPS (the `webhook` library in this process,
+//! or the `reprove webhook` binary). The policy engine behind it is a TEST DOUBLE
+//! ([`Verdicts`]): the decision engine (`admission::decide`) is built separately, and
+//! these tests show what the server and the API server do with its answers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ::webhook::{Config, Decide, DecideError, Decision, ImageUse, Server};
+use base64::Engine as _;
+
+use crate::support::kube::{self, Kube};
+use crate::support::{reprove_bin, Outcome};
+
+// --- the test double and the in-process server ---------------------------------------------
+
+/// The digest the test double resolves `passed` tags to (for `/mutate`).
+const PASSED_DIGEST: &str = "sha256:abababababababababababababababababababababababababababababababab";
+
+/// TEST DOUBLE of the policy engine, by the image's repository name: `passed` is
+/// allowed, `failed` denied (a FAILED VSA), `unsigned` allowed with a warn-mode
+/// warning, `slow` takes 60 s, anything else has no VSA.
+struct Verdicts;
+
+impl Decide for Verdicts {
+    async fn decide(&self, image: &ImageUse, _deadline: tokio::time::Instant) -> Result<Decision, DecideError> {
+        let name = image.image.rsplit('/').next().unwrap_or("").split([':', '@']).next().unwrap_or("");
+        let d = |allowed: bool, reason: &str, message: &str, warnings: Vec<String>| Decision {
+            allowed,
+            reason: reason.into(),
+            message: message.into(),
+            warnings,
+            earliest_expiry: None,
+            digest: None,
+            from_error: false,
+        };
+        Ok(match name {
+            "passed" => Decision { digest: Some(PASSED_DIGEST.into()), ..d(true, "passed", "", vec![]) },
+            "failed" => d(
+                false,
+                "failed",
+                "its VSA says FAILED: the rebuild differs; fix the build and run reprove verify --push again",
+                vec![],
+            ),
+            "unsigned" => {
+                d(true, "no-vsa", "", vec!["warn mode: no VSA is attached; enforce mode would deny it".into()])
+            }
+            "slow" => {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                d(true, "passed", "", vec![])
+            }
+            _ => d(false, "no-vsa", "no VSA is attached to this image: run reprove verify --push for it", vec![]),
+        })
+    }
+
+    fn policy_digest(&self) -> String {
+        "sha256:test-double".into()
+    }
+}
+
+/// The webhook library serving HTTPS on 127.0.0.1 from a thread of its own.
+struct InProcess {
+    url: String,
+    ca_pem: Vec<u8>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    metrics: std::sync::mpsc::Receiver<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl InProcess {
+    fn start(deadline: Duration) -> InProcess {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (_, ca) = crate::support::server::make_identity(dir.path());
+        let ca_pem = std::fs::read(&ca).unwrap_or_else(|e| panic!("{e}"));
+        let mut config = Config::new(dir.path().join("leaf.pem"), dir.path().join("leaf.key"));
+        config.deadline = deadline;
+        let server = Server::new(config, Verdicts).unwrap_or_else(|e| panic!("{e}"));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        listener.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("https://{}", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (metrics_tx, metrics) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+            rt.block_on(async {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap_or_else(|e| panic!("{e}"));
+                server
+                    .serve(listener, async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+            });
+            let _ = metrics_tx.send(server.metrics_text());
+        });
+        InProcess { url, ca_pem, stop: Some(stop), thread: Some(thread), metrics, _dir: dir }
+    }
+
+    /// Stops serving (the listener closes) and returns the final metrics.
+    fn stop(&mut self) -> String {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.metrics.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+// --- manifests ------------------------------------------------------------------------------
+
+/// A ValidatingWebhookConfiguration for `url` whose namespaceSelector matches the
+/// namespaces labelled `reprove-test=<name>`.
+fn webhook_configuration(name: &str, url: &str, ca_pem: &[u8], timeout_seconds: u32) -> String {
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    format!(
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: {name}
+webhooks:
+- name: {name}.webhook.reprove.test
+  admissionReviewVersions: ["v1"]
+  sideEffects: None
+  failurePolicy: Fail
+  timeoutSeconds: {timeout_seconds}
+  namespaceSelector:
+    matchLabels:
+      reprove-test: {name}
+  clientConfig:
+    url: {url}/validate
+    caBundle: {ca}
+  rules:
+  - operations: ["CREATE", "UPDATE"]
+    apiGroups: [""]
+    apiVersions: ["v1"]
+    resources: ["pods", "pods/ephemeralcontainers"]
+  - operations: ["CREATE", "UPDATE"]
+    apiGroups: ["apps"]
+    apiVersions: ["v1"]
+    resources: ["deployments", "statefulsets", "daemonsets", "replicasets"]
+  - operations: ["CREATE", "UPDATE"]
+    apiGroups: ["batch"]
+    apiVersions: ["v1"]
+    resources: ["jobs", "cronjobs"]
+"#
+    )
+}
+
+/// A MutatingWebhookConfiguration for `url`/mutate, for Pods and Deployments of the
+/// namespaces labelled `reprove-test=<name>`.
+fn mutating_configuration(name: &str, url: &str, ca_pem: &[u8]) -> String {
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    format!(
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: {name}-pin
+webhooks:
+- name: {name}-pin.webhook.reprove.test
+  admissionReviewVersions: ["v1"]
+  sideEffects: None
+  failurePolicy: Fail
+  timeoutSeconds: 10
+  reinvocationPolicy: Never
+  namespaceSelector:
+    matchLabels:
+      reprove-test: {name}
+  clientConfig:
+    url: {url}/mutate
+    caBundle: {ca}
+  rules:
+  - operations: ["CREATE", "UPDATE"]
+    apiGroups: [""]
+    apiVersions: ["v1"]
+    resources: ["pods"]
+  - operations: ["CREATE", "UPDATE"]
+    apiGroups: ["apps"]
+    apiVersions: ["v1"]
+    resources: ["deployments"]
+"#
+    )
+}
+
+fn image(name: &str) -> String {
+    format!("127.0.0.1:5000/{name}:1")
+}
+
+/// A pod spec at `indent` spaces: containers and init containers of these images.
+fn pod_spec(containers: &[&str], init: &[&str], indent: usize, restart: &str) -> String {
+    let pad = " ".repeat(indent);
+    let mut s = format!("{pad}restartPolicy: {restart}\n{pad}containers:\n");
+    for (i, n) in containers.iter().enumerate() {
+        s.push_str(&format!("{pad}- name: c{i}\n{pad}  image: {}\n", image(n)));
+    }
+    if !init.is_empty() {
+        s.push_str(&format!("{pad}initContainers:\n"));
+        for (i, n) in init.iter().enumerate() {
+            s.push_str(&format!("{pad}- name: i{i}\n{pad}  image: {}\n", image(n)));
+        }
+    }
+    s
+}
+
+/// A workload of `kind` named `name` with these containers (and init containers).
+fn workload(kind: &str, name: &str, containers: &[&str], init: &[&str]) -> String {
+    let labels = |pad: &str| format!("{pad}metadata:\n{pad}  labels:\n{pad}    app: {name}\n");
+    match kind {
+        "Pod" => format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n{}", pod_spec(containers, init, 2, "Always")),
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => {
+            let extra = if kind == "StatefulSet" { format!("  serviceName: {name}\n") } else { String::new() };
+            format!(
+                "apiVersion: apps/v1\nkind: {kind}\nmetadata:\n  name: {name}\nspec:\n{extra}  selector:\n    matchLabels:\n      app: {name}\n  template:\n{}    spec:\n{}",
+                labels("    "),
+                pod_spec(containers, init, 6, "Always")
+            )
+        }
+        "Job" => format!(
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\nspec:\n  template:\n    spec:\n{}",
+            pod_spec(containers, init, 6, "Never")
+        ),
+        "CronJob" => format!(
+            "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: {name}\nspec:\n  schedule: \"0 * * * *\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n{}",
+            pod_spec(containers, init, 10, "Never")
+        ),
+        other => panic!("no manifest for {other}"),
+    }
+}
+
+fn create(kube: &Kube, ns: &str, manifest: &str, dry_run: bool) -> Outcome {
+    let mut args = vec!["create", "-n", ns, "-f", "-"];
+    if dry_run {
+        args.push("--dry-run=server");
+    }
+    kube.kubectl_with(&args, Some(manifest))
+}
+
+/// Registers the configuration and waits until the API server applies it (~0.5 s):
+/// until a create of a `failed` image is refused by this webhook.
+fn register(kube: &Kube, name: &str, configuration: &str, ns: &str) {
+    let out = kube.kubectl_with(&["apply", "-f", "-"], Some(configuration));
+    assert!(out.success(), "registering {name}: {}", out.stderr_str());
+    let probe = workload("Deployment", "probe", &["failed"], &[]);
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = create(kube, ns, &probe, true);
+        if !out.success() && out.stderr_str().contains(&format!("admission webhook \"{name}.webhook.reprove.test\"")) {
+            return;
+        }
+        assert!(Instant::now() < until, "the webhook {name} never took effect: {}", out.stderr_str());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn unregister(kube: &Kube, name: &str) {
+    let _ = kube.kubectl_with(&["delete", "validatingwebhookconfiguration", name, "--ignore-not-found"], None);
+}
+
+// --- the tests ------------------------------------------------------------------------------
+
+#[test]
+fn allowed_denied_and_warned_reach_kubectl_for_every_workload_kind() {
+    let kube = kube::shared();
+    let server = InProcess::start(Duration::from_secs(8));
+    let name = "kinds";
+    kube.namespace("wh-kinds", &[("reprove-test", name)]);
+    kube.namespace("wh-kinds-unwatched", &[]);
+    register(kube, name, &webhook_configuration(name, &server.url, &server.ca_pem, 10), "wh-kinds");
+
+    for kind in ["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"] {
+        let lower = kind.to_lowercase();
+        let ok = create(kube, "wh-kinds", &workload(kind, &format!("{lower}-ok"), &["passed"], &["passed"]), true);
+        assert!(ok.success(), "{kind} of a passed image: {}", ok.stderr_str());
+
+        // The init container's image is judged too.
+        let denied = create(kube, "wh-kinds", &workload(kind, &format!("{lower}-no"), &["passed"], &["failed"]), true);
+        assert_eq!(denied.status, Some(1), "{kind}: {}", denied.stderr_str());
+        let err = denied.stderr_str();
+        assert!(
+            err.contains(&format!(
+                "admission webhook \"{name}.webhook.reprove.test\" denied the request: reprove denied this {kind} in namespace \"wh-kinds\": image {} (failed): its VSA says FAILED: the rebuild differs; fix the build and run reprove verify --push again",
+                image("failed")
+            )),
+            "{kind}: {err}"
+        );
+
+        let warned = create(kube, "wh-kinds", &workload(kind, &format!("{lower}-warn"), &["unsigned"], &[]), true);
+        assert!(warned.success(), "{kind}: {}", warned.stderr_str());
+        assert!(
+            warned.stderr_str().contains(&format!("Warning: {}: warn mode: no VSA is attached", image("unsigned"))),
+            "{kind}: the warning reaches kubectl: {}",
+            warned.stderr_str()
+        );
+    }
+    // An image without any VSA, and the message telling what to do.
+    let none = create(kube, "wh-kinds", &workload("Deployment", "none", &["other"], &[]), true);
+    assert!(
+        none.stderr_str().contains("(no-vsa): no VSA is attached to this image: run reprove verify --push for it"),
+        "{}",
+        none.stderr_str()
+    );
+
+    // A namespace the selector does not match is not judged.
+    let elsewhere = create(kube, "wh-kinds-unwatched", &workload("Deployment", "elsewhere", &["failed"], &[]), true);
+    assert!(elsewhere.success(), "{}", elsewhere.stderr_str());
+    unregister(kube, name);
+}
+
+#[test]
+fn dry_run_is_judged_alike_and_stores_nothing() {
+    let kube = kube::shared();
+    let mut server = InProcess::start(Duration::from_secs(8));
+    let name = "dryrun";
+    kube.namespace("wh-dryrun", &[("reprove-test", name)]);
+    register(kube, name, &webhook_configuration(name, &server.url, &server.ca_pem, 10), "wh-dryrun");
+
+    let dry = create(kube, "wh-dryrun", &workload("Deployment", "web", &["passed"], &[]), true);
+    assert!(dry.success(), "{}", dry.stderr_str());
+    let get = kube.kubectl_with(&["get", "deployment", "web", "-n", "wh-dryrun", "-o", "name"], None);
+    assert!(!get.success(), "a dry run stores nothing: {}", get.stdout_str());
+
+    let real = create(kube, "wh-dryrun", &workload("Deployment", "web", &["passed"], &[]), false);
+    assert!(real.success(), "{}", real.stderr_str());
+    let get = kube.kubectl_with(&["get", "deployment", "web", "-n", "wh-dryrun", "-o", "name"], None);
+    assert_eq!(get.stdout_str().trim(), "deployment.apps/web");
+
+    let denied_real = create(kube, "wh-dryrun", &workload("Pod", "bad", &["failed"], &[]), false);
+    assert!(!denied_real.success());
+    let get = kube.kubectl_with(&["get", "pod", "bad", "-n", "wh-dryrun", "-o", "name"], None);
+    assert!(!get.success(), "a denied Pod is not stored");
+
+    unregister(kube, name);
+    let metrics = server.stop();
+    // The probes and the dry run are counted apart from the real reviews.
+    assert!(
+        metrics.contains("reprove_webhook_reviews_total{endpoint=\"validate\",allowed=\"true\",dry_run=\"true\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("reprove_webhook_reviews_total{endpoint=\"validate\",allowed=\"true\",dry_run=\"false\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("reprove_webhook_reviews_total{endpoint=\"validate\",allowed=\"false\",dry_run=\"false\"} 1\n"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn mutate_pins_tags_to_digests_in_what_the_api_server_stores() {
+    let kube = kube::shared();
+    let server = InProcess::start(Duration::from_secs(8));
+    let name = "pin";
+    kube.namespace("wh-pin", &[("reprove-test", name)]);
+    register(kube, name, &webhook_configuration(name, &server.url, &server.ca_pem, 10), "wh-pin");
+    let out =
+        kube.kubectl_with(&["apply", "-f", "-"], Some(&mutating_configuration(name, &server.url, &server.ca_pem)));
+    assert!(out.success(), "{}", out.stderr_str());
+    let pinned = format!("{}@{PASSED_DIGEST}", image("passed"));
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let _ = kube.kubectl_with(&["delete", "deployment", "web", "-n", "wh-pin", "--ignore-not-found"], None);
+        let out = create(kube, "wh-pin", &workload("Deployment", "web", &["passed"], &[]), false);
+        assert!(out.success(), "{}", out.stderr_str());
+        let got = kube.kubectl_with(
+            &["get", "deployment", "web", "-n", "wh-pin", "-o", "jsonpath={.spec.template.spec.containers[0].image}"],
+            None,
+        );
+        if got.stdout_str() == pinned {
+            break;
+        }
+        assert!(Instant::now() < until, "never pinned: {}", got.stdout_str());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unregister(kube, name);
+    let _ = kube
+        .kubectl_with(&["delete", "mutatingwebhookconfiguration", &format!("{name}-pin"), "--ignore-not-found"], None);
+}
+
+#[test]
+fn past_the_deadline_kubectl_gets_a_denial_not_an_allow() {
+    let kube = kube::shared();
+    let server = InProcess::start(Duration::from_millis(1500));
+    let name = "deadline";
+    kube.namespace("wh-deadline", &[("reprove-test", name)]);
+    register(kube, name, &webhook_configuration(name, &server.url, &server.ca_pem, 10), "wh-deadline");
+    let started = Instant::now();
+    let out = create(kube, "wh-deadline", &workload("Deployment", "slow", &["slow"], &[]), true);
+    let took = started.elapsed();
+    assert_eq!(out.status, Some(1), "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains("(deadline-exceeded): reprove could not decide before the webhook's deadline"),
+        "{}",
+        out.stderr_str()
+    );
+    assert!(
+        took < Duration::from_secs(8),
+        "answered by the webhook's deadline, not the API server's timeout: {took:?}"
+    );
+    unregister(kube, name);
+}
+
+/// `reprove webhook`, the binary, on a free port: it serves HTTPS with its certificate.
+struct Binary {
+    child: Child,
+    url: String,
+}
+
+impl Binary {
+    fn start(dir: &Path) -> Binary {
+        let (_, _) = crate::support::server::make_identity(dir);
+        std::fs::write(dir.join("policy.toml"), "mode = \"enforce\"\n").unwrap_or_else(|e| panic!("{e}"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let log = std::fs::File::create(dir.join("webhook.log")).unwrap_or_else(|e| panic!("{e}"));
+        let child = Command::new(reprove_bin())
+            .args(["webhook", "--listen", &format!("127.0.0.1:{port}"), "--deadline-ms", "3000"])
+            .arg("--tls-cert")
+            .arg(dir.join("leaf.pem"))
+            .arg("--tls-key")
+            .arg(dir.join("leaf.key"))
+            .arg("--policy")
+            .arg(dir.join("policy.toml"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let b = Binary { child, url: format!("https://127.0.0.1:{port}") };
+        let until = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < until,
+                "reprove webhook did not listen: {}",
+                std::fs::read_to_string(dir.join("webhook.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        b
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[test]
+fn the_binary_fails_closed_and_so_does_its_absence() {
+    let kube = kube::shared();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut binary = Binary::start(dir.path());
+    let ca = std::fs::read(dir.path().join("ca.pem")).unwrap_or_else(|e| panic!("{e}"));
+    let name = "binary";
+    kube.namespace("wh-binary", &[("reprove-test", name)]);
+    register(kube, name, &webhook_configuration(name, &binary.url, &ca, 10), "wh-binary");
+
+    // Without a decision engine the binary admits nothing.
+    let out = create(kube, "wh-binary", &workload("Pod", "p", &["passed"], &[]), true);
+    assert_eq!(out.status, Some(1));
+    assert!(
+        out.stderr_str().contains("(engine-missing): this reprove build has no admission decision engine yet"),
+        "{}",
+        out.stderr_str()
+    );
+
+    // The webhook gone: the API server refuses (failurePolicy: Fail).
+    binary.kill();
+    let out = create(kube, "wh-binary", &workload("Pod", "p", &["passed"], &[]), true);
+    assert_eq!(out.status, Some(1), "{}", out.stdout_str());
+    let err = out.stderr_str();
+    assert!(
+        err.contains("failed calling webhook \"binary.webhook.reprove.test\"") && err.contains("connection refused"),
+        "{err}"
+    );
+    unregister(kube, name);
+}
+
+#[test]
+fn the_kubernetes_example_applies() {
+    let kube = kube::shared();
+    let dir = crate::support::repo_root().join("examples/kubernetes/admission");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap_or_else(|e| panic!("{e}")).path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    let names: Vec<String> =
+        files.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+    assert_eq!(
+        names,
+        ["00-namespace.yaml", "deployment.yaml", "policy.yaml", "service.yaml", "validatingwebhookconfiguration.yaml"]
+    );
+    // The namespace for real (the rest is created in it), then every object as the
+    // API server would store it, validated against its schemas, without storing it.
+    let ns = kube.kubectl_with(&["apply", "-f", &files[0].to_string_lossy()], None);
+    assert!(ns.success(), "{}", ns.stderr_str());
+    let out =
+        kube.kubectl_with(&["apply", "--dry-run=server", "--validate=strict", "-f", &dir.to_string_lossy()], None);
+    assert!(out.success(), "{}{}", out.stdout_str(), out.stderr_str());
+    let applied = out.stdout_str();
+    // The Deployment runs flags that `reprove webhook` has.
+    let help =
+        crate::support::run(Command::new(reprove_bin()).args(["webhook", "--help"])).unwrap_or_else(|e| panic!("{e}"));
+    let deployment = std::fs::read_to_string(dir.join("deployment.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let flags: Vec<&str> =
+        deployment.lines().filter_map(|l| l.trim().strip_prefix("- --")).filter_map(|f| f.split('=').next()).collect();
+    assert_eq!(flags, ["listen", "tls-cert", "tls-key", "policy", "deadline-ms"]);
+    for flag in flags {
+        assert!(help.stdout_str().contains(&format!("--{flag} <")), "--{flag} in {}", help.stdout_str());
+    }
+    for want in [
+        "namespace/reprove-admission",
+        "configmap/reprove-admission-policy",
+        "deployment.apps/reprove-webhook",
+        "service/reprove-webhook",
+        "validatingwebhookconfiguration.admissionregistration.k8s.io/reprove.reprove-admission.svc",
+    ] {
+        assert!(applied.contains(want), "{want} in {applied}");
+    }
+}
