@@ -38,3 +38,4 @@ mod source_transports;
 mod toolchain_images;
 mod toolchain_lock;
 mod verify_e2e;
+mod verify_module;

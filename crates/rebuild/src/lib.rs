@@ -166,13 +166,39 @@ pub fn parse_sha256(s: &str) -> Option<String> {
     (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| hex.to_ascii_lowercase())
 }
 
+/// Where the source comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceInput {
+    /// A Git repository at a revision: exactly the commit's tree is exported.
+    Git {
+        /// A repository directory or a clone URL.
+        location: String,
+        /// The revision.
+        rev: String,
+    },
+    /// A released module version, built as `go install PATH/CMD@VERSION`
+    /// builds it: its zip fetched through GOPROXY and checked against the
+    /// checksum database and the sum the reference records ([`steps::module`]).
+    Module {
+        /// The module path; empty: the reference's main module's.
+        path: String,
+        /// The version; empty: the reference's main module's.
+        version: String,
+    },
+}
+
+impl SourceInput {
+    /// A Git source.
+    pub fn git(location: impl Into<String>, rev: impl Into<String>) -> SourceInput {
+        SourceInput::Git { location: location.into(), rev: rev.into() }
+    }
+}
+
 /// Everything a rebuild needs.
 #[derive(Clone)]
 pub struct Request {
-    /// A repository directory or a clone URL.
-    pub source: String,
-    /// The revision.
-    pub rev: String,
+    /// The source.
+    pub source: SourceInput,
     /// The reference.
     pub reference: ReferenceInput,
     /// The toolchain image; `None`: the one the commit's `reprove.lock` pins
@@ -210,7 +236,6 @@ impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Request")
             .field("source", &self.source)
-            .field("rev", &self.rev)
             .field("reference", &self.reference)
             .field("toolchain", &self.toolchain.as_ref().map(ToString::to_string))
             .finish_non_exhaustive()

@@ -111,6 +111,10 @@ pub mod v1 {
             ModifiedAfterLink => "modified-after-link",
             /// One file is a truncated copy of the other.
             Truncated => "truncated",
+            /// The reference records a main module sum (`mod PATH VERSION h1:…`, as
+            /// `go install PATH@VERSION` leaves it) that is not the published version's
+            /// (the checksum database's, or the zip's): it claims a source it was not built from.
+            MainModuleSum => "main-module-sum",
             /// Only one of the binaries has readable Go build info.
             NoBuildInfo => "no-build-info",
             /// Built by different Go toolchain versions.
@@ -455,6 +459,34 @@ pub mod v1 {
         pub submodules: Vec<Submodule>,
         /// Symlinks of the tree whose target leaves it.
         pub escaping_symlinks: Vec<String>,
+        /// The released module version the source is (`uri` is then
+        /// `pkg:golang/PATH@VERSION` and `rev` the version); absent for a Git source.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub module: Option<ModuleSource>,
+    }
+
+    /// A released module version as the source: its zip fetched through GOPROXY
+    /// and checked before the rebuild.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ModuleSource {
+        /// The module path.
+        pub path: String,
+        /// The version.
+        pub version: String,
+        /// The `h1:` sum the reference's build info records for its main module; `null`
+        /// when there is no reference build info.
+        pub recorded_sum: Option<String>,
+        /// The `h1:` sum of the zip that was fetched and extracted; `null` when none was.
+        pub sum: Option<String>,
+        /// SHA-256 of that zip, hex.
+        pub zip_sha256: Option<String>,
+        /// Where the zip came from: a GOPROXY URL (credentials removed), or `cache`.
+        pub zip_from: Option<String>,
+        /// What the sum was checked against, in order: `checksum database NAME`,
+        /// `reference build info`; the go.mod (`.mod`) too, against the checksum
+        /// database or the zip's own go.mod.
+        pub checked_against: Vec<String>,
     }
 
     /// A submodule.

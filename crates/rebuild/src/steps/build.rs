@@ -24,6 +24,7 @@ use stdx::sha256_hex;
 
 use crate::{RebuildError, Request};
 use confined::{self, ConfinedDir, ConfinedError};
+use gomod::ModuleVersion;
 use modfetch::failure::{classify_output, Tool};
 use oci::{PinnedImage, PulledImage};
 use recipe::{BuildVcs, Recipe};
@@ -58,13 +59,16 @@ pub struct Plan {
     pub user: Option<(u32, u32)>,
     /// The build's umask; `None`: the runtime's default (022).
     pub umask: Option<u32>,
+    /// `go install`: the binary is in GOPATH/bin (or GOPATH/bin/GOOS_GOARCH) below the output.
+    pub installed: bool,
 }
 
 /// Plans the build of `recipe` in `image`; `go_work`: the workspace's go.work
 /// relative to the source root, when the build uses one (`GOWORK` points at it
 /// in the sandbox), else `GOWORK=off`; `source_tree`: the Git tree id of the
-/// source built, part of the build cache's key when the recipe makes the
-/// build run programs it names (`recipe.exec`).
+/// source built (a module's zip sum), part of the build cache's key when the
+/// recipe makes the build run programs it names (`recipe.exec`); `module`: a
+/// released module version, built as `go install PKG@VERSION` ([`install_args`]).
 pub fn plan(
     recipe: &Recipe,
     image: &PulledImage,
@@ -72,13 +76,24 @@ pub fn plan(
     cache_dir: &Path,
     go_work: Option<&str>,
     source_tree: &str,
+    module: Option<&ModuleVersion>,
 ) -> Plan {
-    let output_name = if recipe.output_name.is_empty() || recipe.output_name.contains('/') {
+    let output_name = if let Some(m) = module {
+        let name = recipe::default_output_name(&install_package(&recipe.package, m));
+        if recipe.goos == "windows" {
+            format!("{name}.exe")
+        } else {
+            name
+        }
+    } else if recipe.output_name.is_empty() || recipe.output_name.contains('/') {
         "main".to_string()
     } else {
         recipe.output_name.clone()
     };
-    let go_args = recipe.go_build_args(&format!("{OUT}/{output_name}"));
+    let go_args = match module {
+        Some(m) => install_args(recipe, m),
+        None => recipe.go_build_args(&format!("{OUT}/{output_name}")),
+    };
     let mut env: BTreeMap<String, String> = recipe.build_env().into_iter().collect();
     let user_flags = env.remove("GOFLAGS").unwrap_or_default();
     let goflags = if user_flags.split_whitespace().any(|f| f.starts_with("-mod=")) {
@@ -100,6 +115,15 @@ pub fn plan(
         env.insert(k.to_string(), v.to_string());
     }
     env.insert("GOFLAGS".into(), goflags);
+    if module.is_some() {
+        // `go install PKG@VERSION` looks the version up (and the latest, for
+        // deprecations) through GOPROXY even when the cache holds it: the
+        // verified cache itself is the proxy, read-only, without network.
+        // GOBIN is refused for cross builds: the binary goes to GOPATH/bin
+        // (or GOPATH/bin/GOOS_GOARCH).
+        env.insert("GOPROXY".into(), format!("file://{MODCACHE}/cache/download"));
+        env.insert("GOPATH".into(), format!("{OUT}/{INSTALL_GOPATH}"));
+    }
     // Workspace mode: go reads go.work, every workspace module's go.sum and
     // go.work.sum; -mod=readonly is the only -mod it allows besides vendor.
     env.insert("GOWORK".into(), go_work.map_or_else(|| "off".to_string(), |w| format!("{SRC}/{w}")));
@@ -124,7 +148,37 @@ pub fn plan(
         src_mount: SRC.to_string(),
         user: None,
         umask: None,
+        installed: module.is_some(),
     }
+}
+
+/// GOPATH below the output directory for `go install`.
+pub const INSTALL_GOPATH: &str = "gopath";
+
+/// The import path `go install` builds: the recipe's package (`.`, `./cmd/x`
+/// relative to the module root, or a full import path) in module `m`.
+pub fn install_package(package: &str, m: &ModuleVersion) -> String {
+    match package.trim_end_matches('/') {
+        "." | "" => m.path.clone(),
+        p => match p.strip_prefix("./") {
+            Some(rel) => format!("{}/{rel}", m.path),
+            None => p.to_string(),
+        },
+    }
+}
+
+/// `go install` with the recipe's flags for `PKG@VERSION` in module `m`:
+/// what `go install PATH/CMD@VERSION` runs, so the build info records
+/// `mod PATH VERSION h1:…` as the reference's does. `-buildvcs` is left out
+/// (the module cache has no VCS information).
+pub fn install_args(recipe: &Recipe, m: &ModuleVersion) -> Vec<String> {
+    let build = recipe.go_build_args("-");
+    let mut args = vec!["install".to_string()];
+    // `build -o - FLAGS… PACKAGE`
+    let flags = build.get(3..build.len().saturating_sub(1)).unwrap_or_default();
+    args.extend(flags.iter().filter(|a| !a.starts_with("-buildvcs=")).cloned());
+    args.push(format!("{}@{}", install_package(&recipe.package, m), m.version));
+    args
 }
 
 /// The source tree that keys the build cache of `recipe`: only a recipe that
@@ -238,8 +292,44 @@ pub fn run(
     // The runner has returned: every process of the sandbox is gone (see
     // `sandbox`'s module docs), so only reprove can write `out` now.
     let path = out.join(&plan.output_name);
-    let bytes = read_output(out, &plan.output_name)?;
+    let bytes = if plan.installed {
+        read_output(&installed_dir(out, plan)?, &plan.output_name)?
+    } else {
+        read_output(out, &plan.output_name)?
+    };
     Ok(Built { path, runtime, bytes })
+}
+
+/// Where `go install` put the binary below `out`: GOPATH/bin, or
+/// GOPATH/bin/GOOS_GOARCH for a cross build. Each directory on the way must be
+/// a directory, not a link (the build wrote them; no process of it is left).
+fn installed_dir(out: &Path, plan: &Plan) -> Result<PathBuf, RebuildError> {
+    let bin = out.join(INSTALL_GOPATH).join("bin");
+    let real_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_dir());
+    for dir in [out.join(INSTALL_GOPATH), bin.clone()] {
+        if !real_dir(&dir) {
+            if std::fs::symlink_metadata(&dir).is_ok() {
+                let reason =
+                    ConfinedError::NotRegular { path: dir.display().to_string(), kind: "symlink or non-directory" };
+                return Err(RebuildError::OutputTampered { path: dir, reason });
+            }
+            return Err(RebuildError::NoOutput(bin.join(&plan.output_name)));
+        }
+    }
+    if std::fs::symlink_metadata(bin.join(&plan.output_name)).is_ok() {
+        return Ok(bin);
+    }
+    let platform = format!(
+        "{}_{}",
+        plan.env.get("GOOS").map_or("", String::as_str),
+        plan.env.get("GOARCH").map_or("", String::as_str)
+    );
+    let cross = bin.join(platform);
+    if std::fs::symlink_metadata(&cross).is_ok() && !real_dir(&cross) {
+        let reason = ConfinedError::NotRegular { path: cross.display().to_string(), kind: "symlink or non-directory" };
+        return Err(RebuildError::OutputTampered { path: cross, reason });
+    }
+    Ok(cross)
 }
 
 /// The largest build output reprove reads: far above any Go binary.

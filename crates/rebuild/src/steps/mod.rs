@@ -17,6 +17,7 @@
 pub mod build;
 pub mod gosum;
 pub mod judge;
+pub mod module;
 pub mod modules;
 pub mod recipe;
 pub mod reference;
