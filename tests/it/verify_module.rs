@@ -7,8 +7,8 @@
 //! with the toolchain image `verify_e2e::shared()` pushed.
 //!
 //! Cases: `-trimpath` (reproduced, exit 0; again with `--module auto`); no
-//! `-trimpath` (the module cache path is embedded: not reproduced, cause
-//! `embedded-path`); a reference built from a proxy that served another zip
+//! `-trimpath` (the module cache mounted where the reference's file table
+//! says it was: reproduced); a reference built from a proxy that served another zip
 //! under the same version (`main-module-sum`, exit 1, nothing built); a
 //! reference built with a changed dependency (`dependency-sum`, the module
 //! named, exit 1); a version the proxy lacks (`not-found`, exit 3); a
@@ -179,16 +179,23 @@ fn support_sha256(data: &[u8]) -> String {
 }
 
 /// Without `-trimpath` the binary embeds the module cache path it was built
-/// in: the rebuild, whose cache is elsewhere, is not reproduced, and the cause says why.
+/// in: the rebuild reads it from the reference's file table and mounts the
+/// verified cache there (GOMODCACHE, origin `reference`): reproduced (mounted
+/// at reprove's own place, the paths differ: `embedded-path`).
 #[test]
-fn without_trimpath_the_embedded_module_cache_path_is_named() {
+fn without_trimpath_the_module_cache_is_mounted_where_the_reference_had_it() {
     let s = shared();
     let server = proxy(published(VERSION, MAIN_GO, &[]));
     let scratch = Scratch::new();
     let reference = install(&scratch, "untrimmed", &server.url(), &[]);
-    let (out, doc) = verify(&server.url(), &s.cache, &format!("{MODULE}@{VERSION}"), &reference, &[]);
-    status(&out, &doc, 1);
-    assert!(causes(&doc).iter().any(|c| c == "embedded-path"), "{doc:#}");
+    let module = format!("{MODULE}@{VERSION}");
+    let (out, doc) = verify(&server.url(), &s.cache, &module, &reference, &[]);
+    status(&out, &doc, 0);
+    let modcache = scratch.path("untrimmed-modcache").display().to_string();
+    assert_eq!(doc["recipe"]["env"]["GOMODCACHE"], modcache.as_str(), "{doc:#}");
+    assert_eq!(doc["recipe"]["origins"]["env.GOMODCACHE"], "reference:file table", "{doc:#}");
+    assert_eq!(doc["recipe"]["buildEnv"]["GOMODCACHE"], modcache.as_str(), "{doc:#}");
+    assert_eq!(doc["recipe"]["buildEnv"]["GOPROXY"], format!("file://{modcache}/cache/download").as_str());
 }
 
 /// A reference built from a proxy that served another zip under the same

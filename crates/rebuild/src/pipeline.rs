@@ -195,7 +195,23 @@ pub(crate) fn prepare(run: &mut Run<'_>) -> Result<Option<Prepared>, (Step, Rebu
                 // the recipe is the verifier's and the reference's only.
                 let empty = work.path().join("recipe");
                 std::fs::create_dir_all(&empty).map_err(|e| RebuildError::io("create", &empty, e))?;
-                steps::recipe::resolve_for_module(&empty, &req.recipe, reference_bi.as_ref(), reference.as_deref())?
+                let mut resolved = steps::recipe::resolve_for_module(
+                    &empty,
+                    &req.recipe,
+                    reference_bi.as_ref(),
+                    reference.as_deref(),
+                )?;
+                if let Source::Module(f) = &source {
+                    let r = &mut resolved.recipe;
+                    // Without -trimpath the binary embeds the module cache's path: the
+                    // rebuild mounts the cache where the reference's was.
+                    let embedded = reference.as_deref().and_then(|b| steps::module::embedded_modcache(b, &f.module));
+                    if let (false, None, Some(dir)) = (r.trimpath, r.env.get("GOMODCACHE"), embedded) {
+                        r.env.insert("GOMODCACHE".into(), dir);
+                        r.origins.insert("env.GOMODCACHE".into(), ::recipe::Origin::Reference("file table".into()));
+                    }
+                }
+                resolved
             }
         };
         let recipe = rec.recipe.insert(resolved.recipe).clone();

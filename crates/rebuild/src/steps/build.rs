@@ -61,6 +61,9 @@ pub struct Plan {
     pub umask: Option<u32>,
     /// `go install`: the binary is in GOPATH/bin (or GOPATH/bin/GOOS_GOARCH) below the output.
     pub installed: bool,
+    /// Where the module cache is mounted: [`MODCACHE`], or for `go install`
+    /// without `-trimpath` the recipe's GOMODCACHE (the reference's).
+    pub modcache_mount: String,
 }
 
 /// Plans the build of `recipe` in `image`; `go_work`: the workspace's go.work
@@ -115,13 +118,21 @@ pub fn plan(
         env.insert(k.to_string(), v.to_string());
     }
     env.insert("GOFLAGS".into(), goflags);
+    let mut modcache_mount = MODCACHE.to_string();
     if module.is_some() {
+        // Without -trimpath the binary embeds the cache's path: the recipe's
+        // GOMODCACHE (the reference's, read from its file table) is where the
+        // cache is mounted.
+        if let Some(dir) = recipe.env.get("GOMODCACHE").filter(|d| usable_mount(d)) {
+            modcache_mount = dir.clone();
+            env.insert("GOMODCACHE".into(), dir.clone());
+        }
         // `go install PKG@VERSION` looks the version up (and the latest, for
         // deprecations) through GOPROXY even when the cache holds it: the
         // verified cache itself is the proxy, read-only, without network.
         // GOBIN is refused for cross builds: the binary goes to GOPATH/bin
         // (or GOPATH/bin/GOOS_GOARCH).
-        env.insert("GOPROXY".into(), format!("file://{MODCACHE}/cache/download"));
+        env.insert("GOPROXY".into(), format!("file://{modcache_mount}/cache/download"));
         env.insert("GOPATH".into(), format!("{OUT}/{INSTALL_GOPATH}"));
     }
     // Workspace mode: go reads go.work, every workspace module's go.sum and
@@ -149,7 +160,19 @@ pub fn plan(
         user: None,
         umask: None,
         installed: module.is_some(),
+        modcache_mount,
     }
+}
+
+/// Whether `dir` may be where the module cache is mounted: absolute and
+/// clean, and clear of the sandbox's own places and the other mounts.
+fn usable_mount(dir: &str) -> bool {
+    let clean = dir.starts_with('/') && dir.split('/').skip(1).all(|c| !c.is_empty() && c != "." && c != "..");
+    let first = dir.split('/').nth(1).unwrap_or_default();
+    let taken = [SRC, OUT, GOCACHE, "/tmp", "/proc", "/dev", "/sys", "/usr", "/etc"]
+        .iter()
+        .any(|t| dir == *t || dir.starts_with(&format!("{t}/")) || t.starts_with(&format!("{dir}/")));
+    clean && !first.is_empty() && !taken
 }
 
 /// GOPATH below the output directory for `go install`.
@@ -254,7 +277,7 @@ pub fn run(
         workdir: Some(plan.src_mount.clone()),
         mounts: vec![
             Mount::new(src, &plan.src_mount, true)?,
-            Mount::new(modcache, MODCACHE, true)?,
+            Mount::new(modcache, &plan.modcache_mount, true)?,
             Mount::new(&plan.gocache, GOCACHE, false)?,
             Mount::new(out, OUT, false)?,
         ],

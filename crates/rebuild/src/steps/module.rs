@@ -204,6 +204,39 @@ pub fn fetch(
     Ok(Outcome::Fetched(Fetched { module: m.clone(), dir, facts }))
 }
 
+/// The GOMODCACHE a reference built without `-trimpath` was built with, read
+/// from the source paths it embeds (its file table): the directory before
+/// `PATH@VERSION/` (the path case-escaped as the cache writes it) that most of
+/// them share. `None` when it embeds none, or only unusable ones (relative,
+/// `.`/`..` components, not valid UTF-8).
+pub fn embedded_modcache(reference: &[u8], m: &ModuleVersion) -> Option<String> {
+    let escaped = gomod::module::escape_path(&m.path).ok()?;
+    let needle = format!("/{escaped}@{}/", m.version);
+    let needle = needle.as_bytes();
+    let path_byte = |b: u8| b.is_ascii_alphanumeric() || b"/._-+~!@%=,:".contains(&b);
+    let mut counts: std::collections::BTreeMap<&[u8], usize> = std::collections::BTreeMap::new();
+    let mut at = 0;
+    while let Some(pos) = reference.get(at..).and_then(|r| r.windows(needle.len()).position(|w| w == needle)) {
+        let end = at + pos;
+        let mut start = end;
+        while start > 0 && path_byte(reference[start - 1]) {
+            start -= 1;
+        }
+        let prefix = &reference[start..end];
+        if prefix.first() == Some(&b'/') && prefix.len() < 4096 {
+            *counts.entry(prefix).or_default() += 1;
+        }
+        at = end + needle.len();
+        if counts.len() > 64 {
+            break;
+        }
+    }
+    let (best, _) = counts.into_iter().max_by_key(|(p, n)| (*n, std::cmp::Reverse(p.len())))?;
+    let text = std::str::from_utf8(best).ok()?;
+    let clean = text.split('/').skip(1).all(|c| !c.is_empty() && c != "." && c != "..");
+    clean.then(|| text.to_string())
+}
+
 /// The SHA-256 of the file at `path` (a verified zip in the cache), hex, streamed.
 fn sha256_file(path: &Path) -> Result<String, RebuildError> {
     use sha2::Digest as _;
