@@ -795,7 +795,22 @@ pub fn render_text(r: &v1::Report) -> String {
     let _ = writeln!(s, "verdict: {}", r.verdict.as_str().to_uppercase());
     let _ = writeln!(s, "  {}", r.summary);
     let src = &r.inputs.source;
-    let _ = writeln!(s, "source:     {} @ {}", src.uri, src.commit.as_deref().unwrap_or(&src.rev));
+    match &src.module {
+        Some(m) => {
+            let _ = writeln!(
+                s,
+                "source:     {} (module zip{})",
+                src.uri,
+                m.sum.as_deref().map(|h| format!(" {h}")).unwrap_or_default()
+            );
+            if !m.checked_against.is_empty() {
+                let _ = writeln!(s, "            checked against: {}", m.checked_against.join("; "));
+            }
+        }
+        None => {
+            let _ = writeln!(s, "source:     {} @ {}", src.uri, src.commit.as_deref().unwrap_or(&src.rev));
+        }
+    }
     if src.dirty {
         let _ = writeln!(
             s,
@@ -885,7 +900,20 @@ pub fn render_markdown(r: &v1::Report) -> String {
     let _ = writeln!(s, "{}\n", r.summary);
     let _ = writeln!(s, "| | |\n|---|---|");
     let src = &r.inputs.source;
-    let _ = writeln!(s, "| source | `{}` @ `{}` |", src.uri, src.commit.as_deref().unwrap_or(&src.rev));
+    match &src.module {
+        Some(m) => {
+            let sum = m.sum.as_deref().unwrap_or("not fetched");
+            let _ = writeln!(
+                s,
+                "| source | `{}` (module zip `{sum}`; checked against {}) |",
+                src.uri,
+                m.checked_against.join("; ")
+            );
+        }
+        None => {
+            let _ = writeln!(s, "| source | `{}` @ `{}` |", src.uri, src.commit.as_deref().unwrap_or(&src.rev));
+        }
+    }
     let _ = writeln!(s, "| reference | `sha256:{}` |", r.inputs.reference.sha256);
     if let Some(check) = r.inputs.reference.self_check {
         let _ = writeln!(s, "| reference self-check | `{check}` |");

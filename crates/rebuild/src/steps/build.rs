@@ -502,6 +502,30 @@ mod tests {
         assert_ne!(key(&with_exec, "1"), key(&with_exec, "2"), "a program named: per source");
     }
 
+    /// A released module version is built as `go install PKG@VERSION`, without
+    /// `-buildvcs`, the binary named as go install names it.
+    #[test]
+    fn a_module_is_built_with_go_install_at_its_version() {
+        let m = ModuleVersion { path: "example.com/tool/v2".into(), version: "v2.1.0".into() };
+        let mut r = Recipe::new("./cmd/tool", "linux", "amd64");
+        r.trimpath = true;
+        r.ldflags = Some("-s -w".into());
+        assert_eq!(install_package(".", &m), "example.com/tool/v2");
+        assert_eq!(install_package("./cmd/tool/", &m), "example.com/tool/v2/cmd/tool");
+        assert_eq!(install_package("example.com/tool/v2/cmd/x", &m), "example.com/tool/v2/cmd/x");
+        assert_eq!(
+            install_args(&r, &m),
+            ["install", "-trimpath", "-ldflags=-s -w", "example.com/tool/v2/cmd/tool@v2.1.0"]
+        );
+        for (dir, ok) in [("/root/go/pkg/mod", true), ("/home/u/go/pkg/mod", true), ("/src/x", false), ("/out", false)]
+        {
+            assert_eq!(usable_mount(dir), ok, "{dir}");
+        }
+        for dir in ["relative", "/a/../b", "/a//b", "/", "/tmp/mod", "/usr/local/go/pkg", "/proc/1"] {
+            assert!(!usable_mount(dir), "{dir}");
+        }
+    }
+
     fn toolchain_for_test() -> PinnedImage {
         match format!("127.0.0.1:5000/go:1@sha256:{}", "a".repeat(64)).parse() {
             Ok(t) => t,

@@ -245,3 +245,55 @@ fn sha256_file(path: &Path) -> Result<String, RebuildError> {
     std::io::copy(&mut f, &mut h).map_err(|e| RebuildError::io("read", path, e))?;
     Ok(hex::encode(h.finalize()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mv(path: &str, version: &str) -> ModuleVersion {
+        ModuleVersion { path: path.into(), version: version.into() }
+    }
+
+    /// The cache directory most embedded paths share, case-escaped as the cache writes paths.
+    #[test]
+    fn the_embedded_module_cache_is_the_directory_before_path_at_version() {
+        let m = mv("github.com/Acme/tool", "v1.2.3");
+        let mut bin = b"\x00\x01/root/go/pkg/mod/github.com/!acme/tool@v1.2.3/main.go\x00".to_vec();
+        bin.extend_from_slice(b"\x10/root/go/pkg/mod/github.com/!acme/tool@v1.2.3/cmd/x.go\xff");
+        bin.extend_from_slice(b"\x00/elsewhere/github.com/!acme/tool@v1.2.3/y.go\x00");
+        assert_eq!(embedded_modcache(&bin, &m).as_deref(), Some("/root/go/pkg/mod"));
+        // Only under -trimpath's relative names, or with `..`: nothing usable.
+        assert_eq!(embedded_modcache(b"github.com/!acme/tool@v1.2.3/main.go", &m), None);
+        assert_eq!(embedded_modcache(b"\x00/a/../b/github.com/!acme/tool@v1.2.3/main.go", &m), None);
+        assert_eq!(embedded_modcache(b"\x00/root/go/pkg/mod/github.com/!acme/tool@v1.2.4/main.go", &m), None);
+    }
+
+    fn reference(path: &str, version: &str, sum: &str) -> BuildInfo {
+        let mut bi = BuildInfo::default();
+        bi.main.path = path.into();
+        bi.main.version = version.into();
+        bi.main.sum = sum.into();
+        bi
+    }
+
+    /// `PATH@VERSION` as given or from the reference; another version than the reference's is refused.
+    #[test]
+    fn the_module_comes_from_the_argument_or_the_reference() {
+        let bi = reference("example.com/tool", "v1.0.0", "h1:x");
+        assert_eq!(resolve("", "", Some(&bi)).ok(), Some(mv("example.com/tool", "v1.0.0")));
+        assert_eq!(resolve("example.com/tool", "", Some(&bi)).ok(), Some(mv("example.com/tool", "v1.0.0")));
+        assert_eq!(resolve("example.com/tool", "v1.0.0", None).ok(), Some(mv("example.com/tool", "v1.0.0")));
+        for (p, v, bi) in [
+            ("example.com/tool", "v1.0.1", Some(&bi)),
+            ("", "", None),
+            ("example.com/tool", "1.0", None),
+            ("example.com/tool", "v1.0", None),
+            ("../escape", "v1.0.0", None),
+        ] {
+            let e = resolve(p, v, bi);
+            assert!(matches!(e, Err(RebuildError::ModuleSource(_))), "{p}@{v}: {e:?}");
+        }
+        let devel = reference("example.com/tool", "(devel)", "");
+        assert!(matches!(resolve("", "", Some(&devel)), Err(RebuildError::ModuleSource(m)) if m.contains("(devel)")));
+    }
+}
