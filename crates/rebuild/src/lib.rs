@@ -1,5 +1,5 @@
-//! The rebuild: from a Git commit, a reference binary and a pinned toolchain
-//! to a verdict.
+//! The rebuild: from a Git commit (or a released module version), a
+//! reference binary and a pinned toolchain to a verdict.
 //!
 //! What goes in: a [`Request`] (source location and revision, the reference
 //! as a file or a digest, the toolchain pinned by digest, recipe flags, caches,
@@ -19,7 +19,16 @@
 //!    digest); `--reference oci://…` is read through `oci::read_file_in_image`
 //!    from an image pulled by digest.
 //! 2. `source` ([`steps::source`]) — resolve the revision, refuse a dirty
-//!    working tree (unless allowed), export exactly the commit's tree.
+//!    working tree (unless allowed), export exactly the commit's tree. For a
+//!    released module version ([`SourceInput::Module`], [`steps::module`]):
+//!    its zip, go.mod and .info through GOPROXY into the module cache, the zip
+//!    checked against the checksum database and the sum the reference records
+//!    (a recorded sum that is not the published one is the verdict
+//!    `not-reproduced`, cause `main-module-sum`, and nothing is built); the
+//!    extracted directory is the source, the recipe reads no file of it, and
+//!    the build is `go install PKG@VERSION` with the verified cache as its
+//!    read-only `file://` GOPROXY (mounted where the reference's was when it
+//!    embeds the path: no `-trimpath`).
 //! 3. `recipe` ([`steps::recipe`]) — `recipe::resolve` over the exported tree
 //!    (so `reprove.toml` and `.goreleaser.yaml` are the commit's, never a
 //!    working tree's), with the reference's build info as a layer only when

@@ -16,6 +16,13 @@
 //! sets `-mod=` itself), `GOWORK` (the workspace's go.work under `/src`, else
 //! `off`), `GOENV=off`, `GOTELEMETRY=off`, the
 //! caches, `HOME`. Nothing comes from the host. No network.
+//!
+//! A released module version is built as `go install PKG@VERSION`
+//! ([`install_args`]) so that its build info records `mod PATH VERSION h1:…`:
+//! GOPROXY is then the read-only verified cache itself (`file://`, as go
+//! looks the version and the latest up even when cached), GOPATH is under
+//! `/out` (go refuses GOBIN for cross builds), and the cache is mounted at the
+//! recipe's GOMODCACHE when it has one (the reference's, without `-trimpath`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
