@@ -23,6 +23,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::mod_sumdb;
 use crate::support::harness::{self, make_zip, ZipEntry};
 use crate::support::server::{Behavior, Serve, Server};
 use crate::support::{goenv, run_ok};
@@ -118,6 +119,18 @@ fn verify(
     reference: &Path,
     extra: &[&str],
 ) -> (crate::support::Outcome, Value) {
+    verify_env(proxy, cache, module, reference, extra, &[])
+}
+
+/// [`verify`] with these environment variables too.
+fn verify_env(
+    proxy: &str,
+    cache: &Path,
+    module: &str,
+    reference: &Path,
+    extra: &[&str],
+    env: &[(&str, &Path)],
+) -> (crate::support::Outcome, Value) {
     let s = shared();
     let reference = reference.display().to_string();
     let mut args: Vec<String> = ["--module", module, "--reference", &reference, "--toolchain", &s.toolchain]
@@ -126,7 +139,7 @@ fn verify(
         .collect();
     args.extend(["--from-reference", "--ldflags=", "--runtime", "runc"].iter().map(|a| a.to_string()));
     args.extend(extra.iter().map(|a| a.to_string()));
-    verify_e2e::verify(proxy, cache, &strs(&args))
+    verify_e2e::verify_with_env(proxy, cache, &strs(&args), env)
 }
 
 fn causes(doc: &Value) -> Vec<String> {
@@ -307,4 +320,51 @@ fn a_hostile_module_zip_stays_contained() {
         assert!(!dir.join("escaped.txt").exists(), "{}", dir.display());
     }
     assert!(!cache.join("modcache").join(format!("{MODULE}@{VERSION}")).exists());
+}
+
+/// With a checksum database (golang.org/x/mod/sumdb's own server on
+/// 127.0.0.1) that knows the version: the zip is checked against it and
+/// against the recorded sum (reproduced, both named); a reference claiming
+/// another zip is named against the database (`main-module-sum`); a proxy
+/// serving another zip than the database's is a security error (exit 3),
+/// the proxy's fault, not the binary's.
+#[test]
+fn the_checksum_database_vouches_for_the_module_zip() {
+    let scratch = Scratch::new();
+    let honest_files = published(VERSION, MAIN_GO, &[]);
+    let zip_file = scratch.path("honest.zip");
+    fs::write(&zip_file, &honest_files[&format!("/{MODULE}/@v/{VERSION}.zip")]).unwrap_or_else(|e| panic!("{e}"));
+    let h1 = gomod::hash_zip(&zip_file, Some(&format!("{MODULE}@{VERSION}"))).unwrap_or_else(|e| panic!("{e}"));
+    let line = format!("{MODULE} {VERSION} {h1} {}\n", gomod::hash_go_mod(go_mod().as_bytes()));
+    let bin = mod_sumdb::sumdb_bin(scratch.0.path());
+    let db = mod_sumdb::start_db(&bin, scratch.0.path(), "modtool", &line, &[]);
+    let (gosumdb, gopath) = (PathBuf::from(&db.gosumdb), scratch.path("gopath"));
+    let env: [(&str, &Path); 2] = [("GOSUMDB", &gosumdb), ("GOPATH", &gopath)];
+    let honest = proxy(honest_files);
+    let evil = proxy(published(VERSION, &MAIN_GO.replace("\"hello\"", "\"pwned\""), &[]));
+    let module = format!("{MODULE}@{VERSION}");
+    let database = format!("checksum database {}", mod_sumdb::DB_NAME);
+
+    let reference = install(&scratch, "ref", &honest.url(), &["-trimpath"]);
+    let cache = scratch.path("cache");
+    let (out, doc) = verify_env(&honest.url(), &cache, &module, &reference, &[], &env);
+    status(&out, &doc, 0);
+    let checked = &doc["inputs"]["source"]["module"]["checkedAgainst"];
+    assert_eq!(checked[0], database.as_str(), "{doc:#}");
+    assert_eq!(checked[1], "reference build info", "{doc:#}");
+    assert_eq!(doc["inputs"]["source"]["module"]["sum"], h1.to_string().as_str());
+
+    let claimed = install(&scratch, "evil", &evil.url(), &["-trimpath"]);
+    let (out, doc) = verify_env(&honest.url(), &cache, &module, &claimed, &[], &env);
+    status(&out, &doc, 1);
+    assert_eq!(causes(&doc), ["main-module-sum"], "{doc:#}");
+    let evidence = doc["causes"][0]["evidence"][0]["rebuilt"].as_str().unwrap_or_default();
+    assert!(evidence.contains(&h1.to_string()) && evidence.contains(&database), "{doc:#}");
+
+    // The honest reference, a proxy serving another zip, a cold cache: the proxy is at fault.
+    let (out, doc) = verify_env(&evil.url(), &scratch.path("cold"), &module, &reference, &[], &env);
+    status(&out, &doc, 3);
+    let error = (doc["error"]["class"].as_str(), doc["error"]["code"].as_str());
+    assert_eq!(error, (Some("security"), Some("checksum-mismatch")), "{doc:#}");
+    assert!(!scratch.path("cold/modcache").join(&module).exists());
 }

@@ -150,8 +150,10 @@ pub fn fetch(
     let env = &req.go_env;
     // The go.sum lines the download checks against: the database's, else the recorded sum.
     let mut sums = String::new();
+    let mut sums_from = RECORDED.to_string();
     if use_sumdb(env.get("GOSUMDB"), env.get("GONOSUMDB"), &m.path) {
         let name = req.sumdb.name().to_string();
+        sums_from = format!("checksum database {name}");
         let lines = req.io.block_on(req.sumdb.lookup(&m.path, &m.version)).map_err(|e| {
             let security = matches!(e, SumDbError::Verification { .. });
             failure(m, FetchCode::SumDb, format!("verifying {m}: {e}"), security)
@@ -182,10 +184,11 @@ pub fn fetch(
     let mut env = env.clone();
     env.set("GOMODCACHE", &modcache.display().to_string());
     let rep =
-        download::download_version(&req.io, m, &env, &req.download, req.sumdb.clone(), (RECORDED, sums.as_bytes()))?;
+        download::download_version(&req.io, m, &env, &req.download, req.sumdb.clone(), (&sums_from, sums.as_bytes()))?;
     if let Some(s) = rep.security.iter().find(|s| s.kind == FileKind::Zip && s.expected_from.starts_with(RECORDED)) {
         // Without the database, only the recorded sum vouched: the zip GOPROXY
-        // serves is not what the reference claims.
+        // serves is not what the reference claims. (A zip that is not the
+        // database's is the proxy's fault: a security error below.)
         let from = format!("the zip from {}", s.actual_from);
         return Ok(claimed(m, &s.expected, &s.actual, &from, facts));
     }
