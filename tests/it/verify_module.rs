@@ -14,7 +14,9 @@
 //! named, exit 1); a version the proxy lacks (`not-found`, exit 3); a
 //! reference whose main module is another version (exit 2); a hostile zip
 //! (an entry outside the module's prefix: refused, exit 3, nothing written
-//! outside the cache).
+//! outside the cache); a checksum database that knows the version (vouches,
+//! names a claim it does not know, blames a proxy serving another zip); a
+//! cross build (GOPATH/bin/GOOS_GOARCH).
 
 use std::collections::HashMap;
 use std::fs;
@@ -367,4 +369,23 @@ fn the_checksum_database_vouches_for_the_module_zip() {
     let error = (doc["error"]["class"].as_str(), doc["error"]["code"].as_str());
     assert_eq!(error, (Some("security"), Some("checksum-mismatch")), "{doc:#}");
     assert!(!scratch.path("cold/modcache").join(&module).exists());
+}
+
+/// A cross build (`GOARCH=arm64 go install …`): go refuses GOBIN for it and
+/// writes GOPATH/bin/linux_arm64/; the rebuild finds it there: reproduced.
+#[test]
+fn a_cross_installed_binary_is_reproduced() {
+    let s = shared();
+    let server = proxy(published(VERSION, MAIN_GO, &[]));
+    let scratch = Scratch::new();
+    let gopath = scratch.path("gopath");
+    let mut cmd = Command::new("go");
+    goenv::base_env(&mut cmd, scratch.0.path(), &scratch.path("modcache"), &[("GOPROXY", server.url())]);
+    cmd.env("GOPATH", &gopath).env("GOOS", "linux").env("GOARCH", "arm64").env("CGO_ENABLED", "0").env("GOFLAGS", "");
+    cmd.args(["install", "-trimpath", &format!("{PKG}@{VERSION}")]);
+    run_ok(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+    let reference = gopath.join("bin/linux_arm64/modtool");
+    let (out, doc) = verify(&server.url(), &s.cache, &format!("{MODULE}@{VERSION}"), &reference, &[]);
+    status(&out, &doc, 0);
+    assert_eq!(doc["recipe"]["goarch"], "arm64", "{doc:#}");
 }
