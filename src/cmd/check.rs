@@ -65,8 +65,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
     let cache_dir = args.cache.open_store()?.dir().to_path_buf();
     let (go_env, download, sumdb) = module_env()?;
     let request = Request {
-        source: args.source.clone(),
-        rev: args.rev.clone(),
+        source: rebuild::SourceInput::git(args.source.clone(), args.rev.clone()),
         reference: ReferenceInput::None,
         toolchain,
         recipe,

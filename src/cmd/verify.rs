@@ -24,7 +24,7 @@ use modfetch::proxy::client::ClientConfig;
 use modfetch::sumdb;
 use oci::PinnedImage;
 use rebuild::RecipeInputs;
-use rebuild::{self, Class, Code, Progress, ReferenceInput, Request, Step};
+use rebuild::{self, Class, Code, Progress, ReferenceInput, Request, SourceInput, Step};
 use report::{self, v1};
 use sandbox::{self, Runtime, RuntimeChoice};
 
@@ -37,11 +37,17 @@ use crate::exit::{CommandResult, Failure, Verdict};
 pub(crate) struct Args {
     /// The source: a local Git repository, or a clone URL (file://, https://, ssh://, user@host:path);
     /// ssh uses the ssh agent and known_hosts ($REPROVE_SSH_KNOWN_HOSTS, else ~/.ssh/known_hosts).
-    #[arg(long, value_name = "PATH|URL")]
-    source: String,
+    #[arg(long, value_name = "PATH|URL", required_unless_present = "module", conflicts_with = "module")]
+    source: Option<String>,
     /// The revision to rebuild: a commit id, a tag or a branch.
-    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    #[arg(long, value_name = "REV", default_value = "HEAD", conflicts_with = "module")]
     rev: String,
+    /// Rebuild a released module version as `go install PATH/CMD@VERSION` does, from its zip
+    /// fetched through GOPROXY and checked against the checksum database and the sum the
+    /// reference records (no Git). `PATH` alone or `auto` takes the rest from the reference's
+    /// main module.
+    #[arg(long, value_name = "PATH@VERSION|auto")]
+    module: Option<String>,
     /// The reference binary.
     #[arg(
         long,
@@ -217,9 +223,13 @@ pub(crate) fn run(args: Args) -> CommandResult {
     let (go_env, download, db) = module_env()?;
     // Read once (a password from standard input): the pulls and `--push` share them.
     let registry = args.registry.to_options()?;
+    let source = match (&args.module, &args.source) {
+        (Some(m), _) => module_source(m)?,
+        (None, Some(s)) => SourceInput::git(s.clone(), args.rev.clone()),
+        (None, None) => return Err(Failure::input(anyhow!("give --source PATH|URL or --module PATH@VERSION"))),
+    };
     let request = Request {
-        source: args.source.clone(),
-        rev: args.rev.clone(),
+        source,
         reference,
         toolchain,
         recipe,
@@ -259,6 +269,18 @@ pub(crate) fn run(args: Args) -> CommandResult {
         }
     };
     super::provenance::after_verify(&args.attest, &report, verdict, &registry)
+}
+
+/// `--module PATH@VERSION`, `PATH` or `auto` (the reference's main module).
+fn module_source(arg: &str) -> Result<SourceInput, Failure> {
+    let (path, version) = match arg {
+        "auto" => ("", ""),
+        a => a.rsplit_once('@').unwrap_or((a, "")),
+    };
+    if (path.is_empty() && arg != "auto") || (arg.contains('@') && version.is_empty()) {
+        return Err(Failure::input(anyhow!("--module {arg:?}: expected PATH@VERSION, PATH or auto")));
+    }
+    Ok(SourceInput::Module { path: path.to_string(), version: version.to_string() })
 }
 
 /// The CLI's hint for a refused recipe value that runs code.

@@ -40,4 +40,5 @@ mod source_transports;
 mod toolchain_images;
 mod toolchain_lock;
 mod verify_e2e;
+mod verify_module;
 mod webhook_kube;

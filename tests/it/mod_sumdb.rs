@@ -16,15 +16,15 @@ use serde_json::Value;
 use server::{Behavior, Serve, Server};
 use support::{run, Outcome};
 
-const DB_NAME: &str = "sum.reprove-test.invalid";
+pub(super) const DB_NAME: &str = "sum.reprove-test.invalid";
 
-fn sumdb_bin(dir: &Path) -> PathBuf {
+pub(super) fn sumdb_bin(dir: &Path) -> PathBuf {
     harness::build_fixture_program("sumdb", dir)
 }
 
 /// A running database: its GOSUMDB value and its process.
-struct Db {
-    gosumdb: String,
+pub(super) struct Db {
+    pub(super) gosumdb: String,
     key_file: PathBuf,
     child: std::process::Child,
 }
@@ -36,7 +36,7 @@ impl Drop for Db {
     }
 }
 
-fn start_db(bin: &Path, dir: &Path, tag: &str, data: &str, args: &[&str]) -> Db {
+pub(super) fn start_db(bin: &Path, dir: &Path, tag: &str, data: &str, args: &[&str]) -> Db {
     let data_file = dir.join(format!("{tag}.data"));
     fs::write(&data_file, data).unwrap_or_else(|e| panic!("{e}"));
     let (addr_file, key_file) = (dir.join(format!("{tag}.addr")), dir.join(format!("{tag}.key")));

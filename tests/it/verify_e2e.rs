@@ -157,7 +157,7 @@ pub(super) fn verify(proxy: &str, cache: &Path, args: &[&str]) -> (Outcome, Valu
 }
 
 /// [`verify`] with these environment variables too.
-fn verify_with_env(proxy: &str, cache: &Path, args: &[&str], env: &[(&str, &Path)]) -> (Outcome, Value) {
+pub(super) fn verify_with_env(proxy: &str, cache: &Path, args: &[&str], env: &[(&str, &Path)]) -> (Outcome, Value) {
     verify_in(&std::env::temp_dir(), proxy, cache, args, env)
 }
 

@@ -22,6 +22,7 @@ fn statement_input() -> ProvenanceInput {
         subject: Artifact { name: "app".into(), sha256: hex('a') },
         source_uri: "git+https://example.com/acme/app".into(),
         source_rev: "0123456789abcdef0123456789abcdef01234567".into(),
+        source_module: None,
         package: "./cmd/app".into(),
         goos: "linux".into(),
         goarch: "amd64".into(),

@@ -16,7 +16,7 @@ use report::v1;
 
 use crate::generate::{
     Artifact, AttestationRef, Byproduct, ByproductContent, ExecFlag, ImageDigestKind, ImageSubject, Module,
-    ProvenanceInput, SourceFile, ToolchainImage, VsaInput,
+    ProvenanceInput, SourceFile, SourceModule, ToolchainImage, VsaInput,
 };
 use crate::vsa::VerificationResult;
 
@@ -98,7 +98,18 @@ pub fn provenance_input(
     }
     let rebuilt = report.rebuilt.as_ref().ok_or_else(|| missing("rebuilt"))?;
     let source = &report.inputs.source;
-    let commit = source.commit.as_ref().ok_or_else(|| missing("inputs.source.commit"))?;
+    let (source_uri, source_rev, source_module) = match &source.module {
+        Some(m) => {
+            let h1 = m.sum.clone().ok_or_else(|| missing("inputs.source.module.sum"))?;
+            let module =
+                SourceModule { path: m.path.clone(), version: m.version.clone(), h1, zip_sha256: m.zip_sha256.clone() };
+            (source.uri.clone(), m.version.clone(), Some(module))
+        }
+        None => {
+            let commit = source.commit.as_ref().ok_or_else(|| missing("inputs.source.commit"))?;
+            (source_uri(&source.uri), commit.clone(), None)
+        }
+    };
     let go_mod = report.inputs.go_mod.as_ref().ok_or_else(|| missing("inputs.goMod"))?;
     let recipe = &report.recipe;
     let name = if recipe.output_name.is_empty() { &report.subject.name } else { &recipe.output_name };
@@ -127,8 +138,9 @@ pub fn provenance_input(
     Ok(ProvenanceInput {
         subject: Artifact { name: name.clone(), sha256: rebuilt.sha256.clone() },
         images: image_subjects(report),
-        source_uri: source_uri(&source.uri),
-        source_rev: commit.clone(),
+        source_uri,
+        source_rev,
+        source_module,
         package: recipe.package.clone(),
         goos: recipe.goos.clone(),
         goarch: recipe.goarch.clone(),
@@ -346,6 +358,50 @@ mod tests {
         // commit, go.mod, go.sum, 2 modules, the toolchain image.
         assert_eq!(deps.len(), 6, "{deps:#?}");
         assert_eq!(deps[5]["digest"]["sha256"], "5".repeat(64));
+    }
+
+    /// A released module version as the source: the provenance names the module
+    /// zip (`pkg:golang/PATH@VERSION`, its h1 and SHA-256) instead of a commit.
+    #[test]
+    fn a_module_source_is_named_by_its_zip() {
+        let mut r = report();
+        r.inputs.source.uri = "pkg:golang/example.com/tool@v1.2.3".into();
+        r.inputs.source.rev = "v1.2.3".into();
+        r.inputs.source.commit = None;
+        r.inputs.source.module = Some(v1::ModuleSource {
+            path: "example.com/tool".into(),
+            version: "v1.2.3".into(),
+            recorded_sum: Some("h1:ScX5w1eTa3QqT8oi6+ziP7dTV1S2+ALU0bI+0zXKWiQ=".into()),
+            sum: Some("h1:ScX5w1eTa3QqT8oi6+ziP7dTV1S2+ALU0bI+0zXKWiQ=".into()),
+            zip_sha256: Some("9".repeat(64)),
+            zip_from: Some("cache".into()),
+            checked_against: vec!["reference build info".into()],
+        });
+        let input = provenance_input(&r, FIXTURE.as_bytes(), DEFAULT_BUILDER_ID).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (input.source_uri.as_str(), input.source_rev.as_str()),
+            ("pkg:golang/example.com/tool@v1.2.3", "v1.2.3")
+        );
+        let statement = generate::provenance_statement(&input).unwrap_or_else(|e| panic!("{e}"));
+        let value = statement_json(&statement);
+        assert_valid(&schema("provenance.schema.json"), &value["predicate"], "provenance");
+        let definition = &value["predicate"]["buildDefinition"];
+        assert_valid(&schema("provenance-buildtype.schema.json"), &definition["externalParameters"], "parameters");
+        let deps =
+            value["predicate"]["buildDefinition"]["resolvedDependencies"].as_array().cloned().unwrap_or_default();
+        assert_eq!(deps[0]["uri"], "pkg:golang/example.com/tool@v1.2.3");
+        assert_eq!(deps[0]["digest"]["dirHash"], "h1:ScX5w1eTa3QqT8oi6+ziP7dTV1S2+ALU0bI+0zXKWiQ=");
+        assert_eq!(deps[0]["digest"]["sha256"], "9".repeat(64));
+        assert_eq!(deps[1]["uri"], "pkg:golang/example.com/tool@v1.2.3#go.mod");
+        // A module source without a verified sum cannot be attested.
+        if let Some(m) = r.inputs.source.module.as_mut() {
+            m.sum = None;
+        }
+        let e = provenance_input(&r, FIXTURE.as_bytes(), DEFAULT_BUILDER_ID)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("inputs.source.module.sum"), "{e}");
     }
 
     /// The report's recipe values that ran code, and a -modfile, reach the provenance

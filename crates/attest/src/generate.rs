@@ -151,6 +151,19 @@ pub struct Module {
     pub h1: String,
 }
 
+/// A released module version as the source of a rebuild (`go install PATH@VERSION`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceModule {
+    /// The module path.
+    pub path: String,
+    /// Its version.
+    pub version: String,
+    /// The `h1:` hash of its zip, as `go.sum` records it.
+    pub h1: String,
+    /// SHA-256 of the zip, lower-case hex, when known.
+    pub zip_sha256: Option<String>,
+}
+
 /// The toolchain image a rebuild ran in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ToolchainImage {
@@ -252,8 +265,13 @@ pub struct ProvenanceInput {
     pub images: Vec<ImageSubject>,
     /// The repository URI (`git+https://host/org/repo`).
     pub source_uri: String,
-    /// The full commit id (40 or 64 lower-case hex digits).
+    /// The full commit id (40 or 64 lower-case hex digits); for a module
+    /// source, its version.
     pub source_rev: String,
+    /// The released module version the source is, instead of a Git commit:
+    /// `source_uri` is then `pkg:golang/PATH@VERSION` and the first resolved
+    /// dependency is the module's zip (`dirHash`: its h1; `sha256`: the zip's).
+    pub source_module: Option<SourceModule>,
     /// The package argument of `go build`.
     pub package: String,
     /// GOOS.
@@ -315,7 +333,23 @@ fn validate_provenance(input: &ProvenanceInput) -> Result<(), GenerateError> {
     check_sha256_hex("subject.sha256", &input.subject.sha256)?;
     non_empty("source_uri", &input.source_uri)?;
     let rev = &input.source_rev;
-    if !(rev.len() == 40 || rev.len() == 64) || !rev.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if let Some(m) = &input.source_module {
+        non_empty("source_module.path", &m.path)?;
+        if *rev != m.version || m.version.is_empty() {
+            return Err(bad("source_rev", format!("{rev:?} is not the source module's version {:?}", m.version)));
+        }
+        if input.source_uri != format!("pkg:golang/{}@{}", m.path, m.version) {
+            return Err(bad("source_uri", "must be pkg:golang/PATH@VERSION of the source module"));
+        }
+        if !m.h1.starts_with("h1:") {
+            return Err(bad("source_module.h1", format!("{:?} is not an h1: hash", m.h1)));
+        }
+        if let Some(zip) = &m.zip_sha256 {
+            check_sha256_hex("source_module.zip_sha256", zip)?;
+        }
+    } else if !(rev.len() == 40 || rev.len() == 64)
+        || !rev.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(bad("source_rev", format!("{rev:?} is not a full commit id (40 or 64 lower-case hex digits)")));
     }
     non_empty("package", &input.package)?;
@@ -407,8 +441,20 @@ pub fn provenance_statement(input: &ProvenanceInput) -> Result<Statement, Genera
         let exec = serde_json::to_value(&input.exec).map_err(|e| bad("exec", e.to_string()))?;
         parameters.extra.insert(PARAMETER_EXEC.to_owned(), exec);
     }
-    let at_rev = format!("{}@{}", input.source_uri, input.source_rev);
-    let mut dependencies = vec![descriptor(Some(input.source_uri.clone()), None, ("gitCommit", &input.source_rev))];
+    let (at_rev, source) = match &input.source_module {
+        Some(m) => {
+            let mut d = descriptor(Some(input.source_uri.clone()), None, ("dirHash", &m.h1));
+            if let Some(zip) = &m.zip_sha256 {
+                d.digest.insert("sha256".to_owned(), zip.clone());
+            }
+            (input.source_uri.clone(), d)
+        }
+        None => (
+            format!("{}@{}", input.source_uri, input.source_rev),
+            descriptor(Some(input.source_uri.clone()), None, ("gitCommit", &input.source_rev)),
+        ),
+    };
+    let mut dependencies = vec![source];
     let go_mod = input.go_mod_path.clone().unwrap_or_else(|| "go.mod".to_owned());
     let go_sum = match go_mod.strip_suffix(".mod") {
         Some(stem) if go_mod != "go.mod" => format!("{stem}.sum"),

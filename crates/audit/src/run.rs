@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rebuild::{Progress, ReferenceInput, Request, Step};
+use rebuild::{Progress, ReferenceInput, Request, SourceInput, Step};
 use report::v1;
 use sandbox::CancelToken;
 
@@ -66,16 +66,10 @@ pub type Shared = Request;
 /// The request for one job, from the shared settings.
 pub fn request_for(shared: &Shared, job: &Job) -> Request {
     let mut req = shared.clone();
-    match &job.plan.source {
-        SourceChoice::Git { location, rev } => {
-            req.source = location.clone();
-            req.rev = rev.clone();
-        }
-        SourceChoice::Module { path, version } => {
-            req.source = format!("{path}@{version}");
-            req.rev = String::new();
-        }
-    }
+    req.source = match &job.plan.source {
+        SourceChoice::Git { location, rev } => SourceInput::git(location.clone(), rev.clone()),
+        SourceChoice::Module { path, version } => SourceInput::Module { path: path.clone(), version: version.clone() },
+    };
     req.reference = ReferenceInput::File(job.reference.clone());
     req.toolchain = Some(job.plan.toolchain.clone());
     req.recipe.from_reference = true;

@@ -386,13 +386,7 @@ pub async fn download_async(
     sumdb: Arc<dyn ChecksumDb>,
     progress: Arc<dyn Progress>,
 ) -> Result<DownloadReport, DownloadError> {
-    let modcache = env.modcache()?;
-    if !modcache.is_absolute() {
-        return Err(DownloadError::RelativeCache(modcache));
-    }
-    fs::create_dir_all(&modcache).map_err(|cause| DownloadError::Cache { path: modcache.clone(), cause })?;
-    let goproxy = env.goproxy()?.to_string();
-    let list = ProxyList::parse(&goproxy, env.get("GONOPROXY"))?;
+    let (modcache, goproxy, list) = cache_and_proxies(env)?;
     let go_sum_path = main_dir.join("go.sum");
     let read = match &opts.source_tree {
         Some(_) => confined::ConfinedDir::open_followed(main_dir)
@@ -408,30 +402,7 @@ pub async fn download_async(
         Some(data) => (GoSum::parse(&go_sum_path.display().to_string(), &data).map_err(DownloadError::GoSum)?, true),
         None => (GoSum::default(), false),
     };
-    let client = Client::new(opts.client.clone()).map_err(|e| DownloadError::Setup(e.to_string()))?;
-    // Extraction is bound by file creation more than by the CPU: a few more
-    // workers than cores keep the disk busy.
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2) * 4;
-    let ctx = Arc::new(Ctx {
-        cache: ModCache::new(&modcache),
-        list,
-        client,
-        sum,
-        go_sum_path: go_sum_path.clone(),
-        sumdb,
-        gosumdb: env.get("GOSUMDB").to_string(),
-        gonosumdb: env.get("GONOSUMDB").to_string(),
-        env: env.clone(),
-        opts: opts.clone(),
-        cpu: Semaphore::new(cpus),
-        net: Semaphore::new(opts.jobs.max(1)),
-        abort: AtomicBool::new(false),
-        progress,
-        direct: Mutex::new(HashMap::new()),
-        direct_count: AtomicU64::new(0),
-        scratch: OnceLock::new(),
-        security: Mutex::new(Vec::new()),
-    });
+    let ctx = new_ctx(env, opts, sumdb, (&modcache, list), sum, go_sum_path.clone(), progress)?;
     let main_dir = main_dir.to_path_buf();
     let (bl, modules, failures) = run(ctx.clone(), main_dir).await?;
     if let Some(Ok(scratch)) = ctx.scratch.get() {
@@ -452,6 +423,180 @@ pub async fn download_async(
         bytes: stats.bytes.load(Ordering::Relaxed),
         direct: ctx.direct_count.load(Ordering::Relaxed),
     })
+}
+
+/// GOMODCACHE (absolute, created), GOPROXY and its parsed list.
+fn cache_and_proxies(env: &GoEnv) -> Result<(PathBuf, String, ProxyList), DownloadError> {
+    let modcache = env.modcache()?;
+    if !modcache.is_absolute() {
+        return Err(DownloadError::RelativeCache(modcache));
+    }
+    fs::create_dir_all(&modcache).map_err(|cause| DownloadError::Cache { path: modcache.clone(), cause })?;
+    let goproxy = env.goproxy()?.to_string();
+    let list = ProxyList::parse(&goproxy, env.get("GONOPROXY"))?;
+    Ok((modcache, goproxy, list))
+}
+
+/// The download's shared state over `sum` (read from `go_sum_path`, the name
+/// its mismatches cite), for the cache and proxies of [`cache_and_proxies`].
+fn new_ctx(
+    env: &GoEnv,
+    opts: &DownloadOptions,
+    sumdb: Arc<dyn ChecksumDb>,
+    (modcache, list): (&Path, ProxyList),
+    sum: GoSum,
+    go_sum_path: PathBuf,
+    progress: Arc<dyn Progress>,
+) -> Result<Arc<Ctx>, DownloadError> {
+    let client = Client::new(opts.client.clone()).map_err(|e| DownloadError::Setup(e.to_string()))?;
+    // Extraction is bound by file creation more than by the CPU: a few more
+    // workers than cores keep the disk busy.
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2) * 4;
+    let ctx = Arc::new(Ctx {
+        cache: ModCache::new(modcache),
+        list,
+        client,
+        sum,
+        go_sum_path,
+        sumdb,
+        gosumdb: env.get("GOSUMDB").to_string(),
+        gonosumdb: env.get("GONOSUMDB").to_string(),
+        env: env.clone(),
+        opts: opts.clone(),
+        cpu: Semaphore::new(cpus),
+        net: Semaphore::new(opts.jobs.max(1)),
+        abort: AtomicBool::new(false),
+        progress,
+        direct: Mutex::new(HashMap::new()),
+        direct_count: AtomicU64::new(0),
+        scratch: OnceLock::new(),
+        security: Mutex::new(Vec::new()),
+    });
+    Ok(ctx)
+}
+
+/// One module version fetched for a rebuild of a released version (what
+/// `go install PATH@VERSION` fetches of its main module), by
+/// [`download_version`].
+#[derive(Debug, Clone)]
+pub struct VersionReport {
+    /// The module, its files (.info, .zip, .mod) and its extracted directory.
+    pub module: ModuleResult,
+    /// GOPROXY as used.
+    pub goproxy: String,
+    /// Content that does not match what vouches for it; nothing of it entered the cache.
+    pub security: Vec<SecurityError>,
+    /// Files that could not be fetched or verified.
+    pub failures: Vec<Failure>,
+}
+
+impl VersionReport {
+    /// Whether everything was fetched and verified.
+    pub fn ok(&self) -> bool {
+        self.security.is_empty() && self.failures.is_empty() && self.module.dir.is_some()
+    }
+
+    /// The zip's file outcome, when it was fetched and verified.
+    pub fn zip(&self) -> Option<&FileOutcome> {
+        self.module.files.iter().find(|f| f.kind == FileKind::Zip)
+    }
+}
+
+/// [`download_version_async`] for synchronous callers, on the caller's runtime.
+pub fn download_version(
+    runtime: &tokio::runtime::Runtime,
+    m: &ModuleVersion,
+    env: &GoEnv,
+    opts: &DownloadOptions,
+    sumdb: Arc<dyn ChecksumDb>,
+    sum: (&str, &[u8]),
+) -> Result<VersionReport, DownloadError> {
+    runtime.block_on(download_version_async(m, env, opts, sumdb, sum))
+}
+
+/// Fetches the module version `m` into GOMODCACHE as `go mod download
+/// PATH@VERSION` would: `.info`; the zip, checked against the go.sum lines
+/// `sum` (its name, for messages, and its text; a rebuild passes the sum the
+/// binary records), else the checksum database, then extracted; then its
+/// go.mod (`.mod`), checked against `sum`'s `/go.mod` line, else the checksum
+/// database, else the go.mod inside the verified zip (`module PATH` when it
+/// has none, as Go synthesizes it): a module's `.mod` is its zip's go.mod.
+/// Nothing enters the cache before it matched.
+pub async fn download_version_async(
+    m: &ModuleVersion,
+    env: &GoEnv,
+    opts: &DownloadOptions,
+    sumdb: Arc<dyn ChecksumDb>,
+    (sum_name, sum_text): (&str, &[u8]),
+) -> Result<VersionReport, DownloadError> {
+    let (modcache, goproxy, list) = cache_and_proxies(env)?;
+    let sum = GoSum::parse(sum_name, sum_text).map_err(DownloadError::GoSum)?;
+    let quiet: Arc<dyn Progress> = Arc::new(Quiet);
+    let ctx =
+        new_ctx(env, opts, sumdb.clone(), (&modcache, list.clone()), sum, PathBuf::from(sum_name), quiet.clone())?;
+    let mut failures = Vec::new();
+    let mut result = ModuleResult {
+        module: m.clone(),
+        fetched: m.clone(),
+        zip_wanted: true,
+        skipped: None,
+        files: Vec::new(),
+        dir: None,
+    };
+    match fetch_info(&ctx, m).await {
+        Ok(f) => result.files.push(f),
+        Err(p) => record(&ctx, &mut failures, m, FileKind::Info, p),
+    }
+    if failures.is_empty() {
+        match fetch_zip(&ctx, m).await {
+            Ok((f, dir)) => {
+                result.files.push(f);
+                result.dir = Some(dir);
+            }
+            Err(p) => record(&ctx, &mut failures, m, FileKind::Zip, p),
+        }
+    }
+    let mut security = ctx.security.lock().map(|s| s.clone()).unwrap_or_default();
+    let Some(dir) = result.dir.clone() else {
+        return Ok(VersionReport { module: result, goproxy, security, failures });
+    };
+    let mod_version = format!("{}/go.mod", m.version);
+    let has_line = ctx.sum.hashes(&m.path, &mod_version).next().is_some();
+    let mod_ctx = if !has_line && !use_sumdb(&ctx.gosumdb, &ctx.gonosumdb, &m.path) {
+        let in_zip = confined::ConfinedDir::open_followed(&dir)
+            .and_then(|d| d.read_optional("go.mod", confined::limits::CONFIG))
+            .map_err(DownloadError::Refused)?;
+        let data = in_zip.unwrap_or_else(|| format!("module {}\n", m.path).into_bytes());
+        let line = format!("{} {mod_version} {}\n", m.path, hash_go_mod(&data));
+        let name = format!("the go.mod in the verified zip of {m}");
+        let sum = GoSum::parse(&name, line.as_bytes()).map_err(DownloadError::GoSum)?;
+        new_ctx(env, opts, sumdb, (&modcache, list), sum, PathBuf::from(name), quiet)?
+    } else {
+        ctx.clone()
+    };
+    let cached_mod = ctx.cache.cache_path(m, "mod").ok().filter(|p| p.is_file());
+    let go_mod = match cached_mod {
+        Some(p) => match fs::read(&p) {
+            Ok(data) => {
+                let hash = hash_go_mod(&data);
+                let from = format!("cached file {}", p.display());
+                verify(&mod_ctx, m, FileKind::Mod, &hash, &from)
+                    .await
+                    .map(|v| cached(FileKind::Mod, p.clone(), Some(hash.to_string()), v))
+            }
+            Err(e) => Err(Problem::io("reading", &p, &e)),
+        },
+        None => fetch_go_mod(&mod_ctx, m).await,
+    };
+    match go_mod {
+        Ok(f) => result.files.push(f),
+        Err(p) => {
+            record(&mod_ctx, &mut failures, m, FileKind::Mod, p);
+            security.extend(mod_ctx.security.lock().map(|s| s.clone()).unwrap_or_default());
+            result.dir = None;
+        }
+    }
+    Ok(VersionReport { module: result, goproxy, security, failures })
 }
 
 type Outcomes = (BuildList, Vec<ModuleResult>, Vec<Failure>);

@@ -348,7 +348,11 @@ pub fn check(req: &Request, progress: &dyn Progress, cancel: &CancelToken) -> v1
         warnings: Vec::new(),
         tools: run.record.tools(&req),
     };
-    let result = prepare(&mut run).and_then(|p| builds(&mut run, &p, &mut out, cancel));
+    // Without a reference the source step never reaches a verdict itself.
+    let result = prepare(&mut run).and_then(|p| match p {
+        Some(p) => builds(&mut run, &p, &mut out, cancel),
+        None => Ok(()),
+    });
     out.inputs = run.record.inputs(&req);
     out.recipe = run.record.recipe();
     // The pipeline's steps came first, then the builds (timed into `out`).
@@ -393,7 +397,15 @@ fn builds(
     cancel: &CancelToken,
 ) -> Result<(), (Step, RebuildError)> {
     let req = run.req;
-    let plan = build::plan(&p.recipe, &p.pulled, &p.toolchain, &req.cache_dir, p.go_work.as_deref(), &p.tree);
+    let plan = build::plan(
+        &p.recipe,
+        &p.pulled,
+        &p.toolchain,
+        &req.cache_dir,
+        p.go_work.as_deref(),
+        &p.tree,
+        p.module.as_ref(),
+    );
     run.record.recipe = Some(p.recipe.clone());
     run.record.plan = Some((plan.go_args.clone(), plan.env.clone()));
     let work = p.work.path();

@@ -47,6 +47,10 @@ pub enum RebuildError {
     /// go.mod or go.sum cannot be used.
     #[error("{0}")]
     GoMod(String),
+    /// The released module version to rebuild cannot be used (not a valid
+    /// module version, not the reference's main module, no recorded sum).
+    #[error("module source: {0}")]
+    ModuleSource(String),
     /// go.sum lacks lines for requirements of go.mod.
     #[error("go.sum has no line for {}: run `go mod tidy` and commit go.sum", modules.join(", "))]
     MissingGoSum {
@@ -199,6 +203,7 @@ impl RebuildError {
             | RebuildError::ReferenceInImage { .. }
             | RebuildError::DirtyTree { .. }
             | RebuildError::GoMod(_)
+            | RebuildError::ModuleSource(_)
             | RebuildError::MissingGoSum { .. }
             | RebuildError::Workspace { .. }
             | RebuildError::GoWorkValue(_)
@@ -245,6 +250,7 @@ impl RebuildError {
             RebuildError::Source(_) => Code::Source,
             RebuildError::DirtyTree { .. } => Code::DirtyTree,
             RebuildError::GoMod(_) => Code::GoMod,
+            RebuildError::ModuleSource(_) => Code::Source,
             RebuildError::MissingGoSum { .. } => fetch_code(FetchCode::MissingGoSum),
             RebuildError::Workspace { .. } => Code::GoWorkspace,
             RebuildError::GoWorkValue(_) => Code::Recipe,

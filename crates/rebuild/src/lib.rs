@@ -1,5 +1,5 @@
-//! The rebuild: from a Git commit, a reference binary and a pinned toolchain
-//! to a verdict.
+//! The rebuild: from a Git commit (or a released module version), a
+//! reference binary and a pinned toolchain to a verdict.
 //!
 //! What goes in: a [`Request`] (source location and revision, the reference
 //! as a file or a digest, the toolchain pinned by digest, recipe flags, caches,
@@ -19,7 +19,16 @@
 //!    digest); `--reference oci://…` is read through `oci::read_file_in_image`
 //!    from an image pulled by digest.
 //! 2. `source` ([`steps::source`]) — resolve the revision, refuse a dirty
-//!    working tree (unless allowed), export exactly the commit's tree.
+//!    working tree (unless allowed), export exactly the commit's tree. For a
+//!    released module version ([`SourceInput::Module`], [`steps::module`]):
+//!    its zip, go.mod and .info through GOPROXY into the module cache, the zip
+//!    checked against the checksum database and the sum the reference records
+//!    (a recorded sum that is not the published one is the verdict
+//!    `not-reproduced`, cause `main-module-sum`, and nothing is built); the
+//!    extracted directory is the source, the recipe reads no file of it, and
+//!    the build is `go install PKG@VERSION` with the verified cache as its
+//!    read-only `file://` GOPROXY (mounted where the reference's was when it
+//!    embeds the path: no `-trimpath`).
 //! 3. `recipe` ([`steps::recipe`]) — `recipe::resolve` over the exported tree
 //!    (so `reprove.toml` and `.goreleaser.yaml` are the commit's, never a
 //!    working tree's), with the reference's build info as a layer only when
@@ -166,13 +175,39 @@ pub fn parse_sha256(s: &str) -> Option<String> {
     (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| hex.to_ascii_lowercase())
 }
 
+/// Where the source comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceInput {
+    /// A Git repository at a revision: exactly the commit's tree is exported.
+    Git {
+        /// A repository directory or a clone URL.
+        location: String,
+        /// The revision.
+        rev: String,
+    },
+    /// A released module version, built as `go install PATH/CMD@VERSION`
+    /// builds it: its zip fetched through GOPROXY and checked against the
+    /// checksum database and the sum the reference records ([`steps::module`]).
+    Module {
+        /// The module path; empty: the reference's main module's.
+        path: String,
+        /// The version; empty: the reference's main module's.
+        version: String,
+    },
+}
+
+impl SourceInput {
+    /// A Git source.
+    pub fn git(location: impl Into<String>, rev: impl Into<String>) -> SourceInput {
+        SourceInput::Git { location: location.into(), rev: rev.into() }
+    }
+}
+
 /// Everything a rebuild needs.
 #[derive(Clone)]
 pub struct Request {
-    /// A repository directory or a clone URL.
-    pub source: String,
-    /// The revision.
-    pub rev: String,
+    /// The source.
+    pub source: SourceInput,
     /// The reference.
     pub reference: ReferenceInput,
     /// The toolchain image; `None`: the one the commit's `reprove.lock` pins
@@ -210,7 +245,6 @@ impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Request")
             .field("source", &self.source)
-            .field("rev", &self.rev)
             .field("reference", &self.reference)
             .field("toolchain", &self.toolchain.as_ref().map(ToString::to_string))
             .finish_non_exhaustive()

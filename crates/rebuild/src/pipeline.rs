@@ -13,8 +13,9 @@ use sandbox::CancelToken;
 use stdx::setting::Setting;
 
 use crate::record::{CommitFacts, ImageFacts, Judged, Record, ReferenceFacts};
+use crate::steps::module::Outcome;
 use crate::steps::{self, build, gosum, judge};
-use crate::{workdirs, Progress, RebuildError, Request};
+use crate::{workdirs, Progress, RebuildError, Request, SourceInput};
 
 /// A run: the request, where progress goes, and what the steps found.
 pub(crate) struct Run<'a> {
@@ -107,12 +108,16 @@ pub(crate) struct Prepared {
     pub reference_bi: Option<BuildInfo>,
     /// The workspace's go.work (relative to the source root) when the build uses one.
     pub go_work: Option<String>,
-    /// The Git tree id of the source.
+    /// The Git tree id of the source (for a module: its zip's h1 sum).
     pub tree: String,
+    /// The released module version built, for a module source (`go install PATH@VERSION`).
+    pub module: Option<gomod::ModuleVersion>,
 }
 
-/// The steps before the build: reference, source, recipe, go.sum, modules, toolchain.
-pub(crate) fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError)> {
+/// The steps before the build: reference, source, recipe, go.sum, modules,
+/// toolchain. `None`: the source step reached the verdict itself (a module
+/// version the reference claims but that was not published); nothing is built.
+pub(crate) fn prepare(run: &mut Run<'_>) -> Result<Option<Prepared>, (Step, RebuildError)> {
     let req = run.req;
     let reference = run.step(Step::Reference, |_| steps::reference::read(req))?;
     let (reference, reference_bi) = match reference {
@@ -131,46 +136,91 @@ pub(crate) fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError
     };
 
     let work = WorkDir::new(req.keep.as_deref(), &req.cache_dir).map_err(|e| (Step::Reference, e))?;
-    let src_dir = work.path().join("src");
 
-    let (opened, exported) = run.step(Step::Source, |rec| {
-        let opened = steps::source::open(&req.source, &req.rev, work.path())?;
-        let c = &opened.commit;
-        rec.commit = Some(CommitFacts {
-            uri: opened.source.uri().to_string(),
-            id: c.id.clone(),
-            time_rfc3339: c.time_rfc3339.clone(),
-            tags: c.tags.clone(),
-        });
-        rec.dirty_paths = steps::source::dirty_paths(&opened, req.allow_dirty)?;
-        if !rec.dirty_paths.is_empty() {
-            rec.warnings.push(format!(
-                "the working tree has uncommitted changes ({}): the rebuild used the commit's tree, not the working tree",
-                Setting::AllowDirty
-            ));
+    let (src_dir, source) = match &req.source {
+        SourceInput::Git { location, rev } => {
+            let src_dir = work.path().join("src");
+            let (opened, tree) = git_source(run, location, rev, &src_dir)?;
+            (src_dir, Source::Git { opened, tree })
         }
-        let exported = steps::source::export(&opened, &src_dir)?;
-        let e = &exported.export;
-        rec.submodules =
-            e.submodules.iter().map(|m| v1::Submodule { path: m.path.clone(), commit: m.commit.clone() }).collect();
-        rec.escaping_symlinks = e.symlinks.iter().filter(|l| l.escapes).map(|l| l.path.clone()).collect();
-        rec.warnings.extend(exported.warnings());
-        Ok((opened, exported))
-    })?;
+        SourceInput::Module { path, version } => {
+            let modcache = req.cache_dir.join("modcache");
+            let outcome = run.step(Step::Source, |rec| {
+                let m = steps::module::resolve(path, version, reference_bi.as_ref())?;
+                rec.module = Some(v1::ModuleSource {
+                    path: m.path.clone(),
+                    version: m.version.clone(),
+                    recorded_sum: reference_bi.as_ref().map(|bi| bi.main.sum.to_string()).filter(|s| !s.is_empty()),
+                    sum: None,
+                    zip_sha256: None,
+                    zip_from: None,
+                    checked_against: Vec::new(),
+                });
+                let outcome = steps::module::fetch(&m, reference_bi.as_ref(), &modcache, req)?;
+                match &outcome {
+                    Outcome::Fetched(f) => rec.module = Some(f.facts.clone()),
+                    Outcome::Claimed { facts, .. } => rec.module = Some(facts.clone()),
+                }
+                Ok(outcome)
+            })?;
+            let fetched = match outcome {
+                Outcome::Fetched(f) => f,
+                Outcome::Claimed { cause, .. } => {
+                    run.record.judged = Some(Judged {
+                        rebuilt: None,
+                        verdict: v1::Verdict::NotReproduced,
+                        causes: vec![cause],
+                        reference_self_check: None,
+                        modules: Vec::new(),
+                        module_findings: Vec::new(),
+                    });
+                    return Ok(None);
+                }
+            };
+            (fetched.dir.clone(), Source::Module(fetched))
+        }
+    };
 
     let (mut recipe, toolchain) = run.step(Step::Recipe, |rec| {
-        let resolved = steps::recipe::resolve_for_commit(
-            &src_dir,
-            &req.recipe,
-            reference_bi.as_ref(),
-            reference.as_deref(),
-            &opened.commit,
-        )?;
+        let resolved = match &source {
+            Source::Git { opened, .. } => steps::recipe::resolve_for_commit(
+                &src_dir,
+                &req.recipe,
+                reference_bi.as_ref(),
+                reference.as_deref(),
+                &opened.commit,
+            )?,
+            Source::Module(_) => {
+                // `go install PATH@VERSION` reads no recipe file of the module:
+                // the recipe is the verifier's and the reference's only.
+                let empty = work.path().join("recipe");
+                std::fs::create_dir_all(&empty).map_err(|e| RebuildError::io("create", &empty, e))?;
+                let mut resolved = steps::recipe::resolve_for_module(
+                    &empty,
+                    &req.recipe,
+                    reference_bi.as_ref(),
+                    reference.as_deref(),
+                )?;
+                if let Source::Module(f) = &source {
+                    let r = &mut resolved.recipe;
+                    // Without -trimpath the binary embeds the module cache's path: the
+                    // rebuild mounts the cache where the reference's was.
+                    let embedded = reference.as_deref().and_then(|b| steps::module::embedded_modcache(b, &f.module));
+                    if let (false, None, Some(dir)) = (r.trimpath, r.env.get("GOMODCACHE"), embedded) {
+                        r.env.insert("GOMODCACHE".into(), dir);
+                        r.origins.insert("env.GOMODCACHE".into(), ::recipe::Origin::Reference("file table".into()));
+                    }
+                }
+                resolved
+            }
+        };
         let recipe = rec.recipe.insert(resolved.recipe).clone();
         steps::recipe::admit(&recipe, &req.recipe)?;
         // VCS stamping needs a clean checkout with .git; otherwise the build sees no .git.
-        if recipe.buildvcs == BuildVcs::True {
-            steps::source::checkout(&opened, &src_dir)?;
+        if let Source::Git { opened, .. } = &source {
+            if recipe.buildvcs == BuildVcs::True {
+                steps::source::checkout(opened, &src_dir)?;
+            }
         }
         let (toolchain, from) = steps::recipe::choose_toolchain(req.toolchain.as_ref(), &src_dir, &recipe)?;
         if from == steps::recipe::ToolchainFrom::Lock {
@@ -180,7 +230,11 @@ pub(crate) fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError
     })?;
 
     let mods = run.step(Step::GoSum, |rec| {
-        let checked = gosum::run(&src_dir, &recipe, reference_bi.as_ref())?;
+        let checked = match &source {
+            Source::Git { .. } => gosum::run(&src_dir, &recipe, reference_bi.as_ref())?,
+            // The module's own go.mod and go.sum, as `go install PATH@VERSION` reads them (no workspace).
+            Source::Module(_) => gosum::check(&src_dir)?,
+        };
         rec.go_mod = Some(checked.go_mod_digest.clone());
         rec.go_sum = checked.go_sum_digest.clone();
         rec.workspace = checked.workspace.as_ref().map(|w| w.report.clone());
@@ -202,7 +256,12 @@ pub(crate) fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError
         Ok((pulled, guard))
     })?;
     let go_work = mods.workspace.as_ref().map(|w| w.report.go_work.path.clone());
-    Ok(Prepared {
+    let (tree, module) = match source {
+        Source::Git { tree, .. } => (tree, None),
+        // The zip's h1 names its content as the tree id names a commit's.
+        Source::Module(f) => (f.facts.sum.clone().unwrap_or_default(), Some(f.module)),
+    };
+    Ok(Some(Prepared {
         work,
         src_dir,
         modcache,
@@ -214,15 +273,66 @@ pub(crate) fn prepare(run: &mut Run<'_>) -> Result<Prepared, (Step, RebuildError
         reference,
         reference_bi,
         go_work,
-        tree: exported.tree,
+        tree,
+        module,
+    }))
+}
+
+/// A Git source: what the source step found.
+enum Source {
+    Git { opened: steps::source::Opened, tree: String },
+    Module(steps::module::Fetched),
+}
+
+/// The `source` step for a Git source: the revision resolved, a dirty
+/// working tree refused unless allowed, the commit's tree exported to `src_dir`.
+fn git_source(
+    run: &mut Run<'_>,
+    location: &str,
+    rev: &str,
+    src_dir: &Path,
+) -> Result<(steps::source::Opened, String), (Step, RebuildError)> {
+    let req = run.req;
+    let work = src_dir.parent().unwrap_or(src_dir);
+    run.step(Step::Source, |rec| {
+        let opened = steps::source::open(location, rev, work)?;
+        let c = &opened.commit;
+        rec.commit = Some(CommitFacts {
+            uri: opened.source.uri().to_string(),
+            id: c.id.clone(),
+            time_rfc3339: c.time_rfc3339.clone(),
+            tags: c.tags.clone(),
+        });
+        rec.dirty_paths = steps::source::dirty_paths(&opened, req.allow_dirty)?;
+        if !rec.dirty_paths.is_empty() {
+            rec.warnings.push(format!(
+                "the working tree has uncommitted changes ({}): the rebuild used the commit's tree, not the working tree",
+                Setting::AllowDirty
+            ));
+        }
+        let exported = steps::source::export(&opened, src_dir)?;
+        let e = &exported.export;
+        rec.submodules =
+            e.submodules.iter().map(|m| v1::Submodule { path: m.path.clone(), commit: m.commit.clone() }).collect();
+        rec.escaping_symlinks = e.symlinks.iter().filter(|l| l.escapes).map(|l| l.path.clone()).collect();
+        rec.warnings.extend(exported.warnings());
+        Ok((opened, exported.tree))
     })
 }
 
 /// Every step of `reprove verify`.
 pub(crate) fn verify(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, RebuildError)> {
     let req = run.req;
-    let p = prepare(run)?;
-    let plan = build::plan(&p.recipe, &p.pulled, &p.toolchain, &req.cache_dir, p.go_work.as_deref(), &p.tree);
+    let Some(p) = prepare(run)? else { return Ok(()) };
+    let plan = build::plan(
+        &p.recipe,
+        &p.pulled,
+        &p.toolchain,
+        &req.cache_dir,
+        p.go_work.as_deref(),
+        &p.tree,
+        p.module.as_ref(),
+    );
     run.record.recipe = Some(p.recipe.clone());
     run.record.plan = Some((plan.go_args.clone(), plan.env.clone()));
     let out_dir = p.work.path().join("out");
@@ -244,11 +354,11 @@ pub(crate) fn verify(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Ste
         let reference_sha = rec.reference.as_ref().map(|r| r.sha256.clone()).unwrap_or_default();
         let judgement = judge::verdict(p.reference.as_deref(), &reference_sha, &data, &sha);
         rec.judged = Some(Judged {
-            rebuilt: v1::Artifact {
+            rebuilt: Some(v1::Artifact {
                 sha256: sha,
                 size: data.len() as u64,
                 path: req.keep.as_ref().map(|_| rebuilt.path.display().to_string()),
-            },
+            }),
             verdict: judgement.verdict,
             causes: judgement.causes,
             reference_self_check: judgement.reference_self_check,

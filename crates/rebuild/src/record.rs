@@ -10,7 +10,7 @@ use oci::PinnedImage;
 use report::v1::{self, FileDigest, Step, Verdict};
 
 use crate::steps::{judge, recipe};
-use crate::{RebuildError, Request};
+use crate::{RebuildError, Request, SourceInput};
 
 /// The reference as the report gives it.
 #[derive(Debug, Clone)]
@@ -42,7 +42,8 @@ pub(crate) struct ImageFacts {
 /// The outcome of the compare step.
 #[derive(Debug, Clone)]
 pub(crate) struct Judged {
-    pub rebuilt: v1::Artifact,
+    /// `None` when the verdict came before any build (`main-module-sum`).
+    pub rebuilt: Option<v1::Artifact>,
     pub verdict: Verdict,
     pub causes: Vec<v1::Cause>,
     /// The reference checked against its own content ID (when compared).
@@ -60,6 +61,8 @@ pub(crate) struct Record {
     pub warnings: Vec<String>,
     pub reference: Option<ReferenceFacts>,
     pub commit: Option<CommitFacts>,
+    /// The released module version, for a module source.
+    pub module: Option<v1::ModuleSource>,
     /// Uncommitted changes of the working tree, rebuilt anyway.
     pub dirty_paths: Vec<String>,
     pub submodules: Vec<v1::Submodule>,
@@ -89,6 +92,7 @@ impl Record {
             warnings: Vec::new(),
             reference: None,
             commit: None,
+            module: None,
             dirty_paths: Vec::new(),
             submodules: Vec::new(),
             escaping_symlinks: Vec::new(),
@@ -111,8 +115,19 @@ impl Record {
         let reference = self.reference.as_ref();
         v1::Inputs {
             source: v1::Source {
-                uri: commit.map_or_else(|| req.source.clone(), |c| c.uri.clone()),
-                rev: req.rev.clone(),
+                uri: match &req.source {
+                    SourceInput::Git { location, .. } => commit.map_or_else(|| location.clone(), |c| c.uri.clone()),
+                    SourceInput::Module { path, version } => match &self.module {
+                        Some(m) => format!("pkg:golang/{}@{}", m.path, m.version),
+                        None => format!("pkg:golang/{path}@{version}"),
+                    },
+                },
+                rev: match &req.source {
+                    SourceInput::Git { rev, .. } => rev.clone(),
+                    SourceInput::Module { version, .. } => {
+                        self.module.as_ref().map_or_else(|| version.clone(), |m| m.version.clone())
+                    }
+                },
                 commit: commit.map(|c| c.id.clone()),
                 commit_time: commit.map(|c| c.time_rfc3339.clone()),
                 tags: commit.map(|c| c.tags.clone()).unwrap_or_default(),
@@ -120,6 +135,7 @@ impl Record {
                 dirty_paths: self.dirty_paths.clone(),
                 submodules: self.submodules.clone(),
                 escaping_symlinks: self.escaping_symlinks.clone(),
+                module: self.module.clone(),
             },
             go_mod: self.go_mod.clone(),
             go_sum: self.go_sum.clone(),
@@ -193,7 +209,7 @@ impl Record {
             r.summary = format!("no verdict: the {step} step failed: {}", first_line(&e.to_string()));
             r.error = Some(failure_of(step, &e));
         } else if let Some(j) = self.judged {
-            r.rebuilt = Some(j.rebuilt);
+            r.rebuilt = j.rebuilt;
             r.causes = j.causes;
             r.modules = j.modules;
             r.module_findings = j.module_findings;

@@ -115,6 +115,10 @@ pub mod v1 {
             ModifiedAfterLink => "modified-after-link",
             /// One file is a truncated copy of the other.
             Truncated => "truncated",
+            /// The reference records a main module sum (`mod PATH VERSION h1:…`, as
+            /// `go install PATH@VERSION` leaves it) that is not the published version's
+            /// (the checksum database's, or the zip's): it claims a source it was not built from.
+            MainModuleSum => "main-module-sum",
             /// Only one of the binaries has readable Go build info.
             NoBuildInfo => "no-build-info",
             /// Built by different Go toolchain versions.
@@ -459,6 +463,34 @@ pub mod v1 {
         pub submodules: Vec<Submodule>,
         /// Symlinks of the tree whose target leaves it.
         pub escaping_symlinks: Vec<String>,
+        /// The released module version the source is (`uri` is then
+        /// `pkg:golang/PATH@VERSION` and `rev` the version); absent for a Git source.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub module: Option<ModuleSource>,
+    }
+
+    /// A released module version as the source: its zip fetched through GOPROXY
+    /// and checked before the rebuild.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ModuleSource {
+        /// The module path.
+        pub path: String,
+        /// The version.
+        pub version: String,
+        /// The `h1:` sum the reference's build info records for its main module; `null`
+        /// when there is no reference build info.
+        pub recorded_sum: Option<String>,
+        /// The `h1:` sum of the zip that was fetched and extracted; `null` when none was.
+        pub sum: Option<String>,
+        /// SHA-256 of that zip, hex.
+        pub zip_sha256: Option<String>,
+        /// Where the zip came from: a GOPROXY URL (credentials removed), or `cache`.
+        pub zip_from: Option<String>,
+        /// What the sum was checked against, in order: `checksum database NAME`,
+        /// `reference build info`; the go.mod (`.mod`) too, against the checksum
+        /// database or the zip's own go.mod.
+        pub checked_against: Vec<String>,
     }
 
     /// A submodule.
@@ -768,7 +800,10 @@ pub(crate) const EVIDENCE_SHOWN: usize = 5;
 
 /// `URI @ commit` (the revision as given when it did not resolve).
 pub(crate) fn source_line(src: &v1::Source) -> String {
-    format!("{} @ {}", src.uri, src.commit.as_deref().unwrap_or(&src.rev))
+    match &src.module {
+        Some(m) => format!("{} (module zip{})", src.uri, m.sum.as_deref().map(|h| format!(" {h}")).unwrap_or_default()),
+        None => format!("{} @ {}", src.uri, src.commit.as_deref().unwrap_or(&src.rev)),
+    }
 }
 
 /// `IMAGE (GO VERSION[, from ORIGIN])`.
@@ -812,6 +847,11 @@ pub fn render_text(r: &v1::Report) -> String {
     let _ = writeln!(s, "  {}", r.summary);
     let src = &r.inputs.source;
     let _ = writeln!(s, "source:     {}", source_line(src));
+    if let Some(m) = &src.module {
+        if !m.checked_against.is_empty() {
+            let _ = writeln!(s, "            checked against: {}", m.checked_against.join("; "));
+        }
+    }
     if src.dirty {
         let _ = writeln!(
             s,
@@ -885,7 +925,20 @@ pub fn render_markdown(r: &v1::Report) -> String {
     let _ = writeln!(s, "{}\n", r.summary);
     let _ = writeln!(s, "| | |\n|---|---|");
     let src = &r.inputs.source;
-    let _ = writeln!(s, "| source | `{}` @ `{}` |", src.uri, src.commit.as_deref().unwrap_or(&src.rev));
+    match &src.module {
+        Some(m) => {
+            let sum = m.sum.as_deref().unwrap_or("not fetched");
+            let _ = writeln!(
+                s,
+                "| source | `{}` (module zip `{sum}`; checked against {}) |",
+                src.uri,
+                m.checked_against.join("; ")
+            );
+        }
+        None => {
+            let _ = writeln!(s, "| source | `{}` @ `{}` |", src.uri, src.commit.as_deref().unwrap_or(&src.rev));
+        }
+    }
     let _ = writeln!(s, "| reference | `sha256:{}` |", r.inputs.reference.sha256);
     if let Some(check) = r.inputs.reference.self_check {
         let _ = writeln!(s, "| reference self-check | `{check}` |");

@@ -39,6 +39,7 @@ fn provenance_input() -> ProvenanceInput {
         images: Vec::new(),
         source_uri: "git+https://example.com/acme/app".into(),
         source_rev: "0123456789abcdef0123456789abcdef01234567".into(),
+        source_module: None,
         package: "./cmd/app".into(),
         goos: "linux".into(),
         goarch: "amd64".into(),

@@ -16,6 +16,13 @@
 //! sets `-mod=` itself), `GOWORK` (the workspace's go.work under `/src`, else
 //! `off`), `GOENV=off`, `GOTELEMETRY=off`, the
 //! caches, `HOME`. Nothing comes from the host. No network.
+//!
+//! A released module version is built as `go install PKG@VERSION`
+//! ([`install_args`]) so that its build info records `mod PATH VERSION h1:…`:
+//! GOPROXY is then the read-only verified cache itself (`file://`, as go
+//! looks the version and the latest up even when cached), GOPATH is under
+//! `/out` (go refuses GOBIN for cross builds), and the cache is mounted at the
+//! recipe's GOMODCACHE when it has one (the reference's, without `-trimpath`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +31,7 @@ use stdx::sha256_hex;
 
 use crate::{RebuildError, Request};
 use confined::{self, ConfinedDir, ConfinedError};
+use gomod::ModuleVersion;
 use modfetch::failure::{classify_output, Tool};
 use oci::{PinnedImage, PulledImage};
 use recipe::{BuildVcs, Recipe};
@@ -58,13 +66,19 @@ pub struct Plan {
     pub user: Option<(u32, u32)>,
     /// The build's umask; `None`: the runtime's default (022).
     pub umask: Option<u32>,
+    /// `go install`: the binary is in GOPATH/bin (or GOPATH/bin/GOOS_GOARCH) below the output.
+    pub installed: bool,
+    /// Where the module cache is mounted: [`MODCACHE`], or for `go install`
+    /// without `-trimpath` the recipe's GOMODCACHE (the reference's).
+    pub modcache_mount: String,
 }
 
 /// Plans the build of `recipe` in `image`; `go_work`: the workspace's go.work
 /// relative to the source root, when the build uses one (`GOWORK` points at it
 /// in the sandbox), else `GOWORK=off`; `source_tree`: the Git tree id of the
-/// source built, part of the build cache's key when the recipe makes the
-/// build run programs it names (`recipe.exec`).
+/// source built (a module's zip sum), part of the build cache's key when the
+/// recipe makes the build run programs it names (`recipe.exec`); `module`: a
+/// released module version, built as `go install PKG@VERSION` ([`install_args`]).
 pub fn plan(
     recipe: &Recipe,
     image: &PulledImage,
@@ -72,13 +86,24 @@ pub fn plan(
     cache_dir: &Path,
     go_work: Option<&str>,
     source_tree: &str,
+    module: Option<&ModuleVersion>,
 ) -> Plan {
-    let output_name = if recipe.output_name.is_empty() || recipe.output_name.contains('/') {
+    let output_name = if let Some(m) = module {
+        let name = recipe::default_output_name(&install_package(&recipe.package, m));
+        if recipe.goos == "windows" {
+            format!("{name}.exe")
+        } else {
+            name
+        }
+    } else if recipe.output_name.is_empty() || recipe.output_name.contains('/') {
         "main".to_string()
     } else {
         recipe.output_name.clone()
     };
-    let go_args = recipe.go_build_args(&format!("{OUT}/{output_name}"));
+    let go_args = match module {
+        Some(m) => install_args(recipe, m),
+        None => recipe.go_build_args(&format!("{OUT}/{output_name}")),
+    };
     let mut env: BTreeMap<String, String> = recipe.build_env().into_iter().collect();
     let user_flags = env.remove("GOFLAGS").unwrap_or_default();
     let goflags = if user_flags.split_whitespace().any(|f| f.starts_with("-mod=")) {
@@ -100,6 +125,23 @@ pub fn plan(
         env.insert(k.to_string(), v.to_string());
     }
     env.insert("GOFLAGS".into(), goflags);
+    let mut modcache_mount = MODCACHE.to_string();
+    if module.is_some() {
+        // Without -trimpath the binary embeds the cache's path: the recipe's
+        // GOMODCACHE (the reference's, read from its file table) is where the
+        // cache is mounted.
+        if let Some(dir) = recipe.env.get("GOMODCACHE").filter(|d| usable_mount(d)) {
+            modcache_mount = dir.clone();
+            env.insert("GOMODCACHE".into(), dir.clone());
+        }
+        // `go install PKG@VERSION` looks the version up (and the latest, for
+        // deprecations) through GOPROXY even when the cache holds it: the
+        // verified cache itself is the proxy, read-only, without network.
+        // GOBIN is refused for cross builds: the binary goes to GOPATH/bin
+        // (or GOPATH/bin/GOOS_GOARCH).
+        env.insert("GOPROXY".into(), format!("file://{modcache_mount}/cache/download"));
+        env.insert("GOPATH".into(), format!("{OUT}/{INSTALL_GOPATH}"));
+    }
     // Workspace mode: go reads go.work, every workspace module's go.sum and
     // go.work.sum; -mod=readonly is the only -mod it allows besides vendor.
     env.insert("GOWORK".into(), go_work.map_or_else(|| "off".to_string(), |w| format!("{SRC}/{w}")));
@@ -124,7 +166,49 @@ pub fn plan(
         src_mount: SRC.to_string(),
         user: None,
         umask: None,
+        installed: module.is_some(),
+        modcache_mount,
     }
+}
+
+/// Whether `dir` may be where the module cache is mounted: absolute and
+/// clean, and clear of the sandbox's own places and the other mounts.
+fn usable_mount(dir: &str) -> bool {
+    let clean = dir.starts_with('/') && dir.split('/').skip(1).all(|c| !c.is_empty() && c != "." && c != "..");
+    let first = dir.split('/').nth(1).unwrap_or_default();
+    let taken = [SRC, OUT, GOCACHE, "/tmp", "/proc", "/dev", "/sys", "/usr", "/etc"]
+        .iter()
+        .any(|t| dir == *t || dir.starts_with(&format!("{t}/")) || t.starts_with(&format!("{dir}/")));
+    clean && !first.is_empty() && !taken
+}
+
+/// GOPATH below the output directory for `go install`.
+pub const INSTALL_GOPATH: &str = "gopath";
+
+/// The import path `go install` builds: the recipe's package (`.`, `./cmd/x`
+/// relative to the module root, or a full import path) in module `m`.
+pub fn install_package(package: &str, m: &ModuleVersion) -> String {
+    match package.trim_end_matches('/') {
+        "." | "" => m.path.clone(),
+        p => match p.strip_prefix("./") {
+            Some(rel) => format!("{}/{rel}", m.path),
+            None => p.to_string(),
+        },
+    }
+}
+
+/// `go install` with the recipe's flags for `PKG@VERSION` in module `m`:
+/// what `go install PATH/CMD@VERSION` runs, so the build info records
+/// `mod PATH VERSION h1:…` as the reference's does. `-buildvcs` is left out
+/// (the module cache has no VCS information).
+pub fn install_args(recipe: &Recipe, m: &ModuleVersion) -> Vec<String> {
+    let build = recipe.go_build_args("-");
+    let mut args = vec!["install".to_string()];
+    // `build -o - FLAGS… PACKAGE`
+    let flags = build.get(3..build.len().saturating_sub(1)).unwrap_or_default();
+    args.extend(flags.iter().filter(|a| !a.starts_with("-buildvcs=")).cloned());
+    args.push(format!("{}@{}", install_package(&recipe.package, m), m.version));
+    args
 }
 
 /// The source tree that keys the build cache of `recipe`: only a recipe that
@@ -200,7 +284,7 @@ pub fn run(
         workdir: Some(plan.src_mount.clone()),
         mounts: vec![
             Mount::new(src, &plan.src_mount, true)?,
-            Mount::new(modcache, MODCACHE, true)?,
+            Mount::new(modcache, &plan.modcache_mount, true)?,
             Mount::new(&plan.gocache, GOCACHE, false)?,
             Mount::new(out, OUT, false)?,
         ],
@@ -238,8 +322,44 @@ pub fn run(
     // The runner has returned: every process of the sandbox is gone (see
     // `sandbox`'s module docs), so only reprove can write `out` now.
     let path = out.join(&plan.output_name);
-    let bytes = read_output(out, &plan.output_name)?;
+    let bytes = if plan.installed {
+        read_output(&installed_dir(out, plan)?, &plan.output_name)?
+    } else {
+        read_output(out, &plan.output_name)?
+    };
     Ok(Built { path, runtime, bytes })
+}
+
+/// Where `go install` put the binary below `out`: GOPATH/bin, or
+/// GOPATH/bin/GOOS_GOARCH for a cross build. Each directory on the way must be
+/// a directory, not a link (the build wrote them; no process of it is left).
+fn installed_dir(out: &Path, plan: &Plan) -> Result<PathBuf, RebuildError> {
+    let bin = out.join(INSTALL_GOPATH).join("bin");
+    let real_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_dir());
+    for dir in [out.join(INSTALL_GOPATH), bin.clone()] {
+        if !real_dir(&dir) {
+            if std::fs::symlink_metadata(&dir).is_ok() {
+                let reason =
+                    ConfinedError::NotRegular { path: dir.display().to_string(), kind: "symlink or non-directory" };
+                return Err(RebuildError::OutputTampered { path: dir, reason });
+            }
+            return Err(RebuildError::NoOutput(bin.join(&plan.output_name)));
+        }
+    }
+    if std::fs::symlink_metadata(bin.join(&plan.output_name)).is_ok() {
+        return Ok(bin);
+    }
+    let platform = format!(
+        "{}_{}",
+        plan.env.get("GOOS").map_or("", String::as_str),
+        plan.env.get("GOARCH").map_or("", String::as_str)
+    );
+    let cross = bin.join(platform);
+    if std::fs::symlink_metadata(&cross).is_ok() && !real_dir(&cross) {
+        let reason = ConfinedError::NotRegular { path: cross.display().to_string(), kind: "symlink or non-directory" };
+        return Err(RebuildError::OutputTampered { path: cross, reason });
+    }
+    Ok(cross)
 }
 
 /// The largest build output reprove reads: far above any Go binary.
@@ -387,6 +507,30 @@ mod tests {
         };
         assert_eq!(key(&r, "1"), key(&r, "2"), "no program named: shared");
         assert_ne!(key(&with_exec, "1"), key(&with_exec, "2"), "a program named: per source");
+    }
+
+    /// A released module version is built as `go install PKG@VERSION`, without
+    /// `-buildvcs`, the binary named as go install names it.
+    #[test]
+    fn a_module_is_built_with_go_install_at_its_version() {
+        let m = ModuleVersion { path: "example.com/tool/v2".into(), version: "v2.1.0".into() };
+        let mut r = Recipe::new("./cmd/tool", "linux", "amd64");
+        r.trimpath = true;
+        r.ldflags = Some("-s -w".into());
+        assert_eq!(install_package(".", &m), "example.com/tool/v2");
+        assert_eq!(install_package("./cmd/tool/", &m), "example.com/tool/v2/cmd/tool");
+        assert_eq!(install_package("example.com/tool/v2/cmd/x", &m), "example.com/tool/v2/cmd/x");
+        assert_eq!(
+            install_args(&r, &m),
+            ["install", "-trimpath", "-ldflags=-s -w", "example.com/tool/v2/cmd/tool@v2.1.0"]
+        );
+        for (dir, ok) in [("/root/go/pkg/mod", true), ("/home/u/go/pkg/mod", true), ("/src/x", false), ("/out", false)]
+        {
+            assert_eq!(usable_mount(dir), ok, "{dir}");
+        }
+        for dir in ["relative", "/a/../b", "/a//b", "/", "/tmp/mod", "/usr/local/go/pkg", "/proc/1"] {
+            assert!(!usable_mount(dir), "{dir}");
+        }
     }
 
     fn toolchain_for_test() -> PinnedImage {

@@ -88,6 +88,10 @@ fn self_check(o: compare::SelfCheckOutcome) -> Option<v1::SelfCheck> {
 pub fn summary(verdict: Verdict, r: &v1::Report) -> String {
     let commit = r.inputs.source.commit.as_deref().unwrap_or(&r.inputs.source.rev);
     let commit = commit.get(..12).unwrap_or(commit);
+    if r.inputs.source.module.is_some() {
+        // `pkg:golang/PATH@VERSION` names the version already.
+        return module_summary(verdict, r);
+    }
     match verdict {
         Verdict::Reproduced => format!(
             "{} was rebuilt bit for bit from {} @ {commit} (sha256:{})",
@@ -107,6 +111,27 @@ pub fn summary(verdict: Verdict, r: &v1::Report) -> String {
                 "{} rebuilt from {} @ {commit} differs from the reference: {}",
                 r.subject.name,
                 r.inputs.source.uri,
+                if codes.is_empty() { "unexplained".to_string() } else { codes.join(", ") }
+            )
+        }
+    }
+}
+
+/// [`summary`] for a released module version as the source.
+fn module_summary(verdict: Verdict, r: &v1::Report) -> String {
+    let name = if r.subject.name.is_empty() { "the reference" } else { r.subject.name.as_str() };
+    let uri = &r.inputs.source.uri;
+    match (verdict, r.causes.first()) {
+        (Verdict::Reproduced, _) => {
+            format!("{name} was rebuilt bit for bit from {uri} (sha256:{})", r.subject.sha256)
+        }
+        (_, Some(c)) if c.code == v1::CauseCode::MainModuleSum => {
+            format!("{name} was not built from {uri} as published: main-module-sum: {}", c.explanation)
+        }
+        _ => {
+            let codes: Vec<&str> = r.causes.iter().map(|c| c.code.as_str()).collect();
+            format!(
+                "{name} rebuilt from {uri} differs from the reference: {}",
                 if codes.is_empty() { "unexplained".to_string() } else { codes.join(", ") }
             )
         }

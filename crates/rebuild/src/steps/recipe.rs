@@ -80,6 +80,36 @@ pub fn resolve_for_commit(
     commit: &ResolvedCommit,
 ) -> Result<Resolved, ResolveError> {
     let templates = template_values(&inputs.templates, commit);
+    let mut resolved = resolve_with(dir, inputs, reference, reference_file, templates)?;
+    if commit.tags.len() > 1 && inputs.templates.tag.is_none() && resolved.goreleaser.is_some() {
+        resolved.recipe.notes.push(format!(
+            "several tags point at the commit ({}): goreleaser's .Tag and .Version were left unset; give {}",
+            commit.tags.join(", "),
+            Setting::Tag
+        ));
+    }
+    Ok(resolved)
+}
+
+/// Resolves the recipe of a released module version (`go install
+/// PATH@VERSION`) over `dir`, an empty directory: the module's own recipe
+/// files play no part in what `go install` does.
+pub fn resolve_for_module(
+    dir: &Path,
+    inputs: &RecipeInputs,
+    reference: Option<&BuildInfo>,
+    reference_file: Option<&[u8]>,
+) -> Result<Resolved, ResolveError> {
+    resolve_with(dir, inputs, reference, reference_file, inputs.templates.clone())
+}
+
+fn resolve_with(
+    dir: &Path,
+    inputs: &RecipeInputs,
+    reference: Option<&BuildInfo>,
+    reference_file: Option<&[u8]>,
+    templates: TemplateValues,
+) -> Result<Resolved, ResolveError> {
     let platform = reference.map(|bi| ReferencePlatform::new(bi, reference_file.and_then(goinfo::read_machine)));
     let resolve_inputs = Inputs {
         flags: inputs.flags.clone(),
@@ -95,13 +125,6 @@ pub fn resolve_for_commit(
         if let Some(bi) = reference {
             reference_go_version(&mut resolved.recipe, bi);
         }
-    }
-    if commit.tags.len() > 1 && inputs.templates.tag.is_none() && resolved.goreleaser.is_some() {
-        resolved.recipe.notes.push(format!(
-            "several tags point at the commit ({}): goreleaser's .Tag and .Version were left unset; give {}",
-            commit.tags.join(", "),
-            Setting::Tag
-        ));
     }
     Ok(resolved)
 }
