@@ -155,8 +155,8 @@ struct Row<'a> {
     pinned: Option<String>,
 }
 
-/// What to do, in the CLI's words.
-fn action_text(action: &Action) -> String {
+/// What to do, in the CLI's words (also `reprove webhook`'s denial messages).
+pub(crate) fn action_text(action: &Action) -> String {
     match action {
         Action::None => String::new(),
         Action::AuditImage { image } => format!("run `reprove audit {image} --attest --push`"),

@@ -39,22 +39,43 @@ pub(crate) struct Args {
     /// Decisions kept in the cache at most.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     cache_entries: usize,
+    #[command(flatten)]
+    limits: super::attest_registry::LimitsArgs,
+    #[command(flatten)]
+    registry: super::toolchain::RegistryArgs,
 }
 
-/// The policy engine `reprove webhook` asks.
-///
-/// The decision engine (`admission::decide`, issue 17's policy part) is built beside
-/// this server and connected here when it lands: until then every image is denied with
-/// a message saying so. The server fails closed; it never admits what nothing judged.
+/// The policy engine `reprove webhook` asks: `admission::decide` under the policy, with
+/// the registry flags' credentials and deadlines; what to do is said in the CLI's words.
 struct Engine {
+    policy: admission::Policy,
+    fetcher: admission::Fetcher,
     policy_digest: String,
 }
 
 impl Decide for Engine {
-    async fn decide(&self, _image: &ImageUse, _deadline: Instant) -> Result<Decision, DecideError> {
-        Err(DecideError {
-            reason: "engine-missing".into(),
-            message: "this reprove build has no admission decision engine yet; nothing is admitted".into(),
+    async fn decide(&self, image: &ImageUse, deadline: Instant) -> Result<Decision, DecideError> {
+        let d =
+            admission::decide(&image.image, &image.namespace, &self.policy, &self.fetcher, deadline.into_std()).await;
+        let action = super::admit::action_text(&d.action);
+        let message = if action.is_empty() { d.message.clone() } else { format!("{}; {action}", d.message) };
+        let cacheable = d.cacheable();
+        if !cacheable && !d.allowed {
+            // A registry failure or an expired deadline is not a verdict: denied, never cached.
+            return Err(DecideError { reason: d.reason.as_str().to_owned(), message });
+        }
+        Ok(Decision {
+            allowed: d.allowed,
+            reason: d.reason.as_str().to_owned(),
+            message,
+            warnings: d.warnings,
+            earliest_expiry: d
+                .expires_unix
+                .and_then(|s| u64::try_from(s).ok())
+                .map(|s| std::time::UNIX_EPOCH + Duration::from_secs(s)),
+            digest: d.digest,
+            // An outage the policy lets through (on_error) is allowed but never cached.
+            from_error: !cacheable,
         })
     }
 
@@ -67,7 +88,11 @@ pub(crate) fn run(args: Args) -> CommandResult {
     let policy = std::fs::read(&args.policy)
         .with_context(|| format!("reading the policy {}", args.policy.display()))
         .map_err(Failure::input)?;
-    let engine = Engine { policy_digest: format!("sha256:{}", stdx::sha256_hex(&policy)) };
+    let policy_digest = format!("sha256:{}", stdx::sha256_hex(&policy));
+    let policy =
+        admission::Policy::load(&args.policy).map_err(|e| Failure::input(anyhow!("{}: {e}", args.policy.display())))?;
+    let fetcher = admission::Fetcher::new(args.registry.to_options()?, args.limits.limits());
+    let engine = Engine { policy, fetcher, policy_digest };
     let mut config = Config::new(args.tls_cert, args.tls_key);
     config.deadline = Duration::from_millis(args.deadline_ms);
     config.cache = CacheConfig {

@@ -20,13 +20,13 @@ use crate::support::signing::{ok, text, TestResult};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-fn time_ago(seconds: i64) -> String {
+pub(crate) fn time_ago(seconds: i64) -> String {
     stdx::time::format_rfc3339(stdx::time::now_unix() - seconds)
 }
 
 /// The audit's image VSA about `name@digest` (a manifest), PASSED when every binary's
 /// outcome is `reproduced`.
-fn image_vsa(name: &str, digest: &str, outcomes: &[&str], verified: &str) -> Result<Statement> {
+pub(crate) fn image_vsa(name: &str, digest: &str, outcomes: &[&str], verified: &str) -> Result<Statement> {
     let binaries = outcomes
         .iter()
         .enumerate()
@@ -77,7 +77,7 @@ fn path_vsa(name: &str, digest: &str, path: &str) -> Statement {
 
 /// Signs `statement` with the key `KEY.key` (from `reprove keygen`) and attaches it to
 /// `image` (`name@digest`) with `reprove attest push`.
-fn sign_and_push(dir: &Path, key: &str, statement: &Statement, image: &str, file: &str) -> TestResult {
+pub(crate) fn sign_and_push(dir: &Path, key: &str, statement: &Statement, image: &str, file: &str) -> TestResult {
     let pem = std::fs::read_to_string(dir.join(format!("{key}.key")))?;
     let signer = attest::keys::read_encrypted_private_key(&pem, PASSWORD.as_bytes())?;
     let payload = serde_json::to_vec(statement)?;

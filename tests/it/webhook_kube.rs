@@ -15,6 +15,7 @@ use ::webhook::{Config, Decide, DecideError, Decision, ImageUse, Server};
 use base64::Engine as _;
 
 use crate::support::kube::{self, Kube};
+use crate::support::registry::Registry;
 use crate::support::{reprove_bin, Outcome};
 
 // --- the test double and the in-process server ---------------------------------------------
@@ -422,9 +423,11 @@ struct Binary {
 }
 
 impl Binary {
-    fn start(dir: &Path) -> Binary {
+    /// Starts it with the admission policy `policy` (written to `dir/policy.toml`);
+    /// `registry_flags` are `reprove webhook`'s registry flags.
+    fn start(dir: &Path, policy: &str, registry_flags: &[&str]) -> Binary {
         let (_, _) = crate::support::server::make_identity(dir);
-        std::fs::write(dir.join("policy.toml"), "mode = \"enforce\"\n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join("policy.toml"), policy).unwrap_or_else(|e| panic!("{e}"));
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -438,6 +441,8 @@ impl Binary {
             .arg(dir.join("leaf.key"))
             .arg("--policy")
             .arg(dir.join("policy.toml"))
+            .args(registry_flags)
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -468,28 +473,44 @@ impl Drop for Binary {
     }
 }
 
+/// The binary decides with the admission engine from the VSAs in a real registry: an
+/// image with a trusted PASSED image VSA is admitted, one without is denied with what
+/// to do; then, with the webhook gone, the API server refuses (failurePolicy: Fail).
 #[test]
-fn the_binary_fails_closed_and_so_does_its_absence() {
+fn the_binary_decides_from_the_registry_and_fails_closed() {
+    use crate::admit::{image_vsa, sign_and_push, time_ago};
+    use crate::attest_registry::{keygen, push_image, Reg};
     let kube = kube::shared();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut binary = Binary::start(dir.path());
-    let ca = std::fs::read(dir.path().join("ca.pem")).unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    let reg = Reg::Distribution(Registry::start().unwrap_or_else(|e| panic!("{e}")));
+    keygen(d, "a").unwrap_or_else(|e| panic!("{e}"));
+    let push = |name: &str| {
+        let image = push_image(&reg, name, "v1", "amd64").unwrap_or_else(|e| panic!("{e}"));
+        (format!("{}/{name}", reg.addr()), format!("{}/{name}@{}", reg.addr(), image.manifest_digest))
+    };
+    let (ok_name, ok_ref) = push("ok");
+    let digest = ok_ref.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
+    let vsa = image_vsa(&ok_name, &digest, &["reproduced"], &time_ago(60)).unwrap_or_else(|e| panic!("{e}"));
+    sign_and_push(d, "a", &vsa, &ok_ref, "ok.jsonl").unwrap_or_else(|e| panic!("{e}"));
+    let (_, missing_ref) = push("missing");
+    let policy = "version = 1\n[[verifiers]]\nname = \"a\"\nkey = \"a.pub\"\n[default]\nmax_age = \"30d\"\n";
+    let mut binary = Binary::start(d, policy, &[]);
+    let ca = std::fs::read(d.join("ca.pem")).unwrap_or_else(|e| panic!("{e}"));
     let name = "binary";
     kube.namespace("wh-binary", &[("reprove-test", name)]);
     register(kube, name, &webhook_configuration(name, &binary.url, &ca, 10), "wh-binary");
 
-    // Without a decision engine the binary admits nothing.
-    let out = create(kube, "wh-binary", &workload("Pod", "p", &["passed"], &[]), true);
-    assert_eq!(out.status, Some(1));
-    assert!(
-        out.stderr_str().contains("(engine-missing): this reprove build has no admission decision engine yet"),
-        "{}",
-        out.stderr_str()
-    );
+    let out = create(kube, "wh-binary", &pod_of("ok", &ok_ref), true);
+    assert_eq!(out.status, Some(0), "{}{}", out.stdout_str(), out.stderr_str());
+    let out = create(kube, "wh-binary", &pod_of("missing", &missing_ref), true);
+    assert_eq!(out.status, Some(1), "{}", out.stdout_str());
+    let err = out.stderr_str();
+    assert!(err.contains("(missing)") && err.contains("reprove audit") && err.contains("--attest --push"), "{err}");
 
     // The webhook gone: the API server refuses (failurePolicy: Fail).
     binary.kill();
-    let out = create(kube, "wh-binary", &workload("Pod", "p", &["passed"], &[]), true);
+    let out = create(kube, "wh-binary", &pod_of("ok", &ok_ref), true);
     assert_eq!(out.status, Some(1), "{}", out.stdout_str());
     let err = out.stderr_str();
     assert!(
@@ -499,10 +520,24 @@ fn the_binary_fails_closed_and_so_does_its_absence() {
     unregister(kube, name);
 }
 
+/// A Pod running `image`.
+fn pod_of(name: &str, image: &str) -> String {
+    format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  containers:\n    - name: c\n      image: {image}\n")
+}
+
 #[test]
 fn the_kubernetes_example_applies() {
     let kube = kube::shared();
     let dir = crate::support::repo_root().join("examples/kubernetes/admission");
+    // The ConfigMap's policy is one `reprove webhook` loads (with a key where the
+    // Deployment mounts one).
+    let config: serde_json::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(dir.join("policy.yaml")).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let keys = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    crate::attest_registry::keygen(keys.path(), "verifier").unwrap_or_else(|e| panic!("{e}"));
+    let policy = config["data"]["policy.toml"].as_str().unwrap_or_default().replace("/etc/reprove/keys/", "");
+    admission::Policy::from_toml(&policy, keys.path()).unwrap_or_else(|e| panic!("the example policy: {e}\n{policy}"));
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap_or_else(|e| panic!("{e}")).path())
