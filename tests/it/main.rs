@@ -13,6 +13,7 @@ mod attest_policy;
 mod attest_provenance;
 mod attest_python;
 mod attest_registry;
+mod audit_discover;
 mod buildinfo_check;
 mod buildinfo_parity;
 mod diff_build_ids;
