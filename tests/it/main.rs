@@ -14,6 +14,7 @@ mod attest_provenance;
 mod attest_python;
 mod attest_registry;
 mod audit_discover;
+mod audit_syft;
 mod buildinfo_check;
 mod buildinfo_parity;
 mod diff_build_ids;

@@ -224,6 +224,8 @@ struct State<'a> {
     walk: Walk,
     unpacked: u64,
     skipped_notes: usize,
+    /// Visible hardlinks whose target is not in their layer: target → (link paths, the link's layer).
+    cross: HashMap<Vec<u8>, Vec<String>>,
 }
 
 impl State<'_> {
@@ -264,11 +266,26 @@ pub fn walk(
     options: &WalkOptions,
     visitor: &mut dyn Visitor,
 ) -> Result<Walk, ToolchainError> {
-    let mut state = State { options: *options, visitor, walk: Walk::default(), unpacked: 0, skipped_notes: 0 };
+    let mut state = State {
+        options: *options,
+        visitor,
+        walk: Walk::default(),
+        unpacked: 0,
+        skipped_notes: 0,
+        cross: HashMap::new(),
+    };
     let mut upper = Upper::default();
     for index in (0..source.count()).rev() {
         let layer = walk_layer(source, index, &upper, &mut state)?;
         upper.merge(layer);
+    }
+    let mut dangling: Vec<(Vec<u8>, Vec<String>)> = state.cross.drain().collect();
+    dangling.sort();
+    for (target, links) in dangling {
+        let target = show(&target);
+        state.note(format!(
+            "hardlinks {links:?} skipped: their target {target:?} is not a regular file of a lower layer"
+        ));
     }
     if state.skipped_notes > 0 {
         let n = state.skipped_notes;
@@ -412,12 +429,9 @@ fn walk_entries(
                         in_layer.insert(key, InLayer::Unwanted);
                     }
                     Some(InLayer::Hidden) => deferred.entry(target).or_default().push(show(&key)),
-                    None => state.note(format!(
-                        "layer {}: hardlink {:?} skipped: its target {:?} is not a regular file earlier in the layer",
-                        source.layer_digest(index),
-                        show(&raw),
-                        show(&target_raw)
-                    )),
+                    // A target in a lower layer (what an unpacker resolves in the rootfs):
+                    // the first regular file at that path below this layer.
+                    None => state.cross.entry(target).or_default().push(show(&key)),
                 }
                 continue;
             }
@@ -430,7 +444,8 @@ fn walk_entries(
 
         // A regular file.
         layer.mark(&comps, Mark::Other);
-        if hidden {
+        let links = state.cross.remove(&key);
+        if hidden && links.is_none() {
             in_layer.insert(key, InLayer::Hidden);
             continue;
         }
@@ -448,10 +463,12 @@ fn walk_entries(
             continue;
         }
         let id = state.walk.files.len();
-        let path = show(&key);
+        let mut paths = if hidden { Vec::new() } else { vec![show(&key)] };
+        paths.extend(links.into_iter().flatten());
+        let Some(path) = paths.first().cloned() else { continue };
         let read = size <= state.options.max_file_size;
-        state.walk.files.push(WalkedFile { id, paths: vec![path.clone()], layer: index, size, mode, read });
-        in_layer.insert(key, InLayer::File(id));
+        state.walk.files.push(WalkedFile { id, paths, layer: index, size, mode, read });
+        in_layer.insert(key, if hidden { InLayer::Hidden } else { InLayer::File(id) });
         if !read {
             state.note(format!(
                 "{path}: {size} bytes, more than the {} bytes a file may have to be read; not read",
@@ -513,7 +530,7 @@ fn second_pass(
             }
             let id = state.walk.files.len();
             let read = size <= state.options.max_file_size;
-            let path = links[0].clone();
+            let Some(path) = links.first().cloned() else { continue };
             state.walk.files.push(WalkedFile { id, paths: links, layer: index, size, mode, read });
             if read {
                 let content =
@@ -696,6 +713,22 @@ mod tests {
         assert_eq!(paths(&w), vec![vec!["bin/a2".to_string()]]);
         assert_eq!(c.0[0].2, b"EXE a");
         assert_eq!(opened, vec![1, 0, 0]);
+    }
+
+    #[test]
+    fn a_link_to_a_lower_layer_is_another_path_of_its_file() {
+        let lower = tar(&[E::File("bin/a", b"EXE a"), E::File("bin/b", b"EXE b")]);
+        let upper = tar(&[
+            E::Link("bin/a2", "bin/a"),
+            E::Link("bin/b2", "bin/b"),
+            E::File("bin/.wh.b", b""),
+            E::Link("x", "nowhere"),
+        ]);
+        let (w, c, opened) = run(vec![lower, upper]);
+        assert_eq!(paths(&w), vec![vec!["bin/a".to_string(), "bin/a2".into()], vec!["bin/b2".to_string()]]);
+        assert_eq!(c.0.len(), 2);
+        assert_eq!(opened, vec![1, 0]);
+        assert!(w.notes.iter().any(|n| n.contains("nowhere")), "{:?}", w.notes);
     }
 
     #[test]
