@@ -568,10 +568,28 @@ fn hostile_images_are_clear_errors() {
         oci::build::BlobData::File(_) => panic!("in memory"),
     };
     let truncated =
-        Layer { blob: oci::build::Blob::from_bytes(full.blob.media_type.clone(), data), diff_id: full.diff_id };
+        Layer { blob: oci::build::Blob::from_bytes(full.blob.media_type.clone(), data), diff_id: full.diff_id.clone() };
     let img = image(vec![truncated], "amd64");
     let input = tampered_layout(dir.path(), "truncated", &img, |_| {});
     expect_input_error(&input, &work, &["reading the layer"]);
+
+    // A corrupt deflate stream whose digest is the descriptor's: the stream is the error, not the digest.
+    let mut corrupt = match &full.blob.data {
+        oci::build::BlobData::Memory(b) => b.to_vec(),
+        oci::build::BlobData::File(_) => panic!("in memory"),
+    };
+    let n = corrupt.len();
+    for b in &mut corrupt[n / 3..n / 3 + 64] {
+        *b = 0xff;
+    }
+    let corrupt =
+        Layer { blob: oci::build::Blob::from_bytes(full.blob.media_type.clone(), corrupt), diff_id: full.diff_id };
+    let img = image(vec![corrupt], "amd64");
+    let input = tampered_layout(dir.path(), "corrupt", &img, |_| {});
+    let out = audit(&[&input, "--list"], &work);
+    assert_eq!(out.status, Some(2), "{}", out.stderr_str());
+    let err = out.stderr_str();
+    assert!(err.contains("reading the layer") || err.contains("(diff_id)"), "{err}");
 
     // `..` and absolute entries: skipped with a note (never joined to a host path), the rest listed.
     let img = image(

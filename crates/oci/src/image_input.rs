@@ -911,13 +911,14 @@ impl LayerStream for VerifiedLayer {
             entry: String::new(),
             reason,
         };
-        // Read what the walk left: the rest of the tar, then what follows the compressed stream.
-        let drained = io::copy(&mut *self, &mut io::sink())
-            .and_then(|_| match self.decoder.take().and_then(Decoder::into_inner) {
-                Some(mut raw) => io::copy(&mut raw, &mut io::sink()).map(|_| ()),
-                None => Ok(()),
-            })
-            .map_err(|e| format!("reading the layer: {e}"));
+        // Read what the walk left: the rest of the tar, then what follows the compressed
+        // stream (also after a decompression error: the digest covers every byte).
+        let tar_rest = io::copy(&mut *self, &mut io::sink()).map(|_| ());
+        let raw_rest = match self.decoder.take().and_then(Decoder::into_inner) {
+            Some(mut raw) => io::copy(&mut raw, &mut io::sink()).map(|_| ()),
+            None => Ok(()),
+        };
+        let drained = tar_rest.and(raw_rest).map_err(|e| format!("reading the layer: {e}"));
         // A download's own error (digest, size, registry) explains a bad stream best.
         if let Some(d) = self.download.take() {
             let r = d.runtime.block_on(d.task).map_err(|e| layer_err(format!("download task: {e}")))?;
