@@ -175,19 +175,32 @@ struct Found {
     file: Option<PathBuf>,
 }
 
-struct Collector<'a> {
+/// Decides what each candidate file is, on a thread of its own while the walk streams on.
+struct Analyzer<'a> {
     dir: Option<&'a Path>,
     found: HashMap<usize, Found>,
-    written: &'a mut Vec<PathBuf>,
+    written: Vec<PathBuf>,
     error: Option<ScanError>,
     progress: Option<&'a dyn Progress>,
 }
 
-impl Visitor for Collector<'_> {
+/// The walk's visitor: hands each candidate to the [`Analyzer`]'s thread.
+struct Forward {
+    tx: std::sync::mpsc::SyncSender<(usize, String, Vec<u8>)>,
+}
+
+impl Visitor for Forward {
     fn wants(&self, head: &[u8]) -> bool {
         goinfo::looks_executable(head)
     }
 
+    fn file(&mut self, id: usize, path: &str, content: Vec<u8>) {
+        // A send fails only when the analyzer is gone, which its join reports.
+        let _ = self.tx.send((id, path.to_string(), content));
+    }
+}
+
+impl Analyzer<'_> {
     fn file(&mut self, id: usize, path: &str, content: Vec<u8>) {
         let detection = goinfo::detect(&content);
         if detection == goinfo::Detection::NotGo || self.error.is_some() {
@@ -230,17 +243,36 @@ fn walk_platform(
         progress.platform(index, image.platforms.len(), &p.platform.to_string(), p.layers.len());
     }
     let mut layers = image.layers(index);
-    let mut collector = Collector {
+    let analyzer = Analyzer {
         dir: options.binaries_dir.as_deref(),
         found: HashMap::new(),
-        written,
+        written: Vec::new(),
         error: None,
         progress: options.progress.as_deref(),
     };
-    let walk = oci::walk::walk(&mut layers, &options.walk, &mut collector)?;
-    if let Some(e) = collector.error.take() {
+    // At most one binary waits while one is analyzed and the next is read: memory stays
+    // within three times the largest binary read.
+    let (walked, analyzer) = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, String, Vec<u8>)>(1);
+        let worker = scope.spawn(move || {
+            let mut analyzer = analyzer;
+            for (id, path, content) in rx {
+                analyzer.file(id, &path, content);
+            }
+            analyzer
+        });
+        let mut forward = Forward { tx };
+        let walked = oci::walk::walk(&mut layers, &options.walk, &mut forward);
+        drop(forward);
+        (walked, worker.join())
+    });
+    let mut analyzer = analyzer.map_err(|_| ScanError::Task("the binary analysis stopped".into()))?;
+    written.append(&mut analyzer.written);
+    let walk = walked?;
+    if let Some(e) = analyzer.error.take() {
         return Err(e);
     }
+    let mut collector = analyzer;
     let mut notes = walk.notes;
     let mut binaries = Vec::new();
     for f in walk.files {

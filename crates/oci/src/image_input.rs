@@ -795,8 +795,8 @@ impl LayerSource for Layers {
                 (Box::new(ChannelReader::new(rx)), Some(Download { task, runtime: runtime.clone() }))
             }
         };
-        let compressed = Arc::new(Mutex::new(Hashing::default()));
-        let uncompressed = Arc::new(Mutex::new(Hashing::default()));
+        let compressed = Arc::new(Mutex::new(Hashing::new()));
+        let uncompressed = Arc::new(Mutex::new(Hashing::new()));
         let mut buffered = BufReader::with_capacity(1 << 16, HashingReader { inner: raw, state: compressed.clone() });
         let head = buffered.fill_buf().map_err(|e| ToolchainError::Layer {
             image: self.image.clone(),
@@ -828,10 +828,70 @@ struct Download {
     runtime: tokio::runtime::Handle,
 }
 
-#[derive(Default)]
+/// SHA-256 of a stream, computed on a thread of its own (the walk's thread
+/// decompresses and parses): bytes are batched and sent over a bounded channel.
+/// Falls back to hashing inline when no thread can be started.
 struct Hashing {
-    hasher: sha2::Sha256,
+    batch: Vec<u8>,
+    worker: Option<(std::sync::mpsc::SyncSender<Vec<u8>>, std::thread::JoinHandle<(Digest, u64)>)>,
+    inline: sha2::Sha256,
     bytes: u64,
+}
+
+const HASH_BATCH: usize = 1 << 18;
+
+impl Hashing {
+    fn new() -> Hashing {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let worker = std::thread::Builder::new()
+            .name("layer-sha256".into())
+            .spawn(move || {
+                let mut h = sha2::Sha256::new();
+                let mut n = 0u64;
+                for chunk in rx {
+                    h.update(&chunk);
+                    n += chunk.len() as u64;
+                }
+                (Digest::from_hasher(h), n)
+            })
+            .ok()
+            .map(|handle| (tx, handle));
+        Hashing { batch: Vec::with_capacity(HASH_BATCH), worker, inline: sha2::Sha256::new(), bytes: 0 }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        match &self.worker {
+            None => {
+                self.inline.update(data);
+                self.bytes += data.len() as u64;
+            }
+            Some((tx, _)) => {
+                self.batch.extend_from_slice(data);
+                if self.batch.len() >= HASH_BATCH {
+                    let full = std::mem::replace(&mut self.batch, Vec::with_capacity(HASH_BATCH));
+                    if tx.send(full).is_err() {
+                        // The worker is gone (it cannot be, short of a panic): make the digest wrong.
+                        self.bytes = u64::MAX;
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) -> (Digest, u64) {
+        match self.worker.take() {
+            None => (Digest::from_hasher(std::mem::take(&mut self.inline)), self.bytes),
+            Some((tx, handle)) => {
+                let last = std::mem::take(&mut self.batch);
+                let _ = tx.send(last);
+                drop(tx);
+                match handle.join() {
+                    Ok((d, n)) if self.bytes != u64::MAX => (d, n),
+                    _ => (Digest::of(b"the hashing thread failed"), u64::MAX),
+                }
+            }
+        }
+    }
 }
 
 struct HashingReader<R> {
@@ -843,8 +903,7 @@ impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         let mut s = self.state.lock().map_err(|_| io::Error::other("hash state poisoned"))?;
-        s.hasher.update(&buf[..n]);
-        s.bytes += n as u64;
+        s.update(&buf[..n]);
         Ok(n)
     }
 }
@@ -886,19 +945,15 @@ impl Read for VerifiedLayer {
             None => 0,
         };
         let mut s = self.uncompressed.lock().map_err(|_| io::Error::other("hash state poisoned"))?;
-        s.hasher.update(&buf[..n]);
-        s.bytes += n as u64;
+        s.update(&buf[..n]);
         Ok(n)
     }
 }
 
 fn take_digest(state: &Mutex<Hashing>) -> (Digest, u64) {
     match state.lock() {
-        Ok(mut s) => {
-            let h = std::mem::take(&mut s.hasher);
-            (Digest::from_hasher(h), s.bytes)
-        }
-        Err(_) => (Digest::of(b"poisoned"), 0),
+        Ok(mut s) => s.finish(),
+        Err(_) => (Digest::of(b"poisoned"), u64::MAX),
     }
 }
 
