@@ -833,12 +833,15 @@ struct Download {
 /// Falls back to hashing inline when no thread can be started.
 struct Hashing {
     batch: Vec<u8>,
-    worker: Option<(std::sync::mpsc::SyncSender<Vec<u8>>, std::thread::JoinHandle<(Digest, u64)>)>,
+    worker: Option<HashWorker>,
     inline: sha2::Sha256,
     bytes: u64,
 }
 
 const HASH_BATCH: usize = 1 << 18;
+
+/// The channel to a hashing thread, and the thread (which returns the digest and the byte count).
+type HashWorker = (std::sync::mpsc::SyncSender<Vec<u8>>, std::thread::JoinHandle<(Digest, u64)>);
 
 impl Hashing {
     fn new() -> Hashing {
