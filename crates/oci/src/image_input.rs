@@ -7,9 +7,11 @@
 //! [`open`] reads the manifests and configs (each at most 8 MiB, each checked
 //! against its digest) and lists the platforms; [`OpenedImage::layers`] gives a
 //! platform's layers as a [`LayerSource`] for [`crate::walk`]: every layer is
-//! decompressed as its bytes say (gzip, zstd, or none), and its compressed
-//! digest, size and `diff_id` are checked when it has been read
-//! ([`LayerStream::finish`]). Attestation manifests of an index (platform
+//! decompressed as its bytes say (gzip, zstd, or none), and its digest and size
+//! are checked when it has been read ([`LayerStream::finish`]); the `diff_id`
+//! (the digest of the decompressed tar) is checked for a layer that has no digest
+//! of its own (a classic `docker save` layer), and otherwise not: the checked
+//! blob digest already pins every byte decompressed from it. Attestation manifests of an index (platform
 //! `unknown/unknown`, as buildx writes them) are skipped.
 //!
 //! A classic `docker save` archive has no registry manifest: the image is
@@ -796,7 +798,10 @@ impl LayerSource for Layers {
             }
         };
         let compressed = Arc::new(Mutex::new(Hashing::new()));
-        let uncompressed = Arc::new(Mutex::new(Hashing::new()));
+        // The uncompressed tar is hashed (against the config's diff_id) only when the blob has
+        // no digest of its own (a classic `docker save` layer): otherwise the checked compressed
+        // digest already pins every byte decompressed from it.
+        let uncompressed = layer.digest.is_none().then(|| Mutex::new(Hashing::new()));
         let mut buffered = BufReader::with_capacity(1 << 16, HashingReader { inner: raw, state: compressed.clone() });
         let head = buffered.fill_buf().map_err(|e| ToolchainError::Layer {
             image: self.image.clone(),
@@ -931,7 +936,7 @@ impl Decoder {
 
 struct VerifiedLayer {
     decoder: Option<Decoder>,
-    uncompressed: Arc<Mutex<Hashing>>,
+    uncompressed: Option<Mutex<Hashing>>,
     compressed: Arc<Mutex<Hashing>>,
     layer: LayerInfo,
     what: String,
@@ -947,8 +952,9 @@ impl Read for VerifiedLayer {
             Some(Decoder::Zstd(r)) => r.read(buf)?,
             None => 0,
         };
-        let mut s = self.uncompressed.lock().map_err(|_| io::Error::other("hash state poisoned"))?;
-        s.update(&buf[..n]);
+        if let Some(u) = &self.uncompressed {
+            u.lock().map_err(|_| io::Error::other("hash state poisoned"))?.update(&buf[..n]);
+        }
         Ok(n)
     }
 }
@@ -1004,14 +1010,16 @@ impl LayerStream for VerifiedLayer {
             }
         }
         drained.map_err(layer_err)?;
-        let (uncompressed, _) = take_digest(&self.uncompressed);
-        if uncompressed != self.layer.diff_id {
-            return Err(ToolchainError::DigestMismatch {
-                image: self.image.clone(),
-                what: format!("uncompressed {} (diff_id)", self.what),
-                expected: self.layer.diff_id.to_string(),
-                actual: uncompressed.to_string(),
-            });
+        if let Some(u) = &self.uncompressed {
+            let (uncompressed, _) = take_digest(u);
+            if uncompressed != self.layer.diff_id {
+                return Err(ToolchainError::DigestMismatch {
+                    image: self.image.clone(),
+                    what: format!("uncompressed {} (diff_id)", self.what),
+                    expected: self.layer.diff_id.to_string(),
+                    actual: uncompressed.to_string(),
+                });
+            }
         }
         Ok(())
     }
