@@ -3,6 +3,7 @@
 mod admit;
 mod attest;
 mod attest_registry;
+mod audit;
 mod buildinfo;
 mod buildinfo_check;
 mod check;
@@ -39,6 +40,8 @@ enum Command {
     /// Sign and verify in-toto attestations in DSSE envelopes.
     #[command(subcommand)]
     Attest(attest::Command),
+    /// Find every Go binary in a container image (and, to come, rebuild each from its source).
+    Audit(Box<audit::Args>),
     /// Print the build info of Go binaries, exactly as `go version -m` does.
     Buildinfo(buildinfo::Args),
     /// Build a commit twice under varied conditions and say which variation changes the output.
@@ -76,6 +79,7 @@ pub(crate) fn run(cli: Cli) -> CommandResult {
     match cli.command {
         Command::Admit(args) => admit::run(*args),
         Command::Attest(command) => attest::run(command),
+        Command::Audit(args) => audit::run(*args),
         Command::Buildinfo(args) => buildinfo::run(args),
         Command::Check(args) => check::run(*args),
         Command::Diff(args) => diff::run(args),

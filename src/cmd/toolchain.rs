@@ -244,7 +244,7 @@ pub(crate) fn fail(e: ToolchainError) -> Failure {
     }
 }
 
-fn parse_size(s: &str) -> Result<u64, Failure> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, Failure> {
     let s = s.trim();
     let (digits, mult) = match s.char_indices().last() {
         Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),

@@ -120,6 +120,20 @@ fn elf_notes<S: Source + ?Sized>(src: &S, head: &[u8]) -> Result<Vec<Note>, Read
     Ok(notes)
 }
 
+/// Whether `src` carries a Go build ID of its own: the ELF `Go` note (not Go's
+/// fallback to the GNU build ID, which any linker writes), else the quoted ID
+/// [`read_go_build_id`] finds in other formats.
+pub(crate) fn has_own_go_build_id<S: Source + ?Sized>(src: &S) -> bool {
+    let mut data = vec![0u8; READ_SIZE];
+    let Ok(n) = src.read_at(0, &mut data) else { return false };
+    data.truncate(n);
+    if data.starts_with(b"\x7fELF") {
+        return elf_notes(src, &data)
+            .is_ok_and(|notes| notes.iter().any(|(tag, name, _)| *tag == NOTE_GO_BUILD_ID && name == b"Go\0\0"));
+    }
+    matches!(read_go_build_id(src), Ok(Some(_)))
+}
+
 fn read_elf<S: Source + ?Sized>(src: &S, data: Vec<u8>) -> Result<Option<BString>, ReadError> {
     let notes = elf_notes(src, &data)?;
     let mut gnu = None;

@@ -31,6 +31,8 @@
 //! - `machine.rs`: the platform an executable's header states (format and
 //!   machine), to cross-check the `GOOS`/`GOARCH` its build info records.
 //! - `buildid.rs`: `go tool buildid`'s reader and the GNU build-ID note.
+//! - `detect.rs`: is a file a Go executable, with build info or without (its Go
+//!   build ID or pclntab): what an image audit asks of every file.
 //! - `selfcheck.rs`: the self-check, the content ID recomputed as `go tool buildid -w`
 //!   does ([`self_check`]), packers detected, and the first difference from a
 //!   reference once build IDs are left out ([`first_mismatch`]).
@@ -42,6 +44,7 @@
 #![deny(missing_docs)]
 
 mod buildid;
+mod detect;
 mod exe;
 mod gojson;
 pub mod goquote;
@@ -58,6 +61,7 @@ use std::path::Path;
 use bstr::BString;
 
 pub use buildid::{read_gnu_build_id as gnu_build_id_of, read_go_build_id as go_build_id_of};
+pub use detect::{detect, detect_from, looks_executable, Detection};
 pub use exe::Format;
 pub use gojson::ExtraFields;
 pub use machine::{read_machine, Machine};

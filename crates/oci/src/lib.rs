@@ -61,12 +61,14 @@
 mod auth;
 pub mod build;
 pub mod deadline;
+pub mod image_input;
 mod reference;
 pub mod referrers;
 mod registry;
 mod store;
 mod tls;
 mod unpack;
+pub mod walk;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -35,7 +35,7 @@ const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+
 const ACCEPT: &[&str] = &[OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
 
 /// Largest manifest or config accepted.
-const MAX_SMALL_BLOB: u64 = 8 << 20;
+pub(crate) const MAX_SMALL_BLOB: u64 = 8 << 20;
 
 /// A client for one registry.
 pub(crate) struct Registry {
@@ -474,7 +474,7 @@ impl Registry {
     }
 
     /// Fetches the manifest (or index) `image` names; checks its digest when the reference has one.
-    async fn manifest_raw(&self, image: &ImageRef) -> Result<(Bytes, Digest), ToolchainError> {
+    pub(crate) async fn manifest_raw(&self, image: &ImageRef) -> Result<(Bytes, Digest), ToolchainError> {
         let r = image.to_oci();
         let (bytes, _) = self
             .retry(image, "fetching the manifest", || self.client().pull_manifest_raw(&r, &self.auth, ACCEPT))

@@ -553,9 +553,15 @@ fn compression_of(image: &str, media_type: &str) -> Result<Compression, Toolchai
 }
 
 /// A blocking reader over the chunks the download task sends.
-struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
+pub(crate) struct ChannelReader {
+    pub(crate) rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
     current: Bytes,
+}
+
+impl ChannelReader {
+    pub(crate) fn new(rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>) -> Self {
+        ChannelReader { rx, current: Bytes::new() }
+    }
 }
 
 impl Read for ChannelReader {
@@ -594,7 +600,7 @@ fn apply_compressed(up: &mut Unpacker, raw: &mut dyn Read, compression: Compress
         let decompressed: Box<dyn Read + '_> = match compression {
             Compression::None => Box::new(&mut raw),
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(&mut raw)),
-            Compression::Zstd => Box::new(ZstdFrames { input: Some(&mut raw), decoder: None }),
+            Compression::Zstd => Box::new(ZstdFrames::new(&mut raw)),
         };
         let mut hashing = HashingReader { inner: decompressed, hasher: sha2::Sha256::new() };
         up.apply_layer(&mut hashing)?;
@@ -606,12 +612,23 @@ fn apply_compressed(up: &mut Unpacker, raw: &mut dyn Read, compression: Compress
 }
 
 /// Decodes consecutive zstd frames.
-struct ZstdFrames<'a, R: BufRead> {
-    input: Option<&'a mut R>,
-    decoder: Option<ruzstd::decoding::StreamingDecoder<&'a mut R, ruzstd::decoding::FrameDecoder>>,
+pub(crate) struct ZstdFrames<R: BufRead> {
+    input: Option<R>,
+    decoder: Option<ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>>,
 }
 
-impl<R: BufRead> Read for ZstdFrames<'_, R> {
+impl<R: BufRead> ZstdFrames<R> {
+    pub(crate) fn new(input: R) -> Self {
+        ZstdFrames { input: Some(input), decoder: None }
+    }
+
+    /// The compressed stream, positioned after the last frame read.
+    pub(crate) fn into_inner(self) -> Option<R> {
+        self.input.or_else(|| self.decoder.map(|d| d.into_inner()))
+    }
+}
+
+impl<R: BufRead> Read for ZstdFrames<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             if let Some(d) = &mut self.decoder {
@@ -622,8 +639,9 @@ impl<R: BufRead> Read for ZstdFrames<'_, R> {
                 // This frame is done; another may follow.
                 self.input = self.decoder.take().map(|d| d.into_inner());
             }
-            let Some(input) = self.input.take() else { return Ok(0) };
+            let Some(mut input) = self.input.take() else { return Ok(0) };
             if input.fill_buf()?.is_empty() {
+                self.input = Some(input);
                 return Ok(0);
             }
             self.decoder = Some(ruzstd::decoding::StreamingDecoder::new(input).map_err(io::Error::other)?);
