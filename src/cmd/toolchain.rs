@@ -125,15 +125,18 @@ pub(crate) struct CacheArgs {
 }
 
 impl CacheArgs {
-    pub(crate) fn open_store(&self) -> Result<Store, Failure> {
-        let dir = self
-            .cache_dir
+    /// The cache directory: --cache-dir, else $REPROVE_CACHE_DIR, else the default.
+    pub(crate) fn dir(&self) -> Option<PathBuf> {
+        self.cache_dir
             .clone()
             .or_else(|| std::env::var_os("REPROVE_CACHE_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
             .or_else(oci::default_cache_dir)
-            .ok_or_else(|| {
-                Failure::input(anyhow::anyhow!("no cache directory: set --cache-dir, XDG_CACHE_HOME or HOME"))
-            })?;
+    }
+
+    pub(crate) fn open_store(&self) -> Result<Store, Failure> {
+        let dir = self.dir().ok_or_else(|| {
+            Failure::input(anyhow::anyhow!("no cache directory: set --cache-dir, XDG_CACHE_HOME or HOME"))
+        })?;
         Store::open(dir).map_err(fail)
     }
 }
