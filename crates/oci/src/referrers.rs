@@ -30,7 +30,7 @@
 //! disk; what can change (the referrers list, legacy tags) is asked every time
 //! ([`cache`]).
 
-mod cache;
+pub mod cache;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
