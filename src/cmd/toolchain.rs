@@ -482,6 +482,7 @@ fn gc(args: GcArgs) -> CommandResult {
             "kept_images": report.kept_images,
             "removed_build_caches": report.removed_build_caches,
             "kept_build_caches": report.kept_build_caches,
+            "removed_cached_referrers": report.removed_cached_referrers,
             "removed_sandboxes": sandboxes.total(),
             "removed_work_dirs": work_dirs,
         });
@@ -491,12 +492,13 @@ fn gc(args: GcArgs) -> CommandResult {
             println!("removed {d}");
         }
         println!(
-            "{} images removed, {} kept, {} temporary directories removed; {} Go build caches removed, {} kept ({})",
+            "{} images removed, {} kept, {} temporary directories removed; {} Go build caches removed, {} kept; {} files of the referrers cache removed ({})",
             report.removed_images.len(),
             report.kept_images,
             report.removed_temporary,
             report.removed_build_caches,
             report.kept_build_caches,
+            report.removed_cached_referrers,
             store.dir().display()
         );
         println!(

@@ -999,8 +999,10 @@ fn a_second_fetch_reads_content_from_the_cache_and_asks_what_can_change() -> Tes
         let via_proxy = format!("{}/app@{digest}", proxy.addr);
         let cached = fetch_json(d, &via_proxy, &[])?;
         assert_eq!(proxy.hits.load(std::sync::atomic::Ordering::Relaxed), 0, "{path}: a blob was asked");
-        let digests =
-            |doc: &serde_json::Value| attestations(doc).iter().map(|a| a["digest"].clone()).collect::<Vec<_>>();
+        // As a set: go-containerregistry's registry lists referrers in no fixed order.
+        let digests = |doc: &serde_json::Value| {
+            attestations(doc).iter().map(|a| a["digest"].to_string()).collect::<std::collections::BTreeSet<_>>()
+        };
         assert_eq!(digests(&cached), digests(&first), "{path}: {cached:#}");
         ok(
             &reprove(d, &["attest", "verify", "--key", "r.pub", "--image", &via_proxy], None)?,
@@ -1038,6 +1040,24 @@ fn a_second_fetch_reads_content_from_the_cache_and_asks_what_can_change() -> Tes
         let nothing = d.join("nothing");
         fetch_json(d, &pinned, &["--cache-dir", &nothing.to_string_lossy(), "--no-cache"])?;
         assert!(!nothing.exists(), "{path}: --no-cache wrote {}", nothing.display());
+
+        // `toolchain gc` keeps what was fetched within the period, and removes it with --all.
+        let cache = elsewhere.to_string_lossy();
+        // With --all: the cached image manifest and attestations, and on the API registry
+        // the file that says it serves the referrers API.
+        let api_marker = u64::from(path == "api");
+        for (all, removed, left) in [(false, 0, 7), (true, 7 + api_marker, 0)] {
+            let mut args = vec!["toolchain", "gc", "--json", "--cache-dir", &cache];
+            if all {
+                args.push("--all");
+            }
+            let out = reprove(d, &args, None)?;
+            ok(&out, "toolchain gc")?;
+            let gc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+            schema_valid("toolchain-gc.schema.json", &gc)?;
+            assert_eq!(gc["removed_cached_referrers"].as_u64(), Some(removed), "{path}: {gc:#}");
+            assert_eq!(std::fs::read_dir(elsewhere.join("referrers/sha256"))?.count(), left, "{path}");
+        }
     }
     Ok(())
 }
