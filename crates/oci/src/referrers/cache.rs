@@ -113,7 +113,13 @@ impl Cache {
     pub fn get(&self, digest: &Digest) -> Option<Bytes> {
         let found = self.memory_get(digest).or_else(|| {
             let path = self.file(digest)?;
-            let bytes = read_bounded(&path)?;
+            let Some(bytes) = read_bounded(&path) else {
+                // Not a regular file (a link, a FIFO): not ours; the content is fetched again.
+                if path.symlink_metadata().is_ok_and(|m| !m.is_file()) {
+                    let _ = std::fs::remove_file(&path);
+                }
+                return None;
+            };
             if Digest::of(&bytes) != *digest {
                 // Changed on disk: not the content; fetched again.
                 let _ = std::fs::remove_file(&path);
@@ -203,10 +209,13 @@ impl Cache {
     }
 }
 
-/// A file of the cache, if it is a regular file of at most [`MAX_ENTRY_BYTES`].
+/// A file of the cache, if it is a regular file of at most [`MAX_ENTRY_BYTES`] (not
+/// through a symbolic link; a FIFO does not block the open).
 fn read_bounded(path: &Path) -> Option<Vec<u8>> {
     use std::io::Read as _;
-    let file = std::fs::File::open(path).ok()?;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(path).ok()?;
     let meta = file.metadata().ok()?;
     if !meta.is_file() || meta.len() > MAX_ENTRY_BYTES {
         return None;
@@ -256,6 +265,19 @@ mod tests {
         // Bytes that are not the digest's are not kept.
         third.put(&digest, &Bytes::from_static(b"other"));
         assert_eq!(third.get(&digest), None);
+        // Neither a symbolic link nor a FIFO is read (the open does not block).
+        let target = dir.path().join("target");
+        std::fs::write(&target, &data)?;
+        std::os::unix::fs::symlink(&target, &file)?;
+        assert_eq!(Cache::in_dir(dir.path()).get(&digest), None);
+        assert!(file.symlink_metadata().is_err(), "the link is left");
+        rustix::fs::mknodat(rustix::fs::CWD, &file, rustix::fs::FileType::Fifo, rustix::fs::Mode::RUSR, 0)?;
+        assert_eq!(Cache::in_dir(dir.path()).get(&digest), None);
+        assert!(file.symlink_metadata().is_err(), "the FIFO is left");
+        // And the content is kept again.
+        let cache = Cache::in_dir(dir.path());
+        cache.put(&digest, &data);
+        assert_eq!(std::fs::read(&file)?, data);
         Ok(())
     }
 
