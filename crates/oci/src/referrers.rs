@@ -637,12 +637,14 @@ impl Repository {
             return Err(ReferrersError::ImageNotFound { image: self.at(digest).to_string() });
         };
         self.check_digest(&what, digest, &bytes)?;
-        let subject = self.parse_subject(digest, &bytes, content_type)?;
-        // Only a manifest that says its media type itself: the answer's header is not kept.
-        if self.parse_subject(digest, &bytes, None).is_ok() {
-            self.cache.put(digest, &bytes);
+        // Only a manifest that says its media type itself is kept: the answer's header is not.
+        match self.parse_subject(digest, &bytes, None) {
+            Ok(subject) => {
+                self.cache.put(digest, &bytes);
+                Ok(subject)
+            }
+            Err(_) => self.parse_subject(digest, &bytes, content_type),
         }
-        Ok(subject)
     }
 
     fn parse_subject(
