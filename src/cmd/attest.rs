@@ -162,6 +162,8 @@ pub(crate) struct VerifyArgs {
     #[command(flatten)]
     limits: super::attest_registry::LimitsArgs,
     #[command(flatten)]
+    cache: super::attest_registry::FetchCacheArgs,
+    #[command(flatten)]
     registry: super::toolchain::RegistryArgs,
 }
 
@@ -365,7 +367,7 @@ fn verify(args: VerifyArgs) -> CommandResult {
 /// `attest verify --image`: every attestation of the image through the same checks;
 /// valid when at least one passes all of them.
 fn verify_image(args: &VerifyArgs, image: &str, verifier: &Verifier, subject_sha256: Option<String>) -> CommandResult {
-    let (pinned, report) = super::attest_registry::fetch_report(image, &args.registry, &args.limits)?;
+    let (pinned, report) = super::attest_registry::fetch_report(image, &args.registry, &args.limits, &args.cache)?;
     let subject_sha256 = subject_sha256.unwrap_or_else(|| pinned.digest().hex().to_string());
     let now = stdx::time::now_unix();
     let mut warnings: Vec<String> = Vec::new();

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use attach::{AttachError, Layouts, Source};
-use oci::referrers::{Limits, ReferrersPath, Repository, SubjectKind};
+use oci::referrers::{Cache, Limits, ReferrersPath, Repository, SubjectKind};
 use oci::PinnedImage;
 
 use super::toolchain::RegistryArgs;
@@ -62,6 +62,8 @@ pub(crate) struct FetchArgs {
     output: Option<PathBuf>,
     #[command(flatten)]
     limits: LimitsArgs,
+    #[command(flatten)]
+    cache: FetchCacheArgs,
     /// Print a JSON document (schemas/attest-fetch.schema.json) instead of text.
     #[arg(long)]
     json: bool,
@@ -83,6 +85,31 @@ pub(crate) struct LimitsArgs {
 impl LimitsArgs {
     pub(crate) fn limits(&self) -> Limits {
         Limits { max_referrers: self.max_referrers, max_bytes: self.max_bytes }
+    }
+}
+
+/// The cache of a fetch (`attest fetch`, `attest verify --image`): manifests and
+/// attestations by digest, and the registries that serve the referrers API, under
+/// CACHE_DIR/referrers. The referrers lists and legacy tags are always asked.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct FetchCacheArgs {
+    /// The cache directory; manifests and attestations fetched by digest are kept in
+    /// DIR/referrers (default: $REPROVE_CACHE_DIR, else $XDG_CACHE_HOME/reprove, else ~/.cache/reprove).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Neither read nor write the cache: fetch everything from the registry.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+impl FetchCacheArgs {
+    /// The cache: in CACHE_DIR/referrers, or in memory only (--no-cache, or no cache directory).
+    fn cache(&self) -> std::sync::Arc<Cache> {
+        let dir = super::toolchain::CacheArgs { cache_dir: self.cache_dir.clone() }.dir();
+        std::sync::Arc::new(match dir {
+            Some(dir) if !self.no_cache => Cache::in_dir(dir.join("referrers")),
+            _ => Cache::in_memory(oci::referrers::DEFAULT_MEMORY_BYTES),
+        })
     }
 }
 
@@ -258,12 +285,14 @@ pub(crate) fn fetch_report(
     image: &str,
     registry: &RegistryArgs,
     limits: &LimitsArgs,
+    cache: &FetchCacheArgs,
 ) -> Result<(PinnedImage, attach::FetchReport), Failure> {
     let image = pinned(image)?;
     let options = registry.to_options()?;
     let runtime = super::io_runtime()?;
     let repository = Repository::new(image.reference(), &options)
-        .map_err(|e| failure(AttachError::from(oci::referrers::ReferrersError::from(e))))?;
+        .map_err(|e| failure(AttachError::from(oci::referrers::ReferrersError::from(e))))?
+        .with_cache(cache.cache());
     let report = runtime.block_on(attach::fetch(&repository, image.digest(), limits.limits())).map_err(failure)?;
     Ok((image, report))
 }
@@ -308,7 +337,7 @@ pub(crate) fn print_header(image: &PinnedImage, report: &attach::FetchReport) {
 
 /// `reprove attest fetch`.
 pub(crate) fn fetch(args: FetchArgs) -> CommandResult {
-    let (image, report) = fetch_report(&args.image, &args.registry, &args.limits)?;
+    let (image, report) = fetch_report(&args.image, &args.registry, &args.limits, &args.cache)?;
     let mut files = Vec::new();
     for f in &report.attestations {
         files.push(match &args.output {

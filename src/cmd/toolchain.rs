@@ -125,15 +125,18 @@ pub(crate) struct CacheArgs {
 }
 
 impl CacheArgs {
-    pub(crate) fn open_store(&self) -> Result<Store, Failure> {
-        let dir = self
-            .cache_dir
+    /// The cache directory: --cache-dir, else $REPROVE_CACHE_DIR, else the default.
+    pub(crate) fn dir(&self) -> Option<PathBuf> {
+        self.cache_dir
             .clone()
             .or_else(|| std::env::var_os("REPROVE_CACHE_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
             .or_else(oci::default_cache_dir)
-            .ok_or_else(|| {
-                Failure::input(anyhow::anyhow!("no cache directory: set --cache-dir, XDG_CACHE_HOME or HOME"))
-            })?;
+    }
+
+    pub(crate) fn open_store(&self) -> Result<Store, Failure> {
+        let dir = self.dir().ok_or_else(|| {
+            Failure::input(anyhow::anyhow!("no cache directory: set --cache-dir, XDG_CACHE_HOME or HOME"))
+        })?;
         Store::open(dir).map_err(fail)
     }
 }
@@ -479,6 +482,7 @@ fn gc(args: GcArgs) -> CommandResult {
             "kept_images": report.kept_images,
             "removed_build_caches": report.removed_build_caches,
             "kept_build_caches": report.kept_build_caches,
+            "removed_cached_referrers": report.removed_cached_referrers,
             "removed_sandboxes": sandboxes.total(),
             "removed_work_dirs": work_dirs,
         });
@@ -488,12 +492,13 @@ fn gc(args: GcArgs) -> CommandResult {
             println!("removed {d}");
         }
         println!(
-            "{} images removed, {} kept, {} temporary directories removed; {} Go build caches removed, {} kept ({})",
+            "{} images removed, {} kept, {} temporary directories removed; {} Go build caches removed, {} kept; {} files of the referrers cache removed ({})",
             report.removed_images.len(),
             report.kept_images,
             report.removed_temporary,
             report.removed_build_caches,
             report.kept_build_caches,
+            report.removed_cached_referrers,
             store.dir().display()
         );
         println!(

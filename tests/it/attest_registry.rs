@@ -964,3 +964,150 @@ fn a_push_by_digest_without_a_location_answer_succeeds() -> TestResult {
     assert!(reg.log().contains(&format!("manifests/{}", image.manifest_digest)), "{}", reg.log());
     Ok(())
 }
+
+/// The files of the attestation cache under `home` (the tests' `HOME`), by name.
+fn cached_files(home: &Path) -> Result<Vec<std::path::PathBuf>, std::io::Error> {
+    let dir = home.join(".cache/reprove/referrers/sha256");
+    let mut files: Vec<_> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    files.sort();
+    Ok(files)
+}
+
+#[test]
+fn a_second_fetch_reads_content_from_the_cache_and_asks_what_can_change() -> TestResult {
+    for reg in Reg::both()? {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        let path = reg.path();
+        let image = push_image(&reg, "app", "v1", "amd64")?;
+        sign(d, &image.manifest)?;
+        let digest = &image.manifest_digest;
+        let pinned = format!("{}/app@{digest}", reg.addr());
+        ok(&reprove(d, &["attest", "push", "a.intoto.jsonl", "--image", &pinned], None)?, "push")?;
+        let first = fetch_json(d, &pinned, &[])?;
+        assert_eq!((first["referrersPath"].as_str(), attestations(&first).len()), (Some(path), 2), "{first:#}");
+        // The image manifest, the referrer's manifest, the bundle and the envelope; each file is its digest.
+        let files = cached_files(d)?;
+        assert_eq!(files.len(), 4, "{path}: {files:?}");
+        for file in &files {
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            assert_eq!(oci::Digest::of(&std::fs::read(file)?).hex(), name);
+        }
+
+        // Behind a proxy that spoils every blob: the blobs come from the cache, none is asked.
+        let proxy = FaultProxy::start(reg.addr(), "/blobs/", Fault::WrongBlob)?;
+        let via_proxy = format!("{}/app@{digest}", proxy.addr);
+        let cached = fetch_json(d, &via_proxy, &[])?;
+        assert_eq!(proxy.hits.load(std::sync::atomic::Ordering::Relaxed), 0, "{path}: a blob was asked");
+        // As a set: go-containerregistry's registry lists referrers in no fixed order.
+        let digests = |doc: &serde_json::Value| {
+            attestations(doc).iter().map(|a| a["digest"].to_string()).collect::<std::collections::BTreeSet<_>>()
+        };
+        assert_eq!(digests(&cached), digests(&first), "{path}: {cached:#}");
+        ok(
+            &reprove(d, &["attest", "verify", "--key", "r.pub", "--image", &via_proxy], None)?,
+            "verify --image from the cache",
+        )?;
+        // Without the cache, the spoiled blobs are asked and refused.
+        let out = reprove(d, &["attest", "fetch", &via_proxy, "--no-cache"], None)?;
+        failed(&out, 3, "does not match its descriptor", &format!("{path}: --no-cache"));
+        assert!(proxy.hits.load(std::sync::atomic::Ordering::Relaxed) > 0);
+
+        // What can change is asked every time: a second attestation pushed after the
+        // first fetch is found (its referrer in the list, its envelope in the legacy tag).
+        sign_as(d, "r.key", &image.manifest, "b2", "b")?;
+        ok(&reprove(d, &["attest", "push", "b.intoto.jsonl", "--image", &pinned], None)?, "push b")?;
+        let both = fetch_json(d, &pinned, &[])?;
+        assert_eq!(attestations(&both).len(), 4, "{path}: {both:#}");
+
+        // A cache file changed on disk is not used: fetched again and rewritten.
+        let files = cached_files(d)?;
+        for file in &files {
+            std::fs::write(file, b"{\"schemaVersion\":2}")?;
+        }
+        let again = fetch_json(d, &pinned, &[])?;
+        assert_eq!(digests(&again), digests(&both), "{path}: {again:#}");
+        for file in cached_files(d)? {
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            assert_eq!(oci::Digest::of(&std::fs::read(&file)?).hex(), name, "{path}: {} not rewritten", file.display());
+        }
+
+        // --cache-dir puts it elsewhere; --no-cache writes nothing.
+        let elsewhere = d.join("elsewhere");
+        fetch_json(d, &pinned, &["--cache-dir", &elsewhere.to_string_lossy()])?;
+        // The image manifest, and per attestation a referrer manifest, a bundle and an envelope.
+        assert_eq!(std::fs::read_dir(elsewhere.join("referrers/sha256"))?.count(), 7, "{path}");
+        let nothing = d.join("nothing");
+        fetch_json(d, &pinned, &["--cache-dir", &nothing.to_string_lossy(), "--no-cache"])?;
+        assert!(!nothing.exists(), "{path}: --no-cache wrote {}", nothing.display());
+
+        // `toolchain gc` keeps what was fetched within the period, and removes it with --all.
+        let cache = elsewhere.to_string_lossy();
+        // With --all: the cached image manifest and attestations, and on the API registry
+        // the file that says it serves the referrers API.
+        let api_marker = u64::from(path == "api");
+        for (all, removed, left) in [(false, 0, 7), (true, 7 + api_marker, 0)] {
+            let mut args = vec!["toolchain", "gc", "--json", "--cache-dir", &cache];
+            if all {
+                args.push("--all");
+            }
+            let out = reprove(d, &args, None)?;
+            ok(&out, "toolchain gc")?;
+            let gc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+            schema_valid("toolchain-gc.schema.json", &gc)?;
+            assert_eq!(gc["removed_cached_referrers"].as_u64(), Some(removed), "{path}: {gc:#}");
+            assert_eq!(std::fs::read_dir(elsewhere.join("referrers/sha256"))?.count(), left, "{path}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_referrers_api_and_the_tag_are_asked_at_once() -> TestResult {
+    let wait = std::time::Duration::from_secs(2);
+    for reg in Reg::both()? {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        let path = reg.path();
+        let image = push_image(&reg, "app", "v1", "amd64")?;
+        sign(d, &image.manifest)?;
+        let digest = &image.manifest_digest;
+        let pinned = format!("{}/app@{digest}", reg.addr());
+        ok(
+            &reprove(d, &["attest", "push", "a.intoto.jsonl", "--image", &pinned, "--format", "referrer"], None)?,
+            "push",
+        )?;
+        // The referrers tag's request line: `GET /v2/app/manifests/sha256-<hex> HTTP/1.1`
+        // (not the `.att` tag, not the image by digest).
+        let tag_request = format!("/manifests/sha256-{} ", digest.hex());
+        // Each of the two requests answered after `wait`: asked one after the other, a
+        // fetch takes twice as long.
+        let slow_tag = FaultProxy::start(reg.addr(), &tag_request, Fault::Delay(wait))?;
+        let slow_both = FaultProxy::start(&slow_tag.addr, "/referrers/", Fault::Delay(wait))?;
+        let image_there = format!("{}/app@{digest}", slow_both.addr);
+        let started = std::time::Instant::now();
+        let doc = fetch_json(d, &image_there, &["--no-cache"])?;
+        let took = started.elapsed();
+        assert_eq!((doc["referrersPath"].as_str(), attestations(&doc).len()), (Some(path), 1), "{doc:#}");
+        assert_eq!(slow_tag.hits.load(std::sync::atomic::Ordering::Relaxed), 1, "{path}: the tag was not asked");
+        assert_eq!(slow_both.hits.load(std::sync::atomic::Ordering::Relaxed), 1, "{path}: the API was not asked");
+        assert!(took >= wait && took < wait * 7 / 4, "{path}: the fetch took {took:?}, the two requests {wait:?} each");
+
+        // A registry that answered the API is remembered (in the cache): asked the API only.
+        // One without it is asked the API every time, so that it finds an API it gained.
+        let tag = FaultProxy::start(reg.addr(), &tag_request, Fault::None)?;
+        let api = FaultProxy::start(&tag.addr, "/referrers/", Fault::None)?;
+        let image_there = format!("{}/app@{digest}", api.addr);
+        for _ in 0..2 {
+            let doc = fetch_json(d, &image_there, &[])?;
+            assert_eq!(doc["referrersPath"], path, "{doc:#}");
+        }
+        let (tag_hits, api_hits) =
+            (tag.hits.load(std::sync::atomic::Ordering::Relaxed), api.hits.load(std::sync::atomic::Ordering::Relaxed));
+        match reg {
+            Reg::Api(_) => assert_eq!((api_hits, tag_hits), (2, 1), "api: the tag asked again"),
+            Reg::Distribution(_) => assert_eq!((api_hits, tag_hits), (2, 2), "tag-schema"),
+        }
+    }
+    Ok(())
+}

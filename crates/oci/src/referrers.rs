@@ -24,8 +24,16 @@
 //! (by digest), and updates the tag (the referrers tag schema's index, the
 //! legacy image's tag) last, after reading and checking what it replaces: an
 //! existing index that cannot be read is an error, not overwritten.
+//!
+//! **Cached.** Content named by its digest (the image manifest, referrer manifests,
+//! attestation blobs) is fetched once per [`Cache`] and checked again when read from
+//! disk; what can change (the referrers list, legacy tags) is asked every time
+//! ([`cache`]).
+
+pub mod cache;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use oci_client::RegistryOperation;
@@ -34,6 +42,8 @@ use tokio::sync::OnceCell;
 
 use crate::registry::{HttpAuth, Registry, OCI_INDEX, OCI_MANIFEST};
 use crate::{Digest, ImageRef, RegistryOptions, ToolchainError};
+
+pub use cache::{Cache, DEFAULT_MEMORY_BYTES, MAX_ENTRY_BYTES};
 
 /// The empty JSON object `{}` as a blob: OCI 1.1's empty config.
 pub const EMPTY_JSON: &[u8] = b"{}";
@@ -432,6 +442,7 @@ pub struct Repository {
     image: ImageRef,
     pull: OnceCell<HttpAuth>,
     push: OnceCell<HttpAuth>,
+    cache: Arc<Cache>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -474,14 +485,26 @@ fn excerpt(body: &[u8]) -> String {
 }
 
 impl Repository {
-    /// A client for the repository of `image` (its tag or digest is ignored).
+    /// A client for the repository of `image` (its tag or digest is ignored), with a
+    /// cache of its own in memory ([`Cache::default`]).
     pub fn new(image: &ImageRef, options: &RegistryOptions) -> Result<Repository, ToolchainError> {
         Ok(Repository {
             registry: Registry::new(image, options)?,
             image: image.clone(),
             pull: OnceCell::new(),
             push: OnceCell::new(),
+            cache: Arc::new(Cache::default()),
         })
+    }
+
+    /// The same client using `cache` (shared with other clients, or kept in a directory).
+    pub fn with_cache(self, cache: Arc<Cache>) -> Repository {
+        Repository { cache, ..self }
+    }
+
+    /// Its cache.
+    pub fn cache(&self) -> &Arc<Cache> {
+        &self.cache
     }
 
     /// The repository, as `registry/name`.
@@ -599,19 +622,42 @@ impl Repository {
     }
 
     /// The image `digest` names: index or manifest, media type and size. An image the
-    /// repository does not have is [`ReferrersError::ImageNotFound`].
+    /// repository does not have is [`ReferrersError::ImageNotFound`]. Its manifest is
+    /// cached (when it names its media type).
     pub async fn subject(&self, digest: &Digest) -> Result<Subject, ReferrersError> {
-        let image = self.at(digest);
+        if let Some(bytes) = self.cache.get(digest) {
+            if let Ok(subject) = self.parse_subject(digest, &bytes, None) {
+                return Ok(subject);
+            }
+        }
         let what = format!("manifest {digest}");
         let Some((bytes, content_type)) =
             self.get(&format!("manifests/{digest}"), ACCEPT_MANIFESTS, MAX_MANIFEST_BYTES, &what).await?
         else {
-            return Err(ReferrersError::ImageNotFound { image: image.to_string() });
+            return Err(ReferrersError::ImageNotFound { image: self.at(digest).to_string() });
         };
         self.check_digest(&what, digest, &bytes)?;
+        // Only a manifest that says its media type itself is kept: the answer's header is not.
+        match self.parse_subject(digest, &bytes, None) {
+            Ok(subject) => {
+                self.cache.put(digest, &bytes);
+                Ok(subject)
+            }
+            Err(_) => self.parse_subject(digest, &bytes, content_type),
+        }
+    }
+
+    fn parse_subject(
+        &self,
+        digest: &Digest,
+        bytes: &[u8],
+        content_type: Option<String>,
+    ) -> Result<Subject, ReferrersError> {
+        let image = self.at(digest);
+        let what = format!("manifest {digest}");
         let malformed =
             |reason: String| ReferrersError::Malformed { image: image.to_string(), what: what.clone(), reason };
-        let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| malformed(format!("not JSON: {e}")))?;
+        let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| malformed(format!("not JSON: {e}")))?;
         let media_type = doc
             .get("mediaType")
             .and_then(|m| m.as_str())
@@ -689,16 +735,33 @@ impl Repository {
     /// The referrers of `digest`: from the referrers API, or, when the registry has
     /// none (it answers 404), from the index tagged `sha256-<hex>` (none when that tag
     /// does not exist). The index is charged to `budget`.
+    ///
+    /// A registry the cache knows to serve the API is asked the API only; any other is
+    /// asked the API and the tag at once, so that a registry without the API costs one
+    /// round trip, not two (the tag's answer is dropped when the API answers).
     pub async fn referrers(&self, digest: &Digest, budget: &Budget) -> Result<ReferrerList, ReferrersError> {
         let what = format!("the referrers index of {digest}");
-        let api = self.get(&format!("referrers/{digest}"), MEDIA_TYPE_INDEX, MAX_MANIFEST_BYTES, &what).await?;
+        let tag = referrers_tag(digest);
+        let tag_what = format!("the referrers index tagged {tag}");
+        let (api_path, tag_path) = (format!("referrers/{digest}"), format!("manifests/{tag}"));
+        let api_request = self.get(&api_path, MEDIA_TYPE_INDEX, MAX_MANIFEST_BYTES, &what);
+        let tag_request = || self.get(&tag_path, ACCEPT_MANIFESTS, MAX_MANIFEST_BYTES, &tag_what);
+        let host = self.image.registry();
+        let (api, by_tag) = if self.cache.has_api(host) {
+            (api_request.await?, None)
+        } else {
+            let (api, by_tag) = futures_util::future::join(api_request, tag_request()).await;
+            (api?, Some(by_tag))
+        };
+        self.cache.set_api(host, api.is_some());
         let (path, bytes) = match api {
             Some((bytes, _)) => (ReferrersPath::Api, Some(bytes)),
             None => {
-                let tag = referrers_tag(digest);
-                let what = format!("the referrers index tagged {tag}");
-                let fetched =
-                    self.get(&format!("manifests/{tag}"), ACCEPT_MANIFESTS, MAX_MANIFEST_BYTES, &what).await?;
+                let fetched = match by_tag {
+                    Some(fetched) => fetched?,
+                    // Remembered for the API, but it answered 404: the tag after all.
+                    None => tag_request().await?,
+                };
                 (ReferrersPath::TagSchema, fetched.map(|(b, _)| b))
             }
         };
@@ -711,10 +774,13 @@ impl Repository {
     }
 
     /// Whether the registry serves the referrers API (it answers the referrers of
-    /// `digest` with anything but 404).
+    /// `digest` with anything but 404). Always asked; the answer is kept in the cache.
     pub async fn has_referrers_api(&self, digest: &Digest) -> Result<bool, ReferrersError> {
         let what = format!("the referrers index of {digest}");
-        Ok(self.get(&format!("referrers/{digest}"), MEDIA_TYPE_INDEX, MAX_MANIFEST_BYTES, &what).await?.is_some())
+        let api =
+            self.get(&format!("referrers/{digest}"), MEDIA_TYPE_INDEX, MAX_MANIFEST_BYTES, &what).await?.is_some();
+        self.cache.set_api(self.image.registry(), api);
+        Ok(api)
     }
 
     /// The manifest `descriptor` names, at most `limit` bytes, its digest and size checked
@@ -726,6 +792,10 @@ impl Repository {
             return Err(ReferrersError::TooLarge { image: self.image.name(), what, limit: MAX_MANIFEST_BYTES });
         }
         budget.charge(&self.image, &what, descriptor.size)?;
+        if let Some(bytes) = self.cache.get(&digest) {
+            self.check_size(&what, descriptor.size, bytes.len())?;
+            return self.parse_manifest(&what, &bytes);
+        }
         let Some((bytes, _)) =
             self.get(&format!("manifests/{digest}"), ACCEPT_MANIFESTS, descriptor.size, &what).await?
         else {
@@ -738,7 +808,9 @@ impl Repository {
         };
         self.check_size(&what, descriptor.size, bytes.len())?;
         self.check_digest(&what, &digest, &bytes)?;
-        self.parse_manifest(&what, &bytes)
+        let manifest = self.parse_manifest(&what, &bytes)?;
+        self.cache.put(&digest, &bytes);
+        Ok(manifest)
     }
 
     fn check_size(&self, what: &str, expected: u64, actual: usize) -> Result<(), ReferrersError> {
@@ -769,6 +841,10 @@ impl Repository {
         let digest = descriptor.parsed_digest()?;
         let what = format!("blob {digest}");
         budget.charge(&self.image, &what, descriptor.size)?;
+        if let Some(bytes) = self.cache.get(&digest) {
+            self.check_size(&what, descriptor.size, bytes.len())?;
+            return Ok(bytes);
+        }
         let Some((bytes, _)) = self.get(&format!("blobs/{digest}"), "*/*", descriptor.size, &what).await? else {
             return Err(ReferrersError::Status {
                 image: self.image.name(),
@@ -779,6 +855,7 @@ impl Repository {
         };
         self.check_size(&what, descriptor.size, bytes.len())?;
         self.check_digest(&what, &digest, &bytes)?;
+        self.cache.put(&digest, &bytes);
         Ok(bytes)
     }
 

@@ -111,6 +111,10 @@ pub struct GcReport {
     pub removed_build_caches: usize,
     /// Go build caches kept.
     pub kept_build_caches: usize,
+    /// Files of the referrers cache (`referrers/`: manifests and attestations by digest,
+    /// registries with the referrers API) written longer ago than the period; they are
+    /// fetched again when needed.
+    pub removed_cached_referrers: usize,
 }
 
 /// The file beside a Go build cache directory that names the toolchain image
@@ -460,6 +464,7 @@ impl Store {
             let _ = fs::remove_dir(index.path());
         }
         self.gc_build_caches(options.all, unused_for, now, &mut report)?;
+        self.gc_referrers(options.all, unused_for, now, &mut report)?;
         let locks = self.dir.join("locks");
         for l in fs::read_dir(&locks).map_err(|e| ToolchainError::io("list", &locks, e))?.flatten() {
             let _ = fs::remove_file(l.path());
@@ -513,6 +518,43 @@ impl Store {
                 report.removed_build_caches += 1;
             } else {
                 report.kept_build_caches += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The files of the referrers cache ([`crate::referrers::Cache`] in `referrers/`)
+    /// written before `unused_for` (all of them with `all`), and leftover temporary
+    /// files. Cache readers take no lock: one that loses a file fetches it again.
+    fn gc_referrers(
+        &self,
+        all: bool,
+        unused_for: Duration,
+        now: SystemTime,
+        report: &mut GcReport,
+    ) -> Result<(), ToolchainError> {
+        for sub in ["sha256", "api"] {
+            let dir = self.dir.join("referrers").join(sub);
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(ToolchainError::io("list", &dir, e)),
+            };
+            for e in entries.flatten() {
+                if !e.file_type().is_ok_and(|t| t.is_file()) {
+                    continue;
+                }
+                let written = e.metadata().and_then(|m| m.modified()).ok();
+                let stale = all
+                    || e.file_name().to_string_lossy().starts_with(".tmp-")
+                    || written.is_none_or(|t| now.duration_since(t).unwrap_or_default() >= unused_for);
+                if stale {
+                    match fs::remove_file(e.path()) {
+                        Ok(()) => report.removed_cached_referrers += 1,
+                        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                        Err(err) => return Err(ToolchainError::io("remove", e.path(), err)),
+                    }
+                }
             }
         }
         Ok(())

@@ -508,6 +508,9 @@ pub(crate) enum Fault {
     BreakOnce,
     /// Serve the body with its bytes changed (same length).
     WrongBlob,
+    /// Forward unchanged, after waiting this long: a slow request, to show which requests
+    /// a client makes at once.
+    Delay(Duration),
 }
 
 /// An HTTP/1.1 forwarder on 127.0.0.1 that injects faults into matching GETs.
@@ -617,6 +620,9 @@ fn handle(
     if let Fault::ServerErrors { .. } = fault {
         client.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
         return Ok(());
+    }
+    if let Fault::Delay(wait) = fault {
+        thread::sleep(wait);
     }
     // Forward, one request per connection.
     let mut up = TcpStream::connect(upstream)?;
