@@ -231,10 +231,22 @@ pub(crate) fn push_verified(
     if image.manifest_digest != image.digest {
         digests.push(image.manifest_digest.clone());
     }
+    push_to(&image.name, &digests, files, format, options)
+}
+
+/// Attaches `files` to each of `digests` of the repository `name`; one line per
+/// attestation pushed, for the user.
+pub(crate) fn push_to(
+    name: &str,
+    digests: &[String],
+    files: &[(String, Vec<u8>)],
+    format: FormatArg,
+    options: &oci::RegistryOptions,
+) -> Result<Vec<String>, Failure> {
     let runtime = super::io_runtime()?;
     let mut lines = Vec::new();
-    for digest in &digests {
-        let pinned = pinned(&format!("{}@{digest}", image.name))?;
+    for digest in digests {
+        let pinned = pinned(&format!("{name}@{digest}"))?;
         let mut prepared = Vec::with_capacity(files.len());
         for (name, bytes) in files {
             prepared.push(attach::prepare(name, bytes, pinned.digest()).map_err(failure)?);

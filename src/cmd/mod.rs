@@ -4,6 +4,7 @@ mod admit;
 mod attest;
 mod attest_registry;
 mod audit;
+mod audit_progress;
 mod buildinfo;
 mod buildinfo_check;
 mod check;
@@ -40,7 +41,7 @@ enum Command {
     /// Sign and verify in-toto attestations in DSSE envelopes.
     #[command(subcommand)]
     Attest(attest::Command),
-    /// Find every Go binary in a container image (and, to come, rebuild each from its source).
+    /// Rebuild every Go binary of a container image from the source it claims; one verdict for the image.
     Audit(Box<audit::Args>),
     /// Print the build info of Go binaries, exactly as `go version -m` does.
     Buildinfo(buildinfo::Args),

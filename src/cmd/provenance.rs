@@ -275,6 +275,128 @@ pub(crate) fn after_verify(
     Ok(verdict)
 }
 
+/// `reprove audit --attest [--push]`: a provenance and a VSA for every binary that was
+/// rebuilt (in `OUT/PLATFORM/N/`, N its place in the platform's list), then the image
+/// VSA (`OUT/image.vsa.intoto.jsonl`) with those VSAs as its input attestations; with
+/// `--push`, each binary's pair to the image by its digests (as `verify --push`) and the
+/// image VSA to the image digest and each platform manifest's. Returns lines for stderr.
+pub(crate) fn attest_audit(
+    args: &VerifyAttestArgs,
+    audit: &report::audit::v1::AuditReport,
+    registry: &oci::RegistryOptions,
+) -> Result<Vec<String>, Failure> {
+    use attest::image_vsa::{image_vsa_statement, AuditedBinary, AuditedImage, ImageVsaInput};
+    let options = &args.sign;
+    let key = options.key.as_ref().ok_or_else(|| Failure::input(anyhow!("--key KEY is required to sign")))?;
+    let push_format = args.push_format.unwrap_or(FormatArg::Both);
+    let format = if options.bundle { "sigstore-bundle" } else { "dsse" };
+    let mut lines = Vec::new();
+    let mut vsas = Vec::new();
+    let mut binaries = Vec::new();
+    for platform in &audit.platforms {
+        let dir_name = platform.platform.replace('/', "-");
+        for (i, b) in platform.binaries.iter().enumerate() {
+            binaries.push(AuditedBinary {
+                path: b.path.clone(),
+                platform: platform.platform.clone(),
+                sha256: b.sha256.clone(),
+                outcome: b.outcome.as_str().to_owned(),
+                reason: b.reason.map(|r| r.as_str().to_owned()),
+            });
+            let Some(report) = b.report.as_deref().filter(|r| r.verdict != v1::Verdict::Error) else { continue };
+            let mut sign = options.clone();
+            sign.out = options.out.join(&dir_name).join(i.to_string());
+            let bytes =
+                serde_json::to_vec_pretty(report).context("serializing the report").map_err(Failure::infrastructure)?;
+            let written = attest_report(report, &bytes, &sign)?;
+            for w in &written {
+                lines.push(format!("wrote {} {} sha256:{} {}", w.statement, w.format, w.sha256, w.path));
+                if w.statement == "vsa" && w.format == "dsse" {
+                    let uri = Path::new(&w.path)
+                        .strip_prefix(&options.out)
+                        .map_or(w.path.clone(), |p| p.display().to_string());
+                    vsas.push(generate::attestation_ref(uri, &w.bytes));
+                }
+            }
+            if args.push {
+                let files: Vec<(String, Vec<u8>)> =
+                    written.iter().filter(|w| w.format == format).map(|w| (w.path.clone(), w.bytes.clone())).collect();
+                lines.extend(super::attest_registry::push_verified(report, &files, push_format, registry)?);
+            }
+        }
+    }
+    let reference = audit.image.reference.as_deref();
+    let name =
+        reference.and_then(|r| r.split_once('@')).map_or_else(|| audit.image.input.clone(), |(n, _)| n.to_owned());
+    let given = AuditedImage {
+        name: name.clone(),
+        digest: audit.image.digest.clone(),
+        kind: if audit.image.digest_kind == report::audit::v1::DigestKind::Index {
+            generate::ImageDigestKind::Index
+        } else {
+            generate::ImageDigestKind::Manifest
+        },
+        platform: (audit.image.digest_kind != report::audit::v1::DigestKind::Index)
+            .then(|| audit.platforms.first().map(|p| p.platform.clone()))
+            .flatten(),
+    };
+    let mut images = vec![given];
+    if audit.image.digest_kind == report::audit::v1::DigestKind::Index {
+        for p in &audit.platforms {
+            if let Some(m) = &p.manifest_digest {
+                images.push(AuditedImage {
+                    name: name.clone(),
+                    digest: m.clone(),
+                    kind: generate::ImageDigestKind::Manifest,
+                    platform: Some(p.platform.clone()),
+                });
+            }
+        }
+    }
+    let input = ImageVsaInput {
+        images,
+        resource_uri: match reference {
+            Some(r) => format!("oci://{r}"),
+            None => audit.image.input.clone(),
+        },
+        binaries,
+        input_attestations: vsas,
+        verifier_id: options.builder_id.clone(),
+        verifier_version: std::collections::BTreeMap::from([("reprove".to_owned(), audit.tool.version.clone())]),
+        time_verified: audit.finished_on.clone(),
+        policy_uri: attest::from_report::VSA_POLICY_URI.to_owned(),
+    };
+    let statement = image_vsa_statement(&input).map_err(|e| Failure::input(anyhow!("image vsa: {e}")))?;
+    let signer = load_key(key)?;
+    let certificate = signing_certificate(&options.certificate, signer.public_key())?;
+    let (line, bundle) = envelope_line(&statement, &signer, certificate.as_deref())?;
+    std::fs::create_dir_all(&options.out)
+        .with_context(|| format!("creating {}", options.out.display()))
+        .map_err(Failure::infrastructure)?;
+    let envelope_path = options.out.join("image.vsa.intoto.jsonl");
+    write_atomic(&envelope_path, line.as_bytes(), options.force)?;
+    lines.push(format!("wrote image-vsa dsse sha256:{} {}", sha256_hex(line.as_bytes()), envelope_path.display()));
+    let mut push_file = (envelope_path.display().to_string(), line.into_bytes());
+    if options.bundle {
+        let mut text =
+            serde_json::to_string(&bundle).context("encoding the bundle").map_err(Failure::infrastructure)?;
+        text.push('\n');
+        let path = options.out.join("image.vsa.sigstore.json");
+        write_atomic(&path, text.as_bytes(), options.force)?;
+        lines.push(format!(
+            "wrote image-vsa sigstore-bundle sha256:{} {}",
+            sha256_hex(text.as_bytes()),
+            path.display()
+        ));
+        push_file = (path.display().to_string(), text.into_bytes());
+    }
+    if args.push {
+        let digests: Vec<String> = input.images.iter().map(|i| i.digest.clone()).collect();
+        lines.extend(super::attest_registry::push_to(&name, &digests, &[push_file], push_format, registry)?);
+    }
+    Ok(lines)
+}
+
 /// Whether `--push` can be honoured for a reference that `oci` says was (or was not)
 /// read from an image: checked before the rebuild.
 pub(crate) fn check_push(args: &VerifyAttestArgs, oci: bool) -> Result<(), Failure> {

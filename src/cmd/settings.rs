@@ -18,7 +18,7 @@ pub(crate) fn flag(s: Setting) -> &'static str {
         Setting::Ldflags => "--ldflags",
         Setting::Package => "--package",
         Setting::Pgo => "--pgo",
-        Setting::Source => "--source",
+        Setting::Source => "reprove audit --source",
         Setting::Buildvcs => "--buildvcs",
         Setting::Keep => "--keep",
         Setting::ToolchainBase => "reprove toolchain build --base",

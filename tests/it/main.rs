@@ -15,6 +15,7 @@ mod attest_provenance;
 mod attest_python;
 mod attest_registry;
 mod audit_discover;
+mod audit_e2e;
 mod audit_html;
 mod audit_syft;
 mod buildinfo_check;

@@ -222,7 +222,7 @@ fn image(registry: &Registry) -> String {
 /// cache, and a reprove cache directory. They outlive every test (a `static` is never
 /// dropped): the registry is stopped and the directories removed when the process exits.
 pub(super) struct Shared {
-    registry: Registry,
+    pub(super) registry: Registry,
     pub(super) toolchain: String,
     pub(super) proxy: Server,
     pub(super) cache: PathBuf,

@@ -31,11 +31,11 @@ use crate::support::server::{Behavior, Serve, Server};
 use crate::support::{goenv, run_ok};
 use crate::verify_e2e::{self, shared, status, strs};
 
-const MODULE: &str = "example.com/modtool";
-const VERSION: &str = "v1.0.0";
-const PKG: &str = "example.com/modtool/cmd/modtool";
+pub(crate) const MODULE: &str = "example.com/modtool";
+pub(crate) const VERSION: &str = "v1.0.0";
+pub(crate) const PKG: &str = "example.com/modtool/cmd/modtool";
 
-const MAIN_GO: &str = "package main\n\nimport (\n\t\"fmt\"\n\n\t\"github.com/spf13/pflag\"\n)\n\n\
+pub(crate) const MAIN_GO: &str = "package main\n\nimport (\n\t\"fmt\"\n\n\t\"github.com/spf13/pflag\"\n)\n\n\
 func main() {\n\tname := pflag.String(\"name\", \"world\", \"who to greet\")\n\tpflag.Parse()\n\tfmt.Println(\"hello\", *name)\n}\n";
 
 /// The module's go.mod.
@@ -53,7 +53,7 @@ fn go_sum() -> String {
 
 /// The GOPROXY files of `example.com/modtool@VERSION` whose zip holds `files`
 /// (relative to the module root) besides go.mod and go.sum.
-fn published(version: &str, main_go: &str, extra: &[ZipEntry]) -> HashMap<String, Vec<u8>> {
+pub(crate) fn published(version: &str, main_go: &str, extra: &[ZipEntry]) -> HashMap<String, Vec<u8>> {
     let prefix = format!("{MODULE}@{version}/");
     let mut entries = vec![
         ZipEntry::new(&format!("{prefix}go.mod"), go_mod().as_bytes()),
@@ -76,19 +76,19 @@ fn published(version: &str, main_go: &str, extra: &[ZipEntry]) -> HashMap<String
 }
 
 /// A GOPROXY serving the test module cache plus `overrides`.
-fn proxy(overrides: HashMap<String, Vec<u8>>) -> Server {
+pub(crate) fn proxy(overrides: HashMap<String, Vec<u8>>) -> Server {
     Server::start(Behavior::Serve(Serve { root: goenv::proxy_root(), overrides, ..Default::default() }))
 }
 
 /// A scratch directory, made writable again (module caches are read-only) when dropped.
-struct Scratch(tempfile::TempDir);
+pub(crate) struct Scratch(tempfile::TempDir);
 
 impl Scratch {
-    fn new() -> Scratch {
+    pub(crate) fn new() -> Scratch {
         Scratch(goenv::tmp())
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.0.path().join(name)
     }
 }
@@ -101,7 +101,7 @@ impl Drop for Scratch {
 
 /// `go install [flags] PKG@VERSION` from `proxy` (GOSUMDB=off, as for a module the
 /// database does not know) into `dir/bin`, with its own module cache; the binary.
-fn install(s: &Scratch, name: &str, proxy: &str, flags: &[&str]) -> PathBuf {
+pub(crate) fn install(s: &Scratch, name: &str, proxy: &str, flags: &[&str]) -> PathBuf {
     let bin = s.path(&format!("{name}-bin"));
     let modcache = s.path(&format!("{name}-modcache"));
     fs::create_dir_all(&bin).unwrap_or_else(|e| panic!("{e}"));
@@ -256,7 +256,7 @@ fn a_binary_with_a_changed_dependency_is_not_reproduced_and_the_module_named() {
 }
 
 /// pflag v1.0.5's zip with one line added to flag.go, packed from the test module cache.
-fn changed_pflag_zip() -> Vec<u8> {
+pub(crate) fn changed_pflag_zip() -> Vec<u8> {
     let dir = harness::shared_cache().join("github.com/spf13/pflag@v1.0.5");
     let entries: Vec<ZipEntry> = harness::read_tree(&dir)
         .into_iter()

@@ -15,10 +15,12 @@
 
 pub mod claim;
 pub mod config;
+pub mod image;
 pub mod outcome;
 pub mod plan;
 pub mod run;
 
 pub use claim::Claim;
 pub use config::{ConfigError, Settings};
+pub use image::{audit, Audit};
 pub use plan::{decide, BuildKey, Decision, Plan, SourceChoice, Unverifiable};
