@@ -269,3 +269,86 @@ fn an_audited_image_is_attested_and_admitted_by_its_digest() {
     let out = run(&mut admit).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status, Some(0), "{}{}", out.stdout_str(), out.stderr_str());
 }
+
+/// A multi-arch index (linux/amd64 and linux/arm64, the arm64 tool cross-installed as
+/// `GOARCH=arm64 go install` leaves it in `GOPATH/bin/linux_arm64`): every platform
+/// audited, or the one `--platform` picks; the HTML page names every binary.
+#[test]
+fn every_platform_of_an_index_is_audited() {
+    let s = shared();
+    let server = proxy(published(VERSION, MAIN_GO, &[]));
+    let scratch = Scratch::new();
+    let amd64 = install(&scratch, "amd64", &server.url(), &["-trimpath"]);
+    let gopath = scratch.path("gopath");
+    let mut cmd = Command::new("go");
+    crate::support::goenv::base_env(
+        &mut cmd,
+        &scratch.path("."),
+        &scratch.path("modcache"),
+        &[("GOPROXY", server.url())],
+    );
+    cmd.env("GOPATH", &gopath).env("GOOS", "linux").env("GOARCH", "arm64").env("CGO_ENABLED", "0").env("GOFLAGS", "");
+    run_ok(cmd.args(["install", "-trimpath", &format!("{PKG}@{VERSION}")])).unwrap_or_else(|e| panic!("{e}"));
+    let arm64 = gopath.join("bin/linux_arm64/modtool");
+    let here = scratch.path("here");
+    std::fs::create_dir_all(&here).unwrap_or_else(|e| panic!("{e}"));
+
+    let io = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+    let repo = format!("{}/audited/multi", s.registry.addr);
+    let mut images = Vec::new();
+    for (arch, bin) in [("amd64", &amd64), ("arm64", &arm64)] {
+        let mut tar = TarBuilder::new();
+        tar.file("usr/local/bin/modtool", 0o755, &std::fs::read(bin).unwrap_or_else(|e| panic!("{e}")));
+        let layer = oci::build::Layer::from_tar(
+            &tar.finish(),
+            oci::build::LayerCompression::Gzip,
+            oci::build::ManifestFormat::Oci,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let config = serde_json::json!({"architecture": arch, "os": "linux", "config": {}});
+        let img = oci::build::Image::assemble(config, vec![layer], oci::build::ManifestFormat::Oci)
+            .unwrap_or_else(|e| panic!("{e}"));
+        img.push_blocking(
+            &io,
+            &format!("{repo}:{arch}").parse().unwrap_or_else(|e| panic!("{e}")),
+            &s.registry.options(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        images.push(img);
+    }
+    let refs: Vec<&oci::build::Image> = images.iter().collect();
+    let index = io
+        .block_on(oci::build::push_index(
+            &format!("{repo}:multi").parse().unwrap_or_else(|e| panic!("{e}")),
+            &refs,
+            &s.registry.options(),
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pinned = format!("{repo}@{index}");
+    let ldflags = format!("{PKG}=");
+    let (out, doc) = audit(
+        &here,
+        &server.url(),
+        &[&pinned, "--toolchain", &toolchain_flag(), "--ldflags", &ldflags, "--html", "page.html"],
+    );
+    assert_eq!(out.status, Some(0), "{doc:#}\n{}", out.stderr_str());
+    assert_eq!((doc["verdict"].as_str(), doc["image"]["digestKind"].as_str()), (Some("reproduced"), Some("index")));
+    let platforms: Vec<&str> =
+        doc["platforms"].as_array().into_iter().flatten().filter_map(|p| p["platform"].as_str()).collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"], "{doc:#}");
+    assert_eq!(doc["counts"]["builds"], 2, "two platforms are two builds");
+    let arm = &doc["platforms"][1]["binaries"][0];
+    assert_eq!(arm["report"]["recipe"]["goarch"], "arm64", "{arm:#}");
+    assert_eq!(arm["report"]["inputs"]["reference"]["image"]["indexDigest"], index.to_string());
+    let page = std::fs::read_to_string(here.join("page.html")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(page.contains("/usr/local/bin/modtool") && page.contains("linux/arm64"), "{page}");
+
+    let (out, doc) = audit(
+        &here,
+        &server.url(),
+        &[&pinned, "--toolchain", &toolchain_flag(), "--ldflags", &ldflags, "--platform", "linux/arm64"],
+    );
+    assert_eq!(out.status, Some(0), "{doc:#}");
+    assert_eq!(doc["platforms"].as_array().map(Vec::len), Some(1));
+    assert_eq!(doc["platforms"][0]["platform"], "linux/arm64");
+}
