@@ -12,7 +12,9 @@
 //! without VCS information (unverifiable: source unknown, naming the setting).
 //! Then an image of the faithful tool alone in the registry, audited with
 //! `--attest --push`: its image VSA is PASSED, found by `attest verify --image`
-//! and admitted by `reprove admit`.
+//! and admitted by `reprove admit`. A multi-arch index (amd64 and a cross-installed
+//! arm64), every platform or one; a goreleaser-style release from a Git commit
+//! (the repository from `[audit.sources]`, the ldflags from its `.goreleaser.yaml`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -351,4 +353,70 @@ fn every_platform_of_an_index_is_audited() {
     assert_eq!(out.status, Some(0), "{doc:#}");
     assert_eq!(doc["platforms"].as_array().map(Vec::len), Some(1));
     assert_eq!(doc["platforms"][0]["platform"], "linux/arm64");
+}
+
+/// A goreleaser-style release from a Git commit: built with VCS stamping, `-trimpath`
+/// and the `.goreleaser.yaml` ldflags (`-X main.v={{ .Version }}` from the tag), so its
+/// build info claims the revision and records no ldflags. `--source` names the
+/// repository; the commit's `.goreleaser.yaml` and tag give the ldflags: reproduced.
+#[test]
+fn a_goreleaser_release_is_rebuilt_from_its_commit() {
+    let scratch = Scratch::new();
+    let repo = scratch.path("rp");
+    std::fs::create_dir_all(repo.join("cmd/app")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(repo.join("go.mod"), "module example.com/rp\n\ngo 1.21\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        repo.join("cmd/app/main.go"),
+        "package main\n\nimport \"fmt\"\n\nvar v = \"dev\"\n\nfunc main() { fmt.Println(v) }\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        repo.join(".goreleaser.yaml"),
+        "version: 2\nproject_name: app\nbuilds:\n  - id: app\n    main: ./cmd/app\n    flags: [-trimpath]\n    \
+         env: [CGO_ENABLED=0]\n    ldflags: [\"-s -w\", \"-X main.v={{ .Version }}\"]\n    goos: [linux]\n    goarch: [amd64]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    crate::support::git(&repo, &["init", "-q", "-b", "main"]);
+    crate::support::git(&repo, &["add", "."]);
+    crate::support::git(&repo, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "release"]);
+    crate::support::git(&repo, &["tag", "v1.2.3"]);
+    let release = scratch.path("app");
+    let mut go = Command::new("go");
+    crate::support::hermetic_go_env(&mut go).current_dir(&repo).env("CGO_ENABLED", "0").env("GOFLAGS", "");
+    go.args(["build", "-trimpath", "-ldflags", "-s -w -X main.v=1.2.3", "-o"]).arg(&release).arg("./cmd/app");
+    run_ok(&mut go).unwrap_or_else(|e| panic!("{e}"));
+    let layout = scratch.path("layout");
+    image(&[("/usr/bin/app", &release)]).write_layout(&layout, None).unwrap_or_else(|e| panic!("{e}"));
+    let here = scratch.path("here");
+    std::fs::create_dir_all(&here).unwrap_or_else(|e| panic!("{e}"));
+    let input = format!("oci:{}", layout.display());
+    let s = shared();
+
+    // Without --source: unverifiable, naming the revision and the setting.
+    let (_, doc) = audit(&here, &s.proxy.url(), &[&input, "--toolchain", &toolchain_flag()]);
+    let app = binary(&doc, "/usr/bin/app");
+    assert_eq!((app["reason"].as_str(), app["claimedSource"]["kind"].as_str()), (Some("source-unknown"), Some("vcs")));
+    assert!(app["detail"].as_str().unwrap_or_default().contains("reprove audit --source example.com/rp="), "{app:#}");
+
+    // The repository named in the audit directory's reprove.toml, and a toolchain with
+    // git (VCS stamping runs it) in its [audit.toolchains].
+    let with_git = crate::verify_e2e::toolchain_on_base(&s.registry, "audit-git", crate::verify_e2e::git_layer());
+    let version = toolchain_flag().split('=').next().unwrap_or_default().to_string();
+    std::fs::write(
+        here.join("reprove.toml"),
+        format!(
+            "[audit.sources]\n\"example.com/rp\" = \"{}\"\n[audit.toolchains]\n\"{version}\" = \"{with_git}\"\n",
+            repo.display()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (out, doc) = audit(&here, &s.proxy.url(), &[&input]);
+    let app = binary(&doc, "/usr/bin/app");
+    assert_eq!(out.status, Some(0), "{app:#}\n{}", out.stderr_str());
+    assert_eq!(app["outcome"], "reproduced");
+    assert_eq!(
+        app["report"]["recipe"]["origins"]["ldflags"], "goreleaser:.goreleaser.yaml#app",
+        "{:#}",
+        app["report"]["recipe"]
+    );
 }

@@ -1138,7 +1138,7 @@ fn a_go_work_workspace_is_rebuilt_from_every_workspace_module() {
 
 /// A base image with this machine's `git` and the libraries it loads (from `ldd`), enough for
 /// the builtins `go build -buildvcs=true` runs (status, log, tag, cat-file…).
-fn git_layer() -> Vec<u8> {
+pub(super) fn git_layer() -> Vec<u8> {
     let out = run_ok(Command::new("ldd").arg("/usr/bin/git")).unwrap_or_else(|e| panic!("{e}")).stdout_str();
     let mut files = vec!["/usr/bin/git".to_string()];
     for line in out.lines() {
@@ -1168,7 +1168,7 @@ fn git_layer() -> Vec<u8> {
 
 /// A toolchain image of the host's Go on a base image of one layer (`layer`, a
 /// tar), pushed to `registry`; the reference pinned by digest.
-fn toolchain_on_base(registry: &Registry, name: &str, layer: Vec<u8>) -> String {
+pub(super) fn toolchain_on_base(registry: &Registry, name: &str, layer: Vec<u8>) -> String {
     let base_ref = registry.reference(&format!("bases/{name}:1"));
     let layer = Layer::from_tar(&layer, LayerCompression::Gzip, ManifestFormat::Oci).unwrap_or_else(|e| panic!("{e}"));
     let config = registry::config(&["PATH=/usr/local/bin:/usr/bin:/bin"]);
