@@ -21,7 +21,7 @@ pub(crate) struct Args {
     #[arg(value_name = "IMAGE")]
     image: String,
     /// List the Go binaries of the image (paths, Go versions, main modules) without rebuilding them.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["source", "toolchain", "ldflags", "markdown", "html", "attest"])]
     list: bool,
     /// The repository of a main module: MODULE=URL|PATH[#REV] (repeatable); for binaries
     /// built from a checkout (vcs.revision, else REV or HEAD for (devel)).
