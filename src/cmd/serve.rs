@@ -1,0 +1,328 @@
+//! `reprove serve`: the verification service (the `server` crate) with the executor that
+//! runs jobs through the verify pipeline. This file reads the configuration (flags >
+//! `REPROVE_*` variables > the config file), builds the runtime and the executor, and
+//! serves until SIGINT or SIGTERM, when running jobs are handed back to the queue.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::server::job::{build_partial, JobSpec};
+use ::server::{Cancel, Config, ExecError, Executor, JobProgress, JobResult, Server};
+use anyhow::{anyhow, Context as _};
+use rebuild::{Class, Progress, ReferenceInput, Request, SourceInput, Step};
+use serde::Deserialize;
+
+use super::toolchain::{CacheArgs, RegistryArgs};
+use super::verify::{module_env, RuntimeArg};
+use crate::exit::{CommandResult, Failure, Verdict};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The address to serve the API on (default: $REPROVE_LISTEN, the config's `listen`, else 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// The data directory: the job database and the results (default: $REPROVE_DATA, the
+    /// config's `data`, else $XDG_DATA_HOME/reprove/serve or ~/.local/share/reprove/serve).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// The configuration file (TOML; the keys: listen, data, token, read-needs-token,
+    /// workers, lease-seconds, max-attempts, log-format, runtime, build-timeout).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Jobs run at once in this process (default: $REPROVE_WORKERS, the config's `workers`, else 1; 0: none).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// The job database: only the embedded SQLite in this build (`sqlite`, the default).
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// Log lines as text or JSON (default: $REPROVE_LOG_FORMAT, the config's `log-format`, else text).
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<String>,
+    /// The sandbox runtime of the builds (default: the config's `runtime`, else auto).
+    #[arg(long, value_enum)]
+    runtime: Option<RuntimeArg>,
+    /// Kill a build after this long (default: the config's `build-timeout`, else 1h).
+    #[arg(long, value_name = "DURATION", value_parser = sandbox::parse_duration)]
+    timeout: Option<Duration>,
+    #[command(flatten)]
+    cache: CacheArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// `reprove-server.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data: Option<PathBuf>,
+    token: Option<String>,
+    read_needs_token: Option<bool>,
+    workers: Option<usize>,
+    lease_seconds: Option<u64>,
+    max_attempts: Option<u32>,
+    log_format: Option<String>,
+    runtime: Option<String>,
+    build_timeout: Option<String>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_parsed<T: std::str::FromStr>(name: &str) -> Result<Option<T>, Failure>
+where
+    T::Err: std::fmt::Display,
+{
+    env(name).map(|v| v.trim().parse::<T>().map_err(|e| Failure::input(anyhow!("${name}={v:?}: {e}")))).transpose()
+}
+
+fn default_data() -> Option<PathBuf> {
+    env("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".local/share")))
+        .map(|d| d.join("reprove/serve"))
+}
+
+fn runtime_arg(s: &str) -> Result<RuntimeArg, Failure> {
+    <RuntimeArg as clap::ValueEnum>::from_str(s, false)
+        .map_err(|_| Failure::input(anyhow!("runtime {s:?}: expected auto, runc, bwrap, podman or docker")))
+}
+
+/// The executor of `reprove serve`: verify and check jobs through the pipeline, with
+/// the server's caches, runtime and registry settings; audit jobs are refused.
+struct Pipeline {
+    cache_dir: PathBuf,
+    runtime: RuntimeArg,
+    build_timeout: Duration,
+    registry: oci::RegistryOptions,
+}
+
+/// The pipeline's steps as the job's progress.
+struct Steps(Arc<dyn JobProgress>);
+
+impl Progress for Steps {
+    fn start(&self, step: Step) {
+        self.0.step(&step.to_string());
+    }
+}
+
+impl Pipeline {
+    fn request(&self, spec: &JobSpec) -> Result<(Request, bool), ExecError> {
+        let input = |m: String| ExecError { class: "input".into(), message: m };
+        let (source, rev, reference, toolchain, recipe, from_reference, check) = match spec {
+            JobSpec::Verify(v) => {
+                let reference = if v.reference.starts_with("oci://") {
+                    let (image, path) = rebuild::parse_oci_reference(&v.reference).map_err(|e| input(e.to_string()))?;
+                    ReferenceInput::Image { image, path }
+                } else if let Some(d) = rebuild::parse_sha256(&v.reference) {
+                    ReferenceInput::Digest(d)
+                } else {
+                    ReferenceInput::File(PathBuf::from(&v.reference))
+                };
+                (&v.source, &v.rev, reference, &v.toolchain, &v.recipe, v.from_reference, false)
+            }
+            JobSpec::Check(c) => (&c.source, &c.rev, ReferenceInput::None, &c.toolchain, &c.recipe, false, true),
+            JobSpec::Audit(_) => {
+                return Err(ExecError {
+                    class: "unsupported".into(),
+                    message: "audit jobs are accepted and queued, but this build of reprove cannot run them yet".into(),
+                })
+            }
+        };
+        let recipe: &BTreeMap<String, serde_json::Value> = recipe;
+        let flags = build_partial(recipe).map_err(|e| input(e.to_string()))?;
+        let toolchain = toolchain.parse::<oci::PinnedImage>().map_err(|e| input(e.to_string()))?;
+        let infra = |f: Failure| ExecError { class: "infrastructure".into(), message: f.to_string() };
+        let (go_env, download, sumdb) = module_env().map_err(infra)?;
+        let request = Request {
+            source: SourceInput::git(source.clone(), rev.clone()),
+            reference,
+            toolchain: Some(toolchain),
+            recipe: rebuild::RecipeInputs {
+                flags,
+                // The job is the whole recipe: nothing from the server's environment.
+                env: Vec::new(),
+                build: None,
+                templates: Default::default(),
+                target: None,
+                from_reference,
+                allow_exec: false,
+            },
+            allow_dirty: false,
+            runtime: self.runtime.choice(),
+            cache_dir: self.cache_dir.clone(),
+            keep: None,
+            registry: self.registry.clone(),
+            go_env,
+            download,
+            sumdb,
+            build_timeout: self.build_timeout,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            echo_build: false,
+            io: super::io_runtime().map_err(infra)?,
+        };
+        Ok((request, check))
+    }
+}
+
+impl Executor for Pipeline {
+    async fn run(&self, job: &JobSpec, progress: Arc<dyn JobProgress>, cancel: Cancel) -> Result<JobResult, ExecError> {
+        let (request, check) = self.request(job)?;
+        let token = sandbox::CancelToken::new();
+        let flag = token.flag();
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        // The pipeline blocks and runs its own runtime: a thread of its own.
+        std::thread::Builder::new()
+            .name("reprove-job".into())
+            .spawn(move || {
+                let steps = Steps(progress);
+                let _ = tx.send(if check {
+                    let r = rebuild::check::check(&request, &steps, &token);
+                    outcome(
+                        &r,
+                        r.verdict.as_str().to_string(),
+                        r.error.as_ref().map(|e| (e.class, e.message.clone())),
+                        None,
+                    )
+                } else {
+                    let r = rebuild::verify(&request, &steps, &token);
+                    let verdict = serde_json::to_value(r.verdict).ok().and_then(|v| v.as_str().map(str::to_string));
+                    let failure = rebuild::exit_class(&r)
+                        .map(|c| (c, r.error.as_ref().map(|e| e.message.clone()).unwrap_or_default()));
+                    let module = r.inputs.source.module.as_ref().map(|m| m.path.clone());
+                    outcome(&r, verdict.unwrap_or_default(), failure, module)
+                });
+            })
+            .map_err(|e| ExecError {
+                class: "infrastructure".into(),
+                message: format!("starting the job thread: {e}"),
+            })?;
+        loop {
+            tokio::select! {
+                r = &mut rx => break r.unwrap_or_else(|_| Err(ExecError { class: "internal".into(), message: "the job thread ended without a report".into() })),
+                () = tokio::time::sleep(Duration::from_millis(200)) => if cancel.is_cancelled() { flag.store(true, Ordering::SeqCst) },
+            }
+        }
+    }
+}
+
+/// A report as the job's result: its JSON, its verdict, and the failure class when it has no verdict.
+fn outcome(
+    report: &impl serde::Serialize,
+    verdict: String,
+    failure: Option<(Class, String)>,
+    module: Option<String>,
+) -> Result<JobResult, ExecError> {
+    let bytes = serde_json::to_vec(report)
+        .map_err(|e| ExecError { class: "internal".into(), message: format!("serializing the report: {e}") })?;
+    let failure = failure.filter(|_| verdict == "error").map(|(class, message)| {
+        let class = match class {
+            Class::Input => "input",
+            Class::Infrastructure => "infrastructure",
+            Class::Security => "security",
+        };
+        (class.to_string(), message)
+    });
+    Ok(JobResult { verdict, report: bytes, failure, module, attestations: Vec::new() })
+}
+
+pub(crate) fn run(args: Args) -> CommandResult {
+    let file: FileConfig = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --config {}", path.display()))
+                .map_err(Failure::input)?;
+            toml::from_str(&text).map_err(|e| Failure::input(anyhow!("--config {}: {e}", path.display())))?
+        }
+        None => FileConfig::default(),
+    };
+    if let Some(db) = args.database.as_deref().filter(|d| *d != "sqlite") {
+        return Err(Failure::input(anyhow!(
+            "--database {db:?}: this build of reprove serve keeps its queue in the embedded SQLite only \
+             (PostgreSQL is not in this build yet); leave --database out"
+        )));
+    }
+    let log_format = args.log_format.clone().or_else(|| env("REPROVE_LOG_FORMAT")).or(file.log_format.clone());
+    let log_format = match log_format.as_deref().unwrap_or("text") {
+        "text" => ::server::log::Format::Text,
+        "json" => ::server::log::Format::Json,
+        other => return Err(Failure::input(anyhow!("--log-format {other:?}: expected text or json"))),
+    };
+    ::server::log::init(log_format);
+    let listen = match args.listen {
+        Some(l) => l,
+        None => env_parsed::<SocketAddr>("REPROVE_LISTEN")?
+            .or(file.listen)
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+    };
+    let data = args
+        .data
+        .clone()
+        .or_else(|| env("REPROVE_DATA").map(PathBuf::from))
+        .or(file.data.clone())
+        .or_else(default_data)
+        .ok_or_else(|| Failure::input(anyhow!("no data directory: give --data DIR (or set XDG_DATA_HOME or HOME)")))?;
+    let token = env("REPROVE_API_TOKEN").or(file.token.clone()).unwrap_or_default();
+    if token.trim().is_empty() {
+        return Err(Failure::input(anyhow!(
+            "no API token: set $REPROVE_API_TOKEN or `token` in the --config file (submitting jobs always needs it)"
+        )));
+    }
+    let mut config = Config::new(data, token.trim().to_string());
+    config.read_needs_token =
+        env_parsed::<bool>("REPROVE_READ_NEEDS_TOKEN")?.or(file.read_needs_token).unwrap_or(false);
+    config.workers = match args.workers {
+        Some(n) => n,
+        None => env_parsed::<usize>("REPROVE_WORKERS")?.or(file.workers).unwrap_or(1),
+    };
+    if let Some(s) = env_parsed::<u64>("REPROVE_LEASE_SECONDS")?.or(file.lease_seconds) {
+        if s < 3 {
+            return Err(Failure::input(anyhow!("lease-seconds {s}: at least 3")));
+        }
+        config.lease = Duration::from_secs(s);
+    }
+    if let Some(n) = file.max_attempts {
+        config.max_attempts = n.max(1);
+    }
+    let runtime = match (args.runtime, file.runtime.as_deref()) {
+        (Some(r), _) => r,
+        (None, Some(r)) => runtime_arg(r)?,
+        (None, None) => RuntimeArg::Auto,
+    };
+    let build_timeout = match (args.timeout, file.build_timeout.as_deref()) {
+        (Some(t), _) => t,
+        (None, Some(t)) => {
+            sandbox::parse_duration(t).map_err(|e| Failure::input(anyhow!("build-timeout {t:?}: {e}")))?
+        }
+        (None, None) => Duration::from_secs(3600),
+    };
+    let cache_dir = args.cache.open_store()?.dir().to_path_buf();
+    let executor = Pipeline { cache_dir, runtime, build_timeout, registry: args.registry.to_options()? };
+    let server = Server::open(config, executor).map_err(|e| Failure::infrastructure(anyhow!(e)))?;
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())
+            .map_err(|e| Failure::infrastructure(anyhow!("installing the handler for signal {sig}: {e}")))?;
+    }
+    let runtime = super::io_runtime()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))
+            .map_err(Failure::infrastructure)?;
+        eprintln!("reprove serve: serving http://{}", listener.local_addr().map_or(listen, |a| a));
+        let shutdown = async move {
+            while !stop.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        server.serve(listener, shutdown).await.map_err(|e| Failure::infrastructure(anyhow!(e)))
+    })?;
+    Ok(Verdict::Positive)
+}
