@@ -316,7 +316,6 @@ pub(crate) fn run(args: Args) -> CommandResult {
             .await
             .with_context(|| format!("listening on {listen}"))
             .map_err(Failure::infrastructure)?;
-        eprintln!("reprove serve: serving http://{}", listener.local_addr().map_or(listen, |a| a));
         let shutdown = async move {
             while !stop.load(Ordering::SeqCst) {
                 tokio::time::sleep(Duration::from_millis(100)).await;

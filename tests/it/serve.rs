@@ -1,0 +1,215 @@
+//! `reprove serve` as a process, with its real executor (the verify pipeline), its SQLite
+//! queue in a data directory, and kill -9: one real verify job (the `verify_e2e`
+//! fixture, this machine's Go as the toolchain image in a registry on 127.0.0.1, the
+//! test GOPROXY) is submitted over HTTP; the server is killed with jobs queued (nothing
+//! is lost), killed again while the job runs (after a restart its lease expires, it
+//! runs once more and its result is stored once), and the report says `reproduced`.
+//! A second job that cannot run (an unknown revision) fails with the class `input`.
+//! SIGTERM stops the server cleanly; the JSON logs and the metrics parse.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::{goenv, reprove_bin};
+use crate::verify_e2e::{shared, Project};
+
+#[path = "../common/prometheus.rs"]
+mod prometheus;
+
+const TOKEN: &str = "serve-test-token-5f1d";
+
+/// A `reprove serve` process, killed when dropped.
+struct Serve {
+    child: Child,
+    addr: String,
+    log: PathBuf,
+}
+
+impl Serve {
+    fn start(dir: &Path, data: &Path, cache: &Path, proxy: &str, workers: u32, run: u32) -> Serve {
+        let log = dir.join(format!("serve-{run}.log"));
+        let mut cmd = Command::new(reprove_bin());
+        goenv::base_env(&mut cmd, dir, &cache.join("unused-host-modcache"), &[("GOPROXY", proxy.to_string())]);
+        cmd.env("REPROVE_API_TOKEN", TOKEN)
+            .env("REPROVE_LEASE_SECONDS", "3")
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--runtime", "runc"])
+            .arg("--workers")
+            .arg(workers.to_string())
+            .arg("--data")
+            .arg(data)
+            .arg("--cache-dir")
+            .arg(cache)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}")));
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("{e}"));
+        let mut s = Serve { child, addr: String::new(), log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while s.addr.is_empty() {
+            assert!(Instant::now() < deadline, "reprove serve did not start:\n{}", s.log_text());
+            if let Ok(Some(status)) = s.child.try_wait() {
+                panic!("reprove serve exited ({status}):\n{}", s.log_text());
+            }
+            s.addr = s
+                .log_lines()
+                .iter()
+                .find(|l| l["message"] == "serving")
+                .and_then(|l| l["addr"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        s
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Every log line is a JSON object (`--log-format json`).
+    fn log_lines(&self) -> Vec<Value> {
+        self.log_text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn request(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
+        let mut s = TcpStream::connect(&self.addr).unwrap_or_else(|e| panic!("{e}"));
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap_or_else(|e| panic!("{e}"));
+        let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        write!(
+            s,
+            "{method} {path} HTTP/1.0\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap_or_else(|e| panic!("{e}"));
+        let status = answer.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        (status, serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string())))
+    }
+
+    fn job(&self, id: &str) -> Value {
+        let (status, job) = self.request("GET", &format!("/v1/jobs/{id}"), None, "");
+        assert_eq!(status, 200, "{job}");
+        job
+    }
+
+    fn wait(&self, id: &str, done: impl Fn(&Value) -> bool, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let job = self.job(id);
+            if done(&job) {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job {id} is still {job:#}\nlog:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_verify_job_survives_kill_9_queued_and_mid_run_and_is_reproduced() {
+    let s = shared();
+    let p = Project::new();
+    let reference = p.reference("verifyapp", "go", &[]);
+    let data = p.path("serve-data");
+    let proxy = s.proxy.url();
+    let job = json!({
+        "kind": "verify",
+        "source": p.repo.display().to_string(),
+        "rev": "main",
+        "reference": reference.display().to_string(),
+        "toolchain": s.toolchain,
+        "recipe": {"ldflags": ""},
+        "fromReference": true,
+    });
+    let mut unknown_rev = job.clone();
+    unknown_rev["rev"] = json!("no-such-revision");
+
+    // No workers: submit, then kill -9 with both jobs queued.
+    let serve = Serve::start(p.path("").as_path(), &data, &s.cache, &proxy, 0, 1);
+    let (status, e) = serve.request("POST", "/v1/jobs", None, &job.to_string());
+    assert_eq!(status, 401, "{e}");
+    let (status, a) = serve.request("POST", "/v1/jobs", Some(TOKEN), &job.to_string());
+    assert_eq!(status, 201, "{a}");
+    let (status, again) = serve.request("POST", "/v1/jobs", Some(TOKEN), &job.to_string());
+    assert_eq!((status, &again["id"]), (200, &a["id"]));
+    let (status, b) = serve.request("POST", "/v1/jobs", Some(TOKEN), &unknown_rev.to_string());
+    assert_eq!(status, 201, "{b}");
+    let (a, b) = (a["id"].as_str().unwrap_or_default().to_string(), b["id"].as_str().unwrap_or_default().to_string());
+    serve.kill9();
+
+    // Restarted: both are there, still queued.
+    let serve = Serve::start(&p.path(""), &data, &s.cache, &proxy, 0, 2);
+    assert_eq!(serve.job(&a)["state"], "queued");
+    assert_eq!(serve.job(&b)["state"], "queued");
+    let (_, list) = serve.request("GET", "/v1/jobs?state=queued", None, "");
+    assert_eq!(list["jobs"].as_array().map(Vec::len), Some(2), "{list}");
+    serve.kill9();
+
+    // One worker: kill -9 while the verify job runs (it was queued first).
+    let serve = Serve::start(&p.path(""), &data, &s.cache, &proxy, 1, 3);
+    let running = serve.wait(&a, |j| j["state"] != "queued", Duration::from_secs(60));
+    assert_eq!(running["state"], "running", "{running:#}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(serve.job(&a)["state"], "running");
+    serve.kill9();
+
+    // Restarted: the lost lease expires, the job runs again and is reproduced; its result
+    // is stored once.
+    let serve = Serve::start(&p.path(""), &data, &s.cache, &proxy, 1, 4);
+    let done = serve.wait(&a, |j| j["state"] == "done" || j["state"] == "failed", Duration::from_secs(600));
+    assert_eq!(done["state"], "done", "{done:#}\n{}", serve.log_text());
+    assert_eq!(done["verdict"], "reproduced");
+    assert_eq!(done["report"]["verdict"], "reproduced");
+    assert_eq!(done["report"]["inputs"]["source"]["commit"], p.commit.as_str());
+    assert_eq!(done["report"]["rebuilt"]["sha256"], done["report"]["inputs"]["reference"]["sha256"]);
+    assert_eq!((done["attempts"].as_u64(), done["resultsStored"].as_u64()), (Some(2), Some(1)), "{done:#}");
+    crate::support::schema::assert_valid("report.schema.json", &done["report"]);
+    let failed = serve.wait(&b, |j| j["state"] == "failed" || j["state"] == "done", Duration::from_secs(120));
+    assert_eq!(failed["failure"]["class"], "input", "{failed:#}");
+
+    // The metrics parse and count the queue.
+    let mut m = TcpStream::connect(&serve.addr).unwrap_or_else(|e| panic!("{e}"));
+    write!(m, "GET /metrics HTTP/1.0\r\n\r\n").unwrap_or_else(|e| panic!("{e}"));
+    let mut text = String::new();
+    m.read_to_string(&mut text).unwrap_or_else(|e| panic!("{e}"));
+    let text = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let samples = prometheus::parse_exposition(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let jobs = |state: &str| {
+        samples
+            .iter()
+            .find(|s| s.name == "reprove_serve_jobs" && s.labels == [("state".into(), state.into())])
+            .map(|s| s.value)
+    };
+    assert_eq!((jobs("done"), jobs("failed"), jobs("queued")), (Some(1.0), Some(1.0), Some(0.0)), "{text}");
+
+    // SIGTERM: a clean stop, and the logs were JSON throughout.
+    let pid = rustix::process::Pid::from_child(&serve.child);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap_or_else(|e| panic!("{e}"));
+    let mut serve = serve;
+    let status = serve.child.wait().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status.code(), Some(0), "{}", serve.log_text());
+    let lines = serve.log_lines();
+    assert!(lines.iter().any(|l| l["message"] == "job finished" && l["id"] == a.as_str()), "{}", serve.log_text());
+}
