@@ -30,7 +30,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// The configuration file (TOML; the keys: listen, data, token, read-needs-token,
-    /// workers, lease-seconds, max-attempts, log-format, runtime, build-timeout).
+    /// workers, lease-seconds, max-attempts, log-format, runtime, build-timeout, audit-dir:
+    /// the auditor's directory whose reprove.toml [audit] and reprove.lock audit jobs use).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Jobs run at once in this process (default: $REPROVE_WORKERS, the config's `workers`, else 1; 0: none).
@@ -68,6 +69,7 @@ struct FileConfig {
     log_format: Option<String>,
     runtime: Option<String>,
     build_timeout: Option<String>,
+    audit_dir: Option<PathBuf>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -93,13 +95,15 @@ fn runtime_arg(s: &str) -> Result<RuntimeArg, Failure> {
         .map_err(|_| Failure::input(anyhow!("runtime {s:?}: expected auto, runc, bwrap, podman or docker")))
 }
 
-/// The executor of `reprove serve`: verify and check jobs through the pipeline, with
-/// the server's caches, runtime and registry settings; audit jobs are refused.
+/// The executor of `reprove serve`: verify and check jobs through the pipeline, audit
+/// jobs through `audit::audit`, with the server's caches, runtime and registry settings.
 struct Pipeline {
     cache_dir: PathBuf,
     runtime: RuntimeArg,
     build_timeout: Duration,
     registry: oci::RegistryOptions,
+    /// The auditor's settings (sources, toolchains, ldflags) for audit jobs.
+    audit: Arc<::audit::Settings>,
 }
 
 /// The pipeline's steps as the job's progress.
@@ -112,7 +116,7 @@ impl Progress for Steps {
 }
 
 impl Pipeline {
-    fn request(&self, spec: &JobSpec) -> Result<(Request, bool), ExecError> {
+    fn request(&self, spec: &JobSpec) -> Result<Work, ExecError> {
         let input = |m: String| ExecError { class: "input".into(), message: m };
         let (source, rev, reference, toolchain, recipe, from_reference, check) = match spec {
             JobSpec::Verify(v) => {
@@ -127,30 +131,42 @@ impl Pipeline {
                 (&v.source, &v.rev, reference, &v.toolchain, &v.recipe, v.from_reference, false)
             }
             JobSpec::Check(c) => (&c.source, &c.rev, ReferenceInput::None, &c.toolchain, &c.recipe, false, true),
-            JobSpec::Audit(_) => {
-                return Err(ExecError {
-                    class: "unsupported".into(),
-                    message: "audit jobs are accepted and queued, but this build of reprove cannot run them yet".into(),
-                })
+            JobSpec::Audit(a) => {
+                // The template every rebuild of the audit starts from (as `reprove audit`'s).
+                let request = self.base(SourceInput::git(String::new(), String::new()), ReferenceInput::None, None)?;
+                return Ok(Work::Audit(a.image.clone(), Box::new(request)));
             }
         };
         let recipe: &BTreeMap<String, serde_json::Value> = recipe;
         let flags = build_partial(recipe).map_err(|e| input(e.to_string()))?;
         let toolchain = toolchain.parse::<oci::PinnedImage>().map_err(|e| input(e.to_string()))?;
+        let mut request = self.base(SourceInput::git(source.clone(), rev.clone()), reference, Some(toolchain))?;
+        request.recipe.flags = flags;
+        request.recipe.from_reference = from_reference;
+        Ok(if check { Work::Check(Box::new(request)) } else { Work::Verify(Box::new(request)) })
+    }
+
+    /// A pipeline request with the server's settings.
+    fn base(
+        &self,
+        source: SourceInput,
+        reference: ReferenceInput,
+        toolchain: Option<oci::PinnedImage>,
+    ) -> Result<Request, ExecError> {
         let infra = |f: Failure| ExecError { class: "infrastructure".into(), message: f.to_string() };
         let (go_env, download, sumdb) = module_env().map_err(infra)?;
-        let request = Request {
-            source: SourceInput::git(source.clone(), rev.clone()),
+        Ok(Request {
+            source,
             reference,
-            toolchain: Some(toolchain),
+            toolchain,
             recipe: rebuild::RecipeInputs {
-                flags,
+                flags: Default::default(),
                 // The job is the whole recipe: nothing from the server's environment.
                 env: Vec::new(),
                 build: None,
                 templates: Default::default(),
                 target: None,
-                from_reference,
+                from_reference: true,
                 allow_exec: false,
             },
             allow_dirty: false,
@@ -165,14 +181,58 @@ impl Pipeline {
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             echo_build: false,
             io: super::io_runtime().map_err(infra)?,
-        };
-        Ok((request, check))
+        })
     }
+}
+
+/// What a job runs.
+enum Work {
+    Verify(Box<Request>),
+    Check(Box<Request>),
+    /// The image, and the template of its rebuilds.
+    Audit(String, Box<Request>),
+}
+
+/// Scans `image` and rebuilds every Go binary in it, as `reprove audit IMAGE` does.
+fn run_audit(
+    image: &str,
+    shared: &Request,
+    settings: &::audit::Settings,
+    cache_dir: &Path,
+    cancel: &sandbox::CancelToken,
+) -> Result<JobResult, ExecError> {
+    let input_err = |m: String| ExecError { class: "input".into(), message: m };
+    let input = inventory::ImageInput::parse(image).map_err(|e| input_err(e.to_string()))?;
+    let started = (std::time::Instant::now(), stdx::time::now_unix());
+    // The binaries are kept for their rebuilds, below the cache, until the audit ends.
+    let parent = cache_dir.join("work");
+    let work = std::fs::create_dir_all(&parent)
+        .and_then(|()| tempfile::Builder::new().prefix("serve-audit-").tempdir_in(&parent))
+        .map_err(|e| ExecError {
+            class: "infrastructure".into(),
+            message: format!("a work directory in {}: {e}", parent.display()),
+        })?;
+    let mut options =
+        inventory::Options { binaries_dir: Some(work.path().join("binaries")), ..inventory::Options::default() };
+    options.open.registry = shared.registry.clone();
+    let inventory = inventory::scan_blocking(&shared.io, &input, &options).map_err(|e| ExecError {
+        class: if e.is_input(&input) { "input" } else { "infrastructure" }.into(),
+        message: e.to_string(),
+    })?;
+    let audit =
+        ::audit::Audit { settings, shared, jobs: 1, tool_version: env!("CARGO_PKG_VERSION").to_string(), started };
+    let doc = ::audit::audit(&inventory, &audit, &::audit::run::Silent, cancel);
+    let verdict = serde_json::to_value(doc.verdict).ok().and_then(|v| v.as_str().map(str::to_string));
+    let failure = (doc.verdict == report::audit::v1::ImageVerdict::Error)
+        .then(|| doc.error_class().map(|c| (c, doc.summary.clone())))
+        .flatten();
+    outcome(&doc, verdict.unwrap_or_default(), failure, None)
 }
 
 impl Executor for Pipeline {
     async fn run(&self, job: &JobSpec, progress: Arc<dyn JobProgress>, cancel: Cancel) -> Result<JobResult, ExecError> {
-        let (request, check) = self.request(job)?;
+        let work = self.request(job)?;
+        let (settings, cache_dir) = (self.audit.clone(), self.cache_dir.clone());
         let token = sandbox::CancelToken::new();
         let flag = token.flag();
         let (tx, mut rx) = tokio::sync::oneshot::channel();
@@ -181,21 +241,21 @@ impl Executor for Pipeline {
             .name("reprove-job".into())
             .spawn(move || {
                 let steps = Steps(progress);
-                let _ = tx.send(if check {
-                    let r = rebuild::check::check(&request, &steps, &token);
-                    outcome(
-                        &r,
-                        r.verdict.as_str().to_string(),
-                        r.error.as_ref().map(|e| (e.class, e.message.clone())),
-                        None,
-                    )
-                } else {
-                    let r = rebuild::verify(&request, &steps, &token);
-                    let verdict = serde_json::to_value(r.verdict).ok().and_then(|v| v.as_str().map(str::to_string));
-                    let failure = rebuild::exit_class(&r)
-                        .map(|c| (c, r.error.as_ref().map(|e| e.message.clone()).unwrap_or_default()));
-                    let module = r.inputs.source.module.as_ref().map(|m| m.path.clone());
-                    outcome(&r, verdict.unwrap_or_default(), failure, module)
+                let _ = tx.send(match work {
+                    Work::Audit(image, shared) => run_audit(&image, &shared, &settings, &cache_dir, &token),
+                    Work::Check(request) => {
+                        let r = rebuild::check::check(&request, &steps, &token);
+                        let failure = r.error.as_ref().map(|e| (e.class, e.message.clone()));
+                        outcome(&r, r.verdict.as_str().to_string(), failure, None)
+                    }
+                    Work::Verify(request) => {
+                        let r = rebuild::verify(&request, &steps, &token);
+                        let verdict = serde_json::to_value(r.verdict).ok().and_then(|v| v.as_str().map(str::to_string));
+                        let failure = rebuild::exit_class(&r)
+                            .map(|c| (c, r.error.as_ref().map(|e| e.message.clone()).unwrap_or_default()));
+                        let module = r.inputs.source.module.as_ref().map(|m| m.path.clone());
+                        outcome(&r, verdict.unwrap_or_default(), failure, module)
+                    }
                 });
             })
             .map_err(|e| ExecError {
@@ -302,7 +362,12 @@ pub(crate) fn run(args: Args) -> CommandResult {
         (None, None) => Duration::from_secs(3600),
     };
     let cache_dir = args.cache.open_store()?.dir().to_path_buf();
-    let executor = Pipeline { cache_dir, runtime, build_timeout, registry: args.registry.to_options()? };
+    let mut audit = ::audit::Settings::default();
+    if let Some(dir) = &file.audit_dir {
+        audit.add_directory(dir).map_err(|e| Failure::input(anyhow!("audit-dir {}: {e}", dir.display())))?;
+    }
+    let executor =
+        Pipeline { cache_dir, runtime, build_timeout, registry: args.registry.to_options()?, audit: Arc::new(audit) };
     let server = Server::open(config, executor).map_err(|e| Failure::infrastructure(anyhow!(e)))?;
 
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

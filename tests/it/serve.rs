@@ -6,6 +6,10 @@
 //! runs once more and its result is stored once), and the report says `reproduced`.
 //! A second job that cannot run (an unknown revision) fails with the class `input`.
 //! SIGTERM stops the server cleanly; the JSON logs and the metrics parse.
+//!
+//! An audit job: an image holding a `go install`ed program (as `audit_e2e`'s), pushed to
+//! the test registry, audited through `audit::audit` with the auditor's directory from
+//! the config file; its verdict is then the latest one for the image's digest.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -32,6 +36,10 @@ struct Serve {
 
 impl Serve {
     fn start(dir: &Path, data: &Path, cache: &Path, proxy: &str, workers: u32, run: u32) -> Serve {
+        Serve::start_with(dir, data, cache, proxy, workers, run, &[])
+    }
+
+    fn start_with(dir: &Path, data: &Path, cache: &Path, proxy: &str, workers: u32, run: u32, extra: &[&str]) -> Serve {
         let log = dir.join(format!("serve-{run}.log"));
         let mut cmd = Command::new(reprove_bin());
         goenv::base_env(&mut cmd, dir, &cache.join("unused-host-modcache"), &[("GOPROXY", proxy.to_string())]);
@@ -44,6 +52,7 @@ impl Serve {
             .arg(data)
             .arg("--cache-dir")
             .arg(cache)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}")));
@@ -212,4 +221,55 @@ fn a_verify_job_survives_kill_9_queued_and_mid_run_and_is_reproduced() {
     assert_eq!(status.code(), Some(0), "{}", serve.log_text());
     let lines = serve.log_lines();
     assert!(lines.iter().any(|l| l["message"] == "job finished" && l["id"] == a.as_str()), "{}", serve.log_text());
+}
+
+#[test]
+fn an_audit_job_audits_the_image_and_answers_for_its_digest() {
+    use crate::verify_module::{install, proxy, published, Scratch, MAIN_GO, VERSION};
+    let s = shared();
+    let goproxy = proxy(published(VERSION, MAIN_GO, &[]));
+    let scratch = Scratch::new();
+    let trimmed = install(&scratch, "trimmed", &goproxy.url(), &["-trimpath"]);
+    let img = crate::audit_e2e::image(&[("/usr/local/bin/modtool", &trimmed)]);
+    let tagged = format!("{}/served/modtool:v1", s.registry.addr);
+    let io = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+    img.push_blocking(&io, &tagged.parse().unwrap_or_else(|e| panic!("{e}")), &s.registry.options())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let digest = img.manifest_digest.to_string();
+    let pinned = format!("{}/served/modtool@{digest}", s.registry.addr);
+
+    // The auditor's directory: the toolchain for the Go version, the ldflags the binary cannot record.
+    let auditor = scratch.path("auditor");
+    std::fs::create_dir_all(&auditor).unwrap_or_else(|e| panic!("{e}"));
+    let version = s.toolchain.split('@').next().and_then(|t| t.rsplit(':').next()).unwrap_or_default();
+    std::fs::write(
+        auditor.join("reprove.toml"),
+        format!(
+            "[audit.toolchains]\n\"go{version}\" = \"{}\"\n\n[[audit.binary]]\npath = \"/usr/local/bin/modtool\"\nldflags = \"\"\n",
+            s.toolchain
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let config = scratch.path("reprove-server.toml");
+    std::fs::write(&config, format!("audit-dir = {:?}\nworkers = 1\n", auditor.display().to_string()))
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let here = scratch.path("here");
+    std::fs::create_dir_all(&here).unwrap_or_else(|e| panic!("{e}"));
+    let config_s = config.display().to_string();
+    let serve =
+        Serve::start_with(&here, &scratch.path("data"), &s.cache, &goproxy.url(), 1, 1, &["--config", &config_s]);
+    let (status, job) =
+        serve.request("POST", "/v1/jobs", Some(TOKEN), &json!({"kind": "audit", "image": pinned}).to_string());
+    assert_eq!(status, 201, "{job}");
+    let id = job["id"].as_str().unwrap_or_default().to_string();
+    let done = serve.wait(&id, |j| j["state"] == "done" || j["state"] == "failed", Duration::from_secs(600));
+    assert_eq!((done["state"].as_str(), done["verdict"].as_str()), (Some("done"), Some("reproduced")), "{done:#}");
+    assert_eq!(done["report"]["image"]["digest"], digest.as_str());
+    crate::support::schema::assert_valid("audit-report.schema.json", &done["report"]);
+    let (status, latest) = serve.request("GET", &format!("/v1/images/{digest}"), None, "");
+    assert_eq!(
+        (status, latest["id"].as_str(), latest["verdict"].as_str()),
+        (200, Some(id.as_str()), Some("reproduced"))
+    );
 }
