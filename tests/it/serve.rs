@@ -58,21 +58,28 @@ impl Serve {
             .stderr(std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}")));
         let child = cmd.spawn().unwrap_or_else(|e| panic!("{e}"));
         let mut s = Serve { child, addr: String::new(), log };
+        s.wait_addr();
+        s
+    }
+
+    /// Waits for the "serving" log line and takes the address from it.
+    fn wait_addr(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while s.addr.is_empty() {
-            assert!(Instant::now() < deadline, "reprove serve did not start:\n{}", s.log_text());
-            if let Ok(Some(status)) = s.child.try_wait() {
-                panic!("reprove serve exited ({status}):\n{}", s.log_text());
+        while self.addr.is_empty() {
+            assert!(Instant::now() < deadline, "reprove serve did not start:\n{}", self.log_text());
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("reprove serve exited ({status}):\n{}", self.log_text());
             }
-            s.addr = s
-                .log_lines()
-                .iter()
+            // A line being written may be cut: only whole lines count here.
+            self.addr = self
+                .log_text()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
                 .find(|l| l["message"] == "serving")
                 .and_then(|l| l["addr"].as_str().map(str::to_string))
                 .unwrap_or_default();
             std::thread::sleep(Duration::from_millis(50));
         }
-        s
     }
 
     fn log_text(&self) -> String {
@@ -272,4 +279,70 @@ fn an_audit_job_audits_the_image_and_answers_for_its_digest() {
         (status, latest["id"].as_str(), latest["verdict"].as_str()),
         (200, Some(id.as_str()), Some("reproduced"))
     );
+}
+
+/// Flags over `REPROVE_*` over the config file; a server without a token, with another
+/// database or with an unknown config key does not start (exit 2).
+#[test]
+fn configuration_precedence_and_refusals() {
+    let dir = goenv::tmp();
+    let d = dir.path();
+    let refused = |env: &[(&str, &str)], args: &[&str], words: &[&str]| {
+        let mut cmd = Command::new(reprove_bin());
+        cmd.env_remove("REPROVE_API_TOKEN").envs(env.iter().copied()).arg("serve").args(["--data"]).arg(d.join("data"));
+        let out =
+            crate::support::run(cmd.args(args).arg("--listen").arg("127.0.0.1:0")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.status, Some(2), "{args:?}: {}", out.stderr_str());
+        for w in words {
+            assert!(out.stderr_str().contains(w), "{w:?} in {}", out.stderr_str());
+        }
+    };
+    refused(&[], &[], &["REPROVE_API_TOKEN", "token"]);
+    refused(&[("REPROVE_API_TOKEN", TOKEN)], &["--database", "postgres://db/reprove"], &["not in this build yet"]);
+    let bad = d.join("bad.toml");
+    std::fs::write(&bad, "tokn = \"x\"\n").unwrap_or_else(|e| panic!("{e}"));
+    refused(&[("REPROVE_API_TOKEN", TOKEN)], &["--config", bad.to_str().unwrap_or_default()], &["tokn"]);
+    refused(&[("REPROVE_API_TOKEN", TOKEN)], &["--log-format", "xml"], &["--log-format"]);
+
+    // The file's token and workers; the environment's token wins over the file's; the
+    // flag's workers over the file's.
+    let config = d.join("reprove-server.toml");
+    std::fs::write(&config, "token = \"file-token-123\"\nworkers = 3\n").unwrap_or_else(|e| panic!("{e}"));
+    let config_s = config.display().to_string();
+    let cache = d.join("cache");
+    let body = json!({"kind": "audit", "image": format!("127.0.0.1:1/x@sha256:{}", "5".repeat(64))}).to_string();
+    let metrics = |serve: &Serve| {
+        let mut m = TcpStream::connect(&serve.addr).unwrap_or_else(|e| panic!("{e}"));
+        write!(m, "GET /metrics HTTP/1.0\r\n\r\n").unwrap_or_else(|e| panic!("{e}"));
+        let mut text = String::new();
+        m.read_to_string(&mut text).unwrap_or_else(|e| panic!("{e}"));
+        text
+    };
+    {
+        // start_with sets REPROVE_API_TOKEN: it wins over the file's token.
+        let serve = Serve::start_with(d, &d.join("data1"), &cache, "off", 0, 1, &["--config", &config_s]);
+        let (status, _) = serve.request("POST", "/v1/jobs", Some("file-token-123"), &body);
+        assert_eq!(status, 401);
+        let (status, _) = serve.request("POST", "/v1/jobs", Some(TOKEN), &body);
+        assert_eq!(status, 201);
+        assert!(metrics(&serve).contains("reprove_serve_workers 0\n"), "the flag's workers win");
+        let (status, ready) = serve.request("GET", "/readyz", None, "");
+        assert_eq!(status, 200, "{ready}");
+    }
+    // Without the environment's token, the file's is the one.
+    let mut cmd = Command::new(reprove_bin());
+    let log = d.join("file-only.log");
+    cmd.env_remove("REPROVE_API_TOKEN")
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--config", &config_s, "--data"])
+        .arg(d.join("data2"))
+        .arg("--cache-dir")
+        .arg(&cache)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}")));
+    let mut serve = Serve { child: cmd.spawn().unwrap_or_else(|e| panic!("{e}")), addr: String::new(), log };
+    serve.wait_addr();
+    let (status, _) = serve.request("POST", "/v1/jobs", Some("file-token-123"), &body);
+    assert_eq!(status, 201);
+    assert!(metrics(&serve).contains("reprove_serve_workers 3\n"), "the file's workers");
 }

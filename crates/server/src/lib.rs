@@ -603,7 +603,7 @@ async fn get_job<E: Executor>(
     }
     let q = inner.queue.clone();
     match blocking(move || q.get(&id)).await {
-        Ok(Some(job)) => answer(StatusCode::OK, &view(&inner, &job, true)),
+        Ok(Some(job)) => answer(StatusCode::OK, &full_view(&inner, job, None).await),
         Ok(None) => error(StatusCode::NOT_FOUND, "no-such-job", "no job has this id".into()),
         Err(e) => queue_error(&e),
     }
@@ -676,13 +676,7 @@ async fn image<E: Executor>(
     }
     let (q, d) = (inner.queue.clone(), digest.clone());
     match blocking(move || q.latest_for_image(&d)).await {
-        Ok(Some(job)) => {
-            let mut v = view(&inner, &job, true);
-            if let Some(o) = v.as_object_mut() {
-                o.insert("digest".into(), digest.into());
-            }
-            answer(StatusCode::OK, &v)
-        }
+        Ok(Some(job)) => answer(StatusCode::OK, &full_view(&inner, job, Some(digest)).await),
         Ok(None) => error(StatusCode::NOT_FOUND, "no-verdict", "no finished job is about this digest".into()),
         Err(e) => queue_error(&e),
     }
@@ -766,6 +760,20 @@ fn percent_decode(s: &str) -> Option<String> {
 
 fn rfc3339(ms: Option<i64>) -> Value {
     ms.map_or(Value::Null, |ms| Value::String(stdx::time::format_rfc3339(ms.div_euclid(1000))))
+}
+
+/// [`view`] with the report and attestations read from their blobs off the async threads;
+/// `digest` is added as `digest` (the image verdict's answer).
+async fn full_view<E: Executor>(inner: &Arc<Inner<E>>, job: Job, digest: Option<String>) -> Value {
+    let inner = inner.clone();
+    let id = job.id.clone();
+    let mut v = tokio::task::spawn_blocking(move || view(&inner, &job, true))
+        .await
+        .unwrap_or_else(|_| json!({"id": id, "state": Value::Null}));
+    if let (Some(o), Some(d)) = (v.as_object_mut(), digest) {
+        o.insert("digest".into(), d.into());
+    }
+    v
 }
 
 /// A job as the API answers it; `full` embeds the report and the attestations.
