@@ -31,7 +31,9 @@ pub(crate) struct Args {
     data: Option<PathBuf>,
     /// The configuration file (TOML; the keys: listen, data, token, read-needs-token,
     /// workers, lease-seconds, max-attempts, log-format, runtime, build-timeout, audit-dir:
-    /// the auditor's directory whose reprove.toml [audit] and reprove.lock audit jobs use).
+    /// the auditor's directory whose reprove.toml [audit] and reprove.lock audit jobs use;
+    /// key: a cosign key, its password from COSIGN_PASSWORD, that signs a provenance and a
+    /// VSA of every verify verdict; builder-id).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Jobs run at once in this process (default: $REPROVE_WORKERS, the config's `workers`, else 1; 0: none).
@@ -70,6 +72,8 @@ struct FileConfig {
     runtime: Option<String>,
     build_timeout: Option<String>,
     audit_dir: Option<PathBuf>,
+    key: Option<PathBuf>,
+    builder_id: Option<String>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -104,6 +108,8 @@ struct Pipeline {
     registry: oci::RegistryOptions,
     /// The auditor's settings (sources, toolchains, ldflags) for audit jobs.
     audit: Arc<::audit::Settings>,
+    /// Signs a provenance and a VSA of each verify verdict, with this builder id.
+    signer: Option<(Arc<attest::keys::KeySigner>, String)>,
 }
 
 /// The pipeline's steps as the job's progress.
@@ -232,7 +238,7 @@ fn run_audit(
 impl Executor for Pipeline {
     async fn run(&self, job: &JobSpec, progress: Arc<dyn JobProgress>, cancel: Cancel) -> Result<JobResult, ExecError> {
         let work = self.request(job)?;
-        let (settings, cache_dir) = (self.audit.clone(), self.cache_dir.clone());
+        let (settings, cache_dir, signer) = (self.audit.clone(), self.cache_dir.clone(), self.signer.clone());
         let token = sandbox::CancelToken::new();
         let flag = token.flag();
         let (tx, mut rx) = tokio::sync::oneshot::channel();
@@ -254,7 +260,13 @@ impl Executor for Pipeline {
                         let failure = rebuild::exit_class(&r)
                             .map(|c| (c, r.error.as_ref().map(|e| e.message.clone()).unwrap_or_default()));
                         let module = r.inputs.source.module.as_ref().map(|m| m.path.clone());
-                        outcome(&r, verdict.unwrap_or_default(), failure, module)
+                        let signed = outcome(&r, verdict.unwrap_or_default(), failure, module);
+                        match (signed, &signer) {
+                            (Ok(result), Some((key, builder))) if result.failure.is_none() => {
+                                attest(result, &r, key, builder)
+                            }
+                            (other, _) => other,
+                        }
                     }
                 });
             })
@@ -269,6 +281,29 @@ impl Executor for Pipeline {
             }
         }
     }
+}
+
+/// Adds the signed provenance and VSA of a verdict to its result; a signature that cannot
+/// be made fails the job (class `signing`), its verdict and report kept.
+fn attest(
+    mut result: JobResult,
+    report: &report::v1::Report,
+    key: &attest::keys::KeySigner,
+    builder_id: &str,
+) -> Result<JobResult, ExecError> {
+    match super::provenance::signed_statements(report, &result.report, key, builder_id, None) {
+        Ok([(provenance, _), (vsa, _)]) => {
+            for (name, line) in [("provenance", provenance), ("vsa", vsa)] {
+                result.attestations.push((
+                    name.into(),
+                    "application/vnd.dsse.envelope.v1+json".into(),
+                    line.into_bytes(),
+                ));
+            }
+        }
+        Err(e) => result.failure = Some(("signing".into(), format!("signing the verdict: {e}"))),
+    }
+    Ok(result)
 }
 
 /// A report as the job's result: its JSON, its verdict, and the failure class when it has no verdict.
@@ -366,8 +401,22 @@ pub(crate) fn run(args: Args) -> CommandResult {
     if let Some(dir) = &file.audit_dir {
         audit.add_directory(dir).map_err(|e| Failure::input(anyhow!("audit-dir {}: {e}", dir.display())))?;
     }
-    let executor =
-        Pipeline { cache_dir, runtime, build_timeout, registry: args.registry.to_options()?, audit: Arc::new(audit) };
+    let signer = match &file.key {
+        Some(key) => {
+            let builder =
+                file.builder_id.clone().unwrap_or_else(|| attest::from_report::DEFAULT_BUILDER_ID.to_string());
+            Some((Arc::new(super::signing::load_key(key)?), builder))
+        }
+        None => None,
+    };
+    let executor = Pipeline {
+        cache_dir,
+        runtime,
+        build_timeout,
+        registry: args.registry.to_options()?,
+        audit: Arc::new(audit),
+        signer,
+    };
     let server = Server::open(config, executor).map_err(|e| Failure::infrastructure(anyhow!(e)))?;
 
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

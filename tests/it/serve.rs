@@ -35,15 +35,12 @@ struct Serve {
 }
 
 impl Serve {
-    fn start(dir: &Path, data: &Path, cache: &Path, proxy: &str, workers: u32, run: u32) -> Serve {
-        Serve::start_with(dir, data, cache, proxy, workers, run, &[])
-    }
-
-    fn start_with(dir: &Path, data: &Path, cache: &Path, proxy: &str, workers: u32, run: u32, extra: &[&str]) -> Serve {
+    fn start(dir: &Path, data: &Path, cache: &Path, proxy: &str, workers: u32, run: u32, extra: &[&str]) -> Serve {
         let log = dir.join(format!("serve-{run}.log"));
         let mut cmd = Command::new(reprove_bin());
         goenv::base_env(&mut cmd, dir, &cache.join("unused-host-modcache"), &[("GOPROXY", proxy.to_string())]);
         cmd.env("REPROVE_API_TOKEN", TOKEN)
+            .env("COSIGN_PASSWORD", crate::attest_registry::PASSWORD)
             .env("REPROVE_LEASE_SECONDS", "3")
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--runtime", "runc"])
             .arg("--workers")
@@ -161,9 +158,16 @@ fn a_verify_job_survives_kill_9_queued_and_mid_run_and_is_reproduced() {
     });
     let mut unknown_rev = job.clone();
     unknown_rev["rev"] = json!("no-such-revision");
+    // The server signs a provenance and a VSA of each verdict with this key.
+    crate::attest_registry::keygen(&p.path(""), "server").unwrap_or_else(|e| panic!("{e}"));
+    let config = p.path("reprove-server.toml");
+    std::fs::write(&config, format!("key = {:?}\n", p.path("server.key").display().to_string()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let config = config.display().to_string();
+    let signing = ["--config", config.as_str()];
 
     // No workers: submit, then kill -9 with both jobs queued.
-    let serve = Serve::start(p.path("").as_path(), &data, &s.cache, &proxy, 0, 1);
+    let serve = Serve::start(&p.path(""), &data, &s.cache, &proxy, 0, 1, &signing);
     let (status, e) = serve.request("POST", "/v1/jobs", None, &job.to_string());
     assert_eq!(status, 401, "{e}");
     let (status, a) = serve.request("POST", "/v1/jobs", Some(TOKEN), &job.to_string());
@@ -176,7 +180,7 @@ fn a_verify_job_survives_kill_9_queued_and_mid_run_and_is_reproduced() {
     serve.kill9();
 
     // Restarted: both are there, still queued.
-    let serve = Serve::start(&p.path(""), &data, &s.cache, &proxy, 0, 2);
+    let serve = Serve::start(&p.path(""), &data, &s.cache, &proxy, 0, 2, &signing);
     assert_eq!(serve.job(&a)["state"], "queued");
     assert_eq!(serve.job(&b)["state"], "queued");
     let (_, list) = serve.request("GET", "/v1/jobs?state=queued", None, "");
@@ -184,7 +188,7 @@ fn a_verify_job_survives_kill_9_queued_and_mid_run_and_is_reproduced() {
     serve.kill9();
 
     // One worker: kill -9 while the verify job runs (it was queued first).
-    let serve = Serve::start(&p.path(""), &data, &s.cache, &proxy, 1, 3);
+    let serve = Serve::start(&p.path(""), &data, &s.cache, &proxy, 1, 3, &signing);
     let running = serve.wait(&a, |j| j["state"] != "queued", Duration::from_secs(60));
     assert_eq!(running["state"], "running", "{running:#}");
     std::thread::sleep(Duration::from_millis(1500));
@@ -193,7 +197,7 @@ fn a_verify_job_survives_kill_9_queued_and_mid_run_and_is_reproduced() {
 
     // Restarted: the lost lease expires, the job runs again and is reproduced; its result
     // is stored once.
-    let serve = Serve::start(&p.path(""), &data, &s.cache, &proxy, 1, 4);
+    let serve = Serve::start(&p.path(""), &data, &s.cache, &proxy, 1, 4, &signing);
     let done = serve.wait(&a, |j| j["state"] == "done" || j["state"] == "failed", Duration::from_secs(600));
     assert_eq!(done["state"], "done", "{done:#}\n{}", serve.log_text());
     assert_eq!(done["verdict"], "reproduced");
@@ -202,6 +206,19 @@ fn a_verify_job_survives_kill_9_queued_and_mid_run_and_is_reproduced() {
     assert_eq!(done["report"]["rebuilt"]["sha256"], done["report"]["inputs"]["reference"]["sha256"]);
     assert_eq!((done["attempts"].as_u64(), done["resultsStored"].as_u64()), (Some(2), Some(1)), "{done:#}");
     crate::support::schema::assert_valid("report.schema.json", &done["report"]);
+    // The VSA of the verdict verifies with the server's key, for the reference's digest.
+    let names: Vec<&str> =
+        done["attestations"].as_array().into_iter().flatten().filter_map(|a| a["name"].as_str()).collect();
+    assert_eq!(names, ["provenance", "vsa"], "{done:#}");
+    let vsa = p.path("vsa.intoto.jsonl");
+    std::fs::write(&vsa, format!("{}\n", done["attestations"][1]["content"])).unwrap_or_else(|e| panic!("{e}"));
+    let reference_digest =
+        format!("sha256:{}", done["report"]["inputs"]["reference"]["sha256"].as_str().unwrap_or_default());
+    let mut check = Command::new(reprove_bin());
+    check.current_dir(p.path("")).args(["attest", "verify", "--key", "server.pub", "--digest", &reference_digest]);
+    check.args(["--predicate-type", "https://slsa.dev/verification_summary/v1"]).arg(&vsa);
+    let out = crate::support::run(&mut check).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status, Some(0), "{}{}", out.stdout_str(), out.stderr_str());
     let failed = serve.wait(&b, |j| j["state"] == "failed" || j["state"] == "done", Duration::from_secs(120));
     assert_eq!(failed["failure"]["class"], "input", "{failed:#}");
 
@@ -264,8 +281,7 @@ fn an_audit_job_audits_the_image_and_answers_for_its_digest() {
     let here = scratch.path("here");
     std::fs::create_dir_all(&here).unwrap_or_else(|e| panic!("{e}"));
     let config_s = config.display().to_string();
-    let serve =
-        Serve::start_with(&here, &scratch.path("data"), &s.cache, &goproxy.url(), 1, 1, &["--config", &config_s]);
+    let serve = Serve::start(&here, &scratch.path("data"), &s.cache, &goproxy.url(), 1, 1, &["--config", &config_s]);
     let (status, job) =
         serve.request("POST", "/v1/jobs", Some(TOKEN), &json!({"kind": "audit", "image": pinned}).to_string());
     assert_eq!(status, 201, "{job}");
@@ -319,8 +335,8 @@ fn configuration_precedence_and_refusals() {
         text
     };
     {
-        // start_with sets REPROVE_API_TOKEN: it wins over the file's token.
-        let serve = Serve::start_with(d, &d.join("data1"), &cache, "off", 0, 1, &["--config", &config_s]);
+        // start sets REPROVE_API_TOKEN: it wins over the file's token.
+        let serve = Serve::start(d, &d.join("data1"), &cache, "off", 0, 1, &["--config", &config_s]);
         let (status, _) = serve.request("POST", "/v1/jobs", Some("file-token-123"), &body);
         assert_eq!(status, 401);
         let (status, _) = serve.request("POST", "/v1/jobs", Some(TOKEN), &body);
