@@ -439,3 +439,30 @@ pub(crate) fn run(args: Args) -> CommandResult {
     })?;
     Ok(Verdict::Positive)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::FileConfig;
+
+    /// `schemas/server-config.schema.json` names exactly the keys the file takes: each
+    /// parses, together they set every field, and another key is refused.
+    #[test]
+    fn the_config_schema_matches_the_parser() {
+        let schema: serde_json::Value = serde_json::from_str(include_str!("../../schemas/server-config.schema.json"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut text = String::new();
+        for (key, spec) in schema["properties"].as_object().into_iter().flatten() {
+            let value = match (spec["type"].as_str(), spec["enum"].as_array()) {
+                (Some("boolean"), _) => "true".to_string(),
+                (Some("integer"), _) => "3".to_string(),
+                (_, Some(values)) => values[0].to_string(),
+                _ if key == "listen" => "\"127.0.0.1:1\"".to_string(),
+                _ => "\"x\"".to_string(),
+            };
+            text.push_str(&format!("{key} = {value}\n"));
+        }
+        let config: FileConfig = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert!(!format!("{config:?}").contains("None"), "a field the schema does not name: {config:?}");
+        assert!(toml::from_str::<FileConfig>("tokn = \"x\"\n").is_err());
+    }
+}
