@@ -192,7 +192,10 @@ fn a_verify_job_survives_kill_9_queued_and_mid_run_and_is_reproduced() {
     let running = serve.wait(&a, |j| j["state"] != "queued", Duration::from_secs(60));
     assert_eq!(running["state"], "running", "{running:#}");
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(serve.job(&a)["state"], "running");
+    let mid = serve.job(&a);
+    assert_eq!(mid["state"], "running");
+    // Heartbeats carry the pipeline's step.
+    assert!(mid["progress"].is_string(), "{mid:#}");
     serve.kill9();
 
     // Restarted: the lost lease expires, the job runs again and is reproduced; its result

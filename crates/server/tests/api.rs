@@ -278,6 +278,12 @@ async fn submitting_needs_the_token_and_bad_input_is_refused_with_json_errors() 
 
     let (s, e) = post(&c, &jobs, Some(TOKEN), body).await;
     assert_eq!(s, 201, "{e}");
+    let check = json!({"kind": "check", "source": "noop", "rev": "v1", "toolchain": TOOLCHAIN});
+    let (s, e) = post(&c, &jobs, Some(TOKEN), check.to_string()).await;
+    assert_eq!((s, e["kind"].as_str(), e["state"].as_str()), (201, Some("check"), Some("queued")), "{e}");
+    let check = json!({"kind": "check", "source": "noop", "rev": "v1", "toolchain": "go:1.22", "reference": "/x"});
+    let (s, e) = post(&c, &jobs, Some(TOKEN), check.to_string()).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (422, Some("invalid-fields")), "{e}");
     r.shutdown().await;
 
     // No token configured: the server does not start.
