@@ -15,6 +15,7 @@ mod keygen;
 mod modules;
 mod provenance;
 mod recipe;
+mod serve;
 mod settings;
 mod signing;
 mod toolchain;
@@ -58,6 +59,8 @@ enum Command {
     Mod(modules::Command),
     /// Show the recipe reprove would rebuild with: each value's origin, what is undetermined, the go build command.
     Recipe(Box<recipe::Args>),
+    /// Serve the verification service: a job API, a durable queue (SQLite) and workers that run verify jobs.
+    Serve(Box<serve::Args>),
     /// Toolchain images: pull, build, gc, and run commands in them.
     #[command(subcommand)]
     Toolchain(ToolchainCommand),
@@ -88,6 +91,7 @@ pub(crate) fn run(cli: Cli) -> CommandResult {
         Command::Doctor(args) => doctor::run(args),
         Command::Mod(command) => modules::run(command),
         Command::Recipe(args) => recipe::run(*args),
+        Command::Serve(args) => serve::run(*args),
         Command::Toolchain(ToolchainCommand::Images(command)) => toolchain::run(command),
         Command::Toolchain(ToolchainCommand::Run(args)) => toolchain_run::run(*args),
         Command::Verify(args) => verify::run(*args),

@@ -122,6 +122,28 @@ fn envelope_line(
     Ok((line, bundle))
 }
 
+/// The provenance and the VSA of `report`, signed with `signer`: each as a DSSE envelope
+/// line and a Sigstore bundle (the VSA names the provenance as
+/// `<name>.provenance.intoto.jsonl`). For `attest provenance`, `verify --attest` and the
+/// jobs of `reprove serve`.
+pub(crate) fn signed_statements(
+    report: &v1::Report,
+    report_bytes: &[u8],
+    signer: &KeySigner,
+    builder_id: &str,
+    certificate: Option<&[u8]>,
+) -> Result<[(String, Bundle); 2], Failure> {
+    let input = provenance_input(report, report_bytes, builder_id).map_err(Failure::input)?;
+    let provenance = generate::provenance_statement(&input).map_err(|e| Failure::input(anyhow!("provenance: {e}")))?;
+    let (prov_line, prov_b) = envelope_line(&provenance, signer, certificate)?;
+    let prov_file = format!("{}.provenance.intoto.jsonl", report.subject.name);
+    let vsa = vsa_input(report, generate::attestation_ref(prov_file, prov_line.as_bytes()), builder_id)
+        .map_err(Failure::input)?;
+    let vsa = generate::vsa_statement(&vsa).map_err(|e| Failure::input(anyhow!("vsa: {e}")))?;
+    let (vsa_line, vsa_b) = envelope_line(&vsa, signer, certificate)?;
+    Ok([(prov_line, prov_b), (vsa_line, vsa_b)])
+}
+
 /// Maps, signs and writes both statements of a report.
 fn attest_report(report: &v1::Report, report_bytes: &[u8], options: &SignOptions) -> Result<Vec<Written>, Failure> {
     let key = options.key.as_ref().ok_or_else(|| Failure::input(anyhow!("--key KEY is required to sign")))?;
@@ -130,7 +152,8 @@ fn attest_report(report: &v1::Report, report_bytes: &[u8], options: &SignOptions
     if name.is_empty() || name.contains('/') || name == "." || name == ".." {
         return Err(Failure::input(anyhow!("the report's subject.name {name:?} is not a file name")));
     }
-    let provenance = generate::provenance_statement(&input).map_err(|e| Failure::input(anyhow!("provenance: {e}")))?;
+    // Checked before the key is loaded (a password prompt), then signed below.
+    generate::provenance_statement(&input).map_err(|e| Failure::input(anyhow!("provenance: {e}")))?;
     let dir = &options.out;
     let files = |kind: &str| {
         (dir.join(format!("{name}.{kind}.intoto.jsonl")), dir.join(format!("{name}.{kind}.sigstore.json")))
@@ -156,12 +179,8 @@ fn attest_report(report: &v1::Report, report_bytes: &[u8], options: &SignOptions
     }
     let signer = load_key(key)?;
     let certificate = signing_certificate(&options.certificate, signer.public_key())?;
-    let (prov_line, prov_b) = envelope_line(&provenance, &signer, certificate.as_deref())?;
-    let prov_file = prov_path.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
-    let vsa = vsa_input(report, generate::attestation_ref(prov_file, prov_line.as_bytes()), &options.builder_id)
-        .map_err(Failure::input)?;
-    let vsa = generate::vsa_statement(&vsa).map_err(|e| Failure::input(anyhow!("vsa: {e}")))?;
-    let (vsa_line, vsa_b) = envelope_line(&vsa, &signer, certificate.as_deref())?;
+    let [(prov_line, prov_b), (vsa_line, vsa_b)] =
+        signed_statements(report, report_bytes, &signer, &options.builder_id, certificate.as_deref())?;
 
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating {}", dir.display()))

@@ -60,7 +60,7 @@ fn binary<'a>(doc: &'a Value, path: &str) -> &'a Value {
 
 /// An image of one layer holding `files` (path in the image, file), written as an
 /// OCI layout in `dir`.
-fn image(files: &[(&str, &Path)]) -> oci::build::Image {
+pub(super) fn image(files: &[(&str, &Path)]) -> oci::build::Image {
     let mut tar = TarBuilder::new();
     for (path, file) in files {
         let data = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));

@@ -38,6 +38,7 @@ mod recipe_platform;
 mod registry_deadlines;
 mod sandbox_image;
 mod sandbox_runtimes;
+mod serve;
 mod source_git;
 mod source_transports;
 mod toolchain_images;

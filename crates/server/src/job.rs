@@ -1,0 +1,279 @@
+//! What a job is: the submitted spec, checked strictly, and its idempotency key.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The longest string field a spec accepts.
+const MAX_FIELD: usize = 4096;
+
+/// The work a job asks for, as submitted (`POST /v1/jobs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum JobSpec {
+    /// Rebuild `source` at `rev` in `toolchain` and judge it against `reference`.
+    Verify(VerifySpec),
+    /// Audit every Go binary of an image.
+    Audit(AuditSpec),
+    /// Build `source` at `rev` twice under varied conditions.
+    Check(CheckSpec),
+}
+
+/// A verify job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VerifySpec {
+    /// A clone URL or a path on the server.
+    pub source: String,
+    /// A commit id, tag or branch.
+    pub rev: String,
+    /// An absolute path on the server, `oci://IMAGE@sha256:…#/PATH`, or `sha256:…`.
+    pub reference: String,
+    /// The toolchain image, pinned by digest.
+    pub toolchain: String,
+    /// The keys of `reprove.toml`'s `[build]`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub recipe: BTreeMap<String, Value>,
+    /// Infer the recipe from the reference's build info, below `recipe`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_reference: bool,
+}
+
+/// An audit job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSpec {
+    /// The image, pinned by digest.
+    pub image: String,
+}
+
+/// A check job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    /// A clone URL or a path on the server.
+    pub source: String,
+    /// A commit id, tag or branch.
+    pub rev: String,
+    /// The toolchain image, pinned by digest.
+    pub toolchain: String,
+    /// The keys of `reprove.toml`'s `[build]`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub recipe: BTreeMap<String, Value>,
+}
+
+/// Why a submitted spec was refused (a 400 or 422 answer).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// Not JSON, or not an object.
+    #[error("the body is not a JSON object: {0}")]
+    Malformed(String),
+    /// `kind` missing or unknown.
+    #[error("kind {0:?}: expected \"verify\", \"audit\" or \"check\"")]
+    Kind(String),
+    /// A field unknown, missing or of the wrong type.
+    #[error("{0}")]
+    Fields(String),
+    /// A field's value is not acceptable.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl SpecError {
+    /// A short stable code for the answer and the metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SpecError::Malformed(_) => "malformed-json",
+            SpecError::Kind(_) => "unknown-kind",
+            SpecError::Fields(_) => "invalid-fields",
+            SpecError::Invalid { field: "toolchain", .. } => "unpinned-toolchain",
+            SpecError::Invalid { field: "image", .. } => "unpinned-image",
+            SpecError::Invalid { field: "reference", .. } => "invalid-reference",
+            SpecError::Invalid { field: "recipe", .. } => "invalid-recipe",
+            SpecError::Invalid { .. } => "invalid-field",
+        }
+    }
+}
+
+impl JobSpec {
+    /// Parses and checks a submitted body.
+    pub fn parse(body: &[u8]) -> Result<JobSpec, SpecError> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| SpecError::Malformed(e.to_string()))?;
+        let Value::Object(mut map) = value else {
+            return Err(SpecError::Malformed("expected an object".into()));
+        };
+        let kind = match map.remove("kind") {
+            Some(Value::String(k)) => k,
+            Some(other) => return Err(SpecError::Kind(other.to_string())),
+            None => return Err(SpecError::Kind(String::new())),
+        };
+        let fields = |e: serde_json::Error| SpecError::Fields(e.to_string());
+        let spec = match kind.as_str() {
+            "verify" => JobSpec::Verify(serde_json::from_value(Value::Object(map)).map_err(fields)?),
+            "audit" => JobSpec::Audit(serde_json::from_value(Value::Object(map)).map_err(fields)?),
+            "check" => JobSpec::Check(serde_json::from_value(Value::Object(map)).map_err(fields)?),
+            _ => return Err(SpecError::Kind(kind)),
+        };
+        spec.check()?;
+        Ok(spec)
+    }
+
+    fn check(&self) -> Result<(), SpecError> {
+        match self {
+            JobSpec::Verify(v) => {
+                source_rev(&v.source, &v.rev)?;
+                pinned("toolchain", &v.toolchain)?;
+                check_reference(&v.reference)?;
+                check_recipe(&v.recipe)
+            }
+            JobSpec::Audit(a) => pinned("image", &a.image).map(|_| ()),
+            JobSpec::Check(c) => {
+                source_rev(&c.source, &c.rev)?;
+                pinned("toolchain", &c.toolchain)?;
+                check_recipe(&c.recipe)
+            }
+        }
+    }
+
+    /// `verify`, `audit` or `check`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JobSpec::Verify(_) => "verify",
+            JobSpec::Audit(_) => "audit",
+            JobSpec::Check(_) => "check",
+        }
+    }
+
+    /// The image the job is about (the reference's image, the audited image), if any.
+    pub fn image(&self) -> Option<String> {
+        match self {
+            JobSpec::Verify(v) => {
+                v.reference.strip_prefix("oci://").and_then(|r| r.split_once('#')).map(|(i, _)| i.into())
+            }
+            JobSpec::Audit(a) => Some(a.image.clone()),
+            JobSpec::Check(_) => None,
+        }
+    }
+
+    /// The digest (`sha256:…`) of [`JobSpec::image`].
+    pub fn image_digest(&self) -> Option<String> {
+        self.image().and_then(|i| i.rsplit_once('@').map(|(_, d)| d.to_string()))
+    }
+
+    /// The idempotency key: SHA-256 of the canonical JSON of what determines the result
+    /// (kind, source and revision, reference, recipe, toolchain digest; the image digest
+    /// of an audit). Object keys are sorted, so key order in the body does not matter.
+    pub fn key(&self) -> String {
+        let digest = |image: &str| image.rsplit_once('@').map_or(image, |(_, d)| d).to_string();
+        let canonical = match self {
+            JobSpec::Verify(v) => serde_json::json!({
+                "kind": "verify", "source": v.source, "rev": v.rev, "reference": v.reference,
+                "toolchain": digest(&v.toolchain), "recipe": v.recipe, "fromReference": v.from_reference,
+            }),
+            JobSpec::Audit(a) => serde_json::json!({"kind": "audit", "image": digest(&a.image)}),
+            JobSpec::Check(c) => serde_json::json!({
+                "kind": "check", "source": c.source, "rev": c.rev, "toolchain": digest(&c.toolchain), "recipe": c.recipe,
+            }),
+        };
+        stdx::sha256_hex(canonical.to_string().as_bytes())
+    }
+
+    /// The job id of this spec: the first 32 hex digits of its key.
+    pub fn id(&self) -> String {
+        self.key()[..32].to_string()
+    }
+}
+
+/// Whether `id` has the shape of a job id (32 lowercase hex digits); anything else,
+/// a path included, is refused before it reaches the queue.
+pub fn valid_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// `sha256:` and 64 lowercase hex digits.
+pub fn valid_digest(d: &str) -> bool {
+    d.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+fn text(field: &'static str, v: &str) -> Result<(), SpecError> {
+    let bad = |m: &str| Err(SpecError::Invalid { field, message: m.to_string() });
+    if v.is_empty() {
+        return bad("empty");
+    }
+    if v.len() > MAX_FIELD {
+        return bad(&format!("longer than {MAX_FIELD} bytes"));
+    }
+    if v.chars().any(char::is_control) {
+        return bad("contains control characters");
+    }
+    if v.starts_with('-') {
+        return bad("starts with '-'");
+    }
+    Ok(())
+}
+
+fn source_rev(source: &str, rev: &str) -> Result<(), SpecError> {
+    text("source", source)?;
+    text("rev", rev)?;
+    if rev.chars().any(char::is_whitespace) {
+        return Err(SpecError::Invalid { field: "rev", message: "contains whitespace".into() });
+    }
+    Ok(())
+}
+
+fn pinned(field: &'static str, image: &str) -> Result<oci::PinnedImage, SpecError> {
+    text(field, image)?;
+    if !image.rsplit_once('@').is_some_and(|(_, d)| valid_digest(d)) {
+        return Err(SpecError::Invalid {
+            field,
+            message: format!("{image:?} is not pinned: expected IMAGE@sha256: and 64 hexadecimal digits"),
+        });
+    }
+    image.parse::<oci::PinnedImage>().map_err(|e| SpecError::Invalid { field, message: e.to_string() })
+}
+
+fn check_reference(reference: &str) -> Result<(), SpecError> {
+    text("reference", reference)?;
+    let bad = |m: String| Err(SpecError::Invalid { field: "reference", message: m });
+    if let Some(rest) = reference.strip_prefix("oci://") {
+        let Some((image, path)) = rest.split_once('#') else {
+            return bad(format!("{reference:?}: expected oci://IMAGE@sha256:…#/PATH"));
+        };
+        pinned("reference", image)?;
+        if !path.starts_with('/') || path.ends_with('/') {
+            return bad(format!("{reference:?}: the path in the image must be absolute and name a file"));
+        }
+        Ok(())
+    } else if reference.starts_with("sha256:") {
+        if valid_digest(reference) {
+            Ok(())
+        } else {
+            bad(format!("{reference:?}: expected sha256: and 64 hexadecimal digits"))
+        }
+    } else if reference.starts_with('/') {
+        Ok(())
+    } else {
+        bad(format!("{reference:?}: expected an absolute path, oci://IMAGE@sha256:…#/PATH or sha256:…"))
+    }
+}
+
+/// The recipe must be a `[build]` table of `reprove.toml`: the same keys, the same checks.
+fn check_recipe(recipe: &BTreeMap<String, Value>) -> Result<(), SpecError> {
+    build_partial(recipe).map(|_| ())
+}
+
+/// The recipe of a job as a recipe layer (its values' origin: the job).
+pub fn build_partial(recipe: &BTreeMap<String, Value>) -> Result<recipe::merge::Partial, SpecError> {
+    let map: serde_json::Map<String, Value> = recipe.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let build: recipe::file::BuildEntry = serde_json::from_value(Value::Object(map))
+        .map_err(|e| SpecError::Invalid { field: "recipe", message: e.to_string() })?;
+    let file = recipe::RecipeFile { path: "job".into(), build, builds: BTreeMap::new() };
+    file.partial(None).map_err(|e| SpecError::Invalid { field: "recipe", message: e.to_string() })
+}

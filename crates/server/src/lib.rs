@@ -1,0 +1,843 @@
+//! `reprove serve`: the verification service's library. A job API over HTTP (axum), a
+//! durable queue ([`queue::Queue`]; SQLite embedded, [`queue::sqlite::Sqlite`]), results
+//! stored content-addressed ([`blobs::Blobs`]) and in-process workers that lease jobs,
+//! renew their leases with heartbeats and hand jobs back on shutdown.
+//!
+//! The server runs no build itself: an [`Executor`] does (the binary's calls the verify
+//! pipeline), so this crate links no rebuild, sandbox or clone code. It fails closed:
+//! submitting always needs the bearer token; every request has a body limit and a
+//! deadline; ids, digests and filters are checked before they reach the queue or the
+//! disk. The library builds no runtime: the caller's runs [`Server::serve`].
+
+pub mod blobs;
+pub mod job;
+pub mod log;
+mod metrics;
+pub mod queue;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path as UrlPath, Request, State as AxState};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use blobs::Blobs;
+use job::{valid_digest, valid_id, JobSpec};
+use queue::{Attestation, Filter, Job, Outcome, Queue, QueueError, State};
+
+/// Every route: (method, path as the OpenAPI document spells it). `schemas/openapi.json`
+/// is checked against this list.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/jobs"),
+    ("get", "/v1/jobs"),
+    ("get", "/v1/jobs/{id}"),
+    ("post", "/v1/jobs/{id}/retry"),
+    ("get", "/v1/images/{digest}"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+];
+
+/// The schema names of the OpenAPI document's components that the answers follow.
+pub const SCHEMAS: &[&str] =
+    &["JobRequest", "VerifyJob", "AuditJob", "CheckJob", "Job", "JobList", "ImageVerdict", "Error"];
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The data directory: the queue database and the blobs.
+    pub data: PathBuf,
+    /// The bearer token that submitting and retrying need.
+    pub token: String,
+    /// Whether reading jobs needs the token too.
+    pub read_needs_token: bool,
+    /// In-process workers.
+    pub workers: usize,
+    /// How long a lease lasts without a heartbeat (heartbeats come every third of it).
+    pub lease: Duration,
+    /// Times a job is leased at most (a job whose worker keeps dying fails then).
+    pub max_attempts: u32,
+    /// How often an idle worker looks for work.
+    pub poll: Duration,
+    /// The largest request body.
+    pub max_body_bytes: usize,
+    /// The time a request may take, from its first byte.
+    pub request_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// How long running jobs get to stop on shutdown before they are handed back anyway.
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// Defaults, with the data directory and the token.
+    pub fn new(data: PathBuf, token: String) -> Config {
+        Config {
+            data,
+            token,
+            read_needs_token: false,
+            workers: 1,
+            lease: Duration::from_secs(60),
+            max_attempts: 3,
+            poll: Duration::from_millis(200),
+            max_body_bytes: 256 << 10,
+            request_timeout: Duration::from_secs(10),
+            max_connections: 256,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// No token: submitting would be open to anyone.
+    #[error("no API token is configured: the server refuses to accept jobs from anyone")]
+    NoToken,
+    /// The data directory could not be used.
+    #[error("the data directory {path}: {source}")]
+    Data {
+        /// The directory.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The queue could not be opened.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// Accepting connections failed.
+    #[error("accepting connections on {addr}: {source}")]
+    Accept {
+        /// The listening address.
+        addr: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Where a running job reports its progress (the step it is in).
+pub trait JobProgress: Send + Sync {
+    /// The job entered `step`.
+    fn step(&self, step: &str);
+}
+
+/// Set when the job must stop (shutdown, or its lease was lost).
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Whether the job must stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// What an executor produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobResult {
+    /// The verdict (`reproduced`, `not-reproduced`, …; `error` when none was reached).
+    pub verdict: String,
+    /// The report (JSON).
+    pub report: Vec<u8>,
+    /// Set when the job reached no verdict: (class, message); the job is `failed`.
+    pub failure: Option<(String, String)>,
+    /// The main module the result is about.
+    pub module: Option<String>,
+    /// Attestations: (name, media type, bytes).
+    pub attestations: Vec<(String, String, Vec<u8>)>,
+}
+
+/// A job that produced no report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{class}: {message}")]
+pub struct ExecError {
+    /// A short stable class (`unsupported`, `input`, `infrastructure`, …).
+    pub class: String,
+    /// What failed.
+    pub message: String,
+}
+
+/// Runs jobs: the seam between the server and the pipelines.
+pub trait Executor: Send + Sync + 'static {
+    /// Runs `job`; stops early when `cancel` is set (its result is then discarded).
+    fn run(
+        &self,
+        job: &JobSpec,
+        progress: Arc<dyn JobProgress>,
+        cancel: Cancel,
+    ) -> impl Future<Output = Result<JobResult, ExecError>> + Send;
+}
+
+/// The service: API, queue, blobs, workers.
+pub struct Server<E: Executor> {
+    inner: Arc<Inner<E>>,
+}
+
+struct Inner<E: Executor> {
+    config: Config,
+    executor: Arc<E>,
+    queue: Arc<dyn Queue>,
+    blobs: Blobs,
+    metrics: metrics::Metrics,
+    instance: String,
+}
+
+impl<E: Executor> Server<E> {
+    /// Opens the data directory (created if missing) and its SQLite queue.
+    pub fn open(config: Config, executor: E) -> Result<Server<E>, ServerError> {
+        let data_err = |source| ServerError::Data { path: config.data.display().to_string(), source };
+        std::fs::create_dir_all(&config.data).map_err(data_err)?;
+        let queue = queue::sqlite::Sqlite::open(&config.data.join("queue.sqlite3"))?;
+        Server::with_queue(config, executor, Arc::new(queue))
+    }
+
+    /// A server over another queue.
+    pub fn with_queue(config: Config, executor: E, queue: Arc<dyn Queue>) -> Result<Server<E>, ServerError> {
+        if config.token.is_empty() {
+            return Err(ServerError::NoToken);
+        }
+        let blobs = Blobs::open(&config.data)
+            .map_err(|source| ServerError::Data { path: config.data.display().to_string(), source })?;
+        let instance = format!("{}.{}", std::process::id(), now_ms());
+        let metrics = metrics::Metrics::default();
+        metrics.workers(config.workers as u64);
+        Ok(Server { inner: Arc::new(Inner { config, executor: Arc::new(executor), queue, blobs, metrics, instance }) })
+    }
+
+    /// Serves on `listener` and runs the workers until `shutdown` completes; then stops
+    /// accepting, cancels running jobs and hands them back to the queue.
+    pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut workers = Vec::new();
+        for n in 0..self.inner.config.workers {
+            workers.push(tokio::spawn(worker(self.inner.clone(), n, stop_rx.clone())));
+        }
+        log::event("info", "serving", &[("addr", &addr), ("workers", &self.inner.config.workers.to_string())]);
+        let router = router(self.inner.clone());
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.inner.config.max_connections.max(1)));
+        tokio::pin!(shutdown);
+        let result = loop {
+            let permit = tokio::select! {
+                () = &mut shutdown => break Ok(()),
+                p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break Ok(()) },
+            };
+            let stream = tokio::select! {
+                () = &mut shutdown => break Ok(()),
+                a = listener.accept() => match a {
+                    Ok((s, _)) => s,
+                    Err(e) if is_transient(&e) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; }
+                    Err(source) => break Err(ServerError::Accept { addr: addr.clone(), source }),
+                },
+            };
+            let router = router.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                let service = hyper_util::service::TowerToHyperService::new(router);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(10))
+                    .max_buf_size(64 << 10)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        };
+        log::event("info", "shutting down: handing running jobs back", &[]);
+        let _ = stop_tx.send(true);
+        for w in workers {
+            let _ = w.await;
+        }
+        result
+    }
+
+    /// The metrics as `/metrics` serves them.
+    pub async fn metrics_text(&self) -> String {
+        render_metrics(&self.inner).await
+    }
+}
+
+fn is_transient(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::Interrupted
+    ) || e.raw_os_error().is_some_and(|c| c == 23 || c == 24) // ENFILE, EMFILE
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Runs a blocking queue call off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, QueueError> + Send + 'static,
+) -> Result<T, QueueError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(QueueError::Database { path: String::new(), message: format!("the queue call stopped: {e}") })
+    })
+}
+
+// ---- workers ----
+
+struct ProgressCell(Mutex<Option<String>>);
+
+impl JobProgress for ProgressCell {
+    fn step(&self, step: &str) {
+        if let Ok(mut p) = self.0.lock() {
+            *p = Some(step.chars().take(200).collect());
+        }
+    }
+}
+
+async fn worker<E: Executor>(inner: Arc<Inner<E>>, n: usize, mut stop: watch::Receiver<bool>) {
+    let name = format!("{}/w{n}", inner.instance);
+    let lease_ms = i64::try_from(inner.config.lease.as_millis()).unwrap_or(60_000);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let (q, w, max) = (inner.queue.clone(), name.clone(), inner.config.max_attempts);
+        match blocking(move || q.claim(&w, now_ms(), lease_ms, max)).await {
+            Ok(Some(job)) => run_job(&inner, &name, job, &mut stop).await,
+            Ok(None) => {
+                tokio::select! {
+                    _ = stop.changed() => {}
+                    () = tokio::time::sleep(inner.config.poll) => {}
+                }
+            }
+            Err(e) => {
+                log::event("error", "claiming a job", &[("worker", &name), ("error", &e.to_string())]);
+                tokio::select! {
+                    _ = stop.changed() => {}
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+}
+
+enum Ending {
+    Finished(Result<JobResult, ExecError>),
+    LeaseLost,
+    Stopped,
+}
+
+async fn run_job<E: Executor>(inner: &Arc<Inner<E>>, name: &str, job: Job, stop: &mut watch::Receiver<bool>) {
+    let started = tokio::time::Instant::now();
+    let id = job.id.clone();
+    log::event(
+        "info",
+        "job started",
+        &[("id", &id), ("kind", job.spec.kind()), ("attempt", &job.attempts.to_string())],
+    );
+    inner.metrics.busy(1);
+    let cancel = Cancel::default();
+    let progress = Arc::new(ProgressCell(Mutex::new(None)));
+    let exec = {
+        let (executor, spec, progress, cancel) =
+            (inner.executor.clone(), job.spec.clone(), progress.clone(), cancel.clone());
+        tokio::spawn(async move { executor.run(&spec, progress, cancel).await })
+    };
+    tokio::pin!(exec);
+    let lease_ms = i64::try_from(inner.config.lease.as_millis()).unwrap_or(60_000);
+    let mut beat = tokio::time::interval(inner.config.lease / 3);
+    beat.tick().await;
+    if *stop.borrow() {
+        cancel.cancel();
+    }
+    let ending = loop {
+        tokio::select! {
+            r = &mut exec => {
+                let r = r.unwrap_or_else(|e| Err(ExecError { class: "internal".into(), message: format!("the executor stopped: {e}") }));
+                break if cancel.is_cancelled() { Ending::Stopped } else { Ending::Finished(r) };
+            }
+            _ = beat.tick() => {
+                let step = progress.0.lock().ok().and_then(|p| p.clone());
+                let (q, i, w) = (inner.queue.clone(), id.clone(), name.to_string());
+                match blocking(move || q.heartbeat(&i, &w, now_ms(), lease_ms, step.as_deref())).await {
+                    Ok(true) => {}
+                    Ok(false) => { cancel.cancel(); inner.metrics.lease_lost(); break Ending::LeaseLost; }
+                    // The database is unreachable: keep running; the lease may expire.
+                    Err(e) => log::event("warn", "heartbeat failed", &[("id", &id), ("error", &e.to_string())]),
+                }
+            }
+            _ = stop.changed() => {
+                cancel.cancel();
+                // The executor gets the grace time to stop; the job is handed back either way.
+                let _ = tokio::time::timeout(inner.config.shutdown_grace, &mut exec).await;
+                break Ending::Stopped;
+            }
+        }
+    };
+    inner.metrics.busy(-1);
+    match ending {
+        Ending::Stopped => {
+            let (q, i, w) = (inner.queue.clone(), id.clone(), name.to_string());
+            let handed = blocking(move || q.release(&i, &w)).await;
+            log::event("info", "job handed back", &[("id", &id), ("released", &format!("{handed:?}"))]);
+        }
+        Ending::LeaseLost => log::event("warn", "job lease lost: another worker may run it", &[("id", &id)]),
+        Ending::Finished(r) => {
+            let took = started.elapsed();
+            let outcome = match store(inner, r) {
+                Ok(o) => o,
+                Err(e) => Outcome {
+                    state: State::Failed,
+                    verdict: None,
+                    report: None,
+                    attestations: Vec::new(),
+                    module: None,
+                    failure_class: Some("storage".into()),
+                    failure_message: Some(format!("storing the result: {e}")),
+                },
+            };
+            let (q, i, w, o) = (inner.queue.clone(), id.clone(), name.to_string(), outcome.clone());
+            match blocking(move || q.finish(&i, &w, now_ms(), &o)).await {
+                Ok(true) => {
+                    inner.metrics.finished(
+                        job.spec.kind(),
+                        outcome.state.as_str(),
+                        took,
+                        outcome.failure_class.as_deref(),
+                    );
+                    log::event(
+                        "info",
+                        "job finished",
+                        &[
+                            ("id", &id),
+                            ("state", outcome.state.as_str()),
+                            ("verdict", outcome.verdict.as_deref().unwrap_or("")),
+                            ("class", outcome.failure_class.as_deref().unwrap_or("")),
+                            ("seconds", &format!("{:.3}", took.as_secs_f64())),
+                        ],
+                    );
+                }
+                Ok(false) => {
+                    inner.metrics.lease_lost();
+                    log::event("warn", "job finished after its lease was lost: result dropped", &[("id", &id)]);
+                }
+                Err(e) => log::event("error", "storing the outcome", &[("id", &id), ("error", &e.to_string())]),
+            }
+        }
+    }
+}
+
+/// Writes the result's blobs (before any row names them) and makes the outcome.
+fn store(inner: &Inner<impl Executor>, r: Result<JobResult, ExecError>) -> std::io::Result<Outcome> {
+    let r = match r {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(Outcome {
+                state: State::Failed,
+                verdict: None,
+                report: None,
+                attestations: Vec::new(),
+                module: None,
+                failure_class: Some(e.class),
+                failure_message: Some(e.message),
+            })
+        }
+    };
+    let report = inner.blobs.put(&r.report)?;
+    let mut attestations = Vec::new();
+    for (name, media_type, bytes) in &r.attestations {
+        attestations.push(Attestation {
+            name: name.clone(),
+            media_type: media_type.clone(),
+            digest: inner.blobs.put(bytes)?,
+        });
+    }
+    let (state, class, message) = match r.failure {
+        Some((c, m)) => (State::Failed, Some(c), Some(m)),
+        None => (State::Done, None, None),
+    };
+    Ok(Outcome {
+        state,
+        verdict: Some(r.verdict),
+        report: Some(report),
+        attestations,
+        module: r.module,
+        failure_class: class,
+        failure_message: message,
+    })
+}
+
+// ---- the API ----
+
+fn router<E: Executor>(inner: Arc<Inner<E>>) -> Router {
+    Router::new()
+        .route("/v1/jobs", post(submit::<E>).get(list::<E>))
+        .route("/v1/jobs/{id}", get(get_job::<E>))
+        .route("/v1/jobs/{id}/retry", post(retry::<E>))
+        .route("/v1/images/{digest}", get(image::<E>))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz::<E>))
+        .route("/metrics", get(metrics_route::<E>))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "not-found", "no such route".into()) })
+        .layer(axum::middleware::from_fn_with_state(inner.clone(), guard::<E>))
+        .with_state(inner)
+}
+
+/// Every request: the deadline, and the request counters.
+async fn guard<E: Executor>(AxState(inner): AxState<Arc<Inner<E>>>, request: Request, next: Next) -> Response {
+    let method = request.method().as_str().to_string();
+    let response = match tokio::time::timeout(inner.config.request_timeout, next.run(request)).await {
+        Ok(r) => r,
+        Err(_) => {
+            inner.metrics.rejected("timeout");
+            error(StatusCode::REQUEST_TIMEOUT, "timeout", "the request did not complete before its deadline".into())
+        }
+    };
+    inner.metrics.request(&method, response.status().as_u16());
+    response
+}
+
+fn error(status: StatusCode, code: &str, message: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({"error": {"code": code, "message": message}}).to_string(),
+    )
+        .into_response()
+}
+
+fn answer(status: StatusCode, body: &Value) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+fn queue_error(e: &QueueError) -> Response {
+    log::event("error", "queue", &[("error", &e.to_string())]);
+    error(StatusCode::SERVICE_UNAVAILABLE, "queue-unavailable", "the job queue is unavailable".into())
+}
+
+/// Constant-time comparison of the bearer token.
+fn authorized(inner: &Inner<impl Executor>, headers: &HeaderMap) -> bool {
+    let Some(given) =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let want = inner.config.token.as_bytes();
+    let given = given.trim().as_bytes();
+    given.len() == want.len() && given.iter().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+fn unauthorized(inner: &Inner<impl Executor>) -> Response {
+    inner.metrics.rejected("unauthorized");
+    let mut r = error(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required".into());
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    r
+}
+
+fn may_read(inner: &Inner<impl Executor>, headers: &HeaderMap) -> bool {
+    !inner.config.read_needs_token || authorized(inner, headers)
+}
+
+async fn submit<E: Executor>(AxState(inner): AxState<Arc<Inner<E>>>, request: Request) -> Response {
+    if !authorized(&inner, request.headers()) {
+        return unauthorized(&inner);
+    }
+    let limit = inner.config.max_body_bytes;
+    let body = match axum::body::to_bytes(request.into_body(), limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            inner.metrics.rejected("body-too-large");
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                format!("the body is larger than the server accepts ({limit} bytes) or was cut off"),
+            );
+        }
+    };
+    let spec = match JobSpec::parse(&body) {
+        Ok(s) => s,
+        Err(e) => {
+            inner.metrics.rejected(e.code());
+            let status = if matches!(e, job::SpecError::Malformed(_)) {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            return error(status, e.code(), e.to_string());
+        }
+    };
+    let q = inner.queue.clone();
+    match blocking(move || q.submit(&spec, now_ms())).await {
+        Ok((job, new)) => {
+            inner.metrics.submitted(new);
+            if new {
+                log::event("info", "job submitted", &[("id", &job.id), ("kind", job.spec.kind())]);
+            }
+            answer(if new { StatusCode::CREATED } else { StatusCode::OK }, &view(&inner, &job, false))
+        }
+        Err(e) => queue_error(&e),
+    }
+}
+
+async fn get_job<E: Executor>(
+    AxState(inner): AxState<Arc<Inner<E>>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    if !may_read(&inner, &headers) {
+        return unauthorized(&inner);
+    }
+    if !valid_id(&id) {
+        inner.metrics.rejected("bad-id");
+        return error(StatusCode::BAD_REQUEST, "bad-id", "a job id is 32 lowercase hexadecimal digits".into());
+    }
+    let q = inner.queue.clone();
+    match blocking(move || q.get(&id)).await {
+        Ok(Some(job)) => answer(StatusCode::OK, &full_view(&inner, job, None).await),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no-such-job", "no job has this id".into()),
+        Err(e) => queue_error(&e),
+    }
+}
+
+async fn list<E: Executor>(AxState(inner): AxState<Arc<Inner<E>>>, request: Request) -> Response {
+    if !may_read(&inner, request.headers()) {
+        return unauthorized(&inner);
+    }
+    let filter = match parse_filter(request.uri().query().unwrap_or("")) {
+        Ok(f) => f,
+        Err(m) => {
+            inner.metrics.rejected("bad-filter");
+            return error(StatusCode::BAD_REQUEST, "bad-filter", m);
+        }
+    };
+    let q = inner.queue.clone();
+    match blocking(move || q.list(&filter)).await {
+        Ok(jobs) => {
+            let jobs: Vec<Value> = jobs.iter().map(|j| view(&inner, j, false)).collect();
+            answer(StatusCode::OK, &json!({ "jobs": jobs }))
+        }
+        Err(e) => queue_error(&e),
+    }
+}
+
+async fn retry<E: Executor>(
+    AxState(inner): AxState<Arc<Inner<E>>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    if !authorized(&inner, &headers) {
+        return unauthorized(&inner);
+    }
+    if !valid_id(&id) {
+        inner.metrics.rejected("bad-id");
+        return error(StatusCode::BAD_REQUEST, "bad-id", "a job id is 32 lowercase hexadecimal digits".into());
+    }
+    let q = inner.queue.clone();
+    match blocking(move || q.retry(&id, now_ms())).await {
+        Ok(Some(Ok(job))) => {
+            log::event("info", "job retried", &[("id", &job.id)]);
+            answer(StatusCode::OK, &view(&inner, &job, false))
+        }
+        Ok(Some(Err(state))) => error(
+            StatusCode::CONFLICT,
+            "not-finished",
+            format!("the job is {}: only a done or failed job can be retried", state.as_str()),
+        ),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no-such-job", "no job has this id".into()),
+        Err(e) => queue_error(&e),
+    }
+}
+
+async fn image<E: Executor>(
+    AxState(inner): AxState<Arc<Inner<E>>>,
+    headers: HeaderMap,
+    UrlPath(digest): UrlPath<String>,
+) -> Response {
+    if !may_read(&inner, &headers) {
+        return unauthorized(&inner);
+    }
+    if !valid_digest(&digest) {
+        inner.metrics.rejected("bad-digest");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad-digest",
+            "expected sha256: and 64 lowercase hexadecimal digits".into(),
+        );
+    }
+    let (q, d) = (inner.queue.clone(), digest.clone());
+    match blocking(move || q.latest_for_image(&d)).await {
+        Ok(Some(job)) => answer(StatusCode::OK, &full_view(&inner, job, Some(digest)).await),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no-verdict", "no finished job is about this digest".into()),
+        Err(e) => queue_error(&e),
+    }
+}
+
+async fn readyz<E: Executor>(AxState(inner): AxState<Arc<Inner<E>>>) -> Response {
+    let q = inner.queue.clone();
+    match blocking(move || q.stats(now_ms())).await {
+        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "not ready: the job queue is unavailable\n").into_response(),
+    }
+}
+
+async fn render_metrics<E: Executor>(inner: &Arc<Inner<E>>) -> String {
+    let q = inner.queue.clone();
+    let stats = blocking(move || q.stats(now_ms())).await.ok();
+    inner.metrics.render(stats.as_ref())
+}
+
+async fn metrics_route<E: Executor>(AxState(inner): AxState<Arc<Inner<E>>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], render_metrics(&inner).await).into_response()
+}
+
+/// `state=…&image=…&module=…&limit=…`; unknown or repeated keys are refused.
+fn parse_filter(query: &str) -> Result<Filter, String> {
+    let mut f = Filter { limit: 100, ..Filter::default() };
+    let mut seen = std::collections::BTreeSet::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v).ok_or_else(|| format!("{k}: not valid percent-encoded UTF-8"))?;
+        if !seen.insert(k.to_string()) {
+            return Err(format!("{k} given twice"));
+        }
+        if v.len() > 4096 {
+            return Err(format!("{k}: longer than 4096 bytes"));
+        }
+        match k {
+            "state" => {
+                f.state = Some(
+                    State::parse(&v).ok_or_else(|| format!("state {v:?}: expected queued, running, done or failed"))?,
+                )
+            }
+            "image" => f.image = Some(v),
+            "module" => f.module = Some(v),
+            "limit" => {
+                f.limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| format!("limit {v:?}: expected 1 to 1000"))?
+            }
+            _ => return Err(format!("unknown filter {k:?}: expected state, image, module or limit")),
+        }
+    }
+    Ok(f)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(h, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn rfc3339(ms: Option<i64>) -> Value {
+    ms.map_or(Value::Null, |ms| Value::String(stdx::time::format_rfc3339(ms.div_euclid(1000))))
+}
+
+/// [`view`] with the report and attestations read from their blobs off the async threads;
+/// `digest` is added as `digest` (the image verdict's answer).
+async fn full_view<E: Executor>(inner: &Arc<Inner<E>>, job: Job, digest: Option<String>) -> Value {
+    let inner = inner.clone();
+    let id = job.id.clone();
+    let mut v = tokio::task::spawn_blocking(move || view(&inner, &job, true))
+        .await
+        .unwrap_or_else(|_| json!({"id": id, "state": Value::Null}));
+    if let (Some(o), Some(d)) = (v.as_object_mut(), digest) {
+        o.insert("digest".into(), d.into());
+    }
+    v
+}
+
+/// A job as the API answers it; `full` embeds the report and the attestations.
+fn view(inner: &Inner<impl Executor>, job: &Job, full: bool) -> Value {
+    let mut v = json!({
+        "id": job.id,
+        "state": job.state.as_str(),
+        "kind": job.spec.kind(),
+        "spec": job.spec,
+        "attempts": job.attempts,
+        "progress": job.progress,
+        "createdAt": rfc3339(Some(job.created_ms)),
+        "startedAt": rfc3339(job.started_ms),
+        "finishedAt": rfc3339(job.finished_ms),
+        "verdict": job.verdict,
+        "image": job.image,
+        "imageDigest": job.image_digest,
+        "module": job.module,
+        "reportDigest": job.report,
+        "resultsStored": job.results_stored,
+        "failure": job.failure_class.as_ref().map(|c| json!({"class": c, "message": job.failure_message})),
+    });
+    if full {
+        let read = |d: &str| -> Value {
+            match inner.blobs.get(d) {
+                Ok(Some(b)) => {
+                    serde_json::from_slice(&b).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&b).into()))
+                }
+                Ok(None) => Value::Null,
+                Err(e) => {
+                    log::event("error", "reading a blob", &[("digest", d), ("error", &e.to_string())]);
+                    Value::Null
+                }
+            }
+        };
+        let report = job.report.as_deref().map_or(Value::Null, read);
+        let attestations: Vec<Value> = job
+            .attestations
+            .iter()
+            .map(|a| json!({"name": a.name, "mediaType": a.media_type, "digest": a.digest, "content": read(&a.digest)}))
+            .collect();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("report".into(), report);
+            o.insert("attestations".into(), Value::Array(attestations));
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_are_strict() {
+        let f = parse_filter("state=done&image=sha256%3Aab&module=example.com%2Fm&limit=5").unwrap_or_default();
+        assert_eq!(f.state, Some(State::Done));
+        assert_eq!(f.image.as_deref(), Some("sha256:ab"));
+        assert_eq!(f.module.as_deref(), Some("example.com/m"));
+        assert_eq!(f.limit, 5);
+        assert!(parse_filter("state=sleeping").is_err());
+        assert!(parse_filter("owner=x").is_err());
+        assert!(parse_filter("state=done&state=failed").is_err());
+        assert!(parse_filter("limit=0").is_err());
+        assert!(parse_filter("image=%zz").is_err());
+    }
+}

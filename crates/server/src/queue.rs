@@ -1,0 +1,205 @@
+//! The job queue behind a trait: the API and the workers see only [`Queue`]; SQLite
+//! ([`sqlite::Sqlite`]) is the embedded default, and another database is another
+//! implementation.
+//!
+//! A claimed job carries a lease (owner, expiry) that its worker renews with heartbeats;
+//! a job whose lease expired is claimable again (its worker was lost), up to
+//! [`Queue::claim`]'s attempt limit. Only the lease owner can finish or hand back a job.
+
+pub mod sqlite;
+
+use serde::Serialize;
+
+use crate::job::JobSpec;
+
+/// A job's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Waiting for a worker.
+    Queued,
+    /// A worker holds its lease.
+    Running,
+    /// Finished with a verdict.
+    Done,
+    /// Finished without one (the failure class says why).
+    Failed,
+}
+
+impl State {
+    /// Every state, in order.
+    pub const ALL: [State; 4] = [State::Queued, State::Running, State::Done, State::Failed];
+
+    /// The state's name in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Queued => "queued",
+            State::Running => "running",
+            State::Done => "done",
+            State::Failed => "failed",
+        }
+    }
+
+    /// Parses [`State::as_str`].
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// A job as the queue stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// 32 hex digits, derived from the idempotency key.
+    pub id: String,
+    /// The idempotency key.
+    pub key: String,
+    /// What was submitted.
+    pub spec: JobSpec,
+    /// Its state.
+    pub state: State,
+    /// The image the job is about, and its digest.
+    pub image: Option<String>,
+    /// The digest of `image`.
+    pub image_digest: Option<String>,
+    /// The main module of the result (known once done).
+    pub module: Option<String>,
+    /// Times a worker started it.
+    pub attempts: u32,
+    /// The worker holding the lease.
+    pub lease_owner: Option<String>,
+    /// When the lease expires (Unix milliseconds).
+    pub lease_expires_ms: Option<i64>,
+    /// The last step a worker reported.
+    pub progress: Option<String>,
+    /// Unix milliseconds.
+    pub created_ms: i64,
+    /// When it was last queued (submitted or retried), Unix milliseconds.
+    pub queued_ms: i64,
+    /// When the last attempt started.
+    pub started_ms: Option<i64>,
+    /// When it finished.
+    pub finished_ms: Option<i64>,
+    /// The verdict once done.
+    pub verdict: Option<String>,
+    /// The report's blob digest (`sha256:…`).
+    pub report: Option<String>,
+    /// The attestations' blobs.
+    pub attestations: Vec<Attestation>,
+    /// Why it failed: a short class (`input`, `infrastructure`, `unsupported`, …).
+    pub failure_class: Option<String>,
+    /// What failed.
+    pub failure_message: Option<String>,
+    /// Times a result was written for it (1 after one run, however often it was leased).
+    pub results_stored: u32,
+}
+
+/// An attestation stored with a result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Attestation {
+    /// What it is (`vsa`, `provenance`, …).
+    pub name: String,
+    /// Its media type.
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    /// Its blob (`sha256:…`).
+    pub digest: String,
+}
+
+/// How a job ended, as its worker stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// `Done` or `Failed`.
+    pub state: State,
+    /// The verdict.
+    pub verdict: Option<String>,
+    /// The report blob.
+    pub report: Option<String>,
+    /// The attestation blobs.
+    pub attestations: Vec<Attestation>,
+    /// The main module the result is about.
+    pub module: Option<String>,
+    /// The failure class.
+    pub failure_class: Option<String>,
+    /// The failure message.
+    pub failure_message: Option<String>,
+}
+
+/// `GET /v1/jobs` filters; all optional, combined with "and".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only this state.
+    pub state: Option<State>,
+    /// The image (as submitted) or its digest.
+    pub image: Option<String>,
+    /// The main module.
+    pub module: Option<String>,
+    /// At most this many, newest first.
+    pub limit: u32,
+}
+
+/// What `/metrics` reads from the queue.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    /// Jobs per state.
+    pub by_state: Vec<(State, u64)>,
+    /// Failed jobs per failure class.
+    pub failed_by_class: Vec<(String, u64)>,
+    /// Age of the oldest queued job, in seconds.
+    pub oldest_queued_secs: f64,
+}
+
+/// A queue failure: the database could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The database failed.
+    #[error("the job database {path}: {message}")]
+    Database {
+        /// Where it is.
+        path: String,
+        /// What failed.
+        message: String,
+    },
+    /// A stored row does not read back (a newer or damaged database).
+    #[error("job {id} in the database does not read back: {message}")]
+    Corrupt {
+        /// The job.
+        id: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The job queue: every call is one transaction; implementations are blocking (the
+/// server calls them off its async threads).
+pub trait Queue: Send + Sync + 'static {
+    /// Inserts the job of `spec` unless its key is known: the job, and whether it is new.
+    fn submit(&self, spec: &JobSpec, now_ms: i64) -> Result<(Job, bool), QueueError>;
+    /// The job `id`.
+    fn get(&self, id: &str) -> Result<Option<Job>, QueueError>;
+    /// Jobs matching `filter`, newest first.
+    fn list(&self, filter: &Filter) -> Result<Vec<Job>, QueueError>;
+    /// Leases the oldest claimable job to `worker` until `now_ms + lease_ms`: a queued
+    /// one, or a running one whose lease expired. A job leased `max_attempts` times
+    /// already fails (class `lease-expired`) instead of running again.
+    fn claim(&self, worker: &str, now_ms: i64, lease_ms: i64, max_attempts: u32) -> Result<Option<Job>, QueueError>;
+    /// Renews `worker`'s lease on `id` and records `progress`; `false`: the lease is lost.
+    fn heartbeat(
+        &self,
+        id: &str,
+        worker: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        progress: Option<&str>,
+    ) -> Result<bool, QueueError>;
+    /// Stores the outcome if `worker` still holds the lease; `false` otherwise.
+    fn finish(&self, id: &str, worker: &str, now_ms: i64, outcome: &Outcome) -> Result<bool, QueueError>;
+    /// Hands a job back (queued again, the attempt not counted) if `worker` holds it.
+    fn release(&self, id: &str, worker: &str) -> Result<bool, QueueError>;
+    /// Queues a finished job again; `None` if there is no such job, `Err(state)` inside
+    /// `Ok` if it is not finished.
+    fn retry(&self, id: &str, now_ms: i64) -> Result<Option<Result<Job, State>>, QueueError>;
+    /// The most recently finished job about image digest `digest`.
+    fn latest_for_image(&self, digest: &str) -> Result<Option<Job>, QueueError>;
+    /// Counts for the metrics.
+    fn stats(&self, now_ms: i64) -> Result<Stats, QueueError>;
+}

@@ -1,0 +1,530 @@
+//! The service library over real HTTP on 127.0.0.1 with its real SQLite queue in a
+//! temporary directory: auth, validation, hostile input, idempotent submission (also
+//! concurrent), workers, leases, retry, filters, image verdicts, metrics, graceful
+//! shutdown, and the OpenAPI document against the routes.
+//!
+//! The executor is a TEST DOUBLE ([`Double`]): it builds nothing; what it does is
+//! chosen by the job's `source` (`noop`, `slow`, `fail`), and it counts its runs, so the
+//! server's work around it (leases, hand-back, storing once) can be counted exactly.
+//! The real executor (the verify pipeline) is exercised by `tests/it/serve.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../../tests/common/prometheus.rs"]
+mod prometheus;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use server::job::JobSpec;
+use server::queue::sqlite::Sqlite;
+use server::queue::{Queue as _, State};
+use server::{Cancel, Config, ExecError, Executor, JobProgress, JobResult, Server};
+
+const TOKEN: &str = "test-token-0123456789";
+const TOOLCHAIN: &str =
+    "127.0.0.1:5000/toolchains/go@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const IMAGE_DIGEST: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+/// TEST DOUBLE of the executor: `source` `noop` reproduces at once, `slow` runs until
+/// cancelled (or 30 s), `fail` fails with class `infrastructure`.
+#[derive(Clone, Default)]
+struct Double {
+    runs: Arc<Mutex<HashMap<String, usize>>>,
+    cancelled: Arc<AtomicUsize>,
+}
+
+impl Executor for Double {
+    async fn run(&self, job: &JobSpec, progress: Arc<dyn JobProgress>, cancel: Cancel) -> Result<JobResult, ExecError> {
+        let JobSpec::Verify(v) = job else {
+            return Err(ExecError { class: "unsupported".into(), message: "the double runs verify jobs".into() });
+        };
+        *self.runs.lock().unwrap().entry(job.id()).or_default() += 1;
+        progress.step("build");
+        match v.source.as_str() {
+            "fail" => Err(ExecError { class: "infrastructure".into(), message: "the registry is down".into() }),
+            "slow" => {
+                for _ in 0..300 {
+                    if cancel.is_cancelled() {
+                        self.cancelled.fetch_add(1, Ordering::SeqCst);
+                        return Err(ExecError { class: "cancelled".into(), message: "cancelled".into() });
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(ExecError { class: "timeout".into(), message: "never cancelled".into() })
+            }
+            _ => Ok(JobResult {
+                verdict: "reproduced".into(),
+                report: serde_json::to_vec(&json!({"verdict": "reproduced", "rev": v.rev})).unwrap(),
+                failure: None,
+                module: Some("example.com/app".into()),
+                attestations: vec![(
+                    "vsa".into(),
+                    "application/vnd.dsse.envelope.v1+json".into(),
+                    b"{\"payload\":\"x\"}".to_vec(),
+                )],
+            }),
+        }
+    }
+}
+
+struct Running {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(20), self.task).await.unwrap().unwrap();
+    }
+}
+
+fn config(data: &Path, workers: usize) -> Config {
+    let mut c = Config::new(data.to_path_buf(), TOKEN.into());
+    c.workers = workers;
+    c.poll = Duration::from_millis(20);
+    c.lease = Duration::from_millis(900);
+    c.max_body_bytes = 64 << 10;
+    c
+}
+
+async fn start(config: Config, executor: Double) -> Running {
+    let server = Server::open(config, executor).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        server
+            .serve(listener, async move {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+    });
+    Running { addr, stop: Some(tx), task }
+}
+
+fn verify(source: &str, rev: &str) -> Value {
+    json!({
+        "kind": "verify", "source": source, "rev": rev,
+        "reference": format!("oci://127.0.0.1:5000/app@{IMAGE_DIGEST}#/app"),
+        "toolchain": TOOLCHAIN, "recipe": {"trimpath": true, "env": {"CGO_ENABLED": "0"}},
+    })
+}
+
+async fn post(c: &reqwest::Client, url: &str, token: Option<&str>, body: impl Into<reqwest::Body>) -> (u16, Value) {
+    let mut r = c.post(url).header("content-type", "application/json").body(body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+async fn get(c: &reqwest::Client, url: &str) -> (u16, Value) {
+    let resp = c.get(url).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+async fn wait_state(c: &reqwest::Client, r: &Running, id: &str, want: &str) -> Value {
+    for _ in 0..300 {
+        let (_, job) = get(c, &r.url(&format!("/v1/jobs/{id}"))).await;
+        if job["state"] == want {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("job {id} never became {want}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submitting_needs_the_token_and_bad_input_is_refused_with_json_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = start(config(dir.path(), 0), Double::default()).await;
+    let c = client();
+    let jobs = r.url("/v1/jobs");
+    let body = verify("noop", "v1").to_string();
+
+    let (s, e) = post(&c, &jobs, None, body.clone()).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (401, Some("unauthorized")), "{e}");
+    let (s, _) = post(&c, &jobs, Some("wrong-token-0123456789"), body.clone()).await;
+    assert_eq!(s, 401);
+
+    let cases: Vec<(Value, u16, &str)> = vec![
+        (json!("not an object"), 400, "malformed-json"),
+        (json!({"kind": "rebuild"}), 422, "unknown-kind"),
+        (
+            {
+                let mut v = verify("noop", "v1");
+                v["owner"] = json!("me");
+                v
+            },
+            422,
+            "invalid-fields",
+        ),
+        (
+            {
+                let mut v = verify("noop", "v1");
+                v["toolchain"] = json!("golang:1.22");
+                v
+            },
+            422,
+            "unpinned-toolchain",
+        ),
+        (
+            {
+                let mut v = verify("noop", "v1");
+                v["toolchain"] = json!("golang@sha256:abc");
+                v
+            },
+            422,
+            "unpinned-toolchain",
+        ),
+        (
+            {
+                let mut v = verify("noop", "v1");
+                v["reference"] = json!("oci://app:latest#/app");
+                v
+            },
+            422,
+            "invalid-reference",
+        ),
+        (
+            {
+                let mut v = verify("noop", "v1");
+                v["reference"] = json!("relative/app");
+                v
+            },
+            422,
+            "invalid-reference",
+        ),
+        (
+            {
+                let mut v = verify("noop", "v1");
+                v["recipe"] = json!({"ldflagz": "-s"});
+                v
+            },
+            422,
+            "invalid-recipe",
+        ),
+        (
+            {
+                let mut v = verify("noop", "v1");
+                v["recipe"] = json!({"buildvcs": "sometimes"});
+                v
+            },
+            422,
+            "invalid-recipe",
+        ),
+        (
+            {
+                let mut v = verify("noop", "v1");
+                v["rev"] = json!("--upload-pack=x");
+                v
+            },
+            422,
+            "invalid-field",
+        ),
+        (json!({"kind": "audit", "image": "127.0.0.1:5000/app:latest"}), 422, "unpinned-image"),
+    ];
+    for (body, status, code) in cases {
+        let (s, e) = post(&c, &jobs, Some(TOKEN), body.to_string()).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (status, Some(code)), "{body} → {e}");
+        assert!(e["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
+    }
+    let (s, _) = post(&c, &jobs, Some(TOKEN), "{\"kind\": \"verify\",").await;
+    assert_eq!(s, 400);
+
+    // A huge body: refused before it is read whole.
+    let huge = format!("{{\"kind\":\"verify\",\"source\":\"{}\"}}", "a".repeat(1 << 20));
+    let (s, e) = post(&c, &jobs, Some(TOKEN), huge).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (413, Some("body-too-large")), "{e}");
+
+    // Ids and digests are checked before anything is looked up; a path never reaches the disk.
+    for path in ["/v1/jobs/..%2F..%2Fqueue.sqlite3", "/v1/jobs/..%5Cqueue.sqlite3", "/v1/jobs/ABCDEF", "/v1/jobs/0123"]
+    {
+        let (s, e) = get(&c, &r.url(path)).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (400, Some("bad-id")), "{path}: {e}");
+    }
+    let (s, _) = post(&c, &r.url("/v1/jobs/..%2F..%2Fx/retry"), Some(TOKEN), "").await;
+    assert_eq!(s, 400);
+    // Dot segments are resolved by the client or refused by the router: never a job.
+    let (s, e) = get(&c, &r.url("/v1/jobs/%2e%2e/%2e%2e/queue.sqlite3")).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (404, Some("not-found")), "{e}");
+    let (s, _) = get(&c, &r.url("/v1/jobs/0123456789abcdef0123456789abcdef")).await;
+    assert_eq!(s, 404);
+    let (s, e) = get(&c, &r.url("/v1/images/latest")).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (400, Some("bad-digest")));
+    let (s, e) = get(&c, &r.url("/v1/jobs?owner=me")).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (400, Some("bad-filter")));
+    let (s, e) = get(&c, &r.url("/nothing/here")).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (404, Some("not-found")));
+
+    let (s, e) = post(&c, &jobs, Some(TOKEN), body).await;
+    assert_eq!(s, 201, "{e}");
+    let check = json!({"kind": "check", "source": "noop", "rev": "v1", "toolchain": TOOLCHAIN});
+    let (s, e) = post(&c, &jobs, Some(TOKEN), check.to_string()).await;
+    assert_eq!((s, e["kind"].as_str(), e["state"].as_str()), (201, Some("check"), Some("queued")), "{e}");
+    let check = json!({"kind": "check", "source": "noop", "rev": "v1", "toolchain": "go:1.22", "reference": "/x"});
+    let (s, e) = post(&c, &jobs, Some(TOKEN), check.to_string()).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (422, Some("invalid-fields")), "{e}");
+    r.shutdown().await;
+
+    // No token configured: the server does not start.
+    let no_token = Config::new(dir.path().to_path_buf(), String::new());
+    assert!(matches!(Server::open(no_token, Double::default()), Err(server::ServerError::NoToken)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_can_need_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 0);
+    cfg.read_needs_token = true;
+    let r = start(cfg, Double::default()).await;
+    let c = client();
+    let (s, _) = get(&c, &r.url("/v1/jobs")).await;
+    assert_eq!(s, 401);
+    let resp = c.get(r.url("/v1/jobs")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let (s, _) = get(&c, &r.url("/healthz")).await;
+    assert_eq!(s, 200);
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_work_submitted_twice_is_one_job_also_concurrently() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = start(config(dir.path(), 0), Double::default()).await;
+    let c = client();
+    let jobs = r.url("/v1/jobs");
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (c, jobs) = (c.clone(), jobs.clone());
+        tasks.push(tokio::spawn(async move { post(&c, &jobs, Some(TOKEN), verify("noop", "v1").to_string()).await }));
+    }
+    let mut created = 0;
+    let mut ids = std::collections::BTreeSet::new();
+    for t in tasks {
+        let (s, job) = t.await.unwrap();
+        assert!(s == 201 || s == 200, "{s} {job}");
+        created += usize::from(s == 201);
+        assert_eq!(job["state"], "queued");
+        ids.insert(job["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!((created, ids.len()), (1, 1), "{ids:?}");
+    // Key order does not matter; another revision or recipe is other work.
+    let reordered = r#"{"recipe": {"env": {"CGO_ENABLED": "0"}, "trimpath": true}, "toolchain": "TC", "rev": "v1",
+        "reference": "oci://127.0.0.1:5000/app@DIGEST#/app", "source": "noop", "kind": "verify"}"#
+        .replace("TC", TOOLCHAIN)
+        .replace("DIGEST", IMAGE_DIGEST);
+    let (s, job) = post(&c, &jobs, Some(TOKEN), reordered).await;
+    assert_eq!((s, job["id"].as_str()), (200, ids.first().map(String::as_str)));
+    let (s, other) = post(&c, &jobs, Some(TOKEN), verify("noop", "v2").to_string()).await;
+    assert_eq!(s, 201);
+    assert_ne!(other["id"], job["id"]);
+    let (_, list) = get(&c, &r.url("/v1/jobs?state=queued")).await;
+    assert_eq!(list["jobs"].as_array().map(Vec::len), Some(2), "{list}");
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_run_jobs_results_are_kept_and_found_by_image_and_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let double = Double::default();
+    let r = start(config(dir.path(), 2), double.clone()).await;
+    let c = client();
+    let jobs = r.url("/v1/jobs");
+    let (_, ok) = post(&c, &jobs, Some(TOKEN), verify("noop", "v1").to_string()).await;
+    let (_, bad) = post(&c, &jobs, Some(TOKEN), verify("fail", "v1").to_string()).await;
+    let (_, audit) = post(
+        &c,
+        &jobs,
+        Some(TOKEN),
+        json!({"kind": "audit", "image": format!("127.0.0.1:5000/other@sha256:{}", "3".repeat(64))}).to_string(),
+    )
+    .await;
+    let id = ok["id"].as_str().unwrap();
+
+    let done = wait_state(&c, &r, id, "done").await;
+    assert_eq!(done["verdict"], "reproduced");
+    assert_eq!(done["report"]["rev"], "v1");
+    assert_eq!(done["attempts"], 1);
+    assert_eq!(done["resultsStored"], 1);
+    assert_eq!(done["module"], "example.com/app");
+    assert_eq!(done["attestations"][0]["name"], "vsa");
+    assert_eq!(done["attestations"][0]["content"]["payload"], "x");
+    // The report is a content-addressed blob.
+    let digest = done["reportDigest"].as_str().unwrap();
+    let blob = dir.path().join("blobs/sha256").join(digest.trim_start_matches("sha256:"));
+    let bytes = std::fs::read(&blob).unwrap();
+    assert_eq!(format!("sha256:{}", sha256_hex(&bytes)), digest);
+
+    let failed = wait_state(&c, &r, bad["id"].as_str().unwrap(), "failed").await;
+    assert_eq!(failed["failure"]["class"], "infrastructure");
+    let failed = wait_state(&c, &r, audit["id"].as_str().unwrap(), "failed").await;
+    assert_eq!(failed["failure"]["class"], "unsupported");
+
+    // The latest verdict for the image's digest.
+    let (s, v) = get(&c, &r.url(&format!("/v1/images/{IMAGE_DIGEST}"))).await;
+    assert_eq!((s, v["id"].as_str(), v["state"].as_str()), (200, Some(id), Some("done")), "{v}");
+    assert_eq!((v["verdict"].as_str(), v["digest"].as_str()), (Some("reproduced"), Some(IMAGE_DIGEST)));
+    let (s, _) = get(&c, &r.url(&format!("/v1/images/sha256:{}", "4".repeat(64)))).await;
+    assert_eq!(s, 404);
+
+    // Filters.
+    let ids = |v: &Value| -> Vec<String> {
+        v["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_string()).collect()
+    };
+    let (_, l) = get(&c, &r.url("/v1/jobs?state=done")).await;
+    assert_eq!(ids(&l), [id]);
+    let (_, l) = get(&c, &r.url(&format!("/v1/jobs?image={}", IMAGE_DIGEST.replace(':', "%3A")))).await;
+    assert_eq!(ids(&l).len(), 2, "{l}");
+    let (_, l) = get(&c, &r.url("/v1/jobs?module=example.com%2Fapp")).await;
+    assert_eq!(ids(&l), [id]);
+    let (_, l) = get(&c, &r.url("/v1/jobs?state=failed&limit=1")).await;
+    assert_eq!(ids(&l).len(), 1);
+    let (_, l) = get(&c, &r.url("/v1/jobs")).await;
+    assert_eq!(ids(&l).len(), 3);
+
+    // Retry: a finished job runs again under the same id; a queued one cannot be retried.
+    let (s, again) = post(&c, &r.url(&format!("/v1/jobs/{id}/retry")), Some(TOKEN), "").await;
+    assert_eq!((s, again["id"].as_str()), (200, Some(id)), "{again}");
+    let (s, _) = post(&c, &r.url(&format!("/v1/jobs/{id}/retry")), None, "").await;
+    assert_eq!(s, 401);
+    let done = wait_state(&c, &r, id, "done").await;
+    assert_eq!(done["resultsStored"], 1);
+    assert_eq!(double.runs.lock().unwrap().get(id), Some(&2));
+    let (s, _) = post(&c, &r.url(&format!("/v1/jobs/{}/retry", "0".repeat(32))), Some(TOKEN), "").await;
+    assert_eq!(s, 404);
+    let (_, slow) = post(&c, &jobs, Some(TOKEN), verify("slow", "v1").to_string()).await;
+    let slow_id = slow["id"].as_str().unwrap();
+    wait_state(&c, &r, slow_id, "running").await;
+    let (s, e) = post(&c, &r.url(&format!("/v1/jobs/{slow_id}/retry")), Some(TOKEN), "").await;
+    assert_eq!((s, e["error"]["code"].as_str()), (409, Some("not-finished")));
+
+    // The metrics parse strictly and count what happened.
+    let text = c.get(r.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let samples = prometheus::parse_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        samples
+            .iter()
+            .find(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v)))
+            .map(|s| s.value)
+            .unwrap_or_else(|| panic!("{name} {labels:?} missing\n{text}"))
+    };
+    assert_eq!(value("reprove_serve_jobs", &[("state", "done")]), 1.0);
+    assert_eq!(value("reprove_serve_jobs", &[("state", "failed")]), 2.0);
+    assert_eq!(value("reprove_serve_jobs", &[("state", "running")]), 1.0);
+    assert_eq!(value("reprove_serve_jobs_failed", &[("class", "unsupported")]), 1.0);
+    assert_eq!(value("reprove_serve_failures_total", &[("class", "infrastructure")]), 1.0);
+    assert_eq!(value("reprove_serve_workers", &[]), 2.0);
+    assert_eq!(value("reprove_serve_workers_busy", &[]), 1.0);
+    assert_eq!(value("reprove_serve_job_duration_seconds_count", &[("kind", "verify"), ("state", "done")]), 2.0);
+    assert!(value("reprove_serve_rejected_total", &[("reason", "unauthorized")]) >= 1.0);
+    assert!(value("reprove_serve_queue_oldest_seconds", &[]) >= 0.0);
+
+    // Graceful shutdown hands the running job back.
+    r.shutdown().await;
+    assert_eq!(double.cancelled.load(Ordering::SeqCst), 1);
+    let q = Sqlite::open(&dir.path().join("queue.sqlite3")).unwrap();
+    let job = q.get(slow_id).unwrap().unwrap();
+    assert_eq!((job.state, job.attempts, job.lease_owner), (State::Queued, 0, None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_workers_job_is_leased_again_once_and_its_result_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = JobSpec::parse(verify("noop", "v1").to_string().as_bytes()).unwrap();
+    {
+        // A worker of another process claims the job and is lost: its lease lapses.
+        let q = Sqlite::open(&dir.path().join("queue.sqlite3")).unwrap();
+        let (job, new) = q.submit(&spec, now_ms()).unwrap();
+        assert!(new);
+        let claimed = q.claim("lost-worker", now_ms(), 300, 3).unwrap().unwrap();
+        assert_eq!((claimed.id.as_str(), claimed.attempts), (job.id.as_str(), 1));
+        // Nobody else can claim it while the lease holds.
+        assert_eq!(q.claim("other", now_ms(), 300, 3).unwrap(), None);
+    }
+    let double = Double::default();
+    let r = start(config(dir.path(), 1), double.clone()).await;
+    let c = client();
+    let done = wait_state(&c, &r, &spec.id(), "done").await;
+    assert_eq!((done["attempts"].as_u64(), done["resultsStored"].as_u64()), (Some(2), Some(1)), "{done}");
+    assert_eq!(double.runs.lock().unwrap().get(&spec.id()), Some(&1));
+    r.shutdown().await;
+
+    // The lost worker coming back cannot overwrite the result, nor renew its lease.
+    let q = Sqlite::open(&dir.path().join("queue.sqlite3")).unwrap();
+    assert!(!q.heartbeat(&spec.id(), "lost-worker", now_ms(), 300, None).unwrap());
+    let outcome = server::queue::Outcome {
+        state: State::Failed,
+        verdict: None,
+        report: None,
+        attestations: Vec::new(),
+        module: None,
+        failure_class: Some("late".into()),
+        failure_message: None,
+    };
+    assert!(!q.finish(&spec.id(), "lost-worker", now_ms(), &outcome).unwrap());
+    assert_eq!(q.get(&spec.id()).unwrap().unwrap().results_stored, 1);
+
+    // A job whose workers keep getting lost fails after the attempt limit.
+    let spec2 = JobSpec::parse(verify("noop", "v9").to_string().as_bytes()).unwrap();
+    q.submit(&spec2, now_ms()).unwrap();
+    for _ in 0..2 {
+        assert!(q.claim("dies", now_ms(), -1, 2).unwrap().is_some());
+    }
+    assert_eq!(q.claim("dies", now_ms(), -1, 2).unwrap(), None);
+    let j = q.get(&spec2.id()).unwrap().unwrap();
+    assert_eq!((j.state, j.failure_class.as_deref()), (State::Failed, Some("lease-expired")));
+}
+
+#[test]
+fn the_openapi_document_names_every_route_and_schema() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/openapi.json");
+    let doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "{}", doc["openapi"]);
+    for (method, route) in server::ROUTES {
+        assert!(doc["paths"][route][method].is_object(), "{method} {route} is not in {}", path.display());
+    }
+    let documented: usize = doc["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(documented, server::ROUTES.len(), "the document has operations the server does not serve");
+    for name in server::SCHEMAS {
+        assert!(doc["components"]["schemas"][name].is_object(), "schema {name} is missing");
+    }
+    // Every reference in the document resolves.
+    let text = doc.to_string();
+    for r in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = &r[..r.find('"').unwrap()];
+        assert!(doc["components"]["schemas"][name].is_object(), "$ref {name} does not resolve");
+    }
+}
+
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    stdx::sha256_hex(b)
+}
