@@ -771,3 +771,75 @@ fn the_policy_controller_and_kyverno_examples_fit_their_crds() {
         assert!(err.contains("unknown field") && err.contains(unknown), "{example}: {err}");
     }
 }
+
+/// The policy-controller example does what it says, judged by policy-controller's own
+/// `policy-tester` (v0.13.1, `ci/setup-policy-tester`), which reads the registry as the
+/// controller does: with the example's images glob and key set to a registry on
+/// 127.0.0.1 and a `reprove keygen` key, an image whose PASSED image VSA reprove signed
+/// and attached is admitted; FAILED, older than 30 days, and signed by another key are not.
+#[test]
+fn policy_controller_judges_reprove_vsas_with_the_example() {
+    use crate::admit::{image_vsa, sign_and_push, time_ago};
+    use crate::attest_registry::{keygen, push_image, Reg};
+    let tester =
+        crate::support::cached_tool("policy-controller/bin/policy-tester", "ci/setup-policy-tester (from ci/setup)")
+            .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    let reg = Reg::Distribution(Registry::start().unwrap_or_else(|e| panic!("{e}")));
+    for key in ["a", "c"] {
+        keygen(d, key).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let addr = reg.addr().to_owned();
+    let signed = |name: &str, key: &str, outcomes: &[&str], age: i64| {
+        let image = push_image(&reg, name, "v1", "amd64").unwrap_or_else(|e| panic!("{e}"));
+        let pinned = format!("{addr}/{name}@{}", image.manifest_digest);
+        let vsa = image_vsa(&format!("{addr}/{name}"), &image.manifest_digest.to_string(), outcomes, &time_ago(age))
+            .unwrap_or_else(|e| panic!("{e}"));
+        sign_and_push(d, key, &vsa, &pinned, &format!("{name}.jsonl")).unwrap_or_else(|e| panic!("{e}"));
+        pinned
+    };
+    // The image, and None if admitted, else what the refusal says: the Rego check
+    // (FAILED, too old), or the signature (another key).
+    let not_compliant = Some("failed evaluating rego policy for type reprove-vsa-passed: policy is not compliant");
+    let cases = [
+        (signed("ok", "a", &["reproduced"], 60), None),
+        (signed("failed", "a", &["reproduced", "not-reproduced"], 60), not_compliant),
+        (signed("old", "a", &["reproduced"], 31 * 86_400), not_compliant),
+        (
+            signed("untrusted", "c", &["reproduced"], 60),
+            Some("attestation key validation failed for authority reprove-verifier"),
+        ),
+    ];
+
+    let example = crate::support::repo_root().join("examples/kubernetes/policy-controller/clusterimagepolicy.yaml");
+    let text = std::fs::read_to_string(&example).unwrap_or_else(|e| panic!("{e}"));
+    let key = std::fs::read_to_string(d.join("a.pub")).unwrap_or_else(|e| panic!("{e}"));
+    let (begin, end) = ("-----BEGIN PUBLIC KEY-----", "-----END PUBLIC KEY-----");
+    let (Some(from), Some(to)) = (text.find(begin), text.find(end)) else { panic!("no key in the example") };
+    let indent = " ".repeat(text[..from].rsplit('\n').next().map_or(0, str::len));
+    let pem: Vec<String> = key.trim().lines().map(str::to_owned).collect();
+    let policy = format!("{}{}{}", &text[..from], pem.join(&format!("\n{indent}")), &text[to + end.len()..])
+        .replace("registry.example/**", &format!("{addr}/**"));
+    assert!(policy.contains(&format!("\"{addr}/**\"")), "{policy}");
+    std::fs::write(d.join("cip.yaml"), &policy).unwrap_or_else(|e| panic!("{e}"));
+
+    for (image, refused) in cases {
+        let out = crate::support::run(
+            Command::new(&tester)
+                .args(["--policy", "cip.yaml", "--image", &image])
+                .current_dir(d)
+                .env("HOME", d)
+                .env_remove("DOCKER_CONFIG"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let said = format!("{}{}", out.stdout_str(), out.stderr_str());
+        match refused {
+            None => assert!(out.success() && said.contains("Verification was successful"), "{image}: {said}"),
+            Some(why) => {
+                assert_eq!(out.status, Some(1), "{image} is refused: {said}");
+                assert!(said.contains(why), "{image}: want {why:?} in {said}");
+            }
+        }
+    }
+}
