@@ -2,10 +2,11 @@
 //! a ValidatingWebhookConfiguration with caBundle, `failurePolicy: Fail`,
 //! `timeoutSeconds` and a namespaceSelector, and kubectl creating the workload kinds.
 //!
-//! The server is the real one over real HTTPS (the `webhook` library in this process,
-//! or the `reprove webhook` binary). The policy engine behind it is a TEST DOUBLE
-//! ([`Verdicts`]): the decision engine (`admission::decide`) is built separately, and
-//! these tests show what the server and the API server do with its answers.
+//! The server is the real one over real HTTPS. The first tests run the `webhook` library
+//! in this process with a TEST DOUBLE policy engine ([`Verdicts`]), to show what the
+//! server and the API server do with its answers (every kind, /mutate, the deadline);
+//! `the_binary_decides_every_case_from_the_registry_and_fails_closed` runs the real
+//! `reprove webhook` binary deciding from signed VSAs in a real registry.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -473,44 +474,159 @@ impl Drop for Binary {
     }
 }
 
-/// The binary decides with the admission engine from the VSAs in a real registry: an
-/// image with a trusted PASSED image VSA is admitted, one without is denied with what
-/// to do; then, with the webhook gone, the API server refuses (failurePolicy: Fail).
+/// The binary decides with the admission engine from the VSAs in a real registry, each
+/// case through `kubectl --dry-run=server` (and one real create): one `reprove webhook`,
+/// one registry, a policy with per-namespace rules (`wh-binary` the default,
+/// `wh-binary-strict` a threshold of 2, `wh-binary-warn` warn mode). Allowed: a trusted
+/// PASSED image VSA. Denied with the reason and what to do: missing, FAILED, expired,
+/// untrusted key, below threshold, tag-only (the digest to pin shown). Warn mode allows
+/// with the warning in kubectl's output. Then, with the registry stopped, an image not
+/// yet decided is denied (fail closed), and with the webhook gone the API server
+/// refuses (failurePolicy: Fail).
 #[test]
-fn the_binary_decides_from_the_registry_and_fails_closed() {
+fn the_binary_decides_every_case_from_the_registry_and_fails_closed() {
     use crate::admit::{image_vsa, sign_and_push, time_ago};
     use crate::attest_registry::{keygen, push_image, Reg};
     let kube = kube::shared();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let d = dir.path();
-    let reg = Reg::Distribution(Registry::start().unwrap_or_else(|e| panic!("{e}")));
-    keygen(d, "a").unwrap_or_else(|e| panic!("{e}"));
+    let mut reg = Reg::Distribution(Registry::start().unwrap_or_else(|e| panic!("{e}")));
+    for key in ["a", "b", "c"] {
+        keygen(d, key).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let addr = reg.addr().to_owned();
     let push = |name: &str| {
         let image = push_image(&reg, name, "v1", "amd64").unwrap_or_else(|e| panic!("{e}"));
-        (format!("{}/{name}", reg.addr()), format!("{}/{name}@{}", reg.addr(), image.manifest_digest))
+        (format!("{addr}/{name}"), format!("{addr}/{name}@{}", image.manifest_digest))
     };
-    let (ok_name, ok_ref) = push("ok");
-    let digest = ok_ref.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
-    let vsa = image_vsa(&ok_name, &digest, &["reproduced"], &time_ago(60)).unwrap_or_else(|e| panic!("{e}"));
-    sign_and_push(d, "a", &vsa, &ok_ref, "ok.jsonl").unwrap_or_else(|e| panic!("{e}"));
+    let digest_of = |r: &str| r.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
+    // name, verifier keys, binary outcomes, seconds since verified
+    let signed = |name: &str, keys: &[&str], outcomes: &[&str], age: i64| {
+        let (full, pinned) = push(name);
+        let vsa = image_vsa(&full, &digest_of(&pinned), outcomes, &time_ago(age)).unwrap_or_else(|e| panic!("{e}"));
+        for key in keys {
+            sign_and_push(d, key, &vsa, &pinned, &format!("{name}-{key}.jsonl")).unwrap_or_else(|e| panic!("{e}"));
+        }
+        (full, pinned)
+    };
+    let (ok_name, ok_ref) = signed("ok", &["a"], &["reproduced"], 60);
     let (_, missing_ref) = push("missing");
-    let policy = "version = 1\n[[verifiers]]\nname = \"a\"\nkey = \"a.pub\"\n[default]\nmax_age = \"30d\"\n";
+    let (_, failed_ref) = signed("failed", &["a"], &["reproduced", "not-reproduced"], 60);
+    let (_, old_ref) = signed("old", &["a"], &["reproduced"], 60 * 86_400);
+    let (_, untrusted_ref) = signed("untrusted", &["c"], &["reproduced"], 60);
+    let (_, both_ref) = signed("both", &["a", "b"], &["reproduced"], 60);
+    let (_, later_ref) = signed("later", &["a"], &["reproduced"], 60);
+    let policy = "version = 1\n\
+                  [[verifiers]]\nname = \"a\"\nkey = \"a.pub\"\n\
+                  [[verifiers]]\nname = \"b\"\nkey = \"b.pub\"\n\
+                  [default]\nmax_age = \"30d\"\n\
+                  [[rules]]\nnamespaces = [\"wh-binary-strict\"]\nthreshold = 2\n\
+                  [[rules]]\nnamespaces = [\"wh-binary-warn\"]\nmode = \"warn\"\n";
     let mut binary = Binary::start(d, policy, &[]);
     let ca = std::fs::read(d.join("ca.pem")).unwrap_or_else(|e| panic!("{e}"));
     let name = "binary";
-    kube.namespace("wh-binary", &[("reprove-test", name)]);
+    for ns in ["wh-binary", "wh-binary-strict", "wh-binary-warn"] {
+        kube.namespace(ns, &[("reprove-test", name)]);
+    }
     register(kube, name, &webhook_configuration(name, &binary.url, &ca, 10), "wh-binary");
 
-    let out = create(kube, "wh-binary", &pod_of("ok", &ok_ref), true);
-    assert_eq!(out.status, Some(0), "{}{}", out.stdout_str(), out.stderr_str());
-    let out = create(kube, "wh-binary", &pod_of("missing", &missing_ref), true);
-    assert_eq!(out.status, Some(1), "{}", out.stdout_str());
+    let allowed = |ns: &str, pod: &str, image: &str| {
+        let out = create(kube, ns, &pod_of(pod, image), true);
+        assert_eq!(out.status, Some(0), "{ns}/{pod} {image}: {}{}", out.stdout_str(), out.stderr_str());
+        out
+    };
+    let denied = |ns: &str, pod: &str, image: &str, reason: &str, says: &[&str]| {
+        let out = create(kube, ns, &pod_of(pod, image), true);
+        assert_eq!(out.status, Some(1), "{ns}/{pod} {image} is denied: {}", out.stdout_str());
+        let err = out.stderr_str();
+        let head = format!(
+            "admission webhook \"{name}.webhook.reprove.test\" denied the request: reprove denied this Pod in namespace \"{ns}\": image {image} ({reason}): "
+        );
+        assert!(err.contains(&head), "{ns}/{pod}: want {head:?} in {err}");
+        for s in says {
+            assert!(err.contains(s), "{ns}/{pod}: want {s:?} in {err}");
+        }
+    };
+
+    let out = allowed("wh-binary", "ok", &ok_ref);
+    assert!(!out.stderr_str().contains("Warning"), "{}", out.stderr_str());
+    denied("wh-binary", "missing", &missing_ref, "missing", &["reprove audit", "--attest --push"]);
+    denied(
+        "wh-binary",
+        "failed",
+        &failed_ref,
+        "failed",
+        &[&format!("a trusted verifier attests that {failed_ref} was not reproduced"), "fix the build"],
+    );
+    denied(
+        "wh-binary",
+        "old",
+        &old_ref,
+        "expired",
+        &[&format!("the trusted PASSED VSAs of {old_ref} are older than 30d")],
+    );
+    denied(
+        "wh-binary",
+        "untrusted",
+        &untrusted_ref,
+        "untrusted",
+        &["is signed by a verifier the policy trusts", "[[verifiers]]"],
+    );
+    denied(
+        "wh-binary-strict",
+        "below",
+        &ok_ref,
+        "below-threshold",
+        &["fewer distinct trusted verifiers than the threshold 2"],
+    );
+    allowed("wh-binary-strict", "both", &both_ref);
+    let tag = format!("{ok_name}:v1");
+    let ok_digest = digest_of(&ok_ref);
+    denied(
+        "wh-binary",
+        "tag",
+        &tag,
+        "tag-only",
+        &[&format!("the tag names {ok_digest} now: pin it by digest"), &format!("image: {tag}@{ok_digest}")],
+    );
+
+    // Warn mode: the denial becomes a warning that kubectl prints, and the Pod is allowed.
+    let out = allowed("wh-binary-warn", "warned", &missing_ref);
     let err = out.stderr_str();
-    assert!(err.contains("(missing)") && err.contains("reprove audit") && err.contains("--attest --push"), "{err}");
+    assert!(
+        err.contains(&format!("Warning: {missing_ref}: would be denied (missing): no VSA")),
+        "the warning reaches kubectl: {err}"
+    );
+
+    // A dry run is judged alike and stores nothing; the same Pod created for real is
+    // stored, and a denied one is not.
+    let get = |ns: &str, pod: &str| kube.kubectl_with(&["get", "pod", pod, "-n", ns, "-o", "name"], None);
+    assert!(!get("wh-binary", "ok").success(), "the dry run stored nothing");
+    let real = create(kube, "wh-binary", &pod_of("ok", &ok_ref), false);
+    assert!(real.success(), "{}", real.stderr_str());
+    assert_eq!(get("wh-binary", "ok").stdout_str().trim(), "pod/ok");
+    let real = create(kube, "wh-binary", &pod_of("failed", &failed_ref), false);
+    assert_eq!(real.status, Some(1), "{}", real.stdout_str());
+    assert!(!get("wh-binary", "failed").success(), "a denied Pod is not stored");
+
+    // The registry down: an image not decided before (nothing cached) is denied, not
+    // allowed (on_error defaults to deny); one decided before is still allowed from
+    // the cache, which never holds a fetch error.
+    if let Reg::Distribution(r) = &mut reg {
+        r.stop();
+    }
+    denied(
+        "wh-binary",
+        "later",
+        &later_ref,
+        "registry-error",
+        &["fetching the attestations failed", "retry when the registry answers"],
+    );
+    allowed("wh-binary", "ok-cached", &ok_ref);
 
     // The webhook gone: the API server refuses (failurePolicy: Fail).
     binary.kill();
-    let out = create(kube, "wh-binary", &pod_of("ok", &ok_ref), true);
+    let out = create(kube, "wh-binary", &pod_of("gone", &ok_ref), true);
     assert_eq!(out.status, Some(1), "{}", out.stdout_str());
     let err = out.stderr_str();
     assert!(
@@ -576,5 +692,154 @@ fn the_kubernetes_example_applies() {
         "validatingwebhookconfiguration.admissionregistration.k8s.io/reprove.reprove-admission.svc",
     ] {
         assert!(applied.contains(want), "{want} in {applied}");
+    }
+}
+
+/// The policy-controller and Kyverno examples (for users of those controllers) fit the
+/// CRD schemas of the versions they name (from the projects' modules, `ci/setup-crds`):
+/// a server-side dry run with strict field validation accepts each; the same example
+/// with a misspelt field is refused, so the check has teeth.
+#[test]
+fn the_policy_controller_and_kyverno_examples_fit_their_crds() {
+    let kube = kube::shared();
+    let examples = crate::support::repo_root().join("examples/kubernetes");
+    let cases = [
+        (
+            "crds/policy-controller-v0.13.1/300-clusterimagepolicy.yaml",
+            "clusterimagepolicies.policy.sigstore.dev",
+            "policy-controller/clusterimagepolicy.yaml",
+            "clusterimagepolicy.policy.sigstore.dev/reprove-reproduced",
+            ("predicateType:", "predicateTyp:"),
+        ),
+        (
+            "crds/kyverno-v1.19.1/kyverno.io_clusterpolicies.yaml",
+            "clusterpolicies.kyverno.io",
+            "kyverno/clusterpolicy.yaml",
+            "clusterpolicy.kyverno.io/reprove-reproduced",
+            ("conditions:", "condition:"),
+        ),
+    ];
+    for (crd, crd_name, example, object, (field, misspelt)) in cases {
+        let path = crate::support::cached_tool(crd, "ci/setup-crds (from ci/setup)").unwrap_or_else(|e| panic!("{e}"));
+        let mut doc: serde_json::Value =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}")))
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // policy-controller converts between its versions with its own webhook, which
+        // this API server does not run: the schemas are what is checked here.
+        if doc["spec"]["conversion"]["strategy"] == "Webhook" {
+            doc["spec"]["conversion"] = serde_json::json!({"strategy": "None"});
+        }
+        // Server-side: Kyverno's CRD is larger than the annotation client-side apply keeps.
+        let out = kube.kubectl_with(
+            &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+            Some(&serde_json::to_string(&doc).unwrap_or_else(|e| panic!("{e}"))),
+        );
+        assert!(out.success(), "{crd}: {}", out.stderr_str());
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let jsonpath = r#"jsonpath={.status.conditions[?(@.type=="Established")].status}"#;
+            let out = kube.kubectl_with(&["get", "crd", crd_name, "-o", jsonpath], None);
+            if out.stdout_str() == "True" {
+                break;
+            }
+            assert!(Instant::now() < until, "{crd_name} never Established: {}", out.stderr_str());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+
+        let text = std::fs::read_to_string(examples.join(example)).unwrap_or_else(|e| panic!("{example}: {e}"));
+        let dry_run = |manifest: &str| {
+            // The API server may serve a new CRD's kind a moment after it is Established.
+            let until = Instant::now() + Duration::from_secs(30);
+            loop {
+                let out =
+                    kube.kubectl_with(&["apply", "--dry-run=server", "--validate=strict", "-f", "-"], Some(manifest));
+                if out.success() || !out.stderr_str().contains("ensure CRDs are installed") || Instant::now() > until {
+                    return out;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        };
+        let out = dry_run(&text);
+        assert!(out.success(), "{example}: {}{}", out.stdout_str(), out.stderr_str());
+        assert!(out.stdout_str().contains(&format!("{object} created (server dry run)")), "{}", out.stdout_str());
+
+        assert!(text.contains(field), "{example} has {field}");
+        let out = dry_run(&text.replacen(field, misspelt, 1));
+        assert!(!out.success(), "{example} with {misspelt} is refused: {}", out.stdout_str());
+        let err = out.stderr_str();
+        let unknown = misspelt.trim_end_matches(':');
+        assert!(err.contains("unknown field") && err.contains(unknown), "{example}: {err}");
+    }
+}
+
+/// The policy-controller example does what it says, judged by policy-controller's own
+/// `policy-tester` (v0.13.1, `ci/setup-policy-tester`), which reads the registry as the
+/// controller does: with the example's images glob and key set to a registry on
+/// 127.0.0.1 and a `reprove keygen` key, an image whose PASSED image VSA reprove signed
+/// and attached is admitted; FAILED, older than 30 days, and signed by another key are not.
+#[test]
+fn policy_controller_judges_reprove_vsas_with_the_example() {
+    use crate::admit::{image_vsa, sign_and_push, time_ago};
+    use crate::attest_registry::{keygen, push_image, Reg};
+    let tester =
+        crate::support::cached_tool("policy-controller/bin/policy-tester", "ci/setup-policy-tester (from ci/setup)")
+            .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    let reg = Reg::Distribution(Registry::start().unwrap_or_else(|e| panic!("{e}")));
+    for key in ["a", "c"] {
+        keygen(d, key).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let addr = reg.addr().to_owned();
+    let signed = |name: &str, key: &str, outcomes: &[&str], age: i64| {
+        let image = push_image(&reg, name, "v1", "amd64").unwrap_or_else(|e| panic!("{e}"));
+        let pinned = format!("{addr}/{name}@{}", image.manifest_digest);
+        let vsa = image_vsa(&format!("{addr}/{name}"), &image.manifest_digest.to_string(), outcomes, &time_ago(age))
+            .unwrap_or_else(|e| panic!("{e}"));
+        sign_and_push(d, key, &vsa, &pinned, &format!("{name}.jsonl")).unwrap_or_else(|e| panic!("{e}"));
+        pinned
+    };
+    // The image, and None if admitted, else what the refusal says: the Rego check
+    // (FAILED, too old), or the signature (another key).
+    let not_compliant = Some("failed evaluating rego policy for type reprove-vsa-passed: policy is not compliant");
+    let cases = [
+        (signed("ok", "a", &["reproduced"], 60), None),
+        (signed("failed", "a", &["reproduced", "not-reproduced"], 60), not_compliant),
+        (signed("old", "a", &["reproduced"], 31 * 86_400), not_compliant),
+        (
+            signed("untrusted", "c", &["reproduced"], 60),
+            Some("attestation key validation failed for authority reprove-verifier"),
+        ),
+    ];
+
+    let example = crate::support::repo_root().join("examples/kubernetes/policy-controller/clusterimagepolicy.yaml");
+    let text = std::fs::read_to_string(&example).unwrap_or_else(|e| panic!("{e}"));
+    let key = std::fs::read_to_string(d.join("a.pub")).unwrap_or_else(|e| panic!("{e}"));
+    let (begin, end) = ("-----BEGIN PUBLIC KEY-----", "-----END PUBLIC KEY-----");
+    let (Some(from), Some(to)) = (text.find(begin), text.find(end)) else { panic!("no key in the example") };
+    let indent = " ".repeat(text[..from].rsplit('\n').next().map_or(0, str::len));
+    let pem: Vec<String> = key.trim().lines().map(str::to_owned).collect();
+    let policy = format!("{}{}{}", &text[..from], pem.join(&format!("\n{indent}")), &text[to + end.len()..])
+        .replace("registry.example/**", &format!("{addr}/**"));
+    assert!(policy.contains(&format!("\"{addr}/**\"")), "{policy}");
+    std::fs::write(d.join("cip.yaml"), &policy).unwrap_or_else(|e| panic!("{e}"));
+
+    for (image, refused) in cases {
+        let out = crate::support::run(
+            Command::new(&tester)
+                .args(["--policy", "cip.yaml", "--image", &image])
+                .current_dir(d)
+                .env("HOME", d)
+                .env_remove("DOCKER_CONFIG"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let said = format!("{}{}", out.stdout_str(), out.stderr_str());
+        match refused {
+            None => assert!(out.success() && said.contains("Verification was successful"), "{image}: {said}"),
+            Some(why) => {
+                assert_eq!(out.status, Some(1), "{image} is refused: {said}");
+                assert!(said.contains(why), "{image}: want {why:?} in {said}");
+            }
+        }
     }
 }
