@@ -318,10 +318,13 @@ fn a_layout_lists_the_visible_go_binaries() {
     audit_json(&input, &["--binaries-dir", &keep_arg], dir.path());
     assert_eq!(std::fs::read(keep.join(sha(&progs.greet))).unwrap_or_default(), progs.greet);
 
-    // Without --list: not yet.
-    let out = audit(&[&input], dir.path());
-    assert_eq!(out.status, Some(2), "{}", out.stderr_str());
-    assert!(out.stderr_str().contains("use --list"), "{}", out.stderr_str());
+    // Without --list, the audit: nothing names a source or a toolchain, so every binary
+    // is unverifiable, each saying why (exit 1; tests/it/audit_e2e.rs rebuilds them).
+    let cache = dir.path().join("cache").display().to_string();
+    let out = audit(&[&input, "--cache-dir", &cache], dir.path());
+    assert_eq!(out.status, Some(1), "{}", out.stderr_str());
+    let text = out.stdout_str();
+    assert!(text.contains("unverifiable") && text.contains("no-build-info"), "{text}");
 }
 
 /// Writes a classic `docker save` archive (manifest.json, `<hex>.json` config, `<n>/layer.tar`).

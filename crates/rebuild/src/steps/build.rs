@@ -524,7 +524,8 @@ mod tests {
             install_args(&r, &m),
             ["install", "-trimpath", "-ldflags=-s -w", "example.com/tool/v2/cmd/tool@v2.1.0"]
         );
-        for (dir, ok) in [("/root/go/pkg/mod", true), ("/home/u/go/pkg/mod", true), ("/src/x", false), ("/out", false)]
+        for (dir, ok) in
+            [("/home/builder/go/pkg/mod", true), ("/home/u/go/pkg/mod", true), ("/src/x", false), ("/out", false)]
         {
             assert_eq!(usable_mount(dir), ok, "{dir}");
         }

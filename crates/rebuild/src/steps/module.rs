@@ -261,14 +261,14 @@ mod tests {
     #[test]
     fn the_embedded_module_cache_is_the_directory_before_path_at_version() {
         let m = mv("github.com/Acme/tool", "v1.2.3");
-        let mut bin = b"\x00\x01/root/go/pkg/mod/github.com/!acme/tool@v1.2.3/main.go\x00".to_vec();
-        bin.extend_from_slice(b"\x10/root/go/pkg/mod/github.com/!acme/tool@v1.2.3/cmd/x.go\xff");
+        let mut bin = b"\x00\x01/home/builder/go/pkg/mod/github.com/!acme/tool@v1.2.3/main.go\x00".to_vec();
+        bin.extend_from_slice(b"\x10/home/builder/go/pkg/mod/github.com/!acme/tool@v1.2.3/cmd/x.go\xff");
         bin.extend_from_slice(b"\x00/elsewhere/github.com/!acme/tool@v1.2.3/y.go\x00");
-        assert_eq!(embedded_modcache(&bin, &m).as_deref(), Some("/root/go/pkg/mod"));
+        assert_eq!(embedded_modcache(&bin, &m).as_deref(), Some("/home/builder/go/pkg/mod"));
         // Only under -trimpath's relative names, or with `..`: nothing usable.
         assert_eq!(embedded_modcache(b"github.com/!acme/tool@v1.2.3/main.go", &m), None);
         assert_eq!(embedded_modcache(b"\x00/a/../b/github.com/!acme/tool@v1.2.3/main.go", &m), None);
-        assert_eq!(embedded_modcache(b"\x00/root/go/pkg/mod/github.com/!acme/tool@v1.2.4/main.go", &m), None);
+        assert_eq!(embedded_modcache(b"\x00/home/builder/go/pkg/mod/github.com/!acme/tool@v1.2.4/main.go", &m), None);
     }
 
     fn reference(path: &str, version: &str, sum: &str) -> BuildInfo {
