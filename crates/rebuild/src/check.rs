@@ -397,15 +397,7 @@ fn builds(
     cancel: &CancelToken,
 ) -> Result<(), (Step, RebuildError)> {
     let req = run.req;
-    let plan = build::plan(
-        &p.recipe,
-        &p.pulled,
-        &p.toolchain,
-        &req.cache_dir,
-        p.go_work.as_deref(),
-        &p.tree,
-        p.module.as_ref(),
-    );
+    let plan = p.plan(&req.cache_dir);
     run.record.recipe = Some(p.recipe.clone());
     run.record.plan = Some((plan.go_args.clone(), plan.env.clone()));
     let work = p.work.path();

@@ -114,6 +114,21 @@ pub(crate) struct Prepared {
     pub module: Option<gomod::ModuleVersion>,
 }
 
+impl Prepared {
+    /// The build of `verify` and of `check`'s baseline: the `go` command and environment.
+    pub(crate) fn plan(&self, cache_dir: &std::path::Path) -> build::Plan {
+        build::plan(
+            &self.recipe,
+            &self.pulled,
+            &self.toolchain,
+            cache_dir,
+            self.go_work.as_deref(),
+            &self.tree,
+            self.module.as_ref(),
+        )
+    }
+}
+
 /// The steps before the build: reference, source, recipe, go.sum, modules,
 /// toolchain. `None`: the source step reached the verdict itself (a module
 /// version the reference claims but that was not published); nothing is built.
@@ -324,15 +339,7 @@ fn git_source(
 pub(crate) fn verify(run: &mut Run<'_>, cancel: &CancelToken) -> Result<(), (Step, RebuildError)> {
     let req = run.req;
     let Some(p) = prepare(run)? else { return Ok(()) };
-    let plan = build::plan(
-        &p.recipe,
-        &p.pulled,
-        &p.toolchain,
-        &req.cache_dir,
-        p.go_work.as_deref(),
-        &p.tree,
-        p.module.as_ref(),
-    );
+    let plan = p.plan(&req.cache_dir);
     run.record.recipe = Some(p.recipe.clone());
     run.record.plan = Some((plan.go_args.clone(), plan.env.clone()));
     let out_dir = p.work.path().join("out");
