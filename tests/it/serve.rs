@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::support::server::{Behavior, Serve as Files, Server};
 use crate::support::{goenv, reprove_bin};
 use crate::verify_e2e::{shared, Project};
 
@@ -187,8 +188,15 @@ fn a_verify_job_survives_kill_9_queued_and_mid_run_and_is_reproduced() {
     assert_eq!(list["jobs"].as_array().map(Vec::len), Some(2), "{list}");
     serve.kill9();
 
-    // One worker: kill -9 while the verify job runs (it was queued first).
-    let serve = Serve::start(&p.path(""), &data, &s.cache, &proxy, 1, 3, &signing);
+    // One worker: kill -9 while the verify job runs (it was queued first). With the
+    // shared cache the job can finish within the pause below (CI saw it), so from here on
+    // the server has a cache of its own and a GOPROXY that pauses before every answer:
+    // the job is still fetching its module when it is killed.
+    let cache = p.path("serve-cache");
+    let slow =
+        Server::start(Behavior::Serve(Files { delay: Duration::from_secs(2), ..Files::dir(&goenv::proxy_root()) }));
+    let proxy = slow.url();
+    let serve = Serve::start(&p.path(""), &data, &cache, &proxy, 1, 3, &signing);
     let running = serve.wait(&a, |j| j["state"] != "queued", Duration::from_secs(60));
     assert_eq!(running["state"], "running", "{running:#}");
     std::thread::sleep(Duration::from_millis(1500));
@@ -200,7 +208,7 @@ fn a_verify_job_survives_kill_9_queued_and_mid_run_and_is_reproduced() {
 
     // Restarted: the lost lease expires, the job runs again and is reproduced; its result
     // is stored once.
-    let serve = Serve::start(&p.path(""), &data, &s.cache, &proxy, 1, 4, &signing);
+    let serve = Serve::start(&p.path(""), &data, &cache, &proxy, 1, 4, &signing);
     let done = serve.wait(&a, |j| j["state"] == "done" || j["state"] == "failed", Duration::from_secs(600));
     assert_eq!(done["state"], "done", "{done:#}\n{}", serve.log_text());
     assert_eq!(done["verdict"], "reproduced");
