@@ -810,7 +810,13 @@ impl LayerSource for Layers {
             reason: format!("reading the layer: {e}"),
         })?;
         let decoder = if head.starts_with(&[0x1f, 0x8b]) {
-            Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(buffered)))
+            if layer.digest.is_some() {
+                // The blob's digest pins every compressed byte: the gzip CRC-32 of the
+                // decompressed bytes would check nothing more (and costs a pass over them).
+                Decoder::GzipPinned(Box::new(crate::gunzip::UncheckedGunzip::new(buffered)))
+            } else {
+                Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(buffered)))
+            }
         } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
             Decoder::Zstd(Box::new(ZstdFrames::new(buffered)))
         } else {
@@ -921,6 +927,7 @@ type Raw = BufReader<HashingReader<Box<dyn Read + Send>>>;
 enum Decoder {
     Plain(Raw),
     Gzip(Box<flate2::bufread::MultiGzDecoder<Raw>>),
+    GzipPinned(Box<crate::gunzip::UncheckedGunzip<Raw>>),
     Zstd(Box<ZstdFrames<Raw>>),
 }
 
@@ -929,6 +936,7 @@ impl Decoder {
         match self {
             Decoder::Plain(r) => Some(r),
             Decoder::Gzip(d) => Some((*d).into_inner()),
+            Decoder::GzipPinned(d) => (*d).into_inner(),
             Decoder::Zstd(d) => (*d).into_inner(),
         }
     }
@@ -949,6 +957,7 @@ impl Read for VerifiedLayer {
         let n = match &mut self.decoder {
             Some(Decoder::Plain(r)) => r.read(buf)?,
             Some(Decoder::Gzip(r)) => r.read(buf)?,
+            Some(Decoder::GzipPinned(r)) => r.read(buf)?,
             Some(Decoder::Zstd(r)) => r.read(buf)?,
             None => 0,
         };

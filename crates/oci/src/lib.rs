@@ -61,6 +61,7 @@
 mod auth;
 pub mod build;
 pub mod deadline;
+mod gunzip;
 pub mod image_input;
 mod reference;
 pub mod referrers;
