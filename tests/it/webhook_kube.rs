@@ -720,45 +720,9 @@ fn the_policy_controller_and_kyverno_examples_fit_their_crds() {
         ),
     ];
     for (crd, crd_name, example, object, (field, misspelt)) in cases {
-        let path = crate::support::cached_tool(crd, "ci/setup-crds (from ci/setup)").unwrap_or_else(|e| panic!("{e}"));
-        let mut doc: serde_json::Value =
-            serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}")))
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        // policy-controller converts between its versions with its own webhook, which
-        // this API server does not run: the schemas are what is checked here.
-        if doc["spec"]["conversion"]["strategy"] == "Webhook" {
-            doc["spec"]["conversion"] = serde_json::json!({"strategy": "None"});
-        }
-        // Server-side: Kyverno's CRD is larger than the annotation client-side apply keeps.
-        let out = kube.kubectl_with(
-            &["apply", "--server-side", "--force-conflicts", "-f", "-"],
-            Some(&serde_json::to_string(&doc).unwrap_or_else(|e| panic!("{e}"))),
-        );
-        assert!(out.success(), "{crd}: {}", out.stderr_str());
-        let until = Instant::now() + Duration::from_secs(60);
-        loop {
-            let jsonpath = r#"jsonpath={.status.conditions[?(@.type=="Established")].status}"#;
-            let out = kube.kubectl_with(&["get", "crd", crd_name, "-o", jsonpath], None);
-            if out.stdout_str() == "True" {
-                break;
-            }
-            assert!(Instant::now() < until, "{crd_name} never Established: {}", out.stderr_str());
-            std::thread::sleep(Duration::from_millis(200));
-        }
-
+        install_crd(kube, crd, crd_name);
         let text = std::fs::read_to_string(examples.join(example)).unwrap_or_else(|e| panic!("{example}: {e}"));
-        let dry_run = |manifest: &str| {
-            // The API server may serve a new CRD's kind a moment after it is Established.
-            let until = Instant::now() + Duration::from_secs(30);
-            loop {
-                let out =
-                    kube.kubectl_with(&["apply", "--dry-run=server", "--validate=strict", "-f", "-"], Some(manifest));
-                if out.success() || !out.stderr_str().contains("ensure CRDs are installed") || Instant::now() > until {
-                    return out;
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        };
+        let dry_run = |manifest: &str| dry_run(kube, manifest);
         let out = dry_run(&text);
         assert!(out.success(), "{example}: {}{}", out.stdout_str(), out.stderr_str());
         assert!(out.stdout_str().contains(&format!("{object} created (server dry run)")), "{}", out.stdout_str());
@@ -769,6 +733,49 @@ fn the_policy_controller_and_kyverno_examples_fit_their_crds() {
         let err = out.stderr_str();
         let unknown = misspelt.trim_end_matches(':');
         assert!(err.contains("unknown field") && err.contains(unknown), "{example}: {err}");
+    }
+}
+
+/// Installs the CRD cached at `crd` (below the test cache, by `ci/setup-crds`) with a
+/// server-side apply and waits until the API server says `name` is Established.
+pub(crate) fn install_crd(kube: &Kube, crd: &str, name: &str) {
+    let path = crate::support::cached_tool(crd, "ci/setup-crds (from ci/setup)").unwrap_or_else(|e| panic!("{e}"));
+    let mut doc: serde_json::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // policy-controller converts between its versions with its own webhook, which
+    // this API server does not run: the schemas are what is checked here.
+    if doc["spec"]["conversion"]["strategy"] == "Webhook" {
+        doc["spec"]["conversion"] = serde_json::json!({"strategy": "None"});
+    }
+    // Server-side: Kyverno's CRD is larger than the annotation client-side apply keeps.
+    let out = kube.kubectl_with(
+        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+        Some(&serde_json::to_string(&doc).unwrap_or_else(|e| panic!("{e}"))),
+    );
+    assert!(out.success(), "{crd}: {}", out.stderr_str());
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let jsonpath = r#"jsonpath={.status.conditions[?(@.type=="Established")].status}"#;
+        let out = kube.kubectl_with(&["get", "crd", name, "-o", jsonpath], None);
+        if out.stdout_str() == "True" {
+            break;
+        }
+        assert!(Instant::now() < until, "{name} never Established: {}", out.stderr_str());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `kubectl apply --dry-run=server --validate=strict -f -` of `manifest`, retried for a
+/// moment while the API server starts serving a new CRD's kind.
+pub(crate) fn dry_run(kube: &Kube, manifest: &str) -> Outcome {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = kube.kubectl_with(&["apply", "--dry-run=server", "--validate=strict", "-f", "-"], Some(manifest));
+        if out.success() || !out.stderr_str().contains("ensure CRDs are installed") || Instant::now() > until {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
