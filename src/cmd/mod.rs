@@ -79,7 +79,11 @@ enum ToolchainCommand {
 }
 
 pub(crate) fn run(cli: Cli) -> CommandResult {
-    settings::install();
+    settings::install(match &cli.command {
+        Command::Audit(_) => settings::Spelling::Audit,
+        Command::Serve(_) => settings::Spelling::Ids,
+        _ => settings::Spelling::Flags,
+    });
     match cli.command {
         Command::Admit(args) => admit::run(*args),
         Command::Attest(command) => attest::run(command),

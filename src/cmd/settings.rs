@@ -30,10 +30,33 @@ pub(crate) fn flag(s: Setting) -> &'static str {
     }
 }
 
-/// Makes library messages name the CLI's flags.
-pub(crate) fn install() {
-    // A second call (none is made) would keep the first names, which are these.
-    let _ = stdx::setting::install(flag);
+/// The flag for `s` as `reprove audit` takes it: `--ldflags` per binary (the rebuild's
+/// message names only the setting; the audit's own messages add the value's form).
+pub(crate) fn audit_flag(s: Setting) -> &'static str {
+    match s {
+        Setting::Ldflags => "--ldflags BINARY=FLAGS",
+        other => flag(other),
+    }
+}
+
+/// How messages name the settings for `command`.
+pub(crate) enum Spelling {
+    /// As the flags of `reprove verify` and the others.
+    Flags,
+    /// As `reprove audit`'s flags.
+    Audit,
+    /// As the ids: the keys of reprove.toml and of the service's job API (`reprove serve`).
+    Ids,
+}
+
+/// Makes library messages name the settings as `spelling` says.
+pub(crate) fn install(spelling: Spelling) {
+    // A second call (none is made) would keep the first names.
+    let _ = match spelling {
+        Spelling::Flags => stdx::setting::install(flag),
+        Spelling::Audit => stdx::setting::install(audit_flag),
+        Spelling::Ids => true,
+    };
 }
 
 #[cfg(test)]
@@ -65,6 +88,19 @@ mod tests {
                 "{s:?}: reprove {} has no --{long}",
                 path.join(" ")
             );
+        }
+    }
+
+    /// The audit's own spellings are flags of `reprove audit`.
+    #[test]
+    fn the_audit_spellings_are_audit_flags() {
+        let cli = crate::cmd::Cli::command();
+        let audit = cli.find_subcommand("audit").unwrap_or_else(|| panic!("no audit command"));
+        for s in [Setting::Ldflags] {
+            let first = audit_flag(s).split_whitespace().next().unwrap_or_default();
+            let long = first.strip_prefix("--").unwrap_or_else(|| panic!("{s:?}: {first}"));
+            assert!(audit.get_arguments().any(|a| a.get_long() == Some(long)), "{s:?}: reprove audit has no {first}");
+            assert_ne!(audit_flag(s), flag(s), "{s:?}");
         }
     }
 }

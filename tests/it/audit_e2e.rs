@@ -137,7 +137,8 @@ fn every_binary_of_an_image_gets_the_right_verdict() {
         (tool["outcome"].as_str(), tool["reason"].as_str()),
         (Some("unverifiable"), Some("recipe-undetermined"))
     );
-    assert!(tool["detail"].as_str().unwrap_or_default().contains("ldflags"), "{tool:#}");
+    // What to add, spelled as the audit takes it (per binary), not as verify does.
+    assert!(tool["detail"].as_str().unwrap_or_default().contains("give them with --ldflags BINARY=FLAGS"), "{tool:#}");
 
     let ldflags = format!("{PKG}=");
     let (out, doc) =
