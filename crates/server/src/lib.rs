@@ -7,9 +7,11 @@
 //! pipeline), so this crate links no rebuild, sandbox or clone code. It fails closed:
 //! submitting always needs the bearer token; every request has a body limit and a
 //! deadline; ids, digests and filters are checked before they reach the queue or the
-//! disk. The library builds no runtime: the caller's runs [`Server::serve`].
+//! disk. The library builds no runtime: the caller's runs [`Server::serve`]. The same
+//! process serves a web dashboard ([`dashboard`]: server-rendered HTML, no script).
 
 pub mod blobs;
+pub mod dashboard;
 pub mod job;
 pub mod log;
 mod metrics;
@@ -488,6 +490,7 @@ fn router<E: Executor>(inner: Arc<Inner<E>>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz::<E>))
         .route("/metrics", get(metrics_route::<E>))
+        .merge(dashboard::routes::<E>())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not-found", "no such route".into()) })
         .layer(axum::middleware::from_fn_with_state(inner.clone(), guard::<E>))
         .with_state(inner)
