@@ -19,7 +19,7 @@
 //! The routes only read, and follow the server's `read_needs_token`. Every page has a
 //! Content-Security-Policy that allows its two style sheets by hash and nothing else
 //! (no script, no image, no request), `X-Content-Type-Options: nosniff`, and bounded
-//! work: at most 200 jobs a page, pages up to 1000, blobs as the store bounds them.
+//! work: at most 200 jobs a page, pages up to 1000, reports up to 16 MiB rendered.
 
 mod render;
 
@@ -53,6 +53,8 @@ const HISTORY: u32 = 200;
 const REFRESH_SECS: u32 = 5;
 /// Days the chart shows.
 const CHART_DAYS: i64 = 30;
+/// The largest report rendered on a job's page (a larger one is only linked).
+const MAX_REPORT_BYTES: usize = 16 << 20;
 
 pub(crate) fn routes<E: Executor>() -> Router<Arc<Inner<E>>> {
     Router::new()
@@ -300,7 +302,13 @@ async fn job_page<E: Executor>(
 fn report_section<E: Executor>(inner: &Inner<E>, job: &Job) -> String {
     let Some(digest) = &job.report else { return String::new() };
     let bytes = match inner.blobs.get(digest) {
-        Ok(Some(b)) => b,
+        Ok(Some(b)) if b.len() <= MAX_REPORT_BYTES => b,
+        Ok(Some(b)) => {
+            return format!(
+                "<p class=\"warn\" id=\"report\">The report ({} bytes) is too large to show here: see its blob.</p>\n",
+                b.len()
+            )
+        }
         Ok(None) => return "<p class=\"warn\">The report is not in the store.</p>\n".into(),
         Err(e) => {
             log::event("error", "reading a blob", &[("digest", digest), ("error", &e.to_string())]);
