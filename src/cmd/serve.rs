@@ -232,7 +232,11 @@ fn run_audit(
     let failure = (doc.verdict == report::audit::v1::ImageVerdict::Error)
         .then(|| doc.error_class().map(|c| (c, doc.summary.clone())))
         .flatten();
-    outcome(&doc, verdict.unwrap_or_default(), failure, None)
+    // The job is about a module when the Go binaries with build info share one main module.
+    let mut modules: std::collections::BTreeSet<&str> =
+        doc.binaries().filter_map(|(_, b)| b.main_module.as_ref().map(|m| m.path.as_str())).collect();
+    let module = (modules.len() == 1).then(|| modules.pop_first().map(str::to_string)).flatten();
+    outcome(&doc, verdict.unwrap_or_default(), failure, module)
 }
 
 impl Executor for Pipeline {

@@ -314,6 +314,11 @@ fn chromium() -> PathBuf {
 /// Runs headless Chromium on `page` with `args` in `dir` (its own profile),
 /// with a deadline: on expiry its whole process group is killed. Returns stdout.
 fn run_chromium(dir: &Path, page: &Path, args: &[String]) -> String {
+    run_chromium_url(dir, &format!("file://{}", page.display()), args)
+}
+
+/// [`run_chromium`] on a URL (`serve_dashboard` loads the dashboard from 127.0.0.1).
+pub(crate) fn run_chromium_url(dir: &Path, url: &str, args: &[String]) -> String {
     use std::os::unix::process::CommandExt as _;
     const DEADLINE: Duration = Duration::from_secs(120);
     let profile = tempfile::Builder::new().prefix("chromium-profile").tempdir_in(dir).unwrap_or_else(|e| panic!("{e}"));
@@ -327,7 +332,7 @@ fn run_chromium(dir: &Path, page: &Path, args: &[String]) -> String {
         .args(["--disable-component-update", "--disable-sync", "--hide-scrollbars", "--mute-audio"])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(args)
-        .arg(format!("file://{}", page.display()))
+        .arg(url)
         .current_dir(dir)
         .env("HOME", profile.path())
         .stdin(Stdio::null())
@@ -360,18 +365,18 @@ fn run_chromium(dir: &Path, page: &Path, args: &[String]) -> String {
 
 /// An element of Chromium's serialized DOM, with all the text beneath it.
 #[derive(Debug)]
-struct Element {
-    name: String,
-    attrs: Vec<(String, String)>,
-    text: String,
+pub(crate) struct Element {
+    pub(crate) name: String,
+    pub(crate) attrs: Vec<(String, String)>,
+    pub(crate) text: String,
 }
 
 impl Element {
-    fn attr(&self, name: &str) -> Option<&str> {
+    pub(crate) fn attr(&self, name: &str) -> Option<&str> {
         self.attrs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
-    fn has_class(&self, class: &str) -> bool {
+    pub(crate) fn has_class(&self, class: &str) -> bool {
         self.attr("class").is_some_and(|c| c.split_whitespace().any(|c| c == class))
     }
 }
@@ -386,7 +391,7 @@ fn unescape(s: &str) -> String {
 
 /// The elements of a DOM that Chromium serialized (well nested; void elements
 /// unclosed; `<style>` text raw; everything else escaped), in document order.
-fn parse_dom(dom: &str) -> Vec<Element> {
+pub(crate) fn parse_dom(dom: &str) -> Vec<Element> {
     const VOID: &[&str] =
         &["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"];
     const RAW: &[&str] = &["style", "script", "xmp", "iframe", "noembed", "noframes", "noscript", "plaintext"];
@@ -548,7 +553,7 @@ fn check_dom(r: &AuditReport, dom: &str) -> Result<(), String> {
 }
 
 /// The pixels of a PNG as RGBA, with its size.
-fn decode_png(path: &Path) -> (u32, u32, Vec<[u8; 4]>) {
+pub(crate) fn decode_png(path: &Path) -> (u32, u32, Vec<[u8; 4]>) {
     let file = fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
@@ -569,7 +574,7 @@ fn decode_png(path: &Path) -> (u32, u32, Vec<[u8; 4]>) {
 
 /// How many pixels are within a small distance of `rgb` (the screenshot is
 /// not colour managed, but allow for rounding).
-fn near(pixels: &[[u8; 4]], rgb: [u8; 3]) -> usize {
+pub(crate) fn near(pixels: &[[u8; 4]], rgb: [u8; 3]) -> usize {
     pixels.iter().filter(|p| (0..3).all(|i| p[i].abs_diff(rgb[i]) <= 3)).count()
 }
 

@@ -39,6 +39,7 @@ mod registry_deadlines;
 mod sandbox_image;
 mod sandbox_runtimes;
 mod serve;
+mod serve_dashboard;
 mod serve_kube;
 mod source_git;
 mod source_transports;

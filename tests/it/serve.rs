@@ -26,17 +26,25 @@ use crate::verify_e2e::{shared, Project};
 #[path = "../common/prometheus.rs"]
 mod prometheus;
 
-const TOKEN: &str = "serve-test-token-5f1d";
+pub(crate) const TOKEN: &str = "serve-test-token-5f1d";
 
-/// A `reprove serve` process, killed when dropped.
-struct Serve {
-    child: Child,
-    addr: String,
+/// A `reprove serve` process, killed when dropped (also used by `serve_dashboard`).
+pub(crate) struct Serve {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
     log: PathBuf,
 }
 
 impl Serve {
-    fn start(dir: &Path, data: &Path, cache: &Path, proxy: &str, workers: u32, run: u32, extra: &[&str]) -> Serve {
+    pub(crate) fn start(
+        dir: &Path,
+        data: &Path,
+        cache: &Path,
+        proxy: &str,
+        workers: u32,
+        run: u32,
+        extra: &[&str],
+    ) -> Serve {
         let log = dir.join(format!("serve-{run}.log"));
         let mut cmd = Command::new(reprove_bin());
         goenv::base_env(&mut cmd, dir, &cache.join("unused-host-modcache"), &[("GOPROXY", proxy.to_string())]);
@@ -80,7 +88,7 @@ impl Serve {
         }
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -92,12 +100,12 @@ impl Serve {
             .collect()
     }
 
-    fn kill9(mut self) {
+    pub(crate) fn kill9(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
-    fn request(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
+    pub(crate) fn request(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
         let mut s = TcpStream::connect(&self.addr).unwrap_or_else(|e| panic!("{e}"));
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap_or_else(|e| panic!("{e}"));
         let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
@@ -115,13 +123,13 @@ impl Serve {
         (status, serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string())))
     }
 
-    fn job(&self, id: &str) -> Value {
+    pub(crate) fn job(&self, id: &str) -> Value {
         let (status, job) = self.request("GET", &format!("/v1/jobs/{id}"), None, "");
         assert_eq!(status, 200, "{job}");
         job
     }
 
-    fn wait(&self, id: &str, done: impl Fn(&Value) -> bool, within: Duration) -> Value {
+    pub(crate) fn wait(&self, id: &str, done: impl Fn(&Value) -> bool, within: Duration) -> Value {
         let deadline = Instant::now() + within;
         loop {
             let job = self.job(id);
@@ -258,20 +266,33 @@ fn a_verify_job_survives_kill_9_queued_and_mid_run_and_is_reproduced() {
     assert!(lines.iter().any(|l| l["message"] == "job finished" && l["id"] == a.as_str()), "{}", serve.log_text());
 }
 
-#[test]
-fn an_audit_job_audits_the_image_and_answers_for_its_digest() {
+/// An image holding a `go install`ed program, pushed to the test registry as
+/// `REPOSITORY:v1`, and a server config whose auditor's directory can rebuild it.
+pub(crate) struct AuditImage {
+    pub(crate) scratch: crate::verify_module::Scratch,
+    /// The GOPROXY the program's module comes from.
+    pub(crate) goproxy: Server,
+    /// `REGISTRY/REPOSITORY@sha256:…`.
+    pub(crate) pinned: String,
+    /// Its manifest digest.
+    pub(crate) digest: String,
+    /// `reprove-server.toml` with the auditor's directory and one worker.
+    pub(crate) config: PathBuf,
+}
+
+pub(crate) fn audit_image(repository: &str) -> AuditImage {
     use crate::verify_module::{install, proxy, published, Scratch, MAIN_GO, VERSION};
     let s = shared();
     let goproxy = proxy(published(VERSION, MAIN_GO, &[]));
     let scratch = Scratch::new();
     let trimmed = install(&scratch, "trimmed", &goproxy.url(), &["-trimpath"]);
     let img = crate::audit_e2e::image(&[("/usr/local/bin/modtool", &trimmed)]);
-    let tagged = format!("{}/served/modtool:v1", s.registry.addr);
+    let tagged = format!("{}/{repository}:v1", s.registry.addr);
     let io = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
     img.push_blocking(&io, &tagged.parse().unwrap_or_else(|e| panic!("{e}")), &s.registry.options())
         .unwrap_or_else(|e| panic!("{e}"));
     let digest = img.manifest_digest.to_string();
-    let pinned = format!("{}/served/modtool@{digest}", s.registry.addr);
+    let pinned = format!("{}/{repository}@{digest}", s.registry.addr);
 
     // The auditor's directory: the toolchain for the Go version, the ldflags the binary cannot record.
     let auditor = scratch.path("auditor");
@@ -288,7 +309,13 @@ fn an_audit_job_audits_the_image_and_answers_for_its_digest() {
     let config = scratch.path("reprove-server.toml");
     std::fs::write(&config, format!("audit-dir = {:?}\nworkers = 1\n", auditor.display().to_string()))
         .unwrap_or_else(|e| panic!("{e}"));
+    AuditImage { scratch, goproxy, pinned, digest, config }
+}
 
+#[test]
+fn an_audit_job_audits_the_image_and_answers_for_its_digest() {
+    let s = shared();
+    let AuditImage { scratch, goproxy, pinned, digest, config } = audit_image("served/modtool");
     let here = scratch.path("here");
     std::fs::create_dir_all(&here).unwrap_or_else(|e| panic!("{e}"));
     let config_s = config.display().to_string();
@@ -300,6 +327,8 @@ fn an_audit_job_audits_the_image_and_answers_for_its_digest() {
     let done = serve.wait(&id, |j| j["state"] == "done" || j["state"] == "failed", Duration::from_secs(600));
     assert_eq!((done["state"].as_str(), done["verdict"].as_str()), (Some("done"), Some("reproduced")), "{done:#}");
     assert_eq!(done["report"]["image"]["digest"], digest.as_str());
+    // Its one Go binary's main module is the job's module.
+    assert_eq!(done["module"], crate::verify_module::MODULE, "{done:#}");
     crate::support::schema::assert_valid("audit-report.schema.json", &done["report"]);
     let (status, latest) = serve.request("GET", &format!("/v1/images/{digest}"), None, "");
     assert_eq!(

@@ -7,9 +7,11 @@
 //! pipeline), so this crate links no rebuild, sandbox or clone code. It fails closed:
 //! submitting always needs the bearer token; every request has a body limit and a
 //! deadline; ids, digests and filters are checked before they reach the queue or the
-//! disk. The library builds no runtime: the caller's runs [`Server::serve`].
+//! disk. The library builds no runtime: the caller's runs [`Server::serve`]. The same
+//! process serves a web dashboard ([`dashboard`]: server-rendered HTML, no script).
 
 pub mod blobs;
+pub mod dashboard;
 pub mod job;
 pub mod log;
 mod metrics;
@@ -294,13 +296,16 @@ async fn blocking<T: Send + 'static>(
 
 // ---- workers ----
 
-struct ProgressCell(Mutex<Option<String>>);
+/// The step a job is in; a new step wakes the heartbeat, so the queue logs each step
+/// (the job's log on the dashboard) that lasts as long as a heartbeat takes.
+struct ProgressCell(Mutex<Option<String>>, tokio::sync::Notify);
 
 impl JobProgress for ProgressCell {
     fn step(&self, step: &str) {
         if let Ok(mut p) = self.0.lock() {
             *p = Some(step.chars().take(200).collect());
         }
+        self.1.notify_one();
     }
 }
 
@@ -347,7 +352,7 @@ async fn run_job<E: Executor>(inner: &Arc<Inner<E>>, name: &str, job: Job, stop:
     );
     inner.metrics.busy(1);
     let cancel = Cancel::default();
-    let progress = Arc::new(ProgressCell(Mutex::new(None)));
+    let progress = Arc::new(ProgressCell(Mutex::new(None), tokio::sync::Notify::new()));
     let exec = {
         let (executor, spec, progress, cancel) =
             (inner.executor.clone(), job.spec.clone(), progress.clone(), cancel.clone());
@@ -366,7 +371,7 @@ async fn run_job<E: Executor>(inner: &Arc<Inner<E>>, name: &str, job: Job, stop:
                 let r = r.unwrap_or_else(|e| Err(ExecError { class: "internal".into(), message: format!("the executor stopped: {e}") }));
                 break if cancel.is_cancelled() { Ending::Stopped } else { Ending::Finished(r) };
             }
-            _ = beat.tick() => {
+            () = async { tokio::select! { _ = beat.tick() => {}, () = progress.1.notified() => {} } } => {
                 let step = progress.0.lock().ok().and_then(|p| p.clone());
                 let (q, i, w) = (inner.queue.clone(), id.clone(), name.to_string());
                 match blocking(move || q.heartbeat(&i, &w, now_ms(), lease_ms, step.as_deref())).await {
@@ -488,6 +493,7 @@ fn router<E: Executor>(inner: Arc<Inner<E>>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz::<E>))
         .route("/metrics", get(metrics_route::<E>))
+        .merge(dashboard::routes::<E>())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not-found", "no such route".into()) })
         .layer(axum::middleware::from_fn_with_state(inner.clone(), guard::<E>))
         .with_state(inner)

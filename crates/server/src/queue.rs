@@ -133,8 +133,59 @@ pub struct Filter {
     pub image: Option<String>,
     /// The main module.
     pub module: Option<String>,
+    /// The image repository (the image without tag and digest, [`repository_of`]).
+    pub repository: Option<String>,
     /// At most this many, newest first.
     pub limit: u32,
+    /// Skipped first (the dashboard's pages).
+    pub offset: u32,
+}
+
+/// The repository of an image reference: without its `@digest` and its `:tag`
+/// (`registry:5000/app:v1@sha256:…` is `registry:5000/app`).
+pub fn repository_of(image: &str) -> &str {
+    let name = image.split_once('@').map_or(image, |(n, _)| n);
+    match name.rfind(':') {
+        Some(i) if !name[i..].contains('/') => &name[..i],
+        _ => name,
+    }
+}
+
+/// One line of a job's log: what happened to it (submitted, started, a step, finished,
+/// handed back, retried), kept by the queue in the transaction that made it happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    /// What happened (at most [`LOG_LINE_BYTES`]).
+    pub line: String,
+}
+
+/// The lines a job's log keeps: the newest.
+pub const LOG_LINES: u32 = 200;
+/// The longest log line kept (longer ones are cut at a character boundary).
+pub const LOG_LINE_BYTES: usize = 1000;
+
+/// `line` cut to [`LOG_LINE_BYTES`].
+pub fn clip_log_line(line: &str) -> &str {
+    let mut end = line.len().min(LOG_LINE_BYTES);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    &line[..end]
+}
+
+/// Jobs that finished on one UTC day, for the reproducibility rate over time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Day {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    /// Jobs that finished that day (done or failed).
+    pub finished: u64,
+    /// Of those, the ones whose verdict is `reproduced`.
+    pub reproduced: u64,
+    /// Of those, the failed ones.
+    pub failed: u64,
 }
 
 /// What `/metrics` reads from the queue.
@@ -200,6 +251,13 @@ pub trait Queue: Send + Sync + 'static {
     fn retry(&self, id: &str, now_ms: i64) -> Result<Option<Result<Job, State>>, QueueError>;
     /// The most recently finished job about image digest `digest`.
     fn latest_for_image(&self, digest: &str) -> Result<Option<Job>, QueueError>;
+    /// The log of job `id`, oldest line first (at most [`LOG_LINES`]); empty for an
+    /// unknown job. Implementations write it in the transactions of `submit`, `claim`,
+    /// `heartbeat` (when the progress changes), `finish`, `release` and `retry`.
+    fn job_log(&self, id: &str) -> Result<Vec<LogLine>, QueueError>;
+    /// Jobs finished since `since_ms`, counted per UTC day, oldest day first; days
+    /// without any are left out.
+    fn daily(&self, since_ms: i64) -> Result<Vec<Day>, QueueError>;
     /// Counts for the metrics.
     fn stats(&self, now_ms: i64) -> Result<Stats, QueueError>;
 }

@@ -74,7 +74,7 @@ footer{margin-top:2rem;color:var(--mute);font-size:.85em}
 
 /// `s` escaped for HTML text and attribute values, with what a reader would
 /// not see shown as `\u{…}`.
-fn esc(s: &str) -> String {
+pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in visible(s).chars() {
         match c {
@@ -107,16 +107,28 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// The Content-Security-Policy: nothing but the page's own style sheet.
-fn csp() -> String {
-    let digest: Vec<u8> = stdx::sha256_hex(CSS.as_bytes())
+/// The page's style sheet, for a page that embeds the report ([`render_html_body`]):
+/// it goes in a `<style>` element as it is, allowed by [`csp_source`] of it.
+pub fn style() -> &'static str {
+    CSS
+}
+
+/// The Content-Security-Policy source that allows the inline `<style>` whose text is
+/// exactly `css`: `'sha256-BASE64'`.
+pub fn csp_source(css: &str) -> String {
+    let digest: Vec<u8> = stdx::sha256_hex(css.as_bytes())
         .as_bytes()
         .chunks(2)
         .filter_map(|pair| std::str::from_utf8(pair).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
         .collect();
+    format!("'sha256-{}'", base64(&digest))
+}
+
+/// The Content-Security-Policy: nothing but the page's own style sheet.
+fn csp() -> String {
     format!(
-        "default-src 'none'; style-src 'sha256-{}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-        base64(&digest)
+        "default-src 'none'; style-src {}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        csp_source(CSS)
     )
 }
 
@@ -147,15 +159,25 @@ pub fn render_html(r: &AuditReport) -> String {
         esc(&r.image.input),
         r.verdict
     );
+    s.push_str(&render_html_body(r));
+    s.push_str("</body>\n</html>\n");
+    s
+}
+
+/// What [`render_html`]'s `<body>` holds (the header with the verdict, the counts, a
+/// section per platform, the footer), for a page of its own that embeds the report with
+/// [`style`] in its head.
+pub fn render_html_body(r: &AuditReport) -> String {
+    let mut s = String::with_capacity(16 * 1024);
     header(&mut s, r);
     counts(&mut s, r);
     let mut index = 0;
     for p in &r.platforms {
         platform(&mut s, p, &mut index);
     }
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "<footer>Written by {} {} · started {} · finished {} · {:.1}s · schema version {}</footer>\n</body>\n</html>\n",
+        "<footer>Written by {} {} · started {} · finished {} · {:.1}s · schema version {}</footer>",
         esc(&r.tool.name),
         esc(&r.tool.version),
         esc(&r.started_on),
@@ -305,11 +327,43 @@ fn rebuild(s: &mut String, b: &Binary, r: &verify::Report, index: usize) {
     let open = if matches!(b.outcome, Outcome::NotReproduced | Outcome::Error) { " open" } else { "" };
     let _ = write!(
         s,
-        "<details class=\"rebuild\" id=\"b{index}\"{open}>\n<summary>{} {}</summary>\n<p>{}</p>\n<dl class=\"facts\">\n",
+        "<details class=\"rebuild\" id=\"b{index}\"{open}>\n<summary>{} {}</summary>\n<p>{}</p>\n",
         badge(r.verdict.as_str()),
         code(&b.path),
         esc(&r.summary)
     );
+    verify_facts(s, r);
+    s.push_str("</details>\n");
+}
+
+/// A verify (or check) report as a section of a page that has [`style`]: its verdict
+/// and summary in a banner, then what [`render_html`] shows of each rebuild (inputs,
+/// recipe, causes, module findings, error, warnings, modules, timings).
+pub fn render_verify_html(r: &verify::Report) -> String {
+    let mut s = String::with_capacity(8 * 1024);
+    let _ = write!(
+        s,
+        "<section class=\"verify\">\n<header class=\"banner v-{v}\">\n<h2>reprove verify{}</h2>\n\
+         <p class=\"verdict\" id=\"verdict\">{} <span class=\"summary\">{}</span></p>\n</header>\n",
+        if r.subject.name.is_empty() { String::new() } else { format!(" of {}", code(&r.subject.name)) },
+        badge(r.verdict.as_str()),
+        esc(&r.summary),
+        v = r.verdict.as_str()
+    );
+    verify_facts(&mut s, r);
+    let _ = writeln!(
+        s,
+        "<footer>Written by reprove {} · started {} · finished {}</footer>\n</section>",
+        esc(&r.tools.reprove),
+        esc(&r.started_on),
+        esc(&r.finished_on)
+    );
+    s
+}
+
+/// The facts, lists and tables of a verify report (all but its verdict and summary).
+fn verify_facts(s: &mut String, r: &verify::Report) {
+    s.push_str("<dl class=\"facts\">\n");
     let mut fact = |name: &str, value: String| {
         let _ = writeln!(s, "<dt>{name}</dt><dd>{value}</dd>");
     };
@@ -395,7 +449,7 @@ fn rebuild(s: &mut String, b: &Binary, r: &verify::Report, index: usize) {
         s.push_str("</tbody>\n</table>\n");
     }
     let timings: Vec<String> = r.timings.iter().map(|t| format!("{} {:.1}s", t.step, t.ms as f64 / 1000.0)).collect();
-    let _ = writeln!(s, "<p class=\"mute\">{}</p>\n</details>", esc(&timings.join(" · ")));
+    let _ = writeln!(s, "<p class=\"mute\">{}</p>", esc(&timings.join(" · ")));
 }
 
 /// A heading and a list of already escaped items, when there are any.

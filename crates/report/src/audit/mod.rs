@@ -3,7 +3,8 @@
 //! its rebuild. The document is [`v1::AuditReport`] (described by
 //! `schemas/audit-report.schema.json`); it renders as text for a terminal
 //! ([`render_text`]), Markdown for CI summaries ([`render_markdown`]) and one
-//! self-contained HTML page for auditors ([`render_html`]).
+//! self-contained HTML page for auditors ([`render_html`]; [`render_html_body`] and
+//! [`render_verify_html`] for pages that embed a report, such as `reprove serve`'s).
 //!
 //! Paths, module paths, versions and details come from the image, which is
 //! hostile input: every rendering escapes them for its format (and shows
@@ -12,7 +13,7 @@
 mod html;
 mod text;
 
-pub use html::render_html;
+pub use html::{csp_source, esc as escape_html, render_html, render_html_body, render_verify_html, style};
 pub use text::{render_markdown, render_text};
 
 /// Version 1 of the audit document.

@@ -6,7 +6,9 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension as _, Row, TransactionBehavior};
 
-use super::{Attestation, Filter, Job, Outcome, Queue, QueueError, State, Stats};
+use super::{
+    clip_log_line, Attestation, Day, Filter, Job, LogLine, Outcome, Queue, QueueError, State, Stats, LOG_LINES,
+};
 use crate::job::JobSpec;
 
 const SCHEMA: &str = "
@@ -38,6 +40,14 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (state, queued_at);
 CREATE INDEX IF NOT EXISTS jobs_image ON jobs (image_digest, finished_at);
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at);
+CREATE TABLE IF NOT EXISTS job_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    line TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS job_log_job ON job_log (job, seq);
 ";
 
 const COLUMNS: &str = "id, key, spec, state, image, image_digest, module, attempts, lease_owner, lease_expires, \
@@ -87,6 +97,22 @@ impl Sqlite {
             .optional()
             .map_err(|e| self.err(e))?;
         row.map(RawJob::into_job).transpose()
+    }
+
+    /// Appends a line to the log of `id`, dropping its oldest beyond [`LOG_LINES`].
+    fn log(&self, conn: &Connection, id: &str, at_ms: i64, line: &str) -> Result<(), QueueError> {
+        conn.execute(
+            "INSERT INTO job_log (job, at, line) VALUES (?1, ?2, ?3)",
+            params![id, at_ms, clip_log_line(line)],
+        )
+        .map_err(|e| self.err(e))?;
+        conn.execute(
+            "DELETE FROM job_log WHERE job = ?1 AND seq <= \
+             (SELECT seq FROM job_log WHERE job = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+            params![id, LOG_LINES],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
     }
 }
 
@@ -189,6 +215,9 @@ impl Queue for Sqlite {
                     params![id, key, spec.kind(), text, spec.image(), spec.image_digest(), now_ms],
                 )
                 .map_err(|e| self.err(e))?;
+            if inserted == 1 {
+                self.log(&tx, &id, now_ms, &format!("submitted: {} job", spec.kind()))?;
+            }
             let job = self.job_by_id(&tx, &id)?;
             tx.commit().map_err(|e| self.err(e))?;
             let job = job.ok_or_else(|| QueueError::Corrupt { id, message: "inserted but not found".into() })?;
@@ -206,11 +235,23 @@ impl Queue for Sqlite {
                 .prepare(&format!(
                     "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR state = ?1) \
                      AND (?2 IS NULL OR image = ?2 OR image_digest = ?2) AND (?3 IS NULL OR module = ?3) \
-                     ORDER BY created_at DESC, id LIMIT ?4"
+                     AND (?5 IS NULL OR (substr(image, 1, length(?5) + 1) IN (?5 || '@', ?5 || ':') \
+                          AND instr(substr(image, length(?5) + 2), '/') = 0)) \
+                     ORDER BY created_at DESC, id LIMIT ?4 OFFSET ?6"
                 ))
                 .map_err(|e| self.err(e))?;
             let rows = stmt
-                .query_map(params![filter.state.map(State::as_str), filter.image, filter.module, filter.limit], raw)
+                .query_map(
+                    params![
+                        filter.state.map(State::as_str),
+                        filter.image,
+                        filter.module,
+                        filter.limit,
+                        filter.repository,
+                        filter.offset
+                    ],
+                    raw,
+                )
                 .map_err(|e| self.err(e))?;
             let mut out = Vec::new();
             for r in rows {
@@ -224,27 +265,29 @@ impl Queue for Sqlite {
         self.with(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
             let claimed = loop {
-                let next: Option<(String, u32)> = tx
+                let next: Option<(String, u32, Option<String>)> = tx
                     .query_row(
-                        "SELECT id, attempts FROM jobs WHERE state = 'queued' \
-                         OR (state = 'running' AND lease_expires < ?1) ORDER BY queued_at, id LIMIT 1",
+                        "SELECT id, attempts, CASE WHEN state = 'running' THEN lease_owner END FROM jobs \
+                         WHERE state = 'queued' OR (state = 'running' AND lease_expires < ?1) \
+                         ORDER BY queued_at, id LIMIT 1",
                         [now_ms],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                     )
                     .optional()
                     .map_err(|e| self.err(e))?;
-                let Some((id, attempts)) = next else { break None };
+                let Some((id, attempts, lost)) = next else { break None };
+                if let Some(lost) = lost {
+                    self.log(&tx, &id, now_ms, &format!("the lease of worker {lost} expired: its worker was lost"))?;
+                }
                 if attempts >= max_attempts {
+                    let message = format!("its worker was lost {attempts} times (the lease expired each time)");
                     tx.execute(
                         "UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_expires = NULL, finished_at = ?2, \
                          failure_class = 'lease-expired', failure_message = ?3 WHERE id = ?1",
-                        params![
-                            id,
-                            now_ms,
-                            format!("its worker was lost {attempts} times (the lease expired each time)")
-                        ],
+                        params![id, now_ms, message],
                     )
                     .map_err(|e| self.err(e))?;
+                    self.log(&tx, &id, now_ms, &format!("failed: lease-expired: {message}"))?;
                     continue;
                 }
                 tx.execute(
@@ -253,6 +296,7 @@ impl Queue for Sqlite {
                     params![id, worker, now_ms + lease_ms, now_ms],
                 )
                 .map_err(|e| self.err(e))?;
+                self.log(&tx, &id, now_ms, &format!("started: attempt {} by worker {worker}", attempts + 1))?;
                 break Some(id);
             };
             let job = match claimed {
@@ -273,14 +317,27 @@ impl Queue for Sqlite {
         progress: Option<&str>,
     ) -> Result<bool, QueueError> {
         self.with(|conn| {
-            let n = conn
-                .execute(
-                    "UPDATE jobs SET lease_expires = ?3, heartbeat_at = ?4, progress = COALESCE(?5, progress) \
-                     WHERE id = ?1 AND state = 'running' AND lease_owner = ?2",
-                    params![id, worker, now_ms + lease_ms, now_ms, progress],
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+            let before: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT progress FROM jobs WHERE id = ?1 AND state = 'running' AND lease_owner = ?2",
+                    params![id, worker],
+                    |r| r.get(0),
                 )
+                .optional()
                 .map_err(|e| self.err(e))?;
-            Ok(n == 1)
+            let Some(before) = before else { return Ok(false) };
+            tx.execute(
+                "UPDATE jobs SET lease_expires = ?3, heartbeat_at = ?4, progress = COALESCE(?5, progress) \
+                 WHERE id = ?1 AND state = 'running' AND lease_owner = ?2",
+                params![id, worker, now_ms + lease_ms, now_ms, progress],
+            )
+            .map_err(|e| self.err(e))?;
+            if let Some(step) = progress.filter(|p| before.as_deref() != Some(*p)) {
+                self.log(&tx, id, now_ms, &format!("step: {step}"))?;
+            }
+            tx.commit().map_err(|e| self.err(e))?;
+            Ok(true)
         })
     }
 
@@ -288,7 +345,8 @@ impl Queue for Sqlite {
         let attestations = serde_json::to_string(&o.attestations)
             .map_err(|e| QueueError::Corrupt { id: id.to_string(), message: format!("attestations: {e}") })?;
         self.with(|conn| {
-            let n = conn
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+            let n = tx
                 .execute(
                     "UPDATE jobs SET state = ?3, verdict = ?4, report = ?5, attestations = ?6, \
                      module = COALESCE(?7, module), failure_class = ?8, failure_message = ?9, finished_at = ?10, \
@@ -308,19 +366,39 @@ impl Queue for Sqlite {
                     ],
                 )
                 .map_err(|e| self.err(e))?;
+            if n == 1 {
+                let mut line = format!("finished: {}", o.state.as_str());
+                if let Some(v) = &o.verdict {
+                    line.push_str(&format!(", verdict {v}"));
+                }
+                if let Some(c) = &o.failure_class {
+                    line.push_str(&format!(", {c}: {}", o.failure_message.as_deref().unwrap_or("")));
+                }
+                self.log(&tx, id, now_ms, &line)?;
+            }
+            tx.commit().map_err(|e| self.err(e))?;
             Ok(n == 1)
         })
     }
 
     fn release(&self, id: &str, worker: &str) -> Result<bool, QueueError> {
         self.with(|conn| {
-            let n = conn
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+            let n = tx
                 .execute(
                     "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires = NULL, \
                      attempts = MAX(attempts - 1, 0) WHERE id = ?1 AND state = 'running' AND lease_owner = ?2",
                     params![id, worker],
                 )
                 .map_err(|e| self.err(e))?;
+            if n == 1 {
+                // The trait's release takes no time: the log line gets the clock's.
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+                self.log(&tx, id, now_ms, &format!("handed back by worker {worker}: queued again"))?;
+            }
+            tx.commit().map_err(|e| self.err(e))?;
             Ok(n == 1)
         })
     }
@@ -339,6 +417,7 @@ impl Queue for Sqlite {
                 params![id, now_ms],
             )
             .map_err(|e| self.err(e))?;
+            self.log(&tx, id, now_ms, &format!("retried: queued again (it was {})", job.state.as_str()))?;
             let job = self.job_by_id(&tx, id)?;
             tx.commit().map_err(|e| self.err(e))?;
             Ok(job.map(Ok))
@@ -359,6 +438,45 @@ impl Queue for Sqlite {
                 .optional()
                 .map_err(|e| self.err(e))?;
             row.map(RawJob::into_job).transpose()
+        })
+    }
+
+    fn job_log(&self, id: &str) -> Result<Vec<LogLine>, QueueError> {
+        self.with(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT at, line FROM job_log WHERE job = ?1 ORDER BY seq LIMIT ?2")
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map(params![id, LOG_LINES], |r| Ok(LogLine { at_ms: r.get(0)?, line: r.get(1)? }))
+                .map_err(|e| self.err(e))?;
+            rows.map(|r| r.map_err(|e| self.err(e))).collect()
+        })
+    }
+
+    fn daily(&self, since_ms: i64) -> Result<Vec<Day>, QueueError> {
+        self.with(|conn| {
+            // Integer division truncates toward zero: before 1970 is not a concern here.
+            let mut stmt = conn
+                .prepare(
+                    "SELECT finished_at / 86400000, COUNT(*), \
+                     SUM(CASE WHEN verdict = 'reproduced' THEN 1 ELSE 0 END), \
+                     SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) \
+                     FROM jobs WHERE state IN ('done', 'failed') AND finished_at >= ?1 \
+                     GROUP BY finished_at / 86400000 ORDER BY 1",
+                )
+                .map_err(|e| self.err(e))?;
+            let count = |n: i64| n.max(0).unsigned_abs();
+            let rows = stmt
+                .query_map([since_ms], |r| {
+                    Ok(Day {
+                        day: r.get(0)?,
+                        finished: count(r.get(1)?),
+                        reproduced: count(r.get(2)?),
+                        failed: count(r.get(3)?),
+                    })
+                })
+                .map_err(|e| self.err(e))?;
+            rows.map(|r| r.map_err(|e| self.err(e))).collect()
         })
     }
 
