@@ -26,8 +26,10 @@ pub(crate) struct Args {
     /// config's `data`, else $XDG_DATA_HOME/reprove/serve or ~/.local/share/reprove/serve).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// The configuration file (TOML; the keys: listen, data, token, read-needs-token,
-    /// workers, lease-seconds, max-attempts, log-format, runtime, build-timeout, audit-dir:
+    /// The configuration file (TOML; the keys: listen, data, token, worker-token: the token
+    /// of `reprove worker` processes, else token; read-needs-token, workers, lease-seconds,
+    /// max-attempts, noop-jobs: accept no-op jobs, a load-testing aid; log-format, runtime,
+    /// build-timeout, audit-dir:
     /// the auditor's directory whose reprove.toml [audit] and reprove.lock audit jobs use;
     /// key: a cosign key, its password from COSIGN_PASSWORD, that signs a provenance and a
     /// VSA of every verify verdict; builder-id).

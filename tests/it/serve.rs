@@ -26,24 +26,48 @@ use crate::verify_e2e::{shared, Project};
 #[path = "../common/prometheus.rs"]
 mod prometheus;
 
-const TOKEN: &str = "serve-test-token-5f1d";
+pub(crate) const TOKEN: &str = "serve-test-token-5f1d";
 
-/// A `reprove serve` process, killed when dropped.
-struct Serve {
-    child: Child,
-    addr: String,
+/// A `reprove serve` process, killed when dropped (also used by `serve_workers`).
+pub(crate) struct Serve {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
     log: PathBuf,
 }
 
 impl Serve {
-    fn start(dir: &Path, data: &Path, cache: &Path, proxy: &str, workers: u32, run: u32, extra: &[&str]) -> Serve {
+    pub(crate) fn start(
+        dir: &Path,
+        data: &Path,
+        cache: &Path,
+        proxy: &str,
+        workers: u32,
+        run: u32,
+        extra: &[&str],
+    ) -> Serve {
+        Serve::start_at(dir, data, cache, proxy, workers, run, extra, "127.0.0.1:0", 3)
+    }
+
+    /// [`Serve::start`] listening on `listen`, with leases of `lease_seconds`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start_at(
+        dir: &Path,
+        data: &Path,
+        cache: &Path,
+        proxy: &str,
+        workers: u32,
+        run: u32,
+        extra: &[&str],
+        listen: &str,
+        lease_seconds: u32,
+    ) -> Serve {
         let log = dir.join(format!("serve-{run}.log"));
         let mut cmd = Command::new(reprove_bin());
         goenv::base_env(&mut cmd, dir, &cache.join("unused-host-modcache"), &[("GOPROXY", proxy.to_string())]);
         cmd.env("REPROVE_API_TOKEN", TOKEN)
             .env("COSIGN_PASSWORD", crate::attest_registry::PASSWORD)
-            .env("REPROVE_LEASE_SECONDS", "3")
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--runtime", "runc"])
+            .env("REPROVE_LEASE_SECONDS", lease_seconds.to_string())
+            .args(["serve", "--listen", listen, "--log-format", "json", "--runtime", "runc"])
             .arg("--workers")
             .arg(workers.to_string())
             .arg("--data")
@@ -80,24 +104,24 @@ impl Serve {
         }
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Every log line is a JSON object (`--log-format json`).
-    fn log_lines(&self) -> Vec<Value> {
+    pub(crate) fn log_lines(&self) -> Vec<Value> {
         self.log_text()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {l}")))
             .collect()
     }
 
-    fn kill9(mut self) {
+    pub(crate) fn kill9(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
-    fn request(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
+    pub(crate) fn request(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
         let mut s = TcpStream::connect(&self.addr).unwrap_or_else(|e| panic!("{e}"));
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap_or_else(|e| panic!("{e}"));
         let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
@@ -115,13 +139,13 @@ impl Serve {
         (status, serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string())))
     }
 
-    fn job(&self, id: &str) -> Value {
+    pub(crate) fn job(&self, id: &str) -> Value {
         let (status, job) = self.request("GET", &format!("/v1/jobs/{id}"), None, "");
         assert_eq!(status, 200, "{job}");
         job
     }
 
-    fn wait(&self, id: &str, done: impl Fn(&Value) -> bool, within: Duration) -> Value {
+    pub(crate) fn wait(&self, id: &str, done: impl Fn(&Value) -> bool, within: Duration) -> Value {
         let deadline = Instant::now() + within;
         loop {
             let job = self.job(id);

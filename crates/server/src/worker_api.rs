@@ -164,27 +164,32 @@ impl FinishBody {
 }
 
 /// The lease owner of a remote worker's name, or the answer refusing the name.
-fn owner(inner: &Inner<impl Executor>, worker: &str) -> Result<String, Response> {
+fn owner(inner: &Inner<impl Executor>, worker: &str) -> Result<String, Box<Response>> {
     if worker.is_empty() || worker.len() > MAX_NAME || worker.chars().any(char::is_control) {
         inner.metrics.rejected("bad-worker");
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "bad-worker",
             format!("worker: a name of 1 to {MAX_NAME} bytes without control characters"),
-        ));
+        )));
     }
     Ok(format!("remote/{worker}"))
 }
 
-/// Checks the token and reads the body (at most `limit` bytes) as `T`.
+/// Checks the token, then the job id if there is one, then reads the body (at most
+/// `limit` bytes) as `T`.
 async fn body<E: Executor, T: DeserializeOwned>(
     inner: &Inner<E>,
+    id: Option<&str>,
     request: Request,
     limit: usize,
 ) -> Result<T, Response> {
     let want = inner.config.worker_token.as_deref().unwrap_or(&inner.config.token);
     if !bearer_is(request.headers(), want) {
         return Err(unauthorized(inner));
+    }
+    if let Some(id) = id {
+        check_id(inner, id).map_err(|r| *r)?;
     }
     let bytes: Bytes = axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| {
         inner.metrics.rejected("body-too-large");
@@ -205,12 +210,12 @@ async fn body<E: Executor, T: DeserializeOwned>(
     })
 }
 
-fn check_id(inner: &Inner<impl Executor>, id: &str) -> Result<(), Response> {
+fn check_id(inner: &Inner<impl Executor>, id: &str) -> Result<(), Box<Response>> {
     if valid_id(id) {
         return Ok(());
     }
     inner.metrics.rejected("bad-id");
-    Err(error(StatusCode::BAD_REQUEST, "bad-id", "a job id is 32 lowercase hexadecimal digits".into()))
+    Err(Box::new(error(StatusCode::BAD_REQUEST, "bad-id", "a job id is 32 lowercase hexadecimal digits".into())))
 }
 
 fn lease_lost() -> Response {
@@ -224,13 +229,13 @@ fn lease_lost() -> Response {
 
 async fn claim<E: Executor>(AxState(inner): AxState<Arc<Inner<E>>>, request: Request) -> Response {
     let limit = inner.config.max_body_bytes;
-    let b: WorkerBody = match body(&inner, request, limit).await {
+    let b: WorkerBody = match body(&inner, None, request, limit).await {
         Ok(b) => b,
         Err(r) => return r,
     };
     let owner = match owner(&inner, &b.worker) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let lease_ms = i64::try_from(inner.config.lease.as_millis()).unwrap_or(60_000);
     let (q, w, max) = (inner.queue.clone(), owner, inner.config.max_attempts);
@@ -262,13 +267,13 @@ async fn heartbeat<E: Executor>(
     UrlPath(id): UrlPath<String>,
     request: Request,
 ) -> Response {
-    let b: HeartbeatBody = match body(&inner, request, inner.config.max_body_bytes).await {
+    let b: HeartbeatBody = match body(&inner, Some(&id), request, inner.config.max_body_bytes).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let owner = match check_id(&inner, &id).and_then(|()| owner(&inner, &b.worker)) {
+    let owner = match owner(&inner, &b.worker) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let progress = b.progress.map(|p| p.chars().filter(|c| !c.is_control()).take(MAX_NAME).collect::<String>());
     let lease_ms = i64::try_from(inner.config.lease.as_millis()).unwrap_or(60_000);
@@ -289,13 +294,13 @@ async fn finish<E: Executor>(
     UrlPath(id): UrlPath<String>,
     request: Request,
 ) -> Response {
-    let b: FinishBody = match body(&inner, request, inner.config.max_result_bytes).await {
+    let b: FinishBody = match body(&inner, Some(&id), request, inner.config.max_result_bytes).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let owner = match check_id(&inner, &id).and_then(|()| owner(&inner, &b.worker)) {
+    let owner = match owner(&inner, &b.worker) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let worker = b.worker.clone();
     let result = match b.result() {
@@ -347,13 +352,13 @@ async fn release<E: Executor>(
     UrlPath(id): UrlPath<String>,
     request: Request,
 ) -> Response {
-    let b: WorkerBody = match body(&inner, request, inner.config.max_body_bytes).await {
+    let b: WorkerBody = match body(&inner, Some(&id), request, inner.config.max_body_bytes).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let owner = match check_id(&inner, &id).and_then(|()| owner(&inner, &b.worker)) {
+    let owner = match owner(&inner, &b.worker) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (q, i) = (inner.queue.clone(), id.clone());
     match blocking(move || q.release(&i, &owner)).await {
