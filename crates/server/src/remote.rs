@@ -85,9 +85,9 @@ impl Remote {
     /// POSTs `body` to `path`: the status and the body of a 2xx answer.
     async fn post(&self, path: &str, body: &impl serde::Serialize) -> Result<(u16, Vec<u8>), Failed> {
         let sent = self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body).send().await;
-        let resp = sent.map_err(|e| Failed::Transient(without_url(&e)))?;
+        let resp = sent.map_err(|e| Failed::Transient(without_url(e)))?;
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(|e| Failed::Transient(without_url(&e)))?;
+        let bytes = resp.bytes().await.map_err(|e| Failed::Transient(without_url(e)))?;
         match status {
             200..=299 => Ok((status, bytes.to_vec())),
             409 => Err(Failed::Lost),
@@ -118,9 +118,10 @@ impl Remote {
 }
 
 /// reqwest's error without the URL (the caller names it) but with its causes.
-fn without_url(e: &reqwest::Error) -> String {
+fn without_url(e: reqwest::Error) -> String {
+    let e = e.without_url();
     let mut s = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = std::error::Error::source(&e);
     while let Some(cause) = source {
         s.push_str(&format!(": {cause}"));
         source = cause.source();

@@ -2,7 +2,7 @@
 //! [`Executor`], renews the lease with heartbeats (a third of the lease apart, carrying the
 //! step the job is in), then stores the result, or hands the job back when told to stop.
 //! Where the leases come from is a [`Leases`]: the server's own queue for its in-process
-//! workers ([`Local`]), or the server's worker API over HTTP for `reprove worker`
+//! workers (`Local`), or the server's worker API over HTTP for `reprove worker`
 //! ([`crate::remote::Remote`]).
 
 use std::future::Future;
