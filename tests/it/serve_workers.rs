@@ -439,6 +439,23 @@ fn the_worker_api_refuses_bad_tokens_lost_leases_and_hostile_ids_and_a_worker_ou
         assert_eq!((status, e["error"]["code"].as_str()), (422, Some("invalid-result")), "{body}: {e}");
     }
 
+    // A worker without a usable server URL, token or job count does not start (exit 2).
+    for (args, token, words) in [
+        (vec!["--server", "ftp://127.0.0.1:1", "--token", "t"], None, "http://"),
+        (vec!["--server", "http://127.0.0.1:1"], None, "REPROVE_WORKER_TOKEN"),
+        (vec!["--server", "http://127.0.0.1:1", "--jobs", "0"], Some(WORKER_TOKEN), "--jobs"),
+    ] {
+        let mut cmd = Command::new(reprove_bin());
+        cmd.env_remove("REPROVE_WORKER_TOKEN").env_remove("REPROVE_SERVER").arg("worker").args(&args);
+        cmd.arg("--cache-dir").arg(&cache);
+        if let Some(t) = token {
+            cmd.env("REPROVE_WORKER_TOKEN", t);
+        }
+        let out = crate::support::run(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.status, Some(2), "{args:?}: {}", out.stderr_str());
+        assert!(out.stderr_str().contains(words), "{words:?} in {}", out.stderr_str());
+    }
+
     // Without noop-jobs in its config, a server refuses no-op jobs as an unknown kind.
     let plain = Serve::start(d, &d.join("data-plain"), &cache, "off", 0, 2, &[]);
     let (status, e) = plain.request("POST", "/v1/jobs", Some(TOKEN), &json!({"kind": "noop", "n": 1}).to_string());

@@ -173,6 +173,8 @@ fn owner(inner: &Inner<impl Executor>, worker: &str) -> Result<String, Box<Respo
             format!("worker: a name of 1 to {MAX_NAME} bytes without control characters"),
         )));
     }
+    // Heard from within two leases: an idle worker asks for work, a busy one renews its lease.
+    inner.metrics.remote_seen(worker, inner.config.lease.saturating_mul(2));
     Ok(format!("remote/{worker}"))
 }
 

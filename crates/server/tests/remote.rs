@@ -128,6 +128,9 @@ async fn remote_loops_run_each_job_once_and_stop_on_request() {
         );
         assert_eq!(j["report"]["kind"], "noop");
     }
+    // The server counts the remote worker loops it hears from.
+    let metrics = c.get(format!("http://{}/metrics", r.addr)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("\nreprove_serve_remote_workers 4\n"), "{metrics}");
     let _ = stop.send(true);
     for l in loops {
         tokio::time::timeout(Duration::from_secs(5), l).await.unwrap().unwrap();
