@@ -276,6 +276,7 @@ pub(crate) fn load(server_args: &[&str]) {
         assert_eq!(metric(&serve, "reprove_serve_jobs", &format!("{{state=\"{state}\"}}")), Some(0.0), "{state}");
     }
     // And the server says so for each: done, leased once, its result stored once.
+    let t = Instant::now();
     std::thread::scope(|scope| {
         for chunk in ids.chunks(ids.len() / 4 + 1) {
             let serve = &serve;
@@ -296,6 +297,11 @@ pub(crate) fn load(server_args: &[&str]) {
             });
         }
     });
+    let _ = writeln!(
+        std::io::stderr(),
+        "serve_workers::load: the {JOBS} jobs checked in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 }
 
 #[test]
