@@ -10,6 +10,7 @@ mod buildinfo_check;
 mod check;
 mod diff;
 mod doctor;
+mod executor;
 mod interrupt;
 mod keygen;
 mod modules;
@@ -22,6 +23,7 @@ mod toolchain;
 mod toolchain_run;
 mod verify;
 mod webhook;
+mod worker;
 
 use clap::{Parser, Subcommand};
 
@@ -61,6 +63,8 @@ enum Command {
     Recipe(Box<recipe::Args>),
     /// Serve the verification service: a job API, a durable queue (SQLite) and workers that run verify jobs.
     Serve(Box<serve::Args>),
+    /// Run the jobs of a `reprove serve` from another process or machine, through its worker API.
+    Worker(Box<worker::Args>),
     /// Toolchain images: pull, build, gc, and run commands in them.
     #[command(subcommand)]
     Toolchain(ToolchainCommand),
@@ -81,7 +85,7 @@ enum ToolchainCommand {
 pub(crate) fn run(cli: Cli) -> CommandResult {
     settings::install(match &cli.command {
         Command::Audit(_) => settings::Spelling::Audit,
-        Command::Serve(_) => settings::Spelling::Ids,
+        Command::Serve(_) | Command::Worker(_) => settings::Spelling::Ids,
         _ => settings::Spelling::Flags,
     });
     match cli.command {
@@ -96,6 +100,7 @@ pub(crate) fn run(cli: Cli) -> CommandResult {
         Command::Mod(command) => modules::run(command),
         Command::Recipe(args) => recipe::run(*args),
         Command::Serve(args) => serve::run(*args),
+        Command::Worker(args) => worker::run(*args),
         Command::Toolchain(ToolchainCommand::Images(command)) => toolchain::run(command),
         Command::Toolchain(ToolchainCommand::Run(args)) => toolchain_run::run(*args),
         Command::Verify(args) => verify::run(*args),

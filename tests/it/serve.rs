@@ -28,7 +28,7 @@ mod prometheus;
 
 pub(crate) const TOKEN: &str = "serve-test-token-5f1d";
 
-/// A `reprove serve` process, killed when dropped (also used by `serve_dashboard`).
+/// A `reprove serve` process, killed when dropped (also used by `serve_dashboard` and `serve_workers`).
 pub(crate) struct Serve {
     pub(crate) child: Child,
     pub(crate) addr: String,
@@ -45,13 +45,29 @@ impl Serve {
         run: u32,
         extra: &[&str],
     ) -> Serve {
+        Serve::start_at(dir, data, cache, proxy, workers, run, extra, "127.0.0.1:0", 3)
+    }
+
+    /// [`Serve::start`] listening on `listen`, with leases of `lease_seconds`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start_at(
+        dir: &Path,
+        data: &Path,
+        cache: &Path,
+        proxy: &str,
+        workers: u32,
+        run: u32,
+        extra: &[&str],
+        listen: &str,
+        lease_seconds: u32,
+    ) -> Serve {
         let log = dir.join(format!("serve-{run}.log"));
         let mut cmd = Command::new(reprove_bin());
         goenv::base_env(&mut cmd, dir, &cache.join("unused-host-modcache"), &[("GOPROXY", proxy.to_string())]);
         cmd.env("REPROVE_API_TOKEN", TOKEN)
             .env("COSIGN_PASSWORD", crate::attest_registry::PASSWORD)
-            .env("REPROVE_LEASE_SECONDS", "3")
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--runtime", "runc"])
+            .env("REPROVE_LEASE_SECONDS", lease_seconds.to_string())
+            .args(["serve", "--listen", listen, "--log-format", "json", "--runtime", "runc"])
             .arg("--workers")
             .arg(workers.to_string())
             .arg("--data")
@@ -93,7 +109,7 @@ impl Serve {
     }
 
     /// Every log line is a JSON object (`--log-format json`).
-    fn log_lines(&self) -> Vec<Value> {
+    pub(crate) fn log_lines(&self) -> Vec<Value> {
         self.log_text()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {l}")))

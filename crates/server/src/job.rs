@@ -18,6 +18,9 @@ pub enum JobSpec {
     Audit(AuditSpec),
     /// Build `source` at `rev` twice under varied conditions.
     Check(CheckSpec),
+    /// Nothing: a load-testing aid, accepted only when the server enables it
+    /// ([`JobSpec::parse_with`]); executors return the verdict `noop` at once.
+    Noop(NoopSpec),
 }
 
 /// A verify job.
@@ -63,6 +66,14 @@ pub struct CheckSpec {
     pub recipe: BTreeMap<String, Value>,
 }
 
+/// A no-op job: `n` only tells one from another (each `n` is other work).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoopSpec {
+    /// Any number.
+    pub n: u64,
+}
+
 /// Why a submitted spec was refused (a 400 or 422 answer).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
@@ -102,8 +113,13 @@ impl SpecError {
 }
 
 impl JobSpec {
-    /// Parses and checks a submitted body.
+    /// Parses and checks a submitted body (no-op jobs refused as an unknown kind).
     pub fn parse(body: &[u8]) -> Result<JobSpec, SpecError> {
+        JobSpec::parse_with(body, false)
+    }
+
+    /// [`JobSpec::parse`], with no-op jobs accepted when `noop` is set.
+    pub fn parse_with(body: &[u8], noop: bool) -> Result<JobSpec, SpecError> {
         let value: Value = serde_json::from_slice(body).map_err(|e| SpecError::Malformed(e.to_string()))?;
         let Value::Object(mut map) = value else {
             return Err(SpecError::Malformed("expected an object".into()));
@@ -118,6 +134,7 @@ impl JobSpec {
             "verify" => JobSpec::Verify(serde_json::from_value(Value::Object(map)).map_err(fields)?),
             "audit" => JobSpec::Audit(serde_json::from_value(Value::Object(map)).map_err(fields)?),
             "check" => JobSpec::Check(serde_json::from_value(Value::Object(map)).map_err(fields)?),
+            "noop" if noop => JobSpec::Noop(serde_json::from_value(Value::Object(map)).map_err(fields)?),
             _ => return Err(SpecError::Kind(kind)),
         };
         spec.check()?;
@@ -138,15 +155,17 @@ impl JobSpec {
                 pinned("toolchain", &c.toolchain)?;
                 check_recipe(&c.recipe)
             }
+            JobSpec::Noop(_) => Ok(()),
         }
     }
 
-    /// `verify`, `audit` or `check`.
+    /// `verify`, `audit`, `check` or `noop`.
     pub fn kind(&self) -> &'static str {
         match self {
             JobSpec::Verify(_) => "verify",
             JobSpec::Audit(_) => "audit",
             JobSpec::Check(_) => "check",
+            JobSpec::Noop(_) => "noop",
         }
     }
 
@@ -157,7 +176,7 @@ impl JobSpec {
                 v.reference.strip_prefix("oci://").and_then(|r| r.split_once('#')).map(|(i, _)| i.into())
             }
             JobSpec::Audit(a) => Some(a.image.clone()),
-            JobSpec::Check(_) => None,
+            JobSpec::Check(_) | JobSpec::Noop(_) => None,
         }
     }
 
@@ -180,6 +199,7 @@ impl JobSpec {
             JobSpec::Check(c) => serde_json::json!({
                 "kind": "check", "source": c.source, "rev": c.rev, "toolchain": digest(&c.toolchain), "recipe": c.recipe,
             }),
+            JobSpec::Noop(n) => serde_json::json!({"kind": "noop", "n": n.n}),
         };
         stdx::sha256_hex(canonical.to_string().as_bytes())
     }

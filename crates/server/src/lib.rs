@@ -1,7 +1,8 @@
 //! `reprove serve`: the verification service's library. A job API over HTTP (axum), a
 //! durable queue ([`queue::Queue`]; SQLite embedded, [`queue::sqlite::Sqlite`]), results
-//! stored content-addressed ([`blobs::Blobs`]) and in-process workers that lease jobs,
-//! renew their leases with heartbeats and hand jobs back on shutdown.
+//! stored content-addressed ([`blobs::Blobs`]) and workers that lease jobs, renew their
+//! leases with heartbeats and hand jobs back on shutdown: in-process, or `reprove worker`
+//! processes through the worker API ([`remote::Remote`]), both running [`work`]'s loop.
 //!
 //! The server runs no build itself: an [`Executor`] does (the binary's calls the verify
 //! pipeline), so this crate links no rebuild, sandbox or clone code. It fails closed:
@@ -16,11 +17,14 @@ pub mod job;
 pub mod log;
 mod metrics;
 pub mod queue;
+pub mod remote;
+pub mod work;
+mod worker_api;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path as UrlPath, Request, State as AxState};
@@ -35,7 +39,7 @@ use tokio::sync::watch;
 
 use blobs::Blobs;
 use job::{valid_digest, valid_id, JobSpec};
-use queue::{Attestation, Filter, Job, Outcome, Queue, QueueError, State};
+use queue::{Filter, Job, Queue, QueueError, State};
 
 /// Every route: (method, path as the OpenAPI document spells it). `schemas/openapi.json`
 /// is checked against this list.
@@ -48,11 +52,28 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
+    ("post", "/v1/worker/claim"),
+    ("post", "/v1/worker/jobs/{id}/heartbeat"),
+    ("post", "/v1/worker/jobs/{id}/finish"),
+    ("post", "/v1/worker/jobs/{id}/release"),
 ];
 
 /// The schema names of the OpenAPI document's components that the answers follow.
-pub const SCHEMAS: &[&str] =
-    &["JobRequest", "VerifyJob", "AuditJob", "CheckJob", "Job", "JobList", "ImageVerdict", "Error"];
+pub const SCHEMAS: &[&str] = &[
+    "JobRequest",
+    "VerifyJob",
+    "AuditJob",
+    "CheckJob",
+    "NoopJob",
+    "Job",
+    "JobList",
+    "ImageVerdict",
+    "Error",
+    "WorkerClaim",
+    "WorkerLease",
+    "WorkerHeartbeat",
+    "WorkerResult",
+];
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -61,6 +82,10 @@ pub struct Config {
     pub data: PathBuf,
     /// The bearer token that submitting and retrying need.
     pub token: String,
+    /// The bearer token of the worker API (`None`: [`Config::token`]).
+    pub worker_token: Option<String>,
+    /// Whether no-op jobs (`{"kind": "noop", "n": …}`, a load-testing aid) are accepted.
+    pub noop_jobs: bool,
     /// Whether reading jobs needs the token too.
     pub read_needs_token: bool,
     /// In-process workers.
@@ -73,6 +98,8 @@ pub struct Config {
     pub poll: Duration,
     /// The largest request body.
     pub max_body_bytes: usize,
+    /// The largest result a remote worker may send (its report and attestations).
+    pub max_result_bytes: usize,
     /// The time a request may take, from its first byte.
     pub request_timeout: Duration,
     /// Connections served at once.
@@ -87,12 +114,15 @@ impl Config {
         Config {
             data,
             token,
+            worker_token: None,
+            noop_jobs: false,
             read_needs_token: false,
             workers: 1,
             lease: Duration::from_secs(60),
             max_attempts: 3,
             poll: Duration::from_millis(200),
             max_body_bytes: 256 << 10,
+            max_result_bytes: 32 << 20,
             request_timeout: Duration::from_secs(10),
             max_connections: 256,
             shutdown_grace: Duration::from_secs(10),
@@ -143,7 +173,7 @@ impl Cancel {
         self.0.load(Ordering::SeqCst)
     }
 
-    fn cancel(&self) {
+    pub(crate) fn cancel(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
 }
@@ -209,7 +239,7 @@ impl<E: Executor> Server<E> {
 
     /// A server over another queue.
     pub fn with_queue(config: Config, executor: E, queue: Arc<dyn Queue>) -> Result<Server<E>, ServerError> {
-        if config.token.is_empty() {
+        if config.token.is_empty() || config.worker_token.as_deref().is_some_and(str::is_empty) {
             return Err(ServerError::NoToken);
         }
         let blobs = Blobs::open(&config.data)
@@ -226,8 +256,16 @@ impl<E: Executor> Server<E> {
         let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut workers = Vec::new();
+        let local = Arc::new(work::Local(self.inner.clone()));
+        let options = work::LoopOptions {
+            poll: self.inner.config.poll,
+            backoff: Duration::from_secs(1),
+            shutdown_grace: self.inner.config.shutdown_grace,
+        };
         for n in 0..self.inner.config.workers {
-            workers.push(tokio::spawn(worker(self.inner.clone(), n, stop_rx.clone())));
+            let name = format!("{}/w{n}", self.inner.instance);
+            let (executor, options) = (self.inner.executor.clone(), options.clone());
+            workers.push(work::spawn(local.clone(), executor, name, options, stop_rx.clone()));
         }
         log::event("info", "serving", &[("addr", &addr), ("workers", &self.inner.config.workers.to_string())]);
         let router = router(self.inner.clone());
@@ -294,194 +332,6 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
-// ---- workers ----
-
-/// The step a job is in; a new step wakes the heartbeat, so the queue logs each step
-/// (the job's log on the dashboard) that lasts as long as a heartbeat takes.
-struct ProgressCell(Mutex<Option<String>>, tokio::sync::Notify);
-
-impl JobProgress for ProgressCell {
-    fn step(&self, step: &str) {
-        if let Ok(mut p) = self.0.lock() {
-            *p = Some(step.chars().take(200).collect());
-        }
-        self.1.notify_one();
-    }
-}
-
-async fn worker<E: Executor>(inner: Arc<Inner<E>>, n: usize, mut stop: watch::Receiver<bool>) {
-    let name = format!("{}/w{n}", inner.instance);
-    let lease_ms = i64::try_from(inner.config.lease.as_millis()).unwrap_or(60_000);
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let (q, w, max) = (inner.queue.clone(), name.clone(), inner.config.max_attempts);
-        match blocking(move || q.claim(&w, now_ms(), lease_ms, max)).await {
-            Ok(Some(job)) => run_job(&inner, &name, job, &mut stop).await,
-            Ok(None) => {
-                tokio::select! {
-                    _ = stop.changed() => {}
-                    () = tokio::time::sleep(inner.config.poll) => {}
-                }
-            }
-            Err(e) => {
-                log::event("error", "claiming a job", &[("worker", &name), ("error", &e.to_string())]);
-                tokio::select! {
-                    _ = stop.changed() => {}
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        }
-    }
-}
-
-enum Ending {
-    Finished(Result<JobResult, ExecError>),
-    LeaseLost,
-    Stopped,
-}
-
-async fn run_job<E: Executor>(inner: &Arc<Inner<E>>, name: &str, job: Job, stop: &mut watch::Receiver<bool>) {
-    let started = tokio::time::Instant::now();
-    let id = job.id.clone();
-    log::event(
-        "info",
-        "job started",
-        &[("id", &id), ("kind", job.spec.kind()), ("attempt", &job.attempts.to_string())],
-    );
-    inner.metrics.busy(1);
-    let cancel = Cancel::default();
-    let progress = Arc::new(ProgressCell(Mutex::new(None), tokio::sync::Notify::new()));
-    let exec = {
-        let (executor, spec, progress, cancel) =
-            (inner.executor.clone(), job.spec.clone(), progress.clone(), cancel.clone());
-        tokio::spawn(async move { executor.run(&spec, progress, cancel).await })
-    };
-    tokio::pin!(exec);
-    let lease_ms = i64::try_from(inner.config.lease.as_millis()).unwrap_or(60_000);
-    let mut beat = tokio::time::interval(inner.config.lease / 3);
-    beat.tick().await;
-    if *stop.borrow() {
-        cancel.cancel();
-    }
-    let ending = loop {
-        tokio::select! {
-            r = &mut exec => {
-                let r = r.unwrap_or_else(|e| Err(ExecError { class: "internal".into(), message: format!("the executor stopped: {e}") }));
-                break if cancel.is_cancelled() { Ending::Stopped } else { Ending::Finished(r) };
-            }
-            () = async { tokio::select! { _ = beat.tick() => {}, () = progress.1.notified() => {} } } => {
-                let step = progress.0.lock().ok().and_then(|p| p.clone());
-                let (q, i, w) = (inner.queue.clone(), id.clone(), name.to_string());
-                match blocking(move || q.heartbeat(&i, &w, now_ms(), lease_ms, step.as_deref())).await {
-                    Ok(true) => {}
-                    Ok(false) => { cancel.cancel(); inner.metrics.lease_lost(); break Ending::LeaseLost; }
-                    // The database is unreachable: keep running; the lease may expire.
-                    Err(e) => log::event("warn", "heartbeat failed", &[("id", &id), ("error", &e.to_string())]),
-                }
-            }
-            _ = stop.changed() => {
-                cancel.cancel();
-                // The executor gets the grace time to stop; the job is handed back either way.
-                let _ = tokio::time::timeout(inner.config.shutdown_grace, &mut exec).await;
-                break Ending::Stopped;
-            }
-        }
-    };
-    inner.metrics.busy(-1);
-    match ending {
-        Ending::Stopped => {
-            let (q, i, w) = (inner.queue.clone(), id.clone(), name.to_string());
-            let handed = blocking(move || q.release(&i, &w)).await;
-            log::event("info", "job handed back", &[("id", &id), ("released", &format!("{handed:?}"))]);
-        }
-        Ending::LeaseLost => log::event("warn", "job lease lost: another worker may run it", &[("id", &id)]),
-        Ending::Finished(r) => {
-            let took = started.elapsed();
-            let outcome = match store(inner, r) {
-                Ok(o) => o,
-                Err(e) => Outcome {
-                    state: State::Failed,
-                    verdict: None,
-                    report: None,
-                    attestations: Vec::new(),
-                    module: None,
-                    failure_class: Some("storage".into()),
-                    failure_message: Some(format!("storing the result: {e}")),
-                },
-            };
-            let (q, i, w, o) = (inner.queue.clone(), id.clone(), name.to_string(), outcome.clone());
-            match blocking(move || q.finish(&i, &w, now_ms(), &o)).await {
-                Ok(true) => {
-                    inner.metrics.finished(
-                        job.spec.kind(),
-                        outcome.state.as_str(),
-                        took,
-                        outcome.failure_class.as_deref(),
-                    );
-                    log::event(
-                        "info",
-                        "job finished",
-                        &[
-                            ("id", &id),
-                            ("state", outcome.state.as_str()),
-                            ("verdict", outcome.verdict.as_deref().unwrap_or("")),
-                            ("class", outcome.failure_class.as_deref().unwrap_or("")),
-                            ("seconds", &format!("{:.3}", took.as_secs_f64())),
-                        ],
-                    );
-                }
-                Ok(false) => {
-                    inner.metrics.lease_lost();
-                    log::event("warn", "job finished after its lease was lost: result dropped", &[("id", &id)]);
-                }
-                Err(e) => log::event("error", "storing the outcome", &[("id", &id), ("error", &e.to_string())]),
-            }
-        }
-    }
-}
-
-/// Writes the result's blobs (before any row names them) and makes the outcome.
-fn store(inner: &Inner<impl Executor>, r: Result<JobResult, ExecError>) -> std::io::Result<Outcome> {
-    let r = match r {
-        Ok(r) => r,
-        Err(e) => {
-            return Ok(Outcome {
-                state: State::Failed,
-                verdict: None,
-                report: None,
-                attestations: Vec::new(),
-                module: None,
-                failure_class: Some(e.class),
-                failure_message: Some(e.message),
-            })
-        }
-    };
-    let report = inner.blobs.put(&r.report)?;
-    let mut attestations = Vec::new();
-    for (name, media_type, bytes) in &r.attestations {
-        attestations.push(Attestation {
-            name: name.clone(),
-            media_type: media_type.clone(),
-            digest: inner.blobs.put(bytes)?,
-        });
-    }
-    let (state, class, message) = match r.failure {
-        Some((c, m)) => (State::Failed, Some(c), Some(m)),
-        None => (State::Done, None, None),
-    };
-    Ok(Outcome {
-        state,
-        verdict: Some(r.verdict),
-        report: Some(report),
-        attestations,
-        module: r.module,
-        failure_class: class,
-        failure_message: message,
-    })
-}
-
 // ---- the API ----
 
 fn router<E: Executor>(inner: Arc<Inner<E>>) -> Router {
@@ -494,6 +344,7 @@ fn router<E: Executor>(inner: Arc<Inner<E>>) -> Router {
         .route("/readyz", get(readyz::<E>))
         .route("/metrics", get(metrics_route::<E>))
         .merge(dashboard::routes::<E>())
+        .merge(worker_api::routes::<E>())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not-found", "no such route".into()) })
         .layer(axum::middleware::from_fn_with_state(inner.clone(), guard::<E>))
         .with_state(inner)
@@ -531,14 +382,19 @@ fn queue_error(e: &QueueError) -> Response {
     error(StatusCode::SERVICE_UNAVAILABLE, "queue-unavailable", "the job queue is unavailable".into())
 }
 
-/// Constant-time comparison of the bearer token.
+/// Whether the request carries the API token.
 fn authorized(inner: &Inner<impl Executor>, headers: &HeaderMap) -> bool {
+    bearer_is(headers, &inner.config.token)
+}
+
+/// Constant-time comparison of the bearer token with `want`.
+fn bearer_is(headers: &HeaderMap, want: &str) -> bool {
     let Some(given) =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
     else {
         return false;
     };
-    let want = inner.config.token.as_bytes();
+    let want = want.as_bytes();
     let given = given.trim().as_bytes();
     given.len() == want.len() && given.iter().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
@@ -570,7 +426,7 @@ async fn submit<E: Executor>(AxState(inner): AxState<Arc<Inner<E>>>, request: Re
             );
         }
     };
-    let spec = match JobSpec::parse(&body) {
+    let spec = match JobSpec::parse_with(&body, inner.config.noop_jobs) {
         Ok(s) => s,
         Err(e) => {
             inner.metrics.rejected(e.code());

@@ -31,7 +31,13 @@ struct Counters {
     leases_lost: u64,
     workers: u64,
     busy: u64,
+    /// Remote worker (loop) → when it last called the worker API, and how long that counts.
+    remote: BTreeMap<String, std::time::Instant>,
+    remote_window: Duration,
 }
+
+/// Remote workers remembered at most (their names come from token holders only).
+const MAX_REMOTE: usize = 4096;
 
 #[derive(Default)]
 struct Histogram {
@@ -93,6 +99,20 @@ impl Metrics {
         self.with(|c| c.workers = n);
     }
 
+    /// The remote worker `worker` called the worker API; it counts for `window`.
+    pub(crate) fn remote_seen(&self, worker: &str, window: Duration) {
+        self.with(|c| {
+            let now = std::time::Instant::now();
+            c.remote_window = window;
+            if c.remote.len() >= MAX_REMOTE && !c.remote.contains_key(worker) {
+                c.remote.retain(|_, t| now.duration_since(*t) <= window);
+            }
+            if c.remote.len() < MAX_REMOTE || c.remote.contains_key(worker) {
+                c.remote.insert(worker.to_string(), now);
+            }
+        });
+    }
+
     pub(crate) fn busy(&self, delta: i64) {
         self.with(|c| c.busy = c.busy.saturating_add_signed(delta));
     }
@@ -117,6 +137,14 @@ impl Metrics {
         let Ok(c) = self.inner.lock() else { return out };
         head(o, "reprove_serve_workers", "gauge", "Workers of this process.");
         let _ = writeln!(o, "reprove_serve_workers {}", c.workers);
+        head(
+            o,
+            "reprove_serve_remote_workers",
+            "gauge",
+            "Remote workers (reprove worker job slots) heard from lately.",
+        );
+        let recent = c.remote.values().filter(|t| t.elapsed() <= c.remote_window).count();
+        let _ = writeln!(o, "reprove_serve_remote_workers {recent}");
         head(o, "reprove_serve_workers_busy", "gauge", "Workers of this process running a job.");
         let _ = writeln!(o, "reprove_serve_workers_busy {}", c.busy);
         head(o, "reprove_serve_submissions_total", "counter", "Submissions by outcome.");
