@@ -321,6 +321,8 @@ fn report_section<E: Executor>(inner: &Inner<E>, job: &Job) -> String {
         JobSpec::Verify(_) | JobSpec::Check(_) => {
             serde_json::from_slice::<report::v1::Report>(&bytes).map(|r| report::audit::render_verify_html(&r))
         }
+        // A load-testing job's report is no document of reprove's: shown as text.
+        JobSpec::Noop(_) => Ok(format!("<pre>{}</pre>\n", esc(&String::from_utf8_lossy(&bytes)))),
     };
     match rendered {
         Ok(html) => format!("<section class=\"report\" id=\"report\">\n{html}</section>\n"),

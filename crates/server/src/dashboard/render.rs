@@ -96,6 +96,7 @@ fn subject(job: &Job) -> String {
         (None, JobSpec::Verify(v)) => format!("<code>{}</code> @ <code>{}</code>", esc(&v.source), esc(&v.rev)),
         (None, JobSpec::Check(c)) => format!("<code>{}</code> @ <code>{}</code>", esc(&c.source), esc(&c.rev)),
         (None, JobSpec::Audit(a)) => format!("<code>{}</code>", esc(&a.image)),
+        (None, JobSpec::Noop(n)) => format!("no-op <code>{}</code>", n.n),
     }
 }
 
