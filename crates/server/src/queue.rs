@@ -133,6 +133,8 @@ pub struct Filter {
     pub image: Option<String>,
     /// The main module.
     pub module: Option<String>,
+    /// The `[[watch]]` that submitted the job (its spec's `watch`).
+    pub watch: Option<String>,
     /// At most this many, newest first.
     pub limit: u32,
 }

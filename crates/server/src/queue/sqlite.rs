@@ -206,11 +206,15 @@ impl Queue for Sqlite {
                 .prepare(&format!(
                     "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR state = ?1) \
                      AND (?2 IS NULL OR image = ?2 OR image_digest = ?2) AND (?3 IS NULL OR module = ?3) \
+                     AND (?5 IS NULL OR json_extract(spec, '$.watch') = ?5) \
                      ORDER BY created_at DESC, id LIMIT ?4"
                 ))
                 .map_err(|e| self.err(e))?;
             let rows = stmt
-                .query_map(params![filter.state.map(State::as_str), filter.image, filter.module, filter.limit], raw)
+                .query_map(
+                    params![filter.state.map(State::as_str), filter.image, filter.module, filter.limit, filter.watch],
+                    raw,
+                )
                 .map_err(|e| self.err(e))?;
             let mut out = Vec::new();
             for r in rows {
