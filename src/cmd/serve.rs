@@ -33,7 +33,8 @@ pub(crate) struct Args {
     /// workers, lease-seconds, max-attempts, log-format, runtime, build-timeout, audit-dir:
     /// the auditor's directory whose reprove.toml [audit] and reprove.lock audit jobs use;
     /// key: a cosign key, its password from COSIGN_PASSWORD, that signs a provenance and a
-    /// VSA of every verify verdict; builder-id).
+    /// VSA of every verify verdict and the image VSA of every audit; builder-id; [[watch]]
+    /// tables and watch-rate, watch-rates, watch-backoff, watch-backoff-max, watch-max-tags).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Jobs run at once in this process (default: $REPROVE_WORKERS, the config's `workers`, else 1; 0: none).
@@ -74,6 +75,15 @@ struct FileConfig {
     audit_dir: Option<PathBuf>,
     key: Option<PathBuf>,
     builder_id: Option<String>,
+    /// `[[watch]]` tables and how watching runs (`super::serve_watch`).
+    #[serde(default)]
+    watch: Vec<::server::watching::WatchEntry>,
+    watch_rate: Option<String>,
+    #[serde(default)]
+    watch_rates: BTreeMap<String, String>,
+    watch_backoff: Option<String>,
+    watch_backoff_max: Option<String>,
+    watch_max_tags: Option<usize>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -206,6 +216,7 @@ fn run_audit(
     settings: &::audit::Settings,
     cache_dir: &Path,
     cancel: &sandbox::CancelToken,
+    attest: AuditAttest<'_>,
 ) -> Result<JobResult, ExecError> {
     let input_err = |m: String| ExecError { class: "input".into(), message: m };
     let input = inventory::ImageInput::parse(image).map_err(|e| input_err(e.to_string()))?;
@@ -221,6 +232,7 @@ fn run_audit(
     let mut options =
         inventory::Options { binaries_dir: Some(work.path().join("binaries")), ..inventory::Options::default() };
     options.open.registry = shared.registry.clone();
+    options.open.platforms = attest.platforms()?;
     let inventory = inventory::scan_blocking(&shared.io, &input, &options).map_err(|e| ExecError {
         class: if e.is_input(&input) { "input" } else { "infrastructure" }.into(),
         message: e.to_string(),
@@ -232,13 +244,70 @@ fn run_audit(
     let failure = (doc.verdict == report::audit::v1::ImageVerdict::Error)
         .then(|| doc.error_class().map(|c| (c, doc.summary.clone())))
         .flatten();
-    outcome(&doc, verdict.unwrap_or_default(), failure, None)
+    let result = outcome(&doc, verdict.unwrap_or_default(), failure, None)?;
+    Ok(attest.apply(result, &doc))
+}
+
+/// What an audit job does with its verdict: its platforms, the server's signer, and
+/// whether the job asks for the image VSA to be pushed.
+struct AuditAttest<'a> {
+    platforms: &'a [String],
+    signer: Option<&'a (Arc<attest::keys::KeySigner>, String)>,
+    push: bool,
+    registry: &'a oci::RegistryOptions,
+}
+
+impl AuditAttest<'_> {
+    fn platforms(&self) -> Result<Vec<oci::Platform>, ExecError> {
+        self.platforms
+            .iter()
+            .map(|p| p.parse::<oci::Platform>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| ExecError { class: "input".into(), message: e.to_string() })
+    }
+
+    /// Signs the image VSA of a verdict (when the server has a key) and pushes it to the
+    /// image's repository (when the job asks), as `reprove audit --attest --push`; a
+    /// signature or push that fails fails the job (class `signing`, `push`), its verdict
+    /// and report kept.
+    fn apply(&self, mut result: JobResult, doc: &report::audit::v1::AuditReport) -> JobResult {
+        let Some((key, builder)) = self.signer.filter(|_| result.failure.is_none()) else {
+            if self.push && result.failure.is_none() {
+                result.failure =
+                    Some(("push".into(), "the job asks to push its VSA, and the server has no key".into()));
+            }
+            return result;
+        };
+        let (name, digests, line) = match super::provenance::signed_image_vsa(doc, key, builder) {
+            Ok(signed) => signed,
+            Err(e) => {
+                result.failure = Some(("signing".into(), format!("signing the image VSA: {e}")));
+                return result;
+            }
+        };
+        let envelope = "application/vnd.dsse.envelope.v1+json".to_string();
+        result.attestations.push(("image-vsa".into(), envelope, line.clone().into_bytes()));
+        if self.push {
+            let registry = oci::RegistryOptions { clock: oci::OverallClock::default(), ..self.registry.clone() };
+            let files = [("image.vsa.intoto.jsonl".to_string(), line.into_bytes())];
+            let format = super::attest_registry::FormatArg::Both;
+            if let Err(e) = super::attest_registry::push_to(&name, &digests, &files, format, &registry) {
+                result.failure = Some(("push".into(), format!("pushing the image VSA: {e}")));
+            }
+        }
+        result
+    }
 }
 
 impl Executor for Pipeline {
     async fn run(&self, job: &JobSpec, progress: Arc<dyn JobProgress>, cancel: Cancel) -> Result<JobResult, ExecError> {
         let work = self.request(job)?;
         let (settings, cache_dir, signer) = (self.audit.clone(), self.cache_dir.clone(), self.signer.clone());
+        let (platforms, push) = match job {
+            JobSpec::Audit(a) => (a.platforms.clone(), a.push),
+            _ => (Vec::new(), false),
+        };
+        let registry = self.registry.clone();
         let token = sandbox::CancelToken::new();
         let flag = token.flag();
         let (tx, mut rx) = tokio::sync::oneshot::channel();
@@ -248,7 +317,11 @@ impl Executor for Pipeline {
             .spawn(move || {
                 let steps = Steps(progress);
                 let _ = tx.send(match work {
-                    Work::Audit(image, shared) => run_audit(&image, &shared, &settings, &cache_dir, &token),
+                    Work::Audit(image, shared) => {
+                        let attest =
+                            AuditAttest { platforms: &platforms, signer: signer.as_ref(), push, registry: &registry };
+                        run_audit(&image, &shared, &settings, &cache_dir, &token, attest)
+                    }
                     Work::Check(request) => {
                         let r = rebuild::check::check(&request, &steps, &token);
                         let failure = r.error.as_ref().map(|e| (e.class, e.message.clone()));
@@ -409,15 +482,27 @@ pub(crate) fn run(args: Args) -> CommandResult {
         }
         None => None,
     };
-    let executor = Pipeline {
-        cache_dir,
-        runtime,
-        build_timeout,
-        registry: args.registry.to_options()?,
-        audit: Arc::new(audit),
-        signer,
-    };
+    let (watches, watch_settings) = super::serve_watch::WatchConfig {
+        watch: file.watch,
+        watch_rate: file.watch_rate,
+        watch_rates: file.watch_rates,
+        watch_backoff: file.watch_backoff,
+        watch_backoff_max: file.watch_backoff_max,
+        watch_max_tags: file.watch_max_tags,
+    }
+    .build()?;
+    if watches.iter().any(|w| matches!(w.target, ::server::watching::Target::Image { .. })) && signer.is_none() {
+        return Err(Failure::input(anyhow!(
+            "[[watch]] of an image pushes a signed VSA of each audit: set `key` in the --config file"
+        )));
+    }
+    config.watches = watches;
+    config.watch = watch_settings;
+    let registry = args.registry.to_options()?;
+    let lister = super::serve_watch::lister(&registry);
+    let executor = Pipeline { cache_dir, runtime, build_timeout, registry, audit: Arc::new(audit), signer };
     let server = Server::open(config, executor).map_err(|e| Failure::infrastructure(anyhow!(e)))?;
+    server.watch_with(lister);
 
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -455,6 +540,20 @@ mod tests {
             let value = match (spec["type"].as_str(), spec["enum"].as_array()) {
                 (Some("boolean"), _) => "true".to_string(),
                 (Some("integer"), _) => "3".to_string(),
+                (Some("object"), _) => "{ h = \"1/m\" }".to_string(),
+                (Some("array"), _) => {
+                    // [[watch]]: a table with every key its definition names.
+                    let mut fields = Vec::new();
+                    for (k, v) in schema["$defs"]["watch"]["properties"].as_object().into_iter().flatten() {
+                        let value = match v["type"].as_str() {
+                            Some("array") => "[\"x\"]",
+                            Some("object") => "{}",
+                            _ => "\"x\"",
+                        };
+                        fields.push(format!("{k} = {value}"));
+                    }
+                    format!("[{{ {} }}]", fields.join(", "))
+                }
                 (_, Some(values)) => values[0].to_string(),
                 _ if key == "listen" => "\"127.0.0.1:1\"".to_string(),
                 _ => "\"x\"".to_string(),
