@@ -98,8 +98,9 @@ impl Lister for Tags {
 
     fn resolve<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<Option<String>, ListError>> {
         Box::pin(async move {
-            let reference = image.parse::<oci::ImageRef>().map_err(|e| ListError(e.to_string()))?;
-            let Some(tag) = reference.tag() else { return Err(ListError(format!("{image}: no tag"))) };
+            // A Git tag that makes no valid image tag names no release image: nothing to pin.
+            let Ok(reference) = image.parse::<oci::ImageRef>() else { return Ok(None) };
+            let Some(tag) = reference.tag() else { return Ok(None) };
             match self.repository(image)?.resolve_tag(tag).await {
                 Ok(d) => Ok(Some(d.to_string())),
                 Err(oci::referrers::ReferrersError::ImageNotFound { .. }) => Ok(None),

@@ -39,6 +39,7 @@ mod registry_deadlines;
 mod sandbox_image;
 mod sandbox_runtimes;
 mod serve;
+mod serve_watch;
 mod source_git;
 mod source_transports;
 mod toolchain_images;

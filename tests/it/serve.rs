@@ -26,17 +26,25 @@ use crate::verify_e2e::{shared, Project};
 #[path = "../common/prometheus.rs"]
 mod prometheus;
 
-const TOKEN: &str = "serve-test-token-5f1d";
+pub(super) const TOKEN: &str = "serve-test-token-5f1d";
 
 /// A `reprove serve` process, killed when dropped.
-struct Serve {
+pub(super) struct Serve {
     child: Child,
     addr: String,
     log: PathBuf,
 }
 
 impl Serve {
-    fn start(dir: &Path, data: &Path, cache: &Path, proxy: &str, workers: u32, run: u32, extra: &[&str]) -> Serve {
+    pub(super) fn start(
+        dir: &Path,
+        data: &Path,
+        cache: &Path,
+        proxy: &str,
+        workers: u32,
+        run: u32,
+        extra: &[&str],
+    ) -> Serve {
         let log = dir.join(format!("serve-{run}.log"));
         let mut cmd = Command::new(reprove_bin());
         goenv::base_env(&mut cmd, dir, &cache.join("unused-host-modcache"), &[("GOPROXY", proxy.to_string())]);
@@ -80,16 +88,25 @@ impl Serve {
         }
     }
 
-    fn log_text(&self) -> String {
+    pub(super) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Every log line is a JSON object (`--log-format json`).
-    fn log_lines(&self) -> Vec<Value> {
+    pub(super) fn log_lines(&self) -> Vec<Value> {
         self.log_text()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {l}")))
             .collect()
+    }
+
+    /// `/metrics` as text.
+    pub(super) fn metrics(&self) -> String {
+        let mut m = TcpStream::connect(&self.addr).unwrap_or_else(|e| panic!("{e}"));
+        write!(m, "GET /metrics HTTP/1.0\r\n\r\n").unwrap_or_else(|e| panic!("{e}"));
+        let mut text = String::new();
+        m.read_to_string(&mut text).unwrap_or_else(|e| panic!("{e}"));
+        text.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_string())
     }
 
     fn kill9(mut self) {
@@ -97,7 +114,7 @@ impl Serve {
         let _ = self.child.wait();
     }
 
-    fn request(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
+    pub(super) fn request(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
         let mut s = TcpStream::connect(&self.addr).unwrap_or_else(|e| panic!("{e}"));
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap_or_else(|e| panic!("{e}"));
         let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
@@ -115,13 +132,13 @@ impl Serve {
         (status, serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string())))
     }
 
-    fn job(&self, id: &str) -> Value {
+    pub(super) fn job(&self, id: &str) -> Value {
         let (status, job) = self.request("GET", &format!("/v1/jobs/{id}"), None, "");
         assert_eq!(status, 200, "{job}");
         job
     }
 
-    fn wait(&self, id: &str, done: impl Fn(&Value) -> bool, within: Duration) -> Value {
+    pub(super) fn wait(&self, id: &str, done: impl Fn(&Value) -> bool, within: Duration) -> Value {
         let deadline = Instant::now() + within;
         loop {
             let job = self.job(id);
@@ -330,6 +347,18 @@ fn configuration_precedence_and_refusals() {
     std::fs::write(&bad, "tokn = \"x\"\n").unwrap_or_else(|e| panic!("{e}"));
     refused(&[("REPROVE_API_TOKEN", TOKEN)], &["--config", bad.to_str().unwrap_or_default()], &["tokn"]);
     refused(&[("REPROVE_API_TOKEN", TOKEN)], &["--log-format", "xml"], &["--log-format"]);
+    // A bad [[watch]] stops the start, naming the watch.
+    let bad_watch = d.join("bad-watch.toml");
+    std::fs::write(&bad_watch, "[[watch]]\nname = \"nightly\"\nimage = \"127.0.0.1:1/app\"\ninterval = \"soon\"\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    refused(
+        &[("REPROVE_API_TOKEN", TOKEN)],
+        &["--config", bad_watch.to_str().unwrap_or_default()],
+        &["\"nightly\"", "interval"],
+    );
+    std::fs::write(&bad_watch, "[[watch]]\nname = \"nightly\"\nimage = \"127.0.0.1:1/app\"\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    refused(&[("REPROVE_API_TOKEN", TOKEN)], &["--config", bad_watch.to_str().unwrap_or_default()], &["key"]);
 
     // The file's token and workers; the environment's token wins over the file's; the
     // flag's workers over the file's.
