@@ -24,7 +24,7 @@ use crate::support::{goenv, reprove_bin};
 use crate::verify_e2e::{shared, Project};
 
 #[path = "../common/prometheus.rs"]
-mod prometheus;
+pub(super) mod prometheus;
 
 pub(super) const TOKEN: &str = "serve-test-token-5f1d";
 

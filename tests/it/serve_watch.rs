@@ -18,15 +18,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::serve::{Serve, TOKEN};
+use crate::serve::{prometheus, Serve, TOKEN};
 use crate::support::registry::{Fault, FaultProxy};
 use crate::support::server::{Behavior, Server};
 use crate::support::{reprove_bin, run};
 use crate::verify_e2e::{git, shared, Project};
 use crate::verify_module::{install, proxy, published, Scratch, MAIN_GO, VERSION};
-
-#[path = "../common/prometheus.rs"]
-mod prometheus;
 
 /// The value of metric `name` with exactly `labels`.
 fn metric(serve: &Serve, name: &str, labels: &[(&str, &str)]) -> Option<f64> {

@@ -30,6 +30,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The tags a watch asks for at most, by default.
 pub const DEFAULT_MAX_TAGS: usize = 1000;
 
+/// A value of the watching configuration that does not parse (a duration, rate or tag filter).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
 /// A `[[watch]]` table as the configuration file spells it.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -106,13 +111,13 @@ pub enum TagFilter {
 
 impl TagFilter {
     /// `None`: every tag; `/RE/`: a regular expression; anything else a glob.
-    pub fn parse(text: Option<&str>) -> Result<TagFilter, String> {
+    pub fn parse(text: Option<&str>) -> Result<TagFilter, InvalidValue> {
         match text {
             None | Some("*") => Ok(TagFilter::All),
-            Some(t) if t.len() >= 2 && t.starts_with('/') && t.ends_with('/') => {
-                regex::Regex::new(&t[1..t.len() - 1]).map(TagFilter::Regex).map_err(|e| format!("tags {t:?}: {e}"))
-            }
-            Some("") => Err("tags: empty".into()),
+            Some(t) if t.len() >= 2 && t.starts_with('/') && t.ends_with('/') => regex::Regex::new(&t[1..t.len() - 1])
+                .map(TagFilter::Regex)
+                .map_err(|e| InvalidValue(format!("tags {t:?}: {e}"))),
+            Some("") => Err(InvalidValue("tags: empty".into())),
             Some(t) => Ok(TagFilter::Glob(t.to_string())),
         }
     }
@@ -150,8 +155,8 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
 }
 
 /// `30s`, `5m`, `1h30m`, `500ms`: a positive duration.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = |why: &str| Err(format!("{text:?}: {why} (e.g. 30s, 5m, 1h)"));
+pub fn parse_duration(text: &str) -> Result<Duration, InvalidValue> {
+    let bad = |why: &str| Err(InvalidValue(format!("{text:?}: {why} (e.g. 30s, 5m, 1h)")));
     let mut rest = text.trim();
     if rest.is_empty() {
         return bad("empty");
@@ -189,10 +194,10 @@ pub struct Rate {
 }
 
 impl std::str::FromStr for Rate {
-    type Err = String;
+    type Err = InvalidValue;
 
-    fn from_str(s: &str) -> Result<Rate, String> {
-        let bad = || format!("rate {s:?}: expected COUNT/UNIT, e.g. 10/m, 2/s, 3/10s");
+    fn from_str(s: &str) -> Result<Rate, InvalidValue> {
+        let bad = || InvalidValue(format!("rate {s:?}: expected COUNT/UNIT, e.g. 10/m, 2/s, 3/10s"));
         let (count, per) = s.trim().split_once('/').ok_or_else(bad)?;
         let count: u32 = count.trim().parse().ok().filter(|c| *c > 0).ok_or_else(bad)?;
         let per = per.trim();
@@ -286,7 +291,7 @@ impl Watch {
         if interval < Duration::from_secs(1) {
             return Err(fail("interval: at least 1s".into()));
         }
-        let tags = TagFilter::parse(e.tags.as_deref()).map_err(fail)?;
+        let tags = TagFilter::parse(e.tags.as_deref()).map_err(|m| fail(m.0))?;
         let target = match (&e.image, &e.git) {
             (Some(image), None) => {
                 if e.reference.is_some() || e.toolchain.is_some() || !e.recipe.is_empty() {
@@ -746,7 +751,7 @@ mod tests {
         assert!(f("v?.*").matches("v1.0") && !f("v?.*").matches("v10.0"));
         assert!(f("/^v[0-9]+\\.[0-9]+$/").matches("v1.22") && !f("/^v[0-9]+\\.[0-9]+$/").matches("v1.22-rc1"));
         assert!(TagFilter::parse(None).map(|t| t.matches("anything")).unwrap_or(false));
-        assert!(glob(b"a*b*c*d*e*f", b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab") == false);
+        assert!(!glob(b"a*b*c*d*e*f", b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab"));
     }
 
     #[test]
