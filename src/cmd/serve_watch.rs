@@ -8,21 +8,17 @@ use std::time::Duration;
 
 use ::server::watching::{BoxFuture, ListError, Listed, Lister, Rate, Settings, Watch, WatchEntry};
 use anyhow::anyhow;
-use serde::Deserialize;
 
 use crate::exit::Failure;
 
-/// The watching keys of `reprove-server.toml` (flattened into it).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// The watching keys of `reprove-server.toml`.
+#[derive(Debug, Default)]
 pub(crate) struct WatchConfig {
     /// `[[watch]]` tables.
-    #[serde(default)]
     pub(crate) watch: Vec<WatchEntry>,
     /// Polls per host at most, for hosts `watch-rates` does not name (default 10/m).
     pub(crate) watch_rate: Option<String>,
     /// Polls per host at most, by host (`REGISTRY[:PORT]`, a Git URL's host).
-    #[serde(default)]
     pub(crate) watch_rates: BTreeMap<String, String>,
     /// The first backoff after a failed poll (default 10s); it doubles per failure.
     pub(crate) watch_backoff: Option<String>,

@@ -348,3 +348,35 @@ fn a_failing_registry_is_backed_off_and_the_rate_limit_holds() {
     let all_secs = started.elapsed().as_secs_f64();
     assert!(total <= 2.0 + 2.0 * all_secs / 5.0 + 1.0, "{total} polls in {all_secs:.1} s");
 }
+
+/// `oci`'s tag listing against the real registry: pages of two followed through the
+/// `Link` header to every tag, and the bound says when it cut the list.
+#[test]
+fn tags_are_listed_page_by_page_up_to_the_bound() {
+    let registry = crate::support::registry::Registry::start().unwrap_or_else(|e| panic!("{e}"));
+    let scratch = Scratch::new();
+    let note = scratch.path("note");
+    std::fs::write(&note, "tags\n").unwrap_or_else(|e| panic!("{e}"));
+    let img = crate::audit_e2e::image(&[("/etc/note", &note)]);
+    let io = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+    let tags = ["a1", "b2", "c3", "d4", "e5"];
+    for t in tags {
+        let r: oci::ImageRef = format!("{}/paged/app:{t}", registry.addr).parse().unwrap_or_else(|e| panic!("{e}"));
+        img.push_blocking(&io, &r, &registry.options()).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let repo: oci::ImageRef = format!("{}/paged/app", registry.addr).parse().unwrap_or_else(|e| panic!("{e}"));
+    let client = oci::referrers::Repository::new(&repo, &registry.options()).unwrap_or_else(|e| panic!("{e}"));
+    let (all, cut) = io.block_on(client.tags_paged(100, 2)).unwrap_or_else(|e| panic!("{e}"));
+    // (Debian's registry does not keep the order across pages: every tag, once.)
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!((sorted(all), cut), (tags.map(String::from).to_vec(), false));
+    let (some, cut) = io.block_on(client.tags_paged(3, 2)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((some.len(), cut), (3, true), "{some:?}");
+    assert!(some.iter().all(|t| tags.contains(&t.as_str())), "{some:?}");
+    let none: oci::ImageRef = format!("{}/no/such", registry.addr).parse().unwrap_or_else(|e| panic!("{e}"));
+    let client = oci::referrers::Repository::new(&none, &registry.options()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(io.block_on(client.tags(10)).unwrap_or_else(|e| panic!("{e}")), (Vec::new(), false));
+}
