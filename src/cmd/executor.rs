@@ -39,6 +39,15 @@ pub(crate) struct FileConfig {
     pub(crate) audit_dir: Option<PathBuf>,
     pub(crate) key: Option<PathBuf>,
     pub(crate) builder_id: Option<String>,
+    /// `[[watch]]` tables and how watching runs (`super::serve_watch`).
+    #[serde(default)]
+    pub(crate) watch: Vec<::server::watching::WatchEntry>,
+    pub(crate) watch_rate: Option<String>,
+    #[serde(default)]
+    pub(crate) watch_rates: BTreeMap<String, String>,
+    pub(crate) watch_backoff: Option<String>,
+    pub(crate) watch_backoff_max: Option<String>,
+    pub(crate) watch_max_tags: Option<usize>,
 }
 
 impl FileConfig {
@@ -145,8 +154,16 @@ pub(crate) struct Pipeline {
     registry: oci::RegistryOptions,
     /// The auditor's settings (sources, toolchains, ldflags) for audit jobs.
     audit: Arc<::audit::Settings>,
-    /// Signs a provenance and a VSA of each verify verdict, with this builder id.
+    /// Signs a provenance and a VSA of each verify verdict and the image VSA of each audit,
+    /// with this builder id.
     signer: Option<(Arc<attest::keys::KeySigner>, String)>,
+}
+
+impl Pipeline {
+    /// Whether verdicts are signed (the config names a `key`).
+    pub(crate) fn signs(&self) -> bool {
+        self.signer.is_some()
+    }
 }
 
 /// The pipeline's steps as the job's progress.
@@ -245,6 +262,7 @@ fn run_audit(
     settings: &::audit::Settings,
     cache_dir: &Path,
     cancel: &sandbox::CancelToken,
+    attest: AuditAttest<'_>,
 ) -> Result<JobResult, ExecError> {
     let input_err = |m: String| ExecError { class: "input".into(), message: m };
     let input = inventory::ImageInput::parse(image).map_err(|e| input_err(e.to_string()))?;
@@ -260,6 +278,7 @@ fn run_audit(
     let mut options =
         inventory::Options { binaries_dir: Some(work.path().join("binaries")), ..inventory::Options::default() };
     options.open.registry = shared.registry.clone();
+    options.open.platforms = attest.platforms()?;
     let inventory = inventory::scan_blocking(&shared.io, &input, &options).map_err(|e| ExecError {
         class: if e.is_input(&input) { "input" } else { "infrastructure" }.into(),
         message: e.to_string(),
@@ -275,7 +294,59 @@ fn run_audit(
     let mut modules: std::collections::BTreeSet<&str> =
         doc.binaries().filter_map(|(_, b)| b.main_module.as_ref().map(|m| m.path.as_str())).collect();
     let module = (modules.len() == 1).then(|| modules.pop_first().map(str::to_string)).flatten();
-    outcome(&doc, verdict.unwrap_or_default(), failure, module)
+    let result = outcome(&doc, verdict.unwrap_or_default(), failure, module)?;
+    Ok(attest.apply(result, &doc))
+}
+
+/// What an audit job does with its verdict: its platforms, the server's signer, and
+/// whether the job asks for the image VSA to be pushed.
+struct AuditAttest<'a> {
+    platforms: &'a [String],
+    signer: Option<&'a (Arc<attest::keys::KeySigner>, String)>,
+    push: bool,
+    registry: &'a oci::RegistryOptions,
+}
+
+impl AuditAttest<'_> {
+    fn platforms(&self) -> Result<Vec<oci::Platform>, ExecError> {
+        self.platforms
+            .iter()
+            .map(|p| p.parse::<oci::Platform>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| ExecError { class: "input".into(), message: e.to_string() })
+    }
+
+    /// Signs the image VSA of a verdict (when the server has a key) and pushes it to the
+    /// image's repository (when the job asks), as `reprove audit --attest --push`; a
+    /// signature or push that fails fails the job (class `signing`, `push`), its verdict
+    /// and report kept.
+    fn apply(&self, mut result: JobResult, doc: &report::audit::v1::AuditReport) -> JobResult {
+        let Some((key, builder)) = self.signer.filter(|_| result.failure.is_none()) else {
+            if self.push && result.failure.is_none() {
+                result.failure =
+                    Some(("push".into(), "the job asks to push its VSA, and the server has no key".into()));
+            }
+            return result;
+        };
+        let (name, digests, line) = match super::provenance::signed_image_vsa(doc, key, builder) {
+            Ok(signed) => signed,
+            Err(e) => {
+                result.failure = Some(("signing".into(), format!("signing the image VSA: {e}")));
+                return result;
+            }
+        };
+        let envelope = "application/vnd.dsse.envelope.v1+json".to_string();
+        result.attestations.push(("image-vsa".into(), envelope, line.clone().into_bytes()));
+        if self.push {
+            let registry = oci::RegistryOptions { clock: oci::OverallClock::default(), ..self.registry.clone() };
+            let files = [("image.vsa.intoto.jsonl".to_string(), line.into_bytes())];
+            let format = super::attest_registry::FormatArg::Both;
+            if let Err(e) = super::attest_registry::push_to(&name, &digests, &files, format, &registry) {
+                result.failure = Some(("push".into(), format!("pushing the image VSA: {e}")));
+            }
+        }
+        result
+    }
 }
 
 impl Executor for Pipeline {
@@ -285,6 +356,11 @@ impl Executor for Pipeline {
             return Ok(::server::work::noop_result(n));
         }
         let (settings, cache_dir, signer) = (self.audit.clone(), self.cache_dir.clone(), self.signer.clone());
+        let (platforms, push) = match job {
+            JobSpec::Audit(a) => (a.platforms.clone(), a.push),
+            _ => (Vec::new(), false),
+        };
+        let registry = self.registry.clone();
         let token = sandbox::CancelToken::new();
         let flag = token.flag();
         let (tx, mut rx) = tokio::sync::oneshot::channel();
@@ -295,7 +371,11 @@ impl Executor for Pipeline {
                 let steps = Steps(progress);
                 let _ = tx.send(match work {
                     Work::Noop(n) => Ok(::server::work::noop_result(&n)),
-                    Work::Audit(image, shared) => run_audit(&image, &shared, &settings, &cache_dir, &token),
+                    Work::Audit(image, shared) => {
+                        let attest =
+                            AuditAttest { platforms: &platforms, signer: signer.as_ref(), push, registry: &registry };
+                        run_audit(&image, &shared, &settings, &cache_dir, &token, attest)
+                    }
                     Work::Check(request) => {
                         let r = rebuild::check::check(&request, &steps, &token);
                         let failure = r.error.as_ref().map(|e| (e.class, e.message.clone()));
@@ -388,6 +468,20 @@ mod tests {
             let value = match (spec["type"].as_str(), spec["enum"].as_array()) {
                 (Some("boolean"), _) => "true".to_string(),
                 (Some("integer"), _) => "3".to_string(),
+                (Some("object"), _) => "{ h = \"1/m\" }".to_string(),
+                (Some("array"), _) => {
+                    // [[watch]]: a table with every key its definition names.
+                    let mut fields = Vec::new();
+                    for (k, v) in schema["$defs"]["watch"]["properties"].as_object().into_iter().flatten() {
+                        let value = match v["type"].as_str() {
+                            Some("array") => "[\"x\"]",
+                            Some("object") => "{}",
+                            _ => "\"x\"",
+                        };
+                        fields.push(format!("{k} = {value}"));
+                    }
+                    format!("[{{ {} }}]", fields.join(", "))
+                }
                 (_, Some(values)) => values[0].to_string(),
                 _ if key == "listen" => "\"127.0.0.1:1\"".to_string(),
                 _ => "\"x\"".to_string(),

@@ -17,6 +17,7 @@ mod modules;
 mod provenance;
 mod recipe;
 mod serve;
+mod serve_watch;
 mod settings;
 mod signing;
 mod toolchain;

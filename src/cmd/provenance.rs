@@ -304,24 +304,16 @@ pub(crate) fn attest_audit(
     audit: &report::audit::v1::AuditReport,
     registry: &oci::RegistryOptions,
 ) -> Result<Vec<String>, Failure> {
-    use attest::image_vsa::{image_vsa_statement, AuditedBinary, AuditedImage, ImageVsaInput};
+    use attest::image_vsa::image_vsa_statement;
     let options = &args.sign;
     let key = options.key.as_ref().ok_or_else(|| Failure::input(anyhow!("--key KEY is required to sign")))?;
     let push_format = args.push_format.unwrap_or(FormatArg::Both);
     let format = if options.bundle { "sigstore-bundle" } else { "dsse" };
     let mut lines = Vec::new();
     let mut vsas = Vec::new();
-    let mut binaries = Vec::new();
     for platform in &audit.platforms {
         let dir_name = platform.platform.replace('/', "-");
         for (i, b) in platform.binaries.iter().enumerate() {
-            binaries.push(AuditedBinary {
-                path: b.path.clone(),
-                platform: platform.platform.clone(),
-                sha256: b.sha256.clone(),
-                outcome: b.outcome.as_str().to_owned(),
-                reason: b.reason.map(|r| r.as_str().to_owned()),
-            });
             let Some(report) = b.report.as_deref().filter(|r| r.verdict != v1::Verdict::Error) else { continue };
             let mut sign = options.clone();
             sign.out = options.out.join(&dir_name).join(i.to_string());
@@ -344,47 +336,7 @@ pub(crate) fn attest_audit(
             }
         }
     }
-    let reference = audit.image.reference.as_deref();
-    let name =
-        reference.and_then(|r| r.split_once('@')).map_or_else(|| audit.image.input.clone(), |(n, _)| n.to_owned());
-    let given = AuditedImage {
-        name: name.clone(),
-        digest: audit.image.digest.clone(),
-        kind: if audit.image.digest_kind == report::audit::v1::DigestKind::Index {
-            generate::ImageDigestKind::Index
-        } else {
-            generate::ImageDigestKind::Manifest
-        },
-        platform: (audit.image.digest_kind != report::audit::v1::DigestKind::Index)
-            .then(|| audit.platforms.first().map(|p| p.platform.clone()))
-            .flatten(),
-    };
-    let mut images = vec![given];
-    if audit.image.digest_kind == report::audit::v1::DigestKind::Index {
-        for p in &audit.platforms {
-            if let Some(m) = &p.manifest_digest {
-                images.push(AuditedImage {
-                    name: name.clone(),
-                    digest: m.clone(),
-                    kind: generate::ImageDigestKind::Manifest,
-                    platform: Some(p.platform.clone()),
-                });
-            }
-        }
-    }
-    let input = ImageVsaInput {
-        images,
-        resource_uri: match reference {
-            Some(r) => format!("oci://{r}"),
-            None => audit.image.input.clone(),
-        },
-        binaries,
-        input_attestations: vsas,
-        verifier_id: options.builder_id.clone(),
-        verifier_version: std::collections::BTreeMap::from([("reprove".to_owned(), audit.tool.version.clone())]),
-        time_verified: audit.finished_on.clone(),
-        policy_uri: attest::from_report::VSA_POLICY_URI.to_owned(),
-    };
+    let (name, input) = image_vsa_input(audit, vsas, &options.builder_id);
     let statement = image_vsa_statement(&input).map_err(|e| Failure::input(anyhow!("image vsa: {e}")))?;
     let signer = load_key(key)?;
     let certificate = signing_certificate(&options.certificate, signer.public_key())?;
@@ -414,6 +366,84 @@ pub(crate) fn attest_audit(
         lines.extend(super::attest_registry::push_to(&name, &digests, &[push_file], push_format, registry)?);
     }
     Ok(lines)
+}
+
+/// What the image VSA of an audit says: the image's repository name, and the input of
+/// [`attest::image_vsa::image_vsa_statement`] (`vsas`: the binaries' VSAs it names).
+fn image_vsa_input(
+    audit: &report::audit::v1::AuditReport,
+    vsas: Vec<generate::AttestationRef>,
+    builder_id: &str,
+) -> (String, attest::image_vsa::ImageVsaInput) {
+    let mut binaries = Vec::new();
+    for platform in &audit.platforms {
+        for b in &platform.binaries {
+            binaries.push(attest::image_vsa::AuditedBinary {
+                path: b.path.clone(),
+                platform: platform.platform.clone(),
+                sha256: b.sha256.clone(),
+                outcome: b.outcome.as_str().to_owned(),
+                reason: b.reason.map(|r| r.as_str().to_owned()),
+            });
+        }
+    }
+    let reference = audit.image.reference.as_deref();
+    let name =
+        reference.and_then(|r| r.split_once('@')).map_or_else(|| audit.image.input.clone(), |(n, _)| n.to_owned());
+    let given = attest::image_vsa::AuditedImage {
+        name: name.clone(),
+        digest: audit.image.digest.clone(),
+        kind: if audit.image.digest_kind == report::audit::v1::DigestKind::Index {
+            generate::ImageDigestKind::Index
+        } else {
+            generate::ImageDigestKind::Manifest
+        },
+        platform: (audit.image.digest_kind != report::audit::v1::DigestKind::Index)
+            .then(|| audit.platforms.first().map(|p| p.platform.clone()))
+            .flatten(),
+    };
+    let mut images = vec![given];
+    if audit.image.digest_kind == report::audit::v1::DigestKind::Index {
+        for p in &audit.platforms {
+            if let Some(m) = &p.manifest_digest {
+                images.push(attest::image_vsa::AuditedImage {
+                    name: name.clone(),
+                    digest: m.clone(),
+                    kind: generate::ImageDigestKind::Manifest,
+                    platform: Some(p.platform.clone()),
+                });
+            }
+        }
+    }
+    let input = attest::image_vsa::ImageVsaInput {
+        images,
+        resource_uri: match reference {
+            Some(r) => format!("oci://{r}"),
+            None => audit.image.input.clone(),
+        },
+        binaries,
+        input_attestations: vsas,
+        verifier_id: builder_id.to_owned(),
+        verifier_version: std::collections::BTreeMap::from([("reprove".to_owned(), audit.tool.version.clone())]),
+        time_verified: audit.finished_on.clone(),
+        policy_uri: attest::from_report::VSA_POLICY_URI.to_owned(),
+    };
+    (name, input)
+}
+
+/// The image VSA of an audit, signed with `signer`: the repository, the digests it is
+/// about (the image's, and each platform's of an index) and the DSSE envelope line. For
+/// the audit jobs of `reprove serve`.
+pub(crate) fn signed_image_vsa(
+    audit: &report::audit::v1::AuditReport,
+    signer: &KeySigner,
+    builder_id: &str,
+) -> Result<(String, Vec<String>, String), Failure> {
+    let (name, input) = image_vsa_input(audit, Vec::new(), builder_id);
+    let statement =
+        attest::image_vsa::image_vsa_statement(&input).map_err(|e| Failure::input(anyhow!("image vsa: {e}")))?;
+    let (line, _) = envelope_line(&statement, signer, None)?;
+    Ok((name, input.images.iter().map(|i| i.digest.clone()).collect(), line))
 }
 
 /// Whether `--push` can be honoured for a reference that `oci` says was (or was not)

@@ -32,7 +32,8 @@ pub(crate) struct Args {
     /// build-timeout, audit-dir:
     /// the auditor's directory whose reprove.toml [audit] and reprove.lock audit jobs use;
     /// key: a cosign key, its password from COSIGN_PASSWORD, that signs a provenance and a
-    /// VSA of every verify verdict; builder-id).
+    /// VSA of every verify verdict and the image VSA of every audit; builder-id; [[watch]]
+    /// tables and watch-rate, watch-rates, watch-backoff, watch-backoff-max, watch-max-tags).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Jobs run at once in this process (default: $REPROVE_WORKERS, the config's `workers`, else 1; 0: none).
@@ -103,8 +104,26 @@ pub(crate) fn run(args: Args) -> CommandResult {
     // The worker API's token: its own, else the API token.
     config.worker_token = env("REPROVE_WORKER_TOKEN").or(file.worker_token.clone()).map(|t| t.trim().to_string());
     config.noop_jobs = file.noop_jobs.unwrap_or(false);
+    let (watches, watch_settings) = super::serve_watch::WatchConfig {
+        watch: file.watch.clone(),
+        watch_rate: file.watch_rate.clone(),
+        watch_rates: file.watch_rates.clone(),
+        watch_backoff: file.watch_backoff.clone(),
+        watch_backoff_max: file.watch_backoff_max.clone(),
+        watch_max_tags: file.watch_max_tags,
+    }
+    .build()?;
     let executor = pipeline(&file, args.runtime, args.timeout, &args.cache, &args.registry)?;
+    if watches.iter().any(|w| matches!(w.target, ::server::watching::Target::Image { .. })) && !executor.signs() {
+        return Err(Failure::input(anyhow!(
+            "[[watch]] of an image pushes a signed VSA of each audit: set `key` in the --config file"
+        )));
+    }
+    config.watches = watches;
+    config.watch = watch_settings;
+    let lister = super::serve_watch::lister(&args.registry.to_options()?);
     let server = Server::open(config, executor).map_err(|e| Failure::infrastructure(anyhow!(e)))?;
+    server.watch_with(lister);
 
     let stop = stop_on_signals()?;
     let runtime = super::io_runtime()?;

@@ -41,6 +41,7 @@ mod sandbox_runtimes;
 mod serve;
 mod serve_dashboard;
 mod serve_kube;
+mod serve_watch;
 mod serve_workers;
 mod source_git;
 mod source_transports;

@@ -24,7 +24,7 @@ use crate::support::{goenv, reprove_bin};
 use crate::verify_e2e::{shared, Project};
 
 #[path = "../common/prometheus.rs"]
-mod prometheus;
+pub(super) mod prometheus;
 
 pub(crate) const TOKEN: &str = "serve-test-token-5f1d";
 
@@ -114,6 +114,15 @@ impl Serve {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {l}")))
             .collect()
+    }
+
+    /// `/metrics` as text.
+    pub(crate) fn metrics(&self) -> String {
+        let mut m = TcpStream::connect(&self.addr).unwrap_or_else(|e| panic!("{e}"));
+        write!(m, "GET /metrics HTTP/1.0\r\n\r\n").unwrap_or_else(|e| panic!("{e}"));
+        let mut text = String::new();
+        m.read_to_string(&mut text).unwrap_or_else(|e| panic!("{e}"));
+        text.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_string())
     }
 
     pub(crate) fn kill9(mut self) {
@@ -375,6 +384,18 @@ fn configuration_precedence_and_refusals() {
     std::fs::write(&bad, "tokn = \"x\"\n").unwrap_or_else(|e| panic!("{e}"));
     refused(&[("REPROVE_API_TOKEN", TOKEN)], &["--config", bad.to_str().unwrap_or_default()], &["tokn"]);
     refused(&[("REPROVE_API_TOKEN", TOKEN)], &["--log-format", "xml"], &["--log-format"]);
+    // A bad [[watch]] stops the start, naming the watch.
+    let bad_watch = d.join("bad-watch.toml");
+    std::fs::write(&bad_watch, "[[watch]]\nname = \"nightly\"\nimage = \"127.0.0.1:1/app\"\ninterval = \"soon\"\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    refused(
+        &[("REPROVE_API_TOKEN", TOKEN)],
+        &["--config", bad_watch.to_str().unwrap_or_default()],
+        &["\"nightly\"", "interval"],
+    );
+    std::fs::write(&bad_watch, "[[watch]]\nname = \"nightly\"\nimage = \"127.0.0.1:1/app\"\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    refused(&[("REPROVE_API_TOKEN", TOKEN)], &["--config", bad_watch.to_str().unwrap_or_default()], &["key"]);
 
     // The file's token and workers; the environment's token wins over the file's; the
     // flag's workers over the file's.

@@ -461,6 +461,28 @@ pub fn legacy_tag(digest: &Digest, suffix: &str) -> String {
     format!("sha256-{}.{suffix}", digest.hex())
 }
 
+/// The target of a `Link` header's `rel="next"` entry.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.trim().split_once(';')?;
+        let rel_next = params.split(';').any(|p| {
+            let p = p.trim().replace(' ', "");
+            p == "rel=\"next\"" || p == "rel=next"
+        });
+        rel_next.then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+    })
+}
+
+/// A query value with everything but unreserved characters percent-encoded.
+fn percent_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The start of an error answer's body (at most 4 KiB read), for messages.
 async fn error_body(mut response: reqwest::Response) -> String {
     let mut answer = Vec::new();
@@ -706,6 +728,115 @@ impl Repository {
             return Err(ReferrersError::ImageNotFound { image: image.to_string() });
         };
         Ok(Digest::of(&bytes))
+    }
+
+    /// The repository's tags (`GET /v2/<name>/tags/list`), following the registry's
+    /// pages (the `Link: <…>; rel="next"` header, or `last=` after a full page) up to
+    /// `max` tags; whether the list was cut there. Each page is read with a bound; a link
+    /// to another host or repository is not followed. A repository the registry does not
+    /// know has no tags.
+    pub async fn tags(&self, max: usize) -> Result<(Vec<String>, bool), ReferrersError> {
+        self.tags_paged(max, 1000).await
+    }
+
+    /// [`Repository::tags`], asking for pages of `page` tags.
+    pub async fn tags_paged(&self, max: usize, page: usize) -> Result<(Vec<String>, bool), ReferrersError> {
+        let page = page.max(1);
+        let base = self.registry.repository_url(&self.image);
+        let origin = base.find("/v2/").map_or(base.as_str(), |i| &base[..i]).to_string();
+        let mut url = format!("{base}/tags/list?n={page}");
+        let mut tags: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        // A page adds one tag at least, or the listing stops: no loop on a bad registry.
+        loop {
+            let auth = self.pull_auth().await?;
+            let action = "listing the tags".to_string();
+            let answer = self
+                .registry
+                .within(&self.image, &action, self.get_page(&url, auth, MAX_MANIFEST_BYTES, &action))
+                .await?;
+            let Some((body, link)) = answer else { return Ok((tags, false)) };
+            #[derive(Deserialize)]
+            struct TagList {
+                #[serde(default)]
+                tags: Option<Vec<String>>,
+            }
+            let list: TagList = serde_json::from_slice(&body).map_err(|e| ReferrersError::Malformed {
+                image: self.image.name(),
+                what: "the tag list".into(),
+                reason: format!("not JSON: {e}"),
+            })?;
+            let page_tags = list.tags.unwrap_or_default();
+            let before = tags.len();
+            for t in &page_tags {
+                if seen.insert(t.clone()) {
+                    if tags.len() == max {
+                        return Ok((tags, true));
+                    }
+                    tags.push(t.clone());
+                }
+            }
+            let next = match link.as_deref().and_then(next_link) {
+                Some(next) if next.starts_with('/') => Some(format!("{origin}{next}")),
+                Some(next) if next.starts_with(&format!("{origin}/")) => Some(next),
+                Some(_) => None,
+                None if page_tags.len() >= page => {
+                    page_tags.last().map(|last| format!("{base}/tags/list?n={page}&last={}", percent_encode(last)))
+                }
+                None => None,
+            };
+            let next = next.filter(|n| n.starts_with(&format!("{base}/tags/list")));
+            match next {
+                Some(n) if tags.len() > before => url = n,
+                _ => return Ok((tags, false)),
+            }
+        }
+    }
+
+    /// One page of a list: its body (bounded) and `Link` header; `None` on 404.
+    async fn get_page(
+        &self,
+        url: &str,
+        auth: &HttpAuth,
+        limit: u64,
+        action: &str,
+    ) -> Result<Option<(Bytes, Option<String>)>, ReferrersError> {
+        let response = self.send(|| auth.apply(self.registry.http().get(url)), action).await?;
+        let status = response.status();
+        if status == http::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if status == http::StatusCode::UNAUTHORIZED || status == http::StatusCode::FORBIDDEN {
+            return Err(self.registry.refused(&self.image, format!("the registry answered {status} to {url}")).into());
+        }
+        if !status.is_success() {
+            return Err(ReferrersError::Status {
+                image: self.image.name(),
+                action: action.to_string(),
+                status: status.as_u16(),
+                body: error_body(response).await,
+            });
+        }
+        let link = response.headers().get(http::header::LINK).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let too_large = || ReferrersError::TooLarge { image: self.image.name(), what: "the tag list".into(), limit };
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        let mut response = response;
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() as u64 + chunk.len() as u64 > limit {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(self.registry.transport_error(&self.image, action, e).into()),
+            }
+        }
+        Ok(Some((Bytes::from(body), link)))
     }
 
     fn check_digest(&self, what: &str, expected: &Digest, bytes: &[u8]) -> Result<(), ReferrersError> {
@@ -1064,6 +1195,16 @@ fn legacy_config(layers: &[Descriptor]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn next_links() {
+        use super::next_link;
+        let h = r#"</v2/a/b/tags/list?n=2&last=v2>; rel="next""#;
+        assert_eq!(next_link(h).as_deref(), Some("/v2/a/b/tags/list?n=2&last=v2"));
+        assert_eq!(next_link(r#"<x>; rel="prev", <y>; rel=next"#).as_deref(), Some("y"));
+        assert_eq!(next_link(r#"<x>; rel="prev""#), None);
+        assert_eq!(super::percent_encode("v1.0+b/x"), "v1.0%2Bb%2Fx");
+    }
+
     use super::*;
 
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

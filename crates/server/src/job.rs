@@ -41,6 +41,9 @@ pub struct VerifySpec {
     /// Infer the recipe from the reference's build info, below `recipe`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub from_reference: bool,
+    /// The `[[watch]]` that submitted the job (not part of the idempotency key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<String>,
 }
 
 /// An audit job.
@@ -49,6 +52,15 @@ pub struct VerifySpec {
 pub struct AuditSpec {
     /// The image, pinned by digest.
     pub image: String,
+    /// Only these platforms of an index (`os/arch[/variant]`); empty: every one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
+    /// Push the signed image VSA to the image's repository (the server needs a key).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub push: bool,
+    /// The `[[watch]]` that submitted the job (not part of the idempotency key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<String>,
 }
 
 /// A check job.
@@ -141,15 +153,37 @@ impl JobSpec {
         Ok(spec)
     }
 
+    /// Checks a spec made in code as [`JobSpec::parse`] checks a submitted one.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        self.check()
+    }
+
     fn check(&self) -> Result<(), SpecError> {
         match self {
             JobSpec::Verify(v) => {
                 source_rev(&v.source, &v.rev)?;
                 pinned("toolchain", &v.toolchain)?;
                 check_reference(&v.reference)?;
+                check_watch(v.watch.as_deref())?;
                 check_recipe(&v.recipe)
             }
-            JobSpec::Audit(a) => pinned("image", &a.image).map(|_| ()),
+            JobSpec::Audit(a) => {
+                pinned("image", &a.image)?;
+                if a.platforms.len() > 64 {
+                    return Err(SpecError::Invalid { field: "platforms", message: "more than 64".into() });
+                }
+                for p in &a.platforms {
+                    text("platforms", p)?;
+                    let parts = p.split('/').count();
+                    if !(2..=3).contains(&parts) || p.split('/').any(str::is_empty) {
+                        return Err(SpecError::Invalid {
+                            field: "platforms",
+                            message: format!("{p:?}: expected os/arch or os/arch/variant"),
+                        });
+                    }
+                }
+                check_watch(a.watch.as_deref())
+            }
             JobSpec::Check(c) => {
                 source_rev(&c.source, &c.rev)?;
                 pinned("toolchain", &c.toolchain)?;
@@ -180,6 +214,15 @@ impl JobSpec {
         }
     }
 
+    /// The `[[watch]]` that submitted the job, if one did.
+    pub fn watch(&self) -> Option<&str> {
+        match self {
+            JobSpec::Verify(v) => v.watch.as_deref(),
+            JobSpec::Audit(a) => a.watch.as_deref(),
+            JobSpec::Check(_) | JobSpec::Noop(_) => None,
+        }
+    }
+
     /// The digest (`sha256:…`) of [`JobSpec::image`].
     pub fn image_digest(&self) -> Option<String> {
         self.image().and_then(|i| i.rsplit_once('@').map(|(_, d)| d.to_string()))
@@ -187,7 +230,9 @@ impl JobSpec {
 
     /// The idempotency key: SHA-256 of the canonical JSON of what determines the result
     /// (kind, source and revision, reference, recipe, toolchain digest; the image digest
-    /// of an audit). Object keys are sorted, so key order in the body does not matter.
+    /// of an audit, and its platforms when it names some). Object keys are sorted, so key
+    /// order in the body does not matter. Who submitted it (`watch`) and whether the
+    /// result is pushed are not part of it: the same work is one job.
     pub fn key(&self) -> String {
         let digest = |image: &str| image.rsplit_once('@').map_or(image, |(_, d)| d).to_string();
         let canonical = match self {
@@ -195,7 +240,13 @@ impl JobSpec {
                 "kind": "verify", "source": v.source, "rev": v.rev, "reference": v.reference,
                 "toolchain": digest(&v.toolchain), "recipe": v.recipe, "fromReference": v.from_reference,
             }),
-            JobSpec::Audit(a) => serde_json::json!({"kind": "audit", "image": digest(&a.image)}),
+            JobSpec::Audit(a) if a.platforms.is_empty() => {
+                serde_json::json!({"kind": "audit", "image": digest(&a.image)})
+            }
+            JobSpec::Audit(a) => {
+                let platforms: std::collections::BTreeSet<&String> = a.platforms.iter().collect();
+                serde_json::json!({"kind": "audit", "image": digest(&a.image), "platforms": platforms})
+            }
             JobSpec::Check(c) => serde_json::json!({
                 "kind": "check", "source": c.source, "rev": c.rev, "toolchain": digest(&c.toolchain), "recipe": c.recipe,
             }),
@@ -237,6 +288,23 @@ fn text(field: &'static str, v: &str) -> Result<(), SpecError> {
         return bad("starts with '-'");
     }
     Ok(())
+}
+
+/// A watch name: what `[[watch]]` accepts (letters, digits, `-`, `_`, `.`; at most 64).
+pub fn valid_watch_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn check_watch(watch: Option<&str>) -> Result<(), SpecError> {
+    match watch {
+        Some(w) if !valid_watch_name(w) => Err(SpecError::Invalid {
+            field: "watch",
+            message: format!("{w:?}: letters, digits, '-', '_' and '.', at most 64"),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn source_rev(source: &str, rev: &str) -> Result<(), SpecError> {

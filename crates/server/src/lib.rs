@@ -18,13 +18,14 @@ pub mod log;
 mod metrics;
 pub mod queue;
 pub mod remote;
+pub mod watching;
 pub mod work;
 mod worker_api;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::{Path as UrlPath, Request, State as AxState};
@@ -106,6 +107,11 @@ pub struct Config {
     pub max_connections: usize,
     /// How long running jobs get to stop on shutdown before they are handed back anyway.
     pub shutdown_grace: Duration,
+    /// The `[[watch]]`es: polled while the server runs, given a [`watching::Lister`]
+    /// ([`Server::watch_with`]).
+    pub watches: Vec<watching::Watch>,
+    /// How watching runs (rates, backoff, bounds).
+    pub watch: watching::Settings,
 }
 
 impl Config {
@@ -126,6 +132,8 @@ impl Config {
             request_timeout: Duration::from_secs(10),
             max_connections: 256,
             shutdown_grace: Duration::from_secs(10),
+            watches: Vec::new(),
+            watch: watching::Settings::default(),
         }
     }
 }
@@ -224,8 +232,9 @@ struct Inner<E: Executor> {
     executor: Arc<E>,
     queue: Arc<dyn Queue>,
     blobs: Blobs,
-    metrics: metrics::Metrics,
+    metrics: Arc<metrics::Metrics>,
     instance: String,
+    lister: OnceLock<Arc<dyn watching::Lister>>,
 }
 
 impl<E: Executor> Server<E> {
@@ -245,9 +254,18 @@ impl<E: Executor> Server<E> {
         let blobs = Blobs::open(&config.data)
             .map_err(|source| ServerError::Data { path: config.data.display().to_string(), source })?;
         let instance = format!("{}.{}", std::process::id(), now_ms());
-        let metrics = metrics::Metrics::default();
+        let metrics = Arc::new(metrics::Metrics::default());
         metrics.workers(config.workers as u64);
-        Ok(Server { inner: Arc::new(Inner { config, executor: Arc::new(executor), queue, blobs, metrics, instance }) })
+        let lister = OnceLock::new();
+        Ok(Server {
+            inner: Arc::new(Inner { config, executor: Arc::new(executor), queue, blobs, metrics, instance, lister }),
+        })
+    }
+
+    /// Where the watches' tags come from; without one, the configured watches do not run.
+    /// Set once (a second call is ignored).
+    pub fn watch_with(&self, lister: Arc<dyn watching::Lister>) {
+        let _ = self.inner.lister.set(lister);
     }
 
     /// Serves on `listener` and runs the workers until `shutdown` completes; then stops
@@ -267,7 +285,26 @@ impl<E: Executor> Server<E> {
             let (executor, options) = (self.inner.executor.clone(), options.clone());
             workers.push(work::spawn(local.clone(), executor, name, options, stop_rx.clone()));
         }
-        log::event("info", "serving", &[("addr", &addr), ("workers", &self.inner.config.workers.to_string())]);
+        let watcher = match self.inner.lister.get() {
+            Some(lister) if !self.inner.config.watches.is_empty() => Some(tokio::spawn(watching::run(
+                self.inner.config.watches.clone(),
+                self.inner.config.watch.clone(),
+                lister.clone(),
+                self.inner.queue.clone(),
+                self.inner.metrics.clone(),
+                stop_rx.clone(),
+            ))),
+            _ => None,
+        };
+        log::event(
+            "info",
+            "serving",
+            &[
+                ("addr", &addr),
+                ("workers", &self.inner.config.workers.to_string()),
+                ("watches", &self.inner.config.watches.len().to_string()),
+            ],
+        );
         let router = router(self.inner.clone());
         let slots = Arc::new(tokio::sync::Semaphore::new(self.inner.config.max_connections.max(1)));
         tokio::pin!(shutdown);
@@ -298,6 +335,9 @@ impl<E: Executor> Server<E> {
         };
         log::event("info", "shutting down: handing running jobs back", &[]);
         let _ = stop_tx.send(true);
+        if let Some(w) = watcher {
+            let _ = w.await;
+        }
         for w in workers {
             let _ = w.await;
         }
@@ -562,7 +602,7 @@ async fn metrics_route<E: Executor>(AxState(inner): AxState<Arc<Inner<E>>>) -> R
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], render_metrics(&inner).await).into_response()
 }
 
-/// `state=…&image=…&module=…&limit=…`; unknown or repeated keys are refused.
+/// `state=…&image=…&module=…&watch=…&limit=…`; unknown or repeated keys are refused.
 fn parse_filter(query: &str) -> Result<Filter, String> {
     let mut f = Filter { limit: 100, ..Filter::default() };
     let mut seen = std::collections::BTreeSet::new();
@@ -583,6 +623,7 @@ fn parse_filter(query: &str) -> Result<Filter, String> {
             }
             "image" => f.image = Some(v),
             "module" => f.module = Some(v),
+            "watch" => f.watch = Some(v),
             "limit" => {
                 f.limit = v
                     .parse()
@@ -590,7 +631,7 @@ fn parse_filter(query: &str) -> Result<Filter, String> {
                     .filter(|n| (1..=1000).contains(n))
                     .ok_or_else(|| format!("limit {v:?}: expected 1 to 1000"))?
             }
-            _ => return Err(format!("unknown filter {k:?}: expected state, image, module or limit")),
+            _ => return Err(format!("unknown filter {k:?}: expected state, image, module, watch or limit")),
         }
     }
     Ok(f)

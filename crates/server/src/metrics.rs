@@ -34,6 +34,12 @@ struct Counters {
     /// Remote worker (loop) → when it last called the worker API, and how long that counts.
     remote: BTreeMap<String, std::time::Instant>,
     remote_window: Duration,
+    /// (watch, result) → polls.
+    watch_polls: BTreeMap<(String, &'static str), u64>,
+    /// watch → jobs it submitted that were new.
+    watch_new: BTreeMap<String, u64>,
+    /// watch → failures in a row (0 after a success).
+    watch_failing: BTreeMap<String, u64>,
 }
 
 /// Remote workers remembered at most (their names come from token holders only).
@@ -117,6 +123,30 @@ impl Metrics {
         self.with(|c| c.busy = c.busy.saturating_add_signed(delta));
     }
 
+    /// A poll of `watch` ended with `result` (`ok`, `error`); `failing`: failures in a row.
+    pub(crate) fn watch_poll(&self, watch: &str, result: &'static str, failing: u32) {
+        self.with(|c| {
+            *c.watch_polls.entry((watch.to_string(), result)).or_default() += 1;
+            c.watch_failing.insert(watch.to_string(), u64::from(failing));
+        });
+    }
+
+    /// `watch` submitted `n` new jobs.
+    pub(crate) fn watch_new(&self, watch: &str, n: u64) {
+        self.with(|c| *c.watch_new.entry(watch.to_string()).or_default() += n);
+    }
+
+    /// Declares `watch` (its counters at zero), so that every watch shows from the start.
+    pub(crate) fn watch_declare(&self, watch: &str) {
+        self.with(|c| {
+            c.watch_new.entry(watch.to_string()).or_default();
+            c.watch_failing.entry(watch.to_string()).or_default();
+            for r in ["ok", "error"] {
+                c.watch_polls.entry((watch.to_string(), r)).or_default();
+            }
+        });
+    }
+
     pub(crate) fn render(&self, stats: Option<&Stats>) -> String {
         let mut out = String::new();
         let o = &mut out;
@@ -163,6 +193,20 @@ impl Metrics {
         head(o, "reprove_serve_requests_total", "counter", "Requests answered, by method and status.");
         for ((m, s), n) in &c.requests {
             let _ = writeln!(o, "reprove_serve_requests_total{{method=\"{m}\",code=\"{s}\"}} {n}");
+        }
+        if !c.watch_polls.is_empty() {
+            head(o, "reprove_serve_watch_polls_total", "counter", "Polls of each watch, by result.");
+            for ((w, r), n) in &c.watch_polls {
+                let _ = writeln!(o, "reprove_serve_watch_polls_total{{watch=\"{}\",result=\"{r}\"}} {n}", escape(w));
+            }
+            head(o, "reprove_serve_watch_new_total", "counter", "New jobs each watch submitted.");
+            for (w, n) in &c.watch_new {
+                let _ = writeln!(o, "reprove_serve_watch_new_total{{watch=\"{}\"}} {n}", escape(w));
+            }
+            head(o, "reprove_serve_watch_failing", "gauge", "Failed polls in a row of each watch.");
+            for (w, n) in &c.watch_failing {
+                let _ = writeln!(o, "reprove_serve_watch_failing{{watch=\"{}\"}} {n}", escape(w));
+            }
         }
         head(o, "reprove_serve_job_duration_seconds", "histogram", "Run time of the jobs this process finished.");
         for ((kind, state), h) in &c.durations {

@@ -135,6 +135,8 @@ pub struct Filter {
     pub module: Option<String>,
     /// The image repository (the image without tag and digest, [`repository_of`]).
     pub repository: Option<String>,
+    /// The `[[watch]]` that submitted the job (its spec's `watch`).
+    pub watch: Option<String>,
     /// At most this many, newest first.
     pub limit: u32,
     /// Skipped first (the dashboard's pages).

@@ -370,6 +370,19 @@ impl std::fmt::Debug for Source {
 /// How long a clone of a URL may take.
 pub const CLONE_TIMEOUT: Duration = Duration::from_secs(900);
 
+/// Only the ordinary transports: never `ext::`, `fd::` or another helper.
+fn check_url(url: &str) -> Result<(), SourceError> {
+    let scheme_ok = ["file://", "https://", "http://", "ssh://", "git://"].iter().any(|p| url.starts_with(p))
+        || (!url.contains("://") && !url.contains("::") && remote::ssh_target(url).is_some());
+    if !scheme_ok || url.contains(['\n', '\0']) || url.starts_with('-') {
+        return Err(SourceError::Location {
+            location: url.to_string(),
+            reason: "only file://, https://, http://, ssh://, git:// and user@host:path URLs are cloned".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Whether `location` is a URL (or scp-like `user@host:path`) rather than a path.
 pub fn is_url(location: &str) -> bool {
     if location.contains("://") {
@@ -416,16 +429,16 @@ impl Source {
         Ok(Source { repo, uri, location: location.to_string(), _clone: None })
     }
 
+    /// The tags of the repository at `url` and the commit each names (annotated tags
+    /// peeled), without cloning: `git ls-remote --tags` over the transports, with the
+    /// deadline, the credential rules and the host checks of a clone.
+    pub fn list_tags(url: &str, opts: &CloneOptions) -> Result<Vec<(String, String)>, SourceError> {
+        check_url(url)?;
+        remote::list_tags(url, opts)
+    }
+
     fn clone(url: &str, work_dir: &Path, opts: &CloneOptions) -> Result<Source, SourceError> {
-        // Only the ordinary transports: never ext::, fd:: or another helper.
-        let scheme_ok = ["file://", "https://", "http://", "ssh://", "git://"].iter().any(|p| url.starts_with(p))
-            || (!url.contains("://") && !url.contains("::") && remote::ssh_target(url).is_some());
-        if !scheme_ok || url.contains(['\n', '\0']) {
-            return Err(SourceError::Location {
-                location: url.to_string(),
-                reason: "only file://, https://, http://, ssh://, git:// and user@host:path URLs are cloned".into(),
-            });
-        }
+        check_url(url)?;
         std::fs::create_dir_all(work_dir).map_err(|e| SourceError::io("create", work_dir, e))?;
         let tmp = tempfile::Builder::new()
             .prefix("clone-")
@@ -566,6 +579,27 @@ impl Source {
 #[cfg(test)]
 mod tests {
     use super::is_url;
+
+    /// `list_tags` over file://: lightweight and annotated tags (peeled to their commit),
+    /// branches left out; helper transports refused.
+    #[test]
+    fn tags_are_listed_without_a_clone() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let repo = git2::Repository::init(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let sig = git2::Signature::now("t", "t@example.invalid").unwrap_or_else(|e| panic!("{e}"));
+        let tree = repo.treebuilder(None).and_then(|b| b.write()).unwrap_or_else(|e| panic!("{e}"));
+        let tree = repo.find_tree(tree).unwrap_or_else(|e| panic!("{e}"));
+        let c1 = repo.commit(Some("HEAD"), &sig, &sig, "one", &tree, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let first = repo.find_commit(c1).unwrap_or_else(|e| panic!("{e}"));
+        let c2 = repo.commit(Some("HEAD"), &sig, &sig, "two", &tree, &[&first]).unwrap_or_else(|e| panic!("{e}"));
+        let obj = |id| repo.find_object(id, None).unwrap_or_else(|e| panic!("{e}"));
+        repo.tag_lightweight("v1.0.0", &obj(c1), false).unwrap_or_else(|e| panic!("{e}"));
+        repo.tag("v1.1.0", &obj(c2), &sig, "release", false).unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("file://{}", dir.path().display());
+        let tags = super::Source::list_tags(&url, &super::CloneOptions::from_env()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(tags, [("v1.0.0".to_string(), c1.to_string()), ("v1.1.0".to_string(), c2.to_string())]);
+        assert!(super::Source::list_tags("ext::sh -c id", &super::CloneOptions::from_env()).is_err());
+    }
 
     #[test]
     fn urls_and_paths() {

@@ -118,28 +118,7 @@ fn fetch(url: &str, dir: &Path, opts: &CloneOptions, deadline: Instant) -> Resul
     let seen = RefCell::new(Seen::default());
     let result = {
         let mut remote = repo.remote_anonymous(url).map_err(|e| fail(e.message().to_string()))?;
-        let mut callbacks = git2::RemoteCallbacks::new();
-        let late = || {
-            let late = Instant::now() >= deadline;
-            if late {
-                seen.borrow_mut().timed_out = true;
-            }
-            late
-        };
-        callbacks.transfer_progress(|_| !late());
-        callbacks.sideband_progress(|_| !late());
-        callbacks.credentials(|_url, user_from_url, allowed| {
-            if late() {
-                return Err(git2::Error::from_str("deadline passed"));
-            }
-            credentials(&seen, ssh.as_ref(), user_from_url, allowed)
-        });
-        callbacks.certificate_check(|cert, _host| {
-            if late() {
-                return Err(git2::Error::from_str("deadline passed"));
-            }
-            certificate_check(&seen, ssh.as_ref(), opts, cert)
-        });
+        let callbacks = callbacks(&seen, ssh.as_ref(), opts, deadline);
         let mut fetch = git2::FetchOptions::new();
         fetch.remote_callbacks(callbacks).download_tags(git2::AutotagOption::All);
         let mut proxy = git2::ProxyOptions::new();
@@ -158,6 +137,93 @@ fn fetch(url: &str, dir: &Path, opts: &CloneOptions, deadline: Instant) -> Resul
         Ok(()) => Ok(repo),
         Err(e) => Err(classify(url, ssh.as_ref(), seen.into_inner(), &e, opts)),
     }
+}
+
+/// The callbacks of every connection: the deadline, credentials (none over https, the
+/// agent over ssh) and the host key or certificate check.
+fn callbacks<'a>(
+    seen: &'a RefCell<Seen>,
+    ssh: Option<&'a SshTarget>,
+    opts: &'a CloneOptions,
+    deadline: Instant,
+) -> git2::RemoteCallbacks<'a> {
+    let mut callbacks = git2::RemoteCallbacks::new();
+    let late = move || {
+        let late = Instant::now() >= deadline;
+        if late {
+            seen.borrow_mut().timed_out = true;
+        }
+        late
+    };
+    callbacks.transfer_progress(move |_| !late());
+    callbacks.sideband_progress(move |_| !late());
+    callbacks.credentials(move |_url, user_from_url, allowed| {
+        if late() {
+            return Err(git2::Error::from_str("deadline passed"));
+        }
+        credentials(seen, ssh, user_from_url, allowed)
+    });
+    callbacks.certificate_check(move |cert, _host| {
+        if late() {
+            return Err(git2::Error::from_str("deadline passed"));
+        }
+        certificate_check(seen, ssh, opts, cert)
+    });
+    callbacks
+}
+
+/// The tags of `url` and the commit (or other object) each names, peeled through
+/// annotated tags, as `git ls-remote --tags` lists them: the same transports, deadline,
+/// credentials and host checks as a clone, and nothing written.
+pub(crate) fn list_tags(url: &str, opts: &CloneOptions) -> Result<Vec<(String, String)>, SourceError> {
+    let (tx, rx) = mpsc::channel();
+    let deadline = Instant::now() + opts.timeout;
+    let (url2, opts2) = (url.to_string(), opts.clone());
+    let worker = std::thread::Builder::new().name("reprove-ls-remote".into()).spawn(move || {
+        let _ = tx.send(ls_remote(&url2, &opts2, deadline));
+    });
+    if let Err(e) = worker {
+        return Err(SourceError::Clone { url: url.to_string(), message: format!("cannot start the listing: {e}") });
+    }
+    let grace = (opts.timeout / 10).min(Duration::from_secs(5));
+    match rx.recv_timeout(opts.timeout + grace) {
+        Ok(result) => result,
+        Err(_) => Err(timeout(url, opts.timeout)),
+    }
+}
+
+fn ls_remote(url: &str, opts: &CloneOptions, deadline: Instant) -> Result<Vec<(String, String)>, SourceError> {
+    let ssh = ssh_target(url).filter(|_| !url.starts_with("file://"));
+    let seen = RefCell::new(Seen::default());
+    let result = (|| {
+        let mut remote = git2::Remote::create_detached(url)?;
+        let mut proxy = git2::ProxyOptions::new();
+        proxy.auto();
+        let connection = remote.connect_auth(
+            git2::Direction::Fetch,
+            Some(callbacks(&seen, ssh.as_ref(), opts, deadline)),
+            Some(proxy),
+        )?;
+        let mut direct = std::collections::BTreeMap::new();
+        let mut peeled = std::collections::BTreeMap::new();
+        for head in connection.list()? {
+            let Some(name) = head.name().strip_prefix("refs/tags/") else { continue };
+            match name.strip_suffix("^{}") {
+                Some(tag) => peeled.insert(tag.to_string(), head.oid().to_string()),
+                None => direct.insert(name.to_string(), head.oid().to_string()),
+            };
+        }
+        Ok::<_, git2::Error>(
+            direct
+                .into_iter()
+                .map(|(tag, oid)| {
+                    let oid = peeled.get(&tag).cloned().unwrap_or(oid);
+                    (tag, oid)
+                })
+                .collect(),
+        )
+    })();
+    result.map_err(|e| classify(url, ssh.as_ref(), seen.into_inner(), &e, opts))
 }
 
 fn credentials(

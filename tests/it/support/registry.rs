@@ -502,6 +502,8 @@ pub(crate) enum Fault {
     None,
     /// Answer 500 to the first `count` matching requests.
     ServerErrors { count: usize },
+    /// Answer the first matching requests with these statuses, in order, then forward.
+    Statuses(Vec<u16>),
     /// Cut the body of every matching response in half, with a matching Content-Length (a clean, short answer).
     Truncate,
     /// Close the connection half-way through the body of the first matching response (Content-Length intact).
@@ -607,11 +609,15 @@ fn handle(
         match &mut *f {
             Fault::ServerErrors { count } if *count > 0 => *count -= 1,
             Fault::ServerErrors { .. } => {}
+            Fault::Statuses(list) if !list.is_empty() => {
+                list.remove(0);
+            }
             Fault::BreakOnce => *f = Fault::None,
             _ => {}
         }
         match now {
             Fault::ServerErrors { count: 0 } => Fault::None,
+            Fault::Statuses(list) => list.first().map_or(Fault::None, |s| Fault::Statuses(vec![*s])),
             other => other,
         }
     } else {
@@ -619,6 +625,15 @@ fn handle(
     };
     if let Fault::ServerErrors { .. } = fault {
         client.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+        return Ok(());
+    }
+    if let Fault::Statuses(status) = &fault {
+        let code = status.first().copied().unwrap_or(500);
+        let reason = if code == 429 { "Too Many Requests" } else { "Error" };
+        client.write_all(
+            format!("HTTP/1.1 {code} {reason}\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )?;
         return Ok(());
     }
     if let Fault::Delay(wait) = fault {

@@ -237,6 +237,7 @@ impl Queue for Sqlite {
                      AND (?2 IS NULL OR image = ?2 OR image_digest = ?2) AND (?3 IS NULL OR module = ?3) \
                      AND (?5 IS NULL OR (substr(image, 1, length(?5) + 1) IN (?5 || '@', ?5 || ':') \
                           AND instr(substr(image, length(?5) + 2), '/') = 0)) \
+                     AND (?7 IS NULL OR json_extract(spec, '$.watch') = ?7) \
                      ORDER BY created_at DESC, id LIMIT ?4 OFFSET ?6"
                 ))
                 .map_err(|e| self.err(e))?;
@@ -248,7 +249,8 @@ impl Queue for Sqlite {
                         filter.module,
                         filter.limit,
                         filter.repository,
-                        filter.offset
+                        filter.offset,
+                        filter.watch
                     ],
                     raw,
                 )
