@@ -16,7 +16,10 @@
 //!   whatever `on_error` says; warn mode still allows it with a warning). Neither is
 //!   a verdict about the image: [`Decision::cacheable`] is false for both;
 //! - the threshold counts PASSED VSAs: a trusted verifier's FAILED VSA next to enough
-//!   PASSED ones does not deny, but warns; without enough, it makes the reason `failed`.
+//!   PASSED ones does not deny, but warns; without enough, it makes the reason `failed`;
+//! - the threshold counts distinct verifiers, each satisfied by its own signer: a VSA
+//!   signed with one certificate counts once, however many verifiers' identities match
+//!   it (a key verifier's key is never another's: the policy refuses that).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -594,6 +597,64 @@ fn human(seconds: i64) -> String {
     }
 }
 
+/// One accepted VSA, for the threshold: the trusted verifiers that accepted it, and for
+/// how many of them it can count (one per signer).
+struct Vote {
+    verifiers: Vec<String>,
+    capacity: usize,
+}
+
+/// How many signers an attestation has: one for a certificate bundle (one certificate,
+/// one identity, however many verifiers its identity matches), else one per signature
+/// (distinct keys are distinct verifiers).
+fn signers_in(attestation: &Attestation) -> usize {
+    let material = attestation.bundle.as_ref().map(|b| &b.verification_material.extra);
+    if material.is_some_and(|m| m.contains_key("certificate") || m.contains_key("x509CertificateChain")) {
+        1
+    } else {
+        attestation.envelope.signatures.len().max(1)
+    }
+}
+
+/// The distinct verifiers the votes satisfy when each vote counts for at most its
+/// capacity of the verifiers that accepted it: a maximum matching of verifiers to
+/// signers (augmenting paths), so that one VSA signed once cannot count for two
+/// verifiers whose identities overlap (`subject` and a `subject_regexp` matching it).
+fn distinct_verifiers(votes: &[Vote]) -> BTreeSet<String> {
+    // Each vote becomes `capacity` slots (at most as many as its verifiers).
+    let slots: Vec<&Vote> =
+        votes.iter().flat_map(|v| std::iter::repeat_n(v, v.capacity.min(v.verifiers.len()))).collect();
+    let names: BTreeSet<&String> = votes.iter().flat_map(|v| &v.verifiers).collect();
+    let mut holder: Vec<Option<&String>> = vec![None; slots.len()];
+    fn augment<'a>(
+        name: &'a String,
+        slots: &[&'a Vote],
+        holder: &mut Vec<Option<&'a String>>,
+        seen: &mut Vec<bool>,
+    ) -> bool {
+        for i in 0..slots.len() {
+            if seen[i] || !slots[i].verifiers.contains(name) {
+                continue;
+            }
+            seen[i] = true;
+            let free = match holder[i] {
+                None => true,
+                Some(other) => augment(other, slots, holder, seen),
+            };
+            if free {
+                holder[i] = Some(name);
+                return true;
+            }
+        }
+        false
+    }
+    for name in names {
+        let mut seen = vec![false; slots.len()];
+        augment(name, &slots, &mut holder, &mut seen);
+    }
+    holder.into_iter().flatten().cloned().collect()
+}
+
 #[allow(clippy::too_many_lines)]
 fn decide_fetched(
     request: &Request,
@@ -658,7 +719,8 @@ fn decide_fetched(
         Coverage::Paths(paths) => paths.clone(),
     };
     // needed item → the distinct verifiers whose accepted VSAs cover it.
-    let mut counted: BTreeMap<&str, BTreeSet<String>> = needed.iter().map(|n| (n.as_str(), BTreeSet::new())).collect();
+    // needed item → the accepted VSAs that cover it, as votes for the verifiers.
+    let mut votes: BTreeMap<&str, Vec<Vote>> = needed.iter().map(|n| (n.as_str(), Vec::new())).collect();
     let mut earliest: Option<i64> = None;
     let mut warnings = warnings;
     let mut vsas = Vec::with_capacity(report.attestations.len());
@@ -751,9 +813,10 @@ fn decide_fetched(
             vsas.push(c);
             continue;
         }
+        let capacity = signers_in(&attestation);
         for item in &useful {
-            if let Some(set) = counted.get_mut(item.as_str()) {
-                set.extend(c.verifiers.iter().cloned());
+            if let Some(list) = votes.get_mut(item.as_str()) {
+                list.push(Vote { verifiers: c.verifiers.clone(), capacity });
             }
         }
         if let Some(at) = expires {
@@ -778,6 +841,7 @@ fn decide_fetched(
         vsas.push(c);
     }
     let threshold = requirements.threshold;
+    let counted: BTreeMap<&str, BTreeSet<String>> = votes.iter().map(|(k, v)| (*k, distinct_verifiers(v))).collect();
     let short: Vec<(&str, usize)> =
         counted.iter().filter(|(_, v)| v.len() < threshold).map(|(k, v)| (*k, v.len())).collect();
     let any = |r: Rejection| vsas.iter().any(|c| c.rejected == Some(r));
@@ -819,9 +883,15 @@ fn decide_fetched(
             };
             (Reason::NotCovered, format!("no trusted PASSED VSA covers {}", uncovered.join(", ")), action)
         } else if vsa_found {
+            // Why the first one was refused (referrers come first: a bundle with its
+            // certificate before the legacy image's bare envelope).
+            let why = vsas
+                .iter()
+                .find(|c| c.rejected == Some(Rejection::Untrusted))
+                .map_or(String::new(), |c| format!(" ({})", c.detail));
             (
                 Reason::Untrusted,
-                format!("no VSA of {image} is signed by a verifier the policy trusts"),
+                format!("no VSA of {image} is signed by a verifier the policy trusts{why}"),
                 Action::TrustSigner,
             )
         } else {
@@ -1009,6 +1079,27 @@ mod tests {
             assert_eq!(d.vsas[0].rejected, Some(Rejection::Untrusted));
             Ok(())
         }
+    }
+
+    #[test]
+    fn one_signer_counts_for_one_verifier() {
+        let vote = |verifiers: &[&str], capacity: usize| Vote {
+            verifiers: verifiers.iter().map(|v| (*v).to_owned()).collect(),
+            capacity,
+        };
+        let count = |votes: &[Vote]| distinct_verifiers(votes).len();
+        // One certificate matched by two overlapping identities: one verifier.
+        assert_eq!(count(&[vote(&["exact", "pattern"], 1)]), 1);
+        // Two certificates: two verifiers, whichever matches which.
+        assert_eq!(count(&[vote(&["exact", "pattern"], 1), vote(&["exact"], 1)]), 2);
+        // The same VSA in two layouts: one verifier.
+        assert_eq!(count(&[vote(&["a"], 1), vote(&["a"], 1)]), 1);
+        // An envelope signed by two keys: two verifiers.
+        assert_eq!(count(&[vote(&["a", "b"], 2)]), 2);
+        // A greedy choice would take the only signer of c for x: the matching does not.
+        let votes = [vote(&["x", "y"], 1), vote(&["x"], 1), vote(&["x", "z"], 1)];
+        assert_eq!(distinct_verifiers(&votes).into_iter().collect::<Vec<_>>(), ["x", "y", "z"]);
+        assert_eq!(count(&[]), 0);
     }
 
     #[test]
