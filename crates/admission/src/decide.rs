@@ -597,43 +597,53 @@ fn human(seconds: i64) -> String {
     }
 }
 
-/// One accepted VSA, for the threshold: the trusted verifiers that accepted it, and for
-/// how many of them it can count (one per signer).
+/// One accepted VSA, for the threshold: the trusted verifiers that accepted it, and
+/// who signed it.
 struct Vote {
     verifiers: Vec<String>,
-    capacity: usize,
+    signers: Vec<String>,
 }
 
-/// How many signers an attestation has: one for a certificate bundle (one certificate,
-/// one identity, however many verifiers its identity matches), else one per signature
-/// (distinct keys are distinct verifiers).
-fn signers_in(attestation: &Attestation) -> usize {
+/// Who signed an attestation: the certificate of a certificate bundle (one certificate
+/// is one signer, however many VSAs it signed and however many verifiers' identities
+/// match it), else each signature of the envelope (distinct keys are distinct
+/// verifiers; the same envelope in two layouts has the same signatures).
+fn signers_of(attestation: &Attestation) -> Vec<String> {
     let material = attestation.bundle.as_ref().map(|b| &b.verification_material.extra);
-    if material.is_some_and(|m| m.contains_key("certificate") || m.contains_key("x509CertificateChain")) {
-        1
-    } else {
-        attestation.envelope.signatures.len().max(1)
+    let certificate = material.and_then(|m| {
+        m.get("certificate")
+            .and_then(|c| c.get("rawBytes"))
+            .or_else(|| m.get("x509CertificateChain").and_then(|c| c.pointer("/certificates/0/rawBytes")))
+    });
+    match certificate {
+        Some(raw) => vec![format!("certificate {raw}")],
+        None => attestation.envelope.signatures.iter().map(|s| format!("signature {}", s.sig)).collect(),
     }
 }
 
-/// The distinct verifiers the votes satisfy when each vote counts for at most its
-/// capacity of the verifiers that accepted it: a maximum matching of verifiers to
-/// signers (augmenting paths), so that one VSA signed once cannot count for two
-/// verifiers whose identities overlap (`subject` and a `subject_regexp` matching it).
+/// The distinct verifiers the votes satisfy when each signer counts for one verifier
+/// that accepted a VSA it signed: a maximum matching of verifiers to signers
+/// (augmenting paths), so that one signer cannot count for two verifiers whose
+/// identities overlap (`subject` and a `subject_regexp` matching it).
 fn distinct_verifiers(votes: &[Vote]) -> BTreeSet<String> {
-    // Each vote becomes `capacity` slots (at most as many as its verifiers).
-    let slots: Vec<&Vote> =
-        votes.iter().flat_map(|v| std::iter::repeat_n(v, v.capacity.min(v.verifiers.len()))).collect();
-    let names: BTreeSet<&String> = votes.iter().flat_map(|v| &v.verifiers).collect();
-    let mut holder: Vec<Option<&String>> = vec![None; slots.len()];
+    // signer → the verifiers it may count for.
+    let mut accepts: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for vote in votes {
+        for signer in &vote.signers {
+            accepts.entry(signer.as_str()).or_default().extend(vote.verifiers.iter().map(String::as_str));
+        }
+    }
+    let slots: Vec<&BTreeSet<&str>> = accepts.values().collect();
+    let names: BTreeSet<&str> = slots.iter().flat_map(|s| s.iter().copied()).collect();
+    let mut holder: Vec<Option<&str>> = vec![None; slots.len()];
     fn augment<'a>(
-        name: &'a String,
-        slots: &[&'a Vote],
-        holder: &mut Vec<Option<&'a String>>,
-        seen: &mut Vec<bool>,
+        name: &'a str,
+        slots: &[&BTreeSet<&'a str>],
+        holder: &mut [Option<&'a str>],
+        seen: &mut [bool],
     ) -> bool {
         for i in 0..slots.len() {
-            if seen[i] || !slots[i].verifiers.contains(name) {
+            if seen[i] || !slots[i].contains(name) {
                 continue;
             }
             seen[i] = true;
@@ -652,7 +662,7 @@ fn distinct_verifiers(votes: &[Vote]) -> BTreeSet<String> {
         let mut seen = vec![false; slots.len()];
         augment(name, &slots, &mut holder, &mut seen);
     }
-    holder.into_iter().flatten().cloned().collect()
+    holder.into_iter().flatten().map(str::to_owned).collect()
 }
 
 #[allow(clippy::too_many_lines)]
@@ -813,10 +823,10 @@ fn decide_fetched(
             vsas.push(c);
             continue;
         }
-        let capacity = signers_in(&attestation);
+        let signers = signers_of(&attestation);
         for item in &useful {
             if let Some(list) = votes.get_mut(item.as_str()) {
-                list.push(Vote { verifiers: c.verifiers.clone(), capacity });
+                list.push(Vote { verifiers: c.verifiers.clone(), signers: signers.clone() });
             }
         }
         if let Some(at) = expires {
@@ -1083,21 +1093,21 @@ mod tests {
 
     #[test]
     fn one_signer_counts_for_one_verifier() {
-        let vote = |verifiers: &[&str], capacity: usize| Vote {
+        let vote = |verifiers: &[&str], signers: &[&str]| Vote {
             verifiers: verifiers.iter().map(|v| (*v).to_owned()).collect(),
-            capacity,
+            signers: signers.iter().map(|v| (*v).to_owned()).collect(),
         };
         let count = |votes: &[Vote]| distinct_verifiers(votes).len();
-        // One certificate matched by two overlapping identities: one verifier.
-        assert_eq!(count(&[vote(&["exact", "pattern"], 1)]), 1);
+        // One certificate matched by two overlapping identities: one verifier, also
+        // when it signed two VSAs or one VSA is in two layouts.
+        assert_eq!(count(&[vote(&["exact", "pattern"], &["c1"])]), 1);
+        assert_eq!(count(&[vote(&["exact", "pattern"], &["c1"]), vote(&["exact", "pattern"], &["c1"])]), 1);
         // Two certificates: two verifiers, whichever matches which.
-        assert_eq!(count(&[vote(&["exact", "pattern"], 1), vote(&["exact"], 1)]), 2);
-        // The same VSA in two layouts: one verifier.
-        assert_eq!(count(&[vote(&["a"], 1), vote(&["a"], 1)]), 1);
+        assert_eq!(count(&[vote(&["exact", "pattern"], &["c1"]), vote(&["exact"], &["c2"])]), 2);
         // An envelope signed by two keys: two verifiers.
-        assert_eq!(count(&[vote(&["a", "b"], 2)]), 2);
-        // A greedy choice would take the only signer of c for x: the matching does not.
-        let votes = [vote(&["x", "y"], 1), vote(&["x"], 1), vote(&["x", "z"], 1)];
+        assert_eq!(count(&[vote(&["a", "b"], &["s1", "s2"])]), 2);
+        // A greedy choice would give x the only signer of y: the matching does not.
+        let votes = [vote(&["x", "y"], &["c1"]), vote(&["x"], &["c2"]), vote(&["x", "z"], &["c3"])];
         assert_eq!(distinct_verifiers(&votes).into_iter().collect::<Vec<_>>(), ["x", "y", "z"]);
         assert_eq!(count(&[]), 0);
     }
