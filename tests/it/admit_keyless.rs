@@ -4,7 +4,8 @@
 //! signed with certificates from the offline test CA of `attest_certificate` (a leaf
 //! with Fulcio's extensions and an embedded SCT of the test's CT log), given the entry
 //! of the test's transparency log as Rekor would, and attached as Sigstore bundles with
-//! `reprove attest push`. Then each way a keyless VSA can fail to count is denied with
+//! `reprove attest push` (a referrer, and cosign's legacy `.att` with the certificate and
+//! the entry in its annotations: both verify). Then each way a keyless VSA can fail to count is denied with
 //! its reason, and a threshold of 2 counts a key and an identity as two verifiers but
 //! one identity twice as one, and one certificate-signed VSA as one verifier even when
 //! two verifiers' identities match it.
@@ -223,6 +224,17 @@ fn keyless_verifiers_admit_only_their_identity_from_the_registry() -> TestResult
                 let todo = got["todo"].as_str().unwrap_or_default();
                 assert!(todo.contains("certificate identity the policy trusts"), "{addr} {policy} {name}: {todo}");
             }
+            // Both layouts carry the certificate and the log entry (the legacy `.att` in
+            // cosign's annotations): each is accepted.
+            let ok_vsas = decision(&doc, "ok")["vsas"].as_array().cloned().unwrap_or_default();
+            let sources: Vec<&str> = ok_vsas.iter().filter_map(|v| v["source"].as_str()).collect();
+            assert!(
+                ok_vsas.len() == 2
+                    && ok_vsas.iter().all(|v| v["verifiers"] == json!(["keyless"]))
+                    && sources[0].starts_with("referrer ")
+                    && sources[1].starts_with("legacy "),
+                "{addr} {policy}: {ok_vsas:#?}"
+            );
             assert!(
                 details(decision(&doc, "issuer")).contains("https://other-issuer.example.test"),
                 "{:#}",
