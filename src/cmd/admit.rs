@@ -171,7 +171,7 @@ pub(crate) fn action_text(action: &Action) -> String {
              fix the build, or add an exemption with a reason to the policy"
         ),
         Action::TrustSigner => {
-            "sign the VSAs with a key the policy trusts, or add their signer to the policy's [[verifiers]]".to_owned()
+            "sign the VSAs with a key or certificate identity the policy trusts, or add their signer to the policy's [[verifiers]]".to_owned()
         }
         Action::Retry => "retry when the registry answers (the policy's on_error says what an outage means)".to_owned(),
         Action::FixReference => "fix the image reference".to_owned(),

@@ -557,12 +557,18 @@ fn the_example_policies_follow_the_schema_and_load() -> TestResult {
             if let Some(key) = verifier.get("key").and_then(toml::Value::as_str) {
                 keygen(d, key.trim_end_matches(".pub"))?;
             }
+            // A keyless verifier's trust root: the test CA's.
+            if let Some(root) = verifier.get("trusted_root").and_then(toml::Value::as_str) {
+                crate::attest_certificate::make_ca(d, "ca")?;
+                let json = crate::attest_certificate::trusted_root(d, &["ca-inter.pem", "ca-root.pem"], None)?;
+                std::fs::write(d.join(root), json.to_string())?;
+            }
         }
         std::fs::write(d.join(&file), &policy_text)?;
         let out = reprove(d, &["admit", "--policy", &file, "empty"], None)?;
         assert_eq!(out.status.code(), Some(0), "{file}: {}", text(&out));
         assert!(text(&out).contains("0 images in 0 workloads"), "{file}: {}", text(&out));
     }
-    assert_eq!(seen, 2, "the admission examples in {}", examples.display());
+    assert_eq!(seen, 3, "the admission examples in {}", examples.display());
     Ok(())
 }

@@ -17,8 +17,8 @@ use crate::support::{self, hex, signing};
 use signing::{cosign, ok, text, TestResult, PROVENANCE};
 
 const PASSWORD: &str = "cert-pw";
-const SIGNER: &str = "signer@example.test";
-const ISSUER: &str = "https://issuer.example.test";
+pub(crate) const SIGNER: &str = "signer@example.test";
+pub(crate) const ISSUER: &str = "https://issuer.example.test";
 
 fn run(program: &Path, dir: &Path, args: &[&str]) -> Result<Output, std::io::Error> {
     support::run_signing_tool(program, dir, PASSWORD, args)
@@ -28,17 +28,17 @@ fn reprove(dir: &Path, args: &[&str]) -> Result<Output, std::io::Error> {
     signing::reprove_signing(dir, PASSWORD, args)
 }
 
-fn openssl(dir: &Path, args: &[&str]) -> TestResult {
+pub(crate) fn openssl(dir: &Path, args: &[&str]) -> TestResult {
     let out = Command::new("openssl").current_dir(dir).args(args).output()?;
     ok(&out, &format!("openssl {}", args.join(" ")))
 }
 
-fn pem_to_der(pem: &str) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+pub(crate) fn pem_to_der(pem: &str) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     Ok(STANDARD.decode(body)?)
 }
 
-fn sha256(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn sha256(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
 }
 
@@ -49,26 +49,31 @@ const INTERMEDIATE_EXT: &str = "basicConstraints = critical,CA:TRUE,pathlen:0\n\
     keyUsage = critical,keyCertSign,cRLSign\nextendedKeyUsage = codeSigning\n\
     subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n";
 
-/// The extensions of a Fulcio leaf for `SIGNER` issued for `ISSUER` (both issuer
+/// The extensions of a Fulcio leaf with the SAN `san` issued for `ISSUER` (both issuer
 /// extensions), as openssl extension lines.
 fn fulcio_leaf_ext(san: &str, eku: bool, v2_issuer: bool) -> String {
+    fulcio_leaf_ext_for(san, ISSUER, eku, v2_issuer)
+}
+
+/// [`fulcio_leaf_ext`] for the OIDC issuer `issuer`.
+pub(crate) fn fulcio_leaf_ext_for(san: &str, issuer: &str, eku: bool, v2_issuer: bool) -> String {
     let mut ext = format!(
         "basicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature\nsubjectAltName = critical,{san}\n\
          authorityKeyIdentifier = keyid\n1.3.6.1.4.1.57264.1.1 = DER:{}\n",
-        hex(ISSUER.as_bytes())
+        hex(issuer.as_bytes())
     );
     if eku {
         ext.push_str("extendedKeyUsage = codeSigning\n");
     }
     if v2_issuer {
-        ext.push_str(&format!("1.3.6.1.4.1.57264.1.8 = ASN1:UTF8String:{ISSUER}\n"));
+        ext.push_str(&format!("1.3.6.1.4.1.57264.1.8 = ASN1:UTF8String:{issuer}\n"));
     }
     ext
 }
 
 /// A root CA (`name`-root.pem/.key) and an intermediate (`name`-inter.pem/.key) in `d`,
 /// and `name`-chain.pem (intermediate then root, cosign's --certificate-chain order).
-fn make_ca(d: &Path, name: &str) -> TestResult {
+pub(crate) fn make_ca(d: &Path, name: &str) -> TestResult {
     std::fs::write(d.join("req.cnf"), REQ_CONFIG)?;
     std::fs::write(d.join("inter.ext"), INTERMEDIATE_EXT)?;
     let (root_key, root, inter_key, inter) = (
@@ -104,7 +109,7 @@ fn make_ca(d: &Path, name: &str) -> TestResult {
 
 /// A leaf `out` for the public key `public` (PEM), issued by `ca`'s intermediate with
 /// extension lines `ext`.
-fn make_leaf(d: &Path, ca: &str, public: &str, ext: &str, out: &str) -> TestResult {
+pub(crate) fn make_leaf(d: &Path, ca: &str, public: &str, ext: &str, out: &str) -> TestResult {
     if !d.join("dummy.key").exists() {
         openssl(d, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "dummy.key"])?;
     }
@@ -124,7 +129,11 @@ fn make_leaf(d: &Path, ca: &str, public: &str, ext: &str, out: &str) -> TestResu
 }
 
 /// A Sigstore trusted root listing `ca`'s chain and, if given, a log key (SPKI DER).
-fn trusted_root(d: &Path, ca_chain: &[&str], log_key: Option<&[u8]>) -> Result<Value, Box<dyn std::error::Error>> {
+pub(crate) fn trusted_root(
+    d: &Path,
+    ca_chain: &[&str],
+    log_key: Option<&[u8]>,
+) -> Result<Value, Box<dyn std::error::Error>> {
     let mut certs = Vec::new();
     for name in ca_chain {
         certs.push(json!({"rawBytes": STANDARD.encode(pem_to_der(&std::fs::read_to_string(d.join(name))?)?)}));
@@ -553,12 +562,12 @@ fn certificate_verification_input_errors_exit_2() -> TestResult {
 }
 
 /// A local transparency log: its key, and entries for a bundle's envelope.
-struct Log {
-    spki: Vec<u8>,
+pub(crate) struct Log {
+    pub(crate) spki: Vec<u8>,
 }
 
 impl Log {
-    fn new(d: &Path) -> Result<Log, Box<dyn std::error::Error>> {
+    pub(crate) fn new(d: &Path) -> Result<Log, Box<dyn std::error::Error>> {
         openssl(d, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "log.key"])?;
         openssl(d, &["ec", "-in", "log.key", "-pubout", "-outform", "DER", "-out", "log.der"])?;
         Ok(Log { spki: std::fs::read(d.join("log.der"))? })
@@ -572,7 +581,12 @@ impl Log {
 
     /// A `dsse` 0.0.1 entry for `bundle` at `integrated_time`, index 1 of a two-leaf
     /// tree, with its SET, inclusion proof and checkpoint.
-    fn entry(&self, d: &Path, bundle: &Value, integrated_time: i64) -> Result<Value, Box<dyn std::error::Error>> {
+    pub(crate) fn entry(
+        &self,
+        d: &Path,
+        bundle: &Value,
+        integrated_time: i64,
+    ) -> Result<Value, Box<dyn std::error::Error>> {
         let envelope = &bundle["dsseEnvelope"];
         let payload = STANDARD.decode(envelope["payload"].as_str().ok_or("payload")?)?;
         let leaf =
@@ -618,7 +632,7 @@ impl Log {
     }
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
@@ -753,13 +767,13 @@ fn first_element(der: &[u8]) -> Result<&[u8], Box<dyn std::error::Error>> {
 }
 
 /// A CT log of the test: its key, and SCTs over a precertificate.
-struct CtLog {
+pub(crate) struct CtLog {
     key: String,
     spki: Vec<u8>,
 }
 
 impl CtLog {
-    fn new(d: &Path, name: &str) -> Result<CtLog, Box<dyn std::error::Error>> {
+    pub(crate) fn new(d: &Path, name: &str) -> Result<CtLog, Box<dyn std::error::Error>> {
         let (key, der) = (format!("{name}.key"), format!("{name}.der"));
         openssl(d, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &key])?;
         openssl(d, &["ec", "-in", &key, "-pubout", "-outform", "DER", "-out", &der])?;
@@ -801,7 +815,7 @@ impl CtLog {
     }
 
     /// The trusted root entry of this log.
-    fn root_entry(&self) -> Value {
+    pub(crate) fn root_entry(&self) -> Value {
         json!({
             "baseUrl": "https://ct.example.test",
             "hashAlgorithm": "SHA2_256",
@@ -817,15 +831,31 @@ impl CtLog {
 /// the log, then the certificate again with the SCT list extension last. Both are
 /// issued in the same second, so their TBS differ only by that extension.
 fn make_leaf_with_sct(d: &Path, log: &CtLog, out: &str, mangle: impl Fn(&mut Vec<u8>)) -> TestResult {
-    openssl(d, &["ec", "-in", "ca-inter.key", "-pubout", "-outform", "DER", "-out", "inter.der"])?;
-    let issuer_spki = std::fs::read(d.join("inter.der"))?;
     let ext = fulcio_leaf_ext(&format!("email:{SIGNER}"), true, true);
+    issue_with_sct(d, log, "ca", "r.pub", &ext, out, mangle)
+}
+
+/// A leaf `out` for the public key `public` (PEM) issued by `ca`'s intermediate with the
+/// extension lines `ext`, embedding one SCT of `log` (its signature through `mangle`);
+/// see [`make_leaf_with_sct`].
+pub(crate) fn issue_with_sct(
+    d: &Path,
+    log: &CtLog,
+    ca: &str,
+    public: &str,
+    ext: &str,
+    out: &str,
+    mangle: impl Fn(&mut Vec<u8>),
+) -> TestResult {
+    let (inter_key, inter_der) = (format!("{ca}-inter.key"), format!("{ca}-inter.der"));
+    openssl(d, &["ec", "-in", &inter_key, "-pubout", "-outform", "DER", "-out", &inter_der])?;
+    let issuer_spki = std::fs::read(d.join(&inter_der))?;
     let start = |pem: &str| -> Result<String, Box<dyn std::error::Error>> {
         let o = Command::new("openssl").current_dir(d).args(["x509", "-noout", "-startdate", "-in", pem]).output()?;
         Ok(String::from_utf8(o.stdout)?)
     };
     for _ in 0..5 {
-        make_leaf(d, "ca", "r.pub", &ext, "pre.pem")?;
+        make_leaf(d, ca, public, ext, "pre.pem")?;
         let tbs = first_element(&pem_to_der(&std::fs::read_to_string(d.join("pre.pem"))?)?)?.to_vec();
         let list = log.sct_list(d, &issuer_spki, &tbs, &mangle)?;
         // The extension's value is an OCTET STRING holding the TLS list (RFC 6962 §3.3).
@@ -836,7 +866,7 @@ fn make_leaf_with_sct(d: &Path, log: &CtLog, out: &str, mangle: impl Fn(&mut Vec
         };
         octets.extend_from_slice(&list);
         let with_sct = format!("{ext}1.3.6.1.4.1.11129.2.4.2 = DER:{}\n", hex(&octets));
-        make_leaf(d, "ca", "r.pub", &with_sct, out)?;
+        make_leaf(d, ca, public, &with_sct, out)?;
         if start("pre.pem")? == start(out)? {
             return Ok(());
         }

@@ -6,6 +6,7 @@ mod support;
 mod tidy;
 
 mod admit;
+mod admit_keyless;
 mod adversarial;
 mod attest_certificate;
 mod attest_cli;

@@ -636,6 +636,54 @@ fn the_binary_decides_every_case_from_the_registry_and_fails_closed() {
     unregister(kube, name);
 }
 
+/// A keyless verifier through the binary: the policy trusts a certificate identity
+/// (`admit_keyless`'s test CA), and `kubectl` is allowed a Pod whose image has a PASSED
+/// VSA in a Sigstore bundle from that identity, and denied one signed by another
+/// subject, with the reason.
+#[test]
+fn the_binary_admits_an_image_signed_by_a_trusted_identity() {
+    use crate::admit::{image_vsa, time_ago};
+    use crate::admit_keyless::{identity_verifier, Ca};
+    use crate::attest_registry::{push_image, Reg};
+    let kube = kube::shared();
+    let ca = Ca::new().unwrap_or_else(|e| panic!("{e}"));
+    let reg = Reg::Distribution(Registry::start().unwrap_or_else(|e| panic!("{e}")));
+    let addr = reg.addr().to_owned();
+    let signed = |name: &str, leaf: &str| {
+        let image = push_image(&reg, name, "v1", "amd64").unwrap_or_else(|e| panic!("{e}"));
+        let digest = image.manifest_digest.to_string();
+        let pinned = format!("{addr}/{name}@{digest}");
+        let vsa = image_vsa(&format!("{addr}/{name}"), &digest, &["reproduced"], &time_ago(60))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let at = crate::attest_certificate::now();
+        ca.sign_and_push(leaf, &vsa, at, &pinned, &format!("{name}.sigstore.json")).unwrap_or_else(|e| panic!("{e}"));
+        pinned
+    };
+    let ok_ref = signed("keyless-ok", "signer.pem");
+    let other_ref = signed("keyless-other", "mallory.pem");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    std::fs::copy(ca.path().join("trusted_root.json"), d.join("trusted_root.json")).unwrap_or_else(|e| panic!("{e}"));
+    let policy = format!("version = 1\n[default]\nmax_age = \"30d\"\n{}", identity_verifier("release"));
+    let binary = Binary::start(d, &policy, &[]);
+    let ca_pem = std::fs::read(d.join("ca.pem")).unwrap_or_else(|e| panic!("{e}"));
+    let (name, ns) = ("keyless", "wh-keyless");
+    kube.namespace(ns, &[("reprove-test", name)]);
+    register(kube, name, &webhook_configuration(name, &binary.url, &ca_pem, 10), ns);
+    let out = create(kube, ns, &pod_of("ok", &ok_ref), true);
+    assert_eq!(out.status, Some(0), "{}{}", out.stdout_str(), out.stderr_str());
+    let out = create(kube, ns, &pod_of("other", &other_ref), true);
+    assert_eq!(out.status, Some(1), "{}", out.stdout_str());
+    let err = out.stderr_str();
+    assert!(
+        err.contains(&format!("image {other_ref} (untrusted): "))
+            && err.contains("(release: identity: email:mallory@example.test (issuer https://issuer.example.test): no SAN matches subject")
+            && err.contains("a key or certificate identity the policy trusts"),
+        "{err}"
+    );
+    unregister(kube, name);
+}
+
 /// A Pod running `image`.
 fn pod_of(name: &str, image: &str) -> String {
     format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  containers:\n    - name: c\n      image: {image}\n")

@@ -16,7 +16,10 @@
 //!   whatever `on_error` says; warn mode still allows it with a warning). Neither is
 //!   a verdict about the image: [`Decision::cacheable`] is false for both;
 //! - the threshold counts PASSED VSAs: a trusted verifier's FAILED VSA next to enough
-//!   PASSED ones does not deny, but warns; without enough, it makes the reason `failed`.
+//!   PASSED ones does not deny, but warns; without enough, it makes the reason `failed`;
+//! - the threshold counts distinct verifiers, each satisfied by its own signer: a VSA
+//!   signed with one certificate counts once, however many verifiers' identities match
+//!   it (a key verifier's key is never another's: the policy refuses that).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -594,6 +597,74 @@ fn human(seconds: i64) -> String {
     }
 }
 
+/// One accepted VSA, for the threshold: the trusted verifiers that accepted it, and
+/// who signed it.
+struct Vote {
+    verifiers: Vec<String>,
+    signers: Vec<String>,
+}
+
+/// Who signed an attestation: the certificate of a certificate bundle (one certificate
+/// is one signer, however many VSAs it signed and however many verifiers' identities
+/// match it), else each signature of the envelope (distinct keys are distinct
+/// verifiers; the same envelope in two layouts has the same signatures).
+fn signers_of(attestation: &Attestation) -> Vec<String> {
+    let material = attestation.bundle.as_ref().map(|b| &b.verification_material.extra);
+    let certificate = material.and_then(|m| {
+        m.get("certificate")
+            .and_then(|c| c.get("rawBytes"))
+            .or_else(|| m.get("x509CertificateChain").and_then(|c| c.pointer("/certificates/0/rawBytes")))
+    });
+    match certificate {
+        Some(raw) => vec![format!("certificate {raw}")],
+        None => attestation.envelope.signatures.iter().map(|s| format!("signature {}", s.sig)).collect(),
+    }
+}
+
+/// The distinct verifiers the votes satisfy when each signer counts for one verifier
+/// that accepted a VSA it signed: a maximum matching of verifiers to signers
+/// (augmenting paths), so that one signer cannot count for two verifiers whose
+/// identities overlap (`subject` and a `subject_regexp` matching it).
+fn distinct_verifiers(votes: &[Vote]) -> BTreeSet<String> {
+    // signer → the verifiers it may count for.
+    let mut accepts: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for vote in votes {
+        for signer in &vote.signers {
+            accepts.entry(signer.as_str()).or_default().extend(vote.verifiers.iter().map(String::as_str));
+        }
+    }
+    let slots: Vec<&BTreeSet<&str>> = accepts.values().collect();
+    let names: BTreeSet<&str> = slots.iter().flat_map(|s| s.iter().copied()).collect();
+    let mut holder: Vec<Option<&str>> = vec![None; slots.len()];
+    fn augment<'a>(
+        name: &'a str,
+        slots: &[&BTreeSet<&'a str>],
+        holder: &mut [Option<&'a str>],
+        seen: &mut [bool],
+    ) -> bool {
+        for i in 0..slots.len() {
+            if seen[i] || !slots[i].contains(name) {
+                continue;
+            }
+            seen[i] = true;
+            let free = match holder[i] {
+                None => true,
+                Some(other) => augment(other, slots, holder, seen),
+            };
+            if free {
+                holder[i] = Some(name);
+                return true;
+            }
+        }
+        false
+    }
+    for name in names {
+        let mut seen = vec![false; slots.len()];
+        augment(name, &slots, &mut holder, &mut seen);
+    }
+    holder.into_iter().flatten().map(str::to_owned).collect()
+}
+
 #[allow(clippy::too_many_lines)]
 fn decide_fetched(
     request: &Request,
@@ -658,7 +729,8 @@ fn decide_fetched(
         Coverage::Paths(paths) => paths.clone(),
     };
     // needed item → the distinct verifiers whose accepted VSAs cover it.
-    let mut counted: BTreeMap<&str, BTreeSet<String>> = needed.iter().map(|n| (n.as_str(), BTreeSet::new())).collect();
+    // needed item → the accepted VSAs that cover it, as votes for the verifiers.
+    let mut votes: BTreeMap<&str, Vec<Vote>> = needed.iter().map(|n| (n.as_str(), Vec::new())).collect();
     let mut earliest: Option<i64> = None;
     let mut warnings = warnings;
     let mut vsas = Vec::with_capacity(report.attestations.len());
@@ -751,9 +823,10 @@ fn decide_fetched(
             vsas.push(c);
             continue;
         }
+        let signers = signers_of(&attestation);
         for item in &useful {
-            if let Some(set) = counted.get_mut(item.as_str()) {
-                set.extend(c.verifiers.iter().cloned());
+            if let Some(list) = votes.get_mut(item.as_str()) {
+                list.push(Vote { verifiers: c.verifiers.clone(), signers: signers.clone() });
             }
         }
         if let Some(at) = expires {
@@ -778,6 +851,7 @@ fn decide_fetched(
         vsas.push(c);
     }
     let threshold = requirements.threshold;
+    let counted: BTreeMap<&str, BTreeSet<String>> = votes.iter().map(|(k, v)| (*k, distinct_verifiers(v))).collect();
     let short: Vec<(&str, usize)> =
         counted.iter().filter(|(_, v)| v.len() < threshold).map(|(k, v)| (*k, v.len())).collect();
     let any = |r: Rejection| vsas.iter().any(|c| c.rejected == Some(r));
@@ -819,9 +893,15 @@ fn decide_fetched(
             };
             (Reason::NotCovered, format!("no trusted PASSED VSA covers {}", uncovered.join(", ")), action)
         } else if vsa_found {
+            // Why the first one was refused (referrers come first: a bundle with its
+            // certificate before the legacy image's bare envelope).
+            let why = vsas
+                .iter()
+                .find(|c| c.rejected == Some(Rejection::Untrusted))
+                .map_or(String::new(), |c| format!(" ({})", c.detail));
             (
                 Reason::Untrusted,
-                format!("no VSA of {image} is signed by a verifier the policy trusts"),
+                format!("no VSA of {image} is signed by a verifier the policy trusts{why}"),
                 Action::TrustSigner,
             )
         } else {
@@ -1009,6 +1089,27 @@ mod tests {
             assert_eq!(d.vsas[0].rejected, Some(Rejection::Untrusted));
             Ok(())
         }
+    }
+
+    #[test]
+    fn one_signer_counts_for_one_verifier() {
+        let vote = |verifiers: &[&str], signers: &[&str]| Vote {
+            verifiers: verifiers.iter().map(|v| (*v).to_owned()).collect(),
+            signers: signers.iter().map(|v| (*v).to_owned()).collect(),
+        };
+        let count = |votes: &[Vote]| distinct_verifiers(votes).len();
+        // One certificate matched by two overlapping identities: one verifier, also
+        // when it signed two VSAs or one VSA is in two layouts.
+        assert_eq!(count(&[vote(&["exact", "pattern"], &["c1"])]), 1);
+        assert_eq!(count(&[vote(&["exact", "pattern"], &["c1"]), vote(&["exact", "pattern"], &["c1"])]), 1);
+        // Two certificates: two verifiers, whichever matches which.
+        assert_eq!(count(&[vote(&["exact", "pattern"], &["c1"]), vote(&["exact"], &["c2"])]), 2);
+        // An envelope signed by two keys: two verifiers.
+        assert_eq!(count(&[vote(&["a", "b"], &["s1", "s2"])]), 2);
+        // A greedy choice would give x the only signer of y: the matching does not.
+        let votes = [vote(&["x", "y"], &["c1"]), vote(&["x"], &["c2"]), vote(&["x", "z"], &["c3"])];
+        assert_eq!(distinct_verifiers(&votes).into_iter().collect::<Vec<_>>(), ["x", "y", "z"]);
+        assert_eq!(count(&[]), 0);
     }
 
     #[test]

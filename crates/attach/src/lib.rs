@@ -16,7 +16,12 @@
 //! - **Legacy** (cosign v2's `attest`, sigstore's policy-controller): the image
 //!   tagged `sha256-<hex>.att`, one layer per DSSE envelope
 //!   ([`MEDIA_TYPE_DSSE`]) annotated with [`ANNOTATION_PREDICATE_TYPE`] and an
-//!   empty [`ANNOTATION_SIGNATURE`] (the signature is inside the envelope).
+//!   empty [`ANNOTATION_SIGNATURE`] (the signature is inside the envelope). A
+//!   certificate bundle's verification material goes into cosign's annotations: the
+//!   certificate ([`ANNOTATION_CERTIFICATE`], PEM) and its transparency-log entry
+//!   ([`ANNOTATION_REKOR_BUNDLE`], cosign's `RekorBundle`: the signed entry
+//!   timestamp, not the inclusion proof); [`fetch`] makes a Sigstore bundle of such a
+//!   layer again, so that a certificate identity can verify either layout.
 //!
 //! [`push`] attaches prepared attestations in either layout or both, only to the
 //! image their statements are about ([`AttachError::OtherSubject`] before anything
@@ -33,6 +38,8 @@
 use std::collections::BTreeMap;
 
 use attest::bundle::{Attestation, Bundle, BundleError, Format, PublicKeyIdentifier, MEDIA_TYPE_BUNDLE_V0_3};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::{stream, StreamExt as _, TryStreamExt as _};
 use oci::referrers::{
@@ -57,6 +64,11 @@ pub const ANNOTATION_PREDICATE_TYPE: &str = "predicateType";
 pub const ANNOTATION_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
 /// The suffix of the legacy attestation image's tag.
 pub const LEGACY_SUFFIX: &str = "att";
+/// The signing certificate of a legacy layer (PEM), as cosign v2 writes it.
+pub const ANNOTATION_CERTIFICATE: &str = "dev.sigstore.cosign/certificate";
+/// The transparency-log entry of a legacy layer: cosign v2's `RekorBundle` JSON
+/// (`SignedEntryTimestamp`, `Payload` with `body`, `integratedTime`, `logIndex`, `logID`).
+pub const ANNOTATION_REKOR_BUNDLE: &str = "dev.sigstore.cosign/bundle";
 
 /// Errors of [`prepare`], [`push`] and [`fetch`].
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +104,17 @@ pub enum AttachError {
         /// The image digest.
         digest: String,
     },
+    /// A bundle's verification material (certificate, transparency-log entry) cannot
+    /// be carried into the legacy layout.
+    #[error("attestation {name}: its verification material {field}: {reason}")]
+    Material {
+        /// The attestation's name.
+        name: String,
+        /// The field (`certificate.rawBytes`, `tlogEntries[0]`).
+        field: String,
+        /// Why.
+        reason: String,
+    },
     /// More attestation referrers than the bound.
     #[error("{image} has more than {limit} attestations; raise {setting} to fetch them")]
     TooManyAttestations {
@@ -110,7 +133,10 @@ impl AttachError {
     pub fn is_input(&self) -> bool {
         match self {
             AttachError::Registry(e) => e.is_input(),
-            AttachError::Attestation { .. } | AttachError::Statement { .. } | AttachError::OtherSubject { .. } => true,
+            AttachError::Attestation { .. }
+            | AttachError::Statement { .. }
+            | AttachError::OtherSubject { .. }
+            | AttachError::Material { .. } => true,
             AttachError::TooManyAttestations { .. } => false,
         }
     }
@@ -131,6 +157,9 @@ pub struct Prepared {
     pub bundle: Bytes,
     /// The DSSE envelope (the one given, or the bundle's).
     pub envelope: Bytes,
+    /// The legacy layer's annotations for a certificate bundle's verification material
+    /// ([`ANNOTATION_CERTIFICATE`], [`ANNOTATION_REKOR_BUNDLE`]); empty otherwise.
+    pub legacy_material: BTreeMap<String, String>,
 }
 
 /// What a statement says, unauthenticated: its predicate type and whether it names `digest`.
@@ -153,6 +182,10 @@ pub fn prepare(name: &str, bytes: &[u8], digest: &Digest) -> Result<Prepared, At
     let json = |v: Result<Vec<u8>, serde_json::Error>| {
         v.map(Bytes::from).map_err(|e| AttachError::Statement { name: name.to_string(), reason: e.to_string() })
     };
+    let legacy_material = match &attestation.bundle {
+        Some(b) => legacy_material(name, b)?,
+        None => BTreeMap::new(),
+    };
     let (bundle, envelope) = match &attestation.bundle {
         Some(_) => (Bytes::copy_from_slice(trim(bytes)), json(serde_json::to_vec(&attestation.envelope))?),
         None => {
@@ -170,7 +203,115 @@ pub fn prepare(name: &str, bytes: &[u8], digest: &Digest) -> Result<Prepared, At
         names_subject,
         bundle,
         envelope,
+        legacy_material,
     })
+}
+
+fn pem_certificate(der: &[u8]) -> String {
+    let body = STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The legacy annotations of a certificate bundle: its leaf certificate (v0.3
+/// `certificate`, or the first of v0.1/v0.2's `x509CertificateChain`) as PEM and its
+/// first transparency-log entry with a signed entry timestamp as cosign's
+/// `RekorBundle`. A keyed bundle has none.
+fn legacy_material(name: &str, bundle: &Bundle) -> Result<BTreeMap<String, String>, AttachError> {
+    let bad =
+        |field: &str, reason: String| AttachError::Material { name: name.to_owned(), field: field.to_owned(), reason };
+    let material = &bundle.verification_material.extra;
+    let mut out = BTreeMap::new();
+    let (field, raw) = match (material.get("certificate"), material.get("x509CertificateChain")) {
+        (Some(c), _) => ("certificate.rawBytes", c.get("rawBytes")),
+        (None, Some(chain)) => {
+            ("x509CertificateChain.certificates[0].rawBytes", chain.pointer("/certificates/0/rawBytes"))
+        }
+        (None, None) => return Ok(out),
+    };
+    let raw = raw.and_then(serde_json::Value::as_str).ok_or_else(|| bad(field, "missing or not a string".into()))?;
+    let der = STANDARD.decode(raw).map_err(|e| bad(field, format!("not base64: {e}")))?;
+    out.insert(ANNOTATION_CERTIFICATE.to_owned(), pem_certificate(&der));
+    let entries = material.get("tlogEntries").and_then(serde_json::Value::as_array);
+    let Some(entry) = entries.and_then(|e| e.first()) else { return Ok(out) };
+    let entry: attest::tlog::TlogEntry =
+        serde_json::from_value(entry.clone()).map_err(|e| bad("tlogEntries[0]", e.to_string()))?;
+    let (Some(promise), Some(time), Some(index), Some(log_id)) =
+        (&entry.inclusion_promise, entry.integrated_time, entry.log_index, &entry.log_id)
+    else {
+        // Without a signed entry timestamp, cosign's RekorBundle cannot say it.
+        return Ok(out);
+    };
+    let log_id =
+        STANDARD.decode(&log_id.key_id).map_err(|e| bad("tlogEntries[0].logId", format!("not base64: {e}")))?;
+    let rekor = serde_json::json!({
+        "SignedEntryTimestamp": promise.signed_entry_timestamp,
+        "Payload": {
+            "body": entry.canonicalized_body,
+            "integratedTime": time.0,
+            "logIndex": index.0,
+            "logID": hex(&log_id),
+        },
+    });
+    out.insert(ANNOTATION_REKOR_BUNDLE.to_owned(), rekor.to_string());
+    Ok(out)
+}
+
+/// The Sigstore bundle of a legacy layer that carries cosign's certificate annotations:
+/// the envelope `bytes`, the certificate, and the transparency-log entry when there is
+/// one. `None` when the layer has no certificate; an error says what is malformed.
+fn bundle_from_legacy(bytes: &[u8], annotations: &BTreeMap<String, String>) -> Result<Option<Bytes>, String> {
+    let Some(pem) = annotations.get(ANNOTATION_CERTIFICATE) else { return Ok(None) };
+    let attestation = Attestation::detect(bytes).map_err(|e| e.to_string())?;
+    if attestation.bundle.is_some() {
+        return Err("the layer is a bundle, not a DSSE envelope".to_owned());
+    }
+    let body: String = pem
+        .lines()
+        .skip_while(|l| l.trim() != "-----BEGIN CERTIFICATE-----")
+        .skip(1)
+        .take_while(|l| l.trim() != "-----END CERTIFICATE-----")
+        .map(str::trim)
+        .collect();
+    let der = STANDARD
+        .decode(body.as_bytes())
+        .map_err(|e| format!("{ANNOTATION_CERTIFICATE}: not a PEM certificate: {e}"))?;
+    if der.is_empty() {
+        return Err(format!("{ANNOTATION_CERTIFICATE}: not a PEM certificate"));
+    }
+    let mut bundle =
+        serde_json::to_value(Bundle::with_certificate(attestation.envelope, &der)).map_err(|e| e.to_string())?;
+    if let Some(rekor) = annotations.get(ANNOTATION_REKOR_BUNDLE) {
+        let bad = |why: &str| format!("{ANNOTATION_REKOR_BUNDLE}: {why}");
+        let rekor: serde_json::Value = serde_json::from_str(rekor).map_err(|e| bad(&e.to_string()))?;
+        let payload = &rekor["Payload"];
+        let text =
+            |v: &serde_json::Value, what: &str| v.as_str().map(str::to_owned).ok_or_else(|| bad(&format!("no {what}")));
+        let int = |v: &serde_json::Value, what: &str| v.as_i64().ok_or_else(|| bad(&format!("no {what}")));
+        let log_id = text(&payload["logID"], "Payload.logID")?;
+        let log_id: Vec<u8> = (0..log_id.len())
+            .step_by(2)
+            .map(|i| log_id.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad("Payload.logID is not hex"))?;
+        bundle["verificationMaterial"]["tlogEntries"] = serde_json::json!([{
+            "logIndex": int(&payload["logIndex"], "Payload.logIndex")?.to_string(),
+            "logId": {"keyId": STANDARD.encode(log_id)},
+            "integratedTime": int(&payload["integratedTime"], "Payload.integratedTime")?.to_string(),
+            "inclusionPromise": {"signedEntryTimestamp": text(&rekor["SignedEntryTimestamp"], "SignedEntryTimestamp")?},
+            "canonicalizedBody": text(&payload["body"], "Payload.body")?,
+        }]);
+    }
+    serde_json::to_vec(&bundle).map(|b| Some(Bytes::from(b))).map_err(|e| e.to_string())
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {
@@ -197,14 +338,10 @@ pub fn referrer_artifact(p: &Prepared) -> NewReferrer {
 
 /// The legacy `.att` layer of `p`, as cosign v2 writes it.
 pub fn legacy_layer(p: &Prepared) -> Blob {
-    Blob {
-        media_type: MEDIA_TYPE_DSSE.to_string(),
-        data: p.envelope.clone(),
-        annotations: BTreeMap::from([
-            (ANNOTATION_SIGNATURE.to_string(), String::new()),
-            (ANNOTATION_PREDICATE_TYPE.to_string(), p.predicate_type.clone()),
-        ]),
-    }
+    let mut annotations = p.legacy_material.clone();
+    annotations.insert(ANNOTATION_SIGNATURE.to_string(), String::new());
+    annotations.insert(ANNOTATION_PREDICATE_TYPE.to_string(), p.predicate_type.clone());
+    Blob { media_type: MEDIA_TYPE_DSSE.to_string(), data: p.envelope.clone(), annotations }
 }
 
 /// Which layouts to push.
@@ -331,7 +468,8 @@ pub struct Fetched {
     pub predicate_type: Option<String>,
     /// The blob's digest.
     pub digest: Digest,
-    /// The blob's bytes, digest-checked.
+    /// The blob's bytes, digest-checked; for a legacy layer with cosign's certificate
+    /// annotations, the Sigstore bundle made of the blob (the envelope) and them.
     pub bytes: Bytes,
 }
 
@@ -484,9 +622,20 @@ pub async fn fetch(repository: &Repository, digest: &Digest, limits: Limits) -> 
     let blobs: Vec<Bytes> = stream::iter(requests).buffered(CONCURRENT_REQUESTS).try_collect().await?;
     let mut attestations = Vec::with_capacity(wanted.len());
     for (w, bytes) in wanted.into_iter().zip(blobs) {
+        let (format, bytes) = match &w.source {
+            Source::Legacy { tag, .. } => match bundle_from_legacy(&bytes, &w.layer.annotations) {
+                Ok(Some(bundle)) => (Format::SigstoreBundle, bundle),
+                Ok(None) => (w.format, bytes),
+                Err(why) => {
+                    notes.push(format!("layer {} of {tag}: its certificate was not read: {why}", w.layer.digest));
+                    (w.format, bytes)
+                }
+            },
+            Source::Referrer { .. } => (w.format, bytes),
+        };
         attestations.push(Fetched {
             source: w.source,
-            format: w.format,
+            format,
             predicate_type: predicate_type_of(&bytes).or_else(|| w.annotated_type.cloned()),
             digest: w.layer.parsed_digest().map_err(ReferrersError::from)?,
             bytes,
@@ -538,6 +687,63 @@ mod tests {
         assert_eq!(layer.media_type, MEDIA_TYPE_DSSE);
         assert_eq!(layer.annotations[ANNOTATION_PREDICATE_TYPE], PROVENANCE);
         assert_eq!(layer.annotations[ANNOTATION_SIGNATURE], "");
+        Ok(())
+    }
+
+    /// A certificate bundle's certificate and log entry go into cosign's legacy
+    /// annotations, and a bundle is made of the layer and them again.
+    #[test]
+    fn a_certificate_bundle_survives_the_legacy_layout() -> TestResult {
+        let digest = Digest::of(b"image");
+        let env: attest::dsse::Envelope = serde_json::from_slice(&envelope(digest.hex())?)?;
+        let leaf = b"not really DER, not checked here".repeat(5);
+        let mut bundle = serde_json::to_value(Bundle::with_certificate(env, &leaf))?;
+        let entry = serde_json::json!({
+            "logIndex": "7", "logId": {"keyId": STANDARD.encode([0xab, 0x01])},
+            "kindVersion": {"kind": "dsse", "version": "0.0.1"}, "integratedTime": "1800000000",
+            "inclusionPromise": {"signedEntryTimestamp": "c2V0"}, "canonicalizedBody": "e30=",
+        });
+        bundle["verificationMaterial"]["tlogEntries"] = serde_json::json!([entry]);
+        let p = prepare("c.sigstore.json", &serde_json::to_vec(&bundle)?, &digest)?;
+        let layer = legacy_layer(&p);
+        let pem = &layer.annotations[ANNOTATION_CERTIFICATE];
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n") && pem.lines().all(|l| l.len() <= 64), "{pem}");
+        let rekor: serde_json::Value = serde_json::from_str(&layer.annotations[ANNOTATION_REKOR_BUNDLE])?;
+        assert_eq!(
+            rekor,
+            serde_json::json!({"SignedEntryTimestamp": "c2V0", "Payload": {
+                "body": "e30=", "integratedTime": 1_800_000_000i64, "logIndex": 7, "logID": "ab01"}})
+        );
+        let rebuilt = bundle_from_legacy(&layer.data, &layer.annotations)?.ok_or("no bundle")?;
+        let rebuilt: serde_json::Value = serde_json::from_slice(&rebuilt)?;
+        let material = &rebuilt["verificationMaterial"];
+        assert_eq!(material["certificate"], bundle["verificationMaterial"]["certificate"]);
+        let mut want = entry.clone();
+        want.as_object_mut().ok_or("entry")?.remove("kindVersion");
+        assert_eq!(material["tlogEntries"], serde_json::json!([want]));
+        assert_eq!(rebuilt["dsseEnvelope"], bundle["dsseEnvelope"]);
+        assert_eq!(Attestation::detect(&serde_json::to_vec(&rebuilt)?)?.format(), Format::SigstoreBundle);
+
+        // A keyed envelope has no such annotations and stays an envelope.
+        let keyed = prepare("k.intoto.jsonl", &envelope(digest.hex())?, &digest)?;
+        let layer = legacy_layer(&keyed);
+        assert_eq!(layer.annotations.len(), 2);
+        assert_eq!(bundle_from_legacy(&layer.data, &layer.annotations)?, None);
+        // Malformed annotations are said, not trusted.
+        let mut bad = legacy_layer(&p).annotations;
+        bad.insert(ANNOTATION_REKOR_BUNDLE.to_owned(), r#"{"Payload": {"logID": "zz"}}"#.to_owned());
+        let err = bundle_from_legacy(&layer.data, &bad).err().unwrap_or_default();
+        assert!(err.contains("Payload.logID is not hex"), "{err}");
+        bad.insert(ANNOTATION_CERTIFICATE.to_owned(), "-----BEGIN CERTIFICATE-----\n!!\n".to_owned());
+        let err = bundle_from_legacy(&layer.data, &bad).err().unwrap_or_default();
+        assert!(err.contains("not a PEM certificate"), "{err}");
+        // A certificate that is not base64 cannot be carried: a typed error.
+        bundle["verificationMaterial"]["certificate"]["rawBytes"] = serde_json::json!("!!");
+        let err = prepare("c.sigstore.json", &serde_json::to_vec(&bundle)?, &digest).err();
+        assert!(
+            matches!(&err, Some(AttachError::Material { field, .. }) if field == "certificate.rawBytes"),
+            "{err:?}"
+        );
         Ok(())
     }
 
