@@ -55,8 +55,10 @@ pub const SCHEMAS: &[&str] =
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The data directory: the queue database and the blobs.
+    /// The data directory: the queue database and the blobs (with SQLite).
     pub data: PathBuf,
+    /// Where the jobs and results are kept ([`queue::open`]).
+    pub database: queue::Database,
     /// The bearer token that submitting and retrying need.
     pub token: String,
     /// Whether reading jobs needs the token too.
@@ -84,6 +86,7 @@ impl Config {
     pub fn new(data: PathBuf, token: String) -> Config {
         Config {
             data,
+            database: queue::Database::Sqlite,
             token,
             read_needs_token: false,
             workers: 1,
@@ -197,21 +200,35 @@ struct Inner<E: Executor> {
 }
 
 impl<E: Executor> Server<E> {
-    /// Opens the data directory (created if missing) and its SQLite queue.
+    /// Opens the data directory (created if missing) and the configured database: its
+    /// SQLite queue, or PostgreSQL (which blocks: call it off async threads).
     pub fn open(config: Config, executor: E) -> Result<Server<E>, ServerError> {
-        let data_err = |source| ServerError::Data { path: config.data.display().to_string(), source };
-        std::fs::create_dir_all(&config.data).map_err(data_err)?;
-        let queue = queue::sqlite::Sqlite::open(&config.data.join("queue.sqlite3"))?;
-        Server::with_queue(config, executor, Arc::new(queue))
-    }
-
-    /// A server over another queue.
-    pub fn with_queue(config: Config, executor: E, queue: Arc<dyn Queue>) -> Result<Server<E>, ServerError> {
         if config.token.is_empty() {
             return Err(ServerError::NoToken);
         }
+        let data_err = |source| ServerError::Data { path: config.data.display().to_string(), source };
+        std::fs::create_dir_all(&config.data).map_err(data_err)?;
+        let (queue, blobs) = queue::open(&config.database, &config.data)?;
+        Server::with_stores(config, executor, queue, blobs)
+    }
+
+    /// A server over another queue, the blobs in the data directory.
+    pub fn with_queue(config: Config, executor: E, queue: Arc<dyn Queue>) -> Result<Server<E>, ServerError> {
         let blobs = Blobs::open(&config.data)
             .map_err(|source| ServerError::Data { path: config.data.display().to_string(), source })?;
+        Server::with_stores(config, executor, queue, blobs)
+    }
+
+    /// A server over a queue and a blob store.
+    pub fn with_stores(
+        config: Config,
+        executor: E,
+        queue: Arc<dyn Queue>,
+        blobs: Blobs,
+    ) -> Result<Server<E>, ServerError> {
+        if config.token.is_empty() {
+            return Err(ServerError::NoToken);
+        }
         let instance = format!("{}.{}", std::process::id(), now_ms());
         let metrics = metrics::Metrics::default();
         metrics.workers(config.workers as u64);
@@ -394,7 +411,14 @@ async fn run_job<E: Executor>(inner: &Arc<Inner<E>>, name: &str, job: Job, stop:
         Ending::LeaseLost => log::event("warn", "job lease lost: another worker may run it", &[("id", &id)]),
         Ending::Finished(r) => {
             let took = started.elapsed();
-            let outcome = match store(inner, r) {
+            // The blobs may be in the database: stored off the async threads.
+            let stored = {
+                let inner = inner.clone();
+                tokio::task::spawn_blocking(move || store(&inner, r))
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(format!("storing stopped: {e}"))))
+            };
+            let outcome = match stored {
                 Ok(o) => o,
                 Err(e) => Outcome {
                     state: State::Failed,
