@@ -1,6 +1,7 @@
 //! `reprove serve`: the verification service's library. A job API over HTTP (axum), a
-//! durable queue ([`queue::Queue`]; SQLite embedded, [`queue::sqlite::Sqlite`]), results
-//! stored content-addressed ([`blobs::Blobs`]) and in-process workers that lease jobs,
+//! durable queue ([`queue::Queue`]; SQLite embedded, [`queue::sqlite::Sqlite`], or
+//! PostgreSQL shared by several servers, [`queue::postgres::Postgres`]), results stored
+//! content-addressed ([`blobs::Blobs`]) and in-process workers that lease jobs,
 //! renew their leases with heartbeats and hand jobs back on shutdown.
 //!
 //! The server runs no build itself: an [`Executor`] does (the binary's calls the verify

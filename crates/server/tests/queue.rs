@@ -301,8 +301,8 @@ fn restarting_postgres_under_load_loses_no_job_and_finishes_none_twice() {
     let submitted = AtomicUsize::new(0);
     std::thread::scope(|s| {
         // Two submitters keep submitting (each spec twice: the second is a duplicate).
-        for t in 0..2 {
-            let (q, submitted, errors) = (queues[t].clone(), &submitted, &seen.errors);
+        for (t, q) in queues.iter().take(2).enumerate() {
+            let (q, submitted, errors) = (q.clone(), &submitted, &seen.errors);
             s.spawn(move || {
                 let mut i = t;
                 while i < TOTAL {

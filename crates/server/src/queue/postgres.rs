@@ -62,7 +62,7 @@ CREATE TABLE blobs (
 "];
 
 /// The advisory lock the migration holds (any constant; "reprove" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7265_7072_6f76_65;
+const MIGRATION_LOCK: i64 = 0x0072_6570_726f_7665;
 
 /// Idle connections kept for the next calls.
 const POOL_IDLE: usize = 16;
@@ -251,6 +251,10 @@ impl Postgres {
         config.keepalives(true).keepalives_idle(Duration::from_secs(30));
         if config.get_application_name().is_none() {
             config.application_name("reprove serve");
+        }
+        if config.get_options().is_none() {
+            // A call never hangs on a stuck server: every statement has a deadline.
+            config.options("-c statement_timeout=30000 -c idle_in_transaction_session_timeout=60000");
         }
         let pg = Postgres { config, shown, pool: Mutex::new(Vec::new()) };
         pg.migrate()?;
