@@ -305,7 +305,8 @@ fn restarting_postgres_under_load_loses_no_job_and_finishes_none_twice() {
             let (q, submitted, errors) = (q.clone(), &submitted, &seen.errors);
             s.spawn(move || {
                 let mut i = t;
-                while i < TOTAL {
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while i < TOTAL && Instant::now() < deadline {
                     let sp = spec("load", &format!("v{i}"), '6');
                     match q.submit(&sp, now_ms()).and_then(|_| q.submit(&sp, now_ms())) {
                         Ok(_) => {
@@ -327,9 +328,13 @@ fn restarting_postgres_under_load_loses_no_job_and_finishes_none_twice() {
                 s.spawn(move || work(&*q, &format!("server{n}/w{w}"), TOTAL, seen));
             }
         }
-        // Restart PostgreSQL twice while the load runs.
-        for _ in 0..2 {
-            std::thread::sleep(Duration::from_millis(700));
+        // Restart PostgreSQL twice while the load runs: once a quarter of the jobs are
+        // submitted, and again at two thirds (submitting waits while it is down).
+        for mark in [TOTAL / 4, TOTAL * 2 / 3] {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while submitted.load(Ordering::SeqCst) < mark && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
             pg.stop();
             std::thread::sleep(Duration::from_millis(500));
             pg.start_again();
@@ -354,9 +359,10 @@ fn restarting_postgres_under_load_loses_no_job_and_finishes_none_twice() {
 }
 
 /// Results in PostgreSQL: content-addressed, written once, checked when read; and the
-/// errors of an unreachable or refusing database never show the password.
+/// errors of an unreachable or refusing database never show the password; after a
+/// restart, the first call reconnects.
 #[test]
-fn blobs_live_in_postgres_and_errors_hide_the_password() {
+fn blobs_live_in_postgres_calls_reconnect_and_errors_hide_the_password() {
     let mut pg = postgres::Cluster::start();
     let url = pg.database("blobs");
     let (queue, blobs) =
@@ -385,6 +391,20 @@ fn blobs_live_in_postgres_and_errors_hide_the_password() {
     assert!(!e.contains(postgres::PASSWORD) && e.contains("127.0.0.1"), "{e}");
     pg.start_again();
     assert!(queue.stats(0).is_ok());
+    // Several pooled connections, all dead after a restart: the first call after it
+    // drops them and succeeds on a fresh one.
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..20 {
+                    queue.stats(0).unwrap();
+                }
+            });
+        }
+    });
+    pg.restart();
+    queue.stats(0).unwrap();
+    assert_eq!(blobs.get(&digest('e')).unwrap(), None);
     let wrong = url.replace(postgres::PASSWORD, "not-the-password");
     let e = Postgres::open(&wrong).unwrap_err().to_string();
     assert!(!e.contains("not-the-password") && e.contains("password"), "{e}");

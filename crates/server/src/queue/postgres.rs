@@ -78,7 +78,8 @@ macro_rules! columns {
     };
 }
 
-/// The PostgreSQL queue (and blob store).
+/// The PostgreSQL queue (and blob store). Every call blocks (the driver runs its own
+/// small runtime per connection): call it off async threads, as the server does.
 pub struct Postgres {
     config: postgres::Config,
     /// The URL without its password, for messages.
