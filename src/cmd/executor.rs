@@ -26,6 +26,7 @@ use crate::exit::Failure;
 pub(crate) struct FileConfig {
     pub(crate) listen: Option<SocketAddr>,
     pub(crate) data: Option<PathBuf>,
+    pub(crate) database: Option<String>,
     pub(crate) token: Option<String>,
     pub(crate) worker_token: Option<String>,
     pub(crate) read_needs_token: Option<bool>,

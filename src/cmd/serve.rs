@@ -26,7 +26,7 @@ pub(crate) struct Args {
     /// config's `data`, else $XDG_DATA_HOME/reprove/serve or ~/.local/share/reprove/serve).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// The configuration file (TOML; the keys: listen, data, token, worker-token: the token
+    /// The configuration file (TOML; the keys: listen, data, database, token, worker-token: the token
     /// of `reprove worker` processes, else token; read-needs-token, workers, lease-seconds,
     /// max-attempts, noop-jobs: accept no-op jobs, a load-testing aid; log-format, runtime,
     /// build-timeout, audit-dir:
@@ -39,7 +39,9 @@ pub(crate) struct Args {
     /// Jobs run at once in this process (default: $REPROVE_WORKERS, the config's `workers`, else 1; 0: none).
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
-    /// The job database: only the embedded SQLite in this build (`sqlite`, the default).
+    /// The job database: `sqlite` (embedded, in the data directory) or
+    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, which several servers share
+    /// (default: $REPROVE_DATABASE, the config's `database`, else sqlite).
     #[arg(long, value_name = "URL")]
     database: Option<String>,
     /// Log lines as text or JSON (default: $REPROVE_LOG_FORMAT, the config's `log-format`, else text).
@@ -59,12 +61,10 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> CommandResult {
     let file = FileConfig::read(args.config.as_deref())?;
-    if let Some(db) = args.database.as_deref().filter(|d| *d != "sqlite") {
-        return Err(Failure::input(anyhow!(
-            "--database {db:?}: this build of reprove serve keeps its queue in the embedded SQLite only \
-             (PostgreSQL is not in this build yet); leave --database out"
-        )));
-    }
+    let database = match args.database.clone().or_else(|| env("REPROVE_DATABASE")).or(file.database.clone()) {
+        Some(d) => ::server::queue::Database::parse(&d).map_err(|e| Failure::input(anyhow!("--database: {e}")))?,
+        None => ::server::queue::Database::Sqlite,
+    };
     init_log(args.log_format.as_deref(), &file)?;
     let listen = match args.listen {
         Some(l) => l,
@@ -86,6 +86,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
         )));
     }
     let mut config = Config::new(data, token.trim().to_string());
+    config.database = database;
     config.read_needs_token =
         env_parsed::<bool>("REPROVE_READ_NEEDS_TOKEN")?.or(file.read_needs_token).unwrap_or(false);
     config.workers = match args.workers {

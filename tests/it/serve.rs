@@ -26,6 +26,9 @@ use crate::verify_e2e::{shared, Project};
 #[path = "../common/prometheus.rs"]
 pub(super) mod prometheus;
 
+#[path = "../common/postgres.rs"]
+pub(crate) mod postgres;
+
 pub(crate) const TOKEN: &str = "serve-test-token-5f1d";
 
 /// A `reprove serve` process, killed when dropped (also used by `serve_dashboard` and `serve_workers`).
@@ -379,7 +382,12 @@ fn configuration_precedence_and_refusals() {
         }
     };
     refused(&[], &[], &["REPROVE_API_TOKEN", "token"]);
-    refused(&[("REPROVE_API_TOKEN", TOKEN)], &["--database", "postgres://db/reprove"], &["not in this build yet"]);
+    refused(
+        &[("REPROVE_API_TOKEN", TOKEN)],
+        &["--database", "mysql://u:hidden@db/reprove"],
+        &["expected sqlite or postgres://"],
+    );
+    refused(&[("REPROVE_API_TOKEN", TOKEN), ("REPROVE_DATABASE", "sqlite3")], &[], &["expected sqlite or postgres://"]);
     let bad = d.join("bad.toml");
     std::fs::write(&bad, "tokn = \"x\"\n").unwrap_or_else(|e| panic!("{e}"));
     refused(&[("REPROVE_API_TOKEN", TOKEN)], &["--config", bad.to_str().unwrap_or_default()], &["tokn"]);
@@ -438,4 +446,81 @@ fn configuration_precedence_and_refusals() {
     let (status, _) = serve.request("POST", "/v1/jobs", Some("file-token-123"), &body);
     assert_eq!(status, 201);
     assert!(metrics(&serve).contains("reprove_serve_workers 3\n"), "the file's workers");
+}
+
+/// `reprove serve --database postgres://…` on a real PostgreSQL (a throwaway cluster on
+/// 127.0.0.1): kill -9 with jobs queued loses nothing (and the data directory plays no
+/// part: the restarted server has another); two servers with a worker each share the
+/// queue and run each job once; `/readyz` answers 503 while PostgreSQL is down and the
+/// server works again once it is back. The jobs fail fast (an audit of an image in a
+/// registry that is not there), which is all the queue needs.
+#[test]
+fn serve_on_postgres_survives_kill_9_and_two_servers_share_the_queue() {
+    let dir = goenv::tmp();
+    let d = dir.path();
+    let mut pg = postgres::Cluster::start();
+    let url = pg.database("serve");
+    let cache = d.join("cache");
+    let db = ["--database", url.as_str()];
+    let jobs: Vec<String> = (1..=6)
+        .map(|i| {
+            json!({"kind": "audit", "image": format!("127.0.0.1:1/gone@sha256:{}", i.to_string().repeat(64))})
+                .to_string()
+        })
+        .collect();
+
+    let serve = Serve::start(d, &d.join("data1"), &cache, "off", 0, 1, &db);
+    let mut ids = Vec::new();
+    for body in &jobs {
+        let (status, job) = serve.request("POST", "/v1/jobs", Some(TOKEN), body);
+        assert_eq!(status, 201, "{job}");
+        ids.push(job["id"].as_str().unwrap_or_default().to_string());
+    }
+    serve.kill9();
+
+    // Restarted with another data directory: the jobs are in PostgreSQL, still queued.
+    let serve = Serve::start(d, &d.join("data2"), &cache, "off", 0, 2, &db);
+    let (_, list) = serve.request("GET", "/v1/jobs?state=queued", None, "");
+    assert_eq!(list["jobs"].as_array().map(Vec::len), Some(6), "{list}");
+    let (status, again) = serve.request("POST", "/v1/jobs", Some(TOKEN), &jobs[0]);
+    assert_eq!((status, again["id"].as_str()), (200, Some(ids[0].as_str())));
+
+    // PostgreSQL down: not ready, and the API says the queue is unavailable; back: ready.
+    let (status, _) = serve.request("GET", "/readyz", None, "");
+    assert_eq!(status, 200);
+    pg.stop();
+    let (status, body) = serve.request("GET", "/readyz", None, "");
+    assert_eq!(status, 503, "{body}");
+    let (status, body) = serve.request("GET", &format!("/v1/jobs/{}", ids[0]), None, "");
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("queue-unavailable")), "{body}");
+    pg.start_again();
+    let (status, body) = serve.request("GET", "/readyz", None, "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serve.job(&ids[0])["state"], "queued");
+    assert!(!serve.log_text().contains(postgres::PASSWORD), "the password is in the log:\n{}", serve.log_text());
+    drop(serve);
+
+    // Two servers, a worker each, on the one database: every job runs once.
+    let a = Serve::start(d, &d.join("data3"), &cache, "off", 1, 3, &db);
+    let b = Serve::start(d, &d.join("data4"), &cache, "off", 1, 4, &db);
+    for id in &ids {
+        let job = a.wait(id, |j| j["state"] == "failed" || j["state"] == "done", Duration::from_secs(120));
+        assert_eq!((job["attempts"].as_u64(), job["resultsStored"].as_u64()), (Some(1), Some(1)), "{job:#}");
+        assert_eq!(job["failure"]["class"], "infrastructure", "{job:#}");
+        // The other server answers the same.
+        assert_eq!(b.job(id)["failure"], job["failure"]);
+    }
+    let started = |s: &Serve| -> Vec<String> {
+        s.log_text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["message"] == "job started")
+            .filter_map(|l| l["id"].as_str().map(str::to_string))
+            .collect()
+    };
+    let mut all = [started(&a), started(&b)].concat();
+    all.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(all, want, "each job started exactly once across both servers");
 }

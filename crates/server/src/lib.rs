@@ -1,7 +1,8 @@
 //! `reprove serve`: the verification service's library. A job API over HTTP (axum), a
-//! durable queue ([`queue::Queue`]; SQLite embedded, [`queue::sqlite::Sqlite`]), results
-//! stored content-addressed ([`blobs::Blobs`]) and workers that lease jobs, renew their
-//! leases with heartbeats and hand jobs back on shutdown: in-process, or `reprove worker`
+//! durable queue ([`queue::Queue`]; SQLite embedded, [`queue::sqlite::Sqlite`], or
+//! PostgreSQL shared by several servers, [`queue::postgres::Postgres`]), results stored
+//! content-addressed ([`blobs::Blobs`]) and workers that lease jobs, renew their leases
+//! with heartbeats and hand jobs back on shutdown: in-process, or `reprove worker`
 //! processes through the worker API ([`remote::Remote`]), both running [`work`]'s loop.
 //!
 //! The server runs no build itself: an [`Executor`] does (the binary's calls the verify
@@ -79,8 +80,10 @@ pub const SCHEMAS: &[&str] = &[
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The data directory: the queue database and the blobs.
+    /// The data directory: the queue database and the blobs (with SQLite).
     pub data: PathBuf,
+    /// Where the jobs and results are kept ([`queue::open`]).
+    pub database: queue::Database,
     /// The bearer token that submitting and retrying need.
     pub token: String,
     /// The bearer token of the worker API (`None`: [`Config::token`]).
@@ -119,6 +122,7 @@ impl Config {
     pub fn new(data: PathBuf, token: String) -> Config {
         Config {
             data,
+            database: queue::Database::Sqlite,
             token,
             worker_token: None,
             noop_jobs: false,
@@ -238,21 +242,35 @@ struct Inner<E: Executor> {
 }
 
 impl<E: Executor> Server<E> {
-    /// Opens the data directory (created if missing) and its SQLite queue.
+    /// Opens the data directory (created if missing) and the configured database: its
+    /// SQLite queue, or PostgreSQL (which blocks: call it off async threads).
     pub fn open(config: Config, executor: E) -> Result<Server<E>, ServerError> {
-        let data_err = |source| ServerError::Data { path: config.data.display().to_string(), source };
-        std::fs::create_dir_all(&config.data).map_err(data_err)?;
-        let queue = queue::sqlite::Sqlite::open(&config.data.join("queue.sqlite3"))?;
-        Server::with_queue(config, executor, Arc::new(queue))
-    }
-
-    /// A server over another queue.
-    pub fn with_queue(config: Config, executor: E, queue: Arc<dyn Queue>) -> Result<Server<E>, ServerError> {
         if config.token.is_empty() || config.worker_token.as_deref().is_some_and(str::is_empty) {
             return Err(ServerError::NoToken);
         }
+        let data_err = |source| ServerError::Data { path: config.data.display().to_string(), source };
+        std::fs::create_dir_all(&config.data).map_err(data_err)?;
+        let (queue, blobs) = queue::open(&config.database, &config.data)?;
+        Server::with_stores(config, executor, queue, blobs)
+    }
+
+    /// A server over another queue, the blobs in the data directory.
+    pub fn with_queue(config: Config, executor: E, queue: Arc<dyn Queue>) -> Result<Server<E>, ServerError> {
         let blobs = Blobs::open(&config.data)
             .map_err(|source| ServerError::Data { path: config.data.display().to_string(), source })?;
+        Server::with_stores(config, executor, queue, blobs)
+    }
+
+    /// A server over a queue and a blob store.
+    pub fn with_stores(
+        config: Config,
+        executor: E,
+        queue: Arc<dyn Queue>,
+        blobs: Blobs,
+    ) -> Result<Server<E>, ServerError> {
+        if config.token.is_empty() || config.worker_token.as_deref().is_some_and(str::is_empty) {
+            return Err(ServerError::NoToken);
+        }
         let instance = format!("{}.{}", std::process::id(), now_ms());
         let metrics = Arc::new(metrics::Metrics::default());
         metrics.workers(config.workers as u64);

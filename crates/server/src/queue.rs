@@ -1,16 +1,81 @@
 //! The job queue behind a trait: the API and the workers see only [`Queue`]; SQLite
-//! ([`sqlite::Sqlite`]) is the embedded default, and another database is another
-//! implementation.
+//! ([`sqlite::Sqlite`]) is the embedded default, PostgreSQL ([`postgres::Postgres`]) the
+//! one several servers share; [`open`] picks one by [`Database`].
 //!
 //! A claimed job carries a lease (owner, expiry) that its worker renews with heartbeats;
 //! a job whose lease expired is claimable again (its worker was lost), up to
 //! [`Queue::claim`]'s attempt limit. Only the lease owner can finish or hand back a job.
 
+pub mod postgres;
 pub mod sqlite;
+
+use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::blobs::Blobs;
 use crate::job::JobSpec;
+
+/// Where the jobs and their results are kept.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum Database {
+    /// The embedded SQLite database in the data directory, the results beside it.
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database (`postgres://…`), the results in it too.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite => f.write_str("Sqlite"),
+            Database::Postgres(url) => f.debug_tuple("Postgres").field(&postgres::redact(url)).finish(),
+        }
+    }
+}
+
+/// A database that is neither `sqlite` nor a PostgreSQL URL.
+#[derive(Debug, thiserror::Error)]
+#[error("the job database {0:?}: expected sqlite or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")]
+pub struct DatabaseUrlError(pub String);
+
+impl Database {
+    /// `sqlite`, or a `postgres://` (`postgresql://`) URL.
+    pub fn parse(s: &str) -> Result<Database, DatabaseUrlError> {
+        let s = s.trim();
+        if s == "sqlite" {
+            return Ok(Database::Sqlite);
+        }
+        let rest = s.strip_prefix("postgres://").or_else(|| s.strip_prefix("postgresql://"));
+        match rest {
+            Some(r) if !r.is_empty() && s.parse::<::postgres::Config>().is_ok() => {
+                Ok(Database::Postgres(s.to_string()))
+            }
+            _ => Err(DatabaseUrlError(postgres::redact(s))),
+        }
+    }
+}
+
+/// Opens the queue and the blob store of `database`: SQLite in `data/queue.sqlite3` with
+/// the blobs in `data/blobs`, or PostgreSQL holding both. Blocks (connects, migrates).
+pub fn open(database: &Database, data: &Path) -> Result<(Arc<dyn Queue>, Blobs), QueueError> {
+    match database {
+        Database::Sqlite => {
+            let queue = sqlite::Sqlite::open(&data.join("queue.sqlite3"))?;
+            let blobs = Blobs::open(data).map_err(|e| QueueError::Database {
+                path: data.join("blobs").display().to_string(),
+                message: e.to_string(),
+            })?;
+            Ok((Arc::new(queue), blobs))
+        }
+        Database::Postgres(url) => {
+            let pg = Arc::new(postgres::Postgres::open(url)?);
+            Ok((pg.clone(), Blobs::Postgres(pg)))
+        }
+    }
+}
 
 /// A job's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -338,7 +338,18 @@ impl<E: Executor> Leases for Local<E> {
         result: Result<JobResult, ExecError>,
         took: Duration,
     ) -> Result<bool, LeaseError> {
-        let outcome = self.outcome(result);
+        // The blobs may be in the database (PostgreSQL's client blocks): stored off the
+        // async threads.
+        let local = Local(self.0.clone());
+        let outcome = tokio::task::spawn_blocking(move || local.outcome(result)).await.unwrap_or_else(|e| Outcome {
+            state: State::Failed,
+            verdict: None,
+            report: None,
+            attestations: Vec::new(),
+            module: None,
+            failure_class: Some("storage".into()),
+            failure_message: Some(format!("storing the result stopped: {e}")),
+        });
         Ok(self.finish_outcome(&job.id, job.spec.kind(), worker, outcome, took).await?)
     }
 

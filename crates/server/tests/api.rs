@@ -12,6 +12,9 @@
 #[path = "../../../tests/common/prometheus.rs"]
 mod prometheus;
 
+#[path = "../../../tests/common/postgres.rs"]
+mod postgres;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -101,7 +104,8 @@ fn config(data: &Path, workers: usize) -> Config {
 }
 
 async fn start(config: Config, executor: Double) -> Running {
-    let server = Server::open(config, executor).unwrap();
+    // Opening PostgreSQL blocks (and runs the driver's own runtime): off the async threads.
+    let server = tokio::task::spawn_blocking(move || Server::open(config, executor)).await.unwrap().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -493,6 +497,43 @@ async fn a_lost_workers_job_is_leased_again_once_and_its_result_stored_once() {
     assert_eq!(q.claim("dies", now_ms(), -1, 2).unwrap(), None);
     let j = q.get(&spec2.id()).unwrap().unwrap();
     assert_eq!((j.state, j.failure_class.as_deref()), (State::Failed, Some("lease-expired")));
+}
+
+/// Two servers on one PostgreSQL database (a real one, started by the test), each with its
+/// own data directory: a job submitted to the one without workers is run by the other,
+/// and its report and attestation, kept in PostgreSQL, are answered by both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_postgres_share_jobs_and_results() {
+    let pg = tokio::task::spawn_blocking(postgres::Cluster::start).await.unwrap();
+    let url = pg.database("api");
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let on_pg = |dir: &Path, workers| {
+        let mut c = config(dir, workers);
+        c.database = server::queue::Database::parse(&url).unwrap();
+        c
+    };
+    let double = Double::default();
+    let runner = start(on_pg(d1.path(), 1), double.clone()).await;
+    let front = start(on_pg(d2.path(), 0), Double::default()).await;
+    let c = client();
+    let (s, job) = post(&c, &front.url("/v1/jobs"), Some(TOKEN), verify("noop", "shared").to_string()).await;
+    assert_eq!(s, 201, "{job}");
+    let id = job["id"].as_str().unwrap();
+    let done = wait_state(&c, &front, id, "done").await;
+    assert_eq!((done["report"]["rev"].as_str(), done["resultsStored"].as_u64()), (Some("shared"), Some(1)), "{done}");
+    assert_eq!(done["attestations"][0]["content"]["payload"], "x", "{done}");
+    assert_eq!(double.runs.lock().unwrap().get(id), Some(&1));
+    let (s, v) = get(&c, &runner.url(&format!("/v1/images/{IMAGE_DIGEST}"))).await;
+    assert_eq!((s, v["id"].as_str(), v["report"]["rev"].as_str()), (200, Some(id), Some("shared")), "{v}");
+    // Neither data directory holds a blob: they are in the database.
+    for d in [d1.path(), d2.path()] {
+        assert!(!d.join("blobs").exists(), "{}", d.display());
+    }
+    let digest = done["reportDigest"].as_str().unwrap().to_string();
+    assert_eq!(pg.psql("api", &format!("SELECT count(*) FROM blobs WHERE digest = '{digest}'")), "1\n");
+    runner.shutdown().await;
+    front.shutdown().await;
+    tokio::task::spawn_blocking(move || drop(pg)).await.unwrap();
 }
 
 #[test]

@@ -116,29 +116,29 @@ impl Sqlite {
     }
 }
 
-/// A row before its JSON columns are parsed.
-struct RawJob {
-    id: String,
-    key: String,
-    spec: String,
-    state: String,
-    image: Option<String>,
-    image_digest: Option<String>,
-    module: Option<String>,
-    attempts: u32,
-    lease_owner: Option<String>,
-    lease_expires: Option<i64>,
-    progress: Option<String>,
-    created: i64,
-    queued: i64,
-    started: Option<i64>,
-    finished: Option<i64>,
-    verdict: Option<String>,
-    report: Option<String>,
-    attestations: String,
-    failure_class: Option<String>,
-    failure_message: Option<String>,
-    results_stored: u32,
+/// A row before its JSON columns are parsed (also the PostgreSQL queue's).
+pub(super) struct RawJob {
+    pub(super) id: String,
+    pub(super) key: String,
+    pub(super) spec: String,
+    pub(super) state: String,
+    pub(super) image: Option<String>,
+    pub(super) image_digest: Option<String>,
+    pub(super) module: Option<String>,
+    pub(super) attempts: u32,
+    pub(super) lease_owner: Option<String>,
+    pub(super) lease_expires: Option<i64>,
+    pub(super) progress: Option<String>,
+    pub(super) created: i64,
+    pub(super) queued: i64,
+    pub(super) started: Option<i64>,
+    pub(super) finished: Option<i64>,
+    pub(super) verdict: Option<String>,
+    pub(super) report: Option<String>,
+    pub(super) attestations: String,
+    pub(super) failure_class: Option<String>,
+    pub(super) failure_message: Option<String>,
+    pub(super) results_stored: u32,
 }
 
 fn raw(r: &Row<'_>) -> rusqlite::Result<RawJob> {
@@ -168,7 +168,7 @@ fn raw(r: &Row<'_>) -> rusqlite::Result<RawJob> {
 }
 
 impl RawJob {
-    fn into_job(self) -> Result<Job, QueueError> {
+    pub(super) fn into_job(self) -> Result<Job, QueueError> {
         let corrupt = |m: String| QueueError::Corrupt { id: self.id.clone(), message: m };
         let spec: JobSpec = serde_json::from_str(&self.spec).map_err(|e| corrupt(format!("spec: {e}")))?;
         let state = State::parse(&self.state).ok_or_else(|| corrupt(format!("state {:?}", self.state)))?;
