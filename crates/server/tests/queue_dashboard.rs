@@ -1,12 +1,17 @@
-//! What the dashboard reads from the real SQLite queue (in a temporary directory): the
-//! log each job keeps (written by the queue's own transactions, bounded), jobs counted
-//! per day, the image repository filter and pages of the list.
+//! What the dashboard reads from the queue, on both backends (SQLite in a temporary
+//! directory, a real throwaway PostgreSQL from `tests/common/postgres.rs`): the log each
+//! job keeps (written by the queue's own transactions, bounded), jobs counted per day,
+//! the image repository and watch filters and pages of the list.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../../tests/common/postgres.rs"]
+mod postgres;
 
 use serde_json::json;
 use server::job::JobSpec;
+use server::queue::postgres::Postgres;
 use server::queue::sqlite::Sqlite;
-use server::queue::{repository_of, Day, Filter, Outcome, Queue as _, State, LOG_LINES, LOG_LINE_BYTES};
+use server::queue::{repository_of, Day, Filter, Outcome, Queue, State, LOG_LINES, LOG_LINE_BYTES};
 
 const DAY: i64 = 86_400_000;
 
@@ -30,10 +35,25 @@ fn done(verdict: &str) -> Outcome {
     }
 }
 
+/// Runs `check` on a fresh SQLite queue and a fresh PostgreSQL database.
+fn on_both(name: &str, check: fn(&dyn Queue, &str)) {
+    let dir = tempfile::tempdir().unwrap();
+    check(&Sqlite::open(&dir.path().join("q.sqlite3")).unwrap(), "sqlite");
+    let pg = postgres::Cluster::start();
+    check(&Postgres::open(&pg.database(name)).unwrap(), "postgres");
+}
+
 #[test]
 fn each_job_keeps_a_bounded_log_of_what_happened_to_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let q = Sqlite::open(&dir.path().join("q.sqlite3")).unwrap();
+    on_both("log", keeps_a_bounded_log);
+}
+
+#[test]
+fn jobs_are_counted_per_day_found_by_repository_and_paged() {
+    on_both("daily", counts_finds_and_pages);
+}
+
+fn keeps_a_bounded_log(q: &dyn Queue, backend: &str) {
     let (job, _) = q.submit(&audit(&format!("r.test/app@{}", digest(1))), 1_000).unwrap();
     q.submit(&audit(&format!("r.test/app@{}", digest(1))), 1_500).unwrap();
     let claimed = q.claim("w1", 2_000, 10_000, 3).unwrap().unwrap();
@@ -70,13 +90,13 @@ fn each_job_keeps_a_bounded_log_of_what_happened_to_it() {
     ];
     assert_eq!(log.len(), want.len(), "{log:#?}");
     for ((at, line), (want_at, want_line)) in log.iter().zip(&want) {
-        assert_eq!(line, want_line);
+        assert_eq!(line, want_line, "{backend}");
         // The hand-back has the clock's time, not the test's.
         if *want_at >= 0 {
             assert_eq!(at, want_at, "{line}");
         }
     }
-    assert_eq!(claimed.id, job.id);
+    assert_eq!(claimed.id, job.id, "{backend}");
     assert!(q.job_log("0".repeat(32).as_str()).unwrap().is_empty());
 
     // Bounded: the newest lines, each cut to its limit at a character boundary.
@@ -91,7 +111,7 @@ fn each_job_keeps_a_bounded_log_of_what_happened_to_it() {
         assert!(q.heartbeat(&other.id, "w4", 11_000 + i64::from(n), 1_000_000, Some(&step)).unwrap());
     }
     let log = q.job_log(&other.id).unwrap();
-    assert_eq!(log.len(), LOG_LINES as usize);
+    assert_eq!(log.len(), LOG_LINES as usize, "{backend}");
     // Submitted, started, then 220 steps: the newest 200 start with the 21st step.
     assert_eq!(log[0].line, "step: s20");
     let last = &log[log.len() - 1].line;
@@ -99,10 +119,7 @@ fn each_job_keeps_a_bounded_log_of_what_happened_to_it() {
     assert!(last.starts_with("step: xxx"));
 }
 
-#[test]
-fn jobs_are_counted_per_day_found_by_repository_and_paged() {
-    let dir = tempfile::tempdir().unwrap();
-    let q = Sqlite::open(&dir.path().join("q.sqlite3")).unwrap();
+fn counts_finds_and_pages(q: &dyn Queue, backend: &str) {
     let images = [
         format!("r.test:5000/team/app@{}", digest(1)),
         format!("r.test:5000/team/app:v2@{}", digest(2)),
@@ -115,9 +132,9 @@ fn jobs_are_counted_per_day_found_by_repository_and_paged() {
     for (i, image) in images.iter().enumerate() {
         let now = i64::try_from(i).unwrap() * 10 + 1;
         let (job, new) = q.submit(&audit(image), now).unwrap();
-        assert!(new);
+        assert!(new, "{backend}");
         let claimed = q.claim("w", now, DAY * 100_000, 3).unwrap().unwrap();
-        assert_eq!(claimed.id, job.id);
+        assert_eq!(claimed.id, job.id, "{backend}");
         let mut outcome = done(verdicts[i]);
         if i == 3 {
             outcome.state = State::Failed;
@@ -133,8 +150,8 @@ fn jobs_are_counted_per_day_found_by_repository_and_paged() {
             Day { day: 20_003, finished: 1, reproduced: 1, failed: 1 },
         ]
     );
-    assert_eq!(q.daily(20_001 * DAY).unwrap().len(), 2);
-    assert!(q.daily(20_004 * DAY).unwrap().is_empty());
+    assert_eq!(q.daily(20_001 * DAY).unwrap().len(), 2, "{backend}");
+    assert!(q.daily(20_004 * DAY).unwrap().is_empty(), "{backend}");
 
     // The repository: with and without a tag; not a longer name, not a nested one.
     assert_eq!(repository_of(&images[1]), "r.test:5000/team/app");
@@ -154,7 +171,7 @@ fn jobs_are_counted_per_day_found_by_repository_and_paged() {
         let f = Filter { limit: 3, offset, ..Filter::default() };
         q.list(&f).unwrap().into_iter().filter_map(|j| j.image).collect()
     };
-    assert_eq!(page(0), [images[3].clone(), images[2].clone(), images[1].clone()]);
-    assert_eq!(page(3), [images[0].clone()]);
-    assert!(page(4).is_empty());
+    assert_eq!(page(0), [images[3].clone(), images[2].clone(), images[1].clone()], "{backend}");
+    assert_eq!(page(3), [images[0].clone()], "{backend}");
+    assert!(page(4).is_empty(), "{backend}");
 }

@@ -456,7 +456,12 @@ mod tests {
         Job {
             id: id.into(),
             key: id.into(),
-            spec: JobSpec::Audit(crate::job::AuditSpec { image: "r/a@sha256:x".into() }),
+            spec: JobSpec::Audit(crate::job::AuditSpec {
+                image: "r/a@sha256:x".into(),
+                platforms: Vec::new(),
+                push: false,
+                watch: None,
+            }),
             state,
             image: digest.map(|d| format!("r/a@{d}")),
             image_digest: digest.map(str::to_string),
