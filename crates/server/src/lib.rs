@@ -239,6 +239,9 @@ struct Inner<E: Executor> {
     metrics: Arc<metrics::Metrics>,
     instance: String,
     lister: OnceLock<Arc<dyn watching::Lister>>,
+    /// Woken when a job is queued, so an idle in-process worker claims it at once rather
+    /// than at its next poll.
+    queued: tokio::sync::Notify,
 }
 
 impl<E: Executor> Server<E> {
@@ -276,7 +279,16 @@ impl<E: Executor> Server<E> {
         metrics.workers(config.workers as u64);
         let lister = OnceLock::new();
         Ok(Server {
-            inner: Arc::new(Inner { config, executor: Arc::new(executor), queue, blobs, metrics, instance, lister }),
+            inner: Arc::new(Inner {
+                config,
+                executor: Arc::new(executor),
+                queue,
+                blobs,
+                metrics,
+                instance,
+                lister,
+                queued: tokio::sync::Notify::new(),
+            }),
         })
     }
 
@@ -502,6 +514,7 @@ async fn submit<E: Executor>(AxState(inner): AxState<Arc<Inner<E>>>, request: Re
             inner.metrics.submitted(new);
             if new {
                 log::event("info", "job submitted", &[("id", &job.id), ("kind", job.spec.kind())]);
+                inner.queued.notify_waiters();
             }
             answer(if new { StatusCode::CREATED } else { StatusCode::OK }, &view(&inner, &job, false))
         }
@@ -566,6 +579,7 @@ async fn retry<E: Executor>(
     match blocking(move || q.retry(&id, now_ms())).await {
         Ok(Some(Ok(job))) => {
             log::event("info", "job retried", &[("id", &job.id)]);
+            inner.queued.notify_waiters();
             answer(StatusCode::OK, &view(&inner, &job, false))
         }
         Ok(Some(Err(state))) => error(

@@ -68,6 +68,11 @@ pub trait Leases: Send + Sync + 'static {
     fn release(&self, job: &Leased, worker: &str) -> impl Future<Output = Result<bool, LeaseError>> + Send;
     /// A job started (`1`) or ended (`-1`) here, for the metrics.
     fn busy(&self, _delta: i64) {}
+    /// Waits up to `poll` before the next claim, when the last found no job; sooner if
+    /// the source can tell that one was queued.
+    fn idle(&self, poll: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(poll)
+    }
 }
 
 /// How a worker loop waits.
@@ -138,7 +143,11 @@ async fn worker<L: Leases, E: Executor>(
             }
             Ok(None) => {
                 failures = 0;
-                options.poll
+                tokio::select! {
+                    _ = stop.changed() => {}
+                    () = leases.idle(options.poll) => {}
+                }
+                continue;
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
@@ -320,6 +329,14 @@ impl<E: Executor> Leases for Local<E> {
             (self.0.queue.clone(), worker.to_string(), self.0.config.max_attempts, self.lease_ms());
         let job = blocking(move || q.claim(&w, now_ms(), lease_ms, max)).await?;
         Ok(job.map(|j| Leased { id: j.id, spec: j.spec, attempt: j.attempts, lease: self.0.config.lease }))
+    }
+
+    async fn idle(&self, poll: Duration) {
+        // A job queued between the empty claim and this wait is found at the next poll.
+        tokio::select! {
+            () = self.0.queued.notified() => {}
+            () = tokio::time::sleep(poll) => {}
+        }
     }
 
     async fn heartbeat(&self, job: &Leased, worker: &str, progress: Option<String>) -> Result<bool, LeaseError> {

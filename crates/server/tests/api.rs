@@ -569,3 +569,34 @@ fn now_ms() -> i64 {
 fn sha256_hex(b: &[u8]) -> String {
     stdx::sha256_hex(b)
 }
+
+/// An idle in-process worker is woken by a submission: with a poll of a minute, the job
+/// still starts at once (it would wait for the poll without the wake), and so does one
+/// retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_wakes_an_idle_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), 1);
+    c.poll = Duration::from_secs(60);
+    let r = start(c, Double::default()).await;
+    let client = client();
+    // The worker has found the queue empty and waits.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for rev in ["v1", "v2"] {
+        let submitted = std::time::Instant::now();
+        let (status, job) = post(&client, &r.url("/v1/jobs"), Some(TOKEN), verify("noop", rev).to_string()).await;
+        assert_eq!(status, 201, "{job}");
+        let id = job["id"].as_str().unwrap().to_string();
+        let done = wait_state(&client, &r, &id, "done").await;
+        assert!(submitted.elapsed() < Duration::from_secs(5), "{:?}: {done}", submitted.elapsed());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if rev == "v2" {
+            let retried = std::time::Instant::now();
+            let (status, again) = post(&client, &r.url(&format!("/v1/jobs/{id}/retry")), Some(TOKEN), "").await;
+            assert_eq!(status, 200, "{again}");
+            let done = wait_state(&client, &r, &id, "done").await;
+            assert!(retried.elapsed() < Duration::from_secs(5), "{:?}: {done}", retried.elapsed());
+        }
+    }
+    r.shutdown().await;
+}
