@@ -3,7 +3,8 @@
 //! server of tests/it/support/kube.rs, with KEDA's CRDs (v2.20.2, from its module:
 //! `ci/setup-crds`): every object passes a server-side dry run with strict field
 //! validation, a misspelt ScaledObject field is refused (the check has teeth), and the
-//! flags the Deployments run are flags the binary has.
+//! flags the Deployments run are flags the binary has. The ScaledObject's SQL runs
+//! against reprove's real PostgreSQL schema and counts the jobs that need a worker.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -93,4 +94,45 @@ fn the_service_example_applies_with_its_keda_scaler() {
             assert!(help.stdout_str().contains(&format!("--{flag} <")), "--{flag} in reprove {command} --help");
         }
     }
+}
+
+/// The ScaledObject's query counts what the workers have to do in reprove's real
+/// PostgreSQL schema (a throwaway cluster, the queue opened as `reprove serve` opens it):
+/// queued and running jobs, not finished ones.
+#[test]
+fn the_keda_query_counts_queued_and_running_jobs() {
+    use ::server::queue::Queue as _;
+    let keda = std::fs::read_to_string(example_dir().join("keda.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let mut query = None;
+    for doc in serde_yaml_ng::Deserializer::from_str(&keda) {
+        let v = <serde_json::Value as serde::Deserialize>::deserialize(doc).unwrap_or_else(|e| panic!("{e}"));
+        if v["kind"] == "ScaledObject" {
+            query = v["spec"]["triggers"][0]["metadata"]["query"].as_str().map(str::to_string);
+        }
+    }
+    let query = query.unwrap_or_else(|| panic!("no query in keda.yaml"));
+    let pg = crate::serve::postgres::Cluster::start();
+    let url = pg.database("keda");
+    let queue = ::server::queue::postgres::Postgres::open(&url).unwrap_or_else(|e| panic!("{e}"));
+    let count = || pg.psql("keda", &query).trim().to_string();
+    assert_eq!(count(), "0");
+    for n in 0..3 {
+        let spec = ::server::job::JobSpec::parse_with(format!("{{\"kind\": \"noop\", \"n\": {n}}}").as_bytes(), true)
+            .unwrap_or_else(|e| panic!("{e}"));
+        queue.submit(&spec, 1_000 + n).unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(count(), "3");
+    let job = queue.claim("w", 2_000, 60_000, 3).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("none"));
+    assert_eq!(count(), "3", "a running job still needs its worker");
+    let done = ::server::queue::Outcome {
+        state: ::server::queue::State::Done,
+        verdict: Some("noop".into()),
+        report: None,
+        attestations: Vec::new(),
+        module: None,
+        failure_class: None,
+        failure_message: None,
+    };
+    assert!(queue.finish(&job.id, "w", 3_000, &done).unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(count(), "2");
 }
