@@ -8,8 +8,7 @@
 //!   workers' own) leaves it to a third worker once the lease expires: attempts 2, results
 //!   stored 1, and the server serves the report and the worker's VSA;
 //! - 10 worker processes run 10,000 no-op jobs (`noop-jobs = true`): each job done once,
-//!   none lost, none run twice, and the throughput printed (`load` takes the server's extra
-//!   arguments, so the same test runs on another database);
+//!   none lost, none run twice, and the throughput printed, on SQLite and on one PostgreSQL;
 //! - bad worker tokens, a result after the lease was lost, hostile ids and bodies; a worker
 //!   started before its server waits and then runs jobs.
 
@@ -307,6 +306,15 @@ pub(crate) fn load(server_args: &[&str]) {
 #[test]
 fn ten_worker_processes_run_ten_thousand_noop_jobs_once_each_on_sqlite() {
     load(&[]);
+}
+
+/// The same on one PostgreSQL (a throwaway cluster on 127.0.0.1): the claims are
+/// `FOR UPDATE SKIP LOCKED`, the results in its `blobs` table.
+#[test]
+fn ten_worker_processes_run_ten_thousand_noop_jobs_once_each_on_postgres() {
+    let pg = crate::serve::postgres::Cluster::start();
+    let url = pg.database("load");
+    load(&["--database", &url]);
 }
 
 #[test]

@@ -722,6 +722,8 @@ fn view(inner: &Inner<impl Executor>, job: &Job, full: bool) -> Value {
         "progress": job.progress,
         "createdAt": rfc3339(Some(job.created_ms)),
         "startedAt": rfc3339(job.started_ms),
+        // Milliseconds from being queued (submitted or retried) to the latest attempt's start.
+        "waitedMs": job.started_ms.map(|s| (s - job.queued_ms).max(0)),
         "finishedAt": rfc3339(job.finished_ms),
         "verdict": job.verdict,
         "image": job.image,

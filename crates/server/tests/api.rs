@@ -589,6 +589,8 @@ async fn a_submission_wakes_an_idle_worker() {
         let id = job["id"].as_str().unwrap().to_string();
         let done = wait_state(&client, &r, &id, "done").await;
         assert!(submitted.elapsed() < Duration::from_secs(5), "{:?}: {done}", submitted.elapsed());
+        // The server's own measure of that wait.
+        assert!(done["waitedMs"].as_i64().is_some_and(|w| (0..5_000).contains(&w)), "{done}");
         tokio::time::sleep(Duration::from_millis(300)).await;
         if rev == "v2" {
             let retried = std::time::Instant::now();
