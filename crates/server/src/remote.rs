@@ -22,7 +22,17 @@ pub struct Remote {
     stopping: AtomicBool,
     /// How long a result is offered again while the server cannot be reached.
     patience: Duration,
+    /// Whether the last empty claim was held by the server (a long poll): then the next
+    /// claim follows at once.
+    held: AtomicBool,
+    /// How long a claim asks the server to wait for a job.
+    claim_wait: Duration,
 }
+
+/// How long a claim asks the server to wait for a job (the server caps it below its
+/// request deadline). Short, so that a worker told to stop, which lets its claim finish
+/// (a job leased in flight is not lost), stops within it.
+const CLAIM_WAIT: Duration = Duration::from_secs(2);
 
 /// What a claim answers.
 #[derive(Debug, Deserialize)]
@@ -45,6 +55,13 @@ enum Failed {
 }
 
 impl Remote {
+    /// Claims ask the server to wait up to `wait` for a job (default two seconds; zero: an
+    /// empty queue answers at once).
+    pub fn with_claim_wait(mut self, wait: Duration) -> Remote {
+        self.claim_wait = wait;
+        self
+    }
+
     /// A client of the server at `url` (`http://` or `https://`, the API's root) with the
     /// worker token.
     pub fn new(url: &str, token: &str) -> Result<Remote, LeaseError> {
@@ -69,6 +86,8 @@ impl Remote {
             http,
             stopping: AtomicBool::new(false),
             patience: Duration::from_secs(600),
+            held: AtomicBool::new(false),
+            claim_wait: CLAIM_WAIT,
         })
     }
 
@@ -132,12 +151,20 @@ fn without_url(e: reqwest::Error) -> String {
 impl Leases for Remote {
     async fn claim(&self, worker: &str) -> Result<Option<Leased>, LeaseError> {
         let path = "/v1/worker/claim";
-        let (status, bytes) = match self.post(path, &WorkerBody { worker: worker.into() }).await {
+        let wait_ms = u64::try_from(self.claim_wait.as_millis()).unwrap_or(u64::MAX);
+        let asked = std::time::Instant::now();
+        let body = WorkerBody { worker: worker.into(), wait_ms: Some(wait_ms) };
+        self.held.store(false, Ordering::SeqCst);
+        let (status, bytes) = match self.post(path, &body).await {
             Ok(a) => a,
             Err(Failed::Lost) => return Err(self.error(path, "409 on a claim".into())),
             Err(Failed::Transient(m) | Failed::Final(m)) => return Err(self.error(path, m)),
         };
         if status == 204 {
+            // An answer after most of the wait was a long poll; a quick one is followed by
+            // the loop's poll interval, so a server that holds nothing is not asked in a
+            // tight loop.
+            self.held.store(!self.claim_wait.is_zero() && asked.elapsed() >= self.claim_wait / 2, Ordering::SeqCst);
             return Ok(None);
         }
         let c: Claimed = serde_json::from_slice(&bytes).map_err(|e| self.error(path, format!("the answer: {e}")))?;
@@ -155,6 +182,12 @@ impl Leases for Remote {
                 let _ = self.post(&format!("/v1/worker/jobs/{}/finish", c.id), &body).await;
                 Err(self.error(path, format!("job {}: a spec this worker does not know ({e})", c.id)))
             }
+        }
+    }
+
+    async fn idle(&self, poll: Duration) {
+        if !self.held.load(Ordering::SeqCst) {
+            tokio::time::sleep(poll).await;
         }
     }
 
@@ -201,6 +234,10 @@ impl Leases for Remote {
     }
 
     async fn release(&self, job: &Leased, worker: &str) -> Result<bool, LeaseError> {
-        self.leased_call(&format!("/v1/worker/jobs/{}/release", job.id), &WorkerBody { worker: worker.into() }).await
+        self.leased_call(
+            &format!("/v1/worker/jobs/{}/release", job.id),
+            &WorkerBody { worker: worker.into(), wait_ms: None },
+        )
+        .await
     }
 }

@@ -42,6 +42,10 @@ pub(crate) fn routes<E: Executor>() -> Router<Arc<Inner<E>>> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct WorkerBody {
     pub(crate) worker: String,
+    /// On a claim: how long the server may hold the request for a job to be queued (a
+    /// long poll; capped below the request deadline), rather than answering 204 at once.
+    #[serde(default, rename = "waitMs", skip_serializing_if = "Option::is_none")]
+    pub(crate) wait_ms: Option<u64>,
 }
 
 /// `POST /v1/worker/jobs/{id}/heartbeat`.
@@ -240,8 +244,30 @@ async fn claim<E: Executor>(AxState(inner): AxState<Arc<Inner<E>>>, request: Req
         Err(r) => return *r,
     };
     let lease_ms = i64::try_from(inner.config.lease.as_millis()).unwrap_or(60_000);
-    let (q, w, max) = (inner.queue.clone(), owner, inner.config.max_attempts);
-    match blocking(move || q.claim(&w, now_ms(), lease_ms, max)).await {
+    // A long poll ends a second before the request's deadline, and at the latest after 30 s.
+    let wait = Duration::from_millis(b.wait_ms.unwrap_or(0).min(30_000))
+        .min(inner.config.request_timeout.saturating_sub(Duration::from_secs(1)));
+    let until = tokio::time::Instant::now() + wait;
+    let claimed = loop {
+        // Registered before the claim: a job queued in between still wakes this request.
+        let queued = inner.queued.notified();
+        tokio::pin!(queued);
+        queued.as_mut().enable();
+        let (q, w, max) = (inner.queue.clone(), owner.clone(), inner.config.max_attempts);
+        match blocking(move || q.claim(&w, now_ms(), lease_ms, max)).await {
+            Ok(None) if tokio::time::Instant::now() < until => {
+                // Woken by a submission, or at least once a second (another server's
+                // submissions on a shared database wake nothing here).
+                let next = until.min(tokio::time::Instant::now() + Duration::from_secs(1));
+                tokio::select! {
+                    () = &mut queued => {}
+                    () = tokio::time::sleep_until(next) => {}
+                }
+            }
+            other => break other,
+        }
+    };
+    match claimed {
         Ok(Some(job)) => {
             log::event(
                 "info",

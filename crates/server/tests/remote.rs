@@ -148,7 +148,8 @@ async fn a_result_is_offered_again_until_the_server_is_back_and_a_lost_lease_sto
     let addr = r.addr;
     let c = client();
     let id = submit(&c, addr, 7).await;
-    let remote = Arc::new(Remote::new(&format!("http://{addr}"), TOKEN).unwrap());
+    // Claims answered at once: a held claim would outlast r1's lease and take the job over.
+    let remote = Arc::new(Remote::new(&format!("http://{addr}"), TOKEN).unwrap().with_claim_wait(Duration::ZERO));
     let leased = remote.claim("r1").await.unwrap().unwrap();
     assert_eq!((leased.id.as_str(), leased.attempt, leased.lease), (id.as_str(), 1, Duration::from_millis(1500)));
     assert!(remote.heartbeat(&leased, "r1", Some("build".into())).await.unwrap());
@@ -196,5 +197,34 @@ async fn a_result_is_offered_again_until_the_server_is_back_and_a_lost_lease_sto
     let wrong = Remote::new(&format!("http://{addr}"), "not-the-token").unwrap();
     let e = wrong.claim("r3").await.unwrap_err().to_string();
     assert!(e.contains("401") && !e.contains("not-the-token"), "{e}");
+    r.shutdown().await;
+}
+
+/// A claim on an empty queue is held by the server (a long poll) and answered with the
+/// job as soon as one is submitted, not after the worker's next poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_waits_for_the_next_submission() {
+    let dir = tempfile::tempdir().unwrap();
+    // Leases that outlast the claims below (an expired one would be claimable again).
+    let mut c = config(dir.path());
+    c.lease = Duration::from_secs(30);
+    let r = start(c, "127.0.0.1:0").await;
+    let c = client();
+    let remote = Arc::new(Remote::new(&format!("http://{}", r.addr), TOKEN).unwrap());
+    let asked = std::time::Instant::now();
+    let claim = tokio::spawn({
+        let remote = remote.clone();
+        async move { remote.claim("long").await }
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let id = submit(&c, r.addr, 11).await;
+    let leased = claim.await.unwrap().unwrap().unwrap_or_else(|| panic!("the claim ended without the job"));
+    assert_eq!(leased.id, id);
+    // Answered on the submission, well inside the claim's two-second wait.
+    assert!(asked.elapsed() < Duration::from_millis(1_500), "{:?}", asked.elapsed());
+    // With nothing queued, the claim is held about as long as it asked, then empty.
+    let asked = std::time::Instant::now();
+    assert!(remote.claim("long").await.unwrap().is_none());
+    assert!(asked.elapsed() >= Duration::from_millis(900), "{:?}", asked.elapsed());
     r.shutdown().await;
 }
