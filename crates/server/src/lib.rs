@@ -443,6 +443,19 @@ fn error(status: StatusCode, code: &str, message: String) -> Response {
         .into_response()
 }
 
+/// A body over `limit`: refused, and the connection closed (the rest of the body is
+/// never read, so the connection cannot carry another request; saying so keeps clients
+/// from reusing it).
+fn too_large(limit: usize) -> Response {
+    let mut r = error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body-too-large",
+        format!("the body is larger than the server accepts ({limit} bytes) or was cut off"),
+    );
+    r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    r
+}
+
 fn answer(status: StatusCode, body: &Value) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
@@ -489,11 +502,7 @@ async fn submit<E: Executor>(AxState(inner): AxState<Arc<Inner<E>>>, request: Re
         Ok(b) => b,
         Err(_) => {
             inner.metrics.rejected("body-too-large");
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body-too-large",
-                format!("the body is larger than the server accepts ({limit} bytes) or was cut off"),
-            );
+            return too_large(limit);
         }
     };
     let spec = match JobSpec::parse_with(&body, inner.config.noop_jobs) {

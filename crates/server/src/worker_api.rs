@@ -199,11 +199,7 @@ async fn body<E: Executor, T: DeserializeOwned>(
     }
     let bytes: Bytes = axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| {
         inner.metrics.rejected("body-too-large");
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            format!("the body is larger than the server accepts ({limit} bytes) or was cut off"),
-        )
+        crate::too_large(limit)
     })?;
     serde_json::from_slice(&bytes).map_err(|e| {
         if e.classify() == serde_json::error::Category::Data {

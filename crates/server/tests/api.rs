@@ -257,8 +257,12 @@ async fn submitting_needs_the_token_and_bad_input_is_refused_with_json_errors() 
 
     // A huge body: refused before it is read whole.
     let huge = format!("{{\"kind\":\"verify\",\"source\":\"{}\"}}", "a".repeat(1 << 20));
-    let (s, e) = post(&c, &jobs, Some(TOKEN), huge).await;
+    let (s, e) = post(&c, &jobs, Some(TOKEN), huge.clone()).await;
     assert_eq!((s, e["error"]["code"].as_str()), (413, Some("body-too-large")), "{e}");
+    // The rest of that body is never read: the connection is closed, and the answer says
+    // so, so that the client does not send its next request on it.
+    let resp = c.post(&jobs).bearer_auth(TOKEN).body(huge).send().await.unwrap();
+    assert_eq!(resp.headers().get("connection").and_then(|v| v.to_str().ok()), Some("close"));
 
     // Ids and digests are checked before anything is looked up; a path never reaches the disk.
     for path in ["/v1/jobs/..%2F..%2Fqueue.sqlite3", "/v1/jobs/..%5Cqueue.sqlite3", "/v1/jobs/ABCDEF", "/v1/jobs/0123"]

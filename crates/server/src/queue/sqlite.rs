@@ -93,8 +93,8 @@ impl Sqlite {
 
     fn job_by_id(&self, conn: &Connection, id: &str) -> Result<Option<Job>, QueueError> {
         let row = conn
-            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), [id], raw)
-            .optional()
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"))
+            .and_then(|mut s| s.query_row([id], raw).optional())
             .map_err(|e| self.err(e))?;
         row.map(RawJob::into_job).transpose()
     }
@@ -232,7 +232,7 @@ impl Queue for Sqlite {
     fn list(&self, filter: &Filter) -> Result<Vec<Job>, QueueError> {
         self.with(|conn| {
             let mut stmt = conn
-                .prepare(&format!(
+                .prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR state = ?1) \
                      AND (?2 IS NULL OR image = ?2 OR image_digest = ?2) AND (?3 IS NULL OR module = ?3) \
                      AND (?5 IS NULL OR (substr(image, 1, length(?5) + 1) IN (?5 || '@', ?5 || ':') \
@@ -267,17 +267,34 @@ impl Queue for Sqlite {
         self.with(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
             let claimed = loop {
-                let next: Option<(String, u32, Option<String>)> = tx
-                    .query_row(
-                        "SELECT id, attempts, CASE WHEN state = 'running' THEN lease_owner END FROM jobs \
-                         WHERE state = 'queued' OR (state = 'running' AND lease_expires < ?1) \
-                         ORDER BY queued_at, id LIMIT 1",
-                        [now_ms],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .optional()
-                    .map_err(|e| self.err(e))?;
-                let Some((id, attempts, lost)) = next else { break None };
+                // The oldest queued job and the oldest whose lease expired, each through the
+                // (state, queued_at) index (one query with OR would sort every queued job);
+                // the older of the two is claimed.
+                let oldest = |sql: &str, param: Option<i64>| {
+                    tx.prepare_cached(sql)
+                        .and_then(|mut st| {
+                            st.query_row(params![param], |r| {
+                                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, u32>(2)?, r.get(3)?))
+                            })
+                            .optional()
+                        })
+                        .map_err(|e| self.err(e))
+                };
+                let queued: Option<(i64, String, u32, Option<String>)> = oldest(
+                    "SELECT queued_at, id, attempts, NULL FROM jobs WHERE state = 'queued' AND ?1 IS NULL \
+                     ORDER BY queued_at, id LIMIT 1",
+                    None,
+                )?;
+                let expired = oldest(
+                    "SELECT queued_at, id, attempts, lease_owner FROM jobs \
+                     WHERE state = 'running' AND lease_expires < ?1 ORDER BY queued_at, id LIMIT 1",
+                    Some(now_ms),
+                )?;
+                let next = match (queued, expired) {
+                    (Some(q), Some(e)) => Some(if (e.0, &e.1) < (q.0, &q.1) { e } else { q }),
+                    (q, e) => q.or(e),
+                };
+                let Some((_, id, attempts, lost)) = next else { break None };
                 if let Some(lost) = lost {
                     self.log(&tx, &id, now_ms, &format!("the lease of worker {lost} expired: its worker was lost"))?;
                 }
@@ -446,7 +463,7 @@ impl Queue for Sqlite {
     fn job_log(&self, id: &str) -> Result<Vec<LogLine>, QueueError> {
         self.with(|conn| {
             let mut stmt = conn
-                .prepare("SELECT at, line FROM job_log WHERE job = ?1 ORDER BY seq LIMIT ?2")
+                .prepare_cached("SELECT at, line FROM job_log WHERE job = ?1 ORDER BY seq LIMIT ?2")
                 .map_err(|e| self.err(e))?;
             let rows = stmt
                 .query_map(params![id, LOG_LINES], |r| Ok(LogLine { at_ms: r.get(0)?, line: r.get(1)? }))
@@ -459,7 +476,7 @@ impl Queue for Sqlite {
         self.with(|conn| {
             // Integer division truncates toward zero: before 1970 is not a concern here.
             let mut stmt = conn
-                .prepare(
+                .prepare_cached(
                     "SELECT finished_at / 86400000, COUNT(*), \
                      SUM(CASE WHEN verdict = 'reproduced' THEN 1 ELSE 0 END), \
                      SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) \
@@ -485,7 +502,8 @@ impl Queue for Sqlite {
     fn stats(&self, now_ms: i64) -> Result<Stats, QueueError> {
         self.with(|conn| {
             let mut stats = Stats::default();
-            let mut stmt = conn.prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state").map_err(|e| self.err(e))?;
+            let mut stmt =
+                conn.prepare_cached("SELECT state, COUNT(*) FROM jobs GROUP BY state").map_err(|e| self.err(e))?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0).unsigned_abs())))
                 .map_err(|e| self.err(e))?;
@@ -498,7 +516,9 @@ impl Queue for Sqlite {
             }
             stats.by_state = State::ALL.iter().map(|s| (*s, counts.get(s).copied().unwrap_or(0))).collect();
             let mut stmt = conn
-                .prepare("SELECT failure_class, COUNT(*) FROM jobs WHERE state = 'failed' GROUP BY failure_class")
+                .prepare_cached(
+                    "SELECT failure_class, COUNT(*) FROM jobs WHERE state = 'failed' GROUP BY failure_class",
+                )
                 .map_err(|e| self.err(e))?;
             let rows = stmt
                 .query_map([], |r| {
