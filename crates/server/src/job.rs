@@ -305,17 +305,27 @@ impl JobSpec {
     }
 }
 
+/// Why a reference file could not be hashed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct FileDigestError {
+    /// The file.
+    pub path: String,
+    /// What is wrong (missing, not a regular file, too large, unreadable).
+    pub reason: String,
+}
+
 /// `sha256:` and the hex SHA-256 of the regular file at `path`, read streaming, at most
-/// `max` bytes: what a reference given as a path is keyed by. The error names the path.
-pub fn file_digest(path: &std::path::Path, max: u64) -> Result<String, String> {
+/// `max` bytes: what a reference given as a path is keyed by.
+pub fn file_digest(path: &std::path::Path, max: u64) -> Result<String, FileDigestError> {
     use std::io::Read as _;
-    let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
-    let meta = file.metadata().map_err(|e| format!("{shown}: {e}"))?;
+    let fail = |reason: String| FileDigestError { path: path.display().to_string(), reason };
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| fail(e.to_string()))?;
     if !meta.is_file() {
-        return Err(format!("{shown}: not a regular file"));
+        return Err(fail("not a regular file".into()));
     }
-    let too_large = || format!("{shown}: larger than the {max} bytes the server reads");
+    let too_large = || fail(format!("larger than the {max} bytes the server reads"));
     if meta.len() > max {
         return Err(too_large());
     }
@@ -324,7 +334,7 @@ pub fn file_digest(path: &std::path::Path, max: u64) -> Result<String, String> {
     let mut buf = vec![0u8; 1 << 16];
     let mut total = 0u64;
     loop {
-        let n = reader.read(&mut buf).map_err(|e| format!("{shown}: {e}"))?;
+        let n = reader.read(&mut buf).map_err(|e| fail(e.to_string()))?;
         if n == 0 {
             break;
         }

@@ -7,6 +7,8 @@
 //! writes it, the tags that point at it, whether it is the checkout's `HEAD`),
 //! tells whether a local working tree is dirty ([`Source::dirty_paths`]), and
 //! [`export`]s exactly that commit's tree into a new directory.
+//! [`Source::resolve_commit`] tells which commit a revision names now without a clone
+//! (git2 for a local repository, an ls-remote for a URL).
 //!
 //! Clones: every URL is fetched by libgit2 (vendored, with its https and ssh
 //! transports over OpenSSL and a bundled libssh2, see `.cargo/config.toml`); there is no
