@@ -189,9 +189,26 @@ impl Pipeline {
                 } else {
                     ReferenceInput::File(PathBuf::from(&v.reference))
                 };
-                (&v.source, &v.rev, reference, &v.toolchain, &v.recipe, v.from_reference, false)
+                // The commit the rev named at submission: what was keyed is what runs.
+                (
+                    &v.source,
+                    v.commit.as_ref().unwrap_or(&v.rev),
+                    reference,
+                    &v.toolchain,
+                    &v.recipe,
+                    v.from_reference,
+                    false,
+                )
             }
-            JobSpec::Check(c) => (&c.source, &c.rev, ReferenceInput::None, &c.toolchain, &c.recipe, false, true),
+            JobSpec::Check(c) => (
+                &c.source,
+                c.commit.as_ref().unwrap_or(&c.rev),
+                ReferenceInput::None,
+                &c.toolchain,
+                &c.recipe,
+                false,
+                true,
+            ),
             JobSpec::Noop(n) => return Ok(Work::Noop(n.clone())),
             JobSpec::Audit(a) => {
                 // The template every rebuild of the audit starts from (as `reprove audit`'s).
@@ -362,6 +379,11 @@ impl Executor for Pipeline {
             _ => (Vec::new(), false),
         };
         let registry = self.registry.clone();
+        // A reference file is checked against the content its job was keyed by.
+        let keyed_reference = match job {
+            JobSpec::Verify(v) => v.reference_digest.clone().map(|d| (PathBuf::from(&v.reference), d)),
+            _ => None,
+        };
         let token = sandbox::CancelToken::new();
         let flag = token.flag();
         let (tx, mut rx) = tokio::sync::oneshot::channel();
@@ -381,6 +403,15 @@ impl Executor for Pipeline {
                         let r = rebuild::check::check(&request, &steps, &token);
                         let failure = r.error.as_ref().map(|e| (e.class, e.message.clone()));
                         outcome(&r, r.verdict.as_str().to_string(), failure, None)
+                    }
+                    Work::Verify(_) if keyed_reference.as_ref().is_some_and(|(p, d)| !same_content(p, d)) => {
+                        Err(ExecError {
+                            class: "input".into(),
+                            message: format!(
+                                "the reference {} changed (or went) since the job was submitted: submit it again",
+                                keyed_reference.as_ref().map(|(p, _)| p.display().to_string()).unwrap_or_default()
+                            ),
+                        })
                     }
                     Work::Verify(request) => {
                         let r = rebuild::verify(&request, &steps, &token);
@@ -409,6 +440,11 @@ impl Executor for Pipeline {
             }
         }
     }
+}
+
+/// Whether the file at `path` has the SHA-256 `digest` (`sha256:…`).
+fn same_content(path: &std::path::Path, digest: &str) -> bool {
+    ::server::job::file_digest(path, u64::MAX).is_ok_and(|d| d == digest)
 }
 
 /// Adds the signed provenance and VSA of a verdict to its result; a signature that cannot

@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::server::{Config, Server};
@@ -125,6 +126,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
     let lister = super::serve_watch::lister(&args.registry.to_options()?);
     let server = Server::open(config, executor).map_err(|e| Failure::infrastructure(anyhow!(e)))?;
     server.watch_with(lister);
+    server.resolve_with(Arc::new(super::serve_watch::Revisions { clone: source::CloneOptions::from_env() }));
 
     let stop = stop_on_signals()?;
     let runtime = super::io_runtime()?;

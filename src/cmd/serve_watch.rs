@@ -118,6 +118,24 @@ impl Lister for Tags {
     }
 }
 
+/// Pins a submitted job's revision to the commit it names now: the `source` crate (git2
+/// for a path on the server, an ls-remote for a URL, with the clone's transport rules
+/// and no credentials), under the server's deadline.
+pub(crate) struct Revisions {
+    pub(crate) clone: source::CloneOptions,
+}
+
+impl ::server::Resolver for Revisions {
+    fn resolve(&self, location: &str, rev: &str, timeout: Duration) -> Result<String, ::server::ResolveError> {
+        let opts = source::CloneOptions { timeout: self.clone.timeout.min(timeout), ..self.clone.clone() };
+        source::Source::resolve_commit(location, rev, &opts).map_err(|e| match e {
+            source::SourceError::Revision { .. } => ::server::ResolveError::UnknownRevision(e.to_string()),
+            e if e.is_input() || e.is_security() => ::server::ResolveError::BadSource(e.to_string()),
+            e => ::server::ResolveError::Unreachable(e.to_string()),
+        })
+    }
+}
+
 /// The lister of `reprove serve`, with the server's registry settings; Git listings get
 /// a minute.
 pub(crate) fn lister(registry: &oci::RegistryOptions) -> Arc<dyn Lister> {

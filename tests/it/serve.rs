@@ -195,6 +195,11 @@ fn a_verify_job_survives_kill_9_queued_and_mid_run_and_is_reproduced() {
     });
     let mut unknown_rev = job.clone();
     unknown_rev["rev"] = json!("no-such-revision");
+    // A job whose reference file changes after it is submitted (it was keyed by content).
+    let changing = p.path("changing-reference");
+    std::fs::write(&changing, b"not the binary yet").unwrap_or_else(|e| panic!("{e}"));
+    let mut changed_reference = job.clone();
+    changed_reference["reference"] = json!(changing.display().to_string());
     // The server signs a provenance and a VSA of each verdict with this key.
     crate::attest_registry::keygen(&p.path(""), "server").unwrap_or_else(|e| panic!("{e}"));
     let config = p.path("reprove-server.toml");
@@ -211,8 +216,17 @@ fn a_verify_job_survives_kill_9_queued_and_mid_run_and_is_reproduced() {
     assert_eq!(status, 201, "{a}");
     let (status, again) = serve.request("POST", "/v1/jobs", Some(TOKEN), &job.to_string());
     assert_eq!((status, &again["id"]), (200, &a["id"]));
-    let (status, b) = serve.request("POST", "/v1/jobs", Some(TOKEN), &unknown_rev.to_string());
+    // The rev is pinned to the commit it names when submitted: main and its commit are one job.
+    assert_eq!(a["commit"], p.commit.as_str(), "{a}");
+    let mut by_commit = job.clone();
+    by_commit["rev"] = json!(p.commit.as_str());
+    let (status, same) = serve.request("POST", "/v1/jobs", Some(TOKEN), &by_commit.to_string());
+    assert_eq!((status, &same["id"]), (200, &a["id"]), "{same}");
+    let (status, e) = serve.request("POST", "/v1/jobs", Some(TOKEN), &unknown_rev.to_string());
+    assert_eq!((status, e["error"]["code"].as_str()), (422, Some("unknown-revision")), "{e}");
+    let (status, b) = serve.request("POST", "/v1/jobs", Some(TOKEN), &changed_reference.to_string());
     assert_eq!(status, 201, "{b}");
+    std::fs::write(&changing, b"another file").unwrap_or_else(|e| panic!("{e}"));
     let (a, b) = (a["id"].as_str().unwrap_or_default().to_string(), b["id"].as_str().unwrap_or_default().to_string());
     serve.kill9();
 
@@ -268,6 +282,7 @@ fn a_verify_job_survives_kill_9_queued_and_mid_run_and_is_reproduced() {
     assert_eq!(out.status, Some(0), "{}{}", out.stdout_str(), out.stderr_str());
     let failed = serve.wait(&b, |j| j["state"] == "failed" || j["state"] == "done", Duration::from_secs(120));
     assert_eq!(failed["failure"]["class"], "input", "{failed:#}");
+    assert!(failed["failure"]["message"].as_str().is_some_and(|m| m.contains("changed")), "{failed:#}");
 
     // The metrics parse and count the queue.
     let mut m = TcpStream::connect(&serve.addr).unwrap_or_else(|e| panic!("{e}"));

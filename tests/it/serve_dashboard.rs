@@ -187,6 +187,12 @@ fn the_dashboard_shows_jobs_verdicts_logs_and_badges_in_chromium() {
     let s = shared();
     let AuditImage { scratch, goproxy, pinned, digest, config } = audit_image("dashboard/modtool");
     let p = Project::new();
+    // A submitted rev must name a commit: a tag of that name, on a commit with nothing to
+    // build (an empty tree), so that the job fails.
+    let git = |args: &[&str]| crate::verify_e2e::git(&p.repo, args);
+    let empty_tree = git(&["hash-object", "-w", "-t", "tree", "/dev/null"]);
+    let nothing = git(&["commit-tree", empty_tree.trim(), "-m", "nothing to build"]);
+    git(&["tag", HOSTILE_REV, nothing.trim()]);
     let here = scratch.path("here");
     std::fs::create_dir_all(&here).unwrap_or_else(|e| panic!("{e}"));
     let data = scratch.path("data");
@@ -225,7 +231,7 @@ fn the_dashboard_shows_jobs_verdicts_logs_and_badges_in_chromium() {
     screenshot(&serve, dir, "/", "jobs-queued", &[PURPLE]);
     serve.kill9();
 
-    // A worker: both run. The audit reproduces; the verify fails (no such revision).
+    // A worker: both run. The audit reproduces; the verify fails (nothing to build).
     let serve = Serve::start(&here, &data, &s.cache, &goproxy.url(), 1, 2, &["--config", &config]);
     for id in [&audit, &verify] {
         serve.wait(id, |j| j["state"] == "done" || j["state"] == "failed", Duration::from_secs(600));

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::serve::{prometheus, Serve, TOKEN};
 use crate::support::registry::{Fault, FaultProxy};
@@ -250,8 +250,23 @@ fn a_watched_git_repository_gets_each_release_tag_verified() {
         );
     }
     let want: std::collections::BTreeMap<String, Value> =
-        [(first.clone(), Value::from(first)), (second.clone(), Value::from(second))].into_iter().collect();
+        [(first.clone(), Value::from(first)), (second.clone(), Value::from(second.clone()))].into_iter().collect();
     assert_eq!(seen, want);
+
+    // Submitted by hand, the tag is resolved over HTTP (an ls-remote of the same server)
+    // to the commit the watch submitted: the same work, the same job.
+    let watched = jobs.iter().map(|j| serve.job(j["id"].as_str().unwrap_or_default()));
+    let watched = watched.into_iter().find(|j| j["spec"]["rev"] == second.as_str()).unwrap_or_default();
+    let by_tag = json!({
+        "kind": "verify", "source": url, "rev": "v1.1.0", "reference": watched["spec"]["reference"],
+        "toolchain": s.toolchain, "recipe": {"ldflags": ""}, "fromReference": true,
+    });
+    let (status, same) = serve.request("POST", "/v1/jobs", Some(TOKEN), &by_tag.to_string());
+    assert_eq!((status, &same["id"], &same["commit"]), (200, &watched["id"], &Value::from(second)), "{same:#}");
+    let mut unknown = by_tag.clone();
+    unknown["rev"] = json!("v9.9.9");
+    let (status, e) = serve.request("POST", "/v1/jobs", Some(TOKEN), &unknown.to_string());
+    assert_eq!((status, e["error"]["code"].as_str()), (422, Some("unknown-revision")), "{e}");
 }
 
 #[test]

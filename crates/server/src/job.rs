@@ -44,6 +44,14 @@ pub struct VerifySpec {
     /// The `[[watch]]` that submitted the job (not part of the idempotency key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<String>,
+    /// The commit `rev` named when the job was submitted (set by the server, never by the
+    /// submitter): part of the key, and what the job builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The SHA-256 (`sha256:…`) of a reference given as a path, read when the job was
+    /// submitted (set by the server): part of the key in place of the path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_digest: Option<String>,
 }
 
 /// An audit job.
@@ -65,7 +73,7 @@ pub struct AuditSpec {
 
 /// A check job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CheckSpec {
     /// A clone URL or a path on the server.
     pub source: String,
@@ -76,6 +84,9 @@ pub struct CheckSpec {
     /// The keys of `reprove.toml`'s `[build]`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub recipe: BTreeMap<String, Value>,
+    /// The commit `rev` named when the job was submitted (set by the server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 /// A no-op job: `n` only tells one from another (each `n` is other work).
@@ -149,6 +160,15 @@ impl JobSpec {
             "noop" if noop => JobSpec::Noop(serde_json::from_value(Value::Object(map)).map_err(fields)?),
             _ => return Err(SpecError::Kind(kind)),
         };
+        let server_set = match &spec {
+            JobSpec::Verify(v) if v.commit.is_some() => Some("commit"),
+            JobSpec::Verify(v) if v.reference_digest.is_some() => Some("referenceDigest"),
+            JobSpec::Check(c) if c.commit.is_some() => Some("commit"),
+            _ => None,
+        };
+        if let Some(field) = server_set {
+            return Err(SpecError::Fields(format!("{field} is set by the server (what rev named at submission)")));
+        }
         spec.check()?;
         Ok(spec)
     }
@@ -162,6 +182,13 @@ impl JobSpec {
         match self {
             JobSpec::Verify(v) => {
                 source_rev(&v.source, &v.rev)?;
+                check_commit(v.commit.as_deref())?;
+                if v.reference_digest.as_deref().is_some_and(|d| !valid_digest(d)) {
+                    return Err(SpecError::Invalid {
+                        field: "referenceDigest",
+                        message: "expected sha256: and 64 hexadecimal digits".into(),
+                    });
+                }
                 pinned("toolchain", &v.toolchain)?;
                 check_reference(&v.reference)?;
                 check_watch(v.watch.as_deref())?;
@@ -186,6 +213,7 @@ impl JobSpec {
             }
             JobSpec::Check(c) => {
                 source_rev(&c.source, &c.rev)?;
+                check_commit(c.commit.as_deref())?;
                 pinned("toolchain", &c.toolchain)?;
                 check_recipe(&c.recipe)
             }
@@ -229,15 +257,22 @@ impl JobSpec {
     }
 
     /// The idempotency key: SHA-256 of the canonical JSON of what determines the result
-    /// (kind, source and revision, reference, recipe, toolchain digest; the image digest
+    /// (kind, source and commit, reference, recipe, toolchain digest; the image digest
     /// of an audit, and its platforms when it names some). Object keys are sorted, so key
     /// order in the body does not matter. Who submitted it (`watch`) and whether the
     /// result is pushed are not part of it: the same work is one job.
+    ///
+    /// The commit is the one `rev` named at submission ([`VerifySpec::commit`], set by
+    /// the server): a tag and its commit are one job, a branch that moved is another. A
+    /// reference given as a path counts by its content ([`VerifySpec::reference_digest`]).
+    /// A spec made in code without them is keyed by `rev` and `reference` as written.
     pub fn key(&self) -> String {
         let digest = |image: &str| image.rsplit_once('@').map_or(image, |(_, d)| d).to_string();
+        let commit = |commit: &Option<String>, rev: &str| commit.clone().unwrap_or_else(|| rev.to_string());
         let canonical = match self {
             JobSpec::Verify(v) => serde_json::json!({
-                "kind": "verify", "source": v.source, "rev": v.rev, "reference": v.reference,
+                "kind": "verify", "source": v.source, "commit": commit(&v.commit, &v.rev),
+                "reference": v.reference_digest.as_ref().unwrap_or(&v.reference),
                 "toolchain": digest(&v.toolchain), "recipe": v.recipe, "fromReference": v.from_reference,
             }),
             JobSpec::Audit(a) if a.platforms.is_empty() => {
@@ -248,17 +283,68 @@ impl JobSpec {
                 serde_json::json!({"kind": "audit", "image": digest(&a.image), "platforms": platforms})
             }
             JobSpec::Check(c) => serde_json::json!({
-                "kind": "check", "source": c.source, "rev": c.rev, "toolchain": digest(&c.toolchain), "recipe": c.recipe,
+                "kind": "check", "source": c.source, "commit": commit(&c.commit, &c.rev), "toolchain": digest(&c.toolchain), "recipe": c.recipe,
             }),
             JobSpec::Noop(n) => serde_json::json!({"kind": "noop", "n": n.n}),
         };
         stdx::sha256_hex(canonical.to_string().as_bytes())
     }
 
+    /// The commit the job builds: the one `rev` named at submission, else `rev`.
+    pub fn commit(&self) -> Option<&str> {
+        match self {
+            JobSpec::Verify(v) => Some(v.commit.as_deref().unwrap_or(&v.rev)),
+            JobSpec::Check(c) => Some(c.commit.as_deref().unwrap_or(&c.rev)),
+            JobSpec::Audit(_) | JobSpec::Noop(_) => None,
+        }
+    }
+
     /// The job id of this spec: the first 32 hex digits of its key.
     pub fn id(&self) -> String {
         self.key()[..32].to_string()
     }
+}
+
+/// Why a reference file could not be hashed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct FileDigestError {
+    /// The file.
+    pub path: String,
+    /// What is wrong (missing, not a regular file, too large, unreadable).
+    pub reason: String,
+}
+
+/// `sha256:` and the hex SHA-256 of the regular file at `path`, read streaming, at most
+/// `max` bytes: what a reference given as a path is keyed by.
+pub fn file_digest(path: &std::path::Path, max: u64) -> Result<String, FileDigestError> {
+    use std::io::Read as _;
+    let fail = |reason: String| FileDigestError { path: path.display().to_string(), reason };
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| fail(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    let too_large = || fail(format!("larger than the {max} bytes the server reads"));
+    if meta.len() > max {
+        return Err(too_large());
+    }
+    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+    let mut reader = file.take(max.saturating_add(1));
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        let n = reader.read(&mut buf).map_err(|e| fail(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if total > max {
+            return Err(too_large());
+        }
+        sha2::Digest::update(&mut hasher, &buf[..n]);
+    }
+    Ok(format!("sha256:{}", hex::encode(sha2::Digest::finalize(hasher))))
 }
 
 /// Whether `id` has the shape of a job id (32 lowercase hex digits); anything else,
@@ -314,6 +400,21 @@ fn source_rev(source: &str, rev: &str) -> Result<(), SpecError> {
         return Err(SpecError::Invalid { field: "rev", message: "contains whitespace".into() });
     }
     Ok(())
+}
+
+fn check_commit(commit: Option<&str>) -> Result<(), SpecError> {
+    match commit {
+        Some(c) if !is_full_commit(c) => Err(SpecError::Invalid {
+            field: "commit",
+            message: format!("{c:?}: expected a full commit id (40 lowercase hexadecimal digits)"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `rev` is a full commit id as the server stores it: 40 lowercase hex digits.
+pub fn is_full_commit(rev: &str) -> bool {
+    rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn pinned(field: &'static str, image: &str) -> Result<oci::PinnedImage, SpecError> {

@@ -77,6 +77,10 @@ pub const SCHEMAS: &[&str] = &[
     "WorkerResult",
 ];
 
+/// The largest reference file hashed by default ([`Config::max_reference_bytes`]; a
+/// watch's references always).
+pub const MAX_REFERENCE_BYTES: u64 = 2 << 30;
+
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -115,6 +119,11 @@ pub struct Config {
     pub watches: Vec<watching::Watch>,
     /// How watching runs (rates, backoff, bounds).
     pub watch: watching::Settings,
+    /// How long a submission may take to pin its revision and reference (resolving the
+    /// rev, hashing a reference file): well under [`Config::request_timeout`].
+    pub pin_timeout: Duration,
+    /// The largest reference file a submission hashes.
+    pub max_reference_bytes: u64,
 }
 
 impl Config {
@@ -138,6 +147,8 @@ impl Config {
             shutdown_grace: Duration::from_secs(10),
             watches: Vec::new(),
             watch: watching::Settings::default(),
+            pin_timeout: Duration::from_secs(5),
+            max_reference_bytes: MAX_REFERENCE_BYTES,
         }
     }
 }
@@ -226,6 +237,29 @@ pub trait Executor: Send + Sync + 'static {
     ) -> impl Future<Output = Result<JobResult, ExecError>> + Send;
 }
 
+/// Resolves a revision of a source to the commit it names now: the seam between the
+/// server and Git (the binary's uses the `source` crate; this crate links no Git).
+pub trait Resolver: Send + Sync + 'static {
+    /// The full commit id (40 lowercase hexadecimal digits) `rev` names in `source` (a
+    /// clone URL or a path on the server), within `timeout`. Blocking: the server calls
+    /// it off the async threads.
+    fn resolve(&self, source: &str, rev: &str, timeout: Duration) -> Result<String, ResolveError>;
+}
+
+/// Why a revision could not be pinned to a commit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// The source does not have the revision (a 422).
+    #[error("{0}")]
+    UnknownRevision(String),
+    /// The source is not a repository the server can read, or is refused (a 422).
+    #[error("{0}")]
+    BadSource(String),
+    /// The source could not be reached in time, or failed (a 502).
+    #[error("{0}")]
+    Unreachable(String),
+}
+
 /// The service: API, queue, blobs, workers.
 pub struct Server<E: Executor> {
     inner: Arc<Inner<E>>,
@@ -239,6 +273,7 @@ struct Inner<E: Executor> {
     metrics: Arc<metrics::Metrics>,
     instance: String,
     lister: OnceLock<Arc<dyn watching::Lister>>,
+    resolver: OnceLock<Arc<dyn Resolver>>,
     /// Woken when a job is queued, so an idle in-process worker claims it at once rather
     /// than at its next poll.
     queued: tokio::sync::Notify,
@@ -278,6 +313,7 @@ impl<E: Executor> Server<E> {
         let metrics = Arc::new(metrics::Metrics::default());
         metrics.workers(config.workers as u64);
         let lister = OnceLock::new();
+        let resolver = OnceLock::new();
         Ok(Server {
             inner: Arc::new(Inner {
                 config,
@@ -287,6 +323,7 @@ impl<E: Executor> Server<E> {
                 metrics,
                 instance,
                 lister,
+                resolver,
                 queued: tokio::sync::Notify::new(),
             }),
         })
@@ -296,6 +333,13 @@ impl<E: Executor> Server<E> {
     /// Set once (a second call is ignored).
     pub fn watch_with(&self, lister: Arc<dyn watching::Lister>) {
         let _ = self.inner.lister.set(lister);
+    }
+
+    /// What pins a verify or check job's `rev` to the commit it names when the job is
+    /// submitted. Without one, a rev that is not a full commit id is keyed as written
+    /// (a server embedded without Git); the binary always sets one. Set once.
+    pub fn resolve_with(&self, resolver: Arc<dyn Resolver>) {
+        let _ = self.inner.resolver.set(resolver);
     }
 
     /// Serves on `listener` and runs the workers until `shutdown` completes; then stops
@@ -517,6 +561,10 @@ async fn submit<E: Executor>(AxState(inner): AxState<Arc<Inner<E>>>, request: Re
             return error(status, e.code(), e.to_string());
         }
     };
+    let spec = match pin(&inner, spec).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
     let q = inner.queue.clone();
     match blocking(move || q.submit(&spec, now_ms())).await {
         Ok((job, new)) => {
@@ -529,6 +577,86 @@ async fn submit<E: Executor>(AxState(inner): AxState<Arc<Inner<E>>>, request: Re
         }
         Err(e) => queue_error(&e),
     }
+}
+
+/// Pins what determines a verify or check job's result before it is keyed: its `rev` to
+/// the commit it names now ([`Resolver`]), a reference path to its content's SHA-256.
+/// Off the async threads, under [`Config::pin_timeout`], holding no queue lock. A
+/// revision that does not resolve, a missing reference, an unreachable source: an error
+/// answer, never the unpinned key.
+async fn pin<E: Executor>(inner: &Arc<Inner<E>>, spec: JobSpec) -> Result<JobSpec, Response> {
+    if !matches!(spec, JobSpec::Verify(_) | JobSpec::Check(_)) {
+        return Ok(spec);
+    }
+    let timeout = inner.config.pin_timeout;
+    let resolver = inner.resolver.get().cloned();
+    let max = inner.config.max_reference_bytes;
+    let task = tokio::task::spawn_blocking(move || pin_blocking(spec, resolver.as_deref(), timeout, max));
+    // The resolver keeps its own deadline; this one also bounds the hashing.
+    let grace = Duration::from_secs(1);
+    let result = match tokio::time::timeout(timeout + grace, task).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err((StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("pinning the job stopped: {e}"))),
+        Err(_) => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "pin-timeout",
+            format!("resolving the revision and reading the reference took longer than {}s", timeout.as_secs()),
+        )),
+    };
+    result.map_err(|(status, code, message)| {
+        inner.metrics.rejected(code);
+        error(status, code, message)
+    })
+}
+
+type PinError = (StatusCode, &'static str, String);
+
+fn pin_blocking(
+    mut spec: JobSpec,
+    resolver: Option<&dyn Resolver>,
+    timeout: Duration,
+    max_reference: u64,
+) -> Result<JobSpec, PinError> {
+    let commit = |source: &str, rev: &str| -> Result<Option<String>, PinError> {
+        if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(Some(rev.to_ascii_lowercase()));
+        }
+        let Some(resolver) = resolver else { return Ok(None) };
+        let id = resolver.resolve(source, rev, timeout).map_err(|e| match e {
+            ResolveError::UnknownRevision(m) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown-revision",
+                format!("revision {rev:?} does not name a commit of {source}: {m}"),
+            ),
+            ResolveError::BadSource(m) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-source", m),
+            ResolveError::Unreachable(m) => (StatusCode::BAD_GATEWAY, "source-unreachable", m),
+        })?;
+        if !job::is_full_commit(&id) {
+            return Err((
+                StatusCode::BAD_GATEWAY,
+                "source-unreachable",
+                format!("revision {rev:?} of {source} resolved to {id:?}, not a full commit id"),
+            ));
+        }
+        Ok(Some(id))
+    };
+    match &mut spec {
+        JobSpec::Verify(v) => {
+            v.commit = commit(&v.source, &v.rev)?;
+            if v.reference.starts_with('/') {
+                v.reference_digest = Some(reference_digest(&v.reference, max_reference)?);
+            }
+        }
+        JobSpec::Check(c) => c.commit = commit(&c.source, &c.rev)?,
+        JobSpec::Audit(_) | JobSpec::Noop(_) => {}
+    }
+    Ok(spec)
+}
+
+/// [`job::file_digest`], refused as an invalid reference.
+pub(crate) fn reference_digest(path: &str, max: u64) -> Result<String, PinError> {
+    job::file_digest(std::path::Path::new(path), max)
+        .map_err(|m| (StatusCode::UNPROCESSABLE_ENTITY, "invalid-reference", format!("reference {m}")))
 }
 
 async fn get_job<E: Executor>(
@@ -727,6 +855,9 @@ fn view(inner: &Inner<impl Executor>, job: &Job, full: bool) -> Value {
         "state": job.state.as_str(),
         "kind": job.spec.kind(),
         "spec": job.spec,
+        // What the job builds: the commit its rev named at submission.
+        "commit": job.spec.commit(),
+        "referenceDigest": match &job.spec { JobSpec::Verify(v) => v.reference_digest.clone(), _ => None },
         "attempts": job.attempts,
         "progress": job.progress,
         "createdAt": rfc3339(Some(job.created_ms)),

@@ -382,6 +382,9 @@ fn verify_spec(
         recipe: recipe.clone(),
         from_reference: true,
         watch: Some(name.to_string()),
+        // The listing's commit, pinned as a submission's rev is.
+        commit: crate::job::is_full_commit(commit).then(|| commit.to_string()),
+        reference_digest: None,
     }))
 }
 
@@ -574,6 +577,29 @@ pub async fn poll(
                 &[("watch", &watch.name), ("error", &e.to_string())],
             );
             continue;
+        }
+        // A reference that is a path counts by its content, as a submission's does.
+        let mut spec = spec;
+        if let JobSpec::Verify(v) = &mut spec {
+            if v.reference.starts_with('/') {
+                let path = v.reference.clone();
+                let hashed = tokio::task::spawn_blocking(move || {
+                    crate::reference_digest(&path, crate::MAX_REFERENCE_BYTES).map_err(|(_, _, m)| m)
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("hashing the reference stopped: {e}")));
+                match hashed {
+                    Ok(d) => v.reference_digest = Some(d),
+                    Err(why) => {
+                        crate::log::event(
+                            "info",
+                            "watch: a tag's reference is not there yet",
+                            &[("watch", &watch.name), ("why", &why)],
+                        );
+                        continue;
+                    }
+                }
+            }
         }
         let q = queue.clone();
         let (job, created) = crate::blocking(move || q.submit(&spec, now_ms))

@@ -104,8 +104,16 @@ fn config(data: &Path, workers: usize) -> Config {
 }
 
 async fn start(config: Config, executor: Double) -> Running {
+    start_resolving(config, executor, None).await
+}
+
+/// [`start`], with revisions pinned by `resolver`.
+async fn start_resolving(config: Config, executor: Double, resolver: Option<Arc<dyn server::Resolver>>) -> Running {
     // Opening PostgreSQL blocks (and runs the driver's own runtime): off the async threads.
     let server = tokio::task::spawn_blocking(move || Server::open(config, executor)).await.unwrap().unwrap();
+    if let Some(r) = resolver {
+        server.resolve_with(r);
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -604,5 +612,134 @@ async fn a_submission_wakes_an_idle_worker() {
             assert!(retried.elapsed() < Duration::from_secs(5), "{:?}: {done}", retried.elapsed());
         }
     }
+    r.shutdown().await;
+}
+
+/// Revisions resolved in real repositories by the `source` crate, as `reprove serve`'s
+/// resolver does (git2 for a path, an ls-remote for a URL).
+struct Git;
+
+impl server::Resolver for Git {
+    fn resolve(&self, location: &str, rev: &str, timeout: Duration) -> Result<String, server::ResolveError> {
+        let opts = source::CloneOptions { timeout, ..source::CloneOptions::from_env() };
+        source::Source::resolve_commit(location, rev, &opts).map_err(|e| match e {
+            source::SourceError::Revision { .. } => server::ResolveError::UnknownRevision(e.to_string()),
+            e if e.is_input() || e.is_security() => server::ResolveError::BadSource(e.to_string()),
+            e => server::ResolveError::Unreachable(e.to_string()),
+        })
+    }
+}
+
+/// A commit on `HEAD` of `repo` (an empty tree, a message of its own).
+fn commit(repo: &git2::Repository, message: &str) -> String {
+    let sig = git2::Signature::now("t", "t@example.invalid").unwrap();
+    let mut builder = repo.treebuilder(None).unwrap();
+    let blob = repo.blob(message.as_bytes()).unwrap();
+    builder.insert("file.txt", blob, 0o100644).unwrap();
+    let tree = repo.find_tree(builder.write().unwrap()).unwrap();
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents).unwrap().to_string()
+}
+
+/// The key is what determines the result: a branch is pinned to the commit it names when
+/// submitted (the same branch after a new commit is another job), a tag and its commit
+/// are one job, in a local repository (git2) and at a file:// URL (an ls-remote) alike.
+/// What was resolved is shown in the job; a rev that names nothing is a 422.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revision_is_keyed_by_the_commit_it_names_when_submitted() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo_dir = tempfile::tempdir().unwrap();
+    let repo =
+        git2::Repository::init_opts(repo_dir.path(), git2::RepositoryInitOptions::new().initial_head("main")).unwrap();
+    let c1 = commit(&repo, "one");
+    let sig = git2::Signature::now("t", "t@example.invalid").unwrap();
+    let target = repo.find_object(git2::Oid::from_str(&c1).unwrap(), None).unwrap();
+    repo.tag("v1.0.0", &target, &sig, "release", false).unwrap();
+
+    let r = start_resolving(config(dir.path(), 0), Double::default(), Some(Arc::new(Git))).await;
+    let c = client();
+    let jobs = r.url("/v1/jobs");
+    let path = repo_dir.path().display().to_string();
+    let url = format!("file://{path}");
+    for source in [&path, &url] {
+        let (s, first) = post(&c, &jobs, Some(TOKEN), verify(source, "main").to_string()).await;
+        assert_eq!((s, first["commit"].as_str()), (201, Some(c1.as_str())), "{first}");
+        // The spec is kept as written, with the commit it named.
+        assert_eq!(
+            (first["spec"]["rev"].as_str(), first["spec"]["commit"].as_str()),
+            (Some("main"), Some(c1.as_str()))
+        );
+        for same in ["v1.0.0", c1.as_str(), &c1.to_uppercase()] {
+            let (s, again) = post(&c, &jobs, Some(TOKEN), verify(source, same).to_string()).await;
+            assert_eq!((s, again["id"].as_str()), (200, first["id"].as_str()), "{same}: {again}");
+        }
+        let (s, e) = post(&c, &jobs, Some(TOKEN), verify(source, "no-such-branch").to_string()).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (422, Some("unknown-revision")), "{e}");
+        let message = e["error"]["message"].as_str().unwrap();
+        assert!(message.contains("no-such-branch") && message.contains(&path), "{message}");
+    }
+    // main moves: the same submission is other work now.
+    let c2 = commit(&repo, "two");
+    let mut ids = std::collections::BTreeSet::new();
+    for source in [&path, &url] {
+        let (s, moved) = post(&c, &jobs, Some(TOKEN), verify(source, "main").to_string()).await;
+        assert_eq!((s, moved["commit"].as_str()), (201, Some(c2.as_str())), "{moved}");
+        ids.insert(moved["id"].as_str().unwrap().to_string());
+        // A check job is pinned the same way.
+        let check = json!({"kind": "check", "source": source, "rev": "main", "toolchain": TOOLCHAIN});
+        let (s, job) = post(&c, &jobs, Some(TOKEN), check.to_string()).await;
+        assert_eq!(
+            (s, job["commit"].as_str(), job["spec"]["commit"].as_str()),
+            (201, Some(c2.as_str()), Some(c2.as_str())),
+            "{job}"
+        );
+    }
+    let (_, list) = get(&c, &r.url("/v1/jobs?limit=1000")).await;
+    assert_eq!(list["jobs"].as_array().map(Vec::len), Some(6), "{list}");
+
+    // Not a repository: a 422 of its own; the commit is the server's to set.
+    let missing = repo_dir.path().join("missing").display().to_string();
+    let (s, e) = post(&c, &jobs, Some(TOKEN), verify(&missing, "main").to_string()).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (422, Some("invalid-source")), "{e}");
+    let mut forged = verify(&path, "main");
+    forged["commit"] = json!(c1);
+    let (s, e) = post(&c, &jobs, Some(TOKEN), forged.to_string()).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (422, Some("invalid-fields")), "{e}");
+    // A source that cannot be reached is not the submitter's error: a 502.
+    let (s, e) = post(&c, &jobs, Some(TOKEN), verify("http://127.0.0.1:1/app.git", "main").to_string()).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (502, Some("source-unreachable")), "{e}");
+    r.shutdown().await;
+}
+
+/// A reference given as a path is keyed by its content: the same file unchanged is one
+/// job, changed it is another, changed back the first again; a missing file is a 422.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reference_file_is_keyed_by_its_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let reference = files.path().join("app");
+    std::fs::write(&reference, b"first build").unwrap();
+    let r = start(config(dir.path(), 0), Double::default()).await;
+    let c = client();
+    let jobs = r.url("/v1/jobs");
+    let mut body = verify("noop", &"a".repeat(40));
+    body["reference"] = json!(reference.display().to_string());
+    let (s, first) = post(&c, &jobs, Some(TOKEN), body.to_string()).await;
+    let want = format!("sha256:{}", sha256_hex(b"first build"));
+    assert_eq!((s, first["referenceDigest"].as_str()), (201, Some(want.as_str())), "{first}");
+    assert_eq!(first["spec"]["referenceDigest"].as_str(), Some(want.as_str()));
+    let (s, same) = post(&c, &jobs, Some(TOKEN), body.to_string()).await;
+    assert_eq!((s, same["id"].as_str()), (200, first["id"].as_str()), "{same}");
+    std::fs::write(&reference, b"second build").unwrap();
+    let (s, changed) = post(&c, &jobs, Some(TOKEN), body.to_string()).await;
+    assert_eq!(s, 201, "{changed}");
+    assert_ne!(changed["id"], first["id"]);
+    std::fs::write(&reference, b"first build").unwrap();
+    let (s, back) = post(&c, &jobs, Some(TOKEN), body.to_string()).await;
+    assert_eq!((s, back["id"].as_str()), (200, first["id"].as_str()), "{back}");
+    std::fs::remove_file(&reference).unwrap();
+    let (s, e) = post(&c, &jobs, Some(TOKEN), body.to_string()).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (422, Some("invalid-reference")), "{e}");
     r.shutdown().await;
 }

@@ -7,6 +7,8 @@
 //! writes it, the tags that point at it, whether it is the checkout's `HEAD`),
 //! tells whether a local working tree is dirty ([`Source::dirty_paths`]), and
 //! [`export`]s exactly that commit's tree into a new directory.
+//! [`Source::resolve_commit`] tells which commit a revision names now without a clone
+//! (git2 for a local repository, an ls-remote for a URL).
 //!
 //! Clones: every URL is fetched by libgit2 (vendored, with its https and ssh
 //! transports over OpenSSL and a bundled libssh2, see `.cargo/config.toml`); there is no
@@ -383,6 +385,22 @@ fn check_url(url: &str) -> Result<(), SourceError> {
     Ok(())
 }
 
+/// `rev` in lowercase when it is a full (SHA-1) commit id.
+fn full_commit_id(rev: &str) -> Option<String> {
+    (rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit())).then(|| rev.to_ascii_lowercase())
+}
+
+fn check_rev(location: &str, rev: &str) -> Result<(), SourceError> {
+    if rev.is_empty() || rev.starts_with('-') || rev.contains(['\n', '\0']) {
+        return Err(SourceError::Revision {
+            rev: rev.to_string(),
+            location: location.to_string(),
+            message: "expected a commit id, a tag or a branch".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Whether `location` is a URL (or scp-like `user@host:path`) rather than a path.
 pub fn is_url(location: &str) -> bool {
     if location.contains("://") {
@@ -435,6 +453,35 @@ impl Source {
     pub fn list_tags(url: &str, opts: &CloneOptions) -> Result<Vec<(String, String)>, SourceError> {
         check_url(url)?;
         remote::list_tags(url, opts)
+    }
+
+    /// The commit `rev` names at `url` now, without cloning: an ls-remote (`HEAD`,
+    /// `refs/…`, else the tag, peeled, else the branch of that name) with the transports,
+    /// the deadline, the credential rules and the host checks of a clone. A full commit id
+    /// is not looked up; an abbreviated one cannot be resolved this way.
+    pub fn resolve_remote(url: &str, rev: &str, opts: &CloneOptions) -> Result<String, SourceError> {
+        check_url(url)?;
+        check_rev(url, rev)?;
+        if let Some(id) = full_commit_id(rev) {
+            return Ok(id);
+        }
+        remote::resolve(url, rev, opts)
+    }
+
+    /// The commit `rev` names in `location` now, reading no tree and writing nothing: a
+    /// full commit id (40 hexadecimal digits) as is; in a local repository, what
+    /// [`Source::resolve`] finds; at a URL, [`Source::resolve_remote`].
+    pub fn resolve_commit(location: &str, rev: &str, opts: &CloneOptions) -> Result<String, SourceError> {
+        check_rev(location, rev)?;
+        if let Some(id) = full_commit_id(rev) {
+            return Ok(id);
+        }
+        if is_url(location) {
+            return Source::resolve_remote(location, rev, opts);
+        }
+        // A local repository is only opened: no clone, so no work directory is needed.
+        let source = Source::open_with(location, Path::new("."), opts)?;
+        source.resolve(rev).map(|c| c.id)
     }
 
     fn clone(url: &str, work_dir: &Path, opts: &CloneOptions) -> Result<Source, SourceError> {
@@ -599,6 +646,38 @@ mod tests {
         let tags = super::Source::list_tags(&url, &super::CloneOptions::from_env()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(tags, [("v1.0.0".to_string(), c1.to_string()), ("v1.1.0".to_string(), c2.to_string())]);
         assert!(super::Source::list_tags("ext::sh -c id", &super::CloneOptions::from_env()).is_err());
+    }
+
+    /// `resolve_commit`: a branch, a lightweight and an annotated tag, `HEAD`, over
+    /// file:// (an ls-remote) and as a local path (git2) alike; a full id as is; an
+    /// unknown name is a revision error.
+    #[test]
+    fn revisions_resolve_to_commits_locally_and_remotely() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let repo = git2::Repository::init(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let sig = git2::Signature::now("t", "t@example.invalid").unwrap_or_else(|e| panic!("{e}"));
+        let tree = repo.treebuilder(None).and_then(|b| b.write()).unwrap_or_else(|e| panic!("{e}"));
+        let tree = repo.find_tree(tree).unwrap_or_else(|e| panic!("{e}"));
+        let c1 = repo.commit(Some("HEAD"), &sig, &sig, "one", &tree, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let first = repo.find_commit(c1).unwrap_or_else(|e| panic!("{e}"));
+        let obj = |id| repo.find_object(id, None).unwrap_or_else(|e| panic!("{e}"));
+        repo.tag("v1.0.0", &obj(c1), &sig, "release", false).unwrap_or_else(|e| panic!("{e}"));
+        repo.tag_lightweight("light", &obj(c1), false).unwrap_or_else(|e| panic!("{e}"));
+        let c2 = repo.commit(Some("HEAD"), &sig, &sig, "two", &tree, &[&first]).unwrap_or_else(|e| panic!("{e}"));
+        let branch = repo.head().ok().and_then(|h| h.shorthand().map(str::to_string)).unwrap_or_default();
+        let opts = super::CloneOptions::from_env();
+        let path = dir.path().display().to_string();
+        let url = format!("file://{path}");
+        for location in [&path, &url] {
+            let r = |rev: &str| super::Source::resolve_commit(location, rev, &opts);
+            assert_eq!(r(&branch).ok(), Some(c2.to_string()), "{location}");
+            assert_eq!(r("HEAD").ok(), Some(c2.to_string()), "{location}");
+            assert_eq!(r("v1.0.0").ok(), Some(c1.to_string()), "{location}");
+            assert_eq!(r("light").ok(), Some(c1.to_string()), "{location}");
+            assert_eq!(r(&c1.to_string().to_uppercase()).ok(), Some(c1.to_string()), "{location}");
+            let e = r("no-such-branch").err();
+            assert!(matches!(e, Some(super::SourceError::Revision { .. })), "{location}: {e:?}");
+        }
     }
 
     #[test]

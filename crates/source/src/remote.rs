@@ -176,6 +176,52 @@ fn callbacks<'a>(
 /// annotated tags, as `git ls-remote --tags` lists them: the same transports, deadline,
 /// credentials and host checks as a clone, and nothing written.
 pub(crate) fn list_tags(url: &str, opts: &CloneOptions) -> Result<Vec<(String, String)>, SourceError> {
+    let refs = list_refs(url, opts)?;
+    let mut direct = std::collections::BTreeMap::new();
+    let mut peeled = std::collections::BTreeMap::new();
+    for (name, oid) in refs {
+        let Some(name) = name.strip_prefix("refs/tags/") else { continue };
+        match name.strip_suffix("^{}") {
+            Some(tag) => peeled.insert(tag.to_string(), oid),
+            None => direct.insert(name.to_string(), oid),
+        };
+    }
+    Ok(direct
+        .into_iter()
+        .map(|(tag, oid)| {
+            let oid = peeled.get(&tag).cloned().unwrap_or(oid);
+            (tag, oid)
+        })
+        .collect())
+}
+
+/// The commit `rev` names at `url` now, from its advertised references (an ls-remote):
+/// `HEAD`, a full reference name (`refs/…`), else `refs/tags/REV` (annotated tags
+/// peeled), else `refs/heads/REV`, as git's own precedence. A full commit id needs no
+/// listing; an abbreviated one cannot be found without a clone.
+pub(crate) fn resolve(url: &str, rev: &str, opts: &CloneOptions) -> Result<String, SourceError> {
+    let refs: std::collections::BTreeMap<String, String> = list_refs(url, opts)?.into_iter().collect();
+    let candidates = if rev == "HEAD" || rev.starts_with("refs/") {
+        vec![rev.to_string()]
+    } else {
+        vec![format!("refs/tags/{rev}"), format!("refs/heads/{rev}")]
+    };
+    for name in candidates {
+        if let Some(oid) = refs.get(&format!("{name}^{{}}")).or_else(|| refs.get(&name)) {
+            return Ok(oid.clone());
+        }
+    }
+    let message = if rev.len() < 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+        "no branch or tag has this name, and an abbreviated commit id cannot be resolved remotely (give all 40 hexadecimal digits)"
+    } else {
+        "no branch or tag of the remote has this name"
+    };
+    Err(SourceError::Revision { rev: rev.to_string(), location: url.to_string(), message: message.into() })
+}
+
+/// Every reference `url` advertises (`HEAD`, branches, tags and their peeled `^{}`
+/// entries), within `opts.timeout`, on a thread of its own that is abandoned at the deadline.
+fn list_refs(url: &str, opts: &CloneOptions) -> Result<Vec<(String, String)>, SourceError> {
     let (tx, rx) = mpsc::channel();
     let deadline = Instant::now() + opts.timeout;
     let (url2, opts2) = (url.to_string(), opts.clone());
@@ -204,23 +250,8 @@ fn ls_remote(url: &str, opts: &CloneOptions, deadline: Instant) -> Result<Vec<(S
             Some(callbacks(&seen, ssh.as_ref(), opts, deadline)),
             Some(proxy),
         )?;
-        let mut direct = std::collections::BTreeMap::new();
-        let mut peeled = std::collections::BTreeMap::new();
-        for head in connection.list()? {
-            let Some(name) = head.name().strip_prefix("refs/tags/") else { continue };
-            match name.strip_suffix("^{}") {
-                Some(tag) => peeled.insert(tag.to_string(), head.oid().to_string()),
-                None => direct.insert(name.to_string(), head.oid().to_string()),
-            };
-        }
         Ok::<_, git2::Error>(
-            direct
-                .into_iter()
-                .map(|(tag, oid)| {
-                    let oid = peeled.get(&tag).cloned().unwrap_or(oid);
-                    (tag, oid)
-                })
-                .collect(),
+            connection.list()?.iter().map(|head| (head.name().to_string(), head.oid().to_string())).collect(),
         )
     })();
     result.map_err(|e| classify(url, ssh.as_ref(), seen.into_inner(), &e, opts))
