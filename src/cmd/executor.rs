@@ -74,16 +74,30 @@ pub(crate) fn init_log(flag: Option<&str>, file: &FileConfig) -> Result<(), Fail
     Ok(())
 }
 
+/// The flags of how jobs run, the same for `reprove serve` and `reprove worker`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// Log lines as text or JSON (default: $REPROVE_LOG_FORMAT, the config's `log-format`, else text).
+    #[arg(long, value_name = "FORMAT")]
+    pub(crate) log_format: Option<String>,
+    /// The sandbox runtime of the builds (default: the config's `runtime`, else auto).
+    #[arg(long, value_enum)]
+    pub(crate) runtime: Option<RuntimeArg>,
+    /// Kill a build after this long (default: the config's `build-timeout`, else 1h).
+    #[arg(long, value_name = "DURATION", value_parser = sandbox::parse_duration)]
+    pub(crate) timeout: Option<Duration>,
+    #[command(flatten)]
+    pub(crate) cache: CacheArgs,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+}
+
 /// The executor of jobs with the settings of flags and file: the runtime (flag, then the
 /// file's `runtime`, else auto), the build timeout, the cache, registries, the auditor's
 /// directory and the signing key.
-pub(crate) fn pipeline(
-    file: &FileConfig,
-    runtime: Option<RuntimeArg>,
-    timeout: Option<Duration>,
-    cache: &CacheArgs,
-    registry: &RegistryArgs,
-) -> Result<Pipeline, Failure> {
+pub(crate) fn pipeline(file: &FileConfig, args: &RunArgs) -> Result<Pipeline, Failure> {
+    let RunArgs { runtime, timeout, cache, registry, .. } = args;
+    let (runtime, timeout) = (*runtime, *timeout);
     let runtime = match (runtime, file.runtime.as_deref()) {
         (Some(r), _) => r,
         (None, Some(r)) => runtime_arg(r)?,

@@ -13,9 +13,7 @@ use std::time::Duration;
 use ::server::{Config, Server};
 use anyhow::{anyhow, Context as _};
 
-use super::executor::{default_data, env, env_parsed, init_log, pipeline, stop_on_signals, FileConfig};
-use super::toolchain::{CacheArgs, RegistryArgs};
-use super::verify::RuntimeArg;
+use super::executor::{default_data, env, env_parsed, init_log, pipeline, stop_on_signals, FileConfig, RunArgs};
 use crate::exit::{CommandResult, Failure, Verdict};
 
 #[derive(Debug, clap::Args)]
@@ -45,19 +43,8 @@ pub(crate) struct Args {
     /// (default: $REPROVE_DATABASE, the config's `database`, else sqlite).
     #[arg(long, value_name = "URL")]
     database: Option<String>,
-    /// Log lines as text or JSON (default: $REPROVE_LOG_FORMAT, the config's `log-format`, else text).
-    #[arg(long, value_name = "FORMAT")]
-    log_format: Option<String>,
-    /// The sandbox runtime of the builds (default: the config's `runtime`, else auto).
-    #[arg(long, value_enum)]
-    runtime: Option<RuntimeArg>,
-    /// Kill a build after this long (default: the config's `build-timeout`, else 1h).
-    #[arg(long, value_name = "DURATION", value_parser = sandbox::parse_duration)]
-    timeout: Option<Duration>,
     #[command(flatten)]
-    cache: CacheArgs,
-    #[command(flatten)]
-    registry: RegistryArgs,
+    run: RunArgs,
 }
 
 pub(crate) fn run(args: Args) -> CommandResult {
@@ -66,7 +53,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
         Some(d) => ::server::queue::Database::parse(&d).map_err(|e| Failure::input(anyhow!("--database: {e}")))?,
         None => ::server::queue::Database::Sqlite,
     };
-    init_log(args.log_format.as_deref(), &file)?;
+    init_log(args.run.log_format.as_deref(), &file)?;
     let listen = match args.listen {
         Some(l) => l,
         None => env_parsed::<SocketAddr>("REPROVE_LISTEN")?
@@ -115,7 +102,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
         watch_max_tags: file.watch_max_tags,
     }
     .build()?;
-    let executor = pipeline(&file, args.runtime, args.timeout, &args.cache, &args.registry)?;
+    let executor = pipeline(&file, &args.run)?;
     if watches.iter().any(|w| matches!(w.target, ::server::watching::Target::Image { .. })) && !executor.signs() {
         return Err(Failure::input(anyhow!(
             "[[watch]] of an image pushes a signed VSA of each audit: set `key` in the --config file"
@@ -123,7 +110,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
     }
     config.watches = watches;
     config.watch = watch_settings;
-    let lister = super::serve_watch::lister(&args.registry.to_options()?);
+    let lister = super::serve_watch::lister(&args.run.registry.to_options()?);
     let server = Server::open(config, executor).map_err(|e| Failure::infrastructure(anyhow!(e)))?;
     server.watch_with(lister);
     server.resolve_with(Arc::new(super::serve_watch::Revisions { clone: source::CloneOptions::from_env() }));

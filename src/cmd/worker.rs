@@ -13,9 +13,7 @@ use ::server::remote::Remote;
 use ::server::work::{self, LoopOptions};
 use anyhow::anyhow;
 
-use super::executor::{env, init_log, pipeline, stop_on_signals, FileConfig};
-use super::toolchain::{CacheArgs, RegistryArgs};
-use super::verify::RuntimeArg;
+use super::executor::{env, init_log, pipeline, stop_on_signals, FileConfig, RunArgs};
 use crate::exit::{CommandResult, Failure, Verdict};
 
 #[derive(Debug, clap::Args)]
@@ -36,19 +34,8 @@ pub(crate) struct Args {
     /// builder-id, audit-dir, runtime, build-timeout, log-format, worker-token, token).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Log lines as text or JSON (default: $REPROVE_LOG_FORMAT, the config's `log-format`, else text).
-    #[arg(long, value_name = "FORMAT")]
-    log_format: Option<String>,
-    /// The sandbox runtime of the builds (default: the config's `runtime`, else auto).
-    #[arg(long, value_enum)]
-    runtime: Option<RuntimeArg>,
-    /// Kill a build after this long (default: the config's `build-timeout`, else 1h).
-    #[arg(long, value_name = "DURATION", value_parser = sandbox::parse_duration)]
-    timeout: Option<Duration>,
     #[command(flatten)]
-    cache: CacheArgs,
-    #[command(flatten)]
-    registry: RegistryArgs,
+    run: RunArgs,
 }
 
 /// How often an idle worker asks for a job.
@@ -56,7 +43,7 @@ const POLL: Duration = Duration::from_millis(500);
 
 pub(crate) fn run(args: Args) -> CommandResult {
     let file = FileConfig::read(args.config.as_deref())?;
-    init_log(args.log_format.as_deref(), &file)?;
+    init_log(args.run.log_format.as_deref(), &file)?;
     let server = args
         .server
         .clone()
@@ -89,7 +76,7 @@ pub(crate) fn run(args: Args) -> CommandResult {
             .unwrap_or_else(|| "worker".into()),
     };
     let remote = Arc::new(Remote::new(&server, &token).map_err(|e| Failure::input(anyhow!("--server: {e}")))?);
-    let executor = Arc::new(pipeline(&file, args.runtime, args.timeout, &args.cache, &args.registry)?);
+    let executor = Arc::new(pipeline(&file, &args.run)?);
     // Unique per process, also when containers share host names and process ids.
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
     let instance = format!("{name}.{}.{started}", std::process::id());
