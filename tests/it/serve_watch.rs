@@ -196,6 +196,11 @@ fn a_watched_repository_gets_each_new_digest_audited_and_its_vsa_pushed() {
     );
     let (_, all) = serve.request("GET", "/v1/jobs", None, "");
     assert_eq!(all["jobs"].as_array().map(Vec::len), Some(3), "only the watch's jobs: {all:#}");
+    // The watch's badge on the dashboard counts its three audited digests.
+    let (status, badge) = serve.request("GET", "/badge/modtool.svg", None, "");
+    let badge = badge.as_str().unwrap_or_default().to_string();
+    assert_eq!(status, 200, "{badge}");
+    assert!(badge.starts_with("<svg") && badge.contains("reproduced 3/3"), "{badge}");
     let _ = TOKEN;
 }
 

@@ -416,11 +416,20 @@ async fn badge<E: Executor>(
     }
     let Some(name) = file.strip_suffix(".svg").filter(|n| valid_name(n)).map(str::to_string) else {
         inner.metrics.rejected("bad-badge");
-        return problem(StatusCode::NOT_FOUND, "a badge is /badge/NAME.svg: NAME an image repository or a module path");
+        return problem(
+            StatusCode::NOT_FOUND,
+            "a badge is /badge/NAME.svg: NAME a [[watch]]'s name, an image repository or a module path",
+        );
     };
     let q = inner.queue.clone();
     let n = name.clone();
+    // A watch's badge counts the jobs it submitted (an image repository's audits, or a Git
+    // repository's release verifications).
+    let watched = inner.config.watches.iter().any(|w| w.name == name);
     let jobs = blocking(move || {
+        if watched {
+            return q.list(&Filter { watch: Some(n), limit: HISTORY, ..Filter::default() });
+        }
         let by_repository = q.list(&Filter { repository: Some(n.clone()), limit: HISTORY, ..Filter::default() })?;
         if !by_repository.is_empty() {
             return Ok(by_repository);
