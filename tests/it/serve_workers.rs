@@ -6,7 +6,8 @@
 //!   signs with its own key; SIGTERM hands it back; kill -9 of the next worker mid-build
 //!   (held in its module fetch by a GOPROXY that pauses 2 s per answer, with a cache of the
 //!   workers' own) leaves it to a third worker once the lease expires: attempts 2, results
-//!   stored 1, and the server serves the report and the worker's VSA;
+//!   stored 1, and the server serves the report and the worker's VSA; on SQLite and on one
+//!   PostgreSQL;
 //! - 10 worker processes run 10,000 no-op jobs (`noop-jobs = true`): each job done once,
 //!   none lost, none run twice, and the throughput printed, on SQLite and on one PostgreSQL;
 //! - bad worker tokens, a result after the lease was lost, hostile ids and bodies; a worker
@@ -105,6 +106,19 @@ fn id_of(v: &Value) -> String {
 
 #[test]
 fn a_verify_job_runs_on_worker_processes_through_sigterm_and_kill_9_and_is_reproduced() {
+    verify_on_workers(&[]);
+}
+
+/// The same with the queue and the results in one PostgreSQL (a throwaway cluster).
+#[test]
+fn a_verify_job_survives_a_killed_worker_on_postgres() {
+    let pg = crate::serve::postgres::Cluster::start();
+    let url = pg.database("workers");
+    verify_on_workers(&["--database", &url]);
+}
+
+/// A real verify job on `reprove worker` processes of a server started with `server_args`.
+fn verify_on_workers(server_args: &[&str]) {
     let s = shared();
     let p = Project::new();
     let reference = p.reference("verifyapp", "go", &[]);
@@ -125,7 +139,7 @@ fn a_verify_job_runs_on_worker_processes_through_sigterm_and_kill_9_and_is_repro
     let config = config.display().to_string();
     let signing = ["--config", config.as_str()];
 
-    let serve = Serve::start(&p.path(""), &p.path("serve-data"), &s.cache, "off", 0, 1, &[]);
+    let serve = Serve::start(&p.path(""), &p.path("serve-data"), &s.cache, "off", 0, 1, server_args);
     let url = format!("http://{}", serve.addr);
     let (status, submitted) = serve.request("POST", "/v1/jobs", Some(TOKEN), &job.to_string());
     assert_eq!(status, 201, "{submitted}");
