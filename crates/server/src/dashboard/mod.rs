@@ -367,16 +367,11 @@ async fn image_page<E: Executor>(
         inner.metrics.rejected("bad-digest");
         return problem(StatusCode::BAD_REQUEST, "expected sha256: and 64 lowercase hexadecimal digits");
     }
-    let q = inner.queue.clone();
     let f = Filter { image: Some(digest.clone()), limit: HISTORY, ..Filter::default() };
-    let jobs = match blocking(move || q.list(&f)).await {
-        Ok(j) => j,
-        Err(e) => return unavailable(&e),
-    };
-    let live = jobs.iter().any(|j| matches!(j.state, State::Queued | State::Running));
-    let badge = jobs.iter().find_map(|j| j.image.as_deref()).map(render::badge_link).unwrap_or_default();
-    let body = history("image", &format!("<code>{digest}</code>"), &jobs, &badge);
-    page(StatusCode::OK, &format!("image {digest}"), live, &body)
+    history_page(&inner, f, "image", &digest, |jobs| {
+        jobs.iter().find_map(|j| j.image.as_deref()).map(render::badge_link).unwrap_or_default()
+    })
+    .await
 }
 
 async fn module_page<E: Executor>(
@@ -391,19 +386,31 @@ async fn module_page<E: Executor>(
         inner.metrics.rejected("bad-module");
         return problem(StatusCode::BAD_REQUEST, "a module path is 1 to 4096 bytes without control characters");
     }
-    let q = inner.queue.clone();
     let f = Filter { module: Some(module.clone()), limit: HISTORY, ..Filter::default() };
-    let jobs = match blocking(move || q.list(&f)).await {
-        Ok(j) => j,
-        Err(e) => return unavailable(&e),
-    };
-    let live = jobs.iter().any(|j| matches!(j.state, State::Queued | State::Running));
     let badge = format!(
         "<p class=\"mute\">Badge: <a href=\"/badge/{0}.svg\">/badge/{0}.svg</a></p>\n",
         esc(&render::pct(&module, false))
     );
-    let body = history("module", &format!("<code>{}</code>", esc(&module)), &jobs, &badge);
-    page(StatusCode::OK, &format!("module {module}"), live, &body)
+    history_page(&inner, f, "module", &module, |_| badge).await
+}
+
+/// The page of an image's or a module's history: the jobs `filter` finds, their latest
+/// verdict, and the badge link `badge` makes of them.
+async fn history_page<E: Executor>(
+    inner: &Inner<E>,
+    filter: Filter,
+    kind: &str,
+    name: &str,
+    badge: impl FnOnce(&[Job]) -> String,
+) -> Response {
+    let q = inner.queue.clone();
+    let jobs = match blocking(move || q.list(&filter)).await {
+        Ok(j) => j,
+        Err(e) => return unavailable(&e),
+    };
+    let live = jobs.iter().any(|j| matches!(j.state, State::Queued | State::Running));
+    let body = history(kind, &format!("<code>{}</code>", esc(name)), &jobs, &badge(&jobs));
+    page(StatusCode::OK, &format!("{kind} {name}"), live, &body)
 }
 
 async fn badge<E: Executor>(
