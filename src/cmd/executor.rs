@@ -458,7 +458,8 @@ impl Executor for Pipeline {
 
 /// Whether the file at `path` has the SHA-256 `digest` (`sha256:…`).
 fn same_content(path: &std::path::Path, digest: &str) -> bool {
-    ::server::job::file_digest(path, u64::MAX).is_ok_and(|d| d == digest)
+    // A file larger than any the server keys by content cannot be the one it keyed.
+    ::server::job::file_digest(path, ::server::MAX_REFERENCE_BYTES).is_ok_and(|d| d == digest)
 }
 
 /// Adds the signed provenance and VSA of a verdict to its result; a signature that cannot

@@ -320,7 +320,14 @@ pub struct FileDigestError {
 pub fn file_digest(path: &std::path::Path, max: u64) -> Result<String, FileDigestError> {
     use std::io::Read as _;
     let fail = |reason: String| FileDigestError { path: path.display().to_string(), reason };
-    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // Non-blocking: opening a FIFO the path names must not hang the request (a regular
+    // file ignores the flag); what is not a regular file is refused below.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| fail(e.to_string()))?;
     let meta = file.metadata().map_err(|e| fail(e.to_string()))?;
     if !meta.is_file() {
         return Err(fail("not a regular file".into()));

@@ -741,5 +741,13 @@ async fn a_reference_file_is_keyed_by_its_content() {
     std::fs::remove_file(&reference).unwrap();
     let (s, e) = post(&c, &jobs, Some(TOKEN), body.to_string()).await;
     assert_eq!((s, e["error"]["code"].as_str()), (422, Some("invalid-reference")), "{e}");
+    // A FIFO in its place: refused at once, not waited on for a writer.
+    let made = std::process::Command::new("mkfifo").arg(&reference).status().unwrap();
+    assert!(made.success());
+    let asked = std::time::Instant::now();
+    let (s, e) = post(&c, &jobs, Some(TOKEN), body.to_string()).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (422, Some("invalid-reference")), "{e}");
+    assert!(e["error"]["message"].as_str().is_some_and(|m| m.contains("not a regular file")), "{e}");
+    assert!(asked.elapsed() < Duration::from_secs(3), "{:?}", asked.elapsed());
     r.shutdown().await;
 }
