@@ -9,10 +9,10 @@
 //! but its build info was removed).
 //!
 //! How: `oci::image_input` opens the image (manifests and configs checked),
-//! `oci::walk` streams each platform's layers once, top-down, whiteouts applied,
-//! and hands every visible regular file that starts like an executable (ELF, PE,
-//! Mach-O) to [`goinfo::detect`], as syft's Go cataloger looks at every file,
-//! executable bit or not. Nothing is unpacked to disk; a binary's bytes are
+//! `oci::walk` streams each platform's layers once each, in parallel, and hands
+//! every regular file that starts like an executable (ELF, PE, Mach-O) to
+//! [`goinfo::detect`], as syft's Go cataloger looks at every file, executable bit
+//! or not; the walk's whiteouts and shadowing then keep the visible ones. Nothing is unpacked to disk; a binary's bytes are
 //! written to [`Options::binaries_dir`] (named by their SHA-256) when the caller
 //! wants them later.
 //!
@@ -194,7 +194,7 @@ impl Visitor for Forward {
         goinfo::looks_executable(head)
     }
 
-    fn file(&mut self, id: usize, path: &str, content: Vec<u8>) {
+    fn file(&self, id: usize, path: &str, content: Vec<u8>) {
         // A send fails only when the analyzer is gone, which its join reports.
         let _ = self.tx.send((id, path.to_string(), content));
     }
@@ -250,8 +250,8 @@ fn walk_platform(
         error: None,
         progress: options.progress.as_deref(),
     };
-    // At most one binary waits while one is analyzed and the next is read: memory stays
-    // within three times the largest binary read.
+    // At most one binary waits while one is analyzed and each layer being streamed reads
+    // the next: memory stays within (2 + layers streamed at once) times the largest binary.
     let (walked, analyzer) = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, String, Vec<u8>)>(1);
         let worker = scope.spawn(move || {
@@ -261,17 +261,24 @@ fn walk_platform(
             }
             analyzer
         });
-        let mut forward = Forward { tx };
-        let walked = oci::walk::walk(&mut layers, &options.walk, &mut forward);
+        let forward = Forward { tx };
+        let walked = oci::walk::walk(&mut layers, &options.walk, &forward);
         drop(forward);
         (walked, worker.join())
     });
     let mut analyzer = analyzer.map_err(|_| ScanError::Task("the binary analysis stopped".into()))?;
-    written.append(&mut analyzer.written);
-    let walk = walked?;
-    if let Some(e) = analyzer.error.take() {
-        return Err(e);
-    }
+    let mut ours = std::mem::take(&mut analyzer.written);
+    let walk = match (walked, analyzer.error.take()) {
+        (Ok(walk), None) => walk,
+        (Err(e), _) => {
+            written.append(&mut ours);
+            return Err(e.into());
+        }
+        (Ok(_), Some(e)) => {
+            written.append(&mut ours);
+            return Err(e);
+        }
+    };
     let mut collector = analyzer;
     let mut notes = walk.notes;
     let mut binaries = Vec::new();
@@ -301,6 +308,16 @@ fn walk_platform(
         });
     }
     binaries.sort_by(|a, b| a.path.cmp(&b.path));
+    // Candidates the walk read before it knew they were hidden were written too: only
+    // the binaries of the image's filesystem stay.
+    let used: std::collections::HashSet<&Path> = binaries.iter().filter_map(|b| b.file.as_deref()).collect();
+    for file in ours {
+        if used.contains(file.as_path()) {
+            written.push(file);
+        } else {
+            let _ = std::fs::remove_file(&file);
+        }
+    }
     notes.sort();
     Ok(PlatformInventory {
         platform: p.platform.clone(),

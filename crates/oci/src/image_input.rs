@@ -759,6 +759,10 @@ impl LayerSource for Layers {
         self.layers.get(index).map(|l| l.digest.as_ref().unwrap_or(&l.diff_id).to_string()).unwrap_or_default()
     }
 
+    fn size_hint(&self, index: usize) -> Option<u64> {
+        self.layers.get(index).and_then(|l| l.size)
+    }
+
     fn open(&mut self, index: usize) -> Result<Box<dyn LayerStream>, ToolchainError> {
         let layer = self.layers.get(index).cloned().ok_or_else(|| ToolchainError::Manifest {
             image: self.image.clone(),

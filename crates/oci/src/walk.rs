@@ -1,33 +1,40 @@
-//! Walks an image's filesystem without unpacking it: the layers are streamed
-//! top-down, once each, and only the files visible in the final filesystem
-//! (whiteouts and shadowing applied) are reported.
+//! Walks an image's filesystem without unpacking it: each layer is streamed
+//! once, and only the files visible in the final filesystem (whiteouts and
+//! shadowing applied) are reported.
 //!
-//! Top-down, a layer's entry is visible unless a layer above it has an entry at
-//! the same path, a non-directory or a whiteout (`.wh.NAME`) at one of its
-//! ancestors, or an opaque whiteout (`.wh..wh..opq`) in one of its ancestor
-//! directories. So every entry is decided when it streams past, and a visible
-//! file's content is read right then. The decision is lexical on the cleaned
-//! path, as overlayfs and containerd's applier see tar entries; a symlink is a
-//! non-directory (it hides what lower layers have below its path) and is never
-//! followed.
+//! Layers are streamed in parallel, the largest first, each on a thread of its
+//! own (up to the machine's cores): decompression is what a walk spends its time
+//! on, and one layer's inflation cannot be split. While a layer streams, its
+//! entries are recorded (path, kind, link target) and every regular file the
+//! visitor wants is read and handed over, visible or not yet known to be. Once
+//! every layer is read, the records are settled top-down: a layer's entry is
+//! visible unless a layer above it has an entry at the same path, a
+//! non-directory or a whiteout (`.wh.NAME`) at one of its ancestors, or an
+//! opaque whiteout (`.wh..wh..opq`) in one of its ancestor directories. The
+//! decision is lexical on the cleaned path, as overlayfs and containerd's
+//! applier see tar entries; a symlink is a non-directory (it hides what lower
+//! layers have below its path) and is never followed. A candidate that turns
+//! out hidden was read for nothing, which costs less than streaming its layer
+//! after the layers above it.
 //!
 //! A hardlink (tar `Link`) is another path of a file of the same layer: a
 //! visible link to a visible file adds a path to it; a visible link to a file
 //! that is itself hidden (a later layer replaced or removed the target's path)
-//! reads the target's content in a second pass over that layer, the only case
-//! in which a layer is streamed twice.
+//! makes that file visible at the link's path.
 //!
 //! Paths: a leading `/` and `./` are dropped, empty and `.` components too. An
 //! entry whose path has a `..` component or a NUL byte is skipped with a note
 //! (it could not name a file of the image's filesystem without escaping it).
 //!
-//! Bounds: every layer's uncompressed tar counts against
+//! Bounds: the uncompressed tars of all layers together count against
 //! [`WalkOptions::max_unpacked_size`], the entries against
 //! [`WalkOptions::max_entries`]; a candidate larger than
 //! [`WalkOptions::max_file_size`] is reported as not read, never dropped.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crate::ToolchainError;
 
@@ -39,7 +46,7 @@ pub trait LayerStream: Read + Send {
 }
 
 /// The layers of one image, bottom first, each opened as a decompressed tar stream.
-pub trait LayerSource {
+pub trait LayerSource: Send {
     /// How many layers.
     fn count(&self) -> usize;
     /// Opens layer `index` (0: bottom).
@@ -48,6 +55,10 @@ pub trait LayerSource {
     fn image(&self) -> String;
     /// Layer `index`'s digest, for messages.
     fn layer_digest(&self, index: usize) -> String;
+    /// Layer `index`'s stored size, when known: the walk starts the largest layers first.
+    fn size_hint(&self, _index: usize) -> Option<u64> {
+        None
+    }
 }
 
 /// Bounds of a walk.
@@ -76,15 +87,16 @@ impl Default for WalkOptions {
     }
 }
 
-/// Receives the visible candidate files of a walk.
-pub trait Visitor {
+/// Receives the candidate files of a walk, from the walk's threads.
+pub trait Visitor: Sync {
     /// Whether a regular file starting with `head` (up to 16 bytes; fewer when
     /// the file is shorter) is wanted.
     fn wants(&self, head: &[u8]) -> bool;
-    /// The content of wanted file `id` (its first path `path`). Called while the
-    /// layer streams, before its digest is checked: nothing may be trusted
-    /// before [`walk`] returned `Ok`.
-    fn file(&mut self, id: usize, path: &str, content: Vec<u8>);
+    /// The content of wanted file `id`, at `path` in its layer. Called for every
+    /// wanted regular file of every layer, before it is known whether it is
+    /// visible (the [`Walk`]'s files are the visible ones) and before its layer's
+    /// digest is checked: nothing may be trusted before [`walk`] returned `Ok`.
+    fn file(&self, id: usize, path: &str, content: Vec<u8>);
 }
 
 /// A wanted file visible in the final filesystem.
@@ -92,7 +104,7 @@ pub trait Visitor {
 pub struct WalkedFile {
     /// The id [`Visitor::file`] was called with.
     pub id: usize,
-    /// Its paths (a hardlink is another path), cleaned, without a leading `/`; the first is the one the content was read at.
+    /// Its paths (a hardlink is another path), cleaned, without a leading `/`.
     pub paths: Vec<String>,
     /// The layer (0: bottom) it is in.
     pub layer: usize,
@@ -107,9 +119,9 @@ pub struct WalkedFile {
 /// What a walk found.
 #[derive(Debug, Clone, Default)]
 pub struct Walk {
-    /// The wanted files visible in the final filesystem, by id.
+    /// The wanted files visible in the final filesystem, top layer first.
     pub files: Vec<WalkedFile>,
-    /// Entries skipped, files not read, second passes: one line each.
+    /// Entries skipped, files not read: one line each.
     pub notes: Vec<String>,
     /// How many tar entries were read.
     pub entries: u64,
@@ -122,18 +134,48 @@ enum Mark {
     Other,
 }
 
+/// A wanted regular file as its layer streamed past.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    id: usize,
+    size: u64,
+    mode: u32,
+    read: bool,
+}
+
+/// One tar entry, as the settling needs it; paths are cleaned and joined with `/`.
+enum Record {
+    /// `.wh..wh..opq` in this directory.
+    Opaque(Vec<u8>),
+    /// `.wh.NAME`: this path.
+    Whiteout(Vec<u8>),
+    Dir(Vec<u8>),
+    /// Symlinks, devices, FIFOs: never read, but they hide lower content.
+    Other(Vec<u8>),
+    /// A hardlink, with its target cleaned, or why the target could not be.
+    Link {
+        path: Vec<u8>,
+        target: Result<Vec<u8>, (String, &'static str)>,
+    },
+    /// A regular file; `None` when not wanted.
+    File {
+        path: Vec<u8>,
+        candidate: Option<Candidate>,
+    },
+}
+
 /// What a layer has at a regular file's path, for its hardlinks.
 #[derive(Debug, Clone, Copy)]
 enum InLayer {
-    /// A wanted visible file.
+    /// A visible file: its index in [`Walk::files`].
     File(usize),
     /// A visible file not wanted.
     Unwanted,
-    /// A regular file hidden by an upper layer.
-    Hidden,
+    /// A regular file hidden by an upper layer (with what it is when wanted).
+    Hidden(Option<Candidate>),
 }
 
-/// The visibility state of the layers already walked (the upper ones).
+/// The visibility state of the layers already settled (the upper ones).
 #[derive(Default)]
 struct Upper {
     marks: HashMap<Vec<u8>, Mark>,
@@ -172,7 +214,7 @@ impl Upper {
     }
 }
 
-/// What one layer adds to [`Upper`], merged when the layer is done.
+/// What one layer adds to [`Upper`], merged when the layer is settled.
 #[derive(Default)]
 struct Layer {
     marks: HashMap<Vec<u8>, Mark>,
@@ -212,92 +254,177 @@ pub(crate) fn clean_entry_path(path: &[u8]) -> Result<Vec<&[u8]>, &'static str> 
     Ok(out)
 }
 
+/// The components of a path [`clean_entry_path`] cleaned and joined.
+fn components(key: &[u8]) -> Vec<&[u8]> {
+    if key.is_empty() {
+        return Vec::new();
+    }
+    key.split(|&b| b == b'/').collect()
+}
+
 fn show(path: &[u8]) -> String {
     String::from_utf8_lossy(path).into_owned()
 }
 
 const MAX_NOTES: usize = 50;
 
-struct State<'a> {
+/// Most layers streamed at once: each holds a decompressor and a file being read.
+const MAX_PARALLEL_LAYERS: usize = 4;
+
+/// What the layers' threads share.
+struct Shared<'a> {
     options: WalkOptions,
-    visitor: &'a mut dyn Visitor,
-    walk: Walk,
-    unpacked: u64,
-    skipped_notes: usize,
-    /// Visible hardlinks whose target is not in their layer: target → (link paths, the link's layer).
-    cross: HashMap<Vec<u8>, Vec<String>>,
+    visitor: &'a dyn Visitor,
+    image: String,
+    digests: Vec<String>,
+    unpacked: AtomicU64,
+    entries: AtomicU64,
+    next_id: AtomicUsize,
+    /// One more than the highest layer that failed (0: none): the layers below it stop.
+    failed_above: AtomicUsize,
 }
 
-impl State<'_> {
-    fn note(&mut self, note: String) {
-        if self.walk.notes.len() < MAX_NOTES {
-            self.walk.notes.push(note);
-        } else {
-            self.skipped_notes += 1;
+impl Shared<'_> {
+    fn layer_error(&self, index: usize, entry: &[u8], reason: String) -> ToolchainError {
+        ToolchainError::Layer {
+            image: self.image.clone(),
+            digest: self.digests.get(index).cloned().unwrap_or_default(),
+            entry: show(entry),
+            reason,
         }
+    }
+
+    fn not_read(&self, path: &str, size: u64) -> String {
+        format!(
+            "{path}: {size} bytes, more than the {} bytes a file may have to be read; not read",
+            self.options.max_file_size
+        )
     }
 }
 
-/// Counts the bytes of a layer against the walk's bound.
+/// Counts the bytes of a layer against the walk's bound, shared by all layers.
 struct Counted<'a> {
     inner: &'a mut dyn Read,
-    left: u64,
+    unpacked: &'a AtomicU64,
+    limit: u64,
     exceeded: bool,
 }
 
 impl Read for Counted<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if n as u64 > self.left {
+        let before = self.unpacked.fetch_add(n as u64, Ordering::Relaxed);
+        if before.saturating_add(n as u64) > self.limit {
             self.exceeded = true;
             return Err(io::Error::other("the walk's unpacked size bound is exceeded"));
         }
-        self.left -= n as u64;
         Ok(n)
     }
 }
 
-/// Walks `source`'s layers top-down and calls `visitor` for each visible
-/// regular file it wants. Every layer's digests are checked
-/// ([`LayerStream::finish`]) before the walk goes on; an error means nothing
-/// the visitor got may be used.
+/// A layer as streamed: its entries in order, and its notes.
+struct Scanned {
+    records: Vec<Record>,
+    notes: Vec<String>,
+}
+
+enum Outcome {
+    Scanned(Scanned),
+    Failed(ToolchainError),
+    /// Not streamed (or not to its end): a layer above it failed.
+    Stopped,
+}
+
+/// Walks `source`'s layers and calls `visitor` for each regular file it wants;
+/// the [`Walk`] lists those visible in the final filesystem. Every layer's
+/// digests are checked ([`LayerStream::finish`]) before the walk returns; an
+/// error means nothing the visitor got may be used. When several layers are
+/// bad, the error is the topmost one's.
 pub fn walk(
     source: &mut dyn LayerSource,
     options: &WalkOptions,
-    visitor: &mut dyn Visitor,
+    visitor: &dyn Visitor,
 ) -> Result<Walk, ToolchainError> {
-    let mut state = State {
+    let count = source.count();
+    let shared = Shared {
         options: *options,
         visitor,
-        walk: Walk::default(),
-        unpacked: 0,
-        skipped_notes: 0,
-        cross: HashMap::new(),
+        image: source.image(),
+        digests: (0..count).map(|i| source.layer_digest(i)).collect(),
+        unpacked: AtomicU64::new(0),
+        entries: AtomicU64::new(0),
+        next_id: AtomicUsize::new(0),
+        failed_above: AtomicUsize::new(0),
     };
+    // The largest first, so that the longest inflation starts at once; the top first among equals.
+    let mut order: Vec<usize> = (0..count).rev().collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(source.size_hint(i).unwrap_or(0)));
+    let outcomes: Vec<Mutex<Option<Outcome>>> = (0..count).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let source = Mutex::new(source);
+    let work = || {
+        while let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let outcome = if shared.failed_above.load(Ordering::Relaxed) > index {
+                Outcome::Stopped
+            } else {
+                match scan_layer(&source, index, &shared) {
+                    Ok(Some(s)) => Outcome::Scanned(s),
+                    Ok(None) => Outcome::Stopped,
+                    Err(e) => {
+                        shared.failed_above.fetch_max(index + 1, Ordering::Relaxed);
+                        Outcome::Failed(e)
+                    }
+                }
+            };
+            if let Ok(mut slot) = outcomes[index].lock() {
+                *slot = Some(outcome);
+            }
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_PARALLEL_LAYERS).min(count);
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            // A thread that cannot be started leaves its share to the others.
+            let _ = std::thread::Builder::new().name("layer-walk".into()).spawn_scoped(scope, work);
+        }
+        work();
+    });
+
+    let mut settle = Settle { walk: Walk::default(), skipped_notes: 0, cross: HashMap::new(), by_id: HashMap::new() };
+    settle.walk.entries = shared.entries.load(Ordering::Relaxed);
     let mut upper = Upper::default();
-    for index in (0..source.count()).rev() {
-        let layer = walk_layer(source, index, &upper, &mut state)?;
-        upper.merge(layer);
+    for (index, slot) in outcomes.into_iter().enumerate().rev() {
+        let outcome = slot.into_inner().ok().flatten();
+        match outcome {
+            Some(Outcome::Scanned(scanned)) => {
+                for note in scanned.notes {
+                    settle.note(note);
+                }
+                let layer = settle.layer(index, scanned.records, &upper, &shared);
+                upper.merge(layer);
+            }
+            Some(Outcome::Failed(e)) => return Err(e),
+            // A layer is stopped only below one that failed, whose error was returned.
+            Some(Outcome::Stopped) | None => {
+                return Err(shared.layer_error(index, b"", "the layer was not read".into()));
+            }
+        }
     }
-    let mut dangling: Vec<(Vec<u8>, Vec<String>)> = state.cross.drain().collect();
+    let mut dangling: Vec<(Vec<u8>, Vec<String>)> = settle.cross.drain().collect();
     dangling.sort();
     for (target, links) in dangling {
         let target = show(&target);
-        state.note(format!(
+        settle.note(format!(
             "hardlinks {links:?} skipped: their target {target:?} is not a regular file of a lower layer"
         ));
     }
-    if state.skipped_notes > 0 {
-        let n = state.skipped_notes;
-        state.walk.notes.push(format!("… and {n} more notes"));
+    if settle.skipped_notes > 0 {
+        let n = settle.skipped_notes;
+        settle.walk.notes.push(format!("… and {n} more notes"));
     }
-    let mut walk = state.walk;
+    let mut walk = settle.walk;
     prune(&mut walk);
     Ok(walk)
-}
-
-fn layer_error(source: &dyn LayerSource, index: usize, entry: &[u8], reason: String) -> ToolchainError {
-    ToolchainError::Layer { image: source.image(), digest: source.layer_digest(index), entry: show(entry), reason }
 }
 
 /// Reads up to 16 bytes: fewer only at the end of the entry.
@@ -314,172 +441,125 @@ fn read_head(r: &mut dyn Read, head: &mut [u8; 16]) -> io::Result<usize> {
     Ok(n)
 }
 
-fn walk_layer(
-    source: &mut dyn LayerSource,
+/// Streams layer `index`: its records, or `None` when a layer above it failed meanwhile.
+fn scan_layer(
+    source: &Mutex<&mut dyn LayerSource>,
     index: usize,
-    upper: &Upper,
-    state: &mut State<'_>,
-) -> Result<Layer, ToolchainError> {
-    let mut stream = source.open(index)?;
-    let mut layer = Layer::default();
-    let mut in_layer: HashMap<Vec<u8>, InLayer> = HashMap::new();
-    // Visible links to hidden files: target → link paths.
-    let mut deferred: HashMap<Vec<u8>, Vec<String>> = HashMap::new();
-    let left = state.options.max_unpacked_size.saturating_sub(state.unpacked);
-    let mut counted = Counted { inner: &mut stream, left, exceeded: false };
-    let r = walk_entries(source, index, &mut counted, upper, state, &mut layer, &mut in_layer, &mut deferred);
-    let r = r.and_then(|()| {
+    shared: &Shared<'_>,
+) -> Result<Option<Scanned>, ToolchainError> {
+    let mut stream = {
+        let mut source = source.lock().map_err(|_| shared.layer_error(index, b"", "the layer source failed".into()))?;
+        source.open(index)?
+    };
+    let mut scanned = Scanned { records: Vec::new(), notes: Vec::new() };
+    let limit = shared.options.max_unpacked_size;
+    let mut counted = Counted { inner: &mut stream, unpacked: &shared.unpacked, limit, exceeded: false };
+    let r = scan_entries(index, &mut counted, shared, &mut scanned);
+    let stopped = matches!(r, Ok(false));
+    let r = r.and_then(|_| {
+        if stopped {
+            return Ok(());
+        }
         io::copy(&mut counted, &mut io::sink())
             .map(|_| ())
-            .map_err(|e| layer_error(source, index, b"", format!("reading the layer: {e}")))
+            .map_err(|e| shared.layer_error(index, b"", format!("reading the layer: {e}")))
     });
-    state.unpacked = state.options.max_unpacked_size - counted.left;
     let exceeded = counted.exceeded;
+    if stopped {
+        return Ok(None);
+    }
     // A bad digest explains a bad layer best: check it first.
     stream.finish()?;
     if exceeded {
-        return Err(ToolchainError::TooLarge { image: source.image(), limit: state.options.max_unpacked_size });
+        return Err(ToolchainError::TooLarge { image: shared.image.clone(), limit });
     }
     r?;
-    if !deferred.is_empty() {
-        second_pass(source, index, deferred, state)?;
-    }
-    Ok(layer)
+    Ok(Some(scanned))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn walk_entries(
-    source: &dyn LayerSource,
+/// Records the entries of a layer and hands its candidates to the visitor;
+/// `Ok(false)` when it stopped because a layer above failed.
+fn scan_entries(
     index: usize,
     reader: &mut dyn Read,
-    upper: &Upper,
-    state: &mut State<'_>,
-    layer: &mut Layer,
-    in_layer: &mut HashMap<Vec<u8>, InLayer>,
-    deferred: &mut HashMap<Vec<u8>, Vec<String>>,
-) -> Result<(), ToolchainError> {
+    shared: &Shared<'_>,
+    scanned: &mut Scanned,
+) -> Result<bool, ToolchainError> {
     let mut archive = tar::Archive::new(reader);
-    let entries = archive.entries().map_err(|e| layer_error(source, index, b"", format!("reading the layer: {e}")))?;
+    let entries = archive.entries().map_err(|e| shared.layer_error(index, b"", format!("reading the layer: {e}")))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| layer_error(source, index, b"", format!("reading the layer: {e}")))?;
-        state.walk.entries += 1;
-        if state.walk.entries > state.options.max_entries {
-            return Err(layer_error(
-                source,
-                index,
-                b"",
-                format!("more than {} entries in the image; refusing it", state.options.max_entries),
-            ));
+        if shared.failed_above.load(Ordering::Relaxed) > index {
+            return Ok(false);
+        }
+        let mut entry = entry.map_err(|e| shared.layer_error(index, b"", format!("reading the layer: {e}")))?;
+        let max = shared.options.max_entries;
+        if shared.entries.fetch_add(1, Ordering::Relaxed) >= max {
+            return Err(shared.layer_error(index, b"", format!("more than {max} entries in the image; refusing it")));
         }
         let raw = entry.path_bytes().into_owned();
         let comps = match clean_entry_path(&raw) {
             Ok(c) => c,
             Err(why) => {
-                state.note(format!("layer {}: entry {:?} skipped: {why}", source.layer_digest(index), show(&raw)));
+                let digest = shared.digests.get(index).map(String::as_str).unwrap_or_default();
+                scanned.notes.push(format!("layer {digest}: entry {:?} skipped: {why}", show(&raw)));
                 continue;
             }
         };
         let Some((name, parent)) = comps.split_last() else { continue };
-        let kind = entry.header().entry_type();
 
         if let Some(target) = name.strip_prefix(b".wh.") {
             if target == b".wh..opq" {
-                layer.opaque.insert(parent.join(&b'/'));
-                layer.mark(parent, Mark::Dir);
+                scanned.records.push(Record::Opaque(parent.join(&b'/')));
             } else if !target.starts_with(b".wh.") && !target.is_empty() {
                 let mut c = parent.to_vec();
                 c.push(target);
-                layer.mark(&c, Mark::Other);
+                scanned.records.push(Record::Whiteout(c.join(&b'/')));
             }
             continue;
         }
 
-        let key = comps.join(&b'/');
-        let hidden = upper.hidden(&comps);
-        match kind {
-            tar::EntryType::Directory => {
-                layer.mark(&comps, Mark::Dir);
-                continue;
+        let path = comps.join(&b'/');
+        let record = match entry.header().entry_type() {
+            tar::EntryType::Directory => Record::Dir(path),
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                let candidate = read_candidate(index, &mut entry, &raw, &path, shared)?;
+                Record::File { path, candidate }
             }
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {}
             tar::EntryType::Link => {
-                layer.mark(&comps, Mark::Other);
-                if hidden {
-                    continue;
-                }
                 let target_raw = entry.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default();
-                let target = match clean_entry_path(&target_raw) {
-                    Ok(c) => c.join(&b'/'),
-                    Err(why) => {
-                        state.note(format!(
-                            "layer {}: hardlink {:?} skipped: its target {:?} has {why}",
-                            source.layer_digest(index),
-                            show(&raw),
-                            show(&target_raw)
-                        ));
-                        continue;
-                    }
-                };
-                match in_layer.get(&target).copied() {
-                    Some(InLayer::File(id)) => {
-                        state.walk.files[id].paths.push(show(&key));
-                        in_layer.insert(key, InLayer::File(id));
-                    }
-                    Some(InLayer::Unwanted) => {
-                        in_layer.insert(key, InLayer::Unwanted);
-                    }
-                    Some(InLayer::Hidden) => deferred.entry(target).or_default().push(show(&key)),
-                    // A target in a lower layer (what an unpacker resolves in the rootfs):
-                    // the first regular file at that path below this layer.
-                    None => state.cross.entry(target).or_default().push(show(&key)),
-                }
-                continue;
+                let target =
+                    clean_entry_path(&target_raw).map(|c| c.join(&b'/')).map_err(|why| (show(&target_raw), why));
+                Record::Link { path, target }
             }
-            _ => {
-                // Symlinks, devices, FIFOs: never read, but they hide lower content.
-                layer.mark(&comps, Mark::Other);
-                continue;
-            }
-        }
-
-        // A regular file.
-        layer.mark(&comps, Mark::Other);
-        let links = state.cross.remove(&key);
-        if hidden && links.is_none() {
-            in_layer.insert(key, InLayer::Hidden);
-            continue;
-        }
-        // A later entry at the same path replaces an earlier one of the same layer.
-        if let Some(InLayer::File(old)) = in_layer.get(&key).copied() {
-            let shown = show(&key);
-            state.walk.files[old].paths.retain(|p| *p != shown);
-        }
-        let size = entry.size();
-        let mode = entry.header().mode().unwrap_or(0);
-        let mut head = [0u8; 16];
-        let n = read_head(&mut entry, &mut head).map_err(|e| layer_error(source, index, &raw, e.to_string()))?;
-        if !state.visitor.wants(&head[..n]) {
-            in_layer.insert(key, InLayer::Unwanted);
-            continue;
-        }
-        let id = state.walk.files.len();
-        let mut paths = if hidden { Vec::new() } else { vec![show(&key)] };
-        paths.extend(links.into_iter().flatten());
-        let Some(path) = paths.first().cloned() else { continue };
-        let read = size <= state.options.max_file_size;
-        state.walk.files.push(WalkedFile { id, paths, layer: index, size, mode, read });
-        in_layer.insert(key, if hidden { InLayer::Hidden } else { InLayer::File(id) });
-        if !read {
-            state.note(format!(
-                "{path}: {size} bytes, more than the {} bytes a file may have to be read; not read",
-                state.options.max_file_size
-            ));
-            continue;
-        }
-        let content = read_rest(&mut entry, &head[..n], size).map_err(|e| layer_error(source, index, &raw, e))?;
-        state.visitor.file(id, &path, content);
+            _ => Record::Other(path),
+        };
+        scanned.records.push(record);
     }
-    Ok(())
+    Ok(true)
+}
+
+/// Reads a regular file's head and, when the visitor wants it and it is within the bound, its content.
+fn read_candidate<R: Read>(
+    index: usize,
+    entry: &mut tar::Entry<'_, R>,
+    raw: &[u8],
+    path: &[u8],
+    shared: &Shared<'_>,
+) -> Result<Option<Candidate>, ToolchainError> {
+    let size = entry.size();
+    let mode = entry.header().mode().unwrap_or(0);
+    let mut head = [0u8; 16];
+    let n = read_head(entry, &mut head).map_err(|e| shared.layer_error(index, raw, e.to_string()))?;
+    if !shared.visitor.wants(&head[..n]) {
+        return Ok(None);
+    }
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let read = size <= shared.options.max_file_size;
+    if read {
+        let content = read_rest(entry, &head[..n], size).map_err(|e| shared.layer_error(index, raw, e))?;
+        shared.visitor.file(id, &show(path), content);
+    }
+    Ok(Some(Candidate { id, size, mode, read }))
 }
 
 /// The whole content of an entry of `size` bytes whose first bytes are `head`.
@@ -495,61 +575,116 @@ fn read_rest(entry: &mut dyn Read, head: &[u8], size: u64) -> Result<Vec<u8>, St
     Ok(content)
 }
 
-/// Reads the hidden files that visible hardlinks of layer `index` point to.
-fn second_pass(
-    source: &mut dyn LayerSource,
-    index: usize,
-    mut deferred: HashMap<Vec<u8>, Vec<String>>,
-    state: &mut State<'_>,
-) -> Result<(), ToolchainError> {
-    let count = deferred.len();
-    state.note(format!(
-        "layer {}: read a second time for {count} hardlinks to paths an upper layer hides",
-        source.layer_digest(index)
-    ));
-    let mut stream = source.open(index)?;
-    let r = (|| -> Result<(), ToolchainError> {
-        let mut archive = tar::Archive::new(&mut stream);
-        let entries =
-            archive.entries().map_err(|e| layer_error(source, index, b"", format!("reading the layer: {e}")))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| layer_error(source, index, b"", format!("reading the layer: {e}")))?;
-            if !matches!(entry.header().entry_type(), tar::EntryType::Regular | tar::EntryType::Continuous) {
-                continue;
-            }
-            let raw = entry.path_bytes().into_owned();
-            let Ok(comps) = clean_entry_path(&raw) else { continue };
-            let key = comps.join(&b'/');
-            let Some(links) = deferred.remove(&key) else { continue };
-            let size = entry.size();
-            let mode = entry.header().mode().unwrap_or(0);
-            let mut head = [0u8; 16];
-            let n = read_head(&mut entry, &mut head).map_err(|e| layer_error(source, index, &raw, e.to_string()))?;
-            if !state.visitor.wants(&head[..n]) {
-                continue;
-            }
-            let id = state.walk.files.len();
-            let read = size <= state.options.max_file_size;
-            let Some(path) = links.first().cloned() else { continue };
-            state.walk.files.push(WalkedFile { id, paths: links, layer: index, size, mode, read });
-            if read {
-                let content =
-                    read_rest(&mut entry, &head[..n], size).map_err(|e| layer_error(source, index, &raw, e))?;
-                state.visitor.file(id, &path, content);
-            } else {
-                state.note(format!(
-                    "{path}: {size} bytes, more than the {} bytes a file may have to be read; not read",
-                    state.options.max_file_size
-                ));
-            }
-            if deferred.is_empty() {
-                break;
+/// Decides, top-down, which recorded files are visible.
+struct Settle {
+    walk: Walk,
+    skipped_notes: usize,
+    /// Visible hardlinks whose target is not in their layer: target → link paths.
+    cross: HashMap<Vec<u8>, Vec<String>>,
+    /// The index in [`Walk::files`] of each candidate made visible.
+    by_id: HashMap<usize, usize>,
+}
+
+impl Settle {
+    fn note(&mut self, note: String) {
+        if self.walk.notes.len() < MAX_NOTES {
+            self.walk.notes.push(note);
+        } else {
+            self.skipped_notes += 1;
+        }
+    }
+
+    /// Makes candidate `c` of layer `index` visible at `paths` (or adds them to it).
+    fn show_file(&mut self, index: usize, c: Candidate, paths: Vec<String>, shared: &Shared<'_>) -> Option<usize> {
+        if let Some(&at) = self.by_id.get(&c.id) {
+            self.walk.files[at].paths.extend(paths);
+            return Some(at);
+        }
+        let first = paths.first()?.clone();
+        let at = self.walk.files.len();
+        self.walk.files.push(WalkedFile { id: c.id, paths, layer: index, size: c.size, mode: c.mode, read: c.read });
+        self.by_id.insert(c.id, at);
+        if !c.read {
+            self.note(shared.not_read(&first, c.size));
+        }
+        Some(at)
+    }
+
+    /// Settles layer `index`'s records under the layers above it (`upper`).
+    fn layer(&mut self, index: usize, records: Vec<Record>, upper: &Upper, shared: &Shared<'_>) -> Layer {
+        let mut layer = Layer::default();
+        let mut in_layer: HashMap<Vec<u8>, InLayer> = HashMap::new();
+        for record in records {
+            match record {
+                Record::Opaque(dir) => {
+                    layer.mark(&components(&dir), Mark::Dir);
+                    layer.opaque.insert(dir);
+                }
+                Record::Whiteout(path) | Record::Other(path) => layer.mark(&components(&path), Mark::Other),
+                Record::Dir(path) => layer.mark(&components(&path), Mark::Dir),
+                Record::Link { path, target } => {
+                    let comps = components(&path);
+                    layer.mark(&comps, Mark::Other);
+                    if upper.hidden(&comps) {
+                        continue;
+                    }
+                    let target = match target {
+                        Ok(t) => t,
+                        Err((raw_target, why)) => {
+                            let digest = shared.digests.get(index).cloned().unwrap_or_default();
+                            self.note(format!(
+                                "layer {digest}: hardlink {:?} skipped: its target {raw_target:?} has {why}",
+                                show(&path)
+                            ));
+                            continue;
+                        }
+                    };
+                    match in_layer.get(&target).copied() {
+                        Some(InLayer::File(at)) => {
+                            self.walk.files[at].paths.push(show(&path));
+                            in_layer.insert(path, InLayer::File(at));
+                        }
+                        Some(InLayer::Unwanted) | Some(InLayer::Hidden(None)) => {
+                            in_layer.insert(path, InLayer::Unwanted);
+                        }
+                        // A visible link to a file an upper layer hides: the file, at the link's path.
+                        Some(InLayer::Hidden(Some(c))) => {
+                            if let Some(at) = self.show_file(index, c, vec![show(&path)], shared) {
+                                in_layer.insert(path, InLayer::File(at));
+                            }
+                        }
+                        // A target in a lower layer (what an unpacker resolves in the rootfs):
+                        // the first regular file at that path below this layer.
+                        None => self.cross.entry(target).or_default().push(show(&path)),
+                    }
+                }
+                Record::File { path, candidate } => {
+                    let comps = components(&path);
+                    let hidden = upper.hidden(&comps);
+                    layer.mark(&comps, Mark::Other);
+                    let links = self.cross.remove(&path);
+                    // A later entry at the same path replaces an earlier one of the same layer.
+                    if let Some(InLayer::File(old)) = in_layer.get(&path).copied() {
+                        let shown = show(&path);
+                        self.walk.files[old].paths.retain(|p| *p != shown);
+                    }
+                    let Some(c) = candidate else {
+                        in_layer.insert(path, if hidden { InLayer::Hidden(None) } else { InLayer::Unwanted });
+                        continue;
+                    };
+                    let mut paths = if hidden { Vec::new() } else { vec![show(&path)] };
+                    paths.extend(links.into_iter().flatten());
+                    let at = if paths.is_empty() { None } else { self.show_file(index, c, paths, shared) };
+                    let state = match at {
+                        Some(at) if !hidden => InLayer::File(at),
+                        _ => InLayer::Hidden(Some(c)),
+                    };
+                    in_layer.insert(path, state);
+                }
             }
         }
-        Ok(())
-    })();
-    stream.finish()?;
-    r
+        layer
+    }
 }
 
 /// Drops files that lost every path (a later entry of their layer replaced them).
@@ -597,14 +732,24 @@ mod tests {
     }
 
     #[derive(Default)]
-    struct Collect(Vec<(usize, String, Vec<u8>)>);
+    struct Collect(std::sync::Mutex<Vec<(usize, String, Vec<u8>)>>);
 
     impl Visitor for Collect {
         fn wants(&self, head: &[u8]) -> bool {
             head.starts_with(b"EXE")
         }
-        fn file(&mut self, id: usize, path: &str, content: Vec<u8>) {
-            self.0.push((id, path.to_string(), content));
+        fn file(&self, id: usize, path: &str, content: Vec<u8>) {
+            self.0.lock().unwrap().push((id, path.to_string(), content));
+        }
+    }
+
+    impl Collect {
+        /// The content the walk read for a visible file.
+        fn content(&self, f: &WalkedFile) -> Vec<u8> {
+            self.0.lock().unwrap().iter().find(|(id, _, _)| *id == f.id).map(|c| c.2.clone()).unwrap()
+        }
+        fn count(&self) -> usize {
+            self.0.lock().unwrap().len()
         }
     }
 
@@ -655,11 +800,17 @@ mod tests {
         b.into_inner().unwrap()
     }
 
+    /// Walks `layers`; the layers it opened are sorted (they are opened in parallel).
     fn run(layers: Vec<Vec<u8>>) -> (Walk, Collect, Vec<usize>) {
         let mut src = Mem { layers, opened: Vec::new() };
-        let mut c = Collect::default();
-        let w = walk(&mut src, &WalkOptions::default(), &mut c).unwrap();
+        let c = Collect::default();
+        let w = walk(&mut src, &WalkOptions::default(), &c).unwrap();
+        src.opened.sort();
         (w, c, src.opened)
+    }
+
+    fn file<'a>(w: &'a Walk, path: &str) -> &'a WalkedFile {
+        w.files.iter().find(|f| f.paths.iter().any(|p| p == path)).unwrap()
     }
 
     fn paths(w: &Walk) -> Vec<Vec<String>> {
@@ -691,9 +842,9 @@ mod tests {
             paths(&w),
             vec![vec!["bin/b".to_string()], vec!["etc/f".into()], vec!["opt/x/new".into()], vec!["srv/e".into()]]
         );
-        let e = c.0.iter().find(|(_, p, _)| p == "srv/e").unwrap();
-        assert_eq!(e.2, b"EXE e2");
-        assert_eq!(opened, vec![1, 0]);
+        assert_eq!(c.content(file(&w, "srv/e")), b"EXE e2");
+        assert_eq!(file(&w, "srv/e").layer, 1);
+        assert_eq!(opened, vec![0, 1]);
     }
 
     #[test]
@@ -701,18 +852,18 @@ mod tests {
         let lower = tar(&[E::File("bin/a", b"EXE a"), E::Link("bin/a2", "bin/a"), E::Link("./sbin/a3", "/bin/a")]);
         let (w, c, opened) = run(vec![lower]);
         assert_eq!(paths(&w), vec![vec!["bin/a".to_string(), "bin/a2".into(), "sbin/a3".into()]]);
-        assert_eq!(c.0.len(), 1);
+        assert_eq!(c.count(), 1);
         assert_eq!(opened, vec![0]);
     }
 
     #[test]
-    fn a_link_to_a_hidden_target_is_read_in_a_second_pass() {
-        let lower = tar(&[E::File("bin/a", b"EXE a"), E::Link("bin/a2", "bin/a")]);
+    fn a_link_to_a_hidden_target_is_the_file_at_the_link() {
+        let lower = tar(&[E::File("bin/a", b"EXE a"), E::Link("bin/a2", "bin/a"), E::Link("bin/a3", "bin/a2")]);
         let upper = tar(&[E::File("bin/.wh.a", b"")]);
         let (w, c, opened) = run(vec![lower, upper]);
-        assert_eq!(paths(&w), vec![vec!["bin/a2".to_string()]]);
-        assert_eq!(c.0[0].2, b"EXE a");
-        assert_eq!(opened, vec![1, 0, 0]);
+        assert_eq!(paths(&w), vec![vec!["bin/a2".to_string(), "bin/a3".into()]]);
+        assert_eq!(c.content(&w.files[0]), b"EXE a");
+        assert_eq!(opened, vec![0, 1], "each layer is streamed once");
     }
 
     #[test]
@@ -726,8 +877,8 @@ mod tests {
         ]);
         let (w, c, opened) = run(vec![lower, upper]);
         assert_eq!(paths(&w), vec![vec!["bin/a".to_string(), "bin/a2".into()], vec!["bin/b2".to_string()]]);
-        assert_eq!(c.0.len(), 2);
-        assert_eq!(opened, vec![1, 0]);
+        assert_eq!(c.count(), 2);
+        assert_eq!(opened, vec![0, 1]);
         assert!(w.notes.iter().any(|n| n.contains("nowhere")), "{:?}", w.notes);
     }
 
@@ -735,7 +886,7 @@ mod tests {
     fn dot_dot_and_nul_are_skipped_with_a_note() {
         let layer = tar(&[E::Raw("../../escape", b"EXE x"), E::Raw("a/../../b", b"EXE y")]);
         let (w, c, _) = run(vec![layer]);
-        assert!(w.files.is_empty() && c.0.is_empty());
+        assert!(w.files.is_empty() && c.count() == 0);
         assert!(w.notes[0].contains("`..`"), "{:?}", w.notes);
         assert_eq!(w.notes.len(), 2, "{:?}", w.notes);
         // A PAX path can hold a NUL byte, a header name cannot.
@@ -755,12 +906,34 @@ mod tests {
     fn large_files_are_listed_not_read() {
         let lower = tar(&[E::File("big", b"EXE 0123456789")]);
         let mut src = Mem { layers: vec![lower], opened: Vec::new() };
-        let mut c = Collect::default();
+        let c = Collect::default();
         let options = WalkOptions { max_file_size: 4, ..WalkOptions::default() };
-        let w = walk(&mut src, &options, &mut c).unwrap();
+        let w = walk(&mut src, &options, &c).unwrap();
         assert_eq!(w.files.len(), 1);
-        assert!(!w.files[0].read && c.0.is_empty());
+        assert!(!w.files[0].read && c.count() == 0);
         assert!(w.notes[0].contains("not read"));
+    }
+
+    #[test]
+    fn hidden_candidates_are_read_but_not_walked() {
+        let lower = tar(&[E::File("bin/a", b"EXE old"), E::File("bin/b", b"EXE b")]);
+        let upper = tar(&[E::File("bin/a", b"EXE new")]);
+        let (w, c, _) = run(vec![lower, upper]);
+        assert_eq!(paths(&w), vec![vec!["bin/a".to_string()], vec!["bin/b".into()]]);
+        assert_eq!(c.content(file(&w, "bin/a")), b"EXE new");
+        assert_eq!(c.count(), 3, "the replaced bin/a was read too");
+    }
+
+    #[test]
+    fn the_topmost_bad_layer_is_the_error() {
+        let bad = b"not a tar, and not 512 bytes".to_vec();
+        let good = tar(&[E::File("bin/a", b"EXE a")]);
+        for _ in 0..20 {
+            let mut src =
+                Mem { layers: vec![bad.clone(), good.clone(), bad.clone(), good.clone()], opened: Vec::new() };
+            let e = walk(&mut src, &WalkOptions::default(), &Collect::default()).unwrap_err();
+            assert!(e.to_string().contains("layer2"), "{e}");
+        }
     }
 
     #[test]
@@ -768,7 +941,7 @@ mod tests {
         let lower = tar(&[E::File("big", &[0u8; 4096])]);
         let mut src = Mem { layers: vec![lower], opened: Vec::new() };
         let options = WalkOptions { max_unpacked_size: 1000, ..WalkOptions::default() };
-        let e = walk(&mut src, &options, &mut Collect::default()).unwrap_err();
+        let e = walk(&mut src, &options, &Collect::default()).unwrap_err();
         assert!(matches!(e, ToolchainError::TooLarge { .. }), "{e}");
     }
 }
