@@ -171,7 +171,8 @@ fn main_tars() -> Vec<Vec<u8>> {
             E::File("opt/win/hello.exe", 0o644, &p.windows),
             E::File("opt/mac/hello", 0o644, &p.darwin),
             E::File("usr/local/bin/replaced", 0o755, &p.hello),
-            E::File("gone/x", 0o755, &p.hello),
+            // A Go binary found only here, hidden by the layer above.
+            E::File("gone/x", 0o755, &hidden_only(&p.hello)),
             E::File("opq/dir/y", 0o755, &p.hello),
             E::File("shadowed/dir/z", 0o755, &p.hello),
             E::File("etc/script.sh", 0o755, b"#!/bin/sh\necho hi\n"),
@@ -186,6 +187,11 @@ fn main_tars() -> Vec<Vec<u8>> {
         ]),
         tar(&[E::File("./usr/bin/late", 0o755, &p.hello)]),
     ]
+}
+
+/// A Go binary whose content no visible file has: `hello` with bytes appended.
+fn hidden_only(hello: &[u8]) -> Vec<u8> {
+    [hello, b"only in a hidden file"].concat()
 }
 
 fn main_layers() -> Vec<Layer> {
@@ -317,6 +323,13 @@ fn a_layout_lists_the_visible_go_binaries() {
     let keep_arg = keep.display().to_string();
     audit_json(&input, &["--binaries-dir", &keep_arg], dir.path());
     assert_eq!(std::fs::read(keep.join(sha(&progs.greet))).unwrap_or_default(), progs.greet);
+    // Only the visible binaries stay: the walk read the hidden one too, and removed its copy.
+    let kept: BTreeSet<String> = std::fs::read_dir(&keep)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned())).collect())
+        .unwrap_or_default();
+    let visible: BTreeSet<String> = by_path.values().filter_map(|b| b["sha256"].as_str().map(str::to_string)).collect();
+    assert_eq!(kept, visible);
+    assert!(!kept.contains(&sha(&hidden_only(&progs.hello))));
 
     // Without --list, the audit: nothing names a source or a toolchain, so every binary
     // is unverifiable, each saying why (exit 1; tests/it/audit_e2e.rs rebuilds them).
