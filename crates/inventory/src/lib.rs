@@ -185,11 +185,34 @@ struct Analyzer<'a> {
 }
 
 /// The walk's visitor: hands each candidate to the [`Analyzer`]'s thread.
-struct Forward {
+struct Forward<'a> {
     tx: std::sync::mpsc::SyncSender<(usize, String, Vec<u8>)>,
+    spare: &'a Spare,
 }
 
-impl Visitor for Forward {
+/// Buffers the analyzer is done with, for the walk to read the next candidates into.
+#[derive(Default)]
+struct Spare(std::sync::Mutex<Vec<Vec<u8>>>);
+
+/// Most buffers kept for reuse: they hold as much memory as the largest binaries read.
+const SPARE_BUFFERS: usize = 2;
+
+impl Spare {
+    fn put(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        if let Ok(mut spare) = self.0.lock() {
+            if spare.len() < SPARE_BUFFERS {
+                spare.push(buffer);
+            }
+        }
+    }
+
+    fn take(&self) -> Vec<u8> {
+        self.0.lock().ok().and_then(|mut s| s.pop()).unwrap_or_default()
+    }
+}
+
+impl Visitor for Forward<'_> {
     fn wants(&self, head: &[u8]) -> bool {
         goinfo::looks_executable(head)
     }
@@ -198,25 +221,29 @@ impl Visitor for Forward {
         // A send fails only when the analyzer is gone, which its join reports.
         let _ = self.tx.send((id, path.to_string(), content));
     }
+
+    fn buffer(&self) -> Vec<u8> {
+        self.spare.take()
+    }
 }
 
 impl Analyzer<'_> {
-    fn file(&mut self, id: usize, path: &str, content: Vec<u8>) {
-        let detection = goinfo::detect(&content);
+    fn file(&mut self, id: usize, path: &str, content: &[u8]) {
+        let detection = goinfo::detect(content);
         if detection == goinfo::Detection::NotGo || self.error.is_some() {
             return;
         }
         if let Some(p) = self.progress {
             p.binary(&format!("/{path}"));
         }
-        let sha256 = stdx::sha256_hex(&content);
-        let machine = goinfo::read_machine(content.as_slice());
+        let sha256 = stdx::sha256_hex(content);
+        let machine = goinfo::read_machine(content);
         let file = match self.dir {
             Some(dir) => {
                 let dest = dir.join(&sha256);
                 if !dest.exists() {
                     if let Err(source) =
-                        stdx::fs::write_atomic(&dest, &content, ".bin", 0o644, stdx::fs::Existing::Replace)
+                        stdx::fs::write_atomic(&dest, content, ".bin", 0o644, stdx::fs::Existing::Replace)
                     {
                         self.error = Some(ScanError::Write { path: dest, source });
                         return;
@@ -251,17 +278,21 @@ fn walk_platform(
         progress: options.progress.as_deref(),
     };
     // At most one binary waits while one is analyzed and each layer being streamed reads
-    // the next: memory stays within (2 + layers streamed at once) times the largest binary.
+    // the next: memory stays within (4 + layers streamed at once) times the largest binary.
+    // Two more buffers are kept for reuse.
+    let spare = Spare::default();
     let (walked, analyzer) = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, String, Vec<u8>)>(1);
+        let spare = &spare;
         let worker = scope.spawn(move || {
             let mut analyzer = analyzer;
             for (id, path, content) in rx {
-                analyzer.file(id, &path, content);
+                analyzer.file(id, &path, &content);
+                spare.put(content);
             }
             analyzer
         });
-        let forward = Forward { tx };
+        let forward = Forward { tx, spare };
         let walked = oci::walk::walk(&mut layers, &options.walk, &forward);
         drop(forward);
         (walked, worker.join())

@@ -97,6 +97,11 @@ pub trait Visitor: Sync {
     /// visible (the [`Walk`]'s files are the visible ones) and before its layer's
     /// digest is checked: nothing may be trusted before [`walk`] returned `Ok`.
     fn file(&self, id: usize, path: &str, content: Vec<u8>);
+    /// An empty buffer to read the next candidate into: one the visitor is done
+    /// with spares the walk fresh memory (and its page faults) for every file.
+    fn buffer(&self) -> Vec<u8> {
+        Vec::new()
+    }
 }
 
 /// A wanted file visible in the final filesystem.
@@ -556,16 +561,17 @@ fn read_candidate<R: Read>(
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let read = size <= shared.options.max_file_size;
     if read {
-        let content = read_rest(entry, &head[..n], size).map_err(|e| shared.layer_error(index, raw, e))?;
+        let content = read_rest(entry, &head[..n], size, shared.visitor.buffer())
+            .map_err(|e| shared.layer_error(index, raw, e))?;
         shared.visitor.file(id, &show(path), content);
     }
     Ok(Some(Candidate { id, size, mode, read }))
 }
 
 /// The whole content of an entry of `size` bytes whose first bytes are `head`.
-fn read_rest(entry: &mut dyn Read, head: &[u8], size: u64) -> Result<Vec<u8>, String> {
+fn read_rest(entry: &mut dyn Read, head: &[u8], size: u64, mut content: Vec<u8>) -> Result<Vec<u8>, String> {
     let cap = usize::try_from(size).map_err(|_| format!("{size} bytes do not fit in memory"))?;
-    let mut content = Vec::new();
+    content.clear();
     content.try_reserve_exact(cap).map_err(|e| format!("{size} bytes: {e}"))?;
     content.extend_from_slice(head);
     entry.take(size.saturating_sub(head.len() as u64)).read_to_end(&mut content).map_err(|e| e.to_string())?;
