@@ -257,6 +257,10 @@ fn a_watched_git_repository_gets_each_release_tag_verified() {
     let want: std::collections::BTreeMap<String, Value> =
         [(first.clone(), Value::from(first)), (second.clone(), Value::from(second.clone()))].into_iter().collect();
     assert_eq!(seen, want);
+    // A Git source's verdicts are about the main module of the binary (the module's
+    // history and badge), as a module source's are.
+    let (status, by_module) = serve.request("GET", "/v1/jobs?module=example.com/verifyapp", None, "");
+    assert_eq!((status, by_module["jobs"].as_array().map(Vec::len)), (200, Some(2)), "{by_module}");
 
     // Submitted by hand, the tag is resolved over HTTP (an ls-remote of the same server)
     // to the commit the watch submitted: the same work, the same job.
