@@ -307,6 +307,73 @@ mod tests {
         assert!(check_url("https://").is_err());
     }
 
+    /// A one-thread HTTP/1.0 server on 127.0.0.1 answering each request with
+    /// `answer(path)` (the whole response, headers included); its base URL.
+    fn serve(answer: fn(&str, u16) -> Vec<u8>) -> String {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"));
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                let mut buf = [0u8; 4096];
+                let n = conn.read(&mut buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+                let _ = conn.write_all(&answer(&path, port));
+            }
+        });
+        format!("http://127.0.0.1:{port}")
+    }
+
+    fn answer(path: &str, port: u16) -> Vec<u8> {
+        let ok = |body: &[u8], length: bool| {
+            let mut r = b"HTTP/1.0 200 OK\r\n".to_vec();
+            if length {
+                r.extend(format!("Content-Length: {}\r\n", body.len()).bytes());
+            }
+            r.extend(b"\r\n");
+            r.extend(body);
+            r
+        };
+        let redirect =
+            |to: String| format!("HTTP/1.0 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n").into_bytes();
+        match path {
+            "/app" => ok(b"the binary", true),
+            "/big" => ok(&[1u8; 100], true),
+            "/big-unannounced" => ok(&[1u8; 100], false),
+            "/moved" => redirect(format!("http://127.0.0.1:{port}/app")),
+            "/away" => redirect("http://192.0.2.1/app".into()),
+            _ => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        }
+    }
+
+    #[test]
+    fn downloads_are_bounded_kept_by_digest_and_redirected_only_where_allowed() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+        let base = serve(answer);
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let opts = Fetch { loopback_http: true, ..Fetch::new(50, Duration::from_secs(10)) };
+        let get = |path: &str, opts: &Fetch| rt.block_on(fetch(&format!("{base}{path}"), dir.path(), opts));
+        let want = format!("sha256:{}", stdx::sha256_hex(b"the binary"));
+        let fetched = get("/app", &opts).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((fetched.digest.as_str(), fetched.size), (want.as_str(), 10));
+        assert_eq!(kept(dir.path(), &want), Some(fetched.path.clone()));
+        assert_eq!(get("/moved", &opts).map(|f| f.digest), Ok(want.clone()));
+        let files = || std::fs::read_dir(dir.path().join("sha256")).map(|d| d.count()).unwrap_or(0);
+        for (path, code) in [
+            ("/big", "reference-too-large"),
+            ("/big-unannounced", "reference-too-large"),
+            ("/missing", "reference-not-found"),
+            ("/away", "reference-unreachable"),
+        ] {
+            let e = get(path, &opts).err().unwrap_or_else(|| panic!("{path} was downloaded"));
+            assert_eq!(e.code(), code, "{path}: {e}");
+        }
+        assert_eq!(files(), 1, "a refused download left a file");
+        let plain = Fetch { loopback_http: false, ..opts.clone() };
+        assert_eq!(get("/app", &plain).map_err(|e| e.code()), Err("insecure-reference"));
+    }
+
     #[test]
     fn kept_files_are_found_by_digest_only() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
