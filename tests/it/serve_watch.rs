@@ -7,7 +7,8 @@
 //!   next poll; a tag that does not match is left alone; re-tagging an audited digest
 //!   audits nothing again;
 //! - a Git repository with tags v1.0.0 and v1.1.0 whose release images are published as
-//!   the reference template says: both verified (reproduced) against the pinned images;
+//!   the reference template says: both verified (reproduced) against the pinned images,
+//!   and listed under the binary's main module (`serve_url` has the template of URLs);
 //! - a registry that answers 500 and 429 before it recovers: the polls back off
 //!   (exponentially, jittered, logged and counted in `/metrics`), then succeed; and the
 //!   rate limit of a host holds with three watches on it.

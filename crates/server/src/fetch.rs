@@ -145,6 +145,17 @@ pub fn kept(dir: &Path, digest: &str) -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
+/// Removes what downloads interrupted by a crash left in `dir` (`sha256/.fetch-*` older
+/// than `age`, longer than any download runs); the number removed.
+pub fn sweep(dir: &Path, age: Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir.join("sha256")) else { return 0 };
+    let stale = |e: &std::fs::DirEntry| {
+        e.file_name().to_string_lossy().starts_with(".fetch-")
+            && e.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|a| a > age))
+    };
+    entries.flatten().filter(stale).filter(|e| std::fs::remove_file(e.path()).is_ok()).count()
+}
+
 /// Removes a partial download unless it was kept.
 struct Partial(Option<PathBuf>);
 
@@ -382,6 +393,10 @@ mod tests {
         std::fs::write(dir.path().join("sha256").join(&hex), b"x").unwrap_or_else(|e| panic!("{e}"));
         assert!(kept(dir.path(), &format!("sha256:{hex}")).is_some());
         assert!(kept(dir.path(), "sha256:../x").is_none());
+        std::fs::write(dir.path().join("sha256/.fetch-1-2"), b"partial").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sweep(dir.path(), Duration::from_secs(3600)), 0);
+        assert_eq!(sweep(dir.path(), Duration::ZERO), 1);
+        assert!(kept(dir.path(), &format!("sha256:{hex}")).is_some());
         assert!(kept(dir.path(), &format!("sha256:{}", "b".repeat(64))).is_none());
     }
 }

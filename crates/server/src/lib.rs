@@ -330,6 +330,8 @@ impl<E: Executor> Server<E> {
             };
             config.watch.references = Some((references_dir(&config.data), fetch));
         }
+        // Downloads a crash interrupted (any still running would be younger).
+        fetch::sweep(&references_dir(&config.data), Duration::from_secs(3600));
         let instance = format!("{}.{}", std::process::id(), now_ms());
         let metrics = Arc::new(metrics::Metrics::default());
         metrics.workers(config.workers as u64);
