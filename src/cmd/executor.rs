@@ -34,6 +34,8 @@ pub(crate) struct FileConfig {
     pub(crate) lease_seconds: Option<u64>,
     pub(crate) max_attempts: Option<u32>,
     pub(crate) noop_jobs: Option<bool>,
+    pub(crate) loopback_http_references: Option<bool>,
+    pub(crate) max_reference_bytes: Option<u64>,
     pub(crate) log_format: Option<String>,
     pub(crate) runtime: Option<String>,
     pub(crate) build_timeout: Option<String>,
@@ -123,7 +125,15 @@ pub(crate) fn pipeline(file: &FileConfig, args: &RunArgs) -> Result<Pipeline, Fa
         }
         None => None,
     };
-    Ok(Pipeline { cache_dir, runtime, build_timeout, registry: registry.to_options()?, audit: Arc::new(audit), signer })
+    Ok(Pipeline {
+        cache_dir,
+        runtime,
+        build_timeout,
+        registry: registry.to_options()?,
+        audit: Arc::new(audit),
+        signer,
+        references: None,
+    })
 }
 
 /// Turns true on SIGINT or SIGTERM.
@@ -172,12 +182,55 @@ pub(crate) struct Pipeline {
     /// Signs a provenance and a VSA of each verify verdict and the image VSA of each audit,
     /// with this builder id.
     signer: Option<(Arc<attest::keys::KeySigner>, String)>,
+    /// Where the server keeps the references it downloaded (`reprove serve`'s data
+    /// directory); a `reprove worker` has none and downloads them itself.
+    references: Option<PathBuf>,
 }
 
 impl Pipeline {
     /// Whether verdicts are signed (the config names a `key`).
     pub(crate) fn signs(&self) -> bool {
         self.signer.is_some()
+    }
+
+    /// Reads the references the server downloaded from `dir` (`DIR/sha256/HEX`).
+    pub(crate) fn with_references(mut self, dir: PathBuf) -> Pipeline {
+        self.references = Some(dir);
+        self
+    }
+
+    /// The file of a reference URL whose content the job was keyed by (`digest`): the
+    /// server's copy, else downloaded again into a directory of the job's own (removed
+    /// with it). The job thread checks its content against `digest` before anything runs.
+    async fn url_reference(
+        &self,
+        url: &str,
+        digest: Option<&str>,
+    ) -> Result<(PathBuf, Option<tempfile::TempDir>), ExecError> {
+        if let Some(p) = digest.and_then(|d| self.references.as_deref().and_then(|dir| ::server::fetch::kept(dir, d))) {
+            return Ok((p, None));
+        }
+        let parent = self.cache_dir.join("work");
+        let dir = std::fs::create_dir_all(&parent)
+            .and_then(|()| tempfile::Builder::new().prefix("serve-reference-").tempdir_in(&parent))
+            .map_err(|e| ExecError {
+                class: "infrastructure".into(),
+                message: format!("a work directory in {}: {e}", parent.display()),
+            })?;
+        // The server decided whether the URL was acceptable (plain http to a loopback host
+        // only where it allows it); what is verified is checked against the digest.
+        let fetch = ::server::fetch::Fetch {
+            loopback_http: true,
+            ..::server::fetch::Fetch::new(::server::MAX_REFERENCE_BYTES, Duration::from_secs(300))
+        };
+        match ::server::fetch::fetch(url, dir.path(), &fetch).await {
+            Ok(f) => Ok((f.path, Some(dir))),
+            Err(e) => Err(ExecError {
+                class: if matches!(e, ::server::fetch::FetchError::NotFound(_)) { "input" } else { "infrastructure" }
+                    .into(),
+                message: format!("downloading the reference: {e}"),
+            }),
+        }
     }
 }
 
@@ -383,7 +436,18 @@ impl AuditAttest<'_> {
 
 impl Executor for Pipeline {
     async fn run(&self, job: &JobSpec, progress: Arc<dyn JobProgress>, cancel: Cancel) -> Result<JobResult, ExecError> {
-        let work = self.request(job)?;
+        let mut work = self.request(job)?;
+        // A reference URL: the file whose content the job was keyed by.
+        let url = match job {
+            JobSpec::Verify(v) if ::server::fetch::is_url(&v.reference) => Some(v.reference.clone()),
+            _ => None,
+        };
+        let (mut url_file, mut download_dir) = (None, None);
+        if let (Some(url), JobSpec::Verify(v), Work::Verify(request)) = (&url, job, &mut work) {
+            let (file, dir) = self.url_reference(url, v.reference_digest.as_deref()).await?;
+            request.reference = ReferenceInput::File(file.clone());
+            (url_file, download_dir) = (Some(file), dir);
+        }
         if let Work::Noop(n) = &work {
             return Ok(::server::work::noop_result(n));
         }
@@ -393,9 +457,13 @@ impl Executor for Pipeline {
             _ => (Vec::new(), false),
         };
         let registry = self.registry.clone();
-        // A reference file is checked against the content its job was keyed by.
+        // A reference file (or the file of a reference URL) is checked against the content
+        // its job was keyed by.
         let keyed_reference = match job {
-            JobSpec::Verify(v) => v.reference_digest.clone().map(|d| (PathBuf::from(&v.reference), d)),
+            JobSpec::Verify(v) => v
+                .reference_digest
+                .clone()
+                .map(|d| (url_file.clone().unwrap_or_else(|| PathBuf::from(&v.reference)), v.reference.clone(), d)),
             _ => None,
         };
         let token = sandbox::CancelToken::new();
@@ -405,6 +473,8 @@ impl Executor for Pipeline {
         std::thread::Builder::new()
             .name("reprove-job".into())
             .spawn(move || {
+                // A downloaded reference is removed when the job ends.
+                let _download_dir = download_dir;
                 let steps = Steps(progress);
                 let _ = tx.send(match work {
                     Work::Noop(n) => Ok(::server::work::noop_result(&n)),
@@ -418,21 +488,41 @@ impl Executor for Pipeline {
                         let failure = r.error.as_ref().map(|e| (e.class, e.message.clone()));
                         outcome(&r, r.verdict.as_str().to_string(), failure, None)
                     }
-                    Work::Verify(_) if keyed_reference.as_ref().is_some_and(|(p, d)| !same_content(p, d)) => {
+                    Work::Verify(_) if keyed_reference.as_ref().is_some_and(|(p, _, d)| !same_content(p, d)) => {
                         Err(ExecError {
                             class: "input".into(),
                             message: format!(
-                                "the reference {} changed (or went) since the job was submitted: submit it again",
-                                keyed_reference.as_ref().map(|(p, _)| p.display().to_string()).unwrap_or_default()
+                                "the reference {} changed (or went) since the job was submitted (it was {}): submit it again",
+                                keyed_reference.as_ref().map(|(_, r, _)| r.as_str()).unwrap_or_default(),
+                                keyed_reference.as_ref().map(|(_, _, d)| d.as_str()).unwrap_or_default(),
                             ),
                         })
                     }
                     Work::Verify(request) => {
-                        let r = rebuild::verify(&request, &steps, &token);
+                        let mut r = rebuild::verify(&request, &steps, &token);
+                        if let Some(url) = &url {
+                            // The reference as given: the URL its file was downloaded from.
+                            r.inputs.reference.path = Some(url.clone());
+                        }
                         let verdict = serde_json::to_value(r.verdict).ok().and_then(|v| v.as_str().map(str::to_string));
                         let failure = rebuild::exit_class(&r)
                             .map(|c| (c, r.error.as_ref().map(|e| e.message.clone()).unwrap_or_default()));
-                        let module = r.inputs.source.module.as_ref().map(|m| m.path.clone());
+                        // The module the verdict is about (its history, `?module=`, badges):
+                        // a module source's path; for a Git source, the main module the
+                        // reference's build info records. Reproduced, the rebuilt binary is
+                        // the reference byte for byte, so its build info says the same. Not
+                        // reproduced, the report records no module line of the source's
+                        // go.mod (only its digest), and the verdict is about the binary that
+                        // claims to be that module, which is what a reader of the module's
+                        // history looks for (a different main module of the rebuild is a
+                        // cause of its own, `main-path`).
+                        let module = r
+                            .inputs
+                            .source
+                            .module
+                            .as_ref()
+                            .map(|m| m.path.clone())
+                            .or_else(|| r.inputs.reference.main_module.clone());
                         let signed = outcome(&r, verdict.unwrap_or_default(), failure, module);
                         match (signed, &signer) {
                             (Ok(result), Some((key, builder))) if result.failure.is_none() => {

@@ -27,7 +27,9 @@ pub(crate) struct Args {
     data: Option<PathBuf>,
     /// The configuration file (TOML; the keys: listen, data, database, token, worker-token: the token
     /// of `reprove worker` processes, else token; read-needs-token, workers, lease-seconds,
-    /// max-attempts, noop-jobs: accept no-op jobs, a load-testing aid; log-format, runtime,
+    /// max-attempts, noop-jobs: accept no-op jobs, a load-testing aid; loopback-http-references:
+    /// accept http:// reference URLs to loopback addresses; max-reference-bytes: the largest
+    /// reference file or download of a submission; log-format, runtime,
     /// build-timeout, audit-dir:
     /// the auditor's directory whose reprove.toml [audit] and reprove.lock audit jobs use;
     /// key: a cosign key, its password from COSIGN_PASSWORD, that signs a provenance and a
@@ -93,6 +95,10 @@ pub(crate) fn run(args: Args) -> CommandResult {
     // The worker API's token: its own, else the API token.
     config.worker_token = env("REPROVE_WORKER_TOKEN").or(file.worker_token.clone()).map(|t| t.trim().to_string());
     config.noop_jobs = file.noop_jobs.unwrap_or(false);
+    config.loopback_http_references = file.loopback_http_references.unwrap_or(false);
+    if let Some(max) = file.max_reference_bytes {
+        config.max_reference_bytes = max.clamp(1, ::server::MAX_REFERENCE_BYTES);
+    }
     let (watches, watch_settings) = super::serve_watch::WatchConfig {
         watch: file.watch.clone(),
         watch_rate: file.watch_rate.clone(),
@@ -102,7 +108,8 @@ pub(crate) fn run(args: Args) -> CommandResult {
         watch_max_tags: file.watch_max_tags,
     }
     .build()?;
-    let executor = pipeline(&file, &args.run)?;
+    // In-process workers read the references the server downloaded.
+    let executor = pipeline(&file, &args.run)?.with_references(::server::references_dir(&config.data));
     if watches.iter().any(|w| matches!(w.target, ::server::watching::Target::Image { .. })) && !executor.signs() {
         return Err(Failure::input(anyhow!(
             "[[watch]] of an image pushes a signed VSA of each audit: set `key` in the --config file"

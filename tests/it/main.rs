@@ -42,6 +42,7 @@ mod sandbox_runtimes;
 mod serve;
 mod serve_dashboard;
 mod serve_kube;
+mod serve_url;
 mod serve_watch;
 mod serve_workers;
 mod source_git;

@@ -64,9 +64,28 @@ impl Serve {
         listen: &str,
         lease_seconds: u32,
     ) -> Serve {
+        Serve::start_env(dir, data, cache, proxy, workers, run, extra, listen, lease_seconds, &[])
+    }
+
+    /// [`Serve::start_at`] with `env` set too (after the hermetic environment).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start_env(
+        dir: &Path,
+        data: &Path,
+        cache: &Path,
+        proxy: &str,
+        workers: u32,
+        run: u32,
+        extra: &[&str],
+        listen: &str,
+        lease_seconds: u32,
+        env: &[(&str, String)],
+    ) -> Serve {
         let log = dir.join(format!("serve-{run}.log"));
         let mut cmd = Command::new(reprove_bin());
-        goenv::base_env(&mut cmd, dir, &cache.join("unused-host-modcache"), &[("GOPROXY", proxy.to_string())]);
+        let mut vars = vec![("GOPROXY", proxy.to_string())];
+        vars.extend(env.iter().cloned());
+        goenv::base_env(&mut cmd, dir, &cache.join("unused-host-modcache"), &vars);
         cmd.env("REPROVE_API_TOKEN", TOKEN)
             .env("COSIGN_PASSWORD", crate::attest_registry::PASSWORD)
             .env("REPROVE_LEASE_SECONDS", lease_seconds.to_string())

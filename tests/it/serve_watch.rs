@@ -7,7 +7,8 @@
 //!   next poll; a tag that does not match is left alone; re-tagging an audited digest
 //!   audits nothing again;
 //! - a Git repository with tags v1.0.0 and v1.1.0 whose release images are published as
-//!   the reference template says: both verified (reproduced) against the pinned images;
+//!   the reference template says: both verified (reproduced) against the pinned images,
+//!   and listed under the binary's main module (`serve_url` has the template of URLs);
 //! - a registry that answers 500 and 429 before it recovers: the polls back off
 //!   (exponentially, jittered, logged and counted in `/metrics`), then succeed; and the
 //!   rate limit of a host holds with three watches on it.
@@ -257,6 +258,10 @@ fn a_watched_git_repository_gets_each_release_tag_verified() {
     let want: std::collections::BTreeMap<String, Value> =
         [(first.clone(), Value::from(first)), (second.clone(), Value::from(second.clone()))].into_iter().collect();
     assert_eq!(seen, want);
+    // A Git source's verdicts are about the main module of the binary (the module's
+    // history and badge), as a module source's are.
+    let (status, by_module) = serve.request("GET", "/v1/jobs?module=example.com/verifyapp", None, "");
+    assert_eq!((status, by_module["jobs"].as_array().map(Vec::len)), (200, Some(2)), "{by_module}");
 
     // Submitted by hand, the tag is resolved over HTTP (an ls-remote of the same server)
     // to the commit the watch submitted: the same work, the same job.

@@ -25,8 +25,8 @@ use crate::support::server::{Behavior, Serve as Files, Server};
 use crate::support::{goenv, reprove_bin};
 use crate::verify_e2e::{shared, Project};
 
-/// A `reprove worker` process, killed when dropped.
-struct Worker {
+/// A `reprove worker` process, killed when dropped (also used by `serve_url`).
+pub(crate) struct Worker {
     child: Child,
     log: PathBuf,
 }
@@ -43,9 +43,27 @@ impl Worker {
         jobs: u32,
         extra: &[&str],
     ) -> Worker {
+        Worker::start_env(dir, server, token, cache, proxy, name, jobs, extra, &[])
+    }
+
+    /// [`Worker::start`] with `env` set too (after the hermetic environment).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start_env(
+        dir: &Path,
+        server: &str,
+        token: &str,
+        cache: &Path,
+        proxy: &str,
+        name: &str,
+        jobs: u32,
+        extra: &[&str],
+        env: &[(&str, String)],
+    ) -> Worker {
         let log = dir.join(format!("worker-{name}.log"));
         let mut cmd = Command::new(reprove_bin());
-        goenv::base_env(&mut cmd, dir, &cache.join("unused-host-modcache"), &[("GOPROXY", proxy.to_string())]);
+        let mut vars = vec![("GOPROXY", proxy.to_string())];
+        vars.extend(env.iter().cloned());
+        goenv::base_env(&mut cmd, dir, &cache.join("unused-host-modcache"), &vars);
         cmd.env_remove("REPROVE_API_TOKEN")
             .env("REPROVE_WORKER_TOKEN", token)
             .env("COSIGN_PASSWORD", crate::attest_registry::PASSWORD)
@@ -59,7 +77,7 @@ impl Worker {
         Worker { child: cmd.spawn().unwrap_or_else(|e| panic!("{e}")), log }
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 

@@ -143,6 +143,7 @@ pub(crate) fn prepare(run: &mut Run<'_>) -> Result<Option<Prepared>, (Step, Rebu
                 sha256: r.sha256.clone(),
                 size: r.size(),
                 go_version: r.go_version(),
+                main_module: r.main_module(),
                 image: r.image.clone(),
             });
             (r.data, r.build_info)

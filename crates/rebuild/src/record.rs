@@ -19,6 +19,8 @@ pub(crate) struct ReferenceFacts {
     pub sha256: String,
     pub size: Option<u64>,
     pub go_version: Option<String>,
+    /// The main module path of its build info.
+    pub main_module: Option<String>,
     /// The image it was read from, when it was.
     pub image: Option<v1::ReferenceImage>,
 }
@@ -144,6 +146,7 @@ impl Record {
                 sha256: reference.map(|r| r.sha256.clone()).unwrap_or_default(),
                 size: reference.and_then(|r| r.size),
                 go_version: reference.and_then(|r| r.go_version.clone()),
+                main_module: reference.and_then(|r| r.main_module.clone()),
                 image: reference.and_then(|r| r.image.clone()),
                 self_check: self.judged.as_ref().and_then(|j| j.reference_self_check),
             },

@@ -517,7 +517,9 @@ pub mod v1 {
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct Reference {
-        /// The file, as given; `null` with `--reference-digest`.
+        /// The file, as given (a path, `oci://…`, or the `https://` URL a `reprove serve`
+        /// job downloaded it from, `sha256` being what was downloaded); `null` with
+        /// `--reference-digest`.
         pub path: Option<String>,
         /// SHA-256, hex.
         pub sha256: String,
@@ -525,6 +527,10 @@ pub mod v1 {
         pub size: Option<u64>,
         /// The Go version from its build info, when read.
         pub go_version: Option<String>,
+        /// The main module path its build info records; absent without build info (or
+        /// outside module mode).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub main_module: Option<String>,
         /// The image the file was read from (`--reference oci://IMAGE@sha256:…#/path`);
         /// absent for a file or a digest.
         #[serde(default, skip_serializing_if = "Option::is_none")]

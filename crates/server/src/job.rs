@@ -31,7 +31,8 @@ pub struct VerifySpec {
     pub source: String,
     /// A commit id, tag or branch.
     pub rev: String,
-    /// An absolute path on the server, `oci://IMAGE@sha256:…#/PATH`, or `sha256:…`.
+    /// An absolute path on the server, `oci://IMAGE@sha256:…#/PATH`, `sha256:…`, or an
+    /// `https://` URL (`http://` to a loopback host where the server allows it).
     pub reference: String,
     /// The toolchain image, pinned by digest.
     pub toolchain: String,
@@ -48,8 +49,9 @@ pub struct VerifySpec {
     /// submitter): part of the key, and what the job builds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
-    /// The SHA-256 (`sha256:…`) of a reference given as a path, read when the job was
-    /// submitted (set by the server): part of the key in place of the path.
+    /// The SHA-256 (`sha256:…`) of a reference given as a path or a URL, read (downloaded)
+    /// when the job was submitted (set by the server): part of the key in place of the
+    /// path or URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference_digest: Option<String>,
 }
@@ -264,7 +266,9 @@ impl JobSpec {
     ///
     /// The commit is the one `rev` named at submission ([`VerifySpec::commit`], set by
     /// the server): a tag and its commit are one job, a branch that moved is another. A
-    /// reference given as a path counts by its content ([`VerifySpec::reference_digest`]).
+    /// reference given as a path or a URL counts by its content
+    /// ([`VerifySpec::reference_digest`]): the same URL serving new content is new work,
+    /// the same content at another URL the same work.
     /// A spec made in code without them is keyed by `rev` and `reference` as written.
     pub fn key(&self) -> String {
         let digest = |image: &str| image.rsplit_once('@').map_or(image, |(_, d)| d).to_string();
@@ -455,8 +459,12 @@ fn check_reference(reference: &str) -> Result<(), SpecError> {
         }
     } else if reference.starts_with('/') {
         Ok(())
+    } else if crate::fetch::is_url(reference) {
+        crate::fetch::check_url(reference).map(|_| ()).or_else(|e| bad(e.0))
     } else {
-        bad(format!("{reference:?}: expected an absolute path, oci://IMAGE@sha256:…#/PATH or sha256:…"))
+        bad(format!(
+            "{reference:?}: expected an absolute path, oci://IMAGE@sha256:…#/PATH, sha256:… or an https:// URL"
+        ))
     }
 }
 

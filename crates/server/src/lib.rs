@@ -14,6 +14,7 @@
 
 pub mod blobs;
 pub mod dashboard;
+pub mod fetch;
 pub mod job;
 pub mod log;
 mod metrics;
@@ -81,6 +82,12 @@ pub const SCHEMAS: &[&str] = &[
 /// watch's references always).
 pub const MAX_REFERENCE_BYTES: u64 = 2 << 30;
 
+/// Where the server keeps the reference URLs' files it downloaded, under its data
+/// directory `data` (`…/sha256/HEX`, [`fetch::kept`]).
+pub fn references_dir(data: &std::path::Path) -> PathBuf {
+    data.join("references")
+}
+
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -122,8 +129,11 @@ pub struct Config {
     /// How long a submission may take to pin its revision and reference (resolving the
     /// rev, hashing a reference file): well under [`Config::request_timeout`].
     pub pin_timeout: Duration,
-    /// The largest reference file a submission hashes.
+    /// The largest reference file a submission hashes (or downloads).
     pub max_reference_bytes: u64,
+    /// Whether a reference URL may be plain `http://` to a loopback host (a test server,
+    /// a local mirror); `https://` only otherwise.
+    pub loopback_http_references: bool,
 }
 
 impl Config {
@@ -149,6 +159,7 @@ impl Config {
             watch: watching::Settings::default(),
             pin_timeout: Duration::from_secs(5),
             max_reference_bytes: MAX_REFERENCE_BYTES,
+            loopback_http_references: false,
         }
     }
 }
@@ -309,6 +320,18 @@ impl<E: Executor> Server<E> {
         if config.token.is_empty() || config.worker_token.as_deref().is_some_and(str::is_empty) {
             return Err(ServerError::NoToken);
         }
+        let mut config = config;
+        if config.watch.references.is_none() {
+            // A watch's download is not bound by a request's deadline: the registry
+            // client's overall one.
+            let fetch = fetch::Fetch {
+                loopback_http: config.loopback_http_references,
+                ..fetch::Fetch::new(config.max_reference_bytes, Duration::from_secs(300))
+            };
+            config.watch.references = Some((references_dir(&config.data), fetch));
+        }
+        // Downloads a crash interrupted (any still running would be younger).
+        fetch::sweep(&references_dir(&config.data), Duration::from_secs(3600));
         let instance = format!("{}.{}", std::process::id(), now_ms());
         let metrics = Arc::new(metrics::Metrics::default());
         metrics.workers(config.workers as u64);
@@ -591,10 +614,22 @@ async fn pin<E: Executor>(inner: &Arc<Inner<E>>, spec: JobSpec) -> Result<JobSpe
     let timeout = inner.config.pin_timeout;
     let resolver = inner.resolver.get().cloned();
     let max = inner.config.max_reference_bytes;
+    // A reference URL is downloaded (within the same deadline) while the rev resolves.
+    let url = match &spec {
+        JobSpec::Verify(v) if fetch::is_url(&v.reference) => Some(v.reference.clone()),
+        _ => None,
+    };
+    let download = async {
+        match &url {
+            Some(url) => Some(fetch::fetch(url, &inner.references_dir(), &inner.reference_fetch(timeout)).await),
+            None => None,
+        }
+    };
     let task = tokio::task::spawn_blocking(move || pin_blocking(spec, resolver.as_deref(), timeout, max));
     // The resolver keeps its own deadline; this one also bounds the hashing.
     let grace = Duration::from_secs(1);
-    let result = match tokio::time::timeout(timeout + grace, task).await {
+    let (downloaded, pinned) = tokio::join!(download, tokio::time::timeout(timeout + grace, task));
+    let result = match pinned {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => Err((StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("pinning the job stopped: {e}"))),
         Err(_) => Err((
@@ -603,10 +638,46 @@ async fn pin<E: Executor>(inner: &Arc<Inner<E>>, spec: JobSpec) -> Result<JobSpe
             format!("resolving the revision and reading the reference took longer than {}s", timeout.as_secs()),
         )),
     };
+    let result = result.and_then(|mut spec| {
+        match (downloaded, &mut spec) {
+            (Some(Ok(fetched)), JobSpec::Verify(v)) => v.reference_digest = Some(fetched.digest),
+            (Some(Err(e)), _) => return Err(fetch_error(&e)),
+            _ => {}
+        }
+        Ok(spec)
+    });
     result.map_err(|(status, code, message)| {
         inner.metrics.rejected(code);
         error(status, code, message)
     })
+}
+
+/// A reference URL that gave no file, as a submission's answer: a URL that is not there is
+/// the submitter's (422, as an unknown revision), a server that fails or is not trusted is
+/// upstream's (502, as an unreachable source).
+fn fetch_error(e: &fetch::FetchError) -> PinError {
+    use fetch::FetchError as F;
+    let status = match e {
+        F::Refused(_) | F::Insecure(_) | F::NotFound(_) | F::TooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        F::Untrusted(_) | F::Unreachable(_) => StatusCode::BAD_GATEWAY,
+        F::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (status, e.code(), format!("reference {e}"))
+}
+
+impl<E: Executor> Inner<E> {
+    /// Where downloaded references are kept: `DATA/references` (`sha256/HEX`).
+    fn references_dir(&self) -> PathBuf {
+        references_dir(&self.config.data)
+    }
+
+    /// How a reference URL is downloaded: the size bound, `overall` for the whole of it.
+    fn reference_fetch(&self, overall: Duration) -> fetch::Fetch {
+        fetch::Fetch {
+            loopback_http: self.config.loopback_http_references,
+            ..fetch::Fetch::new(self.config.max_reference_bytes, overall)
+        }
+    }
 }
 
 type PinError = (StatusCode, &'static str, String);

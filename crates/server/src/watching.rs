@@ -1,6 +1,6 @@
 //! Watching (`[[watch]]`): image repositories whose tags are polled, each new digest
 //! audited (and its image VSA pushed), and Git repositories whose tags are each verified
-//! against a reference found by a template.
+//! against a reference found by a template (a release image, or a binary's https URL).
 //!
 //! The scheduling is here and pure: a [`Scheduler`] decides, for a clock the caller
 //! passes, which watches poll now — none twice at once, at most the rate of each host
@@ -53,7 +53,8 @@ pub struct WatchEntry {
     #[serde(default)]
     pub platforms: Vec<String>,
     /// The reference of each Git tag: `{tag}` and `{version}` (the tag without a leading
-    /// `v`) replaced; `oci://REGISTRY/REPO:{tag}#/PATH` is pinned to the tag's digest.
+    /// `v`) replaced; `oci://REGISTRY/REPO:{tag}#/PATH` is pinned to the tag's digest, an
+    /// `https://` URL (a release binary) downloaded and pinned to its content's digest.
     pub reference: Option<String>,
     /// The toolchain image of Git watches' verify jobs, pinned by digest.
     pub toolchain: Option<String>,
@@ -255,6 +256,9 @@ pub struct Settings {
     pub rates: BTreeMap<String, Rate>,
     /// The rate of every other host (none: unlimited).
     pub default_rate: Option<Rate>,
+    /// Where a reference URL of a Git watch is downloaded to, and how (the server sets
+    /// it: its data directory's `references`); none: such tags wait.
+    pub references: Option<(std::path::PathBuf, crate::fetch::Fetch)>,
 }
 
 impl Default for Settings {
@@ -265,6 +269,7 @@ impl Default for Settings {
             backoff_cap: Duration::from_secs(3600),
             rates: BTreeMap::new(),
             default_rate: Some(Rate { count: 10, per: Duration::from_secs(60) }),
+            references: None,
         }
     }
 }
@@ -578,10 +583,22 @@ pub async fn poll(
             );
             continue;
         }
-        // A reference that is a path counts by its content, as a submission's does.
+        // A reference that is a path or a URL counts by its content, as a submission's does.
         let mut spec = spec;
         if let JobSpec::Verify(v) = &mut spec {
-            if v.reference.starts_with('/') {
+            if crate::fetch::is_url(&v.reference) {
+                match fetch_reference(&v.reference, settings).await {
+                    Ok(digest) => v.reference_digest = Some(digest),
+                    Err(why) => {
+                        crate::log::event(
+                            "info",
+                            "watch: a tag's reference is not there yet",
+                            &[("watch", &watch.name), ("why", &why)],
+                        );
+                        continue;
+                    }
+                }
+            } else if v.reference.starts_with('/') {
                 let path = v.reference.clone();
                 let hashed = tokio::task::spawn_blocking(move || {
                     crate::reference_digest(&path, crate::MAX_REFERENCE_BYTES).map_err(|(_, _, m)| m)
@@ -616,6 +633,15 @@ pub async fn poll(
         seen.submitted.insert(key);
     }
     Ok(new)
+}
+
+/// Downloads a Git tag's reference URL: its digest. Not there (404), unreachable or
+/// refused: why, and the tag waits for a later poll.
+async fn fetch_reference(url: &str, settings: &Settings) -> Result<String, String> {
+    let Some((dir, fetch)) = &settings.references else {
+        return Err(format!("{url}: this server keeps no downloaded references"));
+    };
+    crate::fetch::fetch(url, dir, fetch).await.map(|f| f.digest).map_err(|e| e.to_string())
 }
 
 /// The image (`REGISTRY/REPO:TAG`) that a Git watch's reference names for `tag`, when it

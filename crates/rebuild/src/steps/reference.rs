@@ -43,6 +43,12 @@ impl Reference {
         self.build_info.as_ref().map(|b| b.go_version.to_string())
     }
 
+    /// The main module path its build info records (`None`: no build info, or built
+    /// outside module mode).
+    pub fn main_module(&self) -> Option<String> {
+        self.build_info.as_ref().map(|b| b.main.path.to_string()).filter(|p| !p.is_empty())
+    }
+
     /// Notes for the report.
     pub fn warnings(&self) -> Vec<String> {
         if self.data.is_some() && self.build_info.is_none() {
