@@ -327,4 +327,23 @@ pub trait Queue: Send + Sync + 'static {
     fn daily(&self, since_ms: i64) -> Result<Vec<Day>, QueueError>;
     /// Counts for the metrics.
     fn stats(&self, now_ms: i64) -> Result<Stats, QueueError>;
+    /// Claims the next poll of watch `watch` for `holder` (a server) until `now_ms +
+    /// lease_ms`, if it is due (`next_at <= now_ms`) and no other holder's lease runs:
+    /// every server sharing the database polls a watch once per interval between them.
+    fn claim_poll(&self, watch: &str, holder: &str, now_ms: i64, lease_ms: i64) -> Result<PollClaim, QueueError>;
+    /// `holder`'s poll of `watch` ended: the next is due at `next_ms`, after `failures` in
+    /// a row (shared, for the backoff). False if `holder` no longer held it.
+    fn finish_poll(&self, watch: &str, holder: &str, next_ms: i64, failures: u32) -> Result<bool, QueueError>;
+}
+
+/// The answer of [`Queue::claim_poll`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollClaim {
+    /// This server polls now; the watch's failures in a row so far.
+    Claimed {
+        /// Failures in a row (of whichever server polled).
+        failures: u32,
+    },
+    /// Not due yet, or another server is polling it: ask again at this time (Unix ms).
+    NotBefore(i64),
 }

@@ -19,7 +19,7 @@ use server::blobs::Blobs;
 use server::job::JobSpec;
 use server::queue::postgres::Postgres;
 use server::queue::sqlite::Sqlite;
-use server::queue::{Attestation, Database, Filter, Outcome, Queue, QueueError, State};
+use server::queue::{Attestation, Database, Filter, Outcome, PollClaim, Queue, QueueError, State};
 
 const TOOLCHAIN: &str =
     "127.0.0.1:5000/toolchains/go@sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -170,13 +170,51 @@ fn behaves(q: &dyn Queue, name: &str) {
     assert!((s.oldest_queued_secs - 2.0).abs() < 1e-9, "{name}: {}", s.oldest_queued_secs);
 }
 
+/// The watches' polls shared by servers: one holder at a time, once per interval, the
+/// failures in a row shared, a lost holder's lease taken over; eight servers asking at
+/// once get one claim.
+fn polls(q: &dyn Queue, name: &str) {
+    let claim = |w: &str, holder: &str, now: i64| q.claim_poll(w, holder, now, 60_000).unwrap();
+    assert_eq!(claim("w", "a", 1_000), PollClaim::Claimed { failures: 0 }, "{name}");
+    assert_eq!(claim("w", "b", 1_001), PollClaim::NotBefore(61_000), "{name}: a holds it");
+    assert_eq!(claim("x", "b", 1_001), PollClaim::Claimed { failures: 0 }, "{name}: another watch is its own");
+    assert!(q.finish_poll("w", "a", 6_000, 0).unwrap(), "{name}");
+    assert!(!q.finish_poll("w", "b", 7_000, 0).unwrap(), "{name}: b does not hold it");
+    assert_eq!(claim("w", "b", 5_999), PollClaim::NotBefore(6_000), "{name}: not due before the interval");
+    assert_eq!(claim("w", "b", 6_000), PollClaim::Claimed { failures: 0 }, "{name}");
+    assert!(q.finish_poll("w", "b", 8_000, 1).unwrap(), "{name}");
+    assert_eq!(claim("w", "a", 8_000), PollClaim::Claimed { failures: 1 }, "{name}: b's failure is shared");
+    // a is lost mid-poll: b takes over once its lease has run out, and a's late finish is void.
+    assert_eq!(claim("w", "b", 67_999), PollClaim::NotBefore(68_000), "{name}");
+    assert_eq!(claim("w", "b", 68_001), PollClaim::Claimed { failures: 1 }, "{name}");
+    assert!(!q.finish_poll("w", "a", 70_000, 0).unwrap(), "{name}");
+    let claimed = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let claimed = &claimed;
+            s.spawn(move || {
+                if let PollClaim::Claimed { .. } = q.claim_poll("race", &format!("server-{t}"), 9_000, 60_000).unwrap()
+                {
+                    claimed.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(claimed.load(Ordering::SeqCst), 1, "{name}: one of eight servers polls");
+}
+
 #[test]
 fn the_queue_behaves_the_same_on_sqlite_and_postgres() {
     let dir = tempfile::tempdir().unwrap();
-    behaves(&Sqlite::open(&dir.path().join("queue.sqlite3")).unwrap(), "sqlite");
+    let sqlite = Sqlite::open(&dir.path().join("queue.sqlite3")).unwrap();
+    behaves(&sqlite, "sqlite");
+    polls(&sqlite, "sqlite");
     let pg = postgres::Cluster::start();
     let url = pg.database("behaviour");
-    behaves(&Postgres::open(&url).unwrap(), "postgres");
+    let q = Postgres::open(&url).unwrap();
+    behaves(&q, "postgres");
+    polls(&q, "postgres");
+    drop(q);
     // Opened again (and by a second server at once): the schema is migrated once, the jobs kept.
     let (q1, q2) = std::thread::scope(|s| {
         let h1 = s.spawn(|| Postgres::open(&url).unwrap());
@@ -185,11 +223,16 @@ fn the_queue_behaves_the_same_on_sqlite_and_postgres() {
     });
     assert_eq!(q1.list(&Filter { limit: 10, ..Filter::default() }).unwrap().len(), 4);
     assert_eq!(q2.stats(0).unwrap().by_state.iter().map(|(_, n)| n).sum::<u64>(), 4);
-    assert_eq!(pg.psql("behaviour", "SELECT version FROM schema_version"), "2\n");
+    assert_eq!(pg.psql("behaviour", "SELECT version FROM schema_version"), "3\n");
     // A newer schema than this build knows is refused, not written over.
     pg.psql("behaviour", "UPDATE schema_version SET version = 99");
     let e = Postgres::open(&url).unwrap_err().to_string();
     assert!(e.contains("newer") && !e.contains(postgres::PASSWORD), "{e}");
+    // A database of the previous version (2, before the watches' polls) is migrated.
+    pg.psql("behaviour", "UPDATE schema_version SET version = 2; DROP TABLE watch_polls");
+    let q = Postgres::open(&url).unwrap();
+    assert_eq!(q.claim_poll("w", "a", 0, 1).unwrap(), PollClaim::Claimed { failures: 0 });
+    assert_eq!(pg.psql("behaviour", "SELECT version FROM schema_version"), "3\n");
 }
 
 /// 8 threads submit the same 50 specs at once: one job per key, on both backends.

@@ -18,11 +18,11 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement, Transaction};
 
 use super::sqlite::RawJob;
-use super::{clip_log_line, Day, Filter, Job, LogLine, Outcome, Queue, QueueError, State, Stats, LOG_LINES};
+use super::{clip_log_line, Day, Filter, Job, LogLine, Outcome, PollClaim, Queue, QueueError, State, Stats, LOG_LINES};
 use crate::job::{valid_digest, JobSpec};
 
 /// The schema's version this build writes; each entry of [`MIGRATIONS`] moves it one up.
-const VERSION: i64 = 2;
+const VERSION: i64 = 3;
 
 /// The migrations, in order: entry `n` takes the schema from version `n` to `n + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -70,6 +70,16 @@ CREATE TABLE job_log (
     line TEXT NOT NULL
 );
 CREATE INDEX job_log_job ON job_log (job, seq);
+",
+    // The watches' polls, shared by the servers: who polls next, and when.
+    "
+CREATE TABLE watch_polls (
+    name TEXT PRIMARY KEY,
+    next_at BIGINT NOT NULL,
+    holder TEXT,
+    lease_until BIGINT,
+    failures BIGINT NOT NULL DEFAULT 0
+);
 ",
 ];
 
@@ -706,6 +716,42 @@ impl Queue for Postgres {
                 .and_then(|r| r.try_get(0).ok().flatten());
             stats.oldest_queued_secs = oldest.map_or(0.0, |t| (now_ms - t).max(0) as f64 / 1000.0);
             Ok(stats)
+        })
+    }
+
+    fn claim_poll(&self, watch: &str, holder: &str, now_ms: i64, lease_ms: i64) -> Result<PollClaim, QueueError> {
+        let until = now_ms.saturating_add(lease_ms);
+        self.with(|tx| {
+            tx.execute("INSERT INTO watch_polls (name, next_at) VALUES ($1, 0) ON CONFLICT DO NOTHING", &[&watch])?;
+            // One UPDATE decides: a second server's waits for the first's row lock, then
+            // finds the row held and claims nothing.
+            let claimed = tx.query_opt(
+                "UPDATE watch_polls SET holder = $2, lease_until = $4 WHERE name = $1 AND next_at <= $3                  AND (holder IS NULL OR holder = $2 OR lease_until < $3) RETURNING failures",
+                &[&watch, &holder, &now_ms, &until],
+            )?;
+            if let Some(row) = claimed {
+                let failures: i64 = row.try_get(0)?;
+                return Ok(PollClaim::Claimed { failures: u32::try_from(failures.max(0)).unwrap_or(u32::MAX) });
+            }
+            let row = tx.query_opt(
+                "SELECT GREATEST(next_at, CASE WHEN holder IS NULL THEN 0 ELSE lease_until END) FROM watch_polls                  WHERE name = $1",
+                &[&watch],
+            )?;
+            let at: Option<i64> = match row {
+                Some(r) => r.try_get(0)?,
+                None => None,
+            };
+            Ok(PollClaim::NotBefore(at.unwrap_or(now_ms)))
+        })
+    }
+
+    fn finish_poll(&self, watch: &str, holder: &str, next_ms: i64, failures: u32) -> Result<bool, QueueError> {
+        self.with(|tx| {
+            let n = tx.execute(
+                "UPDATE watch_polls SET next_at = $3, failures = $4, holder = NULL, lease_until = NULL                  WHERE name = $1 AND holder = $2",
+                &[&watch, &holder, &next_ms, &i64::from(failures)],
+            )?;
+            Ok(n == 1)
         })
     }
 }
