@@ -464,3 +464,103 @@ fn blobs_live_in_postgres_calls_reconnect_and_errors_hide_the_password() {
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
+
+/// TLS to PostgreSQL, against a cluster that refuses plaintext (`hostssl` only): the
+/// default and `verify-full` trust only the CA named by `sslrootcert` and check the host
+/// name, `verify-ca` only the CA, `require` encrypts without checking; a wrong CA, a name
+/// the certificate does not hold and a server without TLS are errors that name the
+/// setting and the check, with no fallback to plaintext; `prefer` is refused.
+#[test]
+fn tls_to_postgres_is_checked_and_never_falls_back_to_plaintext() {
+    let pg = postgres::Cluster::start_tls();
+    let url = pg.database("tls");
+    assert!(url.contains("sslmode=verify-full&sslrootcert="), "{url}");
+    let q = Postgres::open(&url).unwrap();
+    q.submit(&spec("tls", "v1", '1'), 1_000).unwrap();
+    // The connection really is TLS: the server shows it so, and plaintext is refused.
+    let ssl = pg.psql(
+        "tls",
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = 'reprove serve' AND s.ssl",
+    );
+    assert_ne!(ssl.trim(), "0", "no TLS connection of the queue in pg_stat_ssl");
+    let base = format!("postgres://{}:{}@127.0.0.1:{}/tls", postgres::USER, postgres::PASSWORD, pg.port());
+    let e = Postgres::open(&format!("{base}?sslmode=disable")).unwrap_err().to_string();
+    assert!(e.contains("no encryption") || e.contains("pg_hba.conf"), "plaintext was not refused: {e}");
+
+    let ca = pg.ca().display().to_string();
+    let other = pg.other_ca().display().to_string();
+    let refused = |url: String, words: &[&str]| {
+        let e = Postgres::open(&url).unwrap_err().to_string();
+        for w in words {
+            assert!(e.contains(w), "{w:?} not in: {e}");
+        }
+        assert!(!e.contains(postgres::PASSWORD), "{e}");
+    };
+    // A CA that did not sign the server's certificate.
+    for mode in ["verify-full", "verify-ca", "require"] {
+        refused(
+            format!("{base}?sslmode={mode}&sslrootcert={other}"),
+            &[&format!("sslmode={mode}"), "not trusted", "sslrootcert", &other],
+        );
+    }
+    // Without sslrootcert, the system's store: here SSL_CERT_FILE's, the other CA, then
+    // the right one (in a process of its own, for its environment).
+    let empty = tempfile::tempdir().unwrap();
+    for (store, want) in [(&other, "not trusted"), (&ca, "ok")] {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "system_store_probe", "--nocapture", "--include-ignored"])
+            .env("REPROVE_TEST_PG_URL", &base)
+            .env("SSL_CERT_FILE", store)
+            .env("SSL_CERT_DIR", empty.path())
+            .output()
+            .unwrap();
+        let probe = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert!(probe.contains(&format!("probe: {want}")) && probe.contains("1 passed"), "{store}: {probe}");
+    }
+    // A host name the certificate does not hold (the address is right).
+    let named = format!(
+        "postgres://{}:{}@db.invalid:{}/tls?hostaddr=127.0.0.1&sslrootcert={ca}",
+        postgres::USER,
+        postgres::PASSWORD,
+        pg.port()
+    );
+    refused(named.clone(), &["sslmode=verify-full (the default)", "not valid for the host name", "db.invalid"]);
+    refused(format!("{named}&sslmode=verify-full"), &["sslmode=verify-full", "db.invalid"]);
+    // verify-ca checks the chain only; require encrypts without a CA; localhost is in the certificate.
+    Postgres::open(&format!("{named}&sslmode=verify-ca")).unwrap().stats(0).unwrap();
+    Postgres::open(&format!("{base}?sslmode=require")).unwrap().stats(0).unwrap();
+    Postgres::open(&url.replace("127.0.0.1", "localhost")).unwrap().stats(0).unwrap();
+    refused(format!("{base}?sslmode=prefer"), &["sslmode=prefer is refused", "plaintext"]);
+
+    // A server without TLS: require (and the default) fail, never plaintext.
+    let plain = postgres::Cluster::start();
+    let plain_base =
+        format!("postgres://{}:{}@127.0.0.1:{}/postgres", postgres::USER, postgres::PASSWORD, plain.port());
+    refused(format!("{plain_base}?sslmode=require"), &["sslmode=require", "does not offer TLS"]);
+    refused(
+        format!("{plain_base}?sslrootcert={ca}"),
+        &["sslmode=verify-full (the default)", "does not offer TLS", "sslmode=disable"],
+    );
+    Postgres::open(&plain.url("postgres")).unwrap().stats(0).unwrap();
+}
+
+/// Run by the test above in a process of its own with a system trust store of its own
+/// (`SSL_CERT_FILE`, `SSL_CERT_DIR`): without `sslrootcert`, the server's CA is trusted
+/// only if that store holds it.
+#[test]
+#[ignore = "run by tls_to_postgres_is_checked_and_never_falls_back_to_plaintext"]
+fn system_store_probe() {
+    let base = std::env::var("REPROVE_TEST_PG_URL").unwrap();
+    match Postgres::open(&base) {
+        Ok(q) => {
+            q.stats(0).unwrap();
+            println!("probe: ok");
+        }
+        Err(e) => {
+            let e = e.to_string();
+            assert!(e.contains("sslmode=verify-full (the default)") && e.contains("system's trust store"), "{e}");
+            println!("probe: {}", if e.contains("not trusted") { "not trusted" } else { "other" });
+        }
+    }
+}

@@ -8,6 +8,9 @@
 //! Every call is one transaction on a connection of a small pool. A call that meets a dead
 //! connection (the server restarted) drops the pool and runs once more on a fresh
 //! connection; errors name the URL without its password.
+//!
+//! The connection is TLS unless the URL says `sslmode=disable` (libpq's
+//! `sslmode`, `sslrootcert`, `sslcert`, `sslkey`; `verify-full` by default).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,6 +19,9 @@ use std::time::Duration;
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement, Transaction};
+
+#[path = "postgres_tls.rs"]
+pub(crate) mod tls;
 
 use super::sqlite::RawJob;
 use super::{clip_log_line, Day, Filter, Job, LogLine, Outcome, PollClaim, Queue, QueueError, State, Stats, LOG_LINES};
@@ -104,6 +110,9 @@ macro_rules! columns {
 /// small runtime per connection): call it off async threads, as the server does.
 pub struct Postgres {
     config: postgres::Config,
+    /// The TLS connector (`None`: `sslmode=disable`) and the settings it was made of.
+    tls: Option<tls::MakeRustls>,
+    tls_settings: tls::Settings,
     /// The URL without its password, for messages.
     shown: String,
     pool: Mutex<Vec<Conn>>,
@@ -279,8 +288,19 @@ impl Postgres {
     /// or migrates the schema.
     pub fn open(url: &str) -> Result<Postgres, QueueError> {
         let shown = redact(url);
-        let mut config: postgres::Config =
-            url.parse().map_err(|e| QueueError::Database { path: shown.clone(), message: describe(&e) })?;
+        let fail = |message: String| QueueError::Database { path: shown.clone(), message };
+        let (rest, tls_settings) = tls::split(url).map_err(fail)?;
+        let mut config: postgres::Config = rest.parse().map_err(|e| fail(describe(&e)))?;
+        let unix_only = config.get_hosts().iter().all(|h| !matches!(h, postgres::config::Host::Tcp(_)))
+            && config.get_hostaddrs().is_empty();
+        let tls = if tls_settings.tls() && !unix_only {
+            config.ssl_mode(postgres::config::SslMode::Require);
+            Some(tls::MakeRustls::new(&tls_settings).map_err(fail)?)
+        } else {
+            // No TLS on a Unix socket (the server never offers it there), as libpq.
+            config.ssl_mode(postgres::config::SslMode::Disable);
+            None
+        };
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
@@ -292,7 +312,7 @@ impl Postgres {
             // A call never hangs on a stuck server: every statement has a deadline.
             config.options("-c statement_timeout=30000 -c idle_in_transaction_session_timeout=60000");
         }
-        let pg = Postgres { config, shown, pool: Mutex::new(Vec::new()) };
+        let pg = Postgres { config, tls, tls_settings, shown, pool: Mutex::new(Vec::new()) };
         pg.migrate()?;
         Ok(pg)
     }
@@ -303,7 +323,15 @@ impl Postgres {
     }
 
     fn err(&self, e: &postgres::Error) -> QueueError {
-        QueueError::Database { path: self.shown.clone(), message: describe(e) }
+        let mut message = describe(e);
+        if message.ends_with("server does not support TLS") {
+            message = format!(
+                "the server does not offer TLS, which {} requires (no plaintext fallback); set up TLS on the \
+                 server, or write sslmode=disable in the URL to connect in plaintext",
+                self.tls_settings.shown()
+            );
+        }
+        QueueError::Database { path: self.shown.clone(), message }
     }
 
     fn migrate(&self) -> Result<(), QueueError> {
@@ -332,7 +360,11 @@ impl Postgres {
     }
 
     fn connect(&self) -> Result<Conn, postgres::Error> {
-        Ok(Conn { client: self.config.connect(NoTls)?, statements: HashMap::new() })
+        let client = match &self.tls {
+            Some(tls) => self.config.connect(tls.clone())?,
+            None => self.config.connect(NoTls)?,
+        };
+        Ok(Conn { client, statements: HashMap::new() })
     }
 
     fn take(&self) -> Option<Conn> {
