@@ -41,7 +41,9 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
     /// The job database: `sqlite` (embedded, in the data directory) or
-    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, which several servers share
+    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, which several servers share, over TLS
+    /// (`?sslmode=verify-full` by default, `verify-ca`, `require` or `disable`;
+    /// `sslrootcert=CA.pem`, else the system's CAs; `sslcert`, `sslkey`)
     /// (default: $REPROVE_DATABASE, the config's `database`, else sqlite).
     #[arg(long, value_name = "URL")]
     database: Option<String>,

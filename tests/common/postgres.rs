@@ -8,6 +8,11 @@
 //! PostgreSQL refuses to run as root: as root, the server runs as the `postgres` user the
 //! package creates, the directory given to it. Missing binaries fail the test (naming
 //! ci/setup): a test of the PostgreSQL queue never passes without one.
+//!
+//! [`Cluster::start_tls`] starts one that speaks TLS only (`ssl = on`, `hostssl` lines in
+//! pg_hba.conf, no `host` line: a plaintext connection is refused), with a server
+//! certificate for 127.0.0.1 and `localhost` from a CA the test makes with the openssl
+//! CLI (installed by ci/setup); a second CA signed nothing of it.
 #![allow(dead_code)]
 
 use std::os::unix::process::CommandExt as _;
@@ -28,6 +33,7 @@ pub(crate) struct Cluster {
     owner: Option<(u32, u32)>,
     child: Option<Child>,
     extra: Vec<String>,
+    tls: bool,
 }
 
 /// The newest `/usr/lib/postgresql/*/bin` holding `initdb` and `postgres`.
@@ -84,6 +90,126 @@ impl Cluster {
 
     /// Initializes and starts a cluster with these extra `postgres` arguments.
     pub(crate) fn start_with(extra: &[&str]) -> Cluster {
+        let mut c = Cluster::init(extra);
+        c.start_again();
+        c
+    }
+
+    /// A cluster that accepts TLS connections only, its certificate from [`Cluster::ca`].
+    pub(crate) fn start_tls() -> Cluster {
+        let mut c = Cluster::init(&["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
+        let dir = c.dir.path().to_path_buf();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|e| panic!("openssl (installed by ci/setup): {e}"));
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        for ca in ["ca", "other-ca"] {
+            openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN=reprove test {ca}"),
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ]);
+        }
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=reprove test postgres",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ]);
+        std::fs::write(
+            dir.join("server.ext"),
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ]);
+        let hba = c.data().join("pg_hba.conf");
+        let text = std::fs::read_to_string(&hba).unwrap_or_else(|e| panic!("{e}"));
+        let text: String = text
+            .lines()
+            .map(|l| match l.strip_prefix("host ") {
+                Some(rest) => format!("hostssl {rest}\n"),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        std::fs::write(&hba, text).unwrap_or_else(|e| panic!("{e}"));
+        if let Some(o) = c.owner {
+            chown_all(c.dir.path(), o);
+        }
+        std::fs::set_permissions(dir.join("server.key"), std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
+        c.extra.extend([
+            "-c".into(),
+            "ssl=on".into(),
+            "-c".into(),
+            format!("ssl_cert_file={}", cert.display()),
+            "-c".into(),
+            format!("ssl_key_file={}", key.display()),
+        ]);
+        c.tls = true;
+        c.start_again();
+        c
+    }
+
+    /// The CA that signed a TLS cluster's certificate (PEM).
+    pub(crate) fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// A CA that signed nothing of the cluster's (PEM).
+    pub(crate) fn other_ca(&self) -> PathBuf {
+        self.dir.path().join("other-ca.pem")
+    }
+
+    /// Initializes a cluster, not started.
+    fn init(extra: &[&str]) -> Cluster {
         let bin = bin_dir();
         let owner = if is_root() {
             Some(user_ids("postgres").unwrap_or_else(|| {
@@ -101,13 +227,14 @@ impl Cluster {
         if let Some(o) = owner {
             chown_all(dir.path(), o);
         }
-        let mut c = Cluster {
+        let c = Cluster {
             dir,
             bin,
             port: free_port(),
             owner,
             child: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            tls: false,
         };
         let mut initdb = c.command("initdb");
         initdb.arg("-D").arg(c.data()).args(["-U", USER, "--auth-local=trust", "--auth-host=scram-sha-256"]);
@@ -119,7 +246,6 @@ impl Cluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        c.start_again();
         c
     }
 
@@ -141,9 +267,15 @@ impl Cluster {
         self.port
     }
 
-    /// The URL of database `db`.
+    /// The URL of database `db`: plaintext (`sslmode=disable`), or on a TLS cluster
+    /// `sslmode=verify-full` trusting [`Cluster::ca`].
     pub(crate) fn url(&self, db: &str) -> String {
-        format!("postgres://{USER}:{PASSWORD}@127.0.0.1:{}/{db}", self.port)
+        let base = format!("postgres://{USER}:{PASSWORD}@127.0.0.1:{}/{db}", self.port);
+        if self.tls {
+            format!("{base}?sslmode=verify-full&sslrootcert={}", self.ca().display())
+        } else {
+            format!("{base}?sslmode=disable")
+        }
     }
 
     /// Creates database `db`; its URL.

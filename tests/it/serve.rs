@@ -558,3 +558,55 @@ fn serve_on_postgres_survives_kill_9_and_two_servers_share_the_queue() {
     want.sort();
     assert_eq!(all, want, "each job started exactly once across both servers");
 }
+
+/// `reprove serve --database 'postgres://…?sslmode=verify-full&sslrootcert=CA'` against a
+/// PostgreSQL that accepts TLS only (tests/common/postgres.rs): a job is done through it.
+/// A CA that did not sign the server's certificate stops the start with a message naming
+/// the check and the file (no plaintext fallback: the server refuses plaintext anyway),
+/// and `sslmode=prefer` is refused as input.
+#[test]
+fn serve_on_postgres_over_verified_tls() {
+    let dir = goenv::tmp();
+    let d = dir.path();
+    let pg = postgres::Cluster::start_tls();
+    let url = pg.database("tls");
+    assert!(url.contains("sslmode=verify-full&sslrootcert="), "{url}");
+    let config = d.join("noop.toml");
+    std::fs::write(&config, "noop-jobs = true\n").unwrap_or_else(|e| panic!("{e}"));
+    let config_s = config.display().to_string();
+    let cache = d.join("cache");
+    {
+        let serve =
+            Serve::start(d, &d.join("data1"), &cache, "off", 1, 1, &["--database", &url, "--config", &config_s]);
+        let (status, job) =
+            serve.request("POST", "/v1/jobs", Some(TOKEN), &json!({"kind": "noop", "n": 1}).to_string());
+        assert_eq!(status, 201, "{job}");
+        let id = job["id"].as_str().unwrap_or_default().to_string();
+        let job = serve.wait(&id, |j| j["state"] == "done" || j["state"] == "failed", Duration::from_secs(60));
+        assert_eq!(job["state"], "done", "{job:#}");
+        let ssl = pg.psql(
+            "tls",
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = 'reprove serve' AND s.ssl",
+        );
+        assert_ne!(ssl.trim(), "0", "the server's connections are TLS");
+        assert!(!serve.log_text().contains(postgres::PASSWORD), "{}", serve.log_text());
+    }
+    let start = |database: &str| {
+        let mut cmd = Command::new(reprove_bin());
+        cmd.env("REPROVE_API_TOKEN", TOKEN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", database, "--data"])
+            .arg(d.join("data2"));
+        crate::support::run(&mut cmd).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let other = pg.other_ca().display().to_string();
+    let out = start(&url.replace(&pg.ca().display().to_string(), &other));
+    assert_eq!(out.status, Some(3), "{}", out.stderr_str());
+    for want in ["sslmode=verify-full", "not trusted", &other] {
+        assert!(out.stderr_str().contains(want), "{want:?} in {}", out.stderr_str());
+    }
+    assert!(!out.stderr_str().contains(postgres::PASSWORD), "{}", out.stderr_str());
+    let out = start(&url.replace("sslmode=verify-full", "sslmode=prefer"));
+    assert_eq!(out.status, Some(2), "{}", out.stderr_str());
+    assert!(out.stderr_str().contains("sslmode=prefer is refused"), "{}", out.stderr_str());
+}

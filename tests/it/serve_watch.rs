@@ -405,3 +405,71 @@ fn tags_are_listed_page_by_page_up_to_the_bound() {
     let client = oci::referrers::Repository::new(&none, &registry.options()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(io.block_on(client.tags(10)).unwrap_or_else(|e| panic!("{e}")), (Vec::new(), false));
 }
+
+/// Two `reprove serve` on one PostgreSQL with one image watch polled every second: they
+/// take turns (the queue's `watch_polls` claim), so the registry is listed about once a
+/// second between them, not twice; the polls both count in `/metrics` add up to the
+/// listings the registry saw; and each digest pushed (one before they start, one while
+/// they run) is audited once.
+#[test]
+fn two_servers_on_one_postgres_poll_a_watch_once_per_interval() {
+    let s = shared();
+    let scratch = Scratch::new();
+    let image = |n: &str| {
+        let note = scratch.path(&format!("note-{n}"));
+        std::fs::write(&note, format!("no Go here, {n}\n")).unwrap_or_else(|e| panic!("{e}"));
+        crate::audit_e2e::image(&[("/etc/note", &note)])
+    };
+    push(&image("v1"), &format!("{}/shared/app:v1", s.registry.addr));
+    let counted = FaultProxy::start(&s.registry.addr, "/tags/list", Fault::None).unwrap_or_else(|e| panic!("{e}"));
+    let here = scratch.path("here");
+    std::fs::create_dir_all(&here).unwrap_or_else(|e| panic!("{e}"));
+    crate::attest_registry::keygen(&here, "server").unwrap_or_else(|e| panic!("{e}"));
+    let config = scratch.path("reprove-server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "key = {:?}\nwatch-rate = \"100/s\"\n\n[[watch]]\nname = \"shared\"\nimage = \"{}/shared/app\"\ntags = \"v*\"\n\
+             interval = \"1s\"\n",
+            here.join("server.key").display().to_string(),
+            counted.addr
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let config_s = config.display().to_string();
+    let pg = crate::serve::postgres::Cluster::start();
+    let url = pg.database("watch");
+    let args = ["--config", config_s.as_str(), "--database", url.as_str()];
+    let a = Serve::start(&here, &scratch.path("data-a"), &s.cache, "off", 1, 1, &args);
+    let b = Serve::start(&here, &scratch.path("data-b"), &s.cache, "off", 1, 2, &args);
+    wait_jobs(&a, "shared", Duration::from_secs(120), |j| j.len() == 1 && j.iter().all(finished));
+
+    let polls = |serve: &Serve| {
+        metric(serve, "reprove_serve_watch_polls_total", &[("watch", "shared"), ("result", "ok")]).unwrap_or(0.0)
+            + metric(serve, "reprove_serve_watch_polls_total", &[("watch", "shared"), ("result", "error")])
+                .unwrap_or(0.0)
+    };
+    let hits = || counted.hits.load(std::sync::atomic::Ordering::Relaxed);
+    let (before, window) = (hits(), Instant::now());
+    std::thread::sleep(Duration::from_secs(8));
+    push(&image("v2"), &format!("{}/shared/app:v2", s.registry.addr));
+    std::thread::sleep(Duration::from_secs(4));
+    let (listed, secs) = (hits() - before, window.elapsed().as_secs_f64());
+    // Alone, each server would list about once a second: 2 a second between the two.
+    assert!(
+        (listed as f64) <= secs + 2.0 && (listed as f64) >= secs / 2.0,
+        "{listed} tag listings in {secs:.1} s by two servers polling every second"
+    );
+    let (pa, pb) = (polls(&a), polls(&b));
+    let total = hits() as f64;
+    // A poll under way has listed but is not counted yet: at most one per server.
+    assert!((pa + pb - total).abs() <= 2.0, "polls {pa} + {pb} counted, {total} listings seen");
+
+    // The digest pushed while they ran: one job, each audited once.
+    let jobs = wait_jobs(&b, "shared", Duration::from_secs(120), |j| j.len() == 2 && j.iter().all(finished));
+    let digests: std::collections::BTreeSet<&str> = jobs.iter().filter_map(|j| j["imageDigest"].as_str()).collect();
+    assert_eq!(digests.len(), 2, "{jobs:#?}");
+    for j in &jobs {
+        assert_eq!((j["attempts"].as_u64(), j["resultsStored"].as_u64()), (Some(1), Some(1)), "{j:#}");
+    }
+}

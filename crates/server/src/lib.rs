@@ -359,8 +359,9 @@ impl<E: Executor> Server<E> {
     }
 
     /// What pins a verify or check job's `rev` to the commit it names when the job is
-    /// submitted. Without one, a rev that is not a full commit id is keyed as written
-    /// (a server embedded without Git); the binary always sets one. Set once.
+    /// submitted. Without one (a server embedded without Git), only a full commit id is
+    /// accepted as `rev`: any other is refused (422 `unresolved-revision`), never keyed
+    /// as written (a branch would be one job forever). The binary always sets one. Set once.
     pub fn resolve_with(&self, resolver: Arc<dyn Resolver>) {
         let _ = self.inner.resolver.set(resolver);
     }
@@ -692,7 +693,16 @@ fn pin_blocking(
         if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(Some(rev.to_ascii_lowercase()));
         }
-        let Some(resolver) = resolver else { return Ok(None) };
+        let Some(resolver) = resolver else {
+            return Err((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unresolved-revision",
+                format!(
+                    "revision {rev:?} is not a full commit id (40 hexadecimal digits), and this server resolves no \
+                     revisions: submit the commit it names"
+                ),
+            ));
+        };
         let id = resolver.resolve(source, rev, timeout).map_err(|e| match e {
             ResolveError::UnknownRevision(m) => (
                 StatusCode::UNPROCESSABLE_ENTITY,

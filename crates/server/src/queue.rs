@@ -36,10 +36,21 @@ impl std::fmt::Debug for Database {
     }
 }
 
-/// A database that is neither `sqlite` nor a PostgreSQL URL.
+/// A database that is neither `sqlite` nor a PostgreSQL URL, or whose TLS settings are refused.
 #[derive(Debug, thiserror::Error)]
-#[error("the job database {0:?}: expected sqlite or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")]
-pub struct DatabaseUrlError(pub String);
+pub enum DatabaseUrlError {
+    /// Not a database URL (shown without its password).
+    #[error("the job database {0:?}: expected sqlite or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")]
+    Url(String),
+    /// A TLS setting (`sslmode`, `sslcert`, `sslkey`) that is refused, and why.
+    #[error("the job database {url:?}: {message}")]
+    Tls {
+        /// The URL without its password.
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
+}
 
 impl Database {
     /// `sqlite`, or a `postgres://` (`postgresql://`) URL.
@@ -49,11 +60,14 @@ impl Database {
             return Ok(Database::Sqlite);
         }
         let rest = s.strip_prefix("postgres://").or_else(|| s.strip_prefix("postgresql://"));
-        match rest {
-            Some(r) if !r.is_empty() && s.parse::<::postgres::Config>().is_ok() => {
-                Ok(Database::Postgres(s.to_string()))
-            }
-            _ => Err(DatabaseUrlError(postgres::redact(s))),
+        if rest.is_none_or(str::is_empty) {
+            return Err(DatabaseUrlError::Url(postgres::redact(s)));
+        }
+        let (without, _) =
+            postgres::tls::split(s).map_err(|message| DatabaseUrlError::Tls { url: postgres::redact(s), message })?;
+        match without.parse::<::postgres::Config>() {
+            Ok(_) => Ok(Database::Postgres(s.to_string())),
+            Err(_) => Err(DatabaseUrlError::Url(postgres::redact(s))),
         }
     }
 }
@@ -327,4 +341,23 @@ pub trait Queue: Send + Sync + 'static {
     fn daily(&self, since_ms: i64) -> Result<Vec<Day>, QueueError>;
     /// Counts for the metrics.
     fn stats(&self, now_ms: i64) -> Result<Stats, QueueError>;
+    /// Claims the next poll of watch `watch` for `holder` (a server) until `now_ms +
+    /// lease_ms`, if it is due (`next_at <= now_ms`) and no other holder's lease runs:
+    /// every server sharing the database polls a watch once per interval between them.
+    fn claim_poll(&self, watch: &str, holder: &str, now_ms: i64, lease_ms: i64) -> Result<PollClaim, QueueError>;
+    /// `holder`'s poll of `watch` ended: the next is due at `next_ms`, after `failures` in
+    /// a row (shared, for the backoff). False if `holder` no longer held it.
+    fn finish_poll(&self, watch: &str, holder: &str, next_ms: i64, failures: u32) -> Result<bool, QueueError>;
+}
+
+/// The answer of [`Queue::claim_poll`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollClaim {
+    /// This server polls now; the watch's failures in a row so far.
+    Claimed {
+        /// Failures in a row (of whichever server polled).
+        failures: u32,
+    },
+    /// Not due yet, or another server is polling it: ask again at this time (Unix ms).
+    NotBefore(i64),
 }

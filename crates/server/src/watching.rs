@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch as signal};
 
 use crate::job::{valid_watch_name, AuditSpec, JobSpec, VerifySpec};
-use crate::queue::Queue;
+use crate::queue::{PollClaim, Queue};
 
 /// A boxed future, for the object-safe [`Lister`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -502,6 +502,24 @@ impl Scheduler {
         delay
     }
 
+    /// Watch `i` was due here but is not this server's to poll now (another server sharing
+    /// the queue polled it or is polling it): not running, asked again at `at_ms`; its
+    /// failures unchanged.
+    pub fn deferred(&mut self, i: usize, at_ms: i64) {
+        if let Some(slot) = self.slots.get_mut(i) {
+            slot.running = false;
+            slot.next_ms = at_ms;
+        }
+    }
+
+    /// Sets the failures in a row of watch `i` (as the servers sharing the queue counted
+    /// them), before [`Scheduler::finished`] adds this poll's.
+    pub fn set_failures(&mut self, i: usize, failures: u32) {
+        if let Some(slot) = self.slots.get_mut(i) {
+            slot.failures = failures;
+        }
+    }
+
     /// Failures in a row of watch `i`.
     pub fn failures(&self, i: usize) -> u32 {
         self.slots.get(i).map_or(0, |s| s.failures)
@@ -672,8 +690,23 @@ fn note_truncated(watch: &Watch, listed: &Listed) {
     }
 }
 
-/// Runs the watches until `stop`: polls each when the [`Scheduler`] says, counting each
-/// poll's result in the metrics.
+/// How long a server holds a watch's poll before another may take it over (a server lost
+/// mid-poll delays that watch by at most this).
+const POLL_LEASE_MS: i64 = 2 * 60 * 1000;
+
+/// What a poll task reports to the scheduling loop.
+enum Polled {
+    /// It polled: the failures in a row before it (shared; `None`: the queue did not
+    /// answer, this server's count holds), and the result.
+    Ran(Option<u32>, Result<u64, ListError>),
+    /// Not this server's turn: ask again at this time.
+    Deferred(i64),
+}
+
+/// Runs the watches until `stop`: polls each when the [`Scheduler`] says and the queue
+/// gives this server the poll ([`Queue::claim_poll`]: servers sharing a database poll
+/// each watch once per interval between them, the backoff shared), counting each poll's
+/// result in the metrics.
 pub(crate) async fn run(
     watches: Vec<Watch>,
     settings: Settings,
@@ -685,12 +718,13 @@ pub(crate) async fn run(
     let now = crate::now_ms();
     let seed = u64::try_from(now).unwrap_or(1) ^ u64::from(std::process::id()).rotate_left(32);
     let mut scheduler = Scheduler::new(&watches, settings.clone(), now, seed);
+    let holder: Arc<str> = format!("serve-{}-{now}-{seed:x}", std::process::id()).into();
     for w in &watches {
         metrics.watch_declare(&w.name);
     }
     let watches: Arc<Vec<Watch>> = Arc::new(watches);
     let mut seen: Vec<Option<Seen>> = watches.iter().map(|_| Some(Seen::default())).collect();
-    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Result<u64, ListError>, Seen)>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Polled, Seen)>();
     let mut running = Vec::new();
     loop {
         if *stop.borrow() {
@@ -699,12 +733,26 @@ pub(crate) async fn run(
         let now = crate::now_ms();
         for i in scheduler.due(now) {
             let mut s = seen[i].take().unwrap_or_default();
-            let (watches, lister, queue, settings, tx) =
-                (watches.clone(), lister.clone(), queue.clone(), settings.clone(), tx.clone());
+            let (watches, lister, queue, settings, tx, holder) =
+                (watches.clone(), lister.clone(), queue.clone(), settings.clone(), tx.clone(), holder.clone());
             running.push(tokio::spawn(async move {
                 let w = &watches[i];
-                let r = poll(w, lister.as_ref(), &queue, &settings, &mut s, crate::now_ms()).await;
-                let _ = tx.send((i, r, s));
+                let (q, name) = (queue.clone(), w.name.clone());
+                let claim = crate::blocking(move || q.claim_poll(&name, &holder, crate::now_ms(), POLL_LEASE_MS)).await;
+                let polled = match claim {
+                    Ok(PollClaim::NotBefore(at)) => {
+                        // Asked again within an interval: a server that holds it and is lost
+                        // is found when its lease runs out.
+                        let interval = i64::try_from(w.interval.as_millis()).unwrap_or(i64::MAX / 2);
+                        Polled::Deferred(at.min(crate::now_ms().saturating_add(interval)))
+                    }
+                    Ok(PollClaim::Claimed { failures }) => {
+                        let r = poll(w, lister.as_ref(), &queue, &settings, &mut s, crate::now_ms()).await;
+                        Polled::Ran(Some(failures), r)
+                    }
+                    Err(e) => Polled::Ran(None, Err(ListError(format!("the job queue: {e}")))),
+                };
+                let _ = tx.send((i, polled, s));
             }));
         }
         running.retain(|h| !h.is_finished());
@@ -714,11 +762,30 @@ pub(crate) async fn run(
             .clamp(Duration::from_millis(10), Duration::from_secs(1));
         tokio::select! {
             _ = stop.changed() => {}
-            Some((i, result, s)) = rx.recv() => {
+            Some((i, polled, s)) = rx.recv() => {
                 seen[i] = Some(s);
                 let name = &watches[i].name;
+                let (shared_failures, result) = match polled {
+                    Polled::Deferred(at) => {
+                        scheduler.deferred(i, at);
+                        continue;
+                    }
+                    Polled::Ran(failures, result) => (failures, result),
+                };
                 let ok = result.is_ok();
-                let delay = scheduler.finished(i, crate::now_ms(), ok);
+                if let Some(f) = shared_failures {
+                    scheduler.set_failures(i, f);
+                }
+                let now = crate::now_ms();
+                let delay = scheduler.finished(i, now, ok);
+                let next = now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2));
+                let (q, watch, holder, failures) = (queue.clone(), name.clone(), holder.clone(), scheduler.failures(i));
+                if let Err(e) = crate::blocking(move || q.finish_poll(&watch, &holder, next, failures)).await {
+                    crate::log::event("warn", "watch: the poll's end was not recorded", &[
+                        ("watch", name),
+                        ("error", &e.to_string()),
+                    ]);
+                }
                 match result {
                     Ok(n) => {
                         metrics.watch_poll(name, "ok", 0);

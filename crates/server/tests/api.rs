@@ -128,6 +128,13 @@ async fn start_resolving(config: Config, executor: Double, resolver: Option<Arc<
     Running { addr, stop: Some(tx), task }
 }
 
+/// A full commit id made of `name` (its bytes in hex, padded): a server without a
+/// resolver takes only full commit ids.
+fn commit_id(name: &str) -> String {
+    let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{hex:0<40}")
+}
+
 fn verify(source: &str, rev: &str) -> Value {
     json!({
         "kind": "verify", "source": source, "rev": rev,
@@ -171,7 +178,7 @@ async fn submitting_needs_the_token_and_bad_input_is_refused_with_json_errors() 
     let r = start(config(dir.path(), 0), Double::default()).await;
     let c = client();
     let jobs = r.url("/v1/jobs");
-    let body = verify("noop", "v1").to_string();
+    let body = verify("noop", &commit_id("v1")).to_string();
 
     let (s, e) = post(&c, &jobs, None, body.clone()).await;
     assert_eq!((s, e["error"]["code"].as_str()), (401, Some("unauthorized")), "{e}");
@@ -183,7 +190,7 @@ async fn submitting_needs_the_token_and_bad_input_is_refused_with_json_errors() 
         (json!({"kind": "rebuild"}), 422, "unknown-kind"),
         (
             {
-                let mut v = verify("noop", "v1");
+                let mut v = verify("noop", &commit_id("v1"));
                 v["owner"] = json!("me");
                 v
             },
@@ -192,7 +199,7 @@ async fn submitting_needs_the_token_and_bad_input_is_refused_with_json_errors() 
         ),
         (
             {
-                let mut v = verify("noop", "v1");
+                let mut v = verify("noop", &commit_id("v1"));
                 v["toolchain"] = json!("golang:1.22");
                 v
             },
@@ -201,7 +208,7 @@ async fn submitting_needs_the_token_and_bad_input_is_refused_with_json_errors() 
         ),
         (
             {
-                let mut v = verify("noop", "v1");
+                let mut v = verify("noop", &commit_id("v1"));
                 v["toolchain"] = json!("golang@sha256:abc");
                 v
             },
@@ -210,7 +217,7 @@ async fn submitting_needs_the_token_and_bad_input_is_refused_with_json_errors() 
         ),
         (
             {
-                let mut v = verify("noop", "v1");
+                let mut v = verify("noop", &commit_id("v1"));
                 v["reference"] = json!("oci://app:latest#/app");
                 v
             },
@@ -219,7 +226,7 @@ async fn submitting_needs_the_token_and_bad_input_is_refused_with_json_errors() 
         ),
         (
             {
-                let mut v = verify("noop", "v1");
+                let mut v = verify("noop", &commit_id("v1"));
                 v["reference"] = json!("relative/app");
                 v
             },
@@ -228,7 +235,7 @@ async fn submitting_needs_the_token_and_bad_input_is_refused_with_json_errors() 
         ),
         (
             {
-                let mut v = verify("noop", "v1");
+                let mut v = verify("noop", &commit_id("v1"));
                 v["recipe"] = json!({"ldflagz": "-s"});
                 v
             },
@@ -237,7 +244,7 @@ async fn submitting_needs_the_token_and_bad_input_is_refused_with_json_errors() 
         ),
         (
             {
-                let mut v = verify("noop", "v1");
+                let mut v = verify("noop", &commit_id("v1"));
                 v["recipe"] = json!({"buildvcs": "sometimes"});
                 v
             },
@@ -246,7 +253,7 @@ async fn submitting_needs_the_token_and_bad_input_is_refused_with_json_errors() 
         ),
         (
             {
-                let mut v = verify("noop", "v1");
+                let mut v = verify("noop", &commit_id("v1"));
                 v["rev"] = json!("--upload-pack=x");
                 v
             },
@@ -294,12 +301,24 @@ async fn submitting_needs_the_token_and_bad_input_is_refused_with_json_errors() 
 
     let (s, e) = post(&c, &jobs, Some(TOKEN), body).await;
     assert_eq!(s, 201, "{e}");
-    let check = json!({"kind": "check", "source": "noop", "rev": "v1", "toolchain": TOOLCHAIN});
+    let check = json!({"kind": "check", "source": "noop", "rev": commit_id("v1"), "toolchain": TOOLCHAIN});
     let (s, e) = post(&c, &jobs, Some(TOKEN), check.to_string()).await;
     assert_eq!((s, e["kind"].as_str(), e["state"].as_str()), (201, Some("check"), Some("queued")), "{e}");
-    let check = json!({"kind": "check", "source": "noop", "rev": "v1", "toolchain": "go:1.22", "reference": "/x"});
+    let check =
+        json!({"kind": "check", "source": "noop", "rev": commit_id("v1"), "toolchain": "go:1.22", "reference": "/x"});
     let (s, e) = post(&c, &jobs, Some(TOKEN), check.to_string()).await;
     assert_eq!((s, e["error"]["code"].as_str()), (422, Some("invalid-fields")), "{e}");
+    // This server has no resolver: a rev that is not a full commit id is refused, never
+    // keyed as written (a branch would be one job forever).
+    for body in [
+        verify("noop", "main"),
+        verify("noop", &commit_id("v1")[..39]),
+        json!({"kind": "check", "source": "noop", "rev": "v1", "toolchain": TOOLCHAIN}),
+    ] {
+        let (s, e) = post(&c, &jobs, Some(TOKEN), body.to_string()).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (422, Some("unresolved-revision")), "{body}: {e}");
+        assert!(e["error"]["message"].as_str().unwrap_or_default().contains("not a full commit id"), "{e}");
+    }
     r.shutdown().await;
 
     // No token configured: the server does not start.
@@ -332,7 +351,9 @@ async fn the_same_work_submitted_twice_is_one_job_also_concurrently() {
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let (c, jobs) = (c.clone(), jobs.clone());
-        tasks.push(tokio::spawn(async move { post(&c, &jobs, Some(TOKEN), verify("noop", "v1").to_string()).await }));
+        tasks.push(tokio::spawn(async move {
+            post(&c, &jobs, Some(TOKEN), verify("noop", &commit_id("v1")).to_string()).await
+        }));
     }
     let mut created = 0;
     let mut ids = std::collections::BTreeSet::new();
@@ -345,13 +366,14 @@ async fn the_same_work_submitted_twice_is_one_job_also_concurrently() {
     }
     assert_eq!((created, ids.len()), (1, 1), "{ids:?}");
     // Key order does not matter; another revision or recipe is other work.
-    let reordered = r#"{"recipe": {"env": {"CGO_ENABLED": "0"}, "trimpath": true}, "toolchain": "TC", "rev": "v1",
+    let reordered = r#"{"recipe": {"env": {"CGO_ENABLED": "0"}, "trimpath": true}, "toolchain": "TC", "rev": "REV",
         "reference": "oci://127.0.0.1:5000/app@DIGEST#/app", "source": "noop", "kind": "verify"}"#
+        .replace("REV", &commit_id("v1"))
         .replace("TC", TOOLCHAIN)
         .replace("DIGEST", IMAGE_DIGEST);
     let (s, job) = post(&c, &jobs, Some(TOKEN), reordered).await;
     assert_eq!((s, job["id"].as_str()), (200, ids.first().map(String::as_str)));
-    let (s, other) = post(&c, &jobs, Some(TOKEN), verify("noop", "v2").to_string()).await;
+    let (s, other) = post(&c, &jobs, Some(TOKEN), verify("noop", &commit_id("v2")).to_string()).await;
     assert_eq!(s, 201);
     assert_ne!(other["id"], job["id"]);
     let (_, list) = get(&c, &r.url("/v1/jobs?state=queued")).await;
@@ -366,8 +388,8 @@ async fn workers_run_jobs_results_are_kept_and_found_by_image_and_module() {
     let r = start(config(dir.path(), 2), double.clone()).await;
     let c = client();
     let jobs = r.url("/v1/jobs");
-    let (_, ok) = post(&c, &jobs, Some(TOKEN), verify("noop", "v1").to_string()).await;
-    let (_, bad) = post(&c, &jobs, Some(TOKEN), verify("fail", "v1").to_string()).await;
+    let (_, ok) = post(&c, &jobs, Some(TOKEN), verify("noop", &commit_id("v1")).to_string()).await;
+    let (_, bad) = post(&c, &jobs, Some(TOKEN), verify("fail", &commit_id("v1")).to_string()).await;
     let (_, audit) = post(
         &c,
         &jobs,
@@ -379,7 +401,7 @@ async fn workers_run_jobs_results_are_kept_and_found_by_image_and_module() {
 
     let done = wait_state(&c, &r, id, "done").await;
     assert_eq!(done["verdict"], "reproduced");
-    assert_eq!(done["report"]["rev"], "v1");
+    assert_eq!(done["report"]["rev"], commit_id("v1"));
     assert_eq!(done["attempts"], 1);
     assert_eq!(done["resultsStored"], 1);
     assert_eq!(done["module"], "example.com/app");
@@ -428,7 +450,7 @@ async fn workers_run_jobs_results_are_kept_and_found_by_image_and_module() {
     assert_eq!(double.runs.lock().unwrap().get(id), Some(&2));
     let (s, _) = post(&c, &r.url(&format!("/v1/jobs/{}/retry", "0".repeat(32))), Some(TOKEN), "").await;
     assert_eq!(s, 404);
-    let (_, slow) = post(&c, &jobs, Some(TOKEN), verify("slow", "v1").to_string()).await;
+    let (_, slow) = post(&c, &jobs, Some(TOKEN), verify("slow", &commit_id("v1")).to_string()).await;
     let slow_id = slow["id"].as_str().unwrap();
     wait_state(&c, &r, slow_id, "running").await;
     let (s, e) = post(&c, &r.url(&format!("/v1/jobs/{slow_id}/retry")), Some(TOKEN), "").await;
@@ -466,7 +488,7 @@ async fn workers_run_jobs_results_are_kept_and_found_by_image_and_module() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_workers_job_is_leased_again_once_and_its_result_stored_once() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = JobSpec::parse(verify("noop", "v1").to_string().as_bytes()).unwrap();
+    let spec = JobSpec::parse(verify("noop", &commit_id("v1")).to_string().as_bytes()).unwrap();
     {
         // A worker of another process claims the job and is lost: its lease lapses.
         let q = Sqlite::open(&dir.path().join("queue.sqlite3")).unwrap();
@@ -528,15 +550,24 @@ async fn two_servers_on_one_postgres_share_jobs_and_results() {
     let runner = start(on_pg(d1.path(), 1), double.clone()).await;
     let front = start(on_pg(d2.path(), 0), Double::default()).await;
     let c = client();
-    let (s, job) = post(&c, &front.url("/v1/jobs"), Some(TOKEN), verify("noop", "shared").to_string()).await;
+    let (s, job) =
+        post(&c, &front.url("/v1/jobs"), Some(TOKEN), verify("noop", &commit_id("shared")).to_string()).await;
     assert_eq!(s, 201, "{job}");
     let id = job["id"].as_str().unwrap();
     let done = wait_state(&c, &front, id, "done").await;
-    assert_eq!((done["report"]["rev"].as_str(), done["resultsStored"].as_u64()), (Some("shared"), Some(1)), "{done}");
+    assert_eq!(
+        (done["report"]["rev"].as_str(), done["resultsStored"].as_u64()),
+        (Some(commit_id("shared").as_str()), Some(1)),
+        "{done}"
+    );
     assert_eq!(done["attestations"][0]["content"]["payload"], "x", "{done}");
     assert_eq!(double.runs.lock().unwrap().get(id), Some(&1));
     let (s, v) = get(&c, &runner.url(&format!("/v1/images/{IMAGE_DIGEST}"))).await;
-    assert_eq!((s, v["id"].as_str(), v["report"]["rev"].as_str()), (200, Some(id), Some("shared")), "{v}");
+    assert_eq!(
+        (s, v["id"].as_str(), v["report"]["rev"].as_str()),
+        (200, Some(id), Some(commit_id("shared").as_str())),
+        "{v}"
+    );
     // Neither data directory holds a blob: they are in the database.
     for d in [d1.path(), d2.path()] {
         assert!(!d.join("blobs").exists(), "{}", d.display());
@@ -596,7 +627,8 @@ async fn a_submission_wakes_an_idle_worker() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     for rev in ["v1", "v2"] {
         let submitted = std::time::Instant::now();
-        let (status, job) = post(&client, &r.url("/v1/jobs"), Some(TOKEN), verify("noop", rev).to_string()).await;
+        let (status, job) =
+            post(&client, &r.url("/v1/jobs"), Some(TOKEN), verify("noop", &commit_id(rev)).to_string()).await;
         assert_eq!(status, 201, "{job}");
         let id = job["id"].as_str().unwrap().to_string();
         let done = wait_state(&client, &r, &id, "done").await;

@@ -91,7 +91,7 @@ async fn pages_need_the_token_show_steps_reports_and_escape_what_jobs_carry() {
     });
     let c = reqwest::Client::new();
     let body = json!({
-        "kind": "verify", "source": "https://git.test/app.git", "rev": "v1",
+        "kind": "verify", "source": "https://git.test/app.git", "rev": "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d",
         "reference": format!("oci://{IMAGE}#/app"),
         "toolchain": format!("127.0.0.1:5000/go@sha256:{}", "1".repeat(64)),
     });

@@ -19,7 +19,7 @@ use server::blobs::Blobs;
 use server::job::JobSpec;
 use server::queue::postgres::Postgres;
 use server::queue::sqlite::Sqlite;
-use server::queue::{Attestation, Database, Filter, Outcome, Queue, QueueError, State};
+use server::queue::{Attestation, Database, Filter, Outcome, PollClaim, Queue, QueueError, State};
 
 const TOOLCHAIN: &str =
     "127.0.0.1:5000/toolchains/go@sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -170,13 +170,51 @@ fn behaves(q: &dyn Queue, name: &str) {
     assert!((s.oldest_queued_secs - 2.0).abs() < 1e-9, "{name}: {}", s.oldest_queued_secs);
 }
 
+/// The watches' polls shared by servers: one holder at a time, once per interval, the
+/// failures in a row shared, a lost holder's lease taken over; eight servers asking at
+/// once get one claim.
+fn polls(q: &dyn Queue, name: &str) {
+    let claim = |w: &str, holder: &str, now: i64| q.claim_poll(w, holder, now, 60_000).unwrap();
+    assert_eq!(claim("w", "a", 1_000), PollClaim::Claimed { failures: 0 }, "{name}");
+    assert_eq!(claim("w", "b", 1_001), PollClaim::NotBefore(61_000), "{name}: a holds it");
+    assert_eq!(claim("x", "b", 1_001), PollClaim::Claimed { failures: 0 }, "{name}: another watch is its own");
+    assert!(q.finish_poll("w", "a", 6_000, 0).unwrap(), "{name}");
+    assert!(!q.finish_poll("w", "b", 7_000, 0).unwrap(), "{name}: b does not hold it");
+    assert_eq!(claim("w", "b", 5_999), PollClaim::NotBefore(6_000), "{name}: not due before the interval");
+    assert_eq!(claim("w", "b", 6_000), PollClaim::Claimed { failures: 0 }, "{name}");
+    assert!(q.finish_poll("w", "b", 8_000, 1).unwrap(), "{name}");
+    assert_eq!(claim("w", "a", 8_000), PollClaim::Claimed { failures: 1 }, "{name}: b's failure is shared");
+    // a is lost mid-poll: b takes over once its lease has run out, and a's late finish is void.
+    assert_eq!(claim("w", "b", 67_999), PollClaim::NotBefore(68_000), "{name}");
+    assert_eq!(claim("w", "b", 68_001), PollClaim::Claimed { failures: 1 }, "{name}");
+    assert!(!q.finish_poll("w", "a", 70_000, 0).unwrap(), "{name}");
+    let claimed = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let claimed = &claimed;
+            s.spawn(move || {
+                if let PollClaim::Claimed { .. } = q.claim_poll("race", &format!("server-{t}"), 9_000, 60_000).unwrap()
+                {
+                    claimed.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(claimed.load(Ordering::SeqCst), 1, "{name}: one of eight servers polls");
+}
+
 #[test]
 fn the_queue_behaves_the_same_on_sqlite_and_postgres() {
     let dir = tempfile::tempdir().unwrap();
-    behaves(&Sqlite::open(&dir.path().join("queue.sqlite3")).unwrap(), "sqlite");
+    let sqlite = Sqlite::open(&dir.path().join("queue.sqlite3")).unwrap();
+    behaves(&sqlite, "sqlite");
+    polls(&sqlite, "sqlite");
     let pg = postgres::Cluster::start();
     let url = pg.database("behaviour");
-    behaves(&Postgres::open(&url).unwrap(), "postgres");
+    let q = Postgres::open(&url).unwrap();
+    behaves(&q, "postgres");
+    polls(&q, "postgres");
+    drop(q);
     // Opened again (and by a second server at once): the schema is migrated once, the jobs kept.
     let (q1, q2) = std::thread::scope(|s| {
         let h1 = s.spawn(|| Postgres::open(&url).unwrap());
@@ -185,11 +223,16 @@ fn the_queue_behaves_the_same_on_sqlite_and_postgres() {
     });
     assert_eq!(q1.list(&Filter { limit: 10, ..Filter::default() }).unwrap().len(), 4);
     assert_eq!(q2.stats(0).unwrap().by_state.iter().map(|(_, n)| n).sum::<u64>(), 4);
-    assert_eq!(pg.psql("behaviour", "SELECT version FROM schema_version"), "2\n");
+    assert_eq!(pg.psql("behaviour", "SELECT version FROM schema_version"), "3\n");
     // A newer schema than this build knows is refused, not written over.
     pg.psql("behaviour", "UPDATE schema_version SET version = 99");
     let e = Postgres::open(&url).unwrap_err().to_string();
     assert!(e.contains("newer") && !e.contains(postgres::PASSWORD), "{e}");
+    // A database of the previous version (2, before the watches' polls) is migrated.
+    pg.psql("behaviour", "UPDATE schema_version SET version = 2; DROP TABLE watch_polls");
+    let q = Postgres::open(&url).unwrap();
+    assert_eq!(q.claim_poll("w", "a", 0, 1).unwrap(), PollClaim::Claimed { failures: 0 });
+    assert_eq!(pg.psql("behaviour", "SELECT version FROM schema_version"), "3\n");
 }
 
 /// 8 threads submit the same 50 specs at once: one job per key, on both backends.
@@ -420,4 +463,104 @@ fn blobs_live_in_postgres_calls_reconnect_and_errors_hide_the_password() {
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// TLS to PostgreSQL, against a cluster that refuses plaintext (`hostssl` only): the
+/// default and `verify-full` trust only the CA named by `sslrootcert` and check the host
+/// name, `verify-ca` only the CA, `require` encrypts without checking; a wrong CA, a name
+/// the certificate does not hold and a server without TLS are errors that name the
+/// setting and the check, with no fallback to plaintext; `prefer` is refused.
+#[test]
+fn tls_to_postgres_is_checked_and_never_falls_back_to_plaintext() {
+    let pg = postgres::Cluster::start_tls();
+    let url = pg.database("tls");
+    assert!(url.contains("sslmode=verify-full&sslrootcert="), "{url}");
+    let q = Postgres::open(&url).unwrap();
+    q.submit(&spec("tls", "v1", '1'), 1_000).unwrap();
+    // The connection really is TLS: the server shows it so, and plaintext is refused.
+    let ssl = pg.psql(
+        "tls",
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = 'reprove serve' AND s.ssl",
+    );
+    assert_ne!(ssl.trim(), "0", "no TLS connection of the queue in pg_stat_ssl");
+    let base = format!("postgres://{}:{}@127.0.0.1:{}/tls", postgres::USER, postgres::PASSWORD, pg.port());
+    let e = Postgres::open(&format!("{base}?sslmode=disable")).unwrap_err().to_string();
+    assert!(e.contains("no encryption") || e.contains("pg_hba.conf"), "plaintext was not refused: {e}");
+
+    let ca = pg.ca().display().to_string();
+    let other = pg.other_ca().display().to_string();
+    let refused = |url: String, words: &[&str]| {
+        let e = Postgres::open(&url).unwrap_err().to_string();
+        for w in words {
+            assert!(e.contains(w), "{w:?} not in: {e}");
+        }
+        assert!(!e.contains(postgres::PASSWORD), "{e}");
+    };
+    // A CA that did not sign the server's certificate.
+    for mode in ["verify-full", "verify-ca", "require"] {
+        refused(
+            format!("{base}?sslmode={mode}&sslrootcert={other}"),
+            &[&format!("sslmode={mode}"), "not trusted", "sslrootcert", &other],
+        );
+    }
+    // Without sslrootcert, the system's store: here SSL_CERT_FILE's, the other CA, then
+    // the right one (in a process of its own, for its environment).
+    let empty = tempfile::tempdir().unwrap();
+    for (store, want) in [(&other, "not trusted"), (&ca, "ok")] {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "system_store_probe", "--nocapture", "--include-ignored"])
+            .env("REPROVE_TEST_PG_URL", &base)
+            .env("SSL_CERT_FILE", store)
+            .env("SSL_CERT_DIR", empty.path())
+            .output()
+            .unwrap();
+        let probe = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert!(probe.contains(&format!("probe: {want}")) && probe.contains("1 passed"), "{store}: {probe}");
+    }
+    // A host name the certificate does not hold (the address is right).
+    let named = format!(
+        "postgres://{}:{}@db.invalid:{}/tls?hostaddr=127.0.0.1&sslrootcert={ca}",
+        postgres::USER,
+        postgres::PASSWORD,
+        pg.port()
+    );
+    refused(named.clone(), &["sslmode=verify-full (the default)", "not valid for the host name", "db.invalid"]);
+    refused(format!("{named}&sslmode=verify-full"), &["sslmode=verify-full", "db.invalid"]);
+    // verify-ca checks the chain only; require encrypts without a CA; localhost is in the certificate.
+    Postgres::open(&format!("{named}&sslmode=verify-ca")).unwrap().stats(0).unwrap();
+    Postgres::open(&format!("{base}?sslmode=require")).unwrap().stats(0).unwrap();
+    Postgres::open(&url.replace("127.0.0.1", "localhost")).unwrap().stats(0).unwrap();
+    refused(format!("{base}?sslmode=prefer"), &["sslmode=prefer is refused", "plaintext"]);
+
+    // A server without TLS: require (and the default) fail, never plaintext.
+    let plain = postgres::Cluster::start();
+    let plain_base =
+        format!("postgres://{}:{}@127.0.0.1:{}/postgres", postgres::USER, postgres::PASSWORD, plain.port());
+    refused(format!("{plain_base}?sslmode=require"), &["sslmode=require", "does not offer TLS"]);
+    refused(
+        format!("{plain_base}?sslrootcert={ca}"),
+        &["sslmode=verify-full (the default)", "does not offer TLS", "sslmode=disable"],
+    );
+    Postgres::open(&plain.url("postgres")).unwrap().stats(0).unwrap();
+}
+
+/// Run by the test above in a process of its own with a system trust store of its own
+/// (`SSL_CERT_FILE`, `SSL_CERT_DIR`): without `sslrootcert`, the server's CA is trusted
+/// only if that store holds it.
+#[test]
+#[ignore = "run by tls_to_postgres_is_checked_and_never_falls_back_to_plaintext"]
+fn system_store_probe() {
+    let base = std::env::var("REPROVE_TEST_PG_URL").unwrap();
+    match Postgres::open(&base) {
+        Ok(q) => {
+            q.stats(0).unwrap();
+            println!("probe: ok");
+        }
+        Err(e) => {
+            let e = e.to_string();
+            assert!(e.contains("sslmode=verify-full (the default)") && e.contains("system's trust store"), "{e}");
+            println!("probe: {}", if e.contains("not trusted") { "not trusted" } else { "other" });
+        }
+    }
 }

@@ -8,6 +8,9 @@
 //! Every call is one transaction on a connection of a small pool. A call that meets a dead
 //! connection (the server restarted) drops the pool and runs once more on a fresh
 //! connection; errors name the URL without its password.
+//!
+//! The connection is TLS unless the URL says `sslmode=disable` (libpq's
+//! `sslmode`, `sslrootcert`, `sslcert`, `sslkey`; `verify-full` by default).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,12 +20,15 @@ use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement, Transaction};
 
+#[path = "postgres_tls.rs"]
+pub(crate) mod tls;
+
 use super::sqlite::RawJob;
-use super::{clip_log_line, Day, Filter, Job, LogLine, Outcome, Queue, QueueError, State, Stats, LOG_LINES};
+use super::{clip_log_line, Day, Filter, Job, LogLine, Outcome, PollClaim, Queue, QueueError, State, Stats, LOG_LINES};
 use crate::job::{valid_digest, JobSpec};
 
 /// The schema's version this build writes; each entry of [`MIGRATIONS`] moves it one up.
-const VERSION: i64 = 2;
+const VERSION: i64 = 3;
 
 /// The migrations, in order: entry `n` takes the schema from version `n` to `n + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -71,6 +77,16 @@ CREATE TABLE job_log (
 );
 CREATE INDEX job_log_job ON job_log (job, seq);
 ",
+    // The watches' polls, shared by the servers: who polls next, and when.
+    "
+CREATE TABLE watch_polls (
+    name TEXT PRIMARY KEY,
+    next_at BIGINT NOT NULL,
+    holder TEXT,
+    lease_until BIGINT,
+    failures BIGINT NOT NULL DEFAULT 0
+);
+",
 ];
 
 /// The advisory lock the migration holds (any constant; "reprove" in ASCII).
@@ -94,6 +110,9 @@ macro_rules! columns {
 /// small runtime per connection): call it off async threads, as the server does.
 pub struct Postgres {
     config: postgres::Config,
+    /// The TLS connector (`None`: `sslmode=disable`) and the settings it was made of.
+    tls: Option<tls::MakeRustls>,
+    tls_settings: tls::Settings,
     /// The URL without its password, for messages.
     shown: String,
     pool: Mutex<Vec<Conn>>,
@@ -269,8 +288,19 @@ impl Postgres {
     /// or migrates the schema.
     pub fn open(url: &str) -> Result<Postgres, QueueError> {
         let shown = redact(url);
-        let mut config: postgres::Config =
-            url.parse().map_err(|e| QueueError::Database { path: shown.clone(), message: describe(&e) })?;
+        let fail = |message: String| QueueError::Database { path: shown.clone(), message };
+        let (rest, tls_settings) = tls::split(url).map_err(fail)?;
+        let mut config: postgres::Config = rest.parse().map_err(|e| fail(describe(&e)))?;
+        let unix_only = config.get_hosts().iter().all(|h| !matches!(h, postgres::config::Host::Tcp(_)))
+            && config.get_hostaddrs().is_empty();
+        let tls = if tls_settings.tls() && !unix_only {
+            config.ssl_mode(postgres::config::SslMode::Require);
+            Some(tls::MakeRustls::new(&tls_settings).map_err(fail)?)
+        } else {
+            // No TLS on a Unix socket (the server never offers it there), as libpq.
+            config.ssl_mode(postgres::config::SslMode::Disable);
+            None
+        };
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
@@ -282,7 +312,7 @@ impl Postgres {
             // A call never hangs on a stuck server: every statement has a deadline.
             config.options("-c statement_timeout=30000 -c idle_in_transaction_session_timeout=60000");
         }
-        let pg = Postgres { config, shown, pool: Mutex::new(Vec::new()) };
+        let pg = Postgres { config, tls, tls_settings, shown, pool: Mutex::new(Vec::new()) };
         pg.migrate()?;
         Ok(pg)
     }
@@ -293,7 +323,15 @@ impl Postgres {
     }
 
     fn err(&self, e: &postgres::Error) -> QueueError {
-        QueueError::Database { path: self.shown.clone(), message: describe(e) }
+        let mut message = describe(e);
+        if message.ends_with("server does not support TLS") {
+            message = format!(
+                "the server does not offer TLS, which {} requires (no plaintext fallback); set up TLS on the \
+                 server, or write sslmode=disable in the URL to connect in plaintext",
+                self.tls_settings.shown()
+            );
+        }
+        QueueError::Database { path: self.shown.clone(), message }
     }
 
     fn migrate(&self) -> Result<(), QueueError> {
@@ -322,7 +360,11 @@ impl Postgres {
     }
 
     fn connect(&self) -> Result<Conn, postgres::Error> {
-        Ok(Conn { client: self.config.connect(NoTls)?, statements: HashMap::new() })
+        let client = match &self.tls {
+            Some(tls) => self.config.connect(tls.clone())?,
+            None => self.config.connect(NoTls)?,
+        };
+        Ok(Conn { client, statements: HashMap::new() })
     }
 
     fn take(&self) -> Option<Conn> {
@@ -706,6 +748,42 @@ impl Queue for Postgres {
                 .and_then(|r| r.try_get(0).ok().flatten());
             stats.oldest_queued_secs = oldest.map_or(0.0, |t| (now_ms - t).max(0) as f64 / 1000.0);
             Ok(stats)
+        })
+    }
+
+    fn claim_poll(&self, watch: &str, holder: &str, now_ms: i64, lease_ms: i64) -> Result<PollClaim, QueueError> {
+        let until = now_ms.saturating_add(lease_ms);
+        self.with(|tx| {
+            tx.execute("INSERT INTO watch_polls (name, next_at) VALUES ($1, 0) ON CONFLICT DO NOTHING", &[&watch])?;
+            // One UPDATE decides: a second server's waits for the first's row lock, then
+            // finds the row held and claims nothing.
+            let claimed = tx.query_opt(
+                "UPDATE watch_polls SET holder = $2, lease_until = $4 WHERE name = $1 AND next_at <= $3                  AND (holder IS NULL OR holder = $2 OR lease_until < $3) RETURNING failures",
+                &[&watch, &holder, &now_ms, &until],
+            )?;
+            if let Some(row) = claimed {
+                let failures: i64 = row.try_get(0)?;
+                return Ok(PollClaim::Claimed { failures: u32::try_from(failures.max(0)).unwrap_or(u32::MAX) });
+            }
+            let row = tx.query_opt(
+                "SELECT GREATEST(next_at, CASE WHEN holder IS NULL THEN 0 ELSE lease_until END) FROM watch_polls                  WHERE name = $1",
+                &[&watch],
+            )?;
+            let at: Option<i64> = match row {
+                Some(r) => r.try_get(0)?,
+                None => None,
+            };
+            Ok(PollClaim::NotBefore(at.unwrap_or(now_ms)))
+        })
+    }
+
+    fn finish_poll(&self, watch: &str, holder: &str, next_ms: i64, failures: u32) -> Result<bool, QueueError> {
+        self.with(|tx| {
+            let n = tx.execute(
+                "UPDATE watch_polls SET next_at = $3, failures = $4, holder = NULL, lease_until = NULL                  WHERE name = $1 AND holder = $2",
+                &[&watch, &holder, &next_ms, &i64::from(failures)],
+            )?;
+            Ok(n == 1)
         })
     }
 }

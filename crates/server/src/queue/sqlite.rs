@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension as _, Row, TransactionBehavior};
 
 use super::{
-    clip_log_line, Attestation, Day, Filter, Job, LogLine, Outcome, Queue, QueueError, State, Stats, LOG_LINES,
+    clip_log_line, Attestation, Day, Filter, Job, LogLine, Outcome, PollClaim, Queue, QueueError, State, Stats,
+    LOG_LINES,
 };
 use crate::job::JobSpec;
 
@@ -48,6 +49,13 @@ CREATE TABLE IF NOT EXISTS job_log (
     line TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS job_log_job ON job_log (job, seq);
+CREATE TABLE IF NOT EXISTS watch_polls (
+    name TEXT PRIMARY KEY,
+    next_at INTEGER NOT NULL,
+    holder TEXT,
+    lease_until INTEGER,
+    failures INTEGER NOT NULL DEFAULT 0
+);
 ";
 
 const COLUMNS: &str = "id, key, spec, state, image, image_digest, module, attempts, lease_owner, lease_expires, \
@@ -533,6 +541,55 @@ impl Queue for Sqlite {
                 .map_err(|e| self.err(e))?;
             stats.oldest_queued_secs = oldest.map_or(0.0, |t| (now_ms - t).max(0) as f64 / 1000.0);
             Ok(stats)
+        })
+    }
+
+    fn claim_poll(&self, watch: &str, holder: &str, now_ms: i64, lease_ms: i64) -> Result<PollClaim, QueueError> {
+        let until = now_ms.saturating_add(lease_ms);
+        self.with(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+            tx.execute("INSERT OR IGNORE INTO watch_polls (name, next_at) VALUES (?1, 0)", params![watch])
+                .map_err(|e| self.err(e))?;
+            let claimed: Option<i64> = tx
+                .query_row(
+                    "UPDATE watch_polls SET holder = ?2, lease_until = ?4 WHERE name = ?1 AND next_at <= ?3 \
+                     AND (holder IS NULL OR holder = ?2 OR lease_until < ?3) RETURNING failures",
+                    params![watch, holder, now_ms, until],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| self.err(e))?;
+            let answer = match claimed {
+                Some(f) => PollClaim::Claimed { failures: u32::try_from(f.max(0)).unwrap_or(u32::MAX) },
+                None => {
+                    let at: Option<i64> = tx
+                        .query_row(
+                            "SELECT max(next_at, CASE WHEN holder IS NULL THEN 0 ELSE lease_until END) \
+                             FROM watch_polls WHERE name = ?1",
+                            params![watch],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(|e| self.err(e))?
+                        .flatten();
+                    PollClaim::NotBefore(at.unwrap_or(now_ms))
+                }
+            };
+            tx.commit().map_err(|e| self.err(e))?;
+            Ok(answer)
+        })
+    }
+
+    fn finish_poll(&self, watch: &str, holder: &str, next_ms: i64, failures: u32) -> Result<bool, QueueError> {
+        self.with(|conn| {
+            let n = conn
+                .execute(
+                    "UPDATE watch_polls SET next_at = ?3, failures = ?4, holder = NULL, lease_until = NULL \
+                     WHERE name = ?1 AND holder = ?2",
+                    params![watch, holder, next_ms, failures],
+                )
+                .map_err(|e| self.err(e))?;
+            Ok(n == 1)
         })
     }
 }
