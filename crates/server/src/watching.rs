@@ -133,6 +133,15 @@ impl TagFilter {
     }
 }
 
+/// Whether `tag` names what is attached to an image rather than an image: `sha256-HEX`
+/// (the referrers API's fallback index) and `sha256-HEX.SUFFIX` (cosign's `.att`, `.sig`,
+/// `.sbom`).
+pub fn is_attachment_tag(tag: &str) -> bool {
+    let Some(rest) = tag.strip_prefix("sha256-") else { return false };
+    let hex = rest.split_once('.').map_or(rest, |(hex, _)| hex);
+    hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 fn glob(pattern: &[u8], text: &[u8]) -> bool {
     // Iterative matching with one backtrack point: linear in practice, never exponential.
     let (mut p, mut t, mut star, mut mark) = (0, 0, None, 0);
@@ -554,7 +563,10 @@ pub async fn poll(
         Target::Image { repository, platforms } => {
             let listed = lister.image_tags(repository, settings.max_tags).await?;
             note_truncated(watch, &listed);
-            for (tag, _) in listed.tags.iter().filter(|(t, _)| watch.tags.matches(t)) {
+            // The tags attestations hang on (cosign's and the referrers fallback) are not
+            // releases, whatever the filter: auditing them would audit the audit's own output.
+            let releases = listed.tags.iter().filter(|(t, _)| !is_attachment_tag(t) && watch.tags.matches(t));
+            for (tag, _) in releases {
                 let Some(digest) = lister.resolve(&format!("{repository}:{tag}")).await? else { continue };
                 if seen.submitted.contains(&digest) {
                     continue;
@@ -861,6 +873,19 @@ mod tests {
         assert!(Watch::from_entry(&pinned).is_ok());
         refused(WatchEntry { reference: Some("app-{tag}".into()), ..pinned.clone() }, &["reference"]);
         refused(WatchEntry { recipe: BTreeMap::from([("nope".into(), Value::Bool(true))]), ..pinned }, &["recipe"]);
+    }
+
+    #[test]
+    fn attachment_tags_are_not_releases() {
+        let hex = "0123456789abcdef".repeat(4);
+        for tag in [format!("sha256-{hex}"), format!("sha256-{hex}.att"), format!("sha256-{hex}.sig")] {
+            assert!(is_attachment_tag(&tag), "{tag}");
+        }
+        for tag in
+            ["v1.0.0", "latest", "sha256-abc", &format!("sha256-{}", hex.to_uppercase()), &format!("x-sha256-{hex}")]
+        {
+            assert!(!is_attachment_tag(tag), "{tag}");
+        }
     }
 
     #[test]
