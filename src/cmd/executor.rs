@@ -207,7 +207,14 @@ impl Pipeline {
         url: &str,
         digest: Option<&str>,
     ) -> Result<(PathBuf, Option<tempfile::TempDir>), ExecError> {
-        if let Some(p) = digest.and_then(|d| self.references.as_deref().and_then(|dir| ::server::fetch::kept(dir, d))) {
+        // Without the digest it was keyed by, nothing could check what was downloaded.
+        let Some(digest) = digest else {
+            return Err(ExecError {
+                class: "input".into(),
+                message: format!("the job names the reference {url} without its digest: submit it again"),
+            });
+        };
+        if let Some(p) = self.references.as_deref().and_then(|dir| ::server::fetch::kept(dir, digest)) {
             return Ok((p, None));
         }
         let parent = self.cache_dir.join("work");
@@ -598,6 +605,29 @@ fn outcome(
 #[cfg(test)]
 mod tests {
     use super::FileConfig;
+
+    /// A job naming a reference URL without the digest it was keyed by is refused before
+    /// anything is downloaded: nothing could check the bytes.
+    #[test]
+    fn a_reference_url_without_its_digest_is_refused() {
+        let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let pipeline = super::Pipeline {
+            cache_dir: cache.path().to_path_buf(),
+            runtime: super::RuntimeArg::Auto,
+            build_timeout: std::time::Duration::from_secs(1),
+            registry: oci::RegistryOptions::default(),
+            audit: std::sync::Arc::new(::audit::Settings::default()),
+            signer: None,
+            references: None,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+        let e = rt
+            .block_on(pipeline.url_reference("https://127.0.0.1:1/app", None))
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
+        assert_eq!(e.class, "input", "{}", e.message);
+        assert!(e.message.contains("without its digest"), "{}", e.message);
+    }
 
     /// `schemas/server-config.schema.json` names exactly the keys the file takes: each
     /// parses, together they set every field, and another key is refused.

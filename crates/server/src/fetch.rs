@@ -253,11 +253,14 @@ async fn download(url: reqwest::Url, shown: &str, dir: &Path, opts: &Fetch) -> R
         sha2::Digest::update(&mut hasher, &chunk);
         file.write_all(&chunk).map_err(store)?;
     }
-    file.sync_all().map_err(store)?;
-    drop(file);
     let hex = hex::encode(sha2::Digest::finalize(hasher));
     let path = dir.join(&hex);
-    std::fs::rename(&temp, &path).map_err(store)?;
+    // Flushing up to the bound's bytes to disk blocks: not on the runtime's threads.
+    let (from, to) = (temp.clone(), path.clone());
+    let kept = tokio::task::spawn_blocking(move || file.sync_all().and_then(|()| std::fs::rename(&from, &to)))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    kept.map_err(store)?;
     partial.0 = None;
     Ok(Fetched { digest: format!("sha256:{hex}"), size, path })
 }
