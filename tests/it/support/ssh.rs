@@ -178,8 +178,10 @@ impl Agent {
             .unwrap_or_else(|e| panic!("starting ssh-agent: {e}; {RUN_SETUP}"));
         let agent = Agent { child, sock };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !agent.sock.exists() {
-            assert!(Instant::now() < deadline, "ssh-agent did not create {}", agent.sock.display());
+        // The socket file appears at bind(), a moment before listen():
+        // connecting in between is refused, so wait for a connection.
+        while std::os::unix::net::UnixStream::connect(&agent.sock).is_err() {
+            assert!(Instant::now() < deadline, "ssh-agent did not listen on {}", agent.sock.display());
             std::thread::sleep(Duration::from_millis(20));
         }
         let out = Command::new("ssh-add")
