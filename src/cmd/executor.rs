@@ -36,6 +36,7 @@ pub(crate) struct FileConfig {
     pub(crate) noop_jobs: Option<bool>,
     pub(crate) loopback_http_references: Option<bool>,
     pub(crate) max_reference_bytes: Option<u64>,
+    pub(crate) reference_retention: Option<String>,
     pub(crate) log_format: Option<String>,
     pub(crate) runtime: Option<String>,
     pub(crate) build_timeout: Option<String>,
@@ -231,6 +232,13 @@ impl Pipeline {
             ..::server::fetch::Fetch::new(::server::MAX_REFERENCE_BYTES, Duration::from_secs(300))
         };
         match ::server::fetch::fetch(url, dir.path(), &fetch).await {
+            Ok(f) if f.digest != digest => Err(ExecError {
+                class: "input".into(),
+                message: format!(
+                    "the reference {url} served content whose digest is {}, not {digest}, the digest the job was submitted with: nothing else is verified",
+                    f.digest
+                ),
+            }),
             Ok(f) => Ok((f.path, Some(dir))),
             Err(e) => Err(ExecError {
                 class: if matches!(e, ::server::fetch::FetchError::NotFound(_)) { "input" } else { "infrastructure" }
@@ -443,17 +451,21 @@ impl AuditAttest<'_> {
 
 impl Executor for Pipeline {
     async fn run(&self, job: &JobSpec, progress: Arc<dyn JobProgress>, cancel: Cancel) -> Result<JobResult, ExecError> {
-        let mut work = self.request(job)?;
-        // A reference URL: the file whose content the job was keyed by.
+        // A reference URL: the file whose content the job was keyed by. Downloaded before
+        // the work is made: a request holds a blocking runtime, which must not be dropped
+        // here, on the async threads, when the download fails.
         let url = match job {
             JobSpec::Verify(v) if ::server::fetch::is_url(&v.reference) => Some(v.reference.clone()),
             _ => None,
         };
         let (mut url_file, mut download_dir) = (None, None);
-        if let (Some(url), JobSpec::Verify(v), Work::Verify(request)) = (&url, job, &mut work) {
+        if let (Some(url), JobSpec::Verify(v)) = (&url, job) {
             let (file, dir) = self.url_reference(url, v.reference_digest.as_deref()).await?;
-            request.reference = ReferenceInput::File(file.clone());
             (url_file, download_dir) = (Some(file), dir);
+        }
+        let mut work = self.request(job)?;
+        if let (Some(file), Work::Verify(request)) = (&url_file, &mut work) {
+            request.reference = ReferenceInput::File(file.clone());
         }
         if let Work::Noop(n) = &work {
             return Ok(::server::work::noop_result(n));

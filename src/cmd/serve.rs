@@ -29,7 +29,8 @@ pub(crate) struct Args {
     /// of `reprove worker` processes, else token; read-needs-token, workers, lease-seconds,
     /// max-attempts, noop-jobs: accept no-op jobs, a load-testing aid; loopback-http-references:
     /// accept http:// reference URLs to loopback addresses; max-reference-bytes: the largest
-    /// reference file or download of a submission; log-format, runtime,
+    /// reference file or download of a submission; reference-retention: how long a download no
+    /// queued or running job needs is kept (default 7d); log-format, runtime,
     /// build-timeout, audit-dir:
     /// the auditor's directory whose reprove.toml [audit] and reprove.lock audit jobs use;
     /// key: a cosign key, its password from COSIGN_PASSWORD, that signs a provenance and a
@@ -100,6 +101,10 @@ pub(crate) fn run(args: Args) -> CommandResult {
     config.loopback_http_references = file.loopback_http_references.unwrap_or(false);
     if let Some(max) = file.max_reference_bytes {
         config.max_reference_bytes = max.clamp(1, ::server::MAX_REFERENCE_BYTES);
+    }
+    if let Some(keep) = &file.reference_retention {
+        config.reference_retention =
+            ::server::watching::parse_duration(keep).map_err(|e| Failure::input(anyhow!("reference-retention {e}")))?;
     }
     let (watches, watch_settings) = super::serve_watch::WatchConfig {
         watch: file.watch.clone(),

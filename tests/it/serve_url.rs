@@ -13,6 +13,9 @@
 //! - a `reprove worker` (no data directory) downloads the URL itself and checks it
 //!   against the digest: other content fails the job (class `input`), the content it was
 //!   keyed by is reproduced;
+//! - a URL given with its digest is keyed by it without a download; the worker downloads
+//!   it and checks it (a URL with nothing there yet, or with other content, fails the
+//!   job, class `input`; uploaded and retried, it is reproduced);
 //! - a Git watch whose reference template is an https URL verifies each tag, a tag whose
 //!   binary is not uploaded yet waiting for a later poll.
 
@@ -249,6 +252,70 @@ fn a_worker_process_downloads_an_https_reference_and_checks_its_digest() {
     );
     assert_eq!(done["report"]["inputs"]["reference"]["path"], url.as_str());
     assert_eq!(done["module"], MODULE);
+}
+
+#[test]
+fn a_reference_url_given_with_its_digest_is_downloaded_by_the_worker_and_checked() {
+    let s = shared();
+    let p = Project::new();
+    let binary = p.reference("verifyapp", "go", &[]);
+    let files = p.path("files");
+    std::fs::create_dir_all(&files).unwrap_or_else(|e| panic!("{e}"));
+    let (ca, https) = https_files(&p, &files);
+    let base = https.url().trim_end_matches('/').to_string();
+    let env = [("SSL_CERT_FILE", ca.display().to_string())];
+    let data = p.path("data");
+    let serve = Serve::start_env(&p.path(""), &data, &s.cache, &s.proxy.url(), 1, 1, &[], "127.0.0.1:0", 3, &env);
+    let submit = |reference: &str, digest: &str| {
+        let mut spec = job_spec(&p, reference);
+        spec["referenceDigest"] = json!(digest);
+        serve.request("POST", "/v1/jobs", Some(TOKEN), &spec.to_string())
+    };
+
+    // Not uploaded yet: the submission is keyed by the digest given, without a download,
+    // and the in-process worker finds nothing there (class input).
+    let url = format!("{base}/releases/app");
+    let digest = format!("sha256:{}", sha256_hex(&binary));
+    let (status, a) = submit(&url, &digest);
+    assert_eq!((status, a["referenceDigest"].as_str()), (201, Some(digest.as_str())), "{a}");
+    let id = a["id"].as_str().unwrap_or_default().to_string();
+    let failed = serve.wait(&id, finished, Duration::from_secs(120));
+    assert_eq!(
+        (failed["state"].as_str(), failed["failure"]["class"].as_str()),
+        (Some("failed"), Some("input")),
+        "{failed:#}"
+    );
+    let message = failed["failure"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("releases/app") && message.contains("404"), "{message}");
+
+    // Uploaded and retried: downloaded by the worker, checked, reproduced.
+    copy(&binary, &files.join("releases/app"));
+    let (status, retried) = serve.request("POST", &format!("/v1/jobs/{id}/retry"), Some(TOKEN), "");
+    assert_eq!(status, 200, "{retried}");
+    let done = serve.wait(&id, |j| j["state"] == "done", Duration::from_secs(600));
+    assert_eq!((done["verdict"].as_str(), done["module"].as_str()), (Some("reproduced"), Some(MODULE)), "{done:#}");
+    let reference = &done["report"]["inputs"]["reference"];
+    assert_eq!(
+        (reference["path"].as_str(), reference["sha256"].as_str()),
+        (Some(url.as_str()), digest.strip_prefix("sha256:"))
+    );
+
+    // A digest the URL does not serve: the job fails naming both, nothing is verified.
+    copy(&binary, &files.join("mirror/app"));
+    let wrong = format!("sha256:{}", stdx::sha256_hex(b"another release"));
+    let mirror = format!("{base}/mirror/app");
+    let (status, b) = submit(&mirror, &wrong);
+    assert_eq!(status, 201, "{b}");
+    let failed = serve.wait(b["id"].as_str().unwrap_or_default(), finished, Duration::from_secs(120));
+    assert_eq!(
+        (failed["state"].as_str(), failed["failure"]["class"].as_str(), failed["verdict"].as_str()),
+        (Some("failed"), Some("input"), None),
+        "{failed:#}"
+    );
+    let message = failed["failure"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&mirror) && message.contains(&wrong) && message.contains(&digest), "{message}");
+    // The server downloaded nothing; the worker's downloads are gone with their jobs.
+    assert_eq!(kept(&data), Vec::<String>::new());
 }
 
 #[test]

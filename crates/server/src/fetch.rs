@@ -46,6 +46,18 @@ pub fn check_url(url: &str) -> Result<reqwest::Url, InvalidUrl> {
     }
 }
 
+/// Checks that `url` may be downloaded: [`check_url`], and plain http only where
+/// `loopback_http` allows it.
+pub fn allowed(url: &str, loopback_http: bool) -> Result<reqwest::Url, FetchError> {
+    let parsed = check_url(url).map_err(|e| FetchError::Refused(e.0))?;
+    if parsed.scheme() == "http" && !loopback_http {
+        return Err(FetchError::Insecure(format!(
+            "{url:?}: plain http is refused unless the server's configuration allows it for loopback addresses (loopback-http-references)"
+        )));
+    }
+    Ok(parsed)
+}
+
 /// Why a reference URL is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -156,6 +168,21 @@ pub fn sweep(dir: &Path, age: Duration) -> usize {
     entries.flatten().filter(stale).filter(|e| std::fs::remove_file(e.path()).is_ok()).count()
 }
 
+/// Removes the references kept in `dir` (`sha256/HEX`) that were written more than `age`
+/// ago and whose digest (`sha256:HEX`) is not `in_use` (a queued or running job's); the
+/// number removed. Nothing is lost by it: a job whose file is gone downloads its URL
+/// again and checks it against the digest it was keyed by.
+pub fn prune(dir: &Path, age: Duration, in_use: &std::collections::HashSet<String>) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir.join("sha256")) else { return 0 };
+    let old = |e: &std::fs::DirEntry| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        crate::job::valid_digest(&format!("sha256:{name}"))
+            && !in_use.contains(&format!("sha256:{name}"))
+            && e.metadata().is_ok_and(|m| m.is_file() && m.modified().is_ok_and(|t| t.elapsed().is_ok_and(|a| a > age)))
+    };
+    entries.flatten().filter(old).filter(|e| std::fs::remove_file(e.path()).is_ok()).count()
+}
+
 /// Removes a partial download unless it was kept.
 struct Partial(Option<PathBuf>);
 
@@ -170,12 +197,7 @@ impl Drop for Partial {
 /// Downloads `url` into `dir` (`DIR/sha256/HEX`, written to a temporary file there and
 /// renamed when whole and within the bound: a refused download leaves nothing).
 pub async fn fetch(url: &str, dir: &Path, opts: &Fetch) -> Result<Fetched, FetchError> {
-    let parsed = check_url(url).map_err(|e| FetchError::Refused(e.0))?;
-    if parsed.scheme() == "http" && !opts.loopback_http {
-        return Err(FetchError::Insecure(format!(
-            "{url:?}: plain http is refused unless the server's configuration allows it for loopback addresses (loopback-http-references)"
-        )));
-    }
+    let parsed = allowed(url, opts.loopback_http)?;
     let shown = redacted(&parsed);
     match tokio::time::timeout(opts.overall, download(parsed, &shown, dir, opts)).await {
         Ok(r) => r,
@@ -306,6 +328,33 @@ fn sent_error(shown: &str, e: &reqwest::Error) -> FetchError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only old, unused references go: not a fresh one, not one a job needs, not what is
+    /// not a reference (a partial download is [`sweep`]'s).
+    #[test]
+    fn prune_removes_old_references_no_job_needs() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = dir.path().join("sha256");
+        std::fs::create_dir_all(&store).unwrap_or_else(|e| panic!("{e}"));
+        let hex = |c: char| c.to_string().repeat(64);
+        let long_ago = std::time::SystemTime::now() - Duration::from_secs(3 * 86400);
+        for name in [hex('a'), hex('b'), hex('c'), ".fetch-x".to_string(), "notes".to_string()] {
+            let f = std::fs::File::create(store.join(&name)).unwrap_or_else(|e| panic!("{e}"));
+            if name != hex('c') {
+                f.set_modified(long_ago).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+        let in_use = std::collections::HashSet::from([format!("sha256:{}", hex('b'))]);
+        assert_eq!(prune(dir.path(), Duration::from_secs(86400), &in_use), 1);
+        let mut left: Vec<String> = std::fs::read_dir(&store)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".fetch-x".to_string(), hex('b'), hex('c'), "notes".to_string()]);
+        assert_eq!(prune(&dir.path().join("missing"), Duration::ZERO, &in_use), 0);
+    }
 
     #[test]
     fn urls_are_https_or_loopback_http_without_credentials() {

@@ -50,8 +50,9 @@ pub struct VerifySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
     /// The SHA-256 (`sha256:…`) of a reference given as a path or a URL, read (downloaded)
-    /// when the job was submitted (set by the server): part of the key in place of the
-    /// path or URL.
+    /// when the job was submitted (set by the server), or given with a URL by the
+    /// submitter (then the worker downloads it and checks it): part of the key in place of
+    /// the path or URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference_digest: Option<String>,
 }
@@ -163,13 +164,17 @@ impl JobSpec {
             _ => return Err(SpecError::Kind(kind)),
         };
         let server_set = match &spec {
-            JobSpec::Verify(v) if v.commit.is_some() => Some("commit"),
-            JobSpec::Verify(v) if v.reference_digest.is_some() => Some("referenceDigest"),
-            JobSpec::Check(c) if c.commit.is_some() => Some("commit"),
+            JobSpec::Verify(v) if v.commit.is_some() => Some("commit is set by the server (what rev named at submission)"),
+            // A URL's digest may be given (a release's checksum): the download then moves
+            // to the worker, which checks it. A path's is always read by the server.
+            JobSpec::Verify(v) if v.reference_digest.is_some() && !crate::fetch::is_url(&v.reference) => {
+                Some("referenceDigest is set by the server for a reference path (its content at submission); give it only with an https:// reference")
+            }
+            JobSpec::Check(c) if c.commit.is_some() => Some("commit is set by the server (what rev named at submission)"),
             _ => None,
         };
-        if let Some(field) = server_set {
-            return Err(SpecError::Fields(format!("{field} is set by the server (what rev named at submission)")));
+        if let Some(message) = server_set {
+            return Err(SpecError::Fields(message.to_string()));
         }
         spec.check()?;
         Ok(spec)

@@ -134,6 +134,10 @@ pub struct Config {
     /// Whether a reference URL may be plain `http://` to a loopback host (a test server,
     /// a local mirror); `https://` only otherwise.
     pub loopback_http_references: bool,
+    /// How long a downloaded reference is kept in `DATA/references` once no queued or
+    /// running job needs it ([`fetch::prune`]); checked at start and then every
+    /// quarter of it (at most hourly).
+    pub reference_retention: Duration,
 }
 
 impl Config {
@@ -160,6 +164,7 @@ impl Config {
             pin_timeout: Duration::from_secs(5),
             max_reference_bytes: MAX_REFERENCE_BYTES,
             loopback_http_references: false,
+            reference_retention: Duration::from_secs(7 * 86400),
         }
     }
 }
@@ -394,6 +399,7 @@ impl<E: Executor> Server<E> {
             ))),
             _ => None,
         };
+        let pruner = tokio::spawn(prune_references(self.inner.clone(), stop_rx.clone()));
         log::event(
             "info",
             "serving",
@@ -436,6 +442,7 @@ impl<E: Executor> Server<E> {
         if let Some(w) = watcher {
             let _ = w.await;
         }
+        let _ = pruner.await;
         for w in workers {
             let _ = w.await;
         }
@@ -446,6 +453,46 @@ impl<E: Executor> Server<E> {
     pub async fn metrics_text(&self) -> String {
         render_metrics(&self.inner).await
     }
+}
+
+/// Removes the downloaded references no job needs any more, older than
+/// [`Config::reference_retention`], until `stop`.
+async fn prune_references<E: Executor>(inner: Arc<Inner<E>>, mut stop: watch::Receiver<bool>) {
+    let retention = inner.config.reference_retention;
+    let every = (retention / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    loop {
+        let (q, dir) = (inner.queue.clone(), inner.references_dir());
+        match blocking(move || references_in_use(&*q).map(|in_use| fetch::prune(&dir, retention, &in_use))).await {
+            Ok(0) => {}
+            Ok(n) => log::event("info", "removed downloaded references no job needs", &[("count", &n.to_string())]),
+            // Not knowing which are needed, nothing is removed.
+            Err(e) => log::event("warn", "could not list the jobs that need references", &[("error", &e.to_string())]),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// The reference digests of the queued and running jobs.
+fn references_in_use(q: &dyn Queue) -> Result<std::collections::HashSet<String>, QueueError> {
+    const PAGE: u32 = 10_000;
+    let mut in_use = std::collections::HashSet::new();
+    for state in [State::Queued, State::Running] {
+        for page in 0.. {
+            let f = Filter { state: Some(state), limit: PAGE, offset: page * PAGE, ..Filter::default() };
+            let jobs = q.list(&f)?;
+            in_use.extend(jobs.iter().filter_map(|j| match &j.spec {
+                JobSpec::Verify(v) => v.reference_digest.clone(),
+                _ => None,
+            }));
+            if jobs.len() < PAGE as usize {
+                break;
+            }
+        }
+    }
+    Ok(in_use)
 }
 
 fn is_transient(e: &std::io::Error) -> bool {
@@ -604,10 +651,10 @@ async fn submit<E: Executor>(AxState(inner): AxState<Arc<Inner<E>>>, request: Re
 }
 
 /// Pins what determines a verify or check job's result before it is keyed: its `rev` to
-/// the commit it names now ([`Resolver`]), a reference path to its content's SHA-256.
-/// Off the async threads, under [`Config::pin_timeout`], holding no queue lock. A
-/// revision that does not resolve, a missing reference, an unreachable source: an error
-/// answer, never the unpinned key.
+/// the commit it names now ([`Resolver`]), a reference path or URL to its content's
+/// SHA-256 (a URL's given digest stands). Off the async threads, under
+/// [`Config::pin_timeout`], holding no queue lock. A revision that does not resolve, a
+/// missing reference, an unreachable source: an error answer, never the unpinned key.
 async fn pin<E: Executor>(inner: &Arc<Inner<E>>, spec: JobSpec) -> Result<JobSpec, Response> {
     if !matches!(spec, JobSpec::Verify(_) | JobSpec::Check(_)) {
         return Ok(spec);
@@ -615,9 +662,19 @@ async fn pin<E: Executor>(inner: &Arc<Inner<E>>, spec: JobSpec) -> Result<JobSpe
     let timeout = inner.config.pin_timeout;
     let resolver = inner.resolver.get().cloned();
     let max = inner.config.max_reference_bytes;
-    // A reference URL is downloaded (within the same deadline) while the rev resolves.
+    // A reference URL is downloaded (within the same deadline) while the rev resolves,
+    // unless its digest was given: then the worker downloads it (with a deadline fit for
+    // large files) and checks it, and only whether it may be downloaded is checked here.
     let url = match &spec {
-        JobSpec::Verify(v) if fetch::is_url(&v.reference) => Some(v.reference.clone()),
+        JobSpec::Verify(v) if fetch::is_url(&v.reference) && v.reference_digest.is_none() => Some(v.reference.clone()),
+        JobSpec::Verify(v) if fetch::is_url(&v.reference) => {
+            if let Err(e) = fetch::allowed(&v.reference, inner.config.loopback_http_references) {
+                let (status, code, message) = fetch_error(&e);
+                inner.metrics.rejected(code);
+                return Err(error(status, code, message));
+            }
+            None
+        }
         _ => None,
     };
     let download = async {

@@ -378,8 +378,7 @@ fn verify_spec(
     let Target::Git { url, reference, toolchain, recipe } = target else {
         return Err("not a git watch".into());
     };
-    let version = tag.strip_prefix('v').unwrap_or(tag);
-    let mut reference = reference.replace("{tag}", tag).replace("{version}", version);
+    let mut reference = expand(reference, tag);
     if let Some(rest) = reference.strip_prefix("oci://") {
         let (image, path) =
             rest.split_once('#').ok_or_else(|| format!("reference {reference:?}: expected oci://IMAGE#/PATH"))?;
@@ -580,12 +579,23 @@ pub async fn poll(
                 specs.push((digest, spec));
             }
         }
-        Target::Git { url, .. } => {
+        Target::Git { url, reference: template, .. } => {
             let listed = lister.git_tags(url, settings.max_tags).await?;
             note_truncated(watch, &listed);
+            // What the queue already has of this watch (`commit reference`), read once a
+            // poll finds a tag it has not seen: after a restart, or when another server
+            // polled, a tag's reference is not downloaded again.
+            let mut queued: Option<BTreeSet<String>> = None;
             for (tag, commit) in listed.tags.iter().filter(|(t, _)| watch.tags.matches(t)) {
                 let key = format!("{tag}@{commit}");
                 if seen.submitted.contains(&key) {
+                    continue;
+                }
+                if queued.is_none() {
+                    queued = Some(submitted_by(queue, &watch.name, settings.max_tags).await?);
+                }
+                if queued.as_ref().is_some_and(|q| q.contains(&format!("{commit} {}", expand(template, tag)))) {
+                    seen.submitted.insert(key);
                     continue;
                 }
                 let resolved = match reference_image(&watch.target, tag) {
@@ -665,6 +675,28 @@ pub async fn poll(
     Ok(new)
 }
 
+/// `commit reference` of the newest verify jobs watch `name` submitted (at most twice
+/// `max_tags`, at least 100).
+async fn submitted_by(queue: &Arc<dyn Queue>, name: &str, max_tags: usize) -> Result<BTreeSet<String>, ListError> {
+    let limit = u32::try_from(max_tags.saturating_mul(2)).unwrap_or(u32::MAX).max(100);
+    let filter = crate::queue::Filter { watch: Some(name.to_string()), limit, ..Default::default() };
+    let q = queue.clone();
+    let jobs = crate::blocking(move || q.list(&filter)).await.map_err(|e| ListError(format!("the job queue: {e}")))?;
+    Ok(jobs
+        .iter()
+        .filter_map(|j| match &j.spec {
+            JobSpec::Verify(v) => Some(format!("{} {}", v.rev, v.reference)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// A Git watch's reference template for `tag` (`{tag}`, `{version}`: the tag without `v`).
+fn expand(template: &str, tag: &str) -> String {
+    let version = tag.strip_prefix('v').unwrap_or(tag);
+    template.replace("{tag}", tag).replace("{version}", version)
+}
+
 /// Downloads a Git tag's reference URL: its digest. Not there (404), unreachable or
 /// refused: why, and the tag waits for a later poll.
 async fn fetch_reference(url: &str, settings: &Settings) -> Result<String, String> {
@@ -678,8 +710,7 @@ async fn fetch_reference(url: &str, settings: &Settings) -> Result<String, Strin
 /// must be pinned.
 fn reference_image(target: &Target, tag: &str) -> Option<String> {
     let Target::Git { reference, .. } = target else { return None };
-    let version = tag.strip_prefix('v').unwrap_or(tag);
-    let reference = reference.replace("{tag}", tag).replace("{version}", version);
+    let reference = expand(reference, tag);
     let (image, _) = reference.strip_prefix("oci://")?.split_once('#')?;
     (!image.contains('@')).then(|| image.to_string())
 }
@@ -1094,5 +1125,73 @@ mod tests {
                 format!("{} oci://r:5000/app@{}#/usr/local/bin/app", "9".repeat(40), digest('e')),
             ])
         );
+    }
+
+    /// A Git watch's reference URLs are downloaded once per tag, also across a restart
+    /// (nothing seen; the queue knows the tag's job) and by another server polling.
+    #[tokio::test]
+    async fn a_tags_reference_url_is_not_downloaded_again_after_a_restart() {
+        use std::io::{Read as _, Write as _};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                let mut buf = [0u8; 4096];
+                let n = conn.read(&mut buf).unwrap_or(0);
+                let path = String::from_utf8_lossy(&buf[..n]).split(' ').nth(1).unwrap_or("/").to_string();
+                counted.fetch_add(1, Ordering::SeqCst);
+                let body = format!("the release at {path}");
+                let _ = write!(conn, "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            }
+        });
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let queue: Arc<dyn Queue> = Arc::new(
+            crate::queue::sqlite::Sqlite::open(&dir.path().join("q.sqlite3")).unwrap_or_else(|e| panic!("{e}")),
+        );
+        let fetch =
+            crate::fetch::Fetch { loopback_http: true, ..crate::fetch::Fetch::new(1 << 20, Duration::from_secs(10)) };
+        let settings = Settings { references: Some((dir.path().join("references"), fetch)), ..Settings::default() };
+        let g = Watch::from_entry(&WatchEntry {
+            name: "bin".into(),
+            git: Some("http://127.0.0.1:1/repo".into()),
+            reference: Some(format!("http://127.0.0.1:{port}/releases/{{tag}}/app")),
+            toolchain: Some(format!("r:5000/go@{}", digest('f'))),
+            ..WatchEntry::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let lister = Fixed::default();
+        if let Ok(mut t) = lister.git.lock() {
+            *t = vec![("v1".into(), "1".repeat(40))];
+        }
+        assert_eq!(poll(&g, &lister, &queue, &settings, &mut Seen::default(), 1).await, Ok(1));
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        // Restarted (or another server): nothing seen, nothing downloaded, nothing new.
+        assert_eq!(poll(&g, &lister, &queue, &settings, &mut Seen::default(), 2).await, Ok(0));
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        // A new tag is downloaded, once.
+        if let Ok(mut t) = lister.git.lock() {
+            t.push(("v2".into(), "2".repeat(40)));
+        }
+        let mut seen = Seen::default();
+        assert_eq!(poll(&g, &lister, &queue, &settings, &mut seen, 3).await, Ok(1));
+        assert_eq!(poll(&g, &lister, &queue, &settings, &mut seen, 4).await, Ok(0));
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+        let jobs = queue
+            .list(&crate::queue::Filter { watch: Some("bin".into()), limit: 10, ..Default::default() })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let digests: BTreeSet<Option<String>> = jobs
+            .iter()
+            .map(|j| match &j.spec {
+                JobSpec::Verify(v) => v.reference_digest.clone(),
+                _ => None,
+            })
+            .collect();
+        let want = |tag: &str| {
+            Some(format!("sha256:{}", stdx::sha256_hex(format!("the release at /releases/{tag}/app").as_bytes())))
+        };
+        assert_eq!(digests, BTreeSet::from([want("v1"), want("v2")]));
     }
 }

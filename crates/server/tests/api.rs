@@ -783,3 +783,84 @@ async fn a_reference_file_is_keyed_by_its_content() {
     assert!(asked.elapsed() < Duration::from_secs(3), "{:?}", asked.elapsed());
     r.shutdown().await;
 }
+
+/// Downloaded references no queued or running job needs are removed once older than the
+/// retention; a queued job's is kept however old.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_references_no_job_needs_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("references/sha256");
+    std::fs::create_dir_all(&store).unwrap();
+    let (needed, orphan) = (sha256_hex(b"needed"), sha256_hex(b"orphan"));
+    let mut config = config(dir.path(), 0);
+    config.reference_retention = Duration::from_secs(2);
+    let r = start(config, Double::default()).await;
+    let mut body = verify("noop", &"a".repeat(40));
+    body["reference"] = json!("https://127.0.0.1:1/app");
+    body["referenceDigest"] = json!(format!("sha256:{needed}"));
+    let (s, job) = post(&client(), &r.url("/v1/jobs"), Some(TOKEN), body.to_string()).await;
+    assert_eq!((s, job["state"].as_str()), (201, Some("queued")), "{job}");
+    // Both written long ago, once the job is queued.
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(86400);
+    for name in [&needed, &orphan] {
+        std::fs::File::create(store.join(name)).unwrap().set_modified(long_ago).unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.join(&orphan).exists() {
+        assert!(std::time::Instant::now() < deadline, "the orphan was not removed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Another pass, and the queued job's file is still there.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(store.join(&needed).exists(), "a queued job's reference was removed");
+    r.shutdown().await;
+}
+
+/// A reference URL given with its digest (a release's checksum) is not downloaded at
+/// submission: the job is keyed by that digest at once, whatever the URL answers now
+/// (here nothing listens), and the worker downloads and checks it. Whether the URL may
+/// be downloaded is still checked; without the digest the server downloads it (and an
+/// unreachable URL is refused); a path's digest is the server's to read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reference_url_given_with_its_digest_is_keyed_without_downloading() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = start(config(dir.path(), 0), Double::default()).await;
+    let c = client();
+    let jobs = r.url("/v1/jobs");
+    let digest = format!("sha256:{}", sha256_hex(b"the release"));
+    let with = |reference: &str, digest: &str| {
+        let mut body = verify("noop", &"a".repeat(40));
+        body["reference"] = json!(reference);
+        body["referenceDigest"] = json!(digest);
+        body.to_string()
+    };
+    let url = "https://127.0.0.1:1/releases/app";
+    let asked = std::time::Instant::now();
+    let (s, first) = post(&c, &jobs, Some(TOKEN), with(url, &digest)).await;
+    assert_eq!((s, first["referenceDigest"].as_str()), (201, Some(digest.as_str())), "{first}");
+    assert!(asked.elapsed() < Duration::from_secs(3), "{:?}", asked.elapsed());
+    assert_eq!(first["spec"]["reference"].as_str(), Some(url));
+    // Keyed by the content: the same digest at another URL is the same job.
+    let (s, same) = post(&c, &jobs, Some(TOKEN), with("https://127.0.0.1:1/mirror/app", &digest)).await;
+    assert_eq!((s, same["id"].as_str()), (200, first["id"].as_str()), "{same}");
+    assert!(!dir.path().join("references/sha256").join(&digest[7..]).exists(), "nothing is downloaded");
+    // Without it, the server downloads it, and nothing answers there.
+    let mut body = verify("noop", &"a".repeat(40));
+    body["reference"] = json!(url);
+    let (s, e) = post(&c, &jobs, Some(TOKEN), body.to_string()).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (502, Some("reference-unreachable")), "{e}");
+    // Refused however the digest is given.
+    for (reference, digest, want) in [
+        ("http://127.0.0.1:1/app", digest.as_str(), (422, "insecure-reference")),
+        ("https://user:secret@127.0.0.1:1/app", digest.as_str(), (422, "invalid-reference")),
+        (url, "sha256:ABC", (422, "invalid-field")),
+        (url, &digest.to_uppercase().replace("SHA256", "sha256"), (422, "invalid-field")),
+        ("/srv/releases/app", digest.as_str(), (422, "invalid-fields")),
+    ] {
+        let (s, e) = post(&c, &jobs, Some(TOKEN), with(reference, digest)).await;
+        assert_eq!((s, e["error"]["code"].as_str().unwrap_or_default()), want, "{reference} {digest}: {e}");
+    }
+    let (_, list) = get(&c, &r.url("/v1/jobs?limit=100")).await;
+    assert_eq!(list["jobs"].as_array().map(Vec::len), Some(1), "{list}");
+    r.shutdown().await;
+}
