@@ -626,36 +626,29 @@ pub async fn poll(
         // A reference that is a path or a URL counts by its content, as a submission's does.
         let mut spec = spec;
         if let JobSpec::Verify(v) = &mut spec {
-            if crate::fetch::is_url(&v.reference) {
-                match fetch_reference(&v.reference, settings).await {
-                    Ok(digest) => v.reference_digest = Some(digest),
-                    Err(why) => {
-                        crate::log::event(
-                            "info",
-                            "watch: a tag's reference is not there yet",
-                            &[("watch", &watch.name), ("why", &why)],
-                        );
-                        continue;
-                    }
-                }
+            let digest = if crate::fetch::is_url(&v.reference) {
+                Some(fetch_reference(&v.reference, settings).await)
             } else if v.reference.starts_with('/') {
                 let path = v.reference.clone();
                 let hashed = tokio::task::spawn_blocking(move || {
                     crate::reference_digest(&path, crate::MAX_REFERENCE_BYTES).map_err(|(_, _, m)| m)
                 })
-                .await
-                .unwrap_or_else(|e| Err(format!("hashing the reference stopped: {e}")));
-                match hashed {
-                    Ok(d) => v.reference_digest = Some(d),
-                    Err(why) => {
-                        crate::log::event(
-                            "info",
-                            "watch: a tag's reference is not there yet",
-                            &[("watch", &watch.name), ("why", &why)],
-                        );
-                        continue;
-                    }
+                .await;
+                Some(hashed.unwrap_or_else(|e| Err(format!("hashing the reference stopped: {e}"))))
+            } else {
+                None
+            };
+            match digest {
+                Some(Ok(d)) => v.reference_digest = Some(d),
+                Some(Err(why)) => {
+                    crate::log::event(
+                        "info",
+                        "watch: a tag's reference is not there yet",
+                        &[("watch", &watch.name), ("why", &why)],
+                    );
+                    continue;
                 }
+                None => {}
             }
         }
         let q = queue.clone();
