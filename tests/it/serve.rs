@@ -38,6 +38,24 @@ pub(crate) struct Serve {
     log: PathBuf,
 }
 
+/// How a [`Serve`] runs beyond its directories: `--workers`, the log's number, more
+/// arguments, the address, the lease, more environment (after the hermetic one).
+#[derive(Clone, Copy)]
+pub(crate) struct Options<'a> {
+    pub(crate) workers: u32,
+    pub(crate) run: u32,
+    pub(crate) args: &'a [&'a str],
+    pub(crate) listen: &'a str,
+    pub(crate) lease_seconds: u32,
+    pub(crate) env: &'a [(&'a str, String)],
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options { workers: 1, run: 1, args: &[], listen: "127.0.0.1:0", lease_seconds: 3, env: &[] }
+    }
+}
+
 impl Serve {
     pub(crate) fn start(
         dir: &Path,
@@ -46,41 +64,14 @@ impl Serve {
         proxy: &str,
         workers: u32,
         run: u32,
-        extra: &[&str],
+        args: &[&str],
     ) -> Serve {
-        Serve::start_at(dir, data, cache, proxy, workers, run, extra, "127.0.0.1:0", 3)
+        Serve::start_with(dir, data, cache, proxy, &Options { workers, run, args, ..Options::default() })
     }
 
-    /// [`Serve::start`] listening on `listen`, with leases of `lease_seconds`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn start_at(
-        dir: &Path,
-        data: &Path,
-        cache: &Path,
-        proxy: &str,
-        workers: u32,
-        run: u32,
-        extra: &[&str],
-        listen: &str,
-        lease_seconds: u32,
-    ) -> Serve {
-        Serve::start_env(dir, data, cache, proxy, workers, run, extra, listen, lease_seconds, &[])
-    }
-
-    /// [`Serve::start_at`] with `env` set too (after the hermetic environment).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn start_env(
-        dir: &Path,
-        data: &Path,
-        cache: &Path,
-        proxy: &str,
-        workers: u32,
-        run: u32,
-        extra: &[&str],
-        listen: &str,
-        lease_seconds: u32,
-        env: &[(&str, String)],
-    ) -> Serve {
+    /// [`Serve::start`] with every [`Options`].
+    pub(crate) fn start_with(dir: &Path, data: &Path, cache: &Path, proxy: &str, o: &Options<'_>) -> Serve {
+        let Options { workers, run, args: extra, listen, lease_seconds, env } = *o;
         let log = dir.join(format!("serve-{run}.log"));
         let mut cmd = Command::new(reprove_bin());
         let mut vars = vec![("GOPROXY", proxy.to_string())];

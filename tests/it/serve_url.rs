@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::serve::{Serve, TOKEN};
+use crate::serve::{Options, Serve, TOKEN};
 use crate::serve_workers::Worker;
 use crate::support::server::{make_identity, Behavior, Serve as Files, Server};
 use crate::verify_e2e::{git, shared, Project};
@@ -114,18 +114,8 @@ fn a_verify_job_downloads_its_https_reference_and_is_keyed_by_its_content() {
     let config = config.display().to_string();
     let data = p.path("data");
     let env = [("SSL_CERT_FILE", ca.display().to_string())];
-    let serve = Serve::start_env(
-        &p.path(""),
-        &data,
-        &s.cache,
-        &s.proxy.url(),
-        1,
-        1,
-        &["--config", &config],
-        "127.0.0.1:0",
-        3,
-        &env,
-    );
+    let options = Options { args: &["--config", &config], env: &env, ..Options::default() };
+    let serve = Serve::start_with(&p.path(""), &data, &s.cache, &s.proxy.url(), &options);
     let submit = |reference: &str| serve.request("POST", "/v1/jobs", Some(TOKEN), &job_spec(&p, reference).to_string());
 
     let url = format!("{base}/releases/app");
@@ -219,7 +209,13 @@ fn a_worker_process_downloads_an_https_reference_and_checks_its_digest() {
     let url = format!("{}/app", https.url().trim_end_matches('/'));
     let env = [("SSL_CERT_FILE", ca.display().to_string())];
     // No in-process workers, and no GOPROXY: only the worker can run the job.
-    let serve = Serve::start_env(&p.path(""), &p.path("data"), &s.cache, "off", 0, 1, &[], "127.0.0.1:0", 3, &env);
+    let serve = Serve::start_with(
+        &p.path(""),
+        &p.path("data"),
+        &s.cache,
+        "off",
+        &Options { workers: 0, env: &env, ..Options::default() },
+    );
     let (status, a) = serve.request("POST", "/v1/jobs", Some(TOKEN), &job_spec(&p, &url).to_string());
     assert_eq!(status, 201, "{a}");
     let id = a["id"].as_str().unwrap_or_default().to_string();
@@ -265,7 +261,8 @@ fn a_reference_url_given_with_its_digest_is_downloaded_by_the_worker_and_checked
     let base = https.url().trim_end_matches('/').to_string();
     let env = [("SSL_CERT_FILE", ca.display().to_string())];
     let data = p.path("data");
-    let serve = Serve::start_env(&p.path(""), &data, &s.cache, &s.proxy.url(), 1, 1, &[], "127.0.0.1:0", 3, &env);
+    let serve =
+        Serve::start_with(&p.path(""), &data, &s.cache, &s.proxy.url(), &Options { env: &env, ..Options::default() });
     let submit = |reference: &str, digest: &str| {
         let mut spec = job_spec(&p, reference);
         spec["referenceDigest"] = json!(digest);
@@ -354,18 +351,8 @@ fn a_watched_git_repository_gets_each_release_binary_url_verified() {
     .unwrap_or_else(|e| panic!("{e}"));
     let config = config.display().to_string();
     let env = [("SSL_CERT_FILE", ca.display().to_string())];
-    let serve = Serve::start_env(
-        &p.path(""),
-        &p.path("data"),
-        &s.cache,
-        &s.proxy.url(),
-        1,
-        1,
-        &["--config", &config],
-        "127.0.0.1:0",
-        3,
-        &env,
-    );
+    let options = Options { args: &["--config", &config], env: &env, ..Options::default() };
+    let serve = Serve::start_with(&p.path(""), &p.path("data"), &s.cache, &s.proxy.url(), &options);
     let jobs = |serve: &Serve| -> Vec<Value> {
         let (status, list) = serve.request("GET", "/v1/jobs?watch=app-bin", None, "");
         assert_eq!(status, 200, "{list}");

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::serve::{Serve, TOKEN};
+use crate::serve::{Options, Serve, TOKEN};
 use crate::support::server::{Behavior, Serve as Files, Server};
 use crate::support::{goenv, reprove_bin};
 use crate::verify_e2e::{shared, Project};
@@ -239,7 +239,13 @@ pub(crate) fn load(server_args: &[&str]) {
     let mut args = vec!["--config", config.as_str()];
     args.extend_from_slice(server_args);
     // Leases long enough that only a lost worker, not a slow answer, frees a job.
-    let serve = Serve::start_at(d, &d.join("data"), &d.join("cache"), "off", 0, 1, &args, "127.0.0.1:0", 60);
+    let serve = Serve::start_with(
+        d,
+        &d.join("data"),
+        &d.join("cache"),
+        "off",
+        &Options { workers: 0, args: &args, lease_seconds: 60, ..Options::default() },
+    );
     let url = format!("http://{}", serve.addr);
 
     let t = Instant::now();
@@ -375,7 +381,13 @@ fn the_worker_api_refuses_bad_tokens_lost_leases_and_hostile_ids_and_a_worker_ou
     );
     let mut early = early;
     assert!(early.child.try_wait().unwrap_or_else(|e| panic!("{e}")).is_none(), "{}", early.log_text());
-    let serve = Serve::start_at(d, &d.join("data"), &cache, "off", 0, 1, &["--config", &config], &listen, 3);
+    let serve = Serve::start_with(
+        d,
+        &d.join("data"),
+        &cache,
+        "off",
+        &Options { workers: 0, args: &["--config", &config], listen: &listen, ..Options::default() },
+    );
     let (status, first) = serve.request("POST", "/v1/jobs", Some(TOKEN), &json!({"kind": "noop", "n": 1}).to_string());
     assert_eq!(status, 201, "{first}");
     let done = serve.wait(&id_of(&first), |j| j["state"] == "done", Duration::from_secs(60));
