@@ -264,7 +264,18 @@ async fn download(url: reqwest::Url, shown: &str, dir: &Path, opts: &Fetch) -> R
     let temp = dir.join(format!(".fetch-{}-{}", std::process::id(), nonce()));
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp).map_err(store)?;
     let mut partial = Partial(Some(temp.clone()));
-    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+    // Hashing and writing up to the bound's bytes (the page cache throttles large writes)
+    // block: a blocking thread does them, fed through a short queue (bounded memory).
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<hyper::body::Bytes>(16);
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+        let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+        while let Some(chunk) = rx.blocking_recv() {
+            sha2::Digest::update(&mut hasher, &chunk);
+            file.write_all(&chunk)?;
+        }
+        file.sync_all()?;
+        Ok(hex::encode(sha2::Digest::finalize(hasher)))
+    });
     let mut size = 0u64;
     let mut resp = resp;
     while let Some(chunk) = resp.chunk().await.map_err(|e| sent_error(shown, &e))? {
@@ -272,14 +283,16 @@ async fn download(url: reqwest::Url, shown: &str, dir: &Path, opts: &Fetch) -> R
         if size > max {
             return Err(too_large());
         }
-        sha2::Digest::update(&mut hasher, &chunk);
-        file.write_all(&chunk).map_err(store)?;
+        if tx.send(chunk).await.is_err() {
+            break; // The writer failed: its error is below.
+        }
     }
-    let hex = hex::encode(sha2::Digest::finalize(hasher));
+    drop(tx);
+    let joined = writer.await.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    let hex = joined.map_err(store)?;
     let path = dir.join(&hex);
-    // Flushing up to the bound's bytes to disk blocks: not on the runtime's threads.
     let (from, to) = (temp.clone(), path.clone());
-    let kept = tokio::task::spawn_blocking(move || file.sync_all().and_then(|()| std::fs::rename(&from, &to)))
+    let kept = tokio::task::spawn_blocking(move || std::fs::rename(&from, &to))
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
     kept.map_err(store)?;
