@@ -224,7 +224,7 @@ fn a_worker_process_downloads_an_https_reference_and_checks_its_digest() {
     // nothing else is verified.
     std::fs::write(files.join("app"), b"swapped after submission").unwrap_or_else(|e| panic!("{e}"));
     let server = format!("http://{}", serve.addr);
-    let worker = Worker::start_env(&p.path(""), &server, TOKEN, &s.cache, &s.proxy.url(), "url-1", 1, &[], &env);
+    let worker = Worker::start(&p.path(""), &server, TOKEN, &s.cache, &s.proxy.url(), "url-1", 1, &[], &env);
     let failed = serve.wait(&id, finished, Duration::from_secs(120));
     assert_eq!(
         (failed["state"].as_str(), failed["failure"]["class"].as_str()),

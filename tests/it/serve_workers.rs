@@ -32,23 +32,10 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
+    /// Starts `reprove worker --name NAME --jobs JOBS EXTRA…` against `server`, with `env`
+    /// set after the hermetic environment.
     #[allow(clippy::too_many_arguments)]
-    fn start(
-        dir: &Path,
-        server: &str,
-        token: &str,
-        cache: &Path,
-        proxy: &str,
-        name: &str,
-        jobs: u32,
-        extra: &[&str],
-    ) -> Worker {
-        Worker::start_env(dir, server, token, cache, proxy, name, jobs, extra, &[])
-    }
-
-    /// [`Worker::start`] with `env` set too (after the hermetic environment).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn start_env(
+    pub(crate) fn start(
         dir: &Path,
         server: &str,
         token: &str,
@@ -169,7 +156,7 @@ fn verify_on_workers(server_args: &[&str]) {
     let slow =
         Server::start(Behavior::Serve(Files { delay: Duration::from_secs(2), ..Files::dir(&goenv::proxy_root()) }));
     let here = p.path("");
-    let worker = |name: &str| Worker::start(&here, &url, TOKEN, &cache, &slow.url(), name, 1, &signing);
+    let worker = |name: &str| Worker::start(&here, &url, TOKEN, &cache, &slow.url(), name, 1, &signing, &[]);
 
     // SIGTERM hands the running job back, its attempt not counted.
     let a = worker("a");
@@ -273,7 +260,7 @@ pub(crate) fn load(server_args: &[&str]) {
 
     let t = Instant::now();
     let workers: Vec<Worker> = (0..WORKERS)
-        .map(|i| Worker::start(d, &url, TOKEN, &d.join("cache"), "off", &format!("load{i}"), 2, &[]))
+        .map(|i| Worker::start(d, &url, TOKEN, &d.join("cache"), "off", &format!("load{i}"), 2, &[], &[]))
         .collect();
     let deadline = Instant::now() + Duration::from_secs(600);
     while metric(&serve, "reprove_serve_jobs", "{state=\"done\"}") != Some(JOBS as f64) {
@@ -373,7 +360,7 @@ fn the_worker_api_refuses_bad_tokens_lost_leases_and_hostile_ids_and_a_worker_ou
         .unwrap_or_else(|e| panic!("{e}"))
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let early = Worker::start(d, &format!("http://{listen}"), WORKER_TOKEN, &cache, "off", "early", 1, &[]);
+    let early = Worker::start(d, &format!("http://{listen}"), WORKER_TOKEN, &cache, "off", "early", 1, &[], &[]);
     early.wait_line(
         "a failed claim",
         |l| l["message"] == "claiming a job" && l["level"] == "error",
