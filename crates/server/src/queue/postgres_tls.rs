@@ -209,15 +209,16 @@ impl MakeRustls {
     /// Reads the CAs and the client certificate; errors name the setting.
     pub(crate) fn new(settings: &Settings) -> Result<MakeRustls, String> {
         let provider = provider();
-        let verifier: Arc<dyn ServerCertVerifier> = match (settings.mode, &settings.root_cert) {
-            (Mode::Require, None) => Arc::new(Unverified(provider.clone())),
-            (mode, _) => {
-                let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots(settings)?), provider.clone())
+        let chain = match (settings.mode, &settings.root_cert) {
+            (Mode::Require, None) => None,
+            _ => Some(
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots(settings)?), provider.clone())
                     .build()
-                    .map_err(|e| format!("{}: {e}", settings.trust()))?;
-                Arc::new(Checked { inner: webpki, names: mode == Mode::VerifyFull })
-            }
+                    .map_err(|e| format!("{}: {e}", settings.trust()))?,
+            ),
         };
+        let names = settings.mode == Mode::VerifyFull;
+        let verifier = Arc::new(Verifier { provider: provider.clone(), chain, names });
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
@@ -334,14 +335,18 @@ impl TlsStream for RustlsStream {
     }
 }
 
-/// `verify-ca` and `verify-full`: the chain to a trusted CA, and for `verify-full` the name.
+/// How the server's certificate is checked: for `verify-ca` and `verify-full` the chain
+/// to a trusted CA (`chain`), and for `verify-full` the name (`names`); for `require`
+/// without `sslrootcert`, not at all (encrypted, the certificate taken as it is). The
+/// handshake's signatures are always checked against the certificate.
 #[derive(Debug)]
-struct Checked {
-    inner: Arc<WebPkiServerVerifier>,
+struct Verifier {
+    provider: Arc<CryptoProvider>,
+    chain: Option<Arc<WebPkiServerVerifier>>,
     names: bool,
 }
 
-impl ServerCertVerifier for Checked {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -350,7 +355,8 @@ impl ServerCertVerifier for Checked {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, tokio_rustls::rustls::Error> {
-        match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+        let Some(chain) = &self.chain else { return Ok(ServerCertVerified::assertion()) };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             // The chain is checked before the name: a name mismatch means a trusted chain.
             Err(tokio_rustls::rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
@@ -365,7 +371,7 @@ impl ServerCertVerifier for Checked {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, tokio_rustls::rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -374,51 +380,11 @@ impl ServerCertVerifier for Checked {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, tokio_rustls::rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// `require` without `sslrootcert`: encrypted, the certificate taken as it is (the
-/// handshake's signatures still checked against it).
-#[derive(Debug)]
-struct Unverified(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, tokio_rustls::rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, tokio_rustls::rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, tokio_rustls::rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
