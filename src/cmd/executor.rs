@@ -240,11 +240,15 @@ impl Pipeline {
                 ),
             }),
             Ok(f) => Ok((f.path, Some(dir))),
-            Err(e) => Err(ExecError {
-                class: if matches!(e, ::server::fetch::FetchError::NotFound(_)) { "input" } else { "infrastructure" }
-                    .into(),
-                message: format!("downloading the reference: {e}"),
-            }),
+            Err(e) => {
+                use ::server::fetch::FetchError as F;
+                // What the URL is or serves is the submitter's; a server that fails is not.
+                let class = match e {
+                    F::NotFound(_) | F::TooLarge(_) | F::Refused(_) | F::Insecure(_) => "input",
+                    F::Untrusted(_) | F::Unreachable(_) | F::Store(_) => "infrastructure",
+                };
+                Err(ExecError { class: class.into(), message: format!("downloading the reference: {e}") })
+            }
         }
     }
 }
@@ -623,15 +627,7 @@ mod tests {
     #[test]
     fn a_reference_url_without_its_digest_is_refused() {
         let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let pipeline = super::Pipeline {
-            cache_dir: cache.path().to_path_buf(),
-            runtime: super::RuntimeArg::Auto,
-            build_timeout: std::time::Duration::from_secs(1),
-            registry: oci::RegistryOptions::default(),
-            audit: std::sync::Arc::new(::audit::Settings::default()),
-            signer: None,
-            references: None,
-        };
+        let pipeline = bare_pipeline(cache.path());
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
         let e = rt
             .block_on(pipeline.url_reference("https://127.0.0.1:1/app", None))
@@ -639,6 +635,60 @@ mod tests {
             .unwrap_or_else(|| panic!("accepted"));
         assert_eq!(e.class, "input", "{}", e.message);
         assert!(e.message.contains("without its digest"), "{}", e.message);
+    }
+
+    /// A reference URL whose file is over the bound fails the job as the submitter's
+    /// (class `input`), as one that is not there does; nothing is kept.
+    #[test]
+    fn a_reference_download_over_the_bound_is_an_input_failure() {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"));
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                let too_many = ::server::MAX_REFERENCE_BYTES + 1;
+                let _ = write!(conn, "HTTP/1.0 200 OK\r\nContent-Length: {too_many}\r\n\r\n");
+            }
+        });
+        let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let pipeline = bare_pipeline(cache.path());
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let e = rt
+            .block_on(pipeline.url_reference(&format!("http://127.0.0.1:{port}/app"), Some(&digest)))
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
+        assert_eq!(e.class, "input", "{}", e.message);
+        assert!(e.message.contains("larger than"), "{}", e.message);
+        let left: Vec<_> = walk(cache.path());
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    /// A pipeline with the defaults, its cache in `cache`.
+    fn bare_pipeline(cache: &std::path::Path) -> super::Pipeline {
+        super::Pipeline {
+            cache_dir: cache.to_path_buf(),
+            runtime: super::RuntimeArg::Auto,
+            build_timeout: std::time::Duration::from_secs(1),
+            registry: oci::RegistryOptions::default(),
+            audit: std::sync::Arc::new(::audit::Settings::default()),
+            signer: None,
+            references: None,
+        }
+    }
+
+    /// The files below `dir`.
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut files = Vec::new();
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => files.extend(walk(&e.path())),
+                _ => files.push(e.path()),
+            }
+        }
+        files
     }
 
     /// `schemas/server-config.schema.json` names exactly the keys the file takes: each
