@@ -13,7 +13,7 @@
 //!   (exponentially, jittered, logged and counted in `/metrics`), then succeed; and the
 //!   rate limit of a host holds with three watches on it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -75,6 +75,14 @@ fn release(scratch: &Scratch, tool: &Path, tag: &str) -> oci::build::Image {
 
 /// The auditor's directory of `serve::an_audit_job_…`: the toolchain for the Go version,
 /// the ldflags the binary cannot record.
+/// The server's directory `here`, with a cosign key pair `server.key`/`server.pub` in it.
+fn signing_dir(scratch: &Scratch) -> PathBuf {
+    let here = scratch.path("here");
+    std::fs::create_dir_all(&here).unwrap_or_else(|e| panic!("{e}"));
+    crate::attest_registry::keygen(&here, "server").unwrap_or_else(|e| panic!("{e}"));
+    here
+}
+
 fn auditor(scratch: &Scratch) -> String {
     let s = shared();
     let dir = scratch.path("auditor");
@@ -108,9 +116,7 @@ fn a_watched_repository_gets_each_new_digest_audited_and_its_vsa_pushed() {
     push(&v2, &format!("{repo}:v2"));
     push(&dev, &format!("{repo}:dev"));
 
-    let here = scratch.path("here");
-    std::fs::create_dir_all(&here).unwrap_or_else(|e| panic!("{e}"));
-    crate::attest_registry::keygen(&here, "server").unwrap_or_else(|e| panic!("{e}"));
+    let here = signing_dir(&scratch);
     let config = scratch.path("reprove-server.toml");
     std::fs::write(
         &config,
@@ -294,9 +300,7 @@ fn a_failing_registry_is_backed_off_and_the_rate_limit_holds() {
         FaultProxy::start(&s.registry.addr, "/tags/list", Fault::Statuses(statuses)).unwrap_or_else(|e| panic!("{e}"));
     let steady = FaultProxy::start(&s.registry.addr, "/tags/list", Fault::None).unwrap_or_else(|e| panic!("{e}"));
 
-    let here = scratch.path("here");
-    std::fs::create_dir_all(&here).unwrap_or_else(|e| panic!("{e}"));
-    crate::attest_registry::keygen(&here, "server").unwrap_or_else(|e| panic!("{e}"));
+    let here = signing_dir(&scratch);
     let mut config = format!(
         "key = {:?}\nwatch-backoff = \"1s\"\nwatch-backoff-max = \"4s\"\nwatch-rate = \"100/s\"\n\
          [watch-rates]\n\"{}\" = \"2/5s\"\n\n[[watch]]\nname = \"flaky\"\nimage = \"{}/flaky/app\"\ninterval = \"1s\"\n",
@@ -422,9 +426,7 @@ fn two_servers_on_one_postgres_poll_a_watch_once_per_interval() {
     };
     push(&image("v1"), &format!("{}/shared/app:v1", s.registry.addr));
     let counted = FaultProxy::start(&s.registry.addr, "/tags/list", Fault::None).unwrap_or_else(|e| panic!("{e}"));
-    let here = scratch.path("here");
-    std::fs::create_dir_all(&here).unwrap_or_else(|e| panic!("{e}"));
-    crate::attest_registry::keygen(&here, "server").unwrap_or_else(|e| panic!("{e}"));
+    let here = signing_dir(&scratch);
     let config = scratch.path("reprove-server.toml");
     std::fs::write(
         &config,
